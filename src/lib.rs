@@ -1,0 +1,37 @@
+//! picomon: a tiny standalone alerting daemon.
+//!
+//! The picture (see README for the user's view):
+//!
+//! ```text
+//! config.rhai --(config)--> Config { hosts, checks, mail }
+//!   daemon loop (one thread): every tick asks `schedule` which checks are due,
+//!   hands them to the worker pool (plugin runner or built-in probe),
+//!   feeds results through the pure `alert` state machine and hands the
+//!   transitions to a `Notifier` (mail).
+//! ```
+//!
+//! Modules:
+//! - [`cli`]: command-line flags.
+//! - [`config`]: the Rhai engine, the functions a config may call, validation.
+//! - [`check`]: check definitions, statuses, outcomes; the plugin runner and
+//!   plugin output parsing.
+//! - [`probe`]: built-in native probes.
+//! - [`schedule`]: tick arithmetic and due checks (pure).
+//! - [`alert`]: the OK / RETRYING / PROBLEM state machine (pure).
+//! - [`daemon`]: the loop, the pool, signals, shutdown; `-1` mode.
+//! - [`notify`]: the interface between the loop and mail delivery.
+//! - [`mail`]: composition, durable outbox, SMTP.
+//! - [`state`]: the persisted state file.
+//! - [`clock`]: the one place time comes from.
+
+pub mod alert;
+pub mod check;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod daemon;
+pub mod mail;
+pub mod notify;
+pub mod probe;
+pub mod schedule;
+pub mod state;

@@ -1,0 +1,59 @@
+//! The interface between the daemon loop and whoever tells people: the loop
+//! hands over transitions (batched per tick) and asks for periodic work; the
+//! mail module implements it.
+
+use crate::alert::{Phase, Transition};
+use crate::check::Status;
+use crate::clock::UnixMicros;
+
+/// A transition with what a message about it needs to say.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Notice {
+    pub check_id: String,
+    pub name: String,
+    pub dest: String,
+    pub transition: Transition,
+    /// The check's full output of the run that caused the transition.
+    pub output: String,
+}
+
+/// A read-only view of one check, for reports and the state dump.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckView {
+    pub check_id: String,
+    pub name: String,
+    pub dest: String,
+    pub phase: Phase,
+    pub status: Option<Status>,
+    pub failed_runs: u32,
+    pub retry: u32,
+    pub outage_start: Option<UnixMicros>,
+    pub last_run: Option<UnixMicros>,
+    pub last_output: String,
+}
+
+pub trait Notifier: Send {
+    /// The transitions of one tick (or of one `-1` run), in order.
+    fn transitions(&mut self, batch: Vec<Notice>, now: UnixMicros);
+
+    /// Called after every tick: periodic work such as reports and outbox
+    /// retries.
+    fn tick(&mut self, _now: UnixMicros, _checks: &[CheckView]) {}
+
+    /// Lines for the SIGUSR1 dump (outbox size, last error, ...).
+    fn status_lines(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Last chance before exit: bounded by `deadline` seconds.
+    fn shutdown(&mut self, _deadline: std::time::Duration) {}
+}
+
+/// A notifier that only logs (used when no mail is configured, and by `-1`
+/// without `--notify`).
+#[derive(Debug, Default)]
+pub struct LogOnly;
+
+impl Notifier for LogOnly {
+    fn transitions(&mut self, _batch: Vec<Notice>, _now: UnixMicros) {}
+}

@@ -1,0 +1,189 @@
+//! Tick arithmetic and due checks (SPEC §4). Pure: no threads, no sleeping.
+//!
+//! Tick k starts at `start + k × base_tick` (no drift). A late wake-up runs
+//! the latest tick whose time has come, once; missed ticks are not repeated.
+//! A check runs at tick 0, then every `every` ticks while OK and every
+//! `error_every` ticks while failing; a run still going when the check is due
+//! again makes that run be skipped.
+
+use crate::clock::MonoMicros;
+
+/// Where ticks fall on the monotonic clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ticker {
+    pub start: MonoMicros,
+    /// Tick length in microseconds (> 0).
+    pub tick: u64,
+}
+
+impl Ticker {
+    pub fn new(start: MonoMicros, tick: u64) -> Ticker {
+        assert!(tick > 0, "tick length must be positive");
+        Ticker { start, tick }
+    }
+
+    /// When tick `k` is due.
+    pub fn at(&self, k: u64) -> MonoMicros {
+        self.start + k * self.tick
+    }
+
+    /// The tick to run at `now`, given that `next` is the first tick not run
+    /// yet: the latest tick whose time has come, but never one before
+    /// `next`. `None` while `next` is still in the future.
+    pub fn due(&self, next: u64, now: MonoMicros) -> Option<u64> {
+        if now < self.at(next) {
+            return None;
+        }
+        let latest = (now - self.start) / self.tick;
+        Some(latest.max(next))
+    }
+}
+
+/// Scheduling state of one check.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CheckSchedule {
+    /// The tick of the last started run.
+    pub last_tick: Option<u64>,
+    /// A run is in progress.
+    pub running: bool,
+}
+
+/// What to do with a check at a tick.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    NotDue,
+    Run,
+    /// Due, but the previous run is still going: skip (logged at debug).
+    SkipRunning,
+}
+
+impl CheckSchedule {
+    /// Whether the check runs at tick `k`. `interval` is `every` while OK,
+    /// `error_every` while failing.
+    pub fn decide(&self, k: u64, interval: u64) -> Decision {
+        let due = match self.last_tick {
+            None => true,
+            Some(last) => k >= last.saturating_add(interval.max(1)),
+        };
+        if !due {
+            Decision::NotDue
+        } else if self.running {
+            Decision::SkipRunning
+        } else {
+            Decision::Run
+        }
+    }
+
+    /// Records that a run starts at tick `k`.
+    pub fn start(&mut self, k: u64) {
+        self.last_tick = Some(k);
+        self.running = true;
+    }
+
+    /// Records that the run finished.
+    pub fn finish(&mut self) {
+        self.running = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: u64 = 1_000_000;
+
+    /// Drives one check through ticks `0..n` where each run finishes before
+    /// the next tick; returns the ticks at which it ran. `failing(k)` says
+    /// whether the check is failing after the run at tick k.
+    fn runs(n: u64, every: u64, error_every: u64, failing: impl Fn(u64) -> bool) -> Vec<u64> {
+        let mut s = CheckSchedule::default();
+        let mut fail = false;
+        let mut out = vec![];
+        for k in 0..n {
+            let interval = if fail { error_every } else { every };
+            if s.decide(k, interval) == Decision::Run {
+                s.start(k);
+                out.push(k);
+                s.finish();
+                fail = failing(k);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn runs_at_start_then_every() {
+        assert_eq!(runs(10, 3, 3, |_| false), vec![0, 3, 6, 9]);
+        assert_eq!(runs(4, 1, 1, |_| false), vec![0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn error_every_applies_while_failing() {
+        // Fails from the run at tick 5 on: every 5 while OK, every 1 failing.
+        assert_eq!(runs(10, 5, 1, |k| k >= 5), vec![0, 5, 6, 7, 8, 9]);
+        // Recovers at the run of tick 7: back to every 5.
+        assert_eq!(
+            runs(20, 5, 1, |k| (5..7).contains(&k)),
+            vec![0, 5, 6, 7, 12, 17]
+        );
+    }
+
+    #[test]
+    fn no_drift_over_10000_ticks() {
+        let t = Ticker::new(7, 60 * S);
+        let mut next = 0;
+        let mut now = 7;
+        // Every wake-up comes a little late; the deadline never moves.
+        for k in 0..10_000u64 {
+            assert_eq!(t.at(k), 7 + k * 60 * S);
+            now = now.max(t.at(next) + 1_234);
+            let run = t.due(next, now).unwrap();
+            assert_eq!(run, k);
+            next = run + 1;
+        }
+        assert_eq!(t.at(next), 7 + 10_000 * 60 * S);
+    }
+
+    #[test]
+    fn late_tick_runs_once_not_repeated() {
+        let t = Ticker::new(0, 10 * S);
+        assert_eq!(t.due(1, 5 * S), None);
+        // Woken 35 s late: ticks 1, 2, 3 have all come; only tick 4 runs.
+        let k = t.due(1, 45 * S).unwrap();
+        assert_eq!(k, 4);
+        assert_eq!(t.due(k + 1, 45 * S), None);
+        assert_eq!(t.at(k + 1), 50 * S);
+    }
+
+    #[test]
+    fn a_running_check_is_skipped_not_overlapped() {
+        let mut s = CheckSchedule::default();
+        assert_eq!(s.decide(0, 1), Decision::Run);
+        s.start(0);
+        assert_eq!(s.decide(1, 1), Decision::SkipRunning);
+        assert_eq!(s.decide(2, 1), Decision::SkipRunning);
+        s.finish();
+        assert_eq!(s.decide(3, 1), Decision::Run);
+    }
+
+    #[test]
+    fn hung_check_delays_no_other() {
+        // Two checks, every tick; `hung` never finishes. `other` runs at
+        // every tick regardless.
+        let mut hung = CheckSchedule::default();
+        let mut other = CheckSchedule::default();
+        let mut other_runs = 0;
+        for k in 0..100 {
+            if hung.decide(k, 1) == Decision::Run {
+                hung.start(k);
+            }
+            if other.decide(k, 1) == Decision::Run {
+                other.start(k);
+                other.finish();
+                other_runs += 1;
+            }
+        }
+        assert_eq!(other_runs, 100);
+        assert_eq!(hung.last_tick, Some(0));
+    }
+}

@@ -1,0 +1,1 @@
+//! The persisted state file (`state_dir/state`).
