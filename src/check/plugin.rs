@@ -40,5 +40,28 @@ pub fn run(cmd: &PluginCommand<'_>, groups: Option<&RunningGroups>) -> Outcome {
 /// Finds a bare plugin name in `dirs`, then PATH; a name with a `/` or one
 /// not found is returned as given (the run then says it cannot run it).
 pub fn resolve(name: &str, dirs: &[PathBuf]) -> PathBuf {
-    todo!("{name} {dirs:?}")
+    if name.contains('/') {
+        return PathBuf::from(name);
+    }
+    let path_dirs = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default();
+    dirs.iter()
+        .chain(path_dirs.iter())
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from(name))
+}
+
+/// Where `plugin("check_foo", ...)` looks by default: Debian's and the
+/// monitoring-plugins' folders, then the classic Nagios one.
+pub fn default_plugin_dirs() -> Vec<PathBuf> {
+    [
+        "/usr/lib/nagios/plugins",
+        "/usr/lib/monitoring-plugins",
+        "/usr/local/nagios/libexec",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .collect()
 }
