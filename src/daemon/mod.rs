@@ -12,6 +12,7 @@ use crate::cli::Cli;
 use crate::config::{self, Config};
 
 pub use dump::render_dump;
+pub use process::{heartbeat, prepare_user, PidFile};
 
 /// The real entry point: returns the process exit code.
 pub fn main(cli: Cli) -> anyhow::Result<i32> {
