@@ -1,0 +1,276 @@
+"""The command line and the order of the measurements.
+
+Two modes share every line of measuring code and differ only in sizes:
+the full run (large N, medians of several runs, peers installed when
+missing) and the smoke run (tiny N, one minute, installs nothing) that CI
+uses so the suite cannot rot.
+"""
+import argparse
+import datetime
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+from . import idle, memory, peers, probes, throughput, timeout
+from .procs import BenchError
+from .table import ERROR, ROW_IDS, Table
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+VENV = os.path.join(REPO, "target", "bench", "venv")
+
+FULL = dict(
+    thr=(200, 2000),
+    peers=1000,
+    rss=100,
+    mem=(100, 1000, 10000),
+    idle=1000,
+    idle_windows=(20, 20, 20),
+    timeout=3,
+    quick=20,
+    tcp=10000,
+    runs=5,
+    runs_small=3,
+    monit_window=10,
+    settle=1.0,
+)
+SMOKE = dict(
+    thr=(20, 50),
+    peers=20,
+    rss=10,
+    mem=(10, 30, 100),
+    idle=30,
+    idle_windows=(2,),
+    timeout=1,
+    quick=6,
+    tcp=100,
+    runs=3,
+    runs_small=1,
+    monit_window=2,
+    settle=0.5,
+)
+
+SECTIONS = ("1", "2", "3", "4", "5", "6")
+
+
+class Ctx:
+    """What every measurement needs: paths, sizes, parallelism, logging."""
+
+    def __init__(self, args, sizes, work):
+        self.smoke = args.smoke
+        self.sizes = sizes
+        self.work = work
+        self.workers = args.workers
+        self.probe_workers = args.probe_workers
+        self.runs = args.runs or sizes["runs"]
+        self.runs_small = args.runs or sizes["runs_small"]
+        self.idle_windows = sizes["idle_windows"]
+        self.monit_window = sizes["monit_window"]
+        self.settle = sizes["settle"]
+        self.hang_plugin = os.path.join(REPO, "bench", "plugins", "hang")
+        self.picomon = None
+        self.floor = None
+        self.pcrunner = None
+        self.pcrunner_missing = ""
+        self.monit = None
+        self.monit_missing = ""
+        self.t0 = time.monotonic()
+
+    def log(self, msg):
+        print(f"[{time.monotonic() - self.t0:7.1f} s] {msg}", file=sys.stderr, flush=True)
+
+    def timeout(self, n):
+        """A generous bound for one run with n checks on a loaded machine."""
+        return 60 + 0.05 * n
+
+    def sleep(self, seconds):
+        time.sleep(seconds)
+
+
+def parse(argv):
+    p = argparse.ArgumentParser(
+        prog="bench/run",
+        description="picomon benchmark suite (SPEC section 11). Prints the table and writes it to --out.",
+    )
+    p.add_argument("--smoke", action="store_true", help="tiny N, installs nothing, under a minute (CI)")
+    p.add_argument("--picomon", help="picomon binary (default: build target/release/picomon; smoke: use it or target/debug/picomon)")
+    p.add_argument("--out", help="table file (default bench/results/latest.md; smoke: target/bench/smoke.md)")
+    p.add_argument("--work", help="scratch directory (default: a new temporary one, removed afterwards)")
+    p.add_argument("--workers", type=int, default=4, help="parallelism: config.workers, floor and pcrunner (default 4)")
+    p.add_argument("--probe-workers", type=int, default=16, help="config.workers for the TCP probe run (default 16)")
+    p.add_argument("--runs", type=int, help="runs per figure (default: 5 for throughput, 3 otherwise; smoke 3/1)")
+    p.add_argument("--no-install", action="store_true", help="full mode: do not install missing peers")
+    p.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections to run, e.g. 1,3")
+    return p.parse_args(argv)
+
+
+def main(argv):
+    args = parse(argv)
+    sizes = SMOKE if args.smoke else FULL
+    only = set(args.only.split(","))
+    work = args.work or tempfile.mkdtemp(prefix="picomon-bench-")
+    os.makedirs(work, exist_ok=True)
+    ctx = Ctx(args, sizes, work)
+    out = args.out or os.path.join(REPO, "target/bench/smoke.md" if args.smoke else "bench/results/latest.md")
+    try:
+        ctx.picomon = find_picomon(ctx, args)
+        ctx.floor = build_floor(ctx)
+    except BenchError as e:
+        print(f"bench/run: {e}", file=sys.stderr)
+        return 2
+    find_peers(ctx, install=not (args.smoke or args.no_install))
+    table = Table(
+        dict(
+            n1=sizes["thr"][0],
+            n2=sizes["thr"][1],
+            np=sizes["peers"],
+            nr=sizes["rss"],
+            m1=sizes["mem"][0],
+            m2=sizes["mem"][1],
+            m3=sizes["mem"][2],
+            ni=sizes["idle"],
+            iw=sum(sizes["idle_windows"]),
+            tt=sizes["timeout"],
+            tq=sizes["quick"],
+            nt=sizes["tcp"],
+        )
+    )
+    started = datetime.datetime.now(datetime.timezone.utc)
+    load_start = os.getloadavg()
+    mem_found = {}
+    if "1" in only:
+        ctx.log("1. plugin throughput")
+        n1, n2 = sizes["thr"]
+        throughput.measure(ctx, table, n1, ("1.1", "1.2", "1.3"))
+        throughput.measure(ctx, table, n2, ("1.4", "1.5", "1.6"))
+    if "3" in only:
+        ctx.log("3. idle daemon memory")
+        mem_found = memory.measure(ctx, table)
+    if "2" in only:
+        ctx.log("2. peers")
+        peers.measure(ctx, table, mem_found.get(sizes["rss"]))
+    if "4" in only:
+        ctx.log("4. idle CPU")
+        idle.measure(ctx, table)
+    if "5" in only:
+        ctx.log("5. timeout precision")
+        timeout.measure(ctx, table)
+    if "6" in only:
+        ctx.log("6. built-in TCP probes")
+        probes.measure(ctx, table)
+    text = report(ctx, table, started, load_start, os.getloadavg())
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with open(out, "w") as f:
+        f.write(text)
+    print(text)
+    ctx.log(f"table written to {out}")
+    if not args.work:
+        shutil.rmtree(work, ignore_errors=True)
+    broken = [rid for rid in ROW_IDS if rid in table.rows and table.rows[rid][2] == ERROR]
+    return 1 if broken else 0
+
+
+def find_picomon(ctx, args):
+    if args.picomon:
+        path = os.path.abspath(args.picomon)
+    elif ctx.smoke:
+        release = os.path.join(REPO, "target", "release", "picomon")
+        path = release if os.path.exists(release) else os.path.join(REPO, "target", "debug", "picomon")
+    else:
+        ctx.log("building picomon (cargo build --release)")
+        r = subprocess.run(["cargo", "build", "--release", "--bin", "picomon"], cwd=REPO)
+        if r.returncode != 0:
+            raise BenchError("cargo build --release failed (see above)")
+        path = os.path.join(REPO, "target", "release", "picomon")
+    if not os.access(path, os.X_OK):
+        raise BenchError(f"no picomon binary at {path}: run cargo build --release or pass --picomon PATH")
+    return path
+
+
+def build_floor(ctx):
+    """Compiles bench/floor/floor.c into the scratch directory."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if not cc:
+        raise BenchError("no C compiler (cc) to build bench/floor/floor.c: apt-get install gcc libc6-dev")
+    src = os.path.join(REPO, "bench", "floor", "floor.c")
+    exe = os.path.join(ctx.work, "floor")
+    r = subprocess.run([cc, "-O2", "-o", exe, src], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise BenchError(f"cannot compile {src}: {r.stderr.strip()}")
+    return exe
+
+
+def find_peers(ctx, install):
+    """Locates pcrunner (our venv, then PATH) and monit; in the full run
+    installs what is missing (pip into target/bench/venv, apt-get)."""
+    pcr = os.path.join(VENV, "bin", "pcrunner")
+    if not os.access(pcr, os.X_OK) and install:
+        ctx.log("installing pcrunner into target/bench/venv (pip)")
+        ok = subprocess.run([sys.executable, "-m", "venv", VENV]).returncode == 0
+        ok = ok and subprocess.run([os.path.join(VENV, "bin", "pip"), "install", "-q", "pcrunner"]).returncode == 0
+        if not ok:
+            ctx.pcrunner_missing = "pip install pcrunner into target/bench/venv failed (see the run's stderr)"
+    if os.access(pcr, os.X_OK):
+        ctx.pcrunner = pcr
+    elif shutil.which("pcrunner"):
+        ctx.pcrunner = shutil.which("pcrunner")
+    elif not ctx.pcrunner_missing:
+        ctx.pcrunner_missing = (
+            "pcrunner not installed (smoke mode installs nothing)" if ctx.smoke else "pcrunner not installed"
+        )
+    monit = shutil.which("monit") or ("/usr/bin/monit" if os.access("/usr/bin/monit", os.X_OK) else None)
+    if monit is None and install:
+        if os.geteuid() == 0:
+            ctx.log("installing monit (apt-get)")
+            env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+            subprocess.run(["apt-get", "install", "-y", "-q", "monit"], env=env)
+            monit = shutil.which("monit") or ("/usr/bin/monit" if os.access("/usr/bin/monit", os.X_OK) else None)
+            if monit is None:
+                ctx.monit_missing = "apt-get install monit failed (see the run's stderr)"
+        else:
+            ctx.monit_missing = "monit not installed and not root: apt-get install monit"
+    ctx.monit = monit
+    if monit is None and not ctx.monit_missing:
+        ctx.monit_missing = "monit not installed (smoke mode installs nothing)" if ctx.smoke else "monit not installed"
+
+
+def machine():
+    model = platform.processor() or "unknown CPU"
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            if line.startswith("Model name:"):
+                model = line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return f"{os.cpu_count()} CPUs (nproc), {model}, Linux {platform.release()}"
+
+
+def git_commit():
+    try:
+        r = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=REPO, capture_output=True, text=True)
+        return r.stdout.strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
+def report(ctx, table, started, load_start, load_end):
+    mode = "smoke (tiny N: checks that the suite runs, not figures to quote)" if ctx.smoke else "full"
+    head = [
+        f"# picomon benchmarks: {mode}",
+        "",
+        f"- date: {started:%Y-%m-%d %H:%M} UTC, {time.monotonic() - ctx.t0:.0f} s",
+        f"- machine: {machine()}",
+        f"- load average (1/5/15 min) at start {' '.join(f'{x:.2f}' for x in load_start)}, "
+        f"at end {' '.join(f'{x:.2f}' for x in load_end)} (load not controlled)",
+        f"- picomon: {ctx.picomon} (commit {git_commit()})",
+        f"- parallelism: config.workers = {ctx.workers} = floor parallelism = pcrunner max_procs",
+        f"- each figure: median of {ctx.runs} runs (section 1) or {ctx.runs_small} (others)",
+        "- plugin: /usr/lib/nagios/plugins/check_dummy 0 ok; CPU includes the plugins (wait4 rusage)",
+        "",
+    ]
+    notes = ["", "Notes:", ""] + [f"- {n}" for n in table.notes] if table.notes else []
+    return "\n".join(head) + table.markdown() + "\n".join(notes) + ("\n" if notes else "")
