@@ -3,13 +3,18 @@
  *
  *   floor PARALLELISM COUNT PROGRAM [ARG...]
  *
- * Runs PROGRAM with ARGs COUNT times, at most PARALLELISM at once, doing
- * for each run exactly what the SPEC asks of picomon's plugin runner and
+ * Runs PROGRAM with ARGs COUNT times on PARALLELISM threads (picomon's
+ * config.workers), each thread taking the next run from a shared counter
+ * and doing exactly what the SPEC asks of picomon's plugin runner and
  * nothing more: posix_spawn with stdin from /dev/null, stdout and stderr
  * each on its own pipe, a new process group, working directory "/", the
  * environment PATH=/usr/local/bin:/usr/bin:/bin LC_ALL=C; both pipes read
- * to EOF; the child reaped with waitpid. One thread multiplexes all running
- * children with poll(2), so no thread cost is hidden in the baseline.
+ * to EOF with poll(2); the child reaped with waitpid. No timeout, no
+ * output kept, no parsing: whatever picomon does beyond this is its cost.
+ *
+ * One thread per worker, not one event loop: posix_spawn blocks its
+ * caller until the child has exec'd, so a single thread would serialize
+ * the spawns and make the floor slower than a pool.
  *
  * It prints one line: "runs=N ok=M" (M = runs that exited 0), so the
  * driver can check the work was really done.
@@ -20,6 +25,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,23 +33,22 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-struct run {
-    pid_t pid;
-    int fd[2];      /* stdout, stderr read ends; -1 once at EOF */
-};
-
 static char *child_env[] = {"PATH=/usr/local/bin:/usr/bin:/bin", "LC_ALL=C", NULL};
+static char **cmd;
+static long count;
+static long next_run; /* taken with __atomic_fetch_add */
+static long ok_runs;
 
-static void die(const char *what) {
-    fprintf(stderr, "floor: %s: %s\n", what, strerror(errno));
+static void die(const char *what, int err) {
+    fprintf(stderr, "floor: %s: %s\n", what, strerror(err));
     exit(2);
 }
 
-/* Starts one run; returns 0 or dies. */
-static void start(struct run *r, char **argv) {
+/* One run: spawn, read both pipes to EOF, reap. Returns the wait status. */
+static int run_once(void) {
     int out[2], err[2];
     if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0)
-        die("pipe");
+        die("pipe", errno);
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t at;
     posix_spawn_file_actions_init(&fa);
@@ -54,17 +59,51 @@ static void start(struct run *r, char **argv) {
     posix_spawnattr_init(&at);
     posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP);
     posix_spawnattr_setpgroup(&at, 0);
-    int rc = posix_spawn(&r->pid, argv[0], &fa, &at, argv, child_env);
-    if (rc != 0) {
-        errno = rc;
-        die(argv[0]);
-    }
+    pid_t pid;
+    int rc = posix_spawn(&pid, cmd[0], &fa, &at, cmd, child_env);
+    if (rc != 0)
+        die(cmd[0], rc);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);
     close(out[1]);
     close(err[1]);
-    r->fd[0] = out[0];
-    r->fd[1] = err[0];
+    struct pollfd pfd[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
+    char buf[4096];
+    int open_fds = 2;
+    while (open_fds > 0) {
+        if (poll(pfd, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            die("poll", errno);
+        }
+        for (int k = 0; k < 2; k++) {
+            if (pfd[k].fd < 0 || !pfd[k].revents)
+                continue;
+            ssize_t got = read(pfd[k].fd, buf, sizeof buf);
+            if (got < 0 && errno == EINTR)
+                continue;
+            if (got <= 0) {
+                close(pfd[k].fd);
+                pfd[k].fd = -1;
+                open_fds--;
+            }
+        }
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            die("waitpid", errno);
+    return status;
+}
+
+static void *worker(void *arg) {
+    (void)arg;
+    while (__atomic_fetch_add(&next_run, 1, __ATOMIC_RELAXED) < count) {
+        int status = run_once();
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+            __atomic_fetch_add(&ok_runs, 1, __ATOMIC_RELAXED);
+    }
+    return NULL;
 }
 
 int main(int argc, char **argv) {
@@ -73,66 +112,22 @@ int main(int argc, char **argv) {
         return 2;
     }
     int par = atoi(argv[1]);
-    long count = atol(argv[2]);
+    count = atol(argv[2]);
     if (par < 1 || count < 0) {
         fprintf(stderr, "floor: PARALLELISM must be >= 1 and COUNT >= 0\n");
         return 2;
     }
-    char **cmd = argv + 3;
-    struct run *runs = calloc((size_t)par, sizeof *runs);
-    struct pollfd *pfd = calloc((size_t)par * 2, sizeof *pfd);
-    if (!runs || !pfd)
-        die("calloc");
-    long started = 0, done = 0, ok = 0;
-    int active = 0;
-    char buf[65536];
-    while (done < count) {
-        while (active < par && started < count) {
-            start(&runs[active++], cmd);
-            started++;
-        }
-        nfds_t n = 0;
-        for (int i = 0; i < active; i++)
-            for (int k = 0; k < 2; k++) {
-                pfd[n].fd = runs[i].fd[k];
-                pfd[n].events = POLLIN;
-                pfd[n].revents = 0;
-                n++;
-            }
-        if (poll(pfd, n, -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            die("poll");
-        }
-        for (nfds_t j = 0; j < n; j++) {
-            if (pfd[j].fd < 0 || !(pfd[j].revents & (POLLIN | POLLHUP | POLLERR)))
-                continue;
-            struct run *r = &runs[j / 2];
-            int k = (int)(j % 2);
-            ssize_t got = read(r->fd[k], buf, sizeof buf);
-            if (got < 0 && errno == EINTR)
-                continue;
-            if (got <= 0) {
-                close(r->fd[k]);
-                r->fd[k] = -1;
-            }
-        }
-        /* Reap the runs whose pipes are both at EOF; compact the table. */
-        for (int i = 0; i < active;) {
-            if (runs[i].fd[0] >= 0 || runs[i].fd[1] >= 0) {
-                i++;
-                continue;
-            }
-            int status;
-            while (waitpid(runs[i].pid, &status, 0) < 0)
-                if (errno != EINTR)
-                    die("waitpid");
-            if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-                ok++;
-            done++;
-            runs[i] = runs[--active];
-        }
+    cmd = argv + 3;
+    pthread_t *threads = calloc((size_t)par, sizeof *threads);
+    if (!threads)
+        die("calloc", errno);
+    for (int i = 0; i < par; i++) {
+        int rc = pthread_create(&threads[i], NULL, worker, NULL);
+        if (rc != 0)
+            die("pthread_create", rc);
     }
-    printf("runs=%ld ok=%ld\n", done, ok);
+    for (int i = 0; i < par; i++)
+        pthread_join(threads[i], NULL);
+    printf("runs=%ld ok=%ld\n", count, ok_runs);
     return 0;
 }

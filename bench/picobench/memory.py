@@ -7,7 +7,7 @@ beside it because it is what the machine must really have free."""
 import re
 
 from . import configs
-from .procs import BenchError, Daemon, median, rss_kib, wait_idle, proc_status
+from .procs import BenchError, Daemon, median, proc_status, rss_kib, rss_split_kib, wait_idle
 from .table import MISS, PASS
 
 TARGETS_MIB = {"3.1": 5, "3.3": 30}
@@ -15,14 +15,16 @@ TARGETS_MIB = {"3.1": 5, "3.3": 30}
 
 def idle_daemon_rss(ctx, n, tag):
     """Starts a daemon with N check_dummy checks, waits for it to be idle,
-    returns (VmRSS KiB, VmHWM KiB, threads, results seen in its debug log)."""
+    returns (VmRSS KiB, VmHWM KiB, threads, results seen in its debug log,
+    RssAnon KiB, RssFile KiB)."""
     cfg = configs.picomon_dummy(ctx.work, tag, n, ctx.workers, base_tick=3600)
     with Daemon([ctx.picomon, "-c", cfg, "-D"], ctx.work, tag) as d:
         wait_idle(d.pid, ctx.settle, ctx.timeout(n), f"picomon daemon with {n} checks")
         rss, hwm = rss_kib(d.pid)
+        anon, file = rss_split_kib(d.pid)
         threads = int(proc_status(d.pid)["Threads"])
         seen = len(re.findall(r"OK: ok", d.stderr()))
-        return rss, hwm, threads, seen
+        return rss, hwm, threads, seen, anon, file
 
 
 def measure(ctx, table):
@@ -42,6 +44,8 @@ def measure(ctx, table):
         rss = median([s[0] for s in samples])
         hwm = median([s[1] for s in samples])
         threads = samples[0][2]
+        anon = median([s[4] for s in samples])
+        file = median([s[5] for s in samples])
         seen = min(s[3] for s in samples)
         found[n] = rss
         verdict = "info" if not limit else (PASS if rss < limit * 1024 else MISS)
@@ -53,7 +57,8 @@ def measure(ctx, table):
             )
         table.set(
             rid,
-            f"{rss / 1024:.1f} MiB (peak {hwm / 1024:.1f} MiB, {threads} threads)",
+            f"{rss / 1024:.1f} MiB (anonymous {anon / 1024:.1f} + file-backed {file / 1024:.1f}; "
+            f"peak {hwm / 1024:.1f} MiB; {threads} threads)",
             target,
             verdict,
             note,

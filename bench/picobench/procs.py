@@ -93,6 +93,13 @@ def rss_kib(pid):
     return int(st["VmRSS"].split()[0]), int(st["VmHWM"].split()[0])
 
 
+def rss_split_kib(pid):
+    """(RssAnon, RssFile) in KiB: what the process allocated versus the
+    pages of its binary and libraries it has touched."""
+    st = proc_status(pid)
+    return int(st["RssAnon"].split()[0]), int(st["RssFile"].split()[0])
+
+
 def cpu_seconds(pid, children=True):
     """utime+stime (and, with children, cutime+cstime: the reaped plugins)
     of a live process, from /proc/PID/stat."""

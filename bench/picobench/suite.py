@@ -197,7 +197,7 @@ def build_floor(ctx):
         raise BenchError("no C compiler (cc) to build bench/floor/floor.c: apt-get install gcc libc6-dev")
     src = os.path.join(REPO, "bench", "floor", "floor.c")
     exe = os.path.join(ctx.work, "floor")
-    r = subprocess.run([cc, "-O2", "-o", exe, src], capture_output=True, text=True)
+    r = subprocess.run([cc, "-O2", "-pthread", "-o", exe, src], capture_output=True, text=True)
     if r.returncode != 0:
         raise BenchError(f"cannot compile {src}: {r.stderr.strip()}")
     return exe
@@ -270,6 +270,7 @@ def report(ctx, table, started, load_start, load_end):
         f"- parallelism: config.workers = {ctx.workers} = floor parallelism = pcrunner max_procs",
         f"- each figure: median of {ctx.runs} runs (section 1) or {ctx.runs_small} (others)",
         "- plugin: /usr/lib/nagios/plugins/check_dummy 0 ok; CPU includes the plugins (wait4 rusage)",
+        "",
         "",
     ]
     notes = ["", "Notes:", ""] + [f"- {n}" for n in table.notes] if table.notes else []
