@@ -5,6 +5,7 @@ from wait4(2), which counts the child and every descendant it reaped (the
 plugins), so "CPU" is the whole cost of the work, not only the runner's.
 """
 import os
+import resource
 import signal
 import statistics
 import subprocess
@@ -194,8 +195,9 @@ class Daemon:
     """A long-running process under measurement, stopped at exit of the
     with-block (SIGTERM, then SIGKILL after a bounded wait)."""
 
-    def __init__(self, argv, workdir, tag, env=None):
+    def __init__(self, argv, workdir, tag, env=None, nofile=None):
         self.argv = argv
+        self.nofile = nofile
         self.out_path = os.path.join(workdir, tag + ".out")
         self.err_path = os.path.join(workdir, tag + ".err")
         self.env = env
@@ -211,10 +213,17 @@ class Daemon:
                 stdout=self._out,
                 stderr=self._err,
                 env=self.env,
+                preexec_fn=self._limit if self.nofile else None,
             )
         except OSError as e:
             raise BenchError(f"cannot start {self.argv[0]}: {e}") from e
         return self
+
+    def _limit(self):
+        """Lowers the soft open-files limit in the child (see peers.py)."""
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        soft = self.nofile if hard == resource.RLIM_INFINITY else min(self.nofile, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
     @property
     def pid(self):
