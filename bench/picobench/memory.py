@@ -7,7 +7,16 @@ beside it because it is what the machine must really have free."""
 import re
 
 from . import configs
-from .procs import BenchError, Daemon, median, proc_status, rss_kib, rss_split_kib, wait_idle
+from .procs import (
+    BenchError,
+    Daemon,
+    median,
+    proc_status,
+    rss_by_mapping_kib,
+    rss_kib,
+    rss_split_kib,
+    wait_idle,
+)
 from .table import MISS, PASS
 
 TARGETS_MIB = {"3.1": 5, "3.3": 30}
@@ -16,7 +25,7 @@ TARGETS_MIB = {"3.1": 5, "3.3": 30}
 def idle_daemon_rss(ctx, n, tag):
     """Starts a daemon with N check_dummy checks, waits for it to be idle,
     returns (VmRSS KiB, VmHWM KiB, threads, results seen in its debug log,
-    RssAnon KiB, RssFile KiB)."""
+    RssAnon KiB, RssFile KiB, (binary, libraries, anonymous) KiB)."""
     cfg = configs.picomon_dummy(ctx.work, tag, n, ctx.workers, base_tick=3600)
     with Daemon([ctx.picomon, "-c", cfg, "-D"], ctx.work, tag) as d:
         wait_idle(d.pid, ctx.settle, ctx.timeout(n), f"picomon daemon with {n} checks")
@@ -24,7 +33,8 @@ def idle_daemon_rss(ctx, n, tag):
         anon, file = rss_split_kib(d.pid)
         threads = int(proc_status(d.pid)["Threads"])
         seen = len(re.findall(r"OK: ok", d.stderr()))
-        return rss, hwm, threads, seen, anon, file
+        by_map = rss_by_mapping_kib(d.pid)
+        return rss, hwm, threads, seen, anon, file, by_map
 
 
 def measure(ctx, table):
@@ -49,10 +59,14 @@ def measure(ctx, table):
         seen = min(s[3] for s in samples)
         found[n] = rss
         verdict = "info" if not limit else (PASS if rss < limit * 1024 else MISS)
-        note = None
+        own, libs, anon_map = (median([s[6][k] for s in samples]) for k in range(3))
+        note = (
+            f"resident by mapping: picomon binary {own / 1024:.1f} MiB, "
+            f"shared libraries {libs / 1024:.1f} MiB, anonymous {anon_map / 1024:.1f} MiB"
+        )
         if seen < n:
-            note = (
-                f"the debug log showed only {seen} of {n} check_dummy results "
+            note += (
+                f"; the debug log showed only {seen} of {n} check_dummy results "
                 "(log format changed, or not every check ran)"
             )
         table.set(

@@ -101,6 +101,31 @@ def rss_split_kib(pid):
     return int(st["RssAnon"].split()[0]), int(st["RssFile"].split()[0])
 
 
+def rss_by_mapping_kib(pid):
+    """Resident KiB by what is mapped, from /proc/PID/smaps: (the program's
+    own file, other files (shared libraries), anonymous memory). Shows
+    whether memory goes to data or to code paged in from the binary."""
+    exe = os.path.realpath(f"/proc/{pid}/exe")
+    own = libs = anon = 0
+    name = ""
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            head = line.split()
+            if not head:
+                continue
+            if "-" in head[0] and not head[0].endswith(":"):
+                name = head[5] if len(head) > 5 else ""
+            elif head[0] == "Rss:":
+                kib = int(head[1])
+                if name == exe:
+                    own += kib
+                elif name.startswith("/"):
+                    libs += kib
+                else:
+                    anon += kib
+    return own, libs, anon
+
+
 def cpu_seconds(pid, children=True):
     """utime+stime (and, with children, cutime+cstime: the reaped plugins)
     of a live process, from /proc/PID/stat."""
