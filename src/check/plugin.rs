@@ -126,7 +126,7 @@ impl RunningGroups {
     /// been sent SIGKILL; the runs themselves reap their children and return
     /// an UNKNOWN outcome.
     pub fn kill_all(&self, grace: Duration) {
-        let deadline = Instant::now() + grace;
+        let deadline = later(Instant::now(), grace);
         let mut g = self.lock();
         g.closed = true;
         for &pgid in &g.pgids {
@@ -182,12 +182,38 @@ pub fn shell_args(command: &str) -> Vec<String> {
 /// `groups`, when given, lists the run while it is in progress so
 /// [`RunningGroups::kill_all`] can stop it.
 pub fn run(cmd: &PluginCommand<'_>, groups: Option<&RunningGroups>) -> Outcome {
+    run_watching(cmd, groups, ExitWatch::Pidfd)
+}
+
+/// How the end of the child wakes the poll loop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ExitWatch {
+    /// A pidfd in the poll set, where the kernel has one (Linux >= 5.3).
+    Pidfd,
+    /// Short poll timeouts only; what kernels without pidfd_open get. Kept
+    /// selectable so the tests can exercise it on any kernel.
+    Timeouts,
+}
+
+fn run_watching(
+    cmd: &PluginCommand<'_>,
+    groups: Option<&RunningGroups>,
+    watch: ExitWatch,
+) -> Outcome {
     let start = Instant::now();
     let outcome = match spawn(cmd) {
-        Ok(child) => supervise(child, cmd, groups, start),
+        Ok(child) => supervise(child, cmd, groups, start, watch),
         Err(message) => Outcome::unknown(message),
     };
     outcome.with_duration(start.elapsed())
+}
+
+/// `start + d`, saturating at a far future instead of panicking.
+fn later(start: Instant, d: Duration) -> Instant {
+    start
+        .checked_add(d)
+        .or_else(|| start.checked_add(Duration::from_secs(100 * 365 * 86_400)))
+        .unwrap_or(start)
 }
 
 /// Starts the child (std's posix_spawn path: no `pre_exec`), or says why not.
@@ -240,6 +266,7 @@ fn supervise(
     cmd: &PluginCommand<'_>,
     groups: Option<&RunningGroups>,
     start: Instant,
+    watch: ExitWatch,
 ) -> Outcome {
     // A pid always fits: the kernel's pid_max is at most 2^22.
     let pid = child.id() as i32;
@@ -255,8 +282,11 @@ fn supervise(
         Capture::new(child.stdout.take().map(into_file), cmd.max_output),
         Capture::new(child.stderr.take().map(into_file), cmd.max_output),
     ];
-    let pidfd = pidfd_open(pid);
-    let deadline = start + cmd.timeout;
+    let pidfd = match watch {
+        ExitWatch::Pidfd => pidfd_open(pid),
+        ExitWatch::Timeouts => None,
+    };
+    let deadline = later(start, cmd.timeout);
     let mut phase = Phase::Running;
     let mut timed_out = false;
     let mut exited_at: Option<Instant> = None;
@@ -639,6 +669,49 @@ mod tests {
         );
         assert_eq!(o.summary, "(no output)");
         assert_eq!(o.status, Status::Ok);
+    }
+
+    fn sh(script: &str, timeout: Duration, watch: ExitWatch) -> Outcome {
+        let args = shell_args(script);
+        let cmd = PluginCommand {
+            program: shell_program(),
+            args: &args,
+            env: &[],
+            cwd: None,
+            timeout,
+            max_output: DEFAULT_MAX_OUTPUT,
+        };
+        run_watching(&cmd, None, watch)
+    }
+
+    #[test]
+    fn without_pidfd_a_late_exit_is_still_seen() {
+        let o = sh(
+            "sleep 0.3; echo 'WARNING - late'; exit 1",
+            Duration::from_secs(30),
+            ExitWatch::Timeouts,
+        );
+        assert_eq!(o.status, Status::Warning, "{o:?}");
+        assert_eq!(o.summary, "WARNING - late");
+        assert!(o.duration >= Duration::from_millis(300), "{o:?}");
+        assert!(o.duration < Duration::from_secs(5), "{o:?}");
+    }
+
+    #[test]
+    fn without_pidfd_a_hung_run_times_out() {
+        let timeout = Duration::from_millis(300);
+        let o = sh("trap '' TERM; sleep 100", timeout, ExitWatch::Timeouts);
+        assert_eq!(o.status, Status::Unknown, "{o:?}");
+        assert_eq!(o.summary, "timed out after 0.3 s");
+        assert!(o.duration >= timeout + KILL_GRACE, "{o:?}");
+        assert!(o.duration <= timeout + Duration::from_millis(1500), "{o:?}");
+    }
+
+    #[test]
+    fn huge_timeout_does_not_overflow() {
+        let o = sh("echo 'OK - quick'", Duration::MAX, ExitWatch::Pidfd);
+        assert_eq!(o.status, Status::Ok, "{o:?}");
+        assert_eq!(o.summary, "OK - quick");
     }
 
     #[test]
