@@ -192,6 +192,7 @@ enum ExitWatch {
     Pidfd,
     /// Short poll timeouts only; what kernels without pidfd_open get. Kept
     /// selectable so the tests can exercise it on any kernel.
+    #[cfg_attr(not(test), allow(dead_code))]
     Timeouts,
 }
 
