@@ -220,14 +220,6 @@ fn later(start: Instant, d: Duration) -> Instant {
 /// Starts the child (std's posix_spawn path: no `pre_exec`), or says why not.
 fn spawn(cmd: &PluginCommand<'_>) -> Result<Child, String> {
     let cwd = cmd.cwd.unwrap_or(Path::new("/"));
-    if let Err(e) = std::fs::read_dir(cwd) {
-        return Err(format!(
-            "cannot run {}: working directory {}: {} (fix the check's `cwd`)",
-            cmd.program.display(),
-            cwd.display(),
-            describe(&e)
-        ));
-    }
     let mut command = Command::new(cmd.program);
     command
         .args(cmd.args)
@@ -240,9 +232,19 @@ fn spawn(cmd: &PluginCommand<'_>) -> Result<Child, String> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    command
-        .spawn()
-        .map_err(|e| format!("cannot run {}: {}", cmd.program.display(), describe(&e)))
+    command.spawn().map_err(|e| {
+        // A bad `cwd` fails the spawn with the same ENOENT as a missing
+        // program; look only now, so a good run pays nothing for it.
+        match std::fs::read_dir(cwd) {
+            Err(cwd_err) => format!(
+                "cannot run {}: working directory {}: {} (fix the check's `cwd`)",
+                cmd.program.display(),
+                cwd.display(),
+                describe(&cwd_err)
+            ),
+            Ok(_) => format!("cannot run {}: {}", cmd.program.display(), describe(&e)),
+        }
+    })
 }
 
 /// The system's words for an error, without Rust's "(os error N)".
@@ -562,24 +564,32 @@ fn has_exited(pid: i32) -> bool {
 }
 
 /// Blocks until a pipe or the child has something to say, or `wait` passed.
-fn wait_for_events(pipes: &[Capture], child_fd: Option<RawFd>, wait: Duration) {
-    let mut fds: Vec<libc::pollfd> = pipes
+fn wait_for_events(pipes: &[Capture; 2], child_fd: Option<RawFd>, wait: Duration) {
+    let idle = libc::pollfd {
+        fd: -1,
+        events: 0,
+        revents: 0,
+    };
+    let mut fds = [idle; 3];
+    let mut n = 0;
+    let sources = pipes
         .iter()
-        .filter_map(|p| p.src.as_ref())
-        .map(|f| f.as_raw_fd())
-        .chain(child_fd)
-        .map(|fd| libc::pollfd {
+        .filter_map(|p| p.src.as_ref().map(AsRawFd::as_raw_fd))
+        .chain(child_fd);
+    for fd in sources {
+        fds[n] = libc::pollfd {
             fd,
             events: libc::POLLIN,
             revents: 0,
-        })
-        .collect();
+        };
+        n += 1;
+    }
     // Round up, so a sub-millisecond remainder does not spin.
     let ms = wait.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
-    // SAFETY: `fds` is a valid array of `fds.len()` pollfd structs. An
+    // SAFETY: `fds` holds `n` (at most 3) valid pollfd structs. An
     // interrupted poll just returns early; the caller loops.
     unsafe {
-        libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms);
+        libc::poll(fds.as_mut_ptr(), n as libc::nfds_t, ms);
     }
 }
 
