@@ -784,3 +784,50 @@ fn fixture_dummy_declares_four_statuses() {
         ]
     );
 }
+
+#[test]
+fn script_functions_see_config_and_cannot_replace_it() {
+    let c =
+        ok("fn tune(t) { config.base_tick = t; config.emails.report.every = t * 60; }\ntune(5);");
+    assert_eq!(c.base_tick, Duration::from_secs(5));
+    assert_eq!(c.emails.report_every, Duration::from_secs(300));
+    let e = err("let x = 1;\nconfig = 5;");
+    assert_eq!(e.line, 2, "{e}");
+    assert!(e.message.contains("config"), "{e}");
+}
+
+/// Collects log records so a test can see what `print` and `debug` logged.
+struct Capture(std::sync::Mutex<Vec<(log::Level, String)>>);
+
+impl log::Log for Capture {
+    fn enabled(&self, _: &log::Metadata) -> bool {
+        true
+    }
+    fn log(&self, r: &log::Record) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((r.level(), r.args().to_string()));
+    }
+    fn flush(&self) {}
+}
+
+static CAPTURE: Capture = Capture(std::sync::Mutex::new(Vec::new()));
+
+#[test]
+fn print_and_debug_go_to_the_log() {
+    // Another test binary thread may have set it already: that is fine,
+    // only this test sets a logger in this binary.
+    let _ = log::set_logger(&CAPTURE);
+    log::set_max_level(log::LevelFilter::Debug);
+    ok("let n = 41 + 1;\nprint(`answer ${n}`);\n  debug(\"state\");");
+    let got = CAPTURE.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    assert!(
+        got.contains(&(log::Level::Info, format!("{FILE}: answer 42"))),
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&(log::Level::Debug, format!("{FILE}:3:3: \"state\""))),
+        "{got:?}"
+    );
+}

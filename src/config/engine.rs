@@ -56,6 +56,15 @@ pub fn build(path: &Path, shared: &Shared) -> Engine {
     });
 
     keys::register(&mut engine);
+    // `config` is resolved by name rather than kept in the scope, so script
+    // functions (which cannot see the scope) can set keys too.
+    // (`on_var` is marked deprecated only as "volatile API" in Rhai 1.x.)
+    let handle = keys::ConfigObj(shared.clone());
+    #[allow(deprecated)]
+    engine.on_var(move |name, _, _| match name {
+        "config" => Ok(Some(Dynamic::from(handle.clone()))),
+        _ => Ok(None),
+    });
     checks::register(&mut engine, shared);
     crate::probe::register(&mut engine);
     engine

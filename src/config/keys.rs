@@ -7,7 +7,7 @@
 //! to Rhai indexers, which is where an unknown key is caught with a message
 //! that names it and lists the known ones (picomon's typo protection).
 
-use rhai::{Dynamic, Engine, EvalAltResult, ImmutableString, Position, INT};
+use rhai::{Dynamic, Engine, EvalAltResult, FuncRegistration, ImmutableString, Position, INT};
 
 use super::builder::Shared;
 use super::value::{self as v, to_array, to_float};
@@ -385,11 +385,20 @@ pub fn register(engine: &mut Engine) {
             c.0.with(|b| b.keys.get(&key)).map_err(rt)
         },
     );
-    engine.register_indexer_set(
-        |c: &mut ConfigObj, key: ImmutableString, val: Dynamic| -> Result<(), Box<EvalAltResult>> {
-            c.0.with(|b| b.keys.set(&key, &val)).map_err(rt)
-        },
-    );
+    // The setters change the shared builder, never the handle itself: marked
+    // pure, so they work on `config` although the resolver hands it out as
+    // a constant (which keeps `config = 5` an error).
+    FuncRegistration::new_index_setter()
+        .with_purity(true)
+        .register_into_engine(
+            engine,
+            |c: &mut ConfigObj,
+             key: ImmutableString,
+             val: Dynamic|
+             -> Result<(), Box<EvalAltResult>> {
+                c.0.with(|b| b.keys.set(&key, &val)).map_err(rt)
+            },
+        );
     engine.register_indexer_get(
         |e: &mut EmailsObj, key: ImmutableString| -> Result<Dynamic, Box<EvalAltResult>> {
             if key == "report" {
@@ -398,22 +407,34 @@ pub fn register(engine: &mut Engine) {
             e.0.with(|b| b.keys.emails.get(&key)).map_err(rt)
         },
     );
-    engine.register_indexer_set(
-        |e: &mut EmailsObj, key: ImmutableString, val: Dynamic| -> Result<(), Box<EvalAltResult>> {
-            e.0.with(|b| b.keys.emails.set(&key, &val)).map_err(rt)
-        },
-    );
+    FuncRegistration::new_index_setter()
+        .with_purity(true)
+        .register_into_engine(
+            engine,
+            |e: &mut EmailsObj,
+             key: ImmutableString,
+             val: Dynamic|
+             -> Result<(), Box<EvalAltResult>> {
+                e.0.with(|b| b.keys.emails.set(&key, &val)).map_err(rt)
+            },
+        );
     engine.register_indexer_get(
         |r: &mut ReportObj, key: ImmutableString| -> Result<Dynamic, Box<EvalAltResult>> {
             r.0.with(|b| b.keys.emails.get_report(&key)).map_err(rt)
         },
     );
-    engine.register_indexer_set(
-        |r: &mut ReportObj, key: ImmutableString, val: Dynamic| -> Result<(), Box<EvalAltResult>> {
-            r.0.with(|b| b.keys.emails.set_report(&key, &val))
-                .map_err(rt)
-        },
-    );
+    FuncRegistration::new_index_setter()
+        .with_purity(true)
+        .register_into_engine(
+            engine,
+            |r: &mut ReportObj,
+             key: ImmutableString,
+             val: Dynamic|
+             -> Result<(), Box<EvalAltResult>> {
+                r.0.with(|b| b.keys.emails.set_report(&key, &val))
+                    .map_err(rt)
+            },
+        );
     engine.register_fn("to_string", |_: &mut ConfigObj| "config".to_string());
     engine.register_fn("to_string", |_: &mut EmailsObj| "config.emails".to_string());
     engine.register_fn("to_string", |_: &mut ReportObj| {

@@ -149,13 +149,10 @@ pub fn load_str(path: &Path, source: &str) -> Result<Config, ConfigError> {
     let ast = engine
         .compile(source)
         .map_err(|e| error::from_parse(path, e))?;
-    let mut scope = rhai::Scope::new();
-    scope.push("config", keys::ConfigObj(shared.clone()));
     engine::arm_deadline(&mut engine);
     engine
-        .run_ast_with_scope(&mut scope, &ast)
+        .run_ast(&ast)
         .map_err(|e| error::from_eval(path, *e))?;
-    drop(scope);
     drop(engine);
     Ok(shared.with(|b| build_config(path, b)))
 }
