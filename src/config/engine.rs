@@ -22,6 +22,13 @@ pub const DEADLINE: Duration = Duration::from_secs(1);
 /// Upper bound on Rhai operations (a second guard besides the deadline).
 pub const MAX_OPERATIONS: u64 = 50_000_000;
 
+/// Longest string a config may build, in bytes.
+pub const MAX_STRING: usize = 1 << 20;
+/// Most items an array may hold.
+pub const MAX_ARRAY: usize = 100_000;
+/// Most entries a map may hold.
+pub const MAX_MAP: usize = 10_000;
+
 /// How often (in operations) the deadline is looked at: reading the clock
 /// at every operation would slow every config down.
 const CLOCK_EVERY: u64 = 1024;
@@ -38,9 +45,9 @@ pub fn build(path: &Path, shared: &Shared) -> Engine {
         .set_max_operations(MAX_OPERATIONS)
         .set_max_call_levels(32)
         .set_max_expr_depths(64, 32)
-        .set_max_string_size(1 << 20)
-        .set_max_array_size(100_000)
-        .set_max_map_size(10_000)
+        .set_max_string_size(MAX_STRING)
+        .set_max_array_size(MAX_ARRAY)
+        .set_max_map_size(MAX_MAP)
         .set_max_variables(10_000)
         .set_max_functions(1_000)
         .set_max_modules(0)

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use rhai::{EvalAltResult, ParseError, Position};
 
-use super::engine::{DEADLINE, DEADLINE_TOKEN, MAX_OPERATIONS};
+use super::engine::{DEADLINE, DEADLINE_TOKEN, MAX_ARRAY, MAX_MAP, MAX_OPERATIONS, MAX_STRING};
 use super::ConfigError;
 
 fn at(file: &Path, pos: Position, message: String) -> ConfigError {
@@ -58,6 +58,10 @@ pub fn from_eval(file: &Path, err: EvalAltResult) -> ConfigError {
             "the config was stopped here: functions call each other too deeply (endless recursion?)"
                 .to_string()
         }
+        EvalAltResult::ErrorDataTooLarge(what, _) => format!(
+            "{what} too large: a config's strings are limited to {} KiB, arrays to {MAX_ARRAY} items, maps to {MAX_MAP} entries",
+            MAX_STRING / 1024
+        ),
         other => {
             other.clear_position();
             other.to_string()
