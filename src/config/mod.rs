@@ -208,8 +208,3 @@ fn build_config(path: &Path, b: &builder::Builder) -> Config {
         checks: checks::finish(b),
     }
 }
-
-/// The one-paragraph summary `--check-config` prints.
-pub fn summary(cfg: &Config) -> String {
-    format!("{} hosts, {} checks", cfg.hosts.len(), cfg.checks.len())
-}
