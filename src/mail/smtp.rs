@@ -289,29 +289,34 @@ fn tls_reason(e: &rustls::Error, server: &Server) -> String {
     let fix_ca = "trust its CA with config.emails.smtp_ca_file";
     match e {
         rustls::Error::InvalidCertificate(c) => match c {
-            C::UnknownIssuer => format!(
-                "TLS: the certificate of {server} is signed by an unknown issuer ({fix_ca})"
-            ),
+            C::UnknownIssuer => {
+                format!("TLS: the server certificate is signed by an unknown issuer ({fix_ca})")
+            }
             C::NotValidForName => format!(
-                "TLS: the certificate of {server} is not valid for the name {:?} (name mismatch: \
+                "TLS: the server certificate is not valid for the name {:?} (name mismatch: \
                  use a name the certificate holds in config.emails.smtp_host)",
                 server.host
             ),
             C::NotValidForNameContext { presented, .. } => format!(
-                "TLS: the certificate of {server} is not valid for the name {:?} (name mismatch: \
+                "TLS: the server certificate is not valid for the name {:?} (name mismatch: \
                  it is for {}; use one of those in config.emails.smtp_host)",
                 server.host,
-                presented.join(", ")
+                presented
+                    .iter()
+                    // rustls shows them as `DnsName("x")`: keep the name.
+                    .map(|p| p.split('"').nth(1).unwrap_or(p))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             C::Expired | C::ExpiredContext { .. } => {
-                format!("TLS: the certificate of {server} has expired")
+                "TLS: the server certificate has expired".to_string()
             }
             C::NotValidYet | C::NotValidYetContext { .. } => {
-                format!("TLS: the certificate of {server} is not valid yet (check the clock)")
+                "TLS: the server certificate is not valid yet (check the clock)".to_string()
             }
-            other => format!("TLS: the certificate of {server} was refused: {other:?}"),
+            other => format!("TLS: the server certificate was refused: {other:?}"),
         },
-        other => format!("TLS with {server} failed: {other}"),
+        other => format!("TLS failed: {other}"),
     }
 }
 

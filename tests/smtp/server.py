@@ -79,7 +79,8 @@ def main():
             ok = (isinstance(auth_data, LoginPassword)
                   and auth_data.login.decode() == user
                   and auth_data.password.decode() == password)
-            return AuthResult(success=ok)
+            # handled=False: aiosmtpd answers 535 itself on failure.
+            return AuthResult(success=ok, handled=False, auth_data=auth_data)
 
         smtp_kwargs["authenticator"] = authenticator
         smtp_kwargs["auth_required"] = True
