@@ -5,6 +5,7 @@
 //! A failing check is data, not an error: every way a run can go wrong ends
 //! as an [`Outcome`] with a status and a message.
 
+pub mod exec;
 pub mod output;
 pub mod plugin;
 

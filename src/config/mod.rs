@@ -75,3 +75,8 @@ pub struct ConfigError {
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     todo!("{path:?}")
 }
+
+/// The one-paragraph summary `--check-config` prints.
+pub fn summary(cfg: &Config) -> String {
+    format!("{} hosts, {} checks", cfg.hosts.len(), cfg.checks.len())
+}
