@@ -699,6 +699,29 @@ fn reports_are_sent_only_while_a_problem_exists() {
 }
 
 #[test]
+fn report_period_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let server = SmtpServer::start(dir.path(), port, ServerTls::None, None);
+    let mut cfg = config(dir.path(), port);
+    cfg.emails.report_every = Duration::from_secs(600);
+    let bad = vec![view("b", Phase::Problem, "B CRITICAL")];
+    {
+        let mut n = notifier(&cfg);
+        n.tick(T0, &bad);
+        n.tick(T0 + 300 * S, &bad);
+        n.shutdown(Duration::from_secs(5));
+    }
+    let mut n = notifier(&cfg);
+    assert_eq!(n.last_report(), Some(T0));
+    n.tick(T0 + 600 * S, &bad);
+    let m = server.wait_messages(1);
+    assert_eq!(m[0].one("Subject"), "[picomon] error report");
+    assert_eq!(n.last_report(), Some(T0 + 600 * S));
+    n.shutdown(Duration::from_secs(5));
+}
+
+#[test]
 fn restart_mid_outage_threads_the_recovery_to_the_original_problem() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();

@@ -13,9 +13,10 @@
 //! - [`smtp`]: lettre + rustls; plain, STARTTLS, implicit TLS, AUTH.
 //! - [`sender`]: the delivery thread with backoff.
 //!
-//! The subject of each open outage's Problem mail is kept in
-//! `state_dir/mail-threads`, so an Update or Recovery sent by a restarted
-//! daemon still says `Re: ` + the exact subject of the original mail.
+//! The subject of each open outage's Problem mail and the time of the last
+//! report are kept in `state_dir/mail-state`, so an Update or Recovery sent
+//! by a restarted daemon still says `Re: ` + the exact subject of the
+//! original mail, and a restart does not reset the report period.
 
 pub mod compose;
 pub mod outbox;
@@ -40,8 +41,8 @@ use sender::Sender;
 use smtp::Smtp;
 
 /// The file (in `state_dir`) that remembers the Problem subject per open
-/// outage.
-pub const THREADS_FILE: &str = "mail-threads";
+/// outage and the last report time.
+pub const MAIL_STATE_FILE: &str = "mail-state";
 
 /// The open thread of one check's outage.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -50,17 +51,26 @@ struct Thread {
     subject: String,
 }
 
-fn load_threads(state_dir: &Path) -> BTreeMap<String, Thread> {
-    let path = state_dir.join(THREADS_FILE);
+/// What the mail side keeps across restarts (unknown fields ignored).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+struct MailState {
+    #[serde(default)]
+    threads: BTreeMap<String, Thread>,
+    #[serde(default)]
+    last_report: Option<UnixMicros>,
+}
+
+fn load_mail_state(state_dir: &Path) -> MailState {
+    let path = state_dir.join(MAIL_STATE_FILE);
     match std::fs::read(&path) {
         Ok(b) => serde_json::from_slice(&b).unwrap_or_else(|e| {
             log::warn!(
                 "ignoring {} ({e}): updates of open outages will render their subject again",
                 path.display()
             );
-            BTreeMap::new()
+            MailState::default()
         }),
-        Err(_) => BTreeMap::new(),
+        Err(_) => MailState::default(),
     }
 }
 
@@ -71,10 +81,9 @@ pub struct MailNotifier {
     outbox: Outbox,
     sender: Sender,
     state_dir: PathBuf,
-    threads: BTreeMap<String, Thread>,
+    saved: MailState,
     digest_over: usize,
     report_every: Duration,
-    last_report: Option<UnixMicros>,
 }
 
 impl std::fmt::Debug for MailNotifier {
@@ -100,22 +109,25 @@ impl MailNotifier {
             outbox,
             sender,
             state_dir: state_dir.to_path_buf(),
-            threads: load_threads(state_dir),
+            saved: load_mail_state(state_dir),
             digest_over: e.digest_over,
             report_every: e.report_every,
-            last_report: None,
         })
     }
 
     /// When the last report was queued, or when the current report period
-    /// began (the daemon persists it in the state file).
+    /// began. Kept in `state_dir/mail-state` (and may be mirrored in the
+    /// daemon's state file).
     pub fn last_report(&self) -> Option<UnixMicros> {
-        self.last_report
+        self.saved.last_report
     }
 
-    /// Restores [`last_report`](Self::last_report) after a restart.
+    /// Sets [`last_report`](Self::last_report), e.g. from a saved state.
     pub fn set_last_report(&mut self, at: Option<UnixMicros>) {
-        self.last_report = at;
+        if self.saved.last_report != at {
+            self.saved.last_report = at;
+            self.save_mail_state();
+        }
     }
 
     /// The outbox directory.
@@ -149,7 +161,7 @@ impl MailNotifier {
         match t.kind {
             TransitionKind::Problem => {
                 let subject = self.composer.problem_subject(n);
-                self.threads.insert(
+                self.saved.threads.insert(
                     n.check_id.clone(),
                     Thread {
                         outage_start: t.outage_start,
@@ -159,11 +171,13 @@ impl MailNotifier {
                 Some(subject)
             }
             TransitionKind::Update => self
+                .saved
                 .threads
                 .get(&n.check_id)
                 .filter(|th| th.outage_start == t.outage_start)
                 .map(|th| th.subject.clone()),
             TransitionKind::Recovery => self
+                .saved
                 .threads
                 .remove(&n.check_id)
                 .filter(|th| th.outage_start == t.outage_start)
@@ -171,13 +185,13 @@ impl MailNotifier {
         }
     }
 
-    fn save_threads(&self) {
-        let path = self.state_dir.join(THREADS_FILE);
-        let result = serde_json::to_vec_pretty(&self.threads)
+    fn save_mail_state(&self) {
+        let path = self.state_dir.join(MAIL_STATE_FILE);
+        let result = serde_json::to_vec_pretty(&self.saved)
             .map_err(std::io::Error::other)
             .and_then(|b| crate::state::write_atomic(&path, &b));
         if let Err(e) = result {
-            log::error!("cannot save the mail threads: {e}");
+            log::error!("cannot save the mail state: {e}");
         }
     }
 }
@@ -211,7 +225,7 @@ impl Notifier for MailNotifier {
                 queued |= self.queue(entry, n.transition.kind.as_str());
             }
         }
-        self.save_threads();
+        self.save_mail_state();
         if queued {
             self.sender.wake();
         }
@@ -223,16 +237,16 @@ impl Notifier for MailNotifier {
         }
         if !checks.iter().any(|c| c.phase == Phase::Problem) {
             // No PROBLEM, no report; the next outage starts a new period.
-            self.last_report = None;
+            self.set_last_report(None);
             return;
         }
-        match self.last_report {
-            None => self.last_report = Some(now),
+        match self.saved.last_report {
+            None => self.set_last_report(Some(now)),
             Some(t) if now - t >= self.report_every.as_micros() as i64 => {
                 if self.queue(self.composer.report(checks, now), "report") {
                     self.sender.wake();
                 }
-                self.last_report = Some(now);
+                self.set_last_report(Some(now));
             }
             Some(_) => {}
         }
@@ -269,7 +283,7 @@ impl Notifier for MailNotifier {
     }
 
     fn shutdown(&mut self, deadline: Duration) {
-        self.save_threads();
+        self.save_mail_state();
         if !self.sender.shutdown(deadline) {
             log::warn!(
                 "mail delivery still busy at exit; what is left in {} is sent on the next start",
