@@ -1009,3 +1009,425 @@ fn shutdown_tries_the_outbox_once_more() {
     assert_eq!(server.received().len(), 1);
     assert!(outbox_files(&cfg).is_empty());
 }
+
+// ------------------------------------------- end to end: the real binary
+
+/// The `picomon` daemon started by a test; SIGKILLed when dropped.
+struct Picomon {
+    child: Option<Child>,
+    stdout: PathBuf,
+    stderr: PathBuf,
+}
+
+impl Picomon {
+    fn start(dir: &Path, args: &[&str]) -> Picomon {
+        let n = fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
+        let stdout = dir.join(format!("picomon-{n}.out"));
+        let stderr = dir.join(format!("picomon-{n}.err"));
+        let child = Command::new(env!("CARGO_BIN_EXE_picomon"))
+            .args(args)
+            .current_dir(dir)
+            .env("RUST_LOG", "debug")
+            .stdin(Stdio::null())
+            .stdout(fs::File::create(&stdout).unwrap())
+            .stderr(fs::File::create(&stderr).unwrap())
+            .spawn()
+            .expect("cannot start picomon");
+        Picomon {
+            child: Some(child),
+            stdout,
+            stderr,
+        }
+    }
+
+    fn signal(&self, sig: i32) {
+        let pid = self.child.as_ref().expect("running").id() as i32;
+        // SAFETY: kill(2) on the pid of a child this test started.
+        unsafe { libc::kill(pid, sig) };
+    }
+
+    fn stdout(&self) -> String {
+        fs::read_to_string(&self.stdout).unwrap_or_default()
+    }
+
+    fn stderr(&self) -> String {
+        fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// SIGTERM, then the exit status.
+    fn stop(&mut self) -> std::process::ExitStatus {
+        self.signal(libc::SIGTERM);
+        let mut child = self.child.take().expect("running");
+        wait_for("picomon to exit after SIGTERM", || {
+            child.try_wait().ok().flatten()
+        })
+    }
+
+    /// SIGKILL: no shutdown work at all.
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Picomon {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A sandbox with a config running the status-file plugin as "flappy on
+/// web1" every 0.3 s tick with retry 1, mailing through `port`.
+struct E2e {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl E2e {
+    fn new(extra: &str) -> E2e {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let plugin = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp/status-plugin.sh");
+        let d = dir.path().display().to_string();
+        let cfg = format!(
+            r#"
+config.base_tick = 0.3;
+config.state_dir = "{d}/state";
+config.emails.to = ["ops@example.org"];
+config.emails.addr_from = "picomon <picomon@example.org>";
+config.emails.smtp_host = "127.0.0.1:{port}";
+config.emails.smtp_retry_timeout = 1;
+config.emails.subject_tpl = "[picomon] {{state}}: {{check}} on {{dest}}";
+add(plugin("{plugin}", ["{d}/runs", "{d}/status"]), #{{ name: "flappy", target_name: "web1", retry: 1 }});
+{extra}
+"#,
+            plugin = plugin.display()
+        );
+        fs::write(dir.path().join("config.rhai"), cfg).unwrap();
+        E2e { dir, port }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn config(&self) -> String {
+        self.path().join("config.rhai").display().to_string()
+    }
+
+    fn set_status(&self, code: i32, text: &str) {
+        let tmp = self.path().join("status.tmp");
+        fs::write(&tmp, format!("{code}\n{text}\n")).unwrap();
+        fs::rename(&tmp, self.path().join("status")).unwrap();
+    }
+
+    fn runs(&self) -> usize {
+        fs::read_to_string(self.path().join("runs"))
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    }
+
+    /// Waits until the plugin ran `n` more times.
+    fn wait_runs(&self, n: usize) {
+        let target = self.runs() + n;
+        wait_for(&format!("{n} more plugin runs"), || {
+            (self.runs() >= target).then_some(())
+        });
+    }
+
+    fn daemon(&self) -> Picomon {
+        Picomon::start(self.path(), &["-c", &self.config()])
+    }
+
+    fn server(&self) -> SmtpServer {
+        SmtpServer::start(self.path(), self.port, ServerTls::None, None)
+    }
+
+    fn outbox(&self) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = fs::read_dir(self.path().join("state/outbox"))
+            .map(|d| {
+                d.filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|x| x == "mail"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
+    fn state_phase(&self) -> String {
+        fs::read_to_string(self.path().join("state/state"))
+            .ok()
+            .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+            .and_then(|v| {
+                v["checks"]
+                    .as_object()
+                    .and_then(|m| m.values().next().cloned())
+            })
+            .and_then(|c| c["alert"]["phase"].as_str().map(String::from))
+            .unwrap_or_default()
+    }
+}
+
+#[test]
+fn e2e_problem_update_recovery_arrive_once_each_and_threaded() {
+    let t = E2e::new("");
+    let server = t.server();
+    t.set_status(2, "CRITICAL - down");
+    let mut d = t.daemon();
+    let p = server.wait_messages(1);
+    // It stays failed for a while: no second mail.
+    t.wait_runs(4);
+    t.set_status(1, "WARNING - degraded");
+    let u = server.wait_messages(2);
+    t.wait_runs(3);
+    t.set_status(0, "OK - fine again");
+    server.wait_messages(3);
+    t.wait_runs(4);
+    let msgs = server.received();
+    assert_eq!(
+        msgs.len(),
+        3,
+        "exactly Problem, Update, Recovery: {msgs:#?}"
+    );
+    assert_eq!(p[0].one("Message-ID"), msgs[0].one("Message-ID"));
+    assert_eq!(u[1].one("Message-ID"), msgs[1].one("Message-ID"));
+
+    let root = msgs[0].one("Message-ID");
+    assert_eq!(msgs[0].one("Subject"), "[picomon] CRITICAL: flappy on web1");
+    assert!(
+        msgs[0].body.starts_with("CRITICAL since "),
+        "{}",
+        msgs[0].body
+    );
+    assert!(msgs[0].body.contains("(2 failed runs)"), "{}", msgs[0].body);
+    assert!(msgs[0].body.contains("CRITICAL - down"));
+    assert!(
+        msgs[1].body.starts_with("WARNING (was CRITICAL)"),
+        "{}",
+        msgs[1].body
+    );
+    assert!(msgs[1].body.contains("WARNING - degraded"));
+    assert!(
+        msgs[2].body.starts_with("OK: recovered after "),
+        "{}",
+        msgs[2].body
+    );
+    assert!(msgs[2].body.contains("OK - fine again"));
+    for m in &msgs[1..] {
+        assert_eq!(m.one("In-Reply-To"), root);
+        assert_eq!(m.one("References"), root);
+        assert_eq!(m.one("Subject"), "Re: [picomon] CRITICAL: flappy on web1");
+    }
+    assert!(d.stop().success(), "{}", d.stderr());
+}
+
+#[test]
+fn e2e_smtp_down_then_up_delivers_once_with_the_original_date() {
+    let t = E2e::new("");
+    t.set_status(2, "CRITICAL - down");
+    let d = t.daemon();
+    let files = wait_for("a mail in the outbox", || {
+        let f = t.outbox();
+        (!f.is_empty()).then_some(f)
+    });
+    let stored = fs::read_to_string(&files[0]).unwrap();
+    let date = stored
+        .lines()
+        .find_map(|l| l.strip_prefix("Date: "))
+        .expect("Date")
+        .to_string();
+    wait_for("a logged delivery failure", || {
+        d.stderr().contains("mail delivery failed").then_some(())
+    });
+    // The SIGUSR1 dump shows the waiting mail and the error.
+    d.signal(libc::SIGUSR1);
+    wait_for("the outbox in the dump", || {
+        let out = d.stdout();
+        (out.contains("mail outbox: 1 waiting") && out.contains("last mail delivery error"))
+            .then_some(())
+    });
+    let server = t.server();
+    let m = server.wait_messages(1);
+    assert_eq!(m[0].one("Date"), date);
+    assert_eq!(m[0].one("Subject"), "[picomon] CRITICAL: flappy on web1");
+    wait_for("an empty outbox", || t.outbox().is_empty().then_some(()));
+    t.wait_runs(3);
+    assert_eq!(server.received().len(), 1);
+}
+
+#[test]
+fn e2e_sigkill_with_mail_in_the_outbox_then_restart_mid_outage() {
+    let t = E2e::new("");
+    t.set_status(2, "CRITICAL - down");
+    let mut d = t.daemon();
+    let files = wait_for("a mail in the outbox and a PROBLEM state", || {
+        let f = t.outbox();
+        (!f.is_empty() && t.state_phase() == "Problem").then_some(f)
+    });
+    d.kill();
+    assert_eq!(t.outbox(), files, "the mail survives SIGKILL");
+    let stored = fs::read_to_string(&files[0]).unwrap();
+
+    let server = t.server();
+    let mut d = t.daemon();
+    let m = server.wait_messages(1);
+    // The same bytes as stored: same Date, same Message-ID.
+    for h in ["Date", "Message-ID"] {
+        let want = stored
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{h}: ")))
+            .unwrap();
+        assert_eq!(m[0].one(h), want);
+    }
+    // Still failing after the restart: still a PROBLEM, no second Problem.
+    t.wait_runs(4);
+    assert_eq!(server.received().len(), 1);
+    assert_eq!(t.state_phase(), "Problem");
+    t.set_status(0, "OK - back");
+    let m = server.wait_messages(2);
+    assert_eq!(m.len(), 2);
+    assert_eq!(m[1].one("In-Reply-To"), m[0].one("Message-ID"));
+    assert_eq!(
+        m[1].one("Subject"),
+        "Re: [picomon] CRITICAL: flappy on web1"
+    );
+    assert!(
+        m[1].body.starts_with("OK: recovered after "),
+        "{}",
+        m[1].body
+    );
+    assert!(d.stop().success(), "{}", d.stderr());
+    assert_eq!(t.state_phase(), "Ok");
+}
+
+#[test]
+fn e2e_forty_failures_in_one_tick_make_one_digest() {
+    let t = E2e::new(
+        r#"for i in 0..40 { add(plugin("check_dummy", ["2", "down " + i]), #{ name: "c" + i, target_name: "web1", retry: 0 }); }"#,
+    );
+    let server = t.server();
+    t.set_status(0, "fine");
+    let mut d = t.daemon();
+    let m = server.wait_messages(1);
+    t.wait_runs(4);
+    let m2 = server.received();
+    assert_eq!(m2.len(), 1, "one digest, not 40 mails: {m2:#?}");
+    assert!(
+        m[0].one("Subject")
+            .contains("DIGEST: 40 changes (40 problems"),
+        "{}",
+        m[0].one("Subject")
+    );
+    for i in 0..40 {
+        assert!(
+            m[0].body
+                .contains(&format!("PROBLEM CRITICAL: c{i} on web1")),
+            "{}",
+            m[0].body
+        );
+    }
+    assert!(d.stop().success());
+}
+
+#[test]
+fn e2e_reports_only_while_a_problem_exists() {
+    let t = E2e::new("config.emails.report.every = 1.5;");
+    let server = t.server();
+    t.set_status(2, "CRITICAL - down");
+    let mut d = t.daemon();
+    // Problem, then at least one report.
+    let m = server.wait_messages(2);
+    assert_eq!(m[0].one("Subject"), "[picomon] CRITICAL: flappy on web1");
+    assert_eq!(m[1].one("Subject"), "[picomon] error report");
+    assert!(m[1].body.contains("Checks in PROBLEM (1)"), "{}", m[1].body);
+    t.set_status(0, "OK");
+    let recovered = wait_for("the recovery mail", || {
+        let r = server.received();
+        r.iter()
+            .position(|x| x.one("Subject").starts_with("Re: "))
+            .map(|i| (i, r.len()))
+    });
+    // Several report periods without a PROBLEM: no report after recovery
+    // (at most one that was already queued when the recovery happened).
+    t.wait_runs(12);
+    let all = server.received();
+    let after: Vec<_> = all[recovered.0 + 1..]
+        .iter()
+        .filter(|x| x.one("Subject") == "[picomon] error report")
+        .collect();
+    assert!(after.is_empty(), "reports after the recovery: {after:#?}");
+    assert!(d.stop().success());
+}
+
+#[test]
+fn e2e_header_injection_through_a_real_plugin() {
+    let plugin = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp/inject-plugin.sh");
+    let t = E2e::new(&format!(
+        r#"add(plugin("{}", []), #{{ name: "evil", target_name: "web1", retry: 0 }});"#,
+        plugin.display()
+    ));
+    let server = t.server();
+    let mut d = t.daemon();
+    let m = server.wait_messages(1);
+    assert_eq!(m[0].rcpt_tos, vec!["ops@example.org"]);
+    assert!(m[0].header("Bcc").is_empty(), "{:#?}", m[0].headers);
+    assert_eq!(m[0].one("Subject"), "[picomon] CRITICAL: evil on web1");
+    assert!(
+        m[0].body.contains("Bcc: victim@example.org"),
+        "{}",
+        m[0].body
+    );
+    assert!(d.stop().success());
+}
+
+#[test]
+fn e2e_one_shot_mails_only_with_notify_and_test_mail_answers() {
+    let t = E2e::new("");
+    let server = t.server();
+    t.set_status(2, "CRITICAL - down");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_picomon"))
+            .args(args)
+            .current_dir(t.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = run(&["-c", &t.config(), "-1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        !t.path().join("state/outbox").exists(),
+        "plain -1 queued mail"
+    );
+    let out = run(&["-c", &t.config(), "-1", "--notify"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let m = server.wait_messages(1);
+    assert_eq!(m[0].one("Subject"), "[picomon] CRITICAL: flappy on web1");
+    assert!(t.outbox().is_empty());
+
+    let out = run(&["-c", &t.config(), "--test-mail"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.starts_with(&format!("test mail sent: 127.0.0.1:{}: 250 ", t.port)),
+        "{stdout}"
+    );
+    assert_eq!(server.wait_messages(2).len(), 2);
+    drop(server);
+    let out = run(&["-c", &t.config(), "--test-mail"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("test mail failed"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("127.0.0.1:{}", t.port)),
+        "{stderr}"
+    );
+}
