@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use picomon::alert::{Phase, Transition, TransitionKind};
 use picomon::check::Status;
-use picomon::config::{Config, EmailConfig, SmtpTls};
+use picomon::config::{Config, SmtpTls};
 use picomon::mail::{self, MailNotifier};
 use picomon::notify::{CheckView, Notice, Notifier};
 
@@ -209,34 +209,35 @@ fn received_in(inbox: &Path) -> Vec<Received> {
         .collect()
 }
 
-/// A config that mails through 127.0.0.1:`port`.
+/// A config that mails through 127.0.0.1:`port`, read by the real config
+/// loader (so the mail keys are exercised as users write them).
 fn config(dir: &Path, port: u16) -> Config {
-    Config {
-        path: dir.join("config.rhai"),
-        base_tick: Duration::from_secs(60),
-        workers: 2,
-        state_dir: dir.join("state"),
-        max_output: 65536,
-        plugin_dirs: vec![],
-        emails: EmailConfig {
-            to: vec!["ops@example.org".into()],
-            addr_from: "picomon <picomon@example.org>".into(),
-            smtp_host: vec![format!("127.0.0.1:{port}")],
-            smtp_tls: SmtpTls::None,
-            smtp_user: String::new(),
-            smtp_password_file: String::new(),
-            smtp_ca_file: String::new(),
-            smtp_retry_timeout: Duration::from_millis(500),
-            smtp_keepalive_timeout: Duration::from_secs(60),
-            subject_tpl: "[picomon] {state}: {check} on {dest}".into(),
-            report_every: Duration::from_secs(3600),
-            report_subject: "[picomon] error report".into(),
-            watchdog_subject: "[picomon] daemon stopped".into(),
-            digest_over: 5,
-        },
-        hosts: vec![],
-        checks: vec![],
-    }
+    let path = dir.join("config.rhai");
+    let d = dir.display();
+    fs::write(
+        &path,
+        format!(
+            r#"
+config.state_dir = "{d}/state";
+config.emails.to = ["ops@example.org"];
+config.emails.addr_from = "picomon <picomon@example.org>";
+config.emails.smtp_host = "127.0.0.1:{port}";
+config.emails.smtp_tls = "none";
+config.emails.subject_tpl = "[picomon] {{state}}: {{check}} on {{dest}}";
+config.emails.report.every = 3600;
+config.emails.report.subject = "[picomon] error report";
+config.emails.digest_over = 5;
+"#
+        ),
+    )
+    .unwrap();
+    let mut cfg = picomon::config::load(&path).expect("test config");
+    assert_eq!(cfg.emails.smtp_host, vec![format!("127.0.0.1:{port}")]);
+    assert_eq!(cfg.emails.smtp_tls, SmtpTls::None);
+    assert_eq!(cfg.emails.report_every, Duration::from_secs(3600));
+    // Below what a config may set (1 s), so retries in tests are quick.
+    cfg.emails.smtp_retry_timeout = Duration::from_millis(500);
+    cfg
 }
 
 fn notifier(cfg: &Config) -> MailNotifier {
