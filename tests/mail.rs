@@ -62,7 +62,7 @@ struct SmtpServer {
 
 impl SmtpServer {
     fn start(dir: &Path, port: u16, tls: ServerTls, auth: Option<&str>) -> SmtpServer {
-        Self::start_with_cert(dir, port, tls, auth, "server")
+        Self::start_with(dir, port, tls, auth, "server", &[])
     }
 
     fn start_with_cert(
@@ -71,6 +71,17 @@ impl SmtpServer {
         tls: ServerTls,
         auth: Option<&str>,
         cert: &str,
+    ) -> SmtpServer {
+        Self::start_with(dir, port, tls, auth, cert, &[])
+    }
+
+    fn start_with(
+        dir: &Path,
+        port: u16,
+        tls: ServerTls,
+        auth: Option<&str>,
+        cert: &str,
+        extra: &[&str],
     ) -> SmtpServer {
         let inbox = dir.join(format!("inbox-{port}"));
         fs::create_dir_all(&inbox).unwrap();
@@ -106,6 +117,7 @@ impl SmtpServer {
         if let Some(a) = auth {
             cmd.arg("--auth").arg(a);
         }
+        cmd.args(extra);
         let mut child = cmd.spawn().expect("cannot start tests/smtp/server.py");
         let end = Instant::now() + DEADLINE;
         while !ready.exists() {
@@ -979,6 +991,34 @@ fn watchdog_queues_and_delivers_through_the_outbox() {
     assert_eq!(m[0].one("Subject"), "[picomon] daemon stopped");
     assert!(m[0].header("Bcc").is_empty());
     assert!(m[0].body.starts_with("exit code 1"), "{}", m[0].body);
+}
+
+#[test]
+fn a_refused_mail_stays_queued_but_does_not_block_later_mail() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let server = SmtpServer::start_with(
+        dir.path(),
+        port,
+        ServerTls::None,
+        None,
+        "server",
+        &["--reject-rcpt", "gone@example.org"],
+    );
+    let mut cfg = config(dir.path(), port);
+    cfg.emails.to = vec!["gone@example.org".into()];
+    let refused = mail::queue_mail(&cfg, &cfg.state_dir, "first", "to a gone mailbox").unwrap();
+    cfg.emails.to = vec!["ops@example.org".into()];
+    let fine = mail::queue_mail(&cfg, &cfg.state_dir, "second", "to ops").unwrap();
+    let err = mail::deliver_outbox(&cfg, &cfg.state_dir, Duration::from_secs(30)).unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(msg.contains("1 mails delivered, 1 still wait"), "{msg}");
+    assert!(msg.contains("550"), "{msg}");
+    assert!(refused.exists(), "a refused mail is kept, never dropped");
+    assert!(!fine.exists());
+    let m = server.received();
+    assert_eq!(m.len(), 1);
+    assert_eq!(m[0].one("Subject"), "second");
 }
 
 #[test]

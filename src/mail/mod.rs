@@ -316,6 +316,7 @@ pub fn test_mail(cfg: &Config) -> Result<String, String> {
     let entry = composer.plain(&composer.test_subject(), &body, now)?;
     smtp.send(&entry, sender::SEND_TIMEOUT)
         .map(|(server, answer)| format!("{server}: {answer}"))
+        .map_err(|e| e.message)
 }
 
 /// One bounded delivery pass over `state_dir/outbox/` (used by the watchdog

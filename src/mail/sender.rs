@@ -107,9 +107,18 @@ pub fn pass(
                 }
                 res.delivered += 1;
             }
+            Err(e) if e.rejected => {
+                // Kept (nothing is dropped) and retried with the backoff, but
+                // it must not hold back the mails behind it.
+                log::error!(
+                    "mail {} was refused by the server, later mails go first: {e}",
+                    q.path.display()
+                );
+                res.error = Some(e.message);
+            }
             Err(e) => {
                 log::warn!("mail delivery failed: {e}");
-                res.error = Some(e);
+                res.error = Some(e.message);
                 break;
             }
         }

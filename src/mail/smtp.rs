@@ -165,16 +165,26 @@ impl Smtp {
     /// Sends one mail over the failover list, each server in order until one
     /// accepts it. Ok: the server and its answer (`"250 ..."`); Err: every
     /// server's failure.
-    pub fn send(&self, entry: &Entry, timeout: Duration) -> Result<(String, String), String> {
-        let envelope = envelope(entry)?;
+    pub fn send(&self, entry: &Entry, timeout: Duration) -> Result<(String, String), SendError> {
+        let envelope = envelope(entry).map_err(|message| SendError {
+            message,
+            rejected: true,
+        })?;
         let mut errors = Vec::new();
+        let mut rejected = true;
         for server in &self.servers {
             match self.send_to(server, &envelope, &entry.message, timeout) {
                 Ok(answer) => return Ok((server.to_string(), answer)),
-                Err(e) => errors.push(e),
+                Err(e) => {
+                    rejected &= e.rejected;
+                    errors.push(e.message);
+                }
             }
         }
-        Err(errors.join("; "))
+        Err(SendError {
+            message: errors.join("; "),
+            rejected,
+        })
     }
 
     fn send_to(
@@ -183,16 +193,20 @@ impl Smtp {
         envelope: &Envelope,
         message: &[u8],
         timeout: Duration,
-    ) -> Result<String, String> {
-        let transport = self
-            .transport(server, timeout)
-            .map_err(|e| format!("{server}: {e}"))?;
+    ) -> Result<String, SendError> {
+        let transport = self.transport(server, timeout).map_err(|e| SendError {
+            message: format!("{server}: {e}"),
+            rejected: false,
+        })?;
         match transport.send_raw(envelope, message) {
             Ok(resp) => {
                 let text: Vec<&str> = resp.message().collect();
                 Ok(format!("{} {}", resp.code(), text.join(" ")))
             }
-            Err(e) => Err(format!("{server}: {}", describe(&e, server, self.tls))),
+            Err(e) => Err(SendError {
+                message: format!("{server}: {}", describe(&e, server, self.tls)),
+                rejected: rejects_this_mail(&e),
+            }),
         }
     }
 
@@ -219,6 +233,31 @@ impl Smtp {
         }
         Ok(b.build())
     }
+}
+
+/// Why a mail was not sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SendError {
+    pub message: String,
+    /// Every server refused this very mail (550-554: a bad recipient, a
+    /// message too big, ...), as opposed to being down or refusing us. Other
+    /// mails may still go through, so the queue moves on past it.
+    pub rejected: bool,
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// A 550-554 answer: the server refuses this mail, not the connection or
+/// the login (those are 421, 454, 530, 535, ...).
+fn rejects_this_mail(e: &lettre::transport::smtp::Error) -> bool {
+    e.is_permanent()
+        && e.status()
+            .and_then(|c| c.to_string().parse::<u16>().ok())
+            .is_some_and(|c| (550..=554).contains(&c))
 }
 
 fn envelope(entry: &Entry) -> Result<Envelope, String> {

@@ -7,10 +7,11 @@ data, whether the session was encrypted and who authenticated.
 
     server.py --port P --dir OUTDIR [--bind 127.0.0.1]
               [--starttls CERT KEY | --tls CERT KEY]
-              [--auth USER:PASSWORD] [--ready FILE]
+              [--auth USER:PASSWORD] [--reject-rcpt ADDR] [--ready FILE]
 
 --starttls offers STARTTLS; --tls wraps the whole connection (implicit TLS).
 --auth requires AUTH (PLAIN/LOGIN) with that user and password.
+--reject-rcpt answers 550 to RCPT TO that address.
 --ready FILE is written once the socket listens.
 """
 
@@ -26,10 +27,17 @@ from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 
 class Recorder:
-    def __init__(self, outdir, implicit_tls):
+    def __init__(self, outdir, implicit_tls, reject_rcpt):
         self.outdir = outdir
         self.implicit_tls = implicit_tls
+        self.reject_rcpt = reject_rcpt
         self.counter = itertools.count(1)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address == self.reject_rcpt:
+            return "550 5.1.1 <%s>: no such user here" % address
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         n = next(self.counter)
@@ -63,12 +71,13 @@ def main():
     p.add_argument("--starttls", nargs=2, metavar=("CERT", "KEY"))
     p.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
     p.add_argument("--auth")
+    p.add_argument("--reject-rcpt")
     p.add_argument("--ready")
     a = p.parse_args()
     if a.bind not in ("127.0.0.1", "::1"):
         sys.exit("server.py: loopback only")
 
-    handler = Recorder(a.dir, bool(a.tls))
+    handler = Recorder(a.dir, bool(a.tls), a.reject_rcpt)
     smtp_kwargs = {"hostname": "smtp.test", "decode_data": False}
     if a.starttls:
         smtp_kwargs["tls_context"] = tls_context(*a.starttls)
