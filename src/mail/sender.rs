@@ -29,6 +29,11 @@ pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 /// The longest wait between two attempts.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(15 * 60);
 
+/// The wait after the next failure: double, at most [`MAX_BACKOFF`].
+pub fn next_backoff(current: Duration) -> Duration {
+    (current * 2).min(MAX_BACKOFF)
+}
+
 /// What one delivery pass did.
 #[derive(Debug, Default)]
 pub struct PassResult {
@@ -286,7 +291,7 @@ fn run(shared: &Shared, smtp: &Smtp, outbox: &Outbox, retry: Duration) {
                     st.last_error = Some((now_unix_micros(), e));
                     retry_at = Some(Instant::now() + backoff);
                     log::info!("next mail delivery attempt in {} s", backoff.as_secs_f64());
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    backoff = next_backoff(backoff);
                 }
                 None if res.busy => {
                     // Someone else is sending; look again after a while.
@@ -304,5 +309,21 @@ fn run(shared: &Shared, smtp: &Smtp, outbox: &Outbox, retry: Duration) {
         if stopping {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_fifteen_minutes() {
+        let mut b = Duration::from_secs(60);
+        let mut seen = vec![];
+        for _ in 0..6 {
+            seen.push(b.as_secs());
+            b = next_backoff(b);
+        }
+        assert_eq!(seen, vec![60, 120, 240, 480, 900, 900]);
     }
 }
