@@ -829,6 +829,20 @@ fn starttls_with_a_test_ca() {
 }
 
 #[test]
+fn starttls_required_but_not_offered_fails_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let server = SmtpServer::start(dir.path(), port, ServerTls::None, None);
+    let mut cfg = config(dir.path(), port);
+    cfg.emails.smtp_tls = SmtpTls::Starttls;
+    let err = mail::test_mail(&cfg).unwrap_err();
+    eprintln!("test_mail failed as expected: {err}");
+    assert!(err.contains("STARTTLS"), "{err}");
+    assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+    assert!(server.received().is_empty(), "sent in clear text");
+}
+
+#[test]
 fn implicit_tls_with_a_test_ca() {
     let dir = tempfile::tempdir().unwrap();
     make_certs(dir.path());

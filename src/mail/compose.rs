@@ -153,7 +153,18 @@ impl Composer {
                 )
             })
         };
-        let from = parse("addr_from", &e.addr_from)?;
+        let from = match parse("addr_from", &e.addr_from) {
+            Ok(f) => f,
+            // Nobody to mail: a bad sender must not stop the daemon.
+            Err(err) if e.to.is_empty() => {
+                log::warn!("{err}");
+                Mailbox::new(
+                    None,
+                    lettre::Address::new("picomon", "localhost").map_err(|e| e.to_string())?,
+                )
+            }
+            Err(err) => return Err(err),
+        };
         let to =
             e.to.iter()
                 .map(|t| parse("to", t))
@@ -549,6 +560,17 @@ pub(crate) mod tests {
         assert_eq!(header(&m, "Date"), vec!["Sun, 09 Sep 2001 01:46:40 +0000"]);
         assert_eq!(e.to, vec!["ops@example.org", "two@example.org"]);
         assert_eq!(e.from, "picomon@example.org");
+    }
+
+    #[test]
+    fn bad_sender_is_only_fatal_when_there_are_recipients() {
+        let mut cfg = email_config();
+        cfg.addr_from = "picomon <picomon@bad host>".into();
+        let err = Composer::new(&cfg).unwrap_err();
+        assert!(err.contains("config.emails.addr_from"), "{err}");
+        cfg.to.clear();
+        let c = Composer::new(&cfg).unwrap();
+        assert!(!c.has_recipients());
     }
 
     #[test]

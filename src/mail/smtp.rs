@@ -127,7 +127,8 @@ impl Smtp {
                     e.smtp_password_file
                 )
             })?;
-            let password = raw.trim_end_matches(['\r', '\n']).to_string();
+            warn_if_others_can_read(&e.smtp_password_file);
+            let password = raw.lines().next().unwrap_or("").to_string();
             Some(Credentials::new(e.smtp_user.clone(), password))
         };
         let mut roots = Vec::new();
@@ -260,6 +261,19 @@ fn rejects_this_mail(e: &lettre::transport::smtp::Error) -> bool {
             .is_some_and(|c| (550..=554).contains(&c))
 }
 
+/// The password file should be for picomon's eyes only; say so once.
+fn warn_if_others_can_read(path: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(m) = fs::metadata(path) {
+        if m.permissions().mode() & 0o044 != 0 {
+            log::warn!(
+                "config.emails.smtp_password_file {path} is readable by other users; \
+                 chmod 600 it (owned by the user picomon runs as)"
+            );
+        }
+    }
+}
+
 fn envelope(entry: &Entry) -> Result<Envelope, String> {
     let parse = |s: &str| {
         s.parse::<Address>()
@@ -285,7 +299,13 @@ pub fn describe(err: &lettre::transport::smtp::Error, server: &Server, mode: Smt
         return tls_reason(&tls, server);
     }
     let mut s = err.to_string();
-    if err.is_tls() || (mode == SmtpTls::Starttls && s.contains("STARTTLS")) {
+    if mode == SmtpTls::Starttls && s.contains("STARTTLS") {
+        let _ = write!(
+            s,
+            " (the server does not offer STARTTLS: set config.emails.smtp_tls = \"tls\" \
+             if it speaks implicit TLS, or use a server that offers STARTTLS)"
+        );
+    } else if err.is_tls() {
         let _ = write!(s, " (TLS set-up with {server} failed)");
     }
     if s.to_lowercase().contains("connection refused") {
