@@ -1486,3 +1486,31 @@ fn e2e_one_shot_mails_only_with_notify_and_test_mail_answers() {
         "{stderr}"
     );
 }
+
+#[test]
+fn e2e_reload_keeps_the_mail_thread() {
+    let t = E2e::new("");
+    let server = t.server();
+    t.set_status(2, "CRITICAL - down");
+    let mut d = t.daemon();
+    let p = server.wait_messages(1);
+    d.signal(libc::SIGHUP);
+    wait_for("the reload", || {
+        d.stderr().contains("config reloaded").then_some(())
+    });
+    t.set_status(1, "WARNING - better");
+    let m = server.wait_messages(2);
+    t.wait_runs(3);
+    assert_eq!(server.received().len(), 2, "no second Problem after reload");
+    assert_eq!(m[1].one("In-Reply-To"), p[0].one("Message-ID"));
+    assert_eq!(
+        m[1].one("Subject"),
+        "Re: [picomon] CRITICAL: flappy on web1"
+    );
+    assert!(
+        m[1].body.starts_with("WARNING (was CRITICAL)"),
+        "{}",
+        m[1].body
+    );
+    assert!(d.stop().success(), "{}", d.stderr());
+}

@@ -202,7 +202,8 @@ impl Notifier for MailNotifier {
             return;
         }
         for n in &batch {
-            log::info!(
+            // The loop logs transitions at info already.
+            log::debug!(
                 "{} {}: {} on {}: {}",
                 n.transition.kind.as_str(),
                 n.transition.status,
@@ -212,7 +213,7 @@ impl Notifier for MailNotifier {
             );
         }
         if !self.composer.has_recipients() {
-            log::info!("config.emails.to is empty: no mail sent");
+            log::debug!("config.emails.to is empty: no mail sent");
             return;
         }
         let subjects: Vec<Option<String>> = batch.iter().map(|n| self.track_thread(n)).collect();
