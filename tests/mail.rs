@@ -1514,3 +1514,23 @@ fn e2e_reload_keeps_the_mail_thread() {
     );
     assert!(d.stop().success(), "{}", d.stderr());
 }
+
+#[test]
+fn e2e_corrupt_state_file_stops_start_up_naming_the_file() {
+    let t = E2e::new("");
+    fs::create_dir_all(t.path().join("state")).unwrap();
+    fs::write(t.path().join("state/state"), "{ not json").unwrap();
+    let mut d = t.daemon();
+    let mut child = d.child.take().unwrap();
+    let status = wait_for("picomon to give up", || child.try_wait().ok().flatten());
+    assert_eq!(status.code(), Some(1));
+    let err = d.stderr();
+    assert!(
+        err.contains(&format!("{}/state/state", t.path().display())),
+        "{err}"
+    );
+    assert!(
+        err.contains("corrupt") && err.contains("move it away"),
+        "{err}"
+    );
+}
