@@ -14,7 +14,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
+use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue, MIME_VERSION_1_0};
 use lettre::message::Mailbox;
 use lettre::Message;
 
@@ -352,6 +352,7 @@ impl Composer {
             .from(self.from.clone())
             .date(system_time(now))
             .header(AutoSubmitted)
+            .header(MIME_VERSION_1_0)
             .header(ContentType::TEXT_PLAIN);
         for to in &self.to {
             b = b.to(to.clone());
@@ -516,6 +517,7 @@ pub(crate) mod tests {
         );
         assert!(header(&p, "In-Reply-To").is_empty());
         assert_eq!(header(&p, "Auto-Submitted"), vec!["auto-generated"]);
+        assert_eq!(header(&p, "MIME-Version"), vec!["1.0"]);
         let body = p.split("\r\n\r\n").nth(1).unwrap();
         assert!(body.starts_with("CRITICAL since "), "{body}");
         assert!(p.contains("\r\n\r\nDOWN\r\n"), "{p}");
