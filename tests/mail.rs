@@ -870,6 +870,35 @@ fn implicit_tls_with_a_test_ca() {
 }
 
 #[test]
+fn implicit_tls_over_ipv6_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    make_certs(dir.path());
+    let port = TcpListener::bind("[::1]:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("IPv6 loopback");
+    let server = SmtpServer::start_with(
+        dir.path(),
+        port,
+        ServerTls::Implicit,
+        None,
+        "server",
+        &["--bind", "::1"],
+    );
+    let mut cfg = config(dir.path(), port);
+    cfg.emails.smtp_host = vec![format!("[::1]:{port}")];
+    cfg.emails.smtp_tls = SmtpTls::Tls;
+    cfg.emails.smtp_ca_file = dir.path().join("ca.pem").display().to_string();
+    let answer = mail::test_mail(&cfg).expect("test mail over IPv6 and TLS");
+    assert!(
+        answer.starts_with(&format!("[::1]:{port}: 250 ")),
+        "{answer}"
+    );
+    let m = server.wait_messages(1);
+    assert!(m[0].tls);
+}
+
+#[test]
 fn wrong_ca_fails_with_unknown_issuer() {
     let dir = tempfile::tempdir().unwrap();
     make_certs(dir.path());
