@@ -1,7 +1,11 @@
 //! Mail tests against a real SMTP server process (tests/smtp/server.py,
 //! aiosmtpd) on loopback: composition and threading, header injection, the
 //! durable outbox, digests, reports, STARTTLS / implicit TLS with a test CA,
-//! AUTH, `test_mail`, failover, and the watchdog's helpers.
+//! AUTH, `test_mail`, failover, and the watchdog's helpers; then end to end
+//! (`e2e_*`) against the real `picomon` binary with a plugin whose status a
+//! test sets through a file: threads, SMTP down then up, SIGKILL and
+//! restart mid-outage, a 40-check digest, reports, reload, `-1 --notify`,
+//! `--test-mail`, a corrupt state file.
 //!
 //! Every test has its own temp dir (certificates, state dir, the server's
 //! received messages) and its own server on a free port; waits poll with
