@@ -24,11 +24,12 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
     if cli.one {
         return once::run(cfg, cli.notify);
     }
+    // Drop privileges first, so the pid file can be removed at exit.
+    process::prepare_user(&cfg.state_dir, cli.user.as_deref())?;
     let _pid_file = match &cli.pid_file {
         Some(path) => Some(process::PidFile::create(path)?),
         None => None,
     };
-    process::prepare_user(&cfg.state_dir, cli.user.as_deref())?;
     runner::run(cli, cfg)
 }
 

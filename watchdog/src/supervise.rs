@@ -26,11 +26,12 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
     if let Some(dir) = cli.state_dir_override() {
         cfg.state_dir = dir;
     }
+    // Drop privileges first, so the pid file can be removed at exit.
+    picomon::daemon::prepare_user(&cfg.state_dir, cli.user.as_deref())?;
     let _pid = match &cli.pid_file {
         Some(p) => Some(picomon::daemon::PidFile::create(p)?),
         None => None,
     };
-    picomon::daemon::prepare_user(&cfg.state_dir, cli.user.as_deref())?;
     std::fs::create_dir_all(&cfg.state_dir)
         .with_context(|| format!("cannot create state directory {}", cfg.state_dir.display()))?;
     let signals = forward_signals()?;
