@@ -70,7 +70,11 @@ pub fn describe(url: &str, err: ureq::Error) -> String {
             let body: String = body.trim().chars().take(300).collect();
             format!("{url} answered HTTP {code}: {body}")
         }
-        ureq::Error::Transport(t) => format!("cannot reach {url}: {t}"),
+        ureq::Error::Transport(t) => {
+            let text = t.to_string();
+            let text = text.strip_prefix(&format!("{url}: ")).unwrap_or(&text);
+            format!("cannot reach {url}: {text}")
+        }
     }
 }
 
