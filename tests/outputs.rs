@@ -155,9 +155,8 @@ fn json_lines_file_gets_one_object_per_result_in_order() {
     .expect("start");
     let mut host = result(3, Status::Critical);
     host.service = None;
-    for r in [result(1, Status::Ok), result(2, Status::Warning), host] {
-        outputs.submit(&r);
-    }
+    outputs.submit(&result(1, Status::Ok));
+    outputs.submit_all(&[result(2, Status::Warning), host]);
     assert!(outputs.flush(LONG), "{:?}", outputs.status_lines());
     let text = read(&path);
     let objs: Vec<serde_json::Value> = text

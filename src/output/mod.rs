@@ -225,18 +225,29 @@ impl Outputs {
     /// Queues `r` for every output. Never blocks on an output: a failure to
     /// spool is logged and counted as dropped.
     pub fn submit(&self, r: &PassiveResult) {
-        for name in self.try_submit(r) {
-            log::debug!("result for {} not spooled for {name}", r.host);
-        }
+        self.submit_all(std::slice::from_ref(r));
+    }
+
+    /// Queues several results (a tick's worth) with one spool write per
+    /// output.
+    pub fn submit_all(&self, results: &[PassiveResult]) {
+        let _ = self.try_submit_all(results);
     }
 
     /// Like [`Outputs::submit`], returning the errors of outputs whose spool
     /// could not take the result (`--send` must not claim success then).
     pub fn try_submit(&self, r: &PassiveResult) -> Vec<String> {
-        let line = encode(r);
+        self.try_submit_all(std::slice::from_ref(r))
+    }
+
+    fn try_submit_all(&self, results: &[PassiveResult]) -> Vec<String> {
+        if results.is_empty() {
+            return Vec::new();
+        }
+        let lines: Vec<String> = results.iter().map(encode).collect();
         let mut errors = Vec::new();
         for out in &self.outputs {
-            match out.spool.append(&line) {
+            match out.spool.append_all(&lines) {
                 Ok(dropped) => {
                     let mut st = out.state();
                     if dropped > 0 {
@@ -258,7 +269,7 @@ impl Outputs {
                         out.spool.dir().display()
                     );
                     log::error!("{msg}");
-                    out.state().dropped += 1;
+                    out.state().dropped += lines.len() as u64;
                     errors.push(msg);
                 }
             }
