@@ -590,3 +590,44 @@ fn start_fails_with_a_clear_message_when_a_password_file_is_missing() {
     assert!(msg.contains("cannot read password file"), "{msg}");
     assert!(msg.contains("missing.pw"), "{msg}");
 }
+
+#[test]
+fn send_while_the_daemon_outputs_run_on_the_same_spool_delivers_each_result_once() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let rx = Receiver::start(tmp.path(), 0, 2);
+    let specs = [nsca_spec(tmp.path(), &rx.url(), 2)];
+    let state = tmp.path().join("state");
+    // The daemon's outputs, busy with their own results...
+    let daemon = Outputs::start(&specs, &state).expect("start");
+    let daemon_results: Vec<PassiveResult> = (0..20).map(|i| result(i, Status::Ok)).collect();
+    daemon.submit_all(&daemon_results[..10]);
+    // ...while `picomon --send` forwards through the same spool.
+    let input: String = (100..110)
+        .map(|i| format!("[1700000000] PROCESS_SERVICE_CHECK_RESULT;db1;s{i};1;sent {i}\n"))
+        .collect();
+    let n = send_stdin(&specs, &state, Cursor::new(input)).expect("send");
+    assert_eq!(n, 10);
+    daemon.submit_all(&daemon_results[10..]);
+    assert!(daemon.flush(LONG), "{:?}", daemon.status_lines());
+    assert_eq!(rx.errors(), "");
+    let lines = rx.lines();
+    assert_eq!(lines.len(), 30, "{lines:#?}");
+    let mut unique = lines.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 30, "a result arrived twice: {lines:#?}");
+    // Each source's results arrive in the order they were given.
+    let from_daemon: Vec<String> = lines
+        .iter()
+        .filter(|l| l.contains(";web1;"))
+        .cloned()
+        .collect();
+    let want: Vec<String> = daemon_results.iter().map(|r| r.command_line(300)).collect();
+    assert_eq!(from_daemon, want);
+    let from_send: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.split(";db1;").nth(1))
+        .collect();
+    let want_send: Vec<String> = (100..110).map(|i| format!("s{i};1;sent {i}")).collect();
+    assert_eq!(from_send, want_send);
+}
