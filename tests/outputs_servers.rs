@@ -201,7 +201,7 @@ fn nagios_command_file_results_show_up_in_status_dat() {
     outputs.submit(&now_result(
         "web1",
         None,
-        Status::Warning,
+        Status::Critical,
         "PING CRITICAL - 100% loss",
         "",
     ));
@@ -412,7 +412,7 @@ fn icinga2_api_results_show_up_in_objects_services() {
     outputs.submit(&now_result(
         "web1",
         None,
-        Status::Warning,
+        Status::Critical,
         "PING CRITICAL - 100% loss",
         "",
     ));

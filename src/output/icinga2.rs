@@ -49,7 +49,7 @@ impl Icinga2Api {
     pub fn body(&self, r: &PassiveResult) -> serde_json::Value {
         let start = r.time as f64 / 1e6;
         let mut body = serde_json::json!({
-            "exit_status": r.status.code(),
+            "exit_status": r.code(),
             "plugin_output": r.output,
             "performance_data": split_perfdata(&r.perfdata),
             "check_source": self.check_source,

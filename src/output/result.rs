@@ -63,6 +63,18 @@ impl PassiveResult {
         }
     }
 
+    /// The return code the server expects. A service takes the plugin's
+    /// 0..3. A host takes 0 (UP) or 1 (DOWN): OK and WARNING mean the host
+    /// is up, CRITICAL and UNKNOWN that it is down, as Nagios and Icinga
+    /// read a host check plugin (Icinga 2's API refuses other host codes).
+    pub fn code(&self) -> i32 {
+        match (&self.service, self.status) {
+            (Some(_), s) => s.code(),
+            (None, Status::Ok | Status::Warning) => 0,
+            (None, Status::Critical | Status::Unknown) => 1,
+        }
+    }
+
     /// The Nagios external command for this result, without a trailing
     /// newline, at most `max_line_size` bytes (cut on a character boundary,
     /// never in the middle of an escape).
@@ -76,14 +88,14 @@ impl PassiveResult {
                     line,
                     "[{epoch}] PROCESS_SERVICE_CHECK_RESULT;{host};{};{};",
                     clean_name(service),
-                    self.status.code()
+                    self.code()
                 );
             }
             None => {
                 let _ = write!(
                     line,
                     "[{epoch}] PROCESS_HOST_CHECK_RESULT;{host};{};",
-                    self.status.code()
+                    self.code()
                 );
             }
         }
@@ -171,12 +183,16 @@ impl PassiveResult {
         if service == Some("") {
             return Err("empty service name".into());
         }
-        let status = code
-            .trim()
-            .parse::<i32>()
-            .ok()
-            .and_then(Status::from_code)
-            .ok_or_else(|| format!("return code `{code}` is not 0, 1, 2 or 3"))?;
+        let code_num = code.trim().parse::<i32>().ok();
+        let status = match (service, code_num) {
+            (Some(_), Some(n)) => Status::from_code(n),
+            // Host codes: 0 UP, 1 DOWN, 2 UNREACHABLE (forwarded as DOWN).
+            (None, Some(0)) => Some(Status::Ok),
+            (None, Some(1 | 2)) => Some(Status::Critical),
+            (None, Some(3)) => Some(Status::Unknown),
+            _ => None,
+        }
+        .ok_or_else(|| format!("return code `{code}` is not 0, 1, 2 or 3"))?;
         let text = unescape(text);
         let (first, long) = match text.split_once('\n') {
             Some((f, l)) => (f, Some(l)),
@@ -306,6 +322,33 @@ mod tests {
     }
 
     #[test]
+    fn host_results_are_up_or_down() {
+        let mut r = sample();
+        r.service = None;
+        let codes: Vec<i32> = [
+            Status::Ok,
+            Status::Warning,
+            Status::Critical,
+            Status::Unknown,
+        ]
+        .into_iter()
+        .map(|s| {
+            r.status = s;
+            r.code()
+        })
+        .collect();
+        assert_eq!(codes, [0, 0, 1, 1]);
+        let down = PassiveResult::parse_command_line("PROCESS_HOST_CHECK_RESULT;gw;1;down", 0)
+            .expect("parses");
+        assert_eq!(down.status, Status::Critical);
+        assert!(down.command_line(100).contains(";gw;1;down"));
+        let unreachable =
+            PassiveResult::parse_command_line("PROCESS_HOST_CHECK_RESULT;gw;2;unreachable", 0)
+                .expect("parses");
+        assert_eq!(unreachable.code(), 1);
+    }
+
+    #[test]
     fn semicolons_and_control_characters_cannot_break_the_line() {
         let mut r = sample();
         r.host = "web;1\n".into();
@@ -354,11 +397,11 @@ mod tests {
     #[test]
     fn parse_without_epoch_stamps_now_and_reads_host_results() {
         let r =
-            PassiveResult::parse_command_line("PROCESS_HOST_CHECK_RESULT;gw;1;slow|rta=300ms", 42)
+            PassiveResult::parse_command_line("PROCESS_HOST_CHECK_RESULT;gw;0;slow|rta=300ms", 42)
                 .expect("parses");
         assert_eq!(r.time, 42);
         assert_eq!(r.service, None);
-        assert_eq!(r.status, Status::Warning);
+        assert_eq!(r.status, Status::Ok);
         assert_eq!(r.output, "slow");
         assert_eq!(r.perfdata, "rta=300ms");
     }
