@@ -631,3 +631,48 @@ fn send_while_the_daemon_outputs_run_on_the_same_spool_delivers_each_result_once
     let want_send: Vec<String> = (100..110).map(|i| format!("s{i};1;sent {i}")).collect();
     assert_eq!(from_send, want_send);
 }
+
+#[test]
+fn command_file_pipe_without_a_reader_spools_until_one_reads() {
+    use std::io::BufRead;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let fifo = tmp.path().join("nagios.cmd");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("mkfifo");
+    let outputs = Outputs::start(
+        &[spec(OutputKind::CommandFile {
+            path: fifo.clone(),
+            max_line_size: 4095,
+        })],
+        &tmp.path().join("state"),
+    )
+    .expect("start");
+    let mut big = result(1, Status::Critical);
+    big.output = "x".repeat(10_000);
+    outputs.submit_all(&[result(0, Status::Ok), big.clone()]);
+    let status = wait_for(LONG, || {
+        let s = outputs.status_lines().join("\n");
+        s.contains("FAILING").then_some(s)
+    })
+    .expect("fails while nothing reads the pipe");
+    assert!(
+        status.contains("nothing reads the command file"),
+        "{status}"
+    );
+    assert!(status.contains("2 waiting"), "{status}");
+
+    // A reader appears (as Nagios does when it starts): both lines arrive.
+    let reader = std::thread::spawn(move || {
+        let f = fs::File::open(&fifo).expect("open fifo for reading");
+        std::io::BufReader::new(f)
+            .lines()
+            .take(2)
+            .collect::<Result<Vec<String>, _>>()
+            .expect("read lines")
+    });
+    assert!(outputs.flush(LONG), "{:?}", outputs.status_lines());
+    let lines = reader.join().expect("reader");
+    assert_eq!(lines[0], result(0, Status::Ok).command_line(4095));
+    // The long line is cut to fit one atomic pipe write with its newline.
+    assert_eq!(lines[1].len(), 4095);
+    assert_eq!(lines[1], big.command_line(4095));
+}
