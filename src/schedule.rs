@@ -216,16 +216,40 @@ mod tests {
             days: vec![],
             start: Some(1_000),
         };
-        let at = |hour, weekday, unix| LocalTime { hour, weekday, day: 15, unix };
+        let at = |hour, weekday, unix| LocalTime {
+            hour,
+            weekday,
+            day: 15,
+            unix,
+        };
         assert!(allows(&when, at(9, 0, 2_000)));
         assert!(allows(&when, at(17, 4, 2_000)));
         assert!(!allows(&when, at(8, 0, 2_000)), "before 9");
         assert!(!allows(&when, at(18, 0, 2_000)), "after 17");
         assert!(!allows(&when, at(12, 5, 2_000)), "saturday");
         assert!(!allows(&when, at(12, 2, 999)), "before start");
-        let days = When { days: vec![1, 2, 24], ..When::default() };
-        assert!(allows(&days, LocalTime { hour: 0, weekday: 0, day: 24, unix: 0 }));
-        assert!(!allows(&days, LocalTime { hour: 0, weekday: 0, day: 23, unix: 0 }));
+        let days = When {
+            days: vec![1, 2, 24],
+            ..When::default()
+        };
+        assert!(allows(
+            &days,
+            LocalTime {
+                hour: 0,
+                weekday: 0,
+                day: 24,
+                unix: 0
+            }
+        ));
+        assert!(!allows(
+            &days,
+            LocalTime {
+                hour: 0,
+                weekday: 0,
+                day: 23,
+                unix: 0
+            }
+        ));
         assert!(allows(&When::default(), at(3, 6, 0)));
     }
 

@@ -40,15 +40,30 @@ add(plugin("check_tcp", ["-H", "127.0.0.1", "-p", "{closed_port}"]), #{{ target_
     )));
     let out = sb.run(&["-c", cfg.to_str().unwrap(), "-1"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("OK        dummy ok on web1: OK: all fine\n"), "{stdout}");
-    assert!(stdout.contains("WARNING   dummy warning on web1: WARNING: getting full\n"), "{stdout}");
-    assert!(stdout.contains("CRITICAL  dummy critical on web2: CRITICAL: down hard\n"), "{stdout}");
-    assert!(stdout.contains("OK        check_tcp on lo-open: TCP OK"), "{stdout}");
+    assert!(
+        stdout.contains("OK        dummy ok on web1: OK: all fine\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("WARNING   dummy warning on web1: WARNING: getting full\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("CRITICAL  dummy critical on web2: CRITICAL: down hard\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("OK        check_tcp on lo-open: TCP OK"),
+        "{stdout}"
+    );
     let refused = stdout
         .lines()
         .find(|l| l.contains("check_tcp on lo-closed"))
         .unwrap_or_default();
-    assert!(refused.starts_with("CRITICAL  check_tcp on lo-closed: "), "{stdout}");
+    assert!(
+        refused.starts_with("CRITICAL  check_tcp on lo-closed: "),
+        "{stdout}"
+    );
     assert!(refused.contains("refused"), "{refused}");
     assert!(
         stdout.ends_with("2 ok, 1 warning, 2 critical, 0 unknown\n"),
@@ -72,7 +87,10 @@ add(plugin("check_dummy", ["0", "fine"]), #{ target_name: "here" });"#,
         stdout.contains("UNKNOWN   check_does_not_exist_anywhere on here: cannot run check_does_not_exist_anywhere"),
         "{stdout}"
     );
-    assert!(stdout.ends_with("1 ok, 0 warning, 0 critical, 1 unknown\n"), "{stdout}");
+    assert!(
+        stdout.ends_with("1 ok, 0 warning, 0 critical, 1 unknown\n"),
+        "{stdout}"
+    );
     assert_eq!(out.status.code(), Some(3));
 }
 
@@ -82,7 +100,9 @@ fn one_shot_all_ok_exits_0() {
     let cfg = sb.config(r#"add(plugin("check_dummy", ["0", "fine"]), #{ target_name: "here" });"#);
     let out = sb.run(&["-c", cfg.to_str().unwrap(), "-1"]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
-    assert!(String::from_utf8_lossy(&out.stdout).ends_with("1 ok, 0 warning, 0 critical, 0 unknown\n"));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).ends_with("1 ok, 0 warning, 0 critical, 0 unknown\n")
+    );
 }
 
 #[test]
@@ -110,7 +130,10 @@ fn a_bad_config_fails_start_up_with_exit_1_and_the_position() {
     let out = sb.run(&["-c", bad.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains(&format!("{}:1:", bad.display())), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}:1:", bad.display())),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -147,12 +170,19 @@ fn sigusr1_dumps_the_state_problems_first_and_starts_a_tick() {
         3600.0,
         r#"add(plugin("check_dummy", ["0", "calm"]), #{ name: "calm", target_name: "box" });"#,
     );
-    assert!(d.wait_stderr("problem counter on box", 1, LONG), "{}", d.stderr());
+    assert!(
+        d.wait_stderr("problem counter on box", 1, LONG),
+        "{}",
+        d.stderr()
+    );
     assert_eq!(count_lines(&sb.path("runs")), 1);
     d.signal(libc::SIGUSR1);
     assert!(d.wait_stdout("Other checks", LONG), "{}", d.stdout());
     let out = d.stdout();
-    assert!(out.starts_with("Signal SIGUSR1 caught, printing state of checks. ("), "{out}");
+    assert!(
+        out.starts_with("Signal SIGUSR1 caught, printing state of checks. ("),
+        "{out}"
+    );
     let problem = out.find("CRITICAL counter on box: since").expect(&out);
     let calm = out.find("OK calm on box: OK: calm").expect(&out);
     assert!(problem < calm, "{out}");
@@ -168,9 +198,17 @@ fn ticks_run_checks_again_and_recovery_is_logged() {
     let sb = Sandbox::new();
     fs::write(sb.path("status"), "2\n").unwrap();
     let d = counter_daemon(&sb, 0.2, "");
-    assert!(d.wait_stderr("problem counter on box", 1, LONG), "{}", d.stderr());
+    assert!(
+        d.wait_stderr("problem counter on box", 1, LONG),
+        "{}",
+        d.stderr()
+    );
     fs::write(sb.path("status"), "0\n").unwrap();
-    assert!(d.wait_stderr("recovery counter on box", 1, LONG), "{}", d.stderr());
+    assert!(
+        d.wait_stderr("recovery counter on box", 1, LONG),
+        "{}",
+        d.stderr()
+    );
     assert!(count_lines(&sb.path("runs")) >= 2);
     assert!(sb.path("state/heartbeat").exists());
 }
@@ -189,7 +227,9 @@ fn sighup_with_a_broken_config_logs_the_position_and_keeps_running() {
     // The old config goes on running its check.
     let before = count_lines(&sb.path("runs"));
     assert!(
-        wait_for(LONG, || (count_lines(&sb.path("runs")) >= before + 3).then_some(())).is_some(),
+        wait_for(LONG, || (count_lines(&sb.path("runs")) >= before + 3)
+            .then_some(()))
+        .is_some(),
         "checks stopped after a broken reload"
     );
 }
@@ -199,15 +239,27 @@ fn sighup_with_a_changed_config_keeps_the_state_of_unchanged_checks() {
     let sb = Sandbox::new();
     fs::write(sb.path("status"), "2\nstill broken\n").unwrap();
     let d = counter_daemon(&sb, 0.3, "");
-    assert!(d.wait_stderr("problem counter on box", 1, LONG), "{}", d.stderr());
+    assert!(
+        d.wait_stderr("problem counter on box", 1, LONG),
+        "{}",
+        d.stderr()
+    );
     let cfg = sb.path("config.rhai");
     let text = fs::read_to_string(&cfg).unwrap()
         + "\nadd(plugin(\"check_dummy\", [\"0\", \"newcomer\"]), #{ name: \"new\", target_name: \"box\" });\n";
     fs::write(&cfg, text).unwrap();
     d.signal(libc::SIGHUP);
-    assert!(d.wait_stderr("config reloaded: 2 checks (1 kept", 1, LONG), "{}", d.stderr());
+    assert!(
+        d.wait_stderr("config reloaded: 2 checks (1 kept", 1, LONG),
+        "{}",
+        d.stderr()
+    );
     let runs = count_lines(&sb.path("runs"));
-    assert!(wait_for(LONG, || (count_lines(&sb.path("runs")) >= runs + 2).then_some(())).is_some());
+    assert!(
+        wait_for(LONG, || (count_lines(&sb.path("runs")) >= runs + 2)
+            .then_some(()))
+        .is_some()
+    );
     d.signal(libc::SIGUSR1);
     assert!(d.wait_stdout("Other checks", LONG));
     let out = d.stdout();
@@ -215,7 +267,12 @@ fn sighup_with_a_changed_config_keeps_the_state_of_unchanged_checks() {
     assert!(out.contains("CRITICAL counter on box"), "{out}");
     assert!(out.contains("newcomer"), "{out}");
     // Still the same outage: no second Problem.
-    assert_eq!(d.stderr().matches("problem counter on box").count(), 1, "{}", d.stderr());
+    assert_eq!(
+        d.stderr().matches("problem counter on box").count(),
+        1,
+        "{}",
+        d.stderr()
+    );
 }
 
 #[test]
@@ -229,16 +286,26 @@ add(plugin("@FIX@/daemon/hang", ["@DIR@/pids"]), #{ name: "hang", target_name: "
 "#,
     );
     let pidfile = sb.path("daemon.pid");
-    let mut d = sb.spawn(&["-c", cfg.to_str().unwrap(), "--pid-file", pidfile.to_str().unwrap()]);
+    let mut d = sb.spawn(&[
+        "-c",
+        cfg.to_str().unwrap(),
+        "--pid-file",
+        pidfile.to_str().unwrap(),
+    ]);
     let pids: Vec<i32> = wait_for(LONG, || {
-        let p: Vec<i32> = read(&sb.path("pids")).lines().filter_map(|l| l.trim().parse().ok()).collect();
+        let p: Vec<i32> = read(&sb.path("pids"))
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect();
         (p.len() >= 2).then_some(p)
     })
     .expect("plugin did not start");
     assert_eq!(read(&pidfile).trim(), d.pid().to_string());
     let t0 = Instant::now();
     d.signal(libc::SIGTERM);
-    let status = d.wait_exit(Duration::from_secs(10)).expect("daemon did not exit");
+    let status = d
+        .wait_exit(Duration::from_secs(10))
+        .expect("daemon did not exit");
     let took = t0.elapsed();
     assert_eq!(status.code(), Some(0), "{}", d.stderr());
     assert!(took < Duration::from_secs(3), "took {took:?}");

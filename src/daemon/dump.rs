@@ -80,7 +80,11 @@ mod tests {
             view("b", Phase::Retrying, Status::Critical, 1),
             view("c", Phase::Problem, Status::Critical, 4),
         ];
-        let d = render_dump(1_000_000_000 + 90_000_000, &checks, &["outbox: 0 waiting".into()]);
+        let d = render_dump(
+            1_000_000_000 + 90_000_000,
+            &checks,
+            &["outbox: 0 waiting".into()],
+        );
         let c_pos = d.find("c on web1").unwrap();
         let a_pos = d.find("a on web1").unwrap();
         assert!(c_pos < a_pos, "{d}");

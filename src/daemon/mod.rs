@@ -21,6 +21,7 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
         return Ok(check_config(&cli));
     }
     let cfg = load(&cli)?;
+    apply_verb_level(&cli, &cfg);
     if cli.one {
         return once::run(cfg, cli.notify);
     }
@@ -33,11 +34,27 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
     runner::run(cli, cfg)
 }
 
+/// Logging to stderr. `RUST_LOG` wins; else `-D` means debug; else INFO
+/// until the config's `verb_level` is known (see [`apply_verb_level`]).
 fn init_logging(debug: bool) {
-    let default = if debug { "debug" } else { "info" };
-    let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default))
+    let from_env = std::env::var_os("RUST_LOG").is_some();
+    let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("debug"))
         .format_target(false)
         .try_init();
+    if !from_env {
+        log::set_max_level(if debug {
+            log::LevelFilter::Debug
+        } else {
+            log::LevelFilter::Info
+        });
+    }
+}
+
+/// `config.verb_level` applies when neither `RUST_LOG` nor `-D` chose.
+fn apply_verb_level(cli: &Cli, cfg: &Config) {
+    if !cli.debug && std::env::var_os("RUST_LOG").is_none() {
+        log::set_max_level(cfg.verb_level);
+    }
 }
 
 /// Loads the config named on the command line and applies command-line

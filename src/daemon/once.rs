@@ -24,7 +24,13 @@ pub fn run(cfg: Config, notify: bool) -> anyhow::Result<i32> {
         let tx = tx.clone();
         let max_output = cfg.max_output;
         pool.execute(move || {
-            let out = execute(&spec, RunEnv { max_output, groups: None });
+            let out = execute(
+                &spec,
+                RunEnv {
+                    max_output,
+                    groups: None,
+                },
+            );
             let _ = tx.send((i, out));
         });
     }

@@ -46,7 +46,9 @@ pub fn prepare_user(state_dir: &Path, user: Option<&str>) -> anyhow::Result<()> 
     let root = Uid::effective().is_root();
     match (root, user) {
         (true, None) => {
-            log::warn!("running as root: checks run as root too; use --user nobody to drop privileges");
+            log::warn!(
+                "running as root: checks run as root too; use --user nobody to drop privileges"
+            );
             Ok(())
         }
         (false, None) => Ok(()),

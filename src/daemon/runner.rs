@@ -344,7 +344,11 @@ impl Daemon {
             .into_iter()
             .map(|t| (t.spec.id.clone(), t))
             .collect();
-        let kept = cfg.checks.iter().filter(|c| old.contains_key(&c.id)).count();
+        let kept = cfg
+            .checks
+            .iter()
+            .filter(|c| old.contains_key(&c.id))
+            .count();
         if cfg.workers != self.cfg.workers {
             self.pool.set_num_threads(cfg.workers.max(1));
         }

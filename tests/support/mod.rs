@@ -14,7 +14,9 @@ pub fn picomon_bin() -> PathBuf {
 }
 
 pub fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(rel)
 }
 
 /// Polls `f` every 20 ms until it returns `Some` or `within` passes.
@@ -125,7 +127,10 @@ impl Daemon {
 
     /// Waits until stderr contains `needle` `n` times.
     pub fn wait_stderr(&self, needle: &str, n: usize, within: Duration) -> bool {
-        wait_for(within, || (self.stderr().matches(needle).count() >= n).then_some(())).is_some()
+        wait_for(within, || {
+            (self.stderr().matches(needle).count() >= n).then_some(())
+        })
+        .is_some()
     }
 
     pub fn wait_stdout(&self, needle: &str, within: Duration) -> bool {

@@ -13,7 +13,12 @@ use clap::Parser;
 )]
 pub struct Cli {
     /// Config file (passed on to picomon)
-    #[arg(short = 'c', long = "config", value_name = "FILE", default_value = "config.rhai")]
+    #[arg(
+        short = 'c',
+        long = "config",
+        value_name = "FILE",
+        default_value = "config.rhai"
+    )]
     pub config: PathBuf,
 
     /// Start picomon again when it dies or hangs (backoff 1 s doubling to 5 min)

@@ -68,13 +68,18 @@ impl Report<'_> {
             picomon::clock::hms(self.uptime.as_micros() as i64)
         );
         match &self.next {
-            Next::Nothing => b.push_str("Restart: no (run the watchdog with --restart to restart it)\n"),
+            Next::Nothing => {
+                b.push_str("Restart: no (run the watchdog with --restart to restart it)\n")
+            }
             Next::Restart { n, wait } => b.push_str(&format!(
                 "Restart: restart number {n} in {} s\n",
                 wait.as_secs()
             )),
         }
-        b.push_str(&format!("\nLast {} lines of its stderr:\n", self.tail.len()));
+        b.push_str(&format!(
+            "\nLast {} lines of its stderr:\n",
+            self.tail.len()
+        ));
         for l in self.tail {
             b.push_str("  ");
             b.push_str(l);
@@ -96,20 +101,32 @@ mod tests {
             config: "/etc/picomon/a.rhai",
             ending: Ending::Killed(signal_name(libc::SIGKILL)),
             uptime: Duration::from_secs(3723),
-            next: Next::Restart { n: 2, wait: Duration::from_secs(4) },
+            next: Next::Restart {
+                n: 2,
+                wait: Duration::from_secs(4),
+            },
             tail: &tail,
         };
         let b = r.body();
-        assert!(b.starts_with("picomon on box (config /etc/picomon/a.rhai) killed by SIGKILL.\n"), "{b}");
+        assert!(
+            b.starts_with("picomon on box (config /etc/picomon/a.rhai) killed by SIGKILL.\n"),
+            "{b}"
+        );
         assert!(b.contains("Uptime: 1:02:03\n"));
         assert!(b.contains("Restart: restart number 2 in 4 s\n"));
-        assert!(b.ends_with("Last 2 lines of its stderr:\n  line one\n  last words\n"), "{b}");
+        assert!(
+            b.ends_with("Last 2 lines of its stderr:\n  line one\n  last words\n"),
+            "{b}"
+        );
     }
 
     #[test]
     fn exit_codes_and_hangs_are_described() {
         assert_eq!(Ending::Exited(1).describe(), "exited with status 1");
-        assert_eq!(Ending::Hung(Duration::from_secs(7)).describe(), "hung: no heartbeat for 7 s");
+        assert_eq!(
+            Ending::Hung(Duration::from_secs(7)).describe(),
+            "hung: no heartbeat for 7 s"
+        );
         assert_eq!(signal_name(libc::SIGSEGV), "SIGSEGV");
     }
 }

@@ -108,7 +108,10 @@ impl Watchdog {
                     Watch::Stopped | Watch::StopRequested => return Ok(0),
                     Watch::Exited(status) => break Ending::from_status(status),
                     Watch::Hung(silent) if self.cli.restart => {
-                        log::error!("picomon hangs (no heartbeat for {} s): killing it", silent.as_secs());
+                        log::error!(
+                            "picomon hangs (no heartbeat for {} s): killing it",
+                            silent.as_secs()
+                        );
                         let _ = child.kill();
                         let _ = child.wait();
                         break Ending::Hung(silent);
@@ -130,7 +133,11 @@ impl Watchdog {
             }
             restarts += 1;
             let wait = backoff.after_run(uptime);
-            log::error!("picomon {}; restart {restarts} in {} s", status.describe(), wait.as_secs());
+            log::error!(
+                "picomon {}; restart {restarts} in {} s",
+                status.describe(),
+                wait.as_secs()
+            );
             self.mail(status, uptime, Next::Restart { n: restarts, wait });
             if self.sleep_unless_stopped(wait) {
                 return Ok(0);
