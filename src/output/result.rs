@@ -12,7 +12,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::check::{Outcome, Status};
+use crate::check::{CheckSpec, Outcome, Status};
 use crate::clock::UnixMicros;
 
 /// One result as the outputs forward it.
@@ -61,6 +61,14 @@ impl PassiveResult {
             perfdata,
             duration: outcome.duration,
         }
+    }
+
+    /// The result one run of `check` sends to the outputs: the check's
+    /// `dest` (its host, or `target_name`) as host and its name as service;
+    /// a `passive: "host"` check sends a host result.
+    pub fn for_check(check: &CheckSpec, outcome: &Outcome, time: UnixMicros) -> PassiveResult {
+        let service = (!check.passive_host).then_some(check.name.as_str());
+        PassiveResult::from_outcome(time, &check.dest, service, outcome)
     }
 
     /// The return code the server expects. A service takes the plugin's
@@ -319,6 +327,38 @@ mod tests {
             r.command_line(8192),
             "[1700000000] PROCESS_HOST_CHECK_RESULT;web1;0;PING OK"
         );
+    }
+
+    #[test]
+    fn a_check_maps_to_its_dest_and_name_or_to_a_host_result() {
+        let mut spec = CheckSpec {
+            id: "disk /".into(),
+            name: "root fs".into(),
+            dest: "web1".into(),
+            kind: crate::check::CheckKind::Shell {
+                command: "true".into(),
+            },
+            every: 1,
+            error_every: 1,
+            retry: 0,
+            timeout: Duration::from_secs(1),
+            env: Vec::new(),
+            cwd: None,
+            when: None,
+            passive_host: false,
+            line: 1,
+        };
+        let mut outcome = Outcome::new(Status::Warning, "DISK WARNING");
+        outcome.long_output = "/: 85%".into();
+        let r = PassiveResult::for_check(&spec, &outcome, 5_000_000);
+        assert_eq!(r.host, "web1");
+        assert_eq!(r.service.as_deref(), Some("root fs"));
+        assert_eq!(r.output, "DISK WARNING\n/: 85%");
+        assert_eq!(r.time, 5_000_000);
+        spec.passive_host = true;
+        let r = PassiveResult::for_check(&spec, &outcome, 5_000_000);
+        assert_eq!(r.service, None);
+        assert_eq!(r.code(), 0);
     }
 
     #[test]
