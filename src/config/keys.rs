@@ -24,6 +24,8 @@ pub const CONFIG_KEYS: &[&str] = &[
     "state_dir",
     "plugin_dirs",
     "verb_level",
+    "outputs",
+    "result_dir",
     "emails",
 ];
 
@@ -66,6 +68,10 @@ pub struct Keys {
     pub state_dir: String,
     pub plugin_dirs: Vec<String>,
     pub verb_level: String,
+    /// Passive outputs (`json_lines(...)`, `nsca_web(...)`, ...).
+    pub outputs: Vec<crate::output::OutputSpec>,
+    /// Folder of result files dropped by other programs; "" = none.
+    pub result_dir: String,
     pub emails: EmailKeys,
 }
 
@@ -106,6 +112,8 @@ impl Keys {
                 .map(|p| p.display().to_string())
                 .collect(),
             verb_level: "info".into(),
+            outputs: Vec::new(),
+            result_dir: String::new(),
             emails: EmailKeys {
                 to: Vec::new(),
                 addr_from: format!("picomon <picomon@{hostname}>"),
@@ -140,6 +148,8 @@ impl Keys {
             "state_dir" => self.state_dir = v::non_empty(what, val)?,
             "plugin_dirs" => self.plugin_dirs = v::string_list(what, val)?,
             "verb_level" => self.verb_level = v::choice(what, val, VERB_LEVELS)?,
+            "outputs" => self.outputs = outputs(what, val)?,
+            "result_dir" => self.result_dir = v::string(what, val)?,
             "emails" => return group_assignment(what, val, is_emails_handle),
             _ => return Err(v::unknown("key", what, key, "config.", CONFIG_KEYS)),
         }
@@ -159,6 +169,14 @@ impl Keys {
             "state_dir" => self.state_dir.clone().into(),
             "plugin_dirs" => to_array(&self.plugin_dirs),
             "verb_level" => self.verb_level.clone().into(),
+            "outputs" => self
+                .outputs
+                .iter()
+                .cloned()
+                .map(Dynamic::from)
+                .collect::<rhai::Array>()
+                .into(),
+            "result_dir" => self.result_dir.clone().into(),
             _ => {
                 return Err(v::unknown(
                     "key",
@@ -170,6 +188,27 @@ impl Keys {
             }
         })
     }
+}
+
+/// `config.outputs`: one output or an array of them.
+fn outputs(what: &str, val: &Dynamic) -> Result<Vec<crate::output::OutputSpec>, String> {
+    use crate::output::OutputSpec;
+    let items: Vec<Dynamic> = if val.is_array() {
+        val.clone().into_array().unwrap_or_default()
+    } else {
+        vec![val.clone()]
+    };
+    items
+        .into_iter()
+        .map(|d| {
+            let tn = d.type_name().to_string();
+            d.try_cast::<OutputSpec>().ok_or_else(|| {
+                format!(
+                    "{what} must be a list of outputs such as [json_lines(\"-\"), command_file(\"/var/lib/nagios4/rw/nagios.cmd\")], not {tn}"
+                )
+            })
+        })
+        .collect()
 }
 
 impl EmailKeys {

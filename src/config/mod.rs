@@ -72,6 +72,10 @@ pub struct Config {
     /// says otherwise.
     pub verb_level: log::LevelFilter,
     pub emails: EmailConfig,
+    /// Passive outputs every result goes to (SPEC §9).
+    pub outputs: Vec<crate::output::OutputSpec>,
+    /// Result files from other programs to forward.
+    pub result_dir: Option<PathBuf>,
     pub hosts: Vec<Host>,
     pub checks: Vec<CheckSpec>,
 }
@@ -204,6 +208,8 @@ fn build_config(path: &Path, b: &builder::Builder) -> Config {
             watchdog_subject: e.watchdog_subject.clone(),
             digest_over: e.digest_over as usize,
         },
+        outputs: k.outputs.clone(),
+        result_dir: (!k.result_dir.is_empty()).then(|| PathBuf::from(&k.result_dir)),
         hosts: b.hosts.clone(),
         checks: checks::finish(b),
     }

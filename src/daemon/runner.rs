@@ -17,6 +17,7 @@ use crate::cli::Cli;
 use crate::clock::{Clock, SystemClock, UnixMicros};
 use crate::config::Config;
 use crate::notify::{CheckView, Notice, Notifier};
+use crate::output::{Outputs, PassiveResult};
 use crate::schedule::{CheckSchedule, Decision, Ticker};
 
 /// What wakes the loop.
@@ -103,6 +104,8 @@ struct Daemon {
     tx: Sender<Event>,
     rx: Receiver<Event>,
     notifier: Box<dyn Notifier>,
+    /// Passive outputs every result goes to.
+    outputs: Outputs,
     /// Transitions of the current tick, handed over as one batch when the
     /// tick's runs are done (or at the next tick).
     pending: Vec<Notice>,
@@ -116,7 +119,9 @@ pub fn run(cli: Cli, cfg: Config) -> anyhow::Result<i32> {
     forward_signals(tx.clone())?;
     let clock = SystemClock::new();
     let notifier = make_notifier(&cfg)?;
+    let outputs = Outputs::start(&cfg.outputs, &cfg.state_dir)?;
     let mut d = Daemon {
+        outputs,
         ticker: Ticker::new(clock.mono(), tick_micros(&cfg)),
         next_tick: 0,
         pool: ThreadPool::with_name("check".into(), cfg.workers.max(1)),
@@ -240,6 +245,11 @@ impl Daemon {
                 }
             }
         }
+        if let Some(dir) = &self.cfg.result_dir {
+            if let Err(err) = crate::output::pick_up_result_dir(dir, &self.outputs) {
+                log::warn!("result_dir {}: {err:#}", dir.display());
+            }
+        }
         process_heartbeat(&self.cfg);
         let views: Vec<CheckView> = self.checks.iter().map(Tracked::view).collect();
         self.notifier.tick(wall, &views);
@@ -287,6 +297,10 @@ impl Daemon {
         );
         t.last_output = outcome.full_text();
         t.last_run = Some(now);
+        if !self.cfg.outputs.is_empty() {
+            self.outputs
+                .submit(&PassiveResult::for_check(&t.spec, &outcome, now));
+        }
         let before = t.alert.clone();
         if let Some(tr) = t.alert.step(outcome.status, t.spec.retry, now) {
             log::info!(
@@ -362,7 +376,9 @@ impl Daemon {
 
     fn dump(&self) {
         let views: Vec<CheckView> = self.checks.iter().map(Tracked::view).collect();
-        let text = super::render_dump(self.clock.wall(), &views, &self.notifier.status_lines());
+        let mut extra = self.notifier.status_lines();
+        extra.extend(self.outputs.status_lines());
+        let text = super::render_dump(self.clock.wall(), &views, &extra);
         use std::io::Write;
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(text.as_bytes());
@@ -399,6 +415,12 @@ impl Daemon {
             }
             Err(err) => log::error!("reload: mail set-up failed, keeping the old one: {err:#}"),
         }
+        match Outputs::start(&cfg.outputs, &cfg.state_dir) {
+            Ok(o) => self.outputs = o,
+            Err(err) => {
+                log::error!("reload: outputs failed to start, keeping the old ones: {err:#}")
+            }
+        }
         let tick_changed = cfg.base_tick != self.cfg.base_tick;
         let specs = cfg.checks.clone();
         self.cfg = cfg;
@@ -432,6 +454,9 @@ impl Daemon {
         self.dirty = true;
         self.save_if_dirty();
         self.notifier.shutdown(Duration::from_secs(5));
+        if !self.cfg.outputs.is_empty() && !self.outputs.flush(Duration::from_secs(3)) {
+            log::warn!("some results are still spooled; they are sent at the next start");
+        }
         log::info!("picomon stopped");
     }
 }

@@ -67,8 +67,10 @@ impl PassiveResult {
     /// `dest` (its host, or `target_name`) as host and its name as service;
     /// a `passive: "host"` check sends a host result.
     pub fn for_check(check: &CheckSpec, outcome: &Outcome, time: UnixMicros) -> PassiveResult {
-        let service = (!check.passive_host).then_some(check.name.as_str());
-        PassiveResult::from_outcome(time, &check.dest, service, outcome)
+        let host = check.host_name.as_deref().unwrap_or(&check.dest);
+        let service =
+            (!check.passive_host).then(|| check.service_name.as_deref().unwrap_or(&check.name));
+        PassiveResult::from_outcome(time, host, service, outcome)
     }
 
     /// The return code the server expects. A service takes the plugin's
@@ -346,6 +348,8 @@ mod tests {
             cwd: None,
             when: None,
             passive_host: false,
+            host_name: None,
+            service_name: None,
             line: 1,
         };
         let mut outcome = Outcome::new(Status::Warning, "DISK WARNING");
@@ -355,6 +359,11 @@ mod tests {
         assert_eq!(r.service.as_deref(), Some("root fs"));
         assert_eq!(r.output, "DISK WARNING\n/: 85%");
         assert_eq!(r.time, 5_000_000);
+        spec.host_name = Some("web1.example.org".into());
+        spec.service_name = Some("Disk /".into());
+        let r = PassiveResult::for_check(&spec, &outcome, 5_000_000);
+        assert_eq!(r.host, "web1.example.org");
+        assert_eq!(r.service.as_deref(), Some("Disk /"));
         spec.passive_host = true;
         let r = PassiveResult::for_check(&spec, &outcome, 5_000_000);
         assert_eq!(r.service, None);
