@@ -9,6 +9,8 @@
 
 use rhai::{Dynamic, Engine, EvalAltResult, FuncRegistration, ImmutableString, Position, INT};
 
+use crate::output::OutputSpec;
+
 use super::builder::Shared;
 use super::value::{self as v, to_array, to_float};
 
@@ -68,9 +70,9 @@ pub struct Keys {
     pub state_dir: String,
     pub plugin_dirs: Vec<String>,
     pub verb_level: String,
-    /// Passive outputs (`json_lines(...)`, `nsca_web(...)`, ...).
-    pub outputs: Vec<crate::output::OutputSpec>,
-    /// Folder of result files dropped by other programs; "" = none.
+    /// `config.outputs`: where every result goes (SPEC §9).
+    pub outputs: Vec<OutputSpec>,
+    /// `config.result_dir`: a folder of result files to forward; "" = off.
     pub result_dir: String,
     pub emails: EmailKeys,
 }
@@ -149,7 +151,15 @@ impl Keys {
             "plugin_dirs" => self.plugin_dirs = v::string_list(what, val)?,
             "verb_level" => self.verb_level = v::choice(what, val, VERB_LEVELS)?,
             "outputs" => self.outputs = outputs(what, val)?,
-            "result_dir" => self.result_dir = v::string(what, val)?,
+            "result_dir" => {
+                let dir = v::string(what, val)?;
+                if !dir.is_empty() && !dir.starts_with('/') {
+                    return Err(format!(
+                        "{what} must be an absolute path (or \"\" for none), not {dir:?}"
+                    ));
+                }
+                self.result_dir = dir;
+            }
             "emails" => return group_assignment(what, val, is_emails_handle),
             _ => return Err(v::unknown("key", what, key, "config.", CONFIG_KEYS)),
         }
@@ -169,13 +179,9 @@ impl Keys {
             "state_dir" => self.state_dir.clone().into(),
             "plugin_dirs" => to_array(&self.plugin_dirs),
             "verb_level" => self.verb_level.clone().into(),
-            "outputs" => self
-                .outputs
-                .iter()
-                .cloned()
-                .map(Dynamic::from)
-                .collect::<rhai::Array>()
-                .into(),
+            "outputs" => {
+                Dynamic::from_array(self.outputs.iter().cloned().map(Dynamic::from).collect())
+            }
             "result_dir" => self.result_dir.clone().into(),
             _ => {
                 return Err(v::unknown(
@@ -188,27 +194,6 @@ impl Keys {
             }
         })
     }
-}
-
-/// `config.outputs`: one output or an array of them.
-fn outputs(what: &str, val: &Dynamic) -> Result<Vec<crate::output::OutputSpec>, String> {
-    use crate::output::OutputSpec;
-    let items: Vec<Dynamic> = if val.is_array() {
-        val.clone().into_array().unwrap_or_default()
-    } else {
-        vec![val.clone()]
-    };
-    items
-        .into_iter()
-        .map(|d| {
-            let tn = d.type_name().to_string();
-            d.try_cast::<OutputSpec>().ok_or_else(|| {
-                format!(
-                    "{what} must be a list of outputs such as [json_lines(\"-\"), command_file(\"/var/lib/nagios4/rw/nagios.cmd\")], not {tn}"
-                )
-            })
-        })
-        .collect()
 }
 
 impl EmailKeys {
@@ -321,6 +306,33 @@ impl EmailKeys {
             }
         })
     }
+}
+
+/// `config.outputs = [json_lines("-"), ...]` (one output alone is fine
+/// too). Two outputs may not share a spool folder: their results would mix.
+fn outputs(what: &str, val: &Dynamic) -> Result<Vec<OutputSpec>, String> {
+    let items: Vec<Dynamic> = if let Some(arr) = val.read_lock::<rhai::Array>() {
+        arr.to_vec()
+    } else {
+        vec![val.clone()]
+    };
+    let mut out: Vec<OutputSpec> = Vec::new();
+    for (i, item) in items.into_iter().enumerate() {
+        let Some(spec) = item.clone().try_cast::<OutputSpec>() else {
+            return Err(format!(
+                "{what}[{i}] must be an output made with json_lines(), nsca_web(), command_file() or icinga2_api(), not {}",
+                v::describe(&item)
+            ));
+        };
+        let name = spec.spool_name(i);
+        if let Some(j) = (0..out.len()).find(|&j| out[j].spool_name(j) == name) {
+            return Err(format!(
+                "{what}[{i}] and {what}[{j}] share the spool name {name:?}; give one of them another #{{ name: \"...\" }}"
+            ));
+        }
+        out.push(spec);
+    }
+    Ok(out)
 }
 
 /// A mail address, bare or as `Name <addr>`: must have an `@` and no line
