@@ -9,16 +9,23 @@
 //! bounds every socket step by the run's deadline, [`tls`] verifies
 //! certificates and counts their days.
 
+pub mod disk;
+pub mod dns;
+pub mod dns_zone;
 pub mod http;
+pub mod jabber;
+pub mod load;
 pub mod net;
+pub mod openvpn;
 pub mod opts;
 pub mod range;
+pub mod smtp;
 pub mod tcp;
 pub mod tls;
 
 use std::sync::Arc;
 
-use rhai::{Dynamic, Engine, Map};
+use rhai::{Engine, Map};
 
 use crate::check::{CheckDef, CheckKind, Host, Outcome, Perf, Probe, Status};
 use net::{Deadline, Family};
@@ -136,5 +143,68 @@ pub fn register(engine: &mut Engine) {
         engine.register_fn(name, make);
     }
 
-    let _ = Dynamic::UNIT;
+    // smtp4/6, jabber4/6, openvpn4/6 (h [, opts]); dns4/6(h, opts)
+    for family in [Family::V4, Family::V6] {
+        let d = family.digit();
+        let smtp_name: &'static str = if d == "4" { "smtp4" } else { "smtp6" };
+        let smtp = move |h: Host, map: Map| -> RhaiResult<CheckDef> {
+            let o = Opts::new(smtp_name, map.clone(), smtp::SmtpProbe::OPTIONS)?;
+            let p = smtp::SmtpProbe::new(&h, family, &o)?;
+            Ok(def(smtp_name, &h.name, "", &map, p))
+        };
+        engine.register_fn(smtp_name, move |h: Host| smtp(h, Map::new()));
+        engine.register_fn(smtp_name, smtp);
+
+        let jabber_name: &'static str = if d == "4" { "jabber4" } else { "jabber6" };
+        let jabber = move |h: Host, map: Map| -> RhaiResult<CheckDef> {
+            let o = Opts::new(jabber_name, map.clone(), jabber::JabberProbe::OPTIONS)?;
+            let p = jabber::JabberProbe::new(&h, family, &o)?;
+            Ok(def(jabber_name, &h.name, "", &map, p))
+        };
+        engine.register_fn(jabber_name, move |h: Host| jabber(h, Map::new()));
+        engine.register_fn(jabber_name, jabber);
+
+        let vpn_name: &'static str = if d == "4" { "openvpn4" } else { "openvpn6" };
+        let vpn = move |h: Host, map: Map| -> RhaiResult<CheckDef> {
+            let o = Opts::new(vpn_name, map.clone(), openvpn::OpenVpnProbe::OPTIONS)?;
+            let p = openvpn::OpenVpnProbe::new(&h, family, &o)?;
+            Ok(def(vpn_name, &h.name, "", &map, p))
+        };
+        engine.register_fn(vpn_name, move |h: Host| vpn(h, Map::new()));
+        engine.register_fn(vpn_name, vpn);
+
+        let dns_name: &'static str = if d == "4" { "dns4" } else { "dns6" };
+        let dns = move |h: Host, map: Map| -> RhaiResult<CheckDef> {
+            let o = Opts::new(dns_name, map.clone(), dns::DnsProbe::OPTIONS)?;
+            let p = dns::DnsProbe::new(&h, family, &o)?;
+            Ok(def(dns_name, &h.name, "", &map, p))
+        };
+        engine.register_fn(dns_name, move |h: Host| dns(h, Map::new()));
+        engine.register_fn(dns_name, dns);
+    }
+
+    // dns_zone(zone [, opts])
+    fn dns_zone(zone: &str, map: Map) -> RhaiResult<CheckDef> {
+        let o = Opts::new("dns_zone", map.clone(), dns_zone::DnsZoneProbe::OPTIONS)?;
+        let p = dns_zone::DnsZoneProbe::new(zone, &o)?;
+        Ok(def("dns_zone", zone, "", &map, p))
+    }
+    engine.register_fn("dns_zone", |zone: &str| dns_zone(zone, Map::new()));
+    engine.register_fn("dns_zone", dns_zone);
+
+    // load([opts]), disk(path [, opts])
+    fn load(map: Map) -> RhaiResult<CheckDef> {
+        let o = Opts::new("load", map.clone(), load::LoadProbe::OPTIONS)?;
+        let p = load::LoadProbe::new(&o)?;
+        Ok(def("load", "localhost", "", &map, p))
+    }
+    engine.register_fn("load", || load(Map::new()));
+    engine.register_fn("load", load);
+    fn disk(path: &str, map: Map) -> RhaiResult<CheckDef> {
+        let o = Opts::new("disk", map.clone(), disk::DiskProbe::OPTIONS)?;
+        let p = disk::DiskProbe::new(path, &o)?;
+        Ok(def("disk", "localhost", path, &map, p))
+    }
+    engine.register_fn("disk", |path: &str| disk(path, Map::new()));
+    engine.register_fn("disk", disk);
 }

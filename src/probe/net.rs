@@ -163,6 +163,9 @@ pub fn set_timeouts(s: &TcpStream, deadline: &Deadline) -> io::Result<()> {
 pub trait Link: Read + Write + Send {
     /// Sets the read and write timeouts of the underlying socket.
     fn set_timeout(&mut self, d: Duration) -> io::Result<()>;
+
+    /// For taking the plain socket back (SMTP's STARTTLS).
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any>;
 }
 
 impl Link for TcpStream {
@@ -170,11 +173,19 @@ impl Link for TcpStream {
         self.set_read_timeout(Some(d))?;
         self.set_write_timeout(Some(d))
     }
+
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
+        self
+    }
 }
 
 impl Link for super::tls::TlsStream {
     fn set_timeout(&mut self, d: Duration) -> io::Result<()> {
         self.sock.set_timeout(d)
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
+        self
     }
 }
 

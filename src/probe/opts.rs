@@ -65,6 +65,11 @@ impl Opts {
         ))
     }
 
+    /// The raw value of `key`, for options with their own shapes.
+    pub fn raw(&self, key: &str) -> Option<&Dynamic> {
+        self.get(key)
+    }
+
     /// True when `key` was given (and is not `()`).
     pub fn has(&self, key: &str) -> bool {
         self.get(key).is_some()
