@@ -18,14 +18,16 @@ pub mod load;
 pub mod net;
 pub mod openvpn;
 pub mod opts;
+pub mod ping;
 pub mod range;
+pub mod script;
 pub mod smtp;
 pub mod tcp;
 pub mod tls;
 
 use std::sync::Arc;
 
-use rhai::{Engine, Map};
+use rhai::{Engine, FnPtr, Map, NativeCallContext};
 
 use crate::check::{CheckDef, CheckKind, Host, Outcome, Perf, Probe, Status};
 use net::{Deadline, Family};
@@ -181,6 +183,15 @@ pub fn register(engine: &mut Engine) {
         };
         engine.register_fn(dns_name, move |h: Host| dns(h, Map::new()));
         engine.register_fn(dns_name, dns);
+
+        let ping_name: &'static str = if d == "4" { "ping4" } else { "ping6" };
+        let ping = move |h: Host, map: Map| -> RhaiResult<CheckDef> {
+            let o = Opts::new(ping_name, map.clone(), ping::PingProbe::OPTIONS)?;
+            let p = ping::PingProbe::new(&h, family, &o)?;
+            Ok(def(ping_name, &h.name, "", &map, p))
+        };
+        engine.register_fn(ping_name, move |h: Host| ping(h, Map::new()));
+        engine.register_fn(ping_name, ping);
     }
 
     // dns_zone(zone [, opts])
@@ -207,4 +218,15 @@ pub fn register(engine: &mut Engine) {
     }
     engine.register_fn("disk", |path: &str| disk(path, Map::new()));
     engine.register_fn("disk", disk);
+
+    // script(name, fn [, opts])
+    fn script_def(ctx: NativeCallContext, name: &str, f: FnPtr, map: Map) -> RhaiResult<CheckDef> {
+        let o = Opts::new("script", map.clone(), script::ScriptProbe::OPTIONS)?;
+        let p = script::ScriptProbe::new(&ctx, name, f, &o)?;
+        Ok(def("script", "localhost", name, &map, p))
+    }
+    engine.register_fn("script", |ctx: NativeCallContext, name: &str, f: FnPtr| {
+        script_def(ctx, name, f, Map::new())
+    });
+    engine.register_fn("script", script_def);
 }
