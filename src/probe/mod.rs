@@ -24,6 +24,7 @@ pub mod script;
 pub mod smtp;
 pub mod tcp;
 pub mod tls;
+pub mod trace;
 
 use std::sync::Arc;
 
@@ -192,6 +193,15 @@ pub fn register(engine: &mut Engine) {
         };
         engine.register_fn(ping_name, move |h: Host| ping(h, Map::new()));
         engine.register_fn(ping_name, ping);
+
+        let trace_name: &'static str = if d == "4" { "trace4" } else { "trace6" };
+        let trace = move |h: Host, map: Map| -> RhaiResult<CheckDef> {
+            let o = Opts::new(trace_name, map.clone(), trace::TraceProbe::OPTIONS)?;
+            let p = trace::TraceProbe::new(&h, family, &o)?;
+            Ok(def(trace_name, &h.name, "", &map, p))
+        };
+        engine.register_fn(trace_name, move |h: Host| trace(h, Map::new()));
+        engine.register_fn(trace_name, trace);
     }
 
     // dns_zone(zone [, opts])
