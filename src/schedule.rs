@@ -6,7 +6,8 @@
 //! `error_every` ticks while failing; a run still going when the check is due
 //! again makes that run be skipped.
 
-use crate::clock::MonoMicros;
+use crate::check::When;
+use crate::clock::{MonoMicros, UnixMicros};
 
 /// Where ticks fall on the monotonic clock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,6 +85,47 @@ impl CheckSchedule {
     pub fn finish(&mut self) {
         self.running = false;
     }
+}
+
+/// Local calendar fields of a moment, as `when` windows see them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LocalTime {
+    pub hour: u8,
+    /// 0 = Monday .. 6 = Sunday.
+    pub weekday: u8,
+    /// 1..=31.
+    pub day: u8,
+    /// Seconds since the epoch.
+    pub unix: i64,
+}
+
+impl LocalTime {
+    pub fn from_unix_micros(at: UnixMicros) -> LocalTime {
+        let secs = at.div_euclid(1_000_000) as libc::time_t;
+        // SAFETY: localtime_r only reads `secs` and writes the tm we own.
+        let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+        unsafe { libc::localtime_r(&secs, &mut tm) };
+        LocalTime {
+            hour: tm.tm_hour as u8,
+            weekday: ((tm.tm_wday + 6) % 7) as u8,
+            day: tm.tm_mday as u8,
+            unix: secs as i64,
+        }
+    }
+}
+
+/// Whether a `when` window lets a check run at this moment.
+pub fn allows(when: &When, t: LocalTime) -> bool {
+    let ok = |list: &[u8], v: u8| list.is_empty() || list.contains(&v);
+    ok(&when.hours, t.hour)
+        && ok(&when.weekdays, t.weekday)
+        && ok(&when.days, t.day)
+        && when.start.is_none_or(|s| t.unix >= s)
+}
+
+/// [`allows`] at a wall-clock time in the local time zone.
+pub fn window_allows(when: &When, at: UnixMicros) -> bool {
+    allows(when, LocalTime::from_unix_micros(at))
 }
 
 #[cfg(test)]
@@ -164,6 +206,51 @@ mod tests {
         assert_eq!(s.decide(2, 1), Decision::SkipRunning);
         s.finish();
         assert_eq!(s.decide(3, 1), Decision::Run);
+    }
+
+    #[test]
+    fn when_window_limits_hours_weekdays_days_and_start() {
+        let when = When {
+            hours: (9..=17).collect(),
+            weekdays: (0..=4).collect(),
+            days: vec![],
+            start: Some(1_000),
+        };
+        let at = |hour, weekday, unix| LocalTime {
+            hour,
+            weekday,
+            day: 15,
+            unix,
+        };
+        assert!(allows(&when, at(9, 0, 2_000)));
+        assert!(allows(&when, at(17, 4, 2_000)));
+        assert!(!allows(&when, at(8, 0, 2_000)), "before 9");
+        assert!(!allows(&when, at(18, 0, 2_000)), "after 17");
+        assert!(!allows(&when, at(12, 5, 2_000)), "saturday");
+        assert!(!allows(&when, at(12, 2, 999)), "before start");
+        let days = When {
+            days: vec![1, 2, 24],
+            ..When::default()
+        };
+        assert!(allows(
+            &days,
+            LocalTime {
+                hour: 0,
+                weekday: 0,
+                day: 24,
+                unix: 0
+            }
+        ));
+        assert!(!allows(
+            &days,
+            LocalTime {
+                hour: 0,
+                weekday: 0,
+                day: 23,
+                unix: 0
+            }
+        ));
+        assert!(allows(&When::default(), at(3, 6, 0)));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! A failing check is data, not an error: every way a run can go wrong ends
 //! as an [`Outcome`] with a status and a message.
 
+pub mod exec;
 pub mod output;
 pub mod plugin;
 
@@ -209,6 +210,9 @@ pub struct CheckSpec {
     pub env: Vec<(String, String)>,
     pub cwd: Option<PathBuf>,
     pub when: Option<When>,
+    /// `passive: "host"`: passive outputs report this check as a host
+    /// result rather than a service result.
+    pub passive_host: bool,
     /// The config file line that added the check (for messages).
     pub line: usize,
 }

@@ -1,10 +1,33 @@
 //! The Rhai config (SPEC §3): engine set-up, the functions a config may
 //! call, validation into a [`Config`].
+//!
+//! The script runs once in a sandboxed engine ([`engine`]). It sees a
+//! `config` object whose keys ([`keys`]) are checked as they are set, and
+//! the functions `host()`, `plugin()`, `shell()`, `add()` ([`checks`]) plus
+//! the probe constructors of [`crate::probe`]. Everything goes into one
+//! shared [`builder::Builder`]; when the script has finished, defaults are
+//! filled in and the result becomes a [`Config`]. Every error carries
+//! `FILE:LINE:COL` ([`error`]).
+
+mod builder;
+mod checks;
+mod engine;
+mod error;
+mod keys;
+mod summary;
+mod value;
+mod when;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::check::{CheckSpec, Host};
+
+pub use checks::{CHECK_OPTIONS, HOST_OPTIONS};
+pub use engine::DEADLINE;
+pub use keys::{CONFIG_KEYS, EMAIL_KEYS, REPORT_KEYS};
+pub use summary::summary;
+pub use when::WHEN_KEYS;
 
 /// TLS mode of the SMTP connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,6 +68,9 @@ pub struct Config {
     pub state_dir: PathBuf,
     pub max_output: usize,
     pub plugin_dirs: Vec<PathBuf>,
+    /// `config.verb_level`: the log level when neither `-D` nor RUST_LOG
+    /// says otherwise.
+    pub verb_level: log::LevelFilter,
     pub emails: EmailConfig,
     pub hosts: Vec<Host>,
     pub checks: Vec<CheckSpec>,
@@ -59,19 +85,126 @@ impl Config {
             .max()
             .unwrap_or(Duration::ZERO)
     }
+
+    /// The `--check-config` paragraph; see [`summary`].
+    pub fn summary(&self) -> String {
+        summary::summary(self)
+    }
 }
 
-/// A config error, printed as `FILE:LINE:COL: message`.
-#[derive(Debug, thiserror::Error)]
-#[error("{}:{line}:{col}: {message}", file.display())]
+/// A config error, printed as `FILE:LINE:COL: message` (or `FILE: message`
+/// when it has no position, e.g. the file cannot be read).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct ConfigError {
     pub file: PathBuf,
+    /// 1-based; 0 when the error has no position.
     pub line: usize,
+    /// 1-based.
     pub col: usize,
     pub message: String,
 }
 
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.file.display(), self.message)
+        } else {
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file.display(),
+                self.line,
+                self.col,
+                self.message
+            )
+        }
+    }
+}
+
 /// Reads and evaluates the config file.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    todo!("{path:?}")
+    let source = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: path.to_path_buf(),
+        line: 0,
+        col: 0,
+        message: format!("cannot read the config file: {e} (give the right file with -c FILE)"),
+    })?;
+    load_str(path, &source)
+}
+
+/// Evaluates `source` as if it were the file `path` (which names the
+/// config in messages and gives the default state directory its name).
+pub fn load_str(path: &Path, source: &str) -> Result<Config, ConfigError> {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "picomon".into());
+    let hostname = this_hostname();
+    let shared = builder::Shared::new(builder::Builder::new(
+        keys::Keys::defaults(&stem, &hostname),
+        hostname,
+    ));
+    let mut engine = engine::build(path, &shared);
+    let ast = engine
+        .compile(source)
+        .map_err(|e| error::from_parse(path, e))?;
+    engine::arm_deadline(&mut engine);
+    engine
+        .run_ast(&ast)
+        .map_err(|e| error::from_eval(path, *e))?;
+    drop(engine);
+    Ok(shared.with(|b| build_config(path, b)))
+}
+
+/// This machine's name, the `dest` of local checks and the domain of the
+/// default sender address.
+fn this_hostname() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .map(|h| h.to_string_lossy().into_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// The validated config from what the script built.
+fn build_config(path: &Path, b: &builder::Builder) -> Config {
+    let k = &b.keys;
+    let e = &k.emails;
+    Config {
+        path: path.to_path_buf(),
+        base_tick: Duration::from_secs_f64(k.base_tick),
+        workers: k.workers as usize,
+        state_dir: PathBuf::from(&k.state_dir),
+        max_output: k.max_output as usize,
+        plugin_dirs: k.plugin_dirs.iter().map(PathBuf::from).collect(),
+        verb_level: match k.verb_level.as_str() {
+            "debug" => log::LevelFilter::Debug,
+            "warning" => log::LevelFilter::Warn,
+            "error" => log::LevelFilter::Error,
+            _ => log::LevelFilter::Info,
+        },
+        emails: EmailConfig {
+            to: e.to.clone(),
+            addr_from: e.addr_from.clone(),
+            smtp_host: e.smtp_host.clone(),
+            smtp_tls: match e.smtp_tls.as_str() {
+                "starttls" => SmtpTls::Starttls,
+                "tls" => SmtpTls::Tls,
+                _ => SmtpTls::None,
+            },
+            smtp_user: e.smtp_user.clone(),
+            smtp_password_file: e.smtp_password_file.clone(),
+            smtp_ca_file: e.smtp_ca_file.clone(),
+            smtp_retry_timeout: Duration::from_secs_f64(e.smtp_retry_timeout),
+            smtp_keepalive_timeout: Duration::from_secs_f64(e.smtp_keepalive_timeout),
+            subject_tpl: e.subject_tpl.clone(),
+            report_every: Duration::from_secs_f64(e.report_every),
+            report_subject: e.report_subject.clone(),
+            watchdog_subject: e.watchdog_subject.clone(),
+            digest_over: e.digest_over as usize,
+        },
+        hosts: b.hosts.clone(),
+        checks: checks::finish(b),
+    }
 }

@@ -1,0 +1,81 @@
+//! What a config script builds while it runs: key values, hosts, and the
+//! checks added so far with their options as written.
+//!
+//! Options are kept unresolved (`None` = not given) and only filled in from
+//! the `default_*` keys once the script has finished, so a default set after
+//! an `add()` still applies to it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::check::{CheckDef, Host, When};
+
+use super::keys::Keys;
+
+/// The per-check options as written in `add(def, #{ ... })`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CheckOpts {
+    pub every: Option<u64>,
+    /// `Some(-1)` = the same as `every`.
+    pub error_every: Option<i64>,
+    pub retry: Option<u32>,
+    pub timeout: Option<f64>,
+    pub name: Option<String>,
+    pub target_name: Option<String>,
+    pub env: Vec<(String, String)>,
+    pub cwd: Option<String>,
+    pub when: Option<When>,
+    pub passive_host: bool,
+}
+
+/// A check as `add()` recorded it.
+#[derive(Clone, Debug)]
+pub struct PendingCheck {
+    pub def: CheckDef,
+    pub opts: CheckOpts,
+    /// The unique id (`name`, else the definition's identity).
+    pub id: String,
+    /// Line of the `add()` call.
+    pub line: usize,
+}
+
+/// The state a script run accumulates.
+#[derive(Debug)]
+pub struct Builder {
+    pub keys: Keys,
+    pub hosts: Vec<Host>,
+    pub checks: Vec<PendingCheck>,
+    /// id -> index into `checks`, to reject a second check with one id.
+    pub ids: HashMap<String, usize>,
+    /// This machine's name: the default `dest` of local checks.
+    pub hostname: String,
+}
+
+impl Builder {
+    pub fn new(keys: Keys, hostname: String) -> Builder {
+        Builder {
+            keys,
+            hosts: Vec::new(),
+            checks: Vec::new(),
+            ids: HashMap::new(),
+            hostname,
+        }
+    }
+}
+
+/// The builder shared by every function registered for one script run.
+#[derive(Clone, Debug)]
+pub struct Shared(Arc<Mutex<Builder>>);
+
+impl Shared {
+    pub fn new(b: Builder) -> Shared {
+        Shared(Arc::new(Mutex::new(b)))
+    }
+
+    /// Runs `f` with the builder locked. A poisoned lock (a panic in an
+    /// earlier call) still yields the data: it is only ever replaced whole.
+    pub fn with<R>(&self, f: impl FnOnce(&mut Builder) -> R) -> R {
+        let mut guard = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut guard)
+    }
+}

@@ -1,0 +1,422 @@
+//! The functions a config calls to declare what to check: `host()`,
+//! `plugin()`, `shell()` and `add()` with its per-check options, and the
+//! final step that turns what was added into [`CheckSpec`]s.
+//!
+//! The functions take `Dynamic` arguments and check the types themselves, so
+//! a wrong argument gets a message about picomon rather than Rhai's "function
+//! not found".
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, NativeCallContext, Position};
+
+use crate::check::{CheckDef, CheckKind, CheckSpec, Host};
+
+use super::builder::{Builder, CheckOpts, PendingCheck, Shared};
+use super::value::{self as v, describe, unknown};
+use super::when;
+
+/// The options `add(def, #{ ... })` accepts.
+pub const CHECK_OPTIONS: &[&str] = &[
+    "every",
+    "error_every",
+    "retry",
+    "timeout",
+    "name",
+    "target_name",
+    "env",
+    "cwd",
+    "when",
+    "passive",
+];
+
+/// The options `host(name, #{ ... })` accepts.
+pub const HOST_OPTIONS: &[&str] = &["ipv4", "ipv6"];
+
+type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
+
+/// An error for Rhai to place at the call that caused it.
+fn rt(msg: impl Into<String>) -> Box<EvalAltResult> {
+    EvalAltResult::ErrorRuntime(msg.into().into(), Position::NONE).into()
+}
+
+fn opt_str(s: &Option<String>) -> Dynamic {
+    s.clone().map_or(Dynamic::UNIT, Dynamic::from)
+}
+
+/// Registers `Host`, `CheckDef` and the functions of this module.
+pub fn register(engine: &mut Engine, shared: &Shared) {
+    engine
+        .register_type_with_name::<Host>("Host")
+        .register_get("name", |h: &mut Host| h.name.clone())
+        .register_get("ipv4", |h: &mut Host| opt_str(&h.ipv4))
+        .register_get("ipv6", |h: &mut Host| opt_str(&h.ipv6))
+        .register_fn("to_string", |h: &mut Host| host_text(h))
+        .register_fn("to_debug", |h: &mut Host| host_text(h));
+
+    engine
+        .register_type_with_name::<CheckDef>("Check")
+        .register_get("identity", |d: &mut CheckDef| d.identity.clone())
+        .register_get("label", |d: &mut CheckDef| d.label.clone())
+        .register_get("dest", |d: &mut CheckDef| d.dest.clone())
+        .register_fn("to_string", |d: &mut CheckDef| d.identity.clone())
+        .register_fn("to_debug", |d: &mut CheckDef| d.identity.clone());
+
+    let s = shared.clone();
+    engine.register_fn("host", move |name: Dynamic| -> RhaiResult<Host> {
+        let h = make_host(&name, None).map_err(rt)?;
+        s.with(|b| remember_host(b, h)).map_err(rt)
+    });
+    let s = shared.clone();
+    engine.register_fn(
+        "host",
+        move |name: Dynamic, opts: Dynamic| -> RhaiResult<Host> {
+            let h = make_host(&name, Some(&opts)).map_err(rt)?;
+            s.with(|b| remember_host(b, h)).map_err(rt)
+        },
+    );
+
+    let s = shared.clone();
+    engine.register_fn("plugin", move |name: Dynamic| -> RhaiResult<CheckDef> {
+        let host = s.with(|b| b.hostname.clone());
+        make_plugin(&name, None, host).map_err(rt)
+    });
+    let s = shared.clone();
+    engine.register_fn(
+        "plugin",
+        move |name: Dynamic, args: Dynamic| -> RhaiResult<CheckDef> {
+            let host = s.with(|b| b.hostname.clone());
+            make_plugin(&name, Some(&args), host).map_err(rt)
+        },
+    );
+    let s = shared.clone();
+    engine.register_fn("shell", move |cmd: Dynamic| -> RhaiResult<CheckDef> {
+        let command = v::non_empty("shell(command)", &cmd).map_err(rt)?;
+        Ok(CheckDef {
+            identity: format!("shell:{command}"),
+            kind: CheckKind::Shell { command },
+            label: "shell".into(),
+            dest: s.with(|b| b.hostname.clone()),
+        })
+    });
+
+    let s = shared.clone();
+    engine.register_fn(
+        "add",
+        move |ctx: NativeCallContext, defs: Dynamic| -> RhaiResult<()> {
+            add(&s, &ctx, &defs, None).map_err(rt)
+        },
+    );
+    let s = shared.clone();
+    engine.register_fn(
+        "add",
+        move |ctx: NativeCallContext, defs: Dynamic, opts: Dynamic| -> RhaiResult<()> {
+            add(&s, &ctx, &defs, Some(&opts)).map_err(rt)
+        },
+    );
+}
+
+fn host_text(h: &Host) -> String {
+    let mut s = format!("host({:?}", h.name);
+    if let Some(a) = &h.ipv4 {
+        s.push_str(&format!(", ipv4 {a}"));
+    }
+    if let Some(a) = &h.ipv6 {
+        s.push_str(&format!(", ipv6 {a}"));
+    }
+    s.push(')');
+    s
+}
+
+/// `host(name[, #{ ipv4, ipv6 }])`. Addresses must be literal IP
+/// addresses: a host name there would silently be resolved at every run.
+fn make_host(name: &Dynamic, opts: Option<&Dynamic>) -> Result<Host, String> {
+    let name = v::non_empty("host(name)", name)?;
+    if name.contains(char::is_whitespace) {
+        return Err(format!("host name {name:?} must not contain spaces"));
+    }
+    let mut host = Host {
+        name,
+        ipv4: None,
+        ipv6: None,
+    };
+    let Some(opts) = opts else {
+        return Ok(host);
+    };
+    let Some(map) = opts.read_lock::<Map>() else {
+        return Err(format!(
+            "host({:?}, ...) takes a map like #{{ ipv4: \"192.0.2.10\", ipv6: \"2001:db8::10\" }}, not {}",
+            host.name,
+            describe(opts)
+        ));
+    };
+    for (key, val) in map.iter() {
+        let what = format!("host option {key}");
+        match key.as_str() {
+            "ipv4" => {
+                let a = v::string(&what, val)?;
+                if a.parse::<std::net::Ipv4Addr>().is_err() {
+                    return Err(format!(
+                        "{what}: {a:?} is not an IPv4 address (e.g. \"192.0.2.10\"); leave ipv4 out to use the host name"
+                    ));
+                }
+                host.ipv4 = Some(a);
+            }
+            "ipv6" => {
+                let a = v::string(&what, val)?;
+                if a.parse::<std::net::Ipv6Addr>().is_err() {
+                    return Err(format!(
+                        "{what}: {a:?} is not an IPv6 address (e.g. \"2001:db8::10\"); leave ipv6 out to use the host name"
+                    ));
+                }
+                host.ipv6 = Some(a);
+            }
+            other => return Err(unknown("host option", other, other, "", HOST_OPTIONS)),
+        }
+    }
+    Ok(host)
+}
+
+/// Records a host for the summary; the same name twice must mean the same
+/// host (a loop may well call `host()` again).
+fn remember_host(b: &mut Builder, h: Host) -> Result<Host, String> {
+    match b.hosts.iter().find(|x| x.name == h.name) {
+        Some(old) if *old != h => Err(format!(
+            "host {:?} is declared twice with different addresses ({} and {}); use one host() per machine",
+            h.name,
+            host_text(old),
+            host_text(&h)
+        )),
+        Some(_) => Ok(h),
+        None => {
+            b.hosts.push(h.clone());
+            Ok(h)
+        }
+    }
+}
+
+/// `plugin(name_or_path[, args])`. The program is resolved once the script
+/// has finished, so `config.plugin_dirs` may be set after it.
+fn make_plugin(
+    name: &Dynamic,
+    args: Option<&Dynamic>,
+    hostname: String,
+) -> Result<CheckDef, String> {
+    let name = v::non_empty("plugin(name)", name)?;
+    let args = match args {
+        None => Vec::new(),
+        Some(a) => {
+            let Some(arr) = a.read_lock::<Array>() else {
+                return Err(format!(
+                    "plugin({name:?}, args): args must be an array like [\"-w\", \"10%\"], not {}",
+                    describe(a)
+                ));
+            };
+            arr.iter()
+                .enumerate()
+                .map(|(i, x)| v::arg(&format!("plugin({name:?}) argument {i}"), x))
+                .collect::<Result<Vec<_>, _>>()?
+        }
+    };
+    let label = std::path::Path::new(&name)
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_else(|| name.clone());
+    let mut identity = format!("plugin:{name}");
+    for a in &args {
+        identity.push(' ');
+        identity.push_str(&quote_arg(a));
+    }
+    Ok(CheckDef {
+        kind: CheckKind::Plugin {
+            program: PathBuf::from(&name),
+            args,
+        },
+        identity,
+        label,
+        dest: hostname,
+    })
+}
+
+/// An argument as it reads in an identity: quoted when it would otherwise
+/// be ambiguous.
+fn quote_arg(a: &str) -> String {
+    if a.is_empty() || a.contains(|c: char| c.is_whitespace() || c == '\'' || c == '"') {
+        format!("'{}'", a.replace('\'', "'\\''"))
+    } else {
+        a.to_string()
+    }
+}
+
+/// `add(def)`, `add(def, opts)`, `add([defs], opts)`.
+fn add(
+    shared: &Shared,
+    ctx: &NativeCallContext,
+    defs: &Dynamic,
+    opts: Option<&Dynamic>,
+) -> Result<(), String> {
+    let opts = match opts {
+        Some(o) => parse_opts(o)?,
+        None => CheckOpts::default(),
+    };
+    let defs: Vec<CheckDef> = if let Some(d) = defs.clone().try_cast::<CheckDef>() {
+        vec![d]
+    } else if let Some(arr) = defs.read_lock::<Array>() {
+        arr.iter()
+            .enumerate()
+            .map(|(i, x)| {
+                x.clone().try_cast::<CheckDef>().ok_or_else(|| {
+                    format!(
+                        "add([...]): item {i} is {}, not a check (make one with plugin(), shell(), ping4(), ...)",
+                        describe(x)
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?
+    } else {
+        return Err(format!(
+            "add() takes a check (made with plugin(), shell(), ping4(), ...) or an array of checks, not {}",
+            describe(defs)
+        ));
+    };
+    let line = ctx.call_position().line().unwrap_or(0);
+    shared.with(|b| {
+        for def in defs {
+            let id = opts.name.clone().unwrap_or_else(|| def.identity.clone());
+            if let Some(&i) = b.ids.get(&id) {
+                let first = b.checks[i].line;
+                return Err(format!(
+                    "a check with identity `{id}` was already added at line {first}; give one of them a distinct name: add(..., #{{ name: \"...\" }})"
+                ));
+            }
+            b.ids.insert(id.clone(), b.checks.len());
+            b.checks.push(PendingCheck {
+                def,
+                opts: opts.clone(),
+                id,
+                line,
+            });
+        }
+        Ok(())
+    })
+}
+
+/// Parses the options map of `add()`.
+fn parse_opts(o: &Dynamic) -> Result<CheckOpts, String> {
+    let Some(map) = o.read_lock::<Map>() else {
+        return Err(format!(
+            "add(check, options): options must be a map like #{{ every: 5, retry: 2 }}, not {}",
+            describe(o)
+        ));
+    };
+    let mut opts = CheckOpts::default();
+    for (key, val) in map.iter() {
+        let what = format!("option {key}");
+        let what = what.as_str();
+        match key.as_str() {
+            "every" => opts.every = Some(v::whole(what, val, 1, 1_000_000_000, "ticks")? as u64),
+            "error_every" => opts.error_every = Some(v::ticks_or_minus_one(what, val)?),
+            "retry" => opts.retry = Some(v::whole(what, val, 0, 1_000_000, "runs")? as u32),
+            "timeout" => opts.timeout = Some(v::seconds(what, val, 0.0, true)?),
+            "name" => opts.name = Some(v::non_empty(what, val)?),
+            "target_name" => opts.target_name = Some(v::non_empty(what, val)?),
+            "env" => opts.env = parse_env(what, val)?,
+            "cwd" => {
+                let cwd = v::non_empty(what, val)?;
+                if !cwd.starts_with('/') {
+                    return Err(format!(
+                        "{what} must be an absolute path (checks run in \"/\"), not {cwd:?}"
+                    ));
+                }
+                opts.cwd = Some(cwd);
+            }
+            "when" => opts.when = Some(when::parse(val)?),
+            "passive" => {
+                opts.passive_host = v::choice(what, val, &["host", "service"])? == "host";
+            }
+            other => return Err(unknown("option", other, other, "", CHECK_OPTIONS)),
+        }
+    }
+    Ok(opts)
+}
+
+/// `env: #{ NAME: "value" }`; numbers are written out.
+fn parse_env(what: &str, val: &Dynamic) -> Result<Vec<(String, String)>, String> {
+    let Some(map) = val.read_lock::<Map>() else {
+        return Err(format!(
+            "{what} must be a map like #{{ LANG: \"C\" }}, not {}",
+            describe(val)
+        ));
+    };
+    map.iter()
+        .map(|(k, x)| {
+            if k.is_empty() || k.contains(['=', '\0']) {
+                return Err(format!(
+                    "{what}: {k:?} is not a valid environment variable name"
+                ));
+            }
+            let value = v::arg(&format!("{what}.{k}"), x)?;
+            if value.contains('\0') {
+                return Err(format!("{what}.{k} must not contain a NUL byte"));
+            }
+            Ok((k.to_string(), value))
+        })
+        .collect()
+}
+
+/// Fills in defaults and resolves plugin names: the checks as the daemon
+/// runs them.
+pub fn finish(b: &Builder) -> Vec<CheckSpec> {
+    let k = &b.keys;
+    let plugin_dirs: Vec<PathBuf> = k.plugin_dirs.iter().map(PathBuf::from).collect();
+    b.checks
+        .iter()
+        .map(|p| {
+            let o = &p.opts;
+            let every = o.every.unwrap_or(k.default_every as u64);
+            let error_every = match o.error_every.unwrap_or(k.default_error_every) {
+                -1 => every,
+                n => n as u64,
+            };
+            let kind = match &p.def.kind {
+                CheckKind::Plugin { program, args } => CheckKind::Plugin {
+                    program: crate::check::plugin::resolve(
+                        &program.to_string_lossy(),
+                        &plugin_dirs,
+                    ),
+                    args: args.clone(),
+                },
+                other => other.clone(),
+            };
+            CheckSpec {
+                id: p.id.clone(),
+                name: o.name.clone().unwrap_or_else(|| p.def.label.clone()),
+                dest: o.target_name.clone().unwrap_or_else(|| p.def.dest.clone()),
+                kind,
+                every,
+                error_every,
+                retry: o.retry.unwrap_or(k.default_retry as u32),
+                timeout: Duration::from_secs_f64(o.timeout.unwrap_or(k.default_timeout)),
+                env: o.env.clone(),
+                cwd: o.cwd.as_ref().map(PathBuf::from),
+                when: o.when.clone(),
+                passive_host: o.passive_host,
+                line: p.line,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_quotes_ambiguous_args() {
+        assert_eq!(quote_arg("-w"), "-w");
+        assert_eq!(quote_arg("a b"), "'a b'");
+        assert_eq!(quote_arg(""), "''");
+        assert_eq!(quote_arg("it's"), "'it'\\''s'");
+    }
+}

@@ -1,0 +1,91 @@
+//! The sandboxed Rhai engine a config runs in.
+//!
+//! A config is run by the daemon at start and on every SIGHUP, so a bad one
+//! must fail fast with a position rather than hang or eat memory: operations,
+//! call depth, expression depth, string, array and map sizes are bounded, a
+//! wall-clock deadline stops endless loops, and nothing can reach files
+//! (`import` is disabled, `eval` is switched off). `print`/`debug` go to the
+//! log.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use rhai::{Dynamic, Engine};
+
+use super::builder::Shared;
+use super::{checks, keys};
+
+/// How long a config may run before it is stopped. A real config, even one
+/// with thousands of checks, takes milliseconds.
+pub const DEADLINE: Duration = Duration::from_secs(1);
+
+/// Upper bound on Rhai operations (a second guard besides the deadline).
+pub const MAX_OPERATIONS: u64 = 50_000_000;
+
+/// Longest string a config may build, in bytes.
+pub const MAX_STRING: usize = 1 << 20;
+/// Most items an array may hold.
+pub const MAX_ARRAY: usize = 100_000;
+/// Most entries a map may hold.
+pub const MAX_MAP: usize = 10_000;
+
+/// How often (in operations) the deadline is looked at: reading the clock
+/// at every operation would slow every config down.
+const CLOCK_EVERY: u64 = 1024;
+
+/// The value `on_progress` stops a run with; recognised when the error is
+/// turned into a message.
+pub const DEADLINE_TOKEN: &str = "picomon-config-deadline";
+
+/// Builds the engine for one run of the config at `path`, with every
+/// function a config may call bound to `shared`.
+pub fn build(path: &Path, shared: &Shared) -> Engine {
+    let mut engine = Engine::new();
+    engine
+        .set_max_operations(MAX_OPERATIONS)
+        .set_max_call_levels(32)
+        .set_max_expr_depths(64, 32)
+        .set_max_string_size(MAX_STRING)
+        .set_max_array_size(MAX_ARRAY)
+        .set_max_map_size(MAX_MAP)
+        .set_max_variables(10_000)
+        .set_max_functions(1_000)
+        .set_max_modules(0)
+        .set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new());
+    engine.disable_symbol("eval");
+
+    let name = path.display().to_string();
+    let n = name.clone();
+    engine.on_print(move |s| log::info!("{n}: {s}"));
+    engine.on_debug(move |s, _src, pos| match (pos.line(), pos.position()) {
+        (Some(l), Some(c)) => log::debug!("{name}:{l}:{c}: {s}"),
+        _ => log::debug!("{name}: {s}"),
+    });
+
+    keys::register(&mut engine);
+    // `config` is resolved by name rather than kept in the scope, so script
+    // functions (which cannot see the scope) can set keys too.
+    // (`on_var` is marked deprecated only as "volatile API" in Rhai 1.x.)
+    let handle = keys::ConfigObj(shared.clone());
+    #[allow(deprecated)]
+    engine.on_var(move |name, _, _| match name {
+        "config" => Ok(Some(Dynamic::from(handle.clone()))),
+        _ => Ok(None),
+    });
+    checks::register(&mut engine, shared);
+    crate::probe::register(&mut engine);
+    engine
+}
+
+/// Starts the wall-clock deadline: call right before running the script, so
+/// compiling it does not count.
+pub fn arm_deadline(engine: &mut Engine) {
+    let started = Instant::now();
+    engine.on_progress(move |ops| {
+        if ops % CLOCK_EVERY == 0 && started.elapsed() > DEADLINE {
+            Some(Dynamic::from(DEADLINE_TOKEN.to_string()))
+        } else {
+            None
+        }
+    });
+}

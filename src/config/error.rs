@@ -1,0 +1,76 @@
+//! Turning Rhai's parse and run-time errors into a [`ConfigError`] with the
+//! file, line and column, and a message that says what to do.
+
+use std::path::Path;
+
+use rhai::{EvalAltResult, ParseError, Position};
+
+use super::engine::{DEADLINE, DEADLINE_TOKEN, MAX_ARRAY, MAX_MAP, MAX_OPERATIONS, MAX_STRING};
+use super::ConfigError;
+
+fn at(file: &Path, pos: Position, message: String) -> ConfigError {
+    ConfigError {
+        file: file.to_path_buf(),
+        line: pos.line().unwrap_or(0),
+        col: if pos.is_none() {
+            0
+        } else {
+            pos.position().unwrap_or(1)
+        },
+        message,
+    }
+}
+
+/// A syntax error.
+pub fn from_parse(file: &Path, err: ParseError) -> ConfigError {
+    let ParseError(kind, pos) = err;
+    at(file, pos, format!("syntax error: {kind}"))
+}
+
+/// An error while the script ran. An error inside a script function is
+/// reported where it happened (the innermost position), with the function
+/// named.
+pub fn from_eval(file: &Path, err: EvalAltResult) -> ConfigError {
+    let mut err = err;
+    let mut outer = Position::NONE;
+    let mut via = Vec::new();
+    while let EvalAltResult::ErrorInFunctionCall(name, _, inner, pos) = err {
+        if outer.is_none() {
+            outer = pos;
+        }
+        via.push(name);
+        err = *inner;
+    }
+    let mut pos = err.position();
+    if pos.is_none() {
+        pos = outer;
+    }
+    let mut message = match &mut err {
+        EvalAltResult::ErrorRuntime(d, _) if d.is_string() => d.to_string(),
+        EvalAltResult::ErrorTerminated(d, _) if d.to_string() == DEADLINE_TOKEN => format!(
+            "the config still ran after {} s and was stopped here: an endless loop? A config must only declare checks and settings",
+            DEADLINE.as_secs_f64()
+        ),
+        EvalAltResult::ErrorTooManyOperations(_) => format!(
+            "the config was stopped here after {MAX_OPERATIONS} operations: an endless loop? A config must only declare checks and settings"
+        ),
+        EvalAltResult::ErrorStackOverflow(_) => {
+            "the config was stopped here: functions call each other too deeply (endless recursion?)"
+                .to_string()
+        }
+        EvalAltResult::ErrorDataTooLarge(what, _) => format!(
+            "{what} too large: a config's strings are limited to {} KiB, arrays to {MAX_ARRAY} items, maps to {MAX_MAP} entries",
+            MAX_STRING / 1024
+        ),
+        other => {
+            other.clear_position();
+            other.to_string()
+        }
+    };
+    if let Some(f) = via.first() {
+        if !f.is_empty() && !f.starts_with("anon$") {
+            message.push_str(&format!(" (in function {f})"));
+        }
+    }
+    at(file, pos, message)
+}

@@ -1,0 +1,113 @@
+//! The one paragraph `--check-config` prints: what the config declares
+//! (hosts, checks) and how mail would go out, so a user sees at a glance
+//! that picomon read what they meant.
+
+use std::time::Duration;
+
+use crate::check::CheckKind;
+
+use super::{Config, SmtpTls};
+
+/// How many names a list shows before "and N more".
+const SHOWN: usize = 8;
+
+fn secs(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s.fract() == 0.0 {
+        format!("{s:.0} s")
+    } else {
+        format!("{s} s")
+    }
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// `a, b, c and 4 more`.
+fn some_names<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    let all: Vec<&str> = names.collect();
+    let mut s = all
+        .iter()
+        .take(SHOWN)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if all.len() > SHOWN {
+        s.push_str(&format!(" and {} more", all.len() - SHOWN));
+    }
+    s
+}
+
+/// The `--check-config` text: one paragraph naming the config, its hosts,
+/// its checks (by kind, with a few titles), the tick, and the mail set-up.
+pub fn summary(c: &Config) -> String {
+    let mut out = format!("{}: config OK. ", c.path.display());
+
+    if c.hosts.is_empty() {
+        out.push_str("No hosts declared; ");
+    } else {
+        out.push_str(&format!(
+            "{} ({}); ",
+            plural(c.hosts.len(), "host", "hosts"),
+            some_names(c.hosts.iter().map(|h| h.name.as_str()))
+        ));
+    }
+
+    let (mut plugins, mut shells, mut probes) = (0, 0, 0);
+    for ch in &c.checks {
+        match ch.kind {
+            CheckKind::Plugin { .. } => plugins += 1,
+            CheckKind::Shell { .. } => shells += 1,
+            CheckKind::Probe(_) => probes += 1,
+        }
+    }
+    if c.checks.is_empty() {
+        out.push_str("no checks (add some with add(...)); ");
+    } else {
+        let titles: Vec<String> = c.checks.iter().map(|ch| ch.title()).collect();
+        out.push_str(&format!(
+            "{} ({} plugin, {} shell, {} built-in: {}); ",
+            plural(c.checks.len(), "check", "checks"),
+            plugins,
+            shells,
+            probes,
+            some_names(titles.iter().map(String::as_str))
+        ));
+    }
+    out.push_str(&format!(
+        "a tick every {}, {}, state in {}. ",
+        secs(c.base_tick),
+        plural(c.workers, "worker", "workers"),
+        c.state_dir.display()
+    ));
+
+    let e = &c.emails;
+    if e.to.is_empty() {
+        out.push_str("Mail: off (config.emails.to is empty).");
+    } else {
+        let tls = match e.smtp_tls {
+            SmtpTls::None => "no TLS",
+            SmtpTls::Starttls => "STARTTLS",
+            SmtpTls::Tls => "TLS",
+        };
+        let auth = if e.smtp_user.is_empty() {
+            "no login".to_string()
+        } else {
+            format!("login as {}", e.smtp_user)
+        };
+        let reports = if e.report_every.is_zero() {
+            "no reports".to_string()
+        } else {
+            format!("reports every {}", secs(e.report_every))
+        };
+        out.push_str(&format!(
+            "Mail to {} from {} via {} ({tls}, {auth}), {reports}, a digest above {}.",
+            e.to.join(", "),
+            e.addr_from,
+            e.smtp_host.join(" then "),
+            plural(e.digest_over, "transition", "transitions")
+        ));
+    }
+    out
+}

@@ -1,0 +1,260 @@
+//! Turning Rhai values into typed settings, with the messages a user sees
+//! when a value has the wrong type or is out of range.
+//!
+//! Every function takes `what` (e.g. `config.base_tick` or `option every`)
+//! so the message names the thing being set.
+
+use rhai::{Dynamic, FLOAT, INT};
+
+/// The longest duration any seconds setting accepts (366 days): keeps the
+/// tick arithmetic in microseconds far from overflow.
+pub const MAX_SECONDS: f64 = 366.0 * 86_400.0;
+
+/// "a string", "an integer", ...: how a value's type reads in a message.
+pub fn describe(v: &Dynamic) -> String {
+    if v.is_string() {
+        "a string".into()
+    } else if v.is_int() {
+        "an integer".into()
+    } else if v.is_float() {
+        "a float".into()
+    } else if v.is_bool() {
+        "a boolean".into()
+    } else if v.is_array() {
+        "an array".into()
+    } else if v.is_map() {
+        "a map".into()
+    } else if v.is_unit() {
+        "() (nothing)".into()
+    } else if v.is::<crate::check::Host>() {
+        "a host".into()
+    } else if v.is::<crate::check::CheckDef>() {
+        "a check".into()
+    } else {
+        format!("a value of type {}", v.type_name())
+    }
+}
+
+/// A number (integer or float) as f64, if it is one.
+pub fn as_number(v: &Dynamic) -> Option<f64> {
+    if let Ok(i) = v.as_int() {
+        Some(i as f64)
+    } else {
+        v.as_float().ok()
+    }
+}
+
+/// Seconds: an integer or a float in `min..=MAX_SECONDS` (`min` excluded
+/// when `min_exclusive`).
+pub fn seconds(what: &str, v: &Dynamic, min: f64, min_exclusive: bool) -> Result<f64, String> {
+    let Some(x) = as_number(v) else {
+        return Err(format!(
+            "{what} must be a number of seconds, not {}",
+            describe(v)
+        ));
+    };
+    let too_small = if min_exclusive { x <= min } else { x < min };
+    if !x.is_finite() || too_small || x > MAX_SECONDS {
+        let bound = if min_exclusive {
+            format!("more than {min}")
+        } else {
+            format!("at least {min}")
+        };
+        return Err(format!(
+            "{what} must be {bound} and at most {MAX_SECONDS} seconds, not {x}"
+        ));
+    }
+    Ok(x)
+}
+
+/// A whole number in `min..=max`. A float with no fraction (`2.0`) is
+/// accepted, since Rhai users write either.
+pub fn whole(what: &str, v: &Dynamic, min: INT, max: INT, unit: &str) -> Result<INT, String> {
+    let n = if let Ok(i) = v.as_int() {
+        i
+    } else if let Ok(f) = v.as_float() {
+        if f.fract() != 0.0 || !f.is_finite() || f.abs() > 1e15 {
+            return Err(format!("{what} must be a whole number of {unit}, not {f}"));
+        }
+        f as INT
+    } else {
+        return Err(format!(
+            "{what} must be a whole number of {unit}, not {}",
+            describe(v)
+        ));
+    };
+    if n < min || n > max {
+        return Err(format!(
+            "{what} must be between {min} and {max} {unit}, not {n}"
+        ));
+    }
+    Ok(n)
+}
+
+/// An interval in ticks where `-1` means "the same as every".
+pub fn ticks_or_minus_one(what: &str, v: &Dynamic) -> Result<INT, String> {
+    let n = whole(what, v, -1, 1_000_000_000, "ticks")?;
+    if n == 0 {
+        return Err(format!(
+            "{what} must be -1 (same as every) or at least 1 tick, not 0"
+        ));
+    }
+    Ok(n)
+}
+
+/// A string.
+pub fn string(what: &str, v: &Dynamic) -> Result<String, String> {
+    if v.is_string() {
+        Ok(v.to_string())
+    } else {
+        Err(format!("{what} must be a string, not {}", describe(v)))
+    }
+}
+
+/// A string that is not empty.
+pub fn non_empty(what: &str, v: &Dynamic) -> Result<String, String> {
+    let s = string(what, v)?;
+    if s.trim().is_empty() {
+        return Err(format!("{what} must not be empty"));
+    }
+    Ok(s)
+}
+
+/// One of a fixed set of words (compared without case); returns it in lower
+/// case.
+pub fn choice(what: &str, v: &Dynamic, allowed: &[&str]) -> Result<String, String> {
+    let s = string(what, v)?;
+    let lower = s.to_ascii_lowercase();
+    if allowed.contains(&lower.as_str()) {
+        Ok(lower)
+    } else {
+        Err(format!(
+            "{what} must be one of {}, not {s:?}",
+            quoted_list(allowed)
+        ))
+    }
+}
+
+/// An array of strings; a single string counts as a list of one.
+pub fn string_list(what: &str, v: &Dynamic) -> Result<Vec<String>, String> {
+    if v.is_string() {
+        return Ok(vec![v.to_string()]);
+    }
+    let Some(arr) = v.read_lock::<rhai::Array>() else {
+        return Err(format!(
+            "{what} must be an array of strings (or one string), not {}",
+            describe(v)
+        ));
+    };
+    arr.iter()
+        .enumerate()
+        .map(|(i, item)| {
+            if item.is_string() {
+                Ok(item.to_string())
+            } else {
+                Err(format!(
+                    "{what}[{i}] must be a string, not {}",
+                    describe(item)
+                ))
+            }
+        })
+        .collect()
+}
+
+/// An argument for a program: strings as they are, numbers written out
+/// (`["-w", 10]` is what people type).
+pub fn arg(what: &str, v: &Dynamic) -> Result<String, String> {
+    if v.is_string() {
+        Ok(v.to_string())
+    } else if let Ok(i) = v.as_int() {
+        Ok(i.to_string())
+    } else if let Ok(f) = v.as_float() {
+        Ok(f.to_string())
+    } else {
+        Err(format!(
+            "{what} must be a string or a number, not {}",
+            describe(v)
+        ))
+    }
+}
+
+/// `"a", "b", "c"` for messages.
+pub fn quoted_list(items: &[&str]) -> String {
+    items
+        .iter()
+        .map(|s| format!("\"{s}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// An array of strings as a Rhai value (for reading keys back).
+pub fn to_array(items: &[String]) -> Dynamic {
+    Dynamic::from_array(items.iter().map(|s| Dynamic::from(s.clone())).collect())
+}
+
+/// A float as a Rhai value.
+pub fn to_float(x: f64) -> Dynamic {
+    Dynamic::from_float(x as FLOAT)
+}
+
+/// The closest of `known` to `word`, if it is close enough to be a typo
+/// (edit distance at most 2, or at most a third of the word).
+pub fn did_you_mean<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
+    let limit = (word.chars().count() / 3).max(2);
+    known
+        .iter()
+        .map(|k| (edit_distance(word, k), *k))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+/// Levenshtein distance over chars.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// The message for a key or option nobody knows.
+pub fn unknown(kind: &str, full_name: &str, word: &str, prefix: &str, known: &[&str]) -> String {
+    let hint = match did_you_mean(word, known) {
+        Some(k) => format!("did you mean `{prefix}{k}`? "),
+        None => String::new(),
+    };
+    format!(
+        "unknown {kind} `{full_name}`: {hint}known: {}",
+        known.join(", ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typos_find_their_key() {
+        assert_eq!(did_you_mean("tto", &["to", "addr_from"]), Some("to"));
+        assert_eq!(
+            did_you_mean("base_tik", &["base_tick", "workers"]),
+            Some("base_tick")
+        );
+        assert_eq!(did_you_mean("zzzzzzzz", &["to", "workers"]), None);
+    }
+
+    #[test]
+    fn seconds_bounds() {
+        assert_eq!(seconds("x", &Dynamic::from_int(3), 0.05, false), Ok(3.0));
+        assert!(seconds("x", &Dynamic::from_float(0.01), 0.05, false).is_err());
+        assert!(seconds("x", &Dynamic::from_float(0.0), 0.0, true).is_err());
+        assert!(seconds("x", &Dynamic::from_float(f64::NAN), 0.0, true).is_err());
+    }
+}

@@ -1,0 +1,229 @@
+//! The `when` option (SPEC §9): `#{ hours: "9-17", weekdays: "mon-fri",
+//! days: "1-12,24-30", start: "2099-11-11 11:11:11" }`.
+//!
+//! Each list is comma-separated single values or `a-b` ranges. Hours and
+//! weekdays may wrap (`"22-6"`, `"fri-mon"`), since a night or a weekend
+//! window is what people mean by them; days of the month may not.
+
+use rhai::{Dynamic, Map};
+
+use crate::check::When;
+
+use super::value::{describe, unknown};
+
+/// The keys a `when` map may have.
+pub const WHEN_KEYS: &[&str] = &["hours", "weekdays", "days", "start"];
+
+const WEEKDAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+/// Parses a `when` value; messages start with `option when.<key>`.
+pub fn parse(v: &Dynamic) -> Result<When, String> {
+    let Some(map) = v.read_lock::<Map>() else {
+        return Err(format!(
+            "option when must be a map like #{{ hours: \"9-17\", weekdays: \"mon-fri\" }}, not {}",
+            describe(v)
+        ));
+    };
+    let mut when = When::default();
+    for (key, val) in map.iter() {
+        let what = format!("option when.{key}");
+        match key.as_str() {
+            "hours" => when.hours = list(&what, val, 0, 23, true, hour)?,
+            "weekdays" => when.weekdays = list(&what, val, 0, 6, true, weekday)?,
+            "days" => when.days = list(&what, val, 1, 31, false, day)?,
+            "start" => when.start = Some(start(&what, val)?),
+            other => {
+                return Err(unknown(
+                    "option",
+                    &format!("when.{other}"),
+                    other,
+                    "when.",
+                    WHEN_KEYS,
+                ))
+            }
+        }
+    }
+    Ok(when)
+}
+
+/// A comma list of values and ranges, sorted and without duplicates.
+fn list(
+    what: &str,
+    v: &Dynamic,
+    min: u8,
+    max: u8,
+    wraps: bool,
+    item: fn(&str) -> Option<u8>,
+) -> Result<Vec<u8>, String> {
+    let text = if v.is_string() {
+        v.to_string()
+    } else if let Ok(i) = v.as_int() {
+        i.to_string()
+    } else {
+        return Err(format!("{what} must be a string, not {}", describe(v)));
+    };
+    let bad = |part: &str| {
+        let example = match max {
+            23 => "\"9-17\" or \"8,12-14\" (hours 0-23)",
+            6 => "\"mon-fri\" or \"sat,sun\"",
+            _ => "\"1-12,24-30\" (days 1-31)",
+        };
+        format!("{what}: {part:?} is not a value or range; write e.g. {example}")
+    };
+    let one = |s: &str| -> Result<u8, String> {
+        item(s.trim())
+            .filter(|n| (min..=max).contains(n))
+            .ok_or_else(|| bad(s.trim()))
+    };
+    let mut out = Vec::new();
+    for part in text.split(',') {
+        if part.trim().is_empty() {
+            return Err(bad(&text));
+        }
+        match part.split_once('-') {
+            None => out.push(one(part)?),
+            Some((a, b)) => {
+                let (a, b) = (one(a)?, one(b)?);
+                if a <= b {
+                    out.extend(a..=b);
+                } else if wraps {
+                    out.extend(a..=max);
+                    out.extend(min..=b);
+                } else {
+                    return Err(format!(
+                        "{what}: range {:?} goes backwards; write the smaller day first",
+                        part.trim()
+                    ));
+                }
+            }
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
+fn hour(s: &str) -> Option<u8> {
+    s.parse().ok()
+}
+
+fn day(s: &str) -> Option<u8> {
+    s.parse().ok()
+}
+
+/// `mon`, `Monday`, `TUE`...; 0 = Monday.
+fn weekday(s: &str) -> Option<u8> {
+    let lower = s.to_ascii_lowercase();
+    let full = [
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+    ];
+    (0..7u8).find(|&i| lower == WEEKDAYS[i as usize] || lower == full[i as usize])
+}
+
+/// `"YYYY-MM-DD[ HH:MM[:SS]]"` in local time, as Unix seconds.
+fn start(what: &str, v: &Dynamic) -> Result<i64, String> {
+    let bad = || {
+        format!(
+            "{what}: {v} is not a local date and time like \"2099-11-11 11:11:11\" (or \"2099-11-11\")"
+        )
+    };
+    if !v.is_string() {
+        return Err(format!(
+            "{what} must be a string like \"2099-11-11 11:11:11\", not {}",
+            describe(v)
+        ));
+    }
+    let text = v.to_string();
+    let (date, time) = match text.trim().split_once([' ', 'T']) {
+        Some((d, t)) => (d, t.trim()),
+        None => (text.trim(), "00:00:00"),
+    };
+    let nums = |s: &str, sep: char| -> Option<Vec<i32>> {
+        s.split(sep).map(|p| p.parse::<i32>().ok()).collect()
+    };
+    let d = nums(date, '-').filter(|d| d.len() == 3).ok_or_else(bad)?;
+    let t = nums(time, ':')
+        .filter(|t| t.len() == 2 || t.len() == 3)
+        .ok_or_else(bad)?;
+    let (year, month, mday) = (d[0], d[1], d[2]);
+    let (hh, mm, ss) = (t[0], t[1], t.get(2).copied().unwrap_or(0));
+    let valid = (1970..=9999).contains(&year)
+        && (1..=12).contains(&month)
+        && (1..=days_in_month(year, month)).contains(&mday)
+        && (0..=23).contains(&hh)
+        && (0..=59).contains(&mm)
+        && (0..=59).contains(&ss);
+    if !valid {
+        return Err(bad());
+    }
+    local_to_unix(year, month, mday, hh, mm, ss).ok_or_else(bad)
+}
+
+fn days_in_month(year: i32, month: i32) -> i32 {
+    match month {
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Local civil time to Unix seconds through the C library, which knows the
+/// system's time zone and its daylight-saving rules.
+fn local_to_unix(year: i32, month: i32, mday: i32, hh: i32, mm: i32, ss: i32) -> Option<i64> {
+    // SAFETY: `tm` is plain data; all-zero is a valid value for it.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    tm.tm_year = year - 1900;
+    tm.tm_mon = month - 1;
+    tm.tm_mday = mday;
+    tm.tm_hour = hh;
+    tm.tm_min = mm;
+    tm.tm_sec = ss;
+    tm.tm_isdst = -1;
+    // SAFETY: mktime reads and normalises the struct we own.
+    let t = unsafe { libc::mktime(&mut tm) };
+    (t != -1).then_some(t as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(x: &str) -> Dynamic {
+        Dynamic::from(x.to_string())
+    }
+
+    #[test]
+    fn ranges_and_lists() {
+        let h = |x| list("h", &s(x), 0, 23, true, hour);
+        assert_eq!(h("9-12").unwrap(), vec![9, 10, 11, 12]);
+        assert_eq!(h("8,12-13").unwrap(), vec![8, 12, 13]);
+        assert_eq!(h("22-1").unwrap(), vec![0, 1, 22, 23]);
+        assert!(h("24").is_err());
+        assert!(h("9-").is_err());
+        assert!(h("").is_err());
+        let w = |x| list("w", &s(x), 0, 6, true, weekday);
+        assert_eq!(w("mon-fri").unwrap(), vec![0, 1, 2, 3, 4]);
+        assert_eq!(w("Sat,sunday").unwrap(), vec![5, 6]);
+        assert_eq!(w("fri-mon").unwrap(), vec![0, 4, 5, 6]);
+        assert!(w("funday").is_err());
+        let d = |x| list("d", &s(x), 1, 31, false, day);
+        assert_eq!(d("30-31,1").unwrap(), vec![1, 30, 31]);
+        assert!(d("12-1").is_err());
+        assert!(d("0").is_err());
+    }
+
+    #[test]
+    fn start_rejects_impossible_dates() {
+        assert!(start("s", &s("2099-02-30 00:00:00")).is_err());
+        assert!(start("s", &s("2099-11-11 25:00")).is_err());
+        assert!(start("s", &s("soon")).is_err());
+        assert!(start("s", &s("2024-02-29")).is_ok());
+    }
+}

@@ -1,0 +1,93 @@
+//! The daemon: the entry point behind `main`, `-1` mode, the tick loop,
+//! signals, the state dump and process housekeeping.
+
+mod dump;
+mod once;
+mod process;
+mod runner;
+
+use anyhow::Context;
+
+use crate::cli::Cli;
+use crate::config::{self, Config};
+
+pub use dump::render_dump;
+pub use process::{heartbeat, prepare_user, PidFile};
+
+/// The real entry point: returns the process exit code.
+pub fn main(cli: Cli) -> anyhow::Result<i32> {
+    init_logging(cli.debug);
+    if cli.check_config {
+        return Ok(check_config(&cli));
+    }
+    let cfg = load(&cli)?;
+    apply_verb_level(&cli, &cfg);
+    if cli.one {
+        return once::run(cfg, cli.notify);
+    }
+    // Drop privileges first, so the pid file can be removed at exit.
+    process::prepare_user(&cfg.state_dir, cli.user.as_deref())?;
+    let _pid_file = match &cli.pid_file {
+        Some(path) => Some(process::PidFile::create(path)?),
+        None => None,
+    };
+    runner::run(cli, cfg)
+}
+
+/// Logging to stderr. `RUST_LOG` wins; else `-D` means debug; else INFO
+/// until the config's `verb_level` is known (see [`apply_verb_level`]).
+fn init_logging(debug: bool) {
+    let from_env = std::env::var_os("RUST_LOG").is_some();
+    let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("debug"))
+        .format_target(false)
+        .try_init();
+    if !from_env {
+        log::set_max_level(if debug {
+            log::LevelFilter::Debug
+        } else {
+            log::LevelFilter::Info
+        });
+    }
+}
+
+/// `config.verb_level` applies when neither `RUST_LOG` nor `-D` chose.
+fn apply_verb_level(cli: &Cli, cfg: &Config) {
+    if !cli.debug && std::env::var_os("RUST_LOG").is_none() {
+        log::set_max_level(cfg.verb_level);
+    }
+}
+
+/// Loads the config named on the command line and applies command-line
+/// overrides.
+pub fn load(cli: &Cli) -> anyhow::Result<Config> {
+    let mut cfg = config::load(&cli.config).map_err(anyhow::Error::new)?;
+    if let Some(dir) = &cli.state_dir {
+        cfg.state_dir = dir.clone();
+    }
+    Ok(cfg)
+}
+
+/// `--check-config`: the summary and 0, or `FILE:LINE:COL: message` and 1.
+fn check_config(cli: &Cli) -> i32 {
+    match load(cli) {
+        Ok(cfg) => {
+            println!("{}", config::summary(&cfg));
+            0
+        }
+        Err(err) => {
+            eprintln!("{err:#}");
+            1
+        }
+    }
+}
+
+/// Creates the state directory (and its parents) with a message that says
+/// how to fix a failure.
+pub(crate) fn ensure_state_dir(cfg: &Config) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&cfg.state_dir).with_context(|| {
+        format!(
+            "cannot create state directory {} (set config.state_dir or pass --state-dir to a writable place)",
+            cfg.state_dir.display()
+        )
+    })
+}

@@ -1,0 +1,834 @@
+//! The Rhai config (SPEC §3): keys and defaults, the functions a config
+//! calls, and errors that carry `FILE:LINE:COL`.
+//!
+//! Every test evaluates a real script through the library; plugins are the
+//! real monitoring-plugins (`check_dummy`), and the `when.start` time is
+//! checked against `date`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use picomon::check::{CheckKind, CheckSpec, When};
+use picomon::config::{self, Config, ConfigError, SmtpTls};
+
+const FILE: &str = "/etc/picomon/test.rhai";
+
+fn load(src: &str) -> Result<Config, ConfigError> {
+    config::load_str(Path::new(FILE), src)
+}
+
+fn ok(src: &str) -> Config {
+    match load(src) {
+        Ok(c) => c,
+        Err(e) => panic!("config should load, got: {e}\n--- script:\n{src}"),
+    }
+}
+
+fn err(src: &str) -> ConfigError {
+    match load(src) {
+        Ok(_) => panic!("config should fail:\n{src}"),
+        Err(e) => e,
+    }
+}
+
+/// Asserts the error's position and that its message contains each of
+/// `parts`.
+fn assert_err(e: &ConfigError, line: usize, col: usize, parts: &[&str]) {
+    assert_eq!(
+        (e.file.as_path(), e.line, e.col),
+        (Path::new(FILE), line, col),
+        "position of: {e}"
+    );
+    for p in parts {
+        assert!(e.message.contains(p), "message {:?} lacks {p:?}", e.message);
+    }
+    assert!(
+        e.to_string().starts_with(&format!("{FILE}:{line}:{col}: ")),
+        "display: {e}"
+    );
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .expect("read /proc/sys/kernel/hostname")
+        .trim()
+        .to_string()
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/configs")
+        .join(name)
+}
+
+fn check<'a>(c: &'a Config, id: &str) -> &'a CheckSpec {
+    c.checks
+        .iter()
+        .find(|ch| ch.id == id)
+        .unwrap_or_else(|| panic!("no check {id:?} in {:?}", ids(c)))
+}
+
+fn ids(c: &Config) -> Vec<&str> {
+    c.checks.iter().map(|ch| ch.id.as_str()).collect()
+}
+
+// ---------------------------------------------------------------- keys
+
+#[test]
+fn empty_config_has_every_default() {
+    let c = ok("");
+    assert_eq!(c.path, Path::new(FILE));
+    assert_eq!(c.base_tick, Duration::from_secs(60));
+    assert_eq!(c.workers, 16);
+    assert_eq!(c.max_output, 65536);
+    assert_eq!(c.state_dir, Path::new("/var/lib/picomon/test"));
+    assert_eq!(c.plugin_dirs, picomon::check::plugin::default_plugin_dirs());
+    assert_eq!(c.verb_level, log::LevelFilter::Info);
+    let e = &c.emails;
+    assert!(e.to.is_empty());
+    assert_eq!(e.addr_from, format!("picomon <picomon@{}>", hostname()));
+    assert_eq!(e.smtp_host, vec!["localhost:25".to_string()]);
+    assert_eq!(e.smtp_tls, SmtpTls::None);
+    assert_eq!(e.smtp_user, "");
+    assert_eq!(e.smtp_password_file, "");
+    assert_eq!(e.smtp_ca_file, "");
+    assert_eq!(e.smtp_retry_timeout, Duration::from_secs(60));
+    assert_eq!(e.smtp_keepalive_timeout, Duration::from_secs(60));
+    assert_eq!(e.subject_tpl, "[picomon] {state}: {check} on {dest}");
+    assert_eq!(e.report_every, Duration::ZERO);
+    assert_eq!(e.report_subject, "[picomon] error report");
+    assert_eq!(e.watchdog_subject, "[picomon] daemon stopped");
+    assert_eq!(e.digest_over, 5);
+    assert!(c.hosts.is_empty());
+    assert!(c.checks.is_empty());
+}
+
+#[test]
+fn every_key_reads_its_default_in_the_script() {
+    let host = hostname();
+    let src = format!(
+        r#"
+fn want(key, got, expected) {{
+    if type_of(got) != type_of(expected) || got != expected {{
+        throw `${{key}} reads ${{got}} (${{type_of(got)}}), expected ${{expected}}`;
+    }}
+}}
+want("base_tick", config.base_tick, 60.0);
+want("default_every", config.default_every, 1);
+want("default_error_every", config.default_error_every, -1);
+want("default_retry", config.default_retry, 1);
+want("default_timeout", config.default_timeout, 10.0);
+want("workers", config.workers, 16);
+want("max_output", config.max_output, 65536);
+want("state_dir", config.state_dir, "/var/lib/picomon/test");
+want("plugin_dirs", config.plugin_dirs,
+     ["/usr/lib/nagios/plugins", "/usr/lib/monitoring-plugins", "/usr/local/nagios/libexec"]);
+want("verb_level", config.verb_level, "info");
+want("to", config.emails.to, []);
+want("addr_from", config.emails.addr_from, "picomon <picomon@{host}>");
+want("smtp_host", config.emails.smtp_host, ["localhost:25"]);
+want("smtp_tls", config.emails.smtp_tls, "none");
+want("smtp_user", config.emails.smtp_user, "");
+want("smtp_password_file", config.emails.smtp_password_file, "");
+want("smtp_ca_file", config.emails.smtp_ca_file, "");
+want("smtp_retry_timeout", config.emails.smtp_retry_timeout, 60.0);
+want("smtp_keepalive_timeout", config.emails.smtp_keepalive_timeout, 60.0);
+want("subject_tpl", config.emails.subject_tpl, "[picomon] {{state}}: {{check}} on {{dest}}");
+want("report.every", config.emails.report.every, 0.0);
+want("report.subject", config.emails.report.subject, "[picomon] error report");
+want("watchdog_subject", config.emails.watchdog_subject, "[picomon] daemon stopped");
+want("digest_over", config.emails.digest_over, 5);
+"#
+    );
+    ok(&src);
+    // The helper itself can fail: a wrong expectation is reported.
+    let e = err("fn want(k, g, x) { if g != x { throw `${k} reads ${g}`; } }\nwant(\"workers\", config.workers, 17);");
+    assert!(e.message.contains("workers reads 16"), "{e}");
+}
+
+#[test]
+fn every_key_can_be_set_and_read_back() {
+    let c = ok(r#"
+config.base_tick = 0.5;
+config.default_every = 2;
+config.default_error_every = 3;
+config.default_retry = 0;
+config.default_timeout = 2.5;
+config.workers = 4;
+config.max_output = 1024;
+config.state_dir = "/tmp/picomon-x";
+config.plugin_dirs = ["/opt/plugins", "/usr/lib/nagios/plugins"];
+config.verb_level = "WARNING";
+config.emails.to = "ops@example.org";
+config.emails.addr_from = "mon <mon@example.org>";
+config.emails.smtp_host = ["mx1.example.org:587", "[::1]:25"];
+config.emails.smtp_tls = "starttls";
+config.emails.smtp_user = "mon";
+config.emails.smtp_password_file = "/etc/picomon/pw";
+config.emails.smtp_ca_file = "/etc/picomon/ca.pem";
+config.emails.smtp_retry_timeout = 30;
+config.emails.smtp_keepalive_timeout = 0;
+config.emails.subject_tpl = "{state} {check}";
+config.emails.report.every = 3600;
+config.emails.report.subject = "report";
+config.emails.watchdog_subject = "gone";
+config.emails.digest_over = 9;
+config.base_tick += 0.25;
+if config.emails.report.every != 3600.0 { throw "report.every reads back wrong"; }
+if config.emails.to != ["ops@example.org"] { throw "to reads back wrong"; }
+"#);
+    assert_eq!(c.base_tick, Duration::from_millis(750));
+    assert_eq!(c.workers, 4);
+    assert_eq!(c.max_output, 1024);
+    assert_eq!(c.state_dir, Path::new("/tmp/picomon-x"));
+    assert_eq!(
+        c.plugin_dirs,
+        vec![
+            PathBuf::from("/opt/plugins"),
+            PathBuf::from("/usr/lib/nagios/plugins")
+        ]
+    );
+    assert_eq!(c.verb_level, log::LevelFilter::Warn);
+    let e = &c.emails;
+    assert_eq!(e.to, vec!["ops@example.org".to_string()]);
+    assert_eq!(e.addr_from, "mon <mon@example.org>");
+    assert_eq!(e.smtp_host, vec!["mx1.example.org:587", "[::1]:25"]);
+    assert_eq!(e.smtp_tls, SmtpTls::Starttls);
+    assert_eq!(e.smtp_user, "mon");
+    assert_eq!(e.smtp_password_file, "/etc/picomon/pw");
+    assert_eq!(e.smtp_ca_file, "/etc/picomon/ca.pem");
+    assert_eq!(e.smtp_retry_timeout, Duration::from_secs(30));
+    assert_eq!(e.smtp_keepalive_timeout, Duration::ZERO);
+    assert_eq!(e.subject_tpl, "{state} {check}");
+    assert_eq!(e.report_every, Duration::from_secs(3600));
+    assert_eq!(e.report_subject, "report");
+    assert_eq!(e.watchdog_subject, "gone");
+    assert_eq!(e.digest_over, 9);
+}
+
+#[test]
+fn state_dir_default_is_named_after_the_config_file() {
+    let c = config::load_str(Path::new("/srv/mon/site-a.rhai"), "").expect("loads");
+    assert_eq!(c.state_dir, Path::new("/var/lib/picomon/site-a"));
+}
+
+// ---------------------------------------------------------------- errors
+
+#[test]
+fn syntax_error_has_file_line_col() {
+    let e = err("config.base_tick = 1;\nlet x = ;\n");
+    assert_err(&e, 2, 9, &["syntax error", "';'"]);
+}
+
+#[test]
+fn unknown_key_names_it_and_suggests_the_right_one() {
+    let e = err("config.base_tick = 1;\n  config.emails.tto = [\"a@example.org\"];");
+    // Column 16 is the `.` before `tto`.
+    assert_err(
+        &e,
+        2,
+        16,
+        &[
+            "unknown key `config.emails.tto`",
+            "did you mean `config.emails.to`?",
+            "addr_from",
+            "smtp_host",
+        ],
+    );
+    let e = err("config.wrkers = 2;");
+    assert_err(
+        &e,
+        1,
+        7,
+        &["`config.wrkers`", "did you mean `config.workers`?"],
+    );
+    // Far from every key: the list of known keys, no guess.
+    let e = err("let a = 1;\nlet b = config.completely_unrelated;");
+    assert_err(
+        &e,
+        2,
+        15,
+        &[
+            "unknown key `config.completely_unrelated`",
+            "base_tick, default_every",
+        ],
+    );
+    assert!(!e.message.contains("did you mean"), "{e}");
+    let e = err("config.emails.report.evry = 60;");
+    assert_err(&e, 1, 21, &["did you mean `config.emails.report.every`?"]);
+}
+
+#[test]
+fn wrong_type_says_what_was_expected_and_what_came() {
+    let e = err("config.base_tick = \"x\";");
+    assert_err(&e, 1, 7, &[]);
+    assert_eq!(
+        e.message,
+        "config.base_tick must be a number of seconds, not a string"
+    );
+    let e = err("\n\nconfig.emails.to = 5;");
+    assert_err(
+        &e,
+        3,
+        14,
+        &[
+            "config.emails.to must be an array of strings",
+            "not an integer",
+        ],
+    );
+    let e = err("config.emails.to = [\"a@example.org\", 5];");
+    assert_err(
+        &e,
+        1,
+        14,
+        &["config.emails.to[1] must be a string, not an integer"],
+    );
+    let e = err("config.workers = 2.5;");
+    assert_err(
+        &e,
+        1,
+        7,
+        &["config.workers must be a whole number of threads, not 2.5"],
+    );
+    let e = err("config.emails.smtp_tls = \"ssl\";");
+    assert_err(&e, 1, 14, &["\"none\", \"starttls\", \"tls\"", "\"ssl\""]);
+    let e = err("config.emails = 5;");
+    assert_err(&e, 1, 7, &["config.emails is a group of keys"]);
+    let e = err("config.emails.smtp_host = \"mail:smtp\";");
+    assert_err(&e, 1, 14, &["\"mail:smtp\" is not host[:port]"]);
+}
+
+#[test]
+fn out_of_range_values_are_rejected_where_set() {
+    let e = err("config.base_tick = 0.01;");
+    assert_err(
+        &e,
+        1,
+        7,
+        &["config.base_tick must be at least 0.05", "not 0.01"],
+    );
+    let e = err("config.workers = 0;");
+    assert_err(&e, 1, 7, &["config.workers must be between 1 and 1024"]);
+    let e = err("config.workers = 1025;");
+    assert_err(&e, 1, 7, &["not 1025"]);
+    let e = err("config.default_error_every = 0;");
+    assert_err(&e, 1, 7, &["-1 (same as every) or at least 1"]);
+    let e = err("config.default_timeout = 0;");
+    assert_err(&e, 1, 7, &["config.default_timeout must be more than 0"]);
+    let e = err("config.default_retry = -1;");
+    assert_err(&e, 1, 7, &["config.default_retry must be between 0"]);
+    let e = err("add(plugin(\"check_dummy\", [\"0\"]),\n    #{ every: 0 });");
+    assert_err(&e, 1, 1, &["option every must be between 1", "not 0"]);
+    let e = err("  add(shell(\"true\"), #{ timeout: -1 });");
+    assert_err(&e, 1, 3, &["option timeout must be more than 0"]);
+    let e = err("add(shell(\"true\"), #{ retry: \"2\" });");
+    assert_err(
+        &e,
+        1,
+        1,
+        &["option retry must be a whole number of runs, not a string"],
+    );
+}
+
+#[test]
+fn unknown_check_option_lists_the_valid_ones() {
+    let e = err("let h = 1;\nadd(shell(\"true\"), #{ evry: 5 });");
+    assert_err(
+        &e,
+        2,
+        1,
+        &[
+            "unknown option `evry`",
+            "did you mean `every`?",
+            "every, error_every, retry, timeout, name, target_name, env, cwd, when, passive",
+        ],
+    );
+    let e = err("add(shell(\"true\"), #{ when: #{ hour: \"9-17\" } });");
+    assert_err(
+        &e,
+        1,
+        1,
+        &["unknown option `when.hour`", "did you mean `when.hours`?"],
+    );
+}
+
+#[test]
+fn two_checks_with_one_identity_name_both_lines() {
+    let e =
+        err("add(plugin(\"check_dummy\", [\"0\"]));\n\n    add(plugin(\"check_dummy\", [\"0\"]));");
+    assert_err(
+        &e,
+        3,
+        5,
+        &[
+            "identity `plugin:check_dummy 0`",
+            "already added at line 1",
+            "name",
+        ],
+    );
+    // One name for two different checks collides too.
+    let e =
+        err("add(shell(\"true\"), #{ name: \"x\" });\nadd(shell(\"false\"), #{ name: \"x\" });");
+    assert_err(&e, 2, 1, &["identity `x`", "line 1"]);
+    // A name tells two identical checks apart.
+    let c = ok("add(shell(\"true\"));\nadd(shell(\"true\"), #{ name: \"again\" });");
+    assert_eq!(ids(&c), vec!["shell:true", "again"]);
+}
+
+#[test]
+fn error_in_a_script_function_points_inside_it() {
+    let e = err("fn checks(n) {\n    add(shell(\"true\"), #{ every: n });\n}\nchecks(0);");
+    assert_err(&e, 2, 5, &["option every", "(in function checks)"]);
+}
+
+#[test]
+fn thrown_error_keeps_its_message_and_position() {
+    let e = err("let a = 1;\n   throw \"site list missing\";");
+    assert_err(&e, 2, 4, &[]);
+    assert_eq!(e.message, "site list missing");
+}
+
+#[test]
+fn endless_loop_fails_fast_with_a_position() {
+    let t = Instant::now();
+    let e = err("let n = 0;\nloop {\n    n += 1;\n}");
+    let took = t.elapsed();
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    assert!(e.line >= 2 && e.line <= 4 && e.col >= 1, "position: {e}");
+    assert!(e.message.contains("endless loop"), "{e}");
+    // An empty loop body too.
+    let t = Instant::now();
+    let e = err("loop {}");
+    assert!(t.elapsed() < Duration::from_secs(3));
+    assert_eq!((e.line, e.col > 0), (1, true), "{e}");
+}
+
+#[test]
+fn runaway_string_hits_the_size_limit_with_a_position() {
+    let e = err("let s = \"x\";\nwhile true { s += s; }");
+    assert_eq!(e.line, 2, "{e}");
+    assert!(e.message.contains("too large"), "{e}");
+    assert!(e.message.contains("1024 KiB"), "{e}");
+}
+
+#[test]
+fn missing_file_says_which_and_how_to_fix() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("nope.rhai");
+    let e = config::load(&path).expect_err("missing file");
+    assert_eq!((e.line, e.col), (0, 0));
+    let text = e.to_string();
+    assert!(
+        text.starts_with(&format!("{}: cannot read the config file", path.display())),
+        "{text}"
+    );
+    assert!(text.contains("-c FILE"), "{text}");
+}
+
+// ---------------------------------------------------------------- checks
+
+#[test]
+fn plugin_check_resolves_and_has_identity_label_dest() {
+    let c = ok(r#"add(plugin("check_dummy", ["-w", 10, "a b"]));"#);
+    let ch = check(&c, "plugin:check_dummy -w 10 'a b'");
+    assert_eq!(ch.name, "check_dummy");
+    assert_eq!(ch.dest, hostname());
+    assert_eq!(ch.line, 1);
+    match &ch.kind {
+        CheckKind::Plugin { program, args } => {
+            assert_eq!(program, Path::new("/usr/lib/nagios/plugins/check_dummy"));
+            assert!(program.is_file());
+            assert_eq!(args, &["-w", "10", "a b"]);
+        }
+        other => panic!("not a plugin: {other:?}"),
+    }
+}
+
+#[test]
+fn plugin_dirs_set_after_plugin_still_apply() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let prog = dir.path().join("check_mine");
+    std::fs::write(&prog, "#!/bin/sh\necho OK\n").expect("write plugin");
+    let src = format!(
+        "add(plugin(\"check_mine\"));\nadd(plugin(\"/bin/true\"));\nadd(plugin(\"check_nowhere_at_all\"));\nconfig.plugin_dirs = [{:?}];",
+        dir.path().display().to_string()
+    );
+    let c = ok(&src);
+    let program = |id: &str| match &check(&c, id).kind {
+        CheckKind::Plugin { program, .. } => program.clone(),
+        other => panic!("not a plugin: {other:?}"),
+    };
+    assert_eq!(program("plugin:check_mine"), prog);
+    assert_eq!(program("plugin:/bin/true"), Path::new("/bin/true"));
+    assert_eq!(check(&c, "plugin:/bin/true").name, "true");
+    // Not found: kept as given, the run will say it cannot run it.
+    assert_eq!(
+        program("plugin:check_nowhere_at_all"),
+        Path::new("check_nowhere_at_all")
+    );
+}
+
+#[test]
+fn shell_check_is_explicit() {
+    let c = ok("add(shell(\"test -d / && echo fine\"), #{ target_name: \"box\" });");
+    let ch = check(&c, "shell:test -d / && echo fine");
+    assert_eq!((ch.name.as_str(), ch.dest.as_str()), ("shell", "box"));
+    assert!(
+        matches!(&ch.kind, CheckKind::Shell { command } if command == "test -d / && echo fine")
+    );
+}
+
+#[test]
+fn add_accepts_one_check_options_and_arrays() {
+    let c = ok(r#"
+add(shell("a"));
+add(shell("b"), #{ every: 3, retry: 0 });
+add([shell("c"), shell("d")], #{ every: 5, timeout: 0.5 });
+add([shell("e")]);
+"#);
+    assert_eq!(
+        ids(&c),
+        vec!["shell:a", "shell:b", "shell:c", "shell:d", "shell:e"]
+    );
+    let a = check(&c, "shell:a");
+    assert_eq!((a.every, a.error_every, a.retry), (1, 1, 1));
+    assert_eq!(a.timeout, Duration::from_secs(10));
+    assert_eq!(a.line, 2);
+    let b = check(&c, "shell:b");
+    assert_eq!((b.every, b.error_every, b.retry, b.line), (3, 3, 0, 3));
+    for id in ["shell:c", "shell:d"] {
+        let x = check(&c, id);
+        assert_eq!(
+            (x.every, x.timeout, x.line),
+            (5, Duration::from_millis(500), 4)
+        );
+    }
+    let e = err("add([shell(\"a\"), \"b\"]);");
+    assert_err(&e, 1, 1, &["item 1 is a string, not a check"]);
+    let e = err("add(\"check_disk\");");
+    assert_err(&e, 1, 1, &["add() takes a check", "not a string"]);
+    let e = err("add(shell(\"a\"), 5);");
+    assert_err(&e, 1, 1, &["options must be a map"]);
+}
+
+#[test]
+fn defaults_set_after_add_still_apply() {
+    let c = ok(r#"
+add(shell("early"));
+add(shell("own"), #{ every: 7, error_every: -1, retry: 4, timeout: 3 });
+config.default_every = 5;
+config.default_error_every = 2;
+config.default_retry = 0;
+config.default_timeout = 1.5;
+add(shell("late"));
+"#);
+    for id in ["shell:early", "shell:late"] {
+        let x = check(&c, id);
+        assert_eq!(
+            (x.every, x.error_every, x.retry, x.timeout),
+            (5, 2, 0, Duration::from_millis(1500)),
+            "{id}"
+        );
+    }
+    let own = check(&c, "shell:own");
+    assert_eq!(
+        (own.every, own.error_every, own.retry, own.timeout),
+        (7, 7, 4, Duration::from_secs(3))
+    );
+    // error_every -1 follows `every` when only the default is given.
+    let c = ok("config.default_every = 4;\nadd(shell(\"x\"));");
+    assert_eq!(check(&c, "shell:x").error_every, 4);
+}
+
+#[test]
+fn name_target_env_cwd_passive_options() {
+    let c = ok(r#"
+add(plugin("check_dummy", ["0"]), #{
+    name: "root fs", target_name: "db1",
+    env: #{ LANG: "C", DEPTH: 3 }, cwd: "/tmp", passive: "host"
+});
+add(shell("true"), #{ passive: "service" });
+"#);
+    let ch = check(&c, "root fs");
+    assert_eq!((ch.name.as_str(), ch.dest.as_str()), ("root fs", "db1"));
+    let mut env = ch.env.clone();
+    env.sort();
+    assert_eq!(
+        env,
+        vec![
+            ("DEPTH".to_string(), "3".to_string()),
+            ("LANG".to_string(), "C".to_string())
+        ]
+    );
+    assert_eq!(ch.cwd.as_deref(), Some(Path::new("/tmp")));
+    assert!(ch.passive_host);
+    assert!(!check(&c, "shell:true").passive_host);
+    assert_eq!(ch.title(), "root fs on db1");
+
+    let e = err("add(shell(\"x\"), #{ cwd: \"tmp\" });");
+    assert_err(&e, 1, 1, &["option cwd must be an absolute path"]);
+    let e = err("add(shell(\"x\"), #{ passive: \"hosts\" });");
+    assert_err(
+        &e,
+        1,
+        1,
+        &["option passive must be one of \"host\", \"service\""],
+    );
+    let e = err("add(shell(\"x\"), #{ env: #{ A: [1] } });");
+    assert_err(
+        &e,
+        1,
+        1,
+        &["option env.A must be a string or a number, not an array"],
+    );
+}
+
+#[test]
+fn when_windows_parse_ranges_lists_and_local_start() {
+    let c = ok(r#"
+add(shell("office"), #{ when: #{ hours: "9-17", weekdays: "mon-fri", days: "1-12,24-30", start: "2099-11-11 11:11:11" } });
+add(shell("night"), #{ when: #{ hours: "22-2", weekdays: "sat,Sunday" } });
+add(shell("noon"), #{ when: #{ hours: 12 } });
+"#);
+    let expected_start: i64 = {
+        let out = Command::new("date")
+            .args(["-d", "2099-11-11 11:11:11", "+%s"])
+            .output()
+            .expect("run date");
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .expect("date prints seconds")
+    };
+    let mut days: Vec<u8> = (1..=12).collect();
+    days.extend(24..=30);
+    assert_eq!(
+        check(&c, "shell:office").when,
+        Some(When {
+            hours: (9..=17).collect(),
+            weekdays: vec![0, 1, 2, 3, 4],
+            days,
+            start: Some(expected_start),
+        })
+    );
+    assert_eq!(
+        check(&c, "shell:night").when,
+        Some(When {
+            hours: vec![0, 1, 2, 22, 23],
+            weekdays: vec![5, 6],
+            days: vec![],
+            start: None,
+        })
+    );
+    assert_eq!(
+        check(&c, "shell:noon")
+            .when
+            .as_ref()
+            .map(|w| w.hours.clone()),
+        Some(vec![12])
+    );
+
+    for (when, msg) in [
+        (
+            "hours: \"9-25\"",
+            "option when.hours: \"25\" is not a value or range",
+        ),
+        ("weekdays: \"mon-fry\"", "option when.weekdays: \"fry\""),
+        ("days: \"12-1\"", "range \"12-1\" goes backwards"),
+        (
+            "start: \"2099-13-01 00:00:00\"",
+            "not a local date and time",
+        ),
+        ("start: 5", "option when.start must be a string"),
+    ] {
+        let e = err(&format!("\nadd(shell(\"x\"), #{{ when: #{{ {when} }} }});"));
+        assert_err(&e, 2, 1, &[msg]);
+    }
+}
+
+#[test]
+fn hosts_have_addresses_and_getters() {
+    let c = ok(r#"
+let web = host("web1", #{ ipv4: "192.0.2.10", ipv6: "2001:db8::10" });
+let bare = host("db1");
+if web.name != "web1" || web.ipv4 != "192.0.2.10" || web.ipv6 != "2001:db8::10" { throw "getters"; }
+if bare.ipv4 != () { throw "no ipv4 should read as ()"; }
+for h in [web, bare] { add(shell(`ping ${h.name}`), #{ target_name: h.name }); }
+let again = host("web1", #{ ipv4: "192.0.2.10", ipv6: "2001:db8::10" });
+"#);
+    let names: Vec<_> = c.hosts.iter().map(|h| h.name.as_str()).collect();
+    assert_eq!(names, vec!["web1", "db1"]);
+    assert_eq!(c.hosts[0].ipv4.as_deref(), Some("192.0.2.10"));
+    assert_eq!(c.hosts[0].ipv6.as_deref(), Some("2001:db8::10"));
+    assert_eq!(c.hosts[1].ipv4, None);
+    assert_eq!(check(&c, "shell:ping db1").dest, "db1");
+
+    let e = err("let h = host(\"web1\", #{ ipv4: \"2001:db8::1\" });");
+    assert_err(&e, 1, 9, &["\"2001:db8::1\" is not an IPv4 address"]);
+    let e = err("host(\"web1\", #{ ip: \"192.0.2.1\" });");
+    assert_err(&e, 1, 1, &["unknown host option `ip`", "ipv4, ipv6"]);
+    let e = err("host(\"a\", #{ ipv4: \"192.0.2.1\" });\nhost(\"a\", #{ ipv4: \"192.0.2.2\" });");
+    assert_err(&e, 2, 1, &["declared twice"]);
+}
+
+// ---------------------------------------------------------------- whole configs
+
+#[test]
+fn spec_example_with_plugins_loads() {
+    let path = fixture("full.rhai");
+    let c = config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.base_tick, Duration::from_secs(60));
+    assert_eq!(c.state_dir, Path::new("/var/lib/picomon/NAME"));
+    assert_eq!(c.emails.to, vec!["ops@example.org"]);
+    assert_eq!(c.emails.report_every, Duration::from_secs(3600));
+    assert_eq!(c.hosts.len(), 1);
+    assert_eq!(c.checks.len(), 5);
+    let ping = check(
+        &c,
+        "plugin:check_ping -4 -H 192.0.2.10 -w 100,20% -c 500,60%",
+    );
+    assert_eq!((ping.every, ping.retry, ping.dest.as_str()), (1, 2, "web1"));
+    let disk = check(&c, "root fs");
+    assert_eq!((disk.every, disk.name.as_str()), (10, "root fs"));
+    assert_eq!(disk.line, 22);
+    let ping6 = check(
+        &c,
+        "plugin:check_ping -6 -H 2001:db8::10 -w 100,20% -c 500,60%",
+    );
+    assert_eq!(ping6.line, 23);
+    assert!(check(&c, "root exists").when.is_some());
+
+    let text = config::summary(&c);
+    for part in [
+        "full.rhai",
+        "1 host (web1)",
+        "5 checks (4 plugin, 1 shell, 0 built-in",
+        "root fs on",
+        "a tick every 60 s",
+        "Mail to ops@example.org",
+        "via localhost:25 (no TLS",
+        "reports every 3600 s",
+    ] {
+        assert!(text.contains(part), "summary lacks {part:?}:\n{text}");
+    }
+    assert!(!text.contains('\n'), "one paragraph: {text}");
+    assert_eq!(c.summary(), text);
+}
+
+#[test]
+fn summary_of_an_empty_config_says_what_is_missing() {
+    let text = ok("").summary();
+    assert!(text.contains("no checks"), "{text}");
+    assert!(
+        text.contains("Mail: off (config.emails.to is empty)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn fixture_broken_syntax_fails_at_line_4() {
+    let path = fixture("broken_syntax.rhai");
+    let e = config::load(&path).expect_err("broken");
+    assert_eq!(
+        (e.file.as_path(), e.line, e.col),
+        (path.as_path(), 4, 39),
+        "{e}"
+    );
+    assert!(e.message.starts_with("syntax error"), "{e}");
+}
+
+#[test]
+fn fixture_unknown_key_fails_at_line_3() {
+    let path = fixture("unknown_key.rhai");
+    let e = config::load(&path).expect_err("unknown key");
+    assert_eq!((e.line, e.col), (3, 14), "{e}");
+    assert!(
+        e.message.contains("did you mean `config.emails.to`?"),
+        "{e}"
+    );
+}
+
+#[test]
+fn fixture_loop_is_stopped_with_a_position() {
+    let t = Instant::now();
+    let e = config::load(&fixture("loop.rhai")).expect_err("loop");
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    assert!((4..=6).contains(&e.line), "{e}");
+    assert!(e.message.contains("endless loop"), "{e}");
+}
+
+/// The fixture's four checks really end with the four statuses when their
+/// resolved programs are run.
+#[test]
+fn fixture_dummy_declares_four_statuses() {
+    let c = config::load(&fixture("dummy.rhai")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.base_tick, Duration::from_secs(1));
+    let mut seen = Vec::new();
+    for ch in &c.checks {
+        let CheckKind::Plugin { program, args } = &ch.kind else {
+            panic!("not a plugin: {ch:?}");
+        };
+        let status = Command::new(program)
+            .args(args)
+            .status()
+            .unwrap_or_else(|e| panic!("run {}: {e}", program.display()));
+        seen.push((ch.title(), status.code()));
+    }
+    assert_eq!(
+        seen,
+        vec![
+            ("dummy ok on alpha".to_string(), Some(0)),
+            ("dummy warning on beta".to_string(), Some(1)),
+            ("dummy critical on gamma".to_string(), Some(2)),
+            ("dummy unknown on delta".to_string(), Some(3)),
+        ]
+    );
+}
+
+#[test]
+fn script_functions_see_config_and_cannot_replace_it() {
+    let c =
+        ok("fn tune(t) { config.base_tick = t; config.emails.report.every = t * 60; }\ntune(5);");
+    assert_eq!(c.base_tick, Duration::from_secs(5));
+    assert_eq!(c.emails.report_every, Duration::from_secs(300));
+    let e = err("let x = 1;\nconfig = 5;");
+    assert_eq!(e.line, 2, "{e}");
+    assert!(e.message.contains("config"), "{e}");
+}
+
+/// Collects log records so a test can see what `print` and `debug` logged.
+struct Capture(std::sync::Mutex<Vec<(log::Level, String)>>);
+
+impl log::Log for Capture {
+    fn enabled(&self, _: &log::Metadata) -> bool {
+        true
+    }
+    fn log(&self, r: &log::Record) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((r.level(), r.args().to_string()));
+    }
+    fn flush(&self) {}
+}
+
+static CAPTURE: Capture = Capture(std::sync::Mutex::new(Vec::new()));
+
+#[test]
+fn print_and_debug_go_to_the_log() {
+    // The only test that sets a logger in this binary; records of other
+    // tests running at the same time are told apart by their text.
+    let _ = log::set_logger(&CAPTURE);
+    log::set_max_level(log::LevelFilter::Debug);
+    ok("let n = 41 + 1;\nprint(`answer ${n}`);\n  debug(\"state\");");
+    let got = CAPTURE.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    assert!(
+        got.contains(&(log::Level::Info, format!("{FILE}: answer 42"))),
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&(log::Level::Debug, format!("{FILE}:3:3: \"state\""))),
+        "{got:?}"
+    );
+}

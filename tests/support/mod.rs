@@ -1,0 +1,169 @@
+//! Shared helpers for the integration tests that drive the real `picomon`
+//! binary: temp dirs, config files, a child with captured output, polling
+//! with a deadline, signals.
+#![allow(dead_code)]
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn picomon_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_picomon"))
+}
+
+pub fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(rel)
+}
+
+/// Polls `f` every 20 ms until it returns `Some` or `within` passes.
+pub fn wait_for<T>(within: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let end = Instant::now() + within;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() >= end {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn read(path: &Path) -> String {
+    let mut s = String::new();
+    if let Ok(mut f) = fs::File::open(path) {
+        let _ = f.read_to_string(&mut s);
+    }
+    s
+}
+
+/// A test's own directory with a config file in it.
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    pub fn new() -> Sandbox {
+        Sandbox {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Writes `config.rhai`; `@DIR@` in the text becomes the sandbox path and
+    /// `@FIX@` the fixtures folder.
+    pub fn config(&self, text: &str) -> PathBuf {
+        let p = self.path("config.rhai");
+        let text = text
+            .replace("@DIR@", &self.dir.path().display().to_string())
+            .replace("@FIX@", &fixture("").display().to_string());
+        fs::write(&p, text).expect("write config");
+        p
+    }
+
+    /// Runs picomon to completion with `args`.
+    pub fn run(&self, args: &[&str]) -> std::process::Output {
+        Command::new(picomon_bin())
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run picomon")
+    }
+
+    /// Starts the daemon with stdout and stderr going to files.
+    pub fn spawn(&self, args: &[&str]) -> Daemon {
+        let out = self.path("stdout.log");
+        let err = self.path("stderr.log");
+        let child = Command::new(picomon_bin())
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("RUST_LOG", "debug")
+            .stdin(Stdio::null())
+            .stdout(fs::File::create(&out).expect("stdout file"))
+            .stderr(fs::File::create(&err).expect("stderr file"))
+            .spawn()
+            .expect("spawn picomon");
+        Daemon {
+            child: Some(child),
+            out,
+            err,
+        }
+    }
+}
+
+/// A running daemon; killed when dropped.
+pub struct Daemon {
+    pub child: Option<Child>,
+    pub out: PathBuf,
+    pub err: PathBuf,
+}
+
+impl Daemon {
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().expect("child").id() as i32
+    }
+
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) with a pid we own.
+        unsafe { libc::kill(self.pid(), sig) };
+    }
+
+    pub fn stdout(&self) -> String {
+        read(&self.out)
+    }
+
+    pub fn stderr(&self) -> String {
+        read(&self.err)
+    }
+
+    /// Waits until stderr contains `needle` `n` times.
+    pub fn wait_stderr(&self, needle: &str, n: usize, within: Duration) -> bool {
+        wait_for(within, || {
+            (self.stderr().matches(needle).count() >= n).then_some(())
+        })
+        .is_some()
+    }
+
+    pub fn wait_stdout(&self, needle: &str, within: Duration) -> bool {
+        wait_for(within, || self.stdout().contains(needle).then_some(())).is_some()
+    }
+
+    /// Waits for exit; `None` when it did not exit in time.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let child = self.child.as_mut().expect("child");
+        wait_for(within, || child.try_wait().ok().flatten())
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Whether a process exists (and is not a zombie).
+pub fn alive(pid: i32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+            !state.starts_with('Z')
+        }
+        Err(_) => false,
+    }
+}
+
+pub fn count_lines(path: &Path) -> usize {
+    read(path).lines().count()
+}

@@ -1,0 +1,84 @@
+//! Passes the child's stderr through and keeps its last lines for the mail.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+pub const KEEP: usize = 50;
+
+/// The last [`KEEP`] lines seen.
+#[derive(Clone, Debug, Default)]
+pub struct Tail {
+    lines: Arc<Mutex<VecDeque<String>>>,
+}
+
+impl Tail {
+    pub fn push(&self, line: String) {
+        let mut l = self.lines.lock().unwrap_or_else(|e| e.into_inner());
+        if l.len() == KEEP {
+            l.pop_front();
+        }
+        l.push_back(line);
+    }
+
+    pub fn lines(&self) -> Vec<String> {
+        let l = self.lines.lock().unwrap_or_else(|e| e.into_inner());
+        l.iter().cloned().collect()
+    }
+
+    pub fn clear(&self) {
+        self.lines.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    /// Copies `from` to our stderr line by line, keeping the tail, until EOF.
+    pub fn pass_through(&self, from: impl Read + Send + 'static) -> JoinHandle<()> {
+        let tail = self.clone();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(from);
+            let mut buf = Vec::new();
+            loop {
+                buf.clear();
+                match reader.read_until(b'\n', &mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        let _ = std::io::stderr().write_all(&buf);
+                        let line = String::from_utf8_lossy(&buf);
+                        tail.push(line.trim_end_matches(['\n', '\r']).to_string());
+                    }
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_last_50_lines() {
+        let t = Tail::default();
+        for i in 0..120 {
+            t.push(format!("line {i}"));
+        }
+        let l = t.lines();
+        assert_eq!(l.len(), KEEP);
+        assert_eq!(l[0], "line 70");
+        assert_eq!(l[49], "line 119");
+    }
+
+    #[test]
+    fn pass_through_keeps_lines_of_a_real_pipe() {
+        let t = Tail::default();
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "printf 'a\\nb\\nlast'"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let h = t.pass_through(child.stdout.take().unwrap());
+        h.join().unwrap();
+        child.wait().unwrap();
+        assert_eq!(t.lines(), vec!["a", "b", "last"]);
+    }
+}
