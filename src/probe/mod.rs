@@ -233,7 +233,10 @@ pub fn register(engine: &mut Engine) {
     fn script_def(ctx: NativeCallContext, name: &str, f: FnPtr, map: Map) -> RhaiResult<CheckDef> {
         let o = Opts::new("script", map.clone(), script::ScriptProbe::OPTIONS)?;
         let p = script::ScriptProbe::new(&ctx, name, f, &o)?;
-        Ok(def("script", "localhost", name, &map, p))
+        // The user's name says more in mails than "script".
+        let mut d = def("script", "localhost", name, &map, p);
+        d.label = name.to_string();
+        Ok(d)
     }
     engine.register_fn("script", |ctx: NativeCallContext, name: &str, f: FnPtr| {
         script_def(ctx, name, f, Map::new())
