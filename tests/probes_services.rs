@@ -174,7 +174,7 @@ $TTL 300
 ns1 A 127.0.0.1
 ns2 AAAA ::1
 www A 127.0.0.1
-";
+BIG";
 
 /// A port free for UDP and TCP on both 127.0.0.1 and ::1.
 fn dns_port() -> u16 {
@@ -192,7 +192,14 @@ fn dns_port() -> u16 {
 }
 
 fn write_zone(path: &Path, serial: u32) {
-    std::fs::write(path, ZONE.replace("SERIAL", &serial.to_string())).unwrap();
+    // ten long TXT records: more than a 512-byte UDP answer holds
+    let big: String = (0..10)
+        .map(|i| format!("big TXT \"record {i} {}\"\n", "x".repeat(90)))
+        .collect();
+    let text = ZONE
+        .replace("SERIAL", &serial.to_string())
+        .replace("BIG", &big);
+    std::fs::write(path, text).unwrap();
 }
 
 fn nsd(dir: &Path, port: u16) -> Peer {
@@ -294,6 +301,13 @@ fn dns_query_rcode_and_expect() {
         ),
     );
     assert_eq!(o.status, Status::Ok, "{o:?}");
+    // truncated over UDP, asked again over TCP
+    let o = check(
+        &h,
+        &format!(r#"dns4(h, #{{ port: {p}, name: "big.example.test", type: "TXT" }})"#),
+    );
+    assert_eq!(o.status, Status::Ok, "{o:?}");
+    assert!(o.summary.contains("and 5 more"), "{}", o.summary);
     let o = check(
         &h,
         &format!(r#"dns4(h, #{{ port: {p}, name: "www.example.test", expect: "192.0.2.1" }})"#),

@@ -93,9 +93,41 @@ pub fn query(
             continue; // garbage or a stray datagram: keep waiting
         };
         if answer.id() == id && answer.message_type() == MessageType::Response {
+            if answer.truncated() {
+                return query_tcp(server, &bytes, id, deadline);
+            }
             return Ok(answer);
         }
     }
+}
+
+/// The same question over TCP, for an answer too big for UDP.
+fn query_tcp(
+    server: SocketAddr,
+    bytes: &[u8],
+    id: u16,
+    deadline: &Deadline,
+) -> Result<Message, String> {
+    let what = format!("{server} over TCP");
+    let mut sock = net::connect(&[server], deadline).map_err(|e| format!("{what}: {e}"))?;
+    let mut framed = (bytes.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(bytes);
+    let link: &mut dyn net::Link = &mut sock;
+    net::send(link, &framed, deadline).map_err(|e| deadline.describe(&what, &e))?;
+    let complete =
+        |b: &[u8]| b.len() >= 2 && b.len() >= 2 + usize::from(u16::from_be_bytes([b[0], b[1]]));
+    let got = net::read_until(link, deadline, 70_000, &complete)
+        .map_err(|e| deadline.describe(&what, &e))?;
+    if !complete(&got) {
+        return Err(format!("{what}: connection closed before a whole answer"));
+    }
+    let len = usize::from(u16::from_be_bytes([got[0], got[1]]));
+    let answer =
+        Message::from_vec(&got[2..2 + len]).map_err(|e| format!("{what}: bad answer: {e}"))?;
+    if answer.id() != id {
+        return Err(format!("{what}: answer to another question"));
+    }
+    Ok(answer)
 }
 
 /// The answer records of `msg` as `TYPE data` texts.
@@ -180,10 +212,10 @@ impl DnsProbe {
                 ));
             }
         }
-        let list = if answers.is_empty() {
-            "no records".to_string()
-        } else {
-            answers.join(", ")
+        let list = match answers.len() {
+            0 => "no records".to_string(),
+            1..=5 => answers.join(", "),
+            n => format!("{} and {} more", answers[..5].join(", "), n - 5),
         };
         Ok((
             Status::Ok,
