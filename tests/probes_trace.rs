@@ -31,6 +31,36 @@ fn trace_to_loopback_reaches_in_one_hop() {
     assert!(e.contains("\"ignore\", \"warning\", \"critical\""), "{e}");
 }
 
+/// Run by `trace_needs_no_privilege` as `nobody`.
+#[test]
+#[ignore = "run as nobody by trace_needs_no_privilege"]
+fn trace_helper_as_nobody() {
+    let o = check(&localhost(), "trace4(h)");
+    assert_eq!(o.status, Status::Ok, "{o:?}");
+    assert_eq!(perf_value(&o, "hops"), Some(1.0));
+}
+
+#[test]
+fn trace_needs_no_privilege() {
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "trace_helper_as_nobody",
+            "--ignored",
+            "--nocapture",
+        ])
+        .output()
+        .expect("run setpriv");
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("1 passed"),
+        "trace as nobody failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Network namespaces named after this process, deleted when dropped.
 struct Namespaces {
     names: Vec<String>,
@@ -54,6 +84,10 @@ fn ip(args: &str) {
 
 /// Runs `d` with the calling thread moved into namespace `ns`.
 fn run_in(ns: &str, d: &CheckDef) -> Outcome {
+    run_in_for(ns, d, Duration::from_secs(20))
+}
+
+fn run_in_for(ns: &str, d: &CheckDef, timeout: Duration) -> Outcome {
     let path = format!("/var/run/netns/{ns}");
     let d = d.clone();
     std::thread::spawn(move || {
@@ -61,7 +95,7 @@ fn run_in(ns: &str, d: &CheckDef) -> Outcome {
         // SAFETY: setns on this thread only, with a namespace fd we hold.
         let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
         assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
-        run(&d, Duration::from_secs(20))
+        run(&d, timeout)
     })
     .join()
     .expect("probe thread")
@@ -183,6 +217,14 @@ fn trace_through_a_router_in_namespaces_and_route_change() {
 
     // the target is gone: not reached is CRITICAL
     ip(&format!("-n {dst} link set {d0} down"));
+    // ... and a ping to it loses everything: CRITICAL, pl 100
+    let ping = def(&target, "ping4(h, #{ count: 2, interval: 0.05 })");
+    let o = run_in_for(&src, &ping, Duration::from_secs(1));
+    assert_eq!(o.status, Status::Critical, "{o:?}");
+    assert!(o.summary.contains("no reply, lost 100%"), "{}", o.summary);
+    assert_eq!(perf_value(&o, "pl"), Some(100.0));
+    assert_eq!(perf_value(&o, "rta"), None);
+
     let short = def(&target, "trace4(h, #{ wait: 0.3, max_hops: 3 })");
     let o = run_in(&src, &short);
     assert_eq!(o.status, Status::Critical, "{o:?}");
