@@ -125,7 +125,7 @@ impl Probe for DiskProbe {
             }
         };
         let frag = st.fragment_size() as f64;
-        let used = (st.blocks() - st.blocks_free()) as f64;
+        let used = st.blocks().saturating_sub(st.blocks_free()) as f64;
         let avail = st.blocks_available() as f64;
         let free_pct = if used + avail > 0.0 {
             100.0 * avail / (used + avail)
