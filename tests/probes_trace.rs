@@ -19,7 +19,7 @@ fn trace_to_loopback_reaches_in_one_hop() {
     for (ctor, addr) in [("trace4", "127.0.0.1"), ("trace6", "::1")] {
         let o = check(&h, &format!("{ctor}(h)"));
         assert_eq!(o.status, Status::Ok, "{o:?}");
-        assert_eq!(o.summary, format!("TRACE OK - {addr} reached in 1 hops"));
+        assert_eq!(o.summary, format!("TRACE OK - {addr} reached in 1 hop"));
         assert_eq!(perf_value(&o, "hops"), Some(1.0));
         assert!(
             o.long_output.starts_with(&format!(" 1  {addr}  ")),

@@ -317,7 +317,11 @@ impl Probe for TraceProbe {
         let route: Vec<IpAddr> = hops.iter().flatten().map(|h| h.0).collect();
         let mut status = Status::Ok;
         let mut msg = match &problem {
-            None => format!("{target} reached in {} hops", hops.len()),
+            None => format!(
+                "{target} reached in {} {}",
+                hops.len(),
+                if hops.len() == 1 { "hop" } else { "hops" }
+            ),
             Some(p) => {
                 status = Status::Critical;
                 format!("{target} {p}")
