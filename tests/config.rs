@@ -832,3 +832,27 @@ fn print_and_debug_go_to_the_log() {
         "{got:?}"
     );
 }
+
+#[test]
+fn summary_describes_tls_login_failover_and_many_checks() {
+    let c = ok(r#"
+config.emails.to = ["a@example.org", "b@example.org"];
+config.emails.smtp_host = ["mx1.example.org:587", "mx2.example.org:587"];
+config.emails.smtp_tls = "starttls";
+config.emails.smtp_user = "mon";
+config.base_tick = 0.5;
+for i in 0..12 { add(shell(`true ${i}`), #{ name: `c${i}` }); }
+"#);
+    let text = c.summary();
+    for part in [
+        "12 checks (0 plugin, 12 shell, 0 built-in: c0 on",
+        "and 4 more",
+        "a tick every 0.5 s",
+        "Mail to a@example.org, b@example.org",
+        "via mx1.example.org:587 then mx2.example.org:587 (STARTTLS, login as mon)",
+        "no reports",
+    ] {
+        assert!(text.contains(part), "summary lacks {part:?}:\n{text}");
+    }
+    assert!(!text.contains("c8 on"), "only 8 names shown: {text}");
+}

@@ -22,6 +22,18 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
     }
     let cfg = load(&cli)?;
     apply_verb_level(&cli, &cfg);
+    if cli.test_mail {
+        return Ok(match crate::mail::test_mail(&cfg) {
+            Ok(answer) => {
+                println!("test mail sent: {answer}");
+                0
+            }
+            Err(err) => {
+                eprintln!("picomon: test mail failed: {err}");
+                1
+            }
+        });
+    }
     if cli.one {
         return once::run(cfg, cli.notify);
     }

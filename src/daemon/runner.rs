@@ -16,7 +16,7 @@ use crate::check::{CheckSpec, Outcome};
 use crate::cli::Cli;
 use crate::clock::{Clock, SystemClock, UnixMicros};
 use crate::config::Config;
-use crate::notify::{CheckView, LogOnly, Notice, Notifier};
+use crate::notify::{CheckView, Notice, Notifier};
 use crate::schedule::{CheckSchedule, Decision, Ticker};
 
 /// What wakes the loop.
@@ -70,9 +70,14 @@ impl Tracked {
     }
 }
 
-/// Builds the notifier the config asks for.
-fn make_notifier(_cfg: &Config) -> anyhow::Result<Box<dyn Notifier>> {
-    Ok(Box::new(LogOnly))
+/// Builds the notifier the config asks for: mail (which only logs when
+/// `emails.to` is empty, but still delivers what an earlier process left in
+/// the outbox).
+fn make_notifier(cfg: &Config) -> anyhow::Result<Box<dyn Notifier>> {
+    Ok(Box::new(crate::mail::MailNotifier::new(
+        cfg,
+        &cfg.state_dir,
+    )?))
 }
 
 /// `-1 --notify`: hands the problems found to the notifier and waits,
@@ -130,6 +135,7 @@ pub fn run(cli: Cli, cfg: Config) -> anyhow::Result<i32> {
     };
     let specs = d.cfg.checks.clone();
     d.install(specs, HashMap::new());
+    d.restore(crate::state::load(&d.cfg.state_dir)?);
     log::info!(
         "picomon started: {} checks, tick {} s, config {}",
         d.checks.len(),
@@ -316,8 +322,41 @@ impl Daemon {
     }
 
     fn save_if_dirty(&mut self) {
-        if self.dirty {
-            self.dirty = false;
+        if !self.dirty {
+            return;
+        }
+        let checks = self
+            .checks
+            .iter()
+            .map(|t| {
+                let c = crate::state::SavedCheck {
+                    alert: t.alert.clone(),
+                    last_output: t.last_output.clone(),
+                    last_run: t.last_run,
+                };
+                (t.spec.id.clone(), c)
+            })
+            .collect();
+        // The report time is kept by the mail side (state_dir/mail-state).
+        let saved = crate::state::SavedState {
+            checks,
+            last_report: None,
+        };
+        match crate::state::save(&self.cfg.state_dir, &saved) {
+            Ok(()) => self.dirty = false,
+            Err(err) => log::error!("cannot save the state: {err}"),
+        }
+    }
+
+    /// After a restart: checks whose identity is unchanged get back their
+    /// alert state, so a PROBLEM stays a PROBLEM and its thread continues.
+    fn restore(&mut self, mut saved: crate::state::SavedState) {
+        for t in &mut self.checks {
+            if let Some(c) = saved.checks.remove(&t.spec.id) {
+                t.alert = c.alert;
+                t.last_output = c.last_output;
+                t.last_run = c.last_run;
+            }
         }
     }
 
