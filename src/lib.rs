@@ -32,6 +32,7 @@ pub mod config;
 pub mod daemon;
 pub mod mail;
 pub mod notify;
+pub mod output;
 pub mod probe;
 pub mod schedule;
 pub mod state;

@@ -1,1 +1,202 @@
-//! The persisted state file (`state_dir/state`).
+//! The persisted state file (`state_dir/state`, SPEC §7).
+//!
+//! After a restart a PROBLEM must still be a PROBLEM and its Recovery must
+//! thread to the original Problem mail, so the alert state of every check
+//! (phase, outage start, failed runs) is saved after every tick that changed
+//! it. The format is JSON and unknown fields are ignored, so a newer picomon
+//! can add fields and an older one still reads the file.
+//!
+//! Writes are atomic: a temporary file in the same directory, fsync, rename
+//! over the old file, fsync of the directory. A crash at any point leaves
+//! either the old or the new state, never half a file.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::alert::AlertState;
+use crate::clock::UnixMicros;
+
+/// The file name of the state inside `state_dir`.
+pub const STATE_FILE: &str = "state";
+
+/// What is kept of one check across restarts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SavedCheck {
+    pub alert: AlertState,
+    #[serde(default)]
+    pub last_output: String,
+    #[serde(default)]
+    pub last_run: Option<UnixMicros>,
+}
+
+/// Everything the daemon keeps across restarts, keyed by check identity.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SavedState {
+    #[serde(default)]
+    pub checks: BTreeMap<String, SavedCheck>,
+    /// When the last report mail was queued (or the report period began).
+    #[serde(default)]
+    pub last_report: Option<UnixMicros>,
+}
+
+/// The path of the state file in `state_dir`.
+pub fn path(state_dir: &Path) -> PathBuf {
+    state_dir.join(STATE_FILE)
+}
+
+/// Saves `s` atomically as `state_dir/state`.
+pub fn save(state_dir: &Path, s: &SavedState) -> io::Result<()> {
+    let bytes = serde_json::to_vec_pretty(s).map_err(io::Error::other)?;
+    write_atomic(&path(state_dir), &bytes)
+}
+
+/// Loads `state_dir/state`. A missing file is an empty state (first start);
+/// a file that does not parse is an error naming the file, so the user can
+/// move it away rather than have picomon silently forget open outages.
+pub fn load(state_dir: &Path) -> io::Result<SavedState> {
+    let file = path(state_dir);
+    let bytes = match fs::read(&file) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(SavedState::default()),
+        Err(e) => {
+            return Err(io::Error::new(
+                e.kind(),
+                format!("cannot read state file {}: {e}", file.display()),
+            ))
+        }
+    };
+    serde_json::from_slice(&bytes).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "state file {} is corrupt ({e}); move it away to start with a fresh state",
+                file.display()
+            ),
+        )
+    })
+}
+
+/// Writes `bytes` to `target` so that a crash leaves either the old or the
+/// new content: temporary file in the same directory, fsync, rename, fsync
+/// of the directory. Also used by the mail outbox.
+pub fn write_atomic(target: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = match target.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "file".into());
+    // Unique per process and call, so two writers never share a temp file.
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.tmp.{}.{seq}", std::process::id()));
+    let result = (|| {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        fs::rename(&tmp, target)?;
+        sync_dir(dir)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.map_err(|e| io::Error::new(e.kind(), format!("cannot write {}: {e}", target.display())))
+}
+
+/// fsync of a directory, so a rename or unlink in it is durable.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::Phase;
+    use crate::check::Status;
+
+    fn sample() -> SavedState {
+        let mut s = SavedState::default();
+        s.checks.insert(
+            "ping4 web1".into(),
+            SavedCheck {
+                alert: AlertState {
+                    phase: Phase::Problem,
+                    failed_runs: 3,
+                    outage_start: Some(1_700_000_000_000_000),
+                    last_status: Some(Status::Critical),
+                },
+                last_output: "PING CRITICAL - 100% loss".into(),
+                last_run: Some(1_700_000_180_000_000),
+            },
+        );
+        s.last_report = Some(1_700_000_100_000_000);
+        s
+    }
+
+    #[test]
+    fn save_then_load_gives_the_same_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = sample();
+        save(dir.path(), &s).unwrap();
+        assert_eq!(load(dir.path()).unwrap(), s);
+        // No temporary file is left behind.
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("state")]);
+    }
+
+    #[test]
+    fn save_replaces_the_previous_state() {
+        let dir = tempfile::tempdir().unwrap();
+        save(dir.path(), &sample()).unwrap();
+        save(dir.path(), &SavedState::default()).unwrap();
+        assert_eq!(load(dir.path()).unwrap(), SavedState::default());
+    }
+
+    #[test]
+    fn missing_file_is_an_empty_state() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(load(dir.path()).unwrap(), SavedState::default());
+    }
+
+    #[test]
+    fn corrupt_file_is_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("state"), b"{\"checks\": [").unwrap();
+        let err = load(dir.path()).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains(&dir.path().join("state").display().to_string()),
+            "{msg}"
+        );
+        assert!(msg.contains("corrupt"), "{msg}");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+    }
+
+    #[test]
+    fn unknown_fields_are_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut v = serde_json::to_value(sample()).unwrap();
+        v["from_the_future"] = serde_json::json!({"x": 1});
+        v["checks"]["ping4 web1"]["also_new"] = serde_json::json!(true);
+        fs::write(dir.path().join("state"), v.to_string()).unwrap();
+        assert_eq!(load(dir.path()).unwrap(), sample());
+    }
+
+    #[test]
+    fn save_into_a_missing_directory_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let gone = dir.path().join("nope");
+        let err = save(&gone, &sample()).unwrap_err();
+        assert!(err.to_string().contains("nope/state"), "{err}");
+    }
+}

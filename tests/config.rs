@@ -832,3 +832,82 @@ fn print_and_debug_go_to_the_log() {
         "{got:?}"
     );
 }
+
+#[test]
+fn summary_describes_tls_login_failover_and_many_checks() {
+    let c = ok(r#"
+config.emails.to = ["a@example.org", "b@example.org"];
+config.emails.smtp_host = ["mx1.example.org:587", "mx2.example.org:587"];
+config.emails.smtp_tls = "starttls";
+config.emails.smtp_user = "mon";
+config.base_tick = 0.5;
+for i in 0..12 { add(shell(`true ${i}`), #{ name: `c${i}` }); }
+"#);
+    let text = c.summary();
+    for part in [
+        "12 checks (0 plugin, 12 shell, 0 built-in: c0 on",
+        "and 4 more",
+        "a tick every 0.5 s",
+        "Mail to a@example.org, b@example.org",
+        "via mx1.example.org:587 then mx2.example.org:587 (STARTTLS, login as mon)",
+        "no reports",
+    ] {
+        assert!(text.contains(part), "summary lacks {part:?}:\n{text}");
+    }
+    assert!(!text.contains("c8 on"), "only 8 names shown: {text}");
+}
+
+#[test]
+fn outputs_and_result_dir() {
+    let c = ok("");
+    assert!(c.outputs.is_empty());
+    assert_eq!(c.result_dir, None);
+
+    let c = ok(r#"
+config.outputs = [json_lines("-"), command_file("/var/lib/nagios3/rw/nagios.cmd", #{ name: "nagios" })];
+config.result_dir = "/var/spool/picomon";
+if config.outputs.len() != 2 { throw "outputs read back wrong"; }
+if config.result_dir != "/var/spool/picomon" { throw "result_dir read back wrong"; }
+"#);
+    let labels: Vec<_> = c.outputs.iter().map(|o| o.kind.label()).collect();
+    assert_eq!(labels, vec!["json_lines", "command_file"]);
+    assert_eq!(c.outputs[1].spool_name(1), "nagios");
+    assert_eq!(
+        c.result_dir.as_deref(),
+        Some(Path::new("/var/spool/picomon"))
+    );
+    let text = c.summary();
+    assert!(
+        text.contains(
+            "Results also go to json_lines(-), command_file(/var/lib/nagios3/rw/nagios.cmd)."
+        ),
+        "{text}"
+    );
+    assert!(text.contains("picked up from /var/spool/picomon"), "{text}");
+
+    // One output alone is a list of one.
+    let c = ok("config.outputs = json_lines(\"/tmp/results.json\");");
+    assert_eq!(c.outputs.len(), 1);
+
+    let e = err("config.outputs = [json_lines(\"-\"), \"nsca\"];");
+    assert_err(
+        &e,
+        1,
+        7,
+        &[
+            "config.outputs[1] must be an output made with json_lines()",
+            "not a string",
+        ],
+    );
+    let e = err(
+        "config.outputs = [json_lines(\"-\", #{ name: \"x\" }),\n  json_lines(\"/tmp/a\", #{ name: \"x\" })];",
+    );
+    assert_err(
+        &e,
+        1,
+        7,
+        &["config.outputs[1] and config.outputs[0] share the spool name \"x\""],
+    );
+    let e = err("config.result_dir = \"spool\";");
+    assert_err(&e, 1, 7, &["config.result_dir must be an absolute path"]);
+}

@@ -213,6 +213,10 @@ pub struct CheckSpec {
     /// `passive: "host"`: passive outputs report this check as a host
     /// result rather than a service result.
     pub passive_host: bool,
+    /// The host name passive outputs report (default: `dest`).
+    pub host_name: Option<String>,
+    /// The service name passive outputs report (default: `name`).
+    pub service_name: Option<String>,
     /// The config file line that added the check (for messages).
     pub line: usize,
 }

@@ -26,6 +26,8 @@ pub struct CheckOpts {
     pub cwd: Option<String>,
     pub when: Option<When>,
     pub passive_host: bool,
+    pub host_name: Option<String>,
+    pub service_name: Option<String>,
 }
 
 /// A check as `add()` recorded it.

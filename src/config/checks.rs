@@ -29,6 +29,8 @@ pub const CHECK_OPTIONS: &[&str] = &[
     "cwd",
     "when",
     "passive",
+    "host_name",
+    "service_name",
 ];
 
 /// The options `host(name, #{ ... })` accepts.
@@ -335,6 +337,8 @@ fn parse_opts(o: &Dynamic) -> Result<CheckOpts, String> {
             "passive" => {
                 opts.passive_host = v::choice(what, val, &["host", "service"])? == "host";
             }
+            "host_name" => opts.host_name = Some(v::non_empty(what, val)?),
+            "service_name" => opts.service_name = Some(v::non_empty(what, val)?),
             other => return Err(unknown("option", other, other, "", CHECK_OPTIONS)),
         }
     }
@@ -402,6 +406,8 @@ pub fn finish(b: &Builder) -> Vec<CheckSpec> {
                 cwd: o.cwd.as_ref().map(PathBuf::from),
                 when: o.when.clone(),
                 passive_host: o.passive_host,
+                host_name: o.host_name.clone(),
+                service_name: o.service_name.clone(),
                 line: p.line,
             }
         })

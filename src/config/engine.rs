@@ -74,6 +74,7 @@ pub fn build(path: &Path, shared: &Shared) -> Engine {
     });
     checks::register(&mut engine, shared);
     crate::probe::register(&mut engine);
+    crate::output::register(&mut engine);
     engine
 }
 

@@ -9,6 +9,8 @@
 
 use rhai::{Dynamic, Engine, EvalAltResult, FuncRegistration, ImmutableString, Position, INT};
 
+use crate::output::OutputSpec;
+
 use super::builder::Shared;
 use super::value::{self as v, to_array, to_float};
 
@@ -24,6 +26,8 @@ pub const CONFIG_KEYS: &[&str] = &[
     "state_dir",
     "plugin_dirs",
     "verb_level",
+    "outputs",
+    "result_dir",
     "emails",
 ];
 
@@ -66,6 +70,10 @@ pub struct Keys {
     pub state_dir: String,
     pub plugin_dirs: Vec<String>,
     pub verb_level: String,
+    /// `config.outputs`: where every result goes (SPEC §9).
+    pub outputs: Vec<OutputSpec>,
+    /// `config.result_dir`: a folder of result files to forward; "" = off.
+    pub result_dir: String,
     pub emails: EmailKeys,
 }
 
@@ -106,6 +114,8 @@ impl Keys {
                 .map(|p| p.display().to_string())
                 .collect(),
             verb_level: "info".into(),
+            outputs: Vec::new(),
+            result_dir: String::new(),
             emails: EmailKeys {
                 to: Vec::new(),
                 addr_from: format!("picomon <picomon@{hostname}>"),
@@ -140,6 +150,16 @@ impl Keys {
             "state_dir" => self.state_dir = v::non_empty(what, val)?,
             "plugin_dirs" => self.plugin_dirs = v::string_list(what, val)?,
             "verb_level" => self.verb_level = v::choice(what, val, VERB_LEVELS)?,
+            "outputs" => self.outputs = outputs(what, val)?,
+            "result_dir" => {
+                let dir = v::string(what, val)?;
+                if !dir.is_empty() && !dir.starts_with('/') {
+                    return Err(format!(
+                        "{what} must be an absolute path (or \"\" for none), not {dir:?}"
+                    ));
+                }
+                self.result_dir = dir;
+            }
             "emails" => return group_assignment(what, val, is_emails_handle),
             _ => return Err(v::unknown("key", what, key, "config.", CONFIG_KEYS)),
         }
@@ -159,6 +179,10 @@ impl Keys {
             "state_dir" => self.state_dir.clone().into(),
             "plugin_dirs" => to_array(&self.plugin_dirs),
             "verb_level" => self.verb_level.clone().into(),
+            "outputs" => {
+                Dynamic::from_array(self.outputs.iter().cloned().map(Dynamic::from).collect())
+            }
+            "result_dir" => self.result_dir.clone().into(),
             _ => {
                 return Err(v::unknown(
                     "key",
@@ -282,6 +306,33 @@ impl EmailKeys {
             }
         })
     }
+}
+
+/// `config.outputs = [json_lines("-"), ...]` (one output alone is fine
+/// too). Two outputs may not share a spool folder: their results would mix.
+fn outputs(what: &str, val: &Dynamic) -> Result<Vec<OutputSpec>, String> {
+    let items: Vec<Dynamic> = if let Some(arr) = val.read_lock::<rhai::Array>() {
+        arr.to_vec()
+    } else {
+        vec![val.clone()]
+    };
+    let mut out: Vec<OutputSpec> = Vec::new();
+    for (i, item) in items.into_iter().enumerate() {
+        let Some(spec) = item.clone().try_cast::<OutputSpec>() else {
+            return Err(format!(
+                "{what}[{i}] must be an output made with json_lines(), nsca_web(), command_file() or icinga2_api(), not {}",
+                v::describe(&item)
+            ));
+        };
+        let name = spec.spool_name(i);
+        if let Some(j) = (0..out.len()).find(|&j| out[j].spool_name(j) == name) {
+            return Err(format!(
+                "{what}[{i}] and {what}[{j}] share the spool name {name:?}; give one of them another #{{ name: \"...\" }}"
+            ));
+        }
+        out.push(spec);
+    }
+    Ok(out)
 }
 
 /// A mail address, bare or as `Name <addr>`: must have an `@` and no line

@@ -71,6 +71,11 @@ pub struct Config {
     /// `config.verb_level`: the log level when neither `-D` nor RUST_LOG
     /// says otherwise.
     pub verb_level: log::LevelFilter,
+    /// `config.outputs`: every result also goes to each of these (SPEC §9).
+    pub outputs: Vec<crate::output::OutputSpec>,
+    /// `config.result_dir`: result files dropped here are forwarded to the
+    /// outputs; `None` when not set.
+    pub result_dir: Option<PathBuf>,
     pub emails: EmailConfig,
     pub hosts: Vec<Host>,
     pub checks: Vec<CheckSpec>,
@@ -184,6 +189,8 @@ fn build_config(path: &Path, b: &builder::Builder) -> Config {
             "error" => log::LevelFilter::Error,
             _ => log::LevelFilter::Info,
         },
+        outputs: k.outputs.clone(),
+        result_dir: (!k.result_dir.is_empty()).then(|| PathBuf::from(&k.result_dir)),
         emails: EmailConfig {
             to: e.to.clone(),
             addr_from: e.addr_from.clone(),

@@ -82,6 +82,21 @@ pub fn summary(c: &Config) -> String {
         c.state_dir.display()
     ));
 
+    if !c.outputs.is_empty() {
+        let list: Vec<String> = c
+            .outputs
+            .iter()
+            .map(|o| format!("{}({})", o.kind.label(), o.kind.target()))
+            .collect();
+        out.push_str(&format!("Results also go to {}. ", list.join(", ")));
+    }
+    if let Some(dir) = &c.result_dir {
+        out.push_str(&format!(
+            "Result files are picked up from {}. ",
+            dir.display()
+        ));
+    }
+
     let e = &c.emails;
     if e.to.is_empty() {
         out.push_str("Mail: off (config.emails.to is empty).");

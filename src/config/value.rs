@@ -30,6 +30,8 @@ pub fn describe(v: &Dynamic) -> String {
         "a host".into()
     } else if v.is::<crate::check::CheckDef>() {
         "a check".into()
+    } else if v.is::<crate::output::OutputSpec>() {
+        "an output".into()
     } else {
         format!("a value of type {}", v.type_name())
     }

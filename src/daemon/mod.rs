@@ -22,8 +22,23 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
     }
     let cfg = load(&cli)?;
     apply_verb_level(&cli, &cfg);
+    if cli.test_mail {
+        return Ok(match crate::mail::test_mail(&cfg) {
+            Ok(answer) => {
+                println!("test mail sent: {answer}");
+                0
+            }
+            Err(err) => {
+                eprintln!("picomon: test mail failed: {err}");
+                1
+            }
+        });
+    }
     if cli.one {
         return once::run(cfg, cli.notify);
+    }
+    if cli.send {
+        return send(&cfg);
     }
     // Drop privileges first, so the pid file can be removed at exit.
     process::prepare_user(&cfg.state_dir, cli.user.as_deref())?;
@@ -90,4 +105,13 @@ pub(crate) fn ensure_state_dir(cfg: &Config) -> anyhow::Result<()> {
             cfg.state_dir.display()
         )
     })
+}
+
+/// `--send`: result lines from stdin through the configured outputs; 0 only
+/// when every line was delivered or spooled.
+fn send(cfg: &Config) -> anyhow::Result<i32> {
+    ensure_state_dir(cfg)?;
+    let n = crate::output::send_stdin(&cfg.outputs, &cfg.state_dir, std::io::stdin().lock())?;
+    log::info!("{n} result(s) forwarded");
+    Ok(0)
 }

@@ -16,7 +16,8 @@ use crate::check::{CheckSpec, Outcome};
 use crate::cli::Cli;
 use crate::clock::{Clock, SystemClock, UnixMicros};
 use crate::config::Config;
-use crate::notify::{CheckView, LogOnly, Notice, Notifier};
+use crate::notify::{CheckView, Notice, Notifier};
+use crate::output::{Outputs, PassiveResult};
 use crate::schedule::{CheckSchedule, Decision, Ticker};
 
 /// What wakes the loop.
@@ -70,9 +71,14 @@ impl Tracked {
     }
 }
 
-/// Builds the notifier the config asks for.
-fn make_notifier(_cfg: &Config) -> anyhow::Result<Box<dyn Notifier>> {
-    Ok(Box::new(LogOnly))
+/// Builds the notifier the config asks for: mail (which only logs when
+/// `emails.to` is empty, but still delivers what an earlier process left in
+/// the outbox).
+fn make_notifier(cfg: &Config) -> anyhow::Result<Box<dyn Notifier>> {
+    Ok(Box::new(crate::mail::MailNotifier::new(
+        cfg,
+        &cfg.state_dir,
+    )?))
 }
 
 /// `-1 --notify`: hands the problems found to the notifier and waits,
@@ -98,6 +104,8 @@ struct Daemon {
     tx: Sender<Event>,
     rx: Receiver<Event>,
     notifier: Box<dyn Notifier>,
+    /// Passive outputs every result goes to.
+    outputs: Outputs,
     /// Transitions of the current tick, handed over as one batch when the
     /// tick's runs are done (or at the next tick).
     pending: Vec<Notice>,
@@ -111,7 +119,9 @@ pub fn run(cli: Cli, cfg: Config) -> anyhow::Result<i32> {
     forward_signals(tx.clone())?;
     let clock = SystemClock::new();
     let notifier = make_notifier(&cfg)?;
+    let outputs = Outputs::start(&cfg.outputs, &cfg.state_dir)?;
     let mut d = Daemon {
+        outputs,
         ticker: Ticker::new(clock.mono(), tick_micros(&cfg)),
         next_tick: 0,
         pool: ThreadPool::with_name("check".into(), cfg.workers.max(1)),
@@ -130,6 +140,7 @@ pub fn run(cli: Cli, cfg: Config) -> anyhow::Result<i32> {
     };
     let specs = d.cfg.checks.clone();
     d.install(specs, HashMap::new());
+    d.restore(crate::state::load(&d.cfg.state_dir)?);
     log::info!(
         "picomon started: {} checks, tick {} s, config {}",
         d.checks.len(),
@@ -234,6 +245,11 @@ impl Daemon {
                 }
             }
         }
+        if let Some(dir) = &self.cfg.result_dir {
+            if let Err(err) = crate::output::pick_up_result_dir(dir, &self.outputs) {
+                log::warn!("result_dir {}: {err:#}", dir.display());
+            }
+        }
         process_heartbeat(&self.cfg);
         let views: Vec<CheckView> = self.checks.iter().map(Tracked::view).collect();
         self.notifier.tick(wall, &views);
@@ -281,6 +297,10 @@ impl Daemon {
         );
         t.last_output = outcome.full_text();
         t.last_run = Some(now);
+        if !self.cfg.outputs.is_empty() {
+            self.outputs
+                .submit(&PassiveResult::for_check(&t.spec, &outcome, now));
+        }
         let before = t.alert.clone();
         if let Some(tr) = t.alert.step(outcome.status, t.spec.retry, now) {
             log::info!(
@@ -316,14 +336,49 @@ impl Daemon {
     }
 
     fn save_if_dirty(&mut self) {
-        if self.dirty {
-            self.dirty = false;
+        if !self.dirty {
+            return;
+        }
+        let checks = self
+            .checks
+            .iter()
+            .map(|t| {
+                let c = crate::state::SavedCheck {
+                    alert: t.alert.clone(),
+                    last_output: t.last_output.clone(),
+                    last_run: t.last_run,
+                };
+                (t.spec.id.clone(), c)
+            })
+            .collect();
+        // The report time is kept by the mail side (state_dir/mail-state).
+        let saved = crate::state::SavedState {
+            checks,
+            last_report: None,
+        };
+        match crate::state::save(&self.cfg.state_dir, &saved) {
+            Ok(()) => self.dirty = false,
+            Err(err) => log::error!("cannot save the state: {err}"),
+        }
+    }
+
+    /// After a restart: checks whose identity is unchanged get back their
+    /// alert state, so a PROBLEM stays a PROBLEM and its thread continues.
+    fn restore(&mut self, mut saved: crate::state::SavedState) {
+        for t in &mut self.checks {
+            if let Some(c) = saved.checks.remove(&t.spec.id) {
+                t.alert = c.alert;
+                t.last_output = c.last_output;
+                t.last_run = c.last_run;
+            }
         }
     }
 
     fn dump(&self) {
         let views: Vec<CheckView> = self.checks.iter().map(Tracked::view).collect();
-        let text = super::render_dump(self.clock.wall(), &views, &self.notifier.status_lines());
+        let mut extra = self.notifier.status_lines();
+        extra.extend(self.outputs.status_lines());
+        let text = super::render_dump(self.clock.wall(), &views, &extra);
         use std::io::Write;
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(text.as_bytes());
@@ -360,6 +415,12 @@ impl Daemon {
             }
             Err(err) => log::error!("reload: mail set-up failed, keeping the old one: {err:#}"),
         }
+        match Outputs::start(&cfg.outputs, &cfg.state_dir) {
+            Ok(o) => self.outputs = o,
+            Err(err) => {
+                log::error!("reload: outputs failed to start, keeping the old ones: {err:#}")
+            }
+        }
         let tick_changed = cfg.base_tick != self.cfg.base_tick;
         let specs = cfg.checks.clone();
         self.cfg = cfg;
@@ -393,6 +454,9 @@ impl Daemon {
         self.dirty = true;
         self.save_if_dirty();
         self.notifier.shutdown(Duration::from_secs(5));
+        if !self.cfg.outputs.is_empty() && !self.outputs.flush(Duration::from_secs(3)) {
+            log::warn!("some results are still spooled; they are sent at the next start");
+        }
         log::info!("picomon stopped");
     }
 }

@@ -1,25 +1,373 @@
-//! Mail: composition, the durable outbox, SMTP delivery.
+//! Mail: composition, the durable outbox, SMTP delivery (SPEC §6, §7).
+//!
+//! ```text
+//!  daemon loop --transitions/tick--> MailNotifier --compose--> Entry
+//!                                         | write (tmp, fsync, rename)
+//!                                         v
+//!                                   state_dir/outbox/ --sender thread--> SMTP
+//!                                   (removed after 250; backoff; failover)
+//! ```
+//!
+//! - [`compose`]: Problem/Update/Recovery threads, digest, report, test mail.
+//! - [`outbox`]: the durable queue, one file per mail.
+//! - [`smtp`]: lettre + rustls; plain, STARTTLS, implicit TLS, AUTH.
+//! - [`sender`]: the delivery thread with backoff.
+//!
+//! The subject of each open outage's Problem mail and the time of the last
+//! report are kept in `state_dir/mail-state`, so an Update or Recovery sent
+//! by a restarted daemon still says `Re: ` + the exact subject of the
+//! original mail, and a restart does not reset the report period.
 
-use std::path::Path;
-use std::time::Duration;
+pub mod compose;
+pub mod outbox;
+pub mod sender;
+pub mod smtp;
 
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context};
+use serde::{Deserialize, Serialize};
+
+use crate::alert::{Phase, TransitionKind};
+use crate::clock::{hms, local_datetime, now_unix_micros, UnixMicros};
 use crate::config::Config;
+use crate::notify::{CheckView, Notice, Notifier};
 
-/// Queues one mail in the durable outbox.
-pub fn queue_mail(
-    _cfg: &Config,
-    _state_dir: &Path,
-    _subject: &str,
-    _body: &str,
-) -> anyhow::Result<()> {
-    anyhow::bail!("mail is not built yet")
+use compose::Composer;
+use outbox::{Entry, Outbox};
+use sender::Sender;
+use smtp::Smtp;
+
+/// The file (in `state_dir`) that remembers the Problem subject per open
+/// outage and the last report time.
+pub const MAIL_STATE_FILE: &str = "mail-state";
+
+/// The open thread of one check's outage.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Thread {
+    outage_start: UnixMicros,
+    subject: String,
 }
 
-/// One bounded delivery pass over the outbox; returns how many were sent.
-pub fn deliver_outbox(
-    _cfg: &Config,
-    _state_dir: &Path,
-    _deadline: Duration,
-) -> anyhow::Result<usize> {
-    anyhow::bail!("mail is not built yet")
+/// What the mail side keeps across restarts (unknown fields ignored).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+struct MailState {
+    #[serde(default)]
+    threads: BTreeMap<String, Thread>,
+    #[serde(default)]
+    last_report: Option<UnixMicros>,
+}
+
+fn load_mail_state(state_dir: &Path) -> MailState {
+    let path = state_dir.join(MAIL_STATE_FILE);
+    match std::fs::read(&path) {
+        Ok(b) => serde_json::from_slice(&b).unwrap_or_else(|e| {
+            log::warn!(
+                "ignoring {} ({e}): updates of open outages will render their subject again",
+                path.display()
+            );
+            MailState::default()
+        }),
+        Err(_) => MailState::default(),
+    }
+}
+
+/// The [`Notifier`] that mails: composes, queues durably, and lets the
+/// sender thread deliver.
+pub struct MailNotifier {
+    composer: Composer,
+    outbox: Outbox,
+    sender: Sender,
+    state_dir: PathBuf,
+    saved: MailState,
+    digest_over: usize,
+    report_every: Duration,
+}
+
+impl std::fmt::Debug for MailNotifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailNotifier")
+            .field("outbox", &self.outbox.dir())
+            .finish()
+    }
+}
+
+impl MailNotifier {
+    /// Checks the mail settings, creates `state_dir/outbox/` and starts the
+    /// delivery thread (which first sends whatever an earlier process left).
+    pub fn new(cfg: &Config, state_dir: &Path) -> anyhow::Result<MailNotifier> {
+        let e = &cfg.emails;
+        let composer = Composer::new(e).map_err(|m| anyhow!("{}: {m}", cfg.path.display()))?;
+        let smtp = Smtp::new(e).map_err(|m| anyhow!("{}: {m}", cfg.path.display()))?;
+        let outbox = Outbox::open(state_dir)?;
+        let sender = Sender::start(smtp, outbox.clone(), e.smtp_retry_timeout)
+            .context("cannot start the mail delivery thread")?;
+        Ok(MailNotifier {
+            composer,
+            outbox,
+            sender,
+            state_dir: state_dir.to_path_buf(),
+            saved: load_mail_state(state_dir),
+            digest_over: e.digest_over,
+            report_every: e.report_every,
+        })
+    }
+
+    /// When the last report was queued, or when the current report period
+    /// began. Kept in `state_dir/mail-state` (and may be mirrored in the
+    /// daemon's state file).
+    pub fn last_report(&self) -> Option<UnixMicros> {
+        self.saved.last_report
+    }
+
+    /// Sets [`last_report`](Self::last_report), e.g. from a saved state.
+    pub fn set_last_report(&mut self, at: Option<UnixMicros>) {
+        if self.saved.last_report != at {
+            self.saved.last_report = at;
+            self.save_mail_state();
+        }
+    }
+
+    /// The outbox directory.
+    pub fn outbox_dir(&self) -> &Path {
+        self.outbox.dir()
+    }
+
+    fn queue(&self, entry: Result<Entry, String>, what: &str) -> bool {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                log::error!("cannot compose the {what} mail: {e}");
+                return false;
+            }
+        };
+        match self.outbox.push(&entry) {
+            Ok(p) => {
+                log::debug!("{what} mail queued as {}", p.display());
+                true
+            }
+            Err(e) => {
+                log::error!("cannot queue the {what} mail: {e}");
+                false
+            }
+        }
+    }
+
+    /// Keeps the Problem subject of each open outage, for `Re: ` subjects.
+    fn track_thread(&mut self, n: &Notice) -> Option<String> {
+        let t = &n.transition;
+        match t.kind {
+            TransitionKind::Problem => {
+                let subject = self.composer.problem_subject(n);
+                self.saved.threads.insert(
+                    n.check_id.clone(),
+                    Thread {
+                        outage_start: t.outage_start,
+                        subject: subject.clone(),
+                    },
+                );
+                Some(subject)
+            }
+            TransitionKind::Update => self
+                .saved
+                .threads
+                .get(&n.check_id)
+                .filter(|th| th.outage_start == t.outage_start)
+                .map(|th| th.subject.clone()),
+            TransitionKind::Recovery => self
+                .saved
+                .threads
+                .remove(&n.check_id)
+                .filter(|th| th.outage_start == t.outage_start)
+                .map(|th| th.subject),
+        }
+    }
+
+    fn save_mail_state(&self) {
+        let path = self.state_dir.join(MAIL_STATE_FILE);
+        let result = serde_json::to_vec_pretty(&self.saved)
+            .map_err(std::io::Error::other)
+            .and_then(|b| crate::state::write_atomic(&path, &b));
+        if let Err(e) = result {
+            log::error!("cannot save the mail state: {e}");
+        }
+    }
+}
+
+impl Notifier for MailNotifier {
+    fn transitions(&mut self, batch: Vec<Notice>, now: UnixMicros) {
+        if batch.is_empty() {
+            return;
+        }
+        for n in &batch {
+            // The loop logs transitions at info already.
+            log::debug!(
+                "{} {}: {} on {}: {}",
+                n.transition.kind.as_str(),
+                n.transition.status,
+                n.name,
+                n.dest,
+                n.output.lines().next().unwrap_or("")
+            );
+        }
+        if !self.composer.has_recipients() {
+            log::debug!("config.emails.to is empty: no mail sent");
+            return;
+        }
+        let subjects: Vec<Option<String>> = batch.iter().map(|n| self.track_thread(n)).collect();
+        let mut queued = false;
+        if batch.len() > self.digest_over {
+            queued |= self.queue(self.composer.digest(&batch, now), "digest");
+        } else {
+            for (n, subject) in batch.iter().zip(&subjects) {
+                let entry = self.composer.transition(n, subject.as_deref(), now);
+                queued |= self.queue(entry, n.transition.kind.as_str());
+            }
+        }
+        self.save_mail_state();
+        if queued {
+            self.sender.wake();
+        }
+    }
+
+    fn tick(&mut self, now: UnixMicros, checks: &[CheckView]) {
+        if self.report_every.is_zero() || !self.composer.has_recipients() {
+            return;
+        }
+        if !checks.iter().any(|c| c.phase == Phase::Problem) {
+            // No PROBLEM, no report; the next outage starts a new period.
+            self.set_last_report(None);
+            return;
+        }
+        match self.saved.last_report {
+            None => self.set_last_report(Some(now)),
+            Some(t) if now - t >= self.report_every.as_micros() as i64 => {
+                if self.queue(self.composer.report(checks, now), "report") {
+                    self.sender.wake();
+                }
+                self.set_last_report(Some(now));
+            }
+            Some(_) => {}
+        }
+    }
+
+    fn status_lines(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        match self.outbox.list() {
+            Ok(q) if q.is_empty() => out.push("mail outbox: empty".into()),
+            Ok(q) => {
+                let oldest = q[0].composed;
+                out.push(format!(
+                    "mail outbox: {} waiting, oldest from {} ({} ago)",
+                    q.len(),
+                    local_datetime(oldest),
+                    hms(now_unix_micros() - oldest)
+                ));
+            }
+            Err(e) => out.push(format!(
+                "mail outbox {}: cannot list: {e}",
+                self.outbox.dir().display()
+            )),
+        }
+        if let Some((at, e)) = self.sender.last_error() {
+            out.push(format!(
+                "last mail delivery error ({}): {e}",
+                local_datetime(at)
+            ));
+        }
+        if let Some(at) = self.sender.last_delivery() {
+            out.push(format!("last mail delivered at {}", local_datetime(at)));
+        }
+        out
+    }
+
+    fn shutdown(&mut self, deadline: Duration) {
+        self.save_mail_state();
+        if !self.sender.shutdown(deadline) {
+            log::warn!(
+                "mail delivery still busy at exit; what is left in {} is sent on the next start",
+                self.outbox.dir().display()
+            );
+        }
+    }
+}
+
+/// `picomon --test-mail`: one mail straight through the configured path.
+/// Ok: the server's answer (`"250 ..."`); Err: the exact failure.
+pub fn test_mail(cfg: &Config) -> Result<String, String> {
+    let composer = Composer::new(&cfg.emails)?;
+    if !composer.has_recipients() {
+        return Err(
+            "config.emails.to is empty: set config.emails.to = [\"you@example.org\"] \
+             to receive the test mail"
+                .into(),
+        );
+    }
+    let smtp = Smtp::new(&cfg.emails)?;
+    let now = now_unix_micros();
+    let body = format!(
+        "This is a test mail from picomon on {} (config {}), sent at {}.\n\
+         If you read this, alert mail reaches you.\n",
+        compose::hostname(),
+        cfg.path.display(),
+        local_datetime(now)
+    );
+    let entry = composer.plain(&composer.test_subject(), &body, now)?;
+    smtp.send(&entry, sender::SEND_TIMEOUT)
+        .map(|(server, answer)| format!("{server}: {answer}"))
+        .map_err(|e| e.message)
+}
+
+/// One bounded delivery pass over `state_dir/outbox/` (used by the watchdog
+/// for mail a dead daemon left). Returns how many mails went out; an error
+/// says why the rest still waits.
+pub fn deliver_outbox(cfg: &Config, state_dir: &Path, deadline: Duration) -> anyhow::Result<usize> {
+    let smtp = Smtp::new(&cfg.emails).map_err(|m| anyhow!("{}: {m}", cfg.path.display()))?;
+    let outbox = Outbox::open(state_dir)?;
+    let res = sender::pass(&smtp, &outbox, Some(Instant::now() + deadline), &|| false);
+    if res.busy {
+        return Err(anyhow!(
+            "the outbox {} is being sent by another process",
+            outbox.dir().display()
+        ));
+    }
+    let left = outbox.list().map(|l| l.len()).unwrap_or(0);
+    match res.error {
+        Some(e) => Err(anyhow!(
+            "{} mails delivered, {left} still wait in {}: {e}",
+            res.delivered,
+            outbox.dir().display()
+        )),
+        None if left > 0 => Err(anyhow!(
+            "{} mails delivered, {left} still wait in {} (out of time)",
+            res.delivered,
+            outbox.dir().display()
+        )),
+        None => Ok(res.delivered),
+    }
+}
+
+/// Queues a mail with a given subject and body to `emails.to` through the
+/// outbox (the watchdog's notice). It is sent by the next delivery pass.
+pub fn queue_mail(
+    cfg: &Config,
+    state_dir: &Path,
+    subject: &str,
+    body: &str,
+) -> anyhow::Result<PathBuf> {
+    let composer =
+        Composer::new(&cfg.emails).map_err(|m| anyhow!("{}: {m}", cfg.path.display()))?;
+    if !composer.has_recipients() {
+        return Err(anyhow!(
+            "{}: config.emails.to is empty, nobody to mail {subject:?} to",
+            cfg.path.display()
+        ));
+    }
+    let entry = composer
+        .plain(subject, body, now_unix_micros())
+        .map_err(|m| anyhow!(m))?;
+    let outbox = Outbox::open(state_dir)?;
+    Ok(outbox.push(&entry)?)
 }

@@ -1,5 +1,245 @@
-//! Built-in native probes (SPEC §10).
+//! Built-in native probes (SPEC §10): a fresh machine monitors its
+//! neighbours without a plugin package, and a probe costs a socket instead of
+//! a fork.
+//!
+//! One file per probe; each is a struct implementing
+//! [`crate::check::Probe`] and returns what a plugin would (status, summary
+//! `LABEL STATUS - text`, perfdata). Shared pieces: [`opts`] checks option
+//! maps at config time, [`range`] is the Nagios threshold syntax, [`net`]
+//! bounds every socket step by the run's deadline, [`tls`] verifies
+//! certificates and counts their days.
+
+pub mod disk;
+pub mod dns;
+pub mod dns_zone;
+pub mod http;
+pub mod jabber;
+pub mod load;
+pub mod net;
+pub mod openvpn;
+pub mod opts;
+pub mod ping;
+pub mod range;
+pub mod script;
+pub mod smtp;
+pub mod tcp;
+pub mod tls;
+pub mod trace;
+
+use std::sync::Arc;
+
+use rhai::{Engine, FnPtr, Map, NativeCallContext};
+
+use crate::check::{CheckDef, CheckKind, Host, Outcome, Perf, Probe, Status};
+use net::{Deadline, Family};
+use opts::{Opts, RhaiResult};
+
+/// Builds a probe's outcome in the plugin style: `LABEL STATUS - message`.
+#[derive(Clone, Copy, Debug)]
+pub struct Report {
+    label: &'static str,
+}
+
+impl Report {
+    pub fn new(label: &'static str) -> Report {
+        Report { label }
+    }
+
+    pub fn done(
+        &self,
+        status: Status,
+        msg: impl Into<String>,
+        perfdata: Vec<Perf>,
+        deadline: &Deadline,
+    ) -> Outcome {
+        Outcome {
+            status,
+            summary: format!("{} {} - {}", self.label, status, msg.into()),
+            long_output: String::new(),
+            perfdata,
+            duration: deadline.elapsed(),
+        }
+    }
+}
+
+/// A perfdata item without min and max.
+pub fn perf(label: &str, value: f64, uom: &str, warn: &str, crit: &str) -> Perf {
+    Perf::Item {
+        label: label.to_string(),
+        value: (value * 1e6).round() / 1e6,
+        uom: uom.to_string(),
+        warn: warn.to_string(),
+        crit: crit.to_string(),
+        min: String::new(),
+        max: String::new(),
+    }
+}
+
+/// Renders an option map for an identity: `k=v,k=v` in key order.
+fn opts_text(map: &Map) -> String {
+    map.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// A check definition around a probe.
+fn def(label: &str, dest: &str, target: &str, map: &Map, probe: impl Probe + 'static) -> CheckDef {
+    let mut identity = format!("{label}:{dest}");
+    if !target.is_empty() {
+        identity.push(':');
+        identity.push_str(target);
+    }
+    if !map.is_empty() {
+        identity.push(':');
+        identity.push_str(&opts_text(map));
+    }
+    CheckDef {
+        kind: CheckKind::Probe(Arc::new(probe)),
+        identity,
+        label: label.to_string(),
+        dest: dest.to_string(),
+    }
+}
 
 /// Registers the probe constructors (`ping4(h)`, `tcp(h, port)`, ...) with
-/// the config engine. Each returns a [`crate::check::CheckDef`].
-pub fn register(_engine: &mut rhai::Engine) {}
+/// the config engine. Each returns a [`crate::check::CheckDef`]; a bad
+/// option is an error naming it and the fix.
+pub fn register(engine: &mut Engine) {
+    // tcp(h, port [, opts])
+    fn tcp(h: Host, port: i64, map: Map) -> RhaiResult<CheckDef> {
+        let o = Opts::new("tcp", map.clone(), tcp::TcpProbe::OPTIONS)?;
+        let p = tcp::TcpProbe::new(&h, port, &o)?;
+        Ok(def("tcp", &h.name, &port.to_string(), &map, p))
+    }
+    engine.register_fn("tcp", |h: Host, port: i64| tcp(h, port, Map::new()));
+    engine.register_fn("tcp", tcp);
+
+    // tls_cert(h, port [, opts])
+    fn tls_cert(h: Host, port: i64, map: Map) -> RhaiResult<CheckDef> {
+        let o = Opts::new("tls_cert", map.clone(), tls::TlsCertProbe::OPTIONS)?;
+        let p = tls::TlsCertProbe::new(&h, port, &o)?;
+        Ok(def("tls_cert", &h.name, &port.to_string(), &map, p))
+    }
+    engine.register_fn("tls_cert", |h: Host, port: i64| {
+        tls_cert(h, port, Map::new())
+    });
+    engine.register_fn("tls_cert", tls_cert);
+
+    // http4/http6/https4/https6(h [, opts])
+    for (name, family, secure) in [
+        ("http4", Family::V4, false),
+        ("http6", Family::V6, false),
+        ("https4", Family::V4, true),
+        ("https6", Family::V6, true),
+    ] {
+        let make = move |h: Host, map: Map| -> RhaiResult<CheckDef> {
+            let o = Opts::new(name, map.clone(), http::HttpProbe::OPTIONS)?;
+            let p = http::HttpProbe::new(name, &h, family, secure, &o)?;
+            let mut rest = map.clone();
+            rest.remove("vhost");
+            rest.remove("url");
+            let target = format!("{}{}", p.vhost, p.path);
+            Ok(def(name, &h.name, &target, &rest, p))
+        };
+        engine.register_fn(name, move |h: Host| make(h, Map::new()));
+        engine.register_fn(name, make);
+    }
+
+    // smtp4/6, jabber4/6, openvpn4/6 (h [, opts]); dns4/6(h, opts)
+    for family in [Family::V4, Family::V6] {
+        let d = family.digit();
+        let smtp_name: &'static str = if d == "4" { "smtp4" } else { "smtp6" };
+        let smtp = move |h: Host, map: Map| -> RhaiResult<CheckDef> {
+            let o = Opts::new(smtp_name, map.clone(), smtp::SmtpProbe::OPTIONS)?;
+            let p = smtp::SmtpProbe::new(&h, family, &o)?;
+            Ok(def(smtp_name, &h.name, "", &map, p))
+        };
+        engine.register_fn(smtp_name, move |h: Host| smtp(h, Map::new()));
+        engine.register_fn(smtp_name, smtp);
+
+        let jabber_name: &'static str = if d == "4" { "jabber4" } else { "jabber6" };
+        let jabber = move |h: Host, map: Map| -> RhaiResult<CheckDef> {
+            let o = Opts::new(jabber_name, map.clone(), jabber::JabberProbe::OPTIONS)?;
+            let p = jabber::JabberProbe::new(&h, family, &o)?;
+            Ok(def(jabber_name, &h.name, "", &map, p))
+        };
+        engine.register_fn(jabber_name, move |h: Host| jabber(h, Map::new()));
+        engine.register_fn(jabber_name, jabber);
+
+        let vpn_name: &'static str = if d == "4" { "openvpn4" } else { "openvpn6" };
+        let vpn = move |h: Host, map: Map| -> RhaiResult<CheckDef> {
+            let o = Opts::new(vpn_name, map.clone(), openvpn::OpenVpnProbe::OPTIONS)?;
+            let p = openvpn::OpenVpnProbe::new(&h, family, &o)?;
+            Ok(def(vpn_name, &h.name, "", &map, p))
+        };
+        engine.register_fn(vpn_name, move |h: Host| vpn(h, Map::new()));
+        engine.register_fn(vpn_name, vpn);
+
+        let dns_name: &'static str = if d == "4" { "dns4" } else { "dns6" };
+        let dns = move |h: Host, map: Map| -> RhaiResult<CheckDef> {
+            let o = Opts::new(dns_name, map.clone(), dns::DnsProbe::OPTIONS)?;
+            let p = dns::DnsProbe::new(&h, family, &o)?;
+            Ok(def(dns_name, &h.name, "", &map, p))
+        };
+        engine.register_fn(dns_name, move |h: Host| dns(h, Map::new()));
+        engine.register_fn(dns_name, dns);
+
+        let ping_name: &'static str = if d == "4" { "ping4" } else { "ping6" };
+        let ping = move |h: Host, map: Map| -> RhaiResult<CheckDef> {
+            let o = Opts::new(ping_name, map.clone(), ping::PingProbe::OPTIONS)?;
+            let p = ping::PingProbe::new(&h, family, &o)?;
+            Ok(def(ping_name, &h.name, "", &map, p))
+        };
+        engine.register_fn(ping_name, move |h: Host| ping(h, Map::new()));
+        engine.register_fn(ping_name, ping);
+
+        let trace_name: &'static str = if d == "4" { "trace4" } else { "trace6" };
+        let trace = move |h: Host, map: Map| -> RhaiResult<CheckDef> {
+            let o = Opts::new(trace_name, map.clone(), trace::TraceProbe::OPTIONS)?;
+            let p = trace::TraceProbe::new(&h, family, &o)?;
+            Ok(def(trace_name, &h.name, "", &map, p))
+        };
+        engine.register_fn(trace_name, move |h: Host| trace(h, Map::new()));
+        engine.register_fn(trace_name, trace);
+    }
+
+    // dns_zone(zone [, opts])
+    fn dns_zone(zone: &str, map: Map) -> RhaiResult<CheckDef> {
+        let o = Opts::new("dns_zone", map.clone(), dns_zone::DnsZoneProbe::OPTIONS)?;
+        let p = dns_zone::DnsZoneProbe::new(zone, &o)?;
+        Ok(def("dns_zone", zone, "", &map, p))
+    }
+    engine.register_fn("dns_zone", |zone: &str| dns_zone(zone, Map::new()));
+    engine.register_fn("dns_zone", dns_zone);
+
+    // load([opts]), disk(path [, opts])
+    fn load(map: Map) -> RhaiResult<CheckDef> {
+        let o = Opts::new("load", map.clone(), load::LoadProbe::OPTIONS)?;
+        let p = load::LoadProbe::new(&o)?;
+        Ok(def("load", "localhost", "", &map, p))
+    }
+    engine.register_fn("load", || load(Map::new()));
+    engine.register_fn("load", load);
+    fn disk(path: &str, map: Map) -> RhaiResult<CheckDef> {
+        let o = Opts::new("disk", map.clone(), disk::DiskProbe::OPTIONS)?;
+        let p = disk::DiskProbe::new(path, &o)?;
+        Ok(def("disk", "localhost", path, &map, p))
+    }
+    engine.register_fn("disk", |path: &str| disk(path, Map::new()));
+    engine.register_fn("disk", disk);
+
+    // script(name, fn [, opts])
+    fn script_def(ctx: NativeCallContext, name: &str, f: FnPtr, map: Map) -> RhaiResult<CheckDef> {
+        let o = Opts::new("script", map.clone(), script::ScriptProbe::OPTIONS)?;
+        let p = script::ScriptProbe::new(&ctx, name, f, &o)?;
+        // The user's name says more in mails than "script".
+        let mut d = def("script", "localhost", name, &map, p);
+        d.label = name.to_string();
+        Ok(d)
+    }
+    engine.register_fn("script", |ctx: NativeCallContext, name: &str, f: FnPtr| {
+        script_def(ctx, name, f, Map::new())
+    });
+    engine.register_fn("script", script_def);
+}

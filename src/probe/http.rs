@@ -1,0 +1,293 @@
+//! `http4/http6/https4/https6(h, opts)`: GET `url` on the host's v4 or v6
+//! address, with `vhost` as Host header and TLS server name, as
+//! `check_http -I addr -H vhost --sni` does. The request is ureq's; for https
+//! a handshake of our own first reads the certificate, so its days left and
+//! any name or chain problem are reported with the reason.
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use regex::Regex;
+
+use super::net::{self, Deadline, Family};
+use super::opts::{Opts, RhaiResult};
+use super::range::{fmt_num, Range, Thresholds};
+use super::tls::{self, TlsOptions};
+use super::{perf, Report};
+use crate::check::{Host, Outcome, Probe, Status};
+
+/// How much of a body `expect` looks at.
+const BODY_LIMIT: u64 = 1024 * 1024;
+
+/// What the body must contain.
+#[derive(Clone, Debug)]
+pub enum Expect {
+    Text(String),
+    Regex(Regex),
+}
+
+impl Expect {
+    fn found(&self, body: &str) -> bool {
+        match self {
+            Expect::Text(t) => body.contains(t.as_str()),
+            Expect::Regex(r) => r.is_match(body),
+        }
+    }
+
+    fn pattern(&self) -> String {
+        match self {
+            Expect::Text(t) => t.clone(),
+            Expect::Regex(r) => format!("/{}/", r.as_str()),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct HttpProbe {
+    pub addr: String,
+    pub family: Family,
+    pub secure: bool,
+    pub port: u16,
+    /// Host header and SNI.
+    pub vhost: String,
+    /// Path and query, starting with `/`.
+    pub path: String,
+    /// Required status; `None`: below 400 OK, 4xx WARNING, 5xx CRITICAL.
+    pub status: Option<u16>,
+    pub expect: Option<Expect>,
+    /// Response time above this is CRITICAL.
+    pub max_time: Option<f64>,
+    pub time: Thresholds,
+    pub tls: TlsOptions,
+    pub cert_warning: i64,
+    pub cert_critical: i64,
+}
+
+impl HttpProbe {
+    pub const OPTIONS: &'static [&'static str] = &[
+        "url",
+        "vhost",
+        "port",
+        "status",
+        "expect",
+        "expect_regex",
+        "max_time",
+        "warning",
+        "critical",
+        "cert_warning",
+        "cert_critical",
+        "ca_file",
+    ];
+
+    pub fn new(
+        name: &str,
+        h: &Host,
+        family: Family,
+        secure: bool,
+        o: &Opts,
+    ) -> RhaiResult<HttpProbe> {
+        if !secure {
+            for k in ["cert_warning", "cert_critical", "ca_file"] {
+                if o.has(k) {
+                    return Err(o.bad(
+                        k,
+                        format!(
+                            "only https checks have certificates; use https{} or drop {k}",
+                            family.digit()
+                        ),
+                    ));
+                }
+            }
+        }
+        let path = o
+            .string("url", "\"/status\"")?
+            .unwrap_or_else(|| "/".into());
+        if !path.starts_with('/') {
+            return Err(o.bad(
+                "url",
+                format!("{path:?} must be a path starting with `/` (the host is the check's host, the name is `vhost`)"),
+            ));
+        }
+        let mut expect = match o.string("expect", "\"Welcome\"")? {
+            Some(e) if e.len() >= 2 && e.starts_with('/') && e.ends_with('/') => {
+                Some(Expect::Regex(compile(o, "expect", &e[1..e.len() - 1])?))
+            }
+            Some(e) => Some(Expect::Text(e)),
+            None => None,
+        };
+        if let Some(re) = o.string("expect_regex", "\"Welcome|Hello\"")? {
+            if expect.is_some() {
+                return Err(o.bad(
+                    "expect_regex",
+                    "give either `expect` or `expect_regex`, not both",
+                ));
+            }
+            expect = Some(Expect::Regex(compile(o, "expect_regex", &re)?));
+        }
+        let (cert_warning, cert_critical) = tls::cert_days(o)?;
+        let _ = name;
+        Ok(HttpProbe {
+            addr: family.addr_of(h),
+            family,
+            secure,
+            port: o.port("port")?.unwrap_or(if secure { 443 } else { 80 }),
+            vhost: o
+                .string("vhost", "\"www.example.org\"")?
+                .unwrap_or(h.name.clone()),
+            path,
+            status: o.int("status", 100, 599, "200")?.map(|s| s as u16),
+            expect,
+            max_time: o.float("max_time", 0.0, 86_400.0, "2.5")?,
+            time: Thresholds {
+                warning: o.range("warning")?,
+                critical: o.range("critical")?,
+            },
+            tls: TlsOptions {
+                ca_file: o.string("ca_file", "\"/etc/picomon/ca.pem\"")?,
+            },
+            cert_warning,
+            cert_critical,
+        })
+    }
+
+    fn url(&self) -> String {
+        let host = if self.vhost.contains(':') && !self.vhost.starts_with('[') {
+            format!("[{}]", self.vhost)
+        } else {
+            self.vhost.clone()
+        };
+        let scheme = if self.secure { "https" } else { "http" };
+        format!("{scheme}://{host}:{}{}", self.port, self.path)
+    }
+
+    /// The https certificate verdict, from a handshake of our own.
+    fn cert(
+        &self,
+        addrs: &[SocketAddr],
+        deadline: &Deadline,
+    ) -> Result<(Status, String, crate::check::Perf), String> {
+        let sock = net::connect(addrs, deadline)?;
+        match tls::handshake(sock, &self.vhost, &self.tls, deadline) {
+            Ok((_, cert)) => {
+                let (st, msg) = tls::cert_verdict(&cert, self.cert_warning, self.cert_critical);
+                Ok((
+                    st,
+                    msg,
+                    tls::cert_perf(&cert, self.cert_warning, self.cert_critical),
+                ))
+            }
+            Err(f) => Err(tls::failure_outcome(&f).1),
+        }
+    }
+}
+
+fn compile(o: &Opts, key: &str, re: &str) -> RhaiResult<Regex> {
+    Regex::new(re).map_err(|e| o.bad(key, format!("bad regular expression: {e}")))
+}
+
+impl Probe for HttpProbe {
+    fn run(&self, timeout: Duration) -> Outcome {
+        let deadline = Deadline::after(timeout);
+        let r = Report::new(if self.secure { "HTTPS" } else { "HTTP" });
+        let fail = |msg: String| r.done(Status::Critical, msg, vec![], &deadline);
+        let addrs = match net::resolve(&self.addr, self.port, self.family) {
+            Ok(a) => a,
+            Err(e) => return fail(e),
+        };
+        let mut status = Status::Ok;
+        let mut notes = Vec::new();
+        let mut perfdata = Vec::new();
+        let mut tls_cfg = None;
+        if self.secure {
+            match self.cert(&addrs, &deadline) {
+                Ok((st, msg, p)) => {
+                    status = st;
+                    notes.push(msg);
+                    perfdata.push(p);
+                }
+                Err(e) => return fail(e),
+            }
+            match tls::client_config(&self.tls) {
+                Ok(c) => tls_cfg = Some(c),
+                Err(e) => return r.done(Status::Unknown, e, vec![], &deadline),
+            }
+        }
+        let left = match deadline.left() {
+            Ok(l) => l,
+            Err(_) => return fail(deadline.timed_out()),
+        };
+        let fixed = addrs.clone();
+        let mut builder = ureq::AgentBuilder::new()
+            .timeout_connect(left)
+            .timeout(left)
+            .redirects(0)
+            .user_agent(concat!("picomon/", env!("CARGO_PKG_VERSION")))
+            .resolver(move |_: &str| Ok(fixed.clone()));
+        if let Some(c) = tls_cfg {
+            builder = builder.tls_config(c);
+        }
+        let started = deadline.elapsed();
+        let resp = match builder.build().get(&self.url()).call() {
+            Ok(resp) => resp,
+            Err(ureq::Error::Status(_, resp)) => resp,
+            Err(ureq::Error::Transport(t)) => {
+                let msg = t.to_string();
+                let msg = if msg.contains("timed out") || msg.contains("WouldBlock") {
+                    format!("{}: {}", self.url(), deadline.timed_out())
+                } else {
+                    format!("{}: {msg}", self.url())
+                };
+                return fail(msg);
+            }
+        };
+        let code = resp.status();
+        let line = format!("{} {} {}", resp.http_version(), code, resp.status_text());
+        let mut body = Vec::new();
+        if let Err(e) = resp.into_reader().take(BODY_LIMIT).read_to_end(&mut body) {
+            return fail(deadline.describe("reading the body", &e));
+        }
+        let secs = (deadline.elapsed() - started).as_secs_f64();
+        let code_status = match self.status {
+            Some(want) if want == code => Status::Ok,
+            Some(want) => {
+                notes.insert(0, format!("expected status {want}"));
+                Status::Critical
+            }
+            None if code >= 500 => Status::Critical,
+            None if code >= 400 => Status::Warning,
+            None => Status::Ok,
+        };
+        status = Status::worst(status, code_status);
+        if let Some(e) = &self.expect {
+            if !e.found(&String::from_utf8_lossy(&body)) {
+                status = Status::Critical;
+                notes.insert(0, format!("Pattern '{}' not found in reply.", e.pattern()));
+            }
+        }
+        if let Some(max) = self.max_time {
+            if secs > max {
+                status = Status::Critical;
+                notes.insert(0, format!("took longer than max_time {} s", fmt_num(max)));
+            }
+        }
+        status = Status::worst(status, self.time.status(secs));
+        let max_text = self
+            .max_time
+            .map(|m| Range::upper(m).text)
+            .unwrap_or_default();
+        let crit = if self.time.critical.is_some() {
+            self.time.crit_text()
+        } else {
+            max_text
+        };
+        perfdata.insert(0, perf("time", secs, "s", &self.time.warn_text(), &crit));
+        perfdata.insert(1, perf("size", body.len() as f64, "B", "", ""));
+        let mut msg = format!("{line} - {} bytes in {} s", body.len(), fmt_num(secs));
+        for n in notes {
+            msg.push_str(" - ");
+            msg.push_str(&n);
+        }
+        r.done(status, msg, perfdata, &deadline)
+    }
+}

@@ -1,0 +1,91 @@
+//! `jabber4/jabber6(h, opts)`: the XMPP server opens a stream on 5222. Any
+//! `<stream:stream` answer is fine, as it was for `check_jabber`.
+
+use std::time::Duration;
+
+use super::net::{self, Deadline, Family, Link};
+use super::opts::{Opts, RhaiResult};
+use super::range::fmt_num;
+use super::tcp::contains;
+use super::{perf, Report};
+use crate::check::{Host, Outcome, Probe, Status};
+
+#[derive(Debug)]
+pub struct JabberProbe {
+    pub addr: String,
+    pub family: Family,
+    pub port: u16,
+    /// The `to` of the stream: the XMPP domain.
+    pub domain: String,
+}
+
+impl JabberProbe {
+    pub const OPTIONS: &'static [&'static str] = &["port", "domain"];
+
+    pub fn new(h: &Host, family: Family, o: &Opts) -> RhaiResult<JabberProbe> {
+        Ok(JabberProbe {
+            addr: family.addr_of(h),
+            family,
+            port: o.port("port")?.unwrap_or(5222),
+            domain: o
+                .string("domain", "\"example.org\"")?
+                .unwrap_or(h.name.clone()),
+        })
+    }
+
+    fn open(&self, deadline: &Deadline) -> Result<(), String> {
+        let addrs = net::resolve(&self.addr, self.port, self.family)?;
+        let mut sock = net::connect(&addrs, deadline)?;
+        let link: &mut dyn Link = &mut sock;
+        let hello = format!(
+            "<?xml version='1.0'?><stream:stream to='{}' xmlns='jabber:client' \
+             xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>",
+            xml_escape(&self.domain)
+        );
+        net::send(link, hello.as_bytes(), deadline).map_err(|e| deadline.describe("send", &e))?;
+        let got = net::read_until(link, deadline, 16 * 1024, &|b| {
+            contains(b, b"<stream:stream")
+        })
+        .map_err(|e| deadline.describe("waiting for the stream", &e))?;
+        if contains(&got, b"<stream:stream") {
+            Ok(())
+        } else if got.is_empty() {
+            Err("connection closed without opening a stream".into())
+        } else {
+            Err(format!(
+                "no XMPP stream in the answer: '{}'",
+                net::printable(&got, 200)
+            ))
+        }
+    }
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('\'', "&apos;")
+        .replace('<', "&lt;")
+}
+
+impl Probe for JabberProbe {
+    fn run(&self, timeout: Duration) -> Outcome {
+        let deadline = Deadline::after(timeout);
+        let r = Report::new("JABBER");
+        match self.open(&deadline) {
+            Ok(()) => {
+                let secs = deadline.elapsed().as_secs_f64();
+                r.done(
+                    Status::Ok,
+                    format!(
+                        "stream opened by {} port {} in {} s",
+                        self.addr,
+                        self.port,
+                        fmt_num(secs)
+                    ),
+                    vec![perf("time", secs, "s", "", "")],
+                    &deadline,
+                )
+            }
+            Err(e) => r.done(Status::Critical, e, vec![], &deadline),
+        }
+    }
+}

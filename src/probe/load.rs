@@ -1,0 +1,115 @@
+//! `load(opts)`: the 1, 5 and 15 minute load averages against lists of
+//! limits, as accre-monitor's loadavg check and `check_load -w 5,4,3` do.
+
+use std::time::Duration;
+
+use super::net::Deadline;
+use super::opts::{as_number, Opts, RhaiResult};
+use super::range::{fmt_num, Range, Thresholds};
+use super::{perf, Report};
+use crate::check::{Outcome, Probe, Status};
+
+#[derive(Debug)]
+pub struct LoadProbe {
+    /// Limits for load1, load5, load15.
+    pub limits: [Thresholds; 3],
+    /// Divide by the number of CPUs before comparing.
+    pub per_cpu: bool,
+    /// Where to read; `/proc/loadavg` except in tests.
+    pub source: String,
+}
+
+impl LoadProbe {
+    pub const OPTIONS: &'static [&'static str] = &["warning", "critical", "per_cpu"];
+
+    pub fn new(o: &Opts) -> RhaiResult<LoadProbe> {
+        let w = limits(o, "warning")?;
+        let c = limits(o, "critical")?;
+        let limits = [0, 1, 2].map(|i| Thresholds {
+            warning: w.map(|l| Range::upper(l[i])),
+            critical: c.map(|l| Range::upper(l[i])),
+        });
+        Ok(LoadProbe {
+            limits,
+            per_cpu: o.bool("per_cpu")?.unwrap_or(false),
+            source: "/proc/loadavg".into(),
+        })
+    }
+}
+
+/// `[5, 4, 3]`, or one number for all three.
+fn limits(o: &Opts, key: &str) -> RhaiResult<Option<[f64; 3]>> {
+    let Some(v) = o.raw(key) else {
+        return Ok(None);
+    };
+    let bad = || {
+        o.bad(key, "must be a number or a list of three numbers for the 1, 5 and 15 minute loads, e.g. `[5, 4, 3]`")
+    };
+    if let Some(n) = as_number(v) {
+        return Ok(Some([n; 3]));
+    }
+    let arr = v.clone().into_array().map_err(|_| bad())?;
+    let nums: Vec<f64> = arr
+        .iter()
+        .map(as_number)
+        .collect::<Option<_>>()
+        .ok_or_else(bad)?;
+    match nums.as_slice() {
+        [a, b, c] => Ok(Some([*a, *b, *c])),
+        _ => Err(bad()),
+    }
+}
+
+/// The three averages from `/proc/loadavg` text.
+pub fn parse_loadavg(text: &str) -> Option<[f64; 3]> {
+    let mut it = text.split_whitespace().map(|s| s.parse::<f64>().ok());
+    Some([it.next()??, it.next()??, it.next()??])
+}
+
+impl Probe for LoadProbe {
+    fn run(&self, timeout: Duration) -> Outcome {
+        let deadline = Deadline::after(timeout);
+        let r = Report::new("LOAD");
+        let text = match std::fs::read_to_string(&self.source) {
+            Ok(t) => t,
+            Err(e) => {
+                return r.done(
+                    Status::Unknown,
+                    format!("cannot read {}: {e}", self.source),
+                    vec![],
+                    &deadline,
+                )
+            }
+        };
+        let Some(mut load) = parse_loadavg(&text) else {
+            return r.done(
+                Status::Unknown,
+                format!("cannot parse {}: {text:?}", self.source),
+                vec![],
+                &deadline,
+            );
+        };
+        let mut note = String::new();
+        if self.per_cpu {
+            let cpus = std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1) as f64;
+            load = load.map(|l| l / cpus);
+            note = format!(" per CPU ({} CPUs)", fmt_num(cpus));
+        }
+        let mut status = Status::Ok;
+        let mut perfdata = Vec::new();
+        for (i, name) in ["load1", "load5", "load15"].iter().enumerate() {
+            let t = &self.limits[i];
+            status = Status::worst(status, t.status(load[i]));
+            perfdata.push(perf(name, load[i], "", &t.warn_text(), &t.crit_text()));
+        }
+        let msg = format!(
+            "load average{note}: {}, {}, {}",
+            fmt_num(load[0]),
+            fmt_num(load[1]),
+            fmt_num(load[2])
+        );
+        r.done(status, msg, perfdata, &deadline)
+    }
+}

@@ -1,0 +1,234 @@
+//! Network helpers shared by the probes: one deadline per run, address
+//! resolution by family, bounded connects and reads.
+//!
+//! Every socket operation gets the time left until the run's deadline, so a
+//! probe as a whole never outlives its `timeout`, however many steps it has.
+
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+/// Which address family a probe uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    V4,
+    V6,
+}
+
+impl Family {
+    pub fn from_version(v: u8) -> Family {
+        if v == 6 {
+            Family::V6
+        } else {
+            Family::V4
+        }
+    }
+
+    pub fn matches(self, ip: &IpAddr) -> bool {
+        matches!(
+            (self, ip),
+            (Family::V4, IpAddr::V4(_)) | (Family::V6, IpAddr::V6(_))
+        )
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::V4 => "IPv4",
+            Family::V6 => "IPv6",
+        }
+    }
+
+    /// The suffix of constructor names: `4` or `6`.
+    pub fn digit(self) -> &'static str {
+        match self {
+            Family::V4 => "4",
+            Family::V6 => "6",
+        }
+    }
+
+    /// The address of `h` for this family.
+    pub fn addr_of(self, h: &crate::check::Host) -> String {
+        match self {
+            Family::V4 => h.addr4().to_string(),
+            Family::V6 => h.addr6().to_string(),
+        }
+    }
+}
+
+/// The end of one run.
+#[derive(Clone, Copy, Debug)]
+pub struct Deadline {
+    pub start: Instant,
+    pub end: Instant,
+    pub timeout: Duration,
+}
+
+impl Deadline {
+    pub fn after(timeout: Duration) -> Deadline {
+        let start = Instant::now();
+        Deadline {
+            start,
+            end: start + timeout,
+            timeout,
+        }
+    }
+
+    /// Time left, or a `TimedOut` error once it has passed. Never zero, as a
+    /// zero socket timeout would mean "wait forever".
+    pub fn left(&self) -> io::Result<Duration> {
+        let left = self.end.saturating_duration_since(Instant::now());
+        if left < Duration::from_millis(1) {
+            Err(io::Error::new(io::ErrorKind::TimedOut, "deadline passed"))
+        } else {
+            Ok(left)
+        }
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    /// "timed out after 10 s", the words the plugin runner uses too.
+    pub fn timed_out(&self) -> String {
+        format!("timed out after {} s", secs(self.timeout))
+    }
+
+    /// Describes an I/O error; a timeout says which limit it hit.
+    pub fn describe(&self, what: &str, e: &io::Error) -> String {
+        match e.kind() {
+            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => {
+                format!("{what}: {}", self.timed_out())
+            }
+            _ => format!("{what}: {e}"),
+        }
+    }
+}
+
+/// Seconds for messages: `10` or `0.5`.
+pub fn secs(d: Duration) -> String {
+    super::range::fmt_num(d.as_secs_f64())
+}
+
+/// Resolves `host` (an address or a name) to addresses of `family`.
+pub fn resolve(host: &str, port: u16, family: Family) -> Result<Vec<SocketAddr>, String> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = bare.parse::<IpAddr>() {
+        if !family.matches(&ip) {
+            return Err(format!("{host} is not an {} address", family.name()));
+        }
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    let addrs: Vec<SocketAddr> = (bare, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?
+        .filter(|a| family.matches(&a.ip()))
+        .collect();
+    if addrs.is_empty() {
+        return Err(format!(
+            "{host} has no {} address (give the host an ipv{} address)",
+            family.name(),
+            family.digit()
+        ));
+    }
+    Ok(addrs)
+}
+
+/// Connects to the first address that answers, within the deadline, and
+/// sets read and write timeouts to the time then left.
+pub fn connect(addrs: &[SocketAddr], deadline: &Deadline) -> Result<TcpStream, String> {
+    let mut last = String::from("no address to connect to");
+    for addr in addrs {
+        let left = deadline
+            .left()
+            .map_err(|e| deadline.describe("connect", &e))?;
+        match TcpStream::connect_timeout(addr, left) {
+            Ok(s) => {
+                set_timeouts(&s, deadline).map_err(|e| deadline.describe("connect", &e))?;
+                return Ok(s);
+            }
+            Err(e) => last = deadline.describe(&format!("connect to {addr}"), &e),
+        }
+    }
+    Err(last)
+}
+
+/// Sets read and write timeouts of `s` to the time left.
+pub fn set_timeouts(s: &TcpStream, deadline: &Deadline) -> io::Result<()> {
+    let left = deadline.left()?;
+    s.set_read_timeout(Some(left))?;
+    s.set_write_timeout(Some(left))
+}
+
+/// A byte stream with timeouts: plain TCP or TLS over TCP.
+pub trait Link: Read + Write + Send {
+    /// Sets the read and write timeouts of the underlying socket.
+    fn set_timeout(&mut self, d: Duration) -> io::Result<()>;
+
+    /// For taking the plain socket back (SMTP's STARTTLS).
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any>;
+}
+
+impl Link for TcpStream {
+    fn set_timeout(&mut self, d: Duration) -> io::Result<()> {
+        self.set_read_timeout(Some(d))?;
+        self.set_write_timeout(Some(d))
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
+        self
+    }
+}
+
+impl Link for super::tls::TlsStream {
+    fn set_timeout(&mut self, d: Duration) -> io::Result<()> {
+        self.sock.set_timeout(d)
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
+        self
+    }
+}
+
+/// Writes all of `data` within the deadline.
+pub fn send(link: &mut dyn Link, data: &[u8], deadline: &Deadline) -> io::Result<()> {
+    link.set_timeout(deadline.left()?)?;
+    link.write_all(data)?;
+    link.flush()
+}
+
+/// Reads until `done(buffer)` says so, EOF, `limit` bytes or the deadline.
+/// Returns what was read; an error only when nothing useful came.
+pub fn read_until(
+    link: &mut dyn Link,
+    deadline: &Deadline,
+    limit: usize,
+    done: &dyn Fn(&[u8]) -> bool,
+) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !done(&buf) && buf.len() < limit {
+        link.set_timeout(deadline.left()?)?;
+        match link.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(buf)
+}
+
+/// Makes bytes printable for a one-line message: lossy UTF-8, control
+/// characters as spaces, cut at `max` characters.
+pub fn printable(bytes: &[u8], max: usize) -> String {
+    let s = String::from_utf8_lossy(bytes);
+    let mut out: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(max)
+        .collect();
+    if s.chars().count() > max {
+        out.push_str("...");
+    }
+    out.trim().to_string()
+}

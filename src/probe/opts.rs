@@ -1,0 +1,203 @@
+//! Option maps of the probe constructors (`tcp(h, 443, #{ tls: true })`).
+//!
+//! Every constructor checks its map up front, so a typo or a value of the
+//! wrong type is a config error at the line that wrote it, naming the option
+//! and the fix, instead of a probe that silently does something else.
+
+use rhai::{Dynamic, EvalAltResult, Map, Position};
+
+use super::range::Range;
+
+/// What a constructor returns to Rhai on a bad argument.
+pub type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
+
+/// A runtime error for the config script; Rhai fills in the position.
+pub fn err(msg: impl Into<String>) -> Box<EvalAltResult> {
+    Box::new(EvalAltResult::ErrorRuntime(
+        Dynamic::from(msg.into()),
+        Position::NONE,
+    ))
+}
+
+/// A checked option map of one constructor.
+#[derive(Debug)]
+pub struct Opts {
+    probe: String,
+    map: Map,
+}
+
+impl Opts {
+    /// Checks that every key of `map` is one of `allowed`.
+    pub fn new(probe: &str, map: Map, allowed: &[&str]) -> RhaiResult<Opts> {
+        for key in map.keys() {
+            if !allowed.contains(&key.as_str()) {
+                let known = if allowed.is_empty() {
+                    "it takes no options".to_string()
+                } else {
+                    format!("known options: {}", allowed.join(", "))
+                };
+                return Err(err(format!("{probe}: unknown option `{key}` ({known})")));
+            }
+        }
+        Ok(Opts {
+            probe: probe.to_string(),
+            map,
+        })
+    }
+
+    /// No options given.
+    pub fn empty(probe: &str) -> Opts {
+        Opts {
+            probe: probe.to_string(),
+            map: Map::new(),
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&Dynamic> {
+        self.map.get(key).filter(|v| !v.is_unit())
+    }
+
+    fn wrong(&self, key: &str, want: &str, example: &str, got: &Dynamic) -> Box<EvalAltResult> {
+        err(format!(
+            "{}: option `{key}` must be {want} (e.g. `{key}: {example}`), not {} `{got}`",
+            self.probe,
+            got.type_name(),
+        ))
+    }
+
+    /// The raw value of `key`, for options with their own shapes.
+    pub fn raw(&self, key: &str) -> Option<&Dynamic> {
+        self.get(key)
+    }
+
+    /// True when `key` was given (and is not `()`).
+    pub fn has(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// The probe name, for messages.
+    pub fn probe(&self) -> &str {
+        &self.probe
+    }
+
+    /// An error about option `key`, for checks a getter cannot do.
+    pub fn bad(&self, key: &str, why: impl std::fmt::Display) -> Box<EvalAltResult> {
+        err(format!("{}: option `{key}`: {why}", self.probe))
+    }
+
+    pub fn string(&self, key: &str, example: &str) -> RhaiResult<Option<String>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) if v.is_string() => Ok(Some(v.to_string())),
+            Some(v) => Err(self.wrong(key, "a string", example, v)),
+        }
+    }
+
+    pub fn bool(&self, key: &str) -> RhaiResult<Option<bool>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => v
+                .as_bool()
+                .map(Some)
+                .map_err(|_| self.wrong(key, "true or false", "true", v)),
+        }
+    }
+
+    /// An integer in `min..=max`.
+    pub fn int(&self, key: &str, min: i64, max: i64, example: &str) -> RhaiResult<Option<i64>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => {
+                let n = v
+                    .as_int()
+                    .map_err(|_| self.wrong(key, "an integer", example, v))?;
+                if n < min || n > max {
+                    return Err(self.bad(key, format!("{n} is out of range {min}..={max}")));
+                }
+                Ok(Some(n))
+            }
+        }
+    }
+
+    /// A number (integer or float) in `min..=max`.
+    pub fn float(&self, key: &str, min: f64, max: f64, example: &str) -> RhaiResult<Option<f64>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => {
+                let n = as_number(v).ok_or_else(|| self.wrong(key, "a number", example, v))?;
+                if !(min..=max).contains(&n) {
+                    return Err(self.bad(key, format!("{n} is out of range {min}..={max}")));
+                }
+                Ok(Some(n))
+            }
+        }
+    }
+
+    /// A Nagios range, given as a string (`"10:20"`) or a plain number.
+    pub fn range(&self, key: &str) -> RhaiResult<Option<Range>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) if v.is_string() => Range::parse(&v.to_string())
+                .map(Some)
+                .map_err(|e| self.bad(key, e)),
+            Some(v) => match as_number(v) {
+                Some(n) => Ok(Some(Range::upper(n))),
+                None => Err(self.wrong(key, "a Nagios range", "\"10:20\"", v)),
+            },
+        }
+    }
+
+    /// A list of strings, or one string standing for a list of one.
+    pub fn strings(&self, key: &str, example: &str) -> RhaiResult<Option<Vec<String>>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) if v.is_string() => Ok(Some(vec![v.to_string()])),
+            Some(v) if v.is_array() => {
+                let arr = v.clone().into_array().unwrap_or_default();
+                arr.iter()
+                    .map(|x| {
+                        if x.is_string() || as_number(x).is_some() {
+                            Ok(x.to_string())
+                        } else {
+                            Err(self.wrong(key, "a list of strings", example, v))
+                        }
+                    })
+                    .collect::<RhaiResult<Vec<_>>>()
+                    .map(Some)
+            }
+            Some(v) => Err(self.wrong(key, "a list of strings", example, v)),
+        }
+    }
+
+    /// `ip_version: 4` or `6`.
+    pub fn ip_version(&self, key: &str) -> RhaiResult<Option<u8>> {
+        match self.int(key, 4, 6, "6")? {
+            None => Ok(None),
+            Some(4) => Ok(Some(4)),
+            Some(6) => Ok(Some(6)),
+            Some(n) => Err(self.bad(key, format!("{n} is neither 4 nor 6"))),
+        }
+    }
+
+    /// A TCP/UDP port number.
+    pub fn port(&self, key: &str) -> RhaiResult<Option<u16>> {
+        Ok(self.int(key, 1, 65535, "8080")?.map(|p| p as u16))
+    }
+}
+
+/// A Rhai integer or float as f64.
+pub fn as_number(v: &Dynamic) -> Option<f64> {
+    if let Ok(i) = v.as_int() {
+        Some(i as f64)
+    } else {
+        v.as_float().ok()
+    }
+}
+
+/// Checks a port given as a positional argument (`tcp(h, 443)`).
+pub fn check_port(probe: &str, port: i64) -> RhaiResult<u16> {
+    u16::try_from(port)
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or_else(|| err(format!("{probe}: port {port} is out of range 1..=65535")))
+}

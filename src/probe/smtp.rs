@@ -1,0 +1,203 @@
+//! `smtp4/smtp6(h, opts)`: the 220 banner, EHLO, optionally STARTTLS (with
+//! the certificate verified) and one `command` whose reply must start with
+//! `response`; then QUIT. What `check_smtp` did for picomon's SMTP4/6.
+
+use std::time::Duration;
+
+use super::net::{self, Deadline, Family, Link};
+use super::opts::{Opts, RhaiResult};
+use super::range::{fmt_num, Thresholds};
+use super::tls::{self, TlsOptions};
+use super::{perf, Report};
+use crate::check::{Host, Outcome, Probe, Status};
+
+/// A reply longer than this is not an SMTP server talking.
+const REPLY_LIMIT: usize = 64 * 1024;
+
+#[derive(Debug)]
+pub struct SmtpProbe {
+    pub addr: String,
+    pub family: Family,
+    pub port: u16,
+    pub helo: String,
+    /// STARTTLS, verified against this name.
+    pub starttls: Option<(String, TlsOptions)>,
+    pub command: Option<String>,
+    pub response: Option<String>,
+    pub time: Thresholds,
+}
+
+impl SmtpProbe {
+    pub const OPTIONS: &'static [&'static str] = &[
+        "port", "helo", "starttls", "sni", "ca_file", "command", "response", "warning", "critical",
+    ];
+
+    pub fn new(h: &Host, family: Family, o: &Opts) -> RhaiResult<SmtpProbe> {
+        let starttls = o.bool("starttls")?.unwrap_or(false);
+        let sni = o.string("sni", "\"mail.example.org\"")?;
+        let ca_file = o.string("ca_file", "\"/etc/picomon/ca.pem\"")?;
+        if !starttls && (sni.is_some() || ca_file.is_some()) {
+            return Err(o.bad(
+                if sni.is_some() { "sni" } else { "ca_file" },
+                "only means something with `starttls: true`; add it or drop this option",
+            ));
+        }
+        let command = o.string("command", "\"VRFY postmaster\"")?;
+        let response = o.string("response", "\"250\"")?;
+        if response.is_some() && command.is_none() {
+            return Err(o.bad(
+                "response",
+                "is the expected reply to `command`; give a command too",
+            ));
+        }
+        let helo = match o.string("helo", "\"monitor.example.org\"")? {
+            Some(h) => h,
+            None => nix::unistd::gethostname()
+                .ok()
+                .and_then(|h| h.into_string().ok())
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "localhost".into()),
+        };
+        Ok(SmtpProbe {
+            addr: family.addr_of(h),
+            family,
+            port: o.port("port")?.unwrap_or(25),
+            helo,
+            starttls: starttls.then(|| (sni.unwrap_or(h.name.clone()), TlsOptions { ca_file })),
+            command,
+            response,
+            time: Thresholds {
+                warning: o.range("warning")?,
+                critical: o.range("critical")?,
+            },
+        })
+    }
+
+    fn session(&self, deadline: &Deadline) -> Result<String, String> {
+        let addrs = net::resolve(&self.addr, self.port, self.family)?;
+        let sock = net::connect(&addrs, deadline)?;
+        let mut link: Box<dyn Link> = Box::new(sock);
+        let (code, banner) = reply(link.as_mut(), deadline, "banner")?;
+        if code != 220 {
+            return Err(format!("banner is not 220: {code} {banner}"));
+        }
+        self.ehlo(link.as_mut(), deadline)?;
+        if let Some((sni, opts)) = &self.starttls {
+            let (code, text) = say(link.as_mut(), deadline, "STARTTLS")?;
+            if code != 220 {
+                return Err(format!("STARTTLS refused: {code} {text}"));
+            }
+            // Nothing may be buffered past the 220: take the socket back.
+            let sock = match downcast_tcp(link) {
+                Some(s) => s,
+                None => return Err("STARTTLS on an already secured link".into()),
+            };
+            let (tls_link, _) = tls::handshake(sock, sni, opts, deadline)
+                .map_err(|f| format!("STARTTLS: {}", tls::failure_outcome(&f).1))?;
+            link = Box::new(tls_link);
+            self.ehlo(link.as_mut(), deadline)?;
+        }
+        if let Some(cmd) = &self.command {
+            let (code, text) = say(link.as_mut(), deadline, cmd)?;
+            let line = format!("{code} {text}");
+            match &self.response {
+                Some(want) if !line.starts_with(want.as_str()) => {
+                    return Err(format!("{cmd}: expected '{want}', got '{line}'"));
+                }
+                None if code >= 400 => return Err(format!("{cmd}: {line}")),
+                _ => {}
+            }
+        }
+        let _ = say(link.as_mut(), deadline, "QUIT");
+        Ok(banner)
+    }
+
+    fn ehlo(&self, link: &mut dyn Link, deadline: &Deadline) -> Result<(), String> {
+        let (code, text) = say(link, deadline, &format!("EHLO {}", self.helo))?;
+        if code != 250 {
+            return Err(format!("EHLO refused: {code} {text}"));
+        }
+        Ok(())
+    }
+}
+
+/// The plain socket back from a boxed link, for STARTTLS.
+fn downcast_tcp(link: Box<dyn Link>) -> Option<std::net::TcpStream> {
+    let any: Box<dyn std::any::Any> = link.into_any();
+    any.downcast::<std::net::TcpStream>().ok().map(|b| *b)
+}
+
+/// Sends one command line and reads its reply.
+fn say(link: &mut dyn Link, deadline: &Deadline, cmd: &str) -> Result<(u16, String), String> {
+    net::send(link, format!("{cmd}\r\n").as_bytes(), deadline)
+        .map_err(|e| deadline.describe(&format!("sending {}", verb(cmd)), &e))?;
+    reply(link, deadline, verb(cmd))
+}
+
+fn verb(cmd: &str) -> &str {
+    cmd.split_whitespace().next().unwrap_or(cmd)
+}
+
+/// True once `buf` holds a complete (possibly multi-line) reply.
+fn complete(buf: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(buf);
+    text.ends_with('\n')
+        && text
+            .lines()
+            .last()
+            .is_some_and(|l| (l.len() >= 4 && l.as_bytes()[3] == b' ') || l.len() == 3)
+}
+
+/// Reads one reply: its code and the text of its last line.
+fn reply(link: &mut dyn Link, deadline: &Deadline, what: &str) -> Result<(u16, String), String> {
+    let buf = net::read_until(link, deadline, REPLY_LIMIT, &complete)
+        .map_err(|e| deadline.describe(&format!("waiting for the {what} reply"), &e))?;
+    if buf.is_empty() {
+        return Err(format!("connection closed before the {what} reply"));
+    }
+    let text = String::from_utf8_lossy(&buf);
+    let last = text.lines().last().unwrap_or("");
+    let code = last
+        .get(0..3)
+        .and_then(|c| c.parse::<u16>().ok())
+        .ok_or_else(|| {
+            format!(
+                "not an SMTP reply to {what}: '{}'",
+                net::printable(&buf, 200)
+            )
+        })?;
+    Ok((
+        code,
+        net::printable(last.get(4..).unwrap_or("").as_bytes(), 200),
+    ))
+}
+
+impl Probe for SmtpProbe {
+    fn run(&self, timeout: Duration) -> Outcome {
+        let deadline = Deadline::after(timeout);
+        let r = Report::new("SMTP");
+        match self.session(&deadline) {
+            Ok(banner) => {
+                let secs = deadline.elapsed().as_secs_f64();
+                let tls = if self.starttls.is_some() {
+                    ", STARTTLS"
+                } else {
+                    ""
+                };
+                r.done(
+                    self.time.status(secs),
+                    format!("{} s response time{tls}, 220 {banner}", fmt_num(secs)),
+                    vec![perf(
+                        "time",
+                        secs,
+                        "s",
+                        &self.time.warn_text(),
+                        &self.time.crit_text(),
+                    )],
+                    &deadline,
+                )
+            }
+            Err(e) => r.done(Status::Critical, e, vec![], &deadline),
+        }
+    }
+}

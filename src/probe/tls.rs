@@ -1,0 +1,498 @@
+//! TLS for the probes: a rustls handshake that keeps the peer certificate
+//! even when verification fails, so an expired certificate is reported as
+//! "expired 3 days ago" rather than a bare handshake error; the days left on
+//! a certificate; and the `tls_cert(h, port)` probe built on both.
+//!
+//! Trust: the system bundle (`/etc/ssl/certs/ca-certificates.crt`, which
+//! includes local CAs added with update-ca-certificates), else the built-in
+//! Mozilla roots, plus an optional `ca_file` per probe.
+
+use std::io::{self, BufReader};
+use std::net::TcpStream;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{CertificateError, ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+
+use super::net::{self, Deadline, Family};
+use super::opts::{check_port, Opts, RhaiResult};
+use super::range::Range;
+use super::{perf, Report};
+use crate::check::{Host, Outcome, Perf, Probe, Status};
+
+/// The system CA bundle Debian keeps up to date.
+const SYSTEM_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// A TLS client set-up: trust anchors and the name to ask for.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TlsOptions {
+    /// Extra CA certificates (PEM) to trust.
+    pub ca_file: Option<String>,
+}
+
+fn system_roots() -> &'static Vec<CertificateDer<'static>> {
+    static ROOTS: OnceLock<Vec<CertificateDer<'static>>> = OnceLock::new();
+    ROOTS.get_or_init(|| {
+        std::fs::File::open(SYSTEM_BUNDLE)
+            .ok()
+            .map(|f| {
+                rustls_pemfile::certs(&mut BufReader::new(f))
+                    .filter_map(Result::ok)
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    })
+}
+
+/// The trust anchors for one probe.
+fn roots(opts: &TlsOptions) -> Result<RootCertStore, String> {
+    let mut store = RootCertStore::empty();
+    let system = system_roots();
+    if system.is_empty() {
+        store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    } else {
+        store.add_parsable_certificates(system.iter().cloned());
+    }
+    if let Some(path) = &opts.ca_file {
+        let f = std::fs::File::open(path).map_err(|e| {
+            format!("cannot read ca_file {path}: {e} (give a readable PEM file of CA certificates)")
+        })?;
+        let certs: Vec<_> = rustls_pemfile::certs(&mut BufReader::new(f))
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("ca_file {path} is not valid PEM: {e}"))?;
+        if certs.is_empty() {
+            return Err(format!(
+                "ca_file {path} holds no certificate (it needs -----BEGIN CERTIFICATE----- blocks)"
+            ));
+        }
+        for c in certs {
+            store
+                .add(c)
+                .map_err(|e| format!("ca_file {path}: unusable CA certificate: {e}"))?;
+        }
+    }
+    Ok(store)
+}
+
+/// Verifies like webpki, and keeps the end-entity certificate it was shown.
+#[derive(Debug)]
+struct Recording {
+    inner: Arc<WebPkiServerVerifier>,
+    seen: Mutex<Option<Vec<u8>>>,
+}
+
+impl ServerCertVerifier for Recording {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if let Ok(mut seen) = self.seen.lock() {
+            *seen = Some(end_entity.to_vec());
+        }
+        self.inner
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// A verifying client config (for ureq and for our own handshakes).
+pub fn client_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>, String> {
+    let (cfg, _) = recording_config(opts)?;
+    Ok(cfg)
+}
+
+fn recording_config(opts: &TlsOptions) -> Result<(Arc<ClientConfig>, Arc<Recording>), String> {
+    let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots(opts)?), provider())
+        .build()
+        .map_err(|e| format!("cannot set up certificate verification: {e}"))?;
+    let rec = Arc::new(Recording {
+        inner,
+        seen: Mutex::new(None),
+    });
+    let cfg = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("cannot set up TLS: {e}"))?
+        .dangerous()
+        .with_custom_certificate_verifier(rec.clone())
+        .with_no_client_auth();
+    Ok((Arc::new(cfg), rec))
+}
+
+/// What a handshake learned about the peer's certificate.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PeerCert {
+    /// notAfter, Unix seconds.
+    pub not_after: i64,
+}
+
+impl PeerCert {
+    /// Whole days until notAfter (negative once expired).
+    pub fn days_left(&self) -> i64 {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        (self.not_after - now).div_euclid(86_400)
+    }
+}
+
+/// A failed handshake: why, and the certificate if one was shown.
+#[derive(Debug)]
+pub struct TlsFailure {
+    pub message: String,
+    pub cert: Option<PeerCert>,
+}
+
+/// A TLS stream over TCP, as the probes use it.
+pub type TlsStream = StreamOwned<ClientConnection, TcpStream>;
+
+/// Runs a TLS handshake on `sock` for `name`, within the deadline.
+pub fn handshake(
+    mut sock: TcpStream,
+    name: &str,
+    opts: &TlsOptions,
+    deadline: &Deadline,
+) -> Result<(TlsStream, PeerCert), TlsFailure> {
+    let fail = |message: String| TlsFailure {
+        message,
+        cert: None,
+    };
+    let (cfg, rec) = recording_config(opts).map_err(fail)?;
+    let server = ServerName::try_from(name.trim_start_matches('[').trim_end_matches(']'))
+        .map_err(|e| fail(format!("bad TLS server name {name:?}: {e}")))?
+        .to_owned();
+    let mut conn =
+        ClientConnection::new(cfg, server).map_err(|e| fail(format!("TLS set-up: {e}")))?;
+    let seen = |rec: &Recording| {
+        rec.seen
+            .lock()
+            .ok()
+            .and_then(|s| s.clone())
+            .and_then(|der| parse_not_after(&der))
+            .map(|not_after| PeerCert { not_after })
+    };
+    while conn.is_handshaking() {
+        if let Err(e) = net::set_timeouts(&sock, deadline) {
+            return Err(fail(deadline.describe("TLS handshake", &e)));
+        }
+        if let Err(e) = conn.complete_io(&mut sock) {
+            return Err(TlsFailure {
+                message: describe_io(&e, name, deadline),
+                cert: seen(&rec),
+            });
+        }
+    }
+    let cert = seen(&rec).ok_or_else(|| fail("the server sent no readable certificate".into()))?;
+    Ok((StreamOwned::new(conn, sock), cert))
+}
+
+/// Turns a handshake error into words: a certificate problem says which.
+pub fn describe_io(e: &io::Error, name: &str, deadline: &Deadline) -> String {
+    if let Some(tls) = e.get_ref().and_then(|r| r.downcast_ref::<rustls::Error>()) {
+        return describe_tls(tls, name);
+    }
+    deadline.describe("TLS handshake", e)
+}
+
+/// Words for a rustls error, saying whether the name or the chain is wrong.
+pub fn describe_tls(e: &rustls::Error, name: &str) -> String {
+    match e {
+        rustls::Error::InvalidCertificate(c) => match c {
+            CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+                "certificate expired".into()
+            }
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                "certificate is not valid yet".into()
+            }
+            CertificateError::UnknownIssuer => "certificate chain problem: unknown issuer (not signed by a trusted CA; trust a private CA with ca_file)".into(),
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+                format!("certificate name problem: not valid for {name}")
+            }
+            other => format!("certificate problem: {other:?}"),
+        },
+        other => format!("TLS handshake failed: {other}"),
+    }
+}
+
+/// Status and words for the days left on a certificate.
+pub fn cert_verdict(cert: &PeerCert, warn_days: i64, crit_days: i64) -> (Status, String) {
+    let days = cert.days_left();
+    let when = format_date(cert.not_after);
+    if days < 0 {
+        (
+            Status::Critical,
+            format!("certificate expired {} days ago ({when})", -days),
+        )
+    } else if days < crit_days {
+        (
+            Status::Critical,
+            format!("certificate expires in {days} days ({when})"),
+        )
+    } else if days < warn_days {
+        (
+            Status::Warning,
+            format!("certificate expires in {days} days ({when})"),
+        )
+    } else {
+        (
+            Status::Ok,
+            format!("certificate valid for {days} days ({when})"),
+        )
+    }
+}
+
+/// Perfdata of the days left.
+pub fn cert_perf(cert: &PeerCert, warn_days: i64, crit_days: i64) -> Perf {
+    perf(
+        "cert_days",
+        cert.days_left() as f64,
+        "",
+        &Range::lower(warn_days as f64).text,
+        &Range::lower(crit_days as f64).text,
+    )
+}
+
+/// A certificate problem after a failed handshake: days when we saw the
+/// certificate, else only the reason. Always CRITICAL.
+pub fn failure_outcome(f: &TlsFailure) -> (Status, String) {
+    match &f.cert {
+        Some(c) if c.days_left() < 0 => (
+            Status::Critical,
+            format!(
+                "certificate expired {} days ago ({})",
+                -c.days_left(),
+                format_date(c.not_after)
+            ),
+        ),
+        _ => (Status::Critical, f.message.clone()),
+    }
+}
+
+// ---- minimal DER walk: just far enough to reach tbsCertificate.validity ----
+
+fn der_item(buf: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let tag = *buf.first()?;
+    let first = *buf.get(1)? as usize;
+    let (len, head) = if first < 0x80 {
+        (first, 2)
+    } else {
+        let n = first & 0x7f;
+        if n == 0 || n > 4 {
+            return None;
+        }
+        let mut len = 0usize;
+        for i in 0..n {
+            len = (len << 8) | *buf.get(2 + i)? as usize;
+        }
+        (len, 2 + n)
+    };
+    let body = buf.get(head..head.checked_add(len)?)?;
+    Some((tag, body, &buf[head + len..]))
+}
+
+/// notAfter of a DER certificate, as Unix seconds.
+pub fn parse_not_after(der: &[u8]) -> Option<i64> {
+    let (_, cert, _) = der_item(der)?;
+    let (_, tbs, _) = der_item(cert)?;
+    let mut rest = tbs;
+    let (tag, _, r) = der_item(rest)?;
+    if tag == 0xa0 {
+        rest = r; // explicit version
+    }
+    // serialNumber, signature, issuer
+    for _ in 0..3 {
+        rest = der_item(rest)?.2;
+    }
+    let (_, validity, _) = der_item(rest)?;
+    let (_, _, after_nb) = der_item(validity)?;
+    let (tag, time, _) = der_item(after_nb)?;
+    parse_time(tag, std::str::from_utf8(time).ok()?)
+}
+
+fn parse_time(tag: u8, s: &str) -> Option<i64> {
+    let s = s.strip_suffix('Z')?;
+    let (year, rest) = match tag {
+        0x17 => {
+            let yy: i64 = s.get(0..2)?.parse().ok()?;
+            (if yy >= 50 { 1900 + yy } else { 2000 + yy }, s.get(2..)?)
+        }
+        0x18 => (s.get(0..4)?.parse().ok()?, s.get(4..)?),
+        _ => return None,
+    };
+    let field = |i: usize| -> Option<i64> { rest.get(i..i + 2)?.parse().ok() };
+    let (mo, d, h, mi) = (field(0)?, field(2)?, field(4)?, field(6)?);
+    let sec = field(8).unwrap_or(0);
+    Some(days_from_civil(year, mo, d) * 86_400 + h * 3600 + mi * 60 + sec)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// `YYYY-MM-DD` of Unix seconds (UTC).
+pub fn format_date(unix: i64) -> String {
+    let z = unix.div_euclid(86_400) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// `tls_cert(h, port)`: days left on the certificate served at a port.
+#[derive(Debug)]
+pub struct TlsCertProbe {
+    pub addr: String,
+    pub port: u16,
+    pub family: Family,
+    /// Name for SNI and verification.
+    pub sni: String,
+    pub tls: TlsOptions,
+    pub warn_days: i64,
+    pub crit_days: i64,
+}
+
+impl TlsCertProbe {
+    pub const OPTIONS: &'static [&'static str] = &[
+        "sni",
+        "ca_file",
+        "cert_warning",
+        "cert_critical",
+        "ip_version",
+    ];
+
+    pub fn new(h: &Host, port: i64, o: &Opts) -> RhaiResult<TlsCertProbe> {
+        let port = check_port(o.probe(), port)?;
+        let family = Family::from_version(o.ip_version("ip_version")?.unwrap_or(4));
+        let (warn_days, crit_days) = cert_days(o)?;
+        Ok(TlsCertProbe {
+            addr: family.addr_of(h),
+            port,
+            family,
+            sni: o
+                .string("sni", "\"www.example.org\"")?
+                .unwrap_or(h.name.clone()),
+            tls: TlsOptions {
+                ca_file: o.string("ca_file", "\"/etc/picomon/ca.pem\"")?,
+            },
+            warn_days,
+            crit_days,
+        })
+    }
+}
+
+/// `cert_warning` (default 14) and `cert_critical` (default 7) days.
+pub fn cert_days(o: &Opts) -> RhaiResult<(i64, i64)> {
+    let w = o.int("cert_warning", 0, 36_500, "14")?.unwrap_or(14);
+    let c = o.int("cert_critical", 0, 36_500, "7")?.unwrap_or(7);
+    if c > w {
+        return Err(o.bad(
+            "cert_critical",
+            format!(
+                "{c} days is more than cert_warning {w} days (critical must be the shorter time)"
+            ),
+        ));
+    }
+    Ok((w, c))
+}
+
+impl Probe for TlsCertProbe {
+    fn run(&self, timeout: Duration) -> Outcome {
+        let deadline = Deadline::after(timeout);
+        let r = Report::new("TLS");
+        let addrs = match net::resolve(&self.addr, self.port, self.family) {
+            Ok(a) => a,
+            Err(e) => return r.done(Status::Critical, e, vec![], &deadline),
+        };
+        let sock = match net::connect(&addrs, &deadline) {
+            Ok(s) => s,
+            Err(e) => return r.done(Status::Critical, e, vec![], &deadline),
+        };
+        match handshake(sock, &self.sni, &self.tls, &deadline) {
+            Ok((_, cert)) => {
+                let (st, msg) = cert_verdict(&cert, self.warn_days, self.crit_days);
+                let p = cert_perf(&cert, self.warn_days, self.crit_days);
+                r.done(
+                    st,
+                    format!("{}:{} {msg}", self.sni, self.port),
+                    vec![p],
+                    &deadline,
+                )
+            }
+            Err(f) => {
+                let (st, msg) = failure_outcome(&f);
+                r.done(
+                    st,
+                    format!("{}:{} {msg}", self.sni, self.port),
+                    vec![],
+                    &deadline,
+                )
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_round_trip() {
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+        assert_eq!(format_date(0), "1970-01-01");
+        assert_eq!(format_date(951_782_400), "2000-02-29");
+        assert_eq!(parse_time(0x17, "491231235959Z"), Some(2_524_607_999));
+        assert_eq!(parse_time(0x18, "20000229000000Z"), Some(951_782_400));
+        assert_eq!(parse_time(0x17, "garbage"), None);
+    }
+
+    #[test]
+    fn der_walk_rejects_truncation() {
+        assert_eq!(parse_not_after(&[]), None);
+        assert_eq!(parse_not_after(&[0x30, 0x82, 0x10]), None);
+    }
+}

@@ -1,0 +1,1569 @@
+//! Mail tests against a real SMTP server process (tests/smtp/server.py,
+//! aiosmtpd) on loopback: composition and threading, header injection, the
+//! durable outbox, digests, reports, STARTTLS / implicit TLS with a test CA,
+//! AUTH, `test_mail`, failover, and the watchdog's helpers; then end to end
+//! (`e2e_*`) against the real `picomon` binary with a plugin whose status a
+//! test sets through a file: threads, SMTP down then up, SIGKILL and
+//! restart mid-outage, a 40-check digest, reports, reload, `-1 --notify`,
+//! `--test-mail`, a corrupt state file.
+//!
+//! Every test has its own temp dir (certificates, state dir, the server's
+//! received messages) and its own server on a free port; waits poll with
+//! generous deadlines, as the machine may be loaded.
+
+use std::fs;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use picomon::alert::{Phase, Transition, TransitionKind};
+use picomon::check::Status;
+use picomon::config::{Config, SmtpTls};
+use picomon::mail::{self, MailNotifier};
+use picomon::notify::{CheckView, Notice, Notifier};
+
+const DEADLINE: Duration = Duration::from_secs(40);
+const S: i64 = 1_000_000;
+
+// ---------------------------------------------------------------- harness
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free loopback port")
+}
+
+/// Polls `f` until it returns Some, or panics with `what` after DEADLINE.
+fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let end = Instant::now() + DEADLINE;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if Instant::now() > end {
+            panic!("timed out after {DEADLINE:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// TLS mode of the test server.
+#[derive(Clone, Copy, PartialEq)]
+enum ServerTls {
+    None,
+    Starttls,
+    Implicit,
+}
+
+/// A running tests/smtp/server.py; killed when dropped.
+struct SmtpServer {
+    child: Child,
+    inbox: PathBuf,
+    port: u16,
+}
+
+impl SmtpServer {
+    fn start(dir: &Path, port: u16, tls: ServerTls, auth: Option<&str>) -> SmtpServer {
+        Self::start_with(dir, port, tls, auth, "server", &[])
+    }
+
+    fn start_with_cert(
+        dir: &Path,
+        port: u16,
+        tls: ServerTls,
+        auth: Option<&str>,
+        cert: &str,
+    ) -> SmtpServer {
+        Self::start_with(dir, port, tls, auth, cert, &[])
+    }
+
+    fn start_with(
+        dir: &Path,
+        port: u16,
+        tls: ServerTls,
+        auth: Option<&str>,
+        cert: &str,
+        extra: &[&str],
+    ) -> SmtpServer {
+        let inbox = dir.join(format!("inbox-{port}"));
+        fs::create_dir_all(&inbox).unwrap();
+        let ready = dir.join(format!("ready-{port}"));
+        let _ = fs::remove_file(&ready);
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp/server.py");
+        let mut cmd = Command::new("/usr/bin/python3");
+        cmd.arg(script)
+            .arg("--port")
+            .arg(port.to_string())
+            .arg("--dir")
+            .arg(&inbox)
+            .arg("--ready")
+            .arg(&ready)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(
+                fs::File::create(dir.join(format!("server-{port}.log"))).unwrap(),
+            ));
+        let (c, k) = (
+            dir.join(format!("{cert}.pem")),
+            dir.join(format!("{cert}.key")),
+        );
+        match tls {
+            ServerTls::None => {}
+            ServerTls::Starttls => {
+                cmd.arg("--starttls").arg(&c).arg(&k);
+            }
+            ServerTls::Implicit => {
+                cmd.arg("--tls").arg(&c).arg(&k);
+            }
+        }
+        if let Some(a) = auth {
+            cmd.arg("--auth").arg(a);
+        }
+        cmd.args(extra);
+        let mut child = cmd.spawn().expect("cannot start tests/smtp/server.py");
+        let end = Instant::now() + DEADLINE;
+        while !ready.exists() {
+            if let Ok(Some(st)) = child.try_wait() {
+                let log =
+                    fs::read_to_string(dir.join(format!("server-{port}.log"))).unwrap_or_default();
+                panic!("test SMTP server exited ({st}): {log}");
+            }
+            assert!(Instant::now() < end, "test SMTP server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        SmtpServer { child, inbox, port }
+    }
+
+    fn received(&self) -> Vec<Received> {
+        received_in(&self.inbox)
+    }
+
+    /// Waits until at least `n` messages arrived; returns all of them.
+    fn wait_messages(&self, n: usize) -> Vec<Received> {
+        wait_for(&format!("{n} messages on port {}", self.port), || {
+            let r = self.received();
+            (r.len() >= n).then_some(r)
+        })
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A message as the test server recorded it.
+#[derive(Debug, Clone)]
+struct Received {
+    rcpt_tos: Vec<String>,
+    mail_from: String,
+    tls: bool,
+    auth_user: Option<String>,
+    /// Unfolded header lines.
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Received {
+    fn header(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    fn one(&self, name: &str) -> &str {
+        let v = self.header(name);
+        assert_eq!(v.len(), 1, "header {name} in {:#?}", self.headers);
+        v[0]
+    }
+}
+
+fn received_in(inbox: &Path) -> Vec<Received> {
+    let mut names: Vec<PathBuf> = fs::read_dir(inbox)
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+        .iter()
+        .map(|p| {
+            let v: serde_json::Value =
+                serde_json::from_slice(&fs::read(p).unwrap()).expect("server record");
+            let data = v["data"].as_str().unwrap().replace("\r\n", "\n");
+            let (head, body) = data.split_once("\n\n").unwrap_or((&data, ""));
+            let head = head.replace("\n ", " ").replace("\n\t", " ");
+            let headers = head
+                .lines()
+                .map(|l| match l.split_once(':') {
+                    Some((n, v)) => (n.to_string(), v.trim().to_string()),
+                    None => (l.to_string(), String::new()),
+                })
+                .collect();
+            Received {
+                rcpt_tos: v["rcpt_tos"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_str().unwrap().to_string())
+                    .collect(),
+                mail_from: v["mail_from"].as_str().unwrap().to_string(),
+                tls: v["tls"].as_bool().unwrap(),
+                auth_user: v["auth_user"].as_str().map(String::from),
+                headers,
+                body: body.to_string(),
+            }
+        })
+        .collect()
+}
+
+/// A config that mails through 127.0.0.1:`port`, read by the real config
+/// loader (so the mail keys are exercised as users write them).
+fn config(dir: &Path, port: u16) -> Config {
+    let path = dir.join("config.rhai");
+    let d = dir.display();
+    fs::write(
+        &path,
+        format!(
+            r#"
+config.state_dir = "{d}/state";
+config.emails.to = ["ops@example.org"];
+config.emails.addr_from = "picomon <picomon@example.org>";
+config.emails.smtp_host = "127.0.0.1:{port}";
+config.emails.smtp_tls = "none";
+config.emails.subject_tpl = "[picomon] {{state}}: {{check}} on {{dest}}";
+config.emails.report.every = 3600;
+config.emails.report.subject = "[picomon] error report";
+config.emails.digest_over = 5;
+"#
+        ),
+    )
+    .unwrap();
+    let mut cfg = picomon::config::load(&path).expect("test config");
+    assert_eq!(cfg.emails.smtp_host, vec![format!("127.0.0.1:{port}")]);
+    assert_eq!(cfg.emails.smtp_tls, SmtpTls::None);
+    assert_eq!(cfg.emails.report_every, Duration::from_secs(3600));
+    // Below what a config may set (1 s), so retries in tests are quick.
+    cfg.emails.smtp_retry_timeout = Duration::from_millis(500);
+    cfg
+}
+
+fn notifier(cfg: &Config) -> MailNotifier {
+    fs::create_dir_all(&cfg.state_dir).unwrap();
+    MailNotifier::new(cfg, &cfg.state_dir).expect("MailNotifier::new")
+}
+
+const T0: i64 = 1_800_000_000 * S;
+
+fn notice(id: &str, kind: TransitionKind, status: Status, at: i64, output: &str) -> Notice {
+    Notice {
+        check_id: format!("plugin {id}"),
+        name: id.into(),
+        dest: "web1".into(),
+        transition: Transition {
+            kind,
+            status,
+            previous: None,
+            outage_start: T0,
+            failed_runs: 2,
+            at,
+        },
+        output: output.into(),
+    }
+}
+
+fn view(id: &str, phase: Phase, output: &str) -> CheckView {
+    CheckView {
+        check_id: format!("plugin {id}"),
+        name: id.into(),
+        dest: "web1".into(),
+        phase,
+        status: Some(if phase == Phase::Ok {
+            Status::Ok
+        } else {
+            Status::Critical
+        }),
+        failed_runs: if phase == Phase::Ok { 0 } else { 3 },
+        retry: 1,
+        outage_start: (phase != Phase::Ok).then_some(T0),
+        last_run: Some(T0),
+        last_output: output.into(),
+    }
+}
+
+fn outbox_files(cfg: &Config) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(cfg.state_dir.join("outbox"))
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "mail"))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// A test CA, a second unrelated CA, a server certificate for localhost,
+/// 127.0.0.1 and ::1, and one for another name only.
+fn make_certs(dir: &Path) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
+    for ca in ["ca", "otherca"] {
+        let mut a = vec!["req", "-x509", "-nodes", "-days", "36500"];
+        a.extend(ec);
+        let (key, pem, subj) = (
+            format!("{ca}.key"),
+            format!("{ca}.pem"),
+            format!("/CN=picomon test {ca}"),
+        );
+        a.extend([
+            "-keyout",
+            &key,
+            "-out",
+            &pem,
+            "-subj",
+            &subj,
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ]);
+        run(&a);
+    }
+    for (name, san) in [
+        ("server", "DNS:localhost,IP:127.0.0.1,IP:::1"),
+        ("othername", "DNS:other.test"),
+    ] {
+        fs::write(
+            dir.join(format!("{name}.ext")),
+            format!(
+                "subjectAltName={san}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
+            ),
+        )
+        .unwrap();
+        let (key, csr, pem, ext) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.pem"),
+            format!("{name}.ext"),
+        );
+        let mut a = vec!["req", "-nodes", "-subj", "/CN=picomon test server"];
+        a.extend(ec);
+        a.extend(["-keyout", &key, "-out", &csr]);
+        run(&a);
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "36500",
+            "-out",
+            &pem,
+            "-extfile",
+            &ext,
+        ]);
+    }
+}
+
+// ------------------------------------------------------------------ tests
+
+#[test]
+fn problem_update_recovery_arrive_threaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let server = SmtpServer::start(dir.path(), port, ServerTls::None, None);
+    let cfg = config(dir.path(), port);
+    let mut n = notifier(&cfg);
+
+    let mut p = notice(
+        "check_x",
+        TransitionKind::Problem,
+        Status::Warning,
+        T0 + 60 * S,
+        "DISK WARNING - 10% free",
+    );
+    p.transition.failed_runs = 2;
+    n.transitions(vec![p], T0 + 60 * S);
+    server.wait_messages(1);
+    let mut u = notice(
+        "check_x",
+        TransitionKind::Update,
+        Status::Critical,
+        T0 + 120 * S,
+        "DISK CRITICAL - 2% free",
+    );
+    u.transition.previous = Some(Status::Warning);
+    n.transitions(vec![u], T0 + 120 * S);
+    server.wait_messages(2);
+    let mut r = notice(
+        "check_x",
+        TransitionKind::Recovery,
+        Status::Ok,
+        T0 + 245 * S,
+        "DISK OK - 50% free",
+    );
+    r.transition.failed_runs = 4;
+    n.transitions(vec![r], T0 + 245 * S);
+    let msgs = server.wait_messages(3);
+    assert_eq!(msgs.len(), 3);
+
+    let (p, u, r) = (&msgs[0], &msgs[1], &msgs[2]);
+    let root = p.one("Message-ID");
+    assert!(
+        root.starts_with("<picomon.") && root.ends_with('>'),
+        "{root}"
+    );
+    assert_eq!(p.one("Subject"), "[picomon] WARNING: check_x on web1");
+    assert!(p.header("In-Reply-To").is_empty());
+    assert!(p.body.starts_with("WARNING since "), "{}", p.body);
+    assert!(
+        p.body.contains("\n\nDISK WARNING - 10% free\n"),
+        "{}",
+        p.body
+    );
+    for m in [u, r] {
+        assert_eq!(m.one("In-Reply-To"), root);
+        assert_eq!(m.one("References"), root);
+        assert_ne!(m.one("Message-ID"), root);
+        assert_eq!(m.one("Subject"), "Re: [picomon] WARNING: check_x on web1");
+    }
+    assert!(u.body.starts_with("CRITICAL (was WARNING)"), "{}", u.body);
+    assert!(u.body.contains("DISK CRITICAL - 2% free"));
+    assert!(
+        r.body
+            .starts_with("OK: recovered after 0:04:05 (4 failed runs)\n\nDISK OK - 50% free"),
+        "{}",
+        r.body
+    );
+    for m in &msgs {
+        assert_eq!(m.one("Auto-Submitted"), "auto-generated");
+        assert_eq!(m.one("From"), "picomon <picomon@example.org>");
+        assert_eq!(m.one("To"), "ops@example.org");
+        assert_eq!(m.rcpt_tos, vec!["ops@example.org"]);
+        assert_eq!(m.mail_from, "picomon@example.org");
+        assert!(!m.tls);
+    }
+    // Each mail carries the time it was composed, not the time it was sent.
+    assert_eq!(p.one("Date"), "Fri, 15 Jan 2027 08:01:00 +0000");
+    n.shutdown(Duration::from_secs(5));
+}
+
+#[test]
+fn header_injection_from_check_output_is_neutralised() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let server = SmtpServer::start(dir.path(), port, ServerTls::None, None);
+    let mut cfg = config(dir.path(), port);
+    cfg.emails.subject_tpl = "[picomon] {state}: {check} on {dest}".into();
+    let mut n = notifier(&cfg);
+    let evil = "\r\nBcc: victim@example.org";
+    let mut p = notice("x", TransitionKind::Problem, Status::Critical, T0, evil);
+    p.name = format!("evil{evil}");
+    p.dest = "web1\nBcc: victim2@example.org\r\nX-Injected: 1".to_string();
+    n.transitions(vec![p], T0);
+    let m = &server.wait_messages(1)[0];
+    assert_eq!(m.rcpt_tos, vec!["ops@example.org"]);
+    assert!(m.header("Bcc").is_empty(), "{:#?}", m.headers);
+    assert!(m.header("X-Injected").is_empty(), "{:#?}", m.headers);
+    // The subject is one header line; the would-be headers are inert text.
+    assert_eq!(
+        m.one("Subject"),
+        "[picomon] CRITICAL: evilBcc: victim@example.org on web1Bcc: victim2@example.orgX-Injected: 1"
+    );
+    // The output is kept in the body, where it can do no harm.
+    assert!(m.body.contains("Bcc: victim@example.org"), "{}", m.body);
+    n.shutdown(Duration::from_secs(5));
+}
+
+#[test]
+fn outbox_keeps_mail_while_the_server_is_down_and_sends_it_once_with_its_date() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port(); // nothing listens yet
+    let cfg = config(dir.path(), port);
+    let mut n = notifier(&cfg);
+    n.transitions(
+        vec![notice(
+            "down",
+            TransitionKind::Problem,
+            Status::Critical,
+            T0,
+            "DOWN",
+        )],
+        T0,
+    );
+    // The mail is on disk before any send, and stays there while sends fail.
+    let files = outbox_files(&cfg);
+    assert_eq!(files.len(), 1, "{files:?}");
+    let stored = fs::read_to_string(&files[0]).unwrap();
+    let date = stored
+        .lines()
+        .find_map(|l| l.strip_prefix("Date: "))
+        .expect("Date in the stored mail")
+        .to_string();
+    let lines = wait_for("a delivery error in the status lines", || {
+        let l = n.status_lines();
+        l.iter().any(|x| x.contains("delivery error")).then_some(l)
+    });
+    assert!(lines[0].starts_with("mail outbox: 1 waiting"), "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(&format!("127.0.0.1:{port}"))),
+        "{lines:?}"
+    );
+    assert_eq!(outbox_files(&cfg), files);
+
+    let server = SmtpServer::start(dir.path(), port, ServerTls::None, None);
+    let msgs = server.wait_messages(1);
+    wait_for("an empty outbox", || {
+        outbox_files(&cfg).is_empty().then_some(())
+    });
+    assert_eq!(server.received().len(), 1);
+    assert_eq!(msgs[0].one("Date"), date);
+    assert_eq!(date, "Fri, 15 Jan 2027 08:00:00 +0000");
+    n.shutdown(Duration::from_secs(5));
+}
+
+#[test]
+fn mail_left_by_a_dead_process_is_sent_by_the_next_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = config(dir.path(), port);
+    {
+        let mut n = notifier(&cfg);
+        n.transitions(
+            vec![notice(
+                "left",
+                TransitionKind::Problem,
+                Status::Critical,
+                T0,
+                "DOWN",
+            )],
+            T0,
+        );
+        n.shutdown(Duration::from_millis(300));
+    }
+    assert_eq!(outbox_files(&cfg).len(), 1);
+    let server = SmtpServer::start(dir.path(), port, ServerTls::None, None);
+    let n = notifier(&cfg);
+    let m = server.wait_messages(1);
+    assert_eq!(m[0].one("Subject"), "[picomon] CRITICAL: left on web1");
+    wait_for("an empty outbox", || {
+        outbox_files(&cfg).is_empty().then_some(())
+    });
+    assert_eq!(server.received().len(), 1);
+    drop(n);
+}
+
+#[test]
+fn many_transitions_in_one_tick_become_one_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let server = SmtpServer::start(dir.path(), port, ServerTls::None, None);
+    let cfg = config(dir.path(), port);
+    let mut n = notifier(&cfg);
+    let batch: Vec<Notice> = (0..40)
+        .map(|i| {
+            notice(
+                &format!("c{i:02}"),
+                TransitionKind::Problem,
+                Status::Critical,
+                T0,
+                &format!("output of c{i:02}"),
+            )
+        })
+        .collect();
+    n.transitions(batch, T0);
+    // A marker mail after the digest: the outbox is sent oldest first, so
+    // once the marker is in, everything queued before it is too.
+    n.transitions(
+        vec![notice(
+            "marker",
+            TransitionKind::Problem,
+            Status::Warning,
+            T0 + S,
+            "M",
+        )],
+        T0 + S,
+    );
+    let msgs = server.wait_messages(2);
+    assert_eq!(msgs.len(), 2, "one digest and the marker");
+    let d = &msgs[0];
+    assert_eq!(
+        d.one("Subject"),
+        format!(
+            "[picomon] DIGEST: 40 changes (40 problems, 0 updates, 0 recoveries) on {}",
+            picomon::mail::compose::hostname()
+        )
+    );
+    for i in 0..40 {
+        assert!(
+            d.body
+                .contains(&format!("PROBLEM CRITICAL: c{i:02} on web1")),
+            "{}",
+            d.body
+        );
+        assert!(d.body.contains(&format!("output of c{i:02}")));
+    }
+    assert_eq!(msgs[1].one("Subject"), "[picomon] WARNING: marker on web1");
+
+    // digest_over (5) transitions are still single mails.
+    let five: Vec<Notice> = (0..5)
+        .map(|i| {
+            notice(
+                &format!("s{i}"),
+                TransitionKind::Problem,
+                Status::Critical,
+                T0 + 2 * S,
+                "x",
+            )
+        })
+        .collect();
+    n.transitions(five, T0 + 2 * S);
+    let msgs = server.wait_messages(7);
+    assert_eq!(msgs.len(), 7);
+    n.shutdown(Duration::from_secs(5));
+}
+
+#[test]
+fn reports_are_sent_only_while_a_problem_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let server = SmtpServer::start(dir.path(), port, ServerTls::None, None);
+    let mut cfg = config(dir.path(), port);
+    cfg.emails.report_every = Duration::from_secs(600);
+    let mut n = notifier(&cfg);
+    let all_ok = vec![view("a", Phase::Ok, "A OK"), view("b", Phase::Ok, "B OK")];
+    let one_bad = vec![
+        view("a", Phase::Ok, "A OK"),
+        view("b", Phase::Problem, "B CRITICAL - gone"),
+        view("c", Phase::Retrying, "C WARNING"),
+    ];
+    // No PROBLEM for hours: no report.
+    for k in 0..10 {
+        n.tick(T0 + k * 3600 * S, &all_ok);
+    }
+    // A PROBLEM: the first report one period after it showed, then every
+    // period.
+    let t1 = T0 + 100_000 * S;
+    n.tick(t1, &one_bad);
+    n.tick(t1 + 300 * S, &one_bad);
+    assert_eq!(n.last_report(), Some(t1));
+    n.tick(t1 + 600 * S, &one_bad);
+    n.tick(t1 + 900 * S, &one_bad);
+    n.tick(t1 + 1200 * S, &one_bad);
+    // All OK again: no more reports.
+    for k in 0..10 {
+        n.tick(t1 + 1500 * S + k * 600 * S, &all_ok);
+    }
+    assert_eq!(n.last_report(), None);
+    n.transitions(
+        vec![notice(
+            "marker",
+            TransitionKind::Problem,
+            Status::Warning,
+            t1 + 99_999 * S,
+            "M",
+        )],
+        t1 + 99_999 * S,
+    );
+    let msgs = server.wait_messages(3);
+    assert_eq!(msgs.len(), 3, "two reports and the marker");
+    for r in &msgs[..2] {
+        assert_eq!(r.one("Subject"), "[picomon] error report");
+        let pos_problem = r
+            .body
+            .find("Checks in PROBLEM (1)")
+            .expect("problem section");
+        let pos_b = r.body.find("b on web1: CRITICAL").expect("b listed");
+        let pos_other = r.body.find("Other checks (2)").expect("other section");
+        assert!(pos_problem < pos_b && pos_b < pos_other, "{}", r.body);
+        assert!(r.body.contains("B CRITICAL - gone"));
+        assert!(r.body.contains("c on web1: retrying 3/2"), "{}", r.body);
+        assert!(r.body.contains("a on web1: OK - A OK"), "{}", r.body);
+    }
+    assert!(
+        msgs[0].body.contains("(27:56:40, 3 failed runs)"),
+        "{}",
+        msgs[0].body
+    );
+    n.shutdown(Duration::from_secs(5));
+}
+
+#[test]
+fn report_period_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let server = SmtpServer::start(dir.path(), port, ServerTls::None, None);
+    let mut cfg = config(dir.path(), port);
+    cfg.emails.report_every = Duration::from_secs(600);
+    let bad = vec![view("b", Phase::Problem, "B CRITICAL")];
+    {
+        let mut n = notifier(&cfg);
+        n.tick(T0, &bad);
+        n.tick(T0 + 300 * S, &bad);
+        n.shutdown(Duration::from_secs(5));
+    }
+    let mut n = notifier(&cfg);
+    assert_eq!(n.last_report(), Some(T0));
+    n.tick(T0 + 600 * S, &bad);
+    let m = server.wait_messages(1);
+    assert_eq!(m[0].one("Subject"), "[picomon] error report");
+    assert_eq!(n.last_report(), Some(T0 + 600 * S));
+    n.shutdown(Duration::from_secs(5));
+}
+
+#[test]
+fn restart_mid_outage_threads_the_recovery_to_the_original_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let server = SmtpServer::start(dir.path(), port, ServerTls::None, None);
+    let cfg = config(dir.path(), port);
+    {
+        let mut n = notifier(&cfg);
+        n.transitions(
+            vec![notice(
+                "r",
+                TransitionKind::Problem,
+                Status::Unknown,
+                T0,
+                "UNKNOWN - ?",
+            )],
+            T0,
+        );
+        server.wait_messages(1);
+        n.shutdown(Duration::from_secs(5));
+    }
+    let mut n = notifier(&cfg);
+    n.transitions(
+        vec![notice(
+            "r",
+            TransitionKind::Recovery,
+            Status::Ok,
+            T0 + 3600 * S,
+            "OK",
+        )],
+        T0 + 3600 * S,
+    );
+    let msgs = server.wait_messages(2);
+    assert_eq!(msgs.len(), 2);
+    let root = msgs[0].one("Message-ID");
+    assert_eq!(msgs[1].one("In-Reply-To"), root);
+    assert_eq!(msgs[1].one("References"), root);
+    // The subject of the original, rendered with the state it had then.
+    assert_eq!(msgs[1].one("Subject"), "Re: [picomon] UNKNOWN: r on web1");
+    assert!(msgs[1].body.starts_with("OK: recovered after 1:00:00"));
+    n.shutdown(Duration::from_secs(5));
+}
+
+#[test]
+fn no_recipients_means_no_mail_queued() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), free_port());
+    cfg.emails.to.clear();
+    let mut n = notifier(&cfg);
+    n.transitions(
+        vec![notice(
+            "x",
+            TransitionKind::Problem,
+            Status::Critical,
+            T0,
+            "DOWN",
+        )],
+        T0,
+    );
+    n.tick(T0 + 7200 * S, &[view("x", Phase::Problem, "DOWN")]);
+    n.tick(T0 + 9 * 7200 * S, &[view("x", Phase::Problem, "DOWN")]);
+    assert!(outbox_files(&cfg).is_empty());
+    assert_eq!(n.status_lines()[0], "mail outbox: empty");
+    let err = mail::test_mail(&cfg).unwrap_err();
+    eprintln!("test_mail failed as expected: {err}");
+    assert!(err.contains("config.emails.to is empty"), "{err}");
+}
+
+#[test]
+fn starttls_with_a_test_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    make_certs(dir.path());
+    let port = free_port();
+    let server = SmtpServer::start(dir.path(), port, ServerTls::Starttls, None);
+    let mut cfg = config(dir.path(), port);
+    cfg.emails.smtp_host = vec![format!("localhost:{port}")];
+    cfg.emails.smtp_tls = SmtpTls::Starttls;
+    cfg.emails.smtp_ca_file = dir.path().join("ca.pem").display().to_string();
+    let answer = mail::test_mail(&cfg).expect("test mail over STARTTLS");
+    assert!(
+        answer.starts_with(&format!("localhost:{port}: 250 ")),
+        "{answer}"
+    );
+    let m = server.wait_messages(1);
+    assert!(m[0].tls, "the session was not encrypted");
+    assert_eq!(
+        m[0].one("Subject"),
+        format!(
+            "[picomon] TEST: test mail on {}",
+            picomon::mail::compose::hostname()
+        )
+    );
+}
+
+#[test]
+fn starttls_required_but_not_offered_fails_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let server = SmtpServer::start(dir.path(), port, ServerTls::None, None);
+    let mut cfg = config(dir.path(), port);
+    cfg.emails.smtp_tls = SmtpTls::Starttls;
+    let err = mail::test_mail(&cfg).unwrap_err();
+    eprintln!("test_mail failed as expected: {err}");
+    assert!(err.contains("STARTTLS"), "{err}");
+    assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+    assert!(server.received().is_empty(), "sent in clear text");
+}
+
+#[test]
+fn implicit_tls_with_a_test_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    make_certs(dir.path());
+    let port = free_port();
+    let server = SmtpServer::start(dir.path(), port, ServerTls::Implicit, None);
+    let mut cfg = config(dir.path(), port);
+    cfg.emails.smtp_tls = SmtpTls::Tls;
+    cfg.emails.smtp_ca_file = dir.path().join("ca.pem").display().to_string();
+    // Through the outbox and the sender thread this time.
+    let mut n = notifier(&cfg);
+    n.transitions(
+        vec![notice(
+            "tls",
+            TransitionKind::Problem,
+            Status::Critical,
+            T0,
+            "DOWN",
+        )],
+        T0,
+    );
+    let m = server.wait_messages(1);
+    assert!(m[0].tls);
+    assert_eq!(m[0].one("Subject"), "[picomon] CRITICAL: tls on web1");
+    n.shutdown(Duration::from_secs(5));
+}
+
+#[test]
+fn implicit_tls_over_ipv6_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    make_certs(dir.path());
+    let port = TcpListener::bind("[::1]:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("IPv6 loopback");
+    let server = SmtpServer::start_with(
+        dir.path(),
+        port,
+        ServerTls::Implicit,
+        None,
+        "server",
+        &["--bind", "::1"],
+    );
+    let mut cfg = config(dir.path(), port);
+    cfg.emails.smtp_host = vec![format!("[::1]:{port}")];
+    cfg.emails.smtp_tls = SmtpTls::Tls;
+    cfg.emails.smtp_ca_file = dir.path().join("ca.pem").display().to_string();
+    let answer = mail::test_mail(&cfg).expect("test mail over IPv6 and TLS");
+    assert!(
+        answer.starts_with(&format!("[::1]:{port}: 250 ")),
+        "{answer}"
+    );
+    let m = server.wait_messages(1);
+    assert!(m[0].tls);
+}
+
+#[test]
+fn wrong_ca_fails_with_unknown_issuer() {
+    let dir = tempfile::tempdir().unwrap();
+    make_certs(dir.path());
+    let port = free_port();
+    let server = SmtpServer::start(dir.path(), port, ServerTls::Implicit, None);
+    let mut cfg = config(dir.path(), port);
+    cfg.emails.smtp_tls = SmtpTls::Tls;
+    cfg.emails.smtp_ca_file = dir.path().join("otherca.pem").display().to_string();
+    let err = mail::test_mail(&cfg).unwrap_err();
+    eprintln!("test_mail failed as expected: {err}");
+    assert!(err.contains("unknown issuer"), "{err}");
+    assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+    assert!(err.contains("smtp_ca_file"), "{err}");
+    // Without any extra CA the public roots do not know the test CA either.
+    cfg.emails.smtp_ca_file.clear();
+    let err = mail::test_mail(&cfg).unwrap_err();
+    eprintln!("test_mail failed as expected: {err}");
+    assert!(err.contains("unknown issuer"), "{err}");
+    assert!(server.received().is_empty());
+}
+
+#[test]
+fn certificate_for_another_name_fails_with_name_mismatch() {
+    let dir = tempfile::tempdir().unwrap();
+    make_certs(dir.path());
+    let port = free_port();
+    let server =
+        SmtpServer::start_with_cert(dir.path(), port, ServerTls::Starttls, None, "othername");
+    let mut cfg = config(dir.path(), port);
+    cfg.emails.smtp_host = vec![format!("localhost:{port}")];
+    cfg.emails.smtp_tls = SmtpTls::Starttls;
+    cfg.emails.smtp_ca_file = dir.path().join("ca.pem").display().to_string();
+    let err = mail::test_mail(&cfg).unwrap_err();
+    eprintln!("test_mail failed as expected: {err}");
+    assert!(err.contains("name mismatch"), "{err}");
+    assert!(err.contains("other.test"), "{err}");
+    assert!(server.received().is_empty());
+}
+
+#[test]
+fn auth_with_a_password_file() {
+    let dir = tempfile::tempdir().unwrap();
+    make_certs(dir.path());
+    let port = free_port();
+    let server = SmtpServer::start(
+        dir.path(),
+        port,
+        ServerTls::Starttls,
+        Some("bob:s3cret pass"),
+    );
+    let mut cfg = config(dir.path(), port);
+    cfg.emails.smtp_host = vec![format!("localhost:{port}")];
+    cfg.emails.smtp_tls = SmtpTls::Starttls;
+    cfg.emails.smtp_ca_file = dir.path().join("ca.pem").display().to_string();
+    cfg.emails.smtp_user = "bob".into();
+    let pw = dir.path().join("smtp-password");
+    fs::write(&pw, "wrong\n").unwrap();
+    cfg.emails.smtp_password_file = pw.display().to_string();
+    let err = mail::test_mail(&cfg).unwrap_err();
+    eprintln!("test_mail failed as expected: {err}");
+    assert!(err.contains("535"), "{err}");
+    assert!(err.contains("smtp_password_file"), "{err}");
+    assert!(
+        !err.contains("wrong"),
+        "the password must never be shown: {err}"
+    );
+
+    fs::write(&pw, "s3cret pass\n").unwrap();
+    let answer = mail::test_mail(&cfg).expect("authenticated test mail");
+    assert!(answer.contains(": 250 "), "{answer}");
+    let m = server.wait_messages(1);
+    assert_eq!(m[0].auth_user.as_deref(), Some("bob"));
+    assert!(m[0].tls);
+}
+
+#[test]
+fn test_mail_says_when_nothing_listens() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = config(dir.path(), port);
+    let err = mail::test_mail(&cfg).unwrap_err();
+    eprintln!("test_mail failed as expected: {err}");
+    assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+    assert!(err.to_lowercase().contains("refused"), "{err}");
+    assert!(err.contains("smtp_host"), "{err}");
+}
+
+#[test]
+fn failover_uses_the_next_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let dead = free_port();
+    let port = free_port();
+    let server = SmtpServer::start(dir.path(), port, ServerTls::None, None);
+    let mut cfg = config(dir.path(), port);
+    cfg.emails.smtp_host = vec![
+        format!("127.0.0.1:{dead}"),
+        format!("[::1]:{dead}"),
+        format!("127.0.0.1:{port}"),
+    ];
+    let answer = mail::test_mail(&cfg).expect("failover");
+    assert!(
+        answer.starts_with(&format!("127.0.0.1:{port}: 250")),
+        "{answer}"
+    );
+    assert_eq!(server.wait_messages(1).len(), 1);
+}
+
+#[test]
+fn watchdog_queues_and_delivers_through_the_outbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = config(dir.path(), port);
+    let p = mail::queue_mail(
+        &cfg,
+        &cfg.state_dir,
+        "[picomon] daemon stopped",
+        "exit code 1\r\nBcc: x@example.org",
+    )
+    .expect("queue_mail");
+    assert!(p.exists());
+    // Server down: the pass fails, says why, and keeps the mail.
+    let err = mail::deliver_outbox(&cfg, &cfg.state_dir, Duration::from_secs(10)).unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(msg.contains("1 still wait"), "{msg}");
+    assert!(p.exists());
+    let server = SmtpServer::start(dir.path(), port, ServerTls::None, None);
+    let sent =
+        mail::deliver_outbox(&cfg, &cfg.state_dir, Duration::from_secs(30)).expect("deliver");
+    assert_eq!(sent, 1);
+    assert!(!p.exists());
+    let m = server.received();
+    assert_eq!(m.len(), 1);
+    assert_eq!(m[0].one("Subject"), "[picomon] daemon stopped");
+    assert!(m[0].header("Bcc").is_empty());
+    assert!(m[0].body.starts_with("exit code 1"), "{}", m[0].body);
+}
+
+#[test]
+fn a_refused_mail_stays_queued_but_does_not_block_later_mail() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let server = SmtpServer::start_with(
+        dir.path(),
+        port,
+        ServerTls::None,
+        None,
+        "server",
+        &["--reject-rcpt", "gone@example.org"],
+    );
+    let mut cfg = config(dir.path(), port);
+    cfg.emails.to = vec!["gone@example.org".into()];
+    let refused = mail::queue_mail(&cfg, &cfg.state_dir, "first", "to a gone mailbox").unwrap();
+    cfg.emails.to = vec!["ops@example.org".into()];
+    let fine = mail::queue_mail(&cfg, &cfg.state_dir, "second", "to ops").unwrap();
+    let err = mail::deliver_outbox(&cfg, &cfg.state_dir, Duration::from_secs(30)).unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(msg.contains("1 mails delivered, 1 still wait"), "{msg}");
+    assert!(msg.contains("550"), "{msg}");
+    assert!(refused.exists(), "a refused mail is kept, never dropped");
+    assert!(!fine.exists());
+    let m = server.received();
+    assert_eq!(m.len(), 1);
+    assert_eq!(m[0].one("Subject"), "second");
+}
+
+#[test]
+fn shutdown_tries_the_outbox_once_more() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut cfg = config(dir.path(), port);
+    // A long backoff: only the shutdown pass can deliver in time.
+    cfg.emails.smtp_retry_timeout = Duration::from_secs(3600);
+    let mut n = notifier(&cfg);
+    n.transitions(
+        vec![notice(
+            "bye",
+            TransitionKind::Problem,
+            Status::Critical,
+            T0,
+            "DOWN",
+        )],
+        T0,
+    );
+    wait_for("a failed attempt", || {
+        n.status_lines()
+            .iter()
+            .any(|l| l.contains("error"))
+            .then_some(())
+    });
+    let server = SmtpServer::start(dir.path(), port, ServerTls::None, None);
+    n.shutdown(Duration::from_secs(20));
+    assert_eq!(server.received().len(), 1);
+    assert!(outbox_files(&cfg).is_empty());
+}
+
+// ------------------------------------------- end to end: the real binary
+
+/// The `picomon` daemon started by a test; SIGKILLed when dropped.
+struct Picomon {
+    child: Option<Child>,
+    stdout: PathBuf,
+    stderr: PathBuf,
+}
+
+impl Picomon {
+    fn start(dir: &Path, args: &[&str]) -> Picomon {
+        let n = fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
+        let stdout = dir.join(format!("picomon-{n}.out"));
+        let stderr = dir.join(format!("picomon-{n}.err"));
+        let child = Command::new(env!("CARGO_BIN_EXE_picomon"))
+            .args(args)
+            .current_dir(dir)
+            .env("RUST_LOG", "debug")
+            .stdin(Stdio::null())
+            .stdout(fs::File::create(&stdout).unwrap())
+            .stderr(fs::File::create(&stderr).unwrap())
+            .spawn()
+            .expect("cannot start picomon");
+        Picomon {
+            child: Some(child),
+            stdout,
+            stderr,
+        }
+    }
+
+    fn signal(&self, sig: i32) {
+        let pid = self.child.as_ref().expect("running").id() as i32;
+        // SAFETY: kill(2) on the pid of a child this test started.
+        unsafe { libc::kill(pid, sig) };
+    }
+
+    fn stdout(&self) -> String {
+        fs::read_to_string(&self.stdout).unwrap_or_default()
+    }
+
+    fn stderr(&self) -> String {
+        fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// SIGTERM, then the exit status.
+    fn stop(&mut self) -> std::process::ExitStatus {
+        self.signal(libc::SIGTERM);
+        let mut child = self.child.take().expect("running");
+        wait_for("picomon to exit after SIGTERM", || {
+            child.try_wait().ok().flatten()
+        })
+    }
+
+    /// SIGKILL: no shutdown work at all.
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Picomon {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A sandbox with a config running the status-file plugin as "flappy on
+/// web1" every 0.3 s tick with retry 1, mailing through `port`.
+struct E2e {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl E2e {
+    fn new(extra: &str) -> E2e {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let plugin = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp/status-plugin.sh");
+        let d = dir.path().display().to_string();
+        let cfg = format!(
+            r#"
+config.base_tick = 0.3;
+config.state_dir = "{d}/state";
+config.emails.to = ["ops@example.org"];
+config.emails.addr_from = "picomon <picomon@example.org>";
+config.emails.smtp_host = "127.0.0.1:{port}";
+config.emails.smtp_retry_timeout = 1;
+config.emails.subject_tpl = "[picomon] {{state}}: {{check}} on {{dest}}";
+add(plugin("{plugin}", ["{d}/runs", "{d}/status"]), #{{ name: "flappy", target_name: "web1", retry: 1 }});
+{extra}
+"#,
+            plugin = plugin.display()
+        );
+        fs::write(dir.path().join("config.rhai"), cfg).unwrap();
+        E2e { dir, port }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn config(&self) -> String {
+        self.path().join("config.rhai").display().to_string()
+    }
+
+    fn set_status(&self, code: i32, text: &str) {
+        let tmp = self.path().join("status.tmp");
+        fs::write(&tmp, format!("{code}\n{text}\n")).unwrap();
+        fs::rename(&tmp, self.path().join("status")).unwrap();
+    }
+
+    fn runs(&self) -> usize {
+        fs::read_to_string(self.path().join("runs"))
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    }
+
+    /// Waits until the plugin ran `n` more times.
+    fn wait_runs(&self, n: usize) {
+        let target = self.runs() + n;
+        wait_for(&format!("{n} more plugin runs"), || {
+            (self.runs() >= target).then_some(())
+        });
+    }
+
+    fn daemon(&self) -> Picomon {
+        Picomon::start(self.path(), &["-c", &self.config()])
+    }
+
+    fn server(&self) -> SmtpServer {
+        SmtpServer::start(self.path(), self.port, ServerTls::None, None)
+    }
+
+    fn outbox(&self) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = fs::read_dir(self.path().join("state/outbox"))
+            .map(|d| {
+                d.filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|x| x == "mail"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
+    fn state_phase(&self) -> String {
+        fs::read_to_string(self.path().join("state/state"))
+            .ok()
+            .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+            .and_then(|v| {
+                v["checks"]
+                    .as_object()
+                    .and_then(|m| m.values().next().cloned())
+            })
+            .and_then(|c| c["alert"]["phase"].as_str().map(String::from))
+            .unwrap_or_default()
+    }
+}
+
+#[test]
+fn e2e_problem_update_recovery_arrive_once_each_and_threaded() {
+    let t = E2e::new("");
+    let server = t.server();
+    t.set_status(2, "CRITICAL - down");
+    let mut d = t.daemon();
+    let p = server.wait_messages(1);
+    // It stays failed for a while: no second mail.
+    t.wait_runs(4);
+    t.set_status(1, "WARNING - degraded");
+    let u = server.wait_messages(2);
+    t.wait_runs(3);
+    t.set_status(0, "OK - fine again");
+    server.wait_messages(3);
+    t.wait_runs(4);
+    let msgs = server.received();
+    assert_eq!(
+        msgs.len(),
+        3,
+        "exactly Problem, Update, Recovery: {msgs:#?}"
+    );
+    assert_eq!(p[0].one("Message-ID"), msgs[0].one("Message-ID"));
+    assert_eq!(u[1].one("Message-ID"), msgs[1].one("Message-ID"));
+
+    let root = msgs[0].one("Message-ID");
+    assert_eq!(msgs[0].one("Subject"), "[picomon] CRITICAL: flappy on web1");
+    assert!(
+        msgs[0].body.starts_with("CRITICAL since "),
+        "{}",
+        msgs[0].body
+    );
+    assert!(msgs[0].body.contains("(2 failed runs)"), "{}", msgs[0].body);
+    assert!(msgs[0].body.contains("CRITICAL - down"));
+    assert!(
+        msgs[1].body.starts_with("WARNING (was CRITICAL)"),
+        "{}",
+        msgs[1].body
+    );
+    assert!(msgs[1].body.contains("WARNING - degraded"));
+    assert!(
+        msgs[2].body.starts_with("OK: recovered after "),
+        "{}",
+        msgs[2].body
+    );
+    assert!(msgs[2].body.contains("OK - fine again"));
+    for m in &msgs[1..] {
+        assert_eq!(m.one("In-Reply-To"), root);
+        assert_eq!(m.one("References"), root);
+        assert_eq!(m.one("Subject"), "Re: [picomon] CRITICAL: flappy on web1");
+    }
+    assert!(d.stop().success(), "{}", d.stderr());
+}
+
+#[test]
+fn e2e_smtp_down_then_up_delivers_once_with_the_original_date() {
+    let t = E2e::new("");
+    t.set_status(2, "CRITICAL - down");
+    let d = t.daemon();
+    let files = wait_for("a mail in the outbox", || {
+        let f = t.outbox();
+        (!f.is_empty()).then_some(f)
+    });
+    let stored = fs::read_to_string(&files[0]).unwrap();
+    let date = stored
+        .lines()
+        .find_map(|l| l.strip_prefix("Date: "))
+        .expect("Date")
+        .to_string();
+    wait_for("a logged delivery failure", || {
+        d.stderr().contains("mail delivery failed").then_some(())
+    });
+    // The SIGUSR1 dump shows the waiting mail and the error.
+    d.signal(libc::SIGUSR1);
+    wait_for("the outbox in the dump", || {
+        let out = d.stdout();
+        (out.contains("mail outbox: 1 waiting") && out.contains("last mail delivery error"))
+            .then_some(())
+    });
+    let server = t.server();
+    let m = server.wait_messages(1);
+    assert_eq!(m[0].one("Date"), date);
+    assert_eq!(m[0].one("Subject"), "[picomon] CRITICAL: flappy on web1");
+    wait_for("an empty outbox", || t.outbox().is_empty().then_some(()));
+    t.wait_runs(3);
+    assert_eq!(server.received().len(), 1);
+}
+
+#[test]
+fn e2e_sigkill_with_mail_in_the_outbox_then_restart_mid_outage() {
+    let t = E2e::new("");
+    t.set_status(2, "CRITICAL - down");
+    let mut d = t.daemon();
+    let files = wait_for("a mail in the outbox and a PROBLEM state", || {
+        let f = t.outbox();
+        (!f.is_empty() && t.state_phase() == "Problem").then_some(f)
+    });
+    d.kill();
+    assert_eq!(t.outbox(), files, "the mail survives SIGKILL");
+    let stored = fs::read_to_string(&files[0]).unwrap();
+
+    let server = t.server();
+    let mut d = t.daemon();
+    let m = server.wait_messages(1);
+    // The same bytes as stored: same Date, same Message-ID.
+    for h in ["Date", "Message-ID"] {
+        let want = stored
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{h}: ")))
+            .unwrap();
+        assert_eq!(m[0].one(h), want);
+    }
+    // Still failing after the restart: still a PROBLEM, no second Problem.
+    t.wait_runs(4);
+    assert_eq!(server.received().len(), 1);
+    assert_eq!(t.state_phase(), "Problem");
+    t.set_status(0, "OK - back");
+    let m = server.wait_messages(2);
+    assert_eq!(m.len(), 2);
+    assert_eq!(m[1].one("In-Reply-To"), m[0].one("Message-ID"));
+    assert_eq!(
+        m[1].one("Subject"),
+        "Re: [picomon] CRITICAL: flappy on web1"
+    );
+    assert!(
+        m[1].body.starts_with("OK: recovered after "),
+        "{}",
+        m[1].body
+    );
+    assert!(d.stop().success(), "{}", d.stderr());
+    assert_eq!(t.state_phase(), "Ok");
+}
+
+#[test]
+fn e2e_forty_failures_in_one_tick_make_one_digest() {
+    let t = E2e::new(
+        r#"for i in 0..40 { add(plugin("check_dummy", ["2", "down " + i]), #{ name: "c" + i, target_name: "web1", retry: 0 }); }"#,
+    );
+    let server = t.server();
+    t.set_status(0, "fine");
+    let mut d = t.daemon();
+    let m = server.wait_messages(1);
+    t.wait_runs(4);
+    let m2 = server.received();
+    assert_eq!(m2.len(), 1, "one digest, not 40 mails: {m2:#?}");
+    assert!(
+        m[0].one("Subject")
+            .contains("DIGEST: 40 changes (40 problems"),
+        "{}",
+        m[0].one("Subject")
+    );
+    for i in 0..40 {
+        assert!(
+            m[0].body
+                .contains(&format!("PROBLEM CRITICAL: c{i} on web1")),
+            "{}",
+            m[0].body
+        );
+    }
+    assert!(d.stop().success());
+}
+
+#[test]
+fn e2e_reports_only_while_a_problem_exists() {
+    let t = E2e::new("config.emails.report.every = 1.5;");
+    let server = t.server();
+    t.set_status(2, "CRITICAL - down");
+    let mut d = t.daemon();
+    // Problem, then at least one report.
+    let m = server.wait_messages(2);
+    assert_eq!(m[0].one("Subject"), "[picomon] CRITICAL: flappy on web1");
+    assert_eq!(m[1].one("Subject"), "[picomon] error report");
+    assert!(m[1].body.contains("Checks in PROBLEM (1)"), "{}", m[1].body);
+    t.set_status(0, "OK");
+    let recovered = wait_for("the recovery mail", || {
+        let r = server.received();
+        r.iter()
+            .position(|x| x.one("Subject").starts_with("Re: "))
+            .map(|i| (i, r.len()))
+    });
+    // Several report periods without a PROBLEM: no report after recovery
+    // (at most one that was already queued when the recovery happened).
+    t.wait_runs(12);
+    let all = server.received();
+    let after: Vec<_> = all[recovered.0 + 1..]
+        .iter()
+        .filter(|x| x.one("Subject") == "[picomon] error report")
+        .collect();
+    assert!(after.is_empty(), "reports after the recovery: {after:#?}");
+    assert!(d.stop().success());
+}
+
+#[test]
+fn e2e_header_injection_through_a_real_plugin() {
+    let plugin = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp/inject-plugin.sh");
+    let t = E2e::new(&format!(
+        r#"add(plugin("{}", []), #{{ name: "evil", target_name: "web1", retry: 0 }});"#,
+        plugin.display()
+    ));
+    let server = t.server();
+    let mut d = t.daemon();
+    let m = server.wait_messages(1);
+    assert_eq!(m[0].rcpt_tos, vec!["ops@example.org"]);
+    assert!(m[0].header("Bcc").is_empty(), "{:#?}", m[0].headers);
+    assert_eq!(m[0].one("Subject"), "[picomon] CRITICAL: evil on web1");
+    assert!(
+        m[0].body.contains("Bcc: victim@example.org"),
+        "{}",
+        m[0].body
+    );
+    assert!(d.stop().success());
+}
+
+#[test]
+fn e2e_one_shot_mails_only_with_notify_and_test_mail_answers() {
+    let t = E2e::new("");
+    let server = t.server();
+    t.set_status(2, "CRITICAL - down");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_picomon"))
+            .args(args)
+            .current_dir(t.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = run(&["-c", &t.config(), "-1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        !t.path().join("state/outbox").exists(),
+        "plain -1 queued mail"
+    );
+    let out = run(&["-c", &t.config(), "-1", "--notify"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let m = server.wait_messages(1);
+    assert_eq!(m[0].one("Subject"), "[picomon] CRITICAL: flappy on web1");
+    assert!(t.outbox().is_empty());
+
+    let out = run(&["-c", &t.config(), "--test-mail"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.starts_with(&format!("test mail sent: 127.0.0.1:{}: 250 ", t.port)),
+        "{stdout}"
+    );
+    assert_eq!(server.wait_messages(2).len(), 2);
+    drop(server);
+    let out = run(&["-c", &t.config(), "--test-mail"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("test mail failed"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("127.0.0.1:{}", t.port)),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn e2e_reload_keeps_the_mail_thread() {
+    let t = E2e::new("");
+    let server = t.server();
+    t.set_status(2, "CRITICAL - down");
+    let mut d = t.daemon();
+    let p = server.wait_messages(1);
+    d.signal(libc::SIGHUP);
+    wait_for("the reload", || {
+        d.stderr().contains("config reloaded").then_some(())
+    });
+    t.set_status(1, "WARNING - better");
+    let m = server.wait_messages(2);
+    t.wait_runs(3);
+    assert_eq!(server.received().len(), 2, "no second Problem after reload");
+    assert_eq!(m[1].one("In-Reply-To"), p[0].one("Message-ID"));
+    assert_eq!(
+        m[1].one("Subject"),
+        "Re: [picomon] CRITICAL: flappy on web1"
+    );
+    assert!(
+        m[1].body.starts_with("WARNING (was CRITICAL)"),
+        "{}",
+        m[1].body
+    );
+    assert!(d.stop().success(), "{}", d.stderr());
+}
+
+#[test]
+fn e2e_corrupt_state_file_stops_start_up_naming_the_file() {
+    let t = E2e::new("");
+    fs::create_dir_all(t.path().join("state")).unwrap();
+    fs::write(t.path().join("state/state"), "{ not json").unwrap();
+    let mut d = t.daemon();
+    let mut child = d.child.take().unwrap();
+    let status = wait_for("picomon to give up", || child.try_wait().ok().flatten());
+    assert_eq!(status.code(), Some(1));
+    let err = d.stderr();
+    assert!(
+        err.contains(&format!("{}/state/state", t.path().display())),
+        "{err}"
+    );
+    assert!(
+        err.contains("corrupt") && err.contains("move it away"),
+        "{err}"
+    );
+}

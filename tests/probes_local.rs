@@ -1,0 +1,345 @@
+//! ping (both socket kinds, both families, and no privilege at all), load,
+//! disk and script probes on this machine.
+
+#[path = "fixtures/probes/support.rs"]
+mod support;
+
+use std::net::TcpListener;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use picomon::check::{Probe, Status};
+use picomon::probe::load::LoadProbe;
+use picomon::probe::opts::Opts;
+use support::*;
+
+const RANGE: &str = "/proc/sys/net/ipv4/ping_group_range";
+
+/// Puts `ping_group_range` back as it was, even when the test fails.
+struct RestoreRange(String);
+
+impl Drop for RestoreRange {
+    fn drop(&mut self) {
+        let _ = std::fs::write(RANGE, &self.0);
+    }
+}
+
+fn set_range(v: &str) {
+    std::fs::write(RANGE, v).unwrap_or_else(|e| panic!("cannot write {RANGE}: {e}"));
+}
+
+/// Run by `ping_through_both_socket_kinds` as `nobody`, where neither socket
+/// kind is allowed.
+#[test]
+#[ignore = "run as nobody by ping_through_both_socket_kinds"]
+fn ping_helper_without_privilege() {
+    let o = check(&localhost(), "ping4(h)");
+    assert_eq!(o.status, Status::Unknown, "{o:?}");
+    assert!(
+        o.summary.contains("net.ipv4.ping_group_range") && o.summary.contains("CAP_NET_RAW"),
+        "{}",
+        o.summary
+    );
+}
+
+#[test]
+fn ping_through_both_socket_kinds() {
+    let original = std::fs::read_to_string(RANGE).expect("read ping_group_range");
+    let _restore = RestoreRange(original.clone());
+    let h = localhost();
+
+    // Nobody, with datagram ICMP sockets closed to every group: UNKNOWN
+    // with the fix.
+    set_range("1 0");
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "ping_helper_without_privilege",
+            "--ignored",
+            "--nocapture",
+        ])
+        .output()
+        .expect("run setpriv");
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("1 passed"),
+        "unprivileged ping helper failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Datagram sockets, allowed for every group.
+    set_range("0 2147483647");
+    for ctor in ["ping4", "ping6"] {
+        let o = check(
+            &h,
+            &format!(r#"{ctor}(h, #{{ socket: "dgram", count: 3, interval: 0.05 }})"#),
+        );
+        assert_eq!(o.status, Status::Ok, "{o:?}");
+        assert!(
+            o.summary.contains("3 of 3 replies, datagram socket"),
+            "{}",
+            o.summary
+        );
+        assert_eq!(perf_value(&o, "pl"), Some(0.0));
+        let rta = perf_value(&o, "rta").expect("rta");
+        let (min, max) = (
+            perf_value(&o, "rtmin").unwrap(),
+            perf_value(&o, "rtmax").unwrap(),
+        );
+        assert!(
+            min <= rta && rta <= max && max < 5000.0,
+            "{min} {rta} {max}"
+        );
+        assert!(perf_value(&o, "stddev").is_some());
+    }
+    drop(_restore);
+    assert_eq!(std::fs::read_to_string(RANGE).unwrap(), original);
+
+    // Raw sockets (we are root here).
+    for ctor in ["ping4", "ping6"] {
+        let o = check(
+            &h,
+            &format!(r#"{ctor}(h, #{{ socket: "raw", count: 2, interval: 0.05 }})"#),
+        );
+        assert_eq!(o.status, Status::Ok, "{o:?}");
+        assert!(
+            o.summary.contains("2 of 2 replies, raw socket"),
+            "{}",
+            o.summary
+        );
+    }
+}
+
+#[test]
+fn ping_thresholds_like_check_ping() {
+    let h = localhost();
+    // every round trip is >= 0 ms, so an rta limit of 0 always hits
+    let o = check(
+        &h,
+        r#"ping4(h, #{ warning: "0,50%", critical: "5000,100%", interval: 0.05 })"#,
+    );
+    assert_eq!(o.status, Status::Warning, "{o:?}");
+    let o = check(&h, r#"ping6(h, #{ critical: "0,100%", interval: 0.05 })"#);
+    assert_eq!(o.status, Status::Critical, "{o:?}");
+    let e = eval_def(&h, r#"ping4(h, #{ warning: "100" })"#).unwrap_err();
+    assert!(e.contains("`warning`") && e.contains("RTA,LOSS%"), "{e}");
+    let e = eval_def(&h, r#"ping4(h, #{ socket: "icmp" })"#).unwrap_err();
+    assert!(e.contains("\"auto\", \"dgram\", \"raw\""), "{e}");
+    let e = eval_def(&h, r#"ping4(h, #{ count: 0 })"#).unwrap_err();
+    assert!(e.contains("`count`") && e.contains("out of range"), "{e}");
+    let e = eval_def(&h, "ping4(h, #{ count: 1.5 })").unwrap_err();
+    assert!(e.contains("`count` must be an integer"), "{e}");
+}
+
+#[test]
+fn load_reads_the_averages_and_applies_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("loadavg");
+    std::fs::write(&file, "5.00 4.00 3.00 2/345 6789\n").unwrap();
+    let probe = |map: &str| {
+        let m = support::engine().eval::<rhai::Map>(map).unwrap();
+        let mut p = LoadProbe::new(&Opts::new("load", m, LoadProbe::OPTIONS).unwrap()).unwrap();
+        p.source = file.display().to_string();
+        p.run(Duration::from_secs(5))
+    };
+    let o = probe("#{}");
+    assert_eq!(o.status, Status::Ok, "{o:?}");
+    assert!(o.summary.contains("load average: 5, 4, 3"), "{}", o.summary);
+    assert_eq!(perf_value(&o, "load15"), Some(3.0));
+    assert_eq!(probe("#{ warning: [6, 3.5, 10] }").status, Status::Warning);
+    assert_eq!(
+        probe("#{ warning: 1, critical: [10, 10, 2] }").status,
+        Status::Critical
+    );
+    assert_eq!(probe("#{ warning: [6, 5, 4] }").status, Status::Ok);
+
+    // the real /proc/loadavg
+    let o = check(&localhost(), "load()");
+    assert_eq!(o.status, Status::Ok, "{o:?}");
+    assert!(perf_value(&o, "load1").is_some_and(|l| l >= 0.0));
+    let e = eval_def(&localhost(), "load(#{ warning: [1, 2] })").unwrap_err();
+    assert!(e.contains("list of three numbers"), "{e}");
+}
+
+#[test]
+fn disk_free_space_matches_df() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().display().to_string();
+    let h = localhost();
+    let o = check(
+        &h,
+        &format!(
+            r#"disk("{path}", #{{ warning: 0, critical: 0, inode_warning: 0, inode_critical: 0 }})"#
+        ),
+    );
+    assert_eq!(o.status, Status::Ok, "{o:?}");
+    let free = perf_value(&o, "free").expect("free perfdata");
+    let df = Command::new("df")
+        .args(["--output=pcent", &path])
+        .output()
+        .unwrap();
+    let used: f64 = String::from_utf8_lossy(&df.stdout)
+        .lines()
+        .nth(1)
+        .unwrap()
+        .trim()
+        .trim_end_matches('%')
+        .parse()
+        .unwrap();
+    assert!(
+        (free - (100.0 - used)).abs() <= 2.0,
+        "probe {free}% free, df {used}% used"
+    );
+
+    // a limit above the free space alerts
+    let o = check(
+        &h,
+        &format!(
+            r#"disk("{path}", #{{ warning: "100%", critical: 0, inode_warning: 0, inode_critical: 0 }})"#
+        ),
+    );
+    assert_eq!(o.status, Status::Warning, "{o:?}");
+    let o = check(
+        &h,
+        &format!(r#"disk("{path}", #{{ warning: 100, critical: 100 }})"#),
+    );
+    assert_eq!(o.status, Status::Critical, "{o:?}");
+
+    let o = check(&h, r#"disk("/no/such/place")"#);
+    assert_eq!(o.status, Status::Unknown, "{o:?}");
+    assert!(
+        o.summary.contains("cannot stat /no/such/place"),
+        "{}",
+        o.summary
+    );
+    let e = eval_def(&h, r#"disk("/", #{ warning: "lots" })"#).unwrap_err();
+    assert!(e.contains("`warning`") && e.contains("percentage"), "{e}");
+    let e = eval_def(&h, r#"disk("/", #{ warning: 5, critical: 10 })"#).unwrap_err();
+    assert!(e.contains("critical must be the smaller"), "{e}");
+    let e = eval_def(&h, r#"disk("var")"#).unwrap_err();
+    assert!(e.contains("must be absolute"), "{e}");
+}
+
+#[test]
+fn script_returns_status_output_and_data() {
+    let h = localhost();
+    let o = check(
+        &h,
+        r#"script("queue", || #{ status: "WARNING", output: "5 waiting", data: #{ queue: 5, note: "slow" } })"#,
+    );
+    assert_eq!(o.status, Status::Warning, "{o:?}");
+    assert_eq!(o.summary, "SCRIPT WARNING - queue: 5 waiting");
+    assert_eq!(perf_value(&o, "queue"), Some(5.0));
+    assert_eq!(o.long_output, "note: slow");
+
+    // captured variables and the config's own functions work on the pool
+    let o = check(
+        &h,
+        r#"fn double(x) { x * 2 }
+           let limit = 10;
+           script("captured", || #{ status: if double(limit) > 15 { 2 } else { 0 }, output: `got ${double(limit)}` })"#,
+    );
+    assert_eq!(o.status, Status::Critical, "{o:?}");
+    assert!(o.summary.ends_with("captured: got 20"), "{}", o.summary);
+
+    let o = check(&h, r#"script("bad", || 42)"#);
+    assert_eq!(o.status, Status::Unknown, "{o:?}");
+    assert!(
+        o.summary.contains("must return #{ status, output, data }"),
+        "{}",
+        o.summary
+    );
+    let o = check(
+        &h,
+        r#"script("oops", || { let x = 1 / 0; #{ status: 0 } })"#,
+    );
+    assert_eq!(o.status, Status::Unknown, "{o:?}");
+    assert!(o.summary.contains("script error"), "{}", o.summary);
+}
+
+#[test]
+fn script_endless_loop_ends_as_unknown() {
+    let h = localhost();
+    let d = def(
+        &h,
+        r#"script("spin", || { loop { } }, #{ max_operations: 10000 })"#,
+    );
+    let o = run(&d, Duration::from_secs(20));
+    assert_eq!(o.status, Status::Unknown, "{o:?}");
+    assert!(
+        o.summary.contains("script exceeded 10000 operations"),
+        "{}",
+        o.summary
+    );
+
+    let d = def(
+        &h,
+        r#"script("spin", || { loop { } }, #{ max_operations: 1000000000 })"#,
+    );
+    let t0 = Instant::now();
+    let o = run(&d, Duration::from_secs(1));
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        t0.elapsed()
+    );
+    assert_eq!(o.status, Status::Unknown, "{o:?}");
+    assert!(
+        o.summary.contains("script timed out after 1 s"),
+        "{}",
+        o.summary
+    );
+}
+
+#[test]
+fn script_helpers_reach_files_ports_and_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("status.txt");
+    std::fs::write(&file, "all ok\n").unwrap();
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let open = l.local_addr().unwrap().port();
+    let closed = {
+        let c = TcpListener::bind("127.0.0.1:0").unwrap();
+        c.local_addr().unwrap().port()
+    };
+    let srv = Peer::start("http server", python("http_server.py", &["127.0.0.1"]));
+    let h = localhost();
+    let o = check(
+        &h,
+        &format!(
+            r#"script("helpers", || {{
+                let t = read_file("{f}");
+                let age = file_age("{f}");
+                let r = http_get("http://127.0.0.1:{web}/");
+                let up = tcp_connect("127.0.0.1", {open});
+                let down = tcp_connect("127.0.0.1", {closed});
+                let ok = t.contains("all ok") && age >= 0.0 && age < 3600.0
+                         && r.status == 200 && r.body.contains("Welcome") && up && !down;
+                #{{ status: if ok {{ "OK" }} else {{ "CRITICAL" }}, output: `${{r.status}} ${{up}} ${{down}}`, data: #{{ age: age }} }}
+            }})"#,
+            f = file.display(),
+            web = srv.port
+        ),
+    );
+    assert_eq!(o.status, Status::Ok, "{o:?}");
+    assert!(
+        o.summary.contains("helpers: 200 true false"),
+        "{}",
+        o.summary
+    );
+    assert!(perf_value(&o, "age").is_some());
+
+    let o = check(
+        &h,
+        r#"script("missing", || #{ status: 0, output: read_file("/no/such/file") })"#,
+    );
+    assert_eq!(o.status, Status::Unknown, "{o:?}");
+    assert!(
+        o.summary.contains("read_file(/no/such/file)"),
+        "{}",
+        o.summary
+    );
+    drop(l);
+}

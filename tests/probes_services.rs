@@ -1,0 +1,419 @@
+//! smtp, jabber, openvpn, dns and dns_zone probes against real peers on
+//! loopback: aiosmtpd (with and without STARTTLS), an XMPP-speaking peer, an
+//! OpenVPN UDP responder, and two authoritative DNS servers from Debian (nsd
+//! on 127.0.0.1, knot on ::1) serving one zone.
+
+#[path = "fixtures/probes/support.rs"]
+mod support;
+
+use std::net::{TcpListener, UdpSocket};
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use picomon::check::Status;
+use support::*;
+
+fn smtp_server(dir: Option<&Path>, bind: &str) -> Peer {
+    let mut args = vec![bind.to_string()];
+    if let Some(d) = dir {
+        args.push(d.join("good.pem").display().to_string());
+        args.push(d.join("good.key").display().to_string());
+    }
+    let mut a: Vec<&str> = vec!["smtp"];
+    a.extend(args.iter().map(String::as_str));
+    Peer::start("aiosmtpd", python("peers.py", &a))
+}
+
+#[test]
+fn smtp_plain_banner_ehlo_and_command() {
+    let srv = smtp_server(None, "127.0.0.1");
+    let h = localhost();
+    let p = srv.port;
+    let o = check(&h, &format!("smtp4(h, #{{ port: {p} }})"));
+    assert_eq!(o.status, Status::Ok, "{o:?}");
+    assert!(o.summary.contains("220 picomon-test-smtp"), "{}", o.summary);
+    assert!(perf_value(&o, "time").is_some());
+
+    let o = check(
+        &h,
+        &format!(r#"smtp4(h, #{{ port: {p}, command: "NOOP", response: "250" }})"#),
+    );
+    assert_eq!(o.status, Status::Ok, "{o:?}");
+    let o = check(
+        &h,
+        &format!(r#"smtp4(h, #{{ port: {p}, command: "NOOP", response: "550" }})"#),
+    );
+    assert_eq!(o.status, Status::Critical, "{o:?}");
+    assert!(
+        o.summary.contains("NOOP: expected '550', got '250"),
+        "{}",
+        o.summary
+    );
+
+    // no TLS on offer: STARTTLS is refused
+    let o = check(&h, &format!("smtp4(h, #{{ port: {p}, starttls: true }})"));
+    assert_eq!(o.status, Status::Critical, "{o:?}");
+    assert!(o.summary.contains("STARTTLS refused"), "{}", o.summary);
+}
+
+#[test]
+fn smtp_starttls_verifies_the_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    make_certs(dir.path());
+    let ca = dir.path().join("ca.pem").display().to_string();
+    let srv = smtp_server(Some(dir.path()), "::1");
+    let h = localhost();
+    let p = srv.port;
+    let o = check(
+        &h,
+        &format!(r#"smtp6(h, #{{ port: {p}, starttls: true, ca_file: "{ca}" }})"#),
+    );
+    assert_eq!(o.status, Status::Ok, "{o:?}");
+    assert!(o.summary.contains("STARTTLS"), "{}", o.summary);
+    let o = check(&h, &format!("smtp6(h, #{{ port: {p}, starttls: true }})"));
+    assert_eq!(o.status, Status::Critical, "{o:?}");
+    assert!(
+        o.summary.contains("STARTTLS: certificate chain problem"),
+        "{}",
+        o.summary
+    );
+    let o = check(
+        &h,
+        &format!(
+            r#"smtp6(h, #{{ port: {p}, starttls: true, sni: "mail.example.org", ca_file: "{ca}" }})"#
+        ),
+    );
+    assert_eq!(o.status, Status::Critical, "{o:?}");
+    assert!(o.summary.contains("name problem"), "{}", o.summary);
+}
+
+#[test]
+fn smtp_closed_port_and_bad_options() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    drop(l);
+    let h = localhost();
+    let o = check(&h, &format!("smtp4(h, #{{ port: {port} }})"));
+    assert_eq!(o.status, Status::Critical, "{o:?}");
+    assert!(o.summary.contains("refused"), "{}", o.summary);
+    let e = eval_def(&h, r#"smtp4(h, #{ response: "250" })"#).unwrap_err();
+    assert!(e.contains("give a command too"), "{e}");
+    let e = eval_def(&h, r#"smtp4(h, #{ port: 0 })"#).unwrap_err();
+    assert!(e.contains("`port`") && e.contains("out of range"), "{e}");
+}
+
+#[test]
+fn jabber_stream_opening() {
+    let good = Peer::start("xmpp peer", python("peers.py", &["xmpp", "127.0.0.1"]));
+    let h = localhost();
+    let o = check(&h, &format!("jabber4(h, #{{ port: {} }})", good.port));
+    assert_eq!(o.status, Status::Ok, "{o:?}");
+    assert!(o.summary.contains("stream opened"), "{}", o.summary);
+
+    let bad = Peer::start("not xmpp", python("peers.py", &["not-xmpp", "::1"]));
+    let o = check(&h, &format!("jabber6(h, #{{ port: {} }})", bad.port));
+    assert_eq!(o.status, Status::Critical, "{o:?}");
+    assert!(
+        o.summary
+            .contains("no XMPP stream in the answer: 'HTTP/1.1 400"),
+        "{}",
+        o.summary
+    );
+}
+
+#[test]
+fn openvpn_answer_silence_and_closed_port() {
+    let h = localhost();
+    let vpn = Peer::start(
+        "openvpn responder",
+        python("peers.py", &["openvpn", "127.0.0.1"]),
+    );
+    let o = check(&h, &format!("openvpn4(h, #{{ port: {} }})", vpn.port));
+    assert_eq!(o.status, Status::Ok, "{o:?}");
+    assert!(o.summary.contains("14 bytes answered"), "{}", o.summary);
+
+    let vpn6 = Peer::start("openvpn responder", python("peers.py", &["openvpn", "::1"]));
+    let o = check(&h, &format!("openvpn6(h, #{{ port: {} }})", vpn6.port));
+    assert_eq!(o.status, Status::Ok, "{o:?}");
+
+    let silent = Peer::start(
+        "silent udp",
+        python("peers.py", &["udp-silent", "127.0.0.1"]),
+    );
+    let d = def(&h, &format!("openvpn4(h, #{{ port: {} }})", silent.port));
+    let t0 = Instant::now();
+    let o = run(&d, Duration::from_secs(1));
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        t0.elapsed()
+    );
+    assert_eq!(o.status, Status::Critical, "{o:?}");
+    assert!(
+        o.summary.contains("no answer") && o.summary.contains("timed out after 1 s"),
+        "{}",
+        o.summary
+    );
+
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = s.local_addr().unwrap().port();
+    drop(s);
+    let o = check(&h, &format!("openvpn4(h, #{{ port: {port} }})"));
+    assert_eq!(o.status, Status::Critical, "{o:?}");
+    assert!(o.summary.contains("port unreachable"), "{}", o.summary);
+}
+
+// ---- DNS: nsd on 127.0.0.1 and knot on ::1, one port for both ----
+
+const ZONE: &str = "$ORIGIN example.test.
+$TTL 300
+@ SOA ns1 hostmaster SERIAL 3600 600 86400 300
+@ NS ns1
+@ NS ns2
+ns1 A 127.0.0.1
+ns2 AAAA ::1
+www A 127.0.0.1
+BIG";
+
+/// A port free for UDP and TCP on both 127.0.0.1 and ::1.
+fn dns_port() -> u16 {
+    for _ in 0..100 {
+        let u4 = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = u4.local_addr().unwrap().port();
+        let ok = UdpSocket::bind(("::1", port)).is_ok()
+            && TcpListener::bind(("127.0.0.1", port)).is_ok()
+            && TcpListener::bind(("::1", port)).is_ok();
+        if ok {
+            return port;
+        }
+    }
+    panic!("no port free on both 127.0.0.1 and ::1");
+}
+
+fn write_zone(path: &Path, serial: u32) {
+    // ten long TXT records: more than a 512-byte UDP answer holds
+    let big: String = (0..10)
+        .map(|i| format!("big TXT \"record {i} {}\"\n", "x".repeat(90)))
+        .collect();
+    let text = ZONE
+        .replace("SERIAL", &serial.to_string())
+        .replace("BIG", &big);
+    std::fs::write(path, text).unwrap();
+}
+
+fn nsd(dir: &Path, port: u16) -> Peer {
+    let d = dir.display();
+    std::fs::write(
+        dir.join("nsd.conf"),
+        format!(
+            "server:\n  ip-address: 127.0.0.1@{port}\n  username: \"\"\n  chroot: \"\"\n  zonesdir: \"{d}\"\n  pidfile: \"{d}/nsd.pid\"\n  database: \"\"\n  xfrdfile: \"{d}/xfrd.state\"\n  zonelistfile: \"{d}/zone.list\"\n  logfile: \"{d}/nsd.log\"\nremote-control:\n  control-enable: no\nzone:\n  name: example.test\n  zonefile: \"{d}/nsd.zone\"\n"
+        ),
+    )
+    .unwrap();
+    let mut c = Command::new("/usr/sbin/nsd");
+    c.arg("-d").arg("-c").arg(dir.join("nsd.conf"));
+    Peer::spawn("nsd", c, port)
+}
+
+fn knot(dir: &Path, port: u16) -> Peer {
+    std::fs::create_dir_all(dir.join("knotdb")).unwrap();
+    let d = dir.display();
+    std::fs::write(
+        dir.join("knot.conf"),
+        format!(
+            "server:\n    listen: ::1@{port}\n    rundir: \"{d}\"\ndatabase:\n    storage: \"{d}/knotdb\"\nlog:\n  - target: stderr\n    any: error\nzone:\n  - domain: example.test\n    storage: \"{d}\"\n    file: knot.zone\n"
+        ),
+    )
+    .unwrap();
+    let mut c = Command::new("/usr/sbin/knotd");
+    c.arg("-c").arg(dir.join("knot.conf"));
+    Peer::spawn("knotd", c, port)
+}
+
+/// Waits until the server at `addr` answers the zone's SOA with `serial`.
+fn wait_serial(addr: &str, port: u16, serial: u32) {
+    let h = host("ns", Some("127.0.0.1"), Some("::1"));
+    let ctor = if addr.contains(':') { "dns6" } else { "dns4" };
+    let d = def(
+        &h,
+        &format!(
+            r#"{ctor}(h, #{{ port: {port}, name: "example.test", type: "SOA", recurse: false }})"#
+        ),
+    );
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        let o = run(&d, Duration::from_secs(2));
+        if o.status == Status::Ok && o.summary.contains(&format!(" {serial} ")) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{addr}:{port} never served serial {serial}: {o:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+struct DnsPair {
+    dir: tempfile::TempDir,
+    port: u16,
+    nsd: Peer,
+    knot: Peer,
+}
+
+fn dns_pair(serial_nsd: u32, serial_knot: u32) -> DnsPair {
+    let dir = tempfile::tempdir().unwrap();
+    write_zone(&dir.path().join("nsd.zone"), serial_nsd);
+    write_zone(&dir.path().join("knot.zone"), serial_knot);
+    let port = dns_port();
+    let nsd = nsd(dir.path(), port);
+    let knot = knot(dir.path(), port);
+    wait_serial("127.0.0.1", port, serial_nsd);
+    wait_serial("::1", port, serial_knot);
+    DnsPair {
+        dir,
+        port,
+        nsd,
+        knot,
+    }
+}
+
+#[test]
+fn dns_query_rcode_and_expect() {
+    let pair = dns_pair(7, 7);
+    let h = host("ns", Some("127.0.0.1"), Some("::1"));
+    let p = pair.port;
+    let o = check(
+        &h,
+        &format!(r#"dns4(h, #{{ port: {p}, name: "www.example.test", expect: "127.0.0.1" }})"#),
+    );
+    assert_eq!(o.status, Status::Ok, "{o:?}");
+    assert!(
+        o.summary.contains("www.example.test. A at 127.0.0.1"),
+        "{}",
+        o.summary
+    );
+    let o = check(
+        &h,
+        &format!(
+            r#"dns6(h, #{{ port: {p}, name: "ns2.example.test", type: "aaaa", expect: "::1" }})"#
+        ),
+    );
+    assert_eq!(o.status, Status::Ok, "{o:?}");
+    // truncated over UDP, asked again over TCP
+    let o = check(
+        &h,
+        &format!(r#"dns4(h, #{{ port: {p}, name: "big.example.test", type: "TXT" }})"#),
+    );
+    assert_eq!(o.status, Status::Ok, "{o:?}");
+    assert!(o.summary.contains("and 5 more"), "{}", o.summary);
+    let o = check(
+        &h,
+        &format!(r#"dns4(h, #{{ port: {p}, name: "www.example.test", expect: "192.0.2.1" }})"#),
+    );
+    assert_eq!(o.status, Status::Critical, "{o:?}");
+    assert!(
+        o.summary.contains("expected 192.0.2.1, got [127.0.0.1]"),
+        "{}",
+        o.summary
+    );
+    let o = check(
+        &h,
+        &format!(r#"dns4(h, #{{ port: {p}, name: "nothere.example.test" }})"#),
+    );
+    assert_eq!(o.status, Status::Critical, "{o:?}");
+    assert!(
+        o.summary.contains("Non-Existent Domain") || o.summary.contains("NXDomain"),
+        "{}",
+        o.summary
+    );
+    let e = eval_def(&h, "dns4(h)").unwrap_err();
+    assert!(e.contains("option `name` is required"), "{e}");
+    let e = eval_def(&h, r#"dns4(h, #{ name: "x.org", type: "BOGUS" })"#).unwrap_err();
+    assert!(e.contains("not a DNS record type"), "{e}");
+    drop(pair);
+}
+
+#[test]
+fn dns_zone_serials_equal_then_different_then_server_gone() {
+    let mut pair = dns_pair(2024010101, 2024010101);
+    let p = pair.port;
+    let zone = |extra: &str| {
+        check(
+            &localhost(),
+            &format!(
+                r#"dns_zone("example.test", #{{ resolver: "127.0.0.1:{p}", port: {p}{extra} }})"#
+            ),
+        )
+    };
+    let o = zone(", ip_version: 6");
+    assert_eq!(o.status, Status::Ok, "{o:?}");
+    assert!(
+        o.summary.contains("serial 2024010101 on 2 servers"),
+        "{}",
+        o.summary
+    );
+    assert!(
+        o.long_output
+            .contains("ns2.example.test. (::1): serial 2024010101"),
+        "{}",
+        o.long_output
+    );
+
+    // over IPv4 only, ns2 has no address to ask
+    let o = zone("");
+    assert_eq!(o.status, Status::Critical, "{o:?}");
+    assert!(
+        o.summary.contains("ns2.example.test. has no IPv4 address"),
+        "{}",
+        o.summary
+    );
+
+    // knot gets a newer serial
+    pair.knot.stop();
+    write_zone(&pair.dir.path().join("knot.zone"), 2024010102);
+    pair.knot = knot(pair.dir.path(), p);
+    wait_serial("::1", p, 2024010102);
+    let o = zone(", ip_version: 6");
+    assert_eq!(o.status, Status::Critical, "{o:?}");
+    assert!(
+        o.summary.contains("serials differ: ns1.example.test. (127.0.0.1) 2024010101, ns2.example.test. (::1) 2024010102"),
+        "{}",
+        o.summary
+    );
+
+    // knot gone: the dead server is named
+    pair.knot.stop();
+    let o = zone(", ip_version: 6");
+    assert_eq!(o.status, Status::Critical, "{o:?}");
+    assert!(
+        o.summary.contains("ns2.example.test. (::1)"),
+        "{}",
+        o.summary
+    );
+    assert!(
+        o.summary.contains("port unreachable") || o.summary.contains("no answer"),
+        "{}",
+        o.summary
+    );
+    drop(pair.nsd);
+}
+
+#[test]
+fn dns_zone_bad_options() {
+    let h = localhost();
+    let e = eval_def(
+        &h,
+        r#"dns_zone("example.test", #{ resolver: "not an ip" })"#,
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("`resolver`") && e.contains("not an IP address"),
+        "{e}"
+    );
+    let e = eval_def(&h, r#"dns_zone("example.test", #{ ip_version: 5 })"#).unwrap_err();
+    assert!(e.contains("neither 4 nor 6"), "{e}");
+    let d = def(&h, r#"dns_zone("example.test")"#);
+    assert_eq!(d.identity, "dns_zone:example.test");
+}

@@ -1,0 +1,238 @@
+//! trace4/trace6 to loopback, and through a router in network namespaces
+//! the test builds itself (src -- rtr -- dst, private addresses that exist
+//! only inside those namespaces), including a route change.
+
+#[path = "fixtures/probes/support.rs"]
+mod support;
+
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::process::Command;
+use std::time::Duration;
+
+use picomon::check::{CheckDef, Outcome, Status};
+use support::*;
+
+#[test]
+fn trace_to_loopback_reaches_in_one_hop() {
+    let h = localhost();
+    for (ctor, addr) in [("trace4", "127.0.0.1"), ("trace6", "::1")] {
+        let o = check(&h, &format!("{ctor}(h)"));
+        assert_eq!(o.status, Status::Ok, "{o:?}");
+        assert_eq!(o.summary, format!("TRACE OK - {addr} reached in 1 hop"));
+        assert_eq!(perf_value(&o, "hops"), Some(1.0));
+        assert!(
+            o.long_output.starts_with(&format!(" 1  {addr}  ")),
+            "{}",
+            o.long_output
+        );
+    }
+    let e = eval_def(&h, r#"trace4(h, #{ on_route_change: "yes" })"#).unwrap_err();
+    assert!(e.contains("\"ignore\", \"warning\", \"critical\""), "{e}");
+}
+
+/// Run by `trace_needs_no_privilege` as `nobody`.
+#[test]
+#[ignore = "run as nobody by trace_needs_no_privilege"]
+fn trace_helper_as_nobody() {
+    let o = check(&localhost(), "trace4(h)");
+    assert_eq!(o.status, Status::Ok, "{o:?}");
+    assert_eq!(perf_value(&o, "hops"), Some(1.0));
+}
+
+#[test]
+fn trace_needs_no_privilege() {
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "trace_helper_as_nobody",
+            "--ignored",
+            "--nocapture",
+        ])
+        .output()
+        .expect("run setpriv");
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("1 passed"),
+        "trace as nobody failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Network namespaces named after this process, deleted when dropped.
+struct Namespaces {
+    names: Vec<String>,
+}
+
+impl Drop for Namespaces {
+    fn drop(&mut self) {
+        for n in &self.names {
+            let _ = Command::new("ip").args(["netns", "del", n]).status();
+        }
+    }
+}
+
+fn ip(args: &str) {
+    let st = Command::new("ip")
+        .args(args.split_whitespace())
+        .status()
+        .expect("run ip");
+    assert!(st.success(), "ip {args} failed");
+}
+
+/// Runs `d` with the calling thread moved into namespace `ns`.
+fn run_in(ns: &str, d: &CheckDef) -> Outcome {
+    run_in_for(ns, d, Duration::from_secs(20))
+}
+
+fn run_in_for(ns: &str, d: &CheckDef, timeout: Duration) -> Outcome {
+    let path = format!("/var/run/netns/{ns}");
+    let d = d.clone();
+    std::thread::spawn(move || {
+        let f = File::open(&path).expect("open netns");
+        // SAFETY: setns on this thread only, with a namespace fd we hold.
+        let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+        run(&d, timeout)
+    })
+    .join()
+    .expect("probe thread")
+}
+
+#[test]
+fn trace_through_a_router_in_namespaces_and_route_change() {
+    let tag = std::process::id() % 100_000;
+    let (src, rtr, dst) = (
+        format!("pmsrc{tag}"),
+        format!("pmrtr{tag}"),
+        format!("pmdst{tag}"),
+    );
+    if !Command::new("ip")
+        .args(["netns", "add", &src])
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        eprintln!("network namespaces are not allowed here; only the loopback trace ran");
+        return;
+    }
+    let _ns = Namespaces {
+        names: vec![src.clone(), rtr.clone(), dst.clone()],
+    };
+    ip(&format!("netns add {rtr}"));
+    ip(&format!("netns add {dst}"));
+    let (s0, r0, r1, d0) = (
+        format!("s{tag}"),
+        format!("r{tag}a"),
+        format!("r{tag}b"),
+        format!("d{tag}"),
+    );
+    ip(&format!(
+        "link add {s0} netns {src} type veth peer name {r0} netns {rtr}"
+    ));
+    ip(&format!(
+        "link add {r1} netns {rtr} type veth peer name {d0} netns {dst}"
+    ));
+    for (ns, cmds) in [
+        (
+            &src,
+            vec![
+                format!("addr add 10.201.1.2/24 dev {s0}"),
+                format!("link set {s0} up"),
+                "link set lo up".into(),
+                "route add default via 10.201.1.1".into(),
+            ],
+        ),
+        (
+            &rtr,
+            vec![
+                format!("addr add 10.201.1.1/24 dev {r0}"),
+                format!("addr add 10.201.2.1/24 dev {r1}"),
+                format!("link set {r0} up"),
+                format!("link set {r1} up"),
+                "link set lo up".into(),
+            ],
+        ),
+        (
+            &dst,
+            vec![
+                format!("addr add 10.201.2.2/24 dev {d0}"),
+                format!("link set {d0} up"),
+                "link set lo up".into(),
+                "route add default via 10.201.2.1".into(),
+            ],
+        ),
+    ] {
+        for c in cmds {
+            ip(&format!("-n {ns} {c}"));
+        }
+    }
+    for (ns, key) in [
+        (&rtr, "net.ipv4.ip_forward=1"),
+        (&rtr, "net.ipv4.icmp_ratelimit=0"),
+        (&dst, "net.ipv4.icmp_ratelimit=0"),
+    ] {
+        let st = Command::new("ip")
+            .args(["netns", "exec", ns, "sysctl", "-qw", key])
+            .status()
+            .unwrap();
+        assert!(st.success(), "sysctl {key} in {ns}");
+    }
+
+    let target = host("dst", Some("10.201.2.2"), None);
+    let d = def(
+        &target,
+        r#"trace4(h, #{ on_route_change: "warning", wait: 2 })"#,
+    );
+    let o = run_in(&src, &d);
+    assert_eq!(o.status, Status::Ok, "{o:?}");
+    assert_eq!(o.summary, "TRACE OK - 10.201.2.2 reached in 2 hops");
+    assert!(
+        o.long_output.contains(" 1  10.201.1.1  ") && o.long_output.contains(" 2  10.201.2.2  "),
+        "{}",
+        o.long_output
+    );
+
+    // same route again: still OK
+    let o = run_in(&src, &d);
+    assert_eq!(o.status, Status::Ok, "{o:?}");
+
+    // the router's near address changes: a changed route is a WARNING
+    ip(&format!("-n {rtr} addr del 10.201.1.1/24 dev {r0}"));
+    ip(&format!("-n {rtr} addr add 10.201.1.3/24 dev {r0}"));
+    ip(&format!("-n {src} route replace default via 10.201.1.3"));
+    let o = run_in(&src, &d);
+    assert_eq!(o.status, Status::Warning, "{o:?}");
+    assert!(
+        o.summary
+            .contains("route changed: was 10.201.1.1 10.201.2.2, now 10.201.1.3 10.201.2.2"),
+        "{}",
+        o.summary
+    );
+
+    // without on_route_change the same change is fine
+    let quiet = def(&target, "trace4(h, #{ wait: 2 })");
+    assert_eq!(run_in(&src, &quiet).status, Status::Ok);
+
+    // the target is gone: not reached is CRITICAL
+    ip(&format!("-n {dst} link set {d0} down"));
+    // ... and a ping to it loses everything: CRITICAL, pl 100
+    let ping = def(&target, "ping4(h, #{ count: 2, interval: 0.05 })");
+    let o = run_in_for(&src, &ping, Duration::from_secs(1));
+    assert_eq!(o.status, Status::Critical, "{o:?}");
+    assert!(o.summary.contains("no reply, lost 100%"), "{}", o.summary);
+    assert_eq!(perf_value(&o, "pl"), Some(100.0));
+    assert_eq!(perf_value(&o, "rta"), None);
+
+    let short = def(&target, "trace4(h, #{ wait: 0.3, max_hops: 3 })");
+    let o = run_in(&src, &short);
+    assert_eq!(o.status, Status::Critical, "{o:?}");
+    assert!(
+        o.summary.contains("10.201.2.2")
+            && (o.summary.contains("not reached within 3 hops")
+                || o.summary.contains("unreachable")),
+        "{}",
+        o.summary
+    );
+}
