@@ -17,7 +17,7 @@ import time
 
 from . import idle, memory, peers, probes, throughput, timeout
 from .procs import BenchError
-from .table import ERROR, ROW_IDS, Table
+from .table import ERROR, ROW_IDS, SKIPPED, Table
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VENV = os.path.join(REPO, "target", "bench", "venv")
@@ -161,6 +161,9 @@ def main(argv):
     if "6" in only:
         ctx.log("6. built-in TCP probes")
         probes.measure(ctx, table)
+    for rid in ROW_IDS:
+        if rid not in table.rows and rid.split(".")[0] not in only:
+            table.set(rid, "not run (--only)", "", SKIPPED)
     text = report(ctx, table, started, load_start, os.getloadavg())
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "w") as f:
