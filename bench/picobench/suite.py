@@ -146,6 +146,7 @@ def main(argv):
         n1, n2 = sizes["thr"]
         throughput.measure(ctx, table, n1, ("1.1", "1.2", "1.3"))
         throughput.measure(ctx, table, n2, ("1.4", "1.5", "1.6"))
+        throughput.spawn_census(ctx, table, n1)
     if "3" in only:
         ctx.log("3. idle daemon memory")
         mem_found = memory.measure(ctx, table)

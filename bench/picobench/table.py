@@ -24,6 +24,7 @@ ROWS = [
     ("1.4", "plugin runs, N={n2}: picomon -1 / floor (wall)"),
     ("1.5", "plugin runs, N={n2}: picomon -1 / floor (CPU)"),
     ("1.6", "config evaluation, N={n2}: picomon --check-config"),
+    ("1.7", "processes and threads picomon -1 creates for N={n1} runs (strace -f)"),
     ("2.1", "per 1,000 runs (N={np}): floor, wall / CPU s"),
     ("2.2", "per 1,000 runs (N={np}): picomon -1, wall / CPU s"),
     ("2.3", "per 1,000 runs (N={np}): pcrunner (one run, POST to local receiver), wall / CPU s"),

@@ -1,10 +1,16 @@
 """Measurement 1: N check_dummy runs through `picomon -1` against the floor
 program at the same parallelism, runs interleaved so a load change on the
 machine hits both sides alike; each ratio is taken within one round and the
-median of the rounds is reported."""
+median of the rounds is reported. Row 1.7 counts, under strace, the
+threads and processes picomon creates for N runs (SPEC section 11: no
+thread per run)."""
+import os
+import re
+import shutil
+
 from . import configs
 from .procs import BenchError, median, run_timed
-from .table import MISS, PASS
+from .table import MISS, PASS, SKIPPED
 
 TARGET = 1.2
 
@@ -83,3 +89,34 @@ def measure(ctx, table, n, rids):
         "reported, no target",
         "info",
     )
+
+
+def spawn_census(ctx, table, n, rid="1.7"):
+    """Runs `picomon -1` on N checks under `strace -f` and counts the
+    clone/fork calls that create threads (CLONE_THREAD) and processes."""
+    target = f"N processes, threads <= workers ({ctx.workers}) + 2"
+    strace = shutil.which("strace")
+    if not strace:
+        table.set(rid, "skipped: strace not installed (apt-get install strace)", target, SKIPPED)
+        return
+    cfg = configs.picomon_dummy(ctx.work, f"census{n}", n, ctx.workers)
+    trace = os.path.join(ctx.work, f"census{n}.strace")
+    argv = [strace, "-f", "-qq", "-e", "trace=clone,clone3,fork,vfork", "-o", trace, ctx.picomon, "-c", cfg, "-1"]
+    try:
+        t = run_timed(argv, ctx.work, f"census{n}", ctx.timeout(n) * 3)
+        complaint = [line for line in t.stderr.splitlines() if line.startswith("strace:")]
+        if t.rc != 0 and complaint:
+            # No ptrace here (a container, Yama): a limit of the machine.
+            table.set(rid, f"skipped: {complaint[0]}", target, SKIPPED)
+            return
+        if t.rc != 0:
+            raise BenchError(f"picomon -1 under strace: exit {t.rc}: {t.stderr.strip()[:300]!r}")
+        with open(trace) as f:
+            calls = [line for line in f if re.search(r"\b(clone3?|v?fork)\(", line)]
+    except (BenchError, OSError) as e:
+        table.fail([rid], target, e)
+        return
+    threads = sum(1 for line in calls if "CLONE_THREAD" in line)
+    procs = len(calls) - threads
+    ok = procs == n and threads <= ctx.workers + 2
+    table.set(rid, f"{procs} processes, {threads} threads for {n} runs", target, PASS if ok else MISS)
