@@ -317,3 +317,21 @@ add(plugin("@FIX@/daemon/hang", ["@DIR@/pids"]), #{ name: "hang", target_name: "
     }
     assert!(!pidfile.exists(), "pid file left behind");
 }
+
+#[test]
+fn the_sample_config_is_all_ok_on_this_machine() {
+    let sb = Sandbox::new();
+    let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config.sample.rhai");
+    let out = sb.run(&["-c", sample.to_str().unwrap(), "-1"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let root = unsafe { libc::geteuid() } == 0;
+    for line in stdout.lines().filter(|l| !l.contains(" ok, ")) {
+        // Unprivileged ping may be forbidden here; it must then say how to allow it.
+        let excused = !root && line.starts_with("UNKNOWN") && line.contains("ping_group_range");
+        assert!(line.starts_with("OK ") || excused, "{stdout}");
+    }
+    assert!(stdout.lines().count() >= 8, "{stdout}");
+    if root {
+        assert_eq!(out.status.code(), Some(0), "{stdout}");
+    }
+}
