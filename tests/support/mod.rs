@@ -3,6 +3,8 @@
 //! with a deadline, signals.
 #![allow(dead_code)]
 
+pub mod smtp;
+
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
