@@ -54,7 +54,10 @@ fn user_flag_drops_to_nobody_before_any_check_and_gives_it_the_state_dir() {
     assert!(!d.stderr().contains("checks run as root"), "{}", d.stderr());
     let status = fs::read_to_string(format!("/proc/{}/status", d.pid())).unwrap();
     let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
-    assert!(uid_line.split_whitespace().skip(1).all(|u| u == "65534"), "{uid_line}");
+    assert!(
+        uid_line.split_whitespace().skip(1).all(|u| u == "65534"),
+        "{uid_line}"
+    );
 }
 
 #[test]
@@ -70,7 +73,12 @@ fn root_without_user_warns_once_that_checks_run_as_root() {
     assert_eq!(read(&sb.path("uid")).trim(), "0");
     d.signal(libc::SIGUSR1);
     assert!(d.wait_stdout("Other checks", LONG));
-    assert_eq!(d.stderr().matches("checks run as root").count(), 1, "{}", d.stderr());
+    assert_eq!(
+        d.stderr().matches("checks run as root").count(),
+        1,
+        "{}",
+        d.stderr()
+    );
 }
 
 #[test]
@@ -88,7 +96,10 @@ fn user_flag_without_root_is_refused_with_a_reason() {
             .unwrap();
         assert_eq!(out.status.code(), Some(1));
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("--user root: only root can switch users"), "{err}");
+        assert!(
+            err.contains("--user root: only root can switch users"),
+            "{err}"
+        );
         return;
     }
     let sb = Sandbox::new();
