@@ -5,6 +5,8 @@
 
 #[path = "../../tests/support/smtp.rs"]
 mod smtp;
+#[path = "../../tests/support/wait.rs"]
+mod wait;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -13,24 +15,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use smtp::{free_port, Mail, Smtp};
+use wait::wait_for;
 
 const LONG: Duration = Duration::from_secs(40);
 
 fn watchdog_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_picomon-watchdog"))
-}
-
-fn wait_for<T>(within: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let end = Instant::now() + within;
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if Instant::now() >= end {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn alive(pid: i32) -> bool {
