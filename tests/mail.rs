@@ -24,6 +24,7 @@ use picomon::check::Status;
 use picomon::config::{Config, SmtpTls};
 use picomon::mail::{self, MailNotifier};
 use picomon::notify::{CheckView, Notice, Notifier};
+use support::certs::{Ca, Key};
 use support::smtp::{free_port, Options, Smtp, Tls};
 use support::Daemon;
 
@@ -132,79 +133,21 @@ fn mail_files(outbox: &Path) -> Vec<PathBuf> {
 /// A test CA, a second unrelated CA, a server certificate for localhost,
 /// 127.0.0.1 and ::1, and one for another name only.
 fn make_certs(dir: &Path) {
-    let run = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("openssl");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+    let ca = |name| Ca {
+        dir,
+        name,
+        ext: "pem",
+        key: Key::Ec,
+        days: 36500,
     };
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
-    for ca in ["ca", "otherca"] {
-        let mut a = vec!["req", "-x509", "-nodes", "-days", "36500"];
-        a.extend(ec);
-        let (key, pem, subj) = (
-            format!("{ca}.key"),
-            format!("{ca}.pem"),
-            format!("/CN=picomon test {ca}"),
-        );
-        a.extend([
-            "-keyout",
-            &key,
-            "-out",
-            &pem,
-            "-subj",
-            &subj,
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ]);
-        run(&a);
+    for name in ["ca", "otherca"] {
+        ca(name).make(&format!("picomon test {name}"));
     }
     for (name, san) in [
         ("server", "DNS:localhost,IP:127.0.0.1,IP:::1"),
         ("othername", "DNS:other.test"),
     ] {
-        fs::write(
-            dir.join(format!("{name}.ext")),
-            format!(
-                "subjectAltName={san}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
-            ),
-        )
-        .unwrap();
-        let (key, csr, pem, ext) = (
-            format!("{name}.key"),
-            format!("{name}.csr"),
-            format!("{name}.pem"),
-            format!("{name}.ext"),
-        );
-        let mut a = vec!["req", "-nodes", "-subj", "/CN=picomon test server"];
-        a.extend(ec);
-        a.extend(["-keyout", &key, "-out", &csr]);
-        run(&a);
-        run(&[
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "36500",
-            "-out",
-            &pem,
-            "-extfile",
-            &ext,
-        ]);
+        ca("ca").sign(name, "picomon test server", san, "serverAuth");
     }
 }
 

@@ -17,6 +17,7 @@ use std::time::Duration;
 use picomon::check::Status;
 use picomon::clock::now_unix_micros;
 use picomon::output::{OutputKind, OutputSpec, Outputs, PassiveResult, DEFAULT_SPOOL_MAX_BYTES};
+use support::certs::{Ca, Key};
 use support::{fixture, read, wait_for};
 
 /// Servers start slowly on a loaded 2-core machine.
@@ -249,70 +250,23 @@ fn nagios_command_file_results_show_up_in_status_dat() {
     );
 }
 
-/// Makes a CA and a server certificate for 127.0.0.1 signed by it.
+/// Makes a CA (`ca.crt`) and a server certificate for 127.0.0.1 and `cn`
+/// (`CN.crt`) signed by it.
 fn make_certs(dir: &Path, cn: &str) {
-    fs::create_dir_all(dir).expect("cert dir");
-    let run = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("run openssl (see tests/install-and-test)");
-        assert!(out.status.success(), "openssl {args:?}: {out:?}");
+    let ca = Ca {
+        dir,
+        name: "ca",
+        ext: "crt",
+        key: Key::Rsa,
+        days: 2,
     };
-    run(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.crt",
-        "-days",
-        "2",
-        "-subj",
-        &format!("/CN=picomon test CA for {cn}"),
-    ]);
-    let key = format!("{cn}.key");
-    let crt = format!("{cn}.crt");
-    run(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        &key,
-        "-out",
-        "node.csr",
-        "-subj",
-        &format!("/CN={cn}"),
-    ]);
-    fs::write(
-        dir.join("ext.cnf"),
-        format!(
-            "subjectAltName=IP:127.0.0.1,DNS:{cn}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth,clientAuth\n"
-        ),
-    )
-    .expect("ext");
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "node.csr",
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        &crt,
-        "-days",
-        "2",
-        "-extfile",
-        "ext.cnf",
-    ]);
+    ca.make(&format!("picomon test CA for {cn}"));
+    ca.sign(
+        cn,
+        cn,
+        &format!("IP:127.0.0.1,DNS:{cn}"),
+        "serverAuth,clientAuth",
+    );
 }
 
 /// An agent for the test's own queries of the Icinga 2 API.

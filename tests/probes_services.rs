@@ -3,7 +3,6 @@
 //! OpenVPN UDP responder, and two authoritative DNS servers from Debian (nsd
 //! on 127.0.0.1, knot on ::1) serving one zone.
 
-#[path = "fixtures/probes/support.rs"]
 mod support;
 
 use std::net::{TcpListener, UdpSocket};
@@ -12,7 +11,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use picomon::check::Status;
-use support::*;
+use support::probes::*;
 
 fn smtp_server(dir: Option<&Path>, bind: &str) -> Peer {
     let mut args = vec![bind.to_string()];
@@ -59,9 +58,7 @@ fn smtp_plain_banner_ehlo_and_command() {
 
 #[test]
 fn smtp_starttls_verifies_the_certificate() {
-    let dir = tempfile::tempdir().unwrap();
-    make_certs(dir.path());
-    let ca = dir.path().join("ca.pem").display().to_string();
+    let (dir, ca) = test_ca();
     let srv = smtp_server(Some(dir.path()), "::1");
     let h = localhost();
     let p = srv.port;
@@ -90,9 +87,7 @@ fn smtp_starttls_verifies_the_certificate() {
 
 #[test]
 fn smtp_closed_port_and_bad_options() {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    drop(l);
+    let port = closed_port();
     let h = localhost();
     let o = check(&h, &format!("smtp4(h, #{{ port: {port} }})"));
     assert_eq!(o.status, Status::Critical, "{o:?}");
@@ -142,13 +137,7 @@ fn openvpn_answer_silence_and_closed_port() {
         python("peers.py", &["udp-silent", "127.0.0.1"]),
     );
     let d = def(&h, &format!("openvpn4(h, #{{ port: {} }})", silent.port));
-    let t0 = Instant::now();
-    let o = run(&d, Duration::from_secs(1));
-    assert!(
-        t0.elapsed() < Duration::from_secs(5),
-        "took {:?}",
-        t0.elapsed()
-    );
+    let o = run_for_1s(&d);
     assert_eq!(o.status, Status::Critical, "{o:?}");
     assert!(
         o.summary.contains("no answer") && o.summary.contains("timed out after 1 s"),
@@ -156,9 +145,7 @@ fn openvpn_answer_silence_and_closed_port() {
         o.summary
     );
 
-    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let port = s.local_addr().unwrap().port();
-    drop(s);
+    let port = closed_udp_port();
     let o = check(&h, &format!("openvpn4(h, #{{ port: {port} }})"));
     assert_eq!(o.status, Status::Critical, "{o:?}");
     assert!(o.summary.contains("port unreachable"), "{}", o.summary);

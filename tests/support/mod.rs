@@ -3,6 +3,8 @@
 //! with a deadline, signals.
 #![allow(dead_code)]
 
+pub mod certs;
+pub mod probes;
 pub mod smtp;
 pub mod wait;
 
