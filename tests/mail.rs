@@ -130,6 +130,25 @@ fn mail_files(outbox: &Path) -> Vec<PathBuf> {
     v
 }
 
+/// A temp dir with the test certificates, a server started with `opts` on
+/// `port`, and a config mailing to it at `host:PORT` over `tls` that trusts
+/// the test CA.
+fn tls_setup(
+    port: u16,
+    opts: &Options,
+    host: &str,
+    tls: SmtpTls,
+) -> (tempfile::TempDir, Smtp, Config) {
+    let dir = tempfile::tempdir().unwrap();
+    make_certs(dir.path());
+    let server = Smtp::start_with(dir.path(), port, opts);
+    let mut cfg = config(dir.path(), port);
+    cfg.emails.smtp_host = vec![format!("{host}:{port}")];
+    cfg.emails.smtp_tls = tls;
+    cfg.emails.smtp_ca_file = dir.path().join("ca.pem").display().to_string();
+    (dir, server, cfg)
+}
+
 /// A test CA, a second unrelated CA, a server certificate for localhost,
 /// 127.0.0.1 and ::1, and one for another name only.
 fn make_certs(dir: &Path) {
@@ -569,14 +588,13 @@ fn no_recipients_means_no_mail_queued() {
 
 #[test]
 fn starttls_with_a_test_ca() {
-    let dir = tempfile::tempdir().unwrap();
-    make_certs(dir.path());
     let port = free_port();
-    let server = Smtp::start_with(dir.path(), port, &Options::tls(Tls::Starttls));
-    let mut cfg = config(dir.path(), port);
-    cfg.emails.smtp_host = vec![format!("localhost:{port}")];
-    cfg.emails.smtp_tls = SmtpTls::Starttls;
-    cfg.emails.smtp_ca_file = dir.path().join("ca.pem").display().to_string();
+    let (_dir, server, cfg) = tls_setup(
+        port,
+        &Options::tls(Tls::Starttls),
+        "localhost",
+        SmtpTls::Starttls,
+    );
     let answer = mail::test_mail(&cfg).expect("test mail over STARTTLS");
     assert!(
         answer.starts_with(&format!("localhost:{port}: 250 ")),
@@ -609,13 +627,13 @@ fn starttls_required_but_not_offered_fails_clearly() {
 
 #[test]
 fn implicit_tls_with_a_test_ca() {
-    let dir = tempfile::tempdir().unwrap();
-    make_certs(dir.path());
     let port = free_port();
-    let server = Smtp::start_with(dir.path(), port, &Options::tls(Tls::Implicit));
-    let mut cfg = config(dir.path(), port);
-    cfg.emails.smtp_tls = SmtpTls::Tls;
-    cfg.emails.smtp_ca_file = dir.path().join("ca.pem").display().to_string();
+    let (_dir, server, cfg) = tls_setup(
+        port,
+        &Options::tls(Tls::Implicit),
+        "127.0.0.1",
+        SmtpTls::Tls,
+    );
     // Through the outbox and the sender thread this time.
     let mut n = notifier(&cfg);
     n.transitions(
@@ -636,24 +654,15 @@ fn implicit_tls_with_a_test_ca() {
 
 #[test]
 fn implicit_tls_over_ipv6_loopback() {
-    let dir = tempfile::tempdir().unwrap();
-    make_certs(dir.path());
     let port = TcpListener::bind("[::1]:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("IPv6 loopback");
-    let server = Smtp::start_with(
-        dir.path(),
-        port,
-        &Options {
-            extra: &["--bind", "::1"],
-            ..Options::tls(Tls::Implicit)
-        },
-    );
-    let mut cfg = config(dir.path(), port);
-    cfg.emails.smtp_host = vec![format!("[::1]:{port}")];
-    cfg.emails.smtp_tls = SmtpTls::Tls;
-    cfg.emails.smtp_ca_file = dir.path().join("ca.pem").display().to_string();
+    let opts = Options {
+        extra: &["--bind", "::1"],
+        ..Options::tls(Tls::Implicit)
+    };
+    let (_dir, server, cfg) = tls_setup(port, &opts, "[::1]", SmtpTls::Tls);
     let answer = mail::test_mail(&cfg).expect("test mail over IPv6 and TLS");
     assert!(
         answer.starts_with(&format!("[::1]:{port}: 250 ")),
@@ -665,12 +674,13 @@ fn implicit_tls_over_ipv6_loopback() {
 
 #[test]
 fn wrong_ca_fails_with_unknown_issuer() {
-    let dir = tempfile::tempdir().unwrap();
-    make_certs(dir.path());
     let port = free_port();
-    let server = Smtp::start_with(dir.path(), port, &Options::tls(Tls::Implicit));
-    let mut cfg = config(dir.path(), port);
-    cfg.emails.smtp_tls = SmtpTls::Tls;
+    let (dir, server, mut cfg) = tls_setup(
+        port,
+        &Options::tls(Tls::Implicit),
+        "127.0.0.1",
+        SmtpTls::Tls,
+    );
     cfg.emails.smtp_ca_file = dir.path().join("otherca.pem").display().to_string();
     let err = mail::test_mail(&cfg).unwrap_err();
     eprintln!("test_mail failed as expected: {err}");
@@ -687,21 +697,11 @@ fn wrong_ca_fails_with_unknown_issuer() {
 
 #[test]
 fn certificate_for_another_name_fails_with_name_mismatch() {
-    let dir = tempfile::tempdir().unwrap();
-    make_certs(dir.path());
-    let port = free_port();
-    let server = Smtp::start_with(
-        dir.path(),
-        port,
-        &Options {
-            cert: "othername",
-            ..Options::tls(Tls::Starttls)
-        },
-    );
-    let mut cfg = config(dir.path(), port);
-    cfg.emails.smtp_host = vec![format!("localhost:{port}")];
-    cfg.emails.smtp_tls = SmtpTls::Starttls;
-    cfg.emails.smtp_ca_file = dir.path().join("ca.pem").display().to_string();
+    let opts = Options {
+        cert: "othername",
+        ..Options::tls(Tls::Starttls)
+    };
+    let (_dir, server, cfg) = tls_setup(free_port(), &opts, "localhost", SmtpTls::Starttls);
     let err = mail::test_mail(&cfg).unwrap_err();
     eprintln!("test_mail failed as expected: {err}");
     assert!(err.contains("name mismatch"), "{err}");
@@ -711,21 +711,11 @@ fn certificate_for_another_name_fails_with_name_mismatch() {
 
 #[test]
 fn auth_with_a_password_file() {
-    let dir = tempfile::tempdir().unwrap();
-    make_certs(dir.path());
-    let port = free_port();
-    let server = Smtp::start_with(
-        dir.path(),
-        port,
-        &Options {
-            auth: Some("bob:s3cret pass"),
-            ..Options::tls(Tls::Starttls)
-        },
-    );
-    let mut cfg = config(dir.path(), port);
-    cfg.emails.smtp_host = vec![format!("localhost:{port}")];
-    cfg.emails.smtp_tls = SmtpTls::Starttls;
-    cfg.emails.smtp_ca_file = dir.path().join("ca.pem").display().to_string();
+    let opts = Options {
+        auth: Some("bob:s3cret pass"),
+        ..Options::tls(Tls::Starttls)
+    };
+    let (dir, server, mut cfg) = tls_setup(free_port(), &opts, "localhost", SmtpTls::Starttls);
     cfg.emails.smtp_user = "bob".into();
     let pw = dir.path().join("smtp-password");
     fs::write(&pw, "wrong\n").unwrap();

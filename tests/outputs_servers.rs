@@ -108,6 +108,25 @@ impl Drop for Server {
     }
 }
 
+/// What both servers get after their disk result: a service WARNING
+/// (web1/load) and a host result (web1 down).
+fn submit_load_warning_and_host_down(outputs: &Outputs) {
+    outputs.submit(&now_result(
+        "web1",
+        Some("load"),
+        Status::Warning,
+        "LOAD WARNING",
+        "load1=5.2",
+    ));
+    outputs.submit(&now_result(
+        "web1",
+        None,
+        Status::Critical,
+        "PING CRITICAL - 100% loss",
+        "",
+    ));
+}
+
 /// `status.dat` blocks (`hoststatus { ... }`) as (type, key=value pairs).
 fn status_blocks(text: &str) -> Vec<(String, Vec<(String, String)>)> {
     let mut blocks = Vec::new();
@@ -192,20 +211,7 @@ fn nagios_command_file_results_show_up_in_status_dat() {
     })
     .unwrap_or_else(|| panic!("Nagios did not create its command pipe:\n{}", nagios.log()));
 
-    outputs.submit(&now_result(
-        "web1",
-        Some("load"),
-        Status::Warning,
-        "LOAD WARNING",
-        "load1=5.2",
-    ));
-    outputs.submit(&now_result(
-        "web1",
-        None,
-        Status::Critical,
-        "PING CRITICAL - 100% loss",
-        "",
-    ));
+    submit_load_warning_and_host_down(&outputs);
     assert!(outputs.flush(SLOW), "{:?}", outputs.status_lines());
 
     let found = wait_for(SLOW, || {
@@ -356,20 +362,7 @@ fn icinga2_api_results_show_up_in_objects_services() {
     ));
     // Refused for good (no such service); must not hold up what follows.
     outputs.submit(&now_result("web1", Some("nosuch"), Status::Ok, "x", ""));
-    outputs.submit(&now_result(
-        "web1",
-        Some("load"),
-        Status::Warning,
-        "LOAD WARNING",
-        "load1=5.2",
-    ));
-    outputs.submit(&now_result(
-        "web1",
-        None,
-        Status::Critical,
-        "PING CRITICAL - 100% loss",
-        "",
-    ));
+    submit_load_warning_and_host_down(&outputs);
     assert!(
         outputs.flush(SLOW),
         "{:?}\n{}",
@@ -399,9 +392,7 @@ fn icinga2_api_results_show_up_in_objects_services() {
     };
     let services = get("/v1/objects/services");
     let svc = |name: &str| {
-        services["results"]
-            .as_array()
-            .and_then(|a| a.iter().find(|s| s["name"] == name))
+        service(&services, name)
             .map(|s| s["attrs"].clone())
             .unwrap_or_else(|| panic!("no {name} in {services}"))
     };
@@ -445,9 +436,14 @@ fn icinga2_api_results_show_up_in_objects_services() {
 }
 
 fn svc_state(services: &serde_json::Value, name: &str) -> f64 {
+    service(services, name)
+        .and_then(|s| s["attrs"]["state"].as_f64())
+        .unwrap_or(-1.0)
+}
+
+/// Service `name` (`host!service`) in an `/v1/objects/services` answer.
+fn service<'a>(services: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
     services["results"]
         .as_array()
         .and_then(|a| a.iter().find(|s| s["name"] == name))
-        .and_then(|s| s["attrs"]["state"].as_f64())
-        .unwrap_or(-1.0)
 }
