@@ -27,12 +27,14 @@ pub mod tls;
 pub mod trace;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use rhai::{Engine, FnPtr, Map, NativeCallContext};
 
 use crate::check::{CheckDef, CheckKind, Host, Outcome, Perf, Probe, Status};
 use net::{Deadline, Family};
 use opts::{Opts, RhaiResult};
+use range::{fmt_num, Thresholds};
 
 /// Builds a probe's outcome in the plugin style: `LABEL STATUS - message`.
 #[derive(Clone, Copy, Debug)]
@@ -58,6 +60,33 @@ impl Report {
             long_output: String::new(),
             perfdata,
             duration: deadline.elapsed(),
+        }
+    }
+
+    /// A run that measures one response time. `attempt` gets the run's
+    /// deadline; on success `message` words its result with the seconds it
+    /// took, `time` rates those seconds (the default never alerts) and they
+    /// become the `time` perfdata item. A failed attempt is CRITICAL with its
+    /// error.
+    pub fn timed<T>(
+        &self,
+        timeout: Duration,
+        time: &Thresholds,
+        attempt: impl FnOnce(&Deadline) -> Result<T, String>,
+        message: impl FnOnce(T, &str) -> String,
+    ) -> Outcome {
+        let deadline = Deadline::after(timeout);
+        match attempt(&deadline) {
+            Ok(v) => {
+                let secs = deadline.elapsed().as_secs_f64();
+                self.done(
+                    time.status(secs),
+                    message(v, &fmt_num(secs)),
+                    vec![time.perf("time", secs, "s")],
+                    &deadline,
+                )
+            }
+            Err(e) => self.done(Status::Critical, e, vec![], &deadline),
         }
     }
 }
