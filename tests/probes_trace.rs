@@ -16,8 +16,7 @@ use support::probes::*;
 fn trace_to_loopback_reaches_in_one_hop() {
     let h = localhost();
     for (ctor, addr) in [("trace4", "127.0.0.1"), ("trace6", "::1")] {
-        let o = check(&h, &format!("{ctor}(h)"));
-        assert_eq!(o.status, Status::Ok, "{o:?}");
+        let o = expect_check(&h, &format!("{ctor}(h)"), Status::Ok, &[]);
         assert_eq!(o.summary, format!("TRACE OK - {addr} reached in 1 hop"));
         assert_eq!(perf_value(&o, "hops"), Some(1.0));
         assert!(
@@ -34,8 +33,7 @@ fn trace_to_loopback_reaches_in_one_hop() {
 #[test]
 #[ignore = "run as nobody by trace_needs_no_privilege"]
 fn trace_helper_as_nobody() {
-    let o = check(&localhost(), "trace4(h)");
-    assert_eq!(o.status, Status::Ok, "{o:?}");
+    let o = expect_check(&localhost(), "trace4(h)", Status::Ok, &[]);
     assert_eq!(perf_value(&o, "hops"), Some(1.0));
 }
 
