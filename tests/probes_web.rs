@@ -172,19 +172,13 @@ fn http_status_expect_and_vhost() {
         Status::Ok,
         &[],
     );
-    let o = expect_check(
+    expect_check(
         &h,
         &format!(
             r#"http4(h, #{{ port: {p}, vhost: "www.example.org", expect_regex: "Host=127" }})"#
         ),
         Status::Critical,
-        &[],
-    );
-    assert!(
-        o.summary
-            .contains("Pattern '/Host=127/' not found in reply."),
-        "{}",
-        o.summary
+        &["Pattern '/Host=127/' not found in reply."],
     );
 
     expect_check(
@@ -194,16 +188,11 @@ fn http_status_expect_and_vhost() {
         &["Pattern 'Goodbye' not found in reply."],
     );
 
-    let o = expect_check(
+    expect_check(
         &h,
         &format!(r#"http4(h, #{{ port: {p}, url: "/missing", status: 200 }})"#),
         Status::Critical,
-        &[],
-    );
-    assert!(
-        o.summary.contains("404") && o.summary.contains("expected status 200"),
-        "{}",
-        o.summary
+        &["404", "expected status 200"],
     );
     expect_check(
         &h,
@@ -290,20 +279,14 @@ fn https_certificate_days_name_and_chain() {
     );
 
     // the wrong name
-    let o = expect_check(
+    expect_check(
         &h,
         &format!(
             r#"https4(h, #{{ port: {}, vhost: "www.example.org", ca_file: "{ca}" }})"#,
             good.port
         ),
         Status::Critical,
-        &[],
-    );
-    assert!(
-        o.summary
-            .contains("name problem: not valid for www.example.org"),
-        "{}",
-        o.summary
+        &["name problem: not valid for www.example.org"],
     );
 
     let wrong = https_server(dir.path(), "127.0.0.1", "wrong");
@@ -318,19 +301,14 @@ fn https_certificate_days_name_and_chain() {
     );
 
     let expired = https_server(dir.path(), "127.0.0.1", "expired");
-    let o = expect_check(
+    expect_check(
         &h,
         &format!(
             r#"https4(h, #{{ port: {}, vhost: "localhost", ca_file: "{ca}" }})"#,
             expired.port
         ),
         Status::Critical,
-        &[],
-    );
-    assert!(
-        o.summary.contains("certificate expired") && o.summary.contains("(2021-01-01)"),
-        "{}",
-        o.summary
+        &["certificate expired", "(2021-01-01)"],
     );
 
     let soon = https_server(dir.path(), "::1", "soon");
