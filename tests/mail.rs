@@ -14,7 +14,6 @@
 mod support;
 
 use std::fs;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -25,7 +24,8 @@ use picomon::config::{Config, SmtpTls};
 use picomon::mail::{self, MailNotifier};
 use picomon::notify::{CheckView, Notice, Notifier};
 use support::certs::{Ca, Key};
-use support::smtp::{free_port, Options, Smtp, Tls};
+use support::ports::{free_port, free_port_on};
+use support::smtp::{Options, Smtp, Tls};
 use support::Daemon;
 
 const DEADLINE: Duration = support::smtp::DEADLINE;
@@ -654,10 +654,7 @@ fn implicit_tls_with_a_test_ca() {
 
 #[test]
 fn implicit_tls_over_ipv6_loopback() {
-    let port = TcpListener::bind("[::1]:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("IPv6 loopback");
+    let port = free_port_on("::1");
     let opts = Options {
         extra: &["--bind", "::1"],
         ..Options::tls(Tls::Implicit)

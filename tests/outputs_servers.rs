@@ -6,7 +6,6 @@
 mod support;
 
 use std::fs;
-use std::net::TcpListener;
 use std::os::unix::fs::FileTypeExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -18,6 +17,7 @@ use picomon::check::Status;
 use picomon::clock::now_unix_micros;
 use picomon::output::{OutputKind, OutputSpec, Outputs, PassiveResult, DEFAULT_SPOOL_MAX_BYTES};
 use support::certs::{Ca, Key};
+use support::ports::free_port;
 use support::{fixture, read, wait_for};
 
 /// Servers start slowly on a loaded 2-core machine.
@@ -300,10 +300,7 @@ fn icinga2_api_results_show_up_in_objects_services() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path();
     let (user, group) = user_and_group();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port");
+    let port = free_port();
     for sub in ["etc", "data", "log", "cache", "spool", "run"] {
         fs::create_dir_all(dir.join(sub)).expect("mkdir");
     }

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod certs;
+pub mod ports;
 pub mod probes;
 pub mod smtp;
 pub mod wait;

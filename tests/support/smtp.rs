@@ -6,7 +6,6 @@
 #![allow(dead_code)]
 
 use std::fs;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -14,14 +13,6 @@ use std::time::{Duration, Instant};
 /// How long the server may take to start and messages to arrive: generous,
 /// as the machine may be loaded.
 pub const DEADLINE: Duration = Duration::from_secs(40);
-
-/// A loopback port nothing listens on right now (bound, then released).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free loopback port")
-}
 
 /// TLS mode of the test server.
 #[derive(Clone, Copy, Debug, PartialEq)]

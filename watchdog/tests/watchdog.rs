@@ -3,6 +3,8 @@
 //! not, `--restart` brings the child back with bounded mail, mail left in the
 //! outbox is delivered, and the rc.local loop runs configs as `nobody`.
 
+#[path = "../../tests/support/ports.rs"]
+mod ports;
 #[path = "../../tests/support/smtp.rs"]
 mod smtp;
 #[path = "../../tests/support/wait.rs"]
@@ -14,7 +16,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use smtp::{free_port, Mail, Smtp};
+use ports::free_port;
+use smtp::{Mail, Smtp};
 use wait::wait_for;
 
 const LONG: Duration = Duration::from_secs(40);
