@@ -1,14 +1,19 @@
-//! Shared helpers for the integration tests that drive the real `picomon`
-//! binary: temp dirs, config files, a child with captured output, polling
-//! with a deadline, signals.
+//! Shared helpers of the integration tests: temp dirs with a config, the
+//! real `picomon` binary as a child with captured output; and, in modules,
+//! polling with a deadline (`wait`), free ports (`ports`), processes and
+//! signals (`procs`), the test SMTP server (`smtp`), test certificates
+//! (`certs`) and the probe tests' peers and constructors (`probes`).
 #![allow(dead_code)]
 
 pub mod certs;
 pub mod ports;
 pub mod probes;
+pub mod procs;
 pub mod smtp;
 pub mod wait;
 
+#[allow(unused_imports)] // for the tests that glob-import support
+pub use procs::alive;
 pub use wait::{wait_for, wait_until};
 
 use std::fs;
@@ -125,8 +130,7 @@ impl Daemon {
     }
 
     pub fn signal(&self, sig: i32) {
-        // SAFETY: kill(2) with a pid we own.
-        unsafe { libc::kill(self.pid(), sig) };
+        procs::signal(self.pid(), sig);
     }
 
     pub fn stdout(&self) -> String {
@@ -179,17 +183,6 @@ impl Daemon {
 impl Drop for Daemon {
     fn drop(&mut self) {
         self.kill();
-    }
-}
-
-/// Whether a process exists (and is not a zombie).
-pub fn alive(pid: i32) -> bool {
-    match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => {
-            let state = stat.rsplit(')').next().unwrap_or("").trim_start();
-            !state.starts_with('Z')
-        }
-        Err(_) => false,
     }
 }
 

@@ -5,6 +5,8 @@
 
 #[path = "../../tests/support/ports.rs"]
 mod ports;
+#[path = "../../tests/support/procs.rs"]
+mod procs;
 #[path = "../../tests/support/smtp.rs"]
 mod smtp;
 #[path = "../../tests/support/wait.rs"]
@@ -17,6 +19,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ports::free_port;
+use procs::{alive, signal};
 use smtp::{Mail, Smtp};
 use wait::wait_for;
 
@@ -24,23 +27,6 @@ const LONG: Duration = Duration::from_secs(40);
 
 fn watchdog_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_picomon-watchdog"))
-}
-
-fn alive(pid: i32) -> bool {
-    fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            !s.rsplit(')')
-                .next()
-                .unwrap_or("")
-                .trim_start()
-                .starts_with('Z')
-        })
-        .unwrap_or(false)
-}
-
-fn signal(pid: i32, sig: i32) {
-    // SAFETY: kill(2) on a pid the test started.
-    unsafe { libc::kill(pid, sig) };
 }
 
 fn read_pid(path: &Path) -> Option<i32> {
