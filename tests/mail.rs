@@ -15,7 +15,6 @@ mod support;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use picomon::alert::{Phase, Transition, TransitionKind};
@@ -26,7 +25,7 @@ use picomon::notify::{CheckView, Notice, Notifier};
 use support::certs::{Ca, Key};
 use support::ports::{free_port, free_port_on};
 use support::smtp::{Options, Smtp, Tls};
-use support::Daemon;
+use support::{Daemon, Sandbox};
 
 const DEADLINE: Duration = support::smtp::DEADLINE;
 const S: i64 = 1_000_000;
@@ -859,16 +858,16 @@ fn shutdown_tries_the_outbox_once_more() {
 /// A sandbox with a config running the status-file plugin as "flappy on
 /// web1" every 0.3 s tick with retry 1, mailing through `port`.
 struct E2e {
-    dir: tempfile::TempDir,
+    sb: Sandbox,
     port: u16,
 }
 
 impl E2e {
     fn new(extra: &str) -> E2e {
-        let dir = tempfile::tempdir().unwrap();
+        let sb = Sandbox::new();
         let port = free_port();
         let plugin = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp/status-plugin.sh");
-        let d = dir.path().display().to_string();
+        let d = sb.dir.path().display().to_string();
         let cfg = format!(
             r#"
 config.base_tick = 0.3;
@@ -883,12 +882,12 @@ add(plugin("{plugin}", ["{d}/runs", "{d}/status"]), #{{ name: "flappy", target_n
 "#,
             plugin = plugin.display()
         );
-        fs::write(dir.path().join("config.rhai"), cfg).unwrap();
-        E2e { dir, port }
+        sb.config(&cfg);
+        E2e { sb, port }
     }
 
     fn path(&self) -> &Path {
-        self.dir.path()
+        self.sb.dir.path()
     }
 
     fn config(&self) -> String {
@@ -1158,14 +1157,7 @@ fn e2e_one_shot_mails_only_with_notify_and_test_mail_answers() {
     let t = E2e::new("");
     let server = t.server();
     t.set_status(2, "CRITICAL - down");
-    let run = |args: &[&str]| {
-        Command::new(support::picomon_bin())
-            .args(args)
-            .current_dir(t.path())
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    };
+    let run = |args: &[&str]| t.sb.run(args);
     let out = run(&["-c", &t.config(), "-1"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
