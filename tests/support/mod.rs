@@ -67,6 +67,13 @@ impl Sandbox {
         p
     }
 
+    /// Waits until the file `rel` has at least `n` lines (a plugin that
+    /// appends a line per run shows its runs so).
+    pub fn wait_lines(&self, rel: &str, n: usize, within: Duration) -> bool {
+        let path = self.path(rel);
+        wait_for(within, || (count_lines(&path) >= n).then_some(())).is_some()
+    }
+
     /// Runs picomon to completion with `args`.
     pub fn run(&self, args: &[&str]) -> std::process::Output {
         Command::new(picomon_bin())
