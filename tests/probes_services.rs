@@ -14,14 +14,15 @@ use picomon::check::Status;
 use support::probes::*;
 
 fn smtp_server(dir: Option<&Path>, bind: &str) -> Peer {
-    let mut args = vec![bind.to_string()];
-    if let Some(d) = dir {
-        args.push(d.join("good.pem").display().to_string());
-        args.push(d.join("good.key").display().to_string());
-    }
-    let mut a: Vec<&str> = vec!["smtp"];
-    a.extend(args.iter().map(String::as_str));
-    Peer::start("aiosmtpd", python("peers.py", &a))
+    let cert: Vec<String> = dir
+        .map(|d| {
+            ["good.pem", "good.key"]
+                .map(|f| d.join(f).display().to_string())
+                .to_vec()
+        })
+        .unwrap_or_default();
+    let cert: Vec<&str> = cert.iter().map(String::as_str).collect();
+    peer("smtp", bind, &cert)
 }
 
 #[test]
@@ -105,7 +106,7 @@ fn smtp_closed_port_and_bad_options() {
 
 #[test]
 fn jabber_stream_opening() {
-    let good = Peer::start("xmpp peer", python("peers.py", &["xmpp", "127.0.0.1"]));
+    let good = peer("xmpp", "127.0.0.1", &[]);
     let h = localhost();
     expect_check(
         &h,
@@ -114,7 +115,7 @@ fn jabber_stream_opening() {
         &["stream opened"],
     );
 
-    let bad = Peer::start("not xmpp", python("peers.py", &["not-xmpp", "::1"]));
+    let bad = peer("not-xmpp", "::1", &[]);
     expect_check(
         &h,
         &format!("jabber6(h, #{{ port: {} }})", bad.port),
@@ -126,10 +127,7 @@ fn jabber_stream_opening() {
 #[test]
 fn openvpn_answer_silence_and_closed_port() {
     let h = localhost();
-    let vpn = Peer::start(
-        "openvpn responder",
-        python("peers.py", &["openvpn", "127.0.0.1"]),
-    );
+    let vpn = peer("openvpn", "127.0.0.1", &[]);
     expect_check(
         &h,
         &format!("openvpn4(h, #{{ port: {} }})", vpn.port),
@@ -137,7 +135,7 @@ fn openvpn_answer_silence_and_closed_port() {
         &["14 bytes answered"],
     );
 
-    let vpn6 = Peer::start("openvpn responder", python("peers.py", &["openvpn", "::1"]));
+    let vpn6 = peer("openvpn", "::1", &[]);
     expect_check(
         &h,
         &format!("openvpn6(h, #{{ port: {} }})", vpn6.port),
@@ -145,10 +143,7 @@ fn openvpn_answer_silence_and_closed_port() {
         &[],
     );
 
-    let silent = Peer::start(
-        "silent udp",
-        python("peers.py", &["udp-silent", "127.0.0.1"]),
-    );
+    let silent = peer("udp-silent", "127.0.0.1", &[]);
     let d = def(&h, &format!("openvpn4(h, #{{ port: {} }})", silent.port));
     let o = run_for_1s(&d);
     assert_eq!(o.status, Status::Critical, "{o:?}");
