@@ -3,8 +3,14 @@
 //! not, `--restart` brings the child back with bounded mail, mail left in the
 //! outbox is delivered, and the rc.local loop runs configs as `nobody`.
 
+#[path = "../../tests/support/ports.rs"]
+mod ports;
+#[path = "../../tests/support/procs.rs"]
+mod procs;
 #[path = "../../tests/support/smtp.rs"]
 mod smtp;
+#[path = "../../tests/support/wait.rs"]
+mod wait;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -12,42 +18,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use smtp::{free_port, Mail, Smtp};
+use ports::free_port;
+use procs::{alive, signal};
+use smtp::{Mail, Smtp};
+use wait::wait_for;
 
 const LONG: Duration = Duration::from_secs(40);
 
 fn watchdog_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_picomon-watchdog"))
-}
-
-fn wait_for<T>(within: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let end = Instant::now() + within;
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if Instant::now() >= end {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn alive(pid: i32) -> bool {
-    fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            !s.rsplit(')')
-                .next()
-                .unwrap_or("")
-                .trim_start()
-                .starts_with('Z')
-        })
-        .unwrap_or(false)
-}
-
-fn signal(pid: i32, sig: i32) {
-    // SAFETY: kill(2) on a pid the test started.
-    unsafe { libc::kill(pid, sig) };
 }
 
 fn read_pid(path: &Path) -> Option<i32> {
