@@ -1,21 +1,17 @@
 //! picomon-watchdog passes SIGUSR1 and SIGHUP on to its picomon child.
 
+#[path = "../../tests/support/wait.rs"]
+mod wait;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const LONG: Duration = Duration::from_secs(40);
 
 fn wait_until(mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + LONG;
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
+    wait::wait_for(LONG, || f().then_some(())).is_some()
 }
 
 fn read(p: &Path) -> String {
