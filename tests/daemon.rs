@@ -176,6 +176,8 @@ fn sigusr1_dumps_the_state_problems_first_and_starts_a_tick() {
         d.stderr()
     );
     assert_eq!(count_lines(&sb.path("runs")), 1);
+    // Both first runs are done (debug log), so the dump shows both results.
+    assert!(d.wait_stderr("calm on box: OK", 1, LONG), "{}", d.stderr());
     d.signal(libc::SIGUSR1);
     assert!(d.wait_stdout("Other checks", LONG), "{}", d.stdout());
     let out = d.stdout();
@@ -251,6 +253,7 @@ fn sighup_with_a_changed_config_keeps_the_state_of_unchanged_checks() {
     );
     let runs = count_lines(&sb.path("runs"));
     assert!(sb.wait_lines("runs", runs + 2, LONG));
+    assert!(d.wait_stderr("new on box: OK", 1, LONG), "{}", d.stderr());
     d.signal(libc::SIGUSR1);
     assert!(d.wait_stdout("Other checks", LONG));
     let out = d.stdout();
