@@ -39,14 +39,14 @@ fn user_flag_drops_to_nobody_before_any_check_and_gives_it_the_state_dir() {
     let sb = Sandbox::new();
     let cfg = whoami_config(&sb);
     let d = sb.spawn(&["-c", cfg.to_str().unwrap(), "--user", "nobody"]);
-    let uid = wait_for(LONG, || {
-        let s = read(&sb.path("uid"));
-        (!s.is_empty()).then_some(s)
+    // The check writes `groups` last.
+    let groups = wait_for(LONG, || {
+        let s = read(&sb.path("groups"));
+        s.ends_with('\n').then_some(s)
     })
     .unwrap_or_else(|| panic!("check did not run: {}", d.stderr()));
-    assert_eq!(uid.trim(), "65534");
+    assert_eq!(read(&sb.path("uid")).trim(), "65534");
     // No supplementary group of root's is kept.
-    let groups = read(&sb.path("groups"));
     assert_eq!(groups.trim(), "65534", "groups: {groups}");
     let meta = fs::metadata(sb.path("state")).unwrap();
     assert_eq!(meta.uid(), 65534);
@@ -69,7 +69,10 @@ fn root_without_user_warns_once_that_checks_run_as_root() {
     let sb = Sandbox::new();
     let cfg = whoami_config(&sb);
     let d = sb.spawn(&["-c", cfg.to_str().unwrap()]);
-    assert!(wait_for(LONG, || (!read(&sb.path("uid")).is_empty()).then_some(())).is_some());
+    assert!(wait_for(LONG, || read(&sb.path("groups"))
+        .ends_with('\n')
+        .then_some(()))
+    .is_some());
     assert_eq!(read(&sb.path("uid")).trim(), "0");
     d.signal(libc::SIGUSR1);
     assert!(d.wait_stdout("Other checks", LONG));
