@@ -14,6 +14,17 @@ fn wait_until(mut f: impl FnMut() -> bool) -> bool {
     wait::wait_for(LONG, || f().then_some(())).is_some()
 }
 
+/// Kills the watchdog (and so its child) if the test fails half-way.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on our own child; SIGTERM makes it stop picomon too.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        let _ = wait::wait_for(LONG, || self.0.try_wait().ok().flatten());
+    }
+}
+
 fn read(p: &Path) -> String {
     fs::read_to_string(p).unwrap_or_default()
 }
@@ -32,21 +43,23 @@ fn sigusr1_and_sighup_reach_the_child() {
         ),
     )
     .unwrap();
-    let mut w = Command::new(env!("CARGO_BIN_EXE_picomon-watchdog"))
-        .args([
-            "-c",
-            conf.to_str().unwrap(),
-            "--",
-            "--pid-file",
-            p("child.pid").to_str().unwrap(),
-        ])
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(fs::File::create(p("out")).unwrap())
-        .stderr(fs::File::create(p("err")).unwrap())
-        .spawn()
-        .unwrap();
-    let pid = w.id() as i32;
+    let mut w = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_picomon-watchdog"))
+            .args([
+                "-c",
+                conf.to_str().unwrap(),
+                "--",
+                "--pid-file",
+                p("child.pid").to_str().unwrap(),
+            ])
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(fs::File::create(p("out")).unwrap())
+            .stderr(fs::File::create(p("err")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let pid = w.0.id() as i32;
     assert!(
         wait_until(|| read(&p("err")).contains("picomon started")),
         "{}",
@@ -66,7 +79,7 @@ fn sigusr1_and_sighup_reach_the_child() {
         read(&p("err"))
     );
     // The watchdog itself is still there, and so is the same child.
-    assert!(w.try_wait().unwrap().is_none());
+    assert!(w.0.try_wait().unwrap().is_none());
     unsafe { libc::kill(pid, libc::SIGTERM) };
-    assert!(wait_until(|| w.try_wait().unwrap().is_some()));
+    assert!(wait_until(|| w.0.try_wait().unwrap().is_some()));
 }
