@@ -38,9 +38,6 @@ pub struct SavedCheck {
 pub struct SavedState {
     #[serde(default)]
     pub checks: BTreeMap<String, SavedCheck>,
-    /// When the last report mail was queued (or the report period began).
-    #[serde(default)]
-    pub last_report: Option<UnixMicros>,
 }
 
 /// The path of the state file in `state_dir`.
@@ -136,7 +133,6 @@ mod tests {
                 last_run: Some(1_700_000_180_000_000),
             },
         );
-        s.last_report = Some(1_700_000_100_000_000);
         s
     }
 

@@ -176,6 +176,8 @@ fn sigusr1_dumps_the_state_problems_first_and_starts_a_tick() {
         d.stderr()
     );
     assert_eq!(count_lines(&sb.path("runs")), 1);
+    // Both first runs are done (debug log), so the dump shows both results.
+    assert!(d.wait_stderr("calm on box: OK", 1, LONG), "{}", d.stderr());
     d.signal(libc::SIGUSR1);
     assert!(d.wait_stdout("Other checks", LONG), "{}", d.stdout());
     let out = d.stdout();
@@ -187,10 +189,7 @@ fn sigusr1_dumps_the_state_problems_first_and_starts_a_tick() {
     let calm = out.find("OK calm on box: OK: calm").expect(&out);
     assert!(problem < calm, "{out}");
     // The signal started a tick at once: a second run long before 3600 s.
-    assert!(
-        wait_for(LONG, || (count_lines(&sb.path("runs")) >= 2).then_some(())).is_some(),
-        "no run after SIGUSR1"
-    );
+    assert!(sb.wait_lines("runs", 2, LONG), "no run after SIGUSR1");
 }
 
 #[test]
@@ -217,7 +216,7 @@ fn ticks_run_checks_again_and_recovery_is_logged() {
 fn sighup_with_a_broken_config_logs_the_position_and_keeps_running() {
     let sb = Sandbox::new();
     let d = counter_daemon(&sb, 0.2, "");
-    assert!(wait_for(LONG, || (count_lines(&sb.path("runs")) >= 2).then_some(())).is_some());
+    assert!(sb.wait_lines("runs", 2, LONG));
     let cfg = sb.path("config.rhai");
     fs::write(&cfg, "config.base_tick = 0.2;\nlet x = ;\n").unwrap();
     d.signal(libc::SIGHUP);
@@ -227,9 +226,7 @@ fn sighup_with_a_broken_config_logs_the_position_and_keeps_running() {
     // The old config goes on running its check.
     let before = count_lines(&sb.path("runs"));
     assert!(
-        wait_for(LONG, || (count_lines(&sb.path("runs")) >= before + 3)
-            .then_some(()))
-        .is_some(),
+        sb.wait_lines("runs", before + 3, LONG),
         "checks stopped after a broken reload"
     );
 }
@@ -255,11 +252,8 @@ fn sighup_with_a_changed_config_keeps_the_state_of_unchanged_checks() {
         d.stderr()
     );
     let runs = count_lines(&sb.path("runs"));
-    assert!(
-        wait_for(LONG, || (count_lines(&sb.path("runs")) >= runs + 2)
-            .then_some(()))
-        .is_some()
-    );
+    assert!(sb.wait_lines("runs", runs + 2, LONG));
+    assert!(d.wait_stderr("new on box: OK", 1, LONG), "{}", d.stderr());
     d.signal(libc::SIGUSR1);
     assert!(d.wait_stdout("Other checks", LONG));
     let out = d.stdout();

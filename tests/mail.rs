@@ -11,218 +11,31 @@
 //! received messages) and its own server on a free port; waits poll with
 //! generous deadlines, as the machine may be loaded.
 
+mod support;
+
 use std::fs;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use picomon::alert::{Phase, Transition, TransitionKind};
 use picomon::check::Status;
 use picomon::config::{Config, SmtpTls};
 use picomon::mail::{self, MailNotifier};
 use picomon::notify::{CheckView, Notice, Notifier};
+use support::certs::{Ca, Key};
+use support::ports::{free_port, free_port_on};
+use support::smtp::{Options, Smtp, Tls};
+use support::{Daemon, Sandbox};
 
-const DEADLINE: Duration = Duration::from_secs(40);
+const DEADLINE: Duration = support::smtp::DEADLINE;
 const S: i64 = 1_000_000;
 
 // ---------------------------------------------------------------- harness
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free loopback port")
-}
-
-/// Polls `f` until it returns Some, or panics with `what` after DEADLINE.
-fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let end = Instant::now() + DEADLINE;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        if Instant::now() > end {
-            panic!("timed out after {DEADLINE:?} waiting for {what}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// TLS mode of the test server.
-#[derive(Clone, Copy, PartialEq)]
-enum ServerTls {
-    None,
-    Starttls,
-    Implicit,
-}
-
-/// A running tests/smtp/server.py; killed when dropped.
-struct SmtpServer {
-    child: Child,
-    inbox: PathBuf,
-    port: u16,
-}
-
-impl SmtpServer {
-    fn start(dir: &Path, port: u16, tls: ServerTls, auth: Option<&str>) -> SmtpServer {
-        Self::start_with(dir, port, tls, auth, "server", &[])
-    }
-
-    fn start_with_cert(
-        dir: &Path,
-        port: u16,
-        tls: ServerTls,
-        auth: Option<&str>,
-        cert: &str,
-    ) -> SmtpServer {
-        Self::start_with(dir, port, tls, auth, cert, &[])
-    }
-
-    fn start_with(
-        dir: &Path,
-        port: u16,
-        tls: ServerTls,
-        auth: Option<&str>,
-        cert: &str,
-        extra: &[&str],
-    ) -> SmtpServer {
-        let inbox = dir.join(format!("inbox-{port}"));
-        fs::create_dir_all(&inbox).unwrap();
-        let ready = dir.join(format!("ready-{port}"));
-        let _ = fs::remove_file(&ready);
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp/server.py");
-        let mut cmd = Command::new("/usr/bin/python3");
-        cmd.arg(script)
-            .arg("--port")
-            .arg(port.to_string())
-            .arg("--dir")
-            .arg(&inbox)
-            .arg("--ready")
-            .arg(&ready)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(
-                fs::File::create(dir.join(format!("server-{port}.log"))).unwrap(),
-            ));
-        let (c, k) = (
-            dir.join(format!("{cert}.pem")),
-            dir.join(format!("{cert}.key")),
-        );
-        match tls {
-            ServerTls::None => {}
-            ServerTls::Starttls => {
-                cmd.arg("--starttls").arg(&c).arg(&k);
-            }
-            ServerTls::Implicit => {
-                cmd.arg("--tls").arg(&c).arg(&k);
-            }
-        }
-        if let Some(a) = auth {
-            cmd.arg("--auth").arg(a);
-        }
-        cmd.args(extra);
-        let mut child = cmd.spawn().expect("cannot start tests/smtp/server.py");
-        let end = Instant::now() + DEADLINE;
-        while !ready.exists() {
-            if let Ok(Some(st)) = child.try_wait() {
-                let log =
-                    fs::read_to_string(dir.join(format!("server-{port}.log"))).unwrap_or_default();
-                panic!("test SMTP server exited ({st}): {log}");
-            }
-            assert!(Instant::now() < end, "test SMTP server did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        SmtpServer { child, inbox, port }
-    }
-
-    fn received(&self) -> Vec<Received> {
-        received_in(&self.inbox)
-    }
-
-    /// Waits until at least `n` messages arrived; returns all of them.
-    fn wait_messages(&self, n: usize) -> Vec<Received> {
-        wait_for(&format!("{n} messages on port {}", self.port), || {
-            let r = self.received();
-            (r.len() >= n).then_some(r)
-        })
-    }
-}
-
-impl Drop for SmtpServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A message as the test server recorded it.
-#[derive(Debug, Clone)]
-struct Received {
-    rcpt_tos: Vec<String>,
-    mail_from: String,
-    tls: bool,
-    auth_user: Option<String>,
-    /// Unfolded header lines.
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Received {
-    fn header(&self, name: &str) -> Vec<&str> {
-        self.headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-            .collect()
-    }
-
-    fn one(&self, name: &str) -> &str {
-        let v = self.header(name);
-        assert_eq!(v.len(), 1, "header {name} in {:#?}", self.headers);
-        v[0]
-    }
-}
-
-fn received_in(inbox: &Path) -> Vec<Received> {
-    let mut names: Vec<PathBuf> = fs::read_dir(inbox)
-        .map(|d| {
-            d.filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "json"))
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
-        .iter()
-        .map(|p| {
-            let v: serde_json::Value =
-                serde_json::from_slice(&fs::read(p).unwrap()).expect("server record");
-            let data = v["data"].as_str().unwrap().replace("\r\n", "\n");
-            let (head, body) = data.split_once("\n\n").unwrap_or((&data, ""));
-            let head = head.replace("\n ", " ").replace("\n\t", " ");
-            let headers = head
-                .lines()
-                .map(|l| match l.split_once(':') {
-                    Some((n, v)) => (n.to_string(), v.trim().to_string()),
-                    None => (l.to_string(), String::new()),
-                })
-                .collect();
-            Received {
-                rcpt_tos: v["rcpt_tos"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|x| x.as_str().unwrap().to_string())
-                    .collect(),
-                mail_from: v["mail_from"].as_str().unwrap().to_string(),
-                tls: v["tls"].as_bool().unwrap(),
-                auth_user: v["auth_user"].as_str().map(String::from),
-                headers,
-                body: body.to_string(),
-            }
-        })
-        .collect()
+/// Polls `f` until it returns Some, or fails the test, naming `what`, after
+/// DEADLINE.
+fn wait_for<T>(what: &str, f: impl FnMut() -> Option<T>) -> T {
+    support::wait_until(DEADLINE, what, f)
 }
 
 /// A config that mails through 127.0.0.1:`port`, read by the real config
@@ -300,7 +113,12 @@ fn view(id: &str, phase: Phase, output: &str) -> CheckView {
 }
 
 fn outbox_files(cfg: &Config) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = fs::read_dir(cfg.state_dir.join("outbox"))
+    mail_files(&cfg.state_dir.join("outbox"))
+}
+
+/// The queued mails (`*.mail`) in an outbox directory, oldest first.
+fn mail_files(outbox: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(outbox)
         .map(|d| {
             d.filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| p.extension().is_some_and(|x| x == "mail"))
@@ -311,82 +129,43 @@ fn outbox_files(cfg: &Config) -> Vec<PathBuf> {
     v
 }
 
+/// A temp dir with the test certificates, a server started with `opts` on
+/// `port`, and a config mailing to it at `host:PORT` over `tls` that trusts
+/// the test CA.
+fn tls_setup(
+    port: u16,
+    opts: &Options,
+    host: &str,
+    tls: SmtpTls,
+) -> (tempfile::TempDir, Smtp, Config) {
+    let dir = tempfile::tempdir().unwrap();
+    make_certs(dir.path());
+    let server = Smtp::start_with(dir.path(), port, opts);
+    let mut cfg = config(dir.path(), port);
+    cfg.emails.smtp_host = vec![format!("{host}:{port}")];
+    cfg.emails.smtp_tls = tls;
+    cfg.emails.smtp_ca_file = dir.path().join("ca.pem").display().to_string();
+    (dir, server, cfg)
+}
+
 /// A test CA, a second unrelated CA, a server certificate for localhost,
 /// 127.0.0.1 and ::1, and one for another name only.
 fn make_certs(dir: &Path) {
-    let run = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("openssl");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+    let ca = |name| Ca {
+        dir,
+        name,
+        ext: "pem",
+        key: Key::Ec,
+        days: 36500,
     };
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
-    for ca in ["ca", "otherca"] {
-        let mut a = vec!["req", "-x509", "-nodes", "-days", "36500"];
-        a.extend(ec);
-        let (key, pem, subj) = (
-            format!("{ca}.key"),
-            format!("{ca}.pem"),
-            format!("/CN=picomon test {ca}"),
-        );
-        a.extend([
-            "-keyout",
-            &key,
-            "-out",
-            &pem,
-            "-subj",
-            &subj,
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ]);
-        run(&a);
+    for name in ["ca", "otherca"] {
+        ca(name).make(&format!("picomon test {name}"));
     }
     for (name, san) in [
         ("server", "DNS:localhost,IP:127.0.0.1,IP:::1"),
         ("othername", "DNS:other.test"),
     ] {
-        fs::write(
-            dir.join(format!("{name}.ext")),
-            format!(
-                "subjectAltName={san}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
-            ),
-        )
-        .unwrap();
-        let (key, csr, pem, ext) = (
-            format!("{name}.key"),
-            format!("{name}.csr"),
-            format!("{name}.pem"),
-            format!("{name}.ext"),
-        );
-        let mut a = vec!["req", "-nodes", "-subj", "/CN=picomon test server"];
-        a.extend(ec);
-        a.extend(["-keyout", &key, "-out", &csr]);
-        run(&a);
-        run(&[
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "36500",
-            "-out",
-            &pem,
-            "-extfile",
-            &ext,
-        ]);
+        ca("ca").sign(name, "picomon test server", san, "serverAuth");
     }
 }
 
@@ -396,7 +175,7 @@ fn make_certs(dir: &Path) {
 fn problem_update_recovery_arrive_threaded() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let server = SmtpServer::start(dir.path(), port, ServerTls::None, None);
+    let server = Smtp::start(dir.path(), port);
     let cfg = config(dir.path(), port);
     let mut n = notifier(&cfg);
 
@@ -477,7 +256,7 @@ fn problem_update_recovery_arrive_threaded() {
 fn header_injection_from_check_output_is_neutralised() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let server = SmtpServer::start(dir.path(), port, ServerTls::None, None);
+    let server = Smtp::start(dir.path(), port);
     let mut cfg = config(dir.path(), port);
     cfg.emails.subject_tpl = "[picomon] {state}: {check} on {dest}".into();
     let mut n = notifier(&cfg);
@@ -538,7 +317,7 @@ fn outbox_keeps_mail_while_the_server_is_down_and_sends_it_once_with_its_date() 
     );
     assert_eq!(outbox_files(&cfg), files);
 
-    let server = SmtpServer::start(dir.path(), port, ServerTls::None, None);
+    let server = Smtp::start(dir.path(), port);
     let msgs = server.wait_messages(1);
     wait_for("an empty outbox", || {
         outbox_files(&cfg).is_empty().then_some(())
@@ -569,7 +348,7 @@ fn mail_left_by_a_dead_process_is_sent_by_the_next_one() {
         n.shutdown(Duration::from_millis(300));
     }
     assert_eq!(outbox_files(&cfg).len(), 1);
-    let server = SmtpServer::start(dir.path(), port, ServerTls::None, None);
+    let server = Smtp::start(dir.path(), port);
     let n = notifier(&cfg);
     let m = server.wait_messages(1);
     assert_eq!(m[0].one("Subject"), "[picomon] CRITICAL: left on web1");
@@ -584,7 +363,7 @@ fn mail_left_by_a_dead_process_is_sent_by_the_next_one() {
 fn many_transitions_in_one_tick_become_one_digest() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let server = SmtpServer::start(dir.path(), port, ServerTls::None, None);
+    let server = Smtp::start(dir.path(), port);
     let cfg = config(dir.path(), port);
     let mut n = notifier(&cfg);
     let batch: Vec<Notice> = (0..40)
@@ -654,7 +433,7 @@ fn many_transitions_in_one_tick_become_one_digest() {
 fn reports_are_sent_only_while_a_problem_exists() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let server = SmtpServer::start(dir.path(), port, ServerTls::None, None);
+    let server = Smtp::start(dir.path(), port);
     let mut cfg = config(dir.path(), port);
     cfg.emails.report_every = Duration::from_secs(600);
     let mut n = notifier(&cfg);
@@ -719,7 +498,7 @@ fn reports_are_sent_only_while_a_problem_exists() {
 fn report_period_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let server = SmtpServer::start(dir.path(), port, ServerTls::None, None);
+    let server = Smtp::start(dir.path(), port);
     let mut cfg = config(dir.path(), port);
     cfg.emails.report_every = Duration::from_secs(600);
     let bad = vec![view("b", Phase::Problem, "B CRITICAL")];
@@ -742,7 +521,7 @@ fn report_period_survives_a_restart() {
 fn restart_mid_outage_threads_the_recovery_to_the_original_problem() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let server = SmtpServer::start(dir.path(), port, ServerTls::None, None);
+    let server = Smtp::start(dir.path(), port);
     let cfg = config(dir.path(), port);
     {
         let mut n = notifier(&cfg);
@@ -808,14 +587,13 @@ fn no_recipients_means_no_mail_queued() {
 
 #[test]
 fn starttls_with_a_test_ca() {
-    let dir = tempfile::tempdir().unwrap();
-    make_certs(dir.path());
     let port = free_port();
-    let server = SmtpServer::start(dir.path(), port, ServerTls::Starttls, None);
-    let mut cfg = config(dir.path(), port);
-    cfg.emails.smtp_host = vec![format!("localhost:{port}")];
-    cfg.emails.smtp_tls = SmtpTls::Starttls;
-    cfg.emails.smtp_ca_file = dir.path().join("ca.pem").display().to_string();
+    let (_dir, server, cfg) = tls_setup(
+        port,
+        &Options::tls(Tls::Starttls),
+        "localhost",
+        SmtpTls::Starttls,
+    );
     let answer = mail::test_mail(&cfg).expect("test mail over STARTTLS");
     assert!(
         answer.starts_with(&format!("localhost:{port}: 250 ")),
@@ -836,7 +614,7 @@ fn starttls_with_a_test_ca() {
 fn starttls_required_but_not_offered_fails_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let server = SmtpServer::start(dir.path(), port, ServerTls::None, None);
+    let server = Smtp::start(dir.path(), port);
     let mut cfg = config(dir.path(), port);
     cfg.emails.smtp_tls = SmtpTls::Starttls;
     let err = mail::test_mail(&cfg).unwrap_err();
@@ -848,13 +626,13 @@ fn starttls_required_but_not_offered_fails_clearly() {
 
 #[test]
 fn implicit_tls_with_a_test_ca() {
-    let dir = tempfile::tempdir().unwrap();
-    make_certs(dir.path());
     let port = free_port();
-    let server = SmtpServer::start(dir.path(), port, ServerTls::Implicit, None);
-    let mut cfg = config(dir.path(), port);
-    cfg.emails.smtp_tls = SmtpTls::Tls;
-    cfg.emails.smtp_ca_file = dir.path().join("ca.pem").display().to_string();
+    let (_dir, server, cfg) = tls_setup(
+        port,
+        &Options::tls(Tls::Implicit),
+        "127.0.0.1",
+        SmtpTls::Tls,
+    );
     // Through the outbox and the sender thread this time.
     let mut n = notifier(&cfg);
     n.transitions(
@@ -875,24 +653,12 @@ fn implicit_tls_with_a_test_ca() {
 
 #[test]
 fn implicit_tls_over_ipv6_loopback() {
-    let dir = tempfile::tempdir().unwrap();
-    make_certs(dir.path());
-    let port = TcpListener::bind("[::1]:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("IPv6 loopback");
-    let server = SmtpServer::start_with(
-        dir.path(),
-        port,
-        ServerTls::Implicit,
-        None,
-        "server",
-        &["--bind", "::1"],
-    );
-    let mut cfg = config(dir.path(), port);
-    cfg.emails.smtp_host = vec![format!("[::1]:{port}")];
-    cfg.emails.smtp_tls = SmtpTls::Tls;
-    cfg.emails.smtp_ca_file = dir.path().join("ca.pem").display().to_string();
+    let port = free_port_on("::1");
+    let opts = Options {
+        extra: &["--bind", "::1"],
+        ..Options::tls(Tls::Implicit)
+    };
+    let (_dir, server, cfg) = tls_setup(port, &opts, "[::1]", SmtpTls::Tls);
     let answer = mail::test_mail(&cfg).expect("test mail over IPv6 and TLS");
     assert!(
         answer.starts_with(&format!("[::1]:{port}: 250 ")),
@@ -904,12 +670,13 @@ fn implicit_tls_over_ipv6_loopback() {
 
 #[test]
 fn wrong_ca_fails_with_unknown_issuer() {
-    let dir = tempfile::tempdir().unwrap();
-    make_certs(dir.path());
     let port = free_port();
-    let server = SmtpServer::start(dir.path(), port, ServerTls::Implicit, None);
-    let mut cfg = config(dir.path(), port);
-    cfg.emails.smtp_tls = SmtpTls::Tls;
+    let (dir, server, mut cfg) = tls_setup(
+        port,
+        &Options::tls(Tls::Implicit),
+        "127.0.0.1",
+        SmtpTls::Tls,
+    );
     cfg.emails.smtp_ca_file = dir.path().join("otherca.pem").display().to_string();
     let err = mail::test_mail(&cfg).unwrap_err();
     eprintln!("test_mail failed as expected: {err}");
@@ -926,15 +693,11 @@ fn wrong_ca_fails_with_unknown_issuer() {
 
 #[test]
 fn certificate_for_another_name_fails_with_name_mismatch() {
-    let dir = tempfile::tempdir().unwrap();
-    make_certs(dir.path());
-    let port = free_port();
-    let server =
-        SmtpServer::start_with_cert(dir.path(), port, ServerTls::Starttls, None, "othername");
-    let mut cfg = config(dir.path(), port);
-    cfg.emails.smtp_host = vec![format!("localhost:{port}")];
-    cfg.emails.smtp_tls = SmtpTls::Starttls;
-    cfg.emails.smtp_ca_file = dir.path().join("ca.pem").display().to_string();
+    let opts = Options {
+        cert: "othername",
+        ..Options::tls(Tls::Starttls)
+    };
+    let (_dir, server, cfg) = tls_setup(free_port(), &opts, "localhost", SmtpTls::Starttls);
     let err = mail::test_mail(&cfg).unwrap_err();
     eprintln!("test_mail failed as expected: {err}");
     assert!(err.contains("name mismatch"), "{err}");
@@ -944,19 +707,11 @@ fn certificate_for_another_name_fails_with_name_mismatch() {
 
 #[test]
 fn auth_with_a_password_file() {
-    let dir = tempfile::tempdir().unwrap();
-    make_certs(dir.path());
-    let port = free_port();
-    let server = SmtpServer::start(
-        dir.path(),
-        port,
-        ServerTls::Starttls,
-        Some("bob:s3cret pass"),
-    );
-    let mut cfg = config(dir.path(), port);
-    cfg.emails.smtp_host = vec![format!("localhost:{port}")];
-    cfg.emails.smtp_tls = SmtpTls::Starttls;
-    cfg.emails.smtp_ca_file = dir.path().join("ca.pem").display().to_string();
+    let opts = Options {
+        auth: Some("bob:s3cret pass"),
+        ..Options::tls(Tls::Starttls)
+    };
+    let (dir, server, mut cfg) = tls_setup(free_port(), &opts, "localhost", SmtpTls::Starttls);
     cfg.emails.smtp_user = "bob".into();
     let pw = dir.path().join("smtp-password");
     fs::write(&pw, "wrong\n").unwrap();
@@ -995,7 +750,7 @@ fn failover_uses_the_next_server() {
     let dir = tempfile::tempdir().unwrap();
     let dead = free_port();
     let port = free_port();
-    let server = SmtpServer::start(dir.path(), port, ServerTls::None, None);
+    let server = Smtp::start(dir.path(), port);
     let mut cfg = config(dir.path(), port);
     cfg.emails.smtp_host = vec![
         format!("127.0.0.1:{dead}"),
@@ -1028,7 +783,7 @@ fn watchdog_queues_and_delivers_through_the_outbox() {
     let msg = format!("{err:#}");
     assert!(msg.contains("1 still wait"), "{msg}");
     assert!(p.exists());
-    let server = SmtpServer::start(dir.path(), port, ServerTls::None, None);
+    let server = Smtp::start(dir.path(), port);
     let sent =
         mail::deliver_outbox(&cfg, &cfg.state_dir, Duration::from_secs(30)).expect("deliver");
     assert_eq!(sent, 1);
@@ -1044,13 +799,13 @@ fn watchdog_queues_and_delivers_through_the_outbox() {
 fn a_refused_mail_stays_queued_but_does_not_block_later_mail() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let server = SmtpServer::start_with(
+    let server = Smtp::start_with(
         dir.path(),
         port,
-        ServerTls::None,
-        None,
-        "server",
-        &["--reject-rcpt", "gone@example.org"],
+        &Options {
+            extra: &["--reject-rcpt", "gone@example.org"],
+            ..Options::default()
+        },
     );
     let mut cfg = config(dir.path(), port);
     cfg.emails.to = vec!["gone@example.org".into()];
@@ -1092,7 +847,7 @@ fn shutdown_tries_the_outbox_once_more() {
             .any(|l| l.contains("error"))
             .then_some(())
     });
-    let server = SmtpServer::start(dir.path(), port, ServerTls::None, None);
+    let server = Smtp::start(dir.path(), port);
     n.shutdown(Duration::from_secs(20));
     assert_eq!(server.received().len(), 1);
     assert!(outbox_files(&cfg).is_empty());
@@ -1100,85 +855,19 @@ fn shutdown_tries_the_outbox_once_more() {
 
 // ------------------------------------------- end to end: the real binary
 
-/// The `picomon` daemon started by a test; SIGKILLed when dropped.
-struct Picomon {
-    child: Option<Child>,
-    stdout: PathBuf,
-    stderr: PathBuf,
-}
-
-impl Picomon {
-    fn start(dir: &Path, args: &[&str]) -> Picomon {
-        let n = fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
-        let stdout = dir.join(format!("picomon-{n}.out"));
-        let stderr = dir.join(format!("picomon-{n}.err"));
-        let child = Command::new(env!("CARGO_BIN_EXE_picomon"))
-            .args(args)
-            .current_dir(dir)
-            .env("RUST_LOG", "debug")
-            .stdin(Stdio::null())
-            .stdout(fs::File::create(&stdout).unwrap())
-            .stderr(fs::File::create(&stderr).unwrap())
-            .spawn()
-            .expect("cannot start picomon");
-        Picomon {
-            child: Some(child),
-            stdout,
-            stderr,
-        }
-    }
-
-    fn signal(&self, sig: i32) {
-        let pid = self.child.as_ref().expect("running").id() as i32;
-        // SAFETY: kill(2) on the pid of a child this test started.
-        unsafe { libc::kill(pid, sig) };
-    }
-
-    fn stdout(&self) -> String {
-        fs::read_to_string(&self.stdout).unwrap_or_default()
-    }
-
-    fn stderr(&self) -> String {
-        fs::read_to_string(&self.stderr).unwrap_or_default()
-    }
-
-    /// SIGTERM, then the exit status.
-    fn stop(&mut self) -> std::process::ExitStatus {
-        self.signal(libc::SIGTERM);
-        let mut child = self.child.take().expect("running");
-        wait_for("picomon to exit after SIGTERM", || {
-            child.try_wait().ok().flatten()
-        })
-    }
-
-    /// SIGKILL: no shutdown work at all.
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Picomon {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
 /// A sandbox with a config running the status-file plugin as "flappy on
 /// web1" every 0.3 s tick with retry 1, mailing through `port`.
 struct E2e {
-    dir: tempfile::TempDir,
+    sb: Sandbox,
     port: u16,
 }
 
 impl E2e {
     fn new(extra: &str) -> E2e {
-        let dir = tempfile::tempdir().unwrap();
+        let sb = Sandbox::new();
         let port = free_port();
         let plugin = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp/status-plugin.sh");
-        let d = dir.path().display().to_string();
+        let d = sb.dir.path().display().to_string();
         let cfg = format!(
             r#"
 config.base_tick = 0.3;
@@ -1193,12 +882,12 @@ add(plugin("{plugin}", ["{d}/runs", "{d}/status"]), #{{ name: "flappy", target_n
 "#,
             plugin = plugin.display()
         );
-        fs::write(dir.path().join("config.rhai"), cfg).unwrap();
-        E2e { dir, port }
+        sb.config(&cfg);
+        E2e { sb, port }
     }
 
     fn path(&self) -> &Path {
-        self.dir.path()
+        self.sb.dir.path()
     }
 
     fn config(&self) -> String {
@@ -1225,24 +914,16 @@ add(plugin("{plugin}", ["{d}/runs", "{d}/status"]), #{{ name: "flappy", target_n
         });
     }
 
-    fn daemon(&self) -> Picomon {
-        Picomon::start(self.path(), &["-c", &self.config()])
+    fn daemon(&self) -> Daemon {
+        Daemon::start_anew(self.path(), &["-c", &self.config()])
     }
 
-    fn server(&self) -> SmtpServer {
-        SmtpServer::start(self.path(), self.port, ServerTls::None, None)
+    fn server(&self) -> Smtp {
+        Smtp::start(self.path(), self.port)
     }
 
     fn outbox(&self) -> Vec<PathBuf> {
-        let mut v: Vec<PathBuf> = fs::read_dir(self.path().join("state/outbox"))
-            .map(|d| {
-                d.filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| p.extension().is_some_and(|x| x == "mail"))
-                    .collect()
-            })
-            .unwrap_or_default();
-        v.sort();
-        v
+        mail_files(&self.path().join("state/outbox"))
     }
 
     fn state_phase(&self) -> String {
@@ -1476,14 +1157,7 @@ fn e2e_one_shot_mails_only_with_notify_and_test_mail_answers() {
     let t = E2e::new("");
     let server = t.server();
     t.set_status(2, "CRITICAL - down");
-    let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_picomon"))
-            .args(args)
-            .current_dir(t.path())
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    };
+    let run = |args: &[&str]| t.sb.run(args);
     let out = run(&["-c", &t.config(), "-1"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(

@@ -8,7 +8,6 @@ mod support;
 
 use std::fs;
 use std::io::Cursor;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -18,6 +17,7 @@ use picomon::output::{
     pick_up_result_dir, register, send_stdin, OutputKind, OutputSpec, Outputs, PassiveResult,
     DEFAULT_SPOOL_MAX_BYTES,
 };
+use support::ports::free_port;
 use support::{fixture, read, wait_for};
 
 const LONG: Duration = Duration::from_secs(60);
@@ -40,14 +40,6 @@ fn spec(kind: OutputKind) -> OutputSpec {
         name: None,
         spool_max_bytes: DEFAULT_SPOOL_MAX_BYTES,
     }
-}
-
-/// A loopback port nothing listens on (bound, then released).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 /// The NSCA-web receiver fixture, a Python process on 127.0.0.1.

@@ -6,7 +6,6 @@
 mod support;
 
 use std::fs;
-use std::net::TcpListener;
 use std::os::unix::fs::FileTypeExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -17,6 +16,8 @@ use std::time::Duration;
 use picomon::check::Status;
 use picomon::clock::now_unix_micros;
 use picomon::output::{OutputKind, OutputSpec, Outputs, PassiveResult, DEFAULT_SPOOL_MAX_BYTES};
+use support::certs::{Ca, Key};
+use support::ports::free_port;
 use support::{fixture, read, wait_for};
 
 /// Servers start slowly on a loaded 2-core machine.
@@ -107,6 +108,25 @@ impl Drop for Server {
     }
 }
 
+/// What both servers get after their disk result: a service WARNING
+/// (web1/load) and a host result (web1 down).
+fn submit_load_warning_and_host_down(outputs: &Outputs) {
+    outputs.submit(&now_result(
+        "web1",
+        Some("load"),
+        Status::Warning,
+        "LOAD WARNING",
+        "load1=5.2",
+    ));
+    outputs.submit(&now_result(
+        "web1",
+        None,
+        Status::Critical,
+        "PING CRITICAL - 100% loss",
+        "",
+    ));
+}
+
 /// `status.dat` blocks (`hoststatus { ... }`) as (type, key=value pairs).
 fn status_blocks(text: &str) -> Vec<(String, Vec<(String, String)>)> {
     let mut blocks = Vec::new();
@@ -191,20 +211,7 @@ fn nagios_command_file_results_show_up_in_status_dat() {
     })
     .unwrap_or_else(|| panic!("Nagios did not create its command pipe:\n{}", nagios.log()));
 
-    outputs.submit(&now_result(
-        "web1",
-        Some("load"),
-        Status::Warning,
-        "LOAD WARNING",
-        "load1=5.2",
-    ));
-    outputs.submit(&now_result(
-        "web1",
-        None,
-        Status::Critical,
-        "PING CRITICAL - 100% loss",
-        "",
-    ));
+    submit_load_warning_and_host_down(&outputs);
     assert!(outputs.flush(SLOW), "{:?}", outputs.status_lines());
 
     let found = wait_for(SLOW, || {
@@ -249,70 +256,23 @@ fn nagios_command_file_results_show_up_in_status_dat() {
     );
 }
 
-/// Makes a CA and a server certificate for 127.0.0.1 signed by it.
+/// Makes a CA (`ca.crt`) and a server certificate for 127.0.0.1 and `cn`
+/// (`CN.crt`) signed by it.
 fn make_certs(dir: &Path, cn: &str) {
-    fs::create_dir_all(dir).expect("cert dir");
-    let run = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("run openssl (see tests/install-and-test)");
-        assert!(out.status.success(), "openssl {args:?}: {out:?}");
+    let ca = Ca {
+        dir,
+        name: "ca",
+        ext: "crt",
+        key: Key::Rsa,
+        days: 2,
     };
-    run(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.crt",
-        "-days",
-        "2",
-        "-subj",
-        &format!("/CN=picomon test CA for {cn}"),
-    ]);
-    let key = format!("{cn}.key");
-    let crt = format!("{cn}.crt");
-    run(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        &key,
-        "-out",
-        "node.csr",
-        "-subj",
-        &format!("/CN={cn}"),
-    ]);
-    fs::write(
-        dir.join("ext.cnf"),
-        format!(
-            "subjectAltName=IP:127.0.0.1,DNS:{cn}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth,clientAuth\n"
-        ),
-    )
-    .expect("ext");
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "node.csr",
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        &crt,
-        "-days",
-        "2",
-        "-extfile",
-        "ext.cnf",
-    ]);
+    ca.make(&format!("picomon test CA for {cn}"));
+    ca.sign(
+        cn,
+        cn,
+        &format!("IP:127.0.0.1,DNS:{cn}"),
+        "serverAuth,clientAuth",
+    );
 }
 
 /// An agent for the test's own queries of the Icinga 2 API.
@@ -340,10 +300,7 @@ fn icinga2_api_results_show_up_in_objects_services() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path();
     let (user, group) = user_and_group();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port");
+    let port = free_port();
     for sub in ["etc", "data", "log", "cache", "spool", "run"] {
         fs::create_dir_all(dir.join(sub)).expect("mkdir");
     }
@@ -402,20 +359,7 @@ fn icinga2_api_results_show_up_in_objects_services() {
     ));
     // Refused for good (no such service); must not hold up what follows.
     outputs.submit(&now_result("web1", Some("nosuch"), Status::Ok, "x", ""));
-    outputs.submit(&now_result(
-        "web1",
-        Some("load"),
-        Status::Warning,
-        "LOAD WARNING",
-        "load1=5.2",
-    ));
-    outputs.submit(&now_result(
-        "web1",
-        None,
-        Status::Critical,
-        "PING CRITICAL - 100% loss",
-        "",
-    ));
+    submit_load_warning_and_host_down(&outputs);
     assert!(
         outputs.flush(SLOW),
         "{:?}\n{}",
@@ -445,9 +389,7 @@ fn icinga2_api_results_show_up_in_objects_services() {
     };
     let services = get("/v1/objects/services");
     let svc = |name: &str| {
-        services["results"]
-            .as_array()
-            .and_then(|a| a.iter().find(|s| s["name"] == name))
+        service(&services, name)
             .map(|s| s["attrs"].clone())
             .unwrap_or_else(|| panic!("no {name} in {services}"))
     };
@@ -491,9 +433,14 @@ fn icinga2_api_results_show_up_in_objects_services() {
 }
 
 fn svc_state(services: &serde_json::Value, name: &str) -> f64 {
+    service(services, name)
+        .and_then(|s| s["attrs"]["state"].as_f64())
+        .unwrap_or(-1.0)
+}
+
+/// Service `name` (`host!service`) in an `/v1/objects/services` answer.
+fn service<'a>(services: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
     services["results"]
         .as_array()
         .and_then(|a| a.iter().find(|s| s["name"] == name))
-        .and_then(|s| s["attrs"]["state"].as_f64())
-        .unwrap_or(-1.0)
 }

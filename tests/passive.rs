@@ -149,9 +149,7 @@ add(plugin("@FIX@/daemon/counter", ["@DIR@/always"]), #{ name: "now", target_nam
     );
     let _d = sb.spawn(&["-c", cfg.to_str().unwrap()]);
     assert!(
-        wait_for(LONG, || (count_lines(&sb.path("always")) >= 3)
-            .then_some(()))
-        .is_some(),
+        sb.wait_lines("always", 3, LONG),
         "the unrestricted check did not run"
     );
     assert!(!sb.path("never").exists(), "a check ran before its window");

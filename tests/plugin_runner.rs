@@ -307,13 +307,18 @@ fn bytes_that_are_not_utf8_are_replaced() {
     assert_no_zombie_children();
 }
 
+/// Runs tests/fixtures/plugins/exit_code.sh, which says and exits `code`.
+fn run_exit_code(code: &str) -> Outcome {
+    run_timed(
+        &fixture("exit_code.sh"),
+        &strings(&[code]),
+        Duration::from_secs(30),
+    )
+}
+
 #[test]
 fn exit_code_4_is_unknown_and_keeps_the_output() {
-    let o = run_timed(
-        &fixture("exit_code.sh"),
-        &strings(&["4"]),
-        Duration::from_secs(30),
-    );
+    let o = run_exit_code("4");
     assert_eq!(o.status, Status::Unknown);
     assert_eq!(o.summary, "exit code 4: plugin says 4");
     assert_no_zombie_children();
@@ -321,11 +326,7 @@ fn exit_code_4_is_unknown_and_keeps_the_output() {
 
 #[test]
 fn exit_code_255_is_unknown() {
-    let o = run_timed(
-        &fixture("exit_code.sh"),
-        &strings(&["255"]),
-        Duration::from_secs(30),
-    );
+    let o = run_exit_code("255");
     assert_eq!(o.status, Status::Unknown);
     assert_eq!(o.summary, "exit code 255: plugin says 255");
     assert_no_zombie_children();
@@ -339,11 +340,7 @@ fn exit_codes_0_to_3_are_the_nagios_statuses() {
         ("2", Status::Critical),
         ("3", Status::Unknown),
     ] {
-        let o = run_timed(
-            &fixture("exit_code.sh"),
-            &strings(&[code]),
-            Duration::from_secs(30),
-        );
+        let o = run_exit_code(code);
         assert_eq!(o.status, status);
         assert_eq!(o.summary, format!("plugin says {code}"));
     }

@@ -1,17 +1,16 @@
 //! ping (both socket kinds, both families, and no privilege at all), load,
 //! disk and script probes on this machine.
 
-#[path = "fixtures/probes/support.rs"]
 mod support;
 
 use std::net::TcpListener;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use picomon::check::{Probe, Status};
 use picomon::probe::load::LoadProbe;
 use picomon::probe::opts::Opts;
-use support::*;
+use support::probes::*;
 
 const RANGE: &str = "/proc/sys/net/ipv4/ping_group_range";
 
@@ -33,8 +32,7 @@ fn set_range(v: &str) {
 #[test]
 #[ignore = "run as nobody by ping_through_both_socket_kinds"]
 fn ping_helper_without_privilege() {
-    let o = check(&localhost(), "ping4(h)");
-    assert_eq!(o.status, Status::Unknown, "{o:?}");
+    let o = expect_check(&localhost(), "ping4(h)", Status::Unknown, &[]);
     assert!(
         o.summary.contains("net.ipv4.ping_group_range") && o.summary.contains("CAP_NET_RAW"),
         "{}",
@@ -51,36 +49,16 @@ fn ping_through_both_socket_kinds() {
     // Nobody, with datagram ICMP sockets closed to every group: UNKNOWN
     // with the fix.
     set_range("1 0");
-    let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "ping_helper_without_privilege",
-            "--ignored",
-            "--nocapture",
-        ])
-        .output()
-        .expect("run setpriv");
-    assert!(
-        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("1 passed"),
-        "unprivileged ping helper failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_test_as_nobody("ping_helper_without_privilege");
 
     // Datagram sockets, allowed for every group.
     set_range("0 2147483647");
     for ctor in ["ping4", "ping6"] {
-        let o = check(
+        let o = expect_check(
             &h,
             &format!(r#"{ctor}(h, #{{ socket: "dgram", count: 3, interval: 0.05 }})"#),
-        );
-        assert_eq!(o.status, Status::Ok, "{o:?}");
-        assert!(
-            o.summary.contains("3 of 3 replies, datagram socket"),
-            "{}",
-            o.summary
+            Status::Ok,
+            &["3 of 3 replies, datagram socket"],
         );
         assert_eq!(perf_value(&o, "pl"), Some(0.0));
         let rta = perf_value(&o, "rta").expect("rta");
@@ -99,15 +77,11 @@ fn ping_through_both_socket_kinds() {
 
     // Raw sockets (we are root here).
     for ctor in ["ping4", "ping6"] {
-        let o = check(
+        expect_check(
             &h,
             &format!(r#"{ctor}(h, #{{ socket: "raw", count: 2, interval: 0.05 }})"#),
-        );
-        assert_eq!(o.status, Status::Ok, "{o:?}");
-        assert!(
-            o.summary.contains("2 of 2 replies, raw socket"),
-            "{}",
-            o.summary
+            Status::Ok,
+            &["2 of 2 replies, raw socket"],
         );
     }
 }
@@ -116,13 +90,18 @@ fn ping_through_both_socket_kinds() {
 fn ping_thresholds_like_check_ping() {
     let h = localhost();
     // every round trip is >= 0 ms, so an rta limit of 0 always hits
-    let o = check(
+    expect_check(
         &h,
         r#"ping4(h, #{ warning: "0,50%", critical: "5000,100%", interval: 0.05 })"#,
+        Status::Warning,
+        &[],
     );
-    assert_eq!(o.status, Status::Warning, "{o:?}");
-    let o = check(&h, r#"ping6(h, #{ critical: "0,100%", interval: 0.05 })"#);
-    assert_eq!(o.status, Status::Critical, "{o:?}");
+    expect_check(
+        &h,
+        r#"ping6(h, #{ critical: "0,100%", interval: 0.05 })"#,
+        Status::Critical,
+        &[],
+    );
     let e = eval_def(&h, r#"ping4(h, #{ warning: "100" })"#).unwrap_err();
     assert!(e.contains("`warning`") && e.contains("RTA,LOSS%"), "{e}");
     let e = eval_def(&h, r#"ping4(h, #{ socket: "icmp" })"#).unwrap_err();
@@ -139,7 +118,7 @@ fn load_reads_the_averages_and_applies_limits() {
     let file = dir.path().join("loadavg");
     std::fs::write(&file, "5.00 4.00 3.00 2/345 6789\n").unwrap();
     let probe = |map: &str| {
-        let m = support::engine().eval::<rhai::Map>(map).unwrap();
+        let m = engine().eval::<rhai::Map>(map).unwrap();
         let mut p = LoadProbe::new(&Opts::new("load", m, LoadProbe::OPTIONS).unwrap()).unwrap();
         p.source = file.display().to_string();
         p.run(Duration::from_secs(5))
@@ -156,8 +135,7 @@ fn load_reads_the_averages_and_applies_limits() {
     assert_eq!(probe("#{ warning: [6, 5, 4] }").status, Status::Ok);
 
     // the real /proc/loadavg
-    let o = check(&localhost(), "load()");
-    assert_eq!(o.status, Status::Ok, "{o:?}");
+    let o = expect_check(&localhost(), "load()", Status::Ok, &[]);
     assert!(perf_value(&o, "load1").is_some_and(|l| l >= 0.0));
     let e = eval_def(&localhost(), "load(#{ warning: [1, 2] })").unwrap_err();
     assert!(e.contains("list of three numbers"), "{e}");
@@ -168,13 +146,14 @@ fn disk_free_space_matches_df() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().display().to_string();
     let h = localhost();
-    let o = check(
+    let o = expect_check(
         &h,
         &format!(
             r#"disk("{path}", #{{ warning: 0, critical: 0, inode_warning: 0, inode_critical: 0 }})"#
         ),
+        Status::Ok,
+        &[],
     );
-    assert_eq!(o.status, Status::Ok, "{o:?}");
     let free = perf_value(&o, "free").expect("free perfdata");
     let df = Command::new("df")
         .args(["--output=pcent", &path])
@@ -194,25 +173,26 @@ fn disk_free_space_matches_df() {
     );
 
     // a limit above the free space alerts
-    let o = check(
+    expect_check(
         &h,
         &format!(
             r#"disk("{path}", #{{ warning: "100%", critical: 0, inode_warning: 0, inode_critical: 0 }})"#
         ),
+        Status::Warning,
+        &[],
     );
-    assert_eq!(o.status, Status::Warning, "{o:?}");
-    let o = check(
+    expect_check(
         &h,
         &format!(r#"disk("{path}", #{{ warning: 100, critical: 100 }})"#),
+        Status::Critical,
+        &[],
     );
-    assert_eq!(o.status, Status::Critical, "{o:?}");
 
-    let o = check(&h, r#"disk("/no/such/place")"#);
-    assert_eq!(o.status, Status::Unknown, "{o:?}");
-    assert!(
-        o.summary.contains("cannot stat /no/such/place"),
-        "{}",
-        o.summary
+    expect_check(
+        &h,
+        r#"disk("/no/such/place")"#,
+        Status::Unknown,
+        &["cannot stat /no/such/place"],
     );
     let e = eval_def(&h, r#"disk("/", #{ warning: "lots" })"#).unwrap_err();
     assert!(e.contains("`warning`") && e.contains("percentage"), "{e}");
@@ -225,38 +205,39 @@ fn disk_free_space_matches_df() {
 #[test]
 fn script_returns_status_output_and_data() {
     let h = localhost();
-    let o = check(
+    let o = expect_check(
         &h,
         r#"script("queue", || #{ status: "WARNING", output: "5 waiting", data: #{ queue: 5, note: "slow" } })"#,
+        Status::Warning,
+        &[],
     );
-    assert_eq!(o.status, Status::Warning, "{o:?}");
     assert_eq!(o.summary, "SCRIPT WARNING - queue: 5 waiting");
     assert_eq!(perf_value(&o, "queue"), Some(5.0));
     assert_eq!(o.long_output, "note: slow");
 
     // captured variables and the config's own functions work on the pool
-    let o = check(
+    let o = expect_check(
         &h,
         r#"fn double(x) { x * 2 }
            let limit = 10;
            script("captured", || #{ status: if double(limit) > 15 { 2 } else { 0 }, output: `got ${double(limit)}` })"#,
+        Status::Critical,
+        &[],
     );
-    assert_eq!(o.status, Status::Critical, "{o:?}");
     assert!(o.summary.ends_with("captured: got 20"), "{}", o.summary);
 
-    let o = check(&h, r#"script("bad", || 42)"#);
-    assert_eq!(o.status, Status::Unknown, "{o:?}");
-    assert!(
-        o.summary.contains("must return #{ status, output, data }"),
-        "{}",
-        o.summary
+    expect_check(
+        &h,
+        r#"script("bad", || 42)"#,
+        Status::Unknown,
+        &["must return #{ status, output, data }"],
     );
-    let o = check(
+    expect_check(
         &h,
         r#"script("oops", || { let x = 1 / 0; #{ status: 0 } })"#,
+        Status::Unknown,
+        &["script error"],
     );
-    assert_eq!(o.status, Status::Unknown, "{o:?}");
-    assert!(o.summary.contains("script error"), "{}", o.summary);
 }
 
 #[test]
@@ -278,13 +259,7 @@ fn script_endless_loop_ends_as_unknown() {
         &h,
         r#"script("spin", || { loop { } }, #{ max_operations: 1000000000 })"#,
     );
-    let t0 = Instant::now();
-    let o = run(&d, Duration::from_secs(1));
-    assert!(
-        t0.elapsed() < Duration::from_secs(5),
-        "took {:?}",
-        t0.elapsed()
-    );
+    let o = run_for_1s(&d);
     assert_eq!(o.status, Status::Unknown, "{o:?}");
     assert!(
         o.summary.contains("script timed out after 1 s"),
@@ -306,7 +281,7 @@ fn script_helpers_reach_files_ports_and_http() {
     };
     let srv = Peer::start("http server", python("http_server.py", &["127.0.0.1"]));
     let h = localhost();
-    let o = check(
+    let o = expect_check(
         &h,
         &format!(
             r#"script("helpers", || {{
@@ -322,24 +297,16 @@ fn script_helpers_reach_files_ports_and_http() {
             f = file.display(),
             web = srv.port
         ),
-    );
-    assert_eq!(o.status, Status::Ok, "{o:?}");
-    assert!(
-        o.summary.contains("helpers: 200 true false"),
-        "{}",
-        o.summary
+        Status::Ok,
+        &["helpers: 200 true false"],
     );
     assert!(perf_value(&o, "age").is_some());
 
-    let o = check(
+    expect_check(
         &h,
         r#"script("missing", || #{ status: 0, output: read_file("/no/such/file") })"#,
-    );
-    assert_eq!(o.status, Status::Unknown, "{o:?}");
-    assert!(
-        o.summary.contains("read_file(/no/such/file)"),
-        "{}",
-        o.summary
+        Status::Unknown,
+        &["read_file(/no/such/file)"],
     );
     drop(l);
 }

@@ -3,7 +3,6 @@
 //! OpenVPN UDP responder, and two authoritative DNS servers from Debian (nsd
 //! on 127.0.0.1, knot on ::1) serving one zone.
 
-#[path = "fixtures/probes/support.rs"]
 mod support;
 
 use std::net::{TcpListener, UdpSocket};
@@ -12,17 +11,18 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use picomon::check::Status;
-use support::*;
+use support::probes::*;
 
 fn smtp_server(dir: Option<&Path>, bind: &str) -> Peer {
-    let mut args = vec![bind.to_string()];
-    if let Some(d) = dir {
-        args.push(d.join("good.pem").display().to_string());
-        args.push(d.join("good.key").display().to_string());
-    }
-    let mut a: Vec<&str> = vec!["smtp"];
-    a.extend(args.iter().map(String::as_str));
-    Peer::start("aiosmtpd", python("peers.py", &a))
+    let cert: Vec<String> = dir
+        .map(|d| {
+            ["good.pem", "good.key"]
+                .map(|f| d.join(f).display().to_string())
+                .to_vec()
+        })
+        .unwrap_or_default();
+    let cert: Vec<&str> = cert.iter().map(String::as_str).collect();
+    peer("smtp", bind, &cert)
 }
 
 #[test]
@@ -30,73 +30,74 @@ fn smtp_plain_banner_ehlo_and_command() {
     let srv = smtp_server(None, "127.0.0.1");
     let h = localhost();
     let p = srv.port;
-    let o = check(&h, &format!("smtp4(h, #{{ port: {p} }})"));
-    assert_eq!(o.status, Status::Ok, "{o:?}");
-    assert!(o.summary.contains("220 picomon-test-smtp"), "{}", o.summary);
+    let o = expect_check(
+        &h,
+        &format!("smtp4(h, #{{ port: {p} }})"),
+        Status::Ok,
+        &["220 picomon-test-smtp"],
+    );
     assert!(perf_value(&o, "time").is_some());
 
-    let o = check(
+    expect_check(
         &h,
         &format!(r#"smtp4(h, #{{ port: {p}, command: "NOOP", response: "250" }})"#),
+        Status::Ok,
+        &[],
     );
-    assert_eq!(o.status, Status::Ok, "{o:?}");
-    let o = check(
+    expect_check(
         &h,
         &format!(r#"smtp4(h, #{{ port: {p}, command: "NOOP", response: "550" }})"#),
-    );
-    assert_eq!(o.status, Status::Critical, "{o:?}");
-    assert!(
-        o.summary.contains("NOOP: expected '550', got '250"),
-        "{}",
-        o.summary
+        Status::Critical,
+        &["NOOP: expected '550', got '250"],
     );
 
     // no TLS on offer: STARTTLS is refused
-    let o = check(&h, &format!("smtp4(h, #{{ port: {p}, starttls: true }})"));
-    assert_eq!(o.status, Status::Critical, "{o:?}");
-    assert!(o.summary.contains("STARTTLS refused"), "{}", o.summary);
+    expect_check(
+        &h,
+        &format!("smtp4(h, #{{ port: {p}, starttls: true }})"),
+        Status::Critical,
+        &["STARTTLS refused"],
+    );
 }
 
 #[test]
 fn smtp_starttls_verifies_the_certificate() {
-    let dir = tempfile::tempdir().unwrap();
-    make_certs(dir.path());
-    let ca = dir.path().join("ca.pem").display().to_string();
+    let (dir, ca) = test_ca();
     let srv = smtp_server(Some(dir.path()), "::1");
     let h = localhost();
     let p = srv.port;
-    let o = check(
+    expect_check(
         &h,
         &format!(r#"smtp6(h, #{{ port: {p}, starttls: true, ca_file: "{ca}" }})"#),
+        Status::Ok,
+        &["STARTTLS"],
     );
-    assert_eq!(o.status, Status::Ok, "{o:?}");
-    assert!(o.summary.contains("STARTTLS"), "{}", o.summary);
-    let o = check(&h, &format!("smtp6(h, #{{ port: {p}, starttls: true }})"));
-    assert_eq!(o.status, Status::Critical, "{o:?}");
-    assert!(
-        o.summary.contains("STARTTLS: certificate chain problem"),
-        "{}",
-        o.summary
+    expect_check(
+        &h,
+        &format!("smtp6(h, #{{ port: {p}, starttls: true }})"),
+        Status::Critical,
+        &["STARTTLS: certificate chain problem"],
     );
-    let o = check(
+    expect_check(
         &h,
         &format!(
             r#"smtp6(h, #{{ port: {p}, starttls: true, sni: "mail.example.org", ca_file: "{ca}" }})"#
         ),
+        Status::Critical,
+        &["name problem"],
     );
-    assert_eq!(o.status, Status::Critical, "{o:?}");
-    assert!(o.summary.contains("name problem"), "{}", o.summary);
 }
 
 #[test]
 fn smtp_closed_port_and_bad_options() {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    drop(l);
+    let port = closed_port();
     let h = localhost();
-    let o = check(&h, &format!("smtp4(h, #{{ port: {port} }})"));
-    assert_eq!(o.status, Status::Critical, "{o:?}");
-    assert!(o.summary.contains("refused"), "{}", o.summary);
+    expect_check(
+        &h,
+        &format!("smtp4(h, #{{ port: {port} }})"),
+        Status::Critical,
+        &["refused"],
+    );
     let e = eval_def(&h, r#"smtp4(h, #{ response: "250" })"#).unwrap_err();
     assert!(e.contains("give a command too"), "{e}");
     let e = eval_def(&h, r#"smtp4(h, #{ port: 0 })"#).unwrap_err();
@@ -105,50 +106,46 @@ fn smtp_closed_port_and_bad_options() {
 
 #[test]
 fn jabber_stream_opening() {
-    let good = Peer::start("xmpp peer", python("peers.py", &["xmpp", "127.0.0.1"]));
+    let good = peer("xmpp", "127.0.0.1", &[]);
     let h = localhost();
-    let o = check(&h, &format!("jabber4(h, #{{ port: {} }})", good.port));
-    assert_eq!(o.status, Status::Ok, "{o:?}");
-    assert!(o.summary.contains("stream opened"), "{}", o.summary);
+    expect_check(
+        &h,
+        &format!("jabber4(h, #{{ port: {} }})", good.port),
+        Status::Ok,
+        &["stream opened"],
+    );
 
-    let bad = Peer::start("not xmpp", python("peers.py", &["not-xmpp", "::1"]));
-    let o = check(&h, &format!("jabber6(h, #{{ port: {} }})", bad.port));
-    assert_eq!(o.status, Status::Critical, "{o:?}");
-    assert!(
-        o.summary
-            .contains("no XMPP stream in the answer: 'HTTP/1.1 400"),
-        "{}",
-        o.summary
+    let bad = peer("not-xmpp", "::1", &[]);
+    expect_check(
+        &h,
+        &format!("jabber6(h, #{{ port: {} }})", bad.port),
+        Status::Critical,
+        &["no XMPP stream in the answer: 'HTTP/1.1 400"],
     );
 }
 
 #[test]
 fn openvpn_answer_silence_and_closed_port() {
     let h = localhost();
-    let vpn = Peer::start(
-        "openvpn responder",
-        python("peers.py", &["openvpn", "127.0.0.1"]),
+    let vpn = peer("openvpn", "127.0.0.1", &[]);
+    expect_check(
+        &h,
+        &format!("openvpn4(h, #{{ port: {} }})", vpn.port),
+        Status::Ok,
+        &["14 bytes answered"],
     );
-    let o = check(&h, &format!("openvpn4(h, #{{ port: {} }})", vpn.port));
-    assert_eq!(o.status, Status::Ok, "{o:?}");
-    assert!(o.summary.contains("14 bytes answered"), "{}", o.summary);
 
-    let vpn6 = Peer::start("openvpn responder", python("peers.py", &["openvpn", "::1"]));
-    let o = check(&h, &format!("openvpn6(h, #{{ port: {} }})", vpn6.port));
-    assert_eq!(o.status, Status::Ok, "{o:?}");
-
-    let silent = Peer::start(
-        "silent udp",
-        python("peers.py", &["udp-silent", "127.0.0.1"]),
+    let vpn6 = peer("openvpn", "::1", &[]);
+    expect_check(
+        &h,
+        &format!("openvpn6(h, #{{ port: {} }})", vpn6.port),
+        Status::Ok,
+        &[],
     );
+
+    let silent = peer("udp-silent", "127.0.0.1", &[]);
     let d = def(&h, &format!("openvpn4(h, #{{ port: {} }})", silent.port));
-    let t0 = Instant::now();
-    let o = run(&d, Duration::from_secs(1));
-    assert!(
-        t0.elapsed() < Duration::from_secs(5),
-        "took {:?}",
-        t0.elapsed()
-    );
+    let o = run_for_1s(&d);
     assert_eq!(o.status, Status::Critical, "{o:?}");
     assert!(
         o.summary.contains("no answer") && o.summary.contains("timed out after 1 s"),
@@ -156,12 +153,13 @@ fn openvpn_answer_silence_and_closed_port() {
         o.summary
     );
 
-    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let port = s.local_addr().unwrap().port();
-    drop(s);
-    let o = check(&h, &format!("openvpn4(h, #{{ port: {port} }})"));
-    assert_eq!(o.status, Status::Critical, "{o:?}");
-    assert!(o.summary.contains("port unreachable"), "{}", o.summary);
+    let port = closed_udp_port();
+    expect_check(
+        &h,
+        &format!("openvpn4(h, #{{ port: {port} }})"),
+        Status::Critical,
+        &["port unreachable"],
+    );
 }
 
 // ---- DNS: nsd on 127.0.0.1 and knot on ::1, one port for both ----
@@ -284,45 +282,39 @@ fn dns_query_rcode_and_expect() {
     let pair = dns_pair(7, 7);
     let h = host("ns", Some("127.0.0.1"), Some("::1"));
     let p = pair.port;
-    let o = check(
+    expect_check(
         &h,
         &format!(r#"dns4(h, #{{ port: {p}, name: "www.example.test", expect: "127.0.0.1" }})"#),
+        Status::Ok,
+        &["www.example.test. A at 127.0.0.1"],
     );
-    assert_eq!(o.status, Status::Ok, "{o:?}");
-    assert!(
-        o.summary.contains("www.example.test. A at 127.0.0.1"),
-        "{}",
-        o.summary
-    );
-    let o = check(
+    expect_check(
         &h,
         &format!(
             r#"dns6(h, #{{ port: {p}, name: "ns2.example.test", type: "aaaa", expect: "::1" }})"#
         ),
+        Status::Ok,
+        &[],
     );
-    assert_eq!(o.status, Status::Ok, "{o:?}");
     // truncated over UDP, asked again over TCP
-    let o = check(
+    expect_check(
         &h,
         &format!(r#"dns4(h, #{{ port: {p}, name: "big.example.test", type: "TXT" }})"#),
+        Status::Ok,
+        &["and 5 more"],
     );
-    assert_eq!(o.status, Status::Ok, "{o:?}");
-    assert!(o.summary.contains("and 5 more"), "{}", o.summary);
-    let o = check(
+    expect_check(
         &h,
         &format!(r#"dns4(h, #{{ port: {p}, name: "www.example.test", expect: "192.0.2.1" }})"#),
+        Status::Critical,
+        &["expected 192.0.2.1, got [127.0.0.1]"],
     );
-    assert_eq!(o.status, Status::Critical, "{o:?}");
-    assert!(
-        o.summary.contains("expected 192.0.2.1, got [127.0.0.1]"),
-        "{}",
-        o.summary
-    );
-    let o = check(
+    let o = expect_check(
         &h,
         &format!(r#"dns4(h, #{{ port: {p}, name: "nothere.example.test" }})"#),
+        Status::Critical,
+        &[],
     );
-    assert_eq!(o.status, Status::Critical, "{o:?}");
     assert!(
         o.summary.contains("Non-Existent Domain") || o.summary.contains("NXDomain"),
         "{}",
@@ -339,20 +331,20 @@ fn dns_query_rcode_and_expect() {
 fn dns_zone_serials_equal_then_different_then_server_gone() {
     let mut pair = dns_pair(2024010101, 2024010101);
     let p = pair.port;
-    let zone = |extra: &str| {
-        check(
+    let zone = |extra: &str, status: Status, parts: &[&str]| {
+        expect_check(
             &localhost(),
             &format!(
                 r#"dns_zone("example.test", #{{ resolver: "127.0.0.1:{p}", port: {p}{extra} }})"#
             ),
+            status,
+            parts,
         )
     };
-    let o = zone(", ip_version: 6");
-    assert_eq!(o.status, Status::Ok, "{o:?}");
-    assert!(
-        o.summary.contains("serial 2024010101 on 2 servers"),
-        "{}",
-        o.summary
+    let o = zone(
+        ", ip_version: 6",
+        Status::Ok,
+        &["serial 2024010101 on 2 servers"],
     );
     assert!(
         o.long_output
@@ -362,12 +354,10 @@ fn dns_zone_serials_equal_then_different_then_server_gone() {
     );
 
     // over IPv4 only, ns2 has no address to ask
-    let o = zone("");
-    assert_eq!(o.status, Status::Critical, "{o:?}");
-    assert!(
-        o.summary.contains("ns2.example.test. has no IPv4 address"),
-        "{}",
-        o.summary
+    zone(
+        "",
+        Status::Critical,
+        &["ns2.example.test. has no IPv4 address"],
     );
 
     // knot gets a newer serial
@@ -375,22 +365,14 @@ fn dns_zone_serials_equal_then_different_then_server_gone() {
     write_zone(&pair.dir.path().join("knot.zone"), 2024010102);
     pair.knot = knot(pair.dir.path(), p);
     wait_serial("::1", p, 2024010102);
-    let o = zone(", ip_version: 6");
-    assert_eq!(o.status, Status::Critical, "{o:?}");
-    assert!(
-        o.summary.contains("serials differ: ns1.example.test. (127.0.0.1) 2024010101, ns2.example.test. (::1) 2024010102"),
-        "{}",
-        o.summary
-    );
+    zone(", ip_version: 6", Status::Critical, &["serials differ: ns1.example.test. (127.0.0.1) 2024010101, ns2.example.test. (::1) 2024010102"]);
 
     // knot gone: the dead server is named
     pair.knot.stop();
-    let o = zone(", ip_version: 6");
-    assert_eq!(o.status, Status::Critical, "{o:?}");
-    assert!(
-        o.summary.contains("ns2.example.test. (::1)"),
-        "{}",
-        o.summary
+    let o = zone(
+        ", ip_version: 6",
+        Status::Critical,
+        &["ns2.example.test. (::1)"],
     );
     assert!(
         o.summary.contains("port unreachable") || o.summary.contains("no answer"),

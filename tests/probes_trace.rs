@@ -2,7 +2,6 @@
 //! the test builds itself (src -- rtr -- dst, private addresses that exist
 //! only inside those namespaces), including a route change.
 
-#[path = "fixtures/probes/support.rs"]
 mod support;
 
 use std::fs::File;
@@ -11,14 +10,13 @@ use std::process::Command;
 use std::time::Duration;
 
 use picomon::check::{CheckDef, Outcome, Status};
-use support::*;
+use support::probes::*;
 
 #[test]
 fn trace_to_loopback_reaches_in_one_hop() {
     let h = localhost();
     for (ctor, addr) in [("trace4", "127.0.0.1"), ("trace6", "::1")] {
-        let o = check(&h, &format!("{ctor}(h)"));
-        assert_eq!(o.status, Status::Ok, "{o:?}");
+        let o = expect_check(&h, &format!("{ctor}(h)"), Status::Ok, &[]);
         assert_eq!(o.summary, format!("TRACE OK - {addr} reached in 1 hop"));
         assert_eq!(perf_value(&o, "hops"), Some(1.0));
         assert!(
@@ -35,30 +33,13 @@ fn trace_to_loopback_reaches_in_one_hop() {
 #[test]
 #[ignore = "run as nobody by trace_needs_no_privilege"]
 fn trace_helper_as_nobody() {
-    let o = check(&localhost(), "trace4(h)");
-    assert_eq!(o.status, Status::Ok, "{o:?}");
+    let o = expect_check(&localhost(), "trace4(h)", Status::Ok, &[]);
     assert_eq!(perf_value(&o, "hops"), Some(1.0));
 }
 
 #[test]
 fn trace_needs_no_privilege() {
-    let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "trace_helper_as_nobody",
-            "--ignored",
-            "--nocapture",
-        ])
-        .output()
-        .expect("run setpriv");
-    assert!(
-        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("1 passed"),
-        "trace as nobody failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_test_as_nobody("trace_helper_as_nobody");
 }
 
 /// Network namespaces named after this process, deleted when dropped.

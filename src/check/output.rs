@@ -272,59 +272,60 @@ mod tests {
         }
     }
 
+    /// Parses `text` and checks each of its three parts.
+    fn parses_to(text: &str, summary: &str, long: &str, perfdata: Vec<Perf>) {
+        let (s, l, p) = parse_plugin_output(text);
+        assert_eq!(s, summary, "summary of {text:?}");
+        assert_eq!(l, long, "long output of {text:?}");
+        assert_eq!(p, perfdata, "perfdata of {text:?}");
+    }
+
     #[test]
     fn summary_only() {
-        let (s, l, p) = parse_plugin_output("OK - all good\n");
-        assert_eq!(s, "OK - all good");
-        assert_eq!(l, "");
-        assert!(p.is_empty());
+        parses_to("OK - all good\n", "OK - all good", "", vec![]);
     }
 
     #[test]
     fn empty_output() {
-        let (s, l, p) = parse_plugin_output("");
-        assert_eq!((s.as_str(), l.as_str(), p.len()), ("", "", 0));
+        parses_to("", "", "", vec![]);
     }
 
     #[test]
     fn first_line_perfdata() {
-        let (s, l, p) = parse_plugin_output(
+        parses_to(
             "LOAD OK - load average: 0.10, 0.20, 0.30|load1=0.100;15.000;30.000;0; load5=0.2;;;0;\n",
-        );
-        assert_eq!(s, "LOAD OK - load average: 0.10, 0.20, 0.30");
-        assert_eq!(l, "");
-        assert_eq!(
-            p,
+            "LOAD OK - load average: 0.10, 0.20, 0.30",
+            "",
             vec![
                 item("load1", 0.1, "", "15.000", "30.000", "0", ""),
                 item("load5", 0.2, "", "", "", "0", ""),
-            ]
+            ],
         );
     }
 
     #[test]
     fn long_output_and_later_perfdata_run_to_the_end() {
-        let text = "DISK OK | a=1\nline two\nline three | b=2s;1;2\nc=3%\n'd e'=4B\n";
-        let (s, l, p) = parse_plugin_output(text);
-        assert_eq!(s, "DISK OK");
-        assert_eq!(l, "line two\nline three");
-        assert_eq!(
-            p,
+        parses_to(
+            "DISK OK | a=1\nline two\nline three | b=2s;1;2\nc=3%\n'd e'=4B\n",
+            "DISK OK",
+            "line two\nline three",
             vec![
                 item("a", 1.0, "", "", "", "", ""),
                 item("b", 2.0, "s", "1", "2", "", ""),
                 item("c", 3.0, "%", "", "", "", ""),
                 item("d e", 4.0, "B", "", "", "", ""),
-            ]
+            ],
         );
     }
 
     #[test]
     fn bar_in_long_output_without_first_line_perfdata() {
-        let (s, l, p) = parse_plugin_output("OK\nmore\n| x=1\n");
-        assert_eq!(s, "OK");
-        assert_eq!(l, "more");
-        assert_eq!(p, vec![item("x", 1.0, "", "", "", "", "")]);
+        parses_to(
+            "OK\nmore\n| x=1\n",
+            "OK",
+            "more",
+            vec![item("x", 1.0, "", "", "", "", "")],
+        );
     }
 
     #[test]
@@ -382,9 +383,6 @@ mod tests {
 
     #[test]
     fn crlf_and_trailing_spaces_are_trimmed() {
-        let (s, l, p) = parse_plugin_output("WARN - x  \r\nsecond  \r\n");
-        assert_eq!(s, "WARN - x");
-        assert_eq!(l, "second");
-        assert!(p.is_empty());
+        parses_to("WARN - x  \r\nsecond  \r\n", "WARN - x", "second", vec![]);
     }
 }

@@ -351,11 +351,9 @@ impl Daemon {
                 (t.spec.id.clone(), c)
             })
             .collect();
-        // The report time is kept by the mail side (state_dir/mail-state).
-        let saved = crate::state::SavedState {
-            checks,
-            last_report: None,
-        };
+        // The report time and thread subjects are kept by the mail side
+        // (state_dir/mail-state).
+        let saved = crate::state::SavedState { checks };
         match crate::state::save(&self.cfg.state_dir, &saved) {
             Ok(()) => self.dirty = false,
             Err(err) => log::error!("cannot save the state: {err}"),

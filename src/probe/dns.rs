@@ -5,8 +5,7 @@
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
-use std::io;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -15,8 +14,8 @@ use hickory_proto::rr::{Name, RecordType};
 
 use super::net::{self, Deadline, Family};
 use super::opts::{err, Opts, RhaiResult};
-use super::range::{fmt_num, Thresholds};
-use super::{perf, Report};
+use super::range::Thresholds;
+use super::Report;
 use crate::check::{Host, Outcome, Probe, Status};
 
 /// A fresh query id; randomness from std's hasher keys is plenty here.
@@ -53,42 +52,10 @@ pub fn query(
     let bytes = msg
         .to_vec()
         .map_err(|e| format!("cannot encode the query: {e}"))?;
-    let local = if server.is_ipv4() {
-        "0.0.0.0:0"
-    } else {
-        "[::]:0"
-    };
-    let sock = UdpSocket::bind(local).map_err(|e| format!("cannot open a UDP socket: {e}"))?;
-    sock.connect(server)
-        .map_err(|e| format!("cannot reach {server}: {e}"))?;
-    sock.send(&bytes)
-        .map_err(|e| format!("cannot send to {server}: {e}"))?;
+    let sock = net::udp_send(server, &bytes)?;
     let mut buf = vec![0u8; 4096];
     loop {
-        let left = deadline
-            .left()
-            .map_err(|_| format!("no answer from {server} ({})", deadline.timed_out()))?;
-        sock.set_read_timeout(Some(left))
-            .map_err(|e| format!("socket: {e}"))?;
-        let n = match sock.recv(&mut buf) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                return Err(format!("{server}: port unreachable (no DNS server there)"))
-            }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                return Err(format!(
-                    "no answer from {server} ({})",
-                    deadline.timed_out()
-                ))
-            }
-            Err(e) => return Err(format!("{server}: {e}")),
-        };
+        let n = net::udp_recv(&sock, &mut buf, server, "no DNS server there", deadline)?;
         let Ok(answer) = Message::from_vec(&buf[..n]) else {
             continue; // garbage or a stray datagram: keep waiting
         };
@@ -226,25 +193,11 @@ impl DnsProbe {
 
 impl Probe for DnsProbe {
     fn run(&self, timeout: Duration) -> Outcome {
-        let deadline = Deadline::after(timeout);
-        let r = Report::new("DNS");
-        match self.ask(&deadline) {
-            Ok((_, msg)) => {
-                let secs = deadline.elapsed().as_secs_f64();
-                r.done(
-                    self.time.status(secs),
-                    format!("{msg} in {} s", fmt_num(secs)),
-                    vec![perf(
-                        "time",
-                        secs,
-                        "s",
-                        &self.time.warn_text(),
-                        &self.time.crit_text(),
-                    )],
-                    &deadline,
-                )
-            }
-            Err(e) => r.done(Status::Critical, e, vec![], &deadline),
-        }
+        Report::new("DNS").timed(
+            timeout,
+            &self.time,
+            |d| self.ask(d),
+            |(_, msg), secs| format!("{msg} in {secs} s"),
+        )
     }
 }

@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use super::net::{self, Deadline, Family, Link};
 use super::opts::{Opts, RhaiResult};
-use super::range::fmt_num;
+use super::range::Thresholds;
 use super::tcp::contains;
-use super::{perf, Report};
-use crate::check::{Host, Outcome, Probe, Status};
+use super::Report;
+use crate::check::{Host, Outcome, Probe};
 
 #[derive(Debug)]
 pub struct JabberProbe {
@@ -68,24 +68,16 @@ fn xml_escape(s: &str) -> String {
 
 impl Probe for JabberProbe {
     fn run(&self, timeout: Duration) -> Outcome {
-        let deadline = Deadline::after(timeout);
-        let r = Report::new("JABBER");
-        match self.open(&deadline) {
-            Ok(()) => {
-                let secs = deadline.elapsed().as_secs_f64();
-                r.done(
-                    Status::Ok,
-                    format!(
-                        "stream opened by {} port {} in {} s",
-                        self.addr,
-                        self.port,
-                        fmt_num(secs)
-                    ),
-                    vec![perf("time", secs, "s", "", "")],
-                    &deadline,
+        Report::new("JABBER").timed(
+            timeout,
+            &Thresholds::default(),
+            |d| self.open(d),
+            |(), secs| {
+                format!(
+                    "stream opened by {} port {} in {secs} s",
+                    self.addr, self.port
                 )
-            }
-            Err(e) => r.done(Status::Critical, e, vec![], &deadline),
-        }
+            },
+        )
     }
 }

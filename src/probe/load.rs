@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::net::Deadline;
 use super::opts::{as_number, Opts, RhaiResult};
 use super::range::{fmt_num, Range, Thresholds};
-use super::{perf, Report};
+use super::Report;
 use crate::check::{Outcome, Probe, Status};
 
 #[derive(Debug)]
@@ -102,7 +102,7 @@ impl Probe for LoadProbe {
         for (i, name) in ["load1", "load5", "load15"].iter().enumerate() {
             let t = &self.limits[i];
             status = Status::worst(status, t.status(load[i]));
-            perfdata.push(perf(name, load[i], "", &t.warn_text(), &t.crit_text()));
+            perfdata.push(t.perf(name, load[i], ""));
         }
         let msg = format!(
             "load average{note}: {}, {}, {}",

@@ -27,12 +27,14 @@ pub mod tls;
 pub mod trace;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use rhai::{Engine, FnPtr, Map, NativeCallContext};
 
 use crate::check::{CheckDef, CheckKind, Host, Outcome, Perf, Probe, Status};
 use net::{Deadline, Family};
 use opts::{Opts, RhaiResult};
+use range::{fmt_num, Thresholds};
 
 /// Builds a probe's outcome in the plugin style: `LABEL STATUS - message`.
 #[derive(Clone, Copy, Debug)]
@@ -58,6 +60,33 @@ impl Report {
             long_output: String::new(),
             perfdata,
             duration: deadline.elapsed(),
+        }
+    }
+
+    /// A run that measures one response time. `attempt` gets the run's
+    /// deadline; on success `message` words its result with the seconds it
+    /// took, `time` rates those seconds (the default never alerts) and they
+    /// become the `time` perfdata item. A failed attempt is CRITICAL with its
+    /// error.
+    pub fn timed<T>(
+        &self,
+        timeout: Duration,
+        time: &Thresholds,
+        attempt: impl FnOnce(&Deadline) -> Result<T, String>,
+        message: impl FnOnce(T, &str) -> String,
+    ) -> Outcome {
+        let deadline = Deadline::after(timeout);
+        match attempt(&deadline) {
+            Ok(v) => {
+                let secs = deadline.elapsed().as_secs_f64();
+                self.done(
+                    time.status(secs),
+                    message(v, &fmt_num(secs)),
+                    vec![time.perf("time", secs, "s")],
+                    &deadline,
+                )
+            }
+            Err(e) => self.done(Status::Critical, e, vec![], &deadline),
         }
     }
 }
@@ -146,63 +175,43 @@ pub fn register(engine: &mut Engine) {
         engine.register_fn(name, make);
     }
 
-    // smtp4/6, jabber4/6, openvpn4/6 (h [, opts]); dns4/6(h, opts)
-    for family in [Family::V4, Family::V6] {
-        let d = family.digit();
-        let smtp_name: &'static str = if d == "4" { "smtp4" } else { "smtp6" };
-        let smtp = move |h: Host, map: Map| -> RhaiResult<CheckDef> {
-            let o = Opts::new(smtp_name, map.clone(), smtp::SmtpProbe::OPTIONS)?;
-            let p = smtp::SmtpProbe::new(&h, family, &o)?;
-            Ok(def(smtp_name, &h.name, "", &map, p))
-        };
-        engine.register_fn(smtp_name, move |h: Host| smtp(h, Map::new()));
-        engine.register_fn(smtp_name, smtp);
-
-        let jabber_name: &'static str = if d == "4" { "jabber4" } else { "jabber6" };
-        let jabber = move |h: Host, map: Map| -> RhaiResult<CheckDef> {
-            let o = Opts::new(jabber_name, map.clone(), jabber::JabberProbe::OPTIONS)?;
-            let p = jabber::JabberProbe::new(&h, family, &o)?;
-            Ok(def(jabber_name, &h.name, "", &map, p))
-        };
-        engine.register_fn(jabber_name, move |h: Host| jabber(h, Map::new()));
-        engine.register_fn(jabber_name, jabber);
-
-        let vpn_name: &'static str = if d == "4" { "openvpn4" } else { "openvpn6" };
-        let vpn = move |h: Host, map: Map| -> RhaiResult<CheckDef> {
-            let o = Opts::new(vpn_name, map.clone(), openvpn::OpenVpnProbe::OPTIONS)?;
-            let p = openvpn::OpenVpnProbe::new(&h, family, &o)?;
-            Ok(def(vpn_name, &h.name, "", &map, p))
-        };
-        engine.register_fn(vpn_name, move |h: Host| vpn(h, Map::new()));
-        engine.register_fn(vpn_name, vpn);
-
-        let dns_name: &'static str = if d == "4" { "dns4" } else { "dns6" };
-        let dns = move |h: Host, map: Map| -> RhaiResult<CheckDef> {
-            let o = Opts::new(dns_name, map.clone(), dns::DnsProbe::OPTIONS)?;
-            let p = dns::DnsProbe::new(&h, family, &o)?;
-            Ok(def(dns_name, &h.name, "", &map, p))
-        };
-        engine.register_fn(dns_name, move |h: Host| dns(h, Map::new()));
-        engine.register_fn(dns_name, dns);
-
-        let ping_name: &'static str = if d == "4" { "ping4" } else { "ping6" };
-        let ping = move |h: Host, map: Map| -> RhaiResult<CheckDef> {
-            let o = Opts::new(ping_name, map.clone(), ping::PingProbe::OPTIONS)?;
-            let p = ping::PingProbe::new(&h, family, &o)?;
-            Ok(def(ping_name, &h.name, "", &map, p))
-        };
-        engine.register_fn(ping_name, move |h: Host| ping(h, Map::new()));
-        engine.register_fn(ping_name, ping);
-
-        let trace_name: &'static str = if d == "4" { "trace4" } else { "trace6" };
-        let trace = move |h: Host, map: Map| -> RhaiResult<CheckDef> {
-            let o = Opts::new(trace_name, map.clone(), trace::TraceProbe::OPTIONS)?;
-            let p = trace::TraceProbe::new(&h, family, &o)?;
-            Ok(def(trace_name, &h.name, "", &map, p))
-        };
-        engine.register_fn(trace_name, move |h: Host| trace(h, Map::new()));
-        engine.register_fn(trace_name, trace);
-    }
+    // smtp4/6, jabber4/6, openvpn4/6, dns4/6, ping4/6, trace4/6 (h [, opts])
+    per_family(
+        engine,
+        ["smtp4", "smtp6"],
+        smtp::SmtpProbe::OPTIONS,
+        smtp::SmtpProbe::new,
+    );
+    per_family(
+        engine,
+        ["jabber4", "jabber6"],
+        jabber::JabberProbe::OPTIONS,
+        jabber::JabberProbe::new,
+    );
+    per_family(
+        engine,
+        ["openvpn4", "openvpn6"],
+        openvpn::OpenVpnProbe::OPTIONS,
+        openvpn::OpenVpnProbe::new,
+    );
+    per_family(
+        engine,
+        ["dns4", "dns6"],
+        dns::DnsProbe::OPTIONS,
+        dns::DnsProbe::new,
+    );
+    per_family(
+        engine,
+        ["ping4", "ping6"],
+        ping::PingProbe::OPTIONS,
+        ping::PingProbe::new,
+    );
+    per_family(
+        engine,
+        ["trace4", "trace6"],
+        trace::TraceProbe::OPTIONS,
+        trace::TraceProbe::new,
+    );
 
     // dns_zone(zone [, opts])
     fn dns_zone(zone: &str, map: Map) -> RhaiResult<CheckDef> {
@@ -242,4 +251,24 @@ pub fn register(engine: &mut Engine) {
         script_def(ctx, name, f, Map::new())
     });
     engine.register_fn("script", script_def);
+}
+
+/// Registers `NAME4(h [, opts])` and `NAME6(h [, opts])` (`names`) for a
+/// probe made from a host, an address family and its options (`allowed`
+/// names them).
+fn per_family<P: Probe + 'static>(
+    engine: &mut Engine,
+    names: [&'static str; 2],
+    allowed: &'static [&'static str],
+    new: fn(&Host, Family, &Opts) -> RhaiResult<P>,
+) {
+    for (name, family) in names.into_iter().zip([Family::V4, Family::V6]) {
+        let make = move |h: Host, map: Map| -> RhaiResult<CheckDef> {
+            let o = Opts::new(name, map.clone(), allowed)?;
+            let p = new(&h, family, &o)?;
+            Ok(def(name, &h.name, "", &map, p))
+        };
+        engine.register_fn(name, move |h: Host| make(h, Map::new()));
+        engine.register_fn(name, make);
+    }
 }

@@ -5,7 +5,7 @@
 //! probe as a whole never outlives its `timeout`, however many steps it has.
 
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
 use std::time::{Duration, Instant};
 
 /// Which address family a probe uses.
@@ -107,6 +107,57 @@ impl Deadline {
 /// Seconds for messages: `10` or `0.5`.
 pub fn secs(d: Duration) -> String {
     super::range::fmt_num(d.as_secs_f64())
+}
+
+/// A UDP socket connected to `target` that has sent `request`; connected,
+/// so an ICMP port unreachable comes back as an error on the next receive.
+pub fn udp_send(target: SocketAddr, request: &[u8]) -> Result<UdpSocket, String> {
+    let local = if target.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    };
+    let sock = UdpSocket::bind(local).map_err(|e| format!("cannot open a UDP socket: {e}"))?;
+    sock.connect(target)
+        .map_err(|e| format!("cannot reach {target}: {e}"))?;
+    sock.send(request)
+        .map_err(|e| format!("cannot send to {target}: {e}"))?;
+    Ok(sock)
+}
+
+/// Waits until the deadline for the next datagram from `target` on `sock`
+/// (from [`udp_send`]) and returns its length. A port unreachable answer
+/// becomes `TARGET: port unreachable (UNREACHABLE)`, where `unreachable`
+/// says what that means for the probe; silence becomes "no answer".
+pub fn udp_recv(
+    sock: &UdpSocket,
+    buf: &mut [u8],
+    target: SocketAddr,
+    unreachable: &str,
+    deadline: &Deadline,
+) -> Result<usize, String> {
+    let no_answer = || format!("no answer from {target} ({})", deadline.timed_out());
+    loop {
+        let left = deadline.left().map_err(|_| no_answer())?;
+        sock.set_read_timeout(Some(left))
+            .map_err(|e| format!("socket: {e}"))?;
+        match sock.recv(buf) {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                return Err(format!("{target}: port unreachable ({unreachable})"))
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err(no_answer())
+            }
+            Err(e) => return Err(format!("{target}: {e}")),
+        }
+    }
 }
 
 /// Resolves `host` (an address or a name) to addresses of `family`.

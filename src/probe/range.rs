@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use crate::check::Status;
+use crate::check::{Perf, Status};
 
 /// One parsed range. `text` keeps what the user wrote, for perfdata.
 #[derive(Clone, Debug, PartialEq)]
@@ -152,6 +152,11 @@ impl Thresholds {
             .as_ref()
             .map(|r| r.text.clone())
             .unwrap_or_default()
+    }
+
+    /// A perfdata item for `value` that carries these ranges.
+    pub fn perf(&self, label: &str, value: f64, uom: &str) -> Perf {
+        super::perf(label, value, uom, &self.warn_text(), &self.crit_text())
     }
 }
 

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use super::net::{self, Deadline, Family, Link};
 use super::opts::{Opts, RhaiResult};
-use super::range::{fmt_num, Thresholds};
+use super::range::Thresholds;
 use super::tls::{self, TlsOptions};
-use super::{perf, Report};
-use crate::check::{Host, Outcome, Probe, Status};
+use super::Report;
+use crate::check::{Host, Outcome, Probe};
 
 /// A reply longer than this is not an SMTP server talking.
 const REPLY_LIMIT: usize = 64 * 1024;
@@ -174,30 +174,16 @@ fn reply(link: &mut dyn Link, deadline: &Deadline, what: &str) -> Result<(u16, S
 
 impl Probe for SmtpProbe {
     fn run(&self, timeout: Duration) -> Outcome {
-        let deadline = Deadline::after(timeout);
-        let r = Report::new("SMTP");
-        match self.session(&deadline) {
-            Ok(banner) => {
-                let secs = deadline.elapsed().as_secs_f64();
-                let tls = if self.starttls.is_some() {
-                    ", STARTTLS"
-                } else {
-                    ""
-                };
-                r.done(
-                    self.time.status(secs),
-                    format!("{} s response time{tls}, 220 {banner}", fmt_num(secs)),
-                    vec![perf(
-                        "time",
-                        secs,
-                        "s",
-                        &self.time.warn_text(),
-                        &self.time.crit_text(),
-                    )],
-                    &deadline,
-                )
-            }
-            Err(e) => r.done(Status::Critical, e, vec![], &deadline),
-        }
+        let tls = if self.starttls.is_some() {
+            ", STARTTLS"
+        } else {
+            ""
+        };
+        Report::new("SMTP").timed(
+            timeout,
+            &self.time,
+            |d| self.session(d),
+            |banner, secs| format!("{secs} s response time{tls}, 220 {banner}"),
+        )
     }
 }

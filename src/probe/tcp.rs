@@ -8,7 +8,7 @@ use super::net::{self, Deadline, Family, Link};
 use super::opts::{check_port, Opts, RhaiResult};
 use super::range::{fmt_num, Thresholds};
 use super::tls::{self, TlsOptions};
-use super::{perf, Report};
+use super::Report;
 use crate::check::{Host, Outcome, Probe, Status};
 
 /// How much of a reply `expect` looks at.
@@ -114,13 +114,7 @@ impl Probe for TcpProbe {
             return fail(e);
         }
         let status = self.time.status(connect_time);
-        let p = perf(
-            "time",
-            connect_time,
-            "s",
-            &self.time.warn_text(),
-            &self.time.crit_text(),
-        );
+        let p = self.time.perf("time", connect_time, "s");
         r.done(
             status,
             format!(

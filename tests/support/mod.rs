@@ -1,13 +1,26 @@
-//! Shared helpers for the integration tests that drive the real `picomon`
-//! binary: temp dirs, config files, a child with captured output, polling
-//! with a deadline, signals.
+//! Shared helpers of the integration tests: temp dirs with a config, the
+//! real `picomon` binary as a child with captured output; and, in modules,
+//! polling with a deadline (`wait`), free ports (`ports`), processes and
+//! signals (`procs`), the test SMTP server (`smtp`), test certificates
+//! (`certs`) and the probe tests' peers and constructors (`probes`).
 #![allow(dead_code)]
+
+pub mod certs;
+pub mod ports;
+pub mod probes;
+pub mod procs;
+pub mod smtp;
+pub mod wait;
+
+#[allow(unused_imports)] // for the tests that glob-import support
+pub use procs::alive;
+pub use wait::{wait_for, wait_until};
 
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub fn picomon_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_picomon"))
@@ -17,20 +30,6 @@ pub fn fixture(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
         .join(rel)
-}
-
-/// Polls `f` every 20 ms until it returns `Some` or `within` passes.
-pub fn wait_for<T>(within: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let end = Instant::now() + within;
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if Instant::now() >= end {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 pub fn read(path: &Path) -> String {
@@ -68,6 +67,13 @@ impl Sandbox {
         p
     }
 
+    /// Waits until the file `rel` has at least `n` lines (a plugin that
+    /// appends a line per run shows its runs so).
+    pub fn wait_lines(&self, rel: &str, n: usize, within: Duration) -> bool {
+        let path = self.path(rel);
+        wait_for(within, || (count_lines(&path) >= n).then_some(())).is_some()
+    }
+
     /// Runs picomon to completion with `args`.
     pub fn run(&self, args: &[&str]) -> std::process::Output {
         Command::new(picomon_bin())
@@ -81,11 +87,29 @@ impl Sandbox {
 
     /// Starts the daemon with stdout and stderr going to files.
     pub fn spawn(&self, args: &[&str]) -> Daemon {
-        let out = self.path("stdout.log");
-        let err = self.path("stderr.log");
+        Daemon::start(
+            self.dir.path(),
+            args,
+            self.path("stdout.log"),
+            self.path("stderr.log"),
+        )
+    }
+}
+
+/// A running daemon; killed when dropped.
+pub struct Daemon {
+    pub child: Option<Child>,
+    pub out: PathBuf,
+    pub err: PathBuf,
+}
+
+impl Daemon {
+    /// Starts picomon in `dir` with `args` (RUST_LOG=debug), stdout and
+    /// stderr going to the files `out` and `err`.
+    pub fn start(dir: &Path, args: &[&str], out: PathBuf, err: PathBuf) -> Daemon {
         let child = Command::new(picomon_bin())
             .args(args)
-            .current_dir(self.dir.path())
+            .current_dir(dir)
             .env("RUST_LOG", "debug")
             .stdin(Stdio::null())
             .stdout(fs::File::create(&out).expect("stdout file"))
@@ -98,23 +122,22 @@ impl Sandbox {
             err,
         }
     }
-}
 
-/// A running daemon; killed when dropped.
-pub struct Daemon {
-    pub child: Option<Child>,
-    pub out: PathBuf,
-    pub err: PathBuf,
-}
+    /// Like [`Daemon::start`], logging to new files `dir/picomon-N.out` and
+    /// `.err`, so a restarted daemon keeps the logs of the one before.
+    pub fn start_anew(dir: &Path, args: &[&str]) -> Daemon {
+        let n = fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
+        let out = dir.join(format!("picomon-{n}.out"));
+        let err = dir.join(format!("picomon-{n}.err"));
+        Daemon::start(dir, args, out, err)
+    }
 
-impl Daemon {
     pub fn pid(&self) -> i32 {
         self.child.as_ref().expect("child").id() as i32
     }
 
     pub fn signal(&self, sig: i32) {
-        // SAFETY: kill(2) with a pid we own.
-        unsafe { libc::kill(self.pid(), sig) };
+        procs::signal(self.pid(), sig);
     }
 
     pub fn stdout(&self) -> String {
@@ -142,10 +165,21 @@ impl Daemon {
         let child = self.child.as_mut().expect("child");
         wait_for(within, || child.try_wait().ok().flatten())
     }
-}
 
-impl Drop for Daemon {
-    fn drop(&mut self) {
+    /// SIGTERM, then the exit status; fails the test if it does not exit
+    /// within 40 s.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        self.signal(libc::SIGTERM);
+        let mut child = self.child.take().expect("running");
+        wait_until(
+            Duration::from_secs(40),
+            "picomon to exit after SIGTERM",
+            || child.try_wait().ok().flatten(),
+        )
+    }
+
+    /// SIGKILL: no shutdown work at all.
+    pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
@@ -153,14 +187,9 @@ impl Drop for Daemon {
     }
 }
 
-/// Whether a process exists (and is not a zombie).
-pub fn alive(pid: i32) -> bool {
-    match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => {
-            let state = stat.rsplit(')').next().unwrap_or("").trim_start();
-            !state.starts_with('Z')
-        }
-        Err(_) => false,
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
 

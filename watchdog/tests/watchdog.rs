@@ -1,0 +1,385 @@
+//! picomon-watchdog against the real picomon binary, real signals and a real
+//! SMTP server on loopback (SPEC §8): deaths and hangs are mailed, SIGTERM is
+//! not, `--restart` brings the child back with bounded mail, mail left in the
+//! outbox is delivered, and the rc.local loop runs configs as `nobody`.
+
+#[path = "../../tests/support/ports.rs"]
+mod ports;
+#[path = "../../tests/support/procs.rs"]
+mod procs;
+#[path = "../../tests/support/smtp.rs"]
+mod smtp;
+#[path = "../../tests/support/wait.rs"]
+mod wait;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ports::free_port;
+use procs::{alive, signal};
+use smtp::{Mail, Smtp};
+use wait::wait_for;
+
+const LONG: Duration = Duration::from_secs(40);
+
+fn watchdog_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_picomon-watchdog"))
+}
+
+fn read_pid(path: &Path) -> Option<i32> {
+    fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+struct Setup {
+    dir: tempfile::TempDir,
+    smtp_port: u16,
+}
+
+impl Setup {
+    fn new() -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        Setup {
+            dir,
+            smtp_port: free_port(),
+        }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// A config with mail to the test server and `checks` added.
+    fn config_text(&self, name: &str, checks: &str) -> String {
+        format!(
+            r#"
+config.base_tick = 0.2;
+config.default_timeout = 1;
+config.state_dir = "{dir}/state-{name}";
+config.emails.to = ["ops@example.org"];
+config.emails.addr_from = "picomon <picomon@example.org>";
+config.emails.smtp_host = "127.0.0.1:{port}";
+config.emails.watchdog_subject = "[picomon] {name} stopped";
+{checks}
+"#,
+            dir = self.dir.path().display(),
+            port = self.smtp_port,
+        )
+    }
+
+    fn config(&self, name: &str, checks: &str) -> PathBuf {
+        let p = self.path(&format!("{name}.rhai"));
+        fs::write(&p, self.config_text(name, checks)).unwrap();
+        p
+    }
+
+    fn smtp(&self) -> Smtp {
+        Smtp::start(self.dir.path(), self.smtp_port)
+    }
+
+    /// Starts the watchdog; the child writes its pid to `child.pid`.
+    fn watchdog(&self, conf: &Path, extra: &[&str], child_args: &[&str]) -> Watchdog {
+        let err = self.path("watchdog.err");
+        let child_pid = self.path("child.pid");
+        let mut args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        args.extend(["-c".into(), conf.display().to_string(), "--".into()]);
+        args.extend(["--pid-file".into(), child_pid.display().to_string()]);
+        args.extend(child_args.iter().map(|s| s.to_string()));
+        let child = Command::new(watchdog_bin())
+            .args(&args)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&err).unwrap())
+            .spawn()
+            .unwrap();
+        Watchdog {
+            child,
+            child_pid,
+            err,
+        }
+    }
+}
+
+struct Watchdog {
+    child: Child,
+    child_pid: PathBuf,
+    err: PathBuf,
+}
+
+impl Watchdog {
+    fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// The pid of a live picomon child other than `not`.
+    fn child(&self, not: Option<i32>) -> i32 {
+        wait_for(LONG, || {
+            read_pid(&self.child_pid).filter(|p| Some(*p) != not && alive(*p))
+        })
+        .unwrap_or_else(|| panic!("no picomon child; watchdog said:\n{}", self.stderr()))
+    }
+
+    fn stderr(&self) -> String {
+        fs::read_to_string(&self.err).unwrap_or_default()
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        if let Some(p) = read_pid(&self.child_pid) {
+            signal(p, libc::SIGKILL);
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_mails(smtp: &Smtp, n: usize, what: impl Fn(&Mail) -> bool) -> Vec<Mail> {
+    wait_for(LONG, || {
+        let m: Vec<Mail> = smtp.received().into_iter().filter(|m| what(m)).collect();
+        (m.len() >= n).then_some(m)
+    })
+    .unwrap_or_else(|| panic!("fewer than {n} mails; got {:#?}", smtp.received()))
+}
+
+const OK_CHECK: &str =
+    r#"add(plugin("check_dummy", ["0", "fine"]), #{ name: "calm", target_name: "box" });"#;
+
+#[test]
+fn child_killed_by_sigkill_is_mailed_with_its_stderr_and_restarted() {
+    let s = Setup::new();
+    let smtp = s.smtp();
+    let conf = s.config("kill", OK_CHECK);
+    let w = s.watchdog(&conf, &["--restart"], &[]);
+    let first = w.child(None);
+    // The child's stderr passes through the watchdog.
+    assert!(
+        wait_for(LONG, || w
+            .stderr()
+            .contains("picomon started")
+            .then_some(()))
+        .is_some(),
+        "{}",
+        w.stderr()
+    );
+    signal(first, libc::SIGKILL);
+    let mails = wait_mails(&smtp, 1, |m| m.subject() == "[picomon] kill stopped");
+    let body = &mails[0].body;
+    assert!(body.contains("killed by SIGKILL"), "{body}");
+    assert!(body.contains("Uptime: 0:00:"), "{body}");
+    assert!(body.contains("restart number 1"), "{body}");
+    assert!(
+        body.contains("picomon started"),
+        "stderr tail missing: {body}"
+    );
+    // --restart: a new child runs.
+    let second = w.child(Some(first));
+    assert_ne!(first, second);
+}
+
+#[test]
+fn sigterm_to_the_watchdog_stops_the_child_cleanly_without_mail() {
+    let s = Setup::new();
+    let smtp = s.smtp();
+    let conf = s.config("term", OK_CHECK);
+    let mut w = s.watchdog(&conf, &["--restart"], &[]);
+    let child = w.child(None);
+    signal(w.pid(), libc::SIGTERM);
+    let status = wait_for(LONG, || w.child.try_wait().ok().flatten()).expect("watchdog exit");
+    assert_eq!(status.code(), Some(0), "{}", w.stderr());
+    assert!(wait_for(LONG, || (!alive(child)).then_some(())).is_some());
+    // picomon removed its pid file: it stopped cleanly, not killed.
+    assert!(!w.child_pid.exists(), "{}", w.stderr());
+    assert!(w.stderr().contains("picomon stopped"), "{}", w.stderr());
+    assert!(smtp.received().is_empty(), "{:#?}", smtp.received());
+}
+
+#[test]
+fn a_stopped_child_is_a_hang_mailed_and_replaced_with_restart() {
+    let s = Setup::new();
+    let smtp = s.smtp();
+    // Hang window: 3 ticks (0.6 s) + the longest timeout (1 s).
+    let conf = s.config("hang", OK_CHECK);
+    let w = s.watchdog(&conf, &["--restart"], &[]);
+    let first = w.child(None);
+    signal(first, libc::SIGSTOP);
+    let mails = wait_mails(&smtp, 1, |m| m.subject() == "[picomon] hang stopped");
+    assert!(
+        mails[0].body.contains("hung: no heartbeat for"),
+        "{}",
+        mails[0].body
+    );
+    let second = w.child(Some(first));
+    assert_ne!(first, second);
+    assert!(
+        wait_for(LONG, || (!alive(first)).then_some(())).is_some(),
+        "hung child not killed"
+    );
+}
+
+#[test]
+fn mail_left_in_the_outbox_by_a_killed_child_is_delivered() {
+    let s = Setup::new();
+    // The SMTP server is down while the check fails: the Problem mail waits.
+    let conf = s.config(
+        "outbox",
+        r#"config.emails.smtp_retry_timeout = 600;
+add(plugin("check_dummy", ["2", "disk on fire"]), #{ name: "disk", target_name: "box", retry: 0 });"#,
+    );
+    let w = s.watchdog(&conf, &[], &[]);
+    let child = w.child(None);
+    let outbox = s.path("state-outbox/outbox");
+    let queued = |d: &Path| {
+        fs::read_dir(d)
+            .map(|r| {
+                r.filter_map(|e| e.ok())
+                    .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    assert!(
+        wait_for(LONG, || (queued(&outbox) >= 1).then_some(())).is_some(),
+        "no mail queued: {}",
+        w.stderr()
+    );
+    let smtp = s.smtp();
+    signal(child, libc::SIGKILL);
+    let mails = wait_mails(&smtp, 2, |_| true);
+    let subjects: Vec<&str> = mails.iter().map(|m| m.subject()).collect();
+    assert!(
+        subjects.contains(&"[picomon] outbox stopped"),
+        "{subjects:?}"
+    );
+    assert!(
+        subjects
+            .iter()
+            .any(|s| s.contains("CRITICAL") && s.contains("disk on box")),
+        "{subjects:?}"
+    );
+    // Each once.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(smtp.received().len(), 2, "{subjects:?}");
+}
+
+#[test]
+fn a_crash_looping_child_yields_a_bounded_number_of_mails() {
+    let s = Setup::new();
+    let smtp = s.smtp();
+    let conf = s.config("loop", OK_CHECK);
+    // The child cannot switch to that user: it exits 1 at every start.
+    let mut w = s.watchdog(&conf, &["--restart"], &["--user", "no-such-user-picomon"]);
+    let start = Instant::now();
+    // Backoff 1, 2, 4 s: within ~7.5 s at most 4 deaths, so at most 4 mails.
+    let mails = wait_mails(&smtp, 3, |m| m.subject() == "[picomon] loop stopped");
+    assert!(
+        mails[0].body.contains("exited with status 1"),
+        "{}",
+        mails[0].body
+    );
+    assert!(
+        mails[0].body.contains("--user no-such-user-picomon"),
+        "{}",
+        mails[0].body
+    );
+    assert!(
+        mails[2].body.contains("restart number 3 in 4 s"),
+        "{}",
+        mails[2].body
+    );
+    while start.elapsed() < Duration::from_millis(7_500) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let n = smtp.received().len();
+    assert!((3..=4).contains(&n), "{n} mails in 7.5 s of crash loop");
+    let _ = w.child.kill();
+}
+
+#[test]
+fn rc_local_starts_each_config_as_nobody_and_both_mail() {
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: the rc.local loop needs root");
+        return;
+    }
+    let s = Setup::new();
+    let smtp = s.smtp();
+    let etc = s.path("etc");
+    fs::create_dir(&etc).unwrap();
+    for name in ["alpha", "beta"] {
+        let check = format!(
+            r#"add(plugin("check_dummy", ["2", "{name} is down"]), #{{ name: "{name}-check", target_name: "box", retry: 0 }});"#
+        );
+        fs::write(
+            etc.join(format!("{name}.rhai")),
+            s.config_text(name, &check),
+        )
+        .unwrap();
+    }
+    let bin = watchdog_bin().parent().unwrap().to_path_buf();
+    assert!(
+        bin.join("picomon").is_file(),
+        "build the picomon binary too (cargo build --workspace)"
+    );
+    let rc = Path::new(env!("CARGO_MANIFEST_DIR")).join("../contrib/rc.local");
+    let state = s.path("state");
+    let out = Command::new("/bin/sh")
+        .arg(&rc)
+        .env("PICOMON_ETC", &etc)
+        .env("PICOMON_LOG", s.path("log"))
+        .env("PICOMON_STATE", &state)
+        .env("PICOMON_BIN", &bin)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let pids: Vec<i32> = ["alpha", "beta"]
+        .iter()
+        .map(|n| {
+            let f = state.join(n).join("watchdog.pid");
+            wait_for(LONG, || read_pid(&f)).unwrap_or_else(|| panic!("no {}", f.display()))
+        })
+        .collect();
+    let mails = wait_mails(&smtp, 2, |m| m.subject().contains("CRITICAL"));
+    let subjects: Vec<&str> = mails.iter().map(|m| m.subject()).collect();
+    assert!(
+        subjects.iter().any(|s| s.contains("alpha-check")),
+        "{subjects:?}"
+    );
+    assert!(
+        subjects.iter().any(|s| s.contains("beta-check")),
+        "{subjects:?}"
+    );
+    // Watchdogs and their picomon children run as nobody.
+    for pid in &pids {
+        let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+        assert!(
+            uid.split_whitespace().skip(1).all(|u| u == "65534"),
+            "{uid}"
+        );
+        let children = fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap();
+        for c in children.split_whitespace() {
+            let st = fs::read_to_string(format!("/proc/{c}/status")).unwrap_or_default();
+            if let Some(u) = st.lines().find(|l| l.starts_with("Uid:")) {
+                assert!(
+                    u.split_whitespace().skip(1).all(|x| x == "65534"),
+                    "child {c}: {u}"
+                );
+            }
+        }
+        let log = fs::read_to_string(s.path("log").join(if *pid == pids[0] {
+            "alpha.log"
+        } else {
+            "beta.log"
+        }))
+        .unwrap_or_default();
+        assert!(log.contains("running as nobody"), "{log}");
+    }
+    for pid in pids {
+        signal(pid, libc::SIGTERM);
+        assert!(wait_for(LONG, || (!alive(pid)).then_some(())).is_some());
+    }
+}
