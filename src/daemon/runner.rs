@@ -28,7 +28,8 @@ enum Event {
 
 /// A check and everything the loop knows about it.
 struct Tracked {
-    spec: CheckSpec,
+    /// Shared with the worker running it, so a run copies no check.
+    spec: Arc<CheckSpec>,
     alert: AlertState,
     sched: CheckSchedule,
     last_output: String,
@@ -38,7 +39,7 @@ struct Tracked {
 impl Tracked {
     fn new(spec: CheckSpec) -> Tracked {
         Tracked {
-            spec,
+            spec: Arc::new(spec),
             alert: AlertState::default(),
             sched: CheckSchedule::default(),
             last_output: String::new(),
@@ -138,9 +139,11 @@ pub fn run(cli: Cli, cfg: Config) -> anyhow::Result<i32> {
         cli,
         cfg,
     };
-    let specs = d.cfg.checks.clone();
+    // The daemon keeps the checks once, in `checks`, not also in `cfg`.
+    let specs = std::mem::take(&mut d.cfg.checks);
     d.install(specs, HashMap::new());
     d.restore(crate::state::load(&d.cfg.state_dir)?);
+    release_free_memory();
     log::info!(
         "picomon started: {} checks, tick {} s, config {}",
         d.checks.len(),
@@ -150,6 +153,16 @@ pub fn run(cli: Cli, cfg: Config) -> anyhow::Result<i32> {
     d.run_loop();
     d.shutdown();
     Ok(0)
+}
+
+/// Gives the memory freed after evaluating the config (the Rhai engine,
+/// its AST) back to the system, so an idle daemon stays small.
+fn release_free_memory() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only walks glibc's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 fn tick_micros(cfg: &Config) -> u64 {
@@ -199,7 +212,7 @@ impl Daemon {
             .into_iter()
             .map(|spec| match old.remove(&spec.id) {
                 Some(mut t) => {
-                    t.spec = spec;
+                    t.spec = Arc::new(spec);
                     t
                 }
                 None => Tracked::new(spec),
@@ -257,7 +270,7 @@ impl Daemon {
     }
 
     fn submit(&self, i: usize) {
-        let spec = self.checks[i].spec.clone();
+        let spec = Arc::clone(&self.checks[i].spec);
         let tx = self.tx.clone();
         let groups = Arc::clone(&self.groups);
         let max_output = self.cfg.max_output;
@@ -271,7 +284,7 @@ impl Daemon {
                 },
             );
             let _ = tx.send(Event::Result {
-                id: spec.id,
+                id: spec.id.clone(),
                 outcome,
             });
         });
@@ -420,7 +433,8 @@ impl Daemon {
             }
         }
         let tick_changed = cfg.base_tick != self.cfg.base_tick;
-        let specs = cfg.checks.clone();
+        let mut cfg = cfg;
+        let specs = std::mem::take(&mut cfg.checks);
         self.cfg = cfg;
         self.install(specs, old);
         if tick_changed {
@@ -439,6 +453,7 @@ impl Daemon {
             self.checks.len(),
             kept
         );
+        release_free_memory();
     }
 
     /// SIGTERM/SIGINT: kill running plugins, hand over what is pending,
