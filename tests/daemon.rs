@@ -106,6 +106,36 @@ fn one_shot_all_ok_exits_0() {
 }
 
 #[test]
+fn one_shot_runs_every_check_when_its_stdout_is_closed() {
+    // `picomon -1 | head -1`: the reader goes away, the runs and the exit
+    // status must not.
+    let sb = Sandbox::new();
+    let cfg = sb.config(
+        r#"
+add(shell("touch @DIR@/ran1"), #{ name: "one", target_name: "here" });
+add(shell("touch @DIR@/ran2; exit 2"), #{ name: "two", target_name: "here" });
+add(shell("touch @DIR@/ran3"), #{ name: "three", target_name: "here" });
+"#,
+    );
+    let (read_end, write_end) = nix::unistd::pipe().unwrap();
+    drop(read_end);
+    let status = std::process::Command::new(picomon_bin())
+        .args(["-c", cfg.to_str().unwrap(), "-1"])
+        .current_dir(sb.path(""))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::from(write_end))
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(2), "{status:?}");
+    for n in 1..=3 {
+        assert!(
+            sb.path(&format!("ran{n}")).exists(),
+            "check {n} did not run"
+        );
+    }
+}
+
+#[test]
 fn check_config_prints_a_summary_or_the_position_of_the_error() {
     let sb = Sandbox::new();
     let cfg = sb.config(&dummy_config(""));

@@ -1,12 +1,17 @@
 //! `picomon -1`: every check once, concurrently, a line per check as it
 //! completes, a summary line, the worst status as exit code.
+//!
+//! The runs are spread over `config.workers` threads that each take the next
+//! check from a shared counter and print its line themselves: the same shape
+//! as the benchmark's floor, so no thread is woken per result.
 
-use crossbeam_channel::unbounded;
-use threadpool::ThreadPool;
+use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use crate::alert::{Transition, TransitionKind};
 use crate::check::exec::{execute, RunEnv};
-use crate::check::{Outcome, Status};
+use crate::check::{CheckSpec, Outcome, Status};
 use crate::clock::now_unix_micros;
 use crate::config::Config;
 use crate::notify::Notice;
@@ -16,36 +21,21 @@ pub fn result_line(status: Status, title: &str, summary: &str) -> String {
     format!("{:<10}{}: {}", status.as_str(), title, summary)
 }
 
-pub fn run(cfg: Config, notify: bool) -> anyhow::Result<i32> {
-    let pool = ThreadPool::new(cfg.workers.clamp(1, cfg.checks.len().max(1)));
-    let (tx, rx) = unbounded::<(usize, Outcome)>();
-    for (i, spec) in cfg.checks.iter().enumerate() {
-        let spec = spec.clone();
-        let tx = tx.clone();
-        let max_output = cfg.max_output;
-        pool.execute(move || {
-            let out = execute(
-                &spec,
-                RunEnv {
-                    max_output,
-                    groups: None,
-                },
-            );
-            let _ = tx.send((i, out));
-        });
-    }
-    drop(tx);
-    let mut counts = [0usize; 4];
-    let mut worst = Status::Ok;
-    let mut notices = Vec::new();
-    for (i, out) in rx {
-        let spec = &cfg.checks[i];
-        println!("{}", result_line(out.status, &spec.title(), &out.summary));
-        counts[out.status.code() as usize] += 1;
-        worst = Status::worst(worst, out.status);
+/// What the workers add up.
+#[derive(Default)]
+struct Tally {
+    counts: [usize; 4],
+    worst: Option<Status>,
+    notices: Vec<Notice>,
+}
+
+impl Tally {
+    fn add(&mut self, spec: &CheckSpec, out: Outcome) {
+        self.counts[out.status.code() as usize] += 1;
+        self.worst = Some(Status::worst(self.worst.unwrap_or(Status::Ok), out.status));
         if out.status != Status::Ok {
             let now = now_unix_micros();
-            notices.push(Notice {
+            self.notices.push(Notice {
                 check_id: spec.id.clone(),
                 name: spec.name.clone(),
                 dest: spec.dest.clone(),
@@ -61,12 +51,42 @@ pub fn run(cfg: Config, notify: bool) -> anyhow::Result<i32> {
             });
         }
     }
-    println!(
-        "{} ok, {} warning, {} critical, {} unknown",
-        counts[0], counts[1], counts[2], counts[3]
+}
+
+pub fn run(cfg: Config, notify: bool) -> anyhow::Result<i32> {
+    let workers = cfg.workers.clamp(1, cfg.checks.len().max(1));
+    let next = AtomicUsize::new(0);
+    let tally = Mutex::new(Tally::default());
+    let env = RunEnv {
+        max_output: cfg.max_output,
+        groups: None,
+    };
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(spec) = cfg.checks.get(i) else {
+                    break;
+                };
+                let out = execute(spec, env);
+                let line = result_line(out.status, &spec.title(), &out.summary);
+                // A closed stdout (`picomon -1 | head`) must not stop the runs.
+                let _ = writeln!(std::io::stdout().lock(), "{line}");
+                tally
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .add(spec, out);
+            });
+        }
+    });
+    let tally = tally.into_inner().unwrap_or_else(|e| e.into_inner());
+    let [ok, warning, critical, unknown] = tally.counts;
+    let _ = writeln!(
+        std::io::stdout().lock(),
+        "{ok} ok, {warning} warning, {critical} critical, {unknown} unknown"
     );
-    if notify && !notices.is_empty() {
-        super::runner::notify_once(&cfg, notices)?;
+    if notify && !tally.notices.is_empty() {
+        super::runner::notify_once(&cfg, tally.notices)?;
     }
-    Ok(worst.code())
+    Ok(tally.worst.unwrap_or(Status::Ok).code())
 }
