@@ -2,6 +2,7 @@
 //! signals, the state dump and process housekeeping.
 
 mod dump;
+mod memory;
 mod once;
 mod process;
 mod runner;

@@ -143,7 +143,7 @@ pub fn run(cli: Cli, cfg: Config) -> anyhow::Result<i32> {
     let specs = std::mem::take(&mut d.cfg.checks);
     d.install(specs, HashMap::new());
     d.restore(crate::state::load(&d.cfg.state_dir)?);
-    release_free_memory();
+    super::memory::release_unused_memory();
     log::info!(
         "picomon started: {} checks, tick {} s, config {}",
         d.checks.len(),
@@ -153,16 +153,6 @@ pub fn run(cli: Cli, cfg: Config) -> anyhow::Result<i32> {
     d.run_loop();
     d.shutdown();
     Ok(0)
-}
-
-/// Gives the memory freed after evaluating the config (the Rhai engine,
-/// its AST) back to the system, so an idle daemon stays small.
-fn release_free_memory() {
-    #[cfg(target_env = "gnu")]
-    // SAFETY: malloc_trim only walks glibc's own free lists.
-    unsafe {
-        libc::malloc_trim(0);
-    }
 }
 
 fn tick_micros(cfg: &Config) -> u64 {
@@ -337,6 +327,7 @@ impl Daemon {
         if self.running == 0 {
             self.flush();
             self.save_if_dirty();
+            super::memory::release_unused_memory();
         }
     }
 
@@ -453,7 +444,7 @@ impl Daemon {
             self.checks.len(),
             kept
         );
-        release_free_memory();
+        super::memory::release_unused_memory();
     }
 
     /// SIGTERM/SIGINT: kill running plugins, hand over what is pending,
