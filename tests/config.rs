@@ -367,6 +367,23 @@ fn two_checks_with_one_identity_name_both_lines() {
             "name",
         ],
     );
+    // The same plugin call for two targets is two checks.
+    let c = ok(
+        r#"add(plugin("check_dummy", ["0"]), #{ target_name: "web1" });
+add(plugin("check_dummy", ["0"]), #{ target_name: "web2" });"#,
+    );
+    assert_eq!(check(&c, "plugin:check_dummy 0 on web1").dest, "web1");
+    assert_eq!(check(&c, "plugin:check_dummy 0 on web2").dest, "web2");
+    let e = err(
+        r#"add(plugin("check_dummy", ["0"]), #{ target_name: "web1" });
+add(plugin("check_dummy", ["0"]), #{ target_name: "web1" });"#,
+    );
+    assert_err(
+        &e,
+        2,
+        1,
+        &["identity `plugin:check_dummy 0 on web1`", "line 1"],
+    );
     // One name for two different checks collides too.
     let e =
         err("add(shell(\"true\"), #{ name: \"x\" });\nadd(shell(\"false\"), #{ name: \"x\" });");
@@ -472,7 +489,7 @@ fn plugin_dirs_set_after_plugin_still_apply() {
 #[test]
 fn shell_check_is_explicit() {
     let c = ok("add(shell(\"test -d / && echo fine\"), #{ target_name: \"box\" });");
-    let ch = check(&c, "shell:test -d / && echo fine");
+    let ch = check(&c, "shell:test -d / && echo fine on box");
     assert_eq!((ch.name.as_str(), ch.dest.as_str()), ("shell", "box"));
     assert!(
         matches!(&ch.kind, CheckKind::Shell { command } if command == "test -d / && echo fine")
@@ -662,7 +679,7 @@ let again = host("web1", #{ ipv4: "192.0.2.10", ipv6: "2001:db8::10" });
     assert_eq!(c.hosts[0].ipv4.as_deref(), Some("192.0.2.10"));
     assert_eq!(c.hosts[0].ipv6.as_deref(), Some("2001:db8::10"));
     assert_eq!(c.hosts[1].ipv4, None);
-    assert_eq!(check(&c, "shell:ping db1").dest, "db1");
+    assert_eq!(check(&c, "shell:ping db1 on db1").dest, "db1");
 
     let e = err("let h = host(\"web1\", #{ ipv4: \"2001:db8::1\" });");
     assert_err(&e, 1, 9, &["\"2001:db8::1\" is not an IPv4 address"]);
@@ -686,7 +703,7 @@ fn spec_example_with_plugins_loads() {
     assert_eq!(c.checks.len(), 5);
     let ping = check(
         &c,
-        "plugin:check_ping -4 -H 192.0.2.10 -w 100,20% -c 500,60%",
+        "plugin:check_ping -4 -H 192.0.2.10 -w 100,20% -c 500,60% on web1",
     );
     assert_eq!((ping.every, ping.retry, ping.dest.as_str()), (1, 2, "web1"));
     let disk = check(&c, "root fs");
@@ -694,7 +711,7 @@ fn spec_example_with_plugins_loads() {
     assert_eq!(disk.line, 22);
     let ping6 = check(
         &c,
-        "plugin:check_ping -6 -H 2001:db8::10 -w 100,20% -c 500,60%",
+        "plugin:check_ping -6 -H 2001:db8::10 -w 100,20% -c 500,60% on web1",
     );
     assert_eq!(ping6.line, 23);
     assert!(check(&c, "root exists").when.is_some());

@@ -285,7 +285,14 @@ fn add(
     let line = ctx.call_position().line().unwrap_or(0);
     shared.with(|b| {
         for def in defs {
-            let id = opts.name.clone().unwrap_or_else(|| def.identity.clone());
+            // SPEC §3: kind, target and arguments, or the name. A
+            // `target_name` is the check's target where the definition
+            // has none of its own (a plugin's host is in its arguments).
+            let id = match (&opts.name, &opts.target_name) {
+                (Some(name), _) => name.clone(),
+                (None, Some(target)) => format!("{} on {target}", def.identity),
+                (None, None) => def.identity.clone(),
+            };
             if let Some(&i) = b.ids.get(&id) {
                 let first = b.checks[i].line;
                 return Err(format!(
