@@ -157,7 +157,7 @@ impl DnsProbe {
     }
 
     fn ask(&self, deadline: &Deadline) -> Result<(Status, String), String> {
-        let server = net::resolve(&self.addr, self.port, self.family)?[0];
+        let server = net::resolve(&self.addr, self.port, self.family, deadline)?[0];
         let msg = query(server, &self.name, self.rtype, self.recurse, deadline)?;
         if msg.response_code() != ResponseCode::NoError {
             return Err(format!(

@@ -191,7 +191,7 @@ impl Probe for HttpProbe {
         let deadline = Deadline::after(timeout);
         let r = Report::new(if self.secure { "HTTPS" } else { "HTTP" });
         let fail = |msg: String| r.done(Status::Critical, msg, vec![], &deadline);
-        let addrs = match net::resolve(&self.addr, self.port, self.family) {
+        let addrs = match net::resolve(&self.addr, self.port, self.family, &deadline) {
             Ok(a) => a,
             Err(e) => return fail(e),
         };

@@ -34,7 +34,7 @@ impl JabberProbe {
     }
 
     fn open(&self, deadline: &Deadline) -> Result<(), String> {
-        let addrs = net::resolve(&self.addr, self.port, self.family)?;
+        let addrs = net::resolve(&self.addr, self.port, self.family, deadline)?;
         let mut sock = net::connect(&addrs, deadline)?;
         let link: &mut dyn Link = &mut sock;
         let hello = format!(

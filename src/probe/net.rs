@@ -160,8 +160,14 @@ pub fn udp_recv(
     }
 }
 
-/// Resolves `host` (an address or a name) to addresses of `family`.
-pub fn resolve(host: &str, port: u16, family: Family) -> Result<Vec<SocketAddr>, String> {
+/// Resolves `host` (an address or a name) to addresses of `family`, by
+/// the deadline.
+pub fn resolve(
+    host: &str,
+    port: u16,
+    family: Family,
+    deadline: &Deadline,
+) -> Result<Vec<SocketAddr>, String> {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     if let Ok(ip) = bare.parse::<IpAddr>() {
         if !family.matches(&ip) {
@@ -169,9 +175,8 @@ pub fn resolve(host: &str, port: u16, family: Family) -> Result<Vec<SocketAddr>,
         }
         return Ok(vec![SocketAddr::new(ip, port)]);
     }
-    let addrs: Vec<SocketAddr> = (bare, port)
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {host}: {e}"))?
+    let addrs: Vec<SocketAddr> = lookup(bare, port, deadline)?
+        .into_iter()
         .filter(|a| family.matches(&a.ip()))
         .collect();
     if addrs.is_empty() {
@@ -182,6 +187,41 @@ pub fn resolve(host: &str, port: u16, family: Family) -> Result<Vec<SocketAddr>,
         ));
     }
     Ok(addrs)
+}
+
+/// Looks a name up with the system resolver (`/etc/hosts`, DNS, as
+/// nsswitch.conf says), giving up at the deadline.
+///
+/// `getaddrinfo` cannot be cancelled and follows only resolv.conf's own
+/// timeouts (by default 5 s per server and try), so it runs on a thread of
+/// its own and the probe waits for it no longer than its deadline. A lookup
+/// given up on ends by itself when the resolver gives up. Addresses written
+/// as such never come here.
+pub fn lookup(name: &str, port: u16, deadline: &Deadline) -> Result<Vec<SocketAddr>, String> {
+    let no_answer = || {
+        format!(
+            "cannot resolve {name}: no answer from the resolver within {} s",
+            deadline.timeout.as_secs_f64()
+        )
+    };
+    let left = deadline.left().map_err(|_| no_answer())?;
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    let owned = name.to_string();
+    std::thread::Builder::new()
+        .name("resolve".into())
+        .spawn(move || {
+            let found = (owned.as_str(), port)
+                .to_socket_addrs()
+                .map(|a| a.collect::<Vec<_>>());
+            // The probe may have stopped waiting; then nobody listens.
+            let _ = tx.send(found);
+        })
+        .map_err(|e| format!("cannot resolve {name}: {e}"))?;
+    match rx.recv_timeout(left) {
+        Ok(Ok(addrs)) => Ok(addrs),
+        Ok(Err(e)) => Err(format!("cannot resolve {name}: {e}")),
+        Err(_) => Err(no_answer()),
+    }
 }
 
 /// Connects to the first address that answers, within the deadline, and

@@ -33,7 +33,7 @@ impl OpenVpnProbe {
     }
 
     fn exchange(&self, deadline: &Deadline) -> Result<usize, String> {
-        let addrs = net::resolve(&self.addr, self.port, self.family)?;
+        let addrs = net::resolve(&self.addr, self.port, self.family, deadline)?;
         let target = addrs[0];
         let sock = net::udp_send(target, HARD_RESET)?;
         let mut buf = [0u8; 2048];

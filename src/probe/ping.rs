@@ -279,7 +279,7 @@ impl Probe for PingProbe {
     fn run(&self, timeout: Duration) -> Outcome {
         let deadline = Deadline::after(timeout);
         let r = Report::new("PING");
-        let target = match net::resolve(&self.addr, 0, self.family) {
+        let target = match net::resolve(&self.addr, 0, self.family, &deadline) {
             Ok(a) => a[0].ip(),
             Err(e) => return r.done(Status::Critical, e, vec![], &deadline),
         };

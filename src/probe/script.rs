@@ -11,13 +11,13 @@
 //! bounded by the deadline or a size limit.
 
 use std::io::Read;
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use rhai::{Dynamic, Engine, EvalAltResult, FnPtr, Map, Module, NativeCallContext, AST};
 
-use super::net::Deadline;
+use super::net::{self, Deadline};
 use super::opts::{err, Opts, RhaiResult};
 use super::Report;
 use crate::check::{Outcome, Perf, Probe, Status};
@@ -117,8 +117,12 @@ fn tcp_connect(host: &str, port: i64, deadline: &Deadline) -> bool {
     let Ok(port) = u16::try_from(port) else {
         return false;
     };
-    let Ok(addrs) = (host, port).to_socket_addrs() else {
-        return false;
+    let addrs = match host.parse::<IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, port)],
+        Err(_) => match net::lookup(host, port, deadline) {
+            Ok(a) => a,
+            Err(_) => return false,
+        },
     };
     addrs.into_iter().any(|a| match deadline.left() {
         Ok(left) => TcpStream::connect_timeout(&a, left).is_ok(),

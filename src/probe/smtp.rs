@@ -74,7 +74,7 @@ impl SmtpProbe {
     }
 
     fn session(&self, deadline: &Deadline) -> Result<String, String> {
-        let addrs = net::resolve(&self.addr, self.port, self.family)?;
+        let addrs = net::resolve(&self.addr, self.port, self.family, deadline)?;
         let sock = net::connect(&addrs, deadline)?;
         let mut link: Box<dyn Link> = Box::new(sock);
         let (code, banner) = reply(link.as_mut(), deadline, "banner")?;

@@ -94,7 +94,7 @@ impl Probe for TcpProbe {
         let deadline = Deadline::after(timeout);
         let r = Report::new("TCP");
         let fail = |msg: String| r.done(Status::Critical, msg, vec![], &deadline);
-        let addrs = match net::resolve(&self.addr, self.port, self.family) {
+        let addrs = match net::resolve(&self.addr, self.port, self.family, &deadline) {
             Ok(a) => a,
             Err(e) => return fail(e),
         };

@@ -443,7 +443,7 @@ impl Probe for TlsCertProbe {
     fn run(&self, timeout: Duration) -> Outcome {
         let deadline = Deadline::after(timeout);
         let r = Report::new("TLS");
-        let addrs = match net::resolve(&self.addr, self.port, self.family) {
+        let addrs = match net::resolve(&self.addr, self.port, self.family, &deadline) {
             Ok(a) => a,
             Err(e) => return r.done(Status::Critical, e, vec![], &deadline),
         };

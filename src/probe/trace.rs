@@ -293,7 +293,7 @@ impl Probe for TraceProbe {
     fn run(&self, timeout: Duration) -> Outcome {
         let deadline = Deadline::after(timeout);
         let r = Report::new("TRACE");
-        let target = match net::resolve(&self.addr, 0, self.family) {
+        let target = match net::resolve(&self.addr, 0, self.family, &deadline) {
             Ok(a) => a[0].ip(),
             Err(e) => return r.done(Status::Critical, e, vec![], &deadline),
         };
