@@ -48,16 +48,18 @@ struct Mapping {
     end: usize,
     writable: bool,
     path: String,
-    /// Anonymous (copy-on-write or never file-backed) kB in the mapping.
+    /// Anonymous (copy-on-write or never file-backed) kB in the mapping,
+    /// resident (`anonymous_kb`) or swapped out (`swap_kb`).
     /// (`Private_Dirty` is no guide: a file page not yet written back to
     /// disk counts there, and it stays in the page cache all the same.)
     anonymous_kb: u64,
+    swap_kb: u64,
 }
 
 impl Mapping {
     /// A mapping whose pages can all be dropped and read back unchanged.
     fn is_clean_code_of(&self, exe: &str) -> bool {
-        self.path == exe && !self.writable && self.anonymous_kb == 0
+        self.path == exe && !self.writable && self.anonymous_kb == 0 && self.swap_kb == 0
     }
 }
 
@@ -82,15 +84,22 @@ fn parse_smaps(text: &str) -> Vec<Mapping> {
                     path: path.join(" "),
                     // Unknown until the fields say otherwise: not dropped.
                     anonymous_kb: u64::MAX,
+                    // Absent (no swap configured) means none.
+                    swap_kb: 0,
                 });
                 continue;
             }
         }
-        if let (Some(m), "Anonymous:") = (maps.last_mut(), first) {
-            m.anonymous_kb = fields
-                .next()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(u64::MAX);
+        if let (Some(m), "Anonymous:" | "Swap:") = (maps.last_mut(), first) {
+            // A private page that is swapped out is no longer "Anonymous"
+            // but is just as much the process's own: count both.
+            let kb = fields.next().and_then(|v| v.parse::<u64>().ok());
+            let slot = if first == "Swap:" {
+                &mut m.swap_kb
+            } else {
+                &mut m.anonymous_kb
+            };
+            *slot = kb.unwrap_or(u64::MAX);
         }
     }
     maps
@@ -176,6 +185,9 @@ Private_Dirty:       200 kB
 55d0c1080000-55d0c1090000 rw-p 00680000 fe:01 1234 /usr/bin/picomon
 Anonymous:            64 kB
 Private_Dirty:        64 kB
+55d0c1090000-55d0c10a0000 r-xp 00690000 fe:01 1234 /usr/bin/picomon
+Anonymous:             0 kB
+Swap:                  4 kB
 7f0000000000-7f0000200000 r-xp 00000000 fe:01 99 /usr/lib/x86_64-linux-gnu/libc.so.6
 Anonymous:             0 kB
 Private_Dirty:         0 kB
@@ -187,14 +199,15 @@ Private_Dirty:      1024 kB
     #[test]
     fn only_the_executables_clean_read_only_mappings_are_dropped() {
         let maps = parse_smaps(SMAPS);
-        assert_eq!(maps.len(), 6);
+        assert_eq!(maps.len(), 7);
         let chosen: Vec<(usize, usize)> = maps
             .iter()
             .filter(|m| m.is_clean_code_of("/usr/bin/picomon"))
             .map(|m| (m.start, m.end))
             .collect();
         // Not the relocated read-only part (RELRO: private pages), not the
-        // data, not a library, not the heap.
+        // data, not code with a private page swapped out, not a library,
+        // not the heap.
         assert_eq!(
             chosen,
             vec![
@@ -234,6 +247,6 @@ Private_Dirty:      1024 kB
         let text = String::from("still here");
         release_unused_memory();
         assert_eq!(text, "still here");
-        assert_eq!(parse_smaps(SMAPS).len(), 6);
+        assert_eq!(parse_smaps(SMAPS).len(), 7);
     }
 }
