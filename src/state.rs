@@ -31,6 +31,9 @@ pub struct SavedCheck {
     pub last_output: String,
     #[serde(default)]
     pub last_run: Option<UnixMicros>,
+    /// What a probe remembers between runs (see `Probe::memory`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
 }
 
 /// Everything the daemon keeps across restarts, keyed by check identity.
@@ -131,6 +134,7 @@ mod tests {
                 },
                 last_output: "PING CRITICAL - 100% loss".into(),
                 last_run: Some(1_700_000_180_000_000),
+                memory: Some("192.0.2.1 198.51.100.7".into()),
             },
         );
         s

@@ -359,3 +359,51 @@ fn the_sample_config_is_all_ok_on_this_machine() {
         assert_eq!(out.status.code(), Some(0), "{stdout}");
     }
 }
+
+#[test]
+fn a_trace_route_is_remembered_across_a_restart() {
+    let sb = Sandbox::new();
+    let cfg = sb.config(
+        r#"
+config.base_tick = 3600;
+config.state_dir = "@DIR@/state";
+let me = host("me", #{ ipv4: "127.0.0.1" });
+add(trace4(me, #{ on_route_change: "warning" }), #{ retry: 0 });
+"#,
+    );
+    let args = ["-c", cfg.to_str().unwrap()];
+    let mut d = Daemon::start_anew(sb.path("").as_path(), &args);
+    let state = sb.path("state/state");
+    let saved = wait_for(LONG, || {
+        let text = read(&state);
+        text.contains("\"memory\"").then_some(text)
+    })
+    .unwrap_or_else(|| panic!("no route in the state file\n{}", d.stderr()));
+    assert!(saved.contains("\"memory\": \"127.0.0.1\""), "{saved}");
+    assert!(d.stop().success());
+
+    // The route changed while picomon was down.
+    fs::write(
+        &state,
+        saved.replace(
+            "\"memory\": \"127.0.0.1\"",
+            "\"memory\": \"192.0.2.1 127.0.0.1\"",
+        ),
+    )
+    .unwrap();
+    let d = Daemon::start_anew(sb.path("").as_path(), &args);
+    assert!(
+        d.wait_stderr(
+            "route changed: was 192.0.2.1 127.0.0.1, now 127.0.0.1",
+            1,
+            LONG
+        ),
+        "{}",
+        d.stderr()
+    );
+    assert!(
+        d.stderr().contains("problem trace4 on me: WARNING"),
+        "{}",
+        d.stderr()
+    );
+}

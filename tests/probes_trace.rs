@@ -9,7 +9,7 @@ use std::os::fd::AsRawFd;
 use std::process::Command;
 use std::time::Duration;
 
-use picomon::check::{CheckDef, Outcome, Status};
+use picomon::check::{CheckDef, CheckKind, Outcome, Status};
 use support::probes::*;
 
 #[test]
@@ -27,6 +27,38 @@ fn trace_to_loopback_reaches_in_one_hop() {
     }
     let e = eval_def(&h, r#"trace4(h, #{ on_route_change: "yes" })"#).unwrap_err();
     assert!(e.contains("\"ignore\", \"warning\", \"critical\""), "{e}");
+}
+
+#[test]
+fn trace_remembers_its_route_as_text_a_new_probe_can_take_over() {
+    let h = localhost();
+    let first = def(&h, "trace4(h)");
+    let CheckKind::Probe(p) = &first.kind else {
+        panic!("not a probe")
+    };
+    assert_eq!(p.memory(), None, "nothing before the first run");
+    assert_eq!(run(&first, Duration::from_secs(20)).status, Status::Ok);
+    assert_eq!(p.memory().as_deref(), Some("127.0.0.1"));
+
+    // The check after a reload or restart: a new probe that is handed the
+    // old memory compares with it.
+    let again = def(&h, r#"trace4(h, #{ on_route_change: "warning" })"#);
+    let CheckKind::Probe(q) = &again.kind else {
+        panic!("not a probe")
+    };
+    q.remember("192.0.2.1 127.0.0.1");
+    let o = run(&again, Duration::from_secs(20));
+    assert_eq!(o.status, Status::Warning, "{o:?}");
+    assert!(
+        o.summary
+            .ends_with("route changed: was 192.0.2.1 127.0.0.1, now 127.0.0.1"),
+        "{}",
+        o.summary
+    );
+    assert_eq!(q.memory().as_deref(), Some("127.0.0.1"));
+    // Text that is not a route is ignored.
+    q.remember("not a route");
+    assert_eq!(q.memory().as_deref(), Some("127.0.0.1"));
 }
 
 /// Run by `trace_needs_no_privilege` as `nobody`.

@@ -148,6 +148,16 @@ pub trait Probe: Send + Sync + fmt::Debug {
     /// Run once, honouring `timeout` for every connect and read. Never panics
     /// on a network error: it becomes the outcome.
     fn run(&self, timeout: Duration) -> Outcome;
+
+    /// What the probe remembers from run to run (trace: the last route), as
+    /// text the state file keeps; `None` for a probe that remembers nothing.
+    fn memory(&self) -> Option<String> {
+        None
+    }
+
+    /// Takes over what an earlier instance of the same check remembered,
+    /// after a reload or a restart. Text it cannot read is ignored.
+    fn remember(&self, _memory: &str) {}
 }
 
 /// How a check is carried out.

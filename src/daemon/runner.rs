@@ -12,7 +12,7 @@ use threadpool::ThreadPool;
 use crate::alert::AlertState;
 use crate::check::exec::{execute, RunEnv};
 use crate::check::plugin::RunningGroups;
-use crate::check::{CheckSpec, Outcome};
+use crate::check::{CheckKind, CheckSpec, Outcome};
 use crate::cli::Cli;
 use crate::clock::{Clock, SystemClock, UnixMicros};
 use crate::config::Config;
@@ -34,6 +34,8 @@ struct Tracked {
     sched: CheckSchedule,
     last_output: String,
     last_run: Option<UnixMicros>,
+    /// What the check's probe remembered after its last run.
+    memory: Option<String>,
 }
 
 impl Tracked {
@@ -44,6 +46,28 @@ impl Tracked {
             sched: CheckSchedule::default(),
             last_output: String::new(),
             last_run: None,
+            memory: None,
+        }
+    }
+
+    /// Hands what was remembered to the check's (new) probe.
+    fn pass_memory_on(&self) {
+        if let (CheckKind::Probe(p), Some(m)) = (&self.spec.kind, &self.memory) {
+            p.remember(m);
+        }
+    }
+
+    /// Takes what the probe remembers now; true when it changed.
+    fn take_memory(&mut self) -> bool {
+        let now = match &self.spec.kind {
+            CheckKind::Probe(p) => p.memory(),
+            _ => None,
+        };
+        if now != self.memory {
+            self.memory = now;
+            true
+        } else {
+            false
         }
     }
 
@@ -203,6 +227,7 @@ impl Daemon {
             .map(|spec| match old.remove(&spec.id) {
                 Some(mut t) => {
                     t.spec = Arc::new(spec);
+                    t.pass_memory_on();
                     t
                 }
                 None => Tracked::new(spec),
@@ -321,7 +346,8 @@ impl Daemon {
                 output: t.last_output.clone(),
             });
         }
-        if t.alert != before {
+        let remembered = t.take_memory();
+        if t.alert != before || remembered {
             self.dirty = true;
         }
         if self.running == 0 {
@@ -351,6 +377,7 @@ impl Daemon {
                     alert: t.alert.clone(),
                     last_output: t.last_output.clone(),
                     last_run: t.last_run,
+                    memory: t.memory.clone(),
                 };
                 (t.spec.id.clone(), c)
             })
@@ -372,6 +399,8 @@ impl Daemon {
                 t.alert = c.alert;
                 t.last_output = c.last_output;
                 t.last_run = c.last_run;
+                t.memory = c.memory;
+                t.pass_memory_on();
             }
         }
     }

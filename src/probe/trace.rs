@@ -5,8 +5,9 @@
 //! sent it, so no raw socket is needed.
 //!
 //! Hops go to the long output, the hop count to perfdata. With
-//! `on_route_change: "warning"` the probe remembers the last route (in
-//! memory) and a different one, ignoring `*` hops, is a WARNING.
+//! `on_route_change: "warning"` the probe remembers the last route (kept
+//! across reloads and, in the state file, restarts) and a different one,
+//! ignoring `*` hops, is a WARNING.
 
 use std::io;
 use std::mem::{size_of, zeroed};
@@ -348,5 +349,28 @@ impl Probe for TraceProbe {
         );
         out.long_output = long;
         out
+    }
+
+    /// The last route, addresses separated by spaces (`-` for a route of
+    /// no answered hop), so it survives a reload or restart.
+    fn memory(&self) -> Option<String> {
+        let last = self.last.lock().ok()?;
+        last.as_ref().map(|r| {
+            if r.is_empty() {
+                "-".to_string()
+            } else {
+                route_text(r)
+            }
+        })
+    }
+
+    fn remember(&self, memory: &str) {
+        let route: Result<Vec<IpAddr>, _> = match memory.trim() {
+            "-" => Ok(Vec::new()),
+            text => text.split_whitespace().map(str::parse).collect(),
+        };
+        if let (Ok(route), Ok(mut last)) = (route, self.last.lock()) {
+            *last = Some(route);
+        }
     }
 }
