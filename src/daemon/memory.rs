@@ -247,6 +247,5 @@ Private_Dirty:      1024 kB
         let text = String::from("still here");
         release_unused_memory();
         assert_eq!(text, "still here");
-        assert_eq!(parse_smaps(SMAPS).len(), 7);
     }
 }

@@ -24,15 +24,14 @@ pub fn result_line(status: Status, title: &str, summary: &str) -> String {
 /// What the workers add up.
 #[derive(Default)]
 struct Tally {
+    /// Runs per status, indexed by its code.
     counts: [usize; 4],
-    worst: Option<Status>,
     notices: Vec<Notice>,
 }
 
 impl Tally {
     fn add(&mut self, spec: &CheckSpec, out: Outcome) {
         self.counts[out.status.code() as usize] += 1;
-        self.worst = Some(Status::worst(self.worst.unwrap_or(Status::Ok), out.status));
         if out.status != Status::Ok {
             let now = now_unix_micros();
             self.notices.push(Notice {
@@ -50,6 +49,11 @@ impl Tally {
                 output: out.full_text(),
             });
         }
+    }
+
+    /// The exit code: the highest status code seen (UNKNOWN is the worst).
+    fn worst_code(&self) -> i32 {
+        self.counts.iter().rposition(|&n| n > 0).unwrap_or(0) as i32
     }
 }
 
@@ -81,6 +85,7 @@ pub fn run(cfg: Config, notify: bool) -> anyhow::Result<i32> {
     });
     let tally = tally.into_inner().unwrap_or_else(|e| e.into_inner());
     let [ok, warning, critical, unknown] = tally.counts;
+    let worst = tally.worst_code();
     let _ = writeln!(
         std::io::stdout().lock(),
         "{ok} ok, {warning} warning, {critical} critical, {unknown} unknown"
@@ -88,5 +93,5 @@ pub fn run(cfg: Config, notify: bool) -> anyhow::Result<i32> {
     if notify && !tally.notices.is_empty() {
         super::runner::notify_once(&cfg, tally.notices)?;
     }
-    Ok(tally.worst.unwrap_or(Status::Ok).code())
+    Ok(worst)
 }

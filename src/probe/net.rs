@@ -195,9 +195,12 @@ pub fn resolve(
 /// `getaddrinfo` cannot be cancelled and follows only resolv.conf's own
 /// timeouts (by default 5 s per server and try), so it runs on a thread of
 /// its own and the probe waits for it no longer than its deadline. A lookup
-/// given up on ends by itself when the resolver gives up. Addresses written
-/// as such never come here.
+/// given up on ends by itself when the resolver gives up. An address
+/// written as such is returned as it is.
 pub fn lookup(name: &str, port: u16, deadline: &Deadline) -> Result<Vec<SocketAddr>, String> {
+    if let Ok(ip) = name.parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
     let no_answer = || {
         format!(
             "cannot resolve {name}: no answer from the resolver within {} s",

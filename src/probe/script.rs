@@ -11,7 +11,7 @@
 //! bounded by the deadline or a size limit.
 
 use std::io::Read;
-use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -117,12 +117,8 @@ fn tcp_connect(host: &str, port: i64, deadline: &Deadline) -> bool {
     let Ok(port) = u16::try_from(port) else {
         return false;
     };
-    let addrs = match host.parse::<IpAddr>() {
-        Ok(ip) => vec![SocketAddr::new(ip, port)],
-        Err(_) => match net::lookup(host, port, deadline) {
-            Ok(a) => a,
-            Err(_) => return false,
-        },
+    let Ok(addrs) = net::lookup(host, port, deadline) else {
+        return false;
     };
     addrs.into_iter().any(|a| match deadline.left() {
         Ok(left) => TcpStream::connect_timeout(&a, left).is_ok(),
