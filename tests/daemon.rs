@@ -66,7 +66,13 @@ add(plugin("check_tcp", ["-H", "127.0.0.1", "-p", "{closed_port}"]), #{{ target_
     );
     assert!(refused.contains("refused"), "{refused}");
     assert!(
-        stdout.ends_with("2 ok, 1 warning, 2 critical, 0 unknown\n"),
+        stdout.ends_with("3 ok, 1 warning, 2 critical, 0 unknown\n"),
+        "{stdout}"
+    );
+    // picomon's own check of its state dir is run and listed too.
+    assert!(
+        stdout.contains("OK        picomon state_dir on ")
+            && stdout.contains("does not exist yet; the daemon creates it"),
         "{stdout}"
     );
     assert_eq!(out.status.code(), Some(2));
@@ -88,7 +94,7 @@ add(plugin("check_dummy", ["0", "fine"]), #{ target_name: "here" });"#,
         "{stdout}"
     );
     assert!(
-        stdout.ends_with("1 ok, 0 warning, 0 critical, 1 unknown\n"),
+        stdout.ends_with("2 ok, 0 warning, 0 critical, 1 unknown\n"),
         "{stdout}"
     );
     assert_eq!(out.status.code(), Some(3));
@@ -101,7 +107,7 @@ fn one_shot_all_ok_exits_0() {
     let out = sb.run(&["-c", cfg.to_str().unwrap(), "-1"]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert!(
-        String::from_utf8_lossy(&out.stdout).ends_with("1 ok, 0 warning, 0 critical, 0 unknown\n")
+        String::from_utf8_lossy(&out.stdout).ends_with("2 ok, 0 warning, 0 critical, 0 unknown\n")
     );
 }
 
@@ -277,7 +283,7 @@ fn sighup_with_a_changed_config_keeps_the_state_of_unchanged_checks() {
     fs::write(&cfg, text).unwrap();
     d.signal(libc::SIGHUP);
     assert!(
-        d.wait_stderr("config reloaded: 2 checks (1 kept", 1, LONG),
+        d.wait_stderr("config reloaded: 3 checks (2 kept", 1, LONG),
         "{}",
         d.stderr()
     );

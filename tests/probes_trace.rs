@@ -9,7 +9,7 @@ use std::os::fd::AsRawFd;
 use std::process::Command;
 use std::time::Duration;
 
-use picomon::check::{CheckDef, CheckKind, Outcome, Status};
+use picomon::check::{CheckDef, Outcome, Status};
 use support::probes::*;
 
 #[test]
@@ -30,24 +30,17 @@ fn trace_to_loopback_reaches_in_one_hop() {
 }
 
 #[test]
-fn trace_remembers_its_route_as_text_a_new_probe_can_take_over() {
+fn trace_hands_its_route_back_and_compares_with_what_it_is_given() {
     let h = localhost();
     let first = def(&h, "trace4(h)");
-    let CheckKind::Probe(p) = &first.kind else {
-        panic!("not a probe")
-    };
-    assert_eq!(p.memory(), None, "nothing before the first run");
-    assert_eq!(run(&first, Duration::from_secs(20)).status, Status::Ok);
-    assert_eq!(p.memory().as_deref(), Some("127.0.0.1"));
+    let o = run(&first, Duration::from_secs(20));
+    assert_eq!(o.status, Status::Ok, "{o:?}");
+    assert_eq!(o.memory.as_deref(), Some("127.0.0.1"));
 
-    // The check after a reload or restart: a new probe that is handed the
-    // old memory compares with it.
+    // The next run (also after a reload or restart, when the loop hands over
+    // what the state file kept) compares with the route it is given.
     let again = def(&h, r#"trace4(h, #{ on_route_change: "warning" })"#);
-    let CheckKind::Probe(q) = &again.kind else {
-        panic!("not a probe")
-    };
-    q.remember("192.0.2.1 127.0.0.1");
-    let o = run(&again, Duration::from_secs(20));
+    let o = run_remembering(&again, Duration::from_secs(20), Some("192.0.2.1 127.0.0.1"));
     assert_eq!(o.status, Status::Warning, "{o:?}");
     assert!(
         o.summary
@@ -55,10 +48,13 @@ fn trace_remembers_its_route_as_text_a_new_probe_can_take_over() {
         "{}",
         o.summary
     );
-    assert_eq!(q.memory().as_deref(), Some("127.0.0.1"));
-    // Text that is not a route is ignored.
-    q.remember("not a route");
-    assert_eq!(q.memory().as_deref(), Some("127.0.0.1"));
+    assert_eq!(o.memory.as_deref(), Some("127.0.0.1"));
+    // The same route is no change; text that is not a route is ignored.
+    for given in ["127.0.0.1", "not a route"] {
+        let o = run_remembering(&again, Duration::from_secs(20), Some(given));
+        assert_eq!(o.status, Status::Ok, "given {given:?}: {o:?}");
+        assert_eq!(o.memory.as_deref(), Some("127.0.0.1"));
+    }
 }
 
 /// Run by `trace_needs_no_privilege` as `nobody`.
@@ -96,19 +92,26 @@ fn ip(args: &str) {
 }
 
 /// Runs `d` with the calling thread moved into namespace `ns`.
-fn run_in(ns: &str, d: &CheckDef) -> Outcome {
-    run_in_for(ns, d, Duration::from_secs(20))
+/// Runs `d` in namespace `ns`, handing it `memory` (what the loop would
+/// keep) and storing what the run remembers there.
+fn run_in(ns: &str, d: &CheckDef, memory: &mut Option<String>) -> Outcome {
+    let o = run_in_for(ns, d, Duration::from_secs(20), memory.as_deref());
+    if o.memory.is_some() {
+        memory.clone_from(&o.memory);
+    }
+    o
 }
 
-fn run_in_for(ns: &str, d: &CheckDef, timeout: Duration) -> Outcome {
+fn run_in_for(ns: &str, d: &CheckDef, timeout: Duration, memory: Option<&str>) -> Outcome {
     let path = format!("/var/run/netns/{ns}");
     let d = d.clone();
+    let memory = memory.map(str::to_string);
     std::thread::spawn(move || {
         let f = File::open(&path).expect("open netns");
         // SAFETY: setns on this thread only, with a namespace fd we hold.
         let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
         assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
-        run(&d, timeout)
+        run_remembering(&d, timeout, memory.as_deref())
     })
     .join()
     .expect("probe thread")
@@ -198,7 +201,8 @@ fn trace_through_a_router_in_namespaces_and_route_change() {
         &target,
         r#"trace4(h, #{ on_route_change: "warning", wait: 2 })"#,
     );
-    let o = run_in(&src, &d);
+    let mut route = None;
+    let o = run_in(&src, &d, &mut route);
     assert_eq!(o.status, Status::Ok, "{o:?}");
     assert_eq!(o.summary, "TRACE OK - 10.201.2.2 reached in 2 hops");
     assert!(
@@ -208,14 +212,15 @@ fn trace_through_a_router_in_namespaces_and_route_change() {
     );
 
     // same route again: still OK
-    let o = run_in(&src, &d);
+    let o = run_in(&src, &d, &mut route);
     assert_eq!(o.status, Status::Ok, "{o:?}");
 
     // the router's near address changes: a changed route is a WARNING
     ip(&format!("-n {rtr} addr del 10.201.1.1/24 dev {r0}"));
     ip(&format!("-n {rtr} addr add 10.201.1.3/24 dev {r0}"));
     ip(&format!("-n {src} route replace default via 10.201.1.3"));
-    let o = run_in(&src, &d);
+    let mut before_change = route.clone();
+    let o = run_in(&src, &d, &mut route);
     assert_eq!(o.status, Status::Warning, "{o:?}");
     assert!(
         o.summary
@@ -226,20 +231,20 @@ fn trace_through_a_router_in_namespaces_and_route_change() {
 
     // without on_route_change the same change is fine
     let quiet = def(&target, "trace4(h, #{ wait: 2 })");
-    assert_eq!(run_in(&src, &quiet).status, Status::Ok);
+    assert_eq!(run_in(&src, &quiet, &mut before_change).status, Status::Ok);
 
     // the target is gone: not reached is CRITICAL
     ip(&format!("-n {dst} link set {d0} down"));
     // ... and a ping to it loses everything: CRITICAL, pl 100
     let ping = def(&target, "ping4(h, #{ count: 2, interval: 0.05 })");
-    let o = run_in_for(&src, &ping, Duration::from_secs(1));
+    let o = run_in_for(&src, &ping, Duration::from_secs(1), None);
     assert_eq!(o.status, Status::Critical, "{o:?}");
     assert!(o.summary.contains("no reply, lost 100%"), "{}", o.summary);
     assert_eq!(perf_value(&o, "pl"), Some(100.0));
     assert_eq!(perf_value(&o, "rta"), None);
 
     let short = def(&target, "trace4(h, #{ wait: 0.3, max_hops: 3 })");
-    let o = run_in(&src, &short);
+    let o = run_in(&src, &short, &mut None);
     assert_eq!(o.status, Status::Critical, "{o:?}");
     assert!(
         o.summary.contains("10.201.2.2")

@@ -12,6 +12,9 @@ use super::{CheckKind, CheckSpec, Outcome};
 pub struct RunEnv<'a> {
     pub max_output: usize,
     pub groups: Option<&'a RunningGroups>,
+    /// What the check remembered after its last run (see
+    /// [`super::Probe::run_remembering`]).
+    pub memory: Option<&'a str>,
 }
 
 /// Runs `spec` once. Never panics on a failing check: every failure is an
@@ -21,7 +24,7 @@ pub fn execute(spec: &CheckSpec, env: RunEnv<'_>) -> Outcome {
     let shell_args;
     let (program, args): (&Path, &[String]) = match &spec.kind {
         CheckKind::Probe(probe) => {
-            let out = probe.run(spec.timeout);
+            let out = probe.run_remembering(spec.timeout, env.memory);
             return out.with_duration(started.elapsed());
         }
         CheckKind::Plugin { program, args } => (program.as_path(), args.as_slice()),

@@ -81,6 +81,9 @@ pub struct Outcome {
     pub perfdata: Vec<Perf>,
     /// How long the run took.
     pub duration: Duration,
+    /// What the probe remembers after this run (trace: the route), handed
+    /// back with the next run; `None` keeps what was remembered before.
+    pub memory: Option<String>,
 }
 
 impl Outcome {
@@ -92,6 +95,7 @@ impl Outcome {
             long_output: String::new(),
             perfdata: Vec::new(),
             duration: Duration::ZERO,
+            memory: None,
         }
     }
 
@@ -149,15 +153,13 @@ pub trait Probe: Send + Sync + fmt::Debug {
     /// on a network error: it becomes the outcome.
     fn run(&self, timeout: Duration) -> Outcome;
 
-    /// What the probe remembers from run to run (trace: the last route), as
-    /// text the state file keeps; `None` for a probe that remembers nothing.
-    fn memory(&self) -> Option<String> {
-        None
+    /// Runs with what this check remembered after its last run (trace: the
+    /// last route) and sets [`Outcome::memory`] to what to remember now. The
+    /// loop owns that memory (and the state file keeps it): a probe holds no
+    /// state between runs. Probes that remember nothing keep the default.
+    fn run_remembering(&self, timeout: Duration, _memory: Option<&str>) -> Outcome {
+        self.run(timeout)
     }
-
-    /// Takes over what an earlier instance of the same check remembered,
-    /// after a reload or a restart. Text it cannot read is ignored.
-    fn remember(&self, _memory: &str) {}
 }
 
 /// How a check is carried out.

@@ -452,6 +452,7 @@ fn build_outcome(reason: (Status, String), stdout: &Capture, stderr: &Capture) -
         long_output: long_lines.join("\n"),
         perfdata,
         duration: Duration::ZERO,
+        memory: None,
     }
 }
 

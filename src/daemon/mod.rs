@@ -1,11 +1,15 @@
 //! The daemon: the entry point behind `main`, `-1` mode, the tick loop,
 //! signals, the state dump and process housekeeping.
 
+pub mod core;
 mod dump;
+pub mod executor;
+pub mod inbox;
 mod memory;
 mod once;
 mod process;
 mod runner;
+pub mod selfcheck;
 
 use anyhow::Context;
 
@@ -21,7 +25,7 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
     if cli.check_config {
         return Ok(check_config(&cli));
     }
-    let cfg = load(&cli)?;
+    let cfg = load_to_run(&cli)?;
     apply_verb_level(&cli, &cfg);
     if cli.test_mail {
         return Ok(match crate::mail::test_mail(&cfg) {
@@ -80,6 +84,14 @@ pub fn load(cli: &Cli) -> anyhow::Result<Config> {
     if let Some(dir) = &cli.state_dir {
         cfg.state_dir = dir.clone();
     }
+    Ok(cfg)
+}
+
+/// [`load`] plus the checks picomon adds itself (`picomon state_dir`):
+/// what `-1` and the daemon run.
+pub fn load_to_run(cli: &Cli) -> anyhow::Result<Config> {
+    let mut cfg = load(cli)?;
+    cfg.checks.push(selfcheck::spec(&cfg));
     Ok(cfg)
 }
 

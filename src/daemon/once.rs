@@ -64,6 +64,7 @@ pub fn run(cfg: Config, notify: bool) -> anyhow::Result<i32> {
     let env = RunEnv {
         max_output: cfg.max_output,
         groups: None,
+        memory: None,
     };
     std::thread::scope(|s| {
         for _ in 0..workers {

@@ -60,6 +60,7 @@ impl Report {
             long_output: String::new(),
             perfdata,
             duration: deadline.elapsed(),
+            memory: None,
         }
     }
 

@@ -13,7 +13,6 @@ use std::io;
 use std::mem::{size_of, zeroed};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::net::{self, Deadline, Family};
@@ -39,8 +38,6 @@ pub struct TraceProbe {
     pub wait: Duration,
     /// Status of a changed route (`None`: routes may change).
     pub on_change: Option<Status>,
-    /// The last route seen, without `*` hops.
-    last: Mutex<Option<Vec<IpAddr>>>,
 }
 
 impl TraceProbe {
@@ -64,7 +61,6 @@ impl TraceProbe {
             max_hops: o.int("max_hops", 1, 64, "30")?.unwrap_or(30) as u8,
             wait: Duration::from_secs_f64(o.float("wait", 0.05, 30.0, "1")?.unwrap_or(1.0)),
             on_change,
-            last: Mutex::new(None),
         })
     }
 }
@@ -292,6 +288,12 @@ fn route_text(route: &[IpAddr]) -> String {
 
 impl Probe for TraceProbe {
     fn run(&self, timeout: Duration) -> Outcome {
+        self.run_remembering(timeout, None)
+    }
+
+    /// `memory` is the last route (addresses separated by spaces, `-` for a
+    /// route of no answered hop); the outcome carries the route of this run.
+    fn run_remembering(&self, timeout: Duration, memory: Option<&str>) -> Outcome {
         let deadline = Deadline::after(timeout);
         let r = Report::new("TRACE");
         let target = match net::resolve(&self.addr, 0, self.family, &deadline) {
@@ -328,19 +330,21 @@ impl Probe for TraceProbe {
                 format!("{target} {p}")
             }
         };
-        if let Ok(mut last) = self.last.lock() {
-            if let (Some(st), Some(prev)) = (self.on_change, last.as_ref()) {
-                if *prev != route {
-                    status = Status::worst(status, st);
-                    msg.push_str(&format!(
-                        " - route changed: was {}, now {}",
-                        route_text(prev),
-                        route_text(&route)
-                    ));
-                }
+        if let (Some(st), Some(prev)) = (self.on_change, memory.and_then(parse_route)) {
+            if prev != route {
+                status = Status::worst(status, st);
+                msg.push_str(&format!(
+                    " - route changed: was {}, now {}",
+                    route_text(&prev),
+                    route_text(&route)
+                ));
             }
-            *last = Some(route);
         }
+        let remembered = if route.is_empty() {
+            "-".to_string()
+        } else {
+            route_text(&route)
+        };
         let mut out = r.done(
             status,
             msg,
@@ -348,29 +352,15 @@ impl Probe for TraceProbe {
             &deadline,
         );
         out.long_output = long;
+        out.memory = Some(remembered);
         out
     }
+}
 
-    /// The last route, addresses separated by spaces (`-` for a route of
-    /// no answered hop), so it survives a reload or restart.
-    fn memory(&self) -> Option<String> {
-        let last = self.last.lock().ok()?;
-        last.as_ref().map(|r| {
-            if r.is_empty() {
-                "-".to_string()
-            } else {
-                route_text(r)
-            }
-        })
-    }
-
-    fn remember(&self, memory: &str) {
-        let route: Result<Vec<IpAddr>, _> = match memory.trim() {
-            "-" => Ok(Vec::new()),
-            text => text.split_whitespace().map(str::parse).collect(),
-        };
-        if let (Ok(route), Ok(mut last)) = (route, self.last.lock()) {
-            *last = Some(route);
-        }
+/// The route a run remembered; text it cannot read counts as no route.
+fn parse_route(memory: &str) -> Option<Vec<IpAddr>> {
+    match memory.trim() {
+        "-" => Some(Vec::new()),
+        text => text.split_whitespace().map(|a| a.parse().ok()).collect(),
     }
 }

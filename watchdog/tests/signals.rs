@@ -74,7 +74,7 @@ fn sigusr1_and_sighup_reach_the_child() {
     );
     unsafe { libc::kill(pid, libc::SIGHUP) };
     assert!(
-        wait_until(|| read(&p("err")).contains("config reloaded: 1 checks (1 kept")),
+        wait_until(|| read(&p("err")).contains("config reloaded: 2 checks (2 kept")),
         "{}",
         read(&p("err"))
     );

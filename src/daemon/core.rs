@@ -1,0 +1,484 @@
+//! The loop's state and decisions, with the clock, the executor, the
+//! notifier and the outputs handed in: the daemon drives it with the system
+//! clock, a thread pool and real signals (`runner.rs`); the tests below drive
+//! it with a [`ManualClock`](crate::clock::ManualClock) and a
+//! [`ManualExecutor`](super::executor::ManualExecutor), without threads or
+//! sleeps.
+//!
+//! ```text
+//!  tick(k): due checks --start--> executor ... on_result(id, outcome)
+//!                                                 | alert machine
+//!                                                 v
+//!            pending transitions (config order) --flush--> notifier
+//!            state file when an alert state or a probe's memory changed
+//! ```
+//!
+//! Only this struct owns check state: a run gets the check (shared, never
+//! copied) and what it remembered; its outcome comes back here.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::alert::AlertState;
+use crate::check::{CheckSpec, Outcome};
+use crate::clock::{Clock, MonoMicros, UnixMicros};
+use crate::config::Config;
+use crate::notify::{CheckView, Notice, Notifier};
+use crate::output::{Outputs, PassiveResult};
+use crate::schedule::{CheckSchedule, Decision, Ticker};
+
+use super::executor::{Executor, Run};
+
+/// A check and everything the loop knows about it.
+struct Tracked {
+    /// Shared with the run in progress, so a run copies no check.
+    spec: Arc<CheckSpec>,
+    alert: AlertState,
+    sched: CheckSchedule,
+    last_output: String,
+    last_run: Option<UnixMicros>,
+    /// What the check's probe remembered after its last run.
+    memory: Option<String>,
+}
+
+impl Tracked {
+    fn new(spec: CheckSpec) -> Tracked {
+        Tracked {
+            spec: Arc::new(spec),
+            alert: AlertState::default(),
+            sched: CheckSchedule::default(),
+            last_output: String::new(),
+            last_run: None,
+            memory: None,
+        }
+    }
+
+    fn view(&self) -> CheckView {
+        CheckView {
+            check_id: self.spec.id.clone(),
+            name: self.spec.name.clone(),
+            dest: self.spec.dest.clone(),
+            phase: self.alert.phase,
+            status: self.alert.last_status,
+            failed_runs: self.alert.failed_runs,
+            retry: self.spec.retry,
+            outage_start: self.alert.outage_start,
+            last_run: self.last_run,
+            last_output: self.last_output.clone(),
+        }
+    }
+
+    /// Ticks until the next run: `error_every` while failing.
+    fn interval(&self) -> u64 {
+        if self.alert.is_failing() {
+            self.spec.error_every
+        } else {
+            self.spec.every
+        }
+    }
+}
+
+/// Runs that could not start on time in one tick.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Overload {
+    /// Due, but the check's previous run was still going: skipped.
+    pub skipped: u64,
+    /// Started, but every worker was busy: they wait for a free one.
+    pub waiting: u64,
+}
+
+/// The totals since start and the last tick that was overloaded.
+#[derive(Clone, Copy, Debug, Default)]
+struct OverloadLog {
+    last: Option<(u64, UnixMicros, Overload)>,
+    skipped_total: u64,
+    waiting_total: u64,
+}
+
+/// What a reload replaces besides the checks; `None` keeps the old one
+/// (its set-up failed and was logged).
+pub struct Parts {
+    pub notifier: Option<Box<dyn Notifier>>,
+    pub outputs: Option<Outputs>,
+}
+
+pub struct Daemon<C: Clock> {
+    /// The config without its checks (the daemon keeps them once, below).
+    cfg: Config,
+    checks: Vec<Tracked>,
+    index: HashMap<String, usize>,
+    clock: C,
+    ticker: Ticker,
+    next_tick: u64,
+    exec: Box<dyn Executor>,
+    notifier: Box<dyn Notifier>,
+    outputs: Outputs,
+    /// Transitions since the last hand-over, with the check's position.
+    pending: Vec<(usize, Notice)>,
+    running: usize,
+    dirty: bool,
+    overload: OverloadLog,
+}
+
+fn tick_micros(cfg: &Config) -> u64 {
+    (cfg.base_tick.as_micros() as u64).max(1)
+}
+
+impl<C: Clock> Daemon<C> {
+    /// A loop for `cfg`'s checks, all due at once (tick 0 is now).
+    pub fn new(
+        mut cfg: Config,
+        clock: C,
+        exec: Box<dyn Executor>,
+        notifier: Box<dyn Notifier>,
+        outputs: Outputs,
+    ) -> Daemon<C> {
+        let specs = std::mem::take(&mut cfg.checks);
+        let mut d = Daemon {
+            ticker: Ticker::new(clock.mono(), tick_micros(&cfg)),
+            next_tick: 0,
+            checks: Vec::new(),
+            index: HashMap::new(),
+            clock,
+            exec,
+            notifier,
+            outputs,
+            pending: Vec::new(),
+            running: 0,
+            dirty: false,
+            overload: OverloadLog::default(),
+            cfg,
+        };
+        d.install(specs, HashMap::new());
+        d
+    }
+
+    pub fn cfg(&self) -> &Config {
+        &self.cfg
+    }
+
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+
+    pub fn len(&self) -> usize {
+        self.checks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.checks.is_empty()
+    }
+
+    /// When the next tick is due (monotonic clock).
+    pub fn next_tick_at(&self) -> MonoMicros {
+        self.ticker.at(self.next_tick)
+    }
+
+    /// Runs in progress.
+    pub fn running(&self) -> usize {
+        self.running
+    }
+
+    pub fn views(&self) -> Vec<CheckView> {
+        self.checks.iter().map(Tracked::view).collect()
+    }
+
+    /// Replaces the checks, keeping the state of those whose identity is
+    /// unchanged.
+    fn install(&mut self, specs: Vec<CheckSpec>, mut old: HashMap<String, Tracked>) {
+        self.checks = specs
+            .into_iter()
+            .map(|spec| match old.remove(&spec.id) {
+                Some(mut t) => {
+                    t.spec = Arc::new(spec);
+                    t
+                }
+                None => Tracked::new(spec),
+            })
+            .collect();
+        self.index = self
+            .checks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.spec.id.clone(), i))
+            .collect();
+        self.running = self.checks.iter().filter(|t| t.sched.running).count();
+    }
+
+    /// After a restart: checks whose identity is unchanged get back their
+    /// alert state, so a PROBLEM stays a PROBLEM and its thread continues.
+    pub fn restore(&mut self, mut saved: crate::state::SavedState) {
+        for t in &mut self.checks {
+            if let Some(c) = saved.checks.remove(&t.spec.id) {
+                t.alert = c.alert;
+                t.last_output = c.last_output;
+                t.last_run = c.last_run;
+                t.memory = c.memory;
+            }
+        }
+    }
+
+    /// Runs the due checks of the tick whose time has come (or, `forced`,
+    /// of the next tick at once). Does nothing before the next tick is due.
+    pub fn tick(&mut self, forced: bool) {
+        let now = self.clock.mono();
+        let k = match self.ticker.due(self.next_tick, now) {
+            Some(k) => k,
+            None if forced => self.next_tick,
+            None => return,
+        };
+        self.next_tick = k + 1;
+        self.flush();
+        let wall = self.clock.wall();
+        let mut load = Overload::default();
+        for i in 0..self.checks.len() {
+            let t = &mut self.checks[i];
+            if let Some(when) = &t.spec.when {
+                if !crate::schedule::window_allows(when, wall) {
+                    continue;
+                }
+            }
+            match t.sched.decide(k, t.interval()) {
+                Decision::NotDue => {}
+                Decision::SkipRunning => {
+                    load.skipped += 1;
+                    log::debug!("{}: still running, run of tick {k} skipped", t.spec.title());
+                }
+                Decision::Run => {
+                    t.sched.start(k);
+                    self.running += 1;
+                    self.exec.start(Run {
+                        spec: Arc::clone(&t.spec),
+                        memory: t.memory.clone(),
+                        max_output: self.cfg.max_output,
+                    });
+                }
+            }
+        }
+        load.waiting = self.running.saturating_sub(self.cfg.workers.max(1)) as u64;
+        self.note_overload(k, wall, load);
+        if let Some(dir) = &self.cfg.result_dir {
+            if let Err(err) = crate::output::pick_up_result_dir(dir, &self.outputs) {
+                log::warn!("result_dir {}: {err:#}", dir.display());
+            }
+        }
+        super::process::heartbeat(&self.cfg.state_dir);
+        let views = self.views();
+        self.notifier.tick(wall, &views);
+        self.save_if_dirty();
+    }
+
+    /// One WARN line per overloaded tick; the totals are in the dump.
+    fn note_overload(&mut self, k: u64, wall: UnixMicros, load: Overload) {
+        if load == Overload::default() {
+            return;
+        }
+        log::warn!(
+            "overloaded: tick {k}: {} due runs skipped (their previous run still going), \
+             {} runs wait for a free worker (config.workers = {})",
+            load.skipped,
+            load.waiting,
+            self.cfg.workers
+        );
+        self.overload.last = Some((k, wall, load));
+        self.overload.skipped_total += load.skipped;
+        self.overload.waiting_total += load.waiting;
+    }
+
+    /// The outcome of a run.
+    pub fn on_result(&mut self, id: &str, outcome: Outcome) {
+        let Some(&i) = self.index.get(id) else {
+            log::debug!("result for removed check {id} dropped");
+            return;
+        };
+        let now = self.clock.wall();
+        let t = &mut self.checks[i];
+        if t.sched.running {
+            t.sched.finish();
+            self.running = self.running.saturating_sub(1);
+        }
+        log::debug!(
+            "{}: {} {} ({:.3} s)",
+            t.spec.title(),
+            outcome.status,
+            outcome.summary,
+            outcome.duration.as_secs_f64()
+        );
+        t.last_output = outcome.full_text();
+        t.last_run = Some(now);
+        // picomon's own health is for its mail, not for the monitoring it
+        // feeds (which has no service of that name).
+        if !self.cfg.outputs.is_empty() && t.spec.id != super::selfcheck::ID {
+            self.outputs
+                .submit(&PassiveResult::for_check(&t.spec, &outcome, now));
+        }
+        let before = t.alert.clone();
+        if let Some(tr) = t.alert.step(outcome.status, t.spec.retry, now) {
+            log::info!(
+                "{} {}: {} {}",
+                tr.kind.as_str(),
+                t.spec.title(),
+                tr.status,
+                outcome.summary
+            );
+            self.pending.push((
+                i,
+                Notice {
+                    check_id: t.spec.id.clone(),
+                    name: t.spec.name.clone(),
+                    dest: t.spec.dest.clone(),
+                    transition: tr,
+                    output: t.last_output.clone(),
+                },
+            ));
+        }
+        let mut changed = t.alert != before;
+        if outcome.memory.is_some() && outcome.memory != t.memory {
+            t.memory = outcome.memory;
+            changed = true;
+        }
+        self.dirty |= changed;
+        if self.running == 0 {
+            self.flush();
+            self.save_if_dirty();
+        }
+    }
+
+    /// Hands the transitions to the notifier as one batch, in config order
+    /// (whichever run ended first), each check's own in the order they came.
+    fn flush(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let mut batch = std::mem::take(&mut self.pending);
+        batch.sort_by_key(|(i, _)| *i);
+        let batch = batch.into_iter().map(|(_, n)| n).collect();
+        self.notifier.transitions(batch, self.clock.wall());
+    }
+
+    fn save_if_dirty(&mut self) {
+        if !self.dirty {
+            return;
+        }
+        let checks = self
+            .checks
+            .iter()
+            .map(|t| {
+                let c = crate::state::SavedCheck {
+                    alert: t.alert.clone(),
+                    last_output: t.last_output.clone(),
+                    last_run: t.last_run,
+                    memory: t.memory.clone(),
+                };
+                (t.spec.id.clone(), c)
+            })
+            .collect();
+        // The report time and thread subjects are kept by the mail side
+        // (state_dir/mail-state).
+        let saved = crate::state::SavedState { checks };
+        match crate::state::save(&self.cfg.state_dir, &saved) {
+            Ok(()) => self.dirty = false,
+            // Kept dirty: the next tick tries again. The `picomon state_dir`
+            // check reports the cause.
+            Err(err) => log::error!("cannot save the state: {err}"),
+        }
+    }
+
+    /// The SIGUSR1 dump.
+    pub fn dump(&self) -> String {
+        let views = self.views();
+        let mut extra = self.notifier.status_lines();
+        extra.extend(self.outputs.status_lines());
+        extra.extend(self.overload_lines());
+        super::render_dump(self.clock.wall(), &views, &extra)
+    }
+
+    fn overload_lines(&self) -> Vec<String> {
+        let o = &self.overload;
+        match o.last {
+            None => vec!["overload: none (no run skipped or kept waiting for a worker)".into()],
+            Some((k, at, last)) => vec![format!(
+                "overload: {} runs skipped and {} kept waiting for a worker since start; \
+                 last at tick {k} ({}): {} skipped, {} waiting (config.workers = {})",
+                o.skipped_total,
+                o.waiting_total,
+                crate::clock::local_datetime(at),
+                last.skipped,
+                last.waiting,
+                self.cfg.workers
+            )],
+        }
+    }
+
+    /// A new config: unchanged checks keep their state; a changed
+    /// `base_tick` starts a new tick grid at once.
+    pub fn reload(&mut self, mut cfg: Config, parts: Parts) {
+        // Pending transitions name positions in the old check list.
+        self.flush();
+        let old: HashMap<String, Tracked> = std::mem::take(&mut self.checks)
+            .into_iter()
+            .map(|t| (t.spec.id.clone(), t))
+            .collect();
+        let kept = cfg
+            .checks
+            .iter()
+            .filter(|c| old.contains_key(&c.id))
+            .count();
+        if cfg.workers != self.cfg.workers {
+            self.exec.set_workers(cfg.workers);
+        }
+        if let Some(n) = parts.notifier {
+            self.notifier.shutdown(Duration::from_secs(2));
+            self.notifier = n;
+        }
+        if let Some(o) = parts.outputs {
+            self.outputs = o;
+        }
+        let tick_changed = cfg.base_tick != self.cfg.base_tick;
+        let specs = std::mem::take(&mut cfg.checks);
+        self.cfg = cfg;
+        self.install(specs, old);
+        if tick_changed {
+            // A new tick length starts a new grid now; kept checks count as
+            // having run at its tick 0, new ones run at its tick 1.
+            self.ticker = Ticker::new(self.clock.mono(), tick_micros(&self.cfg));
+            self.next_tick = 1;
+            for t in &mut self.checks {
+                if t.sched.last_tick.is_some() {
+                    t.sched.last_tick = Some(0);
+                }
+            }
+        }
+        // Removed checks leave the state file.
+        self.dirty = true;
+        log::info!(
+            "config reloaded: {} checks ({} kept with their state)",
+            self.checks.len(),
+            kept
+        );
+    }
+
+    /// SIGTERM/SIGINT: kill running plugins and wait for the workers, hand
+    /// over what is pending, save state, give the outbox and the spools one
+    /// bounded last try.
+    pub fn shutdown(&mut self) {
+        if !self
+            .exec
+            .stop(Duration::from_secs(1), Duration::from_secs(5))
+        {
+            log::warn!("some runs were still going at exit");
+        }
+        self.flush();
+        self.dirty = true;
+        self.save_if_dirty();
+        self.notifier.shutdown(Duration::from_secs(5));
+        if !self.cfg.outputs.is_empty() && !self.outputs.flush(Duration::from_secs(3)) {
+            log::warn!("some results are still spooled; they are sent at the next start");
+        }
+        log::info!("picomon stopped");
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,384 @@
+//! The loop driven by hand: a manual clock, an executor that only records
+//! what was started, a notifier that records what it was handed. No
+//! threads, no sleeps: each test says when every run ends and with what.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use super::*;
+use crate::alert::{Phase, TransitionKind};
+use crate::check::Status;
+use crate::clock::ManualClock;
+use crate::daemon::executor::ManualExecutor;
+
+const SEC: u64 = 1_000_000;
+const T0: UnixMicros = 1_700_000_000 * 1_000_000;
+
+/// What the loop handed the notifier: one inner list per batch.
+#[derive(Clone, Default)]
+struct Recorder {
+    batches: Arc<Mutex<Vec<Vec<Notice>>>>,
+}
+
+impl Notifier for Recorder {
+    fn transitions(&mut self, batch: Vec<Notice>, _now: UnixMicros) {
+        self.batches.lock().unwrap().push(batch);
+    }
+}
+
+impl Recorder {
+    /// `kind name` of each transition, batch by batch.
+    fn take(&self) -> Vec<Vec<String>> {
+        std::mem::take(&mut *self.batches.lock().unwrap())
+            .into_iter()
+            .map(|b| {
+                b.iter()
+                    .map(|n| format!("{} {}", n.transition.kind.as_str(), n.name))
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+struct Rig {
+    d: Daemon<ManualClock>,
+    clock: ManualClock,
+    exec: ManualExecutor,
+    notes: Recorder,
+    dir: tempfile::TempDir,
+}
+
+fn config(dir: &Path, script: &str) -> Config {
+    let mut cfg =
+        crate::config::load_str(Path::new("test.rhai"), script).expect("test config is valid");
+    cfg.state_dir = dir.to_path_buf();
+    cfg
+}
+
+/// A loop over `script`'s checks with its state dir in a temp dir.
+fn rig(script: &str) -> Rig {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0);
+    let exec = ManualExecutor::default();
+    let notes = Recorder::default();
+    let cfg = config(dir.path(), script);
+    let outputs = Outputs::start(&[], dir.path()).unwrap();
+    let d = Daemon::new(
+        cfg,
+        clock.clone(),
+        Box::new(exec.clone()),
+        Box::new(notes.clone()),
+        outputs,
+    );
+    Rig {
+        d,
+        clock,
+        exec,
+        notes,
+        dir,
+    }
+}
+
+impl Rig {
+    /// Names of the checks started since the last call.
+    fn started(&self) -> Vec<String> {
+        self.exec
+            .take()
+            .into_iter()
+            .map(|r| r.spec.name.clone())
+            .collect()
+    }
+
+    fn end(&mut self, name: &str, status: Status) {
+        self.end_with(name, Outcome::new(status, format!("{name} said {status}")));
+    }
+
+    fn end_with(&mut self, name: &str, outcome: Outcome) {
+        let id = self
+            .d
+            .views()
+            .into_iter()
+            .find(|v| v.name == name)
+            .expect("a check of that name")
+            .check_id;
+        self.d.on_result(&id, outcome);
+    }
+
+    fn at(&mut self, micros: u64) {
+        let now = self.clock.mono();
+        assert!(micros >= now, "the clock only moves forward");
+        self.clock.advance(micros - now);
+        self.d.tick(false);
+    }
+
+    fn phase(&self, name: &str) -> Phase {
+        self.d
+            .views()
+            .into_iter()
+            .find(|v| v.name == name)
+            .unwrap()
+            .phase
+    }
+}
+
+const TWO: &str = r#"
+config.base_tick = 60;
+add(shell("true"), #{ name: "a" });
+add(shell("true"), #{ name: "b", every: 2 });
+"#;
+
+#[test]
+fn tick_zero_runs_everything_and_ticks_fall_on_a_fixed_grid() {
+    let mut r = rig(TWO);
+    assert_eq!(r.d.next_tick_at(), 0);
+    r.at(0);
+    assert_eq!(r.started(), ["a", "b"]);
+    r.end("a", Status::Ok);
+    r.end("b", Status::Ok);
+    assert_eq!(r.d.next_tick_at(), 60 * SEC);
+    // Not due a microsecond early, whatever wakes the loop.
+    r.at(60 * SEC - 1);
+    assert!(r.started().is_empty());
+    r.at(60 * SEC);
+    assert_eq!(r.started(), ["a"], "b runs every 2 ticks");
+    r.end("a", Status::Ok);
+    // A tick that ran 7 s late does not move the grid.
+    r.at(127 * SEC);
+    assert_eq!(r.started(), ["a", "b"]);
+    assert_eq!(r.d.next_tick_at(), 180 * SEC);
+}
+
+#[test]
+fn a_late_wake_up_runs_the_latest_tick_once() {
+    let mut r = rig(TWO);
+    r.at(0);
+    r.started();
+    r.end("a", Status::Ok);
+    r.end("b", Status::Ok);
+    // Suspended for five and a half ticks: one tick (5), then the grid.
+    r.at(330 * SEC);
+    assert_eq!(r.started(), ["a", "b"]);
+    r.end("a", Status::Ok);
+    r.end("b", Status::Ok);
+    r.d.tick(false);
+    assert!(r.started().is_empty(), "missed ticks are not repeated");
+    assert_eq!(r.d.next_tick_at(), 360 * SEC);
+}
+
+#[test]
+fn a_check_still_running_is_skipped_and_the_overload_shows() {
+    let mut r = rig(TWO);
+    r.at(0);
+    r.started();
+    r.end("b", Status::Ok);
+    // a hangs through tick 1 and 2: skipped there, never run twice.
+    r.at(60 * SEC);
+    assert!(r.started().is_empty());
+    r.at(120 * SEC);
+    assert_eq!(r.started(), ["b"]);
+    assert_eq!(r.d.running(), 2);
+    let dump = r.d.dump();
+    assert!(
+        dump.contains("overload: 2 runs skipped and 0 kept waiting for a worker since start"),
+        "{dump}"
+    );
+    r.end("a", Status::Ok);
+    r.at(180 * SEC);
+    assert_eq!(r.started(), ["a"]);
+}
+
+#[test]
+fn runs_beyond_the_workers_are_counted_as_waiting() {
+    let script = r#"
+config.base_tick = 10;
+config.workers = 2;
+for i in 0..5 { add(shell("true"), #{ name: `c${i}` }); }
+"#;
+    let mut r = rig(script);
+    r.at(0);
+    assert_eq!(r.started().len(), 5);
+    let dump = r.d.dump();
+    assert!(
+        dump.contains("0 skipped, 3 waiting (config.workers = 2)"),
+        "{dump}"
+    );
+}
+
+#[test]
+fn a_tick_s_transitions_go_out_once_all_its_runs_ended_in_config_order() {
+    let script = r#"
+config.base_tick = 60;
+add(shell("true"), #{ name: "first", retry: 0 });
+add(shell("true"), #{ name: "second", retry: 0 });
+add(shell("true"), #{ name: "third", retry: 0 });
+"#;
+    let mut r = rig(script);
+    r.at(0);
+    r.started();
+    r.end("third", Status::Critical);
+    r.end("first", Status::Critical);
+    assert!(r.notes.take().is_empty(), "second is still running");
+    r.end("second", Status::Ok);
+    assert_eq!(
+        r.notes.take(),
+        [["problem first", "problem third"]],
+        "one batch, in config order"
+    );
+    // A run still going at the next tick does not hold the batch longer.
+    r.at(60 * SEC);
+    r.started();
+    r.end("first", Status::Ok);
+    assert!(r.notes.take().is_empty());
+    r.at(120 * SEC);
+    assert_eq!(r.notes.take(), [["recovery first"]]);
+}
+
+#[test]
+fn retry_and_error_every_are_applied_by_the_loop() {
+    let script = r#"
+config.base_tick = 60;
+add(shell("true"), #{ name: "x", retry: 1, every: 5, error_every: 1 });
+"#;
+    let mut r = rig(script);
+    r.at(0);
+    r.started();
+    r.end("x", Status::Critical);
+    assert_eq!(r.phase("x"), Phase::Retrying);
+    assert!(r.notes.take().is_empty());
+    // Failing: every tick instead of every 5.
+    r.at(60 * SEC);
+    assert_eq!(r.started(), ["x"]);
+    r.end("x", Status::Critical);
+    assert_eq!(r.phase("x"), Phase::Problem);
+    assert_eq!(r.notes.take(), [["problem x"]]);
+    r.at(120 * SEC);
+    r.started();
+    r.end("x", Status::Ok);
+    assert_eq!(r.notes.take(), [["recovery x"]]);
+    // OK again: back to every 5 ticks.
+    r.at(180 * SEC);
+    assert!(r.started().is_empty());
+    r.at(420 * SEC);
+    assert_eq!(r.started(), ["x"]);
+}
+
+#[test]
+fn reload_keeps_the_state_of_unchanged_identities_only() {
+    let mut r = rig(r#"
+config.base_tick = 60;
+add(shell("true"), #{ name: "kept", retry: 0 });
+add(shell("true"), #{ name: "dropped", retry: 0 });
+"#);
+    r.at(0);
+    r.started();
+    r.end("kept", Status::Critical);
+    r.end("dropped", Status::Critical);
+    assert_eq!(r.notes.take().len(), 1);
+    let cfg = config(
+        r.dir.path(),
+        r#"
+config.base_tick = 60;
+add(shell("true"), #{ name: "kept", retry: 0 });
+add(shell("false"), #{ name: "new", retry: 0 });
+"#,
+    );
+    r.d.reload(
+        cfg,
+        Parts {
+            notifier: None,
+            outputs: None,
+        },
+    );
+    assert_eq!(r.phase("kept"), Phase::Problem, "a PROBLEM stays a PROBLEM");
+    assert_eq!(r.phase("new"), Phase::Ok);
+    assert_eq!(r.d.len(), 2);
+    // Same grid: the new check runs at the next tick with the kept one.
+    r.at(60 * SEC);
+    assert_eq!(r.started(), ["kept", "new"]);
+    r.end("kept", Status::Critical);
+    r.end("new", Status::Ok);
+    assert!(r.notes.take().is_empty(), "same status, no second Problem");
+    // The state file forgot the removed check.
+    let saved = crate::state::load(r.dir.path()).unwrap();
+    assert!(saved.checks.contains_key("kept"));
+    assert!(!saved.checks.contains_key("dropped"));
+}
+
+#[test]
+fn a_new_base_tick_starts_a_new_grid_at_once() {
+    let mut r = rig(TWO);
+    r.at(0);
+    r.started();
+    r.end("a", Status::Ok);
+    r.end("b", Status::Ok);
+    r.at(90 * SEC);
+    assert_eq!(r.started(), ["a"]); // tick 1, 30 s late
+    r.end("a", Status::Ok);
+    let cfg = config(
+        r.dir.path(),
+        &TWO.replace("base_tick = 60", "base_tick = 10"),
+    );
+    r.d.reload(
+        cfg,
+        Parts {
+            notifier: None,
+            outputs: None,
+        },
+    );
+    // The new grid starts at the reload: tick 1 is 10 s later, and the
+    // kept checks count as run at its tick 0.
+    assert_eq!(r.d.next_tick_at(), 100 * SEC);
+    r.at(100 * SEC);
+    assert_eq!(r.started(), ["a"]);
+    r.end("a", Status::Ok);
+    r.at(110 * SEC);
+    assert_eq!(r.started(), ["a", "b"]);
+}
+
+#[test]
+fn a_probe_s_memory_goes_with_the_next_run_and_into_the_state_file() {
+    let mut r = rig(TWO);
+    r.at(0);
+    let runs = r.exec.take();
+    assert!(runs.iter().all(|run| run.memory.is_none()));
+    let mut o = Outcome::new(Status::Ok, "route");
+    o.memory = Some("192.0.2.1 192.0.2.2".into());
+    r.end_with("a", o);
+    r.end("b", Status::Ok);
+    let saved = crate::state::load(r.dir.path()).unwrap();
+    assert_eq!(
+        saved.checks["a"].memory.as_deref(),
+        Some("192.0.2.1 192.0.2.2")
+    );
+    r.at(60 * SEC);
+    let runs = r.exec.take();
+    assert_eq!(runs[0].memory.as_deref(), Some("192.0.2.1 192.0.2.2"));
+    // An outcome that remembers nothing keeps what was remembered.
+    r.end("a", Status::Ok);
+    r.at(120 * SEC);
+    let runs = r.exec.take();
+    assert_eq!(runs[0].memory.as_deref(), Some("192.0.2.1 192.0.2.2"));
+}
+
+#[test]
+fn restored_state_continues_an_outage_without_a_second_problem() {
+    let mut r = rig(r#"add(shell("true"), #{ name: "x", retry: 0 });"#);
+    r.at(0);
+    r.started();
+    r.end("x", Status::Critical);
+    assert_eq!(r.notes.take(), [["problem x"]]);
+    let saved = crate::state::load(r.dir.path()).unwrap();
+    // A restart: a new loop over the same config and state.
+    let mut again = rig(r#"add(shell("true"), #{ name: "x", retry: 0 });"#);
+    again.d.restore(saved);
+    assert_eq!(again.phase("x"), Phase::Problem);
+    again.at(0);
+    again.started();
+    again.end("x", Status::Critical);
+    assert!(again.notes.take().is_empty());
+    again.at(60 * SEC);
+    again.started();
+    again.end("x", Status::Ok);
+    let got = again.notes.batches.lock().unwrap().clone();
+    assert_eq!(got[0][0].transition.kind, TransitionKind::Recovery);
+}

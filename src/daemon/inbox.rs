@@ -1,0 +1,97 @@
+//! The loop's inbox: run results and signals in one queue.
+//!
+//! A mutex-protected queue and a condition variable rather than a channel:
+//! the loop takes everything that arrived in one go (a tick's results come
+//! in bursts) and sleeps on the futex without spinning first, so a worker
+//! finishing a run never competes with a spinning loop for a CPU that the
+//! next plugin's spawn needs.
+
+use std::collections::VecDeque;
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Instant;
+
+#[derive(Debug)]
+pub struct Inbox<T> {
+    queue: Mutex<VecDeque<T>>,
+    arrived: Condvar,
+}
+
+impl<T> Default for Inbox<T> {
+    fn default() -> Self {
+        Inbox {
+            queue: Mutex::new(VecDeque::new()),
+            arrived: Condvar::new(),
+        }
+    }
+}
+
+impl<T> Inbox<T> {
+    fn lock(&self) -> MutexGuard<'_, VecDeque<T>> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds an item; wakes the loop only when the queue was empty (a
+    /// non-empty queue means the loop has not taken the last batch yet).
+    pub fn push(&self, item: T) {
+        let mut q = self.lock();
+        let was_empty = q.is_empty();
+        q.push_back(item);
+        drop(q);
+        if was_empty {
+            self.arrived.notify_one();
+        }
+    }
+
+    /// Everything queued, waiting until `deadline` while there is nothing;
+    /// empty when the deadline passed with nothing queued.
+    pub fn wait_until(&self, deadline: Instant) -> Vec<T> {
+        let mut q = self.lock();
+        while q.is_empty() {
+            let now = Instant::now();
+            if now >= deadline {
+                return Vec::new();
+            }
+            q = self
+                .arrived
+                .wait_timeout(q, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        q.drain(..).collect()
+    }
+
+    /// Everything queued, without waiting.
+    pub fn take(&self) -> Vec<T> {
+        self.lock().drain(..).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn takes_everything_queued_in_order_and_times_out_empty() {
+        let inbox = Inbox::default();
+        inbox.push(1);
+        inbox.push(2);
+        inbox.push(3);
+        assert_eq!(inbox.wait_until(Instant::now()), vec![1, 2, 3]);
+        assert!(inbox.wait_until(Instant::now()).is_empty());
+        assert!(inbox
+            .wait_until(Instant::now() + Duration::from_millis(1))
+            .is_empty());
+    }
+
+    #[test]
+    fn a_push_from_another_thread_wakes_the_waiter() {
+        let inbox = std::sync::Arc::new(Inbox::default());
+        let other = std::sync::Arc::clone(&inbox);
+        let t = std::thread::spawn(move || other.push("result"));
+        // The deadline is only a bound: the push ends the wait.
+        let got = inbox.wait_until(Instant::now() + Duration::from_secs(60));
+        t.join().unwrap();
+        assert_eq!(got, vec!["result"]);
+    }
+}
