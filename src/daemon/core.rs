@@ -117,6 +117,9 @@ pub struct Daemon<C: Clock> {
     /// Transitions since the last hand-over, with the check's position.
     pending: Vec<(usize, Notice)>,
     running: usize,
+    /// The last tick: its number, when it started and how many runs it
+    /// started (for the debug line when they are all done).
+    tick_started: (u64, MonoMicros, usize),
     dirty: bool,
     overload: OverloadLog,
 }
@@ -146,6 +149,7 @@ impl<C: Clock> Daemon<C> {
             outputs,
             pending: Vec::new(),
             running: 0,
+            tick_started: (0, 0, 0),
             dirty: false,
             overload: OverloadLog::default(),
             cfg,
@@ -232,6 +236,7 @@ impl<C: Clock> Daemon<C> {
         self.flush();
         let wall = self.clock.wall();
         let mut load = Overload::default();
+        let mut started = 0;
         for i in 0..self.checks.len() {
             let t = &mut self.checks[i];
             if let Some(when) = &t.spec.when {
@@ -248,6 +253,7 @@ impl<C: Clock> Daemon<C> {
                 Decision::Run => {
                     t.sched.start(k);
                     self.running += 1;
+                    started += 1;
                     self.exec.start(Run {
                         spec: Arc::clone(&t.spec),
                         memory: t.memory.clone(),
@@ -256,6 +262,7 @@ impl<C: Clock> Daemon<C> {
                 }
             }
         }
+        self.tick_started = (k, now, started);
         load.waiting = self.running.saturating_sub(self.cfg.workers.max(1)) as u64;
         self.note_overload(k, wall, load);
         if let Some(dir) = &self.cfg.result_dir {
@@ -340,6 +347,11 @@ impl<C: Clock> Daemon<C> {
         }
         self.dirty |= changed;
         if self.running == 0 {
+            let (k, at, n) = self.tick_started;
+            log::debug!(
+                "tick {k}: {n} runs done in {:.3} s",
+                self.clock.mono().saturating_sub(at) as f64 / 1e6
+            );
             self.flush();
             self.save_if_dirty();
         }
