@@ -666,7 +666,7 @@ pub(crate) mod tests {
             assert_short_lines(&folded);
             let text = String::from_utf8(folded).unwrap();
             // Headers and body are still there, body untouched.
-            assert!(text.starts_with("Subject: x\r\nX-Long: "), "{text}");
+            assert!(text.starts_with("Subject: x\r\nX-Long:"), "{text}");
             assert!(text.contains("\r\nTo: a@b\r\n\r\nbody "), "{text}");
             assert!(text.ends_with(&format!("body {giant}\r\n")));
             // Unfolding gives the words back (folds at spaces lose nothing).

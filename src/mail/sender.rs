@@ -623,6 +623,118 @@ fn run(shared: &Shared, q: &Queues) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mail::outbox::FAILED_DIR;
+    use crate::mail::smtp::{SmtpError, Stage};
+
+    fn answer(stage: Stage, code: u16) -> SmtpError {
+        SmtpError {
+            server: "127.0.0.1:25".into(),
+            stage,
+            code: Some(code),
+            message: format!("{code} no"),
+        }
+    }
+
+    fn entry() -> Entry {
+        Entry {
+            from: "p@example.org".into(),
+            to: vec!["a@x".into(), "bad@x".into(), "later@x".into()],
+            composed: 7,
+            message: b"Subject: s\r\n\r\nb\r\n".to_vec(),
+            ..Entry::default()
+        }
+    }
+
+    fn delivery(accepted: &[&str], refused: &[(&str, u16)]) -> Result<Delivery, SendError> {
+        Ok(Delivery {
+            server: "127.0.0.1:25".into(),
+            answer: "250 ok".into(),
+            accepted: accepted.iter().map(|s| s.to_string()).collect(),
+            refused: refused
+                .iter()
+                .map(|(a, c)| (a.to_string(), answer(Stage::RcptTo, *c)))
+                .collect(),
+        })
+    }
+
+    #[test]
+    fn refused_recipients_stay_owed_and_a_permanent_one_is_given_up_after_the_bound() {
+        let e = entry();
+        // 550 for bad@, 451 for later@: only they are still owed.
+        let s = settle(&e, &delivery(&["a@x"], &[("bad@x", 550), ("later@x", 451)])).unwrap();
+        let owed = s.owed.clone().unwrap();
+        assert_eq!(owed.to, vec!["bad@x", "later@x"]);
+        assert_eq!(owed.tries.get("bad@x"), Some(&1));
+        assert_eq!(owed.tries.get("later@x"), None, "4xx is not counted");
+        assert_eq!(s.delivered, vec!["a@x"]);
+        assert!(s.failed.is_empty());
+        assert_eq!(s.retry.len(), 2);
+        // The rewritten file reads back the same.
+        let dir = tempfile::tempdir().unwrap();
+        let ob = Outbox::open(dir.path()).unwrap();
+        let path = ob.push(&e).unwrap();
+        let q = Queued {
+            path: path.clone(),
+            composed: 7,
+        };
+        ob.rewrite(&q, &owed).unwrap();
+        assert_eq!(ob.read(&q).unwrap(), owed);
+        assert_eq!(ob.list().unwrap().len(), 1);
+        // later@ gets it; bad@ is refused up to the bound, then given up.
+        let s = settle(&owed, &delivery(&["later@x"], &[("bad@x", 550)])).unwrap();
+        let owed = s.owed.unwrap();
+        assert_eq!(owed.to, vec!["bad@x"]);
+        assert_eq!(owed.tries.get("bad@x"), Some(&2));
+        let s = settle(&owed, &delivery(&[], &[("bad@x", 550)])).unwrap();
+        assert_eq!(s.owed, None);
+        assert_eq!(s.failed.len(), 1);
+        let (part, why) = &s.failed[0];
+        assert_eq!(part.to, vec!["bad@x"]);
+        assert_eq!(part.message, e.message, "the same bytes");
+        assert!(why.contains("refused 3 times") && why.contains("550"), "{why}");
+        let failed = ob.fail(part, why).unwrap();
+        assert!(failed.starts_with(ob.dir().join(FAILED_DIR)));
+        let text = std::fs::read_to_string(&failed).unwrap();
+        assert!(text.contains("\nreason: bad@x refused 3 times"), "{text}");
+        assert!(!text.contains("tries:"), "{text}");
+        assert_eq!(ob.failed_count(), 1);
+    }
+
+    #[test]
+    fn a_whole_mail_refused_permanently_is_given_up_after_the_bound() {
+        let e = entry();
+        let refused = Err(SendError {
+            errors: vec![answer(Stage::Message, 500)],
+        });
+        let mut cur = e.clone();
+        for n in 1..MAX_PERMANENT_TRIES {
+            let s = settle(&cur, &refused).unwrap();
+            cur = s.owed.unwrap();
+            assert_eq!(cur.mail_tries, n);
+            assert_eq!(cur.to, e.to);
+        }
+        let s = settle(&cur, &refused).unwrap();
+        assert_eq!(s.owed, None);
+        assert_eq!(s.failed[0].0.to, e.to);
+        // A 4xx keeps it as it is; a server that is down changes nothing.
+        let busy = Err(SendError {
+            errors: vec![answer(Stage::Data, 451)],
+        });
+        assert_eq!(settle(&e, &busy).unwrap().owed, Some(e.clone()));
+        let down = Err(SendError {
+            errors: vec![SmtpError {
+                server: "x".into(),
+                stage: Stage::Connect,
+                code: None,
+                message: "Connection refused".into(),
+            }],
+        });
+        assert_eq!(settle(&e, &down), None);
+        let closing = Err(SendError {
+            errors: vec![answer(Stage::MailFrom, 421)],
+        });
+        assert_eq!(settle(&e, &closing), None);
+    }
 
     #[test]
     fn backoff_doubles_up_to_fifteen_minutes() {
