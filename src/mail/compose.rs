@@ -660,7 +660,11 @@ pub(crate) mod tests {
         // Spaces to fold at, a giant word, and a mix.
         let words = "word ".repeat(500);
         let giant = "g".repeat(2500);
-        for value in [words.as_str(), giant.as_str(), &format!("{giant} {words}{giant}")] {
+        for value in [
+            words.as_str(),
+            giant.as_str(),
+            &format!("{giant} {words}{giant}"),
+        ] {
             let msg = format!("Subject: x\r\nX-Long: {value}\r\nTo: a@b\r\n\r\nbody {giant}\r\n");
             let folded = fold_long_header_lines(msg.as_bytes());
             assert_short_lines(&folded);

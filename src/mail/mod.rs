@@ -204,10 +204,7 @@ impl MailNotifier {
             self.sender.wake();
         }
         if let Some(e) = err {
-            log::debug!(
-                "{} mails still wait in memory: {e}",
-                self.memory.len()
-            );
+            log::debug!("{} mails still wait in memory: {e}", self.memory.len());
         }
     }
 
@@ -275,11 +272,7 @@ impl Notifier for MailNotifier {
         let subjects: Vec<Option<String>> = batch.iter().map(|n| self.track_thread(n)).collect();
         let mut queued = false;
         if batch.len() > self.digest_over {
-            queued |= self.queue(
-                self.composer.digest(&batch, now),
-                "digest",
-                MailKind::Alert,
-            );
+            queued |= self.queue(self.composer.digest(&batch, now), "digest", MailKind::Alert);
         } else {
             for (n, subject) in batch.iter().zip(&subjects) {
                 let entry = self.composer.transition(n, subject.as_deref(), now);
@@ -343,7 +336,11 @@ impl Notifier for MailNotifier {
             ));
         }
         for (who, why) in self.sender.refused() {
-            let who = if who == "*" { "a whole mail".into() } else { who };
+            let who = if who == "*" {
+                "a whole mail".into()
+            } else {
+                who
+            };
             out.push(format!("mail refused for {who}, retried: {why}"));
         }
         let failed = self.outbox.failed_count();

@@ -300,7 +300,6 @@ impl Outbox {
     }
 }
 
-
 /// The mail files in `dir`, oldest first.
 fn list_mails(dir: &Path) -> io::Result<Vec<Queued>> {
     let mut out = Vec::new();

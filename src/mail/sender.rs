@@ -691,7 +691,10 @@ mod tests {
         let (part, why) = &s.failed[0];
         assert_eq!(part.to, vec!["bad@x"]);
         assert_eq!(part.message, e.message, "the same bytes");
-        assert!(why.contains("refused 3 times") && why.contains("550"), "{why}");
+        assert!(
+            why.contains("refused 3 times") && why.contains("550"),
+            "{why}"
+        );
         let failed = ob.fail(part, why).unwrap();
         assert!(failed.starts_with(ob.dir().join(FAILED_DIR)));
         let text = std::fs::read_to_string(&failed).unwrap();

@@ -3,7 +3,8 @@
 
 Every message it accepts is written to OUTDIR as msg-NNNN.json (temp file,
 then rename, so a test never reads half a file) with the envelope, the raw
-data, whether the session was encrypted and who authenticated.
+data, the subject and body decoded, whether the session was encrypted and
+who authenticated.
 
     server.py --port P --dir OUTDIR [--bind 127.0.0.1]
               [--starttls CERT KEY | --tls CERT KEY]
@@ -25,6 +26,9 @@ Refusals are logged to stderr, one line each.
 
 import argparse
 import asyncio
+import email
+import email.header
+import email.policy
 import itertools
 import json
 import os
@@ -60,7 +64,16 @@ class Recorder:
             print("refused DATA with 451", file=sys.stderr, flush=True)
             return "451 4.3.0 local problem, try again later"
         n = next(self.counter)
+        msg = email.message_from_bytes(envelope.original_content,
+                                       policy=email.policy.compat32)
+        subject = msg.get("Subject", "")
+        payload = msg.get_payload(decode=True) or b""
         record = {
+            # The subject and body as a reader sees them (RFC 2047 words
+            # and quoted-printable decoded, folds undone).
+            "subject_decoded": str(email.header.make_header(
+                email.header.decode_header(subject))),
+            "body_decoded": payload.decode("utf-8", "replace"),
             "mail_from": envelope.mail_from,
             "rcpt_tos": list(envelope.rcpt_tos),
             "data": envelope.original_content.decode("utf-8", "replace"),
