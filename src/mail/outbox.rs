@@ -356,6 +356,25 @@ mod tests {
     }
 
     #[test]
+    fn directories_and_files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        let ob = Outbox::open(&state).unwrap();
+        let p = ob.push(&entry(1)).unwrap();
+        let failed = ob.fail(&entry(2), "refused").unwrap();
+        assert_eq!(mode(&state), 0o700);
+        assert_eq!(mode(ob.dir()), 0o700);
+        assert_eq!(mode(&p), 0o600);
+        assert_eq!(mode(failed.parent().unwrap()), 0o700);
+        assert_eq!(mode(&failed), 0o600);
+        let q = ob.list().unwrap().remove(0);
+        ob.rewrite(&q, &entry(1)).unwrap();
+        assert_eq!(mode(&p), 0o600);
+    }
+
+    #[test]
     fn garbage_is_an_error_naming_the_file_and_can_be_moved_away() {
         let dir = tempfile::tempdir().unwrap();
         let ob = Outbox::open(dir.path()).unwrap();

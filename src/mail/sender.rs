@@ -152,7 +152,8 @@ pub struct PassResult {
     pub busy: bool,
     /// Recipients (or `*`) refused now, to retry, with the reason.
     pub refused: Vec<(String, String)>,
-    /// Recipients that got a mail now.
+    /// Recipients (or `*`) no longer owed a mail they were refused: it
+    /// reached them now, or it was given up.
     pub cleared: Vec<String>,
     /// Reasons of the mails moved to `outbox/failed/` now.
     pub failed: Vec<String>,
@@ -278,6 +279,9 @@ pub fn pass(
                 ),
             }
             res.failed.push(reason.clone());
+            // Not owed any more: no longer shown as refused.
+            res.cleared.extend(part.to.iter().cloned());
+            res.cleared.push("*".into());
         }
         if s.retry.is_empty() || s.owed.is_none() {
             holds.remove(&src);

@@ -451,9 +451,11 @@ fn warn_if_others_can_read(path: &str) {
     }
 }
 
-/// The envelope of a queued mail: sender and each recipient as written and
-/// parsed.
-fn envelope(entry: &Entry) -> Result<(Option<Address>, Vec<(String, Address)>), String> {
+/// Each recipient as written in the entry, and parsed.
+type Recipients = Vec<(String, Address)>;
+
+/// The envelope of a queued mail: sender and recipients.
+fn envelope(entry: &Entry) -> Result<(Option<Address>, Recipients), String> {
     let parse = |s: &str| {
         s.parse::<Address>()
             .map_err(|e| format!("bad envelope address {s:?}: {e}"))
