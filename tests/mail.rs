@@ -980,6 +980,31 @@ fn a_recipient_refused_at_rcpt_gets_nothing_and_delays_nobody() {
     assert_eq!(server.received().len(), 2);
 }
 
+#[test]
+fn authentication_required_is_a_setting_to_fix_not_a_reason_to_give_up_mail() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    // The server wants AUTH; the config has no smtp_user: 530 to MAIL.
+    let server = Smtp::start_with(
+        dir.path(),
+        port,
+        &Options {
+            auth: Some("bob:pw"),
+            ..Options::default()
+        },
+    );
+    let cfg = config(dir.path(), port);
+    let p = mail::queue_mail(&cfg, &cfg.state_dir, "needs auth", "body").unwrap();
+    for _ in 0..4 {
+        let err = mail::deliver_outbox(&cfg, &cfg.state_dir, Duration::from_secs(10)).unwrap_err();
+        assert!(format!("{err:#}").contains("530"), "{err:#}");
+    }
+    assert!(p.exists(), "kept until the setting is fixed");
+    assert!(failed_files(&cfg).is_empty());
+    assert!(!fs::read_to_string(&p).unwrap().contains("mail-tries"));
+    assert!(server.received().is_empty());
+}
+
 /// A server that answers 4xx once (`extra`, logging `refusal`): each
 /// recipient gets the mail exactly once.
 fn temporary_refusal_then_delivered_once(extra: &[&str], refusal: &str) {

@@ -596,25 +596,29 @@ fn run(shared: &Shared, q: &Queues) {
             if holds.is_empty() {
                 st.refused.clear();
             }
-            retry_at = holds.values().map(|h| h.at).min();
+            // The next held mail's time (not in the past: a pass that
+            // stopped early may have left one unvisited).
+            let soonest = Instant::now() + Duration::from_millis(50);
+            let held = holds.values().map(|h| h.at.max(soonest)).min();
             match res.error {
                 Some(e) => {
+                    // Servers down: held mails wait for them too.
                     st.last_error = Some((now, e));
-                    let at = Instant::now() + backoff;
-                    retry_at = Some(retry_at.map_or(at, |h| h.min(at)));
+                    retry_at = Some(Instant::now() + backoff);
                     log::info!("next mail delivery attempt in {} s", backoff.as_secs_f64());
                     backoff = next_backoff(backoff);
                 }
                 None if res.busy => {
                     // Someone else is sending; look again after a while.
                     let at = Instant::now() + q.base;
-                    retry_at = Some(retry_at.map_or(at, |h| h.min(at)));
+                    retry_at = Some(held.map_or(at, |h| h.min(at)));
                 }
                 None => {
                     if res.delivered > 0 {
                         st.last_error = None;
                     }
                     backoff = q.base;
+                    retry_at = held;
                 }
             }
         }

@@ -403,14 +403,16 @@ impl SmtpError {
     }
 
     /// An answer about this mail (to MAIL, RCPT, DATA or the message), as
-    /// opposed to the server being unreachable, refusing us (AUTH) or
-    /// closing (421): other mails may still go through.
+    /// opposed to the server being unreachable, refusing us (AUTH, or 530
+    /// "authentication required" at MAIL: a setting to fix, which must not
+    /// give up every mail) or closing (421): other mails may still go
+    /// through.
     pub fn about_this_mail(&self) -> bool {
         match self.stage {
             Stage::Envelope => true,
             Stage::Connect | Stage::Auth => false,
             Stage::MailFrom | Stage::RcptTo | Stage::Data | Stage::Message => {
-                self.code.is_some_and(|c| c != 421)
+                self.code.is_some_and(|c| c != 421 && c != 530)
             }
         }
     }
