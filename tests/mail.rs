@@ -1690,3 +1690,52 @@ fn e2e_a_read_only_state_dir_still_mails_from_memory() {
     assert_eq!(server.count(OPS, FLAPPY), 1, "{:#?}", server.received());
     assert_eq!(server.count(OPS, &re), 1, "{:#?}", server.received());
 }
+
+#[test]
+fn a_partly_delivered_mail_on_a_read_only_disk_is_finished_from_memory() {
+    if !can_mount("a_partly_delivered_mail_on_a_read_only_disk_is_finished_from_memory") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let server = Smtp::start_with(
+        dir.path(),
+        port,
+        &Options {
+            extra: &["--fail-rcpt-4xx-once", "two@example.org"],
+            ..Options::default()
+        },
+    );
+    let mut cfg = config(dir.path(), port);
+    let (ops, two) = ("ops@example.org", "two@example.org");
+    cfg.emails.to = vec![ops.into(), two.into()];
+    let fsys = Tmpfs::mount(&cfg.state_dir, "2m");
+    let file = mail::queue_mail(&cfg, &cfg.state_dir, "partly", "body").unwrap();
+    // The outbox file cannot be rewritten (ops got it, two is still owed)
+    // nor removed: what is owed goes on from memory, and the old file is
+    // never sent again.
+    fsys.remount("ro");
+    let mut n = notifier(&cfg);
+    server.wait_for(ops, "partly");
+    server.wait_for(two, "partly");
+    assert!(file.exists());
+    wait_for("nothing left in memory", || {
+        (n.memory_queue_len() == 0).then_some(())
+    });
+    let lines = n.status_lines();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("1 of these are done") && l.contains("not sent again")),
+        "{lines:#?}"
+    );
+    // Writable again: the old file goes at the next tick.
+    fsys.remount("rw");
+    n.tick(T0, &[]);
+    wait_nothing_owed(&cfg, &n);
+    assert!(!file.exists());
+    n.shutdown(Duration::from_secs(10));
+    assert_eq!(server.count(ops, "partly"), 1, "{:#?}", server.received());
+    assert_eq!(server.count(two, "partly"), 1, "{:#?}", server.received());
+    assert_eq!(server.received().len(), 2);
+}

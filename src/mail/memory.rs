@@ -114,6 +114,12 @@ impl MemoryQueue {
         self.len() == 0
     }
 
+    /// Nothing to write and no outbox file to remove.
+    pub fn is_idle(&self) -> bool {
+        let g = self.lock();
+        g.mails.is_empty() && g.tombstones.is_empty()
+    }
+
     /// Why mail is in memory (the last write error), while some is.
     pub fn why(&self) -> Option<String> {
         let g = self.lock();
@@ -164,6 +170,11 @@ impl MemoryQueue {
     /// Remembers an outbox file that must not be sent again.
     pub fn tombstone(&self, path: &Path) {
         self.lock().tombstones.insert(path.to_path_buf());
+    }
+
+    /// How many outbox files wait to be removed.
+    pub fn tombstones(&self) -> usize {
+        self.lock().tombstones.len()
     }
 
     pub fn is_tombstone(&self, path: &Path) -> bool {

@@ -190,9 +190,10 @@ impl MailNotifier {
         true
     }
 
-    /// Writes the mails kept in memory to the outbox, when it can.
+    /// Writes the mails kept in memory to the outbox, and removes the
+    /// outbox files they replace, when it can.
     fn flush_memory(&self) {
-        if self.memory.is_empty() {
+        if self.memory.is_idle() {
             return;
         }
         let (written, err) = self.memory.flush(&self.outbox);
@@ -328,6 +329,13 @@ impl Notifier for MailNotifier {
                 "mail outbox {}: cannot list: {e}",
                 self.outbox.dir().display()
             )),
+        }
+        let stale = self.memory.tombstones();
+        if stale > 0 {
+            out.push(format!(
+                "mail outbox: {stale} of these are done (or replaced by mail in memory) but \
+                 cannot be removed yet; they are not sent again"
+            ));
         }
         if let Some(why) = self.memory.why() {
             out.push(format!(

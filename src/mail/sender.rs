@@ -387,7 +387,9 @@ enum Lock {
 }
 
 /// Takes the outbox lock. On a read-only disk the lock file is opened
-/// read-only (a lock still works).
+/// read-only (a lock still works); when it does not exist and cannot be
+/// created there, the outbox directory itself is locked (every process
+/// falls back alike, as none can create the file).
 fn lock(outbox: &Outbox) -> Result<Lock, String> {
     use std::os::unix::fs::OpenOptionsExt;
     if !outbox.dir().is_dir() {
@@ -401,6 +403,7 @@ fn lock(outbox: &Outbox) -> Result<Lock, String> {
         .mode(0o600)
         .open(&path)
         .or_else(|_| File::open(&path))
+        .or_else(|_| File::open(outbox.dir()))
         .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
     match nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock) {
         Ok(l) => Ok(Lock::Held(l)),
