@@ -1005,6 +1005,31 @@ fn authentication_required_is_a_setting_to_fix_not_a_reason_to_give_up_mail() {
     assert!(server.received().is_empty());
 }
 
+#[test]
+fn test_mail_names_a_refused_recipient_and_still_reaches_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let server = Smtp::start_with(
+        dir.path(),
+        port,
+        &Options {
+            extra: &["--reject-rcpt", "gone@example.org"],
+            ..Options::default()
+        },
+    );
+    let mut cfg = config(dir.path(), port);
+    cfg.emails.to = vec!["ops@example.org".into(), "gone@example.org".into()];
+    let err = mail::test_mail(&cfg).unwrap_err();
+    eprintln!("test_mail failed as expected: {err}");
+    assert!(err.contains("delivered to [ops@example.org]"), "{err}");
+    assert!(
+        err.contains("gone@example.org") && err.contains("550"),
+        "{err}"
+    );
+    let m = server.wait_messages(1);
+    assert_eq!(m[0].rcpt_tos, vec!["ops@example.org"]);
+}
+
 /// A server that answers 4xx once (`extra`, logging `refusal`): each
 /// recipient gets the mail exactly once.
 fn temporary_refusal_then_delivered_once(extra: &[&str], refusal: &str) {
@@ -1134,8 +1159,8 @@ fn a_mail_refused_with_5xx_goes_to_failed_and_later_mail_still_arrives() {
         let f = failed_files(&cfg);
         (f.len() == 1).then_some(f)
     });
-    assert!(!refused.exists());
     wait_nothing_owed(&cfg, &n);
+    assert!(!refused.exists());
     let kept = fs::read_to_string(&failed[0]).unwrap();
     assert!(
         kept.contains("reason: the mail was refused 3 times") && kept.contains("500"),
