@@ -344,12 +344,11 @@ impl Notifier for MailNotifier {
             ));
         }
         for (who, why) in self.sender.refused() {
-            let who = if who == "*" {
-                "a whole mail".into()
+            if who == "*" {
+                out.push(format!("mail refused as a whole, retried: {why}"));
             } else {
-                who
-            };
-            out.push(format!("mail refused for {who}, retried: {why}"));
+                out.push(format!("mail refused for {who}, retried: {why}"));
+            }
         }
         let failed = self.outbox.failed_count();
         if failed > 0 || self.sender.last_failed().is_some() {

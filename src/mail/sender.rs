@@ -260,8 +260,11 @@ pub fn pass(
             }
         }
         for (who, why) in &s.retry {
-            let who = if who == "*" { "every recipient" } else { who };
-            log::error!("mail {what} refused for {who}, tried again later: {why}");
+            if who == "*" {
+                log::error!("mail {what} refused, tried again later: {why}");
+            } else {
+                log::error!("mail {what} refused for {who}, tried again later: {why}");
+            }
         }
         for (part, reason) in &s.failed {
             match q.outbox.fail(part, reason) {
