@@ -116,6 +116,14 @@ fn outbox_files(cfg: &Config) -> Vec<PathBuf> {
     mail_files(&cfg.state_dir.join("outbox"))
 }
 
+/// The outbox file `queue_mail` wrote (it must have written one).
+fn outbox_path(q: anyhow::Result<mail::QueuedMail>) -> PathBuf {
+    match q.expect("queue_mail") {
+        mail::QueuedMail::InOutbox(p) => p,
+        other => panic!("not queued in the outbox: {other:?}"),
+    }
+}
+
 /// The mails given up, in `outbox/failed/`.
 fn failed_files(cfg: &Config) -> Vec<PathBuf> {
     mail_files(&cfg.state_dir.join("outbox/failed"))
@@ -783,13 +791,12 @@ fn watchdog_queues_and_delivers_through_the_outbox() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let cfg = config(dir.path(), port);
-    let p = mail::queue_mail(
+    let p = outbox_path(mail::queue_mail(
         &cfg,
         &cfg.state_dir,
         "[picomon] daemon stopped",
         "exit code 1\r\nBcc: x@example.org",
-    )
-    .expect("queue_mail");
+    ));
     assert!(p.exists());
     // Server down: the pass fails, says why, and keeps the mail.
     let err = mail::deliver_outbox(&cfg, &cfg.state_dir, Duration::from_secs(10)).unwrap_err();
@@ -822,9 +829,14 @@ fn a_refused_mail_does_not_block_later_mail_and_is_given_up_after_three_tries() 
     );
     let mut cfg = config(dir.path(), port);
     cfg.emails.to = vec!["gone@example.org".into()];
-    let refused = mail::queue_mail(&cfg, &cfg.state_dir, "first", "to a gone mailbox").unwrap();
+    let refused = outbox_path(mail::queue_mail(
+        &cfg,
+        &cfg.state_dir,
+        "first",
+        "to a gone mailbox",
+    ));
     cfg.emails.to = vec!["ops@example.org".into()];
-    let fine = mail::queue_mail(&cfg, &cfg.state_dir, "second", "to ops").unwrap();
+    let fine = outbox_path(mail::queue_mail(&cfg, &cfg.state_dir, "second", "to ops"));
     let err = mail::deliver_outbox(&cfg, &cfg.state_dir, Duration::from_secs(30)).unwrap_err();
     let msg = format!("{err:#}");
     assert!(msg.contains("1 mails delivered, 1 still wait"), "{msg}");
@@ -994,7 +1006,7 @@ fn authentication_required_is_a_setting_to_fix_not_a_reason_to_give_up_mail() {
         },
     );
     let cfg = config(dir.path(), port);
-    let p = mail::queue_mail(&cfg, &cfg.state_dir, "needs auth", "body").unwrap();
+    let p = outbox_path(mail::queue_mail(&cfg, &cfg.state_dir, "needs auth", "body"));
     for _ in 0..4 {
         let err = mail::deliver_outbox(&cfg, &cfg.state_dir, Duration::from_secs(10)).unwrap_err();
         assert!(format!("{err:#}").contains("530"), "{err:#}");
@@ -1140,7 +1152,7 @@ fn a_mail_refused_with_5xx_goes_to_failed_and_later_mail_still_arrives() {
     // A subject of 390 characters is within picomon's limits (one line of
     // 399 octets), but not this server's.
     let long = "s".repeat(390);
-    let refused = mail::queue_mail(&cfg, &cfg.state_dir, &long, "refused").unwrap();
+    let refused = outbox_path(mail::queue_mail(&cfg, &cfg.state_dir, &long, "refused"));
     let mut n = notifier(&cfg);
     n.transitions(
         vec![notice(
@@ -1735,7 +1747,7 @@ fn a_partly_delivered_mail_on_a_read_only_disk_is_finished_from_memory() {
     let (ops, two) = ("ops@example.org", "two@example.org");
     cfg.emails.to = vec![ops.into(), two.into()];
     let fsys = Tmpfs::mount(&cfg.state_dir, "2m");
-    let file = mail::queue_mail(&cfg, &cfg.state_dir, "partly", "body").unwrap();
+    let file = outbox_path(mail::queue_mail(&cfg, &cfg.state_dir, "partly", "body"));
     // The outbox file cannot be rewritten (ops got it, two is still owed)
     // nor removed: what is owed goes on from memory, and the old file is
     // never sent again.
@@ -1763,4 +1775,33 @@ fn a_partly_delivered_mail_on_a_read_only_disk_is_finished_from_memory() {
     assert_eq!(server.count(ops, "partly"), 1, "{:#?}", server.received());
     assert_eq!(server.count(two, "partly"), 1, "{:#?}", server.received());
     assert_eq!(server.received().len(), 2);
+}
+
+#[test]
+fn the_watchdog_notice_is_sent_at_once_when_the_outbox_is_full() {
+    if !can_mount("the_watchdog_notice_is_sent_at_once_when_the_outbox_is_full") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = config(dir.path(), port);
+    let fsys = Tmpfs::mount(&cfg.state_dir, "2m");
+    fs::create_dir(cfg.state_dir.join("outbox")).unwrap();
+    fsys.fill("fill");
+    // No server: neither queued nor sent, and the error says both.
+    let err = mail::queue_mail(&cfg, &cfg.state_dir, "[picomon] daemon stopped", "x").unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("No space left") && msg.contains("sending it at once failed"),
+        "{msg}"
+    );
+    let server = Smtp::start(dir.path(), port);
+    let sent = mail::queue_mail(&cfg, &cfg.state_dir, "[picomon] daemon stopped", "x").unwrap();
+    match sent {
+        mail::QueuedMail::SentDirectly(answer) => assert!(answer.contains(": 250 "), "{answer}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(outbox_files(&cfg).is_empty());
+    assert_eq!(server.count(OPS, "[picomon] daemon stopped"), 1);
+    assert_eq!(server.received().len(), 1);
 }

@@ -473,14 +473,37 @@ pub fn deliver_outbox(cfg: &Config, state_dir: &Path, deadline: Duration) -> any
     }
 }
 
+/// Where [`queue_mail`] put a mail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum QueuedMail {
+    /// In this outbox file; the next delivery pass sends it.
+    InOutbox(PathBuf),
+    /// The outbox could not be written, so it was sent at once: the
+    /// server's answer.
+    SentDirectly(String),
+}
+
+impl QueuedMail {
+    /// The outbox file, when it went there.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            QueuedMail::InOutbox(p) => Some(p),
+            QueuedMail::SentDirectly(_) => None,
+        }
+    }
+}
+
 /// Queues a mail with a given subject and body to `emails.to` through the
-/// outbox (the watchdog's notice). It is sent by the next delivery pass.
+/// outbox (the watchdog's notice). It is sent by the next delivery pass;
+/// when the outbox cannot be written (full or read-only disk) it is sent
+/// at once instead, so the notice is not lost. An error says why it is
+/// neither queued nor sent.
 pub fn queue_mail(
     cfg: &Config,
     state_dir: &Path,
     subject: &str,
     body: &str,
-) -> anyhow::Result<PathBuf> {
+) -> anyhow::Result<QueuedMail> {
     let composer =
         Composer::new(&cfg.emails).map_err(|m| anyhow!("{}: {m}", cfg.path.display()))?;
     if !composer.has_recipients() {
@@ -492,6 +515,27 @@ pub fn queue_mail(
     let entry = composer
         .plain(subject, body, now_unix_micros())
         .map_err(|m| anyhow!(m))?;
-    let outbox = Outbox::open(state_dir)?;
-    Ok(outbox.push(&entry)?)
+    let outbox = Outbox::at(state_dir);
+    let written = outbox.push(&entry);
+    let err = match written {
+        Ok(p) => return Ok(QueuedMail::InOutbox(p)),
+        Err(e) => e,
+    };
+    log::error!("{err}; sending the mail {subject:?} at once instead");
+    let smtp = Smtp::new(&cfg.emails).map_err(|m| anyhow!("{}: {m}", cfg.path.display()))?;
+    match smtp.send(&entry, sender::SEND_TIMEOUT) {
+        Ok(d) if d.refused.is_empty() => Ok(QueuedMail::SentDirectly(format!(
+            "{}: {}",
+            d.server, d.answer
+        ))),
+        Ok(d) => {
+            let refused: Vec<String> = d.refused.iter().map(|(_, e)| e.to_string()).collect();
+            Err(anyhow!(
+                "{err}; sent at once to [{}], refused: {}",
+                d.accepted.join(", "),
+                refused.join("; ")
+            ))
+        }
+        Err(e) => Err(anyhow!("{err}; and sending it at once failed: {e}")),
+    }
 }
