@@ -422,12 +422,11 @@ pub fn test_mail(cfg: &Config) -> Result<String, String> {
     if d.refused.is_empty() {
         return Ok(format!("{}: {}", d.server, d.answer));
     }
-    let refused: Vec<String> = d.refused.iter().map(|(_, e)| e.to_string()).collect();
     Err(format!(
         "{}: delivered to [{}], refused: {}",
         d.server,
         d.accepted.join(", "),
-        refused.join("; ")
+        d.refusals()
     ))
 }
 
@@ -528,14 +527,11 @@ pub fn queue_mail(
             "{}: {}",
             d.server, d.answer
         ))),
-        Ok(d) => {
-            let refused: Vec<String> = d.refused.iter().map(|(_, e)| e.to_string()).collect();
-            Err(anyhow!(
-                "{err}; sent at once to [{}], refused: {}",
-                d.accepted.join(", "),
-                refused.join("; ")
-            ))
-        }
+        Ok(d) => Err(anyhow!(
+            "{err}; sent at once to [{}], refused: {}",
+            d.accepted.join(", "),
+            d.refusals()
+        )),
         Err(e) => Err(anyhow!("{err}; and sending it at once failed: {e}")),
     }
 }

@@ -348,6 +348,14 @@ pub struct Delivery {
     pub refused: Vec<(String, SmtpError)>,
 }
 
+impl Delivery {
+    /// The refused recipients with the server's answers, for a message.
+    pub fn refusals(&self) -> String {
+        let all: Vec<String> = self.refused.iter().map(|(_, e)| e.to_string()).collect();
+        all.join("; ")
+    }
+}
+
 /// Where in the SMTP conversation a failure happened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stage {
