@@ -97,7 +97,12 @@ pub fn write_atomic(target: &Path, bytes: &[u8]) -> io::Result<()> {
     let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = dir.join(format!(".{name}.tmp.{}.{seq}", std::process::id()));
     let result = (|| {
-        let mut f = File::create(&tmp)?;
+        // 0600: state and mail hold check output and addresses.
+        let mut f = std::os::unix::fs::OpenOptionsExt::mode(
+            File::options().write(true).create(true).truncate(true),
+            0o600,
+        )
+        .open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         drop(f);

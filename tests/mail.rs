@@ -116,6 +116,27 @@ fn outbox_files(cfg: &Config) -> Vec<PathBuf> {
     mail_files(&cfg.state_dir.join("outbox"))
 }
 
+/// The outbox file `queue_mail` wrote (it must have written one).
+fn outbox_path(q: anyhow::Result<mail::QueuedMail>) -> PathBuf {
+    match q.expect("queue_mail") {
+        mail::QueuedMail::InOutbox(p) => p,
+        other => panic!("not queued in the outbox: {other:?}"),
+    }
+}
+
+/// The mails given up, in `outbox/failed/`.
+fn failed_files(cfg: &Config) -> Vec<PathBuf> {
+    mail_files(&cfg.state_dir.join("outbox/failed"))
+}
+
+/// Waits until nothing is owed any more: no mail in the outbox and none in
+/// memory (the dump has no "mail in memory" line).
+fn wait_nothing_owed(cfg: &Config, n: &MailNotifier) {
+    wait_for("an empty outbox and memory queue", || {
+        (outbox_files(cfg).is_empty() && n.memory_queue_len() == 0).then_some(())
+    });
+}
+
 /// The queued mails (`*.mail`) in an outbox directory, oldest first.
 fn mail_files(outbox: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = fs::read_dir(outbox)
@@ -770,13 +791,12 @@ fn watchdog_queues_and_delivers_through_the_outbox() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let cfg = config(dir.path(), port);
-    let p = mail::queue_mail(
+    let p = outbox_path(mail::queue_mail(
         &cfg,
         &cfg.state_dir,
         "[picomon] daemon stopped",
         "exit code 1\r\nBcc: x@example.org",
-    )
-    .expect("queue_mail");
+    ));
     assert!(p.exists());
     // Server down: the pass fails, says why, and keeps the mail.
     let err = mail::deliver_outbox(&cfg, &cfg.state_dir, Duration::from_secs(10)).unwrap_err();
@@ -796,7 +816,7 @@ fn watchdog_queues_and_delivers_through_the_outbox() {
 }
 
 #[test]
-fn a_refused_mail_stays_queued_but_does_not_block_later_mail() {
+fn a_refused_mail_does_not_block_later_mail_and_is_given_up_after_three_tries() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let server = Smtp::start_with(
@@ -809,18 +829,42 @@ fn a_refused_mail_stays_queued_but_does_not_block_later_mail() {
     );
     let mut cfg = config(dir.path(), port);
     cfg.emails.to = vec!["gone@example.org".into()];
-    let refused = mail::queue_mail(&cfg, &cfg.state_dir, "first", "to a gone mailbox").unwrap();
+    let refused = outbox_path(mail::queue_mail(
+        &cfg,
+        &cfg.state_dir,
+        "first",
+        "to a gone mailbox",
+    ));
     cfg.emails.to = vec!["ops@example.org".into()];
-    let fine = mail::queue_mail(&cfg, &cfg.state_dir, "second", "to ops").unwrap();
+    let fine = outbox_path(mail::queue_mail(&cfg, &cfg.state_dir, "second", "to ops"));
     let err = mail::deliver_outbox(&cfg, &cfg.state_dir, Duration::from_secs(30)).unwrap_err();
     let msg = format!("{err:#}");
     assert!(msg.contains("1 mails delivered, 1 still wait"), "{msg}");
     assert!(msg.contains("550"), "{msg}");
-    assert!(refused.exists(), "a refused mail is kept, never dropped");
+    assert!(refused.exists(), "a refused mail is kept for another try");
     assert!(!fine.exists());
     let m = server.received();
     assert_eq!(m.len(), 1);
     assert_eq!(m[0].one("Subject"), "second");
+    // Two more refusals (the count is kept in the file across processes),
+    // then it is given up: moved to outbox/failed/ with the reason.
+    let err = mail::deliver_outbox(&cfg, &cfg.state_dir, Duration::from_secs(30)).unwrap_err();
+    assert!(format!("{err:#}").contains("try 2 of 3"), "{err:#}");
+    assert_eq!(
+        mail::deliver_outbox(&cfg, &cfg.state_dir, Duration::from_secs(30)).unwrap(),
+        0
+    );
+    assert!(!refused.exists());
+    let failed = failed_files(&cfg);
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    let kept = fs::read_to_string(&failed[0]).unwrap();
+    assert!(kept.contains("\nto: gone@example.org\n"), "{kept}");
+    assert!(
+        kept.contains("\nreason: gone@example.org refused 3 times") && kept.contains("550"),
+        "{kept}"
+    );
+    assert!(kept.contains("\r\nSubject: first\r\n"), "{kept}");
+    assert_eq!(server.received().len(), 1);
 }
 
 #[test]
@@ -851,6 +895,300 @@ fn shutdown_tries_the_outbox_once_more() {
     n.shutdown(Duration::from_secs(20));
     assert_eq!(server.received().len(), 1);
     assert!(outbox_files(&cfg).is_empty());
+}
+
+#[test]
+fn a_recipient_refused_at_rcpt_gets_nothing_and_delays_nobody() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let server = Smtp::start_with(
+        dir.path(),
+        port,
+        &Options {
+            extra: &["--reject-rcpt", "gone@example.org"],
+            ..Options::default()
+        },
+    );
+    let mut cfg = config(dir.path(), port);
+    let (ops, gone, two) = ("ops@example.org", "gone@example.org", "two@example.org");
+    cfg.emails.to = vec![ops.into(), gone.into(), two.into()];
+    // A long backoff: the refused recipient is not tried again while the
+    // test runs, so whatever arrives did not wait for it.
+    cfg.emails.smtp_retry_timeout = Duration::from_secs(3600);
+    let mut n = notifier(&cfg);
+    let subject = "[picomon] CRITICAL: rcpt on web1";
+    let re = format!("Re: {subject}");
+    n.transitions(
+        vec![notice(
+            "rcpt",
+            TransitionKind::Problem,
+            Status::Critical,
+            T0,
+            "DOWN",
+        )],
+        T0,
+    );
+    server.wait_for(ops, subject);
+    server.wait_for(two, subject);
+    let lines = wait_for("the refusal in the dump", || {
+        let l = n.status_lines();
+        l.iter()
+            .any(|x| x.starts_with("mail refused for gone@example.org") && x.contains("550"))
+            .then_some(l)
+    });
+    eprintln!("dump: {lines:#?}");
+    n.transitions(
+        vec![notice(
+            "rcpt",
+            TransitionKind::Recovery,
+            Status::Ok,
+            T0 + 60 * S,
+            "UP",
+        )],
+        T0 + 60 * S,
+    );
+    server.wait_for(ops, &re);
+    server.wait_for(two, &re);
+    // Only the refused recipient is still owed each mail, one try counted.
+    let files = wait_for("both mails owed to gone@ alone", || {
+        let f = outbox_files(&cfg);
+        let texts: Vec<String> = f
+            .iter()
+            .filter_map(|p| fs::read_to_string(p).ok())
+            .collect();
+        (texts.len() == 2
+            && texts.iter().all(|t| {
+                t.contains("\nto: gone@example.org\n")
+                    && t.contains("\ntries: 1 gone@example.org\n")
+                    && !t.contains("to: ops@")
+                    && !t.contains("to: two@")
+            }))
+        .then_some(f)
+    });
+    assert_eq!(files.len(), 2);
+    // The last pass at shutdown is the second try, the watchdog's pass the
+    // third: then each is given up.
+    n.shutdown(Duration::from_secs(10));
+    mail::deliver_outbox(&cfg, &cfg.state_dir, Duration::from_secs(30)).unwrap();
+    assert!(outbox_files(&cfg).is_empty());
+    let failed = failed_files(&cfg);
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    for f in &failed {
+        let t = fs::read_to_string(f).unwrap();
+        assert!(t.contains("\nto: gone@example.org\n"), "{t}");
+        assert!(!t.contains("to: ops@") && !t.contains("to: two@"), "{t}");
+        assert!(
+            t.contains("reason: gone@example.org refused 3 times"),
+            "{t}"
+        );
+        assert!(t.contains("no such user here"), "{t}");
+    }
+    // Nothing is owed and nobody sends any more: the counts are final.
+    for r in [ops, two] {
+        assert_eq!(server.count(r, subject), 1, "{r}");
+        assert_eq!(server.count(r, &re), 1, "{r}");
+    }
+    assert_eq!(server.count(gone, subject) + server.count(gone, &re), 0);
+    assert_eq!(server.received().len(), 2);
+}
+
+#[test]
+fn authentication_required_is_a_setting_to_fix_not_a_reason_to_give_up_mail() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    // The server wants AUTH; the config has no smtp_user: 530 to MAIL.
+    let server = Smtp::start_with(
+        dir.path(),
+        port,
+        &Options {
+            auth: Some("bob:pw"),
+            ..Options::default()
+        },
+    );
+    let cfg = config(dir.path(), port);
+    let p = outbox_path(mail::queue_mail(&cfg, &cfg.state_dir, "needs auth", "body"));
+    for _ in 0..4 {
+        let err = mail::deliver_outbox(&cfg, &cfg.state_dir, Duration::from_secs(10)).unwrap_err();
+        assert!(format!("{err:#}").contains("530"), "{err:#}");
+    }
+    assert!(p.exists(), "kept until the setting is fixed");
+    assert!(failed_files(&cfg).is_empty());
+    assert!(!fs::read_to_string(&p).unwrap().contains("mail-tries"));
+    assert!(server.received().is_empty());
+}
+
+#[test]
+fn test_mail_names_a_refused_recipient_and_still_reaches_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let server = Smtp::start_with(
+        dir.path(),
+        port,
+        &Options {
+            extra: &["--reject-rcpt", "gone@example.org"],
+            ..Options::default()
+        },
+    );
+    let mut cfg = config(dir.path(), port);
+    cfg.emails.to = vec!["ops@example.org".into(), "gone@example.org".into()];
+    let err = mail::test_mail(&cfg).unwrap_err();
+    eprintln!("test_mail failed as expected: {err}");
+    assert!(err.contains("delivered to [ops@example.org]"), "{err}");
+    assert!(
+        err.contains("gone@example.org") && err.contains("550"),
+        "{err}"
+    );
+    let m = server.wait_messages(1);
+    assert_eq!(m[0].rcpt_tos, vec!["ops@example.org"]);
+}
+
+/// A server that answers 4xx once (`extra`, logging `refusal`): each
+/// recipient gets the mail exactly once.
+fn temporary_refusal_then_delivered_once(extra: &[&str], refusal: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let server = Smtp::start_with(
+        dir.path(),
+        port,
+        &Options {
+            extra,
+            ..Options::default()
+        },
+    );
+    let mut cfg = config(dir.path(), port);
+    let (ops, two) = ("ops@example.org", "two@example.org");
+    cfg.emails.to = vec![ops.into(), two.into()];
+    let mut n = notifier(&cfg);
+    let subject = "[picomon] CRITICAL: temp on web1";
+    n.transitions(
+        vec![notice(
+            "temp",
+            TransitionKind::Problem,
+            Status::Critical,
+            T0,
+            "DOWN",
+        )],
+        T0,
+    );
+    server.wait_for(ops, subject);
+    server.wait_for(two, subject);
+    wait_nothing_owed(&cfg, &n);
+    let log = fs::read_to_string(dir.path().join(format!("smtp-{port}.log"))).unwrap();
+    assert_eq!(log.matches(refusal).count(), 1, "{log}");
+    n.shutdown(Duration::from_secs(10));
+    assert!(outbox_files(&cfg).is_empty() && failed_files(&cfg).is_empty());
+    assert_eq!(server.count(ops, subject), 1);
+    assert_eq!(server.count(two, subject), 1);
+}
+
+#[test]
+fn a_451_at_rcpt_is_retried_for_that_recipient_alone() {
+    temporary_refusal_then_delivered_once(
+        &["--fail-rcpt-4xx-once", "two@example.org"],
+        "refused RCPT two@example.org with 451",
+    );
+}
+
+#[test]
+fn a_451_after_the_data_is_retried_and_delivered_once() {
+    temporary_refusal_then_delivered_once(&["--data-4xx-first", "1"], "refused DATA with 451");
+}
+
+#[test]
+fn a_2000_character_check_name_is_delivered_shortened_in_the_subject() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    // aiosmtpd refuses lines over 1001 octets with 500 "Line too long".
+    let server = Smtp::start(dir.path(), port);
+    let cfg = config(dir.path(), port);
+    let mut n = notifier(&cfg);
+    let name = format!("check-{}", "n".repeat(1994));
+    assert_eq!(name.chars().count(), 2000);
+    let p = notice(&name, TransitionKind::Problem, Status::Critical, T0, "DOWN");
+    let r = notice(
+        &name,
+        TransitionKind::Recovery,
+        Status::Ok,
+        T0 + 60 * S,
+        "UP",
+    );
+    n.transitions(vec![p], T0);
+    let shown: String = name.chars().take(199).collect();
+    let subject = format!("[picomon] CRITICAL: {shown}… on web1");
+    server.wait_for("ops@example.org", &subject);
+    n.transitions(vec![r], T0 + 60 * S);
+    let re = format!("Re: {subject}");
+    server.wait_for("ops@example.org", &re);
+    wait_nothing_owed(&cfg, &n);
+    n.shutdown(Duration::from_secs(10));
+    let msgs = server.received();
+    assert_eq!(msgs.len(), 2, "{msgs:#?}");
+    assert_eq!(server.count("ops@example.org", &subject), 1);
+    assert_eq!(server.count("ops@example.org", &re), 1);
+    for m in &msgs {
+        assert!(
+            m.body_decoded.contains(&format!("check {name} on web1")),
+            "{}",
+            m.body_decoded
+        );
+    }
+    assert!(failed_files(&cfg).is_empty());
+}
+
+#[test]
+fn a_mail_refused_with_5xx_goes_to_failed_and_later_mail_still_arrives() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    // A stricter server: lines over 300 octets get 500 "Line too long".
+    let server = Smtp::start_with(
+        dir.path(),
+        port,
+        &Options {
+            extra: &["--max-line", "300"],
+            ..Options::default()
+        },
+    );
+    let cfg = config(dir.path(), port);
+    // A subject of 390 characters is within picomon's limits (one line of
+    // 399 octets), but not this server's.
+    let long = "s".repeat(390);
+    let refused = outbox_path(mail::queue_mail(&cfg, &cfg.state_dir, &long, "refused"));
+    let mut n = notifier(&cfg);
+    n.transitions(
+        vec![notice(
+            "marker",
+            TransitionKind::Problem,
+            Status::Warning,
+            T0,
+            "M",
+        )],
+        T0,
+    );
+    let marker = "[picomon] WARNING: marker on web1";
+    server.wait_for("ops@example.org", marker);
+    // Tried twice more with backoff, then given up.
+    let failed = wait_for("the refused mail in outbox/failed/", || {
+        let f = failed_files(&cfg);
+        (f.len() == 1).then_some(f)
+    });
+    wait_nothing_owed(&cfg, &n);
+    assert!(!refused.exists());
+    let kept = fs::read_to_string(&failed[0]).unwrap();
+    assert!(
+        kept.contains("reason: the mail was refused 3 times") && kept.contains("500"),
+        "{kept}"
+    );
+    let lines = wait_for("the failed mail in the dump", || {
+        let l = n.status_lines();
+        l.iter()
+            .any(|x| x.starts_with("mail failed: 1 in") && x.contains("Line too long"))
+            .then_some(l)
+    });
+    eprintln!("dump: {lines:#?}");
+    n.shutdown(Duration::from_secs(10));
+    let msgs = server.received();
+    assert_eq!(msgs.len(), 1, "{msgs:#?}");
+    assert_eq!(server.count("ops@example.org", marker), 1);
 }
 
 // ------------------------------------------- end to end: the real binary
@@ -1240,4 +1578,230 @@ fn e2e_corrupt_state_file_stops_start_up_naming_the_file() {
         err.contains("corrupt") && err.contains("move it away"),
         "{err}"
     );
+}
+
+// ------------------------------- end to end: a state dir that cannot be written
+
+/// A tmpfs mounted on a directory; unmounted when dropped.
+struct Tmpfs {
+    dir: PathBuf,
+}
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Tmpfs {
+        fs::create_dir_all(dir).unwrap();
+        mount(
+            &[
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ],
+            dir,
+        );
+        Tmpfs {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    fn remount(&self, how: &str) {
+        mount(&["-o", &format!("remount,{how}")], &self.dir);
+    }
+
+    /// Fills the file system with `name` until it is full.
+    fn fill(&self, name: &str) -> PathBuf {
+        use std::io::Write;
+        let path = self.dir.join(name);
+        let mut f = fs::File::create(&path).unwrap();
+        let chunk = vec![0u8; 64 * 1024];
+        loop {
+            if let Err(e) = f.write_all(&chunk) {
+                assert_eq!(e.raw_os_error(), Some(libc::ENOSPC), "{e}");
+                break;
+            }
+        }
+        path
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.dir)
+            .status();
+    }
+}
+
+fn mount(args: &[&str], dir: &Path) {
+    let st = std::process::Command::new("mount")
+        .args(args)
+        .arg(dir)
+        .status()
+        .expect("mount");
+    assert!(st.success(), "mount {args:?} {} failed", dir.display());
+}
+
+/// Mounting needs root; the test says so visibly when it cannot run.
+fn can_mount(test: &str) -> bool {
+    let root = nix::unistd::geteuid().is_root();
+    if !root {
+        eprintln!("SKIPPED {test}: needs root to mount a tmpfs state dir");
+    }
+    root
+}
+
+const FLAPPY: &str = "[picomon] CRITICAL: flappy on web1";
+const OPS: &str = "ops@example.org";
+
+#[test]
+fn e2e_a_full_state_dir_still_mails_from_memory() {
+    if !can_mount("e2e_a_full_state_dir_still_mails_from_memory") {
+        return;
+    }
+    let t = E2e::new("");
+    let fsys = Tmpfs::mount(&t.path().join("state"), "2m");
+    t.set_status(0, "OK - fine");
+    // No SMTP server yet: the Problem must wait in memory, shown by the dump.
+    let mut d = t.daemon();
+    t.wait_runs(2);
+    let fill = fsys.fill("fill");
+    t.set_status(2, "CRITICAL - disk full");
+    wait_for("the mail kept in memory", || {
+        d.stderr().contains("it is kept in memory").then_some(())
+    });
+    d.signal(libc::SIGUSR1);
+    wait_for("the memory queue in the dump", || {
+        let out = d.stdout();
+        out.contains("mail in memory: 1 waiting").then_some(())
+    });
+    assert!(
+        t.outbox().is_empty(),
+        "the disk is full, yet a mail was written"
+    );
+    // The server comes; the disk is still full: sent from memory.
+    let server = t.server();
+    server.wait_for(OPS, FLAPPY);
+    assert!(t.outbox().is_empty());
+    // Space again, the check recovers.
+    fs::remove_file(&fill).unwrap();
+    t.set_status(0, "OK - back");
+    let re = format!("Re: {FLAPPY}");
+    server.wait_for(OPS, &re);
+    let status = d.stop();
+    assert!(status.success(), "{}", d.stderr());
+    // Stopped, with nothing owed: the counts are final.
+    assert!(t.outbox().is_empty(), "{:?}", t.outbox());
+    assert_eq!(server.count(OPS, FLAPPY), 1, "{:#?}", server.received());
+    assert_eq!(server.count(OPS, &re), 1, "{:#?}", server.received());
+    assert!(mail_files(&t.path().join("state/outbox/failed")).is_empty());
+}
+
+#[test]
+fn e2e_a_read_only_state_dir_still_mails_from_memory() {
+    if !can_mount("e2e_a_read_only_state_dir_still_mails_from_memory") {
+        return;
+    }
+    let t = E2e::new("");
+    let fsys = Tmpfs::mount(&t.path().join("state"), "2m");
+    let server = t.server();
+    t.set_status(0, "OK - fine");
+    let mut d = t.daemon();
+    t.wait_runs(2);
+    fsys.remount("ro");
+    t.set_status(2, "CRITICAL - read-only");
+    server.wait_for(OPS, FLAPPY);
+    assert!(
+        d.stderr().contains("it is kept in memory"),
+        "{}",
+        d.stderr()
+    );
+    fsys.remount("rw");
+    t.set_status(0, "OK - back");
+    let re = format!("Re: {FLAPPY}");
+    server.wait_for(OPS, &re);
+    let status = d.stop();
+    assert!(status.success(), "{}", d.stderr());
+    assert!(t.outbox().is_empty(), "{:?}", t.outbox());
+    assert_eq!(server.count(OPS, FLAPPY), 1, "{:#?}", server.received());
+    assert_eq!(server.count(OPS, &re), 1, "{:#?}", server.received());
+}
+
+#[test]
+fn a_partly_delivered_mail_on_a_read_only_disk_is_finished_from_memory() {
+    if !can_mount("a_partly_delivered_mail_on_a_read_only_disk_is_finished_from_memory") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let server = Smtp::start_with(
+        dir.path(),
+        port,
+        &Options {
+            extra: &["--fail-rcpt-4xx-once", "two@example.org"],
+            ..Options::default()
+        },
+    );
+    let mut cfg = config(dir.path(), port);
+    let (ops, two) = ("ops@example.org", "two@example.org");
+    cfg.emails.to = vec![ops.into(), two.into()];
+    let fsys = Tmpfs::mount(&cfg.state_dir, "2m");
+    let file = outbox_path(mail::queue_mail(&cfg, &cfg.state_dir, "partly", "body"));
+    // The outbox file cannot be rewritten (ops got it, two is still owed)
+    // nor removed: what is owed goes on from memory, and the old file is
+    // never sent again.
+    fsys.remount("ro");
+    let mut n = notifier(&cfg);
+    server.wait_for(ops, "partly");
+    server.wait_for(two, "partly");
+    assert!(file.exists());
+    wait_for("nothing left in memory", || {
+        (n.memory_queue_len() == 0).then_some(())
+    });
+    let lines = n.status_lines();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("1 of these are done") && l.contains("not sent again")),
+        "{lines:#?}"
+    );
+    // Writable again: the old file goes at the next tick.
+    fsys.remount("rw");
+    n.tick(T0, &[]);
+    wait_nothing_owed(&cfg, &n);
+    assert!(!file.exists());
+    n.shutdown(Duration::from_secs(10));
+    assert_eq!(server.count(ops, "partly"), 1, "{:#?}", server.received());
+    assert_eq!(server.count(two, "partly"), 1, "{:#?}", server.received());
+    assert_eq!(server.received().len(), 2);
+}
+
+#[test]
+fn the_watchdog_notice_is_sent_at_once_when_the_outbox_is_full() {
+    if !can_mount("the_watchdog_notice_is_sent_at_once_when_the_outbox_is_full") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = config(dir.path(), port);
+    let fsys = Tmpfs::mount(&cfg.state_dir, "2m");
+    fs::create_dir(cfg.state_dir.join("outbox")).unwrap();
+    fsys.fill("fill");
+    // No server: neither queued nor sent, and the error says both.
+    let err = mail::queue_mail(&cfg, &cfg.state_dir, "[picomon] daemon stopped", "x").unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("No space left") && msg.contains("sending it at once failed"),
+        "{msg}"
+    );
+    let server = Smtp::start(dir.path(), port);
+    let sent = mail::queue_mail(&cfg, &cfg.state_dir, "[picomon] daemon stopped", "x").unwrap();
+    match sent {
+        mail::QueuedMail::SentDirectly(answer) => assert!(answer.contains(": 250 "), "{answer}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(outbox_files(&cfg).is_empty());
+    assert_eq!(server.count(OPS, "[picomon] daemon stopped"), 1);
+    assert_eq!(server.received().len(), 1);
 }

@@ -10,7 +10,11 @@
 //! use `Re: ` + the Problem subject.
 //!
 //! Nothing built from check data reaches a header unfiltered: control
-//! characters (CR, LF, ...) are removed by [`header_safe`].
+//! characters (CR, LF, ...) are removed by [`header_safe`]. Headers stay
+//! within RFC 5322's 998 octets per line: a long check name or host is
+//! shortened with "…" in the subject (it is whole in the body), and any
+//! header line still too long is folded ([`fold_long_header_lines`]), as
+//! servers refuse longer lines ("500 line too long").
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -51,6 +55,80 @@ pub fn header_safe(s: &str) -> String {
         .filter(|c| !c.is_control() && *c != '\u{2028}' && *c != '\u{2029}')
         .collect();
     out.trim().to_string()
+}
+
+/// At most this many characters of a check name or a destination go into
+/// a subject; the body has them whole.
+pub const SUBJECT_PART_MAX: usize = 200;
+/// At most this many characters of subject (well under 998 octets even
+/// for the longest unbreakable word, and readable in a mail list).
+pub const SUBJECT_MAX: usize = 400;
+/// RFC 5322 2.1.1: a line is at most 998 octets, CRLF excluded.
+pub const MAX_LINE: usize = 998;
+
+/// `s` cut to `max` characters, the last one being "…" when cut.
+pub fn shorten(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// A subject as it goes into the header: header-safe and shortened.
+fn subject_line(s: &str) -> String {
+    shorten(&header_safe(s), SUBJECT_MAX)
+}
+
+/// Folds every header line longer than [`MAX_LINE`] octets: before a space
+/// where there is one, else (an unbreakable word, which only a very long
+/// configured value can give) with an inserted fold. The body is left as
+/// it is: lettre already encodes long body lines (quoted-printable).
+pub fn fold_long_header_lines(message: &[u8]) -> Vec<u8> {
+    let head_end = message
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|p| p + 2)
+        .unwrap_or(message.len());
+    let (head, body) = message.split_at(head_end);
+    let mut out = Vec::with_capacity(message.len() + 64);
+    for line in head.split(|&b| b == b'\n') {
+        let mut line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            continue;
+        }
+        // 1 after an inserted fold: the space it put before `line`.
+        let mut added = 0;
+        while line.len() + added > MAX_LINE {
+            // Break before the last space that keeps this line short
+            // enough (not the leading space of a continuation line).
+            let cut = line[1..=MAX_LINE - added]
+                .iter()
+                .rposition(|&b| b == b' ' || b == b'\t')
+                .map(|p| p + 1)
+                .filter(|&p| p > 1);
+            match cut {
+                Some(p) => {
+                    out.extend_from_slice(&line[..p]);
+                    out.extend_from_slice(b"\r\n");
+                    line = &line[p..];
+                    added = 0;
+                }
+                None => {
+                    let p = MAX_LINE - 8;
+                    out.extend_from_slice(&line[..p]);
+                    out.extend_from_slice(b"\r\n ");
+                    line = &line[p..];
+                    added = 1;
+                }
+            }
+        }
+        out.extend_from_slice(line);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(body);
+    out
 }
 
 /// Text bound for a body: line ends become LF (lettre writes CRLF), other
@@ -196,12 +274,12 @@ impl Composer {
 
     /// The subject of the Problem mail of a notice.
     pub fn problem_subject(&self, n: &Notice) -> String {
-        render_subject(
+        subject_line(&render_subject(
             &self.subject_tpl,
             n.transition.status.as_str(),
-            &n.name,
-            &n.dest,
-        )
+            &shorten(&n.name, SUBJECT_PART_MAX),
+            &shorten(&n.dest, SUBJECT_PART_MAX),
+        ))
     }
 
     /// A Problem, Update or Recovery mail. `thread_subject` is the subject
@@ -216,7 +294,7 @@ impl Composer {
         let t = &n.transition;
         let root = self.problem_id(&n.check_id, t.outage_start);
         let problem_subject = thread_subject
-            .map(header_safe)
+            .map(subject_line)
             .unwrap_or_else(|| self.problem_subject(n));
         let first_line = match t.kind {
             TransitionKind::Problem => format!(
@@ -313,7 +391,7 @@ impl Composer {
         let subject = render_subject(&self.subject_tpl, "DIGEST", &summary, &self.host);
         let builder = self
             .builder(now)
-            .subject(subject)
+            .subject(subject_line(&subject))
             .message_id(Some(format!("<picomon.digest.{now}@{}>", self.host)));
         self.finish(builder, body, now)
     }
@@ -324,7 +402,7 @@ impl Composer {
         let body = report_text(checks, now, &self.host);
         let builder = self
             .builder(now)
-            .subject(header_safe(&self.report_subject))
+            .subject(subject_line(&self.report_subject))
             .message_id(Some(format!("<picomon.report.{now}@{}>", self.host)));
         self.finish(builder, body, now)
     }
@@ -333,7 +411,7 @@ impl Composer {
     pub fn plain(&self, subject: &str, body: &str, now: UnixMicros) -> Result<Entry, String> {
         let builder = self
             .builder(now)
-            .subject(header_safe(subject))
+            .subject(subject_line(subject))
             .message_id(Some(format!(
                 "<picomon.note.{now}.{:016x}@{}>",
                 stable_hash(subject),
@@ -374,7 +452,8 @@ impl Composer {
             from: env.from().map(|a| a.to_string()).unwrap_or_default(),
             to: env.to().iter().map(|a| a.to_string()).collect(),
             composed: now,
-            message: msg.formatted(),
+            message: fold_long_header_lines(&msg.formatted()),
+            ..Entry::default()
         })
     }
 }
@@ -542,6 +621,77 @@ pub(crate) mod tests {
             r.contains("OK: recovered after 0:03:05 (4 failed runs)"),
             "{r}"
         );
+    }
+
+    /// Every line of the head at most 998 octets.
+    fn assert_short_lines(msg: &[u8]) {
+        let text = String::from_utf8_lossy(msg);
+        let head = text.split("\r\n\r\n").next().unwrap();
+        for l in head.split("\r\n") {
+            assert!(l.len() <= MAX_LINE, "{} octets: {l}", l.len());
+        }
+    }
+
+    #[test]
+    fn a_long_check_name_is_shortened_in_the_subject_and_whole_in_the_body() {
+        let c = Composer::new(&email_config()).unwrap();
+        let mut n = notice(TransitionKind::Problem, Status::Critical, "DOWN");
+        n.name = "n".repeat(2000);
+        n.dest = "d".repeat(1500);
+        let e = c.transition(&n, None, 5).unwrap();
+        assert_short_lines(&e.message);
+        let subj = c.problem_subject(&n);
+        assert!(subj.chars().count() <= SUBJECT_MAX, "{subj}");
+        assert!(subj.contains(&format!("{}…", "n".repeat(SUBJECT_PART_MAX - 1))));
+        assert!(!subj.contains(&"n".repeat(SUBJECT_PART_MAX)));
+        // The body (quoted-printable, as its line is long) has it whole.
+        let text = String::from_utf8(e.message.clone()).unwrap();
+        let body = text.split_once("\r\n\r\n").unwrap().1.replace("=\r\n", "");
+        assert!(body.contains(&"n".repeat(2000)), "{body}");
+        // The Recovery's "Re: " subject too.
+        let mut r = notice(TransitionKind::Recovery, Status::Ok, "UP");
+        r.name = n.name.clone();
+        let e = c.transition(&r, Some(&"x".repeat(3000)), 6).unwrap();
+        assert_short_lines(&e.message);
+    }
+
+    #[test]
+    fn header_lines_are_folded_to_998_octets() {
+        // Spaces to fold at, a giant word, and a mix.
+        let words = "word ".repeat(500);
+        let giant = "g".repeat(2500);
+        for value in [
+            words.as_str(),
+            giant.as_str(),
+            &format!("{giant} {words}{giant}"),
+        ] {
+            let msg = format!("Subject: x\r\nX-Long: {value}\r\nTo: a@b\r\n\r\nbody {giant}\r\n");
+            let folded = fold_long_header_lines(msg.as_bytes());
+            assert_short_lines(&folded);
+            let text = String::from_utf8(folded).unwrap();
+            // Headers and body are still there, body untouched.
+            assert!(text.starts_with("Subject: x\r\nX-Long:"), "{text}");
+            assert!(text.contains("\r\nTo: a@b\r\n\r\nbody "), "{text}");
+            assert!(text.ends_with(&format!("body {giant}\r\n")));
+            // Unfolding gives the words back (folds at spaces lose nothing).
+            let head = text.split("\r\n\r\n").next().unwrap().replace("\r\n", "");
+            if !value.contains(&giant) {
+                assert!(head.contains(value.trim_end()), "{head}");
+            }
+        }
+        // Short lines are left alone, byte for byte.
+        let msg = b"A: 1\r\nB: 2\r\n\r\nbody\r\n";
+        assert_eq!(fold_long_header_lines(msg), msg.to_vec());
+    }
+
+    #[test]
+    fn many_recipients_stay_within_the_line_limit() {
+        let mut cfg = email_config();
+        cfg.to = (0..80).map(|i| format!("person{i}@example.org")).collect();
+        let c = Composer::new(&cfg).unwrap();
+        let e = c.plain("s", "b", 1).unwrap();
+        assert_short_lines(&e.message);
+        assert_eq!(e.to.len(), 80);
     }
 
     #[test]

@@ -3,13 +3,17 @@
 //! ```text
 //!  daemon loop --transitions/tick--> MailNotifier --compose--> Entry
 //!                                         | write (tmp, fsync, rename)
+//!                                         v           \ cannot write:
+//!                                   state_dir/outbox/   memory queue
+//!                                         |     ^-------' (every tick)
 //!                                         v
-//!                                   state_dir/outbox/ --sender thread--> SMTP
-//!                                   (removed after 250; backoff; failover)
+//!                 sender thread --> SMTP, recipient by recipient
+//!                 (done: removed; 4xx: backoff; 5xx x3: outbox/failed/)
 //! ```
 //!
 //! - [`compose`]: Problem/Update/Recovery threads, digest, report, test mail.
 //! - [`outbox`]: the durable queue, one file per mail.
+//! - [`memory`]: mails kept in memory while the outbox cannot be written.
 //! - [`smtp`]: lettre + rustls; plain, STARTTLS, implicit TLS, AUTH.
 //! - [`sender`]: the delivery thread with backoff.
 //!
@@ -19,12 +23,14 @@
 //! original mail, and a restart does not reset the report period.
 
 pub mod compose;
+pub mod memory;
 pub mod outbox;
 pub mod sender;
 pub mod smtp;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context};
@@ -36,8 +42,9 @@ use crate::config::Config;
 use crate::notify::{CheckView, Notice, Notifier};
 
 use compose::Composer;
+use memory::{MailKind, MemoryQueue};
 use outbox::{Entry, Outbox};
-use sender::Sender;
+use sender::{Queues, Sender};
 use smtp::Smtp;
 
 /// The file (in `state_dir`) that remembers the Problem subject per open
@@ -79,6 +86,7 @@ fn load_mail_state(state_dir: &Path) -> MailState {
 pub struct MailNotifier {
     composer: Composer,
     outbox: Outbox,
+    memory: Arc<MemoryQueue>,
     sender: Sender,
     state_dir: PathBuf,
     saved: MailState,
@@ -97,16 +105,28 @@ impl std::fmt::Debug for MailNotifier {
 impl MailNotifier {
     /// Checks the mail settings, creates `state_dir/outbox/` and starts the
     /// delivery thread (which first sends whatever an earlier process left).
+    /// An outbox that cannot be created is not fatal: mail then waits in
+    /// memory until it can be.
     pub fn new(cfg: &Config, state_dir: &Path) -> anyhow::Result<MailNotifier> {
         let e = &cfg.emails;
         let composer = Composer::new(e).map_err(|m| anyhow!("{}: {m}", cfg.path.display()))?;
         let smtp = Smtp::new(e).map_err(|m| anyhow!("{}: {m}", cfg.path.display()))?;
-        let outbox = Outbox::open(state_dir)?;
-        let sender = Sender::start(smtp, outbox.clone(), e.smtp_retry_timeout)
-            .context("cannot start the mail delivery thread")?;
+        let outbox = Outbox::at(state_dir);
+        if let Err(err) = outbox.create() {
+            log::error!("{err}; mail waits in memory until it can be written");
+        }
+        let memory = Arc::new(MemoryQueue::default());
+        let sender = Sender::start(
+            smtp,
+            outbox.clone(),
+            Arc::clone(&memory),
+            e.smtp_retry_timeout,
+        )
+        .context("cannot start the mail delivery thread")?;
         Ok(MailNotifier {
             composer,
             outbox,
+            memory,
             sender,
             state_dir: state_dir.to_path_buf(),
             saved: load_mail_state(state_dir),
@@ -135,7 +155,14 @@ impl MailNotifier {
         self.outbox.dir()
     }
 
-    fn queue(&self, entry: Result<Entry, String>, what: &str) -> bool {
+    /// How many mails wait in memory because the outbox cannot be written.
+    pub fn memory_queue_len(&self) -> usize {
+        self.memory.len()
+    }
+
+    /// Queues a mail: in the outbox, or in memory when the outbox cannot
+    /// be written (it is sent from there and written later).
+    fn queue(&self, entry: Result<Entry, String>, what: &str, kind: MailKind) -> bool {
         let entry = match entry {
             Ok(e) => e,
             Err(e) => {
@@ -146,12 +173,39 @@ impl MailNotifier {
         match self.outbox.push(&entry) {
             Ok(p) => {
                 log::debug!("{what} mail queued as {}", p.display());
-                true
             }
             Err(e) => {
-                log::error!("cannot queue the {what} mail: {e}");
-                false
+                log::error!(
+                    "cannot write the {what} mail to the outbox ({e}); it is kept in memory, \
+                     sent from there, and written to the outbox when the disk allows"
+                );
+                for subject in self.memory.push(entry, kind, &e.to_string(), None) {
+                    log::error!(
+                        "more than {} mails wait in memory: dropped the report {subject:?}",
+                        memory::MEMORY_QUEUE_MAX
+                    );
+                }
             }
+        }
+        true
+    }
+
+    /// Writes the mails kept in memory to the outbox, and removes the
+    /// outbox files they replace, when it can.
+    fn flush_memory(&self) {
+        if self.memory.is_idle() {
+            return;
+        }
+        let (written, err) = self.memory.flush(&self.outbox);
+        if written > 0 {
+            log::info!(
+                "{written} mails kept in memory are now in the outbox {}",
+                self.outbox.dir().display()
+            );
+            self.sender.wake();
+        }
+        if let Some(e) = err {
+            log::debug!("{} mails still wait in memory: {e}", self.memory.len());
         }
     }
 
@@ -219,11 +273,11 @@ impl Notifier for MailNotifier {
         let subjects: Vec<Option<String>> = batch.iter().map(|n| self.track_thread(n)).collect();
         let mut queued = false;
         if batch.len() > self.digest_over {
-            queued |= self.queue(self.composer.digest(&batch, now), "digest");
+            queued |= self.queue(self.composer.digest(&batch, now), "digest", MailKind::Alert);
         } else {
             for (n, subject) in batch.iter().zip(&subjects) {
                 let entry = self.composer.transition(n, subject.as_deref(), now);
-                queued |= self.queue(entry, n.transition.kind.as_str());
+                queued |= self.queue(entry, n.transition.kind.as_str(), MailKind::Alert);
             }
         }
         self.save_mail_state();
@@ -233,6 +287,7 @@ impl Notifier for MailNotifier {
     }
 
     fn tick(&mut self, now: UnixMicros, checks: &[CheckView]) {
+        self.flush_memory();
         if self.report_every.is_zero() || !self.composer.has_recipients() {
             return;
         }
@@ -244,7 +299,11 @@ impl Notifier for MailNotifier {
         match self.saved.last_report {
             None => self.set_last_report(Some(now)),
             Some(t) if now - t >= self.report_every.as_micros() as i64 => {
-                if self.queue(self.composer.report(checks, now), "report") {
+                if self.queue(
+                    self.composer.report(checks, now),
+                    "report",
+                    MailKind::Report,
+                ) {
                     self.sender.wake();
                 }
                 self.set_last_report(Some(now));
@@ -271,6 +330,37 @@ impl Notifier for MailNotifier {
                 self.outbox.dir().display()
             )),
         }
+        let stale = self.memory.tombstones();
+        if stale > 0 {
+            out.push(format!(
+                "mail outbox: {stale} of these are done (or replaced by mail in memory) but \
+                 cannot be removed yet; they are not sent again"
+            ));
+        }
+        if let Some(why) = self.memory.why() {
+            out.push(format!(
+                "mail in memory: {} waiting, sent from memory, not yet in the outbox: {why}",
+                self.memory.len()
+            ));
+        }
+        for (who, why) in self.sender.refused() {
+            if who == "*" {
+                out.push(format!("mail refused as a whole, retried: {why}"));
+            } else {
+                out.push(format!("mail refused for {who}, retried: {why}"));
+            }
+        }
+        let failed = self.outbox.failed_count();
+        if failed > 0 || self.sender.last_failed().is_some() {
+            let mut line = format!(
+                "mail failed: {failed} in {}",
+                self.outbox.dir().join(outbox::FAILED_DIR).display()
+            );
+            if let Some((at, why)) = self.sender.last_failed() {
+                line.push_str(&format!(", last ({}): {why}", local_datetime(at)));
+            }
+            out.push(line);
+        }
         if let Some((at, e)) = self.sender.last_error() {
             out.push(format!(
                 "last mail delivery error ({}): {e}",
@@ -285,10 +375,21 @@ impl Notifier for MailNotifier {
 
     fn shutdown(&mut self, deadline: Duration) {
         self.save_mail_state();
+        self.flush_memory();
         if !self.sender.shutdown(deadline) {
             log::warn!(
                 "mail delivery still busy at exit; what is left in {} is sent on the next start",
                 self.outbox.dir().display()
+            );
+        }
+        // What the last pass could not send must survive the exit.
+        self.flush_memory();
+        if !self.memory.is_empty() {
+            log::error!(
+                "{} mails could neither be sent nor written to {} and are lost at exit: {}",
+                self.memory.len(),
+                self.outbox.dir().display(),
+                self.memory.why().unwrap_or_default()
             );
         }
     }
@@ -315,9 +416,18 @@ pub fn test_mail(cfg: &Config) -> Result<String, String> {
         local_datetime(now)
     );
     let entry = composer.plain(&composer.test_subject(), &body, now)?;
-    smtp.send(&entry, sender::SEND_TIMEOUT)
-        .map(|(server, answer)| format!("{server}: {answer}"))
-        .map_err(|e| e.message)
+    let d = smtp
+        .send(&entry, sender::SEND_TIMEOUT)
+        .map_err(|e| e.to_string())?;
+    if d.refused.is_empty() {
+        return Ok(format!("{}: {}", d.server, d.answer));
+    }
+    Err(format!(
+        "{}: delivered to [{}], refused: {}",
+        d.server,
+        d.accepted.join(", "),
+        d.refusals()
+    ))
 }
 
 /// One bounded delivery pass over `state_dir/outbox/` (used by the watchdog
@@ -326,7 +436,15 @@ pub fn test_mail(cfg: &Config) -> Result<String, String> {
 pub fn deliver_outbox(cfg: &Config, state_dir: &Path, deadline: Duration) -> anyhow::Result<usize> {
     let smtp = Smtp::new(&cfg.emails).map_err(|m| anyhow!("{}: {m}", cfg.path.display()))?;
     let outbox = Outbox::open(state_dir)?;
-    let res = sender::pass(&smtp, &outbox, Some(Instant::now() + deadline), &|| false);
+    let memory = MemoryQueue::default();
+    let q = Queues {
+        smtp: &smtp,
+        outbox: &outbox,
+        memory: &memory,
+        base: cfg.emails.smtp_retry_timeout,
+    };
+    let mut holds = sender::Holds::new();
+    let res = sender::pass(&q, &mut holds, Some(Instant::now() + deadline), &|| false);
     if res.busy {
         return Err(anyhow!(
             "the outbox {} is being sent by another process",
@@ -334,7 +452,12 @@ pub fn deliver_outbox(cfg: &Config, state_dir: &Path, deadline: Duration) -> any
         ));
     }
     let left = outbox.list().map(|l| l.len()).unwrap_or(0);
-    match res.error {
+    let error = res.error.or_else(|| {
+        res.refused
+            .last()
+            .map(|(who, why)| format!("refused for {who}: {why}"))
+    });
+    match error {
         Some(e) => Err(anyhow!(
             "{} mails delivered, {left} still wait in {}: {e}",
             res.delivered,
@@ -349,14 +472,37 @@ pub fn deliver_outbox(cfg: &Config, state_dir: &Path, deadline: Duration) -> any
     }
 }
 
+/// Where [`queue_mail`] put a mail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum QueuedMail {
+    /// In this outbox file; the next delivery pass sends it.
+    InOutbox(PathBuf),
+    /// The outbox could not be written, so it was sent at once: the
+    /// server's answer.
+    SentDirectly(String),
+}
+
+impl QueuedMail {
+    /// The outbox file, when it went there.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            QueuedMail::InOutbox(p) => Some(p),
+            QueuedMail::SentDirectly(_) => None,
+        }
+    }
+}
+
 /// Queues a mail with a given subject and body to `emails.to` through the
-/// outbox (the watchdog's notice). It is sent by the next delivery pass.
+/// outbox (the watchdog's notice). It is sent by the next delivery pass;
+/// when the outbox cannot be written (full or read-only disk) it is sent
+/// at once instead, so the notice is not lost. An error says why it is
+/// neither queued nor sent.
 pub fn queue_mail(
     cfg: &Config,
     state_dir: &Path,
     subject: &str,
     body: &str,
-) -> anyhow::Result<PathBuf> {
+) -> anyhow::Result<QueuedMail> {
     let composer =
         Composer::new(&cfg.emails).map_err(|m| anyhow!("{}: {m}", cfg.path.display()))?;
     if !composer.has_recipients() {
@@ -368,6 +514,24 @@ pub fn queue_mail(
     let entry = composer
         .plain(subject, body, now_unix_micros())
         .map_err(|m| anyhow!(m))?;
-    let outbox = Outbox::open(state_dir)?;
-    Ok(outbox.push(&entry)?)
+    let outbox = Outbox::at(state_dir);
+    let written = outbox.push(&entry);
+    let err = match written {
+        Ok(p) => return Ok(QueuedMail::InOutbox(p)),
+        Err(e) => e,
+    };
+    log::error!("{err}; sending the mail {subject:?} at once instead");
+    let smtp = Smtp::new(&cfg.emails).map_err(|m| anyhow!("{}: {m}", cfg.path.display()))?;
+    match smtp.send(&entry, sender::SEND_TIMEOUT) {
+        Ok(d) if d.refused.is_empty() => Ok(QueuedMail::SentDirectly(format!(
+            "{}: {}",
+            d.server, d.answer
+        ))),
+        Ok(d) => Err(anyhow!(
+            "{err}; sent at once to [{}], refused: {}",
+            d.accepted.join(", "),
+            d.refusals()
+        )),
+        Err(e) => Err(anyhow!("{err}; and sending it at once failed: {e}")),
+    }
 }

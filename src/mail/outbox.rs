@@ -1,9 +1,11 @@
 //! The durable outbox (SPEC §7): `state_dir/outbox/`, one file per mail.
 //!
 //! A mail is written here (temporary file, fsync, rename, fsync of the
-//! directory) before any attempt to send it, and removed only after the
-//! server's 250. So a mail survives a dead SMTP server, a crash and a
-//! restart; whoever starts next (daemon or watchdog) sends it.
+//! directory) before any attempt to send it, and removed only once every
+//! recipient got it or was given up. So a mail survives a dead SMTP server,
+//! a crash and a restart; whoever starts next (daemon or watchdog) sends it.
+//! When the outbox cannot be written (full or read-only disk), the mail is
+//! kept in memory instead ([`super::memory`]).
 //!
 //! File names start with the composition time in microseconds (zero
 //! padded) and a sequence number, so sorting by name is oldest first.
@@ -12,14 +14,27 @@
 //!
 //! ```text
 //! picomon-outbox 1
+//! composed: 1800000000000000
 //! from: picomon@example.org
-//! to: ops@example.org
+//! to: ops@example.org          <- the recipients still owed the mail
+//! tries: 1 gone@example.org    <- permanent refusals so far, per recipient
+//! mail-tries: 0                <- permanent refusals of the whole mail
 //!
 //! Date: ...            <- the message, byte for byte
 //! ```
+//!
+//! A mail (or the part of it for one recipient) that servers refused
+//! permanently [`MAX_PERMANENT_TRIES`] times is moved to `outbox/failed/`,
+//! with a `reason:` line in its envelope. Moving it back into `outbox/`
+//! sends it again (the counts start afresh).
+//!
+//! The directories are created 0700 and the files 0600: they hold check
+//! output and addresses.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -28,28 +43,53 @@ use crate::state::{sync_dir, write_atomic};
 
 const MAGIC: &str = "picomon-outbox 1";
 const SUFFIX: &str = ".mail";
+/// Where mails that cannot be delivered end up, inside the outbox.
+pub const FAILED_DIR: &str = "failed";
+
+/// How many times servers may refuse a mail (or one recipient) permanently
+/// (a 5xx answer to MAIL, RCPT, DATA or the message) before it is given up
+/// and moved to `outbox/failed/`. More than one, as a server that is being
+/// reconfigured may answer 5xx for a while; few, as the answer rarely
+/// changes and the operator must learn of it soon.
+pub const MAX_PERMANENT_TRIES: u32 = 3;
 
 /// One queued mail: envelope plus the exact bytes to send.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Entry {
     /// Envelope sender (MAIL FROM).
     pub from: String,
-    /// Envelope recipients (RCPT TO).
+    /// Envelope recipients (RCPT TO) still owed this mail.
     pub to: Vec<String>,
     /// When the mail was composed (its Date header).
     pub composed: UnixMicros,
     /// The RFC 5322 message, CRLF line ends.
     pub message: Vec<u8>,
+    /// Permanent refusals so far, per recipient (absent: none).
+    pub tries: BTreeMap<String, u32>,
+    /// Permanent refusals of the whole mail (MAIL, DATA, the message).
+    pub mail_tries: u32,
 }
 
 impl Entry {
-    fn encode(&self) -> Vec<u8> {
+    fn encode(&self, reason: Option<&str>) -> Vec<u8> {
         let mut out = format!(
             "{MAGIC}\ncomposed: {}\nfrom: {}\n",
             self.composed, self.from
         );
         for t in &self.to {
             out.push_str(&format!("to: {t}\n"));
+        }
+        for (t, n) in &self.tries {
+            if self.to.contains(t) && *n > 0 {
+                out.push_str(&format!("tries: {n} {t}\n"));
+            }
+        }
+        if self.mail_tries > 0 {
+            out.push_str(&format!("mail-tries: {}\n", self.mail_tries));
+        }
+        if let Some(r) = reason {
+            let one_line: String = r.chars().filter(|c| !c.is_control()).collect();
+            out.push_str(&format!("reason: {one_line}\n"));
         }
         out.push('\n');
         let mut bytes = out.into_bytes();
@@ -68,11 +108,10 @@ impl Entry {
             return Err(format!("does not start with {MAGIC:?}"));
         }
         let mut e = Entry {
-            from: String::new(),
-            to: Vec::new(),
-            composed: 0,
             message: bytes[split + 2..].to_vec(),
+            ..Entry::default()
         };
+        let count = |v: &str| v.parse::<u32>().map_err(|_| format!("bad count {v:?}"));
         for line in lines {
             match line.split_once(": ") {
                 Some(("from", v)) => e.from = v.to_string(),
@@ -80,13 +119,42 @@ impl Entry {
                 Some(("composed", v)) => {
                     e.composed = v.parse().map_err(|_| format!("bad composed time {v:?}"))?
                 }
-                _ => {} // a newer picomon may add fields
+                Some(("tries", v)) => {
+                    let (n, addr) = v.split_once(' ').ok_or(format!("bad tries {v:?}"))?;
+                    e.tries.insert(addr.to_string(), count(n)?);
+                }
+                Some(("mail-tries", v)) => e.mail_tries = count(v)?,
+                _ => {} // a newer picomon may add fields (and `reason`)
             }
         }
         if e.to.is_empty() {
             return Err("no recipient".into());
         }
         Ok(e)
+    }
+
+    /// The `Subject:` of the message (for logs), or "".
+    pub fn subject(&self) -> String {
+        let text = String::from_utf8_lossy(&self.message);
+        let head = text.split("\r\n\r\n").next().unwrap_or("");
+        let mut out = String::new();
+        let mut lines = head.split("\r\n");
+        while let Some(l) = lines.next() {
+            if let Some(v) = l.strip_prefix("Subject: ") {
+                out.push_str(v);
+                for cont in lines.by_ref() {
+                    match cont.strip_prefix(' ').or_else(|| cont.strip_prefix('\t')) {
+                        Some(c) => {
+                            out.push(' ');
+                            out.push_str(c);
+                        }
+                        None => break,
+                    }
+                }
+                break;
+            }
+        }
+        out
     }
 }
 
@@ -105,63 +173,100 @@ pub struct Outbox {
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
 
+/// Creates `dir` (and missing parents) private to picomon's user.
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
 impl Outbox {
     /// The outbox of `state_dir`, created if missing.
     pub fn open(state_dir: &Path) -> io::Result<Outbox> {
-        let dir = state_dir.join("outbox");
-        fs::create_dir_all(&dir).map_err(|e| {
+        let ob = Outbox::at(state_dir);
+        ob.create()?;
+        Ok(ob)
+    }
+
+    /// The outbox of `state_dir`, without touching the disk (it is created
+    /// by the first [`push`](Self::push) that can).
+    pub fn at(state_dir: &Path) -> Outbox {
+        Outbox {
+            dir: state_dir.join("outbox"),
+        }
+    }
+
+    /// Creates the directory; the error says what to check.
+    pub fn create(&self) -> io::Result<()> {
+        create_private_dir(&self.dir).map_err(|e| {
             io::Error::new(
                 e.kind(),
                 format!(
                     "cannot create the mail outbox {}: {e} (check that the state directory \
                      exists and is writable by the user picomon runs as)",
-                    dir.display()
+                    self.dir.display()
                 ),
             )
-        })?;
-        Ok(Outbox { dir })
+        })
     }
 
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
-    /// Writes a mail durably; returns its file.
-    pub fn push(&self, e: &Entry) -> io::Result<PathBuf> {
+    /// A new file name in `dir`: composition time, sequence, pid.
+    fn new_path(dir: &Path, composed: UnixMicros) -> PathBuf {
         let seq = SEQ.fetch_add(1, Ordering::SeqCst);
-        let name = format!(
+        dir.join(format!(
             "{:020}-{:06}-{}{SUFFIX}",
-            e.composed.max(0),
+            composed.max(0),
             seq % 1_000_000,
             std::process::id()
-        );
-        let path = self.dir.join(name);
-        write_atomic(&path, &e.encode())?;
+        ))
+    }
+
+    /// Writes a mail durably; returns its file.
+    pub fn push(&self, e: &Entry) -> io::Result<PathBuf> {
+        if !self.dir.is_dir() {
+            self.create()?;
+        }
+        let path = Self::new_path(&self.dir, e.composed);
+        write_atomic(&path, &e.encode(None))?;
         Ok(path)
+    }
+
+    /// Replaces a queued mail atomically (fewer recipients, new counts).
+    pub fn rewrite(&self, q: &Queued, e: &Entry) -> io::Result<()> {
+        write_atomic(&q.path, &e.encode(None))
+    }
+
+    /// Writes a mail that cannot be delivered to `outbox/failed/`, with the
+    /// reason in its envelope and its counts cleared (moving it back sends
+    /// it afresh).
+    pub fn fail(&self, e: &Entry, reason: &str) -> io::Result<PathBuf> {
+        let dir = self.dir.join(FAILED_DIR);
+        create_private_dir(&dir)?;
+        let path = Self::new_path(&dir, e.composed);
+        let fresh = Entry {
+            tries: BTreeMap::new(),
+            mail_tries: 0,
+            ..e.clone()
+        };
+        write_atomic(&path, &fresh.encode(Some(reason)))?;
+        Ok(path)
+    }
+
+    /// How many mails wait in `outbox/failed/`.
+    pub fn failed_count(&self) -> usize {
+        list_mails(&self.dir.join(FAILED_DIR))
+            .map(|l| l.len())
+            .unwrap_or(0)
     }
 
     /// The waiting mails, oldest first.
     pub fn list(&self) -> io::Result<Vec<Queued>> {
-        let mut out = Vec::new();
-        for item in fs::read_dir(&self.dir)? {
-            let item = item?;
-            let name = item.file_name();
-            let name = name.to_string_lossy();
-            if name.starts_with('.') || !name.ends_with(SUFFIX) {
-                continue;
-            }
-            let composed = name
-                .split('-')
-                .next()
-                .and_then(|t| t.parse().ok())
-                .unwrap_or(0);
-            out.push(Queued {
-                path: item.path(),
-                composed,
-            });
-        }
-        out.sort_by(|a, b| a.path.cmp(&b.path));
-        Ok(out)
+        list_mails(&self.dir)
     }
 
     /// Reads one queued mail; an unreadable file is an error naming it.
@@ -187,12 +292,36 @@ impl Outbox {
     /// so it does not block the mails behind it.
     pub fn quarantine(&self, q: &Queued) -> io::Result<PathBuf> {
         let bad = self.dir.join("bad");
-        fs::create_dir_all(&bad)?;
+        create_private_dir(&bad)?;
         let target = bad.join(q.path.file_name().unwrap_or_default());
         fs::rename(&q.path, &target)?;
         sync_dir(&self.dir)?;
         Ok(target)
     }
+}
+
+/// The mail files in `dir`, oldest first.
+fn list_mails(dir: &Path) -> io::Result<Vec<Queued>> {
+    let mut out = Vec::new();
+    for item in fs::read_dir(dir)? {
+        let item = item?;
+        let name = item.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') || !name.ends_with(SUFFIX) {
+            continue;
+        }
+        let composed = name
+            .split('-')
+            .next()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(0);
+        out.push(Queued {
+            path: item.path(),
+            composed,
+        });
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -205,6 +334,7 @@ mod tests {
             to: vec!["b@example.org".into(), "c@example.org".into()],
             composed,
             message: b"Subject: x\r\n\r\nbody\r\n\r\nmore\r\n".to_vec(),
+            ..Entry::default()
         }
     }
 
@@ -223,6 +353,25 @@ mod tests {
         assert_eq!(ob.read(&l[0]).unwrap(), entry(3));
         ob.remove(&l[0]).unwrap();
         assert_eq!(ob.list().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn directories_and_files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        let ob = Outbox::open(&state).unwrap();
+        let p = ob.push(&entry(1)).unwrap();
+        let failed = ob.fail(&entry(2), "refused").unwrap();
+        assert_eq!(mode(&state), 0o700);
+        assert_eq!(mode(ob.dir()), 0o700);
+        assert_eq!(mode(&p), 0o600);
+        assert_eq!(mode(failed.parent().unwrap()), 0o700);
+        assert_eq!(mode(&failed), 0o600);
+        let q = ob.list().unwrap().remove(0);
+        ob.rewrite(&q, &entry(1)).unwrap();
+        assert_eq!(mode(&p), 0o600);
     }
 
     #[test]

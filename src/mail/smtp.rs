@@ -1,20 +1,23 @@
-//! SMTP delivery through lettre with rustls (SPEC §7): plain, STARTTLS or
-//! implicit TLS, optional AUTH, extra CA certificates, and a failover list
-//! of servers tried in order.
+//! SMTP delivery through lettre's connection with rustls (SPEC §7): plain,
+//! STARTTLS or implicit TLS, optional AUTH, extra CA certificates, and a
+//! failover list of servers tried in order.
 //!
-//! The user must learn why a mail did not go out, so every failure names
-//! the server and, for TLS, digs the rustls reason (unknown issuer, name
-//! mismatch, expired) out of the error chain and says what to change.
+//! The commands are sent one by one (MAIL, RCPT per recipient, DATA), so
+//! each recipient's answer is seen: a refused address does not stop the
+//! others. Every failure is an [`SmtpError`] naming the server, the stage,
+//! the reply code and whether retrying can help; for TLS the rustls reason
+//! (unknown issuer, name mismatch, expired) is taken from the error chain
+//! and the message says what to change.
 
 use std::fmt::Write as _;
 use std::fs;
 use std::time::Duration;
 
-use lettre::address::{Address, Envelope};
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::transport::smtp::SmtpTransport;
-use lettre::Transport;
+use lettre::address::Address;
+use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
+use lettre::transport::smtp::client::{Certificate, SmtpConnection, TlsParameters};
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 
 use crate::config::{EmailConfig, SmtpTls};
 
@@ -163,103 +166,287 @@ impl Smtp {
         &self.servers
     }
 
-    /// Sends one mail over the failover list, each server in order until one
-    /// accepts it. Ok: the server and its answer (`"250 ..."`); Err: every
-    /// server's failure.
-    pub fn send(&self, entry: &Entry, timeout: Duration) -> Result<(String, String), SendError> {
-        let envelope = envelope(entry).map_err(|message| SendError {
-            message,
-            rejected: true,
-        })?;
+    /// Sends one mail over the failover list: each server in order until
+    /// one takes part in the transaction. Ok: which recipients it accepted
+    /// and refused (a refused recipient does not stop the others); Err: the
+    /// mail as a whole was not sent (every server unreachable, or the
+    /// server's answer to MAIL, DATA or the message).
+    pub fn send(&self, entry: &Entry, timeout: Duration) -> Result<Delivery, SendError> {
         let mut errors = Vec::new();
-        let mut rejected = true;
+        let (from, to) = match envelope(entry) {
+            Ok(x) => x,
+            Err(message) => {
+                errors.push(SmtpError {
+                    server: "envelope".into(),
+                    stage: Stage::Envelope,
+                    code: None,
+                    message,
+                });
+                return Err(SendError { errors });
+            }
+        };
         for server in &self.servers {
-            match self.send_to(server, &envelope, &entry.message, timeout) {
-                Ok(answer) => return Ok((server.to_string(), answer)),
+            let mut conn = match self.connect(server, timeout) {
+                Ok(c) => c,
                 Err(e) => {
-                    rejected &= e.rejected;
-                    errors.push(e.message);
+                    errors.push(e);
+                    continue;
+                }
+            };
+            let result = self.transaction(&mut conn, server, from.as_ref(), &to, &entry.message);
+            match result {
+                Ok(d) => {
+                    let _ = conn.quit();
+                    return Ok(d);
+                }
+                Err(e) => {
+                    conn.abort();
+                    let about_mail = e.about_this_mail();
+                    errors.push(e);
+                    if about_mail {
+                        // The server answered about this very mail: that is
+                        // the answer; the next server is for outages.
+                        break;
+                    }
                 }
             }
         }
-        Err(SendError {
-            message: errors.join("; "),
-            rejected,
-        })
+        Err(SendError { errors })
     }
 
-    fn send_to(
-        &self,
-        server: &Server,
-        envelope: &Envelope,
-        message: &[u8],
-        timeout: Duration,
-    ) -> Result<String, SendError> {
-        let transport = self.transport(server, timeout).map_err(|e| SendError {
-            message: format!("{server}: {e}"),
-            rejected: false,
-        })?;
-        match transport.send_raw(envelope, message) {
-            Ok(resp) => {
-                let text: Vec<&str> = resp.message().collect();
-                Ok(format!("{} {}", resp.code(), text.join(" ")))
-            }
-            Err(e) => Err(SendError {
-                message: format!("{server}: {}", describe(&e, server, self.tls)),
-                rejected: rejects_this_mail(&e),
-            }),
-        }
-    }
-
-    fn transport(&self, server: &Server, timeout: Duration) -> Result<SmtpTransport, String> {
+    /// Connects, greets, STARTTLS and AUTH as configured.
+    fn connect(&self, server: &Server, timeout: Duration) -> Result<SmtpConnection, SmtpError> {
+        let fail = |stage, e: &lettre::transport::smtp::Error| {
+            SmtpError::from_lettre(server, stage, e, self.tls)
+        };
         let params = || {
             let mut b = TlsParameters::builder(server.host.clone());
             for r in &self.roots {
                 b = b.add_root_certificate(r.clone());
             }
-            b.build_rustls()
-                .map_err(|e| format!("cannot set up TLS: {e}"))
+            b.build_rustls().map_err(|e| SmtpError {
+                server: server.to_string(),
+                stage: Stage::Connect,
+                code: None,
+                message: format!("cannot set up TLS: {e}"),
+            })
         };
-        let tls = match self.tls {
-            SmtpTls::None => Tls::None,
-            SmtpTls::Starttls => Tls::Required(params()?),
-            SmtpTls::Tls => Tls::Wrapper(params()?),
+        let wrapper = match self.tls {
+            SmtpTls::Tls => Some(params()?),
+            _ => None,
         };
-        let mut b = SmtpTransport::builder_dangerous(server.host.clone())
-            .port(server.port)
-            .tls(tls)
-            .timeout(Some(timeout));
-        if let Some(c) = &self.credentials {
-            b = b.credentials(c.clone());
+        let hello = ClientId::default();
+        let mut conn = SmtpConnection::connect(
+            (server.host.as_str(), server.port),
+            Some(timeout),
+            &hello,
+            wrapper.as_ref(),
+            None,
+        )
+        .map_err(|e| fail(Stage::Connect, &e))?;
+        if self.tls == SmtpTls::Starttls {
+            if !conn.can_starttls() {
+                conn.abort();
+                return Err(SmtpError {
+                    server: server.to_string(),
+                    stage: Stage::Connect,
+                    code: None,
+                    message: "the server does not offer STARTTLS (set \
+                              config.emails.smtp_tls = \"tls\" if it speaks implicit TLS, or \
+                              use a server that offers STARTTLS)"
+                        .into(),
+                });
+            }
+            conn.starttls(&params()?, &hello)
+                .map_err(|e| fail(Stage::Connect, &e))?;
         }
-        Ok(b.build())
+        if let Some(c) = &self.credentials {
+            if let Err(e) = conn.auth(DEFAULT_MECHANISMS, c) {
+                conn.abort();
+                return Err(fail(Stage::Auth, &e));
+            }
+        }
+        Ok(conn)
+    }
+
+    /// MAIL, one RCPT per recipient (each answer kept), DATA, the message.
+    fn transaction(
+        &self,
+        conn: &mut SmtpConnection,
+        server: &Server,
+        from: Option<&Address>,
+        to: &[(String, Address)],
+        message: &[u8],
+    ) -> Result<Delivery, SmtpError> {
+        let fail = |stage, e: &lettre::transport::smtp::Error| {
+            SmtpError::from_lettre(server, stage, e, self.tls)
+        };
+        let info = conn.server_info();
+        let mut params = Vec::new();
+        if to.iter().any(|(_, a)| !a.to_string().is_ascii())
+            || from.is_some_and(|a| !a.to_string().is_ascii())
+        {
+            if !info.supports_feature(Extension::SmtpUtfEight) {
+                return Err(SmtpError {
+                    server: server.to_string(),
+                    stage: Stage::Envelope,
+                    code: None,
+                    message: "an address is not ASCII and the server does not offer SMTPUTF8"
+                        .into(),
+                });
+            }
+            params.push(MailParameter::SmtpUtfEight);
+        }
+        if !message.is_ascii() && info.supports_feature(Extension::EightBitMime) {
+            params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+        }
+        conn.command(Mail::new(from.cloned(), params))
+            .map_err(|e| fail(Stage::MailFrom, &e))?;
+        let mut delivery = Delivery {
+            server: server.to_string(),
+            answer: String::new(),
+            accepted: Vec::new(),
+            refused: Vec::new(),
+        };
+        for (raw, addr) in to {
+            match conn.command(Rcpt::new(addr.clone(), vec![])) {
+                Ok(_) => delivery.accepted.push(raw.clone()),
+                Err(e) => {
+                    let e = fail(Stage::RcptTo, &e);
+                    if !e.about_this_mail() {
+                        return Err(e);
+                    }
+                    delivery.refused.push((raw.clone(), e));
+                }
+            }
+        }
+        if delivery.accepted.is_empty() {
+            // Nobody to send to: no DATA (RFC 5321 4.1.1.4).
+            return Ok(delivery);
+        }
+        conn.command(Data).map_err(|e| fail(Stage::Data, &e))?;
+        let resp = conn
+            .message(message)
+            .map_err(|e| fail(Stage::Message, &e))?;
+        let text: Vec<&str> = resp.message().collect();
+        delivery.answer = format!("{} {}", resp.code(), text.join(" "));
+        Ok(delivery)
     }
 }
 
-/// Why a mail was not sent.
+/// What a server did with one mail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    /// The server that took the transaction.
+    pub server: String,
+    /// Its answer to the message (`"250 ..."`); empty when every recipient
+    /// was refused (then no message was sent).
+    pub answer: String,
+    /// The recipients that got the mail.
+    pub accepted: Vec<String>,
+    /// The recipients refused at RCPT, with the server's answer.
+    pub refused: Vec<(String, SmtpError)>,
+}
+
+impl Delivery {
+    /// The refused recipients with the server's answers, for a message.
+    pub fn refusals(&self) -> String {
+        let all: Vec<String> = self.refused.iter().map(|(_, e)| e.to_string()).collect();
+        all.join("; ")
+    }
+}
+
+/// Where in the SMTP conversation a failure happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// The queued mail itself (a bad address): no server can take it.
+    Envelope,
+    /// Connection, greeting, EHLO, STARTTLS.
+    Connect,
+    Auth,
+    MailFrom,
+    RcptTo,
+    Data,
+    /// The answer after the message was sent.
+    Message,
+}
+
+/// One failure: which server, at which stage, with which answer.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{server}: {message}")]
+pub struct SmtpError {
+    pub server: String,
+    pub stage: Stage,
+    /// The server's reply code, when it answered.
+    pub code: Option<u16>,
+    /// What happened, with a hint what to change where there is one.
+    pub message: String,
+}
+
+impl SmtpError {
+    fn from_lettre(
+        server: &Server,
+        stage: Stage,
+        e: &lettre::transport::smtp::Error,
+        mode: SmtpTls,
+    ) -> SmtpError {
+        let code = e.status().and_then(|c| c.to_string().parse::<u16>().ok());
+        let mut message = describe(e, server, mode);
+        if stage == Stage::Auth && code == Some(535) {
+            message.push_str(
+                " (check config.emails.smtp_user and the password in smtp_password_file)",
+            );
+        }
+        SmtpError {
+            server: server.to_string(),
+            stage,
+            code,
+            message,
+        }
+    }
+
+    /// A 5xx answer, or a mail no server can take: retrying will not help.
+    pub fn is_permanent(&self) -> bool {
+        self.stage == Stage::Envelope || self.code.is_some_and(|c| (500..600).contains(&c))
+    }
+
+    /// An answer about this mail (to MAIL, RCPT, DATA or the message), as
+    /// opposed to the server being unreachable, refusing us (AUTH, or 530
+    /// "authentication required" at MAIL: a setting to fix, which must not
+    /// give up every mail) or closing (421): other mails may still go
+    /// through.
+    pub fn about_this_mail(&self) -> bool {
+        match self.stage {
+            Stage::Envelope => true,
+            Stage::Connect | Stage::Auth => false,
+            Stage::MailFrom | Stage::RcptTo | Stage::Data | Stage::Message => {
+                self.code.is_some_and(|c| c != 421 && c != 530)
+            }
+        }
+    }
+}
+
+/// Why a mail was not sent: the failure on each server tried.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SendError {
-    pub message: String,
-    /// Every server refused this very mail (550-554: a bad recipient, a
-    /// message too big, ...), as opposed to being down or refusing us. Other
-    /// mails may still go through, so the queue moves on past it.
-    pub rejected: bool,
+    pub errors: Vec<SmtpError>,
+}
+
+impl SendError {
+    /// The server's refusal of this very mail, when that ended the try.
+    pub fn refusal(&self) -> Option<&SmtpError> {
+        self.errors.last().filter(|e| e.about_this_mail())
+    }
 }
 
 impl std::fmt::Display for SendError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
+        let all: Vec<String> = self.errors.iter().map(|e| e.to_string()).collect();
+        f.write_str(&all.join("; "))
     }
 }
 
-/// A 550-554 answer: the server refuses this mail, not the connection or
-/// the login (those are 421, 454, 530, 535, ...).
-fn rejects_this_mail(e: &lettre::transport::smtp::Error) -> bool {
-    e.is_permanent()
-        && e.status()
-            .and_then(|c| c.to_string().parse::<u16>().ok())
-            .is_some_and(|c| (550..=554).contains(&c))
-}
+impl std::error::Error for SendError {}
 
 /// The password file should be for picomon's eyes only; say so once.
 fn warn_if_others_can_read(path: &str) {
@@ -274,7 +461,11 @@ fn warn_if_others_can_read(path: &str) {
     }
 }
 
-fn envelope(entry: &Entry) -> Result<Envelope, String> {
+/// Each recipient as written in the entry, and parsed.
+type Recipients = Vec<(String, Address)>;
+
+/// The envelope of a queued mail: sender and recipients.
+fn envelope(entry: &Entry) -> Result<(Option<Address>, Recipients), String> {
     let parse = |s: &str| {
         s.parse::<Address>()
             .map_err(|e| format!("bad envelope address {s:?}: {e}"))
@@ -287,40 +478,43 @@ fn envelope(entry: &Entry) -> Result<Envelope, String> {
     let to = entry
         .to
         .iter()
-        .map(|t| parse(t))
-        .collect::<Result<Vec<_>, _>>()?;
-    Envelope::new(from, to).map_err(|e| format!("bad envelope: {e}"))
+        .map(|t| Ok((t.clone(), parse(t)?)))
+        .collect::<Result<Vec<_>, String>>()?;
+    if to.is_empty() {
+        return Err("no recipient".into());
+    }
+    Ok((from, to))
 }
 
 /// A delivery error as a user needs to read it: the TLS reason when there
-/// is one, else lettre's message with its causes.
-pub fn describe(err: &lettre::transport::smtp::Error, server: &Server, mode: SmtpTls) -> String {
+/// is one, else lettre's message with its causes and a hint.
+pub fn describe(err: &lettre::transport::smtp::Error, server: &Server, _mode: SmtpTls) -> String {
     if let Some(tls) = find_rustls_error(err) {
         return tls_reason(&tls, server);
     }
     let mut s = err.to_string();
-    if mode == SmtpTls::Starttls && s.contains("STARTTLS") {
-        let _ = write!(
-            s,
-            " (the server does not offer STARTTLS: set config.emails.smtp_tls = \"tls\" \
-             if it speaks implicit TLS, or use a server that offers STARTTLS)"
-        );
-    } else if err.is_tls() {
+    if err.is_tls() {
         let _ = write!(s, " (TLS set-up with {server} failed)");
     }
-    if s.to_lowercase().contains("connection refused") {
+    if io_error_kind(err) == Some(std::io::ErrorKind::ConnectionRefused) {
         let _ = write!(
             s,
             " (is an SMTP server listening there? check config.emails.smtp_host)"
         );
     }
-    if err.is_permanent() && s.contains("(535") {
-        let _ = write!(
-            s,
-            " (check config.emails.smtp_user and the password in smtp_password_file)"
-        );
-    }
     s
+}
+
+/// The kind of the first `io::Error` in the chain.
+fn io_error_kind(err: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return Some(io.kind());
+        }
+        cur = e.source();
+    }
+    None
 }
 
 /// The rustls error anywhere in the chain, also inside an `io::Error`

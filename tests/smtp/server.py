@@ -3,20 +3,32 @@
 
 Every message it accepts is written to OUTDIR as msg-NNNN.json (temp file,
 then rename, so a test never reads half a file) with the envelope, the raw
-data, whether the session was encrypted and who authenticated.
+data, the subject and body decoded, whether the session was encrypted and
+who authenticated.
 
     server.py --port P --dir OUTDIR [--bind 127.0.0.1]
               [--starttls CERT KEY | --tls CERT KEY]
-              [--auth USER:PASSWORD] [--reject-rcpt ADDR] [--ready FILE]
+              [--auth USER:PASSWORD] [--reject-rcpt ADDR]
+              [--fail-rcpt-4xx-once ADDR] [--data-4xx-first N]
+              [--max-line N] [--ready FILE]
 
 --starttls offers STARTTLS; --tls wraps the whole connection (implicit TLS).
 --auth requires AUTH (PLAIN/LOGIN) with that user and password.
---reject-rcpt answers 550 to RCPT TO that address.
+--reject-rcpt answers 550 to RCPT TO that address (may be repeated).
+--fail-rcpt-4xx-once answers 451 to the first RCPT TO that address, then
+  accepts it.
+--data-4xx-first answers 451 to the first N messages (after their data).
+--max-line sets the longest line accepted (aiosmtpd's default is 1001
+  octets with CRLF); a message with a longer line gets "500 Line too long".
+Refusals are logged to stderr, one line each.
 --ready FILE is written once the socket listens.
 """
 
 import argparse
 import asyncio
+import email
+import email.header
+import email.policy
 import itertools
 import json
 import os
@@ -27,21 +39,41 @@ from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 
 class Recorder:
-    def __init__(self, outdir, implicit_tls, reject_rcpt):
+    def __init__(self, outdir, implicit_tls, a):
         self.outdir = outdir
         self.implicit_tls = implicit_tls
-        self.reject_rcpt = reject_rcpt
+        self.reject_rcpt = set(a.reject_rcpt or [])
+        self.fail_once = set(a.fail_rcpt_4xx_once or [])
+        self.data_4xx_left = a.data_4xx_first
         self.counter = itertools.count(1)
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address == self.reject_rcpt:
+        if address in self.reject_rcpt:
+            print("refused RCPT %s with 550" % address, file=sys.stderr, flush=True)
             return "550 5.1.1 <%s>: no such user here" % address
+        if address in self.fail_once:
+            self.fail_once.discard(address)
+            print("refused RCPT %s with 451" % address, file=sys.stderr, flush=True)
+            return "451 4.3.0 <%s>: try again later" % address
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.data_4xx_left > 0:
+            self.data_4xx_left -= 1
+            print("refused DATA with 451", file=sys.stderr, flush=True)
+            return "451 4.3.0 local problem, try again later"
         n = next(self.counter)
+        msg = email.message_from_bytes(envelope.original_content,
+                                       policy=email.policy.compat32)
+        subject = msg.get("Subject", "")
+        payload = msg.get_payload(decode=True) or b""
         record = {
+            # The subject and body as a reader sees them (RFC 2047 words
+            # and quoted-printable decoded, folds undone).
+            "subject_decoded": str(email.header.make_header(
+                email.header.decode_header(subject))),
+            "body_decoded": payload.decode("utf-8", "replace"),
             "mail_from": envelope.mail_from,
             "rcpt_tos": list(envelope.rcpt_tos),
             "data": envelope.original_content.decode("utf-8", "replace"),
@@ -71,13 +103,18 @@ def main():
     p.add_argument("--starttls", nargs=2, metavar=("CERT", "KEY"))
     p.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
     p.add_argument("--auth")
-    p.add_argument("--reject-rcpt")
+    p.add_argument("--reject-rcpt", action="append")
+    p.add_argument("--fail-rcpt-4xx-once", action="append")
+    p.add_argument("--data-4xx-first", type=int, default=0)
+    p.add_argument("--max-line", type=int)
     p.add_argument("--ready")
     a = p.parse_args()
     if a.bind not in ("127.0.0.1", "::1"):
         sys.exit("server.py: loopback only")
 
-    handler = Recorder(a.dir, bool(a.tls), a.reject_rcpt)
+    handler = Recorder(a.dir, bool(a.tls), a)
+    if a.max_line:
+        SMTP.line_length_limit = a.max_line
     smtp_kwargs = {"hostname": "smtp.test", "decode_data": False}
     if a.starttls:
         smtp_kwargs["tls_context"] = tls_context(*a.starttls)

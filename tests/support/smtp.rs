@@ -30,7 +30,8 @@ pub struct Options<'a> {
     pub auth: Option<&'a str>,
     /// With TLS: the server presents `DIR/CERT.pem` with key `DIR/CERT.key`.
     pub cert: &'a str,
-    /// More server.py arguments (`--bind ::1`, `--reject-rcpt ADDR`).
+    /// More server.py arguments (`--bind ::1`, `--reject-rcpt ADDR`,
+    /// `--fail-rcpt-4xx-once ADDR`, `--data-4xx-first N`, `--max-line N`).
     pub extra: &'a [&'a str],
 }
 
@@ -133,6 +134,29 @@ impl Smtp {
         names.iter().map(|p| Mail::read(p)).collect()
     }
 
+    /// How many messages reached `rcpt` with exactly `subject` (decoded).
+    pub fn count(&self, rcpt: &str, subject: &str) -> usize {
+        self.received()
+            .iter()
+            .filter(|m| m.subject_decoded == subject && m.rcpt_tos.iter().any(|r| r == rcpt))
+            .count()
+    }
+
+    /// Waits until `rcpt` got a message with `subject` (decoded).
+    pub fn wait_for(&self, rcpt: &str, subject: &str) {
+        let end = Instant::now() + DEADLINE;
+        while self.count(rcpt, subject) == 0 {
+            assert!(
+                Instant::now() < end,
+                "timed out after {DEADLINE:?} waiting for {subject:?} to {rcpt} on port {}; \
+                 got {:#?}",
+                self.port,
+                self.received()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Waits until at least `n` messages arrived; returns all of them.
     pub fn wait_messages(&self, n: usize) -> Vec<Mail> {
         let end = Instant::now() + DEADLINE;
@@ -180,6 +204,10 @@ pub struct Mail {
     /// an empty value, so a broken header still shows.
     pub headers: Vec<(String, String)>,
     pub body: String,
+    /// The subject as a reader sees it (encoded words decoded).
+    pub subject_decoded: String,
+    /// The body as a reader sees it (quoted-printable decoded).
+    pub body_decoded: String,
 }
 
 impl Mail {
@@ -221,6 +249,8 @@ impl Mail {
                 })
                 .collect(),
             body: body.to_string(),
+            subject_decoded: v["subject_decoded"].as_str().unwrap_or("").to_string(),
+            body_decoded: v["body_decoded"].as_str().unwrap_or("").to_string(),
         }
     }
 
