@@ -1653,6 +1653,14 @@ fn can_mount(test: &str) -> bool {
 }
 
 const FLAPPY: &str = "[picomon] CRITICAL: flappy on web1";
+
+/// The Problem subject of picomon's own check of its state dir.
+fn state_dir_problem() -> String {
+    format!(
+        "[picomon] CRITICAL: picomon state_dir on {}",
+        picomon::mail::compose::hostname()
+    )
+}
 const OPS: &str = "ops@example.org";
 
 #[test]
@@ -1674,27 +1682,36 @@ fn e2e_a_full_state_dir_still_mails_from_memory() {
     d.signal(libc::SIGUSR1);
     wait_for("the memory queue in the dump", || {
         let out = d.stdout();
-        out.contains("mail in memory: 1 waiting").then_some(())
+        // The Problem, and maybe already picomon's own state_dir Problem.
+        (out.contains("mail in memory: 1 waiting") || out.contains("mail in memory: 2 waiting"))
+            .then_some(())
     });
     assert!(
         t.outbox().is_empty(),
         "the disk is full, yet a mail was written"
     );
-    // The server comes; the disk is still full: sent from memory.
+    // The server comes; the disk is still full: sent from memory, and
+    // picomon's own check says why.
     let server = t.server();
     server.wait_for(OPS, FLAPPY);
+    let full = state_dir_problem();
+    server.wait_for(OPS, &full);
     assert!(t.outbox().is_empty());
     // Space again, the check recovers.
     fs::remove_file(&fill).unwrap();
     t.set_status(0, "OK - back");
     let re = format!("Re: {FLAPPY}");
     server.wait_for(OPS, &re);
+    let re_full = format!("Re: {full}");
+    server.wait_for(OPS, &re_full);
     let status = d.stop();
     assert!(status.success(), "{}", d.stderr());
     // Stopped, with nothing owed: the counts are final.
     assert!(t.outbox().is_empty(), "{:?}", t.outbox());
     assert_eq!(server.count(OPS, FLAPPY), 1, "{:#?}", server.received());
     assert_eq!(server.count(OPS, &re), 1, "{:#?}", server.received());
+    assert_eq!(server.count(OPS, &full), 1, "{:#?}", server.received());
+    assert_eq!(server.count(OPS, &re_full), 1, "{:#?}", server.received());
     assert!(mail_files(&t.path().join("state/outbox/failed")).is_empty());
 }
 
@@ -1717,15 +1734,19 @@ fn e2e_a_read_only_state_dir_still_mails_from_memory() {
         "{}",
         d.stderr()
     );
+    let read_only = state_dir_problem();
+    server.wait_for(OPS, &read_only);
     fsys.remount("rw");
     t.set_status(0, "OK - back");
     let re = format!("Re: {FLAPPY}");
     server.wait_for(OPS, &re);
+    server.wait_for(OPS, &format!("Re: {read_only}"));
     let status = d.stop();
     assert!(status.success(), "{}", d.stderr());
     assert!(t.outbox().is_empty(), "{:?}", t.outbox());
     assert_eq!(server.count(OPS, FLAPPY), 1, "{:#?}", server.received());
     assert_eq!(server.count(OPS, &re), 1, "{:#?}", server.received());
+    assert_eq!(server.count(OPS, &read_only), 1, "{:#?}", server.received());
 }
 
 #[test]
