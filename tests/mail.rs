@@ -23,7 +23,7 @@ use picomon::config::{Config, SmtpTls};
 use picomon::mail::{self, MailNotifier};
 use picomon::notify::{CheckView, Notice, Notifier};
 use support::certs::{Ca, Key};
-use support::ports::{free_port, free_port_on};
+use support::ports::{reserve_port, reserve_port_on, Reserved};
 use support::smtp::{Options, Smtp, Tls};
 use support::{Daemon, Sandbox};
 
@@ -174,7 +174,7 @@ fn make_certs(dir: &Path) {
 #[test]
 fn problem_update_recovery_arrive_threaded() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let (_held, port) = reserve_port();
     let server = Smtp::start(dir.path(), port);
     let cfg = config(dir.path(), port);
     let mut n = notifier(&cfg);
@@ -255,7 +255,7 @@ fn problem_update_recovery_arrive_threaded() {
 #[test]
 fn header_injection_from_check_output_is_neutralised() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let (_held, port) = reserve_port();
     let server = Smtp::start(dir.path(), port);
     let mut cfg = config(dir.path(), port);
     cfg.emails.subject_tpl = "[picomon] {state}: {check} on {dest}".into();
@@ -282,7 +282,7 @@ fn header_injection_from_check_output_is_neutralised() {
 #[test]
 fn outbox_keeps_mail_while_the_server_is_down_and_sends_it_once_with_its_date() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port(); // nothing listens yet
+    let (_held, port) = reserve_port(); // nothing listens yet
     let cfg = config(dir.path(), port);
     let mut n = notifier(&cfg);
     n.transitions(
@@ -331,7 +331,7 @@ fn outbox_keeps_mail_while_the_server_is_down_and_sends_it_once_with_its_date() 
 #[test]
 fn mail_left_by_a_dead_process_is_sent_by_the_next_one() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let (_held, port) = reserve_port();
     let cfg = config(dir.path(), port);
     {
         let mut n = notifier(&cfg);
@@ -362,7 +362,7 @@ fn mail_left_by_a_dead_process_is_sent_by_the_next_one() {
 #[test]
 fn many_transitions_in_one_tick_become_one_digest() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let (_held, port) = reserve_port();
     let server = Smtp::start(dir.path(), port);
     let cfg = config(dir.path(), port);
     let mut n = notifier(&cfg);
@@ -432,7 +432,7 @@ fn many_transitions_in_one_tick_become_one_digest() {
 #[test]
 fn reports_are_sent_only_while_a_problem_exists() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let (_held, port) = reserve_port();
     let server = Smtp::start(dir.path(), port);
     let mut cfg = config(dir.path(), port);
     cfg.emails.report_every = Duration::from_secs(600);
@@ -497,7 +497,7 @@ fn reports_are_sent_only_while_a_problem_exists() {
 #[test]
 fn report_period_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let (_held, port) = reserve_port();
     let server = Smtp::start(dir.path(), port);
     let mut cfg = config(dir.path(), port);
     cfg.emails.report_every = Duration::from_secs(600);
@@ -520,7 +520,7 @@ fn report_period_survives_a_restart() {
 #[test]
 fn restart_mid_outage_threads_the_recovery_to_the_original_problem() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let (_held, port) = reserve_port();
     let server = Smtp::start(dir.path(), port);
     let cfg = config(dir.path(), port);
     {
@@ -563,7 +563,8 @@ fn restart_mid_outage_threads_the_recovery_to_the_original_problem() {
 #[test]
 fn no_recipients_means_no_mail_queued() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = config(dir.path(), free_port());
+    let (_held, port) = reserve_port();
+    let mut cfg = config(dir.path(), port);
     cfg.emails.to.clear();
     let mut n = notifier(&cfg);
     n.transitions(
@@ -587,7 +588,7 @@ fn no_recipients_means_no_mail_queued() {
 
 #[test]
 fn starttls_with_a_test_ca() {
-    let port = free_port();
+    let (_held, port) = reserve_port();
     let (_dir, server, cfg) = tls_setup(
         port,
         &Options::tls(Tls::Starttls),
@@ -613,7 +614,7 @@ fn starttls_with_a_test_ca() {
 #[test]
 fn starttls_required_but_not_offered_fails_clearly() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let (_held, port) = reserve_port();
     let server = Smtp::start(dir.path(), port);
     let mut cfg = config(dir.path(), port);
     cfg.emails.smtp_tls = SmtpTls::Starttls;
@@ -626,7 +627,7 @@ fn starttls_required_but_not_offered_fails_clearly() {
 
 #[test]
 fn implicit_tls_with_a_test_ca() {
-    let port = free_port();
+    let (_held, port) = reserve_port();
     let (_dir, server, cfg) = tls_setup(
         port,
         &Options::tls(Tls::Implicit),
@@ -653,7 +654,7 @@ fn implicit_tls_with_a_test_ca() {
 
 #[test]
 fn implicit_tls_over_ipv6_loopback() {
-    let port = free_port_on("::1");
+    let (_held, port) = reserve_port_on("::1");
     let opts = Options {
         extra: &["--bind", "::1"],
         ..Options::tls(Tls::Implicit)
@@ -670,7 +671,7 @@ fn implicit_tls_over_ipv6_loopback() {
 
 #[test]
 fn wrong_ca_fails_with_unknown_issuer() {
-    let port = free_port();
+    let (_held, port) = reserve_port();
     let (dir, server, mut cfg) = tls_setup(
         port,
         &Options::tls(Tls::Implicit),
@@ -697,7 +698,8 @@ fn certificate_for_another_name_fails_with_name_mismatch() {
         cert: "othername",
         ..Options::tls(Tls::Starttls)
     };
-    let (_dir, server, cfg) = tls_setup(free_port(), &opts, "localhost", SmtpTls::Starttls);
+    let (_held, port) = reserve_port();
+    let (_dir, server, cfg) = tls_setup(port, &opts, "localhost", SmtpTls::Starttls);
     let err = mail::test_mail(&cfg).unwrap_err();
     eprintln!("test_mail failed as expected: {err}");
     assert!(err.contains("name mismatch"), "{err}");
@@ -711,7 +713,8 @@ fn auth_with_a_password_file() {
         auth: Some("bob:s3cret pass"),
         ..Options::tls(Tls::Starttls)
     };
-    let (dir, server, mut cfg) = tls_setup(free_port(), &opts, "localhost", SmtpTls::Starttls);
+    let (_held, port) = reserve_port();
+    let (dir, server, mut cfg) = tls_setup(port, &opts, "localhost", SmtpTls::Starttls);
     cfg.emails.smtp_user = "bob".into();
     let pw = dir.path().join("smtp-password");
     fs::write(&pw, "wrong\n").unwrap();
@@ -736,7 +739,7 @@ fn auth_with_a_password_file() {
 #[test]
 fn test_mail_says_when_nothing_listens() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let (_held, port) = reserve_port();
     let cfg = config(dir.path(), port);
     let err = mail::test_mail(&cfg).unwrap_err();
     eprintln!("test_mail failed as expected: {err}");
@@ -748,8 +751,8 @@ fn test_mail_says_when_nothing_listens() {
 #[test]
 fn failover_uses_the_next_server() {
     let dir = tempfile::tempdir().unwrap();
-    let dead = free_port();
-    let port = free_port();
+    let (_dead_held, dead) = reserve_port();
+    let (_held, port) = reserve_port();
     let server = Smtp::start(dir.path(), port);
     let mut cfg = config(dir.path(), port);
     cfg.emails.smtp_host = vec![
@@ -768,7 +771,7 @@ fn failover_uses_the_next_server() {
 #[test]
 fn watchdog_queues_and_delivers_through_the_outbox() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let (_held, port) = reserve_port();
     let cfg = config(dir.path(), port);
     let p = mail::queue_mail(
         &cfg,
@@ -798,7 +801,7 @@ fn watchdog_queues_and_delivers_through_the_outbox() {
 #[test]
 fn a_refused_mail_stays_queued_but_does_not_block_later_mail() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let (_held, port) = reserve_port();
     let server = Smtp::start_with(
         dir.path(),
         port,
@@ -826,7 +829,7 @@ fn a_refused_mail_stays_queued_but_does_not_block_later_mail() {
 #[test]
 fn shutdown_tries_the_outbox_once_more() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let (_held, port) = reserve_port();
     let mut cfg = config(dir.path(), port);
     // A long backoff: only the shutdown pass can deliver in time.
     cfg.emails.smtp_retry_timeout = Duration::from_secs(3600);
@@ -860,12 +863,14 @@ fn shutdown_tries_the_outbox_once_more() {
 struct E2e {
     sb: Sandbox,
     port: u16,
+    /// Holds `port` until the test's server takes it over.
+    _held: Reserved,
 }
 
 impl E2e {
     fn new(extra: &str) -> E2e {
         let sb = Sandbox::new();
-        let port = free_port();
+        let (_held, port) = reserve_port();
         let plugin = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp/status-plugin.sh");
         let d = sb.dir.path().display().to_string();
         let cfg = format!(
@@ -883,7 +888,7 @@ add(plugin("{plugin}", ["{d}/runs", "{d}/status"]), #{{ name: "flappy", target_n
             plugin = plugin.display()
         );
         sb.config(&cfg);
-        E2e { sb, port }
+        E2e { sb, port, _held }
     }
 
     fn path(&self) -> &Path {

@@ -167,7 +167,7 @@ pub fn run(cli: Cli, cfg: Config) -> anyhow::Result<i32> {
     let specs = std::mem::take(&mut d.cfg.checks);
     d.install(specs, HashMap::new());
     d.restore(crate::state::load(&d.cfg.state_dir)?);
-    super::memory::release_unused_memory();
+    super::memory::trim_heap();
     log::info!(
         "picomon started: {} checks, tick {} s, config {}",
         d.checks.len(),
@@ -353,7 +353,6 @@ impl Daemon {
         if self.running == 0 {
             self.flush();
             self.save_if_dirty();
-            super::memory::release_unused_memory();
         }
     }
 
@@ -473,7 +472,7 @@ impl Daemon {
             self.checks.len(),
             kept
         );
-        super::memory::release_unused_memory();
+        super::memory::trim_heap();
     }
 
     /// SIGTERM/SIGINT: kill running plugins, hand over what is pending,
