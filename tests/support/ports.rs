@@ -52,8 +52,9 @@ pub fn reserve_port_on(ip: &str) -> (Reserved, u16) {
 /// listens now, for the server's restart: while the test holds it, the
 /// port cannot go to anyone else between the server's stop and start.
 pub fn hold_port(port: u16) -> Reserved {
-    bind_unlistened(IpAddr::from([127, 0, 0, 1]), port)
-        .unwrap_or_else(|e| panic!("cannot hold port {port} (does its server set SO_REUSEPORT?): {e}"))
+    bind_unlistened(IpAddr::from([127, 0, 0, 1]), port).unwrap_or_else(|e| {
+        panic!("cannot hold port {port} (does its server set SO_REUSEPORT?): {e}")
+    })
 }
 
 fn bind_unlistened(ip: IpAddr, port: u16) -> std::io::Result<Reserved> {

@@ -319,7 +319,11 @@ fn a_crash_looping_child_yields_a_bounded_number_of_mails() {
 #[ignore = "needs root (tests/install-and-test runs it as root)"]
 fn rc_local_starts_each_config_as_nobody_and_both_mail() {
     // SAFETY: geteuid has no preconditions.
-    assert_eq!(unsafe { libc::geteuid() }, 0, "the rc.local loop needs root");
+    assert_eq!(
+        unsafe { libc::geteuid() },
+        0,
+        "the rc.local loop needs root"
+    );
     let s = Setup::new();
     let smtp = s.smtp();
     let etc = s.path("etc");
