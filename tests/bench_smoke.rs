@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 /// Every row the suite reports, in order (bench/picobench/table.py).
 const ROWS: &[&str] = &[
-    "1.1", "1.2", "1.3", "1.4", "1.5", "1.6", "1.7", "2.1", "2.2", "2.3", "2.4", "2.5", "2.6",
-    "2.7", "3.1", "3.2", "3.3", "4.1", "5.1", "5.2", "6.1",
+    "1.1", "1.2", "1.3", "1.4", "1.5", "1.6", "1.7", "1.8", "1.9", "2.1", "2.2", "2.3", "2.4",
+    "2.5", "2.6", "2.7", "3.1", "3.2", "3.3", "4.1", "5.1", "5.2", "6.1",
 ];
 
 /// What a row may conclude; "error" (a broken measurement) is not among
@@ -26,11 +26,16 @@ const MEASURED: &[(&str, &str)] = &[
     ("1.2", "x ("),
     ("1.3", " s wall"),
     ("1.4", "x ("),
+    // One daemon tick against -1 and against the floor.
+    ("1.8", "x ("),
+    ("1.9", "x ("),
     ("2.1", " s / "),
     ("2.2", " s / "),
-    ("3.1", " MiB"),
-    ("3.2", " MiB"),
-    ("3.3", " MiB"),
+    // Memory: private first, PSS and RSS beside it.
+    ("2.5", " MiB private (PSS "),
+    ("3.1", " MiB private (PSS "),
+    ("3.2", " MiB private (PSS "),
+    ("3.3", " MiB private (PSS "),
     ("4.1", " s CPU"),
     ("5.1", "process gone when reported: yes"),
     ("5.2", " s after start"),
@@ -118,6 +123,14 @@ fn smoke_run_writes_a_table_with_every_row() {
             VERDICTS.contains(&cells[4]),
             "row {id} has verdict {:?}:\n{table}\nstderr:\n{stderr}",
             cells[4]
+        );
+    }
+    // The peers' memory is read the same way as picomon's, when they ran.
+    for id in ["2.6", "2.7"] {
+        let cells = &row(&table, id)[0];
+        assert!(
+            cells[4] == "skipped" || cells[2].contains(" MiB private (PSS "),
+            "row {id} should show private memory and PSS: {cells:?}"
         );
     }
     for (id, shape) in MEASURED {

@@ -23,7 +23,7 @@ use picomon::config::{Config, SmtpTls};
 use picomon::mail::{self, MailNotifier};
 use picomon::notify::{CheckView, Notice, Notifier};
 use support::certs::{Ca, Key};
-use support::ports::{free_port, free_port_on};
+use support::ports::{reserve_port, reserve_port_on, Reserved};
 use support::smtp::{Options, Smtp, Tls};
 use support::{Daemon, Sandbox};
 
@@ -195,7 +195,7 @@ fn make_certs(dir: &Path) {
 #[test]
 fn problem_update_recovery_arrive_threaded() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let (_held, port) = reserve_port();
     let server = Smtp::start(dir.path(), port);
     let cfg = config(dir.path(), port);
     let mut n = notifier(&cfg);
@@ -276,7 +276,7 @@ fn problem_update_recovery_arrive_threaded() {
 #[test]
 fn header_injection_from_check_output_is_neutralised() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let (_held, port) = reserve_port();
     let server = Smtp::start(dir.path(), port);
     let mut cfg = config(dir.path(), port);
     cfg.emails.subject_tpl = "[picomon] {state}: {check} on {dest}".into();
@@ -303,7 +303,7 @@ fn header_injection_from_check_output_is_neutralised() {
 #[test]
 fn outbox_keeps_mail_while_the_server_is_down_and_sends_it_once_with_its_date() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port(); // nothing listens yet
+    let (_held, port) = reserve_port(); // nothing listens yet
     let cfg = config(dir.path(), port);
     let mut n = notifier(&cfg);
     n.transitions(
@@ -352,7 +352,7 @@ fn outbox_keeps_mail_while_the_server_is_down_and_sends_it_once_with_its_date() 
 #[test]
 fn mail_left_by_a_dead_process_is_sent_by_the_next_one() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let (_held, port) = reserve_port();
     let cfg = config(dir.path(), port);
     {
         let mut n = notifier(&cfg);
@@ -383,7 +383,7 @@ fn mail_left_by_a_dead_process_is_sent_by_the_next_one() {
 #[test]
 fn many_transitions_in_one_tick_become_one_digest() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let (_held, port) = reserve_port();
     let server = Smtp::start(dir.path(), port);
     let cfg = config(dir.path(), port);
     let mut n = notifier(&cfg);
@@ -453,7 +453,7 @@ fn many_transitions_in_one_tick_become_one_digest() {
 #[test]
 fn reports_are_sent_only_while_a_problem_exists() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let (_held, port) = reserve_port();
     let server = Smtp::start(dir.path(), port);
     let mut cfg = config(dir.path(), port);
     cfg.emails.report_every = Duration::from_secs(600);
@@ -518,7 +518,7 @@ fn reports_are_sent_only_while_a_problem_exists() {
 #[test]
 fn report_period_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let (_held, port) = reserve_port();
     let server = Smtp::start(dir.path(), port);
     let mut cfg = config(dir.path(), port);
     cfg.emails.report_every = Duration::from_secs(600);
@@ -541,7 +541,7 @@ fn report_period_survives_a_restart() {
 #[test]
 fn restart_mid_outage_threads_the_recovery_to_the_original_problem() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let (_held, port) = reserve_port();
     let server = Smtp::start(dir.path(), port);
     let cfg = config(dir.path(), port);
     {
@@ -584,7 +584,8 @@ fn restart_mid_outage_threads_the_recovery_to_the_original_problem() {
 #[test]
 fn no_recipients_means_no_mail_queued() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = config(dir.path(), free_port());
+    let (_held, port) = reserve_port();
+    let mut cfg = config(dir.path(), port);
     cfg.emails.to.clear();
     let mut n = notifier(&cfg);
     n.transitions(
@@ -608,7 +609,7 @@ fn no_recipients_means_no_mail_queued() {
 
 #[test]
 fn starttls_with_a_test_ca() {
-    let port = free_port();
+    let (_held, port) = reserve_port();
     let (_dir, server, cfg) = tls_setup(
         port,
         &Options::tls(Tls::Starttls),
@@ -634,7 +635,7 @@ fn starttls_with_a_test_ca() {
 #[test]
 fn starttls_required_but_not_offered_fails_clearly() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let (_held, port) = reserve_port();
     let server = Smtp::start(dir.path(), port);
     let mut cfg = config(dir.path(), port);
     cfg.emails.smtp_tls = SmtpTls::Starttls;
@@ -647,7 +648,7 @@ fn starttls_required_but_not_offered_fails_clearly() {
 
 #[test]
 fn implicit_tls_with_a_test_ca() {
-    let port = free_port();
+    let (_held, port) = reserve_port();
     let (_dir, server, cfg) = tls_setup(
         port,
         &Options::tls(Tls::Implicit),
@@ -674,7 +675,7 @@ fn implicit_tls_with_a_test_ca() {
 
 #[test]
 fn implicit_tls_over_ipv6_loopback() {
-    let port = free_port_on("::1");
+    let (_held, port) = reserve_port_on("::1");
     let opts = Options {
         extra: &["--bind", "::1"],
         ..Options::tls(Tls::Implicit)
@@ -691,7 +692,7 @@ fn implicit_tls_over_ipv6_loopback() {
 
 #[test]
 fn wrong_ca_fails_with_unknown_issuer() {
-    let port = free_port();
+    let (_held, port) = reserve_port();
     let (dir, server, mut cfg) = tls_setup(
         port,
         &Options::tls(Tls::Implicit),
@@ -718,7 +719,8 @@ fn certificate_for_another_name_fails_with_name_mismatch() {
         cert: "othername",
         ..Options::tls(Tls::Starttls)
     };
-    let (_dir, server, cfg) = tls_setup(free_port(), &opts, "localhost", SmtpTls::Starttls);
+    let (_held, port) = reserve_port();
+    let (_dir, server, cfg) = tls_setup(port, &opts, "localhost", SmtpTls::Starttls);
     let err = mail::test_mail(&cfg).unwrap_err();
     eprintln!("test_mail failed as expected: {err}");
     assert!(err.contains("name mismatch"), "{err}");
@@ -732,7 +734,8 @@ fn auth_with_a_password_file() {
         auth: Some("bob:s3cret pass"),
         ..Options::tls(Tls::Starttls)
     };
-    let (dir, server, mut cfg) = tls_setup(free_port(), &opts, "localhost", SmtpTls::Starttls);
+    let (_held, port) = reserve_port();
+    let (dir, server, mut cfg) = tls_setup(port, &opts, "localhost", SmtpTls::Starttls);
     cfg.emails.smtp_user = "bob".into();
     let pw = dir.path().join("smtp-password");
     fs::write(&pw, "wrong\n").unwrap();
@@ -757,7 +760,7 @@ fn auth_with_a_password_file() {
 #[test]
 fn test_mail_says_when_nothing_listens() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let (_held, port) = reserve_port();
     let cfg = config(dir.path(), port);
     let err = mail::test_mail(&cfg).unwrap_err();
     eprintln!("test_mail failed as expected: {err}");
@@ -769,8 +772,8 @@ fn test_mail_says_when_nothing_listens() {
 #[test]
 fn failover_uses_the_next_server() {
     let dir = tempfile::tempdir().unwrap();
-    let dead = free_port();
-    let port = free_port();
+    let (_dead_held, dead) = reserve_port();
+    let (_held, port) = reserve_port();
     let server = Smtp::start(dir.path(), port);
     let mut cfg = config(dir.path(), port);
     cfg.emails.smtp_host = vec![
@@ -789,7 +792,7 @@ fn failover_uses_the_next_server() {
 #[test]
 fn watchdog_queues_and_delivers_through_the_outbox() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let (_held, port) = reserve_port();
     let cfg = config(dir.path(), port);
     let p = outbox_path(mail::queue_mail(
         &cfg,
@@ -818,7 +821,7 @@ fn watchdog_queues_and_delivers_through_the_outbox() {
 #[test]
 fn a_refused_mail_does_not_block_later_mail_and_is_given_up_after_three_tries() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let (_held, port) = reserve_port();
     let server = Smtp::start_with(
         dir.path(),
         port,
@@ -870,7 +873,7 @@ fn a_refused_mail_does_not_block_later_mail_and_is_given_up_after_three_tries() 
 #[test]
 fn shutdown_tries_the_outbox_once_more() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let (_held, port) = reserve_port();
     let mut cfg = config(dir.path(), port);
     // A long backoff: only the shutdown pass can deliver in time.
     cfg.emails.smtp_retry_timeout = Duration::from_secs(3600);
@@ -900,7 +903,7 @@ fn shutdown_tries_the_outbox_once_more() {
 #[test]
 fn a_recipient_refused_at_rcpt_gets_nothing_and_delays_nobody() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let (_held, port) = reserve_port();
     let server = Smtp::start_with(
         dir.path(),
         port,
@@ -995,7 +998,7 @@ fn a_recipient_refused_at_rcpt_gets_nothing_and_delays_nobody() {
 #[test]
 fn authentication_required_is_a_setting_to_fix_not_a_reason_to_give_up_mail() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let (_held, port) = reserve_port();
     // The server wants AUTH; the config has no smtp_user: 530 to MAIL.
     let server = Smtp::start_with(
         dir.path(),
@@ -1020,7 +1023,7 @@ fn authentication_required_is_a_setting_to_fix_not_a_reason_to_give_up_mail() {
 #[test]
 fn test_mail_names_a_refused_recipient_and_still_reaches_the_others() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let (_held, port) = reserve_port();
     let server = Smtp::start_with(
         dir.path(),
         port,
@@ -1046,7 +1049,7 @@ fn test_mail_names_a_refused_recipient_and_still_reaches_the_others() {
 /// recipient gets the mail exactly once.
 fn temporary_refusal_then_delivered_once(extra: &[&str], refusal: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let (_held, port) = reserve_port();
     let server = Smtp::start_with(
         dir.path(),
         port,
@@ -1097,7 +1100,7 @@ fn a_451_after_the_data_is_retried_and_delivered_once() {
 #[test]
 fn a_2000_character_check_name_is_delivered_shortened_in_the_subject() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let (_held, port) = reserve_port();
     // aiosmtpd refuses lines over 1001 octets with 500 "Line too long".
     let server = Smtp::start(dir.path(), port);
     let cfg = config(dir.path(), port);
@@ -1138,7 +1141,7 @@ fn a_2000_character_check_name_is_delivered_shortened_in_the_subject() {
 #[test]
 fn a_mail_refused_with_5xx_goes_to_failed_and_later_mail_still_arrives() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let (_held, port) = reserve_port();
     // A stricter server: lines over 300 octets get 500 "Line too long".
     let server = Smtp::start_with(
         dir.path(),
@@ -1198,12 +1201,14 @@ fn a_mail_refused_with_5xx_goes_to_failed_and_later_mail_still_arrives() {
 struct E2e {
     sb: Sandbox,
     port: u16,
+    /// Holds `port` until the test's server takes it over.
+    _held: Reserved,
 }
 
 impl E2e {
     fn new(extra: &str) -> E2e {
         let sb = Sandbox::new();
-        let port = free_port();
+        let (_held, port) = reserve_port();
         let plugin = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp/status-plugin.sh");
         let d = sb.dir.path().display().to_string();
         let cfg = format!(
@@ -1221,7 +1226,7 @@ add(plugin("{plugin}", ["{d}/runs", "{d}/status"]), #{{ name: "flappy", target_n
             plugin = plugin.display()
         );
         sb.config(&cfg);
-        E2e { sb, port }
+        E2e { sb, port, _held }
     }
 
     fn path(&self) -> &Path {
@@ -1755,7 +1760,7 @@ fn a_partly_delivered_mail_on_a_read_only_disk_is_finished_from_memory() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let (_held, port) = reserve_port();
     let server = Smtp::start_with(
         dir.path(),
         port,
@@ -1804,7 +1809,7 @@ fn the_watchdog_notice_is_sent_at_once_when_the_outbox_is_full() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let (_held, port) = reserve_port();
     let cfg = config(dir.path(), port);
     let fsys = Tmpfs::mount(&cfg.state_dir, "2m");
     fs::create_dir(cfg.state_dir.join("outbox")).unwrap();

@@ -17,7 +17,7 @@ use picomon::output::{
     pick_up_result_dir, register, send_stdin, OutputKind, OutputSpec, Outputs, PassiveResult,
     DEFAULT_SPOOL_MAX_BYTES,
 };
-use support::ports::free_port;
+use support::ports::{hold_port, reserve_port, Reserved};
 use support::{fixture, read, wait_for};
 
 const LONG: Duration = Duration::from_secs(60);
@@ -46,6 +46,8 @@ fn spec(kind: OutputKind) -> OutputSpec {
 struct Receiver {
     dir: PathBuf,
     port: u16,
+    /// The port, held between a stop and a restart (see `hold_port`).
+    held: Option<Reserved>,
     child: Option<Child>,
     max_lines: usize,
 }
@@ -55,6 +57,7 @@ impl Receiver {
         let mut r = Receiver {
             dir: dir.to_path_buf(),
             port,
+            held: None,
             child: None,
             max_lines,
         };
@@ -84,6 +87,9 @@ impl Receiver {
         })
         .expect("receiver listens");
         self.port = port;
+        if self.held.is_none() {
+            self.held = Some(hold_port(port));
+        }
     }
 
     fn down(&mut self) {
@@ -319,7 +325,7 @@ fn nsca_web_wrong_password_keeps_results_and_says_so() {
 #[test]
 fn spool_overflow_drops_the_oldest_counts_them_and_delivers_the_rest_in_order() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
+    let (_held, port) = reserve_port();
     let url = format!("http://127.0.0.1:{port}/");
     let mut s = nsca_spec(tmp.path(), &url, 400);
     s.spool_max_bytes = 4096;
@@ -393,7 +399,7 @@ fn send_forwards_lines_and_reports_bad_ones_by_number() {
 #[test]
 fn send_while_the_receiver_is_down_spools_and_a_later_start_delivers() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
+    let (_held, port) = reserve_port();
     let url = format!("http://127.0.0.1:{port}/");
     let specs = [nsca_spec(tmp.path(), &url, 400)];
     let state = tmp.path().join("state");

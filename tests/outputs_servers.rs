@@ -17,7 +17,7 @@ use picomon::check::Status;
 use picomon::clock::now_unix_micros;
 use picomon::output::{OutputKind, OutputSpec, Outputs, PassiveResult, DEFAULT_SPOOL_MAX_BYTES};
 use support::certs::{Ca, Key};
-use support::ports::free_port;
+use support::ports::reserve_port;
 use support::{fixture, read, wait_for};
 
 /// Servers start slowly on a loaded 2-core machine.
@@ -300,7 +300,8 @@ fn icinga2_api_results_show_up_in_objects_services() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path();
     let (user, group) = user_and_group();
-    let port = free_port();
+    // Reserved until Icinga's API listener (SO_REUSEPORT) takes it over.
+    let (_held, port) = reserve_port();
     for sub in ["etc", "data", "log", "cache", "spool", "run"] {
         fs::create_dir_all(dir.join(sub)).expect("mkdir");
     }

@@ -90,7 +90,7 @@ fn smtp_starttls_verifies_the_certificate() {
 
 #[test]
 fn smtp_closed_port_and_bad_options() {
-    let port = closed_port();
+    let (_held, port) = closed_port();
     let h = localhost();
     expect_check(
         &h,

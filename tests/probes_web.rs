@@ -60,7 +60,7 @@ fn tcp_connects_sends_and_expects() {
 
 #[test]
 fn tcp_refused_port_is_critical() {
-    let port = closed_port();
+    let (_held, port) = closed_port();
     expect_check(
         &localhost(),
         &format!("tcp(h, {port})"),

@@ -8,5 +8,6 @@ Modules:
 - receiver: a local NSCA-web HTTP endpoint that counts posted results.
 - listeners: loopback TCP listeners for the built-in probe measurement.
 - table: rows, verdicts and the Markdown table.
-- throughput, peers, memory, idle, timeout, probes: one measurement each.
+- throughput, tick, peers, memory, idle, timeout, probes: one measurement
+  each (tick: one daemon tick against -1 and the floor).
 """

@@ -25,6 +25,8 @@ from .procs import (
     BenchError,
     Daemon,
     cpu_seconds,
+    footprint_kib,
+    footprint_text,
     median,
     rss_kib,
     run_timed,
@@ -78,7 +80,8 @@ def _monit_runs(log):
         return len(re.findall(r"' status succeeded \(0\)", f.read()))
 
 
-def measure(ctx, table, picomon_rss_100):
+def measure(ctx, table):
+    """Rows 2.1-2.4: the same runs by the floor, picomon, pcrunner, Monit."""
     n = ctx.sizes["peers"]
     target = "reported"
     res = {"floor": [], "pico": [], "pcr": []}
@@ -134,17 +137,17 @@ def measure(ctx, table, picomon_rss_100):
         except BenchError as e:
             table.fail(["2.4"], target, e)
 
-    idle_rss(ctx, table, picomon_rss_100)
 
-
-def idle_rss(ctx, table, picomon_rss_100):
-    """Rows 2.5-2.7: resident memory with the same 100 checks, idle."""
+def idle_memory(ctx, table, picomon_idle_100):
+    """Rows 2.5-2.7: private memory, PSS and RSS with the same 100 checks,
+    idle (procs.footprint_kib, read the same way for all three)."""
     n = ctx.sizes["rss"]
     target = "reported"
-    if picomon_rss_100 is None:
+    if picomon_idle_100 is None:
         table.set("2.5", "see row 3.1 (not measured)", target, SKIPPED)
     else:
-        table.set("2.5", f"{picomon_rss_100 / 1024:.1f} MiB (row 3.1)", target, INFO)
+        fig, hwm = picomon_idle_100
+        table.set("2.5", f"{footprint_text(fig, hwm)} (row 3.1)", target, INFO)
     if ctx.monit is None:
         table.set("2.6", f"skipped: {ctx.monit_missing}", target, SKIPPED)
     else:
@@ -154,8 +157,8 @@ def idle_rss(ctx, table, picomon_rss_100):
                 # Monit's first cycle starts at once; its programs stay
                 # zombies until the next cycle, so children are ignored.
                 wait_idle(d.pid, max(ctx.settle, 1.0), 60, "Monit", children=False)
-                rss, hwm = rss_kib(d.pid)
-            table.set("2.6", f"{rss / 1024:.1f} MiB (peak {hwm / 1024:.1f} MiB)", target, INFO)
+                fig, (_, hwm) = footprint_kib(d.pid), rss_kib(d.pid)
+            table.set("2.6", footprint_text(fig, hwm), target, INFO)
         except BenchError as e:
             table.fail(["2.6"], target, e)
     if not ctx.pcrunner:
@@ -168,8 +171,8 @@ def idle_rss(ctx, table, picomon_rss_100):
                 with Daemon(argv, ctx.work, "pcr-rss") as d:
                     wait_for(lambda: receiver.count() >= n, 60, "pcrunner's results")
                     wait_idle(d.pid, ctx.settle, 60, "pcrunner")
-                    rss, hwm = rss_kib(d.pid)
-            table.set("2.7", f"{rss / 1024:.1f} MiB (peak {hwm / 1024:.1f} MiB)", target, INFO)
+                    fig, (_, hwm) = footprint_kib(d.pid), rss_kib(d.pid)
+            table.set("2.7", footprint_text(fig, hwm), target, INFO)
         except BenchError as e:
             table.fail(["2.7"], target, e)
 

@@ -94,36 +94,72 @@ def rss_kib(pid):
     return int(st["VmRSS"].split()[0]), int(st["VmHWM"].split()[0])
 
 
-def rss_split_kib(pid):
-    """(RssAnon, RssFile) in KiB: what the process allocated versus the
-    pages of its binary and libraries it has touched."""
-    st = proc_status(pid)
-    return int(st["RssAnon"].split()[0]), int(st["RssFile"].split()[0])
+def footprint_kib(pid):
+    """What a process's memory costs the machine, in KiB, from one read of
+    /proc/PID/smaps (its per-mapping fields; summed, they are what
+    /proc/PID/smaps_rollup shows):
 
-
-def rss_by_mapping_kib(pid):
-    """Resident KiB by what is mapped, from /proc/PID/smaps: (the program's
-    own file, other files (shared libraries), anonymous memory). Shows
-    whether memory goes to data or to code paged in from the binary."""
+    - rss: resident pages, shared ones counted whole (`Rss`);
+    - pss: resident pages, each divided by the number of processes mapping
+      it (`Pss`): the process's fair share of the shared libraries;
+    - private: the pages only this process's existence keeps, which the
+      kernel can free only by swapping them: in private mappings the
+      `Anonymous` pages (heap, stacks, and the copy-on-write copies of
+      file pages: relocated data, written .data), in shared mappings the
+      `Private_Dirty` pages (written file or shmem pages no one else maps;
+      a shared mapping has no anonymous page). Not `Private_Clean`: a
+      clean file page (this process's own code, say) stays in the page
+      cache and is dropped under pressure without being written anywhere.
+      Not `Anonymous + Private_Dirty` of the rollup: an anonymous page is
+      dirty too, so that would count it twice;
+    - anon_total, private_dirty, swap: the rollup's `Anonymous`,
+      `Private_Dirty` and `Swap`, for the notes;
+    - own, libs, anon: resident KiB by what is mapped: the program's own
+      file (for a script: the interpreter), other files (shared
+      libraries), no file (heap, stacks)."""
     exe = os.path.realpath(f"/proc/{pid}/exe")
-    own = libs = anon = 0
-    name = ""
+    fig = dict.fromkeys(("rss", "pss", "private", "anon_total", "private_dirty", "swap", "own", "libs", "anon"), 0)
+    name, shared = "", False
     with open(f"/proc/{pid}/smaps") as f:
         for line in f:
             head = line.split()
             if not head:
                 continue
-            if "-" in head[0] and not head[0].endswith(":"):
-                name = head[5] if len(head) > 5 else ""
-            elif head[0] == "Rss:":
-                kib = int(head[1])
-                if name == exe:
-                    own += kib
-                elif name.startswith("/"):
-                    libs += kib
-                else:
-                    anon += kib
-    return own, libs, anon
+            if not head[0].endswith(":"):
+                # A mapping's first line: range, perms, offset, dev, inode, path.
+                shared = len(head) > 1 and head[1].endswith("s")
+                name = " ".join(head[5:])
+                continue
+            if len(head) < 2 or not head[1].isdigit():
+                continue
+            kib = int(head[1])
+            if head[0] == "Rss:":
+                fig["rss"] += kib
+                fig["own" if name == exe else "libs" if name.startswith("/") else "anon"] += kib
+            elif head[0] == "Pss:":
+                fig["pss"] += kib
+            elif head[0] == "Anonymous:":
+                fig["anon_total"] += kib
+                if not shared:
+                    fig["private"] += kib
+            elif head[0] == "Private_Dirty:":
+                fig["private_dirty"] += kib
+                if shared:
+                    fig["private"] += kib
+            elif head[0] == "Swap:":
+                fig["swap"] += kib
+    return fig
+
+
+def mib(kib):
+    return f"{kib / 1024:.1f}"
+
+
+def footprint_text(fig, peak_kib=None):
+    """One cell: private first (the figure the targets are about), then
+    PSS and RSS."""
+    peak = f", peak RSS {mib(peak_kib)}" if peak_kib is not None else ""
+    return f"{mib(fig['private'])} MiB private (PSS {mib(fig['pss'])}, RSS {mib(fig['rss'])}{peak})"
 
 
 def cpu_seconds(pid, children=True):

@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 
-from . import idle, memory, peers, probes, throughput, timeout
+from . import idle, memory, peers, probes, throughput, tick, timeout
 from .procs import BenchError
 from .table import ERROR, ROW_IDS, SKIPPED, Table
 
@@ -103,7 +103,11 @@ def parse(argv):
     p.add_argument("--probe-workers", type=int, default=16, help="config.workers for the TCP probe run (default 16)")
     p.add_argument("--runs", type=int, help="runs per figure (default: 5 for throughput, 3 otherwise; smoke 3/1)")
     p.add_argument("--no-install", action="store_true", help="full mode: do not install missing peers")
-    p.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections to run, e.g. 1,3")
+    p.add_argument(
+        "--only",
+        default=",".join(SECTIONS),
+        help="comma-separated sections (1,3) or rows (1.8,3.1) to run; a row runs its whole measurement",
+    )
     return p.parse_args(argv)
 
 
@@ -141,29 +145,43 @@ def main(argv):
     started = datetime.datetime.now(datetime.timezone.utc)
     load_start = os.getloadavg()
     mem_found = {}
-    if "1" in only:
-        ctx.log("1. plugin throughput")
-        n1, n2 = sizes["thr"]
+
+    def wants(*rids):
+        return any(r in only or r.split(".")[0] in only for r in rids)
+
+    n1, n2 = sizes["thr"]
+    if wants("1.1", "1.2", "1.3"):
+        ctx.log(f"1. plugin throughput, N={n1}")
         throughput.measure(ctx, table, n1, ("1.1", "1.2", "1.3"))
+    if wants("1.4", "1.5", "1.6"):
+        ctx.log(f"1. plugin throughput, N={n2}")
         throughput.measure(ctx, table, n2, ("1.4", "1.5", "1.6"))
+    if wants("1.7"):
+        ctx.log("1. processes and threads")
         throughput.spawn_census(ctx, table, n1)
-    if "3" in only:
+    if wants("1.8", "1.9"):
+        ctx.log(f"1. one daemon tick, N={n2}")
+        tick.measure(ctx, table, n2)
+    if wants("3.1", "3.2", "3.3"):
         ctx.log("3. idle daemon memory")
         mem_found = memory.measure(ctx, table)
-    if "2" in only:
-        ctx.log("2. peers")
-        peers.measure(ctx, table, mem_found.get(sizes["rss"]))
-    if "4" in only:
+    if wants("2.1", "2.2", "2.3", "2.4"):
+        ctx.log("2. peers: runs")
+        peers.measure(ctx, table)
+    if wants("2.5", "2.6", "2.7"):
+        ctx.log("2. peers: idle memory")
+        peers.idle_memory(ctx, table, mem_found.get(sizes["rss"]))
+    if wants("4.1"):
         ctx.log("4. idle CPU")
         idle.measure(ctx, table)
-    if "5" in only:
+    if wants("5.1", "5.2"):
         ctx.log("5. timeout precision")
         timeout.measure(ctx, table)
-    if "6" in only:
+    if wants("6.1"):
         ctx.log("6. built-in TCP probes")
         probes.measure(ctx, table)
     for rid in ROW_IDS:
-        if rid not in table.rows and rid.split(".")[0] not in only:
+        if rid not in table.rows and not wants(rid):
             table.set(rid, "not run (--only)", "", SKIPPED)
     text = report(ctx, table, started, load_start, os.getloadavg())
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)

@@ -48,7 +48,7 @@ pub fn run(cli: Cli, cfg: Config) -> anyhow::Result<i32> {
     let exec = PoolExecutor::new(cfg.workers, Arc::clone(&inbox));
     let mut d = Daemon::new(cfg, SystemClock::new(), Box::new(exec), notifier, outputs);
     d.restore(saved);
-    super::memory::release_unused_memory();
+    super::memory::trim_heap();
     log::info!(
         "picomon started: {} checks, tick {} s, config {}",
         d.len(),
@@ -122,5 +122,5 @@ fn reload(d: &mut Daemon<SystemClock>, cli: &Cli) {
         })
         .ok();
     d.reload(cfg, Parts { notifier, outputs });
-    super::memory::release_unused_memory();
+    super::memory::trim_heap();
 }

@@ -21,7 +21,9 @@ who authenticated.
 --max-line sets the longest line accepted (aiosmtpd's default is 1001
   octets with CRLF); a message with a longer line gets "500 Line too long".
 Refusals are logged to stderr, one line each.
---ready FILE is written once the socket listens.
+--ready FILE is written once the socket listens; it holds the port (--port 0
+binds any free port). The socket has SO_REUSEPORT, so it can take over a port
+the test holds reserved (tests/support/ports.rs).
 """
 
 import argparse
@@ -138,10 +140,11 @@ def main():
     loop = asyncio.new_event_loop()
     server = loop.run_until_complete(
         loop.create_server(lambda: SMTP(handler, **smtp_kwargs),
-                           host=a.bind, port=a.port, ssl=ssl_ctx))
+                           host=a.bind, port=a.port, ssl=ssl_ctx,
+                           reuse_port=True))
     if a.ready:
         with open(a.ready + ".tmp", "w") as f:
-            f.write("ready\n")
+            f.write("%d\n" % server.sockets[0].getsockname()[1])
         os.rename(a.ready + ".tmp", a.ready)
     try:
         loop.run_forever()

@@ -8,6 +8,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long the server may take to start and messages to arrive: generous,
@@ -64,20 +65,23 @@ pub struct Smtp {
 }
 
 impl Smtp {
-    /// Starts a plain server on `port`, recording into `dir/inbox-PORT`.
+    /// Starts a plain server on `port` (0: any free port, see `port`).
     pub fn start(dir: &Path, port: u16) -> Smtp {
         Self::start_with(dir, port, &Options::default())
     }
 
-    /// Starts the server on `port` with `opts`, recording into
-    /// `dir/inbox-PORT` and logging to `dir/smtp-PORT.log`; returns once it
-    /// listens.
+    /// Starts the server on `port` with `opts`, recording into `dir/inbox-N`
+    /// and logging to `dir/smtp-N.log`; returns once it listens. Port 0
+    /// binds any free port; a fixed port is one the test holds reserved
+    /// (tests/support/ports.rs), which the server takes over.
     pub fn start_with(dir: &Path, port: u16, opts: &Options) -> Smtp {
-        let inbox = dir.join(format!("inbox-{port}"));
+        static STARTED: AtomicUsize = AtomicUsize::new(0);
+        let n = STARTED.fetch_add(1, Ordering::Relaxed);
+        let inbox = dir.join(format!("inbox-{n}"));
         fs::create_dir_all(&inbox).expect("inbox");
-        let ready = dir.join(format!("ready-{port}"));
+        let ready = dir.join(format!("ready-{n}"));
         let _ = fs::remove_file(&ready);
-        let log_path = dir.join(format!("smtp-{port}.log"));
+        let log_path = dir.join(format!("smtp-{n}.log"));
         let log = fs::File::create(&log_path).expect("server log");
         let mut cmd = Command::new("/usr/bin/python3");
         cmd.arg(script())
@@ -107,7 +111,14 @@ impl Smtp {
             .spawn()
             .expect("cannot start tests/smtp/server.py (python3-aiosmtpd installed?)");
         let end = Instant::now() + DEADLINE;
-        while !ready.exists() {
+        // The ready file holds the port the server listens on.
+        let port = loop {
+            if let Some(p) = fs::read_to_string(&ready)
+                .ok()
+                .and_then(|s| s.trim().parse::<u16>().ok())
+            {
+                break p;
+            }
             if let Ok(Some(st)) = child.try_wait() {
                 let log = fs::read_to_string(&log_path).unwrap_or_default();
                 panic!("test SMTP server exited ({st}): {log}");
@@ -117,7 +128,7 @@ impl Smtp {
                 "test SMTP server did not start within {DEADLINE:?}"
             );
             std::thread::sleep(Duration::from_millis(50));
-        }
+        };
         Smtp { child, inbox, port }
     }
 
