@@ -1076,7 +1076,7 @@ fn temporary_refusal_then_delivered_once(extra: &[&str], refusal: &str) {
     server.wait_for(ops, subject);
     server.wait_for(two, subject);
     wait_nothing_owed(&cfg, &n);
-    let log = fs::read_to_string(dir.path().join(format!("smtp-{port}.log"))).unwrap();
+    let log = fs::read_to_string(&server.log).unwrap();
     assert_eq!(log.matches(refusal).count(), 1, "{log}");
     n.shutdown(Duration::from_secs(10));
     assert!(outbox_files(&cfg).is_empty() && failed_files(&cfg).is_empty());

@@ -45,7 +45,7 @@ def measure(ctx, table):
                 ctx.log(f"  round {r + 1}/{ctx.runs_small}")
                 t = run_timed([ctx.picomon, "-c", path, "-1"], ctx.work, f"tcp-{r}", 5 * TICK_S)
                 last = (t.stdout.strip().splitlines() or [""])[-1]
-                if not last.startswith(f"{n} ok,"):
+                if not last.startswith(f"{n + configs.OWN_CHECKS} ok,"):
                     raise BenchError(f"picomon -1 on {n} TCP probes: exit {t.rc}, summary {last!r}")
                 walls.append(t.wall)
                 cpus.append(t.cpu)

@@ -62,6 +62,8 @@ pub struct Smtp {
     child: Child,
     pub inbox: PathBuf,
     pub port: u16,
+    /// The server's stderr: one line per refusal it answered.
+    pub log: PathBuf,
 }
 
 impl Smtp {
@@ -129,7 +131,12 @@ impl Smtp {
             );
             std::thread::sleep(Duration::from_millis(50));
         };
-        Smtp { child, inbox, port }
+        Smtp {
+            child,
+            inbox,
+            port,
+            log: log_path,
+        }
     }
 
     /// Every message received so far, oldest first.
