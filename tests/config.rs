@@ -1001,7 +1001,9 @@ const FORGED_TITLE: &str = r"disk\n[2026-01-01T00:00:00Z ERROR] forged line on w
 fn assert_not_forged(what: &str, text: &str) {
     for line in text.lines() {
         assert!(
-            !line.starts_with("[2026-01-01T00:00:00Z ERROR]") && !line.contains('\r') && !line.contains('\u{1b}'),
+            !line.starts_with("[2026-01-01T00:00:00Z ERROR]")
+                && !line.contains('\r')
+                && !line.contains('\u{1b}'),
             "{what} has a forged line {line:?}:\n{text}"
         );
     }
@@ -1078,9 +1080,15 @@ fn names_with_line_breaks_cannot_forge_log_lines() {
         stderr.contains(&format!("problem {FORGED_TITLE}: CRITICAL")),
         "{stderr}"
     );
-    assert!(stderr.contains("problem CRITICAL: disk\\n[2026"), "{stderr}");
+    assert!(
+        stderr.contains("problem CRITICAL: disk\\n[2026"),
+        "{stderr}"
+    );
     assert_not_forged("stderr", &stderr);
     for line in stderr.lines() {
-        assert!(line.starts_with("[20"), "a line that is no log line: {line:?}\n{stderr}");
+        assert!(
+            line.starts_with("[20"),
+            "a line that is no log line: {line:?}\n{stderr}"
+        );
     }
 }

@@ -529,7 +529,12 @@ fn check_disk_root() {
 #[test]
 fn check_load_with_high_limits_is_ok() {
     // Limits no host reaches: the load average counts the whole host.
-    let args = strings(&["-w", "1000000,1000000,1000000", "-c", "2000000,2000000,2000000"]);
+    let args = strings(&[
+        "-w",
+        "1000000,1000000,1000000",
+        "-c",
+        "2000000,2000000,2000000",
+    ]);
     let o = run_timed(&real_plugin("check_load"), &args, Duration::from_secs(30));
     assert_eq!(o.status, Status::Ok, "{o:?}");
     assert!(o.summary.starts_with("LOAD OK"), "{o:?}");
@@ -540,7 +545,10 @@ fn check_load_with_high_limits_is_ok() {
     let Some(Perf::Item { warn, crit, .. }) = o.perfdata.first() else {
         panic!("no perfdata item: {o:?}");
     };
-    assert_eq!((warn.as_str(), crit.as_str()), ("1000000.000", "2000000.000"));
+    assert_eq!(
+        (warn.as_str(), crit.as_str()),
+        ("1000000.000", "2000000.000")
+    );
 }
 
 #[test]

@@ -153,10 +153,7 @@ fn load_reads_the_averages_and_applies_limits() {
         "{o:?}"
     );
     // Absolute limits still read as written; per_cpu divides first.
-    assert_eq!(
-        probe("#{ warning: [4.5, 9, 9] }").status,
-        Status::Warning
-    );
+    assert_eq!(probe("#{ warning: [4.5, 9, 9] }").status, Status::Warning);
     assert_eq!(
         probe("#{ warning: 1, critical: [10, 10, 2] }").status,
         Status::Critical
@@ -169,7 +166,12 @@ fn load_reads_the_averages_and_applies_limits() {
     assert_ne!(o.status, Status::Unknown, "{o:?}");
     assert!(o.summary.contains("load average per CPU"), "{}", o.summary);
     assert!(perf_value(&o, "load1").is_some_and(|l| l >= 0.0));
-    let o = expect_check(&localhost(), "load(#{ warning: 1e9, critical: 2e9 })", Status::Ok, &[]);
+    let o = expect_check(
+        &localhost(),
+        "load(#{ warning: 1e9, critical: 2e9 })",
+        Status::Ok,
+        &[],
+    );
     assert!(perf_value(&o, "load15").is_some_and(|l| l >= 0.0));
     let e = eval_def(&localhost(), "load(#{ warning: [1, 2] })").unwrap_err();
     assert!(e.contains("list of three numbers"), "{e}");
@@ -385,7 +387,10 @@ fn pressure_rates_psi_files() {
     assert_eq!(perf_value(&o, "io_some"), Some(0.01));
     assert_eq!(perf_value(&o, "cpu_full"), None);
     let text = o.perfdata.iter().map(|p| p.to_string()).collect::<Vec<_>>();
-    assert!(text.contains(&"memory_some=12.25%;10;30;0;100".to_string()), "{text:?}");
+    assert!(
+        text.contains(&"memory_some=12.25%;10;30;0;100".to_string()),
+        "{text:?}"
+    );
 
     assert_eq!(probe("#{ avg: 10 }").status, Status::Ok);
     assert_eq!(
@@ -401,18 +406,26 @@ fn pressure_rates_psi_files() {
     let o = probe("#{}");
     assert_eq!(o.status, Status::Unknown, "{o:?}");
     assert!(
-        o.summary.contains("memory") && o.summary.contains("CONFIG_PSI=y") && o.summary.contains("psi=1"),
+        o.summary.contains("memory")
+            && o.summary.contains("CONFIG_PSI=y")
+            && o.summary.contains("psi=1"),
         "{}",
         o.summary
     );
 
     for (bad, why) in [
-        ("pressure(#{ resources: [\"disk\"] })", "\"disk\" is not one of"),
+        (
+            "pressure(#{ resources: [\"disk\"] })",
+            "\"disk\" is not one of",
+        ),
         ("pressure(#{ resources: [] })", "at least one"),
         ("pressure(#{ avg: 30 })", "not 10, 60 or 300"),
         ("pressure(#{ warning: #{ gpu: 1 } })", "`gpu` is not one of"),
         ("pressure(#{ critical: \"5:1\" })", "start above its end"),
-        ("pressure(#{ cgroup: \"../x\" })", "neither \"self\" nor a cgroup path"),
+        (
+            "pressure(#{ cgroup: \"../x\" })",
+            "neither \"self\" nor a cgroup path",
+        ),
         ("pressure(#{ every: 1 })", "unknown option `every`"),
     ] {
         let e = eval_def(&localhost(), bad).unwrap_err();

@@ -72,12 +72,15 @@ impl PressureProbe {
             Some(names) => names
                 .iter()
                 .map(|n| {
-                    RESOURCES.iter().position(|r| *r == n.as_str()).ok_or_else(|| {
-                        o.bad(
-                            "resources",
-                            format!("{n:?} is not one of \"cpu\", \"memory\", \"io\""),
-                        )
-                    })
+                    RESOURCES
+                        .iter()
+                        .position(|r| *r == n.as_str())
+                        .ok_or_else(|| {
+                            o.bad(
+                                "resources",
+                                format!("{n:?} is not one of \"cpu\", \"memory\", \"io\""),
+                            )
+                        })
                 })
                 .collect::<RhaiResult<Vec<_>>>()?,
         };
@@ -149,11 +152,7 @@ impl PressureProbe {
             }
         }
         let window = ["avg10", "avg60", "avg300"][self.avg];
-        let msg = format!(
-            "some {window}: {} ({})",
-            shown.join(", "),
-            dir.describe()
-        );
+        let msg = format!("some {window}: {} ({})", shown.join(", "), dir.describe());
         Ok((status, msg, perfdata))
     }
 }
@@ -177,9 +176,10 @@ fn limits(o: &Opts, key: &str, defaults: [Option<f64>; 3]) -> RhaiResult<[Option
     if let Some(map) = v.read_lock::<rhai::Map>() {
         let mut out: [Option<Range>; 3] = [None, None, None];
         for (k, x) in map.iter() {
-            let i = RESOURCES.iter().position(|r| *r == k.as_str()).ok_or_else(|| {
-                o.bad(key, format!("`{k}` is not one of cpu, memory, io"))
-            })?;
+            let i = RESOURCES
+                .iter()
+                .position(|r| *r == k.as_str())
+                .ok_or_else(|| o.bad(key, format!("`{k}` is not one of cpu, memory, io")))?;
             let mut one = rhai::Map::new();
             one.insert(key.into(), x.clone());
             out[i] = Opts::new(o.probe(), one, &[key])?.range(key)?;
@@ -247,7 +247,9 @@ fn unescape(s: &str) -> String {
     let mut rest = s;
     while let Some(i) = rest.find('\\') {
         out.push_str(&rest[..i]);
-        let code = rest.get(i + 1..i + 4).and_then(|o| u8::from_str_radix(o, 8).ok());
+        let code = rest
+            .get(i + 1..i + 4)
+            .and_then(|o| u8::from_str_radix(o, 8).ok());
         match code {
             Some(c) => {
                 out.push(char::from(c));
@@ -273,7 +275,12 @@ pub fn cgroup_dir(mount: &(PathBuf, String), path: &str) -> Option<PathBuf> {
         path.strip_prefix(root.as_str())
             .filter(|r| r.is_empty() || r.starts_with('/'))?
     };
-    Some(point.join(below.trim_start_matches('/')))
+    let below = below.trim_start_matches('/');
+    Some(if below.is_empty() {
+        point.clone()
+    } else {
+        point.join(below)
+    })
 }
 
 /// The pressure files one run reads.
@@ -316,7 +323,8 @@ fn locate(scope: &Scope) -> Result<Source, String> {
             _ => Source::System(PROC_PRESSURE.into()),
         }),
         Scope::Own | Scope::Cgroup(_) => {
-            let m = mount().ok_or("no cgroup v2 file system is mounted (cgroup needs cgroup v2)")?;
+            let m =
+                mount().ok_or("no cgroup v2 file system is mounted (cgroup needs cgroup v2)")?;
             let path = match scope {
                 Scope::Cgroup(p) => p.clone(),
                 _ => {
@@ -398,12 +406,20 @@ mod tests {
                     32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu\n\
                     41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n";
         let m = cgroup2_mount(info).unwrap();
-        assert_eq!(m, (PathBuf::from("/sys/fs/cgroup/unified"), "/".to_string()));
+        assert_eq!(
+            m,
+            (PathBuf::from("/sys/fs/cgroup/unified"), "/".to_string())
+        );
         assert_eq!(
             cgroup_dir(&m, "/system.slice/a b.service"),
-            Some(PathBuf::from("/sys/fs/cgroup/unified/system.slice/a b.service"))
+            Some(PathBuf::from(
+                "/sys/fs/cgroup/unified/system.slice/a b.service"
+            ))
         );
-        assert_eq!(cgroup_dir(&m, "/"), Some(PathBuf::from("/sys/fs/cgroup/unified")));
+        assert_eq!(
+            cgroup_dir(&m, "/"),
+            Some(PathBuf::from("/sys/fs/cgroup/unified"))
+        );
 
         // A container whose mount shows its own cgroup, and a name with a space.
         let info = "1 0 0:26 /docker/ab\\040c /sys/fs/cgroup ro - cgroup2 cgroup rw\n";
@@ -413,9 +429,15 @@ mod tests {
             cgroup_dir(&m, "/docker/ab c/app"),
             Some(PathBuf::from("/sys/fs/cgroup/app"))
         );
-        assert_eq!(cgroup_dir(&m, "/docker/ab c"), Some(PathBuf::from("/sys/fs/cgroup")));
+        assert_eq!(
+            cgroup_dir(&m, "/docker/ab c"),
+            Some(PathBuf::from("/sys/fs/cgroup"))
+        );
         assert_eq!(cgroup_dir(&m, "/docker/ab cd"), None);
         assert_eq!(cgroup_dir(&m, "/other"), None);
-        assert_eq!(cgroup2_mount("31 23 0:28 / /sys/fs/cgroup rw - tmpfs tmpfs rw\n"), None);
+        assert_eq!(
+            cgroup2_mount("31 23 0:28 / /sys/fs/cgroup rw - tmpfs tmpfs rw\n"),
+            None
+        );
     }
 }
