@@ -199,8 +199,7 @@ keys! {
         workers: INT = 16, |what, val, _| v::whole(what, val, 1, 1024, "threads");
         /// Bytes of each of stdout and stderr kept per run.
         max_output: INT = 65536, |what, val, _| v::whole(what, val, 1, 1 << 30, "bytes");
-        /// State, outbox, spool and heartbeat; named after the config file,
-        /// so two configs never share one.
+        /// State, outbox, spool and heartbeat: one per config file.
         state_dir: String = format!("/var/lib/picomon/{stem}"), |what, val, _| v::non_empty(what, val);
         /// Where a bare plugin name is looked up, before PATH.
         plugin_dirs: Vec<String> = crate::check::plugin::default_plugin_dirs()
