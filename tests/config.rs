@@ -928,3 +928,167 @@ if config.result_dir != "/var/spool/picomon" { throw "result_dir read back wrong
     let e = err("config.result_dir = \"spool\";");
     assert_err(&e, 1, 7, &["config.result_dir must be an absolute path"]);
 }
+
+// ---------------------------------------------------------------- README
+
+/// The `(name, default)` cells of the README table whose header line is
+/// `header`; a Mail row's `emails.x` is `config.emails.x`.
+fn readme_table(readme: &str, header: &str) -> Vec<(String, String)> {
+    let mut lines = readme.lines().skip_while(|l| l.trim() != header);
+    assert!(lines.next().is_some(), "README has no table {header:?}");
+    lines
+        .skip(1) // |---|---|---|
+        .take_while(|l| l.starts_with('|'))
+        .map(|row| {
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            let name = cells[1].trim_matches('`');
+            let name = if name.starts_with("emails.") {
+                format!("config.{name}")
+            } else {
+                name.to_string()
+            };
+            (name, cells[2].trim_matches('`').to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn readme_key_tables_match_the_declared_keys() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("read README.md");
+    let mut rows = readme_table(&readme, "| key | default | meaning |");
+    rows.extend(readme_table(&readme, "| setting | default | meaning |"));
+    let declared = config::key_docs();
+    assert!(declared.len() >= 28, "{declared:?}");
+    let mut problems = Vec::new();
+    for key in &declared {
+        assert!(!key.doc.is_empty(), "{} has no doc", key.name);
+        let row = rows.iter().find(|(name, _)| *name == key.name);
+        match (&key.default, row) {
+            (Some(want), Some((_, got))) if got != want => problems.push(format!(
+                "{}: README says default {got}, the code {want}",
+                key.name
+            )),
+            (Some(_), None) => problems.push(format!("{} is not in the README", key.name)),
+            _ => {}
+        }
+    }
+    for (name, _) in &rows {
+        // `config.emails.*` stands for a group of keys.
+        let group = name.strip_suffix(".*");
+        let known = declared.iter().any(|k| match group {
+            Some(g) => k.name == g && k.default.is_none(),
+            None => k.name == *name && k.default.is_some(),
+        });
+        if !known {
+            problems.push(format!("the README lists {name}, which is no key"));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+// ---------------------------------------------------------------- log injection
+
+/// A check name and target that try to start log lines of their own.
+const FORGED: &str = r#"add(shell("exit 2"), #{
+    name: "disk\n[2026-01-01T00:00:00Z ERROR] forged line",
+    target_name: "web1\r\n[2026-01-01T00:00:00Z ERROR] forged target\x1b[2J",
+    retry: 0,
+});
+"#;
+const FORGED_TITLE: &str = r"disk\n[2026-01-01T00:00:00Z ERROR] forged line on web1\r\n[2026-01-01T00:00:00Z ERROR] forged target\u{1b}[2J";
+
+fn assert_not_forged(what: &str, text: &str) {
+    for line in text.lines() {
+        assert!(
+            !line.starts_with("[2026-01-01T00:00:00Z ERROR]")
+                && !line.contains('\r')
+                && !line.contains('\u{1b}'),
+            "{what} has a forged line {line:?}:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn summary_escapes_control_characters_in_names() {
+    let c = ok(FORGED);
+    assert_eq!(c.checks[0].title(), FORGED_TITLE);
+    let text = c.summary();
+    assert!(text.contains(FORGED_TITLE), "{text}");
+    assert!(!text.contains(['\n', '\r', '\u{1b}']), "{text:?}");
+}
+
+#[test]
+fn names_with_line_breaks_cannot_forge_log_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("forged.rhai");
+    std::fs::write(
+        &cfg,
+        format!(
+            "config.base_tick = 0.2;\nconfig.state_dir = \"{}/state\";\n{FORGED}",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let bin = env!("CARGO_BIN_EXE_picomon");
+
+    // --check-config: one paragraph on one line.
+    let out = Command::new(bin)
+        .args(["-c", cfg.to_str().unwrap(), "--check-config"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(stdout.contains(FORGED_TITLE), "{stdout}");
+
+    // -1: one result line and the tally.
+    let out = Command::new(bin)
+        .args(["-c", cfg.to_str().unwrap(), "-1"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+    assert!(
+        stdout.starts_with(&format!("CRITICAL  {FORGED_TITLE}: ")),
+        "{stdout}"
+    );
+
+    // The daemon, at debug level: the run, the result, the transition and
+    // the mailer's note all name the check.
+    let err_path = dir.path().join("stderr");
+    let mut child = Command::new(bin)
+        .args(["-c", cfg.to_str().unwrap(), "-D"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut stderr = String::new();
+    while Instant::now() < deadline {
+        stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
+        // The transition at info, and the mailer's own line after it.
+        if stderr.matches(FORGED_TITLE).count() >= 3 && stderr.contains("problem CRITICAL: ") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let _ = child.wait();
+    let stderr = std::fs::read_to_string(&err_path).unwrap_or(stderr);
+    assert!(
+        stderr.contains(&format!("problem {FORGED_TITLE}: CRITICAL")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("problem CRITICAL: disk\\n[2026"),
+        "{stderr}"
+    );
+    assert_not_forged("stderr", &stderr);
+    for line in stderr.lines() {
+        assert!(
+            line.starts_with("[20"),
+            "a line that is no log line: {line:?}\n{stderr}"
+        );
+    }
+}

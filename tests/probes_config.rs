@@ -19,7 +19,8 @@ fn config_with_probes_loads_and_runs() {
         r#"let me = host("localhost", #{ ipv4: "127.0.0.1", ipv6: "::1" });
 add(ping4(me, #{ interval: 0.05 }));
 add(tcp(me, 9, #{ ip_version: 6 }), #{ name: "discard v6" });
-add(load());
+add(load(#{ warning: 1e9 }));
+add(pressure(#{ warning: 100, critical: 100 }));
 add(disk("/", #{ warning: 0, critical: 0, inode_warning: 0, inode_critical: 0 }));
 add(trace6(me));
 add(script("always fine", || #{ status: "OK", output: "fine" }));
@@ -32,7 +33,8 @@ add(script("always fine", || #{ status: "OK", output: "fine" }));
         [
             "ping4:localhost:interval=0.05",
             "discard v6",
-            "load:localhost",
+            "load:localhost:warning=1000000000.0",
+            "pressure:localhost:critical=100,warning=100",
             "disk:localhost:/:critical=0,inode_critical=0,inode_warning=0,warning=0",
             "trace6:localhost",
             "script:localhost:always fine",
@@ -51,7 +53,7 @@ add(script("always fine", || #{ status: "OK", output: "fine" }));
         };
         assert_eq!(o.status, want, "{}: {o:?}", c.id);
     }
-    assert_eq!(cfg.checks[5].name, "always fine");
+    assert_eq!(cfg.checks[6].name, "always fine");
 }
 
 #[test]

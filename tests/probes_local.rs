@@ -1,5 +1,5 @@
 //! ping (both socket kinds, both families, and no privilege at all), load,
-//! disk and script probes on this machine.
+//! pressure, disk and script probes on this machine.
 
 mod support;
 
@@ -10,6 +10,7 @@ use std::time::Duration;
 use picomon::check::{Probe, Status};
 use picomon::probe::load::LoadProbe;
 use picomon::probe::opts::Opts;
+use picomon::probe::pressure::{PressureProbe, Scope};
 use support::probes::*;
 
 const RANGE: &str = "/proc/sys/net/ipv4/ping_group_range";
@@ -123,20 +124,55 @@ fn load_reads_the_averages_and_applies_limits() {
         p.source = file.display().to_string();
         p.run(Duration::from_secs(5))
     };
-    let o = probe("#{}");
+    let o = probe("#{ warning: 10 }");
     assert_eq!(o.status, Status::Ok, "{o:?}");
     assert!(o.summary.contains("load average: 5, 4, 3"), "{}", o.summary);
     assert_eq!(perf_value(&o, "load15"), Some(3.0));
     assert_eq!(probe("#{ warning: [6, 3.5, 10] }").status, Status::Warning);
+    // No limits: per CPU, warning 2, 1.5, 1.25 and critical 4, 3, 2.5.
+    let online = std::fs::read_to_string("/sys/devices/system/cpu/online").unwrap();
+    let cpus = picomon::probe::load::count_cpus(&online).unwrap() as f64;
+    let per_cpu = [5.0, 4.0, 3.0].map(|l| l / cpus);
+    let over = |limits: [f64; 3]| per_cpu.iter().zip(limits).any(|(l, m)| *l > m);
+    let want = if over([4.0, 3.0, 2.5]) {
+        Status::Critical
+    } else if over([2.0, 1.5, 1.25]) {
+        Status::Warning
+    } else {
+        Status::Ok
+    };
+    let o = probe("#{}");
+    assert_eq!(o.status, want, "{cpus} CPUs: {o:?}");
+    assert!(
+        o.summary.contains(&format!("per CPU ({cpus} CPUs)")),
+        "{}",
+        o.summary
+    );
+    assert!(
+        perf_value(&o, "load1").is_some_and(|l| (l - per_cpu[0]).abs() < 1e-5),
+        "{o:?}"
+    );
+    // Absolute limits still read as written; per_cpu divides first.
+    assert_eq!(probe("#{ warning: [4.5, 9, 9] }").status, Status::Warning);
     assert_eq!(
         probe("#{ warning: 1, critical: [10, 10, 2] }").status,
         Status::Critical
     );
     assert_eq!(probe("#{ warning: [6, 5, 4] }").status, Status::Ok);
 
-    // the real /proc/loadavg
-    let o = expect_check(&localhost(), "load()", Status::Ok, &[]);
+    // The real /proc/loadavg: whatever the host's load, it is read and
+    // rated (the status depends on the host, so it is not asserted).
+    let o = check(&localhost(), "load()");
+    assert_ne!(o.status, Status::Unknown, "{o:?}");
+    assert!(o.summary.contains("load average per CPU"), "{}", o.summary);
     assert!(perf_value(&o, "load1").is_some_and(|l| l >= 0.0));
+    let o = expect_check(
+        &localhost(),
+        "load(#{ warning: 1e9, critical: 2e9 })",
+        Status::Ok,
+        &[],
+    );
+    assert!(perf_value(&o, "load15").is_some_and(|l| l >= 0.0));
     let e = eval_def(&localhost(), "load(#{ warning: [1, 2] })").unwrap_err();
     assert!(e.contains("list of three numbers"), "{e}");
 }
@@ -309,4 +345,131 @@ fn script_helpers_reach_files_ports_and_http() {
         &["read_file(/no/such/file)"],
     );
     drop(l);
+}
+
+/// `pressure()` over fixture PSI files: the default limits, limits per
+/// resource, the chosen average, perfdata, and no PSI at all.
+#[test]
+fn pressure_rates_psi_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+    write(
+        "cpu",
+        "some avg10=1.00 avg60=99.61 avg300=91.61 total=751276217\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
+    );
+    write(
+        "memory",
+        "some avg10=0.50 avg60=12.25 avg300=0.18 total=7422658\nfull avg10=0.00 avg60=3.00 avg300=0.01 total=2112566\n",
+    );
+    write(
+        "io",
+        "some avg10=0.00 avg60=0.01 avg300=0.15 total=7479649\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=2112566\n",
+    );
+    let probe = |map: &str| {
+        let m = engine().eval::<rhai::Map>(map).unwrap();
+        let o = Opts::new("pressure", m, PressureProbe::OPTIONS).unwrap();
+        let mut p = PressureProbe::new(&o).unwrap();
+        p.scope = Scope::System(dir.path().to_path_buf());
+        p.run(Duration::from_secs(5))
+    };
+    // Defaults: CPU is not rated, memory 12.25% > 10 warns.
+    let o = probe("#{}");
+    assert_eq!(o.status, Status::Warning, "{o:?}");
+    assert!(
+        o.summary.starts_with(
+            "PRESSURE WARNING - some avg60: cpu 99.61%, memory 12.25% (WARNING), io 0.01% (system, "
+        ),
+        "{}",
+        o.summary
+    );
+    assert_eq!(perf_value(&o, "cpu_some"), Some(99.61));
+    assert_eq!(perf_value(&o, "memory_full"), Some(3.0));
+    assert_eq!(perf_value(&o, "io_some"), Some(0.01));
+    assert_eq!(perf_value(&o, "cpu_full"), None);
+    let text = o.perfdata.iter().map(|p| p.to_string()).collect::<Vec<_>>();
+    assert!(
+        text.contains(&"memory_some=12.25%;10;30;0;100".to_string()),
+        "{text:?}"
+    );
+
+    assert_eq!(probe("#{ avg: 10 }").status, Status::Ok);
+    assert_eq!(
+        probe("#{ resources: [\"cpu\"], critical: #{ cpu: \"~:90\" } }").status,
+        Status::Critical
+    );
+    let o = probe("#{ resources: \"io\", warning: 0.005, critical: \"@0:0.001\" }");
+    assert_eq!(o.status, Status::Warning, "{o:?}");
+    assert_eq!(o.perfdata.len(), 2, "{o:?}");
+
+    // Where the kernel has no PSI the files are missing.
+    std::fs::remove_file(dir.path().join("memory")).unwrap();
+    let o = probe("#{}");
+    assert_eq!(o.status, Status::Unknown, "{o:?}");
+    assert!(
+        o.summary.contains("memory")
+            && o.summary.contains("CONFIG_PSI=y")
+            && o.summary.contains("psi=1"),
+        "{}",
+        o.summary
+    );
+
+    for (bad, why) in [
+        (
+            "pressure(#{ resources: [\"disk\"] })",
+            "\"disk\" is not one of",
+        ),
+        ("pressure(#{ resources: [] })", "at least one"),
+        ("pressure(#{ avg: 30 })", "not 10, 60 or 300"),
+        ("pressure(#{ warning: #{ gpu: 1 } })", "`gpu` is not one of"),
+        ("pressure(#{ critical: \"5:1\" })", "start above its end"),
+        (
+            "pressure(#{ cgroup: \"../x\" })",
+            "neither \"self\" nor a cgroup path",
+        ),
+        ("pressure(#{ every: 1 })", "unknown option `every`"),
+    ] {
+        let e = eval_def(&localhost(), bad).unwrap_err();
+        assert!(e.contains(why), "{bad}: {e}");
+    }
+}
+
+/// `pressure()` on this machine through `picomon -1`: the system's or the
+/// container's PSI, and picomon's own cgroup's.
+#[test]
+fn pressure_runs_on_this_machine() {
+    let sb = support::Sandbox::new();
+    let cfg = sb.config(
+        "add(pressure());\nadd(pressure(#{ cgroup: \"self\", avg: 10 }), #{ name: \"own cgroup\" });\n",
+    );
+    let out = sb.run(&["-c", cfg.to_str().unwrap(), "-1"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !std::path::Path::new("/proc/pressure/cpu").exists() {
+        // A kernel without PSI: both say which option is missing.
+        assert_eq!(stdout.matches("CONFIG_PSI=y").count(), 2, "{stdout}");
+        eprintln!("skipped the PSI readings: this kernel has no /proc/pressure");
+        return;
+    }
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    let mut seen = 0;
+    for line in &lines[..2] {
+        assert!(!line.starts_with("UNKNOWN"), "{stdout}");
+        let (title, text) = line.split_once(": PRESSURE ").expect(line);
+        let window = if title.contains("own cgroup") {
+            "avg10"
+        } else {
+            "avg60"
+        };
+        let readings = text
+            .split_once(&format!(" - some {window}: "))
+            .map(|(_, r)| r)
+            .unwrap_or_else(|| panic!("{line}"));
+        for resource in ["cpu ", ", memory ", ", io "] {
+            assert!(readings.contains(resource), "{line}");
+        }
+        seen += 1;
+    }
+    assert_eq!(seen, 2);
+    let own = lines.iter().find(|l| l.contains("own cgroup")).unwrap();
+    assert!(own.contains("(cgroup /"), "{own}");
 }

@@ -1,6 +1,11 @@
 //! The `config.*` keys: their defaults, their validation, and the objects
 //! the script sees as `config`, `config.emails` and `config.emails.report`.
 //!
+//! Each key is declared once, in a [`keys!`] table: its type, default,
+//! validation and one-line doc. The struct, the defaults, the known-key list
+//! for "did you mean", the script's setter and getter and the list the
+//! README is checked against ([`key_docs`]) all come from that table.
+//!
 //! The script objects hold no values themselves: they are handles to the
 //! shared [`Builder`](super::builder::Builder), so `config.emails.to = ...`
 //! changes the one place the result is read from. Property access falls back
@@ -10,46 +15,10 @@
 use rhai::{Dynamic, Engine, EvalAltResult, FuncRegistration, ImmutableString, Position, INT};
 
 use crate::output::OutputSpec;
+use crate::probe::range::fmt_num;
 
 use super::builder::Shared;
 use super::value::{self as v, to_array, to_float};
-
-/// The keys of `config`, in the order the docs list them.
-pub const CONFIG_KEYS: &[&str] = &[
-    "base_tick",
-    "default_every",
-    "default_error_every",
-    "default_retry",
-    "default_timeout",
-    "workers",
-    "max_output",
-    "state_dir",
-    "plugin_dirs",
-    "verb_level",
-    "outputs",
-    "result_dir",
-    "emails",
-];
-
-/// The keys of `config.emails`.
-pub const EMAIL_KEYS: &[&str] = &[
-    "to",
-    "addr_from",
-    "smtp_host",
-    "smtp_tls",
-    "smtp_user",
-    "smtp_password_file",
-    "smtp_ca_file",
-    "smtp_retry_timeout",
-    "smtp_keepalive_timeout",
-    "subject_tpl",
-    "report",
-    "watchdog_subject",
-    "digest_over",
-];
-
-/// The keys of `config.emails.report`.
-pub const REPORT_KEYS: &[&str] = &["every", "subject"];
 
 /// Accepted `verb_level` values (as in picomon's Python config, any case).
 pub const VERB_LEVELS: &[&str] = &["debug", "info", "warning", "error"];
@@ -57,257 +26,291 @@ pub const VERB_LEVELS: &[&str] = &["debug", "info", "warning", "error"];
 /// Accepted `smtp_tls` values.
 pub const SMTP_TLS: &[&str] = &["none", "starttls", "tls"];
 
-/// The values of every key, with picomon's defaults.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Keys {
-    pub base_tick: f64,
-    pub default_every: INT,
-    pub default_error_every: INT,
-    pub default_retry: INT,
-    pub default_timeout: f64,
-    pub workers: INT,
-    pub max_output: INT,
-    pub state_dir: String,
-    pub plugin_dirs: Vec<String>,
-    pub verb_level: String,
-    /// `config.outputs`: where every result goes (SPEC §9).
-    pub outputs: Vec<OutputSpec>,
-    /// `config.result_dir`: a folder of result files to forward; "" = off.
-    pub result_dir: String,
-    pub emails: EmailKeys,
+/// One declared key, as the README documents it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyDoc {
+    /// The full name, e.g. `config.emails.report.every`.
+    pub name: String,
+    /// The default as the README writes it (`60`, `"none"`, `[]`); `None`
+    /// for a group of keys such as `config.emails`.
+    pub default: Option<String>,
+    /// The key's one-line doc.
+    pub doc: String,
 }
 
-/// `config.emails.*`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct EmailKeys {
-    pub to: Vec<String>,
-    pub addr_from: String,
-    pub smtp_host: Vec<String>,
-    pub smtp_tls: String,
-    pub smtp_user: String,
-    pub smtp_password_file: String,
-    pub smtp_ca_file: String,
-    pub smtp_retry_timeout: f64,
-    pub smtp_keepalive_timeout: f64,
-    pub subject_tpl: String,
-    pub report_every: f64,
-    pub report_subject: String,
-    pub watchdog_subject: String,
-    pub digest_over: INT,
+/// What a key's value can be: how the script reads it back and how the
+/// README writes its default.
+trait KeyValue {
+    /// The value as the script reads it; `None` for a group, whose handle
+    /// the indexer hands out instead.
+    fn to_dynamic(&self) -> Option<Dynamic>;
+    /// The default as the README writes it; `None` for a group.
+    fn readme(&self) -> Option<String>;
+    /// The keys below a group (nothing for a plain value).
+    fn below(&self, _out: &mut Vec<KeyDoc>) {}
 }
 
-impl Keys {
-    /// The defaults for a config file whose stem is `stem` (the default
-    /// state directory is named after it, so two configs never share one).
-    pub fn defaults(stem: &str, hostname: &str) -> Keys {
-        Keys {
-            base_tick: 60.0,
-            default_every: 1,
-            default_error_every: -1,
-            default_retry: 1,
-            default_timeout: 10.0,
-            workers: 16,
-            max_output: 65536,
-            state_dir: format!("/var/lib/picomon/{stem}"),
-            plugin_dirs: crate::check::plugin::default_plugin_dirs()
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect(),
-            verb_level: "info".into(),
-            outputs: Vec::new(),
-            result_dir: String::new(),
-            emails: EmailKeys {
-                to: Vec::new(),
-                addr_from: format!("picomon <picomon@{hostname}>"),
-                smtp_host: vec!["localhost:25".into()],
-                smtp_tls: "none".into(),
-                smtp_user: String::new(),
-                smtp_password_file: String::new(),
-                smtp_ca_file: String::new(),
-                smtp_retry_timeout: 60.0,
-                smtp_keepalive_timeout: 60.0,
-                subject_tpl: "[picomon] {state}: {check} on {dest}".into(),
-                report_every: 0.0,
-                report_subject: "[picomon] error report".into(),
-                watchdog_subject: "[picomon] daemon stopped".into(),
-                digest_over: 5,
-            },
-        }
+impl KeyValue for f64 {
+    fn to_dynamic(&self) -> Option<Dynamic> {
+        Some(to_float(*self))
     }
-
-    /// Sets `config.<key>`.
-    fn set(&mut self, key: &str, val: &Dynamic) -> Result<(), String> {
-        let what = format!("config.{key}");
-        let what = what.as_str();
-        match key {
-            "base_tick" => self.base_tick = v::seconds(what, val, 0.05, false)?,
-            "default_every" => self.default_every = v::whole(what, val, 1, 1_000_000_000, "ticks")?,
-            "default_error_every" => self.default_error_every = v::ticks_or_minus_one(what, val)?,
-            "default_retry" => self.default_retry = v::whole(what, val, 0, 1_000_000, "runs")?,
-            "default_timeout" => self.default_timeout = v::seconds(what, val, 0.0, true)?,
-            "workers" => self.workers = v::whole(what, val, 1, 1024, "threads")?,
-            "max_output" => self.max_output = v::whole(what, val, 1, 1 << 30, "bytes")?,
-            "state_dir" => self.state_dir = v::non_empty(what, val)?,
-            "plugin_dirs" => self.plugin_dirs = v::string_list(what, val)?,
-            "verb_level" => self.verb_level = v::choice(what, val, VERB_LEVELS)?,
-            "outputs" => self.outputs = outputs(what, val)?,
-            "result_dir" => {
-                let dir = v::string(what, val)?;
-                if !dir.is_empty() && !dir.starts_with('/') {
-                    return Err(format!(
-                        "{what} must be an absolute path (or \"\" for none), not {dir:?}"
-                    ));
-                }
-                self.result_dir = dir;
-            }
-            "emails" => return group_assignment(what, val, is_emails_handle),
-            _ => return Err(v::unknown("key", what, key, "config.", CONFIG_KEYS)),
-        }
-        Ok(())
+    fn readme(&self) -> Option<String> {
+        Some(fmt_num(*self))
     }
+}
 
-    /// Reads `config.<key>` (not the groups: those are handles).
-    fn get(&self, key: &str) -> Result<Dynamic, String> {
-        Ok(match key {
-            "base_tick" => to_float(self.base_tick),
-            "default_every" => self.default_every.into(),
-            "default_error_every" => self.default_error_every.into(),
-            "default_retry" => self.default_retry.into(),
-            "default_timeout" => to_float(self.default_timeout),
-            "workers" => self.workers.into(),
-            "max_output" => self.max_output.into(),
-            "state_dir" => self.state_dir.clone().into(),
-            "plugin_dirs" => to_array(&self.plugin_dirs),
-            "verb_level" => self.verb_level.clone().into(),
-            "outputs" => {
-                Dynamic::from_array(self.outputs.iter().cloned().map(Dynamic::from).collect())
-            }
-            "result_dir" => self.result_dir.clone().into(),
-            _ => {
-                return Err(v::unknown(
-                    "key",
-                    &format!("config.{key}"),
-                    key,
-                    "config.",
-                    CONFIG_KEYS,
-                ))
-            }
+impl KeyValue for INT {
+    fn to_dynamic(&self) -> Option<Dynamic> {
+        Some((*self).into())
+    }
+    fn readme(&self) -> Option<String> {
+        Some(self.to_string())
+    }
+}
+
+impl KeyValue for String {
+    fn to_dynamic(&self) -> Option<Dynamic> {
+        Some(self.clone().into())
+    }
+    fn readme(&self) -> Option<String> {
+        Some(format!("{self:?}"))
+    }
+}
+
+impl KeyValue for Vec<String> {
+    fn to_dynamic(&self) -> Option<Dynamic> {
+        Some(to_array(self))
+    }
+    /// A list of one reads as that string, as a config may write it.
+    fn readme(&self) -> Option<String> {
+        Some(match self.as_slice() {
+            [one] => format!("{one:?}"),
+            all => format!(
+                "[{}]",
+                all.iter()
+                    .map(|s| format!("{s:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         })
     }
 }
 
-impl EmailKeys {
-    /// Sets `config.emails.<key>`.
-    fn set(&mut self, key: &str, val: &Dynamic) -> Result<(), String> {
-        let what = format!("config.emails.{key}");
-        let what = what.as_str();
-        match key {
-            "to" => {
-                let to = v::string_list(what, val)?;
-                for addr in &to {
-                    check_address(what, addr)?;
-                }
-                self.to = to;
-            }
-            "addr_from" => {
-                let from = v::non_empty(what, val)?;
-                check_address(what, &from)?;
-                self.addr_from = from;
-            }
-            "smtp_host" => {
-                let hosts = v::string_list(what, val)?;
-                if hosts.is_empty() {
-                    return Err(format!(
-                        "{what} must name at least one server, e.g. \"localhost:25\""
-                    ));
-                }
-                for h in &hosts {
-                    check_host_port(what, h)?;
-                }
-                self.smtp_host = hosts;
-            }
-            "smtp_tls" => self.smtp_tls = v::choice(what, val, SMTP_TLS)?,
-            "smtp_user" => self.smtp_user = v::string(what, val)?,
-            "smtp_password_file" => self.smtp_password_file = v::string(what, val)?,
-            "smtp_ca_file" => self.smtp_ca_file = v::string(what, val)?,
-            "smtp_retry_timeout" => self.smtp_retry_timeout = v::seconds(what, val, 1.0, false)?,
-            "smtp_keepalive_timeout" => {
-                self.smtp_keepalive_timeout = v::seconds(what, val, 0.0, false)?
-            }
-            "subject_tpl" => self.subject_tpl = v::non_empty(what, val)?,
-            "watchdog_subject" => self.watchdog_subject = v::non_empty(what, val)?,
-            "digest_over" => self.digest_over = v::whole(what, val, 1, 1_000_000, "transitions")?,
-            "report" => return group_assignment(what, val, is_report_handle),
-            _ => return Err(v::unknown("key", what, key, "config.emails.", EMAIL_KEYS)),
-        }
-        Ok(())
+impl KeyValue for Vec<OutputSpec> {
+    fn to_dynamic(&self) -> Option<Dynamic> {
+        Some(Dynamic::from_array(
+            self.iter().cloned().map(Dynamic::from).collect(),
+        ))
     }
-
-    /// Reads `config.emails.<key>` (not `report`: it is a handle).
-    fn get(&self, key: &str) -> Result<Dynamic, String> {
-        Ok(match key {
-            "to" => to_array(&self.to),
-            "addr_from" => self.addr_from.clone().into(),
-            "smtp_host" => to_array(&self.smtp_host),
-            "smtp_tls" => self.smtp_tls.clone().into(),
-            "smtp_user" => self.smtp_user.clone().into(),
-            "smtp_password_file" => self.smtp_password_file.clone().into(),
-            "smtp_ca_file" => self.smtp_ca_file.clone().into(),
-            "smtp_retry_timeout" => to_float(self.smtp_retry_timeout),
-            "smtp_keepalive_timeout" => to_float(self.smtp_keepalive_timeout),
-            "subject_tpl" => self.subject_tpl.clone().into(),
-            "watchdog_subject" => self.watchdog_subject.clone().into(),
-            "digest_over" => self.digest_over.into(),
-            _ => {
-                return Err(v::unknown(
-                    "key",
-                    &format!("config.emails.{key}"),
-                    key,
-                    "config.emails.",
-                    EMAIL_KEYS,
-                ))
-            }
-        })
-    }
-
-    /// Sets `config.emails.report.<key>`.
-    fn set_report(&mut self, key: &str, val: &Dynamic) -> Result<(), String> {
-        let what = format!("config.emails.report.{key}");
-        let what = what.as_str();
-        match key {
-            "every" => self.report_every = v::seconds(what, val, 0.0, false)?,
-            "subject" => self.report_subject = v::non_empty(what, val)?,
-            _ => {
-                return Err(v::unknown(
-                    "key",
-                    what,
-                    key,
-                    "config.emails.report.",
-                    REPORT_KEYS,
-                ))
-            }
-        }
-        Ok(())
-    }
-
-    /// Reads `config.emails.report.<key>`.
-    fn get_report(&self, key: &str) -> Result<Dynamic, String> {
-        Ok(match key {
-            "every" => to_float(self.report_every),
-            "subject" => self.report_subject.clone().into(),
-            _ => {
-                return Err(v::unknown(
-                    "key",
-                    &format!("config.emails.report.{key}"),
-                    key,
-                    "config.emails.report.",
-                    REPORT_KEYS,
-                ))
-            }
-        })
+    fn readme(&self) -> Option<String> {
+        // Outputs have no literal form; the default is none.
+        Some(if self.is_empty() { "[]" } else { "[...]" }.into())
     }
 }
 
+/// Declares a struct of keys: each key once, as
+/// `/// doc` `name: Type = default, validate;` where `validate` turns the
+/// script's value into the key's (given the setting's full name, the value
+/// and the current one, which only a group uses).
+macro_rules! keys {
+    (
+        $(#[doc = $sdoc:literal])*
+        struct $Struct:ident, $prefix:literal, known $KNOWN:ident,
+        defaults($($arg:ident: $argty:ty),*) {
+            $(
+                $(#[doc = $doc:literal])+
+                $key:ident: $ty:ty = $default:expr, $check:expr;
+            )+
+        }
+    ) => {
+        $(#[doc = $sdoc])*
+        #[derive(Clone, Debug, PartialEq)]
+        pub struct $Struct {
+            $( $(#[doc = $doc])+ pub $key: $ty, )+
+        }
+
+        #[doc = concat!("The keys of `", $prefix, "`, in the order the docs list them.")]
+        pub const $KNOWN: &[&str] = &[$(stringify!($key)),+];
+
+        impl $Struct {
+            /// Every key at its default.
+            #[allow(unused_variables)]
+            pub fn defaults($($arg: $argty),*) -> $Struct {
+                $Struct { $($key: $default,)+ }
+            }
+
+            #[doc = concat!("Sets `", $prefix, "<key>`.")]
+            fn set(&mut self, key: &str, val: &Dynamic) -> Result<(), String> {
+                let what = format!("{}{key}", $prefix);
+                match key {
+                    $(stringify!($key) => {
+                        let check: fn(&str, &Dynamic, &$ty) -> Result<$ty, String> = $check;
+                        self.$key = check(&what, val, &self.$key)?;
+                    })+
+                    _ => return Err(v::unknown("key", &what, key, $prefix, $KNOWN)),
+                }
+                Ok(())
+            }
+
+            #[doc = concat!("Reads `", $prefix, "<key>`; `None` for a group.")]
+            fn get(&self, key: &str) -> Result<Option<Dynamic>, String> {
+                match key {
+                    $(stringify!($key) => Ok(KeyValue::to_dynamic(&self.$key)),)+
+                    _ => Err(v::unknown("key", &format!("{}{key}", $prefix), key, $prefix, $KNOWN)),
+                }
+            }
+        }
+
+        impl KeyValue for $Struct {
+            fn to_dynamic(&self) -> Option<Dynamic> {
+                None
+            }
+            fn readme(&self) -> Option<String> {
+                None
+            }
+            fn below(&self, out: &mut Vec<KeyDoc>) {
+                $(
+                    out.push(KeyDoc {
+                        name: format!("{}{}", $prefix, stringify!($key)),
+                        default: self.$key.readme(),
+                        doc: concat!($($doc),+).trim().to_string(),
+                    });
+                    self.$key.below(out);
+                )+
+            }
+        }
+    };
+}
+
+keys! {
+    /// The values of every `config.*` key, with picomon's defaults.
+    struct Keys, "config.", known CONFIG_KEYS, defaults(stem: &str, hostname: &str) {
+        /// Seconds between ticks (a float, at least 0.05).
+        base_tick: f64 = 60.0, |what, val, _| v::seconds(what, val, 0.05, false);
+        /// Ticks between runs of a check while OK.
+        default_every: INT = 1, |what, val, _| v::whole(what, val, 1, 1_000_000_000, "ticks");
+        /// Ticks between runs while failing; -1 = the same as `every`.
+        default_error_every: INT = -1, |what, val, _| v::ticks_or_minus_one(what, val);
+        /// Extra failed runs before a failure is announced.
+        default_retry: INT = 1, |what, val, _| v::whole(what, val, 0, 1_000_000, "runs");
+        /// Seconds a run may take.
+        default_timeout: f64 = 10.0, |what, val, _| v::seconds(what, val, 0.0, true);
+        /// Threads that run checks.
+        workers: INT = 16, |what, val, _| v::whole(what, val, 1, 1024, "threads");
+        /// Bytes of each of stdout and stderr kept per run.
+        max_output: INT = 65536, |what, val, _| v::whole(what, val, 1, 1 << 30, "bytes");
+        /// State, outbox, spool and heartbeat: one per config file.
+        state_dir: String = format!("/var/lib/picomon/{stem}"), |what, val, _| v::non_empty(what, val);
+        /// Where a bare plugin name is looked up, before PATH.
+        plugin_dirs: Vec<String> = crate::check::plugin::default_plugin_dirs()
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect(),
+            |what, val, _| v::string_list(what, val);
+        /// The log level when neither `-D` nor RUST_LOG says otherwise.
+        verb_level: String = "info".into(), |what, val, _| v::choice(what, val, VERB_LEVELS);
+        /// Where every result goes besides the alerts (SPEC §9).
+        outputs: Vec<OutputSpec> = Vec::new(), |what, val, _| outputs(what, val);
+        /// A folder of result files to forward; "" = off.
+        result_dir: String = String::new(), |what, val, _| absolute_or_empty(what, val);
+        /// The mail settings.
+        emails: EmailKeys = EmailKeys::defaults(hostname),
+            |what, val, cur| group_assignment(what, val, is_emails_handle).map(|()| cur.clone());
+    }
+}
+
+keys! {
+    /// `config.emails.*`.
+    struct EmailKeys, "config.emails.", known EMAIL_KEYS, defaults(hostname: &str) {
+        /// Recipients; empty = transitions are only logged.
+        to: Vec<String> = Vec::new(), |what, val, _| addresses(what, val);
+        /// `From:` and envelope sender.
+        addr_from: String = format!("picomon <picomon@{hostname}>"), |what, val, _| address(what, val);
+        /// SMTP servers tried in order, each `host[:port]`.
+        smtp_host: Vec<String> = vec!["localhost:25".into()], |what, val, _| servers(what, val);
+        /// `none`, `starttls` or `tls`.
+        smtp_tls: String = "none".into(), |what, val, _| v::choice(what, val, SMTP_TLS);
+        /// AUTH user; "" = no login.
+        smtp_user: String = String::new(), |what, val, _| v::string(what, val);
+        /// The file whose first line is the SMTP password.
+        smtp_password_file: String = String::new(), |what, val, _| v::string(what, val);
+        /// Extra CA certificates (PEM) to trust.
+        smtp_ca_file: String = String::new(), |what, val, _| v::string(what, val);
+        /// First retry delay after a failed send, in seconds.
+        smtp_retry_timeout: f64 = 60.0, |what, val, _| v::seconds(what, val, 1.0, false);
+        /// Read for picomon's Python configs; no idle connection is kept.
+        smtp_keepalive_timeout: f64 = 60.0, |what, val, _| v::seconds(what, val, 0.0, false);
+        /// The Problem subject template.
+        subject_tpl: String = "[picomon] {state}: {check} on {dest}".into(),
+            |what, val, _| v::non_empty(what, val);
+        /// The periodic error report.
+        report: ReportKeys = ReportKeys::defaults(),
+            |what, val, cur| group_assignment(what, val, is_report_handle).map(|()| cur.clone());
+        /// Subject of the mail `picomon-watchdog` sends when the daemon stops.
+        watchdog_subject: String = "[picomon] daemon stopped".into(), |what, val, _| v::non_empty(what, val);
+        /// More transitions than this in one tick are sent as one digest.
+        digest_over: INT = 5, |what, val, _| v::whole(what, val, 1, 1_000_000, "transitions");
+    }
+}
+
+keys! {
+    /// `config.emails.report.*`.
+    struct ReportKeys, "config.emails.report.", known REPORT_KEYS, defaults() {
+        /// Seconds between reports while a check is in PROBLEM; 0 = none.
+        every: f64 = 0.0, |what, val, _| v::seconds(what, val, 0.0, false);
+        /// Subject of reports.
+        subject: String = "[picomon] error report".into(), |what, val, _| v::non_empty(what, val);
+    }
+}
+
+/// Every declared key with its default as the README writes it (the config
+/// file is `NAME.rhai` on the machine `HOSTNAME`).
+pub fn key_docs() -> Vec<KeyDoc> {
+    let mut out = Vec::new();
+    Keys::defaults("NAME", "HOSTNAME").below(&mut out);
+    out
+}
+
+/// `config.result_dir`: an absolute path, or "" for none.
+fn absolute_or_empty(what: &str, val: &Dynamic) -> Result<String, String> {
+    let dir = v::string(what, val)?;
+    if !dir.is_empty() && !dir.starts_with('/') {
+        return Err(format!(
+            "{what} must be an absolute path (or \"\" for none), not {dir:?}"
+        ));
+    }
+    Ok(dir)
+}
+
+/// `config.emails.to`: a list of mail addresses.
+fn addresses(what: &str, val: &Dynamic) -> Result<Vec<String>, String> {
+    let to = v::string_list(what, val)?;
+    for addr in &to {
+        check_address(what, addr)?;
+    }
+    Ok(to)
+}
+
+/// `config.emails.addr_from`: one mail address.
+fn address(what: &str, val: &Dynamic) -> Result<String, String> {
+    let from = v::non_empty(what, val)?;
+    check_address(what, &from)?;
+    Ok(from)
+}
+
+/// `config.emails.smtp_host`: at least one `host[:port]`.
+fn servers(what: &str, val: &Dynamic) -> Result<Vec<String>, String> {
+    let hosts = v::string_list(what, val)?;
+    if hosts.is_empty() {
+        return Err(format!(
+            "{what} must name at least one server, e.g. \"localhost:25\""
+        ));
+    }
+    for h in &hosts {
+        check_host_port(what, h)?;
+    }
+    Ok(hosts)
+}
 /// `config.outputs = [json_lines("-"), ...]` (one output alone is fine
 /// too). Two outputs may not share a spool folder: their results would mix.
 fn outputs(what: &str, val: &Dynamic) -> Result<Vec<OutputSpec>, String> {
@@ -430,10 +433,9 @@ pub fn register(engine: &mut Engine) {
 
     engine.register_indexer_get(
         |c: &mut ConfigObj, key: ImmutableString| -> Result<Dynamic, Box<EvalAltResult>> {
-            if key == "emails" {
-                return Ok(Dynamic::from(EmailsObj(c.0.clone())));
-            }
-            c.0.with(|b| b.keys.get(&key)).map_err(rt)
+            let got = c.0.with(|b| b.keys.get(&key)).map_err(rt)?;
+            // `config`'s one group is `emails`.
+            Ok(got.unwrap_or_else(|| Dynamic::from(EmailsObj(c.0.clone()))))
         },
     );
     // The setters change the shared builder, never the handle itself: marked
@@ -452,10 +454,9 @@ pub fn register(engine: &mut Engine) {
         );
     engine.register_indexer_get(
         |e: &mut EmailsObj, key: ImmutableString| -> Result<Dynamic, Box<EvalAltResult>> {
-            if key == "report" {
-                return Ok(Dynamic::from(ReportObj(e.0.clone())));
-            }
-            e.0.with(|b| b.keys.emails.get(&key)).map_err(rt)
+            let got = e.0.with(|b| b.keys.emails.get(&key)).map_err(rt)?;
+            // `config.emails`' one group is `report`.
+            Ok(got.unwrap_or_else(|| Dynamic::from(ReportObj(e.0.clone()))))
         },
     );
     FuncRegistration::new_index_setter()
@@ -471,7 +472,9 @@ pub fn register(engine: &mut Engine) {
         );
     engine.register_indexer_get(
         |r: &mut ReportObj, key: ImmutableString| -> Result<Dynamic, Box<EvalAltResult>> {
-            r.0.with(|b| b.keys.emails.get_report(&key)).map_err(rt)
+            let got = r.0.with(|b| b.keys.emails.report.get(&key)).map_err(rt)?;
+            // `config.emails.report` has no groups.
+            Ok(got.unwrap_or(Dynamic::UNIT))
         },
     );
     FuncRegistration::new_index_setter()
@@ -482,7 +485,7 @@ pub fn register(engine: &mut Engine) {
              key: ImmutableString,
              val: Dynamic|
              -> Result<(), Box<EvalAltResult>> {
-                r.0.with(|b| b.keys.emails.set_report(&key, &val))
+                r.0.with(|b| b.keys.emails.report.set(&key, &val))
                     .map_err(rt)
             },
         );

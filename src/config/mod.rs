@@ -25,7 +25,7 @@ use crate::check::{CheckSpec, Host};
 
 pub use checks::{CHECK_OPTIONS, HOST_OPTIONS};
 pub use engine::DEADLINE;
-pub use keys::{CONFIG_KEYS, EMAIL_KEYS, REPORT_KEYS};
+pub use keys::{key_docs, KeyDoc, CONFIG_KEYS, EMAIL_KEYS, REPORT_KEYS};
 pub use summary::summary;
 pub use when::WHEN_KEYS;
 
@@ -206,8 +206,8 @@ fn build_config(path: &Path, b: &builder::Builder) -> Config {
             smtp_retry_timeout: Duration::from_secs_f64(e.smtp_retry_timeout),
             smtp_keepalive_timeout: Duration::from_secs_f64(e.smtp_keepalive_timeout),
             subject_tpl: e.subject_tpl.clone(),
-            report_every: Duration::from_secs_f64(e.report_every),
-            report_subject: e.report_subject.clone(),
+            report_every: Duration::from_secs_f64(e.report.every),
+            report_subject: e.report.subject.clone(),
             watchdog_subject: e.watchdog_subject.clone(),
             digest_over: e.digest_over as usize,
         },

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::check::CheckKind;
+use crate::check::{escape_control, CheckKind};
 
 use super::{Config, SmtpTls};
 
@@ -41,7 +41,13 @@ fn some_names<'a>(names: impl Iterator<Item = &'a str>) -> String {
 
 /// The `--check-config` text: one paragraph naming the config, its hosts,
 /// its checks (by kind, with a few titles), the tick, and the mail set-up.
+/// Control characters in any name show as escapes: the paragraph stays one
+/// line, whatever the config holds.
 pub fn summary(c: &Config) -> String {
+    escape_control(&paragraph(c)).into_owned()
+}
+
+fn paragraph(c: &Config) -> String {
     let mut out = format!("{}: config OK. ", c.path.display());
 
     if c.hosts.is_empty() {

@@ -58,8 +58,21 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
 /// until the config's `verb_level` is known (see [`apply_verb_level`]).
 fn init_logging(debug: bool) {
     let from_env = std::env::var_os("RUST_LOG").is_some();
+    // env_logger's own layout, with control characters escaped: a name or
+    // an output with a line break cannot forge a log line.
     let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("debug"))
-        .format_target(false)
+        .format(|buf, record| {
+            use std::io::Write;
+            let style = buf.default_level_style(record.level());
+            let text = record.args().to_string();
+            writeln!(
+                buf,
+                "[{} {style}{:<5}{style:#}] {}",
+                buf.timestamp(),
+                record.level(),
+                crate::check::escape_control(&text)
+            )
+        })
         .try_init();
     if !from_env {
         log::set_max_level(if debug {

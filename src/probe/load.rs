@@ -1,5 +1,10 @@
 //! `load(opts)`: the 1, 5 and 15 minute load averages against lists of
 //! limits, as accre-monitor's loadavg check and `check_load -w 5,4,3` do.
+//!
+//! Without limits, `load()` rates the load per CPU against
+//! [`DEFAULT_WARNING`] and [`DEFAULT_CRITICAL`]. The load average counts the
+//! runnable tasks of the whole host, containers included, so it is divided
+//! by the host's online CPUs; inside a container `pressure()` says more.
 
 use std::time::Duration;
 
@@ -19,19 +24,32 @@ pub struct LoadProbe {
     pub source: String,
 }
 
+/// Per-CPU limits for load1, load5 and load15 when none are given, as
+/// Monit's sample rules use them: a short burst may queue two tasks per
+/// CPU, a sustained one less.
+pub const DEFAULT_WARNING: [f64; 3] = [2.0, 1.5, 1.25];
+/// Twice the warning limits.
+pub const DEFAULT_CRITICAL: [f64; 3] = [4.0, 3.0, 2.5];
+
 impl LoadProbe {
     pub const OPTIONS: &'static [&'static str] = &["warning", "critical", "per_cpu"];
 
+    /// Limits given are taken as written (absolute unless `per_cpu`, as
+    /// `check_load -w` reads them); without any, the per-CPU defaults.
     pub fn new(o: &Opts) -> RhaiResult<LoadProbe> {
-        let w = limits(o, "warning")?;
-        let c = limits(o, "critical")?;
+        let given = o.has("warning") || o.has("critical");
+        let (w, c) = if given {
+            (limits(o, "warning")?, limits(o, "critical")?)
+        } else {
+            (Some(DEFAULT_WARNING), Some(DEFAULT_CRITICAL))
+        };
         let limits = [0, 1, 2].map(|i| Thresholds {
             warning: w.map(|l| Range::upper(l[i])),
             critical: c.map(|l| Range::upper(l[i])),
         });
         Ok(LoadProbe {
             limits,
-            per_cpu: o.bool("per_cpu")?.unwrap_or(false),
+            per_cpu: o.bool("per_cpu")?.unwrap_or(!given),
             source: "/proc/loadavg".into(),
         })
     }
@@ -66,6 +84,30 @@ pub fn parse_loadavg(text: &str) -> Option<[f64; 3]> {
     Some([it.next()??, it.next()??, it.next()??])
 }
 
+/// The host's online CPUs, from `/sys/devices/system/cpu/online`
+/// (`0-3,8-11`); the CPUs this process may use where that cannot be read.
+fn online_cpus() -> usize {
+    std::fs::read_to_string("/sys/devices/system/cpu/online")
+        .ok()
+        .and_then(|t| count_cpus(&t))
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// Counts the CPUs of a kernel CPU list such as `0-3,8-11` or `0`.
+pub fn count_cpus(list: &str) -> Option<usize> {
+    list.trim()
+        .split(',')
+        .map(|part| match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (a.parse::<usize>().ok()?, b.parse::<usize>().ok()?);
+                b.checked_sub(a).map(|d| d + 1)
+            }
+            None => part.parse::<usize>().ok().map(|_| 1),
+        })
+        .sum()
+}
+
 impl Probe for LoadProbe {
     fn run(&self, timeout: Duration) -> Outcome {
         let deadline = Deadline::after(timeout);
@@ -91,9 +133,7 @@ impl Probe for LoadProbe {
         };
         let mut note = String::new();
         if self.per_cpu {
-            let cpus = std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1) as f64;
+            let cpus = online_cpus() as f64;
             load = load.map(|l| l / cpus);
             note = format!(" per CPU ({} CPUs)", fmt_num(cpus));
         }
@@ -111,5 +151,20 @@ impl Probe for LoadProbe {
             fmt_num(load[2])
         );
         r.done(status, msg, perfdata, &deadline)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_lists_count() {
+        assert_eq!(count_cpus("0\n"), Some(1));
+        assert_eq!(count_cpus("0-1\n"), Some(2));
+        assert_eq!(count_cpus("0-3,8-11"), Some(8));
+        assert_eq!(count_cpus("0,2,4"), Some(3));
+        assert_eq!(count_cpus("3-1"), None);
+        assert_eq!(count_cpus("x"), None);
     }
 }

@@ -19,6 +19,7 @@ pub mod net;
 pub mod openvpn;
 pub mod opts;
 pub mod ping;
+pub mod pressure;
 pub mod range;
 pub mod script;
 pub mod smtp;
@@ -223,14 +224,19 @@ pub fn register(engine: &mut Engine) {
     engine.register_fn("dns_zone", |zone: &str| dns_zone(zone, Map::new()));
     engine.register_fn("dns_zone", dns_zone);
 
-    // load([opts]), disk(path [, opts])
-    fn load(map: Map) -> RhaiResult<CheckDef> {
-        let o = Opts::new("load", map.clone(), load::LoadProbe::OPTIONS)?;
-        let p = load::LoadProbe::new(&o)?;
-        Ok(def("load", "localhost", "", &map, p))
-    }
-    engine.register_fn("load", || load(Map::new()));
-    engine.register_fn("load", load);
+    // load([opts]), pressure([opts]), disk(path [, opts])
+    this_machine(
+        engine,
+        "load",
+        load::LoadProbe::OPTIONS,
+        load::LoadProbe::new,
+    );
+    this_machine(
+        engine,
+        "pressure",
+        pressure::PressureProbe::OPTIONS,
+        pressure::PressureProbe::new,
+    );
     fn disk(path: &str, map: Map) -> RhaiResult<CheckDef> {
         let o = Opts::new("disk", map.clone(), disk::DiskProbe::OPTIONS)?;
         let p = disk::DiskProbe::new(path, &o)?;
@@ -252,6 +258,23 @@ pub fn register(engine: &mut Engine) {
         script_def(ctx, name, f, Map::new())
     });
     engine.register_fn("script", script_def);
+}
+
+/// Registers `name([opts])` for a probe of this machine made from its
+/// options alone (`allowed` names them).
+fn this_machine<P: Probe + 'static>(
+    engine: &mut Engine,
+    name: &'static str,
+    allowed: &'static [&'static str],
+    new: fn(&Opts) -> RhaiResult<P>,
+) {
+    let make = move |map: Map| -> RhaiResult<CheckDef> {
+        let o = Opts::new(name, map.clone(), allowed)?;
+        let p = new(&o)?;
+        Ok(def(name, "localhost", "", &map, p))
+    };
+    engine.register_fn(name, move || make(Map::new()));
+    engine.register_fn(name, make);
 }
 
 /// Registers `NAME4(h [, opts])` and `NAME6(h [, opts])` (`names`) for a
