@@ -140,6 +140,9 @@ struct Daemon {
 
 pub fn run(cli: Cli, cfg: Config) -> anyhow::Result<i32> {
     super::ensure_state_dir(&cfg)?;
+    // The state is loaded before the notifier starts sending the outbox:
+    // a start-up failure sends nothing.
+    let saved = crate::state::load(&cfg.state_dir)?;
     let (tx, rx) = unbounded();
     forward_signals(tx.clone())?;
     let clock = SystemClock::new();
@@ -166,7 +169,7 @@ pub fn run(cli: Cli, cfg: Config) -> anyhow::Result<i32> {
     // The daemon keeps the checks once, in `checks`, not also in `cfg`.
     let specs = std::mem::take(&mut d.cfg.checks);
     d.install(specs, HashMap::new());
-    d.restore(crate::state::load(&d.cfg.state_dir)?);
+    d.restore(saved);
     super::memory::release_unused_memory();
     log::info!(
         "picomon started: {} checks, tick {} s, config {}",
@@ -476,13 +479,11 @@ impl Daemon {
         super::memory::release_unused_memory();
     }
 
-    /// SIGTERM/SIGINT: kill running plugins, hand over what is pending,
-    /// save state, give the outbox one bounded last try.
+    /// SIGTERM/SIGINT: kill running plugins and wait for the workers, hand
+    /// over what is pending, save state, give the outbox one bounded last
+    /// try.
     fn shutdown(&mut self) {
-        if self.running > 0 {
-            let groups = Arc::clone(&self.groups);
-            groups.kill_all(Duration::from_secs(1));
-        }
+        super::process::stop_runs(&self.cfg.state_dir, &self.groups, &self.pool);
         self.flush();
         self.dirty = true;
         self.save_if_dirty();
