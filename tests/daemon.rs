@@ -533,6 +533,7 @@ fn a_corrupt_state_file_with_mail_in_the_outbox_sends_nothing_in_20_starts() {
     let cfg = queue_a_problem_mail(&sb, port);
     let smtp = support::smtp::Smtp::start(sb.path("").as_path(), port);
     let state = sb.path("state/state");
+    let good = fs::read(&state).unwrap();
     fs::write(&state, b"{\"checks\": [").unwrap();
     for i in 0..20 {
         let out = sb.run(&["-c", cfg.to_str().unwrap()]);
@@ -542,8 +543,9 @@ fn a_corrupt_state_file_with_mail_in_the_outbox_sends_nothing_in_20_starts() {
     }
     // Every start has exited: whatever it sent has arrived.
     assert!(smtp.received().is_empty(), "{:#?}", smtp.received());
-    // The mail was waiting all along: a good start sends it, once.
-    fs::remove_file(&state).unwrap();
+    // The mail was waiting all along: with the state back, a start sends
+    // it, once (the outage goes on: no new Problem).
+    fs::write(&state, good).unwrap();
     let mut d = sb.spawn(&["-c", cfg.to_str().unwrap()]);
     let mails = smtp.wait_messages(1);
     assert!(mails[0].subject().contains("disk on box"), "{mails:#?}");
@@ -624,7 +626,7 @@ fn everything_in_the_state_dir_is_private_and_looser_modes_are_tightened() {
 #[test]
 fn twenty_sigterms_during_a_thousand_plugin_runs_leave_no_process_behind() {
     let sb = Sandbox::new();
-    let marker = sb.path("").display().to_string();
+    let marker = sb.dir.path().display().to_string();
     let per_round = 50;
     let cfg = sb.config(&format!(
         "config.base_tick = 3600;\nconfig.workers = {per_round};\nconfig.state_dir = \"@DIR@/state\";\n{}",
@@ -677,7 +679,7 @@ add(plugin("@FIX@/plugins/grandchild_setsid.sh", ["@DIR@/pids"]), #{ name: "esca
 #[test]
 fn ctrl_c_on_one_shot_kills_its_runs_prints_the_summary_and_exits_130() {
     let sb = Sandbox::new();
-    let marker = sb.path("").display().to_string();
+    let marker = sb.dir.path().display().to_string();
     let cfg = sb.config(&format!(
         "add(plugin(\"check_dummy\", [\"0\", \"quick\"]), #{{ name: \"quick\", target_name: \"box\" }});\n{}",
         busy_checks(6, &["plain", "stubborn", "escape"])
@@ -752,7 +754,7 @@ add(plugin("@FIX@/daemon/counter", ["@DIR@/runs", "@DIR@/status"]), #{{ name: "c
         out: sb.path("stdout.log"),
         err: sb.path("stderr.log"),
     };
-    let err_line = "ERROR boom on box: internal error: forced by PICOMON_TEST_PANIC";
+    let err_line = "ERROR] boom on box: internal error: forced by PICOMON_TEST_PANIC";
     assert!(d.wait_stderr(err_line, 3, LONG), "{}", d.stderr());
     let mails = smtp.wait_messages(2);
     let subject = |m: &support::smtp::Mail| m.subject().to_string();
