@@ -448,6 +448,8 @@ fn a_picomon_that_dropped_to_nobody_still_dies_with_its_watchdog() {
         return;
     }
     let s = Setup::new();
+    // nobody writes the child's pid file there.
+    fs::set_permissions(s.dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
     let conf = s.config("nobody", OK_CHECK);
     fs::set_permissions(&conf, fs::Permissions::from_mode(0o644)).unwrap();
     let mut w = s.watchdog(&conf, &[], &["--user", "nobody"]);
