@@ -588,7 +588,11 @@ fn everything_in_the_state_dir_is_private_and_looser_modes_are_tightened() {
     assert!(d.wait_stderr("picomon started", 1, LONG), "{}", d.stderr());
     assert!(sb.path("state/spool").is_dir(), "no spool");
     assert!(d.stop().success());
-    assert!(!d.stderr().contains("open to other users"), "{}", d.stderr());
+    assert!(
+        !d.stderr().contains("open to other users"),
+        "{}",
+        d.stderr()
+    );
     let mut seen = Vec::new();
     let mut todo = vec![sb.path("state")];
     while let Some(dir) = todo.pop() {
@@ -614,7 +618,14 @@ fn everything_in_the_state_dir_is_private_and_looser_modes_are_tightened() {
                 .to_string()
         })
         .collect();
-    for expected in ["state", "mail-state", "heartbeat", "lock", "outbox", "spool"] {
+    for expected in [
+        "state",
+        "mail-state",
+        "heartbeat",
+        "lock",
+        "outbox",
+        "spool",
+    ] {
         assert!(names.iter().any(|n| n == expected), "{expected}: {names:?}");
     }
     assert!(names.iter().any(|n| n.starts_with("outbox/")), "{names:?}");
@@ -661,7 +672,11 @@ add(plugin("@FIX@/plugins/grandchild_setsid.sh", ["@DIR@/pids"]), #{ name: "esca
     let d = sb.spawn(&["-c", cfg.to_str().unwrap()]);
     let pid: i32 = wait_for(LONG, || read(&sb.path("pids")).trim().parse().ok())
         .expect("the plugin did not start its grandchild");
-    assert!(d.wait_stderr("escape on box: OK", 1, LONG), "{}", d.stderr());
+    assert!(
+        d.wait_stderr("escape on box: OK", 1, LONG),
+        "{}",
+        d.stderr()
+    );
     assert!(
         wait_for(LONG, || (!alive(pid)).then_some(())).is_some(),
         "escaped grandchild {pid} still runs: {}",
@@ -765,12 +780,10 @@ add(plugin("@FIX@/daemon/counter", ["@DIR@/runs", "@DIR@/status"]), #{{ name: "c
             .any(|s| s.contains("UNKNOWN") && s.contains("boom on box")),
         "{subjects:?}"
     );
-    let boom = mails
-        .iter()
-        .find(|m| m.subject().contains("boom"))
-        .unwrap();
+    let boom = mails.iter().find(|m| m.subject().contains("boom")).unwrap();
     assert!(
-        boom.body.contains("internal error: forced by PICOMON_TEST_PANIC"),
+        boom.body
+            .contains("internal error: forced by PICOMON_TEST_PANIC"),
         "{}",
         boom.body
     );

@@ -32,8 +32,7 @@ pub fn execute(spec: &CheckSpec, env: RunEnv<'_>) -> Outcome {
         Err(payload) => {
             let message = panic_message(payload.as_ref());
             log::error!("{}: internal error: {message}", spec.title());
-            Outcome::unknown(format!("internal error: {message}"))
-                .with_duration(started.elapsed())
+            Outcome::unknown(format!("internal error: {message}")).with_duration(started.elapsed())
         }
     }
 }

@@ -52,7 +52,8 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
         Some(path) => Some(process::PidFile::create(path)?),
         None => None,
     };
-    let reaper = crate::check::plugin::Reaper::start().context("cannot become a child subreaper")?;
+    let reaper =
+        crate::check::plugin::Reaper::start().context("cannot become a child subreaper")?;
     let result = runner::run(cli, cfg);
     // What escaped the runs is killed last, after the state is saved.
     reaper.finish(process::STOP_GRACE);

@@ -160,7 +160,10 @@ impl StateLock {
                         );
                     }
                     if !announced {
-                        log::info!("waiting for pid {pid} to stop and release {}", path.display());
+                        log::info!(
+                            "waiting for pid {pid} to stop and release {}",
+                            path.display()
+                        );
                         announced = true;
                     }
                     std::thread::sleep(Duration::from_millis(100));

@@ -327,9 +327,7 @@ impl Watchdog {
 
     /// Whether SIGTERM or SIGINT came (the signal thread passed it on).
     fn stop_requested(&self) -> bool {
-        self.signals
-            .try_iter()
-            .any(|s| s == SIGTERM || s == SIGINT)
+        self.signals.try_iter().any(|s| s == SIGTERM || s == SIGINT)
     }
 
     /// A hung child: SIGTERM (and SIGCONT, should it be stopped), so its

@@ -418,7 +418,9 @@ fn a_killed_watchdog_takes_its_picomon_along_and_a_new_one_runs_exactly_one() {
     );
     let mut first = s.watchdog(&conf, &["--restart"], &[]);
     let old = first.child(None);
-    let problem = |m: &Mail| m.subject().contains("CRITICAL: relay on box") && !m.subject().starts_with("Re:");
+    let problem = |m: &Mail| {
+        m.subject().contains("CRITICAL: relay on box") && !m.subject().starts_with("Re:")
+    };
     wait_mails(&smtp, 1, problem);
     signal(first.pid(), libc::SIGKILL);
     let _ = first.child.wait();
@@ -433,9 +435,14 @@ fn a_killed_watchdog_takes_its_picomon_along_and_a_new_one_runs_exactly_one() {
     // The outage goes on under the new daemon without a second Problem
     // mail; its Recovery is the marker that every earlier mail arrived.
     fs::write(s.path("status"), "0\n").unwrap();
-    let recovery = |m: &Mail| m.subject().starts_with("Re:") && m.subject().contains("relay on box");
+    let recovery =
+        |m: &Mail| m.subject().starts_with("Re:") && m.subject().contains("relay on box");
     wait_mails(&smtp, 1, recovery);
-    let subjects: Vec<String> = smtp.received().iter().map(|m| m.subject().to_string()).collect();
+    let subjects: Vec<String> = smtp
+        .received()
+        .iter()
+        .map(|m| m.subject().to_string())
+        .collect();
     assert_eq!(subjects.len(), 2, "{subjects:#?}");
     assert_eq!(daemons_of(&conf), vec![new]);
     drop(first);
@@ -456,7 +463,10 @@ fn a_picomon_that_dropped_to_nobody_still_dies_with_its_watchdog() {
     let child = w.child(None);
     let status = fs::read_to_string(format!("/proc/{child}/status")).unwrap();
     let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
-    assert!(uid.split_whitespace().skip(1).all(|u| u == "65534"), "{uid}");
+    assert!(
+        uid.split_whitespace().skip(1).all(|u| u == "65534"),
+        "{uid}"
+    );
     // The uid change cleared the parent-death signal; picomon set it again.
     signal(w.pid(), libc::SIGKILL);
     let _ = w.child.wait();

@@ -103,8 +103,9 @@ pub(super) fn reaped(pid: i32) {
 /// After a run ends, the reaper waits this long so the processes its group
 /// kill reached are gone (and their children reparented) before it looks.
 const SETTLE: Duration = Duration::from_millis(50);
-/// While orphans are alive or dying, the reaper looks again this often.
-const AGAIN: Duration = Duration::from_millis(250);
+/// At most one look per this: without `/proc/*/task/*/children` a look
+/// reads every process's stat, and a busy tick ends many runs.
+const GAP: Duration = Duration::from_secs(1);
 /// With nothing to do, it still looks this often: a process can be
 /// reparented to picomon without any run ending (an escaped process whose
 /// own parent exits later).
@@ -172,28 +173,37 @@ impl Drop for Reaper {
 fn reap_until_stopped() {
     let mut busy = false;
     loop {
-        {
-            let mut w = lock(&CHILDREN.wake);
-            let wait = if busy { AGAIN } else { IDLE };
-            let end = Instant::now() + wait;
-            while !w.stop && !w.run_ended {
-                let left = end.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    break;
-                }
-                w = match CHILDREN.woken.wait_timeout(w, left) {
-                    Ok((w, _)) => w,
-                    Err(e) => e.into_inner().0,
-                };
-            }
-            if w.stop {
-                return;
-            }
-            w.run_ended = false;
+        // Orphans still alive are looked at again after GAP; else a run's
+        // end (or IDLE) starts the next look.
+        if !wait_for(if busy { GAP } else { IDLE }, |w| w.run_ended) {
+            return;
         }
-        std::thread::sleep(SETTLE);
+        lock(&CHILDREN.wake).run_ended = false;
+        if !wait_for(SETTLE, |_| false) {
+            return;
+        }
         busy = sweep(false) > 0;
+        if !wait_for(GAP, |_| false) {
+            return;
+        }
     }
+}
+
+/// Waits up to `d` for `until` (or the stop); false when told to stop.
+fn wait_for(d: Duration, until: impl Fn(&Wake) -> bool) -> bool {
+    let end = Instant::now() + d;
+    let mut w = lock(&CHILDREN.wake);
+    while !w.stop && !until(&w) {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        w = match CHILDREN.woken.wait_timeout(w, left) {
+            Ok((w, _)) => w,
+            Err(e) => e.into_inner().0,
+        };
+    }
+    !w.stop
 }
 
 /// What /proc says about a process.
@@ -268,7 +278,10 @@ fn children_files() -> Option<Vec<i32>> {
     for task in fs::read_dir("/proc/self/task").ok()?.flatten() {
         // A thread that just ended has no file any more: nothing to add.
         if let Ok(text) = fs::read_to_string(task.path().join("children")) {
-            pids.extend(text.split_whitespace().filter_map(|p| p.parse::<i32>().ok()));
+            pids.extend(
+                text.split_whitespace()
+                    .filter_map(|p| p.parse::<i32>().ok()),
+            );
         }
     }
     Some(pids)
