@@ -119,10 +119,15 @@ pub struct Reaper {
 
 impl Reaper {
     /// Makes this process a child subreaper and starts the reaper thread.
+    /// Where the kernel refuses the first (it never should on Linux >= 3.4),
+    /// picomon warns and goes on: escaped processes then go to init.
     pub fn start() -> io::Result<Reaper> {
         // SAFETY: prctl with integer arguments only.
         if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
-            return Err(io::Error::last_os_error());
+            log::warn!(
+                "cannot become a child subreaper ({}): processes that escape a plugin's group are not killed",
+                io::Error::last_os_error()
+            );
         }
         lock(&CHILDREN.wake).stop = false;
         let handle = std::thread::Builder::new()
