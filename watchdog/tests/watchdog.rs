@@ -384,8 +384,25 @@ fn rc_local_starts_each_config_as_nobody_and_both_mail() {
     }
 }
 
-/// Live picomon processes started with the config `conf`.
+/// Live picomon daemons started with the config `conf`. A child picomon is
+/// starting shows its parent's command line until its exec: not counted.
 fn daemons_of(conf: &Path) -> Vec<i32> {
+    let all = picomons_of(conf);
+    let ppid = |pid: i32| -> i32 {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let rest = stat.rsplit(')').next().unwrap_or("");
+        rest.split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0)
+    };
+    all.iter()
+        .copied()
+        .filter(|&p| !all.contains(&ppid(p)))
+        .collect()
+}
+
+fn picomons_of(conf: &Path) -> Vec<i32> {
     let needle = conf.display().to_string();
     fs::read_dir("/proc")
         .unwrap()
