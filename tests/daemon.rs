@@ -413,3 +413,402 @@ add(trace4(me, #{ on_route_change: "warning" }), #{ retry: 0 });
         d.stderr()
     );
 }
+
+// ---- faults: one daemon per state dir, shutdown, start-up order, modes,
+// panics (issue 11) ----
+
+/// The pids of live processes whose environment or command line holds
+/// `marker` (the tests give every plugin an environment variable with the
+/// sandbox path; whatever a plugin starts inherits it, `setsid` or not).
+fn marked(marker: &str) -> Vec<i32> {
+    let needle = marker.as_bytes();
+    let holds = |bytes: Vec<u8>| bytes.windows(needle.len()).any(|w| w == needle);
+    fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| pid != std::process::id() as i32)
+        .filter(|&pid| {
+            holds(fs::read(format!("/proc/{pid}/environ")).unwrap_or_default())
+                || holds(fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default())
+        })
+        .filter(|&pid| alive(pid))
+        .collect()
+}
+
+/// Waits until no process holds `marker`; fails naming the ones left.
+fn assert_none_left(marker: &str, what: &str) {
+    if wait_for(LONG, || marked(marker).is_empty().then_some(())).is_none() {
+        let left: Vec<String> = marked(marker)
+            .iter()
+            .map(|p| {
+                let cmd = fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
+                format!("{p}: {}", String::from_utf8_lossy(&cmd).replace('\0', " "))
+            })
+            .collect();
+        panic!("{what}: {} processes left: {left:#?}", left.len());
+    }
+}
+
+/// `n` checks of the busy fixture, the kinds taking turns, each marked
+/// with the sandbox path in its environment.
+fn busy_checks(n: usize, kinds: &[&str]) -> String {
+    (0..n)
+        .map(|i| {
+            let kind = kinds[i % kinds.len()];
+            format!(
+                "add(plugin(\"@FIX@/plugins/busy.sh\", [\"{kind}\"]), #{{ name: \"busy{i}\", target_name: \"box\", timeout: 600, env: #{{ PICOMON_TEST_MARK: \"@DIR@\" }} }});\n"
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_second_picomon_on_the_same_state_dir_exits_1_naming_the_first() {
+    let sb = Sandbox::new();
+    let d = counter_daemon(&sb, 3600.0, "");
+    assert!(d.wait_stderr("picomon started", 1, LONG), "{}", d.stderr());
+    let cfg = sb.path("config.rhai");
+    let pidfile = sb.path("second.pid");
+    let out = sb.run(&[
+        "-c",
+        cfg.to_str().unwrap(),
+        "--pid-file",
+        pidfile.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let expected = format!(
+        "picomon: state dir {} is in use by pid {}",
+        sb.path("state").display(),
+        d.pid()
+    );
+    assert!(err.contains(&expected), "{err}");
+    // It stopped before writing its pid file, and left the first one's lock.
+    assert!(!pidfile.exists());
+    assert_eq!(
+        read(&sb.path("state/lock")).trim(),
+        d.pid().to_string(),
+        "lock file"
+    );
+    // `-1` does not use the state dir: it runs beside the daemon.
+    let out = sb.run(&["-c", cfg.to_str().unwrap(), "-1"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+}
+
+/// A Problem mail waiting in the outbox of `sb`'s state dir, queued by a
+/// daemon whose SMTP server (on `port`) was down; the daemon is stopped.
+fn queue_a_problem_mail(sb: &Sandbox, port: u16) -> std::path::PathBuf {
+    let cfg = sb.config(&format!(
+        r#"
+config.base_tick = 3600;
+config.state_dir = "@DIR@/state";
+config.emails.to = ["ops@example.org"];
+config.emails.addr_from = "picomon <picomon@example.org>";
+config.emails.smtp_host = "127.0.0.1:{port}";
+config.emails.smtp_retry_timeout = 600;
+add(plugin("check_dummy", ["2", "disk on fire"]), #{{ name: "disk", target_name: "box", retry: 0 }});
+config.outputs = [command_file("@DIR@/no-such-dir/nagios.cmd")];
+"#
+    ));
+    let mut d = sb.spawn(&["-c", cfg.to_str().unwrap()]);
+    let outbox = sb.path("state/outbox");
+    let queued = || {
+        fs::read_dir(&outbox)
+            .map(|r| {
+                r.filter_map(|e| e.ok())
+                    .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
+                    .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    assert!(
+        wait_for(LONG, || (queued() >= 1).then_some(())).is_some(),
+        "no mail queued: {}",
+        d.stderr()
+    );
+    assert!(d.stop().success(), "{}", d.stderr());
+    assert_eq!(queued(), 1);
+    cfg
+}
+
+#[test]
+fn a_corrupt_state_file_with_mail_in_the_outbox_sends_nothing_in_20_starts() {
+    let sb = Sandbox::new();
+    let (_held, port) = support::ports::reserve_port();
+    let cfg = queue_a_problem_mail(&sb, port);
+    let smtp = support::smtp::Smtp::start(sb.path("").as_path(), port);
+    let state = sb.path("state/state");
+    let good = fs::read(&state).unwrap();
+    fs::write(&state, b"{\"checks\": [").unwrap();
+    for i in 0..20 {
+        let out = sb.run(&["-c", cfg.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(1), "start {i}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("is corrupt"), "start {i}: {err}");
+    }
+    // Every start has exited: whatever it sent has arrived.
+    assert!(smtp.received().is_empty(), "{:#?}", smtp.received());
+    // The mail was waiting all along: with the state back, a start sends
+    // it, once (the outage goes on: no new Problem).
+    fs::write(&state, good).unwrap();
+    let mut d = sb.spawn(&["-c", cfg.to_str().unwrap()]);
+    let mails = smtp.wait_messages(1);
+    assert!(mails[0].subject().contains("disk on box"), "{mails:#?}");
+    assert!(d.stop().success());
+    assert_eq!(smtp.received().len(), 1, "{:#?}", smtp.received());
+}
+
+#[test]
+fn everything_in_the_state_dir_is_private_and_looser_modes_are_tightened() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new();
+    let (_held, port) = support::ports::reserve_port();
+    // Loose modes left by an older picomon or a restored backup.
+    fs::create_dir(sb.path("state")).unwrap();
+    fs::set_permissions(sb.path("state"), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::write(sb.path("state/mail-state"), "{}").unwrap();
+    fs::set_permissions(
+        sb.path("state/mail-state"),
+        fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let cfg = queue_a_problem_mail(&sb, port);
+    let stderr = read(&sb.path("stderr.log"));
+    assert!(
+        stderr.contains(&format!(
+            "directory {} (1 entries) was open to other users",
+            sb.path("state").display()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "file {} was open to other users",
+            sb.path("state/mail-state").display()
+        )),
+        "{stderr}"
+    );
+    // A second run with the mail still queued and a result spooled.
+    let mut d = sb.spawn(&["-c", cfg.to_str().unwrap()]);
+    assert!(d.wait_stderr("picomon started", 1, LONG), "{}", d.stderr());
+    assert!(sb.path("state/spool").is_dir(), "no spool");
+    assert!(d.stop().success());
+    assert!(
+        !d.stderr().contains("open to other users"),
+        "{}",
+        d.stderr()
+    );
+    let mut seen = Vec::new();
+    let mut todo = vec![sb.path("state")];
+    while let Some(dir) = todo.pop() {
+        for e in fs::read_dir(&dir).unwrap() {
+            let path = e.unwrap().path();
+            let meta = fs::symlink_metadata(&path).unwrap();
+            let mode = meta.permissions().mode() & 0o7777;
+            if meta.is_dir() {
+                assert_eq!(mode, 0o700, "{}", path.display());
+                todo.push(path.clone());
+            } else {
+                assert_eq!(mode, 0o600, "{}", path.display());
+            }
+            seen.push(path);
+        }
+    }
+    let names: Vec<String> = seen
+        .iter()
+        .map(|p| {
+            p.strip_prefix(sb.path("state"))
+                .unwrap()
+                .display()
+                .to_string()
+        })
+        .collect();
+    for expected in [
+        "state",
+        "mail-state",
+        "heartbeat",
+        "lock",
+        "outbox",
+        "spool",
+    ] {
+        assert!(names.iter().any(|n| n == expected), "{expected}: {names:?}");
+    }
+    assert!(names.iter().any(|n| n.starts_with("outbox/")), "{names:?}");
+    assert!(names.iter().any(|n| n.starts_with("spool/")), "{names:?}");
+    let mode = fs::metadata(sb.path("state")).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
+}
+
+#[test]
+fn twenty_sigterms_during_a_thousand_plugin_runs_leave_no_process_behind() {
+    let sb = Sandbox::new();
+    let marker = sb.dir.path().display().to_string();
+    let per_round = 50;
+    let cfg = sb.config(&format!(
+        "config.base_tick = 3600;\nconfig.workers = {per_round};\nconfig.state_dir = \"@DIR@/state\";\n{}",
+        busy_checks(per_round, &["plain", "stubborn", "escape", "daemon", "plain"])
+    ));
+    for round in 0..20 {
+        let mut d = Daemon::start_anew(sb.path("").as_path(), &["-c", cfg.to_str().unwrap()]);
+        // Stop at different points: while runs are still being started,
+        // and with most of them running.
+        let want = 5 + (round % 5) * 12;
+        assert!(
+            wait_for(LONG, || (marked(&marker).len() >= want).then_some(())).is_some(),
+            "round {round}: fewer than {want} plugin processes: {}",
+            d.stderr()
+        );
+        let status = d.stop();
+        assert_eq!(status.code(), Some(0), "round {round}: {}", d.stderr());
+        assert_none_left(&marker, &format!("round {round}"));
+    }
+}
+
+#[test]
+fn a_grandchild_that_escaped_with_setsid_is_killed_when_its_run_ends() {
+    let sb = Sandbox::new();
+    let cfg = sb.config(
+        r#"
+config.base_tick = 3600;
+config.state_dir = "@DIR@/state";
+add(plugin("@FIX@/plugins/grandchild_setsid.sh", ["@DIR@/pids"]), #{ name: "escape", target_name: "box" });
+"#,
+    );
+    let d = sb.spawn(&["-c", cfg.to_str().unwrap()]);
+    let pid: i32 = wait_for(LONG, || read(&sb.path("pids")).trim().parse().ok())
+        .expect("the plugin did not start its grandchild");
+    assert!(
+        d.wait_stderr("escape on box: OK", 1, LONG),
+        "{}",
+        d.stderr()
+    );
+    assert!(
+        wait_for(LONG, || (!alive(pid)).then_some(())).is_some(),
+        "escaped grandchild {pid} still runs: {}",
+        d.stderr()
+    );
+    assert!(
+        d.stderr().contains("left behind by a plugin run"),
+        "{}",
+        d.stderr()
+    );
+    // The daemon itself goes on.
+    assert!(alive(d.pid()));
+}
+
+#[test]
+fn ctrl_c_on_one_shot_kills_its_runs_prints_the_summary_and_exits_130() {
+    let sb = Sandbox::new();
+    let marker = sb.dir.path().display().to_string();
+    let cfg = sb.config(&format!(
+        "add(plugin(\"check_dummy\", [\"0\", \"quick\"]), #{{ name: \"quick\", target_name: \"box\" }});\n{}",
+        busy_checks(6, &["plain", "stubborn", "escape"])
+    ));
+    let child = std::process::Command::new(picomon_bin())
+        .args(["-c", cfg.to_str().unwrap(), "-1"])
+        .current_dir(sb.path(""))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Six plugins, each with a child, plus the escaped grandchildren.
+    assert!(
+        wait_for(LONG, || (marked(&marker).len() >= 14).then_some(())).is_some(),
+        "plugins did not start"
+    );
+    support::procs::signal(child.id() as i32, libc::SIGINT);
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("OK        quick on box: OK: quick\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("UNKNOWN   busy1 on box: stopped at shutdown"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.ends_with("1 ok, 0 warning, 0 critical, 6 unknown\n"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("picomon: stopped by SIGINT: 0 of 7 checks not run"),
+        "{stderr}"
+    );
+    assert_none_left(&marker, "after Ctrl-C on -1");
+}
+
+#[test]
+fn a_panic_in_one_run_is_one_unknown_and_the_other_checks_go_on_mailing() {
+    let sb = Sandbox::new();
+    let (_held, port) = support::ports::reserve_port();
+    let smtp = support::smtp::Smtp::start(sb.path("").as_path(), port);
+    fs::write(sb.path("status"), "2\ncounter broken\n").unwrap();
+    let cfg = sb.config(&format!(
+        r#"
+config.base_tick = 0.3;
+config.state_dir = "@DIR@/state";
+config.emails.to = ["ops@example.org"];
+config.emails.addr_from = "picomon <picomon@example.org>";
+config.emails.smtp_host = "127.0.0.1:{port}";
+add(plugin("check_dummy", ["0", "fine"]), #{{ name: "boom", target_name: "box", retry: 0 }});
+add(plugin("@FIX@/daemon/counter", ["@DIR@/runs", "@DIR@/status"]), #{{ name: "counter", target_name: "box", retry: 0 }});
+"#
+    ));
+    // The test-only hook makes every run of "boom" panic.
+    let child = std::process::Command::new(picomon_bin())
+        .args(["-c", cfg.to_str().unwrap()])
+        .current_dir(sb.path(""))
+        .env("RUST_LOG", "info")
+        .env("PICOMON_TEST_PANIC", "boom")
+        .stdin(std::process::Stdio::null())
+        .stdout(fs::File::create(sb.path("stdout.log")).unwrap())
+        .stderr(fs::File::create(sb.path("stderr.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let mut d = Daemon {
+        child: Some(child),
+        out: sb.path("stdout.log"),
+        err: sb.path("stderr.log"),
+    };
+    let err_line = "ERROR] boom on box: internal error: forced by PICOMON_TEST_PANIC";
+    assert!(d.wait_stderr(err_line, 3, LONG), "{}", d.stderr());
+    let mails = smtp.wait_messages(2);
+    let subject = |m: &support::smtp::Mail| m.subject().to_string();
+    let subjects: Vec<String> = mails.iter().map(subject).collect();
+    assert!(
+        subjects
+            .iter()
+            .any(|s| s.contains("UNKNOWN") && s.contains("boom on box")),
+        "{subjects:?}"
+    );
+    let boom = mails.iter().find(|m| m.subject().contains("boom")).unwrap();
+    assert!(
+        boom.body
+            .contains("internal error: forced by PICOMON_TEST_PANIC"),
+        "{}",
+        boom.body
+    );
+    assert!(
+        subjects
+            .iter()
+            .any(|s| s.contains("CRITICAL") && s.contains("counter on box")),
+        "{subjects:?}"
+    );
+    // The other check still runs and mails: its recovery arrives.
+    fs::write(sb.path("status"), "0\n").unwrap();
+    let recovered = |m: &support::smtp::Mail| {
+        m.subject().starts_with("Re: ") && m.subject().contains("counter on box")
+    };
+    assert!(
+        wait_for(LONG, || smtp.received().iter().any(recovered).then_some(())).is_some(),
+        "no recovery mail: {:#?}",
+        smtp.received().iter().map(subject).collect::<Vec<_>>()
+    );
+    assert!(alive(d.pid()));
+    assert!(d.stop().success(), "{}", d.stderr());
+}

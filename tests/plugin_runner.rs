@@ -16,7 +16,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use picomon::check::plugin::{
-    run, shell_args, shell_program, PluginCommand, RunningGroups, DEFAULT_MAX_OUTPUT,
+    run, shell_args, shell_program, PluginCommand, RunningGroups, DEFAULT_MAX_OUTPUT, NOT_STARTED,
     TRUNCATED_MARK,
 };
 use picomon::check::{Outcome, Perf, Status};
@@ -600,7 +600,7 @@ fn kill_all_stops_a_hung_run_from_another_thread() {
     assert!(groups.is_empty());
     assert_clean(&s.pids(2));
 
-    // A run that starts after shutdown began is stopped at once.
+    // A run due after shutdown began does not start at all.
     let o = run(
         &PluginCommand {
             program: Path::new("/bin/sleep"),
@@ -613,7 +613,7 @@ fn kill_all_stops_a_hung_run_from_another_thread() {
         Some(&groups),
     );
     assert_eq!(o.status, Status::Unknown, "{o:?}");
-    assert!(o.summary.starts_with("stopped at shutdown"), "{o:?}");
+    assert_eq!(o.summary, NOT_STARTED, "{o:?}");
     assert!(o.duration < Duration::from_secs(5), "{o:?}");
     assert_no_zombie_children();
 }
@@ -687,4 +687,72 @@ fn a_run_creates_no_thread() {
     assert_eq!(o.status, Status::Ok, "{o:?}");
     assert!(samples >= 5, "only {samples} samples during the run");
     assert_eq!(most, 1, "a run started threads of its own");
+}
+
+/// Live processes whose environment holds `marker`.
+fn marked(marker: &str) -> Vec<i32> {
+    let needle = marker.as_bytes();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| {
+            let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            env.windows(needle.len()).any(|w| w == needle)
+        })
+        .filter(|&pid| proc_state(pid).is_some_and(|(s, _)| s != 'Z'))
+        .collect()
+}
+
+#[test]
+fn kill_all_while_runs_are_starting_leaves_no_process() {
+    // kill_all at different moments after 12 runs were asked for: some not
+    // started yet, some between spawn and registration, some running.
+    for round in 0..8u64 {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().display().to_string();
+        let env = vec![("PICOMON_TEST_MARK".to_string(), marker.clone())];
+        let groups = Arc::new(RunningGroups::new());
+        let runs: Vec<_> = (0..12)
+            .map(|_| {
+                let groups = Arc::clone(&groups);
+                let env = env.clone();
+                thread::spawn(move || {
+                    let args = shell_args("trap '' TERM; sleep 100 & wait");
+                    let cmd = PluginCommand {
+                        program: shell_program(),
+                        args: &args,
+                        env: &env,
+                        cwd: None,
+                        timeout: Duration::from_secs(120),
+                        max_output: DEFAULT_MAX_OUTPUT,
+                    };
+                    run(&cmd, Some(&groups))
+                })
+            })
+            .collect();
+        thread::sleep(Duration::from_millis(round * 3));
+        groups.kill_all(Duration::from_millis(200));
+        for r in runs {
+            let o = r.join().expect("run thread");
+            assert_eq!(o.status, Status::Unknown, "round {round}: {o:?}");
+            assert!(
+                o.summary == NOT_STARTED || o.summary.starts_with("stopped at shutdown"),
+                "round {round}: {o:?}"
+            );
+        }
+        let gone = wait_until_gone(|| marked(&marker).is_empty());
+        assert!(gone, "round {round}: left {:?}", marked(&marker));
+    }
+    assert_no_zombie_children();
+}
+
+fn wait_until_gone(f: impl Fn() -> bool) -> bool {
+    let end = Instant::now() + GONE_WITHIN;
+    while !f() {
+        if Instant::now() >= end {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    true
 }

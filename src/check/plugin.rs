@@ -17,6 +17,11 @@
 //! The child's exit is noticed without reaping it (`waitid(WNOWAIT)`), so its
 //! pid, which is also the group id, cannot be reused while we still signal
 //! the group or while [`RunningGroups`] lists it.
+//!
+//! Every child is also listed process-wide from spawn to reap
+//! (`children.rs`), so the daemon's [`Reaper`] can tell a run's own child,
+//! whose status only the run takes, from a descendant that escaped the
+//! group and was reparented to picomon, which it reaps and kills.
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -33,6 +38,10 @@ use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
 use super::{parse_plugin_output, Outcome, Status};
+
+mod children;
+
+pub use children::Reaper;
 
 /// The whole `PATH` a plugin sees: plugins must not depend on the daemon's
 /// environment, and a fixed path makes a check behave the same from rc.local,
@@ -121,10 +130,12 @@ impl RunningGroups {
 
     /// SIGTERM every running group, SIGKILL what is left after `grace`.
     ///
-    /// Meant for shutdown: it also closes the registry, so a run that starts
-    /// afterwards is killed at once. Returns when every group is gone or has
-    /// been sent SIGKILL; the runs themselves reap their children and return
-    /// an UNKNOWN outcome.
+    /// Meant for shutdown: it also closes the registry, so a run that has
+    /// not started does not start, and one that was starting meanwhile is
+    /// killed by its own run as soon as it has a child (its registration is
+    /// refused). Returns when every group is gone or has been sent SIGKILL;
+    /// the runs themselves reap their children and return an UNKNOWN
+    /// outcome.
     pub fn kill_all(&self, grace: Duration) {
         let deadline = later(Instant::now(), grace);
         let mut g = self.lock();
@@ -202,8 +213,12 @@ fn run_watching(
     watch: ExitWatch,
 ) -> Outcome {
     let start = Instant::now();
+    if groups.is_some_and(RunningGroups::is_closed) {
+        return Outcome::unknown(NOT_STARTED);
+    }
     let outcome = match spawn(cmd) {
-        Ok(child) => supervise(child, cmd, groups, start, watch),
+        Ok(Some(child)) => supervise(child, cmd, groups, start, watch),
+        Ok(None) => Outcome::unknown(NOT_STARTED),
         Err(message) => Outcome::unknown(message),
     };
     outcome.with_duration(start.elapsed())
@@ -217,8 +232,12 @@ fn later(start: Instant, d: Duration) -> Instant {
         .unwrap_or(start)
 }
 
-/// Starts the child (std's posix_spawn path: no `pre_exec`), or says why not.
-fn spawn(cmd: &PluginCommand<'_>) -> Result<Child, String> {
+/// The result of a run that picomon's shutdown kept from starting.
+pub const NOT_STARTED: &str = "not started: picomon is stopping";
+
+/// Starts the child (std's posix_spawn path: no `pre_exec`), or says why
+/// not; `None` when picomon is stopping.
+fn spawn(cmd: &PluginCommand<'_>) -> Result<Option<Child>, String> {
     let cwd = cmd.cwd.unwrap_or(Path::new("/"));
     let mut command = Command::new(cmd.program);
     command
@@ -232,7 +251,7 @@ fn spawn(cmd: &PluginCommand<'_>) -> Result<Child, String> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    command.spawn().map_err(|e| {
+    children::spawn(&mut command).map_err(|e| {
         // A bad `cwd` fails the spawn with the same ENOENT as a missing
         // program; look only now, so a good run pays nothing for it.
         match std::fs::read_dir(cwd) {
@@ -273,6 +292,11 @@ fn supervise(
 ) -> Outcome {
     // A pid always fits: the kernel's pid_max is at most 2^22.
     let pid = child.id() as i32;
+    let mut cleanup = CleanUpOnPanic {
+        pid,
+        groups,
+        armed: true,
+    };
     let mut stopped_at_shutdown = false;
     if let Some(g) = groups {
         if !g.register(pid) {
@@ -351,6 +375,8 @@ fn supervise(
     }
     let [stdout, stderr] = pipes;
     let status = child.wait();
+    children::reaped(pid);
+    cleanup.armed = false;
     let reason = match status {
         Ok(status) => end_reason(status, timed_out, stopped_at_shutdown, cmd.timeout),
         Err(e) => (
@@ -363,6 +389,30 @@ fn supervise(
         ),
     };
     build_outcome(reason, &stdout, &stderr)
+}
+
+/// Should a bug unwind through [`supervise`], its child is still killed,
+/// reaped and unlisted: a panic costs one UNKNOWN result, never a process
+/// left behind or a group [`RunningGroups::kill_all`] waits for.
+struct CleanUpOnPanic<'a> {
+    pid: i32,
+    groups: Option<&'a RunningGroups>,
+    /// Cleared once the child is reaped: its pid may then be another's.
+    armed: bool,
+}
+
+impl Drop for CleanUpOnPanic<'_> {
+    fn drop(&mut self) {
+        if !self.armed || !std::thread::panicking() {
+            return;
+        }
+        signal_group(self.pid, Signal::SIGKILL);
+        if let Some(g) = self.groups {
+            g.deregister(self.pid);
+        }
+        let _ = nix::sys::wait::waitpid(Pid::from_raw(self.pid), None);
+        children::reaped(self.pid);
+    }
 }
 
 /// The status, and the message that goes before the plugin's own summary

@@ -475,11 +475,15 @@ impl<C: Clock> Daemon<C> {
     /// over what is pending, save state, give the outbox and the spools one
     /// bounded last try.
     pub fn shutdown(&mut self) {
+        // A picomon starting meanwhile waits for this one to be gone.
+        super::process::announce_stopping(&self.cfg.state_dir);
         if !self
             .exec
-            .stop(Duration::from_secs(1), Duration::from_secs(5))
+            .stop(super::process::STOP_GRACE, super::process::JOIN_WORKERS)
         {
-            log::warn!("some runs were still going at exit");
+            log::warn!(
+                "runs still in progress at exit (a built-in probe on its way to its timeout)"
+            );
         }
         self.flush();
         self.dirty = true;

@@ -85,18 +85,8 @@ impl Executor for PoolExecutor {
 
     fn stop(&mut self, grace: Duration, wait: Duration) -> bool {
         self.groups.kill_all(grace);
-        // A probe ends by its own timeout; the join is bounded all the same.
-        let pool = self.pool.clone();
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        let joiner = std::thread::spawn(move || {
-            pool.join();
-            let _ = tx.send(());
-        });
-        let ended = rx.recv_timeout(wait).is_ok();
-        if ended {
-            let _ = joiner.join();
-        }
-        ended
+        // A probe ends by its own timeout; the wait is bounded all the same.
+        super::process::join_within(&self.pool, wait)
     }
 }
 

@@ -17,11 +17,13 @@ use crate::cli::Cli;
 use crate::config::{self, Config};
 
 pub use dump::render_dump;
-pub use process::{heartbeat, prepare_user, PidFile};
+pub use process::{heartbeat, prepare_user, private_umask, PidFile, StateLock};
 
 /// The real entry point: returns the process exit code.
 pub fn main(cli: Cli) -> anyhow::Result<i32> {
+    process::private_umask();
     init_logging(cli.debug);
+    process::log_panics();
     if cli.check_config {
         return Ok(check_config(&cli));
     }
@@ -45,13 +47,21 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
     if cli.send {
         return send(&cfg);
     }
-    // Drop privileges first, so the pid file can be removed at exit.
+    // Drop privileges first, so the lock and pid files are the user's and
+    // the pid file can be removed at exit.
     process::prepare_user(&cfg.state_dir, cli.user.as_deref())?;
+    // Before anything is read from the state dir or sent from its outbox.
+    let _lock = process::StateLock::acquire(&cfg.state_dir)?;
     let _pid_file = match &cli.pid_file {
         Some(path) => Some(process::PidFile::create(path)?),
         None => None,
     };
-    runner::run(cli, cfg)
+    let reaper =
+        crate::check::plugin::Reaper::start().context("cannot become a child subreaper")?;
+    let result = runner::run(cli, cfg);
+    // What escaped the runs is killed last, after the state is saved.
+    reaper.finish(process::STOP_GRACE);
+    result
 }
 
 /// Logging to stderr. `RUST_LOG` wins; else `-D` means debug; else INFO
@@ -125,10 +135,15 @@ fn check_config(cli: &Cli) -> i32 {
 /// Creates the state directory (and its parents) with a message that says
 /// how to fix a failure.
 pub(crate) fn ensure_state_dir(cfg: &Config) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&cfg.state_dir).with_context(|| {
+    ensure_dir(&cfg.state_dir)
+}
+
+/// [`ensure_state_dir`] for a path (0700 under picomon's umask).
+pub(crate) fn ensure_dir(state_dir: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(state_dir).with_context(|| {
         format!(
             "cannot create state directory {} (set config.state_dir or pass --state-dir to a writable place)",
-            cfg.state_dir.display()
+            state_dir.display()
         )
     })
 }

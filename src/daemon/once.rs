@@ -4,13 +4,24 @@
 //! The runs are spread over `config.workers` threads that each take the next
 //! check from a shared counter and print its line themselves: the same shape
 //! as the benchmark's floor, so no thread is woken per result.
+//!
+//! SIGINT (Ctrl-C) or SIGTERM stops it like the daemon: the runs are killed
+//! (their lines say so), what escaped them too, the summary is printed and
+//! the exit code is 130 or 143.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
+use anyhow::Context;
+use crossbeam_channel::{bounded, select, Receiver};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+use super::process::{StateLock, JOIN_WORKERS, STOP_GRACE};
 use crate::alert::{Transition, TransitionKind};
 use crate::check::exec::{execute, RunEnv};
+use crate::check::plugin::{Reaper, RunningGroups};
 use crate::check::{CheckSpec, Outcome, Status};
 use crate::clock::now_unix_micros;
 use crate::config::Config;
@@ -57,42 +68,124 @@ impl Tally {
     }
 }
 
-pub fn run(cfg: Config, notify: bool) -> anyhow::Result<i32> {
-    let workers = cfg.workers.clamp(1, cfg.checks.len().max(1));
-    let next = AtomicUsize::new(0);
-    let tally = Mutex::new(Tally::default());
-    let env = RunEnv {
-        max_output: cfg.max_output,
-        groups: None,
-        memory: None,
-    };
-    std::thread::scope(|s| {
-        for _ in 0..workers {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(spec) = cfg.checks.get(i) else {
-                    break;
-                };
-                let out = execute(spec, env);
-                let line = result_line(out.status, &spec.title(), &out.summary);
-                // A closed stdout (`picomon -1 | head`) must not stop the runs.
-                let _ = writeln!(std::io::stdout().lock(), "{line}");
-                tally
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .add(spec, out);
-            });
+/// What the workers share.
+struct Shared {
+    cfg: Config,
+    /// The index of the next check to run.
+    next: AtomicUsize,
+    tally: Mutex<Tally>,
+    /// The runs in progress, for SIGINT/SIGTERM.
+    groups: RunningGroups,
+}
+
+impl Shared {
+    /// One worker: takes the next check until none is left or a stop
+    /// signal closed `groups`, printing each line as its run ends.
+    fn work(&self) {
+        let env = RunEnv {
+            max_output: self.cfg.max_output,
+            groups: Some(&self.groups),
+            memory: None,
+        };
+        while !self.groups.is_closed() {
+            let i = self.next.fetch_add(1, Ordering::Relaxed);
+            let Some(spec) = self.cfg.checks.get(i) else {
+                break;
+            };
+            let out = execute(spec, env);
+            let line = result_line(out.status, &spec.title(), &out.summary);
+            // A closed stdout (`picomon -1 | head`) must not stop the runs.
+            let _ = writeln!(std::io::stdout().lock(), "{line}");
+            self.tally
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .add(spec, out);
         }
+    }
+}
+
+pub fn run(cfg: Config, notify: bool) -> anyhow::Result<i32> {
+    // With --notify the mail goes through the state dir's outbox: one
+    // picomon per state dir. Without, the state dir is not touched.
+    let _lock = if notify {
+        Some(StateLock::acquire(&cfg.state_dir)?)
+    } else {
+        None
+    };
+    let reaper = Reaper::start().context("cannot become a child subreaper")?;
+    let stop = stop_signals()?;
+    let total = cfg.checks.len();
+    let workers = cfg.workers.clamp(1, total.max(1));
+    let shared = Arc::new(Shared {
+        cfg,
+        next: AtomicUsize::new(0),
+        tally: Mutex::new(Tally::default()),
+        groups: RunningGroups::new(),
     });
-    let tally = tally.into_inner().unwrap_or_else(|e| e.into_inner());
+    // Each worker holds a sender; the channel disconnects when all are done.
+    let (done_tx, done) = bounded::<()>(0);
+    for _ in 0..workers {
+        let shared = Arc::clone(&shared);
+        let done_tx = done_tx.clone();
+        std::thread::Builder::new()
+            .name("check".into())
+            .spawn(move || {
+                shared.work();
+                drop(done_tx);
+            })
+            .context("cannot start a worker thread")?;
+    }
+    drop(done_tx);
+    let interrupted = select! {
+        recv(done) -> _ => None,
+        recv(stop) -> sig => sig.ok(),
+    };
+    if interrupted.is_some() {
+        // Kill the runs; their workers print the lines of the runs killed.
+        shared.groups.kill_all(STOP_GRACE);
+        let _ = done.recv_timeout(JOIN_WORKERS);
+    }
+    reaper.finish(STOP_GRACE);
+    let tally = std::mem::take(&mut *shared.tally.lock().unwrap_or_else(|e| e.into_inner()));
     let [ok, warning, critical, unknown] = tally.counts;
     let worst = tally.worst_code();
     let _ = writeln!(
         std::io::stdout().lock(),
         "{ok} ok, {warning} warning, {critical} critical, {unknown} unknown"
     );
+    if let Some(sig) = interrupted {
+        let ran: usize = tally.counts.iter().sum();
+        eprintln!(
+            "picomon: stopped by {}: {} of {total} checks not run{}",
+            signal_name(sig),
+            total.saturating_sub(ran),
+            if notify { "; nothing mailed" } else { "" }
+        );
+        return Ok(128 + sig);
+    }
     if notify && !tally.notices.is_empty() {
-        super::runner::notify_once(&cfg, tally.notices)?;
+        super::runner::notify_once(&shared.cfg, tally.notices)?;
     }
     Ok(worst)
+}
+
+/// SIGINT and SIGTERM, as messages: `-1` stops its runs and reports what it
+/// has instead of dying with its plugins still running.
+fn stop_signals() -> anyhow::Result<Receiver<i32>> {
+    let (tx, rx) = bounded(2);
+    let mut signals = Signals::new([SIGINT, SIGTERM])?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for sig in signals.forever() {
+                let _ = tx.try_send(sig);
+            }
+        })?;
+    Ok(rx)
+}
+
+fn signal_name(sig: i32) -> String {
+    nix::sys::signal::Signal::try_from(sig)
+        .map(|s| s.as_str().to_string())
+        .unwrap_or_else(|_| format!("signal {sig}"))
 }

@@ -4,6 +4,9 @@ use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{bounded, Receiver};
 
 pub const KEEP: usize = 50;
 
@@ -32,9 +35,10 @@ impl Tail {
     }
 
     /// Copies `from` to our stderr line by line, keeping the tail, until EOF.
-    pub fn pass_through(&self, from: impl Read + Send + 'static) -> JoinHandle<()> {
+    pub fn pass_through(&self, from: impl Read + Send + 'static) -> Reader {
         let tail = self.clone();
-        std::thread::spawn(move || {
+        let (tx, done) = bounded(1);
+        let handle = std::thread::spawn(move || {
             let mut reader = BufReader::new(from);
             let mut buf = Vec::new();
             loop {
@@ -48,7 +52,28 @@ impl Tail {
                     }
                 }
             }
-        })
+            let _ = tx.send(());
+        });
+        Reader { handle, done }
+    }
+}
+
+/// The thread copying a child's stderr.
+#[derive(Debug)]
+pub struct Reader {
+    handle: JoinHandle<()>,
+    done: Receiver<()>,
+}
+
+impl Reader {
+    /// Waits until the pipe is at its end (the child and anything that
+    /// inherited its stderr are gone), for at most `within`; true when it
+    /// was, and every line is in the tail.
+    pub fn finish(self, within: Duration) -> bool {
+        if self.done.recv_timeout(within).is_err() {
+            return false;
+        }
+        self.handle.join().is_ok()
     }
 }
 
@@ -77,7 +102,7 @@ mod tests {
             .spawn()
             .unwrap();
         let h = t.pass_through(child.stdout.take().unwrap());
-        h.join().unwrap();
+        assert!(h.finish(Duration::from_secs(30)));
         child.wait().unwrap();
         assert_eq!(t.lines(), vec!["a", "b", "last"]);
     }

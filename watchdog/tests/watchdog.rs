@@ -402,3 +402,112 @@ fn rc_local_starts_each_config_as_nobody_and_both_mail() {
         assert!(wait_for(LONG, || (!alive(pid)).then_some(())).is_some());
     }
 }
+
+/// Live picomon daemons started with the config `conf`. A child picomon is
+/// starting shows its parent's command line until its exec: not counted.
+fn daemons_of(conf: &Path) -> Vec<i32> {
+    let all = picomons_of(conf);
+    let ppid = |pid: i32| -> i32 {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let rest = stat.rsplit(')').next().unwrap_or("");
+        rest.split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0)
+    };
+    all.iter()
+        .copied()
+        .filter(|&p| !all.contains(&ppid(p)))
+        .collect()
+}
+
+fn picomons_of(conf: &Path) -> Vec<i32> {
+    let needle = conf.display().to_string();
+    fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| {
+            let cmd = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let cmd = String::from_utf8_lossy(&cmd);
+            let mut args = cmd.split('\0');
+            let exe = args.next().unwrap_or("");
+            exe.ends_with("/picomon") && args.any(|a| a == needle)
+        })
+        .filter(|&pid| alive(pid))
+        .collect()
+}
+
+#[test]
+fn a_killed_watchdog_takes_its_picomon_along_and_a_new_one_runs_exactly_one() {
+    let s = Setup::new();
+    let smtp = s.smtp();
+    fs::write(s.path("status"), "2\nrelay down\n").unwrap();
+    let counter = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/daemon/counter");
+    let conf = s.config(
+        "one",
+        &format!(
+            r#"add(plugin("{}", ["{}", "{}"]), #{{ name: "relay", target_name: "box", retry: 0 }});"#,
+            counter.display(),
+            s.path("runs").display(),
+            s.path("status").display()
+        ),
+    );
+    let mut first = s.watchdog(&conf, &["--restart"], &[]);
+    let old = first.child(None);
+    let problem = |m: &Mail| {
+        m.subject().contains("CRITICAL: relay on box") && !m.subject().starts_with("Re:")
+    };
+    wait_mails(&smtp, 1, problem);
+    signal(first.pid(), libc::SIGKILL);
+    let _ = first.child.wait();
+    // A new watchdog at once, as a supervisor restarting it would.
+    let second = s.watchdog(&conf, &["--restart"], &[]);
+    assert!(
+        wait_for(LONG, || (!alive(old)).then_some(())).is_some(),
+        "picomon {old} outlived its watchdog"
+    );
+    let new = second.child(Some(old));
+    assert_eq!(daemons_of(&conf), vec![new], "{}", second.stderr());
+    // The outage goes on under the new daemon without a second Problem
+    // mail; its Recovery is the marker that every earlier mail arrived.
+    fs::write(s.path("status"), "0\n").unwrap();
+    let recovery =
+        |m: &Mail| m.subject().starts_with("Re:") && m.subject().contains("relay on box");
+    wait_mails(&smtp, 1, recovery);
+    let subjects: Vec<String> = smtp
+        .received()
+        .iter()
+        .map(|m| m.subject().to_string())
+        .collect();
+    assert_eq!(subjects.len(), 2, "{subjects:#?}");
+    assert_eq!(daemons_of(&conf), vec![new]);
+    drop(first);
+}
+
+#[test]
+fn a_picomon_that_dropped_to_nobody_still_dies_with_its_watchdog() {
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: --user needs root");
+        return;
+    }
+    let s = Setup::new();
+    // nobody writes the child's pid file there.
+    fs::set_permissions(s.dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
+    let conf = s.config("nobody", OK_CHECK);
+    fs::set_permissions(&conf, fs::Permissions::from_mode(0o644)).unwrap();
+    let mut w = s.watchdog(&conf, &[], &["--user", "nobody"]);
+    let child = w.child(None);
+    let status = fs::read_to_string(format!("/proc/{child}/status")).unwrap();
+    let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    assert!(
+        uid.split_whitespace().skip(1).all(|u| u == "65534"),
+        "{uid}"
+    );
+    // The uid change cleared the parent-death signal; picomon set it again.
+    signal(w.pid(), libc::SIGKILL);
+    let _ = w.child.wait();
+    assert!(
+        wait_for(LONG, || (!alive(child)).then_some(())).is_some(),
+        "picomon {child} (as nobody) outlived its watchdog"
+    );
+}
