@@ -32,13 +32,48 @@ pub struct CheckView {
     pub last_output: String,
 }
 
+/// The checks as a notifier sees them at each tick: whether any is in
+/// PROBLEM (asked every tick, so cheap) and their full views (built only
+/// when a report is due: a view copies each check's last output).
+pub trait CheckList {
+    fn any_problem(&self) -> bool;
+    fn views(&self) -> Vec<CheckView>;
+}
+
+impl CheckList for [CheckView] {
+    fn any_problem(&self) -> bool {
+        self.iter().any(|c| c.phase == Phase::Problem)
+    }
+    fn views(&self) -> Vec<CheckView> {
+        self.to_vec()
+    }
+}
+
+impl CheckList for Vec<CheckView> {
+    fn any_problem(&self) -> bool {
+        self.as_slice().any_problem()
+    }
+    fn views(&self) -> Vec<CheckView> {
+        self.clone()
+    }
+}
+
+impl<const N: usize> CheckList for [CheckView; N] {
+    fn any_problem(&self) -> bool {
+        self.as_slice().any_problem()
+    }
+    fn views(&self) -> Vec<CheckView> {
+        self.to_vec()
+    }
+}
+
 pub trait Notifier: Send {
     /// The transitions of one tick (or of one `-1` run), in order.
     fn transitions(&mut self, batch: Vec<Notice>, now: UnixMicros);
 
     /// Called after every tick: periodic work such as reports and outbox
     /// retries.
-    fn tick(&mut self, _now: UnixMicros, _checks: &[CheckView]) {}
+    fn tick(&mut self, _now: UnixMicros, _checks: &dyn CheckList) {}
 
     /// Lines for the SIGUSR1 dump (outbox size, last error, ...).
     fn status_lines(&self) -> Vec<String> {

@@ -732,11 +732,11 @@ fn ctrl_c_on_one_shot_kills_its_runs_prints_the_summary_and_exits_130() {
         "{stdout}"
     );
     assert!(
-        stdout.ends_with("1 ok, 0 warning, 0 critical, 6 unknown\n"),
+        stdout.ends_with("2 ok, 0 warning, 0 critical, 6 unknown\n"),
         "{stdout}"
     );
     assert!(
-        stderr.contains("picomon: stopped by SIGINT: 0 of 7 checks not run"),
+        stderr.contains("picomon: stopped by SIGINT: 0 of 8 checks not run"),
         "{stderr}"
     );
     assert_none_left(&marker, "after Ctrl-C on -1");

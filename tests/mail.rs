@@ -1794,7 +1794,7 @@ fn a_partly_delivered_mail_on_a_read_only_disk_is_finished_from_memory() {
     );
     // Writable again: the old file goes at the next tick.
     fsys.remount("rw");
-    n.tick(T0, &[]);
+    n.tick(T0, &Vec::new());
     wait_nothing_owed(&cfg, &n);
     assert!(!file.exists());
     n.shutdown(Duration::from_secs(10));

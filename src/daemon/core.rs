@@ -20,11 +20,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::alert::AlertState;
+use crate::alert::{AlertState, Phase};
 use crate::check::{CheckSpec, Outcome};
 use crate::clock::{Clock, MonoMicros, UnixMicros};
 use crate::config::Config;
-use crate::notify::{CheckView, Notice, Notifier};
+use crate::notify::{CheckList, CheckView, Notice, Notifier};
 use crate::output::{Outputs, PassiveResult};
 use crate::schedule::{CheckSchedule, Decision, Ticker};
 
@@ -76,6 +76,18 @@ impl Tracked {
         } else {
             self.spec.every
         }
+    }
+}
+
+/// The loop's checks as the notifier sees them.
+struct Checks<'a>(&'a [Tracked]);
+
+impl CheckList for Checks<'_> {
+    fn any_problem(&self) -> bool {
+        self.0.iter().any(|t| t.alert.phase == Phase::Problem)
+    }
+    fn views(&self) -> Vec<CheckView> {
+        self.0.iter().map(Tracked::view).collect()
     }
 }
 
@@ -271,8 +283,7 @@ impl<C: Clock> Daemon<C> {
             }
         }
         super::process::heartbeat(&self.cfg.state_dir);
-        let views = self.views();
-        self.notifier.tick(wall, &views);
+        self.notifier.tick(wall, &Checks(&self.checks));
         self.save_if_dirty();
     }
 

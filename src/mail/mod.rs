@@ -39,7 +39,7 @@ use serde::{Deserialize, Serialize};
 use crate::alert::{Phase, TransitionKind};
 use crate::clock::{hms, local_datetime, now_unix_micros, UnixMicros};
 use crate::config::Config;
-use crate::notify::{CheckView, Notice, Notifier};
+use crate::notify::{CheckList, CheckView, Notice, Notifier};
 
 use compose::Composer;
 use memory::{MailKind, MemoryQueue};
@@ -286,12 +286,12 @@ impl Notifier for MailNotifier {
         }
     }
 
-    fn tick(&mut self, now: UnixMicros, checks: &[CheckView]) {
+    fn tick(&mut self, now: UnixMicros, checks: &dyn CheckList) {
         self.flush_memory();
         if self.report_every.is_zero() || !self.composer.has_recipients() {
             return;
         }
-        if !checks.iter().any(|c| c.phase == Phase::Problem) {
+        if !checks.any_problem() {
             // No PROBLEM, no report; the next outage starts a new period.
             self.set_last_report(None);
             return;
@@ -300,7 +300,7 @@ impl Notifier for MailNotifier {
             None => self.set_last_report(Some(now)),
             Some(t) if now - t >= self.report_every.as_micros() as i64 => {
                 if self.queue(
-                    self.composer.report(checks, now),
+                    self.composer.report(&checks.views(), now),
                     "report",
                     MailKind::Report,
                 ) {
