@@ -1,53 +1,61 @@
 //! What the HTTP outputs share: the agent (timeouts, TLS with an optional
 //! private CA), the password file, and short error texts.
 
-use std::fs::File;
-use std::io::BufReader;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
-/// An agent whose every connect and read is bounded by `timeout`; with
-/// `ca`, TLS trusts exactly the certificates in that PEM file (a monitoring
-/// server with its own CA, as Icinga 2 has), else the public web roots.
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
+use ureq::tls::{Certificate, RootCerts, TlsConfig};
+
+/// An agent whose every request is bounded by `timeout`; with `ca`, TLS
+/// trusts exactly the certificates in that PEM file (a monitoring server
+/// with its own CA, as Icinga 2 has), else the public web roots. Any HTTP
+/// status comes back as a response: the outputs decide what it means.
 pub fn agent(timeout: Duration, ca: Option<&Path>) -> Result<ureq::Agent, String> {
-    let mut b = ureq::AgentBuilder::new()
-        .timeout_connect(timeout)
-        .timeout(timeout)
-        .redirects(0)
-        .user_agent(concat!("picomon/", env!("CARGO_PKG_VERSION")));
-    if let Some(ca) = ca {
-        b = b.tls_config(Arc::new(tls_config(ca)?));
-    }
-    Ok(b.build())
+    let roots = match ca {
+        Some(ca) => RootCerts::Specific(std::sync::Arc::new(ca_certs(ca)?)),
+        None => RootCerts::WebPki,
+    };
+    Ok(ureq::Agent::config_builder()
+        .timeout_connect(Some(timeout))
+        .timeout_global(Some(timeout))
+        .max_redirects(0)
+        .http_status_as_error(false)
+        .proxy(None)
+        .user_agent(concat!("picomon/", env!("CARGO_PKG_VERSION")))
+        .tls_config(TlsConfig::builder().root_certs(roots).build())
+        .build()
+        .new_agent())
 }
 
-fn tls_config(ca: &Path) -> Result<rustls::ClientConfig, String> {
-    let file = File::open(ca).map_err(|e| {
-        format!(
-            "cannot read CA file {}: {e} (give the PEM file of the CA that signed the server's certificate)",
-            ca.display()
-        )
-    })?;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pemfile::certs(&mut BufReader::new(file)) {
-        let cert = cert.map_err(|e| format!("CA file {}: {e}", ca.display()))?;
-        roots
-            .add(cert)
-            .map_err(|e| format!("CA file {}: {e}", ca.display()))?;
-    }
-    if roots.is_empty() {
+/// The certificates of a CA file, each checked to be usable as a trust
+/// anchor, so a bad file is an error at start rather than at every post.
+fn ca_certs(ca: &Path) -> Result<Vec<Certificate<'static>>, String> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(ca)
+        .and_then(|it| it.collect())
+        .map_err(|e| {
+            format!(
+                "cannot read CA file {}: {e} (give the PEM file of the CA that signed the server's certificate)",
+                ca.display()
+            )
+        })?;
+    if certs.is_empty() {
         return Err(format!(
             "CA file {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
             ca.display()
         ));
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS set-up: {e}"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in &certs {
+        roots
+            .add(cert.clone())
+            .map_err(|e| format!("CA file {}: {e}", ca.display()))?;
+    }
+    Ok(certs
+        .iter()
+        .map(|c| Certificate::from_der(c.as_ref()).to_owned())
+        .collect())
 }
 
 /// The first line of `path`, without its newline: secrets stay out of the
@@ -62,20 +70,30 @@ pub fn read_secret(path: &Path) -> Result<String, String> {
     Ok(text.lines().next().unwrap_or_default().to_string())
 }
 
-/// The text of a failed request, bounded, for logs and the dump.
+/// The text of a request that got no answer, for logs and the dump.
 pub fn describe(url: &str, err: ureq::Error) -> String {
-    match err {
-        ureq::Error::Status(code, resp) => {
-            let body = resp.into_string().unwrap_or_default();
-            let body: String = body.trim().chars().take(300).collect();
-            format!("{url} answered HTTP {code}: {body}")
-        }
-        ureq::Error::Transport(t) => {
-            let text = t.to_string();
-            let text = text.strip_prefix(&format!("{url}: ")).unwrap_or(&text);
-            format!("cannot reach {url}: {text}")
-        }
-    }
+    format!("cannot reach {url}: {err}")
+}
+
+/// The text of an answer with an unwanted status, with the start of its
+/// body (servers say there what was wrong), bounded.
+pub fn refusal(url: &str, resp: ureq::http::Response<ureq::Body>) -> String {
+    format!(
+        "{url} answered HTTP {}: {}",
+        resp.status().as_u16(),
+        body_excerpt(resp)
+    )
+}
+
+/// The first 300 characters of a response body, trimmed.
+pub fn body_excerpt(resp: ureq::http::Response<ureq::Body>) -> String {
+    let body = resp
+        .into_body()
+        .into_with_config()
+        .limit(64 * 1024)
+        .read_to_string()
+        .unwrap_or_default();
+    body.trim().chars().take(300).collect()
 }
 
 /// `Authorization: Basic ...` for `user:password`.

@@ -7,13 +7,14 @@
 //! includes local CAs added with update-ca-certificates), else the built-in
 //! Mozilla roots, plus an optional `ca_file` per probe.
 
-use std::io::{self, BufReader};
+use std::io;
 use std::net::TcpStream;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
@@ -36,15 +37,27 @@ pub struct TlsOptions {
 fn system_roots() -> &'static Vec<CertificateDer<'static>> {
     static ROOTS: OnceLock<Vec<CertificateDer<'static>>> = OnceLock::new();
     ROOTS.get_or_init(|| {
-        std::fs::File::open(SYSTEM_BUNDLE)
-            .ok()
-            .map(|f| {
-                rustls_pemfile::certs(&mut BufReader::new(f))
-                    .filter_map(Result::ok)
-                    .collect::<Vec<_>>()
-            })
+        CertificateDer::pem_file_iter(SYSTEM_BUNDLE)
+            .map(|certs| certs.filter_map(Result::ok).collect())
             .unwrap_or_default()
     })
+}
+
+/// The certificates of a probe's `ca_file`; an unreadable file, bad PEM or
+/// a file without certificates is an error naming the file.
+fn ca_file_certs(path: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs: Vec<_> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| {
+            format!("cannot read ca_file {path}: {e} (give a readable PEM file of CA certificates)")
+        })?
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("ca_file {path} is not valid PEM: {e}"))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "ca_file {path} holds no certificate (it needs -----BEGIN CERTIFICATE----- blocks)"
+        ));
+    }
+    Ok(certs)
 }
 
 /// The trust anchors for one probe.
@@ -57,24 +70,44 @@ fn roots(opts: &TlsOptions) -> Result<RootCertStore, String> {
         store.add_parsable_certificates(system.iter().cloned());
     }
     if let Some(path) = &opts.ca_file {
-        let f = std::fs::File::open(path).map_err(|e| {
-            format!("cannot read ca_file {path}: {e} (give a readable PEM file of CA certificates)")
-        })?;
-        let certs: Vec<_> = rustls_pemfile::certs(&mut BufReader::new(f))
-            .collect::<Result<_, _>>()
-            .map_err(|e| format!("ca_file {path} is not valid PEM: {e}"))?;
-        if certs.is_empty() {
-            return Err(format!(
-                "ca_file {path} holds no certificate (it needs -----BEGIN CERTIFICATE----- blocks)"
-            ));
-        }
-        for c in certs {
+        for c in ca_file_certs(path)? {
             store
                 .add(c)
                 .map_err(|e| format!("ca_file {path}: unusable CA certificate: {e}"))?;
         }
     }
     Ok(store)
+}
+
+/// The same trust for ureq's own connections (`http*` probes, scripts'
+/// `http_get`): the system bundle plus `ca_file`. ureq takes roots as
+/// certificates, and the built-in Mozilla roots are not certificates, so
+/// without a system bundle a `ca_file` replaces them there; the probes'
+/// own handshake (which runs first and reports certificate problems)
+/// still trusts both.
+pub fn http_tls(opts: &TlsOptions) -> Result<ureq::tls::TlsConfig, String> {
+    use ureq::tls::{Certificate, RootCerts, TlsConfig};
+    static SYSTEM: OnceLock<Arc<Vec<Certificate<'static>>>> = OnceLock::new();
+    let system = SYSTEM.get_or_init(|| {
+        Arc::new(
+            system_roots()
+                .iter()
+                .map(|c| Certificate::from_der(c.as_ref()).to_owned())
+                .collect(),
+        )
+    });
+    let roots = match &opts.ca_file {
+        Some(path) => {
+            let mut certs = Vec::clone(system);
+            for c in ca_file_certs(path)? {
+                certs.push(Certificate::from_der(c.as_ref()).to_owned());
+            }
+            RootCerts::Specific(Arc::new(certs))
+        }
+        None if system.is_empty() => RootCerts::WebPki,
+        None => RootCerts::Specific(system.clone()),
+    };
+    Ok(TlsConfig::builder().root_certs(roots).build())
 }
 
 /// Verifies like webpki, and keeps the end-entity certificate it was shown.
@@ -125,12 +158,6 @@ impl ServerCertVerifier for Recording {
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
-}
-
-/// A verifying client config (for ureq and for our own handshakes).
-pub fn client_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>, String> {
-    let (cfg, _) = recording_config(opts)?;
-    Ok(cfg)
 }
 
 fn recording_config(opts: &TlsOptions) -> Result<(Arc<ClientConfig>, Arc<Recording>), String> {
