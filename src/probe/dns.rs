@@ -156,9 +156,7 @@ impl DnsProbe {
         if msg.metadata.response_code != ResponseCode::NoError {
             return Err(format!(
                 "{} {} at {server}: {}",
-                self.name,
-                self.rtype,
-                msg.metadata.response_code
+                self.name, self.rtype, msg.metadata.response_code
             ));
         }
         let answers = answer_texts(&msg);

@@ -72,8 +72,7 @@ impl DnsZoneProbe {
         if msg.metadata.response_code != ResponseCode::NoError {
             return Err(format!(
                 "NS of {} at {resolver}: {}",
-                self.zone,
-                msg.metadata.response_code
+                self.zone, msg.metadata.response_code
             ));
         }
         let mut servers: Vec<(Name, Vec<IpAddr>)> = msg
