@@ -11,8 +11,8 @@
 //! either the old or the new state, never half a file.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -80,40 +80,8 @@ pub fn load(state_dir: &Path) -> io::Result<SavedState> {
     })
 }
 
-/// Writes `bytes` to `target` so that a crash leaves either the old or the
-/// new content: temporary file in the same directory, fsync, rename, fsync
-/// of the directory. Also used by the mail outbox.
-pub fn write_atomic(target: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = match target.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "file".into());
-    // Unique per process and call, so two writers never share a temp file.
-    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = dir.join(format!(".{name}.tmp.{}.{seq}", std::process::id()));
-    let result = (|| {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, target)?;
-        sync_dir(dir)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result.map_err(|e| io::Error::new(e.kind(), format!("cannot write {}: {e}", target.display())))
-}
-
-/// fsync of a directory, so a rename or unlink in it is durable.
-pub fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
-}
+/// Kept here for the callers that still import them from `state`.
+pub use crate::fs::{sync_dir, write_atomic};
 
 #[cfg(test)]
 mod tests {

@@ -30,10 +30,7 @@ impl Icinga2Api {
         ca: Option<&Path>,
         timeout: Duration,
     ) -> Result<Icinga2Api, String> {
-        let check_source = nix::unistd::gethostname()
-            .ok()
-            .and_then(|h| h.into_string().ok())
-            .unwrap_or_else(|| "picomon".into());
+        let check_source = crate::host::this_host();
         Ok(Icinga2Api {
             endpoint: format!(
                 "{}/v1/actions/process-check-result",
