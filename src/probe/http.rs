@@ -184,11 +184,12 @@ impl HttpProbe {
     }
 }
 
-/// A ureq agent for one probe run: everything bounded by `left`, at most
+/// A ureq agent (for a probe run, or an output's posts): everything
+/// bounded by `left`, at most
 /// `redirects` followed, any status returned as a response, no proxy from
 /// the environment (a probe talks to the host it names), and with `addrs`
 /// only those addresses are connected to, whatever the URL's host name.
-pub(super) fn agent(
+pub fn agent(
     left: Duration,
     tls: ureq::tls::TlsConfig,
     redirects: u32,

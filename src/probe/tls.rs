@@ -9,6 +9,7 @@
 
 use std::io;
 use std::net::TcpStream;
+use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -23,6 +24,7 @@ use super::opts::{check_port, Opts, RhaiResult};
 use super::range::Range;
 use super::{perf, Report};
 use crate::check::{Host, Outcome, Perf, Probe, Status};
+use crate::clock;
 
 /// The system CA bundle Debian keeps up to date.
 const SYSTEM_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
@@ -43,21 +45,27 @@ fn system_roots() -> &'static Vec<CertificateDer<'static>> {
     })
 }
 
-/// The certificates of a probe's `ca_file`; an unreadable file, bad PEM or
-/// a file without certificates is an error naming the file.
-fn ca_file_certs(path: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+/// The certificates of a PEM file of CA certificates (`what` names the
+/// setting in messages); an unreadable file, bad PEM or a file without
+/// certificates is an error naming the file.
+pub fn pem_certs(what: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let shown = path.display();
     let certs: Vec<_> = CertificateDer::pem_file_iter(path)
         .map_err(|e| {
-            format!("cannot read ca_file {path}: {e} (give a readable PEM file of CA certificates)")
+            format!("cannot read {what} {shown}: {e} (give a readable PEM file of CA certificates)")
         })?
         .collect::<Result<_, _>>()
-        .map_err(|e| format!("ca_file {path} is not valid PEM: {e}"))?;
+        .map_err(|e| format!("{what} {shown} is not valid PEM: {e}"))?;
     if certs.is_empty() {
         return Err(format!(
-            "ca_file {path} holds no certificate (it needs -----BEGIN CERTIFICATE----- blocks)"
+            "{what} {shown} holds no certificate (it needs -----BEGIN CERTIFICATE----- blocks)"
         ));
     }
     Ok(certs)
+}
+
+fn ca_file_certs(path: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    pem_certs("ca_file", Path::new(path))
 }
 
 /// The trust anchors for one probe.
@@ -276,7 +284,7 @@ pub fn describe_tls(e: &rustls::Error, name: &str) -> String {
 /// Status and words for the days left on a certificate.
 pub fn cert_verdict(cert: &PeerCert, warn_days: i64, crit_days: i64) -> (Status, String) {
     let days = cert.days_left();
-    let when = format_date(cert.not_after);
+    let when = clock::utc_date(cert.not_after);
     if days < 0 {
         (
             Status::Critical,
@@ -320,7 +328,7 @@ pub fn failure_outcome(f: &TlsFailure) -> (Status, String) {
             format!(
                 "certificate expired {} days ago ({})",
                 -c.days_left(),
-                format_date(c.not_after)
+                clock::utc_date(c.not_after)
             ),
         ),
         _ => (Status::Critical, f.message.clone()),
@@ -381,32 +389,10 @@ fn parse_time(tag: u8, s: &str) -> Option<i64> {
     let field = |i: usize| -> Option<i64> { rest.get(i..i + 2)?.parse().ok() };
     let (mo, d, h, mi) = (field(0)?, field(2)?, field(4)?, field(6)?);
     let sec = field(8).unwrap_or(0);
-    Some(days_from_civil(year, mo, d) * 86_400 + h * 3600 + mi * 60 + sec)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// `YYYY-MM-DD` of Unix seconds (UTC).
-pub fn format_date(unix: i64) -> String {
-    let z = unix.div_euclid(86_400) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) {
+        return None;
+    }
+    Some(clock::days_from_civil(year, mo as u8, d as u8) * 86_400 + h * 3600 + mi * 60 + sec)
 }
 
 /// `tls_cert(h, port)`: days left on the certificate served at a port.
@@ -507,11 +493,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn dates_round_trip() {
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
-        assert_eq!(format_date(0), "1970-01-01");
-        assert_eq!(format_date(951_782_400), "2000-02-29");
+    fn der_times_parse() {
         assert_eq!(parse_time(0x17, "491231235959Z"), Some(2_524_607_999));
         assert_eq!(parse_time(0x18, "20000229000000Z"), Some(951_782_400));
         assert_eq!(parse_time(0x17, "garbage"), None);
