@@ -97,24 +97,147 @@ pub fn hms(micros: i64) -> String {
     format!("{}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
 }
 
+// ---- calendar: the one place civil dates and the local time zone are
+// worked out. Local time goes through the C library (localtime_r, mktime),
+// which knows the system's zone and its daylight-saving rules; UTC dates
+// are plain arithmetic on days. ----
+
+/// A moment's calendar fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Civil {
+    pub year: i64,
+    /// 1..=12.
+    pub month: u8,
+    /// 1..=31.
+    pub day: u8,
+    pub hour: u8,
+    pub minute: u8,
+    pub second: u8,
+    /// 0 = Monday .. 6 = Sunday.
+    pub weekday: u8,
+}
+
+/// The calendar fields of Unix seconds in the local time zone; `None` when
+/// the C library cannot convert it (a year beyond its range).
+pub fn local_civil(unix: i64) -> Option<Civil> {
+    let secs = libc::time_t::try_from(unix).ok()?;
+    // SAFETY: libc::tm is plain integers (and on glibc a pointer that
+    // localtime_r sets), for which all-zero is a valid value.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: localtime_r is the re-entrant form: it reads only `secs` and
+    // the process's time zone (which picomon never changes) and writes only
+    // into `tm`, which we own; both pointers are valid for the call.
+    let done = unsafe { libc::localtime_r(&secs, &mut tm) };
+    if done.is_null() {
+        return None;
+    }
+    Some(Civil {
+        year: i64::from(tm.tm_year) + 1900,
+        month: (tm.tm_mon + 1) as u8,
+        day: tm.tm_mday as u8,
+        hour: tm.tm_hour as u8,
+        minute: tm.tm_min as u8,
+        second: tm.tm_sec as u8,
+        weekday: ((tm.tm_wday + 6) % 7) as u8,
+    })
+}
+
+/// The calendar fields of Unix seconds in UTC.
+pub fn utc_civil(unix: i64) -> Civil {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    let (year, month, day) = civil_from_days(days);
+    Civil {
+        year,
+        month,
+        day,
+        hour: (secs / 3600) as u8,
+        minute: (secs / 60 % 60) as u8,
+        second: (secs % 60) as u8,
+        // 1970-01-01 was a Thursday (3 counting from Monday = 0).
+        weekday: (days + 3).rem_euclid(7) as u8,
+    }
+}
+
+/// Unix seconds of a local civil time (daylight saving worked out by the C
+/// library; a time skipped by a clock change moves forward). `None` when
+/// the fields are out of range or the C library cannot convert them.
+pub fn local_to_unix(
+    year: i64,
+    month: u8,
+    day: u8,
+    hour: u8,
+    minute: u8,
+    second: u8,
+) -> Option<i64> {
+    // SAFETY: plain integers (see local_civil): all-zero is valid.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    tm.tm_year = i32::try_from(year - 1900).ok()?;
+    tm.tm_mon = i32::from(month) - 1;
+    tm.tm_mday = i32::from(day);
+    tm.tm_hour = i32::from(hour);
+    tm.tm_min = i32::from(minute);
+    tm.tm_sec = i32::from(second);
+    tm.tm_isdst = -1;
+    // SAFETY: mktime reads and normalises only the struct we own, and reads
+    // the process's time zone, which picomon never changes.
+    let t = unsafe { libc::mktime(&mut tm) };
+    (t != -1).then_some(t as i64)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (the civil-days
+/// algorithm published by Howard Hinnant).
+pub fn days_from_civil(year: i64, month: u8, day: u8) -> i64 {
+    let (m, d) = (i64::from(month), i64::from(day));
+    let y = if m <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The proleptic Gregorian date of a day count since 1970-01-01: the
+/// inverse of [`days_from_civil`].
+pub fn civil_from_days(days: i64) -> (i64, u8, u8) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m as u8, d as u8)
+}
+
+/// Days in a month of the proleptic Gregorian calendar.
+pub fn days_in_month(year: i64, month: u8) -> u8 {
+    match month {
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// `YYYY-MM-DD` of Unix seconds (UTC).
+pub fn utc_date(unix: i64) -> String {
+    let (y, m, d) = civil_from_days(unix.div_euclid(86_400));
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
 /// Local-time `YYYY-MM-DD HH:MM:SS` for a Unix time, for dumps and mails.
 pub fn local_datetime(at: UnixMicros) -> String {
-    let secs = (at.div_euclid(1_000_000)) as libc::time_t;
-    // SAFETY: localtime_r writes into the tm we own and reads only `secs`.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    let ok = unsafe { !libc::localtime_r(&secs, &mut tm).is_null() };
-    if !ok {
-        return format!("@{}", secs);
+    let secs = at.div_euclid(1_000_000);
+    match local_civil(secs) {
+        Some(c) => format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+            c.year, c.month, c.day, c.hour, c.minute, c.second
+        ),
+        None => format!("@{secs}"),
     }
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-        tm.tm_year + 1900,
-        tm.tm_mon + 1,
-        tm.tm_mday,
-        tm.tm_hour,
-        tm.tm_min,
-        tm.tm_sec
-    )
 }
 
 #[cfg(test)]
@@ -130,6 +253,44 @@ mod tests {
             "3:07:09"
         );
         assert_eq!(hms(-5), "0:00:00");
+    }
+
+    #[test]
+    fn civil_days_round_trip() {
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+        assert_eq!(utc_date(0), "1970-01-01");
+        assert_eq!(utc_date(951_782_400), "2000-02-29");
+        assert_eq!(utc_date(-1), "1969-12-31");
+        for days in (-800_000..800_000).step_by(997) {
+            let (y, m, d) = civil_from_days(days);
+            assert!(d >= 1 && d <= days_in_month(y, m), "{y}-{m}-{d}");
+            assert_eq!(days_from_civil(y, m, d), days);
+        }
+        assert_eq!(days_in_month(2024, 2), 29);
+        assert_eq!(days_in_month(1900, 2), 28);
+        assert_eq!(days_in_month(2000, 2), 29);
+    }
+
+    #[test]
+    fn utc_fields_and_weekday() {
+        // 2024-02-29 13:14:15 UTC, a Thursday.
+        let c = utc_civil(1_709_212_455);
+        assert_eq!(
+            (c.year, c.month, c.day, c.hour, c.minute, c.second, c.weekday),
+            (2024, 2, 29, 13, 14, 15, 3)
+        );
+        assert_eq!(utc_civil(-86_400).weekday, 2);
+    }
+
+    #[test]
+    fn local_time_round_trips_through_the_c_library() {
+        // Whatever the zone: local fields of a moment convert back to it
+        // (2024-02-29 12:00 UTC is near no daylight-saving change).
+        let noon = 1_709_208_000;
+        let c = local_civil(noon).expect("local time");
+        let back = local_to_unix(c.year, c.month, c.day, c.hour, c.minute, c.second);
+        assert_eq!(back, Some(noon));
     }
 
     #[test]

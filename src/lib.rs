@@ -7,7 +7,8 @@
 //!   daemon loop (one thread): every tick asks `schedule` which checks are due,
 //!   hands them to the worker pool (plugin runner or built-in probe),
 //!   feeds results through the pure `alert` state machine and hands the
-//!   transitions to a `Notifier` (mail).
+//!   transitions to a `Notifier` (mail) and every result to the passive
+//!   `output`s (Nagios/Icinga, JSON lines).
 //! ```
 //!
 //! Modules:
@@ -21,8 +22,12 @@
 //! - [`daemon`]: the loop, the pool, signals, shutdown; `-1` mode.
 //! - [`notify`]: the interface between the loop and mail delivery.
 //! - [`mail`]: composition, durable outbox, SMTP.
+//! - [`output`]: passive results to Nagios/Icinga and files, through
+//!   durable spools.
 //! - [`state`]: the persisted state file.
-//! - [`clock`]: the one place time comes from.
+//! - [`clock`]: the one place time comes from; calendar and time zone.
+//! - [`fs`]: atomic writes, private files and directories, flocks.
+//! - [`host`]: this machine's name.
 
 pub mod alert;
 pub mod check;
@@ -30,6 +35,8 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod daemon;
+pub mod fs;
+pub mod host;
 pub mod mail;
 pub mod notify;
 pub mod output;

@@ -7,7 +7,7 @@
 //! again makes that run be skipped.
 
 use crate::check::When;
-use crate::clock::{MonoMicros, UnixMicros};
+use crate::clock::{self, MonoMicros, UnixMicros};
 
 /// Where ticks fall on the monotonic clock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,16 +100,16 @@ pub struct LocalTime {
 }
 
 impl LocalTime {
+    /// The local fields of a moment; UTC's when the C library cannot
+    /// convert it (a year beyond its range), so a window still decides.
     pub fn from_unix_micros(at: UnixMicros) -> LocalTime {
-        let secs = at.div_euclid(1_000_000) as libc::time_t;
-        // SAFETY: localtime_r only reads `secs` and writes the tm we own.
-        let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-        unsafe { libc::localtime_r(&secs, &mut tm) };
+        let unix = at.div_euclid(1_000_000);
+        let c = clock::local_civil(unix).unwrap_or_else(|| clock::utc_civil(unix));
         LocalTime {
-            hour: tm.tm_hour as u8,
-            weekday: ((tm.tm_wday + 6) % 7) as u8,
-            day: tm.tm_mday as u8,
-            unix: secs as i64,
+            hour: c.hour,
+            weekday: c.weekday,
+            day: c.day,
+            unix,
         }
     }
 }

@@ -11,8 +11,8 @@
 //! either the old or the new state, never half a file.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -50,8 +50,63 @@ pub fn path(state_dir: &Path) -> PathBuf {
 
 /// Saves `s` atomically as `state_dir/state`.
 pub fn save(state_dir: &Path, s: &SavedState) -> io::Result<()> {
-    let bytes = serde_json::to_vec_pretty(s).map_err(io::Error::other)?;
-    write_atomic(&path(state_dir), &bytes)
+    save_checks(
+        state_dir,
+        s.checks.iter().map(|(id, c)| {
+            (
+                id.as_str(),
+                SavedCheckRef {
+                    alert: &c.alert,
+                    last_output: &c.last_output,
+                    last_run: c.last_run,
+                    memory: c.memory.as_deref(),
+                },
+            )
+        }),
+    )
+}
+
+/// One check's state as [`SavedCheck`] writes it, borrowed from its owner:
+/// the loop saves without copying any check.
+#[derive(Serialize)]
+pub struct SavedCheckRef<'a> {
+    pub alert: &'a AlertState,
+    pub last_output: &'a str,
+    pub last_run: Option<UnixMicros>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory: Option<&'a str>,
+}
+
+/// Saves the checks (identity, state) atomically as `state_dir/state`,
+/// serialized straight into the file: neither a copy of the checks nor the
+/// whole text is ever held in memory.
+pub fn save_checks<'a, I>(state_dir: &Path, checks: I) -> io::Result<()>
+where
+    I: Iterator<Item = (&'a str, SavedCheckRef<'a>)> + Clone,
+{
+    /// A map serialized from an iterator (cloned, as `serialize` borrows).
+    struct Map<I>(I);
+    impl<'a, I> Serialize for Map<I>
+    where
+        I: Iterator<Item = (&'a str, SavedCheckRef<'a>)> + Clone,
+    {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_map(self.0.clone())
+        }
+    }
+    #[derive(Serialize)]
+    struct Out<M> {
+        checks: M,
+    }
+    crate::fs::write_atomic_with(&path(state_dir), |w| {
+        serde_json::to_writer_pretty(
+            w,
+            &Out {
+                checks: Map(checks),
+            },
+        )
+        .map_err(io::Error::other)
+    })
 }
 
 /// Loads `state_dir/state`. A missing file is an empty state (first start);
@@ -78,46 +133,6 @@ pub fn load(state_dir: &Path) -> io::Result<SavedState> {
             ),
         )
     })
-}
-
-/// Writes `bytes` to `target` so that a crash leaves either the old or the
-/// new content: temporary file in the same directory, fsync, rename, fsync
-/// of the directory. Also used by the mail outbox.
-pub fn write_atomic(target: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = match target.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "file".into());
-    // Unique per process and call, so two writers never share a temp file.
-    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = dir.join(format!(".{name}.tmp.{}.{seq}", std::process::id()));
-    let result = (|| {
-        // 0600: state and mail hold check output and addresses.
-        let mut f = std::os::unix::fs::OpenOptionsExt::mode(
-            File::options().write(true).create(true).truncate(true),
-            0o600,
-        )
-        .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, target)?;
-        sync_dir(dir)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result.map_err(|e| io::Error::new(e.kind(), format!("cannot write {}: {e}", target.display())))
-}
-
-/// fsync of a directory, so a rename or unlink in it is durable.
-pub fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]

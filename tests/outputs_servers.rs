@@ -277,22 +277,22 @@ fn make_certs(dir: &Path, cn: &str) {
 
 /// An agent for the test's own queries of the Icinga 2 API.
 fn query_agent(ca: &Path) -> ureq::Agent {
-    let mut roots = rustls::RootCertStore::empty();
     let pem = fs::read(ca).expect("ca");
-    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-        roots.add(cert.expect("pem")).expect("add ca");
-    }
-    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("tls versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    ureq::AgentBuilder::new()
-        .tls_config(Arc::new(cfg))
-        .timeout(Duration::from_secs(20))
+    let roots: Vec<_> = ureq::tls::parse_pem(&pem)
+        .filter_map(|item| match item.expect("pem") {
+            ureq::tls::PemItem::Certificate(c) => Some(c),
+            _ => None,
+        })
+        .collect();
+    ureq::Agent::config_builder()
+        .tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::Specific(Arc::new(roots)))
+                .build(),
+        )
+        .timeout_global(Some(Duration::from_secs(20)))
         .build()
+        .new_agent()
 }
 
 #[test]
@@ -380,11 +380,12 @@ fn icinga2_api_results_show_up_in_objects_services() {
     let get = |path: &str| -> serde_json::Value {
         let body = agent
             .get(&format!("{url}{path}"))
-            .set("Accept", "application/json")
-            .set("Authorization", &auth)
+            .header("Accept", "application/json")
+            .header("Authorization", &auth)
             .call()
             .unwrap_or_else(|e| panic!("GET {path}: {e}"))
-            .into_string()
+            .into_body()
+            .read_to_string()
             .expect("body");
         serde_json::from_str(&body).expect("json")
     };

@@ -145,7 +145,7 @@ pub fn load_str(path: &Path, source: &str) -> Result<Config, ConfigError> {
         .map(|s| s.to_string_lossy().into_owned())
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "picomon".into());
-    let hostname = this_hostname();
+    let hostname = crate::host::this_host();
     let shared = builder::Shared::new(builder::Builder::new(
         keys::Keys::defaults(&stem, &hostname),
         hostname,
@@ -160,16 +160,6 @@ pub fn load_str(path: &Path, source: &str) -> Result<Config, ConfigError> {
         .map_err(|e| error::from_eval(path, *e))?;
     drop(engine);
     Ok(shared.with(|b| build_config(path, b)))
-}
-
-/// This machine's name, the `dest` of local checks and the domain of the
-/// default sender address.
-fn this_hostname() -> String {
-    nix::unistd::gethostname()
-        .ok()
-        .map(|h| h.to_string_lossy().into_owned())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".into())
 }
 
 /// The validated config from what the script built.

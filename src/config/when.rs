@@ -8,6 +8,7 @@
 use rhai::{Dynamic, Map};
 
 use crate::check::When;
+use crate::clock;
 
 use super::value::{describe, unknown};
 
@@ -155,40 +156,23 @@ fn start(what: &str, v: &Dynamic) -> Result<i64, String> {
     let (hh, mm, ss) = (t[0], t[1], t.get(2).copied().unwrap_or(0));
     let valid = (1970..=9999).contains(&year)
         && (1..=12).contains(&month)
-        && (1..=days_in_month(year, month)).contains(&mday)
+        && (1..=i32::from(clock::days_in_month(year.into(), month as u8))).contains(&mday)
         && (0..=23).contains(&hh)
         && (0..=59).contains(&mm)
         && (0..=59).contains(&ss);
     if !valid {
         return Err(bad());
     }
-    local_to_unix(year, month, mday, hh, mm, ss).ok_or_else(bad)
-}
-
-fn days_in_month(year: i32, month: i32) -> i32 {
-    match month {
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Local civil time to Unix seconds through the C library, which knows the
-/// system's time zone and its daylight-saving rules.
-fn local_to_unix(year: i32, month: i32, mday: i32, hh: i32, mm: i32, ss: i32) -> Option<i64> {
-    // SAFETY: `tm` is plain data; all-zero is a valid value for it.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    tm.tm_year = year - 1900;
-    tm.tm_mon = month - 1;
-    tm.tm_mday = mday;
-    tm.tm_hour = hh;
-    tm.tm_min = mm;
-    tm.tm_sec = ss;
-    tm.tm_isdst = -1;
-    // SAFETY: mktime reads and normalises the struct we own.
-    let t = unsafe { libc::mktime(&mut tm) };
-    (t != -1).then_some(t as i64)
+    // In range (checked above), so the narrowing casts are exact.
+    clock::local_to_unix(
+        year.into(),
+        month as u8,
+        mday as u8,
+        hh as u8,
+        mm as u8,
+        ss as u8,
+    )
+    .ok_or_else(bad)
 }
 
 #[cfg(test)]

@@ -384,23 +384,20 @@ impl<C: Clock> Daemon<C> {
         if !self.dirty {
             return;
         }
-        let checks = self
-            .checks
-            .iter()
-            .map(|t| {
-                let c = crate::state::SavedCheck {
-                    alert: t.alert.clone(),
-                    last_output: t.last_output.clone(),
-                    last_run: t.last_run,
-                    memory: t.memory.clone(),
-                };
-                (t.spec.id.clone(), c)
-            })
-            .collect();
         // The report time and thread subjects are kept by the mail side
         // (state_dir/mail-state).
-        let saved = crate::state::SavedState { checks };
-        match crate::state::save(&self.cfg.state_dir, &saved) {
+        let checks = self.checks.iter().map(|t| {
+            (
+                t.spec.id.as_str(),
+                crate::state::SavedCheckRef {
+                    alert: &t.alert,
+                    last_output: &t.last_output,
+                    last_run: t.last_run,
+                    memory: t.memory.as_deref(),
+                },
+            )
+        });
+        match crate::state::save_checks(&self.cfg.state_dir, checks) {
             Ok(()) => self.dirty = false,
             // Kept dirty: the next tick tries again. The `picomon state_dir`
             // check reports the cause.

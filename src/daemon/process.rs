@@ -3,14 +3,11 @@
 //! the runs at shutdown.
 
 use std::fs::{self, File};
-use std::io::{Read, Seek, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
-use nix::errno::Errno;
-use nix::fcntl::{Flock, FlockArg};
 use nix::unistd::{Gid, Uid, User};
 use threadpool::ThreadPool;
 
@@ -113,7 +110,7 @@ const WAIT_FOR_STOPPING: Duration = Duration::from_secs(30);
 /// `PID stopping` once its shutdown began.
 #[derive(Debug)]
 pub struct StateLock {
-    _lock: Flock<File>,
+    _lock: crate::fs::Flocked<File>,
 }
 
 impl StateLock {
@@ -127,27 +124,17 @@ impl StateLock {
         let waited_from = Instant::now();
         let mut announced = false;
         loop {
-            let file = File::options()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .mode(0o600)
-                .open(&path)
+            let file = crate::fs::lock_file(&path)
                 .with_context(|| format!("cannot open the lock file {}", path.display()))?;
-            match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-                Ok(mut lock) => {
-                    let mine = format!("{}\n", std::process::id());
-                    lock.set_len(0)
-                        .and_then(|()| lock.rewind())
-                        .and_then(|()| lock.write_all(mine.as_bytes()))
+            match crate::fs::try_lock(file) {
+                Ok(Some(lock)) => {
+                    fs::write(&path, format!("{}\n", std::process::id()))
                         .with_context(|| format!("cannot write {}", path.display()))?;
                     tighten_modes(state_dir);
                     return Ok(StateLock { _lock: lock });
                 }
-                Err((mut file, Errno::EWOULDBLOCK)) => {
-                    let mut holder = String::new();
-                    let _ = file.read_to_string(&mut holder);
+                Ok(None) => {
+                    let holder = fs::read_to_string(&path).unwrap_or_default();
                     let pid = holder.split_whitespace().next().unwrap_or("?").to_string();
                     let stopping = holder.contains("stopping");
                     if !stopping || waited_from.elapsed() >= WAIT_FOR_STOPPING {
@@ -166,7 +153,7 @@ impl StateLock {
                     }
                     std::thread::sleep(Duration::from_millis(100));
                 }
-                Err((_, e)) => bail!("cannot lock {}: {e}", path.display()),
+                Err(e) => bail!("cannot lock {}: {e}", path.display()),
             }
         }
     }

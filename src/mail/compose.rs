@@ -190,19 +190,7 @@ pub fn stable_hash(s: &str) -> u64 {
 
 /// This machine's name, made safe for a Message-ID's right-hand side.
 pub fn hostname() -> String {
-    let raw = nix::unistd::gethostname()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .unwrap_or_default();
-    let clean: String = raw
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '.')
-        .collect();
-    if clean.is_empty() {
-        "localhost".into()
-    } else {
-        clean
-    }
+    crate::host::this_host()
 }
 
 fn system_time(at: UnixMicros) -> SystemTime {

@@ -36,10 +36,10 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Context};
 use serde::{Deserialize, Serialize};
 
-use crate::alert::{Phase, TransitionKind};
+use crate::alert::TransitionKind;
 use crate::clock::{hms, local_datetime, now_unix_micros, UnixMicros};
 use crate::config::Config;
-use crate::notify::{CheckList, CheckView, Notice, Notifier};
+use crate::notify::{CheckList, Notice, Notifier};
 
 use compose::Composer;
 use memory::{MailKind, MemoryQueue};
@@ -243,7 +243,7 @@ impl MailNotifier {
         let path = self.state_dir.join(MAIL_STATE_FILE);
         let result = serde_json::to_vec_pretty(&self.saved)
             .map_err(std::io::Error::other)
-            .and_then(|b| crate::state::write_atomic(&path, &b));
+            .and_then(|b| crate::fs::write_atomic(&path, &b));
         if let Err(e) = result {
             log::error!("cannot save the mail state: {e}");
         }

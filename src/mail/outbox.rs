@@ -39,7 +39,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::clock::UnixMicros;
-use crate::state::{sync_dir, write_atomic};
+use crate::fs::{sync_dir, write_atomic};
 
 const MAGIC: &str = "picomon-outbox 1";
 const SUFFIX: &str = ".mail";

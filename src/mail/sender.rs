@@ -382,7 +382,7 @@ fn commit(q: &Queues, src: &Source, original: &Entry, owed: Option<Entry>) {
 
 /// The state of the outbox lock for one pass.
 enum Lock {
-    Held(#[allow(dead_code)] nix::fcntl::Flock<File>),
+    Held(#[allow(dead_code)] crate::fs::Flocked<File>),
     /// Another process sends the outbox now.
     Busy,
     /// No outbox directory: nothing was ever written, nothing to send.
@@ -394,24 +394,17 @@ enum Lock {
 /// created there, the outbox directory itself is locked (every process
 /// falls back alike, as none can create the file).
 fn lock(outbox: &Outbox) -> Result<Lock, String> {
-    use std::os::unix::fs::OpenOptionsExt;
     if !outbox.dir().is_dir() {
         return Ok(Lock::NoOutbox);
     }
     let path = outbox.dir().join(".lock");
-    let f = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .open(&path)
-        .or_else(|_| File::open(&path))
+    let f = crate::fs::lock_file(&path)
         .or_else(|_| File::open(outbox.dir()))
         .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-    match nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock) {
-        Ok(l) => Ok(Lock::Held(l)),
-        Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(Lock::Busy),
-        Err((_, e)) => Err(format!("cannot lock {}: {e}", path.display())),
+    match crate::fs::try_lock(f) {
+        Ok(Some(l)) => Ok(Lock::Held(l)),
+        Ok(None) => Ok(Lock::Busy),
+        Err(e) => Err(format!("cannot lock {}: {e}", path.display())),
     }
 }
 

@@ -30,10 +30,7 @@ impl Icinga2Api {
         ca: Option<&Path>,
         timeout: Duration,
     ) -> Result<Icinga2Api, String> {
-        let check_source = nix::unistd::gethostname()
-            .ok()
-            .and_then(|h| h.into_string().ok())
-            .unwrap_or_else(|| "picomon".into());
+        let check_source = crate::host::this_host();
         Ok(Icinga2Api {
             endpoint: format!(
                 "{}/v1/actions/process-check-result",
@@ -106,28 +103,27 @@ impl Sink for Icinga2Api {
             let sent = self
                 .agent
                 .post(&self.endpoint)
-                .set("Accept", "application/json")
-                .set("Authorization", &self.auth)
-                .set("Content-Type", "application/json")
-                .send_string(&self.body(r).to_string());
-            match sent {
-                Ok(_) => {}
-                Err(ureq::Error::Status(code @ (400 | 404), resp)) => {
-                    let body = resp.into_string().unwrap_or_default();
+                .header("Accept", "application/json")
+                .header("Authorization", &self.auth)
+                .header("Content-Type", "application/json")
+                .send(self.body(r).to_string());
+            let failed = |message| DeliveryError {
+                delivered: i,
+                message,
+            };
+            let resp = sent.map_err(|e| failed(http::describe(&self.endpoint, e)))?;
+            match resp.status().as_u16() {
+                200..=299 => {}
+                code @ (400 | 404) => {
                     log::warn!(
                         "Icinga 2 refused the result for {}{} (HTTP {code}: {}): is the object defined there, with passive checks enabled? Set host_name/service_name on the check to match.",
                         r.host,
                         r.service.as_deref().map(|s| format!("!{s}")).unwrap_or_default(),
-                        body.trim().chars().take(300).collect::<String>()
+                        http::body_excerpt(resp)
                     );
                     refused += 1;
                 }
-                Err(e) => {
-                    return Err(DeliveryError {
-                        delivered: i,
-                        message: http::describe(&self.endpoint, e),
-                    })
-                }
+                _ => return Err(failed(http::refusal(&self.endpoint, resp))),
             }
         }
         Ok(refused)

@@ -28,7 +28,7 @@ mod sink;
 mod spec;
 pub mod spool;
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -406,12 +406,7 @@ fn next_backoff(prev: Option<Duration>) -> Duration {
 /// The sender thread of one output.
 fn sender(out: Arc<Output>, mut sink: Box<dyn Sink>) {
     let lock_path = out.spool.dir().join("sender.lock");
-    let sender_lock = match OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-    {
+    let sender_lock = match crate::fs::private_file().write(true).open(&lock_path) {
         Ok(f) => f,
         Err(e) => {
             log::error!(
@@ -484,29 +479,18 @@ enum Stopped {
 }
 use Stopped::{Busy, Failed};
 
-/// Holds the per-output delivery lock (an flock shared with `--send`).
-struct SenderLock<'a>(&'a File);
-
-impl Drop for SenderLock<'_> {
-    fn drop(&mut self) {
-        use std::os::fd::AsRawFd;
-        // SAFETY: plain syscall on a descriptor we own.
-        unsafe { libc::flock(self.0.as_raw_fd(), libc::LOCK_UN) };
-    }
-}
-
 /// Delivers batches until the spool is empty, the sink fails, or a stop
 /// is asked for.
 fn deliver_all(out: &Output, sink: &mut dyn Sink, lock: &File) -> Result<(), Stopped> {
-    match spool::flock_exclusive(lock, false) {
-        Ok(true) => {}
-        Ok(false) => return Err(Busy),
+    // The delivery lock, shared with `--send`: one sender per spool.
+    let _held = match crate::fs::try_lock(lock) {
+        Ok(Some(held)) => held,
+        Ok(None) => return Err(Busy),
         Err(e) => {
             record_failure(out, format!("cannot lock the spool: {e}"));
             return Err(Failed);
         }
-    }
-    let _held = SenderLock(lock);
+    };
     if let Err(e) = out.spool.sync() {
         log::warn!("output {}: cannot sync spool: {e}", out.name);
     }
@@ -551,27 +535,33 @@ fn deliver_all(out: &Output, sink: &mut dyn Sink, lock: &File) -> Result<(), Sto
             sink.deliver(&results)
         };
         match outcome {
+            // Counted before the commit, so whoever sees the spool empty
+            // (`flush`) also sees the counts.
             Ok(refused) => {
-                commit(out, batch.end);
-                let mut st = out.state();
-                st.delivered += (results.len() - refused) as u64;
-                st.refused += refused as u64;
-                st.last_delivery = Some(now_unix_micros());
-                if let Some((_, since)) = st.failing.take() {
-                    log::info!(
-                        "output {}: delivering again (failing since {})",
-                        out.name,
-                        local_datetime(since)
-                    );
+                {
+                    let mut st = out.state();
+                    st.delivered += (results.len() - refused) as u64;
+                    st.refused += refused as u64;
+                    st.last_delivery = Some(now_unix_micros());
+                    if let Some((_, since)) = st.failing.take() {
+                        log::info!(
+                            "output {}: delivering again (failing since {})",
+                            out.name,
+                            local_datetime(since)
+                        );
+                    }
                 }
+                commit(out, batch.end);
             }
             Err(e) => {
                 if e.delivered > 0 {
+                    {
+                        let mut st = out.state();
+                        st.delivered += e.delivered as u64;
+                        st.last_delivery = Some(now_unix_micros());
+                    }
                     let i = line_of[e.delivered.min(results.len()) - 1];
                     commit(out, batch.ends[i]);
-                    let mut st = out.state();
-                    st.delivered += e.delivered as u64;
-                    st.last_delivery = Some(now_unix_micros());
                 }
                 record_failure(out, e.message);
                 return Err(Failed);

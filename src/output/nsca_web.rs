@@ -54,7 +54,7 @@ impl Sink for NscaWeb {
         let resp = self
             .agent
             .post(&self.url)
-            .send_form(&[
+            .send_form([
                 ("username", self.user.as_str()),
                 ("password", self.password.as_str()),
                 ("input", input.as_str()),
@@ -62,10 +62,8 @@ impl Sink for NscaWeb {
             .map_err(|e| DeliveryError::none(http::describe(&self.url, e)))?;
         if resp.status() != 200 {
             return Err(DeliveryError::none(format!(
-                "{} answered HTTP {} {} (only 200 means the results were taken)",
-                self.url,
-                resp.status(),
-                resp.status_text()
+                "{} (only 200 means the results were taken)",
+                http::refusal(&self.url, resp)
             )));
         }
         Ok(0)

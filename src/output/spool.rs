@@ -23,11 +23,12 @@
 //! Every operation takes the `lock` flock and re-reads the state from disk,
 //! so `picomon --send` can share the daemon's spool.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+
+use crate::fs::{create_private_dir, lock, private_file, sync_dir, write_atomic, Flocked};
 
 /// A place in the spool: byte `off` of segment `seg`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
@@ -53,45 +54,11 @@ pub struct Spool {
     lock: File,
 }
 
-/// Holds the spool's flock until dropped.
-struct Locked<'a>(&'a File);
-
-impl Drop for Locked<'_> {
-    fn drop(&mut self) {
-        // SAFETY: plain syscall on a descriptor we own.
-        unsafe { libc::flock(self.0.as_raw_fd(), libc::LOCK_UN) };
-    }
-}
-
-/// Takes an exclusive flock on `file`, waiting for it.
-pub(crate) fn flock_exclusive(file: &File, wait: bool) -> io::Result<bool> {
-    let mut op = libc::LOCK_EX;
-    if !wait {
-        op |= libc::LOCK_NB;
-    }
-    loop {
-        // SAFETY: plain syscall on a descriptor we own.
-        if unsafe { libc::flock(file.as_raw_fd(), op) } == 0 {
-            return Ok(true);
-        }
-        let err = io::Error::last_os_error();
-        match err.raw_os_error() {
-            Some(libc::EINTR) => continue,
-            Some(libc::EWOULDBLOCK) if !wait => return Ok(false),
-            _ => return Err(err),
-        }
-    }
-}
-
 impl Spool {
     /// Opens (creating) the spool in `dir`.
     pub fn open(dir: &Path, max_bytes: u64) -> io::Result<Spool> {
-        fs::create_dir_all(dir)?;
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(dir.join("lock"))?;
+        create_private_dir(dir)?;
+        let lock = private_file().write(true).open(dir.join("lock"))?;
         Ok(Spool {
             dir: dir.to_path_buf(),
             max_bytes,
@@ -104,9 +71,8 @@ impl Spool {
         &self.dir
     }
 
-    fn locked(&self) -> io::Result<Locked<'_>> {
-        flock_exclusive(&self.lock, true)?;
-        Ok(Locked(&self.lock))
+    fn locked(&self) -> io::Result<Flocked<&File>> {
+        lock(&self.lock)
     }
 
     fn seg_path(&self, id: u64) -> PathBuf {
@@ -160,10 +126,12 @@ impl Spool {
         }
     }
 
+    /// Stores the delivery position; a crash leaves the old or the new one.
     fn set_cursor(&self, pos: Pos) -> io::Result<()> {
-        let tmp = self.dir.join("cursor.tmp");
-        fs::write(&tmp, format!("{} {}\n", pos.seg, pos.off))?;
-        fs::rename(&tmp, self.dir.join("cursor"))
+        write_atomic(
+            &self.dir.join("cursor"),
+            format!("{} {}\n", pos.seg, pos.off).as_bytes(),
+        )
     }
 
     /// Appends one line (it must not contain a newline). Returns how many
@@ -188,8 +156,7 @@ impl Spool {
             Some(&(id, _)) => (id + 1, 0),
             None => (cursor.seg + 1, 0),
         };
-        let mut f = OpenOptions::new()
-            .create(true)
+        let mut f = private_file()
             .append(true)
             .read(true)
             .open(self.seg_path(id))?;
@@ -355,7 +322,7 @@ impl Spool {
         if let Some(&(id, _)) = self.segments()?.last() {
             File::open(self.seg_path(id))?.sync_data()?;
         }
-        File::open(&self.dir)?.sync_all()
+        sync_dir(&self.dir)
     }
 }
 
@@ -428,7 +395,7 @@ mod tests {
         let s = Spool::open(dir.path(), 1 << 20).expect("open");
         s.append("first").expect("append");
         let seg = s.segments().expect("segs")[0].0;
-        let mut f = OpenOptions::new()
+        let mut f = fs::OpenOptions::new()
             .append(true)
             .open(s.seg_path(seg))
             .expect("open seg");

@@ -42,13 +42,10 @@ pub fn query(
     recursion: bool,
     deadline: &Deadline,
 ) -> Result<Message, String> {
-    let mut msg = Message::new();
     let id = query_id();
-    msg.set_id(id)
-        .set_message_type(MessageType::Query)
-        .set_op_code(OpCode::Query)
-        .set_recursion_desired(recursion)
-        .add_query(Query::query(name.clone(), rtype));
+    let mut msg = Message::new(id, MessageType::Query, OpCode::Query);
+    msg.metadata.recursion_desired = recursion;
+    msg.add_query(Query::query(name.clone(), rtype));
     let bytes = msg
         .to_vec()
         .map_err(|e| format!("cannot encode the query: {e}"))?;
@@ -59,8 +56,8 @@ pub fn query(
         let Ok(answer) = Message::from_vec(&buf[..n]) else {
             continue; // garbage or a stray datagram: keep waiting
         };
-        if answer.id() == id && answer.message_type() == MessageType::Response {
-            if answer.truncated() {
+        if answer.metadata.id == id && answer.metadata.message_type == MessageType::Response {
+            if answer.metadata.truncation {
                 return query_tcp(server, &bytes, id, deadline);
             }
             return Ok(answer);
@@ -91,7 +88,7 @@ fn query_tcp(
     let len = usize::from(u16::from_be_bytes([got[0], got[1]]));
     let answer =
         Message::from_vec(&got[2..2 + len]).map_err(|e| format!("{what}: bad answer: {e}"))?;
-    if answer.id() != id {
+    if answer.metadata.id != id {
         return Err(format!("{what}: answer to another question"));
     }
     Ok(answer)
@@ -99,10 +96,7 @@ fn query_tcp(
 
 /// The answer records of `msg` as `TYPE data` texts.
 pub fn answer_texts(msg: &Message) -> Vec<String> {
-    msg.answers()
-        .iter()
-        .filter_map(|r| r.data().map(|d| d.to_string()))
-        .collect()
+    msg.answers.iter().map(|r| r.data.to_string()).collect()
 }
 
 #[derive(Debug)]
@@ -159,12 +153,10 @@ impl DnsProbe {
     fn ask(&self, deadline: &Deadline) -> Result<(Status, String), String> {
         let server = net::resolve(&self.addr, self.port, self.family, deadline)?[0];
         let msg = query(server, &self.name, self.rtype, self.recurse, deadline)?;
-        if msg.response_code() != ResponseCode::NoError {
+        if msg.metadata.response_code != ResponseCode::NoError {
             return Err(format!(
                 "{} {} at {server}: {}",
-                self.name,
-                self.rtype,
-                msg.response_code()
+                self.name, self.rtype, msg.metadata.response_code
             ));
         }
         let answers = answer_texts(&msg);

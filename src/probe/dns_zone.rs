@@ -69,18 +69,17 @@ impl DnsZoneProbe {
     ) -> Result<Vec<(Name, Vec<IpAddr>)>, String> {
         let msg = query(resolver, &self.zone, RecordType::NS, true, deadline)
             .map_err(|e| format!("NS of {}: {e}", self.zone))?;
-        if msg.response_code() != ResponseCode::NoError {
+        if msg.metadata.response_code != ResponseCode::NoError {
             return Err(format!(
                 "NS of {} at {resolver}: {}",
-                self.zone,
-                msg.response_code()
+                self.zone, msg.metadata.response_code
             ));
         }
         let mut servers: Vec<(Name, Vec<IpAddr>)> = msg
-            .answers()
+            .answers
             .iter()
-            .filter_map(|r| match r.data() {
-                Some(RData::NS(ns)) => Some((ns.0.clone(), Vec::new())),
+            .filter_map(|r| match &r.data {
+                RData::NS(ns) => Some((ns.0.clone(), Vec::new())),
                 _ => None,
             })
             .collect();
@@ -107,13 +106,13 @@ fn parse_server(s: &str, port: u16) -> Option<SocketAddr> {
 }
 
 fn glue(msg: &Message, name: &Name) -> Vec<IpAddr> {
-    msg.additionals()
+    msg.additionals
         .iter()
-        .chain(msg.answers())
-        .filter(|r| r.name() == name)
-        .filter_map(|r| match r.data() {
-            Some(RData::A(a)) => Some(IpAddr::V4(a.0)),
-            Some(RData::AAAA(a)) => Some(IpAddr::V6(a.0)),
+        .chain(&msg.answers)
+        .filter(|r| &r.name == name)
+        .filter_map(|r| match &r.data {
+            RData::A(a) => Some(IpAddr::V4(a.0)),
+            RData::AAAA(a) => Some(IpAddr::V6(a.0)),
             _ => None,
         })
         .collect()
@@ -134,16 +133,16 @@ fn lookup(
 /// One server's answer: its SOA serial, or why there is none.
 fn ask_soa(zone: &Name, server: SocketAddr, deadline: &Deadline) -> Result<u32, String> {
     let msg = query(server, zone, RecordType::SOA, false, deadline)?;
-    if msg.response_code() != ResponseCode::NoError {
-        return Err(format!("answered {}", msg.response_code()));
+    if msg.metadata.response_code != ResponseCode::NoError {
+        return Err(format!("answered {}", msg.metadata.response_code));
     }
-    if !msg.authoritative() {
+    if !msg.metadata.authoritative {
         return Err("answered, but not authoritatively (lame delegation)".into());
     }
-    msg.answers()
+    msg.answers
         .iter()
-        .find_map(|r| match r.data() {
-            Some(RData::SOA(soa)) => Some(soa.serial()),
+        .find_map(|r| match &r.data {
+            RData::SOA(soa) => Some(soa.serial),
             _ => None,
         })
         .ok_or_else(|| "answered without an SOA record".into())

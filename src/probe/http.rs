@@ -9,6 +9,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use regex::Regex;
+use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
 use super::net::{self, Deadline, Family};
 use super::opts::{Opts, RhaiResult};
@@ -182,6 +184,69 @@ impl HttpProbe {
     }
 }
 
+/// A ureq agent (for a probe run, or an output's posts): everything
+/// bounded by `left`, at most
+/// `redirects` followed, any status returned as a response, no proxy from
+/// the environment (a probe talks to the host it names), and with `addrs`
+/// only those addresses are connected to, whatever the URL's host name.
+pub fn agent(
+    left: Duration,
+    tls: ureq::tls::TlsConfig,
+    redirects: u32,
+    addrs: Option<Vec<SocketAddr>>,
+) -> ureq::Agent {
+    let config = ureq::Agent::config_builder()
+        .timeout_connect(Some(left))
+        .timeout_global(Some(left))
+        .max_redirects(redirects)
+        .http_status_as_error(false)
+        .proxy(None)
+        .user_agent(concat!("picomon/", env!("CARGO_PKG_VERSION")))
+        .tls_config(tls)
+        .build();
+    match addrs {
+        Some(addrs) => ureq::Agent::with_parts(config, DefaultConnector::new(), Fixed(addrs)),
+        None => config.new_agent(),
+    }
+}
+
+/// True when a request failed for lack of time.
+pub(super) fn is_timeout(e: &ureq::Error) -> bool {
+    match e {
+        ureq::Error::Timeout(_) => true,
+        ureq::Error::Io(io) => matches!(
+            io.kind(),
+            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+        ),
+        _ => false,
+    }
+}
+
+/// Addresses already resolved (for the probe's address family, within its
+/// deadline), handed to ureq in place of its own lookup.
+#[derive(Debug)]
+struct Fixed(Vec<SocketAddr>);
+
+impl Resolver for Fixed {
+    fn resolve(
+        &self,
+        _: &ureq::http::Uri,
+        _: &ureq::config::Config,
+        _: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let mut out = self.empty();
+        for a in &self.0 {
+            if out.try_push(*a).is_err() {
+                break;
+            }
+        }
+        if out.is_empty() {
+            return Err(ureq::Error::HostNotFound);
+        }
+        Ok(out)
+    }
+}
+
 fn compile(o: &Opts, key: &str, re: &str) -> RhaiResult<Regex> {
     Regex::new(re).map_err(|e| o.bad(key, format!("bad regular expression: {e}")))
 }
@@ -198,7 +263,7 @@ impl Probe for HttpProbe {
         let mut status = Status::Ok;
         let mut notes = Vec::new();
         let mut perfdata = Vec::new();
-        let mut tls_cfg = None;
+        let mut tls_cfg = ureq::tls::TlsConfig::default();
         if self.secure {
             match self.cert(&addrs, &deadline) {
                 Ok((st, msg, p)) => {
@@ -208,8 +273,8 @@ impl Probe for HttpProbe {
                 }
                 Err(e) => return fail(e),
             }
-            match tls::client_config(&self.tls) {
-                Ok(c) => tls_cfg = Some(c),
+            match tls::http_tls(&self.tls) {
+                Ok(c) => tls_cfg = c,
                 Err(e) => return r.done(Status::Unknown, e, vec![], &deadline),
             }
         }
@@ -217,34 +282,24 @@ impl Probe for HttpProbe {
             Ok(l) => l,
             Err(_) => return fail(deadline.timed_out()),
         };
-        let fixed = addrs.clone();
-        let mut builder = ureq::AgentBuilder::new()
-            .timeout_connect(left)
-            .timeout(left)
-            .redirects(0)
-            .user_agent(concat!("picomon/", env!("CARGO_PKG_VERSION")))
-            .resolver(move |_: &str| Ok(fixed.clone()));
-        if let Some(c) = tls_cfg {
-            builder = builder.tls_config(c);
-        }
         let started = deadline.elapsed();
-        let resp = match builder.build().get(&self.url()).call() {
+        let resp = match agent(left, tls_cfg, 0, Some(addrs)).get(&self.url()).call() {
             Ok(resp) => resp,
-            Err(ureq::Error::Status(_, resp)) => resp,
-            Err(ureq::Error::Transport(t)) => {
-                let msg = t.to_string();
-                let msg = if msg.contains("timed out") || msg.contains("WouldBlock") {
-                    format!("{}: {}", self.url(), deadline.timed_out())
-                } else {
-                    format!("{}: {msg}", self.url())
-                };
-                return fail(msg);
+            Err(e) if is_timeout(&e) => {
+                return fail(format!("{}: {}", self.url(), deadline.timed_out()))
             }
+            Err(e) => return fail(format!("{}: {e}", self.url())),
         };
-        let code = resp.status();
-        let line = format!("{} {} {}", resp.http_version(), code, resp.status_text());
+        let code = resp.status().as_u16();
+        let line = format!(
+            "{:?} {} {}",
+            resp.version(),
+            code,
+            resp.status().canonical_reason().unwrap_or_default()
+        );
         let mut body = Vec::new();
-        if let Err(e) = resp.into_reader().take(BODY_LIMIT).read_to_end(&mut body) {
+        let mut reader = resp.into_body().into_reader().take(BODY_LIMIT);
+        if let Err(e) = reader.read_to_end(&mut body) {
             return fail(deadline.describe("reading the body", &e));
         }
         let secs = (deadline.elapsed() - started).as_secs_f64();

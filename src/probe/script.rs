@@ -88,18 +88,15 @@ fn http_get(url: &str, deadline: &Deadline) -> Result<Map, Box<EvalAltResult>> {
     let left = deadline
         .left()
         .map_err(|_| script_err(format!("http_get({url}): {}", deadline.timed_out())))?;
-    let tls = super::tls::client_config(&Default::default()).map_err(script_err)?;
-    let agent = ureq::AgentBuilder::new()
-        .timeout(left)
-        .tls_config(tls)
-        .build();
-    let resp = match agent.get(url).call() {
-        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => return Err(script_err(format!("http_get({url}): {e}"))),
-    };
-    let status = i64::from(resp.status());
+    let tls = super::tls::http_tls(&Default::default()).map_err(script_err)?;
+    let resp = super::http::agent(left, tls, 5, None)
+        .get(url)
+        .call()
+        .map_err(|e| script_err(format!("http_get({url}): {e}")))?;
+    let status = i64::from(resp.status().as_u16());
     let mut body = Vec::new();
-    resp.into_reader()
+    resp.into_body()
+        .into_reader()
         .take(READ_LIMIT)
         .read_to_end(&mut body)
         .map_err(|e| script_err(format!("http_get({url}): reading the body: {e}")))?;

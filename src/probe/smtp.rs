@@ -52,11 +52,7 @@ impl SmtpProbe {
         }
         let helo = match o.string("helo", "\"monitor.example.org\"")? {
             Some(h) => h,
-            None => nix::unistd::gethostname()
-                .ok()
-                .and_then(|h| h.into_string().ok())
-                .filter(|h| !h.is_empty())
-                .unwrap_or_else(|| "localhost".into()),
+            None => crate::host::this_host(),
         };
         Ok(SmtpProbe {
             addr: family.addr_of(h),

@@ -7,13 +7,15 @@
 //! includes local CAs added with update-ca-certificates), else the built-in
 //! Mozilla roots, plus an optional `ca_file` per probe.
 
-use std::io::{self, BufReader};
+use std::io;
 use std::net::TcpStream;
+use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
@@ -22,6 +24,7 @@ use super::opts::{check_port, Opts, RhaiResult};
 use super::range::Range;
 use super::{perf, Report};
 use crate::check::{Host, Outcome, Perf, Probe, Status};
+use crate::clock;
 
 /// The system CA bundle Debian keeps up to date.
 const SYSTEM_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
@@ -36,15 +39,33 @@ pub struct TlsOptions {
 fn system_roots() -> &'static Vec<CertificateDer<'static>> {
     static ROOTS: OnceLock<Vec<CertificateDer<'static>>> = OnceLock::new();
     ROOTS.get_or_init(|| {
-        std::fs::File::open(SYSTEM_BUNDLE)
-            .ok()
-            .map(|f| {
-                rustls_pemfile::certs(&mut BufReader::new(f))
-                    .filter_map(Result::ok)
-                    .collect::<Vec<_>>()
-            })
+        CertificateDer::pem_file_iter(SYSTEM_BUNDLE)
+            .map(|certs| certs.filter_map(Result::ok).collect())
             .unwrap_or_default()
     })
+}
+
+/// The certificates of a PEM file of CA certificates (`what` names the
+/// setting in messages); an unreadable file, bad PEM or a file without
+/// certificates is an error naming the file.
+pub fn pem_certs(what: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let shown = path.display();
+    let certs: Vec<_> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| {
+            format!("cannot read {what} {shown}: {e} (give a readable PEM file of CA certificates)")
+        })?
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{what} {shown} is not valid PEM: {e}"))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "{what} {shown} holds no certificate (it needs -----BEGIN CERTIFICATE----- blocks)"
+        ));
+    }
+    Ok(certs)
+}
+
+fn ca_file_certs(path: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    pem_certs("ca_file", Path::new(path))
 }
 
 /// The trust anchors for one probe.
@@ -57,24 +78,44 @@ fn roots(opts: &TlsOptions) -> Result<RootCertStore, String> {
         store.add_parsable_certificates(system.iter().cloned());
     }
     if let Some(path) = &opts.ca_file {
-        let f = std::fs::File::open(path).map_err(|e| {
-            format!("cannot read ca_file {path}: {e} (give a readable PEM file of CA certificates)")
-        })?;
-        let certs: Vec<_> = rustls_pemfile::certs(&mut BufReader::new(f))
-            .collect::<Result<_, _>>()
-            .map_err(|e| format!("ca_file {path} is not valid PEM: {e}"))?;
-        if certs.is_empty() {
-            return Err(format!(
-                "ca_file {path} holds no certificate (it needs -----BEGIN CERTIFICATE----- blocks)"
-            ));
-        }
-        for c in certs {
+        for c in ca_file_certs(path)? {
             store
                 .add(c)
                 .map_err(|e| format!("ca_file {path}: unusable CA certificate: {e}"))?;
         }
     }
     Ok(store)
+}
+
+/// The same trust for ureq's own connections (`http*` probes, scripts'
+/// `http_get`): the system bundle plus `ca_file`. ureq takes roots as
+/// certificates, and the built-in Mozilla roots are not certificates, so
+/// without a system bundle a `ca_file` replaces them there; the probes'
+/// own handshake (which runs first and reports certificate problems)
+/// still trusts both.
+pub fn http_tls(opts: &TlsOptions) -> Result<ureq::tls::TlsConfig, String> {
+    use ureq::tls::{Certificate, RootCerts, TlsConfig};
+    static SYSTEM: OnceLock<Arc<Vec<Certificate<'static>>>> = OnceLock::new();
+    let system = SYSTEM.get_or_init(|| {
+        Arc::new(
+            system_roots()
+                .iter()
+                .map(|c| Certificate::from_der(c.as_ref()).to_owned())
+                .collect(),
+        )
+    });
+    let roots = match &opts.ca_file {
+        Some(path) => {
+            let mut certs = Vec::clone(system);
+            for c in ca_file_certs(path)? {
+                certs.push(Certificate::from_der(c.as_ref()).to_owned());
+            }
+            RootCerts::Specific(Arc::new(certs))
+        }
+        None if system.is_empty() => RootCerts::WebPki,
+        None => RootCerts::Specific(system.clone()),
+    };
+    Ok(TlsConfig::builder().root_certs(roots).build())
 }
 
 /// Verifies like webpki, and keeps the end-entity certificate it was shown.
@@ -125,12 +166,6 @@ impl ServerCertVerifier for Recording {
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
-}
-
-/// A verifying client config (for ureq and for our own handshakes).
-pub fn client_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>, String> {
-    let (cfg, _) = recording_config(opts)?;
-    Ok(cfg)
 }
 
 fn recording_config(opts: &TlsOptions) -> Result<(Arc<ClientConfig>, Arc<Recording>), String> {
@@ -249,7 +284,7 @@ pub fn describe_tls(e: &rustls::Error, name: &str) -> String {
 /// Status and words for the days left on a certificate.
 pub fn cert_verdict(cert: &PeerCert, warn_days: i64, crit_days: i64) -> (Status, String) {
     let days = cert.days_left();
-    let when = format_date(cert.not_after);
+    let when = clock::utc_date(cert.not_after);
     if days < 0 {
         (
             Status::Critical,
@@ -293,7 +328,7 @@ pub fn failure_outcome(f: &TlsFailure) -> (Status, String) {
             format!(
                 "certificate expired {} days ago ({})",
                 -c.days_left(),
-                format_date(c.not_after)
+                clock::utc_date(c.not_after)
             ),
         ),
         _ => (Status::Critical, f.message.clone()),
@@ -354,32 +389,10 @@ fn parse_time(tag: u8, s: &str) -> Option<i64> {
     let field = |i: usize| -> Option<i64> { rest.get(i..i + 2)?.parse().ok() };
     let (mo, d, h, mi) = (field(0)?, field(2)?, field(4)?, field(6)?);
     let sec = field(8).unwrap_or(0);
-    Some(days_from_civil(year, mo, d) * 86_400 + h * 3600 + mi * 60 + sec)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// `YYYY-MM-DD` of Unix seconds (UTC).
-pub fn format_date(unix: i64) -> String {
-    let z = unix.div_euclid(86_400) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) {
+        return None;
+    }
+    Some(clock::days_from_civil(year, mo as u8, d as u8) * 86_400 + h * 3600 + mi * 60 + sec)
 }
 
 /// `tls_cert(h, port)`: days left on the certificate served at a port.
@@ -480,11 +493,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn dates_round_trip() {
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
-        assert_eq!(format_date(0), "1970-01-01");
-        assert_eq!(format_date(951_782_400), "2000-02-29");
+    fn der_times_parse() {
         assert_eq!(parse_time(0x17, "491231235959Z"), Some(2_524_607_999));
         assert_eq!(parse_time(0x18, "20000229000000Z"), Some(951_782_400));
         assert_eq!(parse_time(0x17, "garbage"), None);

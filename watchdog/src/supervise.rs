@@ -75,9 +75,7 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
         picomon: find_picomon(),
         hang_after: cfg.base_tick * 3 + cfg.max_timeout(),
         heartbeat: cfg.state_dir.join("heartbeat"),
-        host: nix::unistd::gethostname()
-            .map(|h| h.to_string_lossy().into_owned())
-            .unwrap_or_else(|_| "localhost".into()),
+        host: picomon::host::this_host(),
         cfg,
         cli,
         signals,
