@@ -38,6 +38,10 @@ pub struct CheckView {
 pub trait CheckList {
     fn any_problem(&self) -> bool;
     fn views(&self) -> Vec<CheckView>;
+    /// Lines about picomon itself for reports (overload, ...).
+    fn notes(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 impl CheckList for [CheckView] {

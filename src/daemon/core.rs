@@ -80,14 +80,24 @@ impl Tracked {
 }
 
 /// The loop's checks as the notifier sees them.
-struct Checks<'a>(&'a [Tracked]);
+struct Checks<'a> {
+    checks: &'a [Tracked],
+    overload: &'a OverloadLog,
+    workers: usize,
+}
 
 impl CheckList for Checks<'_> {
     fn any_problem(&self) -> bool {
-        self.0.iter().any(|t| t.alert.phase == Phase::Problem)
+        self.checks.iter().any(|t| t.alert.phase == Phase::Problem)
     }
     fn views(&self) -> Vec<CheckView> {
-        self.0.iter().map(Tracked::view).collect()
+        self.checks.iter().map(Tracked::view).collect()
+    }
+    fn notes(&self) -> Vec<String> {
+        match self.overload.last {
+            Some(_) => vec![self.overload.line(self.workers)],
+            None => Vec::new(),
+        }
     }
 }
 
@@ -106,6 +116,24 @@ struct OverloadLog {
     last: Option<(u64, UnixMicros, Overload)>,
     skipped_total: u64,
     waiting_total: u64,
+}
+
+impl OverloadLog {
+    /// One line for the dump and reports.
+    fn line(&self, workers: usize) -> String {
+        match self.last {
+            None => "overload: none (no run skipped or kept waiting for a worker)".into(),
+            Some((k, at, last)) => format!(
+                "overload: {} runs skipped and {} kept waiting for a worker since start; \
+                 last at tick {k} ({}): {} skipped, {} waiting (config.workers = {workers})",
+                self.skipped_total,
+                self.waiting_total,
+                crate::clock::local_datetime(at),
+                last.skipped,
+                last.waiting,
+            ),
+        }
+    }
 }
 
 /// What a reload replaces besides the checks; `None` keeps the old one
@@ -283,7 +311,14 @@ impl<C: Clock> Daemon<C> {
             }
         }
         super::process::heartbeat(&self.cfg.state_dir);
-        self.notifier.tick(wall, &Checks(&self.checks));
+        self.notifier.tick(
+            wall,
+            &Checks {
+                checks: &self.checks,
+                overload: &self.overload,
+                workers: self.cfg.workers,
+            },
+        );
         self.save_if_dirty();
     }
 
@@ -415,20 +450,7 @@ impl<C: Clock> Daemon<C> {
     }
 
     fn overload_lines(&self) -> Vec<String> {
-        let o = &self.overload;
-        match o.last {
-            None => vec!["overload: none (no run skipped or kept waiting for a worker)".into()],
-            Some((k, at, last)) => vec![format!(
-                "overload: {} runs skipped and {} kept waiting for a worker since start; \
-                 last at tick {k} ({}): {} skipped, {} waiting (config.workers = {})",
-                o.skipped_total,
-                o.waiting_total,
-                crate::clock::local_datetime(at),
-                last.skipped,
-                last.waiting,
-                self.cfg.workers
-            )],
-        }
+        vec![self.overload.line(self.cfg.workers)]
     }
 
     /// A new config: unchanged checks keep their state; a changed

@@ -386,8 +386,21 @@ impl Composer {
 
     /// The periodic report: checks in PROBLEM first (since, duration, last
     /// output), then the others.
-    pub fn report(&self, checks: &[CheckView], now: UnixMicros) -> Result<Entry, String> {
-        let body = report_text(checks, now, &self.host);
+    pub fn report(
+        &self,
+        checks: &[CheckView],
+        notes: &[String],
+        now: UnixMicros,
+    ) -> Result<Entry, String> {
+        let mut body = report_text(checks, now, &self.host);
+        if !notes.is_empty() {
+            body.push_str("\nNotes:\n");
+            for n in notes {
+                body.push_str("  ");
+                body.push_str(&body_safe(n));
+                body.push('\n');
+            }
+        }
         let builder = self
             .builder(now)
             .subject(subject_line(&self.report_subject))

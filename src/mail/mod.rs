@@ -300,7 +300,7 @@ impl Notifier for MailNotifier {
             None => self.set_last_report(Some(now)),
             Some(t) if now - t >= self.report_every.as_micros() as i64 => {
                 if self.queue(
-                    self.composer.report(&checks.views(), now),
+                    self.composer.report(&checks.views(), &checks.notes(), now),
                     "report",
                     MailKind::Report,
                 ) {

@@ -18,11 +18,16 @@ const T0: UnixMicros = 1_700_000_000 * 1_000_000;
 #[derive(Clone, Default)]
 struct Recorder {
     batches: Arc<Mutex<Vec<Vec<Notice>>>>,
+    /// What the last tick offered for reports: any PROBLEM, and the notes.
+    last_tick: Arc<Mutex<Option<(bool, Vec<String>)>>>,
 }
 
 impl Notifier for Recorder {
     fn transitions(&mut self, batch: Vec<Notice>, _now: UnixMicros) {
         self.batches.lock().unwrap().push(batch);
+    }
+    fn tick(&mut self, _now: UnixMicros, checks: &dyn CheckList) {
+        *self.last_tick.lock().unwrap() = Some((checks.any_problem(), checks.notes()));
     }
 }
 
@@ -182,9 +187,25 @@ fn a_check_still_running_is_skipped_and_the_overload_shows() {
         dump.contains("overload: 2 runs skipped and 0 kept waiting for a worker since start"),
         "{dump}"
     );
+    // Reports get the same line.
+    let (_, notes) = r.notes.last_tick.lock().unwrap().clone().unwrap();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(notes[0].contains("2 runs skipped"), "{notes:?}");
     r.end("a", Status::Ok);
     r.at(180 * SEC);
     assert_eq!(r.started(), ["a"]);
+}
+
+#[test]
+fn reports_hear_of_problems_and_have_no_notes_while_all_is_well() {
+    let mut r = rig(r#"add(shell("true"), #{ name: "x", retry: 0 });"#);
+    r.at(0);
+    r.started();
+    r.end("x", Status::Critical);
+    r.at(60 * SEC);
+    let (problem, notes) = r.notes.last_tick.lock().unwrap().clone().unwrap();
+    assert!(problem);
+    assert!(notes.is_empty(), "{notes:?}");
 }
 
 #[test]
