@@ -14,12 +14,15 @@ use crate::daemon::executor::ManualExecutor;
 const SEC: u64 = 1_000_000;
 const T0: UnixMicros = 1_700_000_000 * 1_000_000;
 
+/// What a tick offered for reports: any PROBLEM, and the notes.
+type TickSeen = Option<(bool, Vec<String>)>;
+
 /// What the loop handed the notifier: one inner list per batch.
 #[derive(Clone, Default)]
 struct Recorder {
     batches: Arc<Mutex<Vec<Vec<Notice>>>>,
     /// What the last tick offered for reports: any PROBLEM, and the notes.
-    last_tick: Arc<Mutex<Option<(bool, Vec<String>)>>>,
+    last_tick: Arc<Mutex<TickSeen>>,
 }
 
 impl Notifier for Recorder {
