@@ -325,8 +325,11 @@ fn sweep(last: bool) -> usize {
             continue;
         };
         if listed.contains_key(&pid) {
-            // Only with `last`: a run that outlived the shutdown's bound.
-            if !p.zombie() {
+            // A run's own child: with `last`, a run that outlived the
+            // shutdown's bound. Otherwise one that was spawned while the
+            // candidates were read, listed by the time the gate was ours:
+            // left alone.
+            if last && !p.zombie() {
                 let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
                 alive += 1;
             }
