@@ -40,6 +40,10 @@ pub trait Notifier: Send {
     /// retries.
     fn tick(&mut self, _now: UnixMicros, _checks: &[CheckView]) {}
 
+    /// Someone acknowledged a check in PROBLEM (`picomon ack`): tell its
+    /// thread "Acknowledged by USER: COMMENT".
+    fn acknowledged(&mut self, _check: &CheckView, _by: &str, _comment: &str, _now: UnixMicros) {}
+
     /// Lines for the SIGUSR1 dump (outbox size, last error, ...).
     fn status_lines(&self) -> Vec<String> {
         Vec::new()

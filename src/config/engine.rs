@@ -79,6 +79,7 @@ pub fn build(path: &Path, shared: &Shared) -> Engine {
         _ => Ok(None),
     });
     checks::register(&mut engine, shared);
+    super::maintenance::register(&mut engine, shared);
     crate::probe::register(&mut engine);
     crate::output::register(&mut engine);
     engine

@@ -28,6 +28,7 @@ pub const CONFIG_KEYS: &[&str] = &[
     "verb_level",
     "outputs",
     "result_dir",
+    "control_group",
     "emails",
 ];
 
@@ -74,6 +75,9 @@ pub struct Keys {
     pub outputs: Vec<OutputSpec>,
     /// `config.result_dir`: a folder of result files to forward; "" = off.
     pub result_dir: String,
+    /// `config.control_group`: a group whose members may use the control
+    /// socket; "" = only root and the daemon's user.
+    pub control_group: String,
     pub emails: EmailKeys,
 }
 
@@ -116,6 +120,7 @@ impl Keys {
             verb_level: "info".into(),
             outputs: Vec::new(),
             result_dir: String::new(),
+            control_group: String::new(),
             emails: EmailKeys {
                 to: Vec::new(),
                 addr_from: format!("picomon <picomon@{hostname}>"),
@@ -160,6 +165,7 @@ impl Keys {
                 }
                 self.result_dir = dir;
             }
+            "control_group" => self.control_group = v::string(what, val)?,
             "emails" => return group_assignment(what, val, is_emails_handle),
             _ => return Err(v::unknown("key", what, key, "config.", CONFIG_KEYS)),
         }
@@ -183,6 +189,7 @@ impl Keys {
                 Dynamic::from_array(self.outputs.iter().cloned().map(Dynamic::from).collect())
             }
             "result_dir" => self.result_dir.clone().into(),
+            "control_group" => self.control_group.clone().into(),
             _ => {
                 return Err(v::unknown(
                     "key",

@@ -14,6 +14,7 @@ mod checks;
 mod engine;
 mod error;
 mod keys;
+mod maintenance;
 mod summary;
 mod value;
 mod when;
@@ -76,6 +77,10 @@ pub struct Config {
     /// `config.result_dir`: result files dropped here are forwarded to the
     /// outputs; `None` when not set.
     pub result_dir: Option<PathBuf>,
+    /// `config.control_group`: members may use the control socket.
+    pub control_group: Option<String>,
+    /// `maintenance(#{ match, ... })` windows: silences from the config.
+    pub maintenance: Vec<crate::alert::quiet::Maintenance>,
     pub emails: EmailConfig,
     pub hosts: Vec<Host>,
     pub checks: Vec<CheckSpec>,
@@ -191,6 +196,8 @@ fn build_config(path: &Path, b: &builder::Builder) -> Config {
         },
         outputs: k.outputs.clone(),
         result_dir: (!k.result_dir.is_empty()).then(|| PathBuf::from(&k.result_dir)),
+        control_group: (!k.control_group.is_empty()).then(|| k.control_group.clone()),
+        maintenance: b.maintenance.clone(),
         emails: EmailConfig {
             to: e.to.clone(),
             addr_from: e.addr_from.clone(),

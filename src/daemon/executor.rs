@@ -27,6 +27,8 @@ pub struct Run {
 pub enum Event {
     Result { id: String, outcome: Outcome },
     Signal(i32),
+    /// A control socket request the loop answers.
+    Control(crate::control::Call),
 }
 
 pub trait Executor: Send {

@@ -8,12 +8,15 @@ use std::time::Duration;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 
 use crate::cli::Cli;
-use crate::clock::SystemClock;
+use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::notify::{Notice, Notifier};
 use crate::output::Outputs;
 
-use super::core::{Daemon, Parts};
+use crate::control::protocol::Response;
+use crate::control::{Call, Published, Request};
+
+use super::core::{Daemon, Parts, Reloaded};
 use super::executor::{Event, PoolExecutor};
 use super::inbox::Inbox;
 
@@ -48,6 +51,16 @@ pub fn run(cli: Cli, cfg: Config) -> anyhow::Result<i32> {
     let exec = PoolExecutor::new(cfg.workers, Arc::clone(&inbox));
     let mut d = Daemon::new(cfg, SystemClock::new(), Box::new(exec), notifier, outputs);
     d.restore(saved);
+    d.restore_quiet(crate::alert::quiet::load(&d.cfg().state_dir)?);
+    // After the privilege drop (done before `run`): the socket belongs to
+    // the daemon's user.
+    let published: Published = Arc::new(std::sync::Mutex::new(Arc::new(d.status_report())));
+    let _server = crate::control::server::start(
+        &d.cfg().state_dir,
+        d.cfg().control_group.as_deref(),
+        Arc::clone(&inbox),
+        Arc::clone(&published),
+    )?;
     super::memory::release_unused_memory();
     log::info!(
         "picomon started: {} checks, tick {} s, config {}",
@@ -55,7 +68,7 @@ pub fn run(cli: Cli, cfg: Config) -> anyhow::Result<i32> {
         d.cfg().base_tick.as_secs_f64(),
         d.cfg().path.display()
     );
-    drive(&mut d, &inbox, &cli);
+    drive(&mut d, &inbox, &cli, &published);
     d.shutdown();
     Ok(0)
 }
@@ -75,25 +88,56 @@ fn forward_signals(inbox: Arc<Inbox<Event>>) -> anyhow::Result<()> {
 
 /// Until SIGTERM or SIGINT: sleep until the next tick or an event, take
 /// everything that arrived, then run the tick if it is due.
-fn drive(d: &mut Daemon<SystemClock>, inbox: &Inbox<Event>, cli: &Cli) {
+fn drive(d: &mut Daemon<SystemClock>, inbox: &Inbox<Event>, cli: &Cli, published: &Published) {
     loop {
         let deadline = d.clock().instant(d.next_tick_at());
-        for event in inbox.wait_until(deadline) {
+        let events = inbox.wait_until(deadline);
+        let woke = !events.is_empty();
+        for event in events {
             match event {
                 Event::Result { id, outcome } => d.on_result(&id, outcome),
                 Event::Signal(SIGUSR1) => {
                     print_dump(&d.dump());
                     d.tick(true);
                 }
-                Event::Signal(SIGHUP) => reload(d, cli),
+                Event::Signal(SIGHUP) => {
+                    let _ = reload(d, cli);
+                }
+                Event::Control(call) => control(d, cli, call),
                 Event::Signal(sig) => {
                     log::info!("signal {sig} received, stopping");
                     return;
                 }
             }
         }
+        let ticked = d.next_tick_at() <= d.clock().mono();
         d.tick(false);
+        if woke || ticked {
+            publish(d, published);
+        }
     }
+}
+
+/// Replaces the status the control server hands out.
+fn publish(d: &Daemon<SystemClock>, published: &Published) {
+    let report = Arc::new(d.status_report());
+    *published.lock().unwrap_or_else(|e| e.into_inner()) = report;
+}
+
+/// A control request: `reload` reads the config here; the rest is the
+/// loop's.
+fn control(d: &mut Daemon<SystemClock>, cli: &Cli, call: Call) {
+    if call.request != Request::Reload {
+        d.control(call);
+        return;
+    }
+    call.answer(match reload(d, cli) {
+        Ok(r) => Response::message(format!(
+            "reloaded: {} checks ({} added, {} removed, {} kept)",
+            r.checks, r.added, r.removed, r.kept
+        )),
+        Err(e) => Response::error(e),
+    });
 }
 
 fn print_dump(text: &str) {
@@ -103,14 +147,15 @@ fn print_dump(text: &str) {
     let _ = out.flush();
 }
 
-/// SIGHUP: a broken config keeps the old one running; a valid one is
-/// swapped in, unchanged checks keep their state.
-fn reload(d: &mut Daemon<SystemClock>, cli: &Cli) {
+/// SIGHUP and `picomon reload`: a broken config keeps the old one running
+/// (the error is `FILE:LINE:COL: message`); a valid one is swapped in,
+/// unchanged checks keep their state.
+fn reload(d: &mut Daemon<SystemClock>, cli: &Cli) -> Result<Reloaded, String> {
     let cfg = match super::load_to_run(cli) {
         Ok(cfg) => cfg,
         Err(err) => {
             log::error!("reload failed, keeping the running config: {err:#}");
-            return;
+            return Err(format!("{err:#}"));
         }
     };
     let notifier = make_notifier(&cfg)
@@ -121,6 +166,7 @@ fn reload(d: &mut Daemon<SystemClock>, cli: &Cli) {
             log::error!("reload: outputs failed to start, keeping the old ones: {err:#}")
         })
         .ok();
-    d.reload(cfg, Parts { notifier, outputs });
+    let done = d.reload(cfg, Parts { notifier, outputs });
     super::memory::release_unused_memory();
+    Ok(done)
 }

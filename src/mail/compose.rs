@@ -329,6 +329,43 @@ impl Composer {
         self.finish(builder, body, now)
     }
 
+    /// "Acknowledged by USER: COMMENT": a reply in the check's thread.
+    pub fn acknowledgement(
+        &self,
+        c: &CheckView,
+        thread_subject: Option<&str>,
+        by: &str,
+        comment: &str,
+        now: UnixMicros,
+    ) -> Result<Entry, String> {
+        let start = c.outage_start.unwrap_or(now);
+        let root = self.problem_id(&c.check_id, start);
+        let subject = thread_subject.map(header_safe).unwrap_or_else(|| {
+            let state = c.status.map(|s| s.as_str()).unwrap_or("UNKNOWN");
+            render_subject(&self.subject_tpl, state, &c.name, &c.dest)
+        });
+        let body = format!(
+            "Acknowledged by {}: {}\n\n-- \ncheck {} on {} (id: {})\npicomon on {}\n",
+            body_safe(by),
+            body_safe(comment),
+            body_safe(&c.name),
+            body_safe(&c.dest),
+            body_safe(&c.check_id),
+            self.host
+        );
+        let builder = self
+            .builder(now)
+            .message_id(Some(format!(
+                "<picomon.{:016x}.{start}.ack.{now}@{}>",
+                stable_hash(&c.check_id),
+                self.host
+            )))
+            .in_reply_to(root.clone())
+            .references(root)
+            .subject(format!("Re: {subject}"));
+        self.finish(builder, body, now)
+    }
+
     /// A mail with a given subject and body (test mail, watchdog notice).
     pub fn plain(&self, subject: &str, body: &str, now: UnixMicros) -> Result<Entry, String> {
         let builder = self

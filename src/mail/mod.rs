@@ -232,6 +232,24 @@ impl Notifier for MailNotifier {
         }
     }
 
+    fn acknowledged(&mut self, check: &CheckView, by: &str, comment: &str, now: UnixMicros) {
+        if !self.composer.has_recipients() {
+            return;
+        }
+        let subject = self
+            .saved
+            .threads
+            .get(&check.check_id)
+            .filter(|th| Some(th.outage_start) == check.outage_start)
+            .map(|th| th.subject.clone());
+        let entry = self
+            .composer
+            .acknowledgement(check, subject.as_deref(), by, comment, now);
+        if self.queue(entry, "acknowledgement") {
+            self.sender.wake();
+        }
+    }
+
     fn tick(&mut self, now: UnixMicros, checks: &[CheckView]) {
         if self.report_every.is_zero() || !self.composer.has_recipients() {
             return;
