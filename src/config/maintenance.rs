@@ -52,7 +52,11 @@ pub fn parse(v: &Dynamic, line: usize) -> Result<Maintenance, String> {
         }
     };
     let window = super::when::parse(&Dynamic::from_map(map))
-        .map_err(|m| m.replace("option when", "maintenance"))?;
+        .map_err(|m| {
+            m.replace("option `when.", "key `maintenance.")
+                .replace("`when.", "`maintenance.")
+                .replace("option when", "maintenance")
+        })?;
     if window == crate::check::When::default() && end.is_none() {
         return Err(format!(
             "maintenance for {pattern:?} has no window: it would silence forever; give hours, weekdays, days or start and end: {USAGE}"

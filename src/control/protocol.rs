@@ -177,7 +177,7 @@ mod tests {
         for bad in [
             r#"{"cmd":"rm -rf"}"#,
             r#"{"cmd":"run"}"#,
-            r#"{"cmd":"status","x":1}"#,
+            r#"{"cmd":"ack","check":"x","by":"someone else"}"#,
             "[]",
             "",
         ] {
