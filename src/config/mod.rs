@@ -150,21 +150,49 @@ pub fn load_str(path: &Path, source: &str) -> Result<Config, ConfigError> {
         .map(|s| s.to_string_lossy().into_owned())
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "picomon".into());
+    let (shared, ran) = evaluate(path, &stem, source);
+    ran?;
+    Ok(shared.with(|b| build_config(path, b)))
+}
+
+/// Runs the script; the builder holds what it set, even when it failed.
+fn evaluate(path: &Path, stem: &str, source: &str) -> (builder::Shared, Result<(), ConfigError>) {
     let hostname = this_hostname();
     let shared = builder::Shared::new(builder::Builder::new(
-        keys::Keys::defaults(&stem, &hostname),
+        keys::Keys::defaults(stem, &hostname),
         hostname,
     ));
     let mut engine = engine::build(path, &shared);
-    let ast = engine
+    let ran = engine
         .compile(source)
-        .map_err(|e| error::from_parse(path, e))?;
-    engine::arm_deadline(&mut engine);
-    engine
-        .run_ast(&ast)
-        .map_err(|e| error::from_eval(path, *e))?;
+        .map_err(|e| error::from_parse(path, e))
+        .and_then(|ast| {
+            engine::arm_deadline(&mut engine);
+            engine
+                .run_ast(&ast)
+                .map_err(|e| error::from_eval(path, *e))
+        });
     drop(engine);
-    Ok(shared.with(|b| build_config(path, b)))
+    (shared, ran)
+}
+
+/// The state directory a config names, even when the config has an error
+/// further down (the subcommands need the daemon's socket most when the
+/// config was just broken): `config.state_dir` as far as the script ran.
+pub fn state_dir_of(path: &Path) -> Result<PathBuf, ConfigError> {
+    let source = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: path.to_path_buf(),
+        line: 0,
+        col: 0,
+        message: format!("cannot read the config file: {e} (give the right file with -c FILE, or --state-dir DIR)"),
+    })?;
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "picomon".into());
+    let (shared, _) = evaluate(path, &stem, &source);
+    Ok(shared.with(|b| PathBuf::from(&b.keys.state_dir)))
 }
 
 /// This machine's name, the `dest` of local checks and the domain of the

@@ -41,12 +41,17 @@ pub fn call(state_dir: &Path, request: &Request, timeout: Duration) -> Result<Re
     stream.set_write_timeout(Some(timeout)).map_err(io)?;
     let mut line = serde_json::to_vec(request).map_err(|e| io(std::io::Error::other(e)))?;
     line.push(b'\n');
-    (&stream).write_all(&line).map_err(io)?;
+    // A refused client is answered and closed before its request is
+    // read: the answer is still there to read when the write fails.
+    let written = (&stream).write_all(&line);
     let mut answer = String::new();
     // Answers are large (the status of every check) but bounded.
-    BufReader::new(&stream)
+    let read = BufReader::new(&stream)
         .take(MAX_ANSWER)
-        .read_line(&mut answer)
-        .map_err(io)?;
+        .read_line(&mut answer);
+    if answer.trim().is_empty() {
+        written.and(read).map_err(io)?;
+        return Err(ClientError::Garbled(path, "no answer".into()));
+    }
     serde_json::from_str(answer.trim()).map_err(|e| ClientError::Garbled(path.clone(), e.to_string()))
 }

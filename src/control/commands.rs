@@ -95,11 +95,12 @@ pub fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<i32> {
     })
 }
 
-/// `--state-dir`, else the config's `state_dir`.
+/// `--state-dir`, else the config's `state_dir` (as far as the config
+/// runs: a config just broken still names the running daemon's socket).
 fn state_dir(cli: &Cli) -> anyhow::Result<PathBuf> {
     match &cli.state_dir {
         Some(dir) => Ok(dir.clone()),
-        None => Ok(crate::daemon::load(cli)?.state_dir),
+        None => Ok(crate::config::state_dir_of(&cli.config)?),
     }
 }
 
