@@ -150,7 +150,10 @@ fn status_json_shows_each_check_and_without_a_daemon_the_saved_state_and_exit_3(
     assert_eq!(c["status"], "CRITICAL");
     assert_eq!(c["output"], "CRITICAL - down hard");
     assert!(c["failed_runs"].as_u64().unwrap() >= 1, "{c}");
-    assert!(c["since"].as_i64().is_some() && c["last_run"].as_i64().is_some(), "{c}");
+    assert!(
+        c["since"].as_i64().is_some() && c["last_run"].as_i64().is_some(),
+        "{c}"
+    );
     assert!(c["ack"].is_null() && c["silenced_by"].is_null(), "{c}");
     // A name given is the identity.
     assert_eq!(c["id"], "flappy");
@@ -171,17 +174,32 @@ fn status_json_shows_each_check_and_without_a_daemon_the_saved_state_and_exit_3(
     let out = r.picomon(&["status", "--problems"]);
     let table = text(&out.stdout);
     assert!(table.starts_with("NAME"), "{table}");
-    assert!(table.lines().nth(1).unwrap().starts_with("flappy"), "{table}");
-    assert!(table.contains("PROBLEM") && !table.contains("calm"), "{table}");
+    assert!(
+        table.lines().nth(1).unwrap().starts_with("flappy"),
+        "{table}"
+    );
+    assert!(
+        table.contains("PROBLEM") && !table.contains("calm"),
+        "{table}"
+    );
     assert!(!table.contains('\x1b'), "{table}");
     assert!(d.stop().success());
 
     let out = r.picomon(&["status"]);
     assert_eq!(out.status.code(), Some(3), "{out:?}");
-    assert!(text(&out.stderr).contains("no daemon is running"), "{out:?}");
+    assert!(
+        text(&out.stderr).contains("no daemon is running"),
+        "{out:?}"
+    );
     let saved = text(&out.stdout);
-    assert!(saved.contains("saved state") && saved.contains(" ago"), "{saved}");
-    assert!(saved.contains("PROBLEM") && saved.contains("down hard"), "{saved}");
+    assert!(
+        saved.contains("saved state") && saved.contains(" ago"),
+        "{saved}"
+    );
+    assert!(
+        saved.contains("PROBLEM") && saved.contains("down hard"),
+        "{saved}"
+    );
     // --state-dir finds it as well as -c.
     let state = r.state().display().to_string();
     assert_eq!(
@@ -195,8 +213,11 @@ fn reload_answers_with_the_config_error_then_with_what_changed() {
     let r = Rig::new(60.0, "");
     let mut d = r.daemon();
     let good = fs::read_to_string(r.config()).unwrap();
-    fs::write(r.config(), format!("{good}\nadd(plugin(\"check_dummy\", [\"0\"]), #{{ nmae: 1 }});\n"))
-        .unwrap();
+    fs::write(
+        r.config(),
+        format!("{good}\nadd(plugin(\"check_dummy\", [\"0\"]), #{{ nmae: 1 }});\n"),
+    )
+    .unwrap();
     let out = r.picomon(&["reload"]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let err = text(&out.stderr);
@@ -238,7 +259,10 @@ fn run_runs_one_check_now_and_prints_its_line() {
     assert_eq!(r.runs(), 2);
     let out = r.picomon(&["run", "nosuch"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("no check named \"nosuch\""), "{out:?}");
+    assert!(
+        text(&out.stderr).contains("no check named \"nosuch\""),
+        "{out:?}"
+    );
     assert!(d.stop().success());
 }
 
@@ -261,7 +285,10 @@ fn garbage_and_a_10_mb_line_get_an_error_answer_and_the_daemon_carries_on() {
     let s = UnixStream::connect(&sock).unwrap();
     s.set_read_timeout(Some(LONG)).unwrap();
     let a = ask(&s, b"hello there\n");
-    assert!(a["error"].as_str().unwrap().contains("not a request"), "{a}");
+    assert!(
+        a["error"].as_str().unwrap().contains("not a request"),
+        "{a}"
+    );
     let a = ask(&s, b"{\"cmd\":\"rm\",\"path\":\"/\"}\n");
     assert!(a["error"].is_string(), "{a}");
     // The same connection still serves a good request.
@@ -336,7 +363,10 @@ fn an_ack_mails_into_the_thread_survives_a_restart_and_ends_at_recovery() {
     // Acking a check that is not in PROBLEM says its phase.
     let out = r.picomon(&["ack", "picomon state_dir"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("is OK, not in PROBLEM"), "{out:?}");
+    assert!(
+        text(&out.stderr).contains("is OK, not in PROBLEM"),
+        "{out:?}"
+    );
 
     let out = r.picomon(&["ack", "flappy", "-m", "on it"]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
@@ -344,7 +374,11 @@ fn an_ack_mails_into_the_thread_survives_a_restart_and_ends_at_recovery() {
     let root = mails[0].one("Message-ID");
     assert_eq!(mails[1].subject(), "Re: [picomon] CRITICAL: flappy on web1");
     assert_eq!(mails[1].one("In-Reply-To"), root);
-    assert!(mails[1].body.starts_with("Acknowledged by root: on it"), "{}", mails[1].body);
+    assert!(
+        mails[1].body.starts_with("Acknowledged by root: on it"),
+        "{}",
+        mails[1].body
+    );
     let c = r.flappy();
     assert_eq!(c["ack"]["by"], "root");
     assert_eq!(c["ack"]["comment"], "on it");
@@ -356,11 +390,20 @@ fn an_ack_mails_into_the_thread_survives_a_restart_and_ends_at_recovery() {
 
     r.set_status(0, "OK - back");
     let mails = server.wait_messages(3);
-    assert!(mails[2].body.starts_with("OK: recovered"), "{}", mails[2].body);
+    assert!(
+        mails[2].body.starts_with("OK: recovered"),
+        "{}",
+        mails[2].body
+    );
     let c = r.wait_phase("ok");
     assert!(c["ack"].is_null(), "the recovery ended the ack: {c}");
     assert!(d.stop().success());
-    assert_eq!(server.received().len(), 3, "{:?}", subjects(&server.received()));
+    assert_eq!(
+        server.received().len(),
+        3,
+        "{:?}",
+        subjects(&server.received())
+    );
 }
 
 #[test]
@@ -370,9 +413,15 @@ fn a_silenced_problem_is_mailed_at_unsilence_and_one_that_recovered_is_not() {
     let mut d = r.daemon();
     let out = r.picomon(&["silence", "web1*", "--for", "1h", "-m", "deploy"]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
-    assert!(text(&out.stdout).starts_with("silence 1: \"web1*\""), "{out:?}");
+    assert!(
+        text(&out.stdout).starts_with("silence 1: \"web1*\""),
+        "{out:?}"
+    );
     let listed = text(&r.picomon(&["silences"]).stdout);
-    assert!(listed.contains("\"web1*\"") && listed.contains("deploy"), "{listed}");
+    assert!(
+        listed.contains("\"web1*\"") && listed.contains("deploy"),
+        "{listed}"
+    );
 
     r.set_status(2, "CRITICAL - first");
     let c = r.wait_phase("problem");
@@ -388,7 +437,11 @@ fn a_silenced_problem_is_mailed_at_unsilence_and_one_that_recovered_is_not() {
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let mails = server.wait_messages(1);
     assert_eq!(mails[0].subject(), "[picomon] CRITICAL: flappy on web1");
-    assert!(mails[0].body.contains("CRITICAL - first"), "{}", mails[0].body);
+    assert!(
+        mails[0].body.contains("CRITICAL - first"),
+        "{}",
+        mails[0].body
+    );
 
     // Recovered while silenced: nothing at unsilence. (Its Recovery is
     // mailed first, ending the first thread.)
@@ -404,9 +457,18 @@ fn a_silenced_problem_is_mailed_at_unsilence_and_one_that_recovered_is_not() {
     // The marker: a third outage, mailed at once; nothing came before it.
     r.set_status(2, "CRITICAL - third");
     let mails = server.wait_messages(3);
-    assert!(mails[2].body.contains("CRITICAL - third"), "{:?}", subjects(&mails));
+    assert!(
+        mails[2].body.contains("CRITICAL - third"),
+        "{:?}",
+        subjects(&mails)
+    );
     assert!(d.stop().success());
-    assert_eq!(server.received().len(), 3, "{:?}", subjects(&server.received()));
+    assert_eq!(
+        server.received().len(),
+        3,
+        "{:?}",
+        subjects(&server.received())
+    );
 }
 
 #[test]
@@ -418,7 +480,10 @@ fn one_shot_only_runs_the_matching_checks() {
     let out = r.picomon(&["-1", "--only", "db*"]);
     let s = text(&out.stdout);
     assert!(s.contains("calm on db1") && !s.contains("flappy"), "{s}");
-    assert!(s.ends_with("1 ok, 0 warning, 0 critical, 0 unknown\n"), "{s}");
+    assert!(
+        s.ends_with("1 ok, 0 warning, 0 critical, 0 unknown\n"),
+        "{s}"
+    );
     let out = r.picomon(&["-1", "--only", "nothing*"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("--only \"nothing*\""), "{out:?}");

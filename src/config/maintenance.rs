@@ -29,7 +29,10 @@ pub fn register(engine: &mut Engine, shared: &Shared) {
 /// Reads one `maintenance(...)` map.
 pub fn parse(v: &Dynamic, line: usize) -> Result<Maintenance, String> {
     let Some(mut map) = v.read_lock::<Map>().map(|m| m.clone()) else {
-        return Err(format!("maintenance wants a map, not {}: {USAGE}", describe(v)));
+        return Err(format!(
+            "maintenance wants a map, not {}: {USAGE}",
+            describe(v)
+        ));
     };
     let pattern = match map.remove("match") {
         Some(p) if p.is_string() && !p.to_string().is_empty() => p.to_string(),
@@ -39,7 +42,11 @@ pub fn parse(v: &Dynamic, line: usize) -> Result<Maintenance, String> {
                 describe(&p)
             ))
         }
-        None => return Err(format!("maintenance needs match: a glob on check name, identity or target: {USAGE}")),
+        None => {
+            return Err(format!(
+                "maintenance needs match: a glob on check name, identity or target: {USAGE}"
+            ))
+        }
     };
     let end = match map.remove("end") {
         None => None,
@@ -51,12 +58,11 @@ pub fn parse(v: &Dynamic, line: usize) -> Result<Maintenance, String> {
                 .start
         }
     };
-    let window = super::when::parse(&Dynamic::from_map(map))
-        .map_err(|m| {
-            m.replace("option `when.", "key `maintenance.")
-                .replace("`when.", "`maintenance.")
-                .replace("option when", "maintenance")
-        })?;
+    let window = super::when::parse(&Dynamic::from_map(map)).map_err(|m| {
+        m.replace("option `when.", "key `maintenance.")
+            .replace("`when.", "`maintenance.")
+            .replace("option when", "maintenance")
+    })?;
     if window == crate::check::When::default() && end.is_none() {
         return Err(format!(
             "maintenance for {pattern:?} has no window: it would silence forever; give hours, weekdays, days or start and end: {USAGE}"
@@ -64,7 +70,9 @@ pub fn parse(v: &Dynamic, line: usize) -> Result<Maintenance, String> {
     }
     if let (Some(s), Some(e)) = (window.start, end) {
         if e <= s {
-            return Err(format!("maintenance for {pattern:?}: end is not after start"));
+            return Err(format!(
+                "maintenance for {pattern:?}: end is not after start"
+            ));
         }
     }
     Ok(Maintenance {
@@ -105,9 +113,18 @@ mod tests {
         for (script, want) in [
             ("maintenance(#{ hours: \"2-4\" });", "needs match"),
             ("maintenance(#{ match: \"db*\" });", "no window"),
-            ("maintenance(#{ match: \"db*\", hour: \"2\" });", "maintenance.hour"),
-            ("maintenance(#{ match: \"db*\", start: \"2026-12-02\", end: \"2026-12-01\" });", "end is not after start"),
-            ("maintenance(#{ match: \"db*\", start: \"2026-12-02\", end: \"soon\" });", "maintenance.end"),
+            (
+                "maintenance(#{ match: \"db*\", hour: \"2\" });",
+                "maintenance.hour",
+            ),
+            (
+                "maintenance(#{ match: \"db*\", start: \"2026-12-02\", end: \"2026-12-01\" });",
+                "end is not after start",
+            ),
+            (
+                "maintenance(#{ match: \"db*\", start: \"2026-12-02\", end: \"soon\" });",
+                "maintenance.end",
+            ),
         ] {
             let err = load(script).unwrap_err();
             assert!(err.contains(want), "{script}: {err}");

@@ -168,9 +168,7 @@ fn evaluate(path: &Path, stem: &str, source: &str) -> (builder::Shared, Result<(
         .map_err(|e| error::from_parse(path, e))
         .and_then(|ast| {
             engine::arm_deadline(&mut engine);
-            engine
-                .run_ast(&ast)
-                .map_err(|e| error::from_eval(path, *e))
+            engine.run_ast(&ast).map_err(|e| error::from_eval(path, *e))
         });
     drop(engine);
     (shared, ran)

@@ -28,7 +28,11 @@ pub fn socket_path(state_dir: &Path) -> PathBuf {
 }
 
 /// Sends `request` and waits (at most `timeout`) for the answer.
-pub fn call(state_dir: &Path, request: &Request, timeout: Duration) -> Result<Response, ClientError> {
+pub fn call(
+    state_dir: &Path,
+    request: &Request,
+    timeout: Duration,
+) -> Result<Response, ClientError> {
     let path = socket_path(state_dir);
     let stream = UnixStream::connect(&path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
@@ -53,5 +57,6 @@ pub fn call(state_dir: &Path, request: &Request, timeout: Duration) -> Result<Re
         written.and(read).map_err(io)?;
         return Err(ClientError::Garbled(path, "no answer".into()));
     }
-    serde_json::from_str(answer.trim()).map_err(|e| ClientError::Garbled(path.clone(), e.to_string()))
+    serde_json::from_str(answer.trim())
+        .map_err(|e| ClientError::Garbled(path.clone(), e.to_string()))
 }

@@ -52,10 +52,7 @@ pub fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<i32> {
     let answer = match client::call(&state_dir, &request, ANSWER_TIMEOUT) {
         Ok(a) => a,
         Err(ClientError::NoDaemon(path, e)) => {
-            eprintln!(
-                "picomon: no daemon is running on {} ({e})",
-                path.display()
-            );
+            eprintln!("picomon: no daemon is running on {} ({e})", path.display());
             if matches!(cmd, Command::Status { .. }) {
                 show_saved_state(&state_dir);
             }
@@ -179,7 +176,7 @@ pub fn render_table(r: &StatusReport, problems_only: bool, colour: bool) -> Stri
     };
     out.push_str(&line(head, None));
     for (c, row) in rows.iter().zip(&cells) {
-        let paint = colour.then(|| match c.phase.as_str() {
+        let paint = colour.then_some(match c.phase.as_str() {
             "problem" => "31",
             "retrying" => "33",
             _ => "32",
@@ -309,9 +306,18 @@ mod tests {
         let lines: Vec<&str> = t.lines().collect();
         assert!(lines[0].starts_with("NAME"), "{t}");
         assert!(lines[1].starts_with("http"), "{t}");
-        assert!(lines[1].contains("PROBLEM") && lines[1].contains("[ACK alice]"), "{t}");
-        assert!(lines[1].contains("0:01:40") && lines[1].contains("0:00:10 ago"), "{t}");
-        assert!(lines[2].contains("RETRYING 1/2") && lines[2].contains("[SILENCED 4]"), "{t}");
+        assert!(
+            lines[1].contains("PROBLEM") && lines[1].contains("[ACK alice]"),
+            "{t}"
+        );
+        assert!(
+            lines[1].contains("0:01:40") && lines[1].contains("0:00:10 ago"),
+            "{t}"
+        );
+        assert!(
+            lines[2].contains("RETRYING 1/2") && lines[2].contains("[SILENCED 4]"),
+            "{t}"
+        );
         assert!(lines[3].starts_with("disk"), "{t}");
         assert!(t.contains("3 checks, 1 in PROBLEM"), "{t}");
         assert!(!t.contains('\x1b'), "no colour off a terminal: {t}");

@@ -238,7 +238,10 @@ fn handle(request: Request, user: &str, inbox: &Inbox<Event>, published: &Publis
     if request == Request::Status {
         log::debug!("control: {user}: status");
     } else {
-        log::info!("control: {user}: {}", serde_json::to_string(&request).unwrap_or_default());
+        log::info!(
+            "control: {user}: {}",
+            serde_json::to_string(&request).unwrap_or_default()
+        );
     }
     let snapshot = || Arc::clone(&published.lock().unwrap_or_else(|e| e.into_inner()));
     match request {
@@ -275,7 +278,10 @@ fn handle(request: Request, user: &str, inbox: &Inbox<Event>, published: &Publis
 fn answer(mut stream: &UnixStream, r: &Response) -> bool {
     let mut bytes = serde_json::to_vec(r).unwrap_or_else(|_| br#"{"error":"internal"}"#.to_vec());
     bytes.push(b'\n');
-    stream.write_all(&bytes).and_then(|_| stream.flush()).is_ok()
+    stream
+        .write_all(&bytes)
+        .and_then(|_| stream.flush())
+        .is_ok()
 }
 
 fn peer_of(stream: &UnixStream) -> Option<Peer> {

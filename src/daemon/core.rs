@@ -348,7 +348,10 @@ impl<C: Clock> Daemon<C> {
             if t.alert.phase != Phase::Problem {
                 continue;
             }
-            log::info!("{}: no longer silenced and still failing: its Problem is mailed now", t.spec.title());
+            log::info!(
+                "{}: no longer silenced and still failing: its Problem is mailed now",
+                t.spec.title()
+            );
             let notice = Notice {
                 check_id: t.spec.id.clone(),
                 name: t.spec.name.clone(),
@@ -484,7 +487,10 @@ impl<C: Clock> Daemon<C> {
         for (i, n) in batch {
             let t = &self.checks[i];
             let before = (self.quiet.acks.len(), self.quiet.held.len());
-            match self.quiet.gate(t.subject(), n.transition.kind, now, &self.cfg.maintenance) {
+            match self
+                .quiet
+                .gate(t.subject(), n.transition.kind, now, &self.cfg.maintenance)
+            {
                 Gate::Mail => mail.push(n),
                 Gate::Hold(why) => log::info!(
                     "{} {}: not mailed: {why}",
@@ -579,9 +585,7 @@ impl<C: Clock> Daemon<C> {
                 ))
             }
             Request::Unsilence { id } => match self.quiet.unsilence(id) {
-                None => Response::error(format!(
-                    "no silence {id}; `picomon silences` lists them"
-                )),
+                None => Response::error(format!("no silence {id}; `picomon silences` lists them")),
                 Some(x) => {
                     self.quiet_dirty = true;
                     log::info!("silence {id} {:?} ended by {}", x.pattern, call.user);

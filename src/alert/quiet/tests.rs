@@ -69,7 +69,10 @@ fn a_silenced_problem_is_held_and_mailed_when_the_silence_ends() {
     assert!(q.release([web1(), db1()], T0 + 120 * S, &[]).is_empty());
     // Unsilenced: the Problem is due now, once.
     assert!(q.unsilence(&id).is_some());
-    assert_eq!(q.release([web1(), db1()], T0 + 180 * S, &[]), vec![web1().id]);
+    assert_eq!(
+        q.release([web1(), db1()], T0 + 180 * S, &[]),
+        vec![web1().id]
+    );
     assert!(q.release([web1()], T0 + 240 * S, &[]).is_empty());
     // Its Recovery is mailed: the Problem went out.
     assert_eq!(q.gate(web1(), Recovery, T0 + 300 * S, &[]), Gate::Mail);
@@ -182,7 +185,9 @@ fn a_weekly_window_uses_the_when_rules() {
         line: 1,
     };
     let q = Quiet::default();
-    assert!(q.silenced_by(web1(), T0, std::slice::from_ref(&m)).is_some());
+    assert!(q
+        .silenced_by(web1(), T0, std::slice::from_ref(&m))
+        .is_some());
     assert!(q
         .silenced_by(web1(), T0 + 3600 * S, std::slice::from_ref(&m))
         .is_none());
@@ -199,5 +204,8 @@ fn saved_and_loaded_unchanged_and_a_missing_file_is_empty() {
     save(dir.path(), &q).unwrap();
     assert_eq!(load(dir.path()).unwrap(), q);
     std::fs::write(dir.path().join(QUIET_FILE), "{").unwrap();
-    assert!(load(dir.path()).unwrap_err().to_string().contains("corrupt"));
+    assert!(load(dir.path())
+        .unwrap_err()
+        .to_string()
+        .contains("corrupt"));
 }

@@ -434,12 +434,18 @@ fn a_silenced_problem_is_handed_over_when_unsilenced() {
     r.at(0);
     r.started();
     let answer = silence(&mut r, "web1*", 3600);
-    assert!(answer.message.unwrap().starts_with("silence 1: \"web1*\" (1 checks match now)"));
+    assert!(answer
+        .message
+        .unwrap()
+        .starts_with("silence 1: \"web1*\" (1 checks match now)"));
     r.end("a", Status::Critical);
     assert!(r.notes.take().is_empty(), "held while silenced");
     assert_eq!(status_of(&r, "a").silenced_by.as_deref(), Some("1"));
     let answer = ask(&mut r, Request::Unsilence { id: "1".into() }).unwrap();
-    assert_eq!(answer.message.as_deref(), Some("silence 1 (\"web1*\") ended"));
+    assert_eq!(
+        answer.message.as_deref(),
+        Some("silence 1 (\"web1*\") ended")
+    );
     assert_eq!(r.notes.take(), vec![vec!["problem a".to_string()]]);
     // Once only; its Recovery follows as usual.
     r.at(60 * SEC);
@@ -503,7 +509,10 @@ fn an_ack_goes_to_the_thread_and_ends_at_the_next_status_change() {
     r.end("a", Status::Critical);
     r.notes.take();
     assert!(ask(&mut r, ack(false)).unwrap().error.is_none());
-    assert_eq!(*r.notes.acks.lock().unwrap(), vec!["a alice: on it".to_string()]);
+    assert_eq!(
+        *r.notes.acks.lock().unwrap(),
+        vec!["a alice: on it".to_string()]
+    );
     let s = status_of(&r, "a");
     assert_eq!(s.ack.unwrap().by, "alice");
     // WARNING now: the Update is mailed and the ack is over.
@@ -531,9 +540,8 @@ fn an_ack_goes_to_the_thread_and_ends_at_the_next_status_change() {
 fn a_maintenance_window_holds_mail_inside_it_only() {
     let start = crate::clock::local_datetime(T0 + 60 * SEC as i64);
     let end = crate::clock::local_datetime(T0 + 180 * SEC as i64);
-    let script = format!(
-        "{ONE}\nmaintenance(#{{ match: \"web1\", start: \"{start}\", end: \"{end}\" }});"
-    );
+    let script =
+        format!("{ONE}\nmaintenance(#{{ match: \"web1\", start: \"{start}\", end: \"{end}\" }});");
     let mut r = rig(&script);
     r.at(0);
     r.started();
@@ -547,7 +555,10 @@ fn a_maintenance_window_holds_mail_inside_it_only() {
     r.started();
     r.end("a", Status::Critical);
     assert!(r.notes.take().is_empty(), "inside the window");
-    assert!(status_of(&r, "a").silenced_by.unwrap().starts_with("maintenance@"));
+    assert!(status_of(&r, "a")
+        .silenced_by
+        .unwrap()
+        .starts_with("maintenance@"));
     // The window closes with the check still failing: its Problem now.
     r.at(180 * SEC);
     assert_eq!(r.notes.take(), vec![vec!["problem a".to_string()]]);
@@ -569,7 +580,10 @@ fn run_starts_the_check_now_and_answers_when_it_ends() {
     assert!(rx.try_recv().is_err(), "answered when the run ends");
     r.end("a", Status::Warning);
     let answer = rx.try_recv().unwrap();
-    assert_eq!(answer.message.as_deref(), Some("WARNING   a on web1: a said WARNING"));
+    assert_eq!(
+        answer.message.as_deref(),
+        Some("WARNING   a on web1: a said WARNING")
+    );
     assert_eq!(answer.code, Some(1));
     // Its tick grid is unchanged.
     r.at(60 * SEC);
