@@ -830,11 +830,11 @@ impl<C: Clock> Daemon<C> {
         // Removed checks leave the state file.
         self.dirty = true;
         log::info!(
-            "config reloaded: {} checks ({} added, {} removed, {} kept with their state)",
+            "config reloaded: {} checks ({} kept with their state; {} added, {} removed)",
             counts.checks,
+            counts.kept,
             counts.added,
-            counts.removed,
-            counts.kept
+            counts.removed
         );
         counts
     }
