@@ -30,6 +30,8 @@ pub struct CheckView {
     pub outage_start: Option<UnixMicros>,
     pub last_run: Option<UnixMicros>,
     pub last_output: String,
+    /// `by: comment` when the check is acknowledged (`picomon ack`).
+    pub ack: Option<String>,
 }
 
 pub trait Notifier: Send {

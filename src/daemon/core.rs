@@ -79,6 +79,7 @@ impl Tracked {
             outage_start: self.alert.outage_start,
             last_run: self.last_run,
             last_output: self.last_output.clone(),
+            ack: None,
         }
     }
 
@@ -228,7 +229,17 @@ impl<C: Clock> Daemon<C> {
     }
 
     pub fn views(&self) -> Vec<CheckView> {
-        self.checks.iter().map(Tracked::view).collect()
+        self.checks
+            .iter()
+            .map(|t| CheckView {
+                ack: self
+                    .quiet
+                    .acks
+                    .get(&t.spec.id)
+                    .map(|a| format!("{}: {}", a.by, a.comment)),
+                ..t.view()
+            })
+            .collect()
     }
 
     /// Replaces the checks, keeping the state of those whose identity is

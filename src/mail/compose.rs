@@ -418,10 +418,11 @@ impl Composer {
 
 /// The text of a report (also what the SIGUSR1 dump could print).
 pub fn report_text(checks: &[CheckView], now: UnixMicros, host: &str) -> String {
-    let problems: Vec<&CheckView> = checks
+    // Acknowledged problems are listed apart: someone is on them.
+    let (acked, problems): (Vec<&CheckView>, Vec<&CheckView>) = checks
         .iter()
         .filter(|c| c.phase == Phase::Problem)
-        .collect();
+        .partition(|c| c.ack.is_some());
     let others: Vec<&CheckView> = checks
         .iter()
         .filter(|c| c.phase != Phase::Problem)
@@ -446,6 +447,18 @@ pub fn report_text(checks: &[CheckView], now: UnixMicros, host: &str) -> String 
             body.push_str("    | ");
             body.push_str(line);
             body.push('\n');
+        }
+    }
+    if !acked.is_empty() {
+        body.push_str(&format!("\nAcknowledged ({}):\n", acked.len()));
+        for c in &acked {
+            body.push_str(&format!(
+                "  {} on {}: {} - acknowledged by {}\n",
+                body_safe(&c.name),
+                body_safe(&c.dest),
+                c.status.map(|s| s.as_str()).unwrap_or("?"),
+                body_safe(c.ack.as_deref().unwrap_or(""))
+            ));
         }
     }
     body.push_str(&format!("\nOther checks ({}):\n", others.len()));

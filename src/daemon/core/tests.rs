@@ -591,3 +591,35 @@ fn run_starts_the_check_now_and_answers_when_it_ends() {
     let answer = ask(&mut r, Request::Run { check: "zz".into() }).unwrap();
     assert!(answer.error.unwrap().contains("no check named \"zz\""));
 }
+
+#[test]
+fn a_report_lists_an_acknowledged_problem_apart() {
+    let mut r = rig(ONE);
+    r.at(0);
+    r.started();
+    r.end("a", Status::Critical);
+    let report = |r: &Rig| crate::mail::compose::report_text(&r.d.views(), T0, "mon1");
+    assert!(
+        report(&r).contains("Checks in PROBLEM (1):"),
+        "{}",
+        report(&r)
+    );
+    ask(
+        &mut r,
+        Request::Ack {
+            check: "a".into(),
+            comment: "on it".into(),
+            for_secs: Some(60),
+            sticky: false,
+        },
+    );
+    let text = report(&r);
+    assert!(text.contains("Checks in PROBLEM (0):"), "{text}");
+    assert!(
+        text.contains("Acknowledged (1):\n  a on web1: CRITICAL - acknowledged by alice: on it\n"),
+        "{text}"
+    );
+    // `--for 60`: over at the next tick.
+    r.at(60 * SEC);
+    assert!(report(&r).contains("Checks in PROBLEM (1):"));
+}
