@@ -348,6 +348,31 @@ fn a_client_running_as_nobody_is_refused_even_when_the_file_mode_lets_it_connect
     assert!(d.stderr().contains("(uid 65534"), "{}", d.stderr());
 }
 
+#[test]
+fn members_of_the_control_group_are_served_through_a_0660_socket() {
+    assert!(
+        nix::unistd::Uid::effective().is_root(),
+        "this test needs root (it runs the client as nobody)"
+    );
+    let group = nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(65534))
+        .unwrap()
+        .expect("a group with gid 65534 (nogroup)");
+    let r = Rig::new(60.0, &format!("config.control_group = \"{}\";", group.name));
+    let mut d = r.daemon();
+    let sock = r.state().join("control.sock");
+    let meta = fs::metadata(&sock).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o660);
+    assert_eq!(std::os::unix::fs::MetadataExt::gid(&meta), 65534);
+    fs::set_permissions(r.dir(), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(r.state(), fs::Permissions::from_mode(0o755)).unwrap();
+    let state = r.state().display().to_string();
+    let out = as_nobody(&["status", "--json", "--state-dir", &state]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["checks"].is_array(), "{v}");
+    assert!(d.stop().success());
+}
+
 fn subjects(mails: &[Mail]) -> Vec<String> {
     mails.iter().map(|m| m.subject().to_string()).collect()
 }
