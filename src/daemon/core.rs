@@ -150,6 +150,8 @@ pub struct Daemon<C: Clock> {
     quiet_dirty: bool,
     /// `picomon run CHECK` callers waiting for the run of a check.
     waiting: HashMap<String, Vec<Call>>,
+    /// Answers ready to be sent.
+    answers: Vec<(Call, Response)>,
     /// The notifier's status lines as of the last tick (listing the outbox
     /// for every published status would cost a directory read each time).
     outbox_lines: Vec<String>,
@@ -195,6 +197,7 @@ impl<C: Clock> Daemon<C> {
             quiet: Quiet::default(),
             quiet_dirty: false,
             waiting: HashMap::new(),
+            answers: Vec::new(),
             outbox_lines: Vec::new(),
             cfg,
         };
@@ -414,6 +417,15 @@ impl<C: Clock> Daemon<C> {
     pub fn on_result(&mut self, id: &str, outcome: Outcome) {
         let Some(&i) = self.index.get(id) else {
             log::debug!("result for removed check {id} dropped");
+            for call in self.waiting.remove(id).unwrap_or_default() {
+                self.answers.push((
+                    call,
+                    Response::error(format!(
+                        "{id} was removed by a reload while it ran; it said: {} {}",
+                        outcome.status, outcome.summary
+                    )),
+                ));
+            }
             return;
         };
         let now = self.clock.wall();
@@ -435,11 +447,14 @@ impl<C: Clock> Daemon<C> {
         if let Some(calls) = self.waiting.remove(id) {
             let line = super::once::result_line(outcome.status, &t.spec.title(), &outcome.summary);
             for call in calls {
-                call.answer(Response {
-                    message: Some(line.clone()),
-                    code: Some(outcome.status.code()),
-                    ..Response::default()
-                });
+                self.answers.push((
+                    call,
+                    Response {
+                        message: Some(line.clone()),
+                        code: Some(outcome.status.code()),
+                        ..Response::default()
+                    },
+                ));
             }
         }
         // picomon's own health is for its mail, not for the monitoring it
@@ -546,7 +561,7 @@ impl<C: Clock> Daemon<C> {
     }
 
     /// A control request the loop answers (`reload` is the runner's: it
-    /// reads the config).
+    /// reads the config). The answer waits in [`Daemon::take_answers`].
     pub fn control(&mut self, call: Call) {
         let now = self.clock.wall();
         let answer = match &call.request {
@@ -606,7 +621,14 @@ impl<C: Clock> Daemon<C> {
                 }
             },
         };
-        call.answer(answer);
+        self.answers.push((call, answer));
+    }
+
+    /// The answers to control requests since the last call: the driver
+    /// sends them after publishing the status, so a client that asks for
+    /// `status` right after its `ack` or `run` sees what it did.
+    pub fn take_answers(&mut self) -> Vec<(Call, Response)> {
+        std::mem::take(&mut self.answers)
     }
 
     /// A check by identity, else by name (which must then be unique).

@@ -103,7 +103,7 @@ fn drive(d: &mut Daemon<SystemClock>, inbox: &Inbox<Event>, cli: &Cli, published
                 Event::Signal(SIGHUP) => {
                     let _ = reload(d, cli);
                 }
-                Event::Control(call) => control(d, cli, call),
+                Event::Control(call) => control(d, cli, call, published),
                 Event::Signal(sig) => {
                     log::info!("signal {sig} received, stopping");
                     return;
@@ -114,6 +114,9 @@ fn drive(d: &mut Daemon<SystemClock>, inbox: &Inbox<Event>, cli: &Cli, published
         d.tick(false);
         if woke || ticked {
             publish(d, published);
+        }
+        for (call, answer) in d.take_answers() {
+            call.answer(answer);
         }
     }
 }
@@ -126,18 +129,21 @@ fn publish(d: &Daemon<SystemClock>, published: &Published) {
 
 /// A control request: `reload` reads the config here; the rest is the
 /// loop's.
-fn control(d: &mut Daemon<SystemClock>, cli: &Cli, call: Call) {
+fn control(d: &mut Daemon<SystemClock>, cli: &Cli, call: Call, published: &Published) {
     if call.request != Request::Reload {
         d.control(call);
         return;
     }
-    call.answer(match reload(d, cli) {
+    let answer = match reload(d, cli) {
         Ok(r) => Response::message(format!(
             "reloaded: {} checks ({} added, {} removed, {} kept)",
             r.checks, r.added, r.removed, r.kept
         )),
         Err(e) => Response::error(e),
-    });
+    };
+    // After the status is published, like the loop's own answers.
+    publish(d, published);
+    call.answer(answer);
 }
 
 fn print_dump(text: &str) {
