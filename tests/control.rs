@@ -313,6 +313,29 @@ fn garbage_and_a_10_mb_line_get_an_error_answer_and_the_daemon_carries_on() {
     assert!(d.stop().success(), "{}", d.stderr());
 }
 
+#[test]
+fn stuck_clients_take_no_more_than_their_slots_and_never_delay_the_checks() {
+    let r = Rig::new(0.3, "");
+    let mut d = r.daemon();
+    let sock = r.state().join("control.sock");
+    // Sixteen clients that connect and say nothing hold every slot...
+    let stuck: Vec<UnixStream> = (0..16)
+        .map(|_| UnixStream::connect(&sock).unwrap())
+        .collect();
+    let out = wait_until(LONG, "the seventeenth client turned away", || {
+        let out = r.picomon(&["status"]);
+        (out.status.code() == Some(1)).then_some(out)
+    });
+    assert!(text(&out.stderr).contains("busy"), "{out:?}");
+    // ...while the checks go on running.
+    r.wait_runs(3);
+    drop(stuck);
+    wait_until(LONG, "a free slot", || {
+        (r.picomon(&["status"]).status.code() == Some(0)).then_some(())
+    });
+    assert!(d.stop().success());
+}
+
 /// `picomon ARGS` as nobody (uid and gid 65534, no groups).
 fn as_nobody(args: &[&str]) -> Output {
     Command::new("setpriv")
