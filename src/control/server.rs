@@ -234,9 +234,9 @@ fn serve(stream: UnixStream, user: &str, inbox: &Inbox<Event>, published: &Publi
 }
 
 fn handle(request: Request, user: &str, inbox: &Inbox<Event>, published: &Published) -> Response {
-    // `status` every second from a script would flood the log.
-    if request == Request::Status {
-        log::debug!("control: {user}: status");
+    // Read-only requests polled by a script would flood the log.
+    if matches!(request, Request::Status | Request::Silences) {
+        log::debug!("control: {user}: {}", request.name());
     } else {
         log::info!(
             "control: {user}: {}",
