@@ -222,6 +222,14 @@ fn serve(stream: UnixStream, user: &str, inbox: &Inbox<Event>, published: &Publi
             continue;
         }
         let response = match serde_json::from_str::<Request>(text.trim()) {
+            Ok(Request::Status) => {
+                log::debug!("control: {user}: status");
+                let snapshot = Arc::clone(&published.lock().unwrap_or_else(|e| e.into_inner()));
+                if (&stream).write_all(snapshot.answer_line()).is_err() {
+                    return;
+                }
+                continue;
+            }
             Ok(request) => handle(request, user, inbox, published),
             Err(e) => Response::error(format!(
                 "not a request: {e}; send e.g. {{\"cmd\":\"status\"}}"
@@ -245,12 +253,13 @@ fn handle(request: Request, user: &str, inbox: &Inbox<Event>, published: &Publis
     }
     let snapshot = || Arc::clone(&published.lock().unwrap_or_else(|e| e.into_inner()));
     match request {
+        // Served from the cached line in `serve`; here for completeness.
         Request::Status => Response {
-            status: Some((*snapshot()).clone()),
+            status: Some(snapshot().report.clone()),
             ..Response::default()
         },
         Request::Silences => Response {
-            silences: Some(snapshot().silences.clone()),
+            silences: Some(snapshot().report.silences.clone()),
             ..Response::default()
         },
         request => {

@@ -54,7 +54,8 @@ pub fn run(cli: Cli, cfg: Config) -> anyhow::Result<i32> {
     d.restore_quiet(crate::alert::quiet::load(&d.cfg().state_dir)?);
     // After the privilege drop (done before `run`): the socket belongs to
     // the daemon's user.
-    let published: Published = Arc::new(std::sync::Mutex::new(Arc::new(d.status_report())));
+    let first = crate::control::Snapshot::new(d.status_report());
+    let published: Published = Arc::new(std::sync::Mutex::new(Arc::new(first)));
     let _server = crate::control::server::start(
         &d.cfg().state_dir,
         d.cfg().control_group.as_deref(),
@@ -123,7 +124,7 @@ fn drive(d: &mut Daemon<SystemClock>, inbox: &Inbox<Event>, cli: &Cli, published
 
 /// Replaces the status the control server hands out.
 fn publish(d: &Daemon<SystemClock>, published: &Published) {
-    let report = Arc::new(d.status_report());
+    let report = Arc::new(crate::control::Snapshot::new(d.status_report()));
     *published.lock().unwrap_or_else(|e| e.into_inner()) = report;
 }
 
