@@ -145,21 +145,23 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 /// Evaluates `source` as if it were the file `path` (which names the
 /// config in messages and gives the default state directory its name).
 pub fn load_str(path: &Path, source: &str) -> Result<Config, ConfigError> {
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "picomon".into());
-    let (shared, ran) = evaluate(path, &stem, source);
+    let (shared, ran) = evaluate(path, source);
     ran?;
     Ok(shared.with(|b| build_config(path, b)))
 }
 
 /// Runs the script; the builder holds what it set, even when it failed.
-fn evaluate(path: &Path, stem: &str, source: &str) -> (builder::Shared, Result<(), ConfigError>) {
+/// The file's stem names the default state directory, so two configs
+/// never share one.
+fn evaluate(path: &Path, source: &str) -> (builder::Shared, Result<(), ConfigError>) {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "picomon".into());
     let hostname = this_hostname();
     let shared = builder::Shared::new(builder::Builder::new(
-        keys::Keys::defaults(stem, &hostname),
+        keys::Keys::defaults(&stem, &hostname),
         hostname,
     ));
     let mut engine = engine::build(path, &shared);
@@ -184,12 +186,7 @@ pub fn state_dir_of(path: &Path) -> Result<PathBuf, ConfigError> {
         col: 0,
         message: format!("cannot read the config file: {e} (give the right file with -c FILE, or --state-dir DIR)"),
     })?;
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "picomon".into());
-    let (shared, _) = evaluate(path, &stem, &source);
+    let (shared, _) = evaluate(path, &source);
     Ok(shared.with(|b| PathBuf::from(&b.keys.state_dir)))
 }
 

@@ -324,6 +324,30 @@ mod tests {
     }
 
     #[test]
+    fn the_socket_is_found_through_a_config_broken_below_its_state_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("mon.rhai");
+        std::fs::write(&cfg, "config.state_dir = \"/srv/mon\";\nconfig.nope = 1;\n").unwrap();
+        let cli = Cli {
+            config: cfg.clone(),
+            ..Cli::default()
+        };
+        assert!(crate::config::load(&cfg).is_err());
+        assert_eq!(state_dir(&cli).unwrap(), PathBuf::from("/srv/mon"));
+        // Broken before it: the default, named after the file.
+        std::fs::write(&cfg, "config.nope = 1;\nconfig.state_dir = \"/srv/mon\";\n").unwrap();
+        assert_eq!(
+            state_dir(&cli).unwrap(),
+            PathBuf::from("/var/lib/picomon/mon")
+        );
+        let given = Cli {
+            state_dir: Some("/x".into()),
+            ..cli
+        };
+        assert_eq!(state_dir(&given).unwrap(), PathBuf::from("/x"));
+    }
+
+    #[test]
     fn problems_only_and_colour_on_a_terminal() {
         let t = render_table(&report(), true, true);
         assert!(!t.contains("disk"), "{t}");
