@@ -360,7 +360,11 @@ fn a_client_running_as_nobody_is_refused_even_when_the_file_mode_lets_it_connect
     fs::set_permissions(r.dir(), fs::Permissions::from_mode(0o755)).unwrap();
     fs::set_permissions(r.state(), fs::Permissions::from_mode(0o755)).unwrap();
     let out = as_nobody(&["status", "--state-dir", &state]);
-    assert_ne!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        text(&out.stderr).contains("config.control_group"),
+        "{out:?}"
+    );
     // Loosened by hand, SO_PEERCRED still refuses it.
     let sock = r.state().join("control.sock");
     fs::set_permissions(&sock, fs::Permissions::from_mode(0o666)).unwrap();

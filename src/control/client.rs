@@ -16,6 +16,8 @@ pub enum ClientError {
     NoDaemon(PathBuf, std::io::Error),
     #[error("control socket {0}: {1}")]
     Io(PathBuf, std::io::Error),
+    #[error("control socket {0}: {1} (run this as root, as the daemon's user, or as a member of config.control_group)")]
+    Denied(PathBuf, std::io::Error),
     #[error("control socket {0}: the daemon's answer is not understood: {1}")]
     Garbled(PathBuf, String),
 }
@@ -38,6 +40,7 @@ pub fn call(
         std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
             ClientError::NoDaemon(path.clone(), e)
         }
+        std::io::ErrorKind::PermissionDenied => ClientError::Denied(path.clone(), e),
         _ => ClientError::Io(path.clone(), e),
     })?;
     let io = |e| ClientError::Io(path.clone(), e);
