@@ -32,6 +32,8 @@ pub struct CheckView {
     pub last_output: String,
     /// `by: comment` when the check is acknowledged (`picomon ack`).
     pub ack: Option<String>,
+    /// The silence or maintenance window that keeps its mail back.
+    pub silenced_by: Option<String>,
 }
 
 pub trait Notifier: Send {

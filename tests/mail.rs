@@ -110,6 +110,7 @@ fn view(id: &str, phase: Phase, output: &str) -> CheckView {
         last_run: Some(T0),
         last_output: output.into(),
         ack: None,
+        silenced_by: None,
     }
 }
 

@@ -80,6 +80,7 @@ impl Tracked {
             last_run: self.last_run,
             last_output: self.last_output.clone(),
             ack: None,
+            silenced_by: None,
         }
     }
 
@@ -232,9 +233,13 @@ impl<C: Clock> Daemon<C> {
     }
 
     pub fn views(&self) -> Vec<CheckView> {
+        let now = self.clock.wall();
         self.checks
             .iter()
             .map(|t| CheckView {
+                silenced_by: self
+                    .quiet
+                    .silenced_by(t.subject(), now, &self.cfg.maintenance),
                 ack: self
                     .quiet
                     .acks

@@ -71,6 +71,7 @@ mod tests {
             last_run: Some(1_000_000_000),
             last_output: format!("{name} says hi\nlong"),
             ack: None,
+            silenced_by: None,
         }
     }
 

@@ -435,10 +435,14 @@ pub fn report_text(checks: &[CheckView], now: UnixMicros, host: &str) -> String 
     for c in &problems {
         let since = c.outage_start.unwrap_or(now);
         body.push_str(&format!(
-            "\n  {} on {}: {}\n    since {} ({}, {} failed runs)\n",
+            "\n  {} on {}: {}{}\n    since {} ({}, {} failed runs)\n",
             body_safe(&c.name),
             body_safe(&c.dest),
             c.status.map(|s| s.as_str()).unwrap_or("?"),
+            c.silenced_by
+                .as_ref()
+                .map(|s| format!(" (silenced by {})", body_safe(s)))
+                .unwrap_or_default(),
             local_datetime(since),
             hms(now - since),
             c.failed_runs

@@ -443,6 +443,11 @@ fn a_silenced_problem_is_handed_over_when_unsilenced() {
         .starts_with("silence 1: \"web1*\" (1 checks match now)"));
     r.end("a", Status::Critical);
     assert!(r.notes.take().is_empty(), "held while silenced");
+    let report = crate::mail::compose::report_text(&r.d.views(), T0, "mon1");
+    assert!(
+        report.contains("a on web1: CRITICAL (silenced by 1)\n"),
+        "{report}"
+    );
     assert_eq!(status_of(&r, "a").silenced_by.as_deref(), Some("1"));
     let answer = ask(&mut r, Request::Unsilence { id: "1".into() }).unwrap();
     assert_eq!(
