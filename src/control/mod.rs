@@ -15,16 +15,72 @@ pub mod commands;
 pub mod protocol;
 pub mod server;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 pub use protocol::{Request, Response, StatusReport};
 
 /// The socket's file name in `state_dir`.
 pub const SOCKET_FILE: &str = "control.sock";
 
-/// The last status the loop published; the server reads it without the
-/// loop.
-pub type Published = Arc<Mutex<Arc<Snapshot>>>;
+/// Where the loop publishes its status for the server.
+pub type Published = Arc<Board>;
+
+/// How long after the last `status` request the loop keeps publishing.
+/// Nobody asking, it publishes nothing and the snapshot's memory is given
+/// back; the first request after that asks the loop itself.
+pub const KEEP_PUBLISHING: Duration = Duration::from_secs(60);
+
+/// The last status the loop published, read by the server without the
+/// loop, and when a client last asked for it.
+#[derive(Debug)]
+pub struct Board {
+    snapshot: Mutex<Option<Arc<Snapshot>>>,
+    epoch: Instant,
+    /// Milliseconds after `epoch` of the last request, plus one (0 = never).
+    asked: AtomicU64,
+}
+
+impl Default for Board {
+    fn default() -> Self {
+        Board {
+            snapshot: Mutex::new(None),
+            epoch: Instant::now(),
+            asked: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Board {
+    /// The server's read: the snapshot, if one is kept, noting the request.
+    pub fn read(&self) -> Option<Arc<Snapshot>> {
+        let now = self.epoch.elapsed().as_millis() as u64 + 1;
+        self.asked.store(now, Ordering::Relaxed);
+        self.lock().clone()
+    }
+
+    /// Whether a client asked within [`KEEP_PUBLISHING`].
+    pub fn wanted(&self) -> bool {
+        let asked = self.asked.load(Ordering::Relaxed);
+        asked > 0
+            && self.epoch.elapsed().as_millis() as u64 + 1 - asked
+                < KEEP_PUBLISHING.as_millis() as u64
+    }
+
+    /// The loop's write; `None` drops the snapshot.
+    pub fn put(&self, s: Option<Snapshot>) {
+        *self.lock() = s.map(Arc::new);
+    }
+
+    pub fn holds_one(&self) -> bool {
+        self.lock().is_some()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Arc<Snapshot>>> {
+        self.snapshot.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
 
 /// A published status and, made by the first client that asks for it,
 /// its answer line: many `status` requests between two publications
@@ -87,5 +143,17 @@ mod tests {
         let back: Response = serde_json::from_slice(line).unwrap();
         assert_eq!(back.status, Some(report));
         assert!(std::ptr::eq(line, snap.answer_line()), "made once");
+    }
+
+    #[test]
+    fn the_board_is_wanted_once_read_and_drops_its_snapshot_on_request() {
+        let b = Board::default();
+        assert!(!b.wanted());
+        assert!(b.read().is_none());
+        assert!(b.wanted());
+        b.put(Some(Snapshot::new(StatusReport::default())));
+        assert!(b.holds_one() && b.read().is_some());
+        b.put(None);
+        assert!(!b.holds_one());
     }
 }

@@ -222,14 +222,18 @@ fn serve(stream: UnixStream, user: &str, inbox: &Inbox<Event>, published: &Publi
             continue;
         }
         let response = match serde_json::from_str::<Request>(text.trim()) {
-            Ok(Request::Status) => {
-                log::debug!("control: {user}: status");
-                let snapshot = Arc::clone(&published.lock().unwrap_or_else(|e| e.into_inner()));
-                if (&stream).write_all(snapshot.answer_line()).is_err() {
-                    return;
+            Ok(Request::Status) => match published.read() {
+                Some(snapshot) => {
+                    log::debug!("control: {user}: status");
+                    if (&stream).write_all(snapshot.answer_line()).is_err() {
+                        return;
+                    }
+                    continue;
                 }
-                continue;
-            }
+                // Nobody asked for a while: the loop answers this one and
+                // publishes again from now on.
+                None => handle(Request::Status, user, inbox, published),
+            },
             Ok(request) => handle(request, user, inbox, published),
             Err(e) => Response::error(format!(
                 "not a request: {e}; send e.g. {{\"cmd\":\"status\"}}"
@@ -251,15 +255,9 @@ fn handle(request: Request, user: &str, inbox: &Inbox<Event>, published: &Publis
             serde_json::to_string(&request).unwrap_or_default()
         );
     }
-    let snapshot = || Arc::clone(&published.lock().unwrap_or_else(|e| e.into_inner()));
     match request {
-        // Served from the cached line in `serve`; here for completeness.
-        Request::Status => Response {
-            status: Some(snapshot().report.clone()),
-            ..Response::default()
-        },
-        Request::Silences => Response {
-            silences: Some(snapshot().report.silences.clone()),
+        Request::Silences if published.read().is_some() => Response {
+            silences: published.read().map(|s| s.report.silences.clone()),
             ..Response::default()
         },
         request => {

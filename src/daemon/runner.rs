@@ -54,8 +54,7 @@ pub fn run(cli: Cli, cfg: Config) -> anyhow::Result<i32> {
     d.restore_quiet(crate::alert::quiet::load(&d.cfg().state_dir)?);
     // After the privilege drop (done before `run`): the socket belongs to
     // the daemon's user.
-    let first = crate::control::Snapshot::new(d.status_report());
-    let published: Published = Arc::new(std::sync::Mutex::new(Arc::new(first)));
+    let published: Published = Arc::default();
     let _server = crate::control::server::start(
         &d.cfg().state_dir,
         d.cfg().control_group.as_deref(),
@@ -90,8 +89,12 @@ fn forward_signals(inbox: Arc<Inbox<Event>>) -> anyhow::Result<()> {
 /// Until SIGTERM or SIGINT: sleep until the next tick or an event, take
 /// everything that arrived, then run the tick if it is due.
 fn drive(d: &mut Daemon<SystemClock>, inbox: &Inbox<Event>, cli: &Cli, published: &Published) {
+    let mut publisher = Publisher::default();
     loop {
-        let deadline = d.clock().instant(d.next_tick_at());
+        let mut deadline = d.clock().instant(d.next_tick_at());
+        if let Some(at) = publisher.due {
+            deadline = deadline.min(at);
+        }
         let events = inbox.wait_until(deadline);
         let woke = !events.is_empty();
         for event in events {
@@ -104,7 +107,10 @@ fn drive(d: &mut Daemon<SystemClock>, inbox: &Inbox<Event>, cli: &Cli, published
                 Event::Signal(SIGHUP) => {
                     let _ = reload(d, cli);
                 }
-                Event::Control(call) => control(d, cli, call, published),
+                Event::Control(call) => {
+                    publisher.force = true;
+                    control(d, cli, call, published)
+                }
                 Event::Signal(sig) => {
                     log::info!("signal {sig} received, stopping");
                     return;
@@ -113,19 +119,56 @@ fn drive(d: &mut Daemon<SystemClock>, inbox: &Inbox<Event>, cli: &Cli, published
         }
         let ticked = d.next_tick_at() <= d.clock().mono();
         d.tick(false);
-        if woke || ticked {
-            publish(d, published);
-        }
+        publisher.after_batch(d, published, woke || ticked);
         for (call, answer) in d.take_answers() {
             call.answer(answer);
         }
     }
 }
 
-/// Replaces the status the control server hands out.
-fn publish(d: &Daemon<SystemClock>, published: &Published) {
-    let report = Arc::new(crate::control::Snapshot::new(d.status_report()));
-    *published.lock().unwrap_or_else(|e| e.into_inner()) = report;
+/// At most this often while results stream in: building the status of
+/// every check after each result would cost the loop more than the runs.
+const PUBLISH_EVERY: Duration = Duration::from_millis(100);
+
+/// When the loop publishes the status for the control server: while a
+/// client asked within [`crate::control::KEEP_PUBLISHING`], after a batch
+/// of events, at most every [`PUBLISH_EVERY`] (a batch in between is
+/// published when that time comes), and at once after a control request.
+#[derive(Default)]
+struct Publisher {
+    last: Option<std::time::Instant>,
+    /// A change waits to be published then.
+    due: Option<std::time::Instant>,
+    /// A control request was handled: publish before answering it.
+    force: bool,
+}
+
+impl Publisher {
+    fn after_batch(&mut self, d: &Daemon<SystemClock>, board: &Published, changed: bool) {
+        if !board.wanted() {
+            if board.holds_one() {
+                board.put(None);
+            }
+            self.due = None;
+            return;
+        }
+        let now = std::time::Instant::now();
+        let changed = changed || self.due.is_some_and(|at| at <= now) || !board.holds_one();
+        if !changed {
+            return;
+        }
+        match self.last {
+            Some(last) if !self.force && now < last + PUBLISH_EVERY => {
+                self.due = Some(last + PUBLISH_EVERY);
+            }
+            _ => {
+                board.put(Some(crate::control::Snapshot::new(d.status_report())));
+                self.last = Some(now);
+                self.due = None;
+                self.force = false;
+            }
+        }
+    }
 }
 
 /// A control request: `reload` reads the config here; the rest is the
@@ -143,7 +186,9 @@ fn control(d: &mut Daemon<SystemClock>, cli: &Cli, call: Call, published: &Publi
         Err(e) => Response::error(e),
     };
     // After the status is published, like the loop's own answers.
-    publish(d, published);
+    if published.wanted() {
+        published.put(Some(crate::control::Snapshot::new(d.status_report())));
+    }
     call.answer(answer);
 }
 
