@@ -10,6 +10,8 @@
 //! The (retry + 1)-th consecutive failed run is the Problem; with retry 0
 //! the first failure is. A recovery while retrying sends nothing.
 
+pub mod quiet;
+
 use serde::{Deserialize, Serialize};
 
 use crate::check::Status;

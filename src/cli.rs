@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug, Clone, Default)]
 #[command(
@@ -16,7 +16,8 @@ pub struct Cli {
         short = 'c',
         long = "config",
         value_name = "FILE",
-        default_value = "config.rhai"
+        default_value = "config.rhai",
+        global = true
     )]
     pub config: PathBuf,
 
@@ -44,8 +45,8 @@ pub struct Cli {
     #[arg(long)]
     pub send: bool,
 
-    /// Overrides config.state_dir
-    #[arg(long, value_name = "DIR")]
+    /// Overrides config.state_dir (subcommands: where the daemon's socket is)
+    #[arg(long, value_name = "DIR", global = true)]
     pub state_dir: Option<PathBuf>,
 
     /// Write the pid there, remove it at exit
@@ -55,4 +56,61 @@ pub struct Cli {
     /// Started as root: drop to this user before any check runs
     #[arg(long, value_name = "NAME")]
     pub user: Option<String>,
+
+    /// With -1: only the checks whose name, identity or target matches this glob
+    #[arg(long, value_name = "PATTERN", requires = "one")]
+    pub only: Option<String>,
+
+    /// Talk to the running daemon through its control socket
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands: clients of the daemon's control socket (`-c CONF` or
+/// `--state-dir DIR` finds it).
+#[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// What every check is doing now (exit 3 when no daemon runs)
+    Status {
+        /// The daemon's JSON instead of the table
+        #[arg(long)]
+        json: bool,
+        /// Only checks that are failing (retrying or in PROBLEM)
+        #[arg(long)]
+        problems: bool,
+    },
+    /// "I'm on it": acknowledge a check in PROBLEM (by name or identity)
+    Ack {
+        check: String,
+        /// A comment for the check's mail thread
+        #[arg(short = 'm', long = "message", value_name = "TEXT", default_value = "")]
+        message: String,
+        /// End the ack after this long (90s, 30m, 2h, 1d)
+        #[arg(long = "for", value_name = "DURATION", value_parser = duration, conflicts_with = "sticky")]
+        for_secs: Option<u64>,
+        /// Keep the ack through status changes, until recovery
+        #[arg(long)]
+        sticky: bool,
+    },
+    /// No mail for matching checks (a glob on name, identity or target)
+    Silence {
+        pattern: String,
+        /// How long (90s, 30m, 2h, 1d)
+        #[arg(long = "for", value_name = "DURATION", value_parser = duration, default_value = "1h")]
+        for_secs: u64,
+        #[arg(short = 'm', long = "message", value_name = "TEXT", default_value = "")]
+        message: String,
+    },
+    /// The silences in force
+    Silences,
+    /// End a silence now (its held Problems are mailed if still failing)
+    Unsilence { id: String },
+    /// Run one check now in the daemon and print its result line
+    Run { check: String },
+    /// Reload the config; prints what changed or the error that kept the old one
+    Reload,
+}
+
+fn duration(text: &str) -> Result<u64, String> {
+    crate::alert::quiet::parse_duration(text)
 }

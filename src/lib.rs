@@ -19,6 +19,7 @@
 //! - [`probe`]: built-in native probes.
 //! - [`schedule`]: tick arithmetic and due checks (pure).
 //! - [`alert`]: the OK / RETRYING / PROBLEM state machine (pure).
+//! - [`control`]: the control socket and the subcommands' client.
 //! - [`daemon`]: the loop, the pool, signals, shutdown; `-1` mode.
 //! - [`notify`]: the interface between the loop and mail delivery.
 //! - [`mail`]: composition, durable outbox, SMTP.
@@ -34,6 +35,7 @@ pub mod check;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod control;
 pub mod daemon;
 pub mod fs;
 pub mod host;

@@ -30,6 +30,10 @@ pub struct CheckView {
     pub outage_start: Option<UnixMicros>,
     pub last_run: Option<UnixMicros>,
     pub last_output: String,
+    /// `by: comment` when the check is acknowledged (`picomon ack`).
+    pub ack: Option<String>,
+    /// The silence or maintenance window that keeps its mail back.
+    pub silenced_by: Option<String>,
 }
 
 /// The checks as a notifier sees them at each tick: whether any is in
@@ -78,6 +82,10 @@ pub trait Notifier: Send {
     /// Called after every tick: periodic work such as reports and outbox
     /// retries.
     fn tick(&mut self, _now: UnixMicros, _checks: &dyn CheckList) {}
+
+    /// Someone acknowledged a check in PROBLEM (`picomon ack`): tell its
+    /// thread "Acknowledged by USER: COMMENT".
+    fn acknowledged(&mut self, _check: &CheckView, _by: &str, _comment: &str, _now: UnixMicros) {}
 
     /// Lines for the SIGUSR1 dump (outbox size, last error, ...).
     fn status_lines(&self) -> Vec<String> {

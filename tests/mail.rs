@@ -109,6 +109,8 @@ fn view(id: &str, phase: Phase, output: &str) -> CheckView {
         outage_start: (phase != Phase::Ok).then_some(T0),
         last_run: Some(T0),
         last_output: output.into(),
+        ack: None,
+        silenced_by: None,
     }
 }
 

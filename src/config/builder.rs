@@ -51,6 +51,8 @@ pub struct Builder {
     pub ids: HashMap<String, usize>,
     /// This machine's name: the default `dest` of local checks.
     pub hostname: String,
+    /// `maintenance(...)` windows, in config order.
+    pub maintenance: Vec<crate::alert::quiet::Maintenance>,
 }
 
 impl Builder {
@@ -61,6 +63,7 @@ impl Builder {
             checks: Vec::new(),
             ids: HashMap::new(),
             hostname,
+            maintenance: Vec::new(),
         }
     }
 }

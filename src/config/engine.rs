@@ -59,6 +59,14 @@ pub fn build(path: &Path, shared: &Shared) -> Engine {
         .set_optimization_level(rhai::OptimizationLevel::None)
         .set_max_strings_interned(0);
     engine.disable_symbol("eval");
+    // `match` is reserved in Rhai, but `maintenance(#{ match: "db*" })` is
+    // the contract's spelling: the word is read as a plain name.
+    // (`on_parse_token` is marked deprecated only as "volatile API".)
+    #[allow(deprecated)]
+    engine.on_parse_token(|token, _, _| match token {
+        rhai::Token::Reserved(s) if s.as_str() == "match" => rhai::Token::Identifier(s),
+        t => t,
+    });
 
     let name = path.display().to_string();
     let n = name.clone();
@@ -79,6 +87,7 @@ pub fn build(path: &Path, shared: &Shared) -> Engine {
         _ => Ok(None),
     });
     checks::register(&mut engine, shared);
+    super::maintenance::register(&mut engine, shared);
     crate::probe::register(&mut engine);
     crate::output::register(&mut engine);
     engine

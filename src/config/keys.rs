@@ -213,6 +213,8 @@ keys! {
         outputs: Vec<OutputSpec> = Vec::new(), |what, val, _| outputs(what, val);
         /// A folder of result files to forward; "" = off.
         result_dir: String = String::new(), |what, val, _| absolute_or_empty(what, val);
+        /// A group whose members may use the control socket; "" = root and picomon's user only.
+        control_group: String = String::new(), |what, val, _| v::string(what, val);
         /// The mail settings.
         emails: EmailKeys = EmailKeys::defaults(hostname),
             |what, val, cur| group_assignment(what, val, is_emails_handle).map(|()| cur.clone());

@@ -14,6 +14,7 @@ mod checks;
 mod engine;
 mod error;
 mod keys;
+mod maintenance;
 mod summary;
 mod value;
 mod when;
@@ -76,6 +77,10 @@ pub struct Config {
     /// `config.result_dir`: result files dropped here are forwarded to the
     /// outputs; `None` when not set.
     pub result_dir: Option<PathBuf>,
+    /// `config.control_group`: members may use the control socket.
+    pub control_group: Option<String>,
+    /// `maintenance(#{ match, ... })` windows: silences from the config.
+    pub maintenance: Vec<crate::alert::quiet::Maintenance>,
     pub emails: EmailConfig,
     pub hosts: Vec<Host>,
     pub checks: Vec<CheckSpec>,
@@ -140,6 +145,15 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 /// Evaluates `source` as if it were the file `path` (which names the
 /// config in messages and gives the default state directory its name).
 pub fn load_str(path: &Path, source: &str) -> Result<Config, ConfigError> {
+    let (shared, ran) = evaluate(path, source);
+    ran?;
+    Ok(shared.with(|b| build_config(path, b)))
+}
+
+/// Runs the script; the builder holds what it set, even when it failed.
+/// The file's stem names the default state directory, so two configs
+/// never share one.
+fn evaluate(path: &Path, source: &str) -> (builder::Shared, Result<(), ConfigError>) {
     let stem = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -151,15 +165,29 @@ pub fn load_str(path: &Path, source: &str) -> Result<Config, ConfigError> {
         hostname,
     ));
     let mut engine = engine::build(path, &shared);
-    let ast = engine
+    let ran = engine
         .compile(source)
-        .map_err(|e| error::from_parse(path, e))?;
-    engine::arm_deadline(&mut engine);
-    engine
-        .run_ast(&ast)
-        .map_err(|e| error::from_eval(path, *e))?;
+        .map_err(|e| error::from_parse(path, e))
+        .and_then(|ast| {
+            engine::arm_deadline(&mut engine);
+            engine.run_ast(&ast).map_err(|e| error::from_eval(path, *e))
+        });
     drop(engine);
-    Ok(shared.with(|b| build_config(path, b)))
+    (shared, ran)
+}
+
+/// The state directory a config names, even when the config has an error
+/// further down (the subcommands need the daemon's socket most when the
+/// config was just broken): `config.state_dir` as far as the script ran.
+pub fn state_dir_of(path: &Path) -> Result<PathBuf, ConfigError> {
+    let source = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: path.to_path_buf(),
+        line: 0,
+        col: 0,
+        message: format!("cannot read the config file: {e} (give the right file with -c FILE, or --state-dir DIR)"),
+    })?;
+    let (shared, _) = evaluate(path, &source);
+    Ok(shared.with(|b| PathBuf::from(&b.keys.state_dir)))
 }
 
 /// The validated config from what the script built.
@@ -181,6 +209,8 @@ fn build_config(path: &Path, b: &builder::Builder) -> Config {
         },
         outputs: k.outputs.clone(),
         result_dir: (!k.result_dir.is_empty()).then(|| PathBuf::from(&k.result_dir)),
+        control_group: (!k.control_group.is_empty()).then(|| k.control_group.clone()),
+        maintenance: b.maintenance.clone(),
         emails: EmailConfig {
             to: e.to.clone(),
             addr_from: e.addr_from.clone(),

@@ -20,10 +20,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::alert::{AlertState, Phase};
+use crate::alert::quiet::{self, Ack, Gate, Quiet, Subject};
+use crate::alert::{AlertState, Phase, Transition, TransitionKind};
 use crate::check::{CheckSpec, Outcome};
 use crate::clock::{Clock, MonoMicros, UnixMicros};
 use crate::config::Config;
+use crate::control::protocol::{self as proto, Request, Response};
+use crate::control::Call;
 use crate::notify::{CheckList, CheckView, Notice, Notifier};
 use crate::output::{Outputs, PassiveResult};
 use crate::schedule::{CheckSchedule, Decision, Ticker};
@@ -38,6 +41,7 @@ struct Tracked {
     sched: CheckSchedule,
     last_output: String,
     last_run: Option<UnixMicros>,
+    last_duration: Option<Duration>,
     /// What the check's probe remembered after its last run.
     memory: Option<String>,
 }
@@ -50,7 +54,16 @@ impl Tracked {
             sched: CheckSchedule::default(),
             last_output: String::new(),
             last_run: None,
+            last_duration: None,
             memory: None,
+        }
+    }
+
+    fn subject(&self) -> Subject<'_> {
+        Subject {
+            id: &self.spec.id,
+            name: &self.spec.name,
+            dest: &self.spec.dest,
         }
     }
 
@@ -66,6 +79,8 @@ impl Tracked {
             outage_start: self.alert.outage_start,
             last_run: self.last_run,
             last_output: self.last_output.clone(),
+            ack: None,
+            silenced_by: None,
         }
     }
 
@@ -80,24 +95,32 @@ impl Tracked {
 }
 
 /// The loop's checks as the notifier sees them.
-struct Checks<'a> {
-    checks: &'a [Tracked],
-    overload: &'a OverloadLog,
-    workers: usize,
-}
+struct Checks<'a, C: Clock>(&'a Daemon<C>);
 
-impl CheckList for Checks<'_> {
+impl<C: Clock> CheckList for Checks<'_, C> {
     fn any_problem(&self) -> bool {
-        self.checks.iter().any(|t| t.alert.phase == Phase::Problem)
+        self.0
+            .checks
+            .iter()
+            .any(|t| t.alert.phase == Phase::Problem)
     }
     fn views(&self) -> Vec<CheckView> {
-        self.checks.iter().map(Tracked::view).collect()
+        self.0.views()
     }
     fn notes(&self) -> Vec<String> {
-        match self.overload.last {
-            Some(_) => vec![self.overload.line(self.workers)],
+        match self.0.overload.last {
+            Some(_) => vec![self.0.overload.line(self.0.cfg.workers)],
             None => Vec::new(),
         }
+    }
+}
+
+/// `OK`, `RETRYING k/n` or `PROBLEM`.
+fn phase_text(t: &Tracked) -> String {
+    match t.alert.phase {
+        Phase::Ok => "OK".into(),
+        Phase::Retrying => format!("RETRYING {}/{}", t.alert.failed_runs, t.spec.retry + 1),
+        Phase::Problem => "PROBLEM".into(),
     }
 }
 
@@ -162,6 +185,25 @@ pub struct Daemon<C: Clock> {
     tick_started: (u64, MonoMicros, usize),
     dirty: bool,
     overload: OverloadLog,
+    /// Acks, silences and the Problems they held (`state_dir/quiet`).
+    quiet: Quiet,
+    quiet_dirty: bool,
+    /// `picomon run CHECK` callers waiting for the run of a check.
+    waiting: HashMap<String, Vec<Call>>,
+    /// Answers ready to be sent.
+    answers: Vec<(Call, Response)>,
+    /// The notifier's status lines as of the last tick (listing the outbox
+    /// for every published status would cost a directory read each time).
+    outbox_lines: Vec<String>,
+}
+
+/// What a reload did, for `picomon reload`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reloaded {
+    pub checks: usize,
+    pub added: usize,
+    pub removed: usize,
+    pub kept: usize,
 }
 
 fn tick_micros(cfg: &Config) -> u64 {
@@ -192,6 +234,11 @@ impl<C: Clock> Daemon<C> {
             tick_started: (0, 0, 0),
             dirty: false,
             overload: OverloadLog::default(),
+            quiet: Quiet::default(),
+            quiet_dirty: false,
+            waiting: HashMap::new(),
+            answers: Vec::new(),
+            outbox_lines: Vec::new(),
             cfg,
         };
         d.install(specs, HashMap::new());
@@ -225,7 +272,21 @@ impl<C: Clock> Daemon<C> {
     }
 
     pub fn views(&self) -> Vec<CheckView> {
-        self.checks.iter().map(Tracked::view).collect()
+        let now = self.clock.wall();
+        self.checks
+            .iter()
+            .map(|t| CheckView {
+                silenced_by: self
+                    .quiet
+                    .silenced_by(t.subject(), now, &self.cfg.maintenance),
+                ack: self
+                    .quiet
+                    .acks
+                    .get(&t.spec.id)
+                    .map(|a| format!("{}: {}", a.by, a.comment)),
+                ..t.view()
+            })
+            .collect()
     }
 
     /// Replaces the checks, keeping the state of those whose identity is
@@ -263,6 +324,13 @@ impl<C: Clock> Daemon<C> {
         }
     }
 
+    /// After a restart: the acks and silences kept in `state_dir/quiet`.
+    pub fn restore_quiet(&mut self, q: Quiet) {
+        self.quiet = q;
+        let index = &self.index;
+        self.quiet.retain_checks(|id| index.contains_key(id));
+    }
+
     /// Runs the due checks of the tick whose time has come (or, `forced`,
     /// of the next tick at once). Does nothing before the next tick is due.
     pub fn tick(&mut self, forced: bool) {
@@ -275,6 +343,7 @@ impl<C: Clock> Daemon<C> {
         self.next_tick = k + 1;
         self.flush();
         let wall = self.clock.wall();
+        self.quiet_housekeeping(wall);
         let mut load = Overload::default();
         let mut started = 0;
         for i in 0..self.checks.len() {
@@ -311,15 +380,67 @@ impl<C: Clock> Daemon<C> {
             }
         }
         super::process::heartbeat(&self.cfg.state_dir);
-        self.notifier.tick(
-            wall,
-            &Checks {
-                checks: &self.checks,
-                overload: &self.overload,
-                workers: self.cfg.workers,
-            },
-        );
+        // The notifier is taken out for the call, so it can look at the
+        // loop's checks (lazily: views only when a report is due).
+        let mut notifier = std::mem::replace(&mut self.notifier, Box::new(crate::notify::LogOnly));
+        notifier.tick(wall, &Checks(self));
+        self.outbox_lines = notifier.status_lines();
+        self.notifier = notifier;
         self.save_if_dirty();
+    }
+
+    /// Ends expired acks and silences; mails the Problems they held of
+    /// checks still in PROBLEM.
+    fn quiet_housekeeping(&mut self, now: UnixMicros) {
+        if self.quiet.expire(now) {
+            self.quiet_dirty = true;
+        }
+        let released = self.quiet.release(
+            self.checks.iter().map(Tracked::subject),
+            now,
+            &self.cfg.maintenance,
+        );
+        for id in released {
+            self.quiet_dirty = true;
+            let Some(&i) = self.index.get(&id) else {
+                continue;
+            };
+            let t = &self.checks[i];
+            if t.alert.phase != Phase::Problem {
+                continue;
+            }
+            log::info!(
+                "{}: no longer silenced and still failing: its Problem is mailed now",
+                t.spec.title()
+            );
+            let notice = Notice {
+                check_id: t.spec.id.clone(),
+                name: t.spec.name.clone(),
+                dest: t.spec.dest.clone(),
+                transition: Transition {
+                    kind: TransitionKind::Problem,
+                    status: t.alert.last_status.unwrap_or(crate::check::Status::Unknown),
+                    previous: None,
+                    outage_start: t.alert.outage_start.unwrap_or(now),
+                    failed_runs: t.alert.failed_runs,
+                    at: now,
+                },
+                output: t.last_output.clone(),
+            };
+            // Straight to the notifier: the silence has been consulted.
+            self.notifier.transitions(vec![notice], now);
+        }
+        self.save_quiet_if_dirty();
+    }
+
+    fn save_quiet_if_dirty(&mut self) {
+        if !self.quiet_dirty {
+            return;
+        }
+        match quiet::save(&self.cfg.state_dir, &self.quiet) {
+            Ok(()) => self.quiet_dirty = false,
+            Err(err) => log::error!("cannot save the acks and silences: {err}"),
+        }
     }
 
     /// One WARN line per overloaded tick; the totals are in the dump.
@@ -343,6 +464,15 @@ impl<C: Clock> Daemon<C> {
     pub fn on_result(&mut self, id: &str, outcome: Outcome) {
         let Some(&i) = self.index.get(id) else {
             log::debug!("result for removed check {id} dropped");
+            for call in self.waiting.remove(id).unwrap_or_default() {
+                self.answers.push((
+                    call,
+                    Response::error(format!(
+                        "{id} was removed by a reload while it ran; it said: {} {}",
+                        outcome.status, outcome.summary
+                    )),
+                ));
+            }
             return;
         };
         let now = self.clock.wall();
@@ -360,6 +490,20 @@ impl<C: Clock> Daemon<C> {
         );
         t.last_output = outcome.full_text();
         t.last_run = Some(now);
+        t.last_duration = Some(outcome.duration);
+        if let Some(calls) = self.waiting.remove(id) {
+            let line = super::once::result_line(outcome.status, &t.spec.title(), &outcome.summary);
+            for call in calls {
+                self.answers.push((
+                    call,
+                    Response {
+                        message: Some(line.clone()),
+                        code: Some(outcome.status.code()),
+                        ..Response::default()
+                    },
+                ));
+            }
+        }
         // picomon's own health is for its mail, not for the monitoring it
         // feeds (which has no service of that name).
         if !self.cfg.outputs.is_empty() && t.spec.id != super::selfcheck::ID {
@@ -411,8 +555,28 @@ impl<C: Clock> Daemon<C> {
         }
         let mut batch = std::mem::take(&mut self.pending);
         batch.sort_by_key(|(i, _)| *i);
-        let batch = batch.into_iter().map(|(_, n)| n).collect();
-        self.notifier.transitions(batch, self.clock.wall());
+        let now = self.clock.wall();
+        let mut mail = Vec::with_capacity(batch.len());
+        for (i, n) in batch {
+            let t = &self.checks[i];
+            let before = (self.quiet.acks.len(), self.quiet.held.len());
+            match self
+                .quiet
+                .gate(t.subject(), n.transition.kind, now, &self.cfg.maintenance)
+            {
+                Gate::Mail => mail.push(n),
+                Gate::Hold(why) => log::info!(
+                    "{} {}: not mailed: {why}",
+                    n.transition.kind.as_str(),
+                    t.spec.title()
+                ),
+            }
+            self.quiet_dirty |= before != (self.quiet.acks.len(), self.quiet.held.len());
+        }
+        self.save_quiet_if_dirty();
+        if !mail.is_empty() {
+            self.notifier.transitions(mail, now);
+        }
     }
 
     fn save_if_dirty(&mut self) {
@@ -440,13 +604,238 @@ impl<C: Clock> Daemon<C> {
         }
     }
 
+    /// A control request the loop answers (`reload` is the runner's: it
+    /// reads the config). The answer waits in [`Daemon::take_answers`].
+    pub fn control(&mut self, call: Call) {
+        let now = self.clock.wall();
+        let answer = match &call.request {
+            Request::Status => Response {
+                status: Some(self.status_report()),
+                ..Response::default()
+            },
+            Request::Silences => Response {
+                silences: Some(self.quiet.silences.clone()),
+                ..Response::default()
+            },
+            Request::Reload => Response::error("reload is not handled here"),
+            Request::Run { check } => match self.find(check) {
+                Err(e) => Response::error(e),
+                Ok(i) => {
+                    self.run_now(i, call);
+                    return;
+                }
+            },
+            Request::Ack {
+                check,
+                comment,
+                for_secs,
+                sticky,
+            } => match self.find(check) {
+                Err(e) => Response::error(e),
+                Ok(i) => self.ack(i, &call.user, comment, *for_secs, *sticky, now),
+            },
+            Request::Silence {
+                pattern,
+                for_secs,
+                comment,
+            } => {
+                let until = now.saturating_add((*for_secs as i64).saturating_mul(1_000_000));
+                let id = self.quiet.silence(pattern, &call.user, comment, now, until);
+                self.quiet_dirty = true;
+                self.save_quiet_if_dirty();
+                let n = self
+                    .checks
+                    .iter()
+                    .filter(|t| t.subject().matches(pattern))
+                    .count();
+                log::info!("silence {id} {pattern:?} by {}: {comment}", call.user);
+                Response::message(format!(
+                    "silence {id}: {pattern:?} ({n} checks match now) until {}",
+                    crate::clock::local_datetime(until)
+                ))
+            }
+            Request::Unsilence { id } => match self.quiet.unsilence(id) {
+                None => Response::error(format!("no silence {id}; `picomon silences` lists them")),
+                Some(x) => {
+                    self.quiet_dirty = true;
+                    log::info!("silence {id} {:?} ended by {}", x.pattern, call.user);
+                    // Held Problems go out now, not at the next tick.
+                    self.quiet_housekeeping(now);
+                    Response::message(format!("silence {id} ({:?}) ended", x.pattern))
+                }
+            },
+        };
+        self.answers.push((call, answer));
+    }
+
+    /// The answers to control requests since the last call: the driver
+    /// sends them after publishing the status, so a client that asks for
+    /// `status` right after its `ack` or `run` sees what it did.
+    pub fn take_answers(&mut self) -> Vec<(Call, Response)> {
+        std::mem::take(&mut self.answers)
+    }
+
+    /// A check by identity, else by name (which must then be unique).
+    fn find(&self, what: &str) -> Result<usize, String> {
+        if let Some(&i) = self.index.get(what) {
+            return Ok(i);
+        }
+        let named: Vec<usize> = (0..self.checks.len())
+            .filter(|&i| self.checks[i].spec.name == what)
+            .collect();
+        match named.as_slice() {
+            [i] => Ok(*i),
+            [] => Err(format!(
+                "no check named {what:?}; `picomon status` lists names and identities"
+            )),
+            many => Err(format!(
+                "{} checks are named {what:?}; give one identity: {}",
+                many.len(),
+                many.iter()
+                    .map(|&i| format!("{:?}", self.checks[i].spec.id))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        }
+    }
+
+    /// `picomon run`: starts the check now (or joins its run in progress);
+    /// the caller is answered when it ends.
+    fn run_now(&mut self, i: usize, call: Call) {
+        let t = &mut self.checks[i];
+        let id = t.spec.id.clone();
+        if !t.sched.running {
+            t.sched.running = true;
+            self.running += 1;
+            self.exec.start(Run {
+                spec: Arc::clone(&t.spec),
+                memory: t.memory.clone(),
+                max_output: self.cfg.max_output,
+            });
+        }
+        self.waiting.entry(id).or_default().push(call);
+    }
+
+    fn ack(
+        &mut self,
+        i: usize,
+        by: &str,
+        comment: &str,
+        for_secs: Option<u64>,
+        sticky: bool,
+        now: UnixMicros,
+    ) -> Response {
+        let t = &self.checks[i];
+        if t.alert.phase != Phase::Problem {
+            return Response::error(format!(
+                "{} is {}, not in PROBLEM: there is nothing to acknowledge",
+                t.spec.title(),
+                phase_text(t)
+            ));
+        }
+        let until = for_secs.map(|s| now.saturating_add((s as i64).saturating_mul(1_000_000)));
+        self.quiet.ack(
+            &t.spec.id,
+            Ack {
+                by: by.to_string(),
+                comment: comment.to_string(),
+                until,
+                sticky,
+                at: now,
+            },
+        );
+        log::info!("{}: acknowledged by {by}: {comment}", t.spec.title());
+        let view = t.view();
+        self.notifier.acknowledged(&view, by, comment, now);
+        self.quiet_dirty = true;
+        self.save_quiet_if_dirty();
+        Response::message(format!("acknowledged: {}", self.checks[i].spec.title()))
+    }
+
+    /// What `picomon status` shows; published for the control server.
+    pub fn status_report(&self) -> proto::StatusReport {
+        let now = self.clock.wall();
+        let checks = self
+            .checks
+            .iter()
+            .map(|t| proto::CheckStatus {
+                id: t.spec.id.clone(),
+                name: t.spec.name.clone(),
+                target: t.spec.dest.clone(),
+                phase: match t.alert.phase {
+                    Phase::Ok => "ok",
+                    Phase::Retrying => "retrying",
+                    Phase::Problem => "problem",
+                }
+                .into(),
+                status: t.alert.last_status.map(|s| s.as_str().to_string()),
+                failed_runs: t.alert.failed_runs,
+                max_runs: t.spec.retry + 1,
+                since: t.alert.outage_start.map(proto::unix_secs),
+                last_run: t.last_run.map(proto::unix_secs),
+                duration: t.last_duration.map(|d| d.as_secs_f64()),
+                output: t.last_output.lines().next().unwrap_or("").to_string(),
+                ack: self.quiet.acks.get(&t.spec.id).map(|a| proto::AckView {
+                    by: a.by.clone(),
+                    comment: a.comment.clone(),
+                    until: a.until.map(proto::unix_secs),
+                }),
+                silenced_by: self
+                    .quiet
+                    .silenced_by(t.subject(), now, &self.cfg.maintenance),
+            })
+            .collect();
+        proto::StatusReport {
+            checks,
+            outbox: proto::Outbox {
+                lines: self.outbox_lines.clone(),
+            },
+            silences: self.quiet.silences.clone(),
+            at: proto::unix_secs(now),
+        }
+    }
+
     /// The SIGUSR1 dump.
     pub fn dump(&self) -> String {
         let views = self.views();
-        let mut extra = self.notifier.status_lines();
+        let mut extra = self.quiet_lines();
+        extra.extend(self.notifier.status_lines());
         extra.extend(self.outputs.status_lines());
         extra.extend(self.overload_lines());
         super::render_dump(self.clock.wall(), &views, &extra)
+    }
+
+    /// Acks and silences, for the dump.
+    fn quiet_lines(&self) -> Vec<String> {
+        let q = &self.quiet;
+        let mut out = vec![format!("acknowledged ({}):", q.acks.len())];
+        for (id, a) in &q.acks {
+            out.push(format!(
+                "  {id}: by {} at {}{}{}: {}",
+                a.by,
+                crate::clock::local_datetime(a.at),
+                a.until
+                    .map(|u| format!(", until {}", crate::clock::local_datetime(u)))
+                    .unwrap_or_default(),
+                if a.sticky { ", sticky" } else { "" },
+                a.comment
+            ));
+        }
+        out.push(format!("silences ({}):", q.silences.len()));
+        for x in &q.silences {
+            out.push(format!(
+                "  {} {:?} by {} until {}: {}",
+                x.id,
+                x.pattern,
+                x.by,
+                crate::clock::local_datetime(x.until),
+                x.comment
+            ));
+        }
+        for m in &self.cfg.maintenance {
+            out.push(format!("  {} {:?} (config)", m.id(), m.pattern));
+        }
+        out
     }
 
     fn overload_lines(&self) -> Vec<String> {
@@ -455,7 +844,7 @@ impl<C: Clock> Daemon<C> {
 
     /// A new config: unchanged checks keep their state; a changed
     /// `base_tick` starts a new tick grid at once.
-    pub fn reload(&mut self, mut cfg: Config, parts: Parts) {
+    pub fn reload(&mut self, mut cfg: Config, parts: Parts) -> Reloaded {
         // Pending transitions name positions in the old check list.
         self.flush();
         let old: HashMap<String, Tracked> = std::mem::take(&mut self.checks)
@@ -479,8 +868,18 @@ impl<C: Clock> Daemon<C> {
         }
         let tick_changed = cfg.base_tick != self.cfg.base_tick;
         let specs = std::mem::take(&mut cfg.checks);
+        let counts = Reloaded {
+            checks: specs.len(),
+            added: specs.len() - kept,
+            removed: old.len() - kept,
+            kept,
+        };
         self.cfg = cfg;
         self.install(specs, old);
+        let index = &self.index;
+        self.quiet.retain_checks(|id| index.contains_key(id));
+        self.quiet_dirty = true;
+        self.save_quiet_if_dirty();
         if tick_changed {
             // A new tick length starts a new grid now; kept checks count as
             // having run at its tick 0, new ones run at its tick 1.
@@ -495,10 +894,13 @@ impl<C: Clock> Daemon<C> {
         // Removed checks leave the state file.
         self.dirty = true;
         log::info!(
-            "config reloaded: {} checks ({} kept with their state)",
-            self.checks.len(),
-            kept
+            "config reloaded: {} checks ({} kept with their state; {} added, {} removed)",
+            counts.checks,
+            counts.kept,
+            counts.added,
+            counts.removed
         );
+        counts
     }
 
     /// SIGTERM/SIGINT: kill running plugins and wait for the workers, hand

@@ -70,6 +70,8 @@ mod tests {
             outage_start: (failed > 0).then_some(1_000_000_000),
             last_run: Some(1_000_000_000),
             last_output: format!("{name} says hi\nlong"),
+            ack: None,
+            silenced_by: None,
         }
     }
 

@@ -25,8 +25,13 @@ pub struct Run {
 /// What wakes the loop.
 #[derive(Debug)]
 pub enum Event {
-    Result { id: String, outcome: Outcome },
+    Result {
+        id: String,
+        outcome: Outcome,
+    },
     Signal(i32),
+    /// A control socket request the loop answers.
+    Control(crate::control::Call),
 }
 
 pub trait Executor: Send {

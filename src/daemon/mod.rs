@@ -27,7 +27,10 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
     if cli.check_config {
         return Ok(check_config(&cli));
     }
-    let cfg = load_to_run(&cli)?;
+    if let Some(cmd) = &cli.command {
+        return crate::control::commands::run(&cli, cmd);
+    }
+    let mut cfg = load_to_run(&cli)?;
     apply_verb_level(&cli, &cfg);
     if cli.test_mail {
         return Ok(match crate::mail::test_mail(&cfg) {
@@ -42,6 +45,9 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
         });
     }
     if cli.one {
+        if let Some(pattern) = &cli.only {
+            only(&mut cfg, pattern)?;
+        }
         return once::run(cfg, cli.notify);
     }
     if cli.send {
@@ -116,6 +122,25 @@ pub fn load_to_run(cli: &Cli) -> anyhow::Result<Config> {
     let mut cfg = load(cli)?;
     cfg.checks.push(selfcheck::spec(&cfg));
     Ok(cfg)
+}
+
+/// `-1 --only PATTERN`: keeps the checks whose name, identity or target
+/// matches the glob.
+fn only(cfg: &mut Config, pattern: &str) -> anyhow::Result<()> {
+    cfg.checks.retain(|c| {
+        crate::alert::quiet::Subject {
+            id: &c.id,
+            name: &c.name,
+            dest: &c.dest,
+        }
+        .matches(pattern)
+    });
+    if cfg.checks.is_empty() {
+        anyhow::bail!(
+            "--only {pattern:?}: no check's name, identity or target matches (--check-config lists them)"
+        );
+    }
+    Ok(())
 }
 
 /// `--check-config`: the summary and 0, or `FILE:LINE:COL: message` and 1.

@@ -8,12 +8,15 @@ use std::time::Duration;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 
 use crate::cli::Cli;
-use crate::clock::SystemClock;
+use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::notify::{Notice, Notifier};
 use crate::output::Outputs;
 
-use super::core::{Daemon, Parts};
+use crate::control::protocol::Response;
+use crate::control::{Call, Published, Request};
+
+use super::core::{Daemon, Parts, Reloaded};
 use super::executor::{Event, PoolExecutor};
 use super::inbox::Inbox;
 
@@ -48,6 +51,16 @@ pub fn run(cli: Cli, cfg: Config) -> anyhow::Result<i32> {
     let exec = PoolExecutor::new(cfg.workers, Arc::clone(&inbox));
     let mut d = Daemon::new(cfg, SystemClock::new(), Box::new(exec), notifier, outputs);
     d.restore(saved);
+    d.restore_quiet(crate::alert::quiet::load(&d.cfg().state_dir)?);
+    // After the privilege drop (done before `run`): the socket belongs to
+    // the daemon's user.
+    let published: Published = Arc::default();
+    let _server = crate::control::server::start(
+        &d.cfg().state_dir,
+        d.cfg().control_group.as_deref(),
+        Arc::clone(&inbox),
+        Arc::clone(&published),
+    )?;
     super::memory::trim_heap();
     log::info!(
         "picomon started: {} checks, tick {} s, config {}",
@@ -55,7 +68,7 @@ pub fn run(cli: Cli, cfg: Config) -> anyhow::Result<i32> {
         d.cfg().base_tick.as_secs_f64(),
         d.cfg().path.display()
     );
-    drive(&mut d, &inbox, &cli);
+    drive(&mut d, &inbox, &cli, &published);
     d.shutdown();
     Ok(0)
 }
@@ -75,25 +88,108 @@ fn forward_signals(inbox: Arc<Inbox<Event>>) -> anyhow::Result<()> {
 
 /// Until SIGTERM or SIGINT: sleep until the next tick or an event, take
 /// everything that arrived, then run the tick if it is due.
-fn drive(d: &mut Daemon<SystemClock>, inbox: &Inbox<Event>, cli: &Cli) {
+fn drive(d: &mut Daemon<SystemClock>, inbox: &Inbox<Event>, cli: &Cli, published: &Published) {
+    let mut publisher = Publisher::default();
     loop {
-        let deadline = d.clock().instant(d.next_tick_at());
-        for event in inbox.wait_until(deadline) {
+        let mut deadline = d.clock().instant(d.next_tick_at());
+        if let Some(at) = publisher.due {
+            deadline = deadline.min(at);
+        }
+        let events = inbox.wait_until(deadline);
+        let woke = !events.is_empty();
+        for event in events {
             match event {
                 Event::Result { id, outcome } => d.on_result(&id, outcome),
                 Event::Signal(SIGUSR1) => {
                     print_dump(&d.dump());
                     d.tick(true);
                 }
-                Event::Signal(SIGHUP) => reload(d, cli),
+                Event::Signal(SIGHUP) => {
+                    let _ = reload(d, cli);
+                }
+                Event::Control(call) => {
+                    publisher.force = true;
+                    control(d, cli, call, published)
+                }
                 Event::Signal(sig) => {
                     log::info!("signal {sig} received, stopping");
                     return;
                 }
             }
         }
+        let ticked = d.next_tick_at() <= d.clock().mono();
         d.tick(false);
+        publisher.after_batch(d, published, woke || ticked);
+        for (call, answer) in d.take_answers() {
+            call.answer(answer);
+        }
     }
+}
+
+/// At most this often while results stream in: building the status of
+/// every check after each result would cost the loop more than the runs.
+const PUBLISH_EVERY: Duration = Duration::from_millis(100);
+
+/// When the loop publishes the status for the control server: while a
+/// client asked within [`crate::control::KEEP_PUBLISHING`], after a batch
+/// of events, at most every [`PUBLISH_EVERY`] (a batch in between is
+/// published when that time comes), and at once after a control request.
+#[derive(Default)]
+struct Publisher {
+    last: Option<std::time::Instant>,
+    /// A change waits to be published then.
+    due: Option<std::time::Instant>,
+    /// A control request was handled: publish before answering it.
+    force: bool,
+}
+
+impl Publisher {
+    fn after_batch(&mut self, d: &Daemon<SystemClock>, board: &Published, changed: bool) {
+        if !board.wanted() {
+            if board.holds_one() {
+                board.put(None);
+            }
+            self.due = None;
+            return;
+        }
+        let now = std::time::Instant::now();
+        let changed = changed || self.due.is_some_and(|at| at <= now) || !board.holds_one();
+        if !changed {
+            return;
+        }
+        match self.last {
+            Some(last) if !self.force && now < last + PUBLISH_EVERY => {
+                self.due = Some(last + PUBLISH_EVERY);
+            }
+            _ => {
+                board.put(Some(crate::control::Snapshot::new(d.status_report())));
+                self.last = Some(now);
+                self.due = None;
+                self.force = false;
+            }
+        }
+    }
+}
+
+/// A control request: `reload` reads the config here; the rest is the
+/// loop's.
+fn control(d: &mut Daemon<SystemClock>, cli: &Cli, call: Call, published: &Published) {
+    if call.request != Request::Reload {
+        d.control(call);
+        return;
+    }
+    let answer = match reload(d, cli) {
+        Ok(r) => Response::message(format!(
+            "reloaded: {} checks ({} added, {} removed, {} kept)",
+            r.checks, r.added, r.removed, r.kept
+        )),
+        Err(e) => Response::error(e),
+    };
+    // After the status is published, like the loop's own answers.
+    if published.wanted() {
+        published.put(Some(crate::control::Snapshot::new(d.status_report())));
+    }
+    call.answer(answer);
 }
 
 fn print_dump(text: &str) {
@@ -103,14 +199,15 @@ fn print_dump(text: &str) {
     let _ = out.flush();
 }
 
-/// SIGHUP: a broken config keeps the old one running; a valid one is
-/// swapped in, unchanged checks keep their state.
-fn reload(d: &mut Daemon<SystemClock>, cli: &Cli) {
+/// SIGHUP and `picomon reload`: a broken config keeps the old one running
+/// (the error is `FILE:LINE:COL: message`); a valid one is swapped in,
+/// unchanged checks keep their state.
+fn reload(d: &mut Daemon<SystemClock>, cli: &Cli) -> Result<Reloaded, String> {
     let cfg = match super::load_to_run(cli) {
         Ok(cfg) => cfg,
         Err(err) => {
             log::error!("reload failed, keeping the running config: {err:#}");
-            return;
+            return Err(format!("{err:#}"));
         }
     };
     let notifier = make_notifier(&cfg)
@@ -121,6 +218,7 @@ fn reload(d: &mut Daemon<SystemClock>, cli: &Cli) {
             log::error!("reload: outputs failed to start, keeping the old ones: {err:#}")
         })
         .ok();
-    d.reload(cfg, Parts { notifier, outputs });
+    let done = d.reload(cfg, Parts { notifier, outputs });
     super::memory::trim_heap();
+    Ok(done)
 }

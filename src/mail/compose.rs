@@ -408,6 +408,43 @@ impl Composer {
         self.finish(builder, body, now)
     }
 
+    /// "Acknowledged by USER: COMMENT": a reply in the check's thread.
+    pub fn acknowledgement(
+        &self,
+        c: &CheckView,
+        thread_subject: Option<&str>,
+        by: &str,
+        comment: &str,
+        now: UnixMicros,
+    ) -> Result<Entry, String> {
+        let start = c.outage_start.unwrap_or(now);
+        let root = self.problem_id(&c.check_id, start);
+        let subject = thread_subject.map(header_safe).unwrap_or_else(|| {
+            let state = c.status.map(|s| s.as_str()).unwrap_or("UNKNOWN");
+            render_subject(&self.subject_tpl, state, &c.name, &c.dest)
+        });
+        let body = format!(
+            "Acknowledged by {}: {}\n\n-- \ncheck {} on {} (id: {})\npicomon on {}\n",
+            body_safe(by),
+            body_safe(comment),
+            body_safe(&c.name),
+            body_safe(&c.dest),
+            body_safe(&c.check_id),
+            self.host
+        );
+        let builder = self
+            .builder(now)
+            .message_id(Some(format!(
+                "<picomon.{:016x}.{start}.ack.{now}@{}>",
+                stable_hash(&c.check_id),
+                self.host
+            )))
+            .in_reply_to(root.clone())
+            .references(root)
+            .subject(format!("Re: {subject}"));
+        self.finish(builder, body, now)
+    }
+
     /// A mail with a given subject and body (test mail, watchdog notice).
     pub fn plain(&self, subject: &str, body: &str, now: UnixMicros) -> Result<Entry, String> {
         let builder = self
@@ -461,10 +498,11 @@ impl Composer {
 
 /// The text of a report (also what the SIGUSR1 dump could print).
 pub fn report_text(checks: &[CheckView], now: UnixMicros, host: &str) -> String {
-    let problems: Vec<&CheckView> = checks
+    // Acknowledged problems are listed apart: someone is on them.
+    let (acked, problems): (Vec<&CheckView>, Vec<&CheckView>) = checks
         .iter()
         .filter(|c| c.phase == Phase::Problem)
-        .collect();
+        .partition(|c| c.ack.is_some());
     let others: Vec<&CheckView> = checks
         .iter()
         .filter(|c| c.phase != Phase::Problem)
@@ -477,10 +515,14 @@ pub fn report_text(checks: &[CheckView], now: UnixMicros, host: &str) -> String 
     for c in &problems {
         let since = c.outage_start.unwrap_or(now);
         body.push_str(&format!(
-            "\n  {} on {}: {}\n    since {} ({}, {} failed runs)\n",
+            "\n  {} on {}: {}{}\n    since {} ({}, {} failed runs)\n",
             body_safe(&c.name),
             body_safe(&c.dest),
             c.status.map(|s| s.as_str()).unwrap_or("?"),
+            c.silenced_by
+                .as_ref()
+                .map(|s| format!(" (silenced by {})", body_safe(s)))
+                .unwrap_or_default(),
             local_datetime(since),
             hms(now - since),
             c.failed_runs
@@ -489,6 +531,18 @@ pub fn report_text(checks: &[CheckView], now: UnixMicros, host: &str) -> String 
             body.push_str("    | ");
             body.push_str(line);
             body.push('\n');
+        }
+    }
+    if !acked.is_empty() {
+        body.push_str(&format!("\nAcknowledged ({}):\n", acked.len()));
+        for c in &acked {
+            body.push_str(&format!(
+                "  {} on {}: {} - acknowledged by {}\n",
+                body_safe(&c.name),
+                body_safe(&c.dest),
+                c.status.map(|s| s.as_str()).unwrap_or("?"),
+                body_safe(c.ack.as_deref().unwrap_or(""))
+            ));
         }
     }
     body.push_str(&format!("\nOther checks ({}):\n", others.len()));

@@ -39,7 +39,7 @@ use serde::{Deserialize, Serialize};
 use crate::alert::TransitionKind;
 use crate::clock::{hms, local_datetime, now_unix_micros, UnixMicros};
 use crate::config::Config;
-use crate::notify::{CheckList, Notice, Notifier};
+use crate::notify::{CheckList, CheckView, Notice, Notifier};
 
 use compose::Composer;
 use memory::{MailKind, MemoryQueue};
@@ -282,6 +282,24 @@ impl Notifier for MailNotifier {
         }
         self.save_mail_state();
         if queued {
+            self.sender.wake();
+        }
+    }
+
+    fn acknowledged(&mut self, check: &CheckView, by: &str, comment: &str, now: UnixMicros) {
+        if !self.composer.has_recipients() {
+            return;
+        }
+        let subject = self
+            .saved
+            .threads
+            .get(&check.check_id)
+            .filter(|th| Some(th.outage_start) == check.outage_start)
+            .map(|th| th.subject.clone());
+        let entry = self
+            .composer
+            .acknowledgement(check, subject.as_deref(), by, comment, now);
+        if self.queue(entry, "acknowledgement", MailKind::Alert) {
             self.sender.wake();
         }
     }

@@ -23,6 +23,8 @@ struct Recorder {
     batches: Arc<Mutex<Vec<Vec<Notice>>>>,
     /// What the last tick offered for reports: any PROBLEM, and the notes.
     last_tick: Arc<Mutex<TickSeen>>,
+    /// `name by: comment` of each acknowledgement.
+    acks: Arc<Mutex<Vec<String>>>,
 }
 
 impl Notifier for Recorder {
@@ -31,6 +33,11 @@ impl Notifier for Recorder {
     }
     fn tick(&mut self, _now: UnixMicros, checks: &dyn CheckList) {
         *self.last_tick.lock().unwrap() = Some((checks.any_problem(), checks.notes()));
+    }
+
+    fn acknowledged(&mut self, check: &CheckView, by: &str, comment: &str, _now: UnixMicros) {
+        let line = format!("{} {by}: {comment}", check.name);
+        self.acks.lock().unwrap().push(line);
     }
 }
 
@@ -405,4 +412,250 @@ fn restored_state_continues_an_outage_without_a_second_problem() {
     again.end("x", Status::Ok);
     let got = again.notes.batches.lock().unwrap().clone();
     assert_eq!(got[0][0].transition.kind, TransitionKind::Recovery);
+}
+
+// ------------------------------------------------ control: quiet and run
+
+/// Sends a control request as alice; the answer if there is one yet.
+fn ask(r: &mut Rig, request: Request) -> Option<Response> {
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    r.d.control(Call {
+        request,
+        user: "alice".into(),
+        reply: tx,
+    });
+    for (call, answer) in r.d.take_answers() {
+        call.answer(answer);
+    }
+    rx.try_recv().ok()
+}
+
+fn silence(r: &mut Rig, pattern: &str, secs: u64) -> Response {
+    ask(
+        r,
+        Request::Silence {
+            pattern: pattern.into(),
+            for_secs: secs,
+            comment: "deploy".into(),
+        },
+    )
+    .unwrap()
+}
+
+fn status_of(r: &Rig, name: &str) -> proto::CheckStatus {
+    r.d.status_report()
+        .checks
+        .into_iter()
+        .find(|c| c.name == name)
+        .unwrap()
+}
+
+const ONE: &str = r#"
+config.base_tick = 60;
+add(shell("true"), #{ name: "a", retry: 0, target_name: "web1" });
+"#;
+
+#[test]
+fn a_silenced_problem_is_handed_over_when_unsilenced() {
+    let mut r = rig(ONE);
+    r.at(0);
+    r.started();
+    let answer = silence(&mut r, "web1*", 3600);
+    assert!(answer
+        .message
+        .unwrap()
+        .starts_with("silence 1: \"web1*\" (1 checks match now)"));
+    r.end("a", Status::Critical);
+    assert!(r.notes.take().is_empty(), "held while silenced");
+    let report = crate::mail::compose::report_text(&r.d.views(), T0, "mon1");
+    assert!(
+        report.contains("a on web1: CRITICAL (silenced by 1)\n"),
+        "{report}"
+    );
+    assert_eq!(status_of(&r, "a").silenced_by.as_deref(), Some("1"));
+    let answer = ask(&mut r, Request::Unsilence { id: "1".into() }).unwrap();
+    assert_eq!(
+        answer.message.as_deref(),
+        Some("silence 1 (\"web1*\") ended")
+    );
+    assert_eq!(r.notes.take(), vec![vec!["problem a".to_string()]]);
+    // Once only; its Recovery follows as usual.
+    r.at(60 * SEC);
+    r.started();
+    r.end("a", Status::Ok);
+    assert_eq!(r.notes.take(), vec![vec!["recovery a".to_string()]]);
+    let answer = ask(&mut r, Request::Unsilence { id: "1".into() }).unwrap();
+    assert!(answer.error.unwrap().contains("no silence 1"));
+}
+
+#[test]
+fn a_silence_expires_at_a_tick_and_a_recovered_check_mails_nothing() {
+    let mut r = rig(ONE);
+    r.at(0);
+    r.started();
+    silence(&mut r, "a", 90);
+    r.end("a", Status::Critical);
+    r.at(60 * SEC);
+    r.started();
+    r.end("a", Status::Critical);
+    assert!(r.notes.take().is_empty());
+    // The tick after the end of the silence hands the Problem over.
+    r.at(120 * SEC);
+    assert_eq!(r.notes.take(), vec![vec!["problem a".to_string()]]);
+    r.started();
+    r.end("a", Status::Ok);
+    r.notes.take();
+
+    // Until 270 s: failing at 180 s, recovered at 240 s.
+    silence(&mut r, "a", 150);
+    r.at(180 * SEC);
+    r.started();
+    r.end("a", Status::Critical);
+    r.at(240 * SEC);
+    r.started();
+    r.end("a", Status::Ok);
+    r.at(300 * SEC);
+    assert!(r.notes.take().is_empty(), "recovered while silenced");
+    assert!(r.d.status_report().silences.is_empty());
+}
+
+#[test]
+fn an_ack_goes_to_the_thread_and_ends_at_the_next_status_change() {
+    let mut r = rig(ONE);
+    r.at(0);
+    r.started();
+    let ack = |sticky| Request::Ack {
+        check: "a".into(),
+        comment: "on it".into(),
+        for_secs: None,
+        sticky,
+    };
+    r.end("a", Status::Ok);
+    let answer = ask(&mut r, ack(false)).unwrap();
+    assert_eq!(
+        answer.error.as_deref(),
+        Some("a on web1 is OK, not in PROBLEM: there is nothing to acknowledge")
+    );
+    r.at(60 * SEC);
+    r.started();
+    r.end("a", Status::Critical);
+    r.notes.take();
+    assert!(ask(&mut r, ack(false)).unwrap().error.is_none());
+    assert_eq!(
+        *r.notes.acks.lock().unwrap(),
+        vec!["a alice: on it".to_string()]
+    );
+    let s = status_of(&r, "a");
+    assert_eq!(s.ack.unwrap().by, "alice");
+    // WARNING now: the Update is mailed and the ack is over.
+    r.at(120 * SEC);
+    r.started();
+    r.end("a", Status::Warning);
+    assert_eq!(r.notes.take(), vec![vec!["update a".to_string()]]);
+    assert!(status_of(&r, "a").ack.is_none());
+    // A sticky one holds the Update back and ends at recovery.
+    ask(&mut r, ack(true));
+    r.at(180 * SEC);
+    r.started();
+    r.end("a", Status::Critical);
+    assert!(r.notes.take().is_empty());
+    r.at(240 * SEC);
+    r.started();
+    r.end("a", Status::Ok);
+    assert_eq!(r.notes.take(), vec![vec!["recovery a".to_string()]]);
+    assert!(status_of(&r, "a").ack.is_none());
+    // Kept in state_dir/quiet.
+    assert!(r.dir.path().join("quiet").exists());
+}
+
+#[test]
+fn a_maintenance_window_holds_mail_inside_it_only() {
+    let start = crate::clock::local_datetime(T0 + 60 * SEC as i64);
+    let end = crate::clock::local_datetime(T0 + 180 * SEC as i64);
+    let script =
+        format!("{ONE}\nmaintenance(#{{ match: \"web1\", start: \"{start}\", end: \"{end}\" }});");
+    let mut r = rig(&script);
+    r.at(0);
+    r.started();
+    r.end("a", Status::Critical);
+    assert_eq!(r.notes.take(), vec![vec!["problem a".to_string()]]);
+    r.at(60 * SEC);
+    r.started();
+    r.end("a", Status::Ok);
+    assert!(r.notes.take().is_empty(), "inside the window");
+    r.at(120 * SEC);
+    r.started();
+    r.end("a", Status::Critical);
+    assert!(r.notes.take().is_empty(), "inside the window");
+    assert!(status_of(&r, "a")
+        .silenced_by
+        .unwrap()
+        .starts_with("maintenance@"));
+    // The window closes with the check still failing: its Problem now.
+    r.at(180 * SEC);
+    assert_eq!(r.notes.take(), vec![vec!["problem a".to_string()]]);
+}
+
+#[test]
+fn run_starts_the_check_now_and_answers_when_it_ends() {
+    let mut r = rig(ONE);
+    r.at(0);
+    r.started();
+    r.end("a", Status::Ok);
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    r.d.control(Call {
+        request: Request::Run { check: "a".into() },
+        user: "alice".into(),
+        reply: tx,
+    });
+    assert_eq!(r.started(), ["a"], "not due, started all the same");
+    assert!(r.d.take_answers().is_empty(), "answered when the run ends");
+    r.end("a", Status::Warning);
+    let mut answers = r.d.take_answers();
+    assert_eq!(answers.len(), 1);
+    let (call, answer) = answers.pop().unwrap();
+    call.answer(answer);
+    let answer = rx.try_recv().unwrap();
+    assert_eq!(
+        answer.message.as_deref(),
+        Some("WARNING   a on web1: a said WARNING")
+    );
+    assert_eq!(answer.code, Some(1));
+    // Its tick grid is unchanged.
+    r.at(60 * SEC);
+    assert_eq!(r.started(), ["a"]);
+    let answer = ask(&mut r, Request::Run { check: "zz".into() }).unwrap();
+    assert!(answer.error.unwrap().contains("no check named \"zz\""));
+}
+
+#[test]
+fn a_report_lists_an_acknowledged_problem_apart() {
+    let mut r = rig(ONE);
+    r.at(0);
+    r.started();
+    r.end("a", Status::Critical);
+    let report = |r: &Rig| crate::mail::compose::report_text(&r.d.views(), T0, "mon1");
+    assert!(
+        report(&r).contains("Checks in PROBLEM (1):"),
+        "{}",
+        report(&r)
+    );
+    ask(
+        &mut r,
+        Request::Ack {
+            check: "a".into(),
+            comment: "on it".into(),
+            for_secs: Some(60),
+            sticky: false,
+        },
+    );
+    let text = report(&r);
+    assert!(text.contains("Checks in PROBLEM (0):"), "{text}");
+    assert!(
+        text.contains("Acknowledged (1):\n  a on web1: CRITICAL - acknowledged by alice: on it\n"),
+        "{text}"
+    );
+    // `--for 60`: over at the next tick.
+    r.at(60 * SEC);
+    assert!(report(&r).contains("Checks in PROBLEM (1):"));
 }

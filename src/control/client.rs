@@ -1,0 +1,65 @@
+//! The CLI's side of `control.sock`: one request, one answer.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::protocol::{Request, Response};
+use super::SOCKET_FILE;
+
+/// Why there was no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Nothing listens on the socket: no daemon runs on that state dir.
+    #[error("no picomon daemon is running on {0} ({1})")]
+    NoDaemon(PathBuf, std::io::Error),
+    #[error("control socket {0}: {1}")]
+    Io(PathBuf, std::io::Error),
+    #[error("control socket {0}: {1} (run this as root, as the daemon's user, or as a member of config.control_group)")]
+    Denied(PathBuf, std::io::Error),
+    #[error("control socket {0}: the daemon's answer is not understood: {1}")]
+    Garbled(PathBuf, String),
+}
+
+/// The longest answer read (a status of some 100,000 checks).
+const MAX_ANSWER: u64 = 256 << 20;
+
+pub fn socket_path(state_dir: &Path) -> PathBuf {
+    state_dir.join(SOCKET_FILE)
+}
+
+/// Sends `request` and waits (at most `timeout`) for the answer.
+pub fn call(
+    state_dir: &Path,
+    request: &Request,
+    timeout: Duration,
+) -> Result<Response, ClientError> {
+    let path = socket_path(state_dir);
+    let stream = UnixStream::connect(&path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
+            ClientError::NoDaemon(path.clone(), e)
+        }
+        std::io::ErrorKind::PermissionDenied => ClientError::Denied(path.clone(), e),
+        _ => ClientError::Io(path.clone(), e),
+    })?;
+    let io = |e| ClientError::Io(path.clone(), e);
+    stream.set_read_timeout(Some(timeout)).map_err(io)?;
+    stream.set_write_timeout(Some(timeout)).map_err(io)?;
+    let mut line = serde_json::to_vec(request).map_err(|e| io(std::io::Error::other(e)))?;
+    line.push(b'\n');
+    // A refused client is answered and closed before its request is
+    // read: the answer is still there to read when the write fails.
+    let written = (&stream).write_all(&line);
+    let mut answer = String::new();
+    // Answers are large (the status of every check) but bounded.
+    let read = BufReader::new(&stream)
+        .take(MAX_ANSWER)
+        .read_line(&mut answer);
+    if answer.trim().is_empty() {
+        written.and(read).map_err(io)?;
+        return Err(ClientError::Garbled(path, "no answer".into()));
+    }
+    serde_json::from_str(answer.trim())
+        .map_err(|e| ClientError::Garbled(path.clone(), e.to_string()))
+}

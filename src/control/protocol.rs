@@ -1,0 +1,195 @@
+//! The control socket's JSON lines: one [`Request`] per line in, one
+//! [`Response`] per line out. Scripts may speak it without the CLI:
+//!
+//! ```text
+//! {"cmd":"status"}
+//! {"cmd":"reload"}
+//! {"cmd":"run","check":"http"}
+//! {"cmd":"ack","check":"http","comment":"on it","for_secs":3600,"sticky":false}
+//! {"cmd":"silence","pattern":"web1*","for_secs":3600,"comment":"deploy"}
+//! {"cmd":"silences"}
+//! {"cmd":"unsilence","id":"3"}
+//! ```
+//! An answer with `error` set failed; `message` is the line for a person.
+
+use serde::{Deserialize, Serialize};
+
+use crate::alert::quiet::Silence;
+use crate::clock::UnixMicros;
+
+/// The longest request line taken; a longer one gets an error answer.
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// The silence length when none is given.
+pub const DEFAULT_SILENCE_SECS: u64 = 3600;
+
+fn default_silence() -> u64 {
+    DEFAULT_SILENCE_SECS
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Request {
+    Status,
+    Reload,
+    Run {
+        check: String,
+    },
+    Ack {
+        check: String,
+        #[serde(default)]
+        comment: String,
+        #[serde(default)]
+        for_secs: Option<u64>,
+        #[serde(default)]
+        sticky: bool,
+    },
+    Silence {
+        pattern: String,
+        #[serde(default = "default_silence")]
+        for_secs: u64,
+        #[serde(default)]
+        comment: String,
+    },
+    Silences,
+    Unsilence {
+        id: String,
+    },
+}
+
+impl Request {
+    /// The command's name, for the log.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Request::Status => "status",
+            Request::Reload => "reload",
+            Request::Run { .. } => "run",
+            Request::Ack { .. } => "ack",
+            Request::Silence { .. } => "silence",
+            Request::Silences => "silences",
+            Request::Unsilence { .. } => "unsilence",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The line to print.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// `run`: the status code of the run (the CLI's exit code).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<StatusReport>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub silences: Option<Vec<Silence>>,
+}
+
+impl Response {
+    pub fn error(text: impl Into<String>) -> Response {
+        Response {
+            error: Some(text.into()),
+            ..Response::default()
+        }
+    }
+
+    pub fn message(text: impl Into<String>) -> Response {
+        Response {
+            message: Some(text.into()),
+            ..Response::default()
+        }
+    }
+}
+
+/// What `status` shows (and `status --json` prints).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StatusReport {
+    pub checks: Vec<CheckStatus>,
+    pub outbox: Outbox,
+    pub silences: Vec<Silence>,
+    /// When the loop published it (Unix seconds).
+    pub at: i64,
+}
+
+/// One check's line.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckStatus {
+    pub id: String,
+    pub name: String,
+    pub target: String,
+    /// `ok`, `retrying` or `problem`.
+    pub phase: String,
+    /// `OK`, `WARNING`, `CRITICAL`, `UNKNOWN`, or null before the first run.
+    pub status: Option<String>,
+    pub failed_runs: u32,
+    /// Failed runs that make a Problem (retry + 1).
+    pub max_runs: u32,
+    /// Unix seconds: the first failed run of the streak.
+    pub since: Option<i64>,
+    /// Unix seconds.
+    pub last_run: Option<i64>,
+    /// Seconds the last run took.
+    pub duration: Option<f64>,
+    /// The first line of the last output.
+    pub output: String,
+    pub ack: Option<AckView>,
+    pub silenced_by: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AckView {
+    pub by: String,
+    pub comment: String,
+    /// Unix seconds; null = until recovery.
+    pub until: Option<i64>,
+}
+
+/// The mail outbox, as the notifier describes it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outbox {
+    pub lines: Vec<String>,
+}
+
+pub fn unix_secs(at: UnixMicros) -> i64 {
+    at.div_euclid(1_000_000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_read_from_json_lines_with_defaults() {
+        let r: Request = serde_json::from_str(r#"{"cmd":"silence","pattern":"web1*"}"#).unwrap();
+        assert_eq!(
+            r,
+            Request::Silence {
+                pattern: "web1*".into(),
+                for_secs: 3600,
+                comment: String::new()
+            }
+        );
+        let r: Request = serde_json::from_str(r#"{"cmd":"status"}"#).unwrap();
+        assert_eq!(r, Request::Status);
+        for bad in [
+            r#"{"cmd":"rm -rf"}"#,
+            r#"{"cmd":"run"}"#,
+            r#"{"cmd":"ack","check":"x","by":"someone else"}"#,
+            "[]",
+            "",
+        ] {
+            assert!(serde_json::from_str::<Request>(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_error_answer_is_one_small_object() {
+        assert_eq!(
+            serde_json::to_string(&Response::error("permission denied")).unwrap(),
+            r#"{"error":"permission denied"}"#
+        );
+    }
+}

@@ -1,0 +1,544 @@
+//! The control socket and the subcommands, on the real binary: `status`
+//! (table, `--json`, no daemon), `reload` with a broken then a fixed
+//! config, `run CHECK`, garbage and a 10 MB line on the socket, a client
+//! running as `nobody`, and acks and silences end to end against a real
+//! SMTP server (tests/smtp/server.py, aiosmtpd).
+
+mod support;
+
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use support::ports::{reserve_port, Reserved};
+use support::smtp::{Mail, Smtp};
+use support::{picomon_bin, wait_until, Daemon, Sandbox};
+
+const LONG: Duration = Duration::from_secs(30);
+
+/// A sandbox whose config runs the settable test plugin as `flappy` on
+/// web1 (status from the file `status`, one line per run in `runs`) plus
+/// `extra`, mailing to 127.0.0.1:`port`.
+struct Rig {
+    sb: Sandbox,
+    port: u16,
+    /// Holds `port` until the test's server takes it over.
+    _held: Reserved,
+}
+
+impl Rig {
+    fn new(tick: f64, extra: &str) -> Rig {
+        let sb = Sandbox::new();
+        let (_held, port) = reserve_port();
+        let rig = Rig { sb, port, _held };
+        rig.write_config(tick, extra);
+        rig
+    }
+
+    fn write_config(&self, tick: f64, extra: &str) {
+        let plugin = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp/status-plugin.sh");
+        let d = self.dir().display().to_string();
+        let port = self.port;
+        self.sb.config(&format!(
+            r#"
+config.base_tick = {tick};
+config.state_dir = "{d}/state";
+config.emails.to = ["ops@example.org"];
+config.emails.addr_from = "picomon <picomon@example.org>";
+config.emails.smtp_host = "127.0.0.1:{port}";
+config.emails.smtp_retry_timeout = 1;
+config.emails.subject_tpl = "[picomon] {{state}}: {{check}} on {{dest}}";
+add(plugin("{plugin}", ["{d}/runs", "{d}/status"]), #{{ name: "flappy", target_name: "web1", retry: 0 }});
+{extra}
+"#,
+            plugin = plugin.display()
+        ));
+    }
+
+    fn dir(&self) -> &Path {
+        self.sb.dir.path()
+    }
+
+    fn state(&self) -> PathBuf {
+        self.dir().join("state")
+    }
+
+    fn config(&self) -> String {
+        self.dir().join("config.rhai").display().to_string()
+    }
+
+    fn set_status(&self, code: i32, text: &str) {
+        let tmp = self.dir().join("status.tmp");
+        fs::write(&tmp, format!("{code}\n{text}\n")).unwrap();
+        fs::rename(&tmp, self.dir().join("status")).unwrap();
+    }
+
+    fn runs(&self) -> usize {
+        support::count_lines(&self.dir().join("runs"))
+    }
+
+    fn wait_runs(&self, n: usize) {
+        let target = self.runs() + n;
+        wait_until(LONG, &format!("{n} more plugin runs"), || {
+            (self.runs() >= target).then_some(())
+        });
+    }
+
+    /// Starts the daemon and waits until its socket answers.
+    fn daemon(&self) -> Daemon {
+        let d = Daemon::start_anew(self.dir(), &["-c", &self.config()]);
+        wait_until(LONG, "the control socket", || {
+            (self.picomon(&["status"]).status.code() == Some(0)).then_some(())
+        });
+        d
+    }
+
+    fn server(&self) -> Smtp {
+        Smtp::start(self.dir(), self.port)
+    }
+
+    /// `picomon ARGS -c CONFIG`.
+    fn picomon(&self, args: &[&str]) -> Output {
+        let mut all: Vec<&str> = args.to_vec();
+        let cfg = self.config();
+        all.extend(["-c", &cfg]);
+        self.sb.run(&all)
+    }
+
+    fn status_json(&self) -> serde_json::Value {
+        let out = self.picomon(&["status", "--json"]);
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        serde_json::from_slice(&out.stdout).expect("status --json is JSON")
+    }
+
+    /// The `flappy` entry of `status --json`.
+    fn flappy(&self) -> serde_json::Value {
+        let v = self.status_json();
+        v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "flappy")
+            .cloned()
+            .expect("flappy in status")
+    }
+
+    fn wait_phase(&self, phase: &str) -> serde_json::Value {
+        wait_until(LONG, &format!("flappy in phase {phase}"), || {
+            let c = self.flappy();
+            (c["phase"] == phase).then_some(c)
+        })
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn status_json_shows_each_check_and_without_a_daemon_the_saved_state_and_exit_3() {
+    let r = Rig::new(
+        0.3,
+        r#"add(plugin("check_dummy", ["0", "all fine"]), #{ name: "calm", target_name: "db1" });"#,
+    );
+    r.set_status(2, "CRITICAL - down hard");
+    let mut d = r.daemon();
+    let c = r.wait_phase("problem");
+    assert_eq!(c["target"], "web1");
+    assert_eq!(c["status"], "CRITICAL");
+    assert_eq!(c["output"], "CRITICAL - down hard");
+    assert!(c["failed_runs"].as_u64().unwrap() >= 1, "{c}");
+    assert!(
+        c["since"].as_i64().is_some() && c["last_run"].as_i64().is_some(),
+        "{c}"
+    );
+    assert!(c["ack"].is_null() && c["silenced_by"].is_null(), "{c}");
+    // A name given is the identity.
+    assert_eq!(c["id"], "flappy");
+    let v = r.status_json();
+    let calm = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "calm")
+        .cloned()
+        .unwrap();
+    assert_eq!(calm["phase"], "ok");
+    assert!(v["outbox"]["lines"].is_array(), "{v}");
+    assert_eq!(v["silences"], serde_json::json!([]));
+
+    // The table: problems first, only them with --problems, no colour off
+    // a terminal.
+    let out = r.picomon(&["status", "--problems"]);
+    let table = text(&out.stdout);
+    assert!(table.starts_with("NAME"), "{table}");
+    assert!(
+        table.lines().nth(1).unwrap().starts_with("flappy"),
+        "{table}"
+    );
+    assert!(
+        table.contains("PROBLEM") && !table.contains("calm"),
+        "{table}"
+    );
+    assert!(!table.contains('\x1b'), "{table}");
+    assert!(d.stop().success());
+
+    let out = r.picomon(&["status"]);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert!(
+        text(&out.stderr).contains("no daemon is running"),
+        "{out:?}"
+    );
+    let saved = text(&out.stdout);
+    assert!(
+        saved.contains("saved state") && saved.contains(" ago"),
+        "{saved}"
+    );
+    assert!(
+        saved.contains("PROBLEM") && saved.contains("down hard"),
+        "{saved}"
+    );
+    // --state-dir finds it as well as -c.
+    let state = r.state().display().to_string();
+    assert_eq!(
+        r.sb.run(&["status", "--state-dir", &state]).status.code(),
+        Some(3)
+    );
+}
+
+#[test]
+fn reload_answers_with_the_config_error_then_with_what_changed() {
+    let r = Rig::new(60.0, "");
+    let mut d = r.daemon();
+    let good = fs::read_to_string(r.config()).unwrap();
+    fs::write(
+        r.config(),
+        format!("{good}\nadd(plugin(\"check_dummy\", [\"0\"]), #{{ nmae: 1 }});\n"),
+    )
+    .unwrap();
+    let out = r.picomon(&["reload"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = text(&out.stderr);
+    assert!(err.contains(&format!("{}:", r.config())), "{err}");
+    assert!(err.contains("nmae"), "{err}");
+    // The old config still runs.
+    assert_eq!(r.status_json()["checks"].as_array().unwrap().len(), 2);
+
+    fs::write(
+        r.config(),
+        format!("{good}\nadd(plugin(\"check_dummy\", [\"0\", \"fine\"]), #{{ name: \"new\" }});\n"),
+    )
+    .unwrap();
+    let out = r.picomon(&["reload"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(
+        text(&out.stdout),
+        "reloaded: 3 checks (1 added, 0 removed, 2 kept)\n"
+    );
+    assert_eq!(r.status_json()["checks"].as_array().unwrap().len(), 3);
+    assert!(d.stop().success());
+    let log = d.stderr();
+    assert!(log.contains("control: root: {\"cmd\":\"reload\"}"), "{log}");
+}
+
+#[test]
+fn run_runs_one_check_now_and_prints_its_line() {
+    // A tick of an hour: only `run` makes the second run.
+    let r = Rig::new(3600.0, "");
+    r.set_status(1, "WARNING - getting full");
+    let mut d = r.daemon();
+    wait_until(LONG, "the first run", || (r.runs() >= 1).then_some(()));
+    let out = r.picomon(&["run", "flappy"]);
+    assert_eq!(
+        text(&out.stdout),
+        "WARNING   flappy on web1: WARNING - getting full\n"
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(r.runs(), 2);
+    let out = r.picomon(&["run", "nosuch"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("no check named \"nosuch\""),
+        "{out:?}"
+    );
+    assert!(d.stop().success());
+}
+
+/// One request line on a raw connection; the answer line.
+fn ask(stream: &UnixStream, line: &[u8]) -> serde_json::Value {
+    (&*stream).write_all(line).unwrap();
+    let mut answer = String::new();
+    BufReader::new(stream).read_line(&mut answer).unwrap();
+    serde_json::from_str(&answer).unwrap_or_else(|e| panic!("{answer:?}: {e}"))
+}
+
+#[test]
+fn garbage_and_a_10_mb_line_get_an_error_answer_and_the_daemon_carries_on() {
+    let r = Rig::new(60.0, "");
+    let mut d = r.daemon();
+    let sock = r.state().join("control.sock");
+    let mode = fs::metadata(&sock).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+
+    let s = UnixStream::connect(&sock).unwrap();
+    s.set_read_timeout(Some(LONG)).unwrap();
+    let a = ask(&s, b"hello there\n");
+    assert!(
+        a["error"].as_str().unwrap().contains("not a request"),
+        "{a}"
+    );
+    let a = ask(&s, b"{\"cmd\":\"rm\",\"path\":\"/\"}\n");
+    assert!(a["error"].is_string(), "{a}");
+    // The same connection still serves a good request.
+    let a = ask(&s, b"{\"cmd\":\"status\"}\n");
+    assert!(a["status"]["checks"].is_array(), "{a}");
+
+    let s = UnixStream::connect(&sock).unwrap();
+    s.set_read_timeout(Some(LONG)).unwrap();
+    let writer = s.try_clone().unwrap();
+    // The server answers and closes before it has read it all: the rest
+    // of the write may fail, which is the point.
+    let t = std::thread::spawn(move || {
+        let big = vec![b'x'; 10 << 20];
+        let _ = (&writer).write_all(&big);
+    });
+    let mut answer = String::new();
+    BufReader::new(&s).read_line(&mut answer).unwrap();
+    t.join().unwrap();
+    assert!(answer.contains("longer than 65536 bytes"), "{answer}");
+
+    assert_eq!(r.picomon(&["status"]).status.code(), Some(0));
+    assert!(d.stop().success(), "{}", d.stderr());
+}
+
+#[test]
+fn stuck_clients_take_no_more_than_their_slots_and_never_delay_the_checks() {
+    let r = Rig::new(0.3, "");
+    let mut d = r.daemon();
+    let sock = r.state().join("control.sock");
+    // Sixteen clients that connect and say nothing hold every slot...
+    let stuck: Vec<UnixStream> = (0..16)
+        .map(|_| UnixStream::connect(&sock).unwrap())
+        .collect();
+    let out = wait_until(LONG, "the seventeenth client turned away", || {
+        let out = r.picomon(&["status"]);
+        (out.status.code() == Some(1)).then_some(out)
+    });
+    assert!(text(&out.stderr).contains("busy"), "{out:?}");
+    // ...while the checks go on running.
+    r.wait_runs(3);
+    drop(stuck);
+    wait_until(LONG, "a free slot", || {
+        (r.picomon(&["status"]).status.code() == Some(0)).then_some(())
+    });
+    assert!(d.stop().success());
+}
+
+/// `picomon ARGS` as nobody (uid and gid 65534, no groups).
+fn as_nobody(args: &[&str]) -> Output {
+    Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(picomon_bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("setpriv")
+}
+
+#[test]
+fn a_client_running_as_nobody_is_refused_even_when_the_file_mode_lets_it_connect() {
+    assert!(
+        nix::unistd::Uid::effective().is_root(),
+        "this test needs root (it runs the client as nobody)"
+    );
+    let r = Rig::new(60.0, "");
+    let mut d = r.daemon();
+    let state = r.state().display().to_string();
+    // The socket's own mode (0600) already keeps nobody out.
+    fs::set_permissions(r.dir(), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(r.state(), fs::Permissions::from_mode(0o755)).unwrap();
+    let out = as_nobody(&["status", "--state-dir", &state]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        text(&out.stderr).contains("config.control_group"),
+        "{out:?}"
+    );
+    // Loosened by hand, SO_PEERCRED still refuses it.
+    let sock = r.state().join("control.sock");
+    fs::set_permissions(&sock, fs::Permissions::from_mode(0o666)).unwrap();
+    let out = as_nobody(&["status", "--state-dir", &state]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(text(&out.stderr).contains("permission denied"), "{out:?}");
+    assert!(d.stop().success());
+    assert!(d.stderr().contains("(uid 65534"), "{}", d.stderr());
+}
+
+#[test]
+fn members_of_the_control_group_are_served_through_a_0660_socket() {
+    assert!(
+        nix::unistd::Uid::effective().is_root(),
+        "this test needs root (it runs the client as nobody)"
+    );
+    let group = nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(65534))
+        .unwrap()
+        .expect("a group with gid 65534 (nogroup)");
+    let r = Rig::new(60.0, &format!("config.control_group = \"{}\";", group.name));
+    let mut d = r.daemon();
+    let sock = r.state().join("control.sock");
+    let meta = fs::metadata(&sock).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o660);
+    assert_eq!(std::os::unix::fs::MetadataExt::gid(&meta), 65534);
+    fs::set_permissions(r.dir(), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(r.state(), fs::Permissions::from_mode(0o755)).unwrap();
+    let state = r.state().display().to_string();
+    let out = as_nobody(&["status", "--json", "--state-dir", &state]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["checks"].is_array(), "{v}");
+    assert!(d.stop().success());
+}
+
+fn subjects(mails: &[Mail]) -> Vec<String> {
+    mails.iter().map(|m| m.subject().to_string()).collect()
+}
+
+#[test]
+fn an_ack_mails_into_the_thread_survives_a_restart_and_ends_at_recovery() {
+    let r = Rig::new(0.3, "");
+    let server = r.server();
+    r.set_status(2, "CRITICAL - down");
+    let mut d = r.daemon();
+    let problem = server.wait_messages(1);
+    assert_eq!(problem[0].subject(), "[picomon] CRITICAL: flappy on web1");
+    // Acking a check that is not in PROBLEM says its phase.
+    let out = r.picomon(&["ack", "picomon state_dir"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("is OK, not in PROBLEM"),
+        "{out:?}"
+    );
+
+    let out = r.picomon(&["ack", "flappy", "-m", "on it"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let mails = server.wait_messages(2);
+    let root = mails[0].one("Message-ID");
+    assert_eq!(mails[1].subject(), "Re: [picomon] CRITICAL: flappy on web1");
+    assert_eq!(mails[1].one("In-Reply-To"), root);
+    assert!(
+        mails[1].body.starts_with("Acknowledged by root: on it"),
+        "{}",
+        mails[1].body
+    );
+    let c = r.flappy();
+    assert_eq!(c["ack"]["by"], "root");
+    assert_eq!(c["ack"]["comment"], "on it");
+
+    // SIGKILL and restart: the ack is still there.
+    d.kill();
+    let mut d = r.daemon();
+    assert_eq!(r.flappy()["ack"]["comment"], "on it");
+
+    r.set_status(0, "OK - back");
+    let mails = server.wait_messages(3);
+    assert!(
+        mails[2].body.starts_with("OK: recovered"),
+        "{}",
+        mails[2].body
+    );
+    let c = r.wait_phase("ok");
+    assert!(c["ack"].is_null(), "the recovery ended the ack: {c}");
+    assert!(d.stop().success());
+    assert_eq!(
+        server.received().len(),
+        3,
+        "{:?}",
+        subjects(&server.received())
+    );
+}
+
+#[test]
+fn a_silenced_problem_is_mailed_at_unsilence_and_one_that_recovered_is_not() {
+    let r = Rig::new(0.3, "");
+    let server = r.server();
+    let mut d = r.daemon();
+    let out = r.picomon(&["silence", "web1*", "--for", "1h", "-m", "deploy"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        text(&out.stdout).starts_with("silence 1: \"web1*\""),
+        "{out:?}"
+    );
+    let listed = text(&r.picomon(&["silences"]).stdout);
+    assert!(
+        listed.contains("\"web1*\"") && listed.contains("deploy"),
+        "{listed}"
+    );
+
+    r.set_status(2, "CRITICAL - first");
+    let c = r.wait_phase("problem");
+    assert_eq!(c["silenced_by"], "1");
+    // The silence survives a SIGKILL and restart.
+    d.kill();
+    let mut d = r.daemon();
+    assert_eq!(r.status_json()["silences"][0]["id"], "1");
+    r.wait_runs(3);
+    assert!(server.received().is_empty(), "no mail while silenced");
+
+    let out = r.picomon(&["unsilence", "1"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let mails = server.wait_messages(1);
+    assert_eq!(mails[0].subject(), "[picomon] CRITICAL: flappy on web1");
+    assert!(
+        mails[0].body.contains("CRITICAL - first"),
+        "{}",
+        mails[0].body
+    );
+
+    // Recovered while silenced: nothing at unsilence. (Its Recovery is
+    // mailed first, ending the first thread.)
+    r.set_status(0, "OK - back");
+    server.wait_messages(2);
+    r.picomon(&["silence", "flappy"]);
+    r.set_status(2, "CRITICAL - second");
+    r.wait_phase("problem");
+    r.set_status(0, "OK - again");
+    r.wait_phase("ok");
+    assert_eq!(r.picomon(&["unsilence", "2"]).status.code(), Some(0));
+    assert_eq!(r.picomon(&["unsilence", "2"]).status.code(), Some(1));
+    // The marker: a third outage, mailed at once; nothing came before it.
+    r.set_status(2, "CRITICAL - third");
+    let mails = server.wait_messages(3);
+    assert!(
+        mails[2].body.contains("CRITICAL - third"),
+        "{:?}",
+        subjects(&mails)
+    );
+    assert!(d.stop().success());
+    assert_eq!(
+        server.received().len(),
+        3,
+        "{:?}",
+        subjects(&server.received())
+    );
+}
+
+#[test]
+fn one_shot_only_runs_the_matching_checks() {
+    let r = Rig::new(
+        60.0,
+        r#"add(plugin("check_dummy", ["0", "fine"]), #{ name: "calm", target_name: "db1" });"#,
+    );
+    let out = r.picomon(&["-1", "--only", "db*"]);
+    let s = text(&out.stdout);
+    assert!(s.contains("calm on db1") && !s.contains("flappy"), "{s}");
+    assert!(
+        s.ends_with("1 ok, 0 warning, 0 critical, 0 unknown\n"),
+        "{s}"
+    );
+    let out = r.picomon(&["-1", "--only", "nothing*"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("--only \"nothing*\""), "{out:?}");
+}
