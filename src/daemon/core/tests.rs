@@ -9,6 +9,7 @@ use super::*;
 use crate::alert::{Phase, TransitionKind};
 use crate::check::Status;
 use crate::clock::ManualClock;
+use crate::control::protocol::{self as proto, Request};
 use crate::daemon::executor::ManualExecutor;
 
 const SEC: u64 = 1_000_000;
