@@ -120,7 +120,7 @@ impl<C: Clock> CheckList for Checks<'_, C> {
 pub struct Overload {
     /// Due, but the check's previous run was still going: skipped.
     pub skipped: u64,
-    /// Started, but every worker was busy: they wait for a free one.
+    /// Started at an earlier tick and still waiting for a free worker.
     pub waiting: u64,
 }
 
@@ -174,6 +174,9 @@ pub struct Daemon<C: Clock> {
     /// The last tick: its number, when it started and how many runs it
     /// started (for the debug line when they are all done).
     tick_started: (u64, MonoMicros, usize),
+    /// Set by start-up and reload: the first tick after them runs every
+    /// check at once, and what it frees is returned when it is done.
+    trim_after_tick: bool,
     dirty: bool,
     overload: OverloadLog,
     /// Acks, silences and the Problems they held (`state_dir/quiet`).
@@ -223,6 +226,7 @@ impl<C: Clock> Daemon<C> {
             pending: Vec::new(),
             running: 0,
             tick_started: (0, 0, 0),
+            trim_after_tick: true,
             dirty: false,
             overload: OverloadLog::default(),
             quiet: Quiet::default(),
@@ -335,7 +339,12 @@ impl<C: Clock> Daemon<C> {
         self.flush();
         let wall = self.clock.wall();
         self.quiet_housekeeping(wall);
-        let mut load = Overload::default();
+        // Runs of earlier ticks that never got a worker: the pool is too
+        // small for the checks (runs queued within a tick are normal).
+        let mut load = Overload {
+            waiting: self.exec.backlog() as u64,
+            ..Overload::default()
+        };
         let mut started = 0;
         for i in 0..self.checks.len() {
             let t = &mut self.checks[i];
@@ -363,7 +372,6 @@ impl<C: Clock> Daemon<C> {
             }
         }
         self.tick_started = (k, now, started);
-        load.waiting = self.running.saturating_sub(self.cfg.workers.max(1)) as u64;
         self.note_overload(k, wall, load);
         if let Some(dir) = &self.cfg.result_dir {
             if let Err(err) = crate::output::pick_up_result_dir(dir, &self.outputs) {
@@ -441,7 +449,7 @@ impl<C: Clock> Daemon<C> {
         }
         log::warn!(
             "overloaded: tick {k}: {} due runs skipped (their previous run still going), \
-             {} runs wait for a free worker (config.workers = {})",
+             {} runs of earlier ticks still wait for a free worker (config.workers = {})",
             load.skipped,
             load.waiting,
             self.cfg.workers
@@ -535,6 +543,9 @@ impl<C: Clock> Daemon<C> {
             );
             self.flush();
             self.save_if_dirty();
+            if std::mem::take(&mut self.trim_after_tick) {
+                super::memory::trim_heap();
+            }
         }
     }
 
@@ -693,6 +704,7 @@ impl<C: Clock> Daemon<C> {
         }
         // Removed checks leave the state file.
         self.dirty = true;
+        self.trim_after_tick = true;
         log::info!(
             "config reloaded: {} checks ({} kept with their state; {} added, {} removed)",
             counts.checks,

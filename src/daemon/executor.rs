@@ -40,6 +40,8 @@ pub trait Executor: Send {
     fn start(&mut self, run: Run);
     /// The number of runs that may go at once.
     fn set_workers(&mut self, n: usize);
+    /// Runs started but still waiting for a free worker.
+    fn backlog(&self) -> usize;
     /// Stops: kills the process groups of running plugins (TERM, then KILL
     /// after `grace`) and waits, at most `wait`, for the runs to end. True
     /// when every run ended in time.
@@ -88,6 +90,10 @@ impl Executor for PoolExecutor {
         self.pool.set_num_threads(n.max(1));
     }
 
+    fn backlog(&self) -> usize {
+        self.pool.queued_count()
+    }
+
     fn stop(&mut self, grace: Duration, wait: Duration) -> bool {
         self.groups.kill_all(grace);
         // A probe ends by its own timeout; the wait is bounded all the same.
@@ -100,6 +106,8 @@ impl Executor for PoolExecutor {
 pub struct ManualExecutor {
     pub started: Arc<Mutex<Vec<Run>>>,
     pub workers: Arc<Mutex<usize>>,
+    /// What [`Executor::backlog`] answers: set by the test.
+    pub backlog: Arc<Mutex<usize>>,
 }
 
 impl ManualExecutor {
@@ -115,6 +123,9 @@ impl Executor for ManualExecutor {
     }
     fn set_workers(&mut self, n: usize) {
         *self.workers.lock().unwrap() = n;
+    }
+    fn backlog(&self) -> usize {
+        *self.backlog.lock().unwrap()
     }
     fn stop(&mut self, _grace: Duration, _wait: Duration) -> bool {
         true

@@ -5,9 +5,11 @@
 //! spec; once the daemon has taken the checks, most of that is freed, but
 //! glibc's allocator keeps the freed pages in its arenas. [`trim_heap`]
 //! gives them back with `malloc_trim(0)`. The daemon calls it after
-//! start-up and after a reload, the only times it frees that much at once;
-//! a tick's runs allocate little, and what they free is reused by the next
-//! tick, so trimming every tick would only move pages back and forth.
+//! start-up and after a reload, and once more when the first tick after
+//! each has run every check at once (10,000 results at once, freed once
+//! handled): the only times it frees that much at once. A later tick's
+//! runs are spread by `every` and reuse what the last one freed, so
+//! trimming every tick would only move pages back and forth.
 //!
 //! The executable's own code pages are left alone: they are shared page
 //! cache that the kernel reclaims under memory pressure anyway, so dropping

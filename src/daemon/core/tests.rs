@@ -220,18 +220,23 @@ fn reports_hear_of_problems_and_have_no_notes_while_all_is_well() {
 }
 
 #[test]
-fn runs_beyond_the_workers_are_counted_as_waiting() {
+fn runs_of_earlier_ticks_without_a_worker_are_counted_as_waiting() {
     let script = r#"
 config.base_tick = 10;
 config.workers = 2;
 for i in 0..5 { add(shell("true"), #{ name: `c${i}` }); }
 "#;
     let mut r = rig(script);
+    // Runs queued within their own tick are normal: no overload.
     r.at(0);
     assert_eq!(r.started().len(), 5);
+    assert!(r.d.dump().contains("overload: none"), "{}", r.d.dump());
+    // Three of them still have no worker when the next tick comes.
+    *r.exec.backlog.lock().unwrap() = 3;
+    r.at(10 * SEC);
     let dump = r.d.dump();
     assert!(
-        dump.contains("0 skipped, 3 waiting (config.workers = 2)"),
+        dump.contains("5 skipped, 3 waiting (config.workers = 2)"),
         "{dump}"
     );
 }
