@@ -26,6 +26,16 @@ pub fn picomon_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_picomon"))
 }
 
+/// The name libtest gives the test `name` declared in the module `module`
+/// (pass `module_path!()`): the module path without the crate's segment, as
+/// `--exact` needs it when the test binary re-runs one of its own tests.
+pub fn own_test_name(module: &str, name: &str) -> String {
+    match module.split_once("::") {
+        Some((_crate, path)) => format!("{path}::{name}"),
+        None => name.to_string(),
+    }
+}
+
 pub fn fixture(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")

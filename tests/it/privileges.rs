@@ -1,7 +1,7 @@
 //! `--user`: started as root, picomon prepares the state directory and drops
 //! to the user before any check runs; as root without it, it warns once.
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};

@@ -2,7 +2,7 @@
 //! `config.outputs`, `config.result_dir` files are forwarded, `--send`
 //! forwards stdin, and a check outside its `when` window is not run.
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::io::Write;

@@ -4,7 +4,7 @@
 //! bound and never answers, with a resolver timeout of 30 s; the probes'
 //! timeout is 2 s.
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::process::Command;

@@ -1,7 +1,7 @@
 //! ping (both socket kinds, both families, and no privilege at all), load,
 //! pressure, disk and script probes on this machine.
 
-mod support;
+use crate::support;
 
 use std::net::TcpListener;
 use std::process::Command;
@@ -50,7 +50,7 @@ fn ping_through_both_socket_kinds() {
     // Nobody, with datagram ICMP sockets closed to every group: UNKNOWN
     // with the fix.
     set_range("1 0");
-    run_test_as_nobody("ping_helper_without_privilege");
+    run_test_as_nobody(module_path!(), "ping_helper_without_privilege");
 
     // Datagram sockets, allowed for every group.
     set_range("0 2147483647");

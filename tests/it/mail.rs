@@ -11,7 +11,7 @@
 //! received messages) and its own server on a free port; waits poll with
 //! generous deadlines, as the machine may be loaded.
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::path::{Path, PathBuf};

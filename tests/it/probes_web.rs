@@ -1,7 +1,7 @@
 //! tcp, http(s) and tls_cert probes against a real python3 HTTP(S) server on
 //! loopback, with a test CA made by openssl for each test.
 
-mod support;
+use crate::support;
 
 use std::net::TcpListener;
 

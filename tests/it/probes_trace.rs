@@ -2,7 +2,7 @@
 //! the test builds itself (src -- rtr -- dst, private addresses that exist
 //! only inside those namespaces), including a route change.
 
-mod support;
+use crate::support;
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
@@ -67,7 +67,7 @@ fn trace_helper_as_nobody() {
 
 #[test]
 fn trace_needs_no_privilege() {
-    run_test_as_nobody("trace_helper_as_nobody");
+    run_test_as_nobody(module_path!(), "trace_helper_as_nobody");
 }
 
 /// Network namespaces named after this process, deleted when dropped.

@@ -1,7 +1,7 @@
 //! The real `picomon` binary: `-1`, `--check-config`, `-V`, the tick loop
 //! and its signals (SPEC §1, §2, §4).
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::net::TcpListener;

@@ -3,7 +3,7 @@
 //! loopback: Nagios 4 reading its command file, Icinga 2 with its API on
 //! TLS with a CA made for the test.
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::os::unix::fs::FileTypeExt;

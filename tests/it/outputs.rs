@@ -4,7 +4,7 @@
 //! and the Rhai constructors. Nagios and Icinga 2 are in
 //! `outputs_servers.rs`.
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::io::Cursor;
@@ -196,7 +196,7 @@ fn json_lines_dash_writes_stdout() {
     let out = Command::new(std::env::current_exe().expect("test binary"))
         .args([
             "--exact",
-            "child_writes_json_lines_to_stdout",
+            &support::own_test_name(module_path!(), "child_writes_json_lines_to_stdout"),
             "--ignored",
             "--nocapture",
         ])

@@ -4,7 +4,7 @@
 //! running as `nobody`, and acks and silences end to end against a real
 //! SMTP server (tests/smtp/server.py, aiosmtpd).
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::io::{BufRead, BufReader, Write};

@@ -3,7 +3,7 @@
 //! OpenVPN UDP responder, and two authoritative DNS servers from Debian (nsd
 //! on 127.0.0.1, knot on ::1) serving one zone.
 
-mod support;
+use crate::support;
 
 use std::net::{TcpListener, UdpSocket};
 use std::path::Path;
