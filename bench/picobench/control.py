@@ -36,7 +36,7 @@ import threading
 import time
 
 from . import configs
-from .procs import BenchError, Daemon, wait_for
+from .procs import BenchError, Daemon, cpu_seconds, wait_for
 from .table import INFO, MISS, PASS
 
 # The tick grid stays as it is when the loaded p99 lateness is at most
@@ -48,10 +48,12 @@ POLL_S = 0.010
 # the timestamps' granularity (a jiffy), so a quiet p99 of 0 is taken as 1 ms.
 FLOOR_S = 0.001
 DONE = re.compile(r"tick (\d+): (\d+) runs done in ([0-9.]+) s")
+SKIPPED = re.compile(r"overloaded: tick (\d+): (\d+) due runs skipped")
 
 
 def percentile(values, p):
-    """Nearest-rank percentile (p99 of fewer than 100 values is the max)."""
+    """Nearest-rank percentile (p99 of fewer than 100 values is the max);
+    values may hold infinity (a tick whose runs never finished alone)."""
     if not values:
         return float("nan")
     ordered = sorted(values)
@@ -132,7 +134,8 @@ class StatusLoad:
         return self.started
 
     def _run(self, s, i):
-        f = s.makefile("rb")
+        # A big buffer: with 1,000 checks an answer is a few hundred KB.
+        f = s.makefile("rb", buffering=1 << 18)
         request = b'{"cmd":"status"}\n'
         self._go.wait()
         # Threads offset within one interval, so the requests are spread.
@@ -206,18 +209,30 @@ def ticks_of(mtimes, tick):
     return list(zip(ks, starts))
 
 
-def window_figures(beats, origin, tick, done, start, end):
-    """Lateness (s) and run time (s) of the ticks due within [start, end)."""
-    late, runs, ticks = [], [], []
-    for k, m in beats:
-        due = origin + k * tick
-        if start <= due < end:
-            ticks.append(k)
-            late.append(m - due)
-            if k in done:
-                runs.append(done[k])
-    expected = int((end - start) / tick)
-    return late, runs, ticks, expected
+class Window:
+    """The ticks due within [start, end) of one window, and what the
+    daemon spent in it."""
+
+    def __init__(self, beats, origin, tick, done, skipped, start, end):
+        self.late, self.runs, self.skipped = [], [], 0
+        self.due = int((end - start) / tick)
+        for k, m in beats:
+            due = origin + k * tick
+            if start <= due < end:
+                self.late.append(m - due)
+                # No done line: the tick's runs were still going when the
+                # next tick started (whose line then counts them too), so
+                # they took longer than a tick.
+                self.runs.append(done.get(k, float("inf")))
+                self.skipped += skipped.get(k, 0)
+        self.overran = sum(1 for r in self.runs if r == float("inf"))
+        self.cpu = None
+
+
+def cpu_self():
+    """This process's CPU seconds (the load client and the poller)."""
+    t = os.times()
+    return t.user + t.system
 
 
 def measure(ctx, table, rids=("7.1", "7.2", "7.3")):
@@ -241,14 +256,19 @@ def measure(ctx, table, rids=("7.1", "7.2", "7.3")):
                 if d.proc.poll() is not None:
                     raise BenchError(f"the daemon exited (status {d.proc.returncode}); see {d.err_path}")
                 ctx.log(f"  {window:g} s without clients")
-                quiet_start = time.time()
+                # The daemon's own CPU (not its plugins') and the client's.
+                cpu = [(cpu_seconds(d.pid, children=False), cpu_self())]
+                quiet = (time.time(), None)
                 ctx.sleep(window)
-                quiet_end = time.time()
+                quiet = (quiet[0], time.time())
+                cpu.append((cpu_seconds(d.pid, children=False), cpu_self()))
                 ctx.log(f"  {window:g} s with {threads} clients asking for the status, {rate} requests/s in all")
                 with StatusLoad(sock_path, rate, threads) as load:
+                    cpu[1] = (cpu_seconds(d.pid, children=False), cpu_self())
                     loaded_start = load.start()
                     ctx.sleep(window)
                     answers, loaded_end = load.stop()
+                    cpu.append((cpu_seconds(d.pid, children=False), cpu_self()))
                     errors = list(load.errors)
                     answer_bytes = load.answer_bytes
                 # One more tick, so the last loaded tick's heartbeat is seen.
@@ -266,49 +286,55 @@ def measure(ctx, table, rids=("7.1", "7.2", "7.3")):
         if len(mtimes) < 4:
             raise BenchError(f"only {len(mtimes)} heartbeats seen; see {d.err_path}")
         done = {int(m.group(1)): float(m.group(3)) for m in DONE.finditer(log)}
+        skipped = {int(m.group(1)): int(m.group(2)) for m in SKIPPED.finditer(log)}
         if not done:
             raise BenchError(f"no 'tick K: N runs done' line in the daemon's debug log; see {d.err_path}")
         beats = ticks_of(mtimes, tick)
         # Tick 0 (cold start, config evaluation) is left out of the origin.
         origin = min(m - k * tick for k, m in beats if k > 0)
-        q_late, q_runs, q_ticks, q_exp = window_figures(beats, origin, tick, done, quiet_start, quiet_end)
-        l_late, l_runs, l_ticks, l_exp = window_figures(beats, origin, tick, done, loaded_start, loaded_end)
-        if not q_late or not l_late:
-            raise BenchError(f"no tick in a window (quiet {len(q_late)}, loaded {len(l_late)}); see {d.err_path}")
+        q = Window(beats, origin, tick, done, skipped, *quiet)
+        lo = Window(beats, origin, tick, done, skipped, loaded_start, loaded_end)
+        if not q.late or not lo.late:
+            raise BenchError(f"no tick in a window (quiet {len(q.late)}, loaded {len(lo.late)}); see {d.err_path}")
     except BenchError as e:
         table.fail(list(rids), target, e)
         return
-    q99, l99 = percentile(q_late, 99), percentile(l_late, 99)
+    q.cpu, lo.cpu = (tuple(b - a for a, b in zip(cpu[i], cpu[i + 1])) for i in (0, 1))
+    q99, l99 = percentile(q.late, 99), percentile(lo.late, 99)
     limit = max(FACTOR * q99, q99 + SLACK_S)
     served = answers / (loaded_end - loaded_start)
-    ms = 1000.0
 
-    def both(values_l, values_q, p):
-        return f"{percentile(values_l, p) * ms:.1f} / {percentile(values_q, p) * ms:.1f} ms p{p}"
+    def ms(x):
+        # A tick whose runs ran into the next one took more than a tick.
+        return f"{tick * 1000:.0f}+" if x == float("inf") else f"{x * 1000:.1f}"
+
+    def both(attr, p):
+        return f"{ms(percentile(getattr(lo, attr), p))} / {ms(percentile(getattr(q, attr), p))} ms p{p}"
 
     table.set(
         lat_row,
-        f"{l99 / max(q99, FLOOR_S):.2f}x (p99 {l99 * ms:.1f} ms / {q99 * ms:.1f} ms; "
-        f"with / without load: {both(l_late, q_late, 50)}; ticks {len(l_late)} / {len(q_late)})",
+        f"{l99 / max(q99, FLOOR_S):.2f}x (p99 {ms(l99)} ms / {ms(q99)} ms; "
+        f"with / without load: {both('late', 50)}; ticks {len(lo.late)} / {len(q.late)})",
         target,
         PASS if l99 <= limit else MISS,
         f"{n} checks, base_tick {tick:g} s, {ctx.workers} workers, two windows of {window:g} s on one daemon; "
-        f"ticks seen with / without load: {len(l_ticks)} / {len(q_ticks)} of {l_exp} / {q_exp} due; "
-        f"lateness against the grid placed at the run's earliest heartbeat; the limit was {limit * ms:.1f} ms; "
-        f"lateness with load (ms): {', '.join(f'{x * ms:.0f}' for x in l_late)}; "
-        f"without: {', '.join(f'{x * ms:.0f}' for x in q_late)}",
+        f"ticks seen with / without load: {len(lo.late)} / {len(q.late)} of {lo.due} / {q.due} due; "
+        f"lateness against the grid placed at the run's earliest heartbeat; the limit was {ms(limit)} ms; "
+        f"lateness with load (ms): {', '.join(f'{x * 1000:.0f}' for x in lo.late)}; "
+        f"without: {', '.join(f'{x * 1000:.0f}' for x in q.late)}",
     )
     table.set(
         run_row,
-        f"{both(l_runs, q_runs, 50)}, {both(l_runs, q_runs, 99)} "
-        f"(with / without load; ticks with all runs done {len(l_runs)} / {len(q_runs)})",
+        f"{both('runs', 50)}, {both('runs', 99)} (with / without load; ticks whose runs ran into the next "
+        f"tick {lo.overran} / {q.overran}, due runs skipped as still running {lo.skipped} / {q.skipped})",
         "reported",
         INFO,
     )
     table.set(
         served_row,
         f"{served:.0f} answers/s ({answers} in {loaded_end - loaded_start:.1f} s, {threads} connections, "
-        f"{answer_bytes} bytes each)",
+        f"{answer_bytes} bytes each; daemon CPU {lo.cpu[0]:.2f} s / {q.cpu[0]:.2f} s, "
+        f"client CPU {lo.cpu[1]:.2f} s / {q.cpu[1]:.2f} s with / without load)",
         f"{rate}/s asked",
         INFO,
     )
