@@ -16,8 +16,8 @@ windows is taken in the same run.
   thread stats the file every 10 ms and keeps each new mtime; the mtime
   itself is the exact moment (file system timestamp granularity, a jiffy),
   the polling only has to be faster than the tick (see ticks_of for the
-  two updates of one write). The daemon's debug log
-  has the same events, but env_logger stamps its lines to the second.
+  two updates of one write). The daemon's debug log has the same events,
+  but env_logger stamps its lines to the second.
 - The grid: tick k is due at origin + k * base_tick (the daemon's ticker);
   the origin is not visible from outside, so it is placed at the earliest
   heartbeat of the run (min over k of mtime_k - k * base_tick): lateness
@@ -25,7 +25,12 @@ windows is taken in the same run.
   own fixed cost (submitting N runs before the heartbeat) is in every tick
   alike and does not count.
 - How long its runs took: the loop's debug line `tick K: N runs done in
-  X s` (RUST_LOG=debug), from the tick's start to its last result.
+  X s` (RUST_LOG=debug), from the tick's start to its last result. A tick
+  without one ran into the next tick: it counts as longer than a tick,
+  and the runs the next tick skipped as still running (its `overloaded`
+  warning) are added up.
+- What the answers cost: the daemon's own CPU (not its plugins') and this
+  process's (the load client) in each window.
 """
 import json
 import os
