@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 
-from . import idle, memory, peers, probes, throughput, tick, timeout
+from . import control, idle, memory, peers, probes, throughput, tick, timeout
 from .procs import BenchError
 from .table import ERROR, ROW_IDS, SKIPPED, Table
 
@@ -35,6 +35,11 @@ FULL = dict(
     runs=5,
     runs_small=3,
     monit_window=10,
+    ctl_checks=1000,
+    ctl_tick=1,
+    ctl_window=60,
+    ctl_rate=1000,
+    ctl_threads=8,
     settle=1.0,
 )
 SMOKE = dict(
@@ -50,10 +55,15 @@ SMOKE = dict(
     runs=3,
     runs_small=1,
     monit_window=2,
+    ctl_checks=50,
+    ctl_tick=0.5,
+    ctl_window=5,
+    ctl_rate=200,
+    ctl_threads=4,
     settle=0.5,
 )
 
-SECTIONS = ("1", "2", "3", "4", "5", "6")
+SECTIONS = ("1", "2", "3", "4", "5", "6", "7")
 
 
 class Ctx:
@@ -140,6 +150,9 @@ def main(argv):
             tt=sizes["timeout"],
             tq=sizes["quick"],
             nt=sizes["tcp"],
+            nc=sizes["ctl_checks"],
+            ct=sizes["ctl_tick"],
+            cr=sizes["ctl_rate"],
         )
     )
     started = datetime.datetime.now(datetime.timezone.utc)
@@ -180,6 +193,9 @@ def main(argv):
     if wants("6.1"):
         ctx.log("6. built-in TCP probes")
         probes.measure(ctx, table)
+    if wants("7.1", "7.2", "7.3"):
+        ctx.log("7. control socket under load")
+        control.measure(ctx, table)
     for rid in ROW_IDS:
         if rid not in table.rows and not wants(rid):
             table.set(rid, "not run (--only)", "", SKIPPED)

@@ -41,6 +41,9 @@ ROWS = [
     ("5.1", "hung plugin (ignores SIGTERM), timeout {tt} s: gone after timeout +"),
     ("5.2", "other checks of the same tick ({tq} quick): last done at"),
     ("6.1", "{nt} built-in TCP probes, one tick, loopback"),
+    ("7.1", "control socket under load, {nc} checks, base_tick {ct} s: tick lateness p99 with {cr} status requests/s / without"),
+    ("7.2", "control socket under load: the tick's runs, start to last result, with / without the requests"),
+    ("7.3", "control socket under load: status requests served per second"),
 ]
 ROW_IDS = [r[0] for r in ROWS]
 
