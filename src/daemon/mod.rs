@@ -119,7 +119,9 @@ pub fn load(cli: &Cli) -> anyhow::Result<Config> {
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     });
-    let mut cfg = evaluated.map(|c| c.clone()).map_err(anyhow::Error::new)?;
+    let evaluated = evaluated.map_err(anyhow::Error::new)?;
+    let mut cfg = Config::clone(&evaluated);
+    drop(evaluated);
     if let Some(dir) = &cli.state_dir {
         cfg.state_dir = dir.clone();
     }
