@@ -9,7 +9,9 @@ shared libraries and the executable's clean pages, which stay in the page
 cache whoever maps them. VmHWM (the peak RSS, reached while the config is
 evaluated and tick 0 runs) is reported because it is what the machine must
 have free at start."""
+import os
 import re
+import subprocess
 
 from . import configs
 from .procs import (
@@ -23,7 +25,7 @@ from .procs import (
     rss_kib,
     wait_idle,
 )
-from .table import MISS, PASS
+from .table import INFO, MISS, PASS
 
 # Private memory of an idle daemon, MiB, by row.
 TARGETS_MIB = {"3.1": 1.5, "3.3": 12}
@@ -80,3 +82,23 @@ def measure(ctx, table):
             )
         table.set(rid, f"{footprint_text(fig, hwm)}; {threads} threads", target, verdict, note)
     return found
+
+
+SIZE_LIMIT_MB = 8
+
+
+def binary_size(ctx, table):
+    """Row 3.4: the executable as installed (stripped), against 8 MB. A
+    smoke run measures the debug build it was given: reported, not judged."""
+    target = f"< {SIZE_LIMIT_MB} MB"
+    stripped = os.path.join(ctx.work, "picomon.stripped")
+    r = subprocess.run(["strip", "-o", stripped, ctx.picomon], capture_output=True, text=True)
+    if r.returncode != 0:
+        table.fail(["3.4"], target, BenchError(f"strip {ctx.picomon}: {r.stderr.strip()}"))
+        return
+    size = os.path.getsize(stripped)
+    if ctx.smoke:
+        verdict = INFO
+    else:
+        verdict = PASS if size < SIZE_LIMIT_MB * 1_000_000 else MISS
+    table.set("3.4", f"{size / 1e6:.2f} MB ({size} bytes; unstripped {os.path.getsize(ctx.picomon)})", target, verdict)

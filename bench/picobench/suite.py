@@ -178,6 +178,8 @@ def main(argv):
     if wants("3.1", "3.2", "3.3"):
         ctx.log("3. idle daemon memory")
         mem_found = memory.measure(ctx, table)
+    if wants("3.4"):
+        memory.binary_size(ctx, table)
     if wants("2.1", "2.2", "2.3", "2.4"):
         ctx.log("2. peers: runs")
         peers.measure(ctx, table)

@@ -37,6 +37,7 @@ ROWS = [
     ("3.1", "idle daemon memory, {m1} checks"),
     ("3.2", "idle daemon memory, {m2} checks"),
     ("3.3", "idle daemon memory, {m3} checks"),
+    ("3.4", "picomon executable, stripped"),
     ("4.1", "idle CPU between ticks, {ni} checks, over {iw} s"),
     ("5.1", "hung plugin (ignores SIGTERM), timeout {tt} s: gone after timeout +"),
     ("5.2", "other checks of the same tick ({tq} quick): last done at"),
