@@ -196,6 +196,9 @@ fn admit(
 fn serve(stream: UnixStream, user: &str, inbox: &Inbox<Event>, published: &Published) {
     let mut reader = BufReader::new(&stream);
     let mut line = Vec::new();
+    // Every command is logged at INFO with the user; a client that keeps
+    // one connection open to poll `status` is logged at INFO once.
+    let mut read_logged = false;
     loop {
         line.clear();
         let n = match (&mut reader)
@@ -224,7 +227,7 @@ fn serve(stream: UnixStream, user: &str, inbox: &Inbox<Event>, published: &Publi
         let response = match serde_json::from_str::<Request>(text.trim()) {
             Ok(Request::Status) => match published.read() {
                 Some(snapshot) => {
-                    log::debug!("control: {user}: status");
+                    log_read(user, "status", &mut read_logged);
                     if (&stream).write_all(snapshot.answer_line()).is_err() {
                         return;
                     }
@@ -232,9 +235,9 @@ fn serve(stream: UnixStream, user: &str, inbox: &Inbox<Event>, published: &Publi
                 }
                 // Nobody asked for a while: the loop answers this one and
                 // publishes again from now on.
-                None => handle(Request::Status, user, inbox, published),
+                None => handle(Request::Status, user, inbox, published, &mut read_logged),
             },
-            Ok(request) => handle(request, user, inbox, published),
+            Ok(request) => handle(request, user, inbox, published, &mut read_logged),
             Err(e) => Response::error(format!(
                 "not a request: {e}; send e.g. {{\"cmd\":\"status\"}}"
             )),
@@ -245,10 +248,24 @@ fn serve(stream: UnixStream, user: &str, inbox: &Inbox<Event>, published: &Publi
     }
 }
 
-fn handle(request: Request, user: &str, inbox: &Inbox<Event>, published: &Published) -> Response {
-    // Read-only requests polled by a script would flood the log.
+/// A read-only request: INFO the first time on a connection, then DEBUG.
+fn log_read(user: &str, name: &str, logged: &mut bool) {
+    if std::mem::replace(logged, true) {
+        log::debug!("control: {user}: {name}");
+    } else {
+        log::info!("control: {user}: {name}");
+    }
+}
+
+fn handle(
+    request: Request,
+    user: &str,
+    inbox: &Inbox<Event>,
+    published: &Published,
+    read_logged: &mut bool,
+) -> Response {
     if matches!(request, Request::Status | Request::Silences) {
-        log::debug!("control: {user}: {}", request.name());
+        log_read(user, request.name(), read_logged);
     } else {
         log::info!(
             "control: {user}: {}",

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 /// Every row the suite reports, in order (bench/picobench/table.py).
 const ROWS: &[&str] = &[
     "1.1", "1.2", "1.3", "1.4", "1.5", "1.6", "1.7", "1.8", "1.9", "2.1", "2.2", "2.3", "2.4",
-    "2.5", "2.6", "2.7", "3.1", "3.2", "3.3", "3.4", "4.1", "5.1", "5.2", "6.1", "7.1", "7.2", "7.3",
+    "2.5", "2.6", "2.7", "3.1", "3.2", "3.3", "3.4", "4.1", "5.1", "5.2", "6.1", "7.1", "7.2",
+    "7.3",
 ];
 
 /// What a row may conclude; "error" (a broken measurement) is not among

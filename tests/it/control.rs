@@ -243,6 +243,8 @@ fn reload_answers_with_the_config_error_then_with_what_changed() {
     assert!(d.stop().success());
     let log = d.stderr();
     assert!(log.contains("control: root: {\"cmd\":\"reload\"}"), "{log}");
+    // A read-only command too is logged at INFO, with the user.
+    assert!(log.contains("INFO ] control: root: status"), "{log}");
 }
 
 #[test]
