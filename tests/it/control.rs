@@ -72,9 +72,7 @@ add(plugin("{plugin}", ["{d}/runs", "{d}/status"]), #{{ name: "flappy", target_n
     }
 
     fn set_status(&self, code: i32, text: &str) {
-        let tmp = self.dir().join("status.tmp");
-        fs::write(&tmp, format!("{code}\n{text}\n")).unwrap();
-        fs::rename(&tmp, self.dir().join("status")).unwrap();
+        support::set_plugin_status(self.dir(), code, text);
     }
 
     fn runs(&self) -> usize {

@@ -1240,15 +1240,11 @@ add(plugin("{plugin}", ["{d}/runs", "{d}/status"]), #{{ name: "flappy", target_n
     }
 
     fn set_status(&self, code: i32, text: &str) {
-        let tmp = self.path().join("status.tmp");
-        fs::write(&tmp, format!("{code}\n{text}\n")).unwrap();
-        fs::rename(&tmp, self.path().join("status")).unwrap();
+        support::set_plugin_status(self.path(), code, text);
     }
 
     fn runs(&self) -> usize {
-        fs::read_to_string(self.path().join("runs"))
-            .map(|s| s.lines().count())
-            .unwrap_or(0)
+        support::count_lines(&self.path().join("runs"))
     }
 
     /// Waits until the plugin ran `n` more times.

@@ -206,3 +206,12 @@ impl Drop for Daemon {
 pub fn count_lines(path: &Path) -> usize {
     read(path).lines().count()
 }
+
+/// Sets what tests/smtp/status-plugin.sh in `dir` answers from its next
+/// run: its exit code and output (written whole, then renamed in, so a run
+/// never reads half of it).
+pub fn set_plugin_status(dir: &Path, code: i32, text: &str) {
+    let tmp = dir.join("status.tmp");
+    std::fs::write(&tmp, format!("{code}\n{text}\n")).unwrap();
+    std::fs::rename(&tmp, dir.join("status")).unwrap();
+}
