@@ -221,7 +221,8 @@ pub struct CheckSpec {
     pub timeout: Duration,
     pub env: Vec<(String, String)>,
     pub cwd: Option<PathBuf>,
-    pub when: Option<When>,
+    /// Boxed: few checks have one, and every check would carry its size.
+    pub when: Option<Box<When>>,
     /// `passive: "host"`: passive outputs report this check as a host
     /// result rather than a service result.
     pub passive_host: bool,

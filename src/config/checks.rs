@@ -411,7 +411,7 @@ pub fn finish(b: &Builder) -> Vec<CheckSpec> {
                 timeout: Duration::from_secs_f64(o.timeout.unwrap_or(k.default_timeout)),
                 env: o.env.clone(),
                 cwd: o.cwd.as_ref().map(PathBuf::from),
-                when: o.when.clone(),
+                when: o.when.clone().map(Box::new),
                 passive_host: o.passive_host,
                 host_name: o.host_name.clone(),
                 service_name: o.service_name.clone(),

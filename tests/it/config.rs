@@ -621,8 +621,8 @@ add(shell("noon"), #{ when: #{ hours: 12 } });
     let mut days: Vec<u8> = (1..=12).collect();
     days.extend(24..=30);
     assert_eq!(
-        check(&c, "shell:office").when,
-        Some(When {
+        check(&c, "shell:office").when.as_deref(),
+        Some(&When {
             hours: (9..=17).collect(),
             weekdays: vec![0, 1, 2, 3, 4],
             days,
@@ -630,8 +630,8 @@ add(shell("noon"), #{ when: #{ hours: 12 } });
         })
     );
     assert_eq!(
-        check(&c, "shell:night").when,
-        Some(When {
+        check(&c, "shell:night").when.as_deref(),
+        Some(&When {
             hours: vec![0, 1, 2, 22, 23],
             weekdays: vec![5, 6],
             days: vec![],
