@@ -415,7 +415,7 @@ add(trace4(me, #{ on_route_change: "warning" }), #{ retry: 0 });
 }
 
 // ---- faults: one daemon per state dir, shutdown, start-up order, modes,
-// panics (issue 11) ----
+// panics ----
 
 /// The pids of live processes whose environment or command line holds
 /// `marker` (the tests give every plugin an environment variable with the
