@@ -8,7 +8,7 @@ use std::io::Read;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use regex::Regex;
+use regex_lite::Regex;
 use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
