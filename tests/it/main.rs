@@ -16,6 +16,7 @@ mod daemon;
 mod mail;
 mod outputs;
 mod outputs_servers;
+mod package;
 mod passive;
 mod plugin_runner;
 mod privileges;
