@@ -144,8 +144,8 @@ pub fn register(engine: &mut Engine, shared: &Shared) {
 /// for `dns_zone`, one zone). The engine resolves these names to function
 /// pointers where no variable of that name exists.
 pub const BULK_CONSTRUCTORS: &[&str] = &[
-    "ping4", "ping6", "http4", "http6", "https4", "https6", "smtp4", "smtp6", "jabber4",
-    "jabber6", "openvpn4", "openvpn6", "dns4", "dns6", "trace4", "trace6", "dns_zone",
+    "ping4", "ping6", "http4", "http6", "https4", "https6", "smtp4", "smtp6", "jabber4", "jabber6",
+    "openvpn4", "openvpn6", "dns4", "dns6", "trace4", "trace6", "dns_zone",
 ];
 
 /// True when `add()`'s first argument is constructors (function pointers)
@@ -252,7 +252,14 @@ fn add_bulk(
             } else {
                 ctor.call_within_context(ctx, (dest.clone(), own.clone()))
             }
-            .map_err(|e| rt(format!("{}: {}", ctor.fn_name(), inner_message(&e))))?;
+            .map_err(|e| {
+                let msg = inner_message(&e);
+                if msg.starts_with(ctor.fn_name()) {
+                    rt(msg)
+                } else {
+                    rt(format!("{}: {msg}", ctor.fn_name()))
+                }
+            })?;
             let def = made.try_cast::<CheckDef>().ok_or_else(|| {
                 rt(format!(
                     "{}(...) did not make a check; add() pairs check constructors with hosts",

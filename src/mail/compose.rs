@@ -164,7 +164,10 @@ pub fn render_subject(tpl: &str, state: &str, check: &str, dest: &str) -> String
             rest = &brace[2..];
             continue;
         }
-        let field = match brace.strip_prefix('{').and_then(|f| f.find('}').map(|c| &f[..c])) {
+        let field = match brace
+            .strip_prefix('{')
+            .and_then(|f| f.find('}').map(|c| &f[..c]))
+        {
             Some(f) if !f.contains('{') => f,
             _ => {
                 out.push_str(&brace[..1]);
@@ -200,7 +203,10 @@ fn format_spec(value: &str, spec: &str) -> String {
     } else if chars.first().is_some_and(is_align) {
         (align, i) = (chars[0], 1);
     }
-    while chars.get(i).is_some_and(|c| matches!(c, '+' | '-' | ' ' | '#')) {
+    while chars
+        .get(i)
+        .is_some_and(|c| matches!(c, '+' | '-' | ' ' | '#'))
+    {
         i += 1;
     }
     if chars.get(i) == Some(&'0') {

@@ -193,8 +193,7 @@ impl HttpProbe {
         let sock = net::connect(addrs, deadline)?;
         match tls::handshake(sock, &self.vhost, &self.tls, deadline) {
             Ok((_, cert)) => {
-                let (st, mut msg) =
-                    tls::cert_verdict(&cert, self.cert_warning, self.cert_critical);
+                let (st, mut msg) = tls::cert_verdict(&cert, self.cert_warning, self.cert_critical);
                 if let Some(note) = cert.trust.note() {
                     msg.push_str(&format!(" - {note}"));
                 }

@@ -370,7 +370,14 @@ mod tests {
         for ok in ["web1", "www.example.org", "www.example.org.", "a-b_c.d"] {
             assert!(is_dns_name(ok), "{ok}");
         }
-        for bad in ["Strange IPs", "", "127.0.0.1", "::1", "a..b", "127.0.0.1/::1"] {
+        for bad in [
+            "Strange IPs",
+            "",
+            "127.0.0.1",
+            "::1",
+            "a..b",
+            "127.0.0.1/::1",
+        ] {
             assert!(!is_dns_name(bad), "{bad}");
         }
         let h = crate::check::Host {

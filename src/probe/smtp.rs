@@ -222,7 +222,9 @@ fn reply(link: &mut dyn Link, deadline: &Deadline, what: &str) -> Result<(u16, S
 impl Probe for SmtpProbe {
     fn run(&self, timeout: Duration) -> Outcome {
         let tls = match &self.starttls {
-            Some((_, o)) if o.no_verify => ", STARTTLS (certificate chain not checked: verify: false)",
+            Some((_, o)) if o.no_verify => {
+                ", STARTTLS (certificate chain not checked: verify: false)"
+            }
             Some(_) => ", STARTTLS",
             None => "",
         };

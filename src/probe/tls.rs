@@ -207,12 +207,20 @@ impl ServerCertVerifier for Recording {
             return Ok(ServerCertVerified::assertion());
         }
         self.record(end_entity, Trust::Chain);
-        match self
-            .inner
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-        {
+        match self.inner.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        ) {
             Ok(v) => Ok(v),
-            Err(_) if self.pinned.iter().any(|c| c.as_ref() == end_entity.as_ref()) => {
+            Err(_)
+                if self
+                    .pinned
+                    .iter()
+                    .any(|c| c.as_ref() == end_entity.as_ref()) =>
+            {
                 self.record(end_entity, Trust::Pinned);
                 Ok(ServerCertVerified::assertion())
             }
@@ -265,10 +273,9 @@ fn recording_config(opts: &TlsOptions) -> Result<(Arc<ClientConfig>, Arc<Recordi
         Some(path) => ca_file_certs(path)?,
         None => Vec::new(),
     };
-    let inner =
-        WebPkiServerVerifier::builder_with_provider(Arc::new(roots(&pinned)), provider())
-            .build()
-            .map_err(|e| format!("cannot set up certificate verification: {e}"))?;
+    let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots(&pinned)), provider())
+        .build()
+        .map_err(|e| format!("cannot set up certificate verification: {e}"))?;
     let rec = Arc::new(Recording {
         inner,
         pinned,
@@ -699,16 +706,19 @@ mod tests {
     #[test]
     fn error_names_become_words() {
         assert_eq!(words("CaUsedAsEndEntity"), "ca used as end entity");
-        assert_eq!(words("Other(OtherError(CaUsedAsEndEntity))"), "ca used as end entity");
+        assert_eq!(
+            words("Other(OtherError(CaUsedAsEndEntity))"),
+            "ca used as end entity"
+        );
         assert_eq!(words("HandshakeFailure"), "handshake failure");
         assert_eq!(words("received fatal alert"), "received fatal alert");
     }
 
     #[test]
     fn every_certificate_error_is_a_sentence() {
-        let e = rustls::Error::InvalidCertificate(CertificateError::UnsupportedSignatureAlgorithm);
+        let e = rustls::Error::InvalidCertificate(CertificateError::UnhandledCriticalExtension);
         let s = describe_tls(&e, "x");
-        assert_eq!(s, "certificate problem: unsupported signature algorithm");
+        assert_eq!(s, "certificate problem: unhandled critical extension");
         let e = rustls::Error::AlertReceived(rustls::AlertDescription::HandshakeFailure);
         assert!(describe_tls(&e, "x").contains("alert \"handshake failure\""));
     }

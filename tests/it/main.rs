@@ -18,6 +18,7 @@ mod outputs;
 mod outputs_servers;
 mod passive;
 mod plugin_runner;
+mod porting;
 mod privileges;
 mod probes_config;
 mod probes_local;
