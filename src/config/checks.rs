@@ -462,6 +462,11 @@ fn add(
                 })
             })
             .collect::<Result<_, _>>()?
+    } else if is_bulk(defs) {
+        return Err(
+            "add(constructors) needs the hosts too: add([ping4, http4], [h1, h2]), or call one: add(ping4(h1))"
+                .into(),
+        );
     } else {
         return Err(format!(
             "add() takes a check (made with plugin(), shell(), ping4(), ...) or an array of checks, not {}",

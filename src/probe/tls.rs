@@ -140,12 +140,12 @@ fn roots(extra: &[CertificateDer<'static>]) -> RootCertStore {
     store
 }
 
-/// The same trust for ureq's own connections (`http*` probes, scripts'
-/// `http_get`): the system bundle plus `ca_file`. ureq takes roots as
-/// certificates, and the built-in Mozilla roots are not certificates, so
-/// without a system bundle a `ca_file` replaces them there; the probes'
-/// own handshake (which runs first and reports certificate problems)
-/// still trusts both.
+/// The system trust for ureq's own TLS (scripts' `http_get`): the system
+/// bundle plus `ca_file`. ureq takes roots as certificates, and the
+/// built-in Mozilla roots are not certificates, so without a system bundle
+/// a `ca_file` replaces them there. The `https*` probes do not use it:
+/// their requests go through [`client_config`], the same trust as their
+/// own handshake.
 pub fn http_tls(opts: &TlsOptions) -> Result<ureq::tls::TlsConfig, String> {
     use ureq::tls::{Certificate, RootCerts, TlsConfig};
     static SYSTEM: OnceLock<Arc<Vec<Certificate<'static>>>> = OnceLock::new();

@@ -111,6 +111,8 @@ add([ping4], [a, b], #{ name: "reach" });
     assert!(e.contains(": http4: unknown option `bogus`"), "{e}");
     assert!(!e.contains("http4: http4:"), "{e}");
     assert!(e.starts_with("port.rhai:1:"), "{e}");
+    let e = load(r#"add(ping4);"#).unwrap_err();
+    assert!(e.contains("needs the hosts too"), "{e}");
     // A variable of that name wins over the constructor.
     let e = load(r#"let a = host("a"); let ping4 = 3; add([ping4], [a], #{});"#).unwrap_err();
     assert!(e.contains("item 0 is an integer, not a constructor"), "{e}");
