@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use regex::Regex;
+use regex_lite::Regex;
 
 use super::net::{self, Deadline, Family, Link};
 use super::opts::{Opts, RhaiResult};
