@@ -380,6 +380,15 @@ fn a_self_signed_ca_certificate_is_trusted_as_itself_or_not_checked() {
         Status::Ok,
         &["certificate chain not checked (verify: false)"],
     );
+    // A plain-text server answering a TLS client: a sentence, not an enum.
+    let plain = Peer::start("http server", python("http_server.py", &["127.0.0.1"]));
+    let o = expect_check(
+        &h,
+        &format!(r#"https4(h, #{{ port: {}, verify: false }})"#, plain.port),
+        Status::Critical,
+        &["did not answer in TLS"],
+    );
+    no_debug(&o);
     let e = eval_def(
         &h,
         &format!(r#"https4(h, #{{ verify: false, ca_file: "{pem}" }})"#),
