@@ -26,6 +26,27 @@ pub const VERB_LEVELS: &[&str] = &["debug", "info", "warning", "error"];
 /// Accepted `smtp_tls` values.
 pub const SMTP_TLS: &[&str] = &["none", "starttls", "tls"];
 
+/// Accepted `emails.subject_style` values.
+pub const SUBJECT_STYLES: &[&str] = &["thread", "state"];
+
+/// Keys of picomon's Python configs that picomon refuses on purpose, with
+/// what it does instead: accepting them silently would promise a
+/// behaviour that does not exist.
+const RETIRED: &[(&str, &str)] = &[(
+    "config.emails.smtp_keepalive_timeout",
+    "is not supported: picomon keeps no idle SMTP connection. Its delivery thread \
+     connects for each mail in the outbox and closes the connection after it; a busy \
+     tick is already one digest mail (config.emails.digest_over). Remove this line",
+)];
+
+/// The message for a key that is unknown, or retired (see [`RETIRED`]).
+fn unknown_key(what: &str, key: &str, prefix: &str, known: &[&str]) -> String {
+    match RETIRED.iter().find(|(name, _)| *name == what) {
+        Some((name, why)) => format!("{name} {why}"),
+        None => v::unknown("key", what, key, prefix, known),
+    }
+}
+
 /// One declared key, as the README documents it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyDoc {
@@ -147,7 +168,7 @@ macro_rules! keys {
                         let check: fn(&str, &Dynamic, &$ty) -> Result<$ty, String> = $check;
                         self.$key = check(&what, val, &self.$key)?;
                     })+
-                    _ => return Err(v::unknown("key", &what, key, $prefix, $KNOWN)),
+                    _ => return Err(unknown_key(&what, key, $prefix, $KNOWN)),
                 }
                 Ok(())
             }
@@ -156,7 +177,7 @@ macro_rules! keys {
             fn get(&self, key: &str) -> Result<Option<Dynamic>, String> {
                 match key {
                     $(stringify!($key) => Ok(KeyValue::to_dynamic(&self.$key)),)+
-                    _ => Err(v::unknown("key", &format!("{}{key}", $prefix), key, $prefix, $KNOWN)),
+                    _ => Err(unknown_key(&format!("{}{key}", $prefix), key, $prefix, $KNOWN)),
                 }
             }
         }
@@ -240,11 +261,11 @@ keys! {
         smtp_ca_file: String = String::new(), |what, val, _| v::string(what, val);
         /// First retry delay after a failed send, in seconds.
         smtp_retry_timeout: f64 = 60.0, |what, val, _| v::seconds(what, val, 1.0, false);
-        /// Read for picomon's Python configs; no idle connection is kept.
-        smtp_keepalive_timeout: f64 = 60.0, |what, val, _| v::seconds(what, val, 0.0, false);
-        /// The Problem subject template.
+        /// The subject template, in Python's format syntax.
         subject_tpl: String = "[picomon] {state}: {check} on {dest}".into(),
             |what, val, _| v::non_empty(what, val);
+        /// `thread`: "Re: " + the Problem subject; `state`: each mail renders `subject_tpl` with its own state.
+        subject_style: String = "thread".into(), |what, val, _| v::choice(what, val, SUBJECT_STYLES);
         /// The periodic error report.
         report: ReportKeys = ReportKeys::defaults(),
             |what, val, cur| group_assignment(what, val, is_report_handle).map(|()| cur.clone());

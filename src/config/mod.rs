@@ -38,6 +38,17 @@ pub enum SmtpTls {
     Tls,
 }
 
+/// How the subjects of a check's Update and Recovery mails are made
+/// (`emails.subject_style`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SubjectStyle {
+    /// "Re: " + the Problem mail's subject, as rendered then.
+    Thread,
+    /// `subject_tpl` rendered with the mail's own state, as picomon's
+    /// Python original did; still threaded by its headers.
+    State,
+}
+
 /// `config.emails.*`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EmailConfig {
@@ -51,8 +62,8 @@ pub struct EmailConfig {
     /// Extra CA certificates (PEM) to trust, for private CAs.
     pub smtp_ca_file: String,
     pub smtp_retry_timeout: Duration,
-    pub smtp_keepalive_timeout: Duration,
     pub subject_tpl: String,
+    pub subject_style: SubjectStyle,
     pub report_every: Duration,
     pub report_subject: String,
     pub watchdog_subject: String,
@@ -170,7 +181,9 @@ fn evaluate(path: &Path, source: &str) -> (builder::Shared, Result<(), ConfigErr
         .map_err(|e| error::from_parse(path, e))
         .and_then(|ast| {
             engine::arm_deadline(&mut engine);
-            engine.run_ast(&ast).map_err(|e| error::from_eval(path, *e))
+            engine
+                .run_ast(&ast)
+                .map_err(|e| error::from_eval(path, *e, &engine::function_names(&engine)))
         });
     drop(engine);
     (shared, ran)
@@ -224,8 +237,11 @@ fn build_config(path: &Path, b: &builder::Builder) -> Config {
             smtp_password_file: e.smtp_password_file.clone(),
             smtp_ca_file: e.smtp_ca_file.clone(),
             smtp_retry_timeout: Duration::from_secs_f64(e.smtp_retry_timeout),
-            smtp_keepalive_timeout: Duration::from_secs_f64(e.smtp_keepalive_timeout),
             subject_tpl: e.subject_tpl.clone(),
+            subject_style: match e.subject_style.as_str() {
+                "state" => SubjectStyle::State,
+                _ => SubjectStyle::Thread,
+            },
             report_every: Duration::from_secs_f64(e.report.every),
             report_subject: e.report.subject.clone(),
             watchdog_subject: e.watchdog_subject.clone(),

@@ -19,6 +19,7 @@ mod outputs_servers;
 mod package;
 mod passive;
 mod plugin_runner;
+mod porting;
 mod privileges;
 mod probes_config;
 mod probes_local;
