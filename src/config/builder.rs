@@ -28,6 +28,8 @@ pub struct CheckOpts {
     pub passive_host: bool,
     pub host_name: Option<String>,
     pub service_name: Option<String>,
+    /// Runs of the check that may overlap (default 1).
+    pub max_instances: Option<u16>,
 }
 
 /// A check as `add()` recorded it.

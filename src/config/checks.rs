@@ -31,6 +31,7 @@ pub const CHECK_OPTIONS: &[&str] = &[
     "passive",
     "host_name",
     "service_name",
+    "max_instances",
 ];
 
 /// The options `host(name, #{ ... })` accepts.
@@ -548,6 +549,9 @@ fn parse_opts(o: &Dynamic) -> Result<CheckOpts, String> {
             }
             "host_name" => opts.host_name = Some(v::non_empty(what, val)?),
             "service_name" => opts.service_name = Some(v::non_empty(what, val)?),
+            "max_instances" => {
+                opts.max_instances = Some(v::whole(what, val, 1, 1000, "runs")? as u16)
+            }
             other => return Err(unknown("option", other, other, "", CHECK_OPTIONS)),
         }
     }
@@ -615,6 +619,7 @@ pub fn finish(b: &Builder) -> Vec<CheckSpec> {
                 cwd: o.cwd.as_ref().map(PathBuf::from),
                 when: o.when.clone().map(Box::new),
                 passive_host: o.passive_host,
+                max_instances: o.max_instances.unwrap_or(1),
                 host_name: o.host_name.clone(),
                 service_name: o.service_name.clone(),
                 line: p.line,

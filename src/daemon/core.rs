@@ -303,7 +303,7 @@ impl<C: Clock> Daemon<C> {
             .enumerate()
             .map(|(i, t)| (t.spec.id.clone(), i))
             .collect();
-        self.running = self.checks.iter().filter(|t| t.sched.running).count();
+        self.running = self.checks.iter().map(|t| t.sched.runs()).sum();
     }
 
     /// After a restart: checks whose identity is unchanged get back their
@@ -353,7 +353,7 @@ impl<C: Clock> Daemon<C> {
                     continue;
                 }
             }
-            match t.sched.decide(k, t.interval()) {
+            match t.sched.decide(k, t.interval(), t.spec.max_instances) {
                 Decision::NotDue => {}
                 Decision::SkipRunning => {
                     load.skipped += 1;
