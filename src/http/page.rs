@@ -115,14 +115,14 @@ fn row(out: &mut String, c: &CheckStatus, recent: &[f32], now: i64) {
     out.push_str("</td>");
     time_cell(out, c.since, now, "since");
     time_cell(out, c.last_run, now, "last");
-    out.push_str("<td class=\"dur\">");
+    out.push_str("<td><div class=\"dur\">");
     sparkline(out, recent);
     if let Some(d) = c.duration {
         let _ = write!(out, "<span>{}</span>", seconds(d));
     }
     let _ = write!(
         out,
-        "</td><td class=\"out\" title=\"{0}\">{0}</td></tr>\n",
+        "</div></td><td class=\"out\" title=\"{0}\">{0}</td></tr>\n",
         esc(&c.output)
     );
 }
@@ -288,11 +288,10 @@ h2 small{color:var(--muted);font-weight:400}\
 .dot.unknown{background:var(--unknown)}\
 table{width:100%;border-collapse:collapse;table-layout:fixed}\
 th{text-align:left;font-weight:600;color:var(--muted);font-size:12px;padding:6px 10px}\
-th:nth-child(1){width:190px}th:nth-child(2){width:18%}th:nth-child(3),th:nth-child(4){width:90px}th:nth-child(5){width:190px}\
+th:nth-child(1){width:250px}th:nth-child(2){width:18%}th:nth-child(3),th:nth-child(4){width:90px}th:nth-child(5){width:200px}\
 td{padding:7px 10px;border-top:1px solid var(--line);vertical-align:middle;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}\
 tr.check{border-left:4px solid var(--pending)}tr.ok{border-left-color:var(--ok)}\
 tr.warning{border-left-color:var(--warning)}tr.critical{border-left-color:var(--critical)}tr.unknown{border-left-color:var(--unknown)}\
-tr.warning td,tr.critical td,tr.unknown td{background:color-mix(in srgb,currentColor 0%,transparent)}\
 tr.critical{background:color-mix(in srgb,var(--critical) 8%,transparent)}\
 tr.warning{background:color-mix(in srgb,var(--warning) 8%,transparent)}\
 tr.unknown{background:color-mix(in srgb,var(--unknown) 8%,transparent)}\

@@ -13,6 +13,7 @@ mod bench_smoke;
 mod config;
 mod control;
 mod daemon;
+mod http;
 mod mail;
 mod outputs;
 mod outputs_servers;
