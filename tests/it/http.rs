@@ -536,3 +536,18 @@ fn a_silent_client_does_not_hold_up_another() {
         .expect("the listener closes a silent client");
     assert!(rest.is_empty(), "{:?}", String::from_utf8_lossy(&rest));
 }
+
+#[test]
+fn a_listen_address_that_is_no_ip_and_port_is_refused_with_an_example() {
+    for bad in ["localhost:9464", "9464", "127.0.0.1"] {
+        let sb = sandbox(60.0, bad, "");
+        let out = sb.run(&["-c", "config.rhai", "--check-config"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{bad}: {err}");
+        assert!(
+            err.contains("config.rhai:4:")
+                && err.contains("config.listen must be IP:PORT, e.g. \"127.0.0.1:9464\""),
+            "{bad}: {err}"
+        );
+    }
+}

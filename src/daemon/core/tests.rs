@@ -681,10 +681,21 @@ fn the_http_snapshot_counts_transitions_and_keeps_durations_only_while_listening
     r.end_with("a", ms(250));
     r.at(60 * SEC);
     r.started();
-    r.end_with("a", Outcome::new(Status::Ok, "up").with_duration(Duration::from_millis(500)));
-    let snap = ask(&mut r, Request::Http).unwrap().http.expect("a snapshot");
+    r.end_with(
+        "a",
+        Outcome::new(Status::Ok, "up").with_duration(Duration::from_millis(500)),
+    );
+    let snap = ask(&mut r, Request::Http)
+        .unwrap()
+        .http
+        .expect("a snapshot");
     assert_eq!(snap.report, r.d.status_report());
-    let a = snap.report.checks.iter().position(|c| c.name == "a").unwrap();
+    let a = snap
+        .report
+        .checks
+        .iter()
+        .position(|c| c.name == "a")
+        .unwrap();
     assert_eq!(snap.recent[a], vec![0.25, 0.5]);
     assert_eq!(
         snap.transitions,
