@@ -120,9 +120,9 @@ fn row(out: &mut String, c: &CheckStatus, recent: &[f32], now: i64) {
     if let Some(d) = c.duration {
         let _ = write!(out, "<span>{}</span>", seconds(d));
     }
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "</div></td><td class=\"out\" title=\"{0}\">{0}</td></tr>\n",
+        "</div></td><td class=\"out\" title=\"{0}\">{0}</td></tr>",
         esc(&c.output)
     );
 }

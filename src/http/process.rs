@@ -65,7 +65,7 @@ fn open_files_limit() -> Option<u64> {
     };
     // SAFETY: getrlimit writes one rlimit into the struct we own.
     let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
-    (rc == 0).then_some(lim.rlim_cur as u64)
+    (rc == 0).then_some(lim.rlim_cur)
 }
 
 /// `btime` of `/proc/stat`: the boot time, Unix seconds.
