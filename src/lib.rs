@@ -29,6 +29,8 @@
 //! - [`clock`]: the one place time comes from; calendar and time zone.
 //! - [`fs`]: atomic writes, private files and directories, flocks.
 //! - [`host`]: this machine's name.
+//! - [`http`]: the read-only listener: `/metrics`, the checks' JSON, the
+//!   status page.
 
 pub mod alert;
 pub mod check;
@@ -39,6 +41,7 @@ pub mod control;
 pub mod daemon;
 pub mod fs;
 pub mod host;
+pub mod http;
 pub mod mail;
 pub mod notify;
 pub mod output;

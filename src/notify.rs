@@ -92,6 +92,11 @@ pub trait Notifier: Send {
         Vec::new()
     }
 
+    /// Notifications waiting for delivery, per channel name (`/metrics`).
+    fn pending(&self) -> Vec<(String, usize)> {
+        Vec::new()
+    }
+
     /// Last chance before exit: bounded by `deadline` seconds.
     fn shutdown(&mut self, _deadline: std::time::Duration) {}
 }

@@ -236,6 +236,8 @@ keys! {
         result_dir: String = String::new(), |what, val, _| absolute_or_empty(what, val);
         /// A group whose members may use the control socket; "" = root and picomon's user only.
         control_group: String = String::new(), |what, val, _| v::string(what, val);
+        /// Address of the read-only HTTP listener (metrics, checks JSON, status page); "" = off.
+        listen: String = String::new(), |what, val, _| listen_address(what, val);
         /// The mail settings.
         emails: EmailKeys = EmailKeys::defaults(hostname),
             |what, val, cur| group_assignment(what, val, is_emails_handle).map(|()| cur.clone());
@@ -303,6 +305,18 @@ fn absolute_or_empty(what: &str, val: &Dynamic) -> Result<String, String> {
         ));
     }
     Ok(dir)
+}
+
+/// `config.listen`: `IP:PORT` (port 0 takes a free port and logs it), or
+/// "" for no listener.
+fn listen_address(what: &str, val: &Dynamic) -> Result<String, String> {
+    let addr = v::string(what, val)?;
+    if !addr.is_empty() && addr.parse::<std::net::SocketAddr>().is_err() {
+        return Err(format!(
+            "{what} must be IP:PORT, e.g. \"127.0.0.1:9464\" (\"[::1]:9464\", or \"0.0.0.0:9464\" for every interface), or \"\" for no listener, not {addr:?}"
+        ));
+    }
+    Ok(addr)
 }
 
 /// `config.emails.to`: a list of mail addresses.

@@ -90,6 +90,9 @@ pub struct Config {
     pub result_dir: Option<PathBuf>,
     /// `config.control_group`: members may use the control socket.
     pub control_group: Option<String>,
+    /// `config.listen`: where the read-only HTTP listener binds; `None`
+    /// when off.
+    pub listen: Option<std::net::SocketAddr>,
     /// `maintenance(#{ match, ... })` windows: silences from the config.
     pub maintenance: Vec<crate::alert::quiet::Maintenance>,
     pub emails: EmailConfig,
@@ -223,6 +226,8 @@ fn build_config(path: &Path, b: &builder::Builder) -> Config {
         outputs: k.outputs.clone(),
         result_dir: (!k.result_dir.is_empty()).then(|| PathBuf::from(&k.result_dir)),
         control_group: (!k.control_group.is_empty()).then(|| k.control_group.clone()),
+        // Validated when set.
+        listen: k.listen.parse().ok(),
         maintenance: b.maintenance.clone(),
         emails: EmailConfig {
             to: e.to.clone(),

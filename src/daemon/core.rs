@@ -44,6 +44,9 @@ struct Tracked {
     last_duration: Option<Duration>,
     /// What the check's probe remembered after its last run.
     memory: Option<String>,
+    /// Recent run durations, for the status page: only while
+    /// `config.listen` is set.
+    recent: Option<Box<crate::http::Recent>>,
 }
 
 impl Tracked {
@@ -56,6 +59,7 @@ impl Tracked {
             last_run: None,
             last_duration: None,
             memory: None,
+            recent: None,
         }
     }
 
@@ -189,6 +193,8 @@ pub struct Daemon<C: Clock> {
     /// The notifier's status lines as of the last tick (listing the outbox
     /// for every published status would cost a directory read each time).
     outbox_lines: Vec<String>,
+    /// Transitions since start by kind, for `/metrics`.
+    transitions_total: Vec<(&'static str, u64)>,
 }
 
 /// What a reload did, for `picomon reload`.
@@ -234,6 +240,13 @@ impl<C: Clock> Daemon<C> {
             waiting: HashMap::new(),
             answers: Vec::new(),
             outbox_lines: Vec::new(),
+            transitions_total: [
+                TransitionKind::Problem,
+                TransitionKind::Update,
+                TransitionKind::Recovery,
+            ]
+            .map(|k| (k.as_str(), 0))
+            .to_vec(),
             cfg,
         };
         d.install(specs, HashMap::new());
@@ -287,11 +300,15 @@ impl<C: Clock> Daemon<C> {
     /// Replaces the checks, keeping the state of those whose identity is
     /// unchanged.
     fn install(&mut self, specs: Vec<CheckSpec>, mut old: HashMap<String, Tracked>) {
+        let listening = self.cfg.listen.is_some();
         self.checks = specs
             .into_iter()
             .map(|spec| match old.remove(&spec.id) {
                 Some(mut t) => {
                     t.spec = Arc::new(spec);
+                    if !listening {
+                        t.recent = None;
+                    }
                     t
                 }
                 None => Tracked::new(spec),
@@ -475,6 +492,7 @@ impl<C: Clock> Daemon<C> {
             return;
         };
         let now = self.clock.wall();
+        let listening = self.cfg.listen.is_some();
         let t = &mut self.checks[i];
         if t.sched.running {
             t.sched.finish();
@@ -490,6 +508,7 @@ impl<C: Clock> Daemon<C> {
         t.last_output = outcome.full_text();
         t.last_run = Some(now);
         t.last_duration = Some(outcome.duration);
+        crate::http::Recent::record(&mut t.recent, listening, outcome.duration);
         if let Some(calls) = self.waiting.remove(id) {
             let line = super::once::result_line(outcome.status, &t.spec.title(), &outcome.summary);
             for call in calls {
@@ -518,6 +537,14 @@ impl<C: Clock> Daemon<C> {
                 tr.status,
                 outcome.summary
             );
+            match self
+                .transitions_total
+                .iter_mut()
+                .find(|(k, _)| *k == tr.kind.as_str())
+            {
+                Some((_, n)) => *n += 1,
+                None => self.transitions_total.push((tr.kind.as_str(), 1)),
+            }
             self.pending.push((
                 i,
                 Notice {

@@ -330,6 +330,13 @@ impl Notifier for MailNotifier {
         }
     }
 
+    /// Outbox files not yet done plus mail held in memory.
+    fn pending(&self) -> Vec<(String, usize)> {
+        let files = self.outbox.list().map(|q| q.len()).unwrap_or(0);
+        let queued = files.saturating_sub(self.memory.tombstones()) + self.memory.len();
+        vec![("mail".into(), queued)]
+    }
+
     fn status_lines(&self) -> Vec<String> {
         let mut out = Vec::new();
         match self.outbox.list() {

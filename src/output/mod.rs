@@ -360,6 +360,15 @@ impl Outputs {
         }
     }
 
+    /// The bytes waiting in each output's spool, by name (`/metrics`; an
+    /// unreadable spool counts as empty, its error is in the dump).
+    pub fn spool_bytes(&self) -> Vec<(String, u64)> {
+        self.outputs
+            .iter()
+            .map(|o| (o.name.clone(), o.spool.bytes_waiting().unwrap_or(0)))
+            .collect()
+    }
+
     /// The spool folder of each output, by name.
     pub fn spool_dirs(&self) -> Vec<(String, PathBuf)> {
         self.outputs

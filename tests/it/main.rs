@@ -14,6 +14,7 @@ mod config;
 mod control;
 mod daemon;
 mod imports;
+mod http;
 mod mail;
 mod outputs;
 mod outputs_servers;
