@@ -28,6 +28,9 @@ pub struct CheckOpts {
     pub passive_host: bool,
     pub host_name: Option<String>,
     pub service_name: Option<String>,
+    /// `notify: ["ops-chat"]`: the channels of `config.notify` this check
+    /// goes to (`None`: every channel whose filters take it).
+    pub notify: Option<Vec<String>>,
 }
 
 /// A check as `add()` recorded it.

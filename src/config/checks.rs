@@ -31,6 +31,7 @@ pub const CHECK_OPTIONS: &[&str] = &[
     "passive",
     "host_name",
     "service_name",
+    "notify",
 ];
 
 /// The options `host(name, #{ ... })` accepts.
@@ -346,6 +347,7 @@ fn parse_opts(o: &Dynamic) -> Result<CheckOpts, String> {
             }
             "host_name" => opts.host_name = Some(v::non_empty(what, val)?),
             "service_name" => opts.service_name = Some(v::non_empty(what, val)?),
+            "notify" => opts.notify = Some(v::string_list(what, val)?),
             other => return Err(unknown("option", other, other, "", CHECK_OPTIONS)),
         }
     }
