@@ -23,7 +23,7 @@ use crate::check::Status;
 use crate::deliver::{Deliverer, Settled, MAX_PERMANENT_TRIES};
 use crate::output::http::{agent, body_excerpt, read_secret};
 
-use super::format::Event;
+use super::format::env_of;
 use super::post::Post;
 use super::spec::{redact_url, HttpOpts};
 
@@ -186,9 +186,7 @@ impl Deliverer for Command {
 
     fn attempt(&self, post: &Post, timeout: Duration) -> Result<Settled<Post>, String> {
         let env = serde_json::from_slice(&post.body)
-            .ok()
-            .and_then(|v| Event::from_json(&v))
-            .map(|e| e.env())
+            .map(|v| env_of(&v))
             .unwrap_or_default();
         let cmd = PluginCommand {
             program: &self.program,

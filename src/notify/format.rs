@@ -139,29 +139,6 @@ impl Event {
         })
     }
 
-    /// The `PICOMON_*` environment of `command()`.
-    pub fn env(&self) -> Vec<(String, String)> {
-        let v = |k: &str, s: String| (format!("PICOMON_{k}"), s.replace('\0', " "));
-        vec![
-            v("KIND", self.kind.clone()),
-            v("STATE", self.state.as_str().into()),
-            v(
-                "PREVIOUS",
-                self.previous.map(|s| s.as_str()).unwrap_or("").into(),
-            ),
-            v("CHECK", self.check.clone()),
-            v("CHECK_ID", self.check_id.clone()),
-            v("TARGET", self.target.clone()),
-            v("SUMMARY", self.summary().into()),
-            v("OUTPUT", self.output.clone()),
-            v("SINCE", rfc3339(self.since)),
-            v("AT", rfc3339(self.at)),
-            v("FAILED_RUNS", self.failed_runs.to_string()),
-            v("THREAD", self.thread()),
-            v("TITLE", self.title()),
-        ]
-    }
-
     /// Reads back the object of [`to_json`](Self::to_json) (a queued
     /// command's stdin), for its environment.
     pub fn from_json(v: &Value) -> Option<Event> {
@@ -181,6 +158,46 @@ impl Event {
             failed_runs: v.get("failed_runs").and_then(Value::as_u64).unwrap_or(0) as u32,
         })
     }
+}
+
+/// The keys of picomon's JSON object that `command()` also gets as
+/// `PICOMON_<KEY>` environment variables.
+const ENV_KEYS: &[&str] = &[
+    "kind",
+    "state",
+    "previous",
+    "check",
+    "check_id",
+    "target",
+    "summary",
+    "output",
+    "since",
+    "at",
+    "failed_runs",
+    "thread",
+];
+
+/// The `PICOMON_*` environment of `command()`, from the JSON object on
+/// its stdin (so both always say the same), plus `PICOMON_TITLE`.
+pub fn env_of(v: &Value) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = ENV_KEYS
+        .iter()
+        .map(|k| {
+            let val = match v.get(*k) {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Null) | None => String::new(),
+                Some(other) => other.to_string(),
+            };
+            (
+                format!("PICOMON_{}", k.to_ascii_uppercase()),
+                val.replace('\0', " "),
+            )
+        })
+        .collect();
+    if let Some(e) = Event::from_json(v) {
+        out.push(("PICOMON_TITLE".into(), e.title().replace('\0', " ")));
+    }
+    out
 }
 
 fn parse_status(s: &str) -> Option<Status> {
@@ -401,7 +418,10 @@ mod tests {
         let e = event("problem", Status::Critical, Some(Status::Ok));
         let back = Event::from_json(&e.to_json()).unwrap();
         assert_eq!(back, e);
-        let env = e.env();
+        let env = env_of(&e.to_json());
+        assert!(env.contains(&("PICOMON_THREAD".into(), e.thread())));
+        assert!(env.contains(&("PICOMON_FAILED_RUNS".into(), "2".into())));
+        assert!(env.contains(&("PICOMON_TITLE".into(), e.title())));
         assert!(env.contains(&("PICOMON_STATE".into(), "CRITICAL".into())));
         assert!(env.contains(&("PICOMON_SINCE".into(), "2027-01-15T08:00:00Z".into())));
     }

@@ -14,7 +14,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::ports::{reserve_port, Reserved};
+use support::ports::reserve_port;
 use support::probes::Peer;
 use support::{Daemon, Sandbox};
 
@@ -258,8 +258,10 @@ fn webhook_formats_have_the_receivers_documented_shapes_and_no_secret_leaks() {
 
     // The secrets are nowhere but in the requests: not in the log, the
     // status, the dump or the queue folders.
-    let status = t.status();
-    assert!(status.contains("slack queue: empty"), "{status}");
+    let status = wait_for("the empty queues in the status", || {
+        let status = t.status();
+        status.contains("slack queue: empty").then_some(status)
+    });
     d.signal(libc::SIGUSR1);
     assert!(d.wait_stdout("matrix queue", DEADLINE));
     d.stop();
@@ -311,12 +313,12 @@ fn a_receiver_down_then_failing_then_up_gets_each_transition_once_in_order() {
     wait_for("three posts queued for the down receiver", || {
         (t.queued("hook").len() == 3).then_some(())
     });
-    let status = t.status();
-    assert!(status.contains("hook queue: 3 waiting"), "{status}");
-    assert!(
-        status.contains("last notification hook delivery error"),
-        "{status}"
-    );
+    let status = wait_for("the queue and its error in the status", || {
+        let status = t.status();
+        (status.contains("hook queue: 3 waiting")
+            && status.contains("last notification hook delivery error"))
+        .then_some(status)
+    });
     assert!(!status.contains("/hook"), "the URL path is not shown: {status}");
     // The receiver comes up, refuses twice with 500, then takes them.
     drop(held);
@@ -361,8 +363,11 @@ fn a_post_refused_with_4xx_three_times_goes_to_failed_with_the_reason() {
     t.set_status(0, "OK - back");
     let got = rx.wait_accepted("/services/bad", 1);
     assert_eq!(body(&got[0])["text"], "Recovery: flappy on web1 is OK");
-    let status = t.status();
-    assert!(status.contains("notification chat failed: 1 in"), "{status}");
+    wait_for("the failed post in the status", || {
+        t.status()
+            .contains("notification chat failed: 1 in")
+            .then_some(())
+    });
     d.stop();
 }
 
@@ -394,33 +399,32 @@ fn command_gets_the_transition_on_stdin_and_in_its_environment_through_the_filte
     // The check picks two channels by name: "other" and "picked"; "all"
     // and "recoveries" are not picked, so they get nothing.
     let t = Rig::new(&notify, r#", notify: ["other", "picked"]"#);
-    t.set_status(2, "CRITICAL - it's \"quoted\"\nsecond line");
+    t.set_status(2, "CRITICAL - it's \"quoted\" $HOME `id`");
     let mut d = t.daemon();
-    let stdin = wait_for("the picked channel's run", || {
-        fs::read_to_string(dirs[3].join("stdin.0")).ok()
-    });
-    let v: Value = serde_json::from_str(&stdin).expect("JSON on stdin");
-    assert_eq!(v["kind"], "problem");
-    assert_eq!(v["check"], "flappy");
-    assert_eq!(v["output"], "CRITICAL - it's \"quoted\"\nsecond line");
-    let env = wait_for("its environment", || {
+    // The script writes its environment after its whole stdin.
+    let env = wait_for("the picked channel's run", || {
         fs::read_to_string(dirs[3].join("env.0"))
             .ok()
             .filter(|e| !e.is_empty())
     });
+    let stdin = fs::read_to_string(dirs[3].join("stdin.0")).unwrap();
+    let v: Value = serde_json::from_str(&stdin).expect("JSON on stdin");
+    assert_eq!(v["kind"], "problem");
+    assert_eq!(v["check"], "flappy");
+    assert_eq!(v["output"], "CRITICAL - it's \"quoted\" $HOME `id`");
     for line in [
         "PICOMON_STATE=CRITICAL",
         "PICOMON_KIND=problem",
         "PICOMON_CHECK=flappy",
         "PICOMON_TARGET=web1",
-        "PICOMON_SUMMARY=CRITICAL - it's \"quoted\"",
+        "PICOMON_SUMMARY=CRITICAL - it's \"quoted\" $HOME `id`",
     ] {
         assert!(env.lines().any(|l| l == line), "{line} missing in\n{env}");
     }
     assert!(env.contains(&format!("PICOMON_THREAD={}", v["thread"].as_str().unwrap())));
     t.set_status(0, "OK");
     wait_for("the recovery run", || {
-        dirs[3].join("stdin.1").exists().then_some(())
+        dirs[3].join("env.1").exists().then_some(())
     });
     d.stop();
     // "other" is picked but its match (db*) does not take web1's check;
@@ -445,11 +449,12 @@ fn a_failing_command_is_retried_until_it_succeeds() {
     t.set_status(2, "CRITICAL - down");
     let mut d = t.daemon();
     wait_for("two failed runs", || out.join("stdin.1").exists().then_some(()));
-    let status = t.status();
-    assert!(
-        status.contains("last notification cmd delivery error") && status.contains("WARNING"),
-        "{status}"
-    );
+    // The status is refreshed every tick.
+    wait_for("the failure in the status", || {
+        let status = t.status();
+        (status.contains("last notification cmd delivery error") && status.contains("(WARNING)"))
+            .then_some(())
+    });
     assert_eq!(t.queued("cmd").len(), 1, "kept while the command fails");
     fs::remove_file(out.join("exit")).unwrap();
     wait_for("the queue emptied", || t.queued("cmd").is_empty().then_some(()));
@@ -485,7 +490,8 @@ fn am_alerts(port: u16) -> Option<Vec<Value>> {
     let mut resp = ureq::get(&format!("http://127.0.0.1:{port}/api/v2/alerts"))
         .call()
         .ok()?;
-    let v: Value = resp.body_mut().read_json().ok()?;
+    let text = resp.body_mut().read_to_string().ok()?;
+    let v: Value = serde_json::from_str(&text).ok()?;
     v.as_array().cloned()
 }
 
@@ -590,8 +596,8 @@ fn config_mistakes_in_channels_name_the_setting() {
             "is set by picomon",
         ),
         (
-            r#"config.notify = [webhook("http://127.0.0.1:1/a"), webhook("http://127.0.0.1:1/b")];"#,
-            "share the name \"json-1\"",
+            r#"config.notify = [webhook("http://127.0.0.1:1/a", #{ name: "x" }), command("/bin/true", [], #{ name: "x" })];"#,
+            "share the name \"x\"",
         ),
         (
             "config.notify = [webhook(\"http://127.0.0.1:1/a\", #{ name: \"chat\" })];\n\
@@ -602,7 +608,7 @@ fn config_mistakes_in_channels_name_the_setting() {
     for (text, want) in cases {
         let err = picomon::config::load_str(Path::new("/etc/picomon/t.rhai"), text)
             .map(|_| ())
-            .unwrap_err()
+            .expect_err(text)
             .to_string();
         assert!(err.contains(want), "{text}: {err}");
         assert!(err.starts_with("/etc/picomon/t.rhai:"), "{err}");
