@@ -170,7 +170,11 @@ fn check_notify_picks(cfg: &Config) -> Result<(), ConfigError> {
         let Some(bad) = picks.iter().find(|p| !names.contains(p)) else {
             continue;
         };
-        let line = cfg.checks.iter().find(|c| &c.id == id).map_or(0, |c| c.line);
+        let line = cfg
+            .checks
+            .iter()
+            .find(|c| &c.id == id)
+            .map_or(0, |c| c.line);
         return Err(ConfigError {
             file: cfg.path.clone(),
             line,

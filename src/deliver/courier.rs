@@ -113,7 +113,11 @@ impl<I: Item> Courier<I> {
             self.sender.wake();
         }
         if let Some(e) = err {
-            log::debug!("{} {} items still wait in memory: {e}", self.memory.len(), self.label);
+            log::debug!(
+                "{} {} items still wait in memory: {e}",
+                self.memory.len(),
+                self.label
+            );
         }
     }
 

@@ -326,12 +326,7 @@ mod tests {
         let old = ob.push(&mail(1)).unwrap();
         let q = MemoryQueue::<Entry>::default();
         q.tombstone(&old);
-        q.push(
-            mail(1),
-            Kind::Alert,
-            "rewrite failed",
-            Some(old.clone()),
-        );
+        q.push(mail(1), Kind::Alert, "rewrite failed", Some(old.clone()));
         // The old file can be removed now, so the new one is written.
         assert_eq!(q.flush(&ob), (1, None));
         assert!(!old.exists());

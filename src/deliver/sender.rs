@@ -258,12 +258,7 @@ fn load<D: Deliverer>(q: &Queues<D>, src: &Source, composed: UnixMicros) -> Opti
 /// rewritten (atomically) when it changed. When the queue cannot be
 /// changed, the old file is not sent again while picomon runs (a
 /// tombstone) and what is owed waits in memory.
-fn commit<D: Deliverer>(
-    q: &Queues<D>,
-    src: &Source,
-    original: &D::Item,
-    owed: Option<D::Item>,
-) {
+fn commit<D: Deliverer>(q: &Queues<D>, src: &Source, original: &D::Item, owed: Option<D::Item>) {
     let path = match src {
         Source::Memory(id) => return q.memory.settle(*id, owed),
         Source::File(p) => p,

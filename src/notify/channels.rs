@@ -153,12 +153,7 @@ fn json_post(v: serde_json::Value) -> (Vec<(String, String)>, Vec<u8>) {
 static SEQ: AtomicU64 = AtomicU64::new(0);
 
 /// A post with an id unique to this process and time.
-fn new_post(
-    now: UnixMicros,
-    about: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-) -> Post {
+fn new_post(now: UnixMicros, about: String, headers: Vec<(String, String)>, body: Vec<u8>) -> Post {
     let seq = SEQ.fetch_add(1, Ordering::Relaxed);
     Post {
         composed: now,

@@ -60,8 +60,8 @@ impl Http {
     ) -> Result<Http, String> {
         let mut secret_headers = opts.headers.clone();
         if let Some(file) = &opts.secret_file {
-            let token = read_secret(file)
-                .map_err(|e| format!("config.notify {name}: secret_file: {e}"))?;
+            let token =
+                read_secret(file).map_err(|e| format!("config.notify {name}: secret_file: {e}"))?;
             if token.is_empty() {
                 return Err(format!(
                     "config.notify {name}: secret_file {} is empty: put the access token on its first line",

@@ -201,9 +201,14 @@ pub fn env_of(v: &Value) -> Vec<(String, String)> {
 }
 
 fn parse_status(s: &str) -> Option<Status> {
-    [Status::Ok, Status::Warning, Status::Critical, Status::Unknown]
-        .into_iter()
-        .find(|st| st.as_str() == s)
+    [
+        Status::Ok,
+        Status::Warning,
+        Status::Critical,
+        Status::Unknown,
+    ]
+    .into_iter()
+    .find(|st| st.as_str() == s)
 }
 
 /// `2026-11-29T21:00:00Z` (UTC, whole seconds).
@@ -359,7 +364,10 @@ pub fn alerts(e: &Event, labels: &[(String, String)]) -> Vec<Value> {
         return Vec::new();
     }
     if e.is_recovery() || e.state == Status::Ok {
-        let last = e.previous.filter(|s| *s != Status::Ok).unwrap_or(Status::Unknown);
+        let last = e
+            .previous
+            .filter(|s| *s != Status::Ok)
+            .unwrap_or(Status::Unknown);
         return vec![alert(e, last, Some(e.at), labels)];
     }
     let mut out = Vec::new();
@@ -432,7 +440,10 @@ mod tests {
         e.check = "dïsk\r\nX-Evil: 1".into();
         let (h, body) = render("ntfy", &e);
         let title = &h.iter().find(|(k, _)| k == "Title").unwrap().1;
-        assert!(title.starts_with("=?UTF-8?B?") && title.is_ascii(), "{title}");
+        assert!(
+            title.starts_with("=?UTF-8?B?") && title.is_ascii(),
+            "{title}"
+        );
         assert!(!title.contains('\n'));
         assert_eq!(body, e.output.as_bytes());
         assert!(h.contains(&("Priority".into(), "5".into())));

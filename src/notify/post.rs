@@ -89,7 +89,9 @@ impl Item for Post {
                 }
                 Some(("id", v)) => p.id = v.to_string(),
                 Some(("about", v)) => p.about = v.to_string(),
-                Some(("tries", v)) => p.tries = v.parse().map_err(|_| format!("bad count {v:?}"))?,
+                Some(("tries", v)) => {
+                    p.tries = v.parse().map_err(|_| format!("bad count {v:?}"))?
+                }
                 Some(("header", v)) => {
                     let (k, val) = v.split_once(": ").ok_or(format!("bad header {v:?}"))?;
                     p.headers.push((k.to_string(), val.to_string()));

@@ -102,9 +102,9 @@ impl std::fmt::Debug for ChannelSpec {
 /// and Mattermost put the secret in the path.
 pub fn redact_url(url: &str) -> String {
     let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host = host.rsplit('@').next().unwrap_or(host);
-    if rest.len() > host.len() {
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit('@').next().unwrap_or(authority);
+    if rest.len() > authority.len() {
         format!("{scheme}://{host}/…")
     } else {
         format!("{scheme}://{host}")
@@ -155,7 +155,9 @@ pub fn register(engine: &mut Engine) {
     engine.register_fn("to_debug", show);
     engine.register_fn("webhook", |url: &str| webhook(url, Map::new()));
     engine.register_fn("webhook", webhook);
-    engine.register_fn("command", |path: &str| command(path, Array::new(), Map::new()));
+    engine.register_fn("command", |path: &str| {
+        command(path, Array::new(), Map::new())
+    });
     engine.register_fn("command", |path: &str, args: Array| {
         command(path, args, Map::new())
     });
@@ -397,7 +399,10 @@ fn alertmanager(url: &str, opts: Map) -> RhaiResult<ChannelSpec> {
     check_url("alertmanager", url)?;
     let labels = o.pairs("labels")?;
     for (k, v) in &labels {
-        let ok = k.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        let ok = k
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
             && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !ok || v.is_empty() {
             return Err(err(format!(
@@ -430,7 +435,10 @@ mod tests {
             redact_url("https://hooks.example.org/services/T0/B0/secret"),
             "https://hooks.example.org/…"
         );
-        assert_eq!(redact_url("http://u:pw@127.0.0.1:9093"), "http://127.0.0.1:9093");
+        assert_eq!(
+            redact_url("http://u:pw@127.0.0.1:9093"),
+            "http://127.0.0.1:9093"
+        );
     }
 
     #[test]

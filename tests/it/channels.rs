@@ -186,11 +186,25 @@ fn webhook_formats_have_the_receivers_documented_shapes_and_no_secret_leaks() {
     let t = Rig::new(&notify, "");
     t.set_status(2, "CRITICAL - disk full");
     let mut d = t.daemon();
-    for path in ["/slack", "/hooks/mm", "/api/webhooks", "/alerts", "/_matrix", "/json"] {
+    for path in [
+        "/slack",
+        "/hooks/mm",
+        "/api/webhooks",
+        "/alerts",
+        "/_matrix",
+        "/json",
+    ] {
         rx.wait_accepted(path, 1);
     }
     t.set_status(0, "OK - fine again");
-    for path in ["/slack", "/hooks/mm", "/api/webhooks", "/alerts", "/_matrix", "/json"] {
+    for path in [
+        "/slack",
+        "/hooks/mm",
+        "/api/webhooks",
+        "/alerts",
+        "/_matrix",
+        "/json",
+    ] {
         rx.wait_accepted(path, 2);
     }
 
@@ -203,7 +217,10 @@ fn webhook_formats_have_the_receivers_documented_shapes_and_no_secret_leaks() {
         assert_eq!(p["text"], "Problem: flappy on web1 is CRITICAL", "{p}");
         let a = &p["attachments"][0];
         assert_eq!(a["color"], "#d00000", "{p}");
-        assert!(a["fallback"].as_str().unwrap().contains("CRITICAL - disk full"));
+        assert!(a["fallback"]
+            .as_str()
+            .unwrap()
+            .contains("CRITICAL - disk full"));
         assert!(a["text"].as_str().unwrap().contains("CRITICAL - disk full"));
         assert_eq!(r["text"], "Recovery: flappy on web1 is OK", "{r}");
         assert_eq!(r["attachments"][0]["color"], "#2eb886");
@@ -220,8 +237,14 @@ fn webhook_formats_have_the_receivers_documented_shapes_and_no_secret_leaks() {
     assert!(p["embeds"][0]["timestamp"].as_str().unwrap().ends_with('Z'));
     // ntfy: the output as the body, title, priority and tags as headers.
     let got = rx.accepted("/alerts");
-    assert_eq!(got[0]["body"].as_str().unwrap().trim(), "CRITICAL - disk full");
-    assert_eq!(header(&got[0], "Title"), "Problem: flappy on web1 is CRITICAL");
+    assert_eq!(
+        got[0]["body"].as_str().unwrap().trim(),
+        "CRITICAL - disk full"
+    );
+    assert_eq!(
+        header(&got[0], "Title"),
+        "Problem: flappy on web1 is CRITICAL"
+    );
     assert_eq!(header(&got[0], "Priority"), "5");
     assert!(header(&got[0], "Tags").contains("rotating_light"));
     assert_eq!(header(&got[1], "Priority"), "3");
@@ -319,12 +342,17 @@ fn a_receiver_down_then_failing_then_up_gets_each_transition_once_in_order() {
             && status.contains("last notification hook delivery error"))
         .then_some(status)
     });
-    assert!(!status.contains("/hook"), "the URL path is not shown: {status}");
+    assert!(
+        !status.contains("/hook"),
+        "the URL path is not shown: {status}"
+    );
     // The receiver comes up, refuses twice with 500, then takes them.
     drop(held);
     let rx = Receiver::start(probe.dir.path(), "hook", port, &[500, 500]);
     let got = rx.wait_accepted("/hook", 3);
-    wait_for("the queue emptied", || t.queued("hook").is_empty().then_some(()));
+    wait_for("the queue emptied", || {
+        t.queued("hook").is_empty().then_some(())
+    });
     let all = rx.requests();
     let answers: Vec<u64> = all.iter().map(|r| r["answer"].as_u64().unwrap()).collect();
     assert_eq!(answers, vec![500, 500, 200, 200, 200], "{all:?}");
@@ -333,7 +361,11 @@ fn a_receiver_down_then_failing_then_up_gets_each_transition_once_in_order() {
     // The refused tries were of the first post, which came through once.
     assert_eq!(all[0]["body"], all[2]["body"]);
     d.stop();
-    assert_eq!(rx.requests().len(), 5, "nothing more after the queue emptied");
+    assert_eq!(
+        rx.requests().len(),
+        5,
+        "nothing more after the queue emptied"
+    );
 }
 
 #[test]
@@ -448,7 +480,9 @@ fn a_failing_command_is_retried_until_it_succeeds() {
     let t = Rig::new(&notify, "");
     t.set_status(2, "CRITICAL - down");
     let mut d = t.daemon();
-    wait_for("two failed runs", || out.join("stdin.1").exists().then_some(()));
+    wait_for("two failed runs", || {
+        out.join("stdin.1").exists().then_some(())
+    });
     // The status is refreshed every tick.
     wait_for("the failure in the status", || {
         let status = t.status();
@@ -457,7 +491,9 @@ fn a_failing_command_is_retried_until_it_succeeds() {
     });
     assert_eq!(t.queued("cmd").len(), 1, "kept while the command fails");
     fs::remove_file(out.join("exit")).unwrap();
-    wait_for("the queue emptied", || t.queued("cmd").is_empty().then_some(()));
+    wait_for("the queue emptied", || {
+        t.queued("cmd").is_empty().then_some(())
+    });
     d.stop();
 }
 
@@ -506,7 +542,9 @@ fn alertmanager_down_during_the_problem_gets_the_alert_then_sees_it_resolved() {
     t.set_status(2, "CRITICAL - disk full");
     let mut d = t.daemon();
     // Alertmanager is down: the alert waits in the channel's queue.
-    wait_for("the alert queued", || (!t.queued("am").is_empty()).then_some(()));
+    wait_for("the alert queued", || {
+        (!t.queued("am").is_empty()).then_some(())
+    });
     wait_for("a failed delivery in the status", || {
         t.status()
             .contains("last notification am delivery error")
@@ -568,7 +606,9 @@ fn apprise_through_command_delivers_to_a_json_receiver() {
     let m: Value = serde_json::from_str(p["message"].as_str().unwrap().trim()).expect("{p}");
     assert_eq!(m["kind"], "problem");
     assert_eq!(m["output"], "CRITICAL - via apprise");
-    wait_for("the queue emptied", || t.queued("apprise").is_empty().then_some(()));
+    wait_for("the queue emptied", || {
+        t.queued("apprise").is_empty().then_some(())
+    });
     d.stop();
 }
 
