@@ -121,18 +121,38 @@ impl Channel {
             && picks.is_none_or(|names| names.contains(&self.name))
     }
 
+    /// The posts for the events of one tick that this channel takes: one
+    /// per event; for Alertmanager one post with every alert; for a chat
+    /// more than `digest_over` events are one digest message, as for mail.
+    fn posts(&self, events: &[&Event], now: UnixMicros, digest_over: usize) -> Vec<Post> {
+        match &self.render {
+            Render::Alertmanager { labels, .. } => {
+                let all: Vec<serde_json::Value> =
+                    events.iter().flat_map(|e| alerts(e, labels)).collect();
+                if all.is_empty() {
+                    return Vec::new();
+                }
+                let (headers, body) = json_post(serde_json::Value::Array(all));
+                let about = match events {
+                    [e] => format!("{}: {} on {}", e.kind, e.check, e.target),
+                    _ => format!("{} alerts", events.len()),
+                };
+                vec![new_post(now, about, headers, body)]
+            }
+            Render::Webhook(format) if format != "json" && events.len() > digest_over => {
+                let d = Event::digest(events, now);
+                self.post(&d, now).into_iter().collect()
+            }
+            _ => events.iter().filter_map(|e| self.post(e, now)).collect(),
+        }
+    }
+
     /// The post for `e`, `None` when the channel has nothing to say.
     fn post(&self, e: &Event, now: UnixMicros) -> Option<Post> {
         let (headers, body) = match &self.render {
             Render::Webhook(format) => render(format, e),
             Render::Command => (Vec::new(), e.to_json().to_string().into_bytes()),
-            Render::Alertmanager { labels, .. } => {
-                let a = alerts(e, labels);
-                if a.is_empty() {
-                    return None;
-                }
-                json_post(serde_json::Value::Array(a))
-            }
+            Render::Alertmanager { .. } => return None, // see `posts`
         };
         Some(new_post(
             now,
@@ -170,6 +190,8 @@ pub struct Channels {
     list: Vec<Channel>,
     /// `notify: [...]` of the checks that set it, by check identity.
     picks: BTreeMap<String, Vec<String>>,
+    /// `emails.digest_over`: more events in one tick make one chat digest.
+    digest_over: usize,
 }
 
 impl std::fmt::Debug for Channels {
@@ -196,30 +218,34 @@ impl Channels {
         Ok(Some(Channels {
             list,
             picks: cfg.notify_picks.clone(),
+            digest_over: cfg.emails.digest_over,
         }))
     }
 
-    /// Queues `e` on every channel that takes it, then wakes them.
+    /// Queues the events of one tick on every channel that takes them,
+    /// then wakes those channels.
     fn send(&self, events: &[Event], now: UnixMicros) {
         for ch in &self.list {
-            let mut queued = false;
-            for e in events {
-                let who = Subject {
-                    id: &e.check_id,
-                    name: &e.check,
-                    dest: &e.target,
-                };
-                if !ch.takes(&e.kind, who, self.picks.get(&e.check_id)) {
-                    continue;
-                }
-                if let Some(p) = ch.post(e, now) {
-                    ch.courier.push(p, Kind::Alert, &e.kind);
-                    queued = true;
-                }
+            let taken: Vec<&Event> = events
+                .iter()
+                .filter(|e| {
+                    let who = Subject {
+                        id: &e.check_id,
+                        name: &e.check,
+                        dest: &e.target,
+                    };
+                    ch.takes(&e.kind, who, self.picks.get(&e.check_id))
+                })
+                .collect();
+            let posts = ch.posts(&taken, now, self.digest_over);
+            if posts.is_empty() {
+                continue;
             }
-            if queued {
-                ch.courier.wake();
+            for p in posts {
+                let what = p.about.split(':').next().unwrap_or("").to_string();
+                ch.courier.push(p, Kind::Alert, &what);
             }
+            ch.courier.wake();
         }
     }
 

@@ -28,6 +28,9 @@ pub const FORMATS: &[&str] = &["json", "slack", "mattermost", "ntfy", "discord",
 /// The kind of an acknowledgement (transitions use `TransitionKind::as_str`).
 pub const ACK_KIND: &str = "acknowledgement";
 
+/// The kind of a chat message that sums up many transitions of one tick.
+pub const DIGEST_KIND: &str = "digest";
+
 /// One thing to tell, as every channel sees it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Event {
@@ -78,6 +81,40 @@ impl Event {
         }
     }
 
+    /// One message for many transitions of one tick (more than
+    /// `emails.digest_over`), as a chat shows it: the worst state, one
+    /// line per transition.
+    pub fn digest(events: &[&Event], now: UnixMicros) -> Event {
+        let worst = events
+            .iter()
+            .filter(|e| e.kind != ACK_KIND)
+            .fold(Status::Ok, |w, e| Status::worst(w, e.state));
+        let mut output = String::new();
+        for e in events {
+            output.push_str(&format!(
+                "{} {}: {} on {}: {}\n",
+                e.kind.to_uppercase(),
+                e.state.as_str(),
+                e.check,
+                e.target,
+                e.summary()
+            ));
+        }
+        let host = crate::host::this_host();
+        Event {
+            kind: DIGEST_KIND.into(),
+            state: worst,
+            previous: None,
+            check: format!("{} changes", events.len()),
+            check_id: format!("digest@{host}"),
+            target: host,
+            output,
+            since: now,
+            at: now,
+            failed_runs: 0,
+        }
+    }
+
     /// Whether this is the end of an outage (Alertmanager resolves it).
     pub fn is_recovery(&self) -> bool {
         self.kind == TransitionKind::Recovery.as_str()
@@ -106,6 +143,9 @@ impl Event {
             first.make_ascii_uppercase();
         }
         if self.kind == ACK_KIND {
+            return format!("{kind}: {} on {}", self.check, self.target);
+        }
+        if self.kind == DIGEST_KIND {
             return format!("{kind}: {} on {}", self.check, self.target);
         }
         format!(
@@ -360,7 +400,7 @@ pub fn alert(
 /// alert and fires the new one, and a recovery resolves the severity the
 /// outage last had.
 pub fn alerts(e: &Event, labels: &[(String, String)]) -> Vec<Value> {
-    if e.kind == ACK_KIND {
+    if e.kind == ACK_KIND || e.kind == DIGEST_KIND {
         return Vec::new();
     }
     if e.is_recovery() || e.state == Status::Ok {

@@ -662,3 +662,53 @@ fn config_mistakes_in_channels_name_the_setting() {
     assert_eq!(fine.notify.len(), 1);
     assert_eq!(fine.notify_picks["t"], vec!["chat"]);
 }
+
+#[test]
+fn many_failures_in_one_tick_are_one_chat_digest_and_one_alertmanager_post() {
+    let probe = Sandbox::new();
+    let rx = Receiver::start(probe.dir.path(), "receiver", 0, &[]);
+    // A tick of 3 s, so the 8 runs of tick 0 end within it even on a
+    // loaded machine (see mail's digest test).
+    let sb = Sandbox::new();
+    sb.config(&format!(
+        r#"
+config.base_tick = 3;
+config.state_dir = "@DIR@/state";
+config.notify = [
+    webhook("{chat}", #{{ format: "mattermost", name: "chat" }}),
+    webhook("{json}", #{{ name: "json" }}),
+    alertmanager("{am}", #{{ name: "am" }}),
+];
+for i in 0..8 {{ add(plugin("check_dummy", ["2", "down " + i]), #{{ name: "c" + i, target_name: "web1", retry: 0 }}); }}
+"#,
+        chat = rx.url("/chat"),
+        json = rx.url("/json"),
+        am = rx.url("/am"),
+    ));
+    let cfg = sb.path("config.rhai").display().to_string();
+    let mut d = Daemon::start_anew(sb.dir.path(), &["-c", &cfg]);
+    let chat = rx.wait_accepted("/chat", 1);
+    let json = rx.wait_accepted("/json", 8);
+    let am = rx.wait_accepted("/am/api/v2/alerts", 1);
+    let p = body(&chat[0]);
+    assert_eq!(
+        p["text"],
+        format!("Digest: 8 changes on {}", picomon::host::this_host())
+    );
+    let text = p["attachments"][0]["text"].as_str().unwrap();
+    for i in 0..8 {
+        assert!(
+            text.contains(&format!(
+                "PROBLEM CRITICAL: c{i} on web1: CRITICAL: down {i}"
+            )),
+            "{text}"
+        );
+    }
+    assert_eq!(p["attachments"][0]["color"], "#d00000");
+    // Machines get every transition: one JSON object each, one
+    // Alertmanager post with all eight alerts.
+    assert!(json.iter().all(|r| body(r)["kind"] == "problem"));
+    assert_eq!(body(&am[0]).as_array().unwrap().len(), 8);
+    d.stop();
+    assert_eq!(rx.accepted("/chat").len(), 1, "one digest, not 8 messages");
+}
