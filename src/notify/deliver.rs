@@ -140,9 +140,11 @@ impl Deliverer for Http {
         for (k, v) in post.headers.iter().chain(&self.secret_headers) {
             req = req.header(k.as_str(), v.as_str());
         }
-        let resp = req
-            .send(&post.body[..])
-            .map_err(|e| format!("cannot reach {}: {e}", self.shown))?;
+        // An error may quote the URL (a bad address): never its path.
+        let resp = req.send(&post.body[..]).map_err(|e| {
+            let e = e.to_string().replace(&self.url, &self.shown);
+            format!("cannot reach {}: {e}", self.shown)
+        })?;
         let code = resp.status().as_u16();
         if (200..300).contains(&code) {
             return Ok(Settled {

@@ -661,6 +661,19 @@ fn config_mistakes_in_channels_name_the_setting() {
     .unwrap();
     assert_eq!(fine.notify.len(), 1);
     assert_eq!(fine.notify_picks["t"], vec!["chat"]);
+    // --check-config names the channels, never a URL's path.
+    let sb = Sandbox::new();
+    let cfg = sb.config(
+        "config.state_dir = \"@DIR@/state\";\n\
+         config.notify = [webhook(\"https://hooks.example.org/services/T0/B0/sekrit\", #{ format: \"slack\", name: \"chat\" })];",
+    );
+    let out = sb.run(&["-c", &cfg.display().to_string(), "--check-config"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Transitions also go to chat = slack(https://hooks.example.org/…)"),
+        "{text}"
+    );
+    assert!(!text.contains("sekrit"), "{text}");
 }
 
 #[test]
