@@ -336,7 +336,10 @@ fn a_receiver_down_then_failing_then_up_gets_each_transition_once_in_order() {
             && status.contains("cannot reach http://127.0.0.1:"))
         .then_some(status)
     });
-    assert!(!status.contains("/hook"), "the URL path is not shown: {status}");
+    assert!(
+        !status.contains("/hook"),
+        "the URL path is not shown: {status}"
+    );
     // The receiver comes up but refuses twice with 500 while the Update
     // and the Recovery happen; then it takes everything.
     drop(held);
@@ -346,7 +349,9 @@ fn a_receiver_down_then_failing_then_up_gets_each_transition_once_in_order() {
     t.set_status(0, "OK - back");
     other.wait_accepted("/other", 3);
     let got = rx.wait_accepted("/hook", 3);
-    wait_for("the queue emptied", || t.queued("hook").is_empty().then_some(()));
+    wait_for("the queue emptied", || {
+        t.queued("hook").is_empty().then_some(())
+    });
     let all = rx.requests();
     let answers: Vec<u64> = all.iter().map(|r| r["answer"].as_u64().unwrap()).collect();
     assert_eq!(answers, vec![500, 500, 200, 200, 200], "{all:?}");
@@ -355,7 +360,11 @@ fn a_receiver_down_then_failing_then_up_gets_each_transition_once_in_order() {
     // The refused tries were of the first post, which came through once.
     assert_eq!(all[0]["body"], all[2]["body"]);
     d.stop();
-    assert_eq!(rx.requests().len(), 5, "nothing more after the queue emptied");
+    assert_eq!(
+        rx.requests().len(),
+        5,
+        "nothing more after the queue emptied"
+    );
 }
 
 #[test]
@@ -714,4 +723,41 @@ for i in 0..8 {{ add(plugin("check_dummy", ["2", "down " + i]), #{{ name: "c" + 
     assert_eq!(body(&am[0]).as_array().unwrap().len(), 8);
     d.stop();
     assert_eq!(rx.accepted("/chat").len(), 1, "one digest, not 8 messages");
+}
+
+#[test]
+fn a_post_queued_before_sigkill_is_delivered_once_by_the_next_daemon() {
+    let probe = Sandbox::new();
+    let (held, port) = reserve_port();
+    let notify = format!(r#"[webhook("http://127.0.0.1:{port}/hook", #{{ name: "hook" }})]"#);
+    let t = Rig::new(&notify, "");
+    t.set_status(2, "CRITICAL - down");
+    let mut d = t.daemon();
+    wait_for("the Problem queued", || {
+        (t.queued("hook").len() == 1).then_some(())
+    });
+    // The state is saved after the tick that queued it; wait for it, then
+    // kill without a chance to deliver or clean up.
+    wait_for("the state saved in PROBLEM", || {
+        support::read(&t.dir().join("state/state"))
+            .to_lowercase()
+            .contains("\"phase\": \"problem\"")
+            .then_some(())
+    });
+    d.kill();
+    drop(held);
+    let rx = Receiver::start(probe.dir.path(), "hook", port, &[]);
+    let mut d = t.daemon();
+    let got = rx.wait_accepted("/hook", 1);
+    assert_eq!(body(&got[0])["kind"], "problem");
+    wait_for("the queue emptied", || {
+        t.queued("hook").is_empty().then_some(())
+    });
+    // Still CRITICAL after the restart: no second Problem. The recovery
+    // comes next, and only it.
+    t.set_status(0, "OK");
+    let got = rx.wait_accepted("/hook", 2);
+    assert_eq!(body(&got[1])["kind"], "recovery");
+    d.stop();
+    assert_eq!(rx.requests().len(), 2, "{:?}", rx.requests());
 }
