@@ -30,6 +30,9 @@ pub struct CheckOpts {
     pub service_name: Option<String>,
     /// Runs of the check that may overlap (default 1).
     pub max_instances: Option<u16>,
+    /// `notify: ["ops-chat"]`: the channels of `config.notify` this check
+    /// goes to (`None`: every channel whose filters take it).
+    pub notify: Option<Vec<String>>,
 }
 
 /// A check as `add()` recorded it.

@@ -32,6 +32,7 @@ pub const CHECK_OPTIONS: &[&str] = &[
     "host_name",
     "service_name",
     "max_instances",
+    "notify",
 ];
 
 /// The options `host(name, #{ ... })` accepts.
@@ -552,6 +553,7 @@ fn parse_opts(o: &Dynamic) -> Result<CheckOpts, String> {
             "max_instances" => {
                 opts.max_instances = Some(v::whole(what, val, 1, 1000, "runs")? as u16)
             }
+            "notify" => opts.notify = Some(v::string_list(what, val)?),
             other => return Err(unknown("option", other, other, "", CHECK_OPTIONS)),
         }
     }

@@ -14,6 +14,7 @@
 
 use rhai::{Dynamic, Engine, EvalAltResult, FuncRegistration, ImmutableString, Position, INT};
 
+use crate::notify::spec::ChannelSpec;
 use crate::output::OutputSpec;
 use crate::probe::range::fmt_num;
 
@@ -129,6 +130,18 @@ impl KeyValue for Vec<OutputSpec> {
     }
 }
 
+impl KeyValue for Vec<ChannelSpec> {
+    fn to_dynamic(&self) -> Option<Dynamic> {
+        Some(Dynamic::from_array(
+            self.iter().cloned().map(Dynamic::from).collect(),
+        ))
+    }
+    fn readme(&self) -> Option<String> {
+        // Channels have no literal form; the default is none.
+        Some(if self.is_empty() { "[]" } else { "[...]" }.into())
+    }
+}
+
 /// Declares a struct of keys: each key once, as
 /// `/// doc` `name: Type = default, validate;` where `validate` turns the
 /// script's value into the key's (given the setting's full name, the value
@@ -232,6 +245,8 @@ keys! {
         verb_level: String = "info".into(), |what, val, _| v::choice(what, val, VERB_LEVELS);
         /// Where every result goes besides the alerts (SPEC §9).
         outputs: Vec<OutputSpec> = Vec::new(), |what, val, _| outputs(what, val);
+        /// Channels that get the transitions besides mail (webhook, command, alertmanager).
+        notify: Vec<ChannelSpec> = Vec::new(), |what, val, _| channels(what, val);
         /// A folder of result files to forward; "" = off.
         result_dir: String = String::new(), |what, val, _| absolute_or_empty(what, val);
         /// A group whose members may use the control socket; "" = root and picomon's user only.
@@ -368,6 +383,34 @@ fn outputs(what: &str, val: &Dynamic) -> Result<Vec<OutputSpec>, String> {
         if let Some(j) = (0..out.len()).find(|&j| out[j].spool_name(j) == name) {
             return Err(format!(
                 "{what}[{i}] and {what}[{j}] share the spool name {name:?}; give one of them another #{{ name: \"...\" }}"
+            ));
+        }
+        out.push(spec);
+    }
+    Ok(out)
+}
+
+/// `config.notify = [webhook(...), command(...), alertmanager(...)]` (one
+/// alone is fine too). Names must differ: each is a queue folder and what
+/// checks pick the channel by.
+fn channels(what: &str, val: &Dynamic) -> Result<Vec<ChannelSpec>, String> {
+    let items: Vec<Dynamic> = if let Some(arr) = val.read_lock::<rhai::Array>() {
+        arr.to_vec()
+    } else {
+        vec![val.clone()]
+    };
+    let mut out: Vec<ChannelSpec> = Vec::new();
+    for (i, item) in items.into_iter().enumerate() {
+        let Some(spec) = item.clone().try_cast::<ChannelSpec>() else {
+            return Err(format!(
+                "{what}[{i}] must be a channel made with webhook(), command() or alertmanager(), not {}",
+                v::describe(&item)
+            ));
+        };
+        let name = spec.channel_name(i);
+        if let Some(j) = (0..out.len()).find(|&j| out[j].channel_name(j) == name) {
+            return Err(format!(
+                "{what}[{i}] and {what}[{j}] share the name {name:?}; give one of them another #{{ name: \"...\" }}"
             ));
         }
         out.push(spec);

@@ -85,6 +85,11 @@ pub struct Config {
     pub verb_level: log::LevelFilter,
     /// `config.outputs`: every result also goes to each of these (SPEC §9).
     pub outputs: Vec<crate::output::OutputSpec>,
+    /// `config.notify`: channels that get the transitions besides mail.
+    pub notify: Vec<crate::notify::spec::ChannelSpec>,
+    /// The check option `notify: [names]`, by check identity (only the
+    /// checks that set it: nothing per check otherwise).
+    pub notify_picks: std::collections::BTreeMap<String, Vec<String>>,
     /// `config.result_dir`: result files dropped here are forwarded to the
     /// outputs; `None` when not set.
     pub result_dir: Option<PathBuf>,
@@ -161,7 +166,40 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 pub fn load_str(path: &Path, source: &str) -> Result<Config, ConfigError> {
     let (shared, ran) = evaluate(path, source);
     ran?;
-    Ok(shared.with(|b| build_config(path, b)))
+    let cfg = shared.with(|b| build_config(path, b));
+    check_notify_picks(&cfg)?;
+    Ok(cfg)
+}
+
+/// Every channel a check picks with `notify: [...]` must be in
+/// `config.notify`: a typo would silently send its alerts nowhere.
+fn check_notify_picks(cfg: &Config) -> Result<(), ConfigError> {
+    let names: Vec<String> = cfg
+        .notify
+        .iter()
+        .enumerate()
+        .map(|(i, c)| c.channel_name(i))
+        .collect();
+    for (id, picks) in &cfg.notify_picks {
+        let Some(bad) = picks.iter().find(|p| !names.contains(p)) else {
+            continue;
+        };
+        let line = cfg
+            .checks
+            .iter()
+            .find(|c| &c.id == id)
+            .map_or(0, |c| c.line);
+        return Err(ConfigError {
+            file: cfg.path.clone(),
+            line,
+            col: 0,
+            message: format!(
+                "check {id:?}: notify names the channel {bad:?}, which config.notify does not                  have (its channels: {}); give the channel #{{ name: {bad:?} }} or fix the name",
+                if names.is_empty() { "none".to_string() } else { names.join(", ") }
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Runs the script; the builder holds what it set, even when it failed.
@@ -224,6 +262,12 @@ fn build_config(path: &Path, b: &builder::Builder) -> Config {
             _ => log::LevelFilter::Info,
         },
         outputs: k.outputs.clone(),
+        notify: k.notify.clone(),
+        notify_picks: b
+            .checks
+            .iter()
+            .filter_map(|p| Some((p.id.clone(), p.opts.notify.clone()?)))
+            .collect(),
         result_dir: (!k.result_dir.is_empty()).then(|| PathBuf::from(&k.result_dir)),
         control_group: (!k.control_group.is_empty()).then(|| k.control_group.clone()),
         // Validated when set.

@@ -18,7 +18,7 @@
 //! `config.result_dir` ([`send::pick_up_result_dir`]) feed the same path.
 
 mod command_file;
-mod http;
+pub(crate) mod http;
 mod icinga2;
 mod json_lines;
 mod nsca_web;

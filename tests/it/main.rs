@@ -10,6 +10,7 @@
 mod support;
 
 mod bench_smoke;
+mod channels;
 mod config;
 mod control;
 mod daemon;
