@@ -28,6 +28,8 @@ pub struct CheckOpts {
     pub passive_host: bool,
     pub host_name: Option<String>,
     pub service_name: Option<String>,
+    /// `depends_on`, `flap`, `renotify_every`, `escalate`.
+    pub noise: Option<Box<super::noise::NoiseOpts>>,
 }
 
 /// A check as `add()` recorded it.
@@ -53,6 +55,8 @@ pub struct Builder {
     pub hostname: String,
     /// `maintenance(...)` windows, in config order.
     pub maintenance: Vec<crate::alert::quiet::Maintenance>,
+    /// `host(name, #{ depends_on })`: by host name.
+    pub host_deps: HashMap<String, Vec<String>>,
 }
 
 impl Builder {
@@ -64,6 +68,7 @@ impl Builder {
             ids: HashMap::new(),
             hostname,
             maintenance: Vec::new(),
+            host_deps: HashMap::new(),
         }
     }
 }

@@ -31,10 +31,14 @@ pub const CHECK_OPTIONS: &[&str] = &[
     "passive",
     "host_name",
     "service_name",
+    "depends_on",
+    "flap",
+    "renotify_every",
+    "escalate",
 ];
 
 /// The options `host(name, #{ ... })` accepts.
-pub const HOST_OPTIONS: &[&str] = &["ipv4", "ipv6"];
+pub const HOST_OPTIONS: &[&str] = &["ipv4", "ipv6", "depends_on"];
 
 type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
 
@@ -74,8 +78,15 @@ pub fn register(engine: &mut Engine, shared: &Shared) {
     engine.register_fn(
         "host",
         move |name: Dynamic, opts: Dynamic| -> RhaiResult<Host> {
+            let (opts, deps) = super::noise::split_host_deps(&opts).map_err(rt)?;
             let h = make_host(&name, Some(&opts)).map_err(rt)?;
-            s.with(|b| remember_host(b, h)).map_err(rt)
+            s.with(|b| {
+                if let Some(d) = deps {
+                    b.host_deps.insert(h.name.clone(), d);
+                }
+                remember_host(b, h)
+            })
+            .map_err(rt)
         },
     );
 
@@ -346,10 +357,21 @@ fn parse_opts(o: &Dynamic) -> Result<CheckOpts, String> {
             }
             "host_name" => opts.host_name = Some(v::non_empty(what, val)?),
             "service_name" => opts.service_name = Some(v::non_empty(what, val)?),
+            "depends_on" => noise(&mut opts).depends_on = super::noise::depends_on(what, val)?,
+            "flap" => noise(&mut opts).flap = Some(super::noise::flap(what, val)?),
+            "renotify_every" => {
+                noise(&mut opts).renotify_every = Some(super::noise::renotify(what, val)?)
+            }
+            "escalate" => noise(&mut opts).escalate = Some(super::noise::escalate(what, val)?),
             other => return Err(unknown("option", other, other, "", CHECK_OPTIONS)),
         }
     }
     Ok(opts)
+}
+
+/// The options' noise settings, created when the first one is given.
+fn noise(opts: &mut CheckOpts) -> &mut super::noise::NoiseOpts {
+    opts.noise.get_or_insert_with(Default::default)
 }
 
 /// `env: #{ NAME: "value" }`; numbers are written out.
@@ -377,13 +399,14 @@ fn parse_env(what: &str, val: &Dynamic) -> Result<Vec<(String, String)>, String>
 }
 
 /// Fills in defaults and resolves plugin names: the checks as the daemon
-/// runs them.
-pub fn finish(b: &Builder) -> Vec<CheckSpec> {
+/// runs them. `noise` is each check's resolved [`super::noise::resolve`].
+pub fn finish(b: &Builder, noise: Vec<Option<Box<crate::alert::Noise>>>) -> Vec<CheckSpec> {
     let k = &b.keys;
     let plugin_dirs: Vec<PathBuf> = k.plugin_dirs.iter().map(PathBuf::from).collect();
     b.checks
         .iter()
-        .map(|p| {
+        .zip(noise)
+        .map(|(p, noise)| {
             let o = &p.opts;
             let every = o.every.unwrap_or(k.default_every as u64);
             let error_every = match o.error_every.unwrap_or(k.default_error_every) {
@@ -416,6 +439,7 @@ pub fn finish(b: &Builder) -> Vec<CheckSpec> {
                 host_name: o.host_name.clone(),
                 service_name: o.service_name.clone(),
                 line: p.line,
+                noise,
             }
         })
         .collect()

@@ -46,6 +46,7 @@ pub fn spec(cfg: &Config) -> CheckSpec {
         host_name: None,
         service_name: None,
         line: 0,
+        noise: None,
     }
 }
 
