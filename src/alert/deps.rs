@@ -41,9 +41,8 @@ pub fn resolve(
         let i = match checks.iter().position(|c| c.id == w) {
             Some(i) => i,
             None => {
-                let named: Vec<usize> = (0..checks.len())
-                    .filter(|&i| checks[i].name == w)
-                    .collect();
+                let named: Vec<usize> =
+                    (0..checks.len()).filter(|&i| checks[i].name == w).collect();
                 match named.as_slice() {
                     [i] => *i,
                     [] => {
@@ -149,7 +148,12 @@ mod tests {
             ("tcp:web2:80", "tcp"),
             ("plugin:check_x", "check_x"),
         ]);
-        let got = resolve(&c, 1, &strings(&["router ping", "check_x", "router ping"]), no_hint);
+        let got = resolve(
+            &c,
+            1,
+            &strings(&["router ping", "check_x", "router ping"]),
+            no_hint,
+        );
         assert_eq!(got.unwrap().as_ref(), &[0, 3]);
         let got = resolve(&c, 0, &strings(&["tcp:web2:80"]), no_hint);
         assert_eq!(got.unwrap().as_ref(), &[2]);
@@ -164,9 +168,17 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.check, 1);
         assert!(e.message.contains("\"ruter ping\""), "{}", e.message);
-        assert!(e.message.contains("did you mean \"router ping\"?"), "{}", e.message);
+        assert!(
+            e.message.contains("did you mean \"router ping\"?"),
+            "{}",
+            e.message
+        );
         let e = resolve(&c, 0, &strings(&["tcp"]), no_hint).unwrap_err();
-        assert!(e.message.contains("2 checks are named \"tcp\""), "{}", e.message);
+        assert!(
+            e.message.contains("2 checks are named \"tcp\""),
+            "{}",
+            e.message
+        );
         assert!(e.message.contains("\"a\", \"b\""), "{}", e.message);
     }
 

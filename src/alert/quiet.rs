@@ -202,9 +202,7 @@ impl Quiet {
             }
             (_, Some(by)) => Gate::Hold(format!("silenced by {by}")),
             (TransitionKind::Problem, None) => Gate::Mail,
-            (_, None) if self.held.contains(s.id) => {
-                Gate::Hold("its Problem is still held".into())
-            }
+            (_, None) if self.held.contains(s.id) => Gate::Hold("its Problem is still held".into()),
             (TransitionKind::Update, None) if sticky_ack => Gate::Hold("acknowledged".into()),
             _ => Gate::Mail,
         }

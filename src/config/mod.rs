@@ -245,8 +245,11 @@ fn build_config(path: &Path, b: &builder::Builder) -> Result<Config, ConfigError
         },
         noise: crate::alert::NoiseDefaults {
             flap: k.default_flap.0,
-            renotify_every: noise::renotify("config.default_renotify_every", &k.default_renotify_every.clone().into())
-                .unwrap_or(0),
+            renotify_every: noise::renotify(
+                "config.default_renotify_every",
+                &k.default_renotify_every.clone().into(),
+            )
+            .unwrap_or(0),
             escalate: e.escalate.0.clone(),
         },
         hosts: b.hosts.clone(),

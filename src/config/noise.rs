@@ -29,11 +29,7 @@ pub fn flap(what: &str, val: &Dynamic) -> Result<FlapSetting, String> {
             describe(val)
         ));
     };
-    let FlapSetting::On {
-        mut low,
-        mut high,
-    } = FlapSetting::default()
-    else {
+    let FlapSetting::On { mut low, mut high } = FlapSetting::default() else {
         unreachable!("the default is on")
     };
     for (key, x) in map.iter() {
@@ -240,7 +236,10 @@ pub fn resolve(b: &Builder) -> Result<Vec<Option<Box<Noise>>>, (usize, String)> 
         .map(|n| n.as_ref().map_or(&[][..], |n| &n.depends_on[..]))
         .collect();
     if let Some(cycle) = deps::find_cycle(&graph) {
-        let names: Vec<String> = cycle.iter().map(|&i| format!("{:?}", b.checks[i].id)).collect();
+        let names: Vec<String> = cycle
+            .iter()
+            .map(|&i| format!("{:?}", b.checks[i].id))
+            .collect();
         return Err((
             cycle[0],
             format!(

@@ -87,9 +87,7 @@ impl<C: Clock> Daemon<C> {
     pub(super) fn noise_view(&self, i: usize) -> NoiseView {
         let t = &self.checks[i];
         NoiseView {
-            unreachable_by: self
-                .unreachable_by(i)
-                .map(|p| self.checks[p].spec.title()),
+            unreachable_by: self.unreachable_by(i).map(|p| self.checks[p].spec.title()),
             flap_percent: match self.cfg.noise.flap(t.spec.noise.as_deref()) {
                 FlapSetting::Off => None,
                 FlapSetting::On { .. } => Some(t.alert.flap.percent() as f32),
@@ -100,7 +98,13 @@ impl<C: Clock> Daemon<C> {
 
     /// After check `i` ran (`tr` is what its alert machine decided):
     /// flapping and held dependents decide what is announced.
-    pub(super) fn announce(&mut self, i: usize, tr: Option<Transition>, changed: bool, now: UnixMicros) {
+    pub(super) fn announce(
+        &mut self,
+        i: usize,
+        tr: Option<Transition>,
+        changed: bool,
+        now: UnixMicros,
+    ) {
         let setting = self.cfg.noise.flap(self.checks[i].spec.noise.as_deref());
         let t = &mut self.checks[i];
         let was_flapping = t.alert.flap.is_flapping();
@@ -111,15 +115,20 @@ impl<C: Clock> Daemon<C> {
             t.alert.flap.stay_flapping();
             event = None;
         }
-        if t.alert.phase == Phase::Ok {
-            t.nag = None;
-        }
         let mut tr = tr;
         if let Some(x) = &tr {
             if was_flapping || t.alert.flap.is_flapping() || event.is_some() {
-                log::info!("{} {}: not mailed: flapping", x.kind.as_str(), t.spec.title());
+                log::info!(
+                    "{} {}: not mailed: flapping",
+                    x.kind.as_str(),
+                    t.spec.title()
+                );
                 tr = None;
             }
+        }
+        if t.alert.phase == Phase::Ok && tr.is_none() {
+            // No Recovery to carry the escalated addresses.
+            t.nag = None;
         }
         match event {
             Some(FlapEvent::Started { percent, changes }) => {
@@ -157,7 +166,12 @@ impl<C: Clock> Daemon<C> {
 
     /// A held (UNREACHABLE) dependent that ran: once no parent fails, its
     /// Problem is announced if it still fails, nothing if it recovered.
-    fn release_held(&mut self, i: usize, tr: Option<Transition>, now: UnixMicros) -> Option<Transition> {
+    fn release_held(
+        &mut self,
+        i: usize,
+        tr: Option<Transition>,
+        now: UnixMicros,
+    ) -> Option<Transition> {
         if self.checks[i].held_by.is_none() {
             return tr;
         }
@@ -310,7 +324,10 @@ impl<C: Clock> Daemon<C> {
             if nagging {
                 t.nag = Some(Box::new(Nag::new(n.transition.outage_start, now)));
             }
-        } else if matches!(kind, TransitionKind::Recovery | TransitionKind::FlappingStop) {
+        } else if matches!(
+            kind,
+            TransitionKind::Recovery | TransitionKind::FlappingStop
+        ) {
             t.nag = None;
         } else if kind == TransitionKind::Update {
             if let Some(nag) = &mut t.nag {

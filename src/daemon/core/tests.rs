@@ -665,3 +665,5 @@ fn a_report_lists_an_acknowledged_problem_apart() {
     r.at(60 * SEC);
     assert!(report(&r).contains("Checks in PROBLEM (1):"));
 }
+
+mod noise;
