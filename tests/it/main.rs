@@ -14,6 +14,7 @@ mod config;
 mod control;
 mod daemon;
 mod mail;
+mod noise;
 mod outputs;
 mod outputs_servers;
 mod passive;
