@@ -250,3 +250,151 @@ pub fn resolve(b: &Builder) -> Result<Vec<Option<Box<Noise>>>, (usize, String)> 
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::alert::flap::FlapSetting;
+    use crate::config::load_str;
+
+    fn err(script: &str) -> String {
+        load_str(Path::new("c.rhai"), script)
+            .expect_err("a config error")
+            .to_string()
+    }
+
+    #[test]
+    fn an_unknown_dependency_names_the_line_and_a_suggestion() {
+        let e = err(r#"add(shell("true"), #{ name: "router ping" });
+
+add(shell("true"), #{ name: "web", depends_on: ["ruter ping"] });
+"#);
+        assert!(
+            e.starts_with("c.rhai:3:1: depends_on: no check is named \"ruter ping\""),
+            "{e}"
+        );
+        assert!(e.contains("did you mean \"router ping\"?"), "{e}");
+        // A host's dependency names the host.
+        let e = err(
+            r#"let h = host("web1", #{ ipv4: "192.0.2.1", depends_on: ["nope"] });
+add(tcp(h, 80));
+"#,
+        );
+        assert!(
+            e.starts_with("c.rhai:2:1: host \"web1\": depends_on: no check is named \"nope\""),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_cycle_is_an_error_naming_it() {
+        let e = err(r#"add(shell("a"), #{ name: "a", depends_on: ["c"] });
+add(shell("b"), #{ name: "b", depends_on: ["a"] });
+add(shell("c"), #{ name: "c", depends_on: ["b"] });
+"#);
+        assert!(
+            e.starts_with("c.rhai:1:1: depends_on makes a cycle: \"a\" -> \"c\" -> \"b\" -> \"a\""),
+            "{e}"
+        );
+        let e = err(r#"add(shell("a"), #{ name: "a", depends_on: ["a"] });"#);
+        assert!(e.contains("\"a\" -> \"a\""), "{e}");
+    }
+
+    #[test]
+    fn dependencies_resolve_and_a_host_gives_its_own_to_every_check_but_the_parent() {
+        let c = load_str(
+            Path::new("c.rhai"),
+            r#"
+let gw = host("gw", #{ ipv4: "192.0.2.1", depends_on: ["uplink"] });
+add(shell("up"), #{ name: "uplink" });
+add(ping4(gw), #{ name: "router ping", target_name: "gw" });
+let web = host("web1", #{ ipv4: "192.0.2.10", depends_on: ["router ping"] });
+add(tcp(web, 80));
+add(tcp(web, 22), #{ depends_on: ["uplink"], flap: false, renotify_every: "1h" });
+add(shell("plain"));
+"#,
+        )
+        .unwrap();
+        let deps = |i: usize| {
+            c.checks[i]
+                .noise
+                .as_ref()
+                .map(|n| n.depends_on.to_vec())
+                .unwrap_or_default()
+        };
+        assert_eq!(deps(0), Vec::<u32>::new());
+        assert_eq!(deps(1), [0], "router ping on gw depends on the uplink");
+        assert_eq!(deps(2), [1]);
+        assert_eq!(deps(3), [0, 1]);
+        let n = c.checks[3].noise.as_deref().unwrap();
+        assert_eq!(n.flap, Some(FlapSetting::Off));
+        assert_eq!(n.renotify_every, Some(3600));
+        // A check that sets nothing costs no allocation.
+        assert!(c.checks[4].noise.is_none());
+        assert!(c.checks[0].noise.is_none());
+    }
+
+    #[test]
+    fn defaults_and_their_mistakes() {
+        let c = load_str(
+            Path::new("c.rhai"),
+            r#"
+config.default_flap = #{ low: 10, high: 15.5 };
+config.default_renotify_every = "2h";
+config.emails.escalate = [#{ after: "1h", to: ["boss@example.org"] }, #{ after: 300, to: "lead@example.org" }];
+"#,
+        )
+        .unwrap();
+        assert_eq!(
+            c.noise.flap,
+            FlapSetting::On {
+                low: 10.0,
+                high: 15.5
+            }
+        );
+        assert_eq!(c.noise.renotify_every, 7200);
+        let steps: Vec<(u64, Vec<String>)> = c
+            .noise
+            .escalate
+            .iter()
+            .map(|e| (e.after, e.to.clone()))
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                (300, vec!["lead@example.org".to_string()]),
+                (3600, vec!["boss@example.org".to_string()])
+            ]
+        );
+        for (script, want) in [
+            (
+                "config.default_flap = #{ low: 40 };",
+                "low (40) must not be above high (30)",
+            ),
+            (
+                "config.default_flap = #{ lo: 1 };",
+                "unknown key `config.default_flap.lo`",
+            ),
+            (
+                "config.default_renotify_every = \"soon\";",
+                "is not a duration",
+            ),
+            (
+                "config.emails.escalate = [#{ to: [\"a@b\"] }];",
+                "config.emails.escalate[0] needs after",
+            ),
+            (
+                "config.emails.escalate = [#{ after: \"1h\", to: [\"nobody\"] }];",
+                "\"nobody\" is not a mail address",
+            ),
+            (
+                "add(shell(\"x\"), #{ renotify_every: true });",
+                "option renotify_every must be a duration",
+            ),
+        ] {
+            let e = err(script);
+            assert!(e.contains(want), "{script}: {e}");
+        }
+    }
+}
