@@ -43,9 +43,6 @@ pub struct AlertState {
     pub outage_start: Option<UnixMicros>,
     /// Status of the last run.
     pub last_status: Option<Status>,
-    /// Status changes of the last 21 runs and whether it is flapping.
-    #[serde(default, skip_serializing_if = "flap::FlapHistory::is_empty")]
-    pub flap: flap::FlapHistory,
 }
 
 impl Default for AlertState {
@@ -55,7 +52,6 @@ impl Default for AlertState {
             failed_runs: 0,
             outage_start: None,
             last_status: None,
-            flap: flap::FlapHistory::default(),
         }
     }
 }
@@ -191,7 +187,6 @@ impl AlertState {
                 self,
                 AlertState {
                     last_status: Some(status),
-                    flap: self.flap,
                     ..AlertState::default()
                 },
             );

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::alert::flap::FlapHistory;
 use crate::alert::remind::Nag;
 use crate::alert::AlertState;
 use crate::clock::UnixMicros;
@@ -42,6 +43,9 @@ pub struct SavedCheck {
     /// Reminders and escalation of the current outage.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nag: Option<Nag>,
+    /// Status changes of the last 21 runs and whether it flaps.
+    #[serde(default, skip_serializing_if = "FlapHistory::is_empty")]
+    pub flap: FlapHistory,
 }
 
 /// Everything the daemon keeps across restarts, keyed by check identity.
@@ -70,6 +74,7 @@ pub fn save(state_dir: &Path, s: &SavedState) -> io::Result<()> {
                     memory: c.memory.as_deref(),
                     held_by: c.held_by.as_deref(),
                     nag: c.nag.as_ref(),
+                    flap: c.flap,
                 },
             )
         }),
@@ -89,6 +94,8 @@ pub struct SavedCheckRef<'a> {
     pub held_by: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nag: Option<&'a Nag>,
+    #[serde(skip_serializing_if = "FlapHistory::is_empty")]
+    pub flap: FlapHistory,
 }
 
 /// Saves the checks (identity, state) atomically as `state_dir/state`,
@@ -177,6 +184,7 @@ mod tests {
                     reminders: 2,
                     escalated: 1,
                 }),
+                flap: FlapHistory::default(),
             },
         );
         s

@@ -41,14 +41,26 @@ struct Tracked {
     sched: CheckSchedule,
     last_output: String,
     last_run: Option<UnixMicros>,
-    last_duration: Option<Duration>,
+    /// Milliseconds the last run took (at least 1), packed with `flap` in
+    /// one word.
+    took_ms: Option<std::num::NonZeroU32>,
+    /// Status changes of the last 21 runs, and whether it flaps.
+    flap: crate::alert::flap::FlapHistory,
     /// What the check's probe remembered after its last run.
     memory: Option<String>,
+    /// What few checks need at a time (held dependents, reminders):
+    /// one pointer for all, `None` for most.
+    extra: Option<Box<Extra>>,
+}
+
+/// The part of a check's state only some checks have.
+#[derive(Debug, Default)]
+struct Extra {
     /// UNREACHABLE: the parent whose failure holds this check's Problem.
     held_by: Option<u32>,
-    /// Reminders and escalation of the current outage (only while in
-    /// PROBLEM, for checks that have either).
-    nag: Option<Box<crate::alert::remind::Nag>>,
+    /// Reminders and escalation of the current outage (in PROBLEM, for
+    /// checks that have either).
+    nag: Option<crate::alert::remind::Nag>,
 }
 
 impl Tracked {
@@ -59,10 +71,10 @@ impl Tracked {
             sched: CheckSchedule::default(),
             last_output: String::new(),
             last_run: None,
-            last_duration: None,
+            took_ms: None,
+            flap: crate::alert::flap::FlapHistory::default(),
             memory: None,
-            held_by: None,
-            nag: None,
+            extra: None,
         }
     }
 
@@ -90,7 +102,7 @@ impl Tracked {
             silenced_by: None,
             unreachable_by: None,
             flap_percent: None,
-            flapping: self.alert.flap.is_flapping(),
+            flapping: self.flap.is_flapping(),
         }
     }
 
@@ -335,7 +347,8 @@ impl<C: Clock> Daemon<C> {
                 t.last_output = c.last_output;
                 t.last_run = c.last_run;
                 t.memory = c.memory;
-                t.nag = c.nag.map(Box::new);
+                t.set_nag(c.nag);
+                t.flap = c.flap;
                 if let Some(p) = c.held_by {
                     held.insert(t.spec.id.clone(), p);
                 }
@@ -505,7 +518,11 @@ impl<C: Clock> Daemon<C> {
         );
         t.last_output = outcome.full_text();
         t.last_run = Some(now);
-        t.last_duration = Some(outcome.duration);
+        t.took_ms = std::num::NonZeroU32::new(
+            u32::try_from(outcome.duration.as_millis())
+                .unwrap_or(u32::MAX)
+                .max(1),
+        );
         if let Some(calls) = self.waiting.remove(id) {
             let line = super::once::result_line(outcome.status, &t.spec.title(), &outcome.summary);
             for call in calls {
@@ -618,8 +635,9 @@ impl<C: Clock> Daemon<C> {
                     last_output: &t.last_output,
                     last_run: t.last_run,
                     memory: t.memory.as_deref(),
-                    held_by: t.held_by.map(|p| all[p as usize].spec.id.as_str()),
-                    nag: t.nag.as_deref(),
+                    held_by: t.held_by().map(|p| all[p as usize].spec.id.as_str()),
+                    nag: t.nag(),
+                    flap: t.flap,
                 },
             )
         });

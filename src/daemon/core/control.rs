@@ -198,7 +198,7 @@ impl<C: Clock> Daemon<C> {
                 max_runs: t.spec.retry + 1,
                 since: t.alert.outage_start.map(proto::unix_secs),
                 last_run: t.last_run.map(proto::unix_secs),
-                duration: t.last_duration.map(|d| d.as_secs_f64()),
+                duration: t.took_ms.map(|ms| f64::from(ms.get()) / 1000.0),
                 output: t.last_output.lines().next().unwrap_or("").to_string(),
                 ack: self.quiet.acks.get(&t.spec.id).map(|a| proto::AckView {
                     by: a.by.clone(),

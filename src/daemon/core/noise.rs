@@ -31,6 +31,35 @@ pub(super) struct NoiseView {
 }
 
 impl Tracked {
+    pub(super) fn held_by(&self) -> Option<u32> {
+        self.extra.as_ref().and_then(|e| e.held_by)
+    }
+
+    pub(super) fn set_held_by(&mut self, p: Option<u32>) {
+        self.edit_extra(|e| e.held_by = p);
+    }
+
+    pub(super) fn nag(&self) -> Option<&Nag> {
+        self.extra.as_ref().and_then(|e| e.nag.as_ref())
+    }
+
+    pub(super) fn nag_mut(&mut self) -> Option<&mut Nag> {
+        self.extra.as_mut().and_then(|e| e.nag.as_mut())
+    }
+
+    pub(super) fn set_nag(&mut self, nag: Option<Nag>) {
+        self.edit_extra(|e| e.nag = nag);
+    }
+
+    /// Changes the extra state; it is freed when nothing is left in it.
+    fn edit_extra(&mut self, f: impl FnOnce(&mut super::Extra)) {
+        let mut e = self.extra.take().unwrap_or_default();
+        f(&mut e);
+        if e.held_by.is_some() || e.nag.is_some() {
+            self.extra = Some(e);
+        }
+    }
+
     /// A notice about this check.
     pub(super) fn notice(&self, transition: Transition) -> Notice {
         Notice::new(
@@ -78,7 +107,7 @@ impl<C: Clock> Daemon<C> {
         if !t.alert.is_failing() {
             return None;
         }
-        t.held_by
+        t.held_by()
             .map(|p| p as usize)
             .or_else(|| self.failing_parent(i))
     }
@@ -90,9 +119,9 @@ impl<C: Clock> Daemon<C> {
             unreachable_by: self.unreachable_by(i).map(|p| self.checks[p].spec.title()),
             flap_percent: match self.cfg.noise.flap(t.spec.noise.as_deref()) {
                 FlapSetting::Off => None,
-                FlapSetting::On { .. } => Some(t.alert.flap.percent() as f32),
+                FlapSetting::On { .. } => Some(t.flap.percent() as f32),
             },
-            flapping: t.alert.flap.is_flapping(),
+            flapping: t.flap.is_flapping(),
         }
     }
 
@@ -107,17 +136,17 @@ impl<C: Clock> Daemon<C> {
     ) {
         let setting = self.cfg.noise.flap(self.checks[i].spec.noise.as_deref());
         let t = &mut self.checks[i];
-        let was_flapping = t.alert.flap.is_flapping();
-        let mut event = t.alert.flap.record(changed, setting);
+        let was_flapping = t.flap.is_flapping();
+        let mut event = t.flap.record(changed, setting);
         if matches!(event, Some(FlapEvent::Stopped { .. })) && t.alert.phase == Phase::Retrying {
             // Not settled enough to say what it is now: it says so once it
             // is OK or in PROBLEM.
-            t.alert.flap.stay_flapping();
+            t.flap.stay_flapping();
             event = None;
         }
         let mut tr = tr;
         if let Some(x) = &tr {
-            if was_flapping || t.alert.flap.is_flapping() || event.is_some() {
+            if was_flapping || t.flap.is_flapping() || event.is_some() {
                 log::info!(
                     "{} {}: not mailed: flapping",
                     x.kind.as_str(),
@@ -128,7 +157,13 @@ impl<C: Clock> Daemon<C> {
         }
         if t.alert.phase == Phase::Ok && tr.is_none() {
             // No Recovery to carry the escalated addresses.
-            t.nag = None;
+            t.set_nag(None);
+        }
+        // The history itself is saved with the next state that changes
+        // (and at exit): a file write per run would cost more than a lost
+        // run of history. Starting and stopping are saved at once.
+        if event.is_some() {
+            self.dirty = true;
         }
         match event {
             Some(FlapEvent::Started { percent, changes }) => {
@@ -172,7 +207,7 @@ impl<C: Clock> Daemon<C> {
         tr: Option<Transition>,
         now: UnixMicros,
     ) -> Option<Transition> {
-        if self.checks[i].held_by.is_none() {
+        if self.checks[i].held_by().is_none() {
             return tr;
         }
         let parent_failing = self.failing_parent(i).is_some();
@@ -181,7 +216,7 @@ impl<C: Clock> Daemon<C> {
         match (&tr, t.alert.phase) {
             (_, Phase::Ok) => {
                 log::info!("{title}: recovered while unreachable: nothing to mail");
-                t.held_by = None;
+                t.set_held_by(None);
                 None
             }
             _ if parent_failing => {
@@ -191,12 +226,12 @@ impl<C: Clock> Daemon<C> {
                 None
             }
             (_, Phase::Retrying) => {
-                t.held_by = None;
+                t.set_held_by(None);
                 None
             }
             (_, Phase::Problem) => {
                 log::info!("{title}: reachable again and still failing: its Problem is mailed now");
-                t.held_by = None;
+                t.set_held_by(None);
                 let mut x = t.now_transition(TransitionKind::Problem, now);
                 x.previous = None;
                 Some(x)
@@ -216,7 +251,7 @@ impl<C: Clock> Daemon<C> {
         let mut out = Vec::with_capacity(batch.len());
         let mut newly_held: Vec<(usize, usize)> = Vec::new();
         for (i, n) in batch {
-            if !n.transition.opens_outage() || self.checks[i].held_by.is_some() {
+            if !n.transition.opens_outage() || self.checks[i].held_by().is_some() {
                 out.push((i, n));
                 continue;
             }
@@ -227,7 +262,7 @@ impl<C: Clock> Daemon<C> {
                     self.checks[i].spec.title(),
                     self.checks[p].spec.title()
                 );
-                self.checks[i].held_by = Some(p as u32);
+                self.checks[i].set_held_by(Some(p as u32));
                 self.dirty = true;
                 newly_held.push((p, i));
                 continue;
@@ -260,7 +295,7 @@ impl<C: Clock> Daemon<C> {
         for group in newly_held.chunk_by(|a, b| a.0 == b.0) {
             let p = group[0].0;
             let t = &self.checks[p];
-            if t.alert.phase != Phase::Problem || t.alert.flap.is_flapping() {
+            if t.alert.phase != Phase::Problem || t.flap.is_flapping() {
                 continue;
             }
             let mut n = t.notice(t.now_transition(TransitionKind::Update, now));
@@ -286,11 +321,11 @@ impl<C: Clock> Daemon<C> {
             let t = &mut self.checks[c as usize];
             let failing_unmailed = match t.alert.phase {
                 Phase::Ok => false,
-                Phase::Retrying => t.held_by.is_none() || t.held_by == Some(q),
-                Phase::Problem => t.held_by == Some(q),
+                Phase::Retrying => t.held_by().is_none() || t.held_by() == Some(q),
+                Phase::Problem => t.held_by() == Some(q),
             };
             if failing_unmailed {
-                t.held_by = Some(q);
+                t.set_held_by(Some(q));
                 names.push(t.spec.title());
             }
         }
@@ -316,21 +351,21 @@ impl<C: Clock> Daemon<C> {
                 > 0;
         let spec = std::sync::Arc::clone(&self.checks[i].spec);
         let t = &mut self.checks[i];
-        if let Some(nag) = &t.nag {
+        if let Some(nag) = t.nag() {
             n.escalated_to = nag.recipients(self.cfg.noise.escalate(spec.noise.as_deref()));
         }
         let kind = n.transition.kind;
         if n.transition.opens_outage() {
             if nagging {
-                t.nag = Some(Box::new(Nag::new(n.transition.outage_start, now)));
+                t.set_nag(Some(Nag::new(n.transition.outage_start, now)));
             }
         } else if matches!(
             kind,
             TransitionKind::Recovery | TransitionKind::FlappingStop
         ) {
-            t.nag = None;
+            t.set_nag(None);
         } else if kind == TransitionKind::Update {
-            if let Some(nag) = &mut t.nag {
+            if let Some(nag) = t.nag_mut() {
                 nag.mailed(now);
             }
         }
@@ -343,7 +378,7 @@ impl<C: Clock> Daemon<C> {
         let mut out = Vec::new();
         for i in 0..self.checks.len() {
             let t = &self.checks[i];
-            if t.nag.is_none() || t.alert.phase != Phase::Problem {
+            if t.nag().is_none() || t.alert.phase != Phase::Problem {
                 continue;
             }
             let quiet = self.quiet.acks.contains_key(&t.spec.id)
@@ -352,7 +387,7 @@ impl<C: Clock> Daemon<C> {
                     .quiet
                     .silenced_by(t.subject(), now, &self.cfg.maintenance)
                     .is_some();
-            if quiet || t.held_by.is_some() || t.alert.flap.is_flapping() {
+            if quiet || t.held_by().is_some() || t.flap.is_flapping() {
                 continue;
             }
             let spec = std::sync::Arc::clone(&t.spec);
@@ -361,7 +396,7 @@ impl<C: Clock> Daemon<C> {
             let every = self.cfg.noise.renotify_every(noise);
             let start = t.alert.outage_start.unwrap_or(now);
             let t = &mut self.checks[i];
-            let Some(nag) = t.nag.as_deref_mut() else {
+            let Some(nag) = t.nag_mut() else {
                 continue;
             };
             if nag.outage_start != start {
@@ -409,7 +444,7 @@ impl<C: Clock> Daemon<C> {
         self.checks
             .iter()
             .filter_map(|t| {
-                let p = t.held_by? as usize;
+                let p = t.held_by()? as usize;
                 Some((t.spec.id.clone(), self.checks.get(p)?.spec.id.clone()))
             })
             .collect()
@@ -425,10 +460,10 @@ impl<C: Clock> Daemon<C> {
                 continue;
             };
             match self.index.get(&parent) {
-                Some(&p) => self.checks[c].held_by = Some(p as u32),
+                Some(&p) => self.checks[c].set_held_by(Some(p as u32)),
                 None => {
                     let t = &mut self.checks[c];
-                    t.held_by = None;
+                    t.set_held_by(None);
                     if t.alert.phase == Phase::Problem {
                         let mut x = t.now_transition(TransitionKind::Problem, now);
                         x.previous = None;

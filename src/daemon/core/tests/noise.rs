@@ -453,3 +453,34 @@ fn reminder_state_survives_a_restart() {
         (TransitionKind::Reminder, 2)
     );
 }
+
+#[test]
+fn a_flapping_check_still_flaps_after_a_restart() {
+    let mut r = rig(FLAPPY);
+    for i in 0..8u64 {
+        let s = if i % 2 == 0 { Critical } else { Up };
+        r.run_tick(i * 60 * SEC, &[("link", s)]);
+    }
+    assert!(r.view("link").flapping);
+    let saved = crate::state::load(r.dir.path()).unwrap();
+    assert!(saved.checks["link"].flap.is_flapping());
+    let mut again = rig(FLAPPY);
+    again.d.restore(saved);
+    again.run_tick(0, &[("link", Critical)]);
+    again.run_tick(60 * SEC, &[("link", Up)]);
+    let kinds: Vec<String> = again.notes.take().into_iter().flatten().collect();
+    assert!(kinds.is_empty(), "still flapping: {kinds:?}");
+    assert!(again.view("link").flapping);
+}
+
+/// Per check, the features cost one word of flap history (packed with
+/// the run time) and one pointer when unused.
+#[test]
+fn a_check_that_uses_none_of_it_stays_small() {
+    assert!(
+        std::mem::size_of::<Tracked>() <= 136,
+        "{}",
+        std::mem::size_of::<Tracked>()
+    );
+    assert_eq!(std::mem::size_of::<AlertState>(), 24);
+}
