@@ -747,6 +747,11 @@ pub(crate) mod tests {
         String::from_utf8(e.message.clone()).unwrap()
     }
 
+    /// The message with quoted-printable soft line breaks joined.
+    fn unfolded(e: &Entry) -> String {
+        text(e).replace("=\r\n", "")
+    }
+
     fn header<'a>(msg: &'a str, name: &str) -> Vec<&'a str> {
         let head = msg.split("\r\n\r\n").next().unwrap();
         head.split("\r\n")
@@ -811,6 +816,106 @@ pub(crate) mod tests {
             r.contains("OK: recovered after 0:03:05 (4 failed runs)"),
             "{r}"
         );
+    }
+
+    #[test]
+    fn reminders_escalations_and_flapping_say_what_happened_in_the_thread() {
+        let c = Composer::new(&email_config()).unwrap();
+        let subj = c.problem_subject(&notice(TransitionKind::Problem, Status::Critical, ""));
+        let root = c.problem_id("plugin check_x", 1_700_000_000_000_000);
+        let mut r = notice(TransitionKind::Reminder, Status::Critical, "still DOWN");
+        r.count = 2;
+        let m = unfolded(&c.transition(&r, Some(&subj), 7).unwrap());
+        assert_eq!(header(&m, "In-Reply-To"), vec![root.as_str()]);
+        assert!(header(&m, "Subject")[0].starts_with("Re: [picomon] CRITICAL"));
+        let body = m.split_once("\r\n\r\n").unwrap().1;
+        assert!(
+            body.starts_with("reminder 2: still CRITICAL after 0:03:05, 4 failed runs (since "),
+            "{body}"
+        );
+        assert!(body.contains("still DOWN"), "{body}");
+        assert!(header(&m, "Cc").is_empty());
+
+        let mut e = notice(TransitionKind::Escalation, Status::Critical, "DOWN");
+        e.escalated_to = vec!["Lead <lead@example.org>".into(), "ops@example.org".into()];
+        let entry = c.transition(&e, Some(&subj), 8).unwrap();
+        let m = unfolded(&entry);
+        // The usual recipients stay in To; the lead comes in Cc, and the
+        // envelope has everyone once.
+        assert_eq!(header(&m, "Cc"), vec!["Lead <lead@example.org>"]);
+        assert_eq!(
+            entry.to,
+            ["ops@example.org", "two@example.org", "lead@example.org"]
+        );
+        assert!(
+            m.contains("escalated: CRITICAL for 0:03:05 unacknowledged (4 failed runs, since "),
+            "{m}"
+        );
+
+        let mut f = notice(TransitionKind::FlappingStart, Status::Critical, "DOWN");
+        f.count = 6;
+        f.percent = Some(34.4);
+        let thread = InThread {
+            start: f.transition.at,
+            subject: Some("[picomon] FLAPPING: check_x on web1"),
+            root: true,
+        };
+        let m = unfolded(&c.transition_in(&f, thread, 9).unwrap());
+        assert_eq!(
+            header(&m, "Message-ID"),
+            vec![c.problem_id("plugin check_x", f.transition.at).as_str()]
+        );
+        assert_eq!(
+            header(&m, "Subject"),
+            vec!["[picomon] FLAPPING: check_x on web1"]
+        );
+        assert!(
+            m.contains("FLAPPING: changed state 6 times in the last 21 runs (34.4% state change)")
+        );
+        assert_eq!(
+            c.flapping_subject(&f),
+            "[picomon] FLAPPING: check_x on web1 <no substitution>"
+        );
+
+        let mut s = notice(TransitionKind::FlappingStop, Status::Ok, "UP");
+        s.percent = Some(16.6);
+        let m = unfolded(&c.transition(&s, Some("x"), 10).unwrap());
+        assert!(
+            m.contains("\r\n\r\nstopped flapping, now OK (16.6% state change)"),
+            "{m}"
+        );
+        assert_eq!(header(&m, "Subject"), vec!["Re: x"]);
+        // Still failing, it is the Problem: the root of the outage's thread.
+        let mut s = notice(TransitionKind::FlappingStop, Status::Critical, "DOWN");
+        s.percent = Some(19.0);
+        let m = unfolded(&c.transition(&s, None, 11).unwrap());
+        assert_eq!(header(&m, "Message-ID"), vec![root.as_str()]);
+        assert!(m.contains("stopped flapping, now CRITICAL since "), "{m}");
+    }
+
+    #[test]
+    fn a_parent_s_mail_lists_the_unreachable() {
+        let c = Composer::new(&email_config()).unwrap();
+        let mut p = notice(TransitionKind::Problem, Status::Critical, "PING CRITICAL");
+        p.unreachable = vec!["web srv1 on srv1".into(), "web srv2 on srv2".into()];
+        let m = unfolded(&c.transition(&p, None, 5).unwrap());
+        assert!(
+            m.contains(
+                "(4 failed runs)\r\n\r\nUnreachable while this check fails (2; no mail of their own):\r\n  web srv1 on srv1\r\n  web srv2 on srv2\r\n\r\nPING CRITICAL\r\n"
+            ),
+            "{m}"
+        );
+        // An Update that only lists more of them says no "(was ...)".
+        let mut u = notice(TransitionKind::Update, Status::Critical, "PING CRITICAL");
+        u.transition.previous = Some(Status::Critical);
+        u.unreachable = vec!["db on h3".into()];
+        let m = unfolded(&c.transition(&u, None, 6).unwrap());
+        assert!(m.contains("\r\n\r\nCRITICAL since "), "{m}");
+        assert!(m.contains("  db on h3\r\n"), "{m}");
+        // The digest names them too.
+        let batch = vec![p.clone(), u, p.clone(), p.clone(), p.clone(), p];
+        let d = unfolded(&c.digest(&batch, 7).unwrap());
+        assert!(d.contains("    unreachable: web srv1 on srv1"), "{d}");
     }
 
     /// Every line of the head at most 998 octets.
