@@ -142,6 +142,57 @@ impl KeyValue for Vec<ChannelSpec> {
     }
 }
 
+/// `config.default_flap`: `#{ low, high }` in percent, or `false`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct FlapKey(pub crate::alert::flap::FlapSetting);
+
+impl KeyValue for FlapKey {
+    fn to_dynamic(&self) -> Option<Dynamic> {
+        Some(match self.0 {
+            crate::alert::flap::FlapSetting::Off => false.into(),
+            crate::alert::flap::FlapSetting::On { low, high } => {
+                let mut m = rhai::Map::new();
+                m.insert("low".into(), to_float(f64::from(low)));
+                m.insert("high".into(), to_float(f64::from(high)));
+                Dynamic::from_map(m)
+            }
+        })
+    }
+    fn readme(&self) -> Option<String> {
+        Some(match self.0 {
+            crate::alert::flap::FlapSetting::Off => "false".into(),
+            crate::alert::flap::FlapSetting::On { low, high } => format!(
+                "#{{ low: {}, high: {} }}",
+                fmt_num(f64::from(low)),
+                fmt_num(f64::from(high))
+            ),
+        })
+    }
+}
+
+/// `config.emails.escalate`: steps of `#{ after, to }`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EscalateKey(pub Vec<crate::alert::remind::Escalation>);
+
+impl KeyValue for EscalateKey {
+    fn to_dynamic(&self) -> Option<Dynamic> {
+        Some(Dynamic::from_array(
+            self.0
+                .iter()
+                .map(|e| {
+                    let mut m = rhai::Map::new();
+                    m.insert("after".into(), (e.after as INT).into());
+                    m.insert("to".into(), to_array(&e.to));
+                    Dynamic::from_map(m)
+                })
+                .collect(),
+        ))
+    }
+    fn readme(&self) -> Option<String> {
+        Some(if self.0.is_empty() { "[]" } else { "[...]" }.into())
+    }
+}
+
 /// Declares a struct of keys: each key once, as
 /// `/// doc` `name: Type = default, validate;` where `validate` turns the
 /// script's value into the key's (given the setting's full name, the value
@@ -253,6 +304,12 @@ keys! {
         control_group: String = String::new(), |what, val, _| v::string(what, val);
         /// Address of the read-only HTTP listener (metrics, checks JSON, status page); "" = off.
         listen: String = String::new(), |what, val, _| listen_address(what, val);
+        /// Flap detection thresholds (percent state change) of every check; false = off.
+        default_flap: FlapKey = FlapKey::default(),
+            |what, val, _| super::noise::flap(what, val).map(FlapKey);
+        /// Reminder interval of a check that stays in PROBLEM ("1h"); "" = none.
+        default_renotify_every: String = String::new(),
+            |what, val, _| super::noise::renotify(what, val).map(|s| if s == 0 { String::new() } else { format!("{s}s") });
         /// The mail settings.
         emails: EmailKeys = EmailKeys::defaults(hostname),
             |what, val, cur| group_assignment(what, val, is_emails_handle).map(|()| cur.clone());
@@ -290,6 +347,9 @@ keys! {
         watchdog_subject: String = "[picomon] daemon stopped".into(), |what, val, _| v::non_empty(what, val);
         /// More transitions than this in one tick are sent as one digest.
         digest_over: INT = 5, |what, val, _| v::whole(what, val, 1, 1_000_000, "transitions");
+        /// Steps `#{ after, to }`: an unacknowledged outage's thread also goes to `to` after `after`.
+        escalate: EscalateKey = EscalateKey::default(),
+            |what, val, _| super::noise::escalate(what, val).map(EscalateKey);
     }
 }
 

@@ -15,6 +15,7 @@ mod engine;
 mod error;
 mod keys;
 mod maintenance;
+mod noise;
 mod summary;
 mod value;
 mod when;
@@ -100,6 +101,9 @@ pub struct Config {
     pub listen: Option<std::net::SocketAddr>,
     /// `maintenance(#{ match, ... })` windows: silences from the config.
     pub maintenance: Vec<crate::alert::quiet::Maintenance>,
+    /// `config.default_flap`, `config.default_renotify_every` and
+    /// `config.emails.escalate`.
+    pub noise: crate::alert::NoiseDefaults,
     pub emails: EmailConfig,
     pub hosts: Vec<Host>,
     pub checks: Vec<CheckSpec>,
@@ -166,7 +170,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 pub fn load_str(path: &Path, source: &str) -> Result<Config, ConfigError> {
     let (shared, ran) = evaluate(path, source);
     ran?;
-    let cfg = shared.with(|b| build_config(path, b));
+    let cfg = shared.with(|b| build_config(path, b))?;
     check_notify_picks(&cfg)?;
     Ok(cfg)
 }
@@ -244,11 +248,19 @@ pub fn state_dir_of(path: &Path) -> Result<PathBuf, ConfigError> {
     Ok(shared.with(|b| PathBuf::from(&b.keys.state_dir)))
 }
 
-/// The validated config from what the script built.
-fn build_config(path: &Path, b: &builder::Builder) -> Config {
+/// The validated config from what the script built; what can only be
+/// checked once every check is known (dependencies) fails here, at the
+/// line of the `add()`.
+fn build_config(path: &Path, b: &builder::Builder) -> Result<Config, ConfigError> {
     let k = &b.keys;
     let e = &k.emails;
-    Config {
+    let noise = noise::resolve(b).map_err(|(i, message)| ConfigError {
+        file: path.to_path_buf(),
+        line: b.checks[i].line,
+        col: 1,
+        message,
+    })?;
+    Ok(Config {
         path: path.to_path_buf(),
         base_tick: Duration::from_secs_f64(k.base_tick),
         workers: k.workers as usize,
@@ -296,7 +308,16 @@ fn build_config(path: &Path, b: &builder::Builder) -> Config {
             watchdog_subject: e.watchdog_subject.clone(),
             digest_over: e.digest_over as usize,
         },
+        noise: crate::alert::NoiseDefaults {
+            flap: k.default_flap.0,
+            renotify_every: noise::renotify(
+                "config.default_renotify_every",
+                &k.default_renotify_every.clone().into(),
+            )
+            .unwrap_or(0),
+            escalate: e.escalate.0.clone(),
+        },
         hosts: b.hosts.clone(),
-        checks: checks::finish(b),
-    }
+        checks: checks::finish(b, noise),
+    })
 }

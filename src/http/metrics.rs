@@ -289,6 +289,9 @@ mod tests {
             output: String::new(),
             ack: None,
             silenced_by: None,
+            unreachable_by: None,
+            flap_percent: None,
+            flapping: false,
         }
     }
 
