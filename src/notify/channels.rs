@@ -272,7 +272,15 @@ impl Channels {
             }
             let views = views.get_or_insert_with(|| checks.views());
             let mut firing = Vec::new();
-            for v in views.iter().filter(|v| v.phase == Phase::Problem) {
+            // Only what was announced: not a held (UNREACHABLE) dependent,
+            // a flapping check or a silenced one, whose Problem was kept back.
+            let announced = |v: &&CheckView| {
+                v.phase == Phase::Problem
+                    && v.unreachable_by.is_none()
+                    && !v.flapping
+                    && v.silenced_by.is_none()
+            };
+            for v in views.iter().filter(announced) {
                 let who = Subject {
                     id: &v.check_id,
                     name: &v.name,
