@@ -222,7 +222,8 @@ fn format_spec(value: &str, spec: &str) -> String {
         }
         chars[start..*i].iter().collect::<String>().parse().ok()
     };
-    let width = digits(&mut i).unwrap_or(0);
+    // A subject is cut to SUBJECT_MAX anyway: no wider padding is built.
+    let width = digits(&mut i).unwrap_or(0).min(SUBJECT_MAX);
     while chars.get(i).is_some_and(|c| matches!(c, ',' | '_')) {
         i += 1;
     }
@@ -734,6 +735,7 @@ pub(crate) mod tests {
         assert_eq!(r("[{state!s:>3}]"), "[ OK]");
         assert_eq!(r("[{oops:>3}]"), "[<no substitution>]");
         assert_eq!(r("{state:bad spec}"), "OK");
+        assert_eq!(r("[{state:>99999999999}]").len(), SUBJECT_MAX + 2);
         // A brace that opens nothing stays as written.
         assert_eq!(r("a { b"), "a { b");
         assert_eq!(r("a } b"), "a } b");
