@@ -31,10 +31,16 @@ pub const CHECK_OPTIONS: &[&str] = &[
     "passive",
     "host_name",
     "service_name",
+    "max_instances",
+    "notify",
+    "depends_on",
+    "flap",
+    "renotify_every",
+    "escalate",
 ];
 
 /// The options `host(name, #{ ... })` accepts.
-pub const HOST_OPTIONS: &[&str] = &["ipv4", "ipv6"];
+pub const HOST_OPTIONS: &[&str] = &["ipv4", "ipv6", "depends_on"];
 
 type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
 
@@ -69,20 +75,21 @@ pub fn register(engine: &mut Engine, shared: &Shared) {
     // host(name, #{ ipv4, ipv6 }).
     let s = shared.clone();
     engine.register_fn("host", move |arg: Dynamic| -> RhaiResult<Host> {
-        let h = if arg.is_map() {
-            make_host(None, Some(&arg))
+        let (h, deps) = if arg.is_map() {
+            let (opts, deps) = super::noise::split_host_deps(&arg).map_err(rt)?;
+            (make_host(None, Some(&opts)).map_err(rt)?, deps)
         } else {
-            make_host(Some(&arg), None)
-        }
-        .map_err(rt)?;
-        s.with(|b| remember_host(b, h)).map_err(rt)
+            (make_host(Some(&arg), None).map_err(rt)?, None)
+        };
+        s.with(|b| remember_host_with_deps(b, h, deps)).map_err(rt)
     });
     let s = shared.clone();
     engine.register_fn(
         "host",
         move |name: Dynamic, opts: Dynamic| -> RhaiResult<Host> {
+            let (opts, deps) = super::noise::split_host_deps(&opts).map_err(rt)?;
             let h = make_host(Some(&name), Some(&opts)).map_err(rt)?;
-            s.with(|b| remember_host(b, h)).map_err(rt)
+            s.with(|b| remember_host_with_deps(b, h, deps)).map_err(rt)
         },
     );
 
@@ -368,6 +375,19 @@ fn make_host(name: Option<&Dynamic>, opts: Option<&Dynamic>) -> Result<Host, Str
 
 /// Records a host for the summary; the same name twice must mean the same
 /// host (a loop may well call `host()` again).
+/// Remembers a host and, when it was given `depends_on`, its dependencies
+/// (applied to every check on it).
+fn remember_host_with_deps(
+    b: &mut Builder,
+    h: Host,
+    deps: Option<Vec<String>>,
+) -> Result<Host, String> {
+    if let Some(d) = deps {
+        b.host_deps.insert(h.name.clone(), d);
+    }
+    remember_host(b, h)
+}
+
 fn remember_host(b: &mut Builder, h: Host) -> Result<Host, String> {
     match b.hosts.iter().find(|x| x.name == h.name) {
         Some(old) if *old != h => Err(format!(
@@ -548,10 +568,25 @@ fn parse_opts(o: &Dynamic) -> Result<CheckOpts, String> {
             }
             "host_name" => opts.host_name = Some(v::non_empty(what, val)?),
             "service_name" => opts.service_name = Some(v::non_empty(what, val)?),
+            "max_instances" => {
+                opts.max_instances = Some(v::whole(what, val, 1, 1000, "runs")? as u16)
+            }
+            "notify" => opts.notify = Some(v::string_list(what, val)?),
+            "depends_on" => noise(&mut opts).depends_on = super::noise::depends_on(what, val)?,
+            "flap" => noise(&mut opts).flap = Some(super::noise::flap(what, val)?),
+            "renotify_every" => {
+                noise(&mut opts).renotify_every = Some(super::noise::renotify(what, val)?)
+            }
+            "escalate" => noise(&mut opts).escalate = Some(super::noise::escalate(what, val)?),
             other => return Err(unknown("option", other, other, "", CHECK_OPTIONS)),
         }
     }
     Ok(opts)
+}
+
+/// The options' noise settings, created when the first one is given.
+fn noise(opts: &mut CheckOpts) -> &mut super::noise::NoiseOpts {
+    opts.noise.get_or_insert_with(Default::default)
 }
 
 /// `env: #{ NAME: "value" }`; numbers are written out.
@@ -579,13 +614,14 @@ fn parse_env(what: &str, val: &Dynamic) -> Result<Vec<(String, String)>, String>
 }
 
 /// Fills in defaults and resolves plugin names: the checks as the daemon
-/// runs them.
-pub fn finish(b: &Builder) -> Vec<CheckSpec> {
+/// runs them. `noise` is each check's resolved [`super::noise::resolve`].
+pub fn finish(b: &Builder, noise: Vec<Option<Box<crate::alert::Noise>>>) -> Vec<CheckSpec> {
     let k = &b.keys;
     let plugin_dirs: Vec<PathBuf> = k.plugin_dirs.iter().map(PathBuf::from).collect();
     b.checks
         .iter()
-        .map(|p| {
+        .zip(noise)
+        .map(|(p, noise)| {
             let o = &p.opts;
             let every = o.every.unwrap_or(k.default_every as u64);
             let error_every = match o.error_every.unwrap_or(k.default_error_every) {
@@ -615,9 +651,11 @@ pub fn finish(b: &Builder) -> Vec<CheckSpec> {
                 cwd: o.cwd.as_ref().map(PathBuf::from),
                 when: o.when.clone().map(Box::new),
                 passive_host: o.passive_host,
+                max_instances: o.max_instances.unwrap_or(1),
                 host_name: o.host_name.clone(),
                 service_name: o.service_name.clone(),
                 line: p.line,
+                noise,
             }
         })
         .collect()

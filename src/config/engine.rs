@@ -108,6 +108,7 @@ pub fn build(path: &Path, shared: &Shared) -> Engine {
     super::maintenance::register(&mut engine, shared);
     crate::probe::register(&mut engine);
     crate::output::register(&mut engine);
+    crate::notify::spec::register(&mut engine);
     engine
 }
 

@@ -272,6 +272,89 @@ fn system_time(at: UnixMicros) -> SystemTime {
     UNIX_EPOCH + Duration::from_micros(at.max(0) as u64)
 }
 
+/// Where a mail goes in its check's thread.
+#[derive(Clone, Copy, Debug)]
+pub struct InThread<'a> {
+    /// The thread's key: the outage start (or when flapping began).
+    pub start: UnixMicros,
+    /// The subject of the thread's first mail, when known.
+    pub subject: Option<&'a str>,
+    /// This mail starts the thread.
+    pub root: bool,
+}
+
+/// The first line of a transition's body: what happened.
+fn first_line(n: &Notice) -> String {
+    let t = &n.transition;
+    let since = local_datetime(t.outage_start);
+    let outage = hms(t.outage_micros());
+    match t.kind {
+        TransitionKind::Problem => {
+            format!("{} since {since} ({} failed runs)", t.status, t.failed_runs)
+        }
+        TransitionKind::Update => match t.previous {
+            Some(p) if p != t.status => format!(
+                "{} (was {p}) since {since} ({outage}, {} failed runs)",
+                t.status, t.failed_runs
+            ),
+            _ => format!(
+                "{} since {since} ({outage}, {} failed runs)",
+                t.status, t.failed_runs
+            ),
+        },
+        TransitionKind::Recovery => format!(
+            "{}: recovered after {outage} ({} failed runs)",
+            t.status, t.failed_runs
+        ),
+        TransitionKind::Reminder => format!(
+            "reminder {}: still {} after {outage}, {} failed runs (since {since})",
+            n.count, t.status, t.failed_runs
+        ),
+        TransitionKind::Escalation => format!(
+            "escalated: {} for {outage} unacknowledged ({} failed runs, since {since}); \
+             this thread now also goes to {}",
+            t.status,
+            t.failed_runs,
+            body_safe(&n.escalated_to.join(", "))
+        ),
+        TransitionKind::FlappingStart => format!(
+            "FLAPPING: changed state {} times in the last {} runs ({:.1}% state change); \
+             no Problem, Update or Recovery mails until it settles",
+            n.count,
+            crate::alert::flap::RUNS,
+            n.percent.unwrap_or(0.0)
+        ),
+        TransitionKind::FlappingStop if t.status == crate::check::Status::Ok => format!(
+            "stopped flapping, now OK ({:.1}% state change)",
+            n.percent.unwrap_or(0.0)
+        ),
+        TransitionKind::FlappingStop => format!(
+            "stopped flapping, now {} since {since} ({} failed runs; {:.1}% state change)",
+            t.status,
+            t.failed_runs,
+            n.percent.unwrap_or(0.0)
+        ),
+    }
+}
+
+/// The paragraph naming the dependents a failure makes unreachable (with
+/// its blank line), or nothing.
+fn unreachable_text(n: &Notice) -> String {
+    if n.unreachable.is_empty() {
+        return String::new();
+    }
+    let mut out = format!(
+        "\nUnreachable while this check fails ({}; no mail of their own):\n",
+        n.unreachable.len()
+    );
+    for name in &n.unreachable {
+        out.push_str("  ");
+        out.push_str(&body_safe(name));
+        out.push('\n');
+    }
+    out
+}
+
 /// Builds mails from one `emails` config.
 #[derive(Clone, Debug)]
 pub struct Composer {
@@ -366,58 +449,87 @@ impl Composer {
         thread_subject: Option<&str>,
         now: UnixMicros,
     ) -> Result<Entry, String> {
+        let thread = InThread {
+            start: n.transition.outage_start,
+            subject: thread_subject,
+            root: n.transition.opens_outage(),
+        };
+        self.transition_in(n, thread, now)
+    }
+
+    /// The subject of a thread that starts with "FLAPPING" (the check was
+    /// not in PROBLEM when it began to flap).
+    pub fn flapping_subject(&self, n: &Notice) -> String {
+        subject_line(&render_subject(
+            &self.subject_tpl,
+            "FLAPPING",
+            &shorten(&n.name, SUBJECT_PART_MAX),
+            &shorten(&n.dest, SUBJECT_PART_MAX),
+        ))
+    }
+
+    /// The mail of any transition, placed in its check's thread: the root
+    /// (Message-ID derived from check and `thread.start`) or a reply to it.
+    /// Escalated addresses (`n.escalated_to`) get it as `Cc`.
+    pub fn transition_in(
+        &self,
+        n: &Notice,
+        thread: InThread,
+        now: UnixMicros,
+    ) -> Result<Entry, String> {
         let t = &n.transition;
-        let root = self.problem_id(&n.check_id, t.outage_start);
-        let problem_subject = thread_subject
+        let root = self.problem_id(&n.check_id, thread.start);
+        let problem_subject = thread
+            .subject
             .map(subject_line)
             .unwrap_or_else(|| self.problem_subject(n));
-        let first_line = match t.kind {
-            TransitionKind::Problem => format!(
-                "{} since {} ({} failed runs)",
-                t.status,
-                local_datetime(t.outage_start),
-                t.failed_runs
-            ),
-            TransitionKind::Update => format!(
-                "{} (was {}) since {} ({}, {} failed runs)",
-                t.status,
-                t.previous.map(|s| s.as_str()).unwrap_or("?"),
-                local_datetime(t.outage_start),
-                hms(t.outage_micros()),
-                t.failed_runs
-            ),
-            TransitionKind::Recovery => format!(
-                "{}: recovered after {} ({} failed runs)",
-                t.status,
-                hms(t.outage_micros()),
-                t.failed_runs
-            ),
-        };
         let body = format!(
-            "{first_line}\n\n{}\n\n-- \ncheck {} on {} (id: {})\npicomon on {}\n",
+            "{}\n{}\n{}\n\n-- \ncheck {} on {} (id: {})\npicomon on {}\n",
+            first_line(n),
+            unreachable_text(n),
             body_safe(n.output.trim_end()),
             body_safe(&n.name),
             body_safe(&n.dest),
             body_safe(&n.check_id),
             self.host
         );
-        let builder = self.builder(now);
-        let builder = match t.kind {
-            TransitionKind::Problem => builder.message_id(Some(root)).subject(problem_subject),
-            TransitionKind::Update | TransitionKind::Recovery => builder
+        let builder = self.cc(self.builder(now), &n.escalated_to);
+        let builder = if thread.root {
+            builder.message_id(Some(root)).subject(problem_subject)
+        } else {
+            builder
                 .message_id(Some(format!(
                     "<picomon.{:016x}.{}.{}.{}@{}>",
                     stable_hash(&n.check_id),
-                    t.outage_start,
+                    thread.start,
                     t.kind.as_str(),
                     t.at,
                     self.host
                 )))
                 .in_reply_to(root.clone())
                 .references(root)
-                .subject(self.follow_up_subject(n, &problem_subject)),
+                .subject(self.follow_up_subject(n, &problem_subject))
         };
         self.finish(builder, body, now)
+    }
+
+    /// Adds the escalated addresses as `Cc` (one that does not parse is
+    /// logged and left out: the others still get the mail).
+    fn cc(
+        &self,
+        mut b: lettre::message::MessageBuilder,
+        to: &[String],
+    ) -> lettre::message::MessageBuilder {
+        for a in to {
+            match a.parse::<Mailbox>() {
+                Ok(m) if !self.to.contains(&m) => b = b.cc(m),
+                Ok(_) => {}
+                Err(e) => log::error!(
+                    "escalate: {a:?} is not a mail address ({e}); fix config.emails.escalate or the check's escalate"
+                ),
+            }
+        }
+        b
     }
 
     /// One mail listing all transitions of a busy tick.
@@ -428,25 +540,27 @@ impl Composer {
             count(TransitionKind::Update),
             count(TransitionKind::Recovery),
         );
-        let summary = format!(
-            "{} changes ({p} problems, {u} updates, {r} recoveries)",
-            batch.len()
-        );
+        let others = batch.len() - p - u - r;
+        let summary = if others == 0 {
+            format!(
+                "{} changes ({p} problems, {u} updates, {r} recoveries)",
+                batch.len()
+            )
+        } else {
+            format!(
+                "{} changes ({p} problems, {u} updates, {r} recoveries, {others} other)",
+                batch.len()
+            )
+        };
         let mut body = format!("{summary}\n");
-        for kind in [
-            TransitionKind::Problem,
-            TransitionKind::Update,
-            TransitionKind::Recovery,
-        ] {
+        for kind in TransitionKind::ALL {
             for n in batch.iter().filter(|n| n.transition.kind == kind) {
                 let t = &n.transition;
                 let extra = match kind {
-                    TransitionKind::Recovery => format!(
-                        "recovered after {} ({} failed runs)",
-                        hms(t.outage_micros()),
-                        t.failed_runs
-                    ),
-                    _ => format!("since {}", local_datetime(t.outage_start)),
+                    TransitionKind::Problem | TransitionKind::Update => {
+                        format!("since {}", local_datetime(t.outage_start))
+                    }
+                    _ => first_line(n),
                 };
                 body.push_str(&format!(
                     "\n{} {}: {} on {}, {extra}\n",
@@ -455,6 +569,9 @@ impl Composer {
                     body_safe(&n.name),
                     body_safe(&n.dest)
                 ));
+                for name in &n.unreachable {
+                    body.push_str(&format!("    unreachable: {}\n", body_safe(name)));
+                }
                 for line in body_safe(n.output.trim_end()).lines() {
                     body.push_str("    ");
                     body.push_str(line);
@@ -583,6 +700,22 @@ impl Composer {
     }
 }
 
+/// ` (UNREACHABLE: router ping on gw fails)`, ` (FLAPPING, 34.4% state
+/// change)`, ` (12.0% state change)`: what reports and the dump add to a
+/// check's state.
+pub fn noise_marks(c: &CheckView) -> String {
+    let mut out = String::new();
+    if let Some(p) = &c.unreachable_by {
+        out.push_str(&format!(" (UNREACHABLE: {} fails)", body_safe(p)));
+    }
+    match c.flap_percent {
+        Some(p) if c.flapping => out.push_str(&format!(" (FLAPPING, {p:.1}% state change)")),
+        Some(p) if p > 0.0 => out.push_str(&format!(" ({p:.1}% state change)")),
+        _ => {}
+    }
+    out
+}
+
 /// The text of a report (also what the SIGUSR1 dump could print).
 pub fn report_text(checks: &[CheckView], now: UnixMicros, host: &str) -> String {
     // Acknowledged problems are listed apart: someone is on them.
@@ -602,7 +735,7 @@ pub fn report_text(checks: &[CheckView], now: UnixMicros, host: &str) -> String 
     for c in &problems {
         let since = c.outage_start.unwrap_or(now);
         body.push_str(&format!(
-            "\n  {} on {}: {}{}\n    since {} ({}, {} failed runs)\n",
+            "\n  {} on {}: {}{}{}\n    since {} ({}, {} failed runs)\n",
             body_safe(&c.name),
             body_safe(&c.dest),
             c.status.map(|s| s.as_str()).unwrap_or("?"),
@@ -610,6 +743,7 @@ pub fn report_text(checks: &[CheckView], now: UnixMicros, host: &str) -> String 
                 .as_ref()
                 .map(|s| format!(" (silenced by {})", body_safe(s)))
                 .unwrap_or_default(),
+            noise_marks(c),
             local_datetime(since),
             hms(now - since),
             c.failed_runs
@@ -643,9 +777,10 @@ pub fn report_text(checks: &[CheckView], now: UnixMicros, host: &str) -> String 
         };
         let first = body_safe(c.last_output.lines().next().unwrap_or(""));
         body.push_str(&format!(
-            "  {} on {}: {state}{}{first}\n",
+            "  {} on {}: {state}{}{}{first}\n",
             body_safe(&c.name),
             body_safe(&c.dest),
+            noise_marks(c),
             if first.is_empty() { "" } else { " - " }
         ));
     }
@@ -679,11 +814,11 @@ pub(crate) mod tests {
     }
 
     fn notice(kind: TransitionKind, status: Status, output: &str) -> Notice {
-        Notice {
-            check_id: "plugin check_x".into(),
-            name: "check_x".into(),
-            dest: "web1".into(),
-            transition: Transition {
+        Notice::new(
+            "plugin check_x".into(),
+            "check_x".into(),
+            "web1".into(),
+            Transition {
                 kind,
                 status,
                 previous: Some(Status::Warning),
@@ -691,12 +826,17 @@ pub(crate) mod tests {
                 failed_runs: 4,
                 at: 1_700_000_185_000_000,
             },
-            output: output.into(),
-        }
+            output.into(),
+        )
     }
 
     fn text(e: &Entry) -> String {
         String::from_utf8(e.message.clone()).unwrap()
+    }
+
+    /// The message with quoted-printable soft line breaks joined.
+    fn unfolded(e: &Entry) -> String {
+        text(e).replace("=\r\n", "")
     }
 
     fn header<'a>(msg: &'a str, name: &str) -> Vec<&'a str> {
@@ -807,6 +947,106 @@ pub(crate) mod tests {
             r.contains("OK: recovered after 0:03:05 (4 failed runs)"),
             "{r}"
         );
+    }
+
+    #[test]
+    fn reminders_escalations_and_flapping_say_what_happened_in_the_thread() {
+        let c = Composer::new(&email_config()).unwrap();
+        let subj = c.problem_subject(&notice(TransitionKind::Problem, Status::Critical, ""));
+        let root = c.problem_id("plugin check_x", 1_700_000_000_000_000);
+        let mut r = notice(TransitionKind::Reminder, Status::Critical, "still DOWN");
+        r.count = 2;
+        let m = unfolded(&c.transition(&r, Some(&subj), 7).unwrap());
+        assert_eq!(header(&m, "In-Reply-To"), vec![root.as_str()]);
+        assert!(header(&m, "Subject")[0].starts_with("Re: [picomon] CRITICAL"));
+        let body = m.split_once("\r\n\r\n").unwrap().1;
+        assert!(
+            body.starts_with("reminder 2: still CRITICAL after 0:03:05, 4 failed runs (since "),
+            "{body}"
+        );
+        assert!(body.contains("still DOWN"), "{body}");
+        assert!(header(&m, "Cc").is_empty());
+
+        let mut e = notice(TransitionKind::Escalation, Status::Critical, "DOWN");
+        e.escalated_to = vec!["Lead <lead@example.org>".into(), "ops@example.org".into()];
+        let entry = c.transition(&e, Some(&subj), 8).unwrap();
+        let m = unfolded(&entry);
+        // The usual recipients stay in To; the lead comes in Cc, and the
+        // envelope has everyone once.
+        assert_eq!(header(&m, "Cc"), vec!["Lead <lead@example.org>"]);
+        assert_eq!(
+            entry.to,
+            ["ops@example.org", "two@example.org", "lead@example.org"]
+        );
+        assert!(
+            m.contains("escalated: CRITICAL for 0:03:05 unacknowledged (4 failed runs, since "),
+            "{m}"
+        );
+
+        let mut f = notice(TransitionKind::FlappingStart, Status::Critical, "DOWN");
+        f.count = 6;
+        f.percent = Some(34.4);
+        let thread = InThread {
+            start: f.transition.at,
+            subject: Some("[picomon] FLAPPING: check_x on web1"),
+            root: true,
+        };
+        let m = unfolded(&c.transition_in(&f, thread, 9).unwrap());
+        assert_eq!(
+            header(&m, "Message-ID"),
+            vec![c.problem_id("plugin check_x", f.transition.at).as_str()]
+        );
+        assert_eq!(
+            header(&m, "Subject"),
+            vec!["[picomon] FLAPPING: check_x on web1"]
+        );
+        assert!(
+            m.contains("FLAPPING: changed state 6 times in the last 21 runs (34.4% state change)")
+        );
+        assert_eq!(
+            c.flapping_subject(&f),
+            "[picomon] FLAPPING: check_x on web1 <no substitution>"
+        );
+
+        let mut s = notice(TransitionKind::FlappingStop, Status::Ok, "UP");
+        s.percent = Some(16.6);
+        let m = unfolded(&c.transition(&s, Some("x"), 10).unwrap());
+        assert!(
+            m.contains("\r\n\r\nstopped flapping, now OK (16.6% state change)"),
+            "{m}"
+        );
+        assert_eq!(header(&m, "Subject"), vec!["Re: x"]);
+        // Still failing, it is the Problem: the root of the outage's thread.
+        let mut s = notice(TransitionKind::FlappingStop, Status::Critical, "DOWN");
+        s.percent = Some(19.0);
+        let m = unfolded(&c.transition(&s, None, 11).unwrap());
+        assert_eq!(header(&m, "Message-ID"), vec![root.as_str()]);
+        assert!(m.contains("stopped flapping, now CRITICAL since "), "{m}");
+    }
+
+    #[test]
+    fn a_parent_s_mail_lists_the_unreachable() {
+        let c = Composer::new(&email_config()).unwrap();
+        let mut p = notice(TransitionKind::Problem, Status::Critical, "PING CRITICAL");
+        p.unreachable = vec!["web srv1 on srv1".into(), "web srv2 on srv2".into()];
+        let m = unfolded(&c.transition(&p, None, 5).unwrap());
+        assert!(
+            m.contains(
+                "(4 failed runs)\r\n\r\nUnreachable while this check fails (2; no mail of their own):\r\n  web srv1 on srv1\r\n  web srv2 on srv2\r\n\r\nPING CRITICAL\r\n"
+            ),
+            "{m}"
+        );
+        // An Update that only lists more of them says no "(was ...)".
+        let mut u = notice(TransitionKind::Update, Status::Critical, "PING CRITICAL");
+        u.transition.previous = Some(Status::Critical);
+        u.unreachable = vec!["db on h3".into()];
+        let m = unfolded(&c.transition(&u, None, 6).unwrap());
+        assert!(m.contains("\r\n\r\nCRITICAL since "), "{m}");
+        assert!(m.contains("  db on h3\r\n"), "{m}");
+        // The digest names them too.
+        let batch = vec![p.clone(), u, p.clone(), p.clone(), p.clone(), p];
+        let d = unfolded(&c.digest(&batch, 7).unwrap());
+        assert!(d.contains("    unreachable: web srv1 on srv1"), "{d}");
     }
 
     /// Every line of the head at most 998 octets.

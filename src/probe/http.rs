@@ -417,6 +417,7 @@ impl Probe for HttpProbe {
             code,
             resp.status().canonical_reason().unwrap_or_default()
         );
+        let server = server_header(&resp);
         let mut body = Vec::new();
         let mut reader = resp.into_body().into_reader().take(BODY_LIMIT);
         if let Err(e) = reader.read_to_end(&mut body) {
@@ -459,10 +460,27 @@ impl Probe for HttpProbe {
         perfdata.insert(0, perf("time", secs, "s", &self.time.warn_text(), &crit));
         perfdata.insert(1, perf("size", body.len() as f64, "B", "", ""));
         let mut msg = format!("{line} - {} bytes in {} s", body.len(), fmt_num(secs));
+        if let Some(s) = &server {
+            msg.push_str(&format!(" - Server: {s}"));
+        }
         for n in notes {
             msg.push_str(" - ");
             msg.push_str(&n);
         }
-        r.done(status, msg, perfdata, &deadline)
+        let mut out = r.done(status, msg, perfdata, &deadline);
+        out.data = Some(Box::new(serde_json::json!({
+            "status": code,
+            "server": server,
+            "bytes": body.len(),
+            "time": secs,
+        })));
+        out
     }
+}
+
+/// The `Server` header (what connvitals' port scan showed), printable and
+/// cut at 100 characters; `None` when the server does not say.
+fn server_header<B>(resp: &ureq::http::Response<B>) -> Option<String> {
+    let value = resp.headers().get("server")?;
+    Some(net::printable(value.as_bytes(), 100)).filter(|s| !s.is_empty())
 }

@@ -15,6 +15,7 @@ pub mod dns_zone;
 pub mod http;
 pub mod jabber;
 pub mod load;
+pub mod mysql;
 pub mod net;
 pub mod openvpn;
 pub mod opts;
@@ -62,6 +63,7 @@ impl Report {
             perfdata,
             duration: deadline.elapsed(),
             memory: None,
+            data: None,
         }
     }
 
@@ -209,6 +211,12 @@ pub fn register(engine: &mut Engine) {
         ["dns4", "dns6"],
         dns::DnsProbe::OPTIONS,
         dns::DnsProbe::new,
+    );
+    per_family(
+        engine,
+        ["mysql4", "mysql6"],
+        mysql::MysqlProbe::OPTIONS,
+        mysql::MysqlProbe::new,
     );
     per_family(
         engine,

@@ -627,6 +627,7 @@ add(shell("noon"), #{ when: #{ hours: 12 } });
             weekdays: vec![0, 1, 2, 3, 4],
             days,
             start: Some(expected_start),
+            ..When::default()
         })
     );
     assert_eq!(
@@ -636,6 +637,7 @@ add(shell("noon"), #{ when: #{ hours: 12 } });
             weekdays: vec![5, 6],
             days: vec![],
             start: None,
+            ..When::default()
         })
     );
     assert_eq!(

@@ -10,12 +10,17 @@
 mod support;
 
 mod bench_smoke;
+mod channels;
 mod config;
 mod control;
 mod daemon;
+mod http;
+mod imports;
 mod mail;
+mod noise;
 mod outputs;
 mod outputs_servers;
+mod package;
 mod passive;
 mod plugin_runner;
 mod porting;

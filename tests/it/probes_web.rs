@@ -384,3 +384,18 @@ fn http_bad_options_are_config_errors() {
     );
     assert_eq!(d.identity, "https4:localhost:www.example.org/:status=200");
 }
+
+#[test]
+fn http_reports_the_server_header_in_output_and_data() {
+    let srv = http_server("127.0.0.1");
+    let o = expect_check(
+        &localhost(),
+        &format!("http4(h, #{{ port: {} }})", srv.port),
+        Status::Ok,
+        &[" - Server: picomon-test-http/1.0"],
+    );
+    let data = o.data.as_deref().expect("data");
+    assert_eq!(data["server"], "picomon-test-http/1.0", "{data}");
+    assert_eq!(data["status"], 200, "{data}");
+    assert!(data["bytes"].as_u64().unwrap() > 0, "{data}");
+}
