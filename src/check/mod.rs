@@ -244,6 +244,9 @@ pub struct CheckSpec {
     pub service_name: Option<String>,
     /// The config file line that added the check (for messages).
     pub line: usize,
+    /// Dependencies, flap thresholds, reminders, escalation; `None` when
+    /// the check sets none of them.
+    pub noise: Option<Box<crate::alert::Noise>>,
 }
 
 impl CheckSpec {

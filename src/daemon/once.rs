@@ -59,11 +59,11 @@ impl Tally {
         }
         if out.status != Status::Ok {
             let now = now_unix_micros();
-            self.notices.push(Notice {
-                check_id: spec.id.clone(),
-                name: spec.name.clone(),
-                dest: spec.dest.clone(),
-                transition: Transition {
+            self.notices.push(Notice::new(
+                spec.id.clone(),
+                spec.name.clone(),
+                spec.dest.clone(),
+                Transition {
                     kind: TransitionKind::Problem,
                     status: out.status,
                     previous: None,
@@ -71,8 +71,8 @@ impl Tally {
                     failed_runs: 1,
                     at: now,
                 },
-                output: out.full_text(),
-            });
+                out.full_text(),
+            ));
         }
     }
 

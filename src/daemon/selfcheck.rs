@@ -47,6 +47,7 @@ pub fn spec(cfg: &Config) -> CheckSpec {
         host_name: None,
         service_name: None,
         line: 0,
+        noise: None,
     }
 }
 

@@ -17,9 +17,16 @@ pub struct ClientTls {
 }
 
 /// An agent whose every request is bounded by `timeout` (the probes'
-/// agent, see there), with TLS as [`tls_config`] sets it up. Any HTTP
-/// status comes back as a response: the caller decides what it means.
-pub fn agent(
+/// agent, see there), trusting `ca` or the web roots, without a client
+/// certificate. Any HTTP status comes back as a response: the caller
+/// decides what it means.
+pub fn agent(timeout: Duration, ca: Option<&Path>) -> Result<ureq::Agent, String> {
+    client_agent(timeout, ca, None)
+}
+
+/// [`agent`] that also shows a client certificate when the server asks,
+/// with TLS as [`tls_config`] sets it up.
+pub fn client_agent(
     timeout: Duration,
     ca: Option<&Path>,
     client: Option<&ClientTls>,

@@ -154,7 +154,7 @@ fn make_sink(kind: &OutputKind) -> Result<Box<dyn Sink>, String> {
             http::read_secret(password_file)?,
             *lines_per_post,
             *max_line_size,
-            http::agent(*timeout, ca.as_deref(), client.as_ref())?,
+            http::client_agent(*timeout, ca.as_deref(), client.as_ref())?,
         )),
         OutputKind::CommandFile {
             path,
@@ -181,7 +181,7 @@ fn make_sink(kind: &OutputKind) -> Result<Box<dyn Sink>, String> {
             Box::new(icinga2::Icinga2Api::new(
                 url,
                 auth,
-                http::agent(*timeout, ca.as_deref(), client.as_ref())?,
+                http::client_agent(*timeout, ca.as_deref(), client.as_ref())?,
             ))
         }
     })
@@ -366,6 +366,15 @@ impl Outputs {
             }
             std::thread::sleep(Duration::from_millis(25).min(end - now));
         }
+    }
+
+    /// The bytes waiting in each output's spool, by name (`/metrics`; an
+    /// unreadable spool counts as empty, its error is in the dump).
+    pub fn spool_bytes(&self) -> Vec<(String, u64)> {
+        self.outputs
+            .iter()
+            .map(|o| (o.name.clone(), o.spool.bytes_waiting().unwrap_or(0)))
+            .collect()
     }
 
     /// The spool folder of each output, by name.

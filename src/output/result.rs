@@ -362,6 +362,7 @@ mod tests {
             host_name: None,
             service_name: None,
             line: 1,
+            noise: None,
         };
         let mut outcome = Outcome::new(Status::Warning, "DISK WARNING");
         outcome.long_output = "/: 85%".into();

@@ -48,7 +48,7 @@ fn smtp_plain_banner_ehlo_and_command() {
         &h,
         &format!(r#"smtp4(h, #{{ port: {p}, command: "NOOP", response: "550" }})"#),
         Status::Critical,
-        &["NOOP: expected '550', got '250"],
+        &["NOOP: expected a reply matching '550', got '250"],
     );
 
     // no TLS on offer: STARTTLS is refused

@@ -139,7 +139,7 @@ fn tcp_bad_options_are_config_errors_naming_the_option() {
     assert!(e.contains("tls: true"), "{e}");
     let d = def(&h, r#"tcp(h, 80, #{ expect: "x" })"#);
     assert_eq!(d.identity, "tcp:localhost:80:expect=x");
-    assert_eq!(d.label, "tcp");
+    assert_eq!(d.label, "tcp 80");
     assert_eq!(d.dest, "localhost");
 }
 
