@@ -484,3 +484,45 @@ fn a_check_that_uses_none_of_it_stays_small() {
     );
     assert_eq!(std::mem::size_of::<AlertState>(), 24);
 }
+
+#[test]
+fn reminders_configured_by_a_reload_count_from_the_reload() {
+    let plain = r#"
+config.base_tick = 1;
+add(shell("true"), #{ name: "db", retry: 0 });
+"#;
+    let mut r = rig(plain);
+    r.run_tick(0, &[("db", Critical)]);
+    assert_eq!(r.notes.take(), [["problem db"]]);
+    r.run_tick(10 * SEC, &[("db", Critical)]);
+    let cfg = config(
+        r.dir.path(),
+        r#"
+config.base_tick = 1;
+add(shell("true"), #{ name: "db", retry: 0, renotify_every: "3s" });
+"#,
+    );
+    r.d.reload(
+        cfg,
+        Parts {
+            notifier: None,
+            outputs: None,
+        },
+    );
+    let mut seen = vec![];
+    for s in 11..=17u64 {
+        r.run_tick(s * SEC, &[("db", Critical)]);
+        seen.extend(
+            r.notices()
+                .into_iter()
+                .map(|n| (s, n.transition.kind, n.count)),
+        );
+    }
+    assert_eq!(
+        seen,
+        [
+            (14, TransitionKind::Reminder, 1),
+            (17, TransitionKind::Reminder, 2)
+        ]
+    );
+}
