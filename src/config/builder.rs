@@ -28,6 +28,11 @@ pub struct CheckOpts {
     pub passive_host: bool,
     pub host_name: Option<String>,
     pub service_name: Option<String>,
+    /// Runs of the check that may overlap (default 1).
+    pub max_instances: Option<u16>,
+    /// `notify: ["ops-chat"]`: the channels of `config.notify` this check
+    /// goes to (`None`: every channel whose filters take it).
+    pub notify: Option<Vec<String>>,
     /// `depends_on`, `flap`, `renotify_every`, `escalate`.
     pub noise: Option<Box<super::noise::NoiseOpts>>,
 }

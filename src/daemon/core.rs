@@ -48,6 +48,9 @@ struct Tracked {
     flap: crate::alert::flap::FlapHistory,
     /// What the check's probe remembered after its last run.
     memory: Option<String>,
+    /// Recent run durations, for the status page: only while
+    /// `config.listen` is set.
+    recent: Option<Box<crate::http::Recent>>,
     /// What few checks need at a time (held dependents, reminders):
     /// one pointer for all, `None` for most.
     extra: Option<Box<Extra>>,
@@ -74,6 +77,7 @@ impl Tracked {
             took_ms: None,
             flap: crate::alert::flap::FlapHistory::default(),
             memory: None,
+            recent: None,
             extra: None,
         }
     }
@@ -211,6 +215,8 @@ pub struct Daemon<C: Clock> {
     /// The notifier's status lines as of the last tick (listing the outbox
     /// for every published status would cost a directory read each time).
     outbox_lines: Vec<String>,
+    /// Transitions since start by kind, for `/metrics`.
+    transitions_total: Vec<(&'static str, u64)>,
     /// (parent, dependent) positions, sorted; empty without `depends_on`.
     dependents: Vec<(u32, u32)>,
 }
@@ -258,6 +264,13 @@ impl<C: Clock> Daemon<C> {
             waiting: HashMap::new(),
             answers: Vec::new(),
             outbox_lines: Vec::new(),
+            transitions_total: [
+                TransitionKind::Problem,
+                TransitionKind::Update,
+                TransitionKind::Recovery,
+            ]
+            .map(|k| (k.as_str(), 0))
+            .to_vec(),
             dependents: Vec::new(),
             cfg,
         };
@@ -317,11 +330,15 @@ impl<C: Clock> Daemon<C> {
     /// Replaces the checks, keeping the state of those whose identity is
     /// unchanged.
     fn install(&mut self, specs: Vec<CheckSpec>, mut old: HashMap<String, Tracked>) {
+        let listening = self.cfg.listen.is_some();
         self.checks = specs
             .into_iter()
             .map(|spec| match old.remove(&spec.id) {
                 Some(mut t) => {
                     t.spec = Arc::new(spec);
+                    if !listening {
+                        t.recent = None;
+                    }
                     t
                 }
                 None => Tracked::new(spec),
@@ -333,7 +350,7 @@ impl<C: Clock> Daemon<C> {
             .enumerate()
             .map(|(i, t)| (t.spec.id.clone(), i))
             .collect();
-        self.running = self.checks.iter().filter(|t| t.sched.running).count();
+        self.running = self.checks.iter().map(|t| t.sched.runs()).sum();
         self.index_dependents();
     }
 
@@ -392,7 +409,7 @@ impl<C: Clock> Daemon<C> {
                     continue;
                 }
             }
-            match t.sched.decide(k, t.interval()) {
+            match t.sched.decide(k, t.interval(), t.spec.max_instances) {
                 Decision::NotDue => {}
                 Decision::SkipRunning => {
                     load.skipped += 1;
@@ -504,6 +521,7 @@ impl<C: Clock> Daemon<C> {
             return;
         };
         let now = self.clock.wall();
+        let listening = self.cfg.listen.is_some();
         let t = &mut self.checks[i];
         if t.sched.running {
             t.sched.finish();
@@ -523,6 +541,7 @@ impl<C: Clock> Daemon<C> {
                 .unwrap_or(u32::MAX)
                 .max(1),
         );
+        crate::http::Recent::record(&mut t.recent, listening, outcome.duration);
         if let Some(calls) = self.waiting.remove(id) {
             let line = super::once::result_line(outcome.status, &t.spec.title(), &outcome.summary);
             for call in calls {
@@ -553,6 +572,14 @@ impl<C: Clock> Daemon<C> {
                 tr.status,
                 outcome.summary
             );
+            match self
+                .transitions_total
+                .iter_mut()
+                .find(|(k, _)| *k == tr.kind.as_str())
+            {
+                Some((_, n)) => *n += 1,
+                None => self.transitions_total.push((tr.kind.as_str(), 1)),
+            }
         }
         self.announce(i, tr, status_changed, now);
         let t = &mut self.checks[i];

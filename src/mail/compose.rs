@@ -24,7 +24,7 @@ use lettre::Message;
 
 use crate::alert::{Phase, TransitionKind};
 use crate::clock::{hms, local_datetime, UnixMicros};
-use crate::config::EmailConfig;
+use crate::config::{EmailConfig, SubjectStyle};
 use crate::notify::{CheckView, Notice};
 
 use super::outbox::Entry;
@@ -147,34 +147,108 @@ pub fn body_safe(s: &str) -> String {
         .collect()
 }
 
-/// Renders `subject_tpl`: `{state}`, `{check}`, `{dest}`; any other
-/// `{name}` becomes `<no substitution>` (as picomon always did, so a typo
-/// shows in the subject instead of failing the mail). The result is
-/// header-safe.
+/// Renders `subject_tpl` as Python's `str.format_map` did for picomon's
+/// original: `{state}`, `{check}`, `{dest}`, with a format spec where one
+/// is given (`{state:>8}`, `{check:.20}`, `{dest:*^30}`); `{{` and `}}` are
+/// literal braces. Any other `{name}` becomes `<no substitution>` (so a
+/// typo shows in the subject instead of failing the mail); a brace that
+/// opens nothing is kept as it is. The result is header-safe.
 pub fn render_subject(tpl: &str, state: &str, check: &str, dest: &str) -> String {
     let mut out = String::new();
     let mut rest = tpl;
-    while let Some(open) = rest.find('{') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 1..];
-        match after.find('}') {
-            Some(close) => {
-                out.push_str(match &after[..close] {
-                    "state" => state,
-                    "check" => check,
-                    "dest" => dest,
-                    _ => "<no substitution>",
-                });
-                rest = &after[close + 1..];
-            }
-            None => {
-                out.push_str(&rest[open..]);
-                rest = "";
-            }
+    while let Some(at) = rest.find(['{', '}']) {
+        out.push_str(&rest[..at]);
+        let brace = &rest[at..];
+        if brace.starts_with("{{") || brace.starts_with("}}") {
+            out.push_str(&brace[..1]);
+            rest = &brace[2..];
+            continue;
         }
+        let field = match brace
+            .strip_prefix('{')
+            .and_then(|f| f.find('}').map(|c| &f[..c]))
+        {
+            Some(f) if !f.contains('{') => f,
+            _ => {
+                out.push_str(&brace[..1]);
+                rest = &brace[1..];
+                continue;
+            }
+        };
+        rest = &brace[field.len() + 2..];
+        let (name, spec) = field.split_once(':').unwrap_or((field, ""));
+        // `!s`, `!r`, `!a` conversions change nothing for these strings.
+        let name = name.split_once('!').map_or(name, |(n, _)| n);
+        let value = match name.trim() {
+            "state" => state,
+            "check" => check,
+            "dest" => dest,
+            _ => "<no substitution>",
+        };
+        out.push_str(&format_spec(value, spec));
     }
     out.push_str(rest);
     header_safe(&out)
+}
+
+/// Applies a Python format spec to a string: `[[fill]align][0][width][.precision][s]`
+/// (sign, `#` and `,` mean nothing for a string and are skipped). A spec
+/// that cannot be read leaves the value as it is.
+fn format_spec(value: &str, spec: &str) -> String {
+    let chars: Vec<char> = spec.chars().collect();
+    let is_align = |c: &char| matches!(c, '<' | '>' | '^' | '=');
+    let (mut fill, mut align, mut i) = (' ', '<', 0);
+    if chars.len() >= 2 && is_align(&chars[1]) {
+        (fill, align, i) = (chars[0], chars[1], 2);
+    } else if chars.first().is_some_and(is_align) {
+        (align, i) = (chars[0], 1);
+    }
+    while chars
+        .get(i)
+        .is_some_and(|c| matches!(c, '+' | '-' | ' ' | '#'))
+    {
+        i += 1;
+    }
+    if chars.get(i) == Some(&'0') {
+        if i == 0 || (i == 1 && !is_align(&chars[0])) {
+            fill = '0';
+        }
+        i += 1;
+    }
+    let digits = |i: &mut usize| -> Option<usize> {
+        let start = *i;
+        while chars.get(*i).is_some_and(char::is_ascii_digit) {
+            *i += 1;
+        }
+        chars[start..*i].iter().collect::<String>().parse().ok()
+    };
+    let width = digits(&mut i).unwrap_or(0);
+    while chars.get(i).is_some_and(|c| matches!(c, ',' | '_')) {
+        i += 1;
+    }
+    let precision = if chars.get(i) == Some(&'.') {
+        i += 1;
+        digits(&mut i)
+    } else {
+        None
+    };
+    if chars.get(i) == Some(&'s') {
+        i += 1;
+    }
+    if i != chars.len() {
+        return value.to_string();
+    }
+    let text: String = match precision {
+        Some(p) => value.chars().take(p).collect(),
+        None => value.to_string(),
+    };
+    let pad = width.saturating_sub(text.chars().count());
+    let fill_n = |n: usize| fill.to_string().repeat(n);
+    match align {
+        '>' | '=' => format!("{}{text}", fill_n(pad)),
+        '^' => format!("{}{text}{}", fill_n(pad / 2), fill_n(pad - pad / 2)),
+        _ => format!("{text}{}", fill_n(pad)),
+    }
 }
 
 /// FNV-1a, 64 bit: a hash that is the same in every build and every run,
@@ -286,6 +360,7 @@ pub struct Composer {
     from: Mailbox,
     to: Vec<Mailbox>,
     subject_tpl: String,
+    subject_style: SubjectStyle,
     report_subject: String,
     host: String,
 }
@@ -322,6 +397,7 @@ impl Composer {
             from,
             to,
             subject_tpl: e.subject_tpl.clone(),
+            subject_style: e.subject_style,
             report_subject: e.report_subject.clone(),
             host: hostname(),
         })
@@ -351,6 +427,16 @@ impl Composer {
             &shorten(&n.name, SUBJECT_PART_MAX),
             &shorten(&n.dest, SUBJECT_PART_MAX),
         ))
+    }
+
+    /// The subject of an Update or Recovery: with `subject_style`
+    /// "thread", "Re: " and the Problem mail's subject (`problem_subject`);
+    /// with "state", `subject_tpl` rendered with this mail's own state.
+    pub fn follow_up_subject(&self, n: &Notice, problem_subject: &str) -> String {
+        match self.subject_style {
+            SubjectStyle::Thread => format!("Re: {problem_subject}"),
+            SubjectStyle::State => self.problem_subject(n),
+        }
     }
 
     /// A Problem, Update or Recovery mail. `thread_subject` is the subject
@@ -421,7 +507,7 @@ impl Composer {
                 )))
                 .in_reply_to(root.clone())
                 .references(root)
-                .subject(format!("Re: {problem_subject}"))
+                .subject(self.follow_up_subject(n, &problem_subject))
         };
         self.finish(builder, body, now)
     }
@@ -717,8 +803,8 @@ pub(crate) mod tests {
             smtp_password_file: String::new(),
             smtp_ca_file: String::new(),
             smtp_retry_timeout: Duration::from_secs(60),
-            smtp_keepalive_timeout: Duration::from_secs(60),
             subject_tpl: "[picomon] {state}: {check} on {dest} {oops}".into(),
+            subject_style: crate::config::SubjectStyle::Thread,
             report_every: Duration::from_secs(3600),
             report_subject: "[picomon] error report".into(),
             watchdog_subject: "[picomon] daemon stopped".into(),
@@ -770,6 +856,49 @@ pub(crate) mod tests {
             render_subject("{check}", "", "a\r\nBcc: v@example.org", ""),
             "aBcc: v@example.org"
         );
+    }
+
+    #[test]
+    fn subject_follows_python_format_braces_width_and_alignment() {
+        let r = |tpl| render_subject(tpl, "OK", "ping4", "web1");
+        // Expected values are what Python's str.format gives.
+        assert_eq!(r("{{lit}} {state}"), "{lit} OK");
+        assert_eq!(r("}}{{"), "}{");
+        assert_eq!(r("[{state:>8}]"), "[      OK]");
+        assert_eq!(r("[{state:<8}]"), "[OK      ]");
+        assert_eq!(r("[{state:8}]"), "[OK      ]");
+        assert_eq!(r("[{state:*^7}]"), "[**OK***]");
+        assert_eq!(r("[{check:.3}]"), "[pin]");
+        assert_eq!(r("[{dest:>6.2s}]"), "[    we]");
+        assert_eq!(r("[{state:04}]"), "[OK00]");
+        assert_eq!(r("[{state!s:>3}]"), "[ OK]");
+        assert_eq!(r("[{oops:>3}]"), "[<no substitution>]");
+        assert_eq!(r("{state:bad spec}"), "OK");
+        // A brace that opens nothing stays as written.
+        assert_eq!(r("a { b"), "a { b");
+        assert_eq!(r("a } b"), "a } b");
+    }
+
+    #[test]
+    fn state_style_renders_each_follow_up_with_its_own_state() {
+        let mut cfg = email_config();
+        cfg.subject_tpl = "[x] {state}: {check} on {dest}".into();
+        cfg.subject_style = SubjectStyle::State;
+        let c = Composer::new(&cfg).unwrap();
+        let p = notice(TransitionKind::Problem, Status::Critical, "DOWN");
+        let subj = c.problem_subject(&p);
+        let root = header(&text(&c.transition(&p, None, 5).unwrap()), "Message-ID")[0].to_string();
+        let r = text(
+            &c.transition(
+                &notice(TransitionKind::Recovery, Status::Ok, "UP"),
+                Some(&subj),
+                6,
+            )
+            .unwrap(),
+        );
+        assert_eq!(header(&r, "Subject"), vec!["[x] OK: check_x on web1"]);
+        assert_eq!(header(&r, "In-Reply-To"), vec![root.as_str()]);
+        assert_eq!(header(&r, "References"), vec![root.as_str()]);
     }
 
     #[test]

@@ -37,6 +37,10 @@ impl<C: Clock> Daemon<C> {
                 ..Response::default()
             },
             Request::Reload => Response::error("reload is not handled here"),
+            Request::Http => Response {
+                http: Some(Box::new(self.http_snapshot())),
+                ..Response::default()
+            },
             Request::Run { check } => match self.find(check) {
                 Err(e) => Response::error(e),
                 Ok(i) => {
@@ -169,6 +173,27 @@ impl<C: Clock> Daemon<C> {
         self.quiet_dirty = true;
         self.save_quiet_if_dirty();
         Response::message(format!("acknowledged: {}", self.checks[i].spec.title()))
+    }
+
+    /// What the HTTP listener shows: the status and the counters of
+    /// `/metrics`. Reads the spools and the outbox (once per request).
+    pub fn http_snapshot(&self) -> crate::http::Snapshot {
+        crate::http::Snapshot {
+            report: self.status_report(),
+            recent: self
+                .checks
+                .iter()
+                .map(|t| t.recent.as_ref().map(|r| r.values()).unwrap_or_default())
+                .collect(),
+            transitions: self.transitions_total.clone(),
+            runs_skipped: self.overload.skipped_total,
+            spool_bytes: self.outputs.spool_bytes(),
+            pending: self.notifier.pending(),
+            refresh: self.cfg.base_tick.clamp(
+                std::time::Duration::from_secs(5),
+                std::time::Duration::from_secs(60),
+            ),
+        }
     }
 
     /// What `picomon status` shows; published for the control server.

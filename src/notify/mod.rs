@@ -1,6 +1,19 @@
 //! The interface between the daemon loop and whoever tells people: the loop
 //! hands over transitions (batched per tick) and asks for periodic work; the
-//! mail module implements it.
+//! mail module implements it, and so do the channels of `config.notify`.
+//!
+//! - [`spec`]: `webhook()`, `command()`, `alertmanager()` in the config.
+//! - [`format`]: what each receiver is sent (Slack, ntfy, Alertmanager...).
+//! - [`post`]: a rendered notification as its queue keeps it.
+//! - [`deliver`]: HTTP and program runs as the queue's deliverers.
+//! - [`channels`]: the channels as one notifier; [`fanout`]: mail + them.
+
+pub mod channels;
+pub mod deliver;
+pub mod fanout;
+pub mod format;
+pub mod post;
+pub mod spec;
 
 use crate::alert::{Phase, Transition};
 use crate::check::Status;
@@ -130,6 +143,11 @@ pub trait Notifier: Send {
 
     /// Lines for the SIGUSR1 dump (outbox size, last error, ...).
     fn status_lines(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Notifications pending per channel name ("mail" for mail).
+    fn pending(&self) -> Vec<(String, usize)> {
         Vec::new()
     }
 
