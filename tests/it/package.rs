@@ -19,10 +19,8 @@ use crate::support::picomon_bin;
 const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
 
 fn run(cmd: &mut Command) -> Output {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    out
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -216,6 +214,17 @@ fn debian_package_installs_works_and_purges_without_a_trace() {
         user.contains(":/var/lib/picomon:/usr/sbin/nologin"),
         "{user}"
     );
+    // As the README says: the daemon's user reads the config as it would.
+    let as_user = ok(Command::new("runuser").args([
+        "-u",
+        "picomon",
+        "--",
+        "/usr/bin/picomon",
+        "-c",
+        "/etc/picomon/example.rhai",
+        "--check-config",
+    ]));
+    assert!(!as_user.is_empty());
     let unit = Path::new("/usr/lib/systemd/system/picomon@.service");
     let verify = run(Command::new("systemd-analyze")
         .arg("verify")
