@@ -200,8 +200,9 @@ fn debian_package_installs_works_and_purges_without_a_trace() {
     );
 
     // The bash completion, as bash-completion would load it for `picomon`:
-    // a flag, and a file name after -c.
+    // a flag, subcommands, and a file name after -c.
     assert_eq!(complete("picomon --che"), ["--check-config"]);
+    assert_eq!(complete("picomon sil"), ["silence", "silences"]);
     assert_eq!(
         complete("picomon -c /etc/picomon/exa"),
         ["/etc/picomon/example.rhai"]
