@@ -3,12 +3,12 @@
 //! sysadmin would (the sample config, `--help`, man, bash completion), then
 //! removed and purged without a trace. And `--version` names its commit.
 //!
-//! The package is made from the binaries this test run already built (the
-//! dev profile, through `cargo deb --no-build`), staged in a target
-//! folder of its own: a release build (fat LTO) would take longer than the
-//! rest of the suite, and the package's layout, scripts and metadata, which
-//! this test is about, are the same for either. The README's command builds
-//! the release package.
+//! The package is made from the binaries this test run already built
+//! (unoptimised, through `cargo deb --no-build --profile deb-test`), staged
+//! in a target folder of its own: a release build (fat LTO) would take
+//! longer than the rest of the suite, and the package's layout, scripts and
+//! metadata, which this test is about, are the same for either. The
+//! README's command builds the release package.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -58,8 +58,8 @@ fn version_names_the_git_commit_it_was_built_from() {
     assert_eq!(version, want);
 }
 
-/// The package's binaries in a target folder of their own, laid out as
-/// cargo-deb expects them for the dev profile (`debug/`).
+/// The package's binaries in a target folder of their own, where cargo-deb
+/// looks for them with `--profile deb-test` (Cargo.toml).
 fn stage_binaries(target: &Path) {
     let built = picomon_bin();
     let watchdog = built.with_file_name("picomon-watchdog");
@@ -75,10 +75,10 @@ fn stage_binaries(target: &Path) {
             ])
             .current_dir(MANIFEST_DIR));
     }
-    let debug = target.join("debug");
-    fs::create_dir_all(&debug).unwrap();
+    let profile_dir = target.join("deb-test");
+    fs::create_dir_all(&profile_dir).unwrap();
     for bin in [&built, &watchdog] {
-        fs::copy(bin, debug.join(bin.file_name().unwrap()))
+        fs::copy(bin, profile_dir.join(bin.file_name().unwrap()))
             .unwrap_or_else(|e| panic!("copy {}: {e}", bin.display()));
     }
 }
@@ -98,7 +98,7 @@ fn build_package(dir: &Path) -> PathBuf {
             "deb",
             "--no-build",
             "--profile",
-            "dev",
+            "deb-test",
             "--fast",
             "--output",
         ])
