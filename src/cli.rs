@@ -34,6 +34,10 @@ pub struct Cli {
     #[arg(long, requires = "one")]
     pub notify: bool,
 
+    /// With -1: send every result through config.outputs (pcrunner's cron use)
+    #[arg(long, requires = "one")]
+    pub outputs: bool,
+
     /// Debug logging (RUST_LOG still wins where set)
     #[arg(short = 'D', long)]
     pub debug: bool,

@@ -22,13 +22,16 @@
 //! - [`control`]: the control socket and the subcommands' client.
 //! - [`daemon`]: the loop, the pool, signals, shutdown; `-1` mode.
 //! - [`notify`]: the interface between the loop and mail delivery.
-//! - [`mail`]: composition, durable outbox, SMTP.
+//! - [`deliver`]: the one durable queue mail and every channel send from.
+//! - [`mail`]: composition, the mail outbox, SMTP.
 //! - [`output`]: passive results to Nagios/Icinga and files, through
 //!   durable spools.
 //! - [`state`]: the persisted state file.
 //! - [`clock`]: the one place time comes from; calendar and time zone.
 //! - [`fs`]: atomic writes, private files and directories, flocks.
 //! - [`host`]: this machine's name.
+//! - [`http`]: the read-only listener: `/metrics`, the checks' JSON, the
+//!   status page.
 
 pub mod alert;
 pub mod check;
@@ -37,8 +40,10 @@ pub mod clock;
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod deliver;
 pub mod fs;
 pub mod host;
+pub mod http;
 pub mod mail;
 pub mod notify;
 pub mod output;

@@ -103,6 +103,10 @@ fn paragraph(c: &Config) -> String {
         ));
     }
 
+    if let Some(addr) = c.listen {
+        out.push_str(&format!("HTTP (/metrics, status page) on {addr}. "));
+    }
+
     let e = &c.emails;
     if e.to.is_empty() {
         out.push_str("Mail: off (config.emails.to is empty).");
@@ -129,6 +133,22 @@ fn paragraph(c: &Config) -> String {
             e.smtp_host.join(" then "),
             plural(e.digest_over, "transition", "transitions")
         ));
+    }
+    if !c.notify.is_empty() {
+        let list: Vec<String> = c
+            .notify
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                format!(
+                    "{} = {}({})",
+                    n.channel_name(i),
+                    n.kind.label(),
+                    n.kind.target()
+                )
+            })
+            .collect();
+        out.push_str(&format!(" Transitions also go to {}.", list.join(", ")));
     }
     out
 }

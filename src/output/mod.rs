@@ -18,7 +18,7 @@
 //! `config.result_dir` ([`send::pick_up_result_dir`]) feed the same path.
 
 mod command_file;
-mod http;
+pub(crate) mod http;
 mod icinga2;
 mod json_lines;
 mod nsca_web;
@@ -38,8 +38,9 @@ use anyhow::Context;
 use crate::check::Status;
 use crate::clock::{local_datetime, now_unix_micros, UnixMicros};
 
+pub use http::ClientTls;
 pub use result::PassiveResult;
-pub use send::{pick_up_result_dir, send_stdin};
+pub use send::{pick_up_result_dir, send_stdin, SEND_FLUSH};
 pub use spec::{register, OutputKind, OutputSpec, DEFAULT_SPOOL_MAX_BYTES};
 
 use sink::Sink;
@@ -56,6 +57,8 @@ struct Record {
     o: String,
     p: String,
     d: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    j: Option<Box<serde_json::Value>>,
 }
 
 fn encode(r: &PassiveResult) -> String {
@@ -67,6 +70,7 @@ fn encode(r: &PassiveResult) -> String {
         o: r.output.clone(),
         p: r.perfdata.clone(),
         d: r.duration.as_micros() as u64,
+        j: r.data.clone(),
     })
     .unwrap_or_default()
 }
@@ -81,6 +85,7 @@ fn decode(line: &str) -> Option<PassiveResult> {
         output: rec.o,
         perfdata: rec.p,
         duration: Duration::from_micros(rec.d),
+        data: rec.j,
     })
 }
 
@@ -142,15 +147,15 @@ fn make_sink(kind: &OutputKind) -> Result<Box<dyn Sink>, String> {
             max_line_size,
             timeout,
             ca,
+            client,
         } => Box::new(nsca_web::NscaWeb::new(
             url,
             user,
             http::read_secret(password_file)?,
             *lines_per_post,
             *max_line_size,
-            *timeout,
-            ca.as_deref(),
-        )?),
+            http::client_agent(*timeout, ca.as_deref(), client.as_ref())?,
+        )),
         OutputKind::CommandFile {
             path,
             max_line_size,
@@ -165,13 +170,20 @@ fn make_sink(kind: &OutputKind) -> Result<Box<dyn Sink>, String> {
             password_file,
             ca,
             timeout,
-        } => Box::new(icinga2::Icinga2Api::new(
-            url,
-            user,
-            &http::read_secret(password_file)?,
-            ca.as_deref(),
-            *timeout,
-        )?),
+            client,
+        } => {
+            // With a client certificate and no user, Icinga 2 finds the
+            // ApiUser by the certificate's CN (`client_cn`).
+            let auth = match user.is_empty() {
+                true => None,
+                false => Some(http::basic_auth(user, &http::read_secret(password_file)?)),
+            };
+            Box::new(icinga2::Icinga2Api::new(
+                url,
+                auth,
+                http::client_agent(*timeout, ca.as_deref(), client.as_ref())?,
+            ))
+        }
     })
 }
 
@@ -240,7 +252,8 @@ impl Outputs {
         self.try_submit_all(std::slice::from_ref(r))
     }
 
-    fn try_submit_all(&self, results: &[PassiveResult]) -> Vec<String> {
+    /// [`Outputs::try_submit`] for several results.
+    pub fn try_submit_all(&self, results: &[PassiveResult]) -> Vec<String> {
         if results.is_empty() {
             return Vec::new();
         }
@@ -353,6 +366,15 @@ impl Outputs {
             }
             std::thread::sleep(Duration::from_millis(25).min(end - now));
         }
+    }
+
+    /// The bytes waiting in each output's spool, by name (`/metrics`; an
+    /// unreadable spool counts as empty, its error is in the dump).
+    pub fn spool_bytes(&self) -> Vec<(String, u64)> {
+        self.outputs
+            .iter()
+            .map(|o| (o.name.clone(), o.spool.bytes_waiting().unwrap_or(0)))
+            .collect()
     }
 
     /// The spool folder of each output, by name.

@@ -177,9 +177,18 @@ fn version_flag_prints_the_version() {
     let sb = Sandbox::new();
     let out = sb.run(&["-V"]);
     assert_eq!(out.status.code(), Some(0));
+    // The commit the binary was built from, as the checkout names it.
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| format!("commit {}", String::from_utf8_lossy(&o.stdout).trim()))
+        .unwrap_or_else(|| "unknown commit".into());
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
-        format!("picomon {}", env!("CARGO_PKG_VERSION"))
+        format!("picomon {} ({head})", env!("CARGO_PKG_VERSION"))
     );
 }
 
@@ -811,4 +820,34 @@ add(plugin("@FIX@/daemon/counter", ["@DIR@/runs", "@DIR@/status"]), #{{ name: "c
     );
     assert!(alive(d.pid()));
     assert!(d.stop().success(), "{}", d.stderr());
+}
+
+/// `max_instances: 2`: a run that outlasts several ticks has one more run
+/// beside it, never two more.
+#[test]
+fn max_instances_lets_that_many_runs_of_a_check_overlap_and_no_more() {
+    let sb = Sandbox::new();
+    let cfg = sb.config(
+        r#"
+config.base_tick = 0.1;
+config.state_dir = "@DIR@/state";
+add(plugin("@FIX@/daemon/overlap", ["@DIR@", "1"]), #{ name: "slow", max_instances: 2 });
+"#,
+    );
+    let _d = sb.spawn(&["-c", cfg.to_str().unwrap()]);
+    assert!(
+        sb.wait_lines("done", 4, Duration::from_secs(60)),
+        "4 runs ended"
+    );
+    let levels: Vec<u32> = read(&sb.path("levels"))
+        .lines()
+        .map(|l| l.trim().parse().expect("a count"))
+        .collect();
+    assert_eq!(levels.iter().max(), Some(&2), "{levels:?}");
+
+    let bad = sb.config("add(shell(\"true\"), #{ max_instances: 0 });\n");
+    let out = sb.run(&["-c", bad.to_str().unwrap(), "--check-config"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("max_instances"), "{err}");
 }
