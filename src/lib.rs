@@ -22,7 +22,8 @@
 //! - [`control`]: the control socket and the subcommands' client.
 //! - [`daemon`]: the loop, the pool, signals, shutdown; `-1` mode.
 //! - [`notify`]: the interface between the loop and mail delivery.
-//! - [`mail`]: composition, durable outbox, SMTP.
+//! - [`deliver`]: the one durable queue mail and every channel send from.
+//! - [`mail`]: composition, the mail outbox, SMTP.
 //! - [`output`]: passive results to Nagios/Icinga and files, through
 //!   durable spools.
 //! - [`state`]: the persisted state file.
@@ -39,6 +40,7 @@ pub mod clock;
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod deliver;
 pub mod fs;
 pub mod host;
 pub mod http;

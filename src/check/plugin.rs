@@ -193,7 +193,35 @@ pub fn shell_args(command: &str) -> Vec<String> {
 /// `groups`, when given, lists the run while it is in progress so
 /// [`RunningGroups::kill_all`] can stop it.
 pub fn run(cmd: &PluginCommand<'_>, groups: Option<&RunningGroups>) -> Outcome {
-    run_watching(cmd, groups, ExitWatch::Pidfd)
+    run_watching(cmd, None, groups, ExitWatch::Pidfd)
+}
+
+/// [`run`] with `input` as the child's stdin (a notification channel's
+/// `command()` reads its transition there). The bytes are handed over in
+/// an anonymous memory file, so a child that never reads them cannot
+/// block the run.
+pub fn run_with_input(
+    cmd: &PluginCommand<'_>,
+    input: &[u8],
+    groups: Option<&RunningGroups>,
+) -> Outcome {
+    run_watching(cmd, Some(input), groups, ExitWatch::Pidfd)
+}
+
+/// An anonymous memory file holding `input`, read from its start.
+fn memory_file(input: &[u8]) -> io::Result<File> {
+    use std::io::{Seek, SeekFrom, Write};
+    // SAFETY: the name is a valid NUL-terminated string; on success the
+    // returned descriptor is new and owned by nobody else.
+    let fd = unsafe { libc::memfd_create(c"picomon-input".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just created above and is owned here alone.
+    let mut f = unsafe { File::from_raw_fd(fd) };
+    f.write_all(input)?;
+    f.seek(SeekFrom::Start(0))?;
+    Ok(f)
 }
 
 /// How the end of the child wakes the poll loop.
@@ -209,6 +237,7 @@ enum ExitWatch {
 
 fn run_watching(
     cmd: &PluginCommand<'_>,
+    input: Option<&[u8]>,
     groups: Option<&RunningGroups>,
     watch: ExitWatch,
 ) -> Outcome {
@@ -216,7 +245,7 @@ fn run_watching(
     if groups.is_some_and(RunningGroups::is_closed) {
         return Outcome::unknown(NOT_STARTED);
     }
-    let outcome = match spawn(cmd) {
+    let outcome = match spawn(cmd, input) {
         Ok(Some(child)) => supervise(child, cmd, groups, start, watch),
         Ok(None) => Outcome::unknown(NOT_STARTED),
         Err(message) => Outcome::unknown(message),
@@ -237,8 +266,18 @@ pub const NOT_STARTED: &str = "not started: picomon is stopping";
 
 /// Starts the child (std's posix_spawn path: no `pre_exec`), or says why
 /// not; `None` when picomon is stopping.
-fn spawn(cmd: &PluginCommand<'_>) -> Result<Option<Child>, String> {
+fn spawn(cmd: &PluginCommand<'_>, input: Option<&[u8]>) -> Result<Option<Child>, String> {
     let cwd = cmd.cwd.unwrap_or(Path::new("/"));
+    let stdin = match input {
+        None => Stdio::null(),
+        Some(bytes) => Stdio::from(memory_file(bytes).map_err(|e| {
+            format!(
+                "cannot run {}: cannot hold its input: {}",
+                cmd.program.display(),
+                describe(&e)
+            )
+        })?),
+    };
     let mut command = Command::new(cmd.program);
     command
         .args(cmd.args)
@@ -247,7 +286,7 @@ fn spawn(cmd: &PluginCommand<'_>) -> Result<Option<Child>, String> {
         .env("LC_ALL", "C")
         .envs(cmd.env.iter().map(|(k, v)| (k, v)))
         .current_dir(cwd)
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
@@ -503,6 +542,7 @@ fn build_outcome(reason: (Status, String), stdout: &Capture, stderr: &Capture) -
         perfdata,
         duration: Duration::ZERO,
         memory: None,
+        data: None,
     }
 }
 
@@ -743,7 +783,7 @@ mod tests {
             timeout,
             max_output: DEFAULT_MAX_OUTPUT,
         };
-        run_watching(&cmd, None, watch)
+        run_watching(&cmd, None, None, watch)
     }
 
     #[test]

@@ -134,5 +134,21 @@ fn paragraph(c: &Config) -> String {
             plural(e.digest_over, "transition", "transitions")
         ));
     }
+    if !c.notify.is_empty() {
+        let list: Vec<String> = c
+            .notify
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                format!(
+                    "{} = {}({})",
+                    n.channel_name(i),
+                    n.kind.label(),
+                    n.kind.target()
+                )
+            })
+            .collect();
+        out.push_str(&format!(" Transitions also go to {}.", list.join(", ")));
+    }
     out
 }

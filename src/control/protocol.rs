@@ -145,6 +145,16 @@ pub struct CheckStatus {
     pub output: String,
     pub ack: Option<AckView>,
     pub silenced_by: Option<String>,
+    /// Phase `unreachable`: the failing check ("name on target") it
+    /// depends on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreachable_by: Option<String>,
+    /// Percent state change over the last 21 runs; null when flap
+    /// detection is off for the check.
+    #[serde(default)]
+    pub flap_percent: Option<f32>,
+    #[serde(default)]
+    pub flapping: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -22,12 +22,16 @@ use super::inbox::Inbox;
 
 /// Builds the notifier the config asks for: mail (which only logs when
 /// `emails.to` is empty, but still delivers what an earlier process left in
-/// the outbox).
+/// the outbox), and the channels of `config.notify` beside it.
 fn make_notifier(cfg: &Config) -> anyhow::Result<Box<dyn Notifier>> {
-    Ok(Box::new(crate::mail::MailNotifier::new(
-        cfg,
-        &cfg.state_dir,
-    )?))
+    let mail = Box::new(crate::mail::MailNotifier::new(cfg, &cfg.state_dir)?);
+    Ok(match crate::notify::channels::Channels::new(cfg)? {
+        None => mail,
+        Some(channels) => Box::new(crate::notify::fanout::FanOut(vec![
+            mail,
+            Box::new(channels),
+        ])),
+    })
 }
 
 /// `-1 --notify`: hands the problems found to the notifier and waits,

@@ -312,6 +312,9 @@ mod tests {
             output: String::new(),
             ack: None,
             silenced_by: None,
+            unreachable_by: None,
+            flap_percent: None,
+            flapping: false,
         }
     }
 

@@ -326,6 +326,9 @@ mod tests {
             output: format!("{name} says <b>hi</b> & \"bye\""),
             ack: None,
             silenced_by: None,
+            unreachable_by: None,
+            flap_percent: None,
+            flapping: false,
         }
     }
 

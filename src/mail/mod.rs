@@ -1,4 +1,6 @@
 //! Mail: composition, the durable outbox, SMTP delivery (SPEC §6, §7).
+//! The outbox is the shared queue of [`crate::deliver`], as every
+//! notification channel's is.
 //!
 //! ```text
 //!  daemon loop --transitions/tick--> MailNotifier --compose--> Entry
@@ -30,21 +32,21 @@ pub mod smtp;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context};
 use serde::{Deserialize, Serialize};
 
 use crate::alert::TransitionKind;
-use crate::clock::{hms, local_datetime, now_unix_micros, UnixMicros};
+use crate::clock::{local_datetime, now_unix_micros, UnixMicros};
 use crate::config::Config;
+use crate::deliver::Courier;
 use crate::notify::{CheckList, CheckView, Notice, Notifier};
 
 use compose::Composer;
 use memory::{MailKind, MemoryQueue};
 use outbox::{Entry, Outbox};
-use sender::{Queues, Sender};
+use sender::Queues;
 use smtp::Smtp;
 
 /// The file (in `state_dir`) that remembers the Problem subject per open
@@ -81,13 +83,29 @@ fn load_mail_state(state_dir: &Path) -> MailState {
     }
 }
 
+/// Where one mail goes in its check's thread (see [`compose::InThread`]).
+struct Placed {
+    start: UnixMicros,
+    subject: Option<String>,
+    root: bool,
+}
+
+impl Placed {
+    fn as_thread(&self) -> compose::InThread<'_> {
+        compose::InThread {
+            start: self.start,
+            subject: self.subject.as_deref(),
+            root: self.root,
+        }
+    }
+}
+
 /// The [`Notifier`] that mails: composes, queues durably, and lets the
 /// sender thread deliver.
 pub struct MailNotifier {
     composer: Composer,
-    outbox: Outbox,
-    memory: Arc<MemoryQueue>,
-    sender: Sender,
+    /// The outbox, its memory fallback and the delivery thread.
+    courier: Courier<Entry>,
     state_dir: PathBuf,
     saved: MailState,
     digest_over: usize,
@@ -97,7 +115,7 @@ pub struct MailNotifier {
 impl std::fmt::Debug for MailNotifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MailNotifier")
-            .field("outbox", &self.outbox.dir())
+            .field("outbox", &self.courier.queue().dir())
             .finish()
     }
 }
@@ -111,23 +129,17 @@ impl MailNotifier {
         let e = &cfg.emails;
         let composer = Composer::new(e).map_err(|m| anyhow!("{}: {m}", cfg.path.display()))?;
         let smtp = Smtp::new(e).map_err(|m| anyhow!("{}: {m}", cfg.path.display()))?;
-        let outbox = Outbox::at(state_dir);
-        if let Err(err) = outbox.create() {
-            log::error!("{err}; mail waits in memory until it can be written");
-        }
-        let memory = Arc::new(MemoryQueue::default());
-        let sender = Sender::start(
+        let courier = Courier::start(
+            "mail-sender",
+            "mail",
             smtp,
-            outbox.clone(),
-            Arc::clone(&memory),
+            Outbox::at(state_dir),
             e.smtp_retry_timeout,
         )
         .context("cannot start the mail delivery thread")?;
         Ok(MailNotifier {
             composer,
-            outbox,
-            memory,
-            sender,
+            courier,
             state_dir: state_dir.to_path_buf(),
             saved: load_mail_state(state_dir),
             digest_over: e.digest_over,
@@ -152,90 +164,102 @@ impl MailNotifier {
 
     /// The outbox directory.
     pub fn outbox_dir(&self) -> &Path {
-        self.outbox.dir()
+        self.courier.queue().dir()
     }
 
     /// How many mails wait in memory because the outbox cannot be written.
     pub fn memory_queue_len(&self) -> usize {
-        self.memory.len()
+        self.courier.memory_len()
+    }
+
+    /// How many mails wait for delivery (outbox and memory).
+    pub fn pending_mails(&self) -> usize {
+        self.courier.pending()
     }
 
     /// Queues a mail: in the outbox, or in memory when the outbox cannot
     /// be written (it is sent from there and written later).
     fn queue(&self, entry: Result<Entry, String>, what: &str, kind: MailKind) -> bool {
-        let entry = match entry {
-            Ok(e) => e,
+        match entry {
+            Ok(e) => {
+                self.courier.push(e, kind, what);
+                true
+            }
             Err(e) => {
                 log::error!("cannot compose the {what} mail: {e}");
-                return false;
-            }
-        };
-        match self.outbox.push(&entry) {
-            Ok(p) => {
-                log::debug!("{what} mail queued as {}", p.display());
-            }
-            Err(e) => {
-                log::error!(
-                    "cannot write the {what} mail to the outbox ({e}); it is kept in memory, \
-                     sent from there, and written to the outbox when the disk allows"
-                );
-                for subject in self.memory.push(entry, kind, &e.to_string(), None) {
-                    log::error!(
-                        "more than {} mails wait in memory: dropped the report {subject:?}",
-                        memory::MEMORY_QUEUE_MAX
-                    );
-                }
+                false
             }
         }
-        true
     }
 
-    /// Writes the mails kept in memory to the outbox, and removes the
-    /// outbox files they replace, when it can.
     fn flush_memory(&self) {
-        if self.memory.is_idle() {
-            return;
-        }
-        let (written, err) = self.memory.flush(&self.outbox);
-        if written > 0 {
-            log::info!(
-                "{written} mails kept in memory are now in the outbox {}",
-                self.outbox.dir().display()
-            );
-            self.sender.wake();
-        }
-        if let Some(e) = err {
-            log::debug!("{} mails still wait in memory: {e}", self.memory.len());
-        }
+        self.courier.flush_memory();
     }
 
-    /// Keeps the Problem subject of each open outage, for `Re: ` subjects.
-    fn track_thread(&mut self, n: &Notice) -> Option<String> {
+    /// Keeps the Problem subject of each open outage, for `Re: ` subjects,
+    /// and says where the mail of `n` goes: the root of a new thread or a
+    /// reply in the check's thread.
+    fn track_thread(&mut self, n: &Notice) -> Placed {
         let t = &n.transition;
+        let root = |start, subject: String| Placed {
+            start,
+            subject: Some(subject),
+            root: true,
+        };
+        let reply = |start, subject| Placed {
+            start,
+            subject,
+            root: false,
+        };
+        let open = |th: &Thread| reply(th.outage_start, Some(th.subject.clone()));
+        if t.opens_outage() {
+            let subject = self.composer.problem_subject(n);
+            self.saved.threads.insert(
+                n.check_id.clone(),
+                Thread {
+                    outage_start: t.outage_start,
+                    subject: subject.clone(),
+                },
+            );
+            return root(t.outage_start, subject);
+        }
         match t.kind {
-            TransitionKind::Problem => {
-                let subject = self.composer.problem_subject(n);
-                self.saved.threads.insert(
-                    n.check_id.clone(),
-                    Thread {
-                        outage_start: t.outage_start,
-                        subject: subject.clone(),
-                    },
-                );
-                Some(subject)
-            }
-            TransitionKind::Update => self
-                .saved
-                .threads
-                .get(&n.check_id)
-                .filter(|th| th.outage_start == t.outage_start)
-                .map(|th| th.subject.clone()),
-            TransitionKind::Recovery => self
-                .saved
-                .threads
-                .remove(&n.check_id)
-                .filter(|th| th.outage_start == t.outage_start)
-                .map(|th| th.subject),
+            // In the thread of the open outage, else a thread of its own.
+            TransitionKind::FlappingStart => match self.saved.threads.get(&n.check_id) {
+                Some(th) => open(th),
+                None => {
+                    let subject = self.composer.flapping_subject(n);
+                    self.saved.threads.insert(
+                        n.check_id.clone(),
+                        Thread {
+                            outage_start: t.at,
+                            subject: subject.clone(),
+                        },
+                    );
+                    root(t.at, subject)
+                }
+            },
+            // Ends whichever thread is open.
+            TransitionKind::FlappingStop => match self.saved.threads.remove(&n.check_id) {
+                Some(th) => open(&th),
+                None => reply(t.outage_start, None),
+            },
+            TransitionKind::Recovery => reply(
+                t.outage_start,
+                self.saved
+                    .threads
+                    .remove(&n.check_id)
+                    .filter(|th| th.outage_start == t.outage_start)
+                    .map(|th| th.subject),
+            ),
+            _ => reply(
+                t.outage_start,
+                self.saved
+                    .threads
+                    .get(&n.check_id)
+                    .filter(|th| th.outage_start == t.outage_start)
+                    .map(|th| th.subject.clone()),
+            ),
         }
     }
 
@@ -270,19 +294,19 @@ impl Notifier for MailNotifier {
             log::debug!("config.emails.to is empty: no mail sent");
             return;
         }
-        let subjects: Vec<Option<String>> = batch.iter().map(|n| self.track_thread(n)).collect();
+        let places: Vec<Placed> = batch.iter().map(|n| self.track_thread(n)).collect();
         let mut queued = false;
         if batch.len() > self.digest_over {
             queued |= self.queue(self.composer.digest(&batch, now), "digest", MailKind::Alert);
         } else {
-            for (n, subject) in batch.iter().zip(&subjects) {
-                let entry = self.composer.transition(n, subject.as_deref(), now);
+            for (n, place) in batch.iter().zip(&places) {
+                let entry = self.composer.transition_in(n, place.as_thread(), now);
                 queued |= self.queue(entry, n.transition.kind.as_str(), MailKind::Alert);
             }
         }
         self.save_mail_state();
         if queued {
-            self.sender.wake();
+            self.courier.wake();
         }
     }
 
@@ -300,7 +324,7 @@ impl Notifier for MailNotifier {
             .composer
             .acknowledgement(check, subject.as_deref(), by, comment, now);
         if self.queue(entry, "acknowledgement", MailKind::Alert) {
-            self.sender.wake();
+            self.courier.wake();
         }
     }
 
@@ -322,7 +346,7 @@ impl Notifier for MailNotifier {
                     "report",
                     MailKind::Report,
                 ) {
-                    self.sender.wake();
+                    self.courier.wake();
                 }
                 self.set_last_report(Some(now));
             }
@@ -330,93 +354,17 @@ impl Notifier for MailNotifier {
         }
     }
 
-    /// Outbox files not yet done plus mail held in memory.
-    fn pending(&self) -> Vec<(String, usize)> {
-        let files = self.outbox.list().map(|q| q.len()).unwrap_or(0);
-        let queued = files.saturating_sub(self.memory.tombstones()) + self.memory.len();
-        vec![("mail".into(), queued)]
+    fn status_lines(&self) -> Vec<String> {
+        self.courier.status_lines()
     }
 
-    fn status_lines(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        match self.outbox.list() {
-            Ok(q) if q.is_empty() => out.push("mail outbox: empty".into()),
-            Ok(q) => {
-                let oldest = q[0].composed;
-                out.push(format!(
-                    "mail outbox: {} waiting, oldest from {} ({} ago)",
-                    q.len(),
-                    local_datetime(oldest),
-                    hms(now_unix_micros() - oldest)
-                ));
-            }
-            Err(e) => out.push(format!(
-                "mail outbox {}: cannot list: {e}",
-                self.outbox.dir().display()
-            )),
-        }
-        let stale = self.memory.tombstones();
-        if stale > 0 {
-            out.push(format!(
-                "mail outbox: {stale} of these are done (or replaced by mail in memory) but \
-                 cannot be removed yet; they are not sent again"
-            ));
-        }
-        if let Some(why) = self.memory.why() {
-            out.push(format!(
-                "mail in memory: {} waiting, sent from memory, not yet in the outbox: {why}",
-                self.memory.len()
-            ));
-        }
-        for (who, why) in self.sender.refused() {
-            if who == "*" {
-                out.push(format!("mail refused as a whole, retried: {why}"));
-            } else {
-                out.push(format!("mail refused for {who}, retried: {why}"));
-            }
-        }
-        let failed = self.outbox.failed_count();
-        if failed > 0 || self.sender.last_failed().is_some() {
-            let mut line = format!(
-                "mail failed: {failed} in {}",
-                self.outbox.dir().join(outbox::FAILED_DIR).display()
-            );
-            if let Some((at, why)) = self.sender.last_failed() {
-                line.push_str(&format!(", last ({}): {why}", local_datetime(at)));
-            }
-            out.push(line);
-        }
-        if let Some((at, e)) = self.sender.last_error() {
-            out.push(format!(
-                "last mail delivery error ({}): {e}",
-                local_datetime(at)
-            ));
-        }
-        if let Some(at) = self.sender.last_delivery() {
-            out.push(format!("last mail delivered at {}", local_datetime(at)));
-        }
-        out
+    fn pending(&self) -> Vec<(String, usize)> {
+        vec![("mail".into(), self.courier.pending())]
     }
 
     fn shutdown(&mut self, deadline: Duration) {
         self.save_mail_state();
-        self.flush_memory();
-        if !self.sender.shutdown(deadline) {
-            log::warn!(
-                "mail delivery still busy at exit; what is left in {} is sent on the next start",
-                self.outbox.dir().display()
-            );
-        }
-        // What the last pass could not send must survive the exit.
-        self.flush_memory();
-        if !self.memory.is_empty() {
-            log::error!(
-                "{} mails could neither be sent nor written to {} and are lost at exit: {}",
-                self.memory.len(),
-                self.outbox.dir().display(),
-                self.memory.why().unwrap_or_default()
-            );
-        }
+        self.courier.shutdown(deadline);
     }
 }
 
@@ -463,8 +411,9 @@ pub fn deliver_outbox(cfg: &Config, state_dir: &Path, deadline: Duration) -> any
     let outbox = Outbox::open(state_dir)?;
     let memory = MemoryQueue::default();
     let q = Queues {
-        smtp: &smtp,
-        outbox: &outbox,
+        label: "mail",
+        deliverer: &smtp,
+        queue: &outbox,
         memory: &memory,
         base: cfg.emails.smtp_retry_timeout,
     };

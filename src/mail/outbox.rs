@@ -23,6 +23,9 @@
 //! Date: ...            <- the message, byte for byte
 //! ```
 //!
+//! The directory, order, locks and `failed/` are the shared queue's
+//! ([`crate::deliver`]); this module is what a mail item is.
+//!
 //! A mail (or the part of it for one recipient) that servers refused
 //! permanently [`MAX_PERMANENT_TRIES`] times is moved to `outbox/failed/`,
 //! with a `reason:` line in its envelope. Moving it back into `outbox/`
@@ -32,26 +35,34 @@
 //! output and addresses.
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::io;
-use std::os::unix::fs::DirBuilderExt;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::Path;
 
 use crate::clock::UnixMicros;
-use crate::fs::{sync_dir, write_atomic};
+use crate::deliver::{Item, Queue};
+
+pub use crate::deliver::{Queued, FAILED_DIR, MAX_PERMANENT_TRIES};
 
 const MAGIC: &str = "picomon-outbox 1";
 const SUFFIX: &str = ".mail";
-/// Where mails that cannot be delivered end up, inside the outbox.
-pub const FAILED_DIR: &str = "failed";
 
-/// How many times servers may refuse a mail (or one recipient) permanently
-/// (a 5xx answer to MAIL, RCPT, DATA or the message) before it is given up
-/// and moved to `outbox/failed/`. More than one, as a server that is being
-/// reconfigured may answer 5xx for a while; few, as the answer rarely
-/// changes and the operator must learn of it soon.
-pub const MAX_PERMANENT_TRIES: u32 = 3;
+/// The outbox: the shared queue, holding mails.
+pub type Outbox = Queue<Entry>;
+
+impl Queue<Entry> {
+    /// The outbox of `state_dir`, created if missing.
+    pub fn open(state_dir: &Path) -> io::Result<Outbox> {
+        let ob = Outbox::at(state_dir);
+        ob.create()?;
+        Ok(ob)
+    }
+
+    /// The outbox of `state_dir`, without touching the disk (it is created
+    /// by the first [`push`](Self::push) that can).
+    pub fn at(state_dir: &Path) -> Outbox {
+        Queue::new(state_dir.join("outbox"), SUFFIX, "mail outbox")
+    }
+}
 
 /// One queued mail: envelope plus the exact bytes to send.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -71,7 +82,7 @@ pub struct Entry {
 }
 
 impl Entry {
-    fn encode(&self, reason: Option<&str>) -> Vec<u8> {
+    fn to_bytes(&self, reason: Option<&str>) -> Vec<u8> {
         let mut out = format!(
             "{MAGIC}\ncomposed: {}\nfrom: {}\n",
             self.composed, self.from
@@ -97,7 +108,7 @@ impl Entry {
         bytes
     }
 
-    fn decode(bytes: &[u8]) -> Result<Entry, String> {
+    fn parse(bytes: &[u8]) -> Result<Entry, String> {
         let split = bytes
             .windows(2)
             .position(|w| w == b"\n\n")
@@ -158,175 +169,32 @@ impl Entry {
     }
 }
 
-/// A mail waiting in the outbox.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Queued {
-    pub path: PathBuf,
-    pub composed: UnixMicros,
-}
-
-/// The outbox directory.
-#[derive(Clone, Debug)]
-pub struct Outbox {
-    dir: PathBuf,
-}
-
-static SEQ: AtomicU64 = AtomicU64::new(0);
-
-/// Creates `dir` (and missing parents) private to picomon's user.
-fn create_private_dir(dir: &Path) -> io::Result<()> {
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-}
-
-impl Outbox {
-    /// The outbox of `state_dir`, created if missing.
-    pub fn open(state_dir: &Path) -> io::Result<Outbox> {
-        let ob = Outbox::at(state_dir);
-        ob.create()?;
-        Ok(ob)
+impl Item for Entry {
+    fn encode(&self, reason: Option<&str>) -> Vec<u8> {
+        self.to_bytes(reason)
     }
-
-    /// The outbox of `state_dir`, without touching the disk (it is created
-    /// by the first [`push`](Self::push) that can).
-    pub fn at(state_dir: &Path) -> Outbox {
-        Outbox {
-            dir: state_dir.join("outbox"),
-        }
+    fn decode(bytes: &[u8]) -> Result<Entry, String> {
+        Entry::parse(bytes)
     }
-
-    /// Creates the directory; the error says what to check.
-    pub fn create(&self) -> io::Result<()> {
-        create_private_dir(&self.dir).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!(
-                    "cannot create the mail outbox {}: {e} (check that the state directory \
-                     exists and is writable by the user picomon runs as)",
-                    self.dir.display()
-                ),
-            )
-        })
+    fn composed(&self) -> UnixMicros {
+        self.composed
     }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
-    /// A new file name in `dir`: composition time, sequence, pid.
-    fn new_path(dir: &Path, composed: UnixMicros) -> PathBuf {
-        let seq = SEQ.fetch_add(1, Ordering::SeqCst);
-        dir.join(format!(
-            "{:020}-{:06}-{}{SUFFIX}",
-            composed.max(0),
-            seq % 1_000_000,
-            std::process::id()
-        ))
-    }
-
-    /// Writes a mail durably; returns its file.
-    pub fn push(&self, e: &Entry) -> io::Result<PathBuf> {
-        if !self.dir.is_dir() {
-            self.create()?;
-        }
-        let path = Self::new_path(&self.dir, e.composed);
-        write_atomic(&path, &e.encode(None))?;
-        Ok(path)
-    }
-
-    /// Replaces a queued mail atomically (fewer recipients, new counts).
-    pub fn rewrite(&self, q: &Queued, e: &Entry) -> io::Result<()> {
-        write_atomic(&q.path, &e.encode(None))
-    }
-
-    /// Writes a mail that cannot be delivered to `outbox/failed/`, with the
-    /// reason in its envelope and its counts cleared (moving it back sends
-    /// it afresh).
-    pub fn fail(&self, e: &Entry, reason: &str) -> io::Result<PathBuf> {
-        let dir = self.dir.join(FAILED_DIR);
-        create_private_dir(&dir)?;
-        let path = Self::new_path(&dir, e.composed);
-        let fresh = Entry {
+    fn fresh(&self) -> Entry {
+        Entry {
             tries: BTreeMap::new(),
             mail_tries: 0,
-            ..e.clone()
-        };
-        write_atomic(&path, &fresh.encode(Some(reason)))?;
-        Ok(path)
-    }
-
-    /// How many mails wait in `outbox/failed/`.
-    pub fn failed_count(&self) -> usize {
-        list_mails(&self.dir.join(FAILED_DIR))
-            .map(|l| l.len())
-            .unwrap_or(0)
-    }
-
-    /// The waiting mails, oldest first.
-    pub fn list(&self) -> io::Result<Vec<Queued>> {
-        list_mails(&self.dir)
-    }
-
-    /// Reads one queued mail; an unreadable file is an error naming it.
-    pub fn read(&self, q: &Queued) -> Result<Entry, String> {
-        let bytes =
-            fs::read(&q.path).map_err(|e| format!("cannot read {}: {e}", q.path.display()))?;
-        Entry::decode(&bytes)
-            .map_err(|e| format!("{} is not an outbox mail: {e}", q.path.display()))
-    }
-
-    /// Removes a delivered mail (durably, so it is not sent again after a
-    /// crash).
-    pub fn remove(&self, q: &Queued) -> io::Result<()> {
-        match fs::remove_file(&q.path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
+            ..self.clone()
         }
-        sync_dir(&self.dir)
     }
-
-    /// Moves a file that is not a mail out of the way (to `outbox/bad/`),
-    /// so it does not block the mails behind it.
-    pub fn quarantine(&self, q: &Queued) -> io::Result<PathBuf> {
-        let bad = self.dir.join("bad");
-        create_private_dir(&bad)?;
-        let target = bad.join(q.path.file_name().unwrap_or_default());
-        fs::rename(&q.path, &target)?;
-        sync_dir(&self.dir)?;
-        Ok(target)
+    fn describe(&self) -> String {
+        self.subject()
     }
-}
-
-/// The mail files in `dir`, oldest first.
-fn list_mails(dir: &Path) -> io::Result<Vec<Queued>> {
-    let mut out = Vec::new();
-    for item in fs::read_dir(dir)? {
-        let item = item?;
-        let name = item.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with('.') || !name.ends_with(SUFFIX) {
-            continue;
-        }
-        let composed = name
-            .split('-')
-            .next()
-            .and_then(|t| t.parse().ok())
-            .unwrap_or(0);
-        out.push(Queued {
-            path: item.path(),
-            composed,
-        });
-    }
-    out.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn entry(composed: UnixMicros) -> Entry {
         Entry {

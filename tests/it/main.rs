@@ -10,15 +10,20 @@
 mod support;
 
 mod bench_smoke;
+mod channels;
 mod config;
 mod control;
 mod daemon;
 mod http;
+mod imports;
 mod mail;
+mod noise;
 mod outputs;
 mod outputs_servers;
+mod package;
 mod passive;
 mod plugin_runner;
+mod porting;
 mod privileges;
 mod probes_config;
 mod probes_local;

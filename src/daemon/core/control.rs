@@ -202,22 +202,28 @@ impl<C: Clock> Daemon<C> {
         let checks = self
             .checks
             .iter()
-            .map(|t| proto::CheckStatus {
+            .enumerate()
+            .map(|(i, t)| (t, self.noise_view(i)))
+            .map(|(t, v)| proto::CheckStatus {
                 id: t.spec.id.clone(),
                 name: t.spec.name.clone(),
                 target: t.spec.dest.clone(),
-                phase: match t.alert.phase {
-                    Phase::Ok => "ok",
-                    Phase::Retrying => "retrying",
-                    Phase::Problem => "problem",
+                phase: match (t.alert.phase, &v.unreachable_by) {
+                    (Phase::Ok, _) => "ok",
+                    (_, Some(_)) => "unreachable",
+                    (Phase::Retrying, None) => "retrying",
+                    (Phase::Problem, None) => "problem",
                 }
                 .into(),
+                unreachable_by: v.unreachable_by,
+                flap_percent: v.flap_percent,
+                flapping: v.flapping,
                 status: t.alert.last_status.map(|s| s.as_str().to_string()),
                 failed_runs: t.alert.failed_runs,
                 max_runs: t.spec.retry + 1,
                 since: t.alert.outage_start.map(proto::unix_secs),
                 last_run: t.last_run.map(proto::unix_secs),
-                duration: t.last_duration.map(|d| d.as_secs_f64()),
+                duration: t.took_ms.map(|ms| f64::from(ms.get()) / 1000.0),
                 output: t.last_output.lines().next().unwrap_or("").to_string(),
                 ack: self.quiet.acks.get(&t.spec.id).map(|a| proto::AckView {
                     by: a.by.clone(),

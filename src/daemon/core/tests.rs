@@ -716,3 +716,4 @@ fn the_http_snapshot_counts_transitions_and_keeps_durations_only_while_listening
     let snap = r.d.http_snapshot();
     assert!(snap.recent.iter().all(Vec::is_empty), "{:?}", snap.recent);
 }
+mod noise;

@@ -1,6 +1,19 @@
 //! The interface between the daemon loop and whoever tells people: the loop
 //! hands over transitions (batched per tick) and asks for periodic work; the
-//! mail module implements it.
+//! mail module implements it, and so do the channels of `config.notify`.
+//!
+//! - [`spec`]: `webhook()`, `command()`, `alertmanager()` in the config.
+//! - [`format`]: what each receiver is sent (Slack, ntfy, Alertmanager...).
+//! - [`post`]: a rendered notification as its queue keeps it.
+//! - [`deliver`]: HTTP and program runs as the queue's deliverers.
+//! - [`channels`]: the channels as one notifier; [`fanout`]: mail + them.
+
+pub mod channels;
+pub mod deliver;
+pub mod fanout;
+pub mod format;
+pub mod post;
+pub mod spec;
 
 use crate::alert::{Phase, Transition};
 use crate::check::Status;
@@ -15,10 +28,45 @@ pub struct Notice {
     pub transition: Transition,
     /// The check's full output of the run that caused the transition.
     pub output: String,
+    /// Dependents this check's failure makes UNREACHABLE (their names, "name
+    /// on dest"): they send nothing of their own. Empty for most notices.
+    pub unreachable: Vec<String>,
+    /// Addresses the thread has been escalated to (mail sends every later
+    /// mail of the thread to them too). Empty until an escalation step.
+    pub escalated_to: Vec<String>,
+    /// What the new kinds count: the reminder's number, the state changes
+    /// in the last 21 runs of a flapping start, the escalation step (1 =
+    /// first); 0 otherwise.
+    pub count: u32,
+    /// The percent state change, for the flapping kinds.
+    pub percent: Option<f32>,
+}
+
+impl Notice {
+    /// A notice with nothing beyond the transition and its output.
+    pub fn new(
+        check_id: String,
+        name: String,
+        dest: String,
+        transition: Transition,
+        output: String,
+    ) -> Notice {
+        Notice {
+            check_id,
+            name,
+            dest,
+            transition,
+            output,
+            unreachable: Vec::new(),
+            escalated_to: Vec::new(),
+            count: 0,
+            percent: None,
+        }
+    }
 }
 
 /// A read-only view of one check, for reports and the state dump.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct CheckView {
     pub check_id: String,
     pub name: String,
@@ -34,6 +82,12 @@ pub struct CheckView {
     pub ack: Option<String>,
     /// The silence or maintenance window that keeps its mail back.
     pub silenced_by: Option<String>,
+    /// UNREACHABLE: the failing check it depends on ("name on dest").
+    pub unreachable_by: Option<String>,
+    /// The percent state change over the last 21 runs; `None` when flap
+    /// detection is off for it.
+    pub flap_percent: Option<f32>,
+    pub flapping: bool,
 }
 
 /// The checks as a notifier sees them at each tick: whether any is in
@@ -92,7 +146,7 @@ pub trait Notifier: Send {
         Vec::new()
     }
 
-    /// Notifications waiting for delivery, per channel name (`/metrics`).
+    /// Notifications pending per channel name ("mail" for mail).
     fn pending(&self) -> Vec<(String, usize)> {
         Vec::new()
     }

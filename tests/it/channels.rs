@@ -1,0 +1,763 @@
+//! Notification channels (`config.notify`) end to end, against the real
+//! `picomon` binary and real receivers: a webhook receiver
+//! (tests/notify/receiver.py) checked against the documented payload
+//! shapes of Slack, Mattermost, Discord, ntfy and Matrix; a receiver that
+//! is down, then refuses, then answers; Debian's `prometheus-alertmanager`;
+//! Apprise (from PyPI) driven through `command()`; and `command()` itself
+//! with a recording script. Every wait polls with a deadline.
+
+use crate::support;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+use support::ports::reserve_port;
+use support::probes::Peer;
+use support::{Daemon, Sandbox};
+
+const DEADLINE: Duration = Duration::from_secs(90);
+
+fn wait_for<T>(what: &str, f: impl FnMut() -> Option<T>) -> T {
+    support::wait_until(DEADLINE, what, f)
+}
+
+fn repo(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// A sandbox running tests/smtp/status-plugin.sh as "flappy on web1" every
+/// 0.3 s with retry 1; no mail recipient, so only the channels speak.
+struct Rig {
+    sb: Sandbox,
+}
+
+impl Rig {
+    /// `notify` is the Rhai list of channels; `@DIR@` is the sandbox.
+    fn new(notify: &str, check_opts: &str) -> Rig {
+        let sb = Sandbox::new();
+        let plugin = repo("tests/smtp/status-plugin.sh");
+        let cfg = format!(
+            r#"
+config.base_tick = 0.3;
+config.state_dir = "@DIR@/state";
+config.notify = {notify};
+add(plugin("{plugin}", ["@DIR@/runs", "@DIR@/status"]), #{{ name: "flappy", target_name: "web1", retry: 1{check_opts} }});
+"#,
+            plugin = plugin.display()
+        );
+        sb.config(&cfg);
+        Rig { sb }
+    }
+
+    fn dir(&self) -> &Path {
+        self.sb.dir.path()
+    }
+
+    fn set_status(&self, code: i32, text: &str) {
+        support::set_plugin_status(self.dir(), code, text);
+    }
+
+    fn daemon(&self) -> Daemon {
+        let cfg = self.sb.path("config.rhai").display().to_string();
+        Daemon::start_anew(self.dir(), &["-c", &cfg])
+    }
+
+    /// The posts waiting in the queue of channel `name`.
+    fn queued(&self, name: &str) -> Vec<PathBuf> {
+        files(&self.dir().join("state/notify").join(name), ".post")
+    }
+
+    /// `picomon status` of the running daemon.
+    fn status(&self) -> String {
+        let cfg = self.sb.path("config.rhai").display().to_string();
+        let out = self.sb.run(&["-c", &cfg, "status"]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+fn files(dir: &Path, suffix: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.to_string_lossy().ends_with(suffix))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// A running receiver.py and the requests it logged.
+struct Receiver {
+    _peer: Peer,
+    log: PathBuf,
+    port: u16,
+}
+
+impl Receiver {
+    /// On `port` (0: any); `answers` scripts its HTTP statuses.
+    fn start(dir: &Path, name: &str, port: u16, answers: &[u16]) -> Receiver {
+        let log = dir.join(format!("{name}.log"));
+        let script = dir.join(format!("{name}.answers"));
+        let text: String = answers.iter().map(|a| format!("{a}\n")).collect();
+        fs::write(&script, text).unwrap();
+        let mut cmd = Command::new("/usr/bin/python3");
+        cmd.arg(repo("tests/notify/receiver.py"))
+            .arg(port.to_string())
+            .arg(&log)
+            .arg(&script);
+        let peer = Peer::start(name, cmd);
+        Receiver {
+            port: peer.port,
+            _peer: peer,
+            log,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn requests(&self) -> Vec<Value> {
+        support::read(&self.log)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("receiver log line"))
+            .collect()
+    }
+
+    /// The requests to `path` (prefix) that were answered 2xx.
+    fn accepted(&self, path: &str) -> Vec<Value> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r["path"].as_str().unwrap_or("").starts_with(path))
+            .filter(|r| r["answer"].as_u64().unwrap_or(0) < 300)
+            .collect()
+    }
+
+    fn wait_accepted(&self, path: &str, n: usize) -> Vec<Value> {
+        wait_for(&format!("{n} posts to {path}"), || {
+            let got = self.accepted(path);
+            (got.len() >= n).then_some(got)
+        })
+    }
+}
+
+fn body(r: &Value) -> Value {
+    serde_json::from_str(r["body"].as_str().unwrap()).expect("a JSON body")
+}
+
+fn header<'a>(r: &'a Value, name: &str) -> &'a str {
+    r["headers"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .and_then(|(_, v)| v.as_str())
+        .unwrap_or("")
+}
+
+#[test]
+fn webhook_formats_have_the_receivers_documented_shapes_and_no_secret_leaks() {
+    let sb_token = "syt_sekrit_token_4242";
+    let probe = Sandbox::new();
+    let rx = Receiver::start(probe.dir.path(), "receiver", 0, &[]);
+    let token = probe.path("matrix-token");
+    fs::write(&token, format!("{sb_token}\n")).unwrap();
+    let notify = format!(
+        r#"[
+    webhook("{slack}", #{{ format: "slack", name: "slack" }}),
+    webhook("{mm}", #{{ format: "mattermost", name: "mm" }}),
+    webhook("{discord}", #{{ format: "discord", name: "discord" }}),
+    webhook("{ntfy}", #{{ format: "ntfy", name: "ntfy" }}),
+    webhook("{matrix}", #{{ format: "matrix", name: "matrix", secret_file: "{token}" }}),
+    webhook("{json}", #{{ name: "json", headers: #{{ "X-Api-Key": "hdr-sekrit-77" }} }}),
+]"#,
+        slack = rx.url("/slack/T000/B000/XXXXsecretpath"),
+        mm = rx.url("/hooks/mm"),
+        discord = rx.url("/api/webhooks/1/discord"),
+        ntfy = rx.url("/alerts"),
+        matrix = rx.url("/_matrix/client/v3/rooms/%21room%3Aexample.org"),
+        json = rx.url("/json"),
+        token = token.display(),
+    );
+    let t = Rig::new(&notify, "");
+    t.set_status(2, "CRITICAL - disk full");
+    let mut d = t.daemon();
+    for path in [
+        "/slack",
+        "/hooks/mm",
+        "/api/webhooks",
+        "/alerts",
+        "/_matrix",
+        "/json",
+    ] {
+        rx.wait_accepted(path, 1);
+    }
+    t.set_status(0, "OK - fine again");
+    for path in [
+        "/slack",
+        "/hooks/mm",
+        "/api/webhooks",
+        "/alerts",
+        "/_matrix",
+        "/json",
+    ] {
+        rx.wait_accepted(path, 2);
+    }
+
+    // Slack and Mattermost: text plus one attachment coloured by state.
+    for path in ["/slack", "/hooks/mm"] {
+        let got = rx.accepted(path);
+        let (p, r) = (body(&got[0]), body(&got[1]));
+        assert_eq!(got[0]["method"], "POST");
+        assert_eq!(header(&got[0], "Content-Type"), "application/json");
+        assert_eq!(p["text"], "Problem: flappy on web1 is CRITICAL", "{p}");
+        let a = &p["attachments"][0];
+        assert_eq!(a["color"], "#d00000", "{p}");
+        assert!(a["fallback"]
+            .as_str()
+            .unwrap()
+            .contains("CRITICAL - disk full"));
+        assert!(a["text"].as_str().unwrap().contains("CRITICAL - disk full"));
+        assert_eq!(r["text"], "Recovery: flappy on web1 is OK", "{r}");
+        assert_eq!(r["attachments"][0]["color"], "#2eb886");
+    }
+    // Discord: content plus an embed with a decimal colour.
+    let got = rx.accepted("/api/webhooks");
+    let p = body(&got[0]);
+    assert_eq!(p["content"], "Problem: flappy on web1 is CRITICAL");
+    assert_eq!(p["embeds"][0]["color"], 0xd00000, "{p}");
+    assert!(p["embeds"][0]["description"]
+        .as_str()
+        .unwrap()
+        .contains("disk full"));
+    assert!(p["embeds"][0]["timestamp"].as_str().unwrap().ends_with('Z'));
+    // ntfy: the output as the body, title, priority and tags as headers.
+    let got = rx.accepted("/alerts");
+    assert_eq!(
+        got[0]["body"].as_str().unwrap().trim(),
+        "CRITICAL - disk full"
+    );
+    assert_eq!(
+        header(&got[0], "Title"),
+        "Problem: flappy on web1 is CRITICAL"
+    );
+    assert_eq!(header(&got[0], "Priority"), "5");
+    assert!(header(&got[0], "Tags").contains("rotating_light"));
+    assert_eq!(header(&got[1], "Priority"), "3");
+    assert!(header(&got[1], "Tags").contains("white_check_mark"));
+    // Matrix: a PUT of m.room.message with a transaction id, the token as
+    // a bearer; two posts, two transaction ids.
+    let got = rx.accepted("/_matrix");
+    let prefix = "/_matrix/client/v3/rooms/%21room%3Aexample.org/send/m.room.message/";
+    for r in &got {
+        assert_eq!(r["method"], "PUT");
+        assert!(r["path"].as_str().unwrap().starts_with(prefix), "{r}");
+        assert_eq!(header(r, "Authorization"), format!("Bearer {sb_token}"));
+        assert_eq!(body(r)["msgtype"], "m.text");
+    }
+    assert_ne!(got[0]["path"], got[1]["path"]);
+    assert!(body(&got[0])["body"]
+        .as_str()
+        .unwrap()
+        .starts_with("Problem: flappy on web1 is CRITICAL\nCRITICAL - disk full"));
+    // picomon's JSON object, with the configured header.
+    let got = rx.accepted("/json");
+    let p = body(&got[0]);
+    assert_eq!(header(&got[0], "X-Api-Key"), "hdr-sekrit-77");
+    assert_eq!(p["kind"], "problem");
+    assert_eq!(p["state"], "CRITICAL");
+    assert_eq!(p["check"], "flappy");
+    assert_eq!(p["target"], "web1");
+    assert!(p["thread"].as_str().unwrap().starts_with("picomon."));
+    let r = body(&got[1]);
+    assert_eq!(r["kind"], "recovery");
+    assert_eq!(r["previous"], "CRITICAL");
+    assert_eq!(r["since"], p["since"], "one outage, one thread");
+    assert_eq!(r["thread"], p["thread"]);
+
+    // The secrets are nowhere but in the requests: not in the log, the
+    // status, the dump or the queue folders.
+    let status = wait_for("the empty queues in the status", || {
+        let status = t.status();
+        status.contains("slack queue: empty").then_some(status)
+    });
+    d.signal(libc::SIGUSR1);
+    assert!(d.wait_stdout("matrix queue", DEADLINE));
+    d.stop();
+    let mut seen = format!("{}{}{status}", d.stderr(), d.stdout());
+    for f in walk(&t.dir().join("state")) {
+        seen.push_str(&String::from_utf8_lossy(&fs::read(f).unwrap_or_default()));
+    }
+    for secret in [sb_token, "hdr-sekrit-77", "XXXXsecretpath"] {
+        assert!(!seen.contains(secret), "{secret} leaked:\n{seen}");
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn a_receiver_down_then_failing_then_up_gets_each_transition_once_in_order() {
+    let probe = Sandbox::new();
+    let (held, port) = reserve_port();
+    // A second channel that works all along: the first one's outage must
+    // not hold it back.
+    let other = Receiver::start(probe.dir.path(), "other", 0, &[]);
+    let notify = format!(
+        r#"[
+    webhook("http://127.0.0.1:{port}/hook", #{{ name: "hook", retry: 0.2 }}),
+    webhook("{other}", #{{ name: "other" }}),
+]"#,
+        other = other.url("/other")
+    );
+    let t = Rig::new(&notify, "");
+    t.set_status(2, "CRITICAL - down");
+    let mut d = t.daemon();
+    other.wait_accepted("/other", 1);
+    // The Problem waits in the down channel's queue; the status says why.
+    let status = wait_for("the queued post and its error in the status", || {
+        let status = t.status();
+        (status.contains("hook queue: 1 waiting")
+            && status.contains("last notification hook delivery error")
+            && status.contains("cannot reach http://127.0.0.1:"))
+        .then_some(status)
+    });
+    assert!(
+        !status.contains("/hook"),
+        "the URL path is not shown: {status}"
+    );
+    // The receiver comes up but refuses twice with 500 while the Update
+    // and the Recovery happen; then it takes everything.
+    drop(held);
+    let rx = Receiver::start(probe.dir.path(), "hook", port, &[500, 500]);
+    t.set_status(1, "WARNING - degraded");
+    other.wait_accepted("/other", 2);
+    t.set_status(0, "OK - back");
+    other.wait_accepted("/other", 3);
+    let got = rx.wait_accepted("/hook", 3);
+    wait_for("the queue emptied", || {
+        t.queued("hook").is_empty().then_some(())
+    });
+    let all = rx.requests();
+    let answers: Vec<u64> = all.iter().map(|r| r["answer"].as_u64().unwrap()).collect();
+    assert_eq!(answers, vec![500, 500, 200, 200, 200], "{all:?}");
+    let kinds: Vec<Value> = got.iter().map(|r| body(r)["kind"].clone()).collect();
+    assert_eq!(kinds, vec!["problem", "update", "recovery"]);
+    // The refused tries were of the first post, which came through once.
+    assert_eq!(all[0]["body"], all[2]["body"]);
+    d.stop();
+    assert_eq!(
+        rx.requests().len(),
+        5,
+        "nothing more after the queue emptied"
+    );
+}
+
+#[test]
+fn a_post_refused_with_4xx_three_times_goes_to_failed_with_the_reason() {
+    let probe = Sandbox::new();
+    let rx = Receiver::start(probe.dir.path(), "hook", 0, &[404, 404, 404]);
+    let notify = format!(
+        r#"[webhook("{}", #{{ format: "slack", name: "chat", retry: 0.2 }})]"#,
+        rx.url("/services/bad")
+    );
+    let t = Rig::new(&notify, "");
+    t.set_status(2, "CRITICAL - down");
+    let mut d = t.daemon();
+    let failed_dir = t.dir().join("state/notify/chat/failed");
+    let failed = wait_for("the refused post in failed/", || {
+        files(&failed_dir, ".post").pop()
+    });
+    let text = fs::read_to_string(&failed).unwrap();
+    assert!(
+        text.contains("reason: refused 3 times, last: http://127.0.0.1:")
+            && text.contains("answered HTTP 404"),
+        "{text}"
+    );
+    assert!(!text.contains("/services/bad"), "{text}");
+    assert!(text.contains("\"text\":\"Problem: flappy on web1 is CRITICAL\""));
+    // The channel goes on: the recovery is delivered.
+    t.set_status(0, "OK - back");
+    let got = rx.wait_accepted("/services/bad", 1);
+    assert_eq!(body(&got[0])["text"], "Recovery: flappy on web1 is OK");
+    wait_for("the failed post in the status", || {
+        t.status()
+            .contains("notification chat failed: 1 in")
+            .then_some(())
+    });
+    d.stop();
+}
+
+#[test]
+fn command_gets_the_transition_on_stdin_and_in_its_environment_through_the_filters() {
+    let probe = Sandbox::new();
+    let dirs: Vec<PathBuf> = ["all", "recoveries", "other", "picked"]
+        .iter()
+        .map(|n| {
+            let p = probe.path(n);
+            fs::create_dir(&p).unwrap();
+            p
+        })
+        .collect();
+    let script = repo("tests/notify/record.sh");
+    let notify = format!(
+        r#"[
+    command("{s}", ["{a}"], #{{ name: "all" }}),
+    command("{s}", ["{b}"], #{{ name: "recoveries", states: ["recovery"] }}),
+    command("{s}", ["{c}"], #{{ name: "other", match: "db*" }}),
+    command("{s}", ["{d}"], #{{ name: "picked" }}),
+]"#,
+        s = script.display(),
+        a = dirs[0].display(),
+        b = dirs[1].display(),
+        c = dirs[2].display(),
+        d = dirs[3].display(),
+    );
+    // The check picks two channels by name: "other" and "picked"; "all"
+    // and "recoveries" are not picked, so they get nothing.
+    let t = Rig::new(&notify, r#", notify: ["other", "picked"]"#);
+    t.set_status(2, "CRITICAL - it's \"quoted\" $HOME `id`");
+    let mut d = t.daemon();
+    // The script writes its environment after its whole stdin.
+    let env = wait_for("the picked channel's run", || {
+        fs::read_to_string(dirs[3].join("env.0"))
+            .ok()
+            .filter(|e| !e.is_empty())
+    });
+    let stdin = fs::read_to_string(dirs[3].join("stdin.0")).unwrap();
+    let v: Value = serde_json::from_str(&stdin).expect("JSON on stdin");
+    assert_eq!(v["kind"], "problem");
+    assert_eq!(v["check"], "flappy");
+    assert_eq!(v["output"], "CRITICAL - it's \"quoted\" $HOME `id`");
+    for line in [
+        "PICOMON_STATE=CRITICAL",
+        "PICOMON_KIND=problem",
+        "PICOMON_CHECK=flappy",
+        "PICOMON_TARGET=web1",
+        "PICOMON_SUMMARY=CRITICAL - it's \"quoted\" $HOME `id`",
+    ] {
+        assert!(env.lines().any(|l| l == line), "{line} missing in\n{env}");
+    }
+    assert!(env.contains(&format!("PICOMON_THREAD={}", v["thread"].as_str().unwrap())));
+    t.set_status(0, "OK");
+    wait_for("the recovery run", || {
+        dirs[3].join("env.1").exists().then_some(())
+    });
+    d.stop();
+    // "other" is picked but its match (db*) does not take web1's check;
+    // "all" and "recoveries" are not picked.
+    for dir in &dirs[..3] {
+        assert!(files(dir, "").is_empty(), "{} got runs", dir.display());
+    }
+}
+
+#[test]
+fn a_failing_command_is_retried_until_it_succeeds() {
+    let probe = Sandbox::new();
+    let out = probe.path("out");
+    fs::create_dir(&out).unwrap();
+    fs::write(out.join("exit"), "1").unwrap();
+    let notify = format!(
+        r#"[command("{}", ["{}"], #{{ name: "cmd", retry: 0.2 }})]"#,
+        repo("tests/notify/record.sh").display(),
+        out.display()
+    );
+    let t = Rig::new(&notify, "");
+    t.set_status(2, "CRITICAL - down");
+    let mut d = t.daemon();
+    wait_for("two failed runs", || {
+        out.join("stdin.1").exists().then_some(())
+    });
+    // The status is refreshed every tick.
+    wait_for("the failure in the status", || {
+        let status = t.status();
+        (status.contains("last notification cmd delivery error") && status.contains("(WARNING)"))
+            .then_some(())
+    });
+    assert_eq!(t.queued("cmd").len(), 1, "kept while the command fails");
+    fs::remove_file(out.join("exit")).unwrap();
+    wait_for("the queue emptied", || {
+        t.queued("cmd").is_empty().then_some(())
+    });
+    d.stop();
+}
+
+/// Debian's Alertmanager on a free loopback port, with its own config and
+/// storage in `dir`.
+fn alertmanager(dir: &Path, port: u16) -> Peer {
+    let bin = Path::new("/usr/bin/prometheus-alertmanager");
+    assert!(
+        bin.exists(),
+        "{} is missing: apt-get install prometheus-alertmanager (tests/install-and-test does)",
+        bin.display()
+    );
+    let cfg = dir.join("alertmanager.yml");
+    fs::write(
+        &cfg,
+        "route:\n  receiver: nobody\n  group_wait: 1s\nreceivers:\n  - name: nobody\n",
+    )
+    .unwrap();
+    let mut cmd = Command::new(bin);
+    cmd.arg(format!("--config.file={}", cfg.display()))
+        .arg(format!("--storage.path={}", dir.join("am-data").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--cluster.listen-address=")
+        .arg("--log.level=warn");
+    Peer::spawn("alertmanager", cmd, port)
+}
+
+/// The alerts Alertmanager holds (resolved ones are not listed).
+fn am_alerts(port: u16) -> Option<Vec<Value>> {
+    let mut resp = ureq::get(&format!("http://127.0.0.1:{port}/api/v2/alerts"))
+        .call()
+        .ok()?;
+    let text = resp.body_mut().read_to_string().ok()?;
+    let v: Value = serde_json::from_str(&text).ok()?;
+    v.as_array().cloned()
+}
+
+#[test]
+fn alertmanager_down_during_the_problem_gets_the_alert_then_sees_it_resolved() {
+    let probe = Sandbox::new();
+    let (held, port) = reserve_port();
+    let notify = format!(
+        r#"[alertmanager("http://127.0.0.1:{port}", #{{ name: "am", labels: #{{ team: "ops" }}, retry: 0.5, repeat: 1 }})]"#
+    );
+    let t = Rig::new(&notify, "");
+    t.set_status(2, "CRITICAL - disk full");
+    let mut d = t.daemon();
+    // Alertmanager is down: the alert waits in the channel's queue.
+    wait_for("the alert queued", || {
+        (!t.queued("am").is_empty()).then_some(())
+    });
+    wait_for("a failed delivery in the status", || {
+        t.status()
+            .contains("last notification am delivery error")
+            .then_some(())
+    });
+    drop(held);
+    let _am = alertmanager(probe.dir.path(), port);
+    let alert = wait_for("the firing alert in Alertmanager", || {
+        am_alerts(port)?
+            .into_iter()
+            .find(|a| a["labels"]["alertname"] == "flappy")
+    });
+    let labels = &alert["labels"];
+    assert_eq!(labels["instance"], "web1", "{alert}");
+    assert_eq!(labels["severity"], "critical", "{alert}");
+    assert_eq!(labels["team"], "ops", "{alert}");
+    assert_eq!(alert["status"]["state"], "active", "{alert}");
+    assert_eq!(alert["annotations"]["summary"], "CRITICAL - disk full");
+    // Re-posted while in PROBLEM: still there after several repeats.
+    let updated = alert["updatedAt"].clone();
+    wait_for("a repeat of the alert", || {
+        am_alerts(port)?
+            .into_iter()
+            .find(|a| a["labels"]["alertname"] == "flappy" && a["updatedAt"] != updated)
+    });
+    // Recovery: endsAt is set, Alertmanager no longer lists it as firing
+    // (its own resolve timeout is 5 minutes, far beyond this wait).
+    t.set_status(0, "OK - fine");
+    wait_for("the alert resolved", || {
+        let alerts = am_alerts(port)?;
+        (!alerts.iter().any(|a| a["labels"]["alertname"] == "flappy")).then_some(())
+    });
+    d.stop();
+}
+
+#[test]
+fn apprise_through_command_delivers_to_a_json_receiver() {
+    let apprise = Path::new("/opt/picomon-test-venv/bin/apprise");
+    assert!(
+        apprise.exists(),
+        "Apprise is missing at {}: run tests/install-and-test (it makes the venv: \
+         python3 -m venv /opt/picomon-test-venv && /opt/picomon-test-venv/bin/pip install apprise)",
+        apprise.display()
+    );
+    let probe = Sandbox::new();
+    let rx = Receiver::start(probe.dir.path(), "apprise", 0, &[]);
+    let target = format!("json://127.0.0.1:{}/apprise", rx.port);
+    let notify = format!(
+        r#"[command("{}", ["-t", "picomon", "{target}"], #{{ name: "apprise", timeout: 60 }})]"#,
+        apprise.display()
+    );
+    let t = Rig::new(&notify, "");
+    t.set_status(2, "CRITICAL - via apprise");
+    let mut d = t.daemon();
+    let got = rx.wait_accepted("/apprise", 1);
+    let p = body(&got[0]);
+    assert_eq!(p["title"], "picomon", "{p}");
+    // Apprise's message is what picomon wrote on its stdin.
+    let m: Value = serde_json::from_str(p["message"].as_str().unwrap().trim()).expect("{p}");
+    assert_eq!(m["kind"], "problem");
+    assert_eq!(m["output"], "CRITICAL - via apprise");
+    wait_for("the queue emptied", || {
+        t.queued("apprise").is_empty().then_some(())
+    });
+    d.stop();
+}
+
+#[test]
+fn config_mistakes_in_channels_name_the_setting() {
+    let cases = [
+        (
+            r#"config.notify = [webhook("http://127.0.0.1:1/x", #{ format: "teams" })];"#,
+            "format \"teams\" is unknown",
+        ),
+        (
+            r#"config.notify = [webhook("http://127.0.0.1:1/x", #{ format: "matrix" })];"#,
+            "needs secret_file",
+        ),
+        (
+            r#"config.notify = [webhook("http://127.0.0.1:1/x", #{ colour: 1 })];"#,
+            "unknown option `colour`",
+        ),
+        (
+            r#"config.notify = [command("notify-send")];"#,
+            "must be an absolute path",
+        ),
+        (
+            r#"config.notify = [alertmanager("http://127.0.0.1:1", #{ labels: #{ severity: "x" } })];"#,
+            "is set by picomon",
+        ),
+        (
+            r#"config.notify = [webhook("http://127.0.0.1:1/a", #{ name: "x" }), command("/bin/true", [], #{ name: "x" })];"#,
+            "share the name \"x\"",
+        ),
+        (
+            "config.notify = [webhook(\"http://127.0.0.1:1/a\", #{ name: \"chat\" })];\n\
+             add(shell(\"true\"), #{ name: \"t\", notify: [\"chta\"] });",
+            "notify names the channel \"chta\"",
+        ),
+    ];
+    for (text, want) in cases {
+        let err = picomon::config::load_str(Path::new("/etc/picomon/t.rhai"), text)
+            .map(|_| ())
+            .expect_err(text)
+            .to_string();
+        assert!(err.contains(want), "{text}: {err}");
+        assert!(err.starts_with("/etc/picomon/t.rhai:"), "{err}");
+    }
+    let fine = picomon::config::load_str(
+        Path::new("/etc/picomon/t.rhai"),
+        "config.notify = [webhook(\"http://127.0.0.1:1/a\", #{ name: \"chat\", states: [\"problem\"] })];\n\
+         add(shell(\"true\"), #{ name: \"t\", notify: [\"chat\"] });",
+    )
+    .unwrap();
+    assert_eq!(fine.notify.len(), 1);
+    assert_eq!(fine.notify_picks["t"], vec!["chat"]);
+    // --check-config names the channels, never a URL's path.
+    let sb = Sandbox::new();
+    let cfg = sb.config(
+        "config.state_dir = \"@DIR@/state\";\n\
+         config.notify = [webhook(\"https://hooks.example.org/services/T0/B0/sekrit\", #{ format: \"slack\", name: \"chat\" })];",
+    );
+    let out = sb.run(&["-c", &cfg.display().to_string(), "--check-config"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Transitions also go to chat = slack(https://hooks.example.org/…)"),
+        "{text}"
+    );
+    assert!(!text.contains("sekrit"), "{text}");
+}
+
+#[test]
+fn many_failures_in_one_tick_are_one_chat_digest_and_one_alertmanager_post() {
+    let probe = Sandbox::new();
+    let rx = Receiver::start(probe.dir.path(), "receiver", 0, &[]);
+    // A tick of 3 s, so the 8 runs of tick 0 end within it even on a
+    // loaded machine (see mail's digest test).
+    let sb = Sandbox::new();
+    sb.config(&format!(
+        r#"
+config.base_tick = 3;
+config.state_dir = "@DIR@/state";
+config.notify = [
+    webhook("{chat}", #{{ format: "mattermost", name: "chat" }}),
+    webhook("{json}", #{{ name: "json" }}),
+    alertmanager("{am}", #{{ name: "am" }}),
+];
+for i in 0..8 {{ add(plugin("check_dummy", ["2", "down " + i]), #{{ name: "c" + i, target_name: "web1", retry: 0 }}); }}
+"#,
+        chat = rx.url("/chat"),
+        json = rx.url("/json"),
+        am = rx.url("/am"),
+    ));
+    let cfg = sb.path("config.rhai").display().to_string();
+    let mut d = Daemon::start_anew(sb.dir.path(), &["-c", &cfg]);
+    let chat = rx.wait_accepted("/chat", 1);
+    let json = rx.wait_accepted("/json", 8);
+    let am = rx.wait_accepted("/am/api/v2/alerts", 1);
+    let p = body(&chat[0]);
+    assert_eq!(
+        p["text"],
+        format!("Digest: 8 changes on {}", picomon::host::this_host())
+    );
+    let text = p["attachments"][0]["text"].as_str().unwrap();
+    for i in 0..8 {
+        assert!(
+            text.contains(&format!(
+                "PROBLEM CRITICAL: c{i} on web1: CRITICAL: down {i}"
+            )),
+            "{text}"
+        );
+    }
+    assert_eq!(p["attachments"][0]["color"], "#d00000");
+    // Machines get every transition: one JSON object each, one
+    // Alertmanager post with all eight alerts.
+    assert!(json.iter().all(|r| body(r)["kind"] == "problem"));
+    assert_eq!(body(&am[0]).as_array().unwrap().len(), 8);
+    d.stop();
+    assert_eq!(rx.accepted("/chat").len(), 1, "one digest, not 8 messages");
+}
+
+#[test]
+fn a_post_queued_before_sigkill_is_delivered_once_by_the_next_daemon() {
+    let probe = Sandbox::new();
+    let (held, port) = reserve_port();
+    let notify = format!(r#"[webhook("http://127.0.0.1:{port}/hook", #{{ name: "hook" }})]"#);
+    let t = Rig::new(&notify, "");
+    t.set_status(2, "CRITICAL - down");
+    let mut d = t.daemon();
+    wait_for("the Problem queued", || {
+        (t.queued("hook").len() == 1).then_some(())
+    });
+    // The state is saved after the tick that queued it; wait for it, then
+    // kill without a chance to deliver or clean up.
+    wait_for("the state saved in PROBLEM", || {
+        support::read(&t.dir().join("state/state"))
+            .to_lowercase()
+            .contains("\"phase\": \"problem\"")
+            .then_some(())
+    });
+    d.kill();
+    drop(held);
+    let rx = Receiver::start(probe.dir.path(), "hook", port, &[]);
+    let mut d = t.daemon();
+    let got = rx.wait_accepted("/hook", 1);
+    assert_eq!(body(&got[0])["kind"], "problem");
+    wait_for("the queue emptied", || {
+        t.queued("hook").is_empty().then_some(())
+    });
+    // Still CRITICAL after the restart: no second Problem. The recovery
+    // comes next, and only it.
+    t.set_status(0, "OK");
+    let got = rx.wait_accepted("/hook", 2);
+    assert_eq!(body(&got[1])["kind"], "recovery");
+    d.stop();
+    assert_eq!(rx.requests().len(), 2, "{:?}", rx.requests());
+}
