@@ -48,9 +48,6 @@ struct Tracked {
     flap: crate::alert::flap::FlapHistory,
     /// What the check's probe remembered after its last run.
     memory: Option<String>,
-    /// Recent run durations, for the status page: only while
-    /// `config.listen` is set.
-    recent: Option<Box<crate::http::Recent>>,
     /// What few checks need at a time (held dependents, reminders):
     /// one pointer for all, `None` for most.
     extra: Option<Box<Extra>>,
@@ -77,7 +74,6 @@ impl Tracked {
             took_ms: None,
             flap: crate::alert::flap::FlapHistory::default(),
             memory: None,
-            recent: None,
             extra: None,
         }
     }
@@ -217,6 +213,10 @@ pub struct Daemon<C: Clock> {
     outbox_lines: Vec<String>,
     /// Transitions since start by kind, for `/metrics`.
     transitions_total: Vec<(&'static str, u64)>,
+    /// Each check's recent run durations, for the status page: only while
+    /// `config.listen` is set (kept here, not per check, so a check costs
+    /// nothing for it otherwise).
+    durations: Option<Box<crate::http::Durations>>,
     /// (parent, dependent) positions, sorted; empty without `depends_on`.
     dependents: Vec<(u32, u32)>,
 }
@@ -271,6 +271,7 @@ impl<C: Clock> Daemon<C> {
             ]
             .map(|k| (k.as_str(), 0))
             .to_vec(),
+            durations: None,
             dependents: Vec::new(),
             cfg,
         };
@@ -330,15 +331,11 @@ impl<C: Clock> Daemon<C> {
     /// Replaces the checks, keeping the state of those whose identity is
     /// unchanged.
     fn install(&mut self, specs: Vec<CheckSpec>, mut old: HashMap<String, Tracked>) {
-        let listening = self.cfg.listen.is_some();
         self.checks = specs
             .into_iter()
             .map(|spec| match old.remove(&spec.id) {
                 Some(mut t) => {
                     t.spec = Arc::new(spec);
-                    if !listening {
-                        t.recent = None;
-                    }
                     t
                 }
                 None => Tracked::new(spec),
@@ -352,6 +349,10 @@ impl<C: Clock> Daemon<C> {
             .collect();
         self.running = self.checks.iter().map(|t| t.sched.runs()).sum();
         self.index_dependents();
+        let index = &self.index;
+        crate::http::Durations::follow(&mut self.durations, self.cfg.listen.is_some(), |id| {
+            index.contains_key(id)
+        });
     }
 
     /// After a restart: checks whose identity is unchanged get back their
@@ -521,7 +522,12 @@ impl<C: Clock> Daemon<C> {
             return;
         };
         let now = self.clock.wall();
-        let listening = self.cfg.listen.is_some();
+        crate::http::Durations::record(
+            &mut self.durations,
+            self.cfg.listen.is_some(),
+            id,
+            outcome.duration,
+        );
         let t = &mut self.checks[i];
         if t.sched.running {
             t.sched.finish();
@@ -541,7 +547,6 @@ impl<C: Clock> Daemon<C> {
                 .unwrap_or(u32::MAX)
                 .max(1),
         );
-        crate::http::Recent::record(&mut t.recent, listening, outcome.duration);
         if let Some(calls) = self.waiting.remove(id) {
             let line = super::once::result_line(outcome.status, &t.spec.title(), &outcome.summary);
             for call in calls {

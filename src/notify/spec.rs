@@ -457,8 +457,13 @@ mod tests {
         };
         let ok = with_states(&["problem", "recovery", "reminder", "flapping_start"]).unwrap();
         assert_eq!(ok.states.len(), 4);
-        let err = with_states(&["problem", "recovry"]).unwrap_err().to_string();
-        assert!(err.contains("\"recovry\" is not a transition kind"), "{err}");
+        let err = with_states(&["problem", "recovry"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("\"recovry\" is not a transition kind"),
+            "{err}"
+        );
         assert!(err.contains("recovery"), "{err}");
     }
 
