@@ -172,7 +172,6 @@ mod tests {
                     failed_runs: 3,
                     outage_start: Some(1_700_000_000_000_000),
                     last_status: Some(Status::Critical),
-                    ..AlertState::default()
                 },
                 last_output: "PING CRITICAL - 100% loss".into(),
                 last_run: Some(1_700_000_180_000_000),

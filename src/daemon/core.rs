@@ -61,6 +61,9 @@ struct Extra {
     /// Reminders and escalation of the current outage (in PROBLEM, for
     /// checks that have either).
     nag: Option<crate::alert::remind::Nag>,
+    /// Recent run durations, for the status page: only while
+    /// `config.listen` is set.
+    recent: Option<crate::http::Recent>,
 }
 
 impl Tracked {
@@ -213,10 +216,6 @@ pub struct Daemon<C: Clock> {
     outbox_lines: Vec<String>,
     /// Transitions since start by kind, for `/metrics`.
     transitions_total: Vec<(&'static str, u64)>,
-    /// Each check's recent run durations, for the status page: only while
-    /// `config.listen` is set (kept here, not per check, so a check costs
-    /// nothing for it otherwise).
-    durations: Option<Box<crate::http::Durations>>,
     /// (parent, dependent) positions, sorted; empty without `depends_on`.
     dependents: Vec<(u32, u32)>,
 }
@@ -271,7 +270,6 @@ impl<C: Clock> Daemon<C> {
             ]
             .map(|k| (k.as_str(), 0))
             .to_vec(),
-            durations: None,
             dependents: Vec::new(),
             cfg,
         };
@@ -331,11 +329,15 @@ impl<C: Clock> Daemon<C> {
     /// Replaces the checks, keeping the state of those whose identity is
     /// unchanged.
     fn install(&mut self, specs: Vec<CheckSpec>, mut old: HashMap<String, Tracked>) {
+        let listening = self.cfg.listen.is_some();
         self.checks = specs
             .into_iter()
             .map(|spec| match old.remove(&spec.id) {
                 Some(mut t) => {
                     t.spec = Arc::new(spec);
+                    if !listening {
+                        t.record_duration(false, std::time::Duration::ZERO);
+                    }
                     t
                 }
                 None => Tracked::new(spec),
@@ -349,10 +351,6 @@ impl<C: Clock> Daemon<C> {
             .collect();
         self.running = self.checks.iter().map(|t| t.sched.runs()).sum();
         self.index_dependents();
-        let index = &self.index;
-        crate::http::Durations::follow(&mut self.durations, self.cfg.listen.is_some(), |id| {
-            index.contains_key(id)
-        });
     }
 
     /// After a restart: checks whose identity is unchanged get back their
@@ -522,12 +520,7 @@ impl<C: Clock> Daemon<C> {
             return;
         };
         let now = self.clock.wall();
-        crate::http::Durations::record(
-            &mut self.durations,
-            self.cfg.listen.is_some(),
-            id,
-            outcome.duration,
-        );
+        let listening = self.cfg.listen.is_some();
         let t = &mut self.checks[i];
         if t.sched.running {
             t.sched.finish();
@@ -547,6 +540,7 @@ impl<C: Clock> Daemon<C> {
                 .unwrap_or(u32::MAX)
                 .max(1),
         );
+        t.record_duration(listening, outcome.duration);
         if let Some(calls) = self.waiting.remove(id) {
             let line = super::once::result_line(outcome.status, &t.spec.title(), &outcome.summary);
             for call in calls {

@@ -19,4 +19,4 @@ mod snapshot;
 
 pub use process::ProcessStats;
 pub use server::{start, Listener, MAX_CLIENTS, MAX_HEAD};
-pub use snapshot::{Durations, Snapshot, RECENT};
+pub use snapshot::{Recent, Snapshot, RECENT};
