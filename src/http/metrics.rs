@@ -26,14 +26,14 @@ pub fn render(s: &Snapshot, process: &ProcessStats) -> String {
     let checks = &s.report.checks;
     // About 60 bytes per sample, 4 samples per check.
     let mut out = String::with_capacity(1024 + checks.len() * 300);
-    let labels = check_labels(s);
+    let labels = CheckLabels::of(s);
     family(
         &mut out,
         "picomon_check_status",
         "gauge",
         "The status of the check's last run: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
     );
-    for (c, l) in checks.iter().zip(&labels) {
+    for (c, l) in checks.iter().zip(labels.iter()) {
         if let Some(code) = c.status.as_deref().and_then(status_code) {
             sample(&mut out, "picomon_check_status", l, code as f64);
         }
@@ -44,7 +44,7 @@ pub fn render(s: &Snapshot, process: &ProcessStats) -> String {
         "gauge",
         "1 while the check is in PROBLEM (its failure was announced), else 0.",
     );
-    for (c, l) in checks.iter().zip(&labels) {
+    for (c, l) in checks.iter().zip(labels.iter()) {
         let problem = if c.phase == "problem" { 1.0 } else { 0.0 };
         sample(&mut out, "picomon_check_problem", l, problem);
     }
@@ -54,7 +54,7 @@ pub fn render(s: &Snapshot, process: &ProcessStats) -> String {
         "gauge",
         "How long the check's last run took.",
     );
-    for (c, l) in checks.iter().zip(&labels) {
+    for (c, l) in checks.iter().zip(labels.iter()) {
         if let Some(d) = c.duration {
             sample(&mut out, "picomon_check_duration_seconds", l, d);
         }
@@ -65,7 +65,7 @@ pub fn render(s: &Snapshot, process: &ProcessStats) -> String {
         "gauge",
         "When the check's last run ended (Unix time).",
     );
-    for (c, l) in checks.iter().zip(&labels) {
+    for (c, l) in checks.iter().zip(labels.iter()) {
         if let Some(at) = c.last_run {
             sample(
                 &mut out,
@@ -192,24 +192,40 @@ fn status_code(status: &str) -> Option<u8> {
     }
 }
 
-/// `check="..",target=".."` per check, unique (see the module comment).
-fn check_labels(s: &Snapshot) -> Vec<String> {
-    let mut seen: HashSet<(&str, &str)> = HashSet::with_capacity(s.report.checks.len());
-    s.report
-        .checks
-        .iter()
-        .map(|c| {
+/// `check="..",target=".."` of every check, unique (see the module
+/// comment), in one buffer: rendered once, written four times.
+struct CheckLabels {
+    text: String,
+    /// Where each check's labels end in `text`.
+    ends: Vec<usize>,
+}
+
+impl CheckLabels {
+    fn of(s: &Snapshot) -> CheckLabels {
+        let checks = &s.report.checks;
+        let mut seen: HashSet<(&str, &str)> = HashSet::with_capacity(checks.len());
+        let mut text = String::with_capacity(checks.len() * 48);
+        let mut ends = Vec::with_capacity(checks.len());
+        for c in checks {
             let check = if seen.insert((&c.name, &c.target)) {
                 &c.name
             } else {
                 &c.id
             };
-            let mut l = label("check", check);
-            l.push(',');
-            l.push_str(&label("target", &c.target));
-            l
-        })
-        .collect()
+            text.push_str("check=\"");
+            escape_label_value(check, &mut text);
+            text.push_str("\",target=\"");
+            escape_label_value(&c.target, &mut text);
+            text.push('"');
+            ends.push(text.len());
+        }
+        CheckLabels { text, ends }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &str> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts.zip(&self.ends).map(|(a, &b)| &self.text[a..b])
+    }
 }
 
 /// `name="value"`, the value escaped.
@@ -224,6 +240,10 @@ fn label(name: &str, value: &str) -> String {
 
 /// A label value: backslash, double quote and line feed escaped.
 pub fn escape_label_value(value: &str, out: &mut String) {
+    if !value.contains(['\\', '"', '\n']) {
+        out.push_str(value);
+        return;
+    }
     for ch in value.chars() {
         match ch {
             '\\' => out.push_str("\\\\"),
@@ -264,6 +284,9 @@ fn push_value(out: &mut String, v: f64) {
         out.push_str("NaN");
     } else if v.is_infinite() {
         out.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
+    } else if v.fract() == 0.0 && v.abs() < 1e15 {
+        // Counts, codes and timestamps: integer formatting is cheaper.
+        let _ = write!(out, "{}", v as i64);
     } else {
         let _ = write!(out, "{v}");
     }
