@@ -761,3 +761,50 @@ fn a_post_queued_before_sigkill_is_delivered_once_by_the_next_daemon() {
     d.stop();
     assert_eq!(rx.requests().len(), 2, "{:?}", rx.requests());
 }
+
+#[test]
+fn an_acknowledgement_reaches_the_channels_that_take_it() {
+    let probe = Sandbox::new();
+    let rx = Receiver::start(probe.dir.path(), "receiver", 0, &[]);
+    let notify = format!(
+        r#"[
+    webhook("{all}", #{{ name: "all" }}),
+    webhook("{problems}", #{{ name: "problems", states: ["problem"] }}),
+]"#,
+        all = rx.url("/all"),
+        problems = rx.url("/problems")
+    );
+    let t = Rig::new(&notify, "");
+    t.set_status(2, "CRITICAL - down");
+    let mut d = t.daemon();
+    rx.wait_accepted("/all", 1);
+    rx.wait_accepted("/problems", 1);
+    let cfg = t.sb.path("config.rhai").display().to_string();
+    let out = t.sb.run(&["-c", &cfg, "ack", "flappy", "-m", "on it"]);
+    assert!(out.status.success(), "{out:?}");
+    let got = rx.wait_accepted("/all", 2);
+    let ack = body(&got[1]);
+    assert_eq!(ack["kind"], "acknowledgement", "{ack}");
+    assert_eq!(ack["check"], "flappy");
+    assert!(
+        ack["output"]
+            .as_str()
+            .unwrap()
+            .starts_with("Acknowledged by "),
+        "{ack}"
+    );
+    assert!(
+        ack["output"].as_str().unwrap().ends_with(": on it"),
+        "{ack}"
+    );
+    assert_eq!(
+        ack["thread"],
+        body(&got[0])["thread"],
+        "in the outage's thread"
+    );
+    t.set_status(0, "OK");
+    rx.wait_accepted("/all", 3);
+    d.stop();
+    // The problems-only channel got the Problem and nothing else.
+    assert_eq!(rx.accepted("/problems").len(), 1);
+}
