@@ -254,13 +254,9 @@ impl Channels {
     /// alerts of the checks still in PROBLEM are posted again.
     fn repeat_alerts(&mut self, now: UnixMicros, checks: &dyn CheckList) {
         let mut views: Option<Vec<CheckView>> = None;
+        let problem = crate::alert::TransitionKind::Problem.as_str();
         for ch in &mut self.list {
-            let Render::Alertmanager {
-                labels,
-                repeat,
-                last,
-            } = &mut ch.render
-            else {
+            let Render::Alertmanager { repeat, last, .. } = &mut ch.render else {
                 continue;
             };
             if last.is_some_and(|t| now - t < repeat.as_micros() as i64) {
@@ -271,25 +267,20 @@ impl Channels {
                 continue;
             }
             let views = views.get_or_insert_with(|| checks.views());
-            let mut firing = Vec::new();
-            for v in views.iter().filter(|v| v.phase == Phase::Problem) {
-                let who = Subject {
-                    id: &v.check_id,
-                    name: &v.name,
-                    dest: &v.dest,
-                };
-                let problem = crate::alert::TransitionKind::Problem.as_str();
-                let picks = self.picks.get(&v.check_id);
-                let takes = (ch.states.is_empty() || ch.states.iter().any(|s| s == problem))
-                    && ch.pattern.as_deref().is_none_or(|p| who.matches(p))
-                    && picks.is_none_or(|names| names.contains(&ch.name));
-                if !takes {
-                    continue;
-                }
-                let status = v.status.unwrap_or(crate::check::Status::Unknown);
-                let e = Event {
+            let events: Vec<Event> = views
+                .iter()
+                .filter(|v| v.phase == Phase::Problem)
+                .filter(|v| {
+                    let who = Subject {
+                        id: &v.check_id,
+                        name: &v.name,
+                        dest: &v.dest,
+                    };
+                    ch.takes(problem, who, self.picks.get(&v.check_id))
+                })
+                .map(|v| Event {
                     kind: problem.into(),
-                    state: status,
+                    state: v.status.unwrap_or(crate::check::Status::Unknown),
                     previous: None,
                     check: v.name.clone(),
                     check_id: v.check_id.clone(),
@@ -298,17 +289,14 @@ impl Channels {
                     since: v.outage_start.unwrap_or(now),
                     at: now,
                     failed_runs: v.failed_runs,
-                };
-                firing.extend(alerts(&e, labels));
+                })
+                .collect();
+            let taken: Vec<&Event> = events.iter().collect();
+            for mut p in ch.posts(&taken, now, usize::MAX) {
+                p.about = format!("repeat of {} alerts in PROBLEM", taken.len());
+                ch.courier.push(p, Kind::Report, "repeat");
+                ch.courier.wake();
             }
-            if firing.is_empty() {
-                continue;
-            }
-            let (headers, body) = json_post(serde_json::Value::Array(firing));
-            let about = format!("repeat of the alerts in PROBLEM to {}", ch.name);
-            ch.courier
-                .push(new_post(now, about, headers, body), Kind::Report, "repeat");
-            ch.courier.wake();
         }
     }
 }
