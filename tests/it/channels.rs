@@ -808,3 +808,49 @@ fn an_acknowledgement_reaches_the_channels_that_take_it() {
     // The problems-only channel got the Problem and nothing else.
     assert_eq!(rx.accepted("/problems").len(), 1);
 }
+
+#[test]
+fn a_full_state_dir_still_notifies_from_memory_once() {
+    if !support::mounts::can_mount("a_full_state_dir_still_notifies_from_memory_once") {
+        return;
+    }
+    let probe = Sandbox::new();
+    let (held, port) = reserve_port();
+    let notify = format!(
+        r#"[webhook("http://127.0.0.1:{port}/hook", #{{ name: "hook", match: "flappy", retry: 0.2 }})]"#
+    );
+    let t = Rig::new(&notify, "");
+    let fsys = support::mounts::Tmpfs::mount(&t.dir().join("state"), "2m");
+    t.set_status(0, "OK - fine");
+    let mut d = t.daemon();
+    wait_for("the channel's queue folder", || {
+        t.dir().join("state/notify/hook").is_dir().then_some(())
+    });
+    let fill = fsys.fill("fill");
+    t.set_status(2, "CRITICAL - disk full");
+    wait_for("the post kept in memory", || {
+        d.stderr().contains("it is kept in memory").then_some(())
+    });
+    d.signal(libc::SIGUSR1);
+    wait_for("the memory queue in the dump", || {
+        d.stdout()
+            .contains("notification hook in memory: 1 waiting")
+            .then_some(())
+    });
+    assert!(
+        t.queued("hook").is_empty(),
+        "the disk is full, yet a post was written"
+    );
+    // The receiver comes while the disk is still full: sent from memory.
+    drop(held);
+    let rx = Receiver::start(probe.dir.path(), "hook", port, &[]);
+    let got = rx.wait_accepted("/hook", 1);
+    assert_eq!(body(&got[0])["kind"], "problem");
+    fs::remove_file(&fill).unwrap();
+    t.set_status(0, "OK - back");
+    let got = rx.wait_accepted("/hook", 2);
+    assert_eq!(body(&got[1])["kind"], "recovery");
+    assert!(d.stop().success(), "{}", d.stderr());
+    assert!(t.queued("hook").is_empty());
+    assert_eq!(rx.requests().len(), 2, "each once: {:?}", rx.requests());
+}
