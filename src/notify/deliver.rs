@@ -62,6 +62,10 @@ impl Http {
         if let Some(file) = &opts.secret_file {
             let token =
                 read_secret(file).map_err(|e| format!("config.notify {name}: secret_file: {e}"))?;
+            crate::mail::smtp::warn_if_others_can_read(
+                &format!("config.notify {name}: secret_file"),
+                &file.display().to_string(),
+            );
             if token.is_empty() {
                 return Err(format!(
                     "config.notify {name}: secret_file {} is empty: put the access token on its first line",

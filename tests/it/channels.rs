@@ -292,6 +292,13 @@ fn webhook_formats_have_the_receivers_documented_shapes_and_no_secret_leaks() {
     for f in walk(&t.dir().join("state")) {
         seen.push_str(&String::from_utf8_lossy(&fs::read(f).unwrap_or_default()));
     }
+    // The token file was left readable by others: picomon says so.
+    assert!(
+        d.stderr().contains("config.notify matrix: secret_file")
+            && d.stderr().contains("is readable by other users"),
+        "{}",
+        d.stderr()
+    );
     for secret in [sb_token, "hdr-sekrit-77", "XXXXsecretpath"] {
         assert!(!seen.contains(secret), "{secret} leaked:\n{seen}");
     }
