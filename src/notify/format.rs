@@ -411,7 +411,10 @@ pub fn alerts(e: &Event, labels: &[(String, String)]) -> Vec<Value> {
         return vec![alert(e, last, Some(e.at), labels)];
     }
     let mut out = Vec::new();
-    if let Some(prev) = e.previous.filter(|p| *p != Status::Ok) {
+    // Only an Update follows an alert that fired (a Problem's previous run
+    // was a retry, never posted).
+    let update = e.kind == TransitionKind::Update.as_str();
+    if let Some(prev) = e.previous.filter(|p| update && *p != Status::Ok) {
         if severity(prev) != severity(e.state) {
             out.push(alert(e, prev, Some(e.at), labels));
         }
@@ -459,6 +462,13 @@ mod tests {
         assert_eq!(r[0]["labels"]["severity"], "critical");
         assert_eq!(r[0]["startsAt"], "2027-01-15T08:00:00Z");
         assert!(alerts(&event(ACK_KIND, Status::Critical, None), &[]).is_empty());
+        // A Problem after a WARNING retry fires one alert: nothing fired before.
+        let p = alerts(
+            &event("problem", Status::Critical, Some(Status::Warning)),
+            &[],
+        );
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0]["labels"]["severity"], "critical");
     }
 
     #[test]
