@@ -576,6 +576,17 @@ fn alertmanager_down_during_the_problem_gets_the_alert_then_sees_it_resolved() {
             .into_iter()
             .find(|a| a["labels"]["alertname"] == "flappy" && a["updatedAt"] != updated)
     });
+    // A new severity is a new alert (labels are its identity): the
+    // critical one is resolved, the warning one fires.
+    t.set_status(1, "WARNING - disk filling");
+    wait_for("the warning alert alone", || {
+        let alerts = am_alerts(port)?;
+        let ours: Vec<&Value> = alerts
+            .iter()
+            .filter(|a| a["labels"]["alertname"] == "flappy")
+            .collect();
+        (ours.len() == 1 && ours[0]["labels"]["severity"] == "warning").then_some(())
+    });
     // Recovery: endsAt is set, Alertmanager no longer lists it as firing
     // (its own resolve timeout is 5 minutes, far beyond this wait).
     t.set_status(0, "OK - fine");
