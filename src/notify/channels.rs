@@ -20,12 +20,14 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::anyhow;
 
 use crate::alert::quiet::Subject;
 use crate::alert::Phase;
+use crate::check::plugin::RunningGroups;
 use crate::clock::UnixMicros;
 use crate::config::Config;
 use crate::deliver::{Courier, Kind, Queue};
@@ -58,6 +60,8 @@ struct Channel {
     pattern: Option<String>,
     render: Render,
     courier: Courier<Post>,
+    /// A `command()` channel's run in progress, killed at shutdown.
+    groups: Option<Arc<RunningGroups>>,
 }
 
 impl Channel {
@@ -72,6 +76,7 @@ impl Channel {
         let start = |c: std::io::Result<Courier<Post>>| {
             c.map_err(|e| format!("config.notify {name}: cannot start its delivery thread: {e}"))
         };
+        let mut groups = None;
         let (render, courier) = match &spec.kind {
             ChannelKind::Webhook { url, format, http } => {
                 let endpoint = if format == "matrix" {
@@ -84,7 +89,9 @@ impl Channel {
                 (Render::Webhook(format.clone()), start(c)?)
             }
             ChannelKind::Command { program, args } => {
-                let d = Command::new(program.clone(), args.clone(), spec.timeout);
+                let g = Arc::new(RunningGroups::new());
+                groups = Some(Arc::clone(&g));
+                let d = Command::new(program.clone(), args.clone(), spec.timeout, g);
                 let c = Courier::start(&thread, &label, d, queue, spec.retry);
                 (Render::Command, start(c)?)
             }
@@ -111,6 +118,7 @@ impl Channel {
             pattern: spec.pattern.clone(),
             render,
             courier,
+            groups,
         })
     }
 
@@ -333,11 +341,17 @@ impl Notifier for Channels {
     }
 
     /// Every channel's last pass at once: the deadline is shared, not
-    /// multiplied by the number of channels.
+    /// multiplied by the number of channels. A command still running then
+    /// is killed (its post stays queued for the next start).
     fn shutdown(&mut self, deadline: Duration) {
         std::thread::scope(|s| {
             for ch in &mut self.list {
-                s.spawn(move || ch.courier.shutdown(deadline));
+                s.spawn(move || {
+                    ch.courier.shutdown(deadline);
+                    if let Some(g) = &ch.groups {
+                        g.kill_all(Duration::from_secs(1));
+                    }
+                });
             }
         });
     }

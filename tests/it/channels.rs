@@ -872,3 +872,25 @@ fn a_full_state_dir_still_notifies_from_memory_once() {
     assert!(t.queued("hook").is_empty());
     assert_eq!(rx.requests().len(), 2, "each once: {:?}", rx.requests());
 }
+
+#[test]
+fn a_hanging_command_is_killed_at_shutdown_and_its_post_kept() {
+    let probe = Sandbox::new();
+    let pid_file = probe.path("pid");
+    let notify = format!(
+        r#"[command("{}", ["{}"], #{{ name: "hang", timeout: 3000 }})]"#,
+        repo("tests/notify/hang.sh").display(),
+        pid_file.display()
+    );
+    let t = Rig::new(&notify, "");
+    t.set_status(2, "CRITICAL - down");
+    let mut d = t.daemon();
+    let pid: i32 = wait_for("the command running", || {
+        fs::read_to_string(&pid_file).ok()?.trim().parse().ok()
+    });
+    assert!(support::alive(pid));
+    // SIGTERM: picomon stops in bounded time, and takes the command with it.
+    assert!(d.stop().success(), "{}", d.stderr());
+    wait_for("the command gone", || (!support::alive(pid)).then_some(()));
+    assert_eq!(t.queued("hang").len(), 1, "kept for the next start");
+}
