@@ -9,16 +9,25 @@
 //! ```
 //! The (retry + 1)-th consecutive failed run is the Problem; with retry 0
 //! the first failure is. A recovery while retrying sends nothing.
+//!
+//! Beside the machine, the pure decisions about which transitions are
+//! announced: [`quiet`] (acks, silences, maintenance), [`deps`] (who is
+//! unreachable behind a failing check), [`flap`] (percent state change)
+//! and [`remind`] (reminders and escalation).
 
+pub mod deps;
+pub mod flap;
 pub mod quiet;
+pub mod remind;
 
 use serde::{Deserialize, Serialize};
 
 use crate::check::Status;
 use crate::clock::UnixMicros;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Phase {
+    #[default]
     Ok,
     Retrying,
     Problem,
@@ -47,6 +56,51 @@ impl Default for AlertState {
     }
 }
 
+/// A check's dependencies, flap thresholds, reminders and escalation as
+/// its config set them. Boxed in the check and absent when it sets none of
+/// them (most checks), so an unused feature costs a pointer.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Noise {
+    /// Positions (config order) of the checks it depends on.
+    pub depends_on: Box<[u32]>,
+    /// `None` = `config.default_flap`.
+    pub flap: Option<flap::FlapSetting>,
+    /// Seconds between reminders; `None` = `config.default_renotify_every`,
+    /// 0 = none.
+    pub renotify_every: Option<u64>,
+    /// `None` = `config.emails.escalate`.
+    pub escalate: Option<Box<[remind::Escalation]>>,
+}
+
+/// The `config.*` defaults of [`Noise`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NoiseDefaults {
+    pub flap: flap::FlapSetting,
+    /// Seconds; 0 = none.
+    pub renotify_every: u64,
+    pub escalate: Vec<remind::Escalation>,
+}
+
+impl NoiseDefaults {
+    /// What applies to a check with `noise`.
+    pub fn flap(&self, noise: Option<&Noise>) -> flap::FlapSetting {
+        noise.and_then(|n| n.flap).unwrap_or(self.flap)
+    }
+
+    pub fn renotify_every(&self, noise: Option<&Noise>) -> u64 {
+        noise
+            .and_then(|n| n.renotify_every)
+            .unwrap_or(self.renotify_every)
+    }
+
+    pub fn escalate<'a>(&'a self, noise: Option<&'a Noise>) -> &'a [remind::Escalation] {
+        match noise.and_then(|n| n.escalate.as_deref()) {
+            Some(e) => e,
+            None => &self.escalate,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TransitionKind {
     /// The check has really failed: first mail of a thread.
@@ -55,14 +109,41 @@ pub enum TransitionKind {
     Update,
     /// The first OK run after PROBLEM.
     Recovery,
+    /// Still in PROBLEM after `renotify_every` (not acknowledged, not
+    /// silenced): a reminder in the thread.
+    Reminder,
+    /// The outage outlasted an `escalate` step's `after`, unacknowledged:
+    /// the thread now also goes to that step's addresses.
+    Escalation,
+    /// The percent state change went above `flap.high`: no Problem,
+    /// Update or Recovery while flapping.
+    FlappingStart,
+    /// It came down to `flap.low`: with status OK this ends the thread;
+    /// failing, it is the Problem of the current outage.
+    FlappingStop,
 }
 
 impl TransitionKind {
+    /// Every kind, in the order digests list them.
+    pub const ALL: [TransitionKind; 7] = [
+        TransitionKind::Problem,
+        TransitionKind::Update,
+        TransitionKind::Recovery,
+        TransitionKind::Reminder,
+        TransitionKind::Escalation,
+        TransitionKind::FlappingStart,
+        TransitionKind::FlappingStop,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             TransitionKind::Problem => "problem",
             TransitionKind::Update => "update",
             TransitionKind::Recovery => "recovery",
+            TransitionKind::Reminder => "reminder",
+            TransitionKind::Escalation => "escalation",
+            TransitionKind::FlappingStart => "flapping_start",
+            TransitionKind::FlappingStop => "flapping_stop",
         }
     }
 }
@@ -84,6 +165,13 @@ pub struct Transition {
 }
 
 impl Transition {
+    /// Whether this transition opens a thread as a Problem does: a Problem,
+    /// or "stopped flapping" while failing.
+    pub fn opens_outage(&self) -> bool {
+        self.kind == TransitionKind::Problem
+            || (self.kind == TransitionKind::FlappingStop && self.status != Status::Ok)
+    }
+
     /// Outage length in microseconds at the time of the transition.
     pub fn outage_micros(&self) -> i64 {
         self.at - self.outage_start

@@ -2,12 +2,16 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueHint};
+
+/// `--version`: the package version and the git commit it was built from
+/// (build.rs), so a report names exactly what ran.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("PICOMON_COMMIT"), ")");
 
 #[derive(Parser, Debug, Clone, Default)]
 #[command(
     name = "picomon",
-    version,
+    version = VERSION,
     about = "A tiny standalone alerting daemon: runs checks every tick and mails when they really fail or recover"
 )]
 pub struct Cli {
@@ -17,7 +21,8 @@ pub struct Cli {
         long = "config",
         value_name = "FILE",
         default_value = "config.rhai",
-        global = true
+        global = true,
+        value_hint = ValueHint::FilePath
     )]
     pub config: PathBuf,
 
@@ -28,6 +33,10 @@ pub struct Cli {
     /// With -1: mail the problems found
     #[arg(long, requires = "one")]
     pub notify: bool,
+
+    /// With -1: send every result through config.outputs (pcrunner's cron use)
+    #[arg(long, requires = "one")]
+    pub outputs: bool,
 
     /// Debug logging (RUST_LOG still wins where set)
     #[arg(short = 'D', long)]
@@ -46,15 +55,15 @@ pub struct Cli {
     pub send: bool,
 
     /// Overrides config.state_dir (subcommands: where the daemon's socket is)
-    #[arg(long, value_name = "DIR", global = true)]
+    #[arg(long, value_name = "DIR", global = true, value_hint = ValueHint::DirPath)]
     pub state_dir: Option<PathBuf>,
 
     /// Write the pid there, remove it at exit
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub pid_file: Option<PathBuf>,
 
     /// Started as root: drop to this user before any check runs
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_hint = ValueHint::Username)]
     pub user: Option<String>,
 
     /// With -1: only the checks whose name, identity or target matches this glob

@@ -30,6 +30,8 @@
 //! - [`clock`]: the one place time comes from; calendar and time zone.
 //! - [`fs`]: atomic writes, private files and directories, flocks.
 //! - [`host`]: this machine's name.
+//! - [`http`]: the read-only listener: `/metrics`, the checks' JSON, the
+//!   status page.
 
 pub mod alert;
 pub mod check;
@@ -41,6 +43,7 @@ pub mod daemon;
 pub mod deliver;
 pub mod fs;
 pub mod host;
+pub mod http;
 pub mod mail;
 pub mod notify;
 pub mod output;

@@ -47,6 +47,9 @@ pub struct CheckSchedule {
     pub last_tick: Option<u64>,
     /// A run is in progress.
     pub running: bool,
+    /// Runs in progress besides the first (`max_instances` > 1); in the
+    /// padding after `running`, so a check costs no more for it.
+    pub overlapping: u16,
 }
 
 /// What to do with a check at a tick.
@@ -60,41 +63,56 @@ pub enum Decision {
 
 impl CheckSchedule {
     /// Whether the check runs at tick `k`. `interval` is `every` while OK,
-    /// `error_every` while failing.
-    pub fn decide(&self, k: u64, interval: u64) -> Decision {
+    /// `error_every` while failing; `max_instances` runs may go at once.
+    pub fn decide(&self, k: u64, interval: u64, max_instances: u16) -> Decision {
         let due = match self.last_tick {
             None => true,
             Some(last) => k >= last.saturating_add(interval.max(1)),
         };
         if !due {
             Decision::NotDue
-        } else if self.running {
+        } else if self.runs() >= usize::from(max_instances.max(1)) {
             Decision::SkipRunning
         } else {
             Decision::Run
         }
     }
 
+    /// The runs in progress.
+    pub fn runs(&self) -> usize {
+        usize::from(self.running) + usize::from(self.overlapping)
+    }
+
     /// Records that a run starts at tick `k`.
     pub fn start(&mut self, k: u64) {
         self.last_tick = Some(k);
+        if self.running {
+            self.overlapping += 1;
+        }
         self.running = true;
     }
 
-    /// Records that the run finished.
+    /// Records that a run finished.
     pub fn finish(&mut self) {
-        self.running = false;
+        if self.overlapping > 0 {
+            self.overlapping -= 1;
+        } else {
+            self.running = false;
+        }
     }
 }
 
 /// Local calendar fields of a moment, as `when` windows see them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LocalTime {
+    pub minute: u8,
     pub hour: u8,
     /// 0 = Monday .. 6 = Sunday.
     pub weekday: u8,
     /// 1..=31.
     pub day: u8,
+    /// 1..=12.
+    pub month: u8,
     /// Seconds since the epoch.
     pub unix: i64,
 }
@@ -106,9 +124,11 @@ impl LocalTime {
         let unix = at.div_euclid(1_000_000);
         let c = clock::local_civil(unix).unwrap_or_else(|| clock::utc_civil(unix));
         LocalTime {
+            minute: c.minute,
             hour: c.hour,
             weekday: c.weekday,
             day: c.day,
+            month: c.month,
             unix,
         }
     }
@@ -117,10 +137,13 @@ impl LocalTime {
 /// Whether a `when` window lets a check run at this moment.
 pub fn allows(when: &When, t: LocalTime) -> bool {
     let ok = |list: &[u8], v: u8| list.is_empty() || list.contains(&v);
-    ok(&when.hours, t.hour)
+    ok(&when.minutes, t.minute)
+        && ok(&when.hours, t.hour)
         && ok(&when.weekdays, t.weekday)
         && ok(&when.days, t.day)
+        && ok(&when.months, t.month)
         && when.start.is_none_or(|s| t.unix >= s)
+        && when.end.is_none_or(|e| t.unix <= e)
 }
 
 /// [`allows`] at a wall-clock time in the local time zone.
@@ -143,7 +166,7 @@ mod tests {
         let mut out = vec![];
         for k in 0..n {
             let interval = if fail { error_every } else { every };
-            if s.decide(k, interval) == Decision::Run {
+            if s.decide(k, interval, 1) == Decision::Run {
                 s.start(k);
                 out.push(k);
                 s.finish();
@@ -200,12 +223,12 @@ mod tests {
     #[test]
     fn a_running_check_is_skipped_not_overlapped() {
         let mut s = CheckSchedule::default();
-        assert_eq!(s.decide(0, 1), Decision::Run);
+        assert_eq!(s.decide(0, 1, 1), Decision::Run);
         s.start(0);
-        assert_eq!(s.decide(1, 1), Decision::SkipRunning);
-        assert_eq!(s.decide(2, 1), Decision::SkipRunning);
+        assert_eq!(s.decide(1, 1, 1), Decision::SkipRunning);
+        assert_eq!(s.decide(2, 1, 1), Decision::SkipRunning);
         s.finish();
-        assert_eq!(s.decide(3, 1), Decision::Run);
+        assert_eq!(s.decide(3, 1, 1), Decision::Run);
     }
 
     #[test]
@@ -213,13 +236,15 @@ mod tests {
         let when = When {
             hours: (9..=17).collect(),
             weekdays: (0..=4).collect(),
-            days: vec![],
             start: Some(1_000),
+            ..When::default()
         };
         let at = |hour, weekday, unix| LocalTime {
+            minute: 0,
             hour,
             weekday,
             day: 15,
+            month: 6,
             unix,
         };
         assert!(allows(&when, at(9, 0, 2_000)));
@@ -235,22 +260,73 @@ mod tests {
         assert!(allows(
             &days,
             LocalTime {
+                minute: 0,
                 hour: 0,
                 weekday: 0,
                 day: 24,
+                month: 1,
                 unix: 0
             }
         ));
         assert!(!allows(
             &days,
             LocalTime {
+                minute: 0,
                 hour: 0,
                 weekday: 0,
                 day: 23,
+                month: 1,
                 unix: 0
             }
         ));
         assert!(allows(&When::default(), at(3, 6, 0)));
+    }
+
+    #[test]
+    fn when_window_limits_minutes_months_and_end() {
+        let when = When {
+            minutes: (0..=14).collect(),
+            months: vec![11, 12, 1, 2],
+            end: Some(5_000),
+            ..When::default()
+        };
+        let at = |minute, month, unix| LocalTime {
+            minute,
+            hour: 3,
+            weekday: 2,
+            day: 10,
+            month,
+            unix,
+        };
+        assert!(allows(&when, at(0, 12, 1_000)));
+        assert!(allows(&when, at(14, 1, 5_000)), "end is inclusive");
+        assert!(!allows(&when, at(15, 1, 1_000)), "minute 15");
+        assert!(!allows(&when, at(5, 3, 1_000)), "march");
+        assert!(!allows(&when, at(5, 1, 5_001)), "after end");
+    }
+
+    #[test]
+    fn max_instances_lets_that_many_runs_overlap() {
+        let mut s = CheckSchedule::default();
+        assert_eq!(s.decide(0, 1, 2), Decision::Run);
+        s.start(0);
+        assert_eq!(s.decide(1, 1, 2), Decision::Run);
+        s.start(1);
+        assert_eq!(s.runs(), 2);
+        assert_eq!(s.decide(2, 1, 2), Decision::SkipRunning);
+        s.finish();
+        assert_eq!(s.decide(2, 1, 2), Decision::Run);
+        s.start(2);
+        s.finish();
+        s.finish();
+        assert_eq!(s.runs(), 0);
+        assert!(!s.running);
+        assert_eq!(s.decide(3, 1, 1), Decision::Run);
+        assert_eq!(
+            std::mem::size_of::<CheckSchedule>(),
+            std::mem::size_of::<(Option<u64>, bool)>(),
+            "the count fits in the padding"
+        );
     }
 
     #[test]
@@ -261,10 +337,10 @@ mod tests {
         let mut other = CheckSchedule::default();
         let mut other_runs = 0;
         for k in 0..100 {
-            if hung.decide(k, 1) == Decision::Run {
+            if hung.decide(k, 1, 1) == Decision::Run {
                 hung.start(k);
             }
-            if other.decide(k, 1) == Decision::Run {
+            if other.decide(k, 1, 1) == Decision::Run {
                 other.start(k);
                 other.finish();
                 other_runs += 1;

@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::alert::flap::FlapHistory;
+use crate::alert::remind::Nag;
 use crate::alert::AlertState;
 use crate::clock::UnixMicros;
 
@@ -34,6 +36,16 @@ pub struct SavedCheck {
     /// What a probe remembers between runs (see `Probe::memory`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<String>,
+    /// UNREACHABLE: the identity of the check whose failure holds its
+    /// Problem.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_by: Option<String>,
+    /// Reminders and escalation of the current outage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nag: Option<Nag>,
+    /// Status changes of the last 21 runs and whether it flaps.
+    #[serde(default, skip_serializing_if = "FlapHistory::is_empty")]
+    pub flap: FlapHistory,
 }
 
 /// Everything the daemon keeps across restarts, keyed by check identity.
@@ -60,6 +72,9 @@ pub fn save(state_dir: &Path, s: &SavedState) -> io::Result<()> {
                     last_output: &c.last_output,
                     last_run: c.last_run,
                     memory: c.memory.as_deref(),
+                    held_by: c.held_by.as_deref(),
+                    nag: c.nag.as_ref(),
+                    flap: c.flap,
                 },
             )
         }),
@@ -75,6 +90,12 @@ pub struct SavedCheckRef<'a> {
     pub last_run: Option<UnixMicros>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub memory: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held_by: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nag: Option<&'a Nag>,
+    #[serde(skip_serializing_if = "FlapHistory::is_empty")]
+    pub flap: FlapHistory,
 }
 
 /// Saves the checks (identity, state) atomically as `state_dir/state`,
@@ -155,6 +176,14 @@ mod tests {
                 last_output: "PING CRITICAL - 100% loss".into(),
                 last_run: Some(1_700_000_180_000_000),
                 memory: Some("192.0.2.1 198.51.100.7".into()),
+                held_by: Some("router ping".into()),
+                nag: Some(Nag {
+                    outage_start: 1_700_000_000_000_000,
+                    anchor: 1_700_000_120_000_000,
+                    reminders: 2,
+                    escalated: 1,
+                }),
+                flap: FlapHistory::default(),
             },
         );
         s

@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 
-from . import control, idle, memory, peers, probes, throughput, tick, timeout
+from . import control, idle, memory, metrics, peers, probes, throughput, tick, timeout
 from .procs import BenchError
 from .table import ERROR, ROW_IDS, SKIPPED, Table
 
@@ -40,6 +40,8 @@ FULL = dict(
     ctl_window=60,
     ctl_rate=1000,
     ctl_threads=8,
+    metrics_checks=10000,
+    metrics_requests=20,
     settle=1.0,
 )
 SMOKE = dict(
@@ -60,10 +62,12 @@ SMOKE = dict(
     ctl_window=5,
     ctl_rate=200,
     ctl_threads=4,
+    metrics_checks=100,
+    metrics_requests=3,
     settle=0.5,
 )
 
-SECTIONS = ("1", "2", "3", "4", "5", "6", "7")
+SECTIONS = ("1", "2", "3", "4", "5", "6", "7", "8")
 
 
 class Ctx:
@@ -153,6 +157,7 @@ def main(argv):
             nc=sizes["ctl_checks"],
             ct=sizes["ctl_tick"],
             cr=sizes["ctl_rate"],
+            nm=sizes["metrics_checks"],
         )
     )
     started = datetime.datetime.now(datetime.timezone.utc)
@@ -198,6 +203,9 @@ def main(argv):
     if wants("7.1", "7.2", "7.3"):
         ctx.log("7. control socket under load")
         control.measure(ctx, table)
+    if wants("8.1"):
+        ctx.log(f"8. /metrics with {sizes['metrics_checks']} checks")
+        metrics.measure(ctx, table)
     for rid in ROW_IDS:
         if rid not in table.rows and not wants(rid):
             table.set(rid, "not run (--only)", "", SKIPPED)

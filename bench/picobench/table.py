@@ -45,6 +45,7 @@ ROWS = [
     ("7.1", "control socket under load, {nc} checks, base_tick {ct} s: tick lateness p99 with {cr} status requests/s / without"),
     ("7.2", "control socket under load: the tick's runs, start to last result, with / without the requests"),
     ("7.3", "control socket under load: status requests served per second"),
+    ("8.1", "GET /metrics with {nm} checks: the whole answer, loopback"),
 ]
 ROW_IDS = [r[0] for r in ROWS]
 

@@ -164,7 +164,10 @@ impl Quiet {
         Some(self.silences.remove(i))
     }
 
-    /// Decides about one transition of `s`, ending acks it ends.
+    /// Decides about one transition of `s`, ending acks it ends. `kind` is
+    /// what the transition counts as for acks and silences: "stopped
+    /// flapping" counts as the Problem (still failing) or the Recovery (OK)
+    /// it is; reminders, escalations and "flapping" touch no ack.
     pub fn gate(
         &mut self,
         s: Subject,
@@ -178,7 +181,6 @@ impl Quiet {
                 self.acks.remove(s.id);
                 false
             }
-            TransitionKind::Problem => false,
             TransitionKind::Update => match self.acks.get(s.id) {
                 Some(a) if a.sticky => true,
                 Some(_) => {
@@ -187,6 +189,7 @@ impl Quiet {
                 }
                 None => false,
             },
+            _ => false,
         };
         match (kind, silenced) {
             // Its Problem was never mailed: neither is its Recovery.
@@ -198,9 +201,8 @@ impl Quiet {
                 Gate::Hold(format!("silenced by {by}"))
             }
             (_, Some(by)) => Gate::Hold(format!("silenced by {by}")),
-            (TransitionKind::Update, None) if self.held.contains(s.id) => {
-                Gate::Hold("its Problem is still held".into())
-            }
+            (TransitionKind::Problem, None) => Gate::Mail,
+            (_, None) if self.held.contains(s.id) => Gate::Hold("its Problem is still held".into()),
             (TransitionKind::Update, None) if sticky_ack => Gate::Hold("acknowledged".into()),
             _ => Gate::Mail,
         }

@@ -84,6 +84,9 @@ pub struct Outcome {
     /// What the probe remembers after this run (trace: the route), handed
     /// back with the next run; `None` keeps what was remembered before.
     pub memory: Option<String>,
+    /// Structured measurements for `json_lines` (ping's rtt and loss, a
+    /// trace's hops, a script's `data`); boxed, and gone with the result.
+    pub data: Option<Box<serde_json::Value>>,
 }
 
 impl Outcome {
@@ -96,6 +99,7 @@ impl Outcome {
             perfdata: Vec::new(),
             duration: Duration::ZERO,
             memory: None,
+            data: None,
         }
     }
 
@@ -200,6 +204,12 @@ pub struct When {
     pub days: Vec<u8>,
     /// Not before this Unix time (seconds, local time as given).
     pub start: Option<i64>,
+    /// Allowed minutes 0..=59; empty = all.
+    pub minutes: Vec<u8>,
+    /// Allowed months 1..=12; empty = all.
+    pub months: Vec<u8>,
+    /// Not after this Unix time (seconds, local time as given).
+    pub end: Option<i64>,
 }
 
 /// A check as the daemon runs it: a definition plus its options.
@@ -226,12 +236,17 @@ pub struct CheckSpec {
     /// `passive: "host"`: passive outputs report this check as a host
     /// result rather than a service result.
     pub passive_host: bool,
+    /// How many runs of this check may go at once (`max_instances`, >= 1).
+    pub max_instances: u16,
     /// The host name passive outputs report (default: `dest`).
     pub host_name: Option<String>,
     /// The service name passive outputs report (default: `name`).
     pub service_name: Option<String>,
     /// The config file line that added the check (for messages).
     pub line: usize,
+    /// Dependencies, flap thresholds, reminders, escalation; `None` when
+    /// the check sets none of them.
+    pub noise: Option<Box<crate::alert::Noise>>,
 }
 
 impl CheckSpec {

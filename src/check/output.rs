@@ -140,6 +140,41 @@ pub fn parse_perfdata(text: &str) -> Vec<Perf> {
         .collect()
 }
 
+/// Perfdata as `json_lines` writes it: an array of `{label, value, uom,
+/// warn, crit, min, max}` objects, where `warn` and `crit` are the Nagios
+/// ranges as written (`"10:20"`), `min` and `max` numbers, and an empty
+/// field is `null`; an item that does not parse is `{"text": "..."}`.
+pub fn perfdata_json(text: &str) -> serde_json::Value {
+    use serde_json::{json, Value};
+    let range = |s: &String| (!s.is_empty()).then(|| s.clone());
+    let number = |s: &String| s.parse::<f64>().ok().filter(|v| v.is_finite());
+    Value::Array(
+        parse_perfdata(text)
+            .into_iter()
+            .map(|p| match p {
+                Perf::Text(text) => json!({ "text": text }),
+                Perf::Item {
+                    label,
+                    value,
+                    uom,
+                    warn,
+                    crit,
+                    min,
+                    max,
+                } => json!({
+                    "label": label,
+                    "value": value,
+                    "uom": uom,
+                    "warn": range(&warn),
+                    "crit": range(&crit),
+                    "min": number(&min),
+                    "max": number(&max),
+                }),
+            })
+            .collect(),
+    )
+}
+
 /// Splits at whitespace, except inside a quoted label (`'a b'=1`), where
 /// `''` is an escaped quote.
 fn split_items(text: &str) -> Vec<&str> {
@@ -384,5 +419,19 @@ mod tests {
     #[test]
     fn crlf_and_trailing_spaces_are_trimmed() {
         parses_to("WARN - x  \r\nsecond  \r\n", "WARN - x", "second", vec![]);
+    }
+
+    #[test]
+    fn perfdata_json_gives_each_field_or_null() {
+        let v = perfdata_json("rta=0.5ms;100;500;0 'free space'=80% junk");
+        assert_eq!(
+            v,
+            serde_json::json!([
+                {"label": "rta", "value": 0.5, "uom": "ms", "warn": "100", "crit": "500", "min": 0.0, "max": null},
+                {"label": "free space", "value": 80.0, "uom": "%", "warn": null, "crit": null, "min": null, "max": null},
+                {"text": "junk"},
+            ])
+        );
+        assert_eq!(perfdata_json(""), serde_json::json!([]));
     }
 }

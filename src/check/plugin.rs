@@ -542,6 +542,7 @@ fn build_outcome(reason: (Status, String), stdout: &Capture, stderr: &Capture) -
         perfdata,
         duration: Duration::ZERO,
         memory: None,
+        data: None,
     }
 }
 

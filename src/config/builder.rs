@@ -28,9 +28,13 @@ pub struct CheckOpts {
     pub passive_host: bool,
     pub host_name: Option<String>,
     pub service_name: Option<String>,
+    /// Runs of the check that may overlap (default 1).
+    pub max_instances: Option<u16>,
     /// `notify: ["ops-chat"]`: the channels of `config.notify` this check
     /// goes to (`None`: every channel whose filters take it).
     pub notify: Option<Vec<String>>,
+    /// `depends_on`, `flap`, `renotify_every`, `escalate`.
+    pub noise: Option<Box<super::noise::NoiseOpts>>,
 }
 
 /// A check as `add()` recorded it.
@@ -56,6 +60,8 @@ pub struct Builder {
     pub hostname: String,
     /// `maintenance(...)` windows, in config order.
     pub maintenance: Vec<crate::alert::quiet::Maintenance>,
+    /// `host(name, #{ depends_on })`: by host name.
+    pub host_deps: HashMap<String, Vec<String>>,
 }
 
 impl Builder {
@@ -67,6 +73,7 @@ impl Builder {
             ids: HashMap::new(),
             hostname,
             maintenance: Vec::new(),
+            host_deps: HashMap::new(),
         }
     }
 }

@@ -31,11 +31,16 @@ pub const CHECK_OPTIONS: &[&str] = &[
     "passive",
     "host_name",
     "service_name",
+    "max_instances",
     "notify",
+    "depends_on",
+    "flap",
+    "renotify_every",
+    "escalate",
 ];
 
 /// The options `host(name, #{ ... })` accepts.
-pub const HOST_OPTIONS: &[&str] = &["ipv4", "ipv6"];
+pub const HOST_OPTIONS: &[&str] = &["ipv4", "ipv6", "depends_on"];
 
 type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
 
@@ -66,17 +71,25 @@ pub fn register(engine: &mut Engine, shared: &Shared) {
         .register_fn("to_string", |d: &mut CheckDef| d.identity.clone())
         .register_fn("to_debug", |d: &mut CheckDef| d.identity.clone());
 
+    // host(name), host(#{ ipv4, ipv6 }) (the address is the name),
+    // host(name, #{ ipv4, ipv6 }).
     let s = shared.clone();
-    engine.register_fn("host", move |name: Dynamic| -> RhaiResult<Host> {
-        let h = make_host(&name, None).map_err(rt)?;
-        s.with(|b| remember_host(b, h)).map_err(rt)
+    engine.register_fn("host", move |arg: Dynamic| -> RhaiResult<Host> {
+        let (h, deps) = if arg.is_map() {
+            let (opts, deps) = super::noise::split_host_deps(&arg).map_err(rt)?;
+            (make_host(None, Some(&opts)).map_err(rt)?, deps)
+        } else {
+            (make_host(Some(&arg), None).map_err(rt)?, None)
+        };
+        s.with(|b| remember_host_with_deps(b, h, deps)).map_err(rt)
     });
     let s = shared.clone();
     engine.register_fn(
         "host",
         move |name: Dynamic, opts: Dynamic| -> RhaiResult<Host> {
-            let h = make_host(&name, Some(&opts)).map_err(rt)?;
-            s.with(|b| remember_host(b, h)).map_err(rt)
+            let (opts, deps) = super::noise::split_host_deps(&opts).map_err(rt)?;
+            let h = make_host(Some(&name), Some(&opts)).map_err(rt)?;
+            s.with(|b| remember_host_with_deps(b, h, deps)).map_err(rt)
         },
     );
 
@@ -115,9 +128,167 @@ pub fn register(engine: &mut Engine, shared: &Shared) {
     engine.register_fn(
         "add",
         move |ctx: NativeCallContext, defs: Dynamic, opts: Dynamic| -> RhaiResult<()> {
-            add(&s, &ctx, &defs, Some(&opts)).map_err(rt)
+            if is_bulk(&defs) {
+                add_bulk(&s, &ctx, &defs, &opts, None)
+            } else {
+                add(&s, &ctx, &defs, Some(&opts)).map_err(rt)
+            }
         },
     );
+    let s = shared.clone();
+    engine.register_fn(
+        "add",
+        move |ctx: NativeCallContext,
+              ctors: Dynamic,
+              dests: Dynamic,
+              opts: Dynamic|
+              -> RhaiResult<()> { add_bulk(&s, &ctx, &ctors, &dests, Some(&opts)) },
+    );
+}
+
+/// The constructors a config may name bare, as function pointers, for
+/// `add([ping4, http4], [h1, h2], opts)`: those made from one host (or,
+/// for `dns_zone`, one zone). The engine resolves these names to function
+/// pointers where no variable of that name exists.
+pub const BULK_CONSTRUCTORS: &[&str] = &[
+    "ping4", "ping6", "http4", "http6", "https4", "https6", "smtp4", "smtp6", "jabber4", "jabber6",
+    "openvpn4", "openvpn6", "dns4", "dns6", "trace4", "trace6", "dns_zone",
+];
+
+/// True when `add()`'s first argument is constructors (function pointers)
+/// rather than checks.
+fn is_bulk(defs: &Dynamic) -> bool {
+    if defs.is_fnptr() {
+        return true;
+    }
+    defs.read_lock::<Array>()
+        .is_some_and(|a| !a.is_empty() && a.iter().all(Dynamic::is_fnptr))
+}
+
+/// One item or a list of items, as a list.
+fn listed(d: &Dynamic) -> Vec<Dynamic> {
+    match d.read_lock::<Array>() {
+        Some(a) => a.to_vec(),
+        None => vec![d.clone()],
+    }
+}
+
+/// The words of an error a constructor raised, without Rhai's "in call to
+/// function" wrapping (the position is the `add()` line).
+fn inner_message(e: &EvalAltResult) -> String {
+    match e {
+        EvalAltResult::ErrorInFunctionCall(_, _, inner, _) => inner_message(inner),
+        EvalAltResult::ErrorRuntime(d, _) if d.is_string() => d.to_string(),
+        other => {
+            // Without its position: the message is placed at the add() line.
+            let text = other.to_string();
+            match text.rfind(" (line ") {
+                Some(at) => text[..at].to_string(),
+                None => text,
+            }
+        }
+    }
+}
+
+/// `add([ctors], [dests], #{ options, probe: #{ ... } })`: every
+/// constructor applied to every destination, as picomon's Python
+/// `config.checks.add([classes], [hosts], **opts)` did. `probe` holds the
+/// constructors' options: keys naming a constructor of the list take a map
+/// for that constructor alone, the others go to every constructor (its
+/// own map wins). A `name` is made unique per pair: `NAME (LABEL on DEST)`.
+fn add_bulk(
+    shared: &Shared,
+    ctx: &NativeCallContext,
+    ctors: &Dynamic,
+    dests: &Dynamic,
+    opts: Option<&Dynamic>,
+) -> RhaiResult<()> {
+    let ctors: Vec<rhai::FnPtr> = listed(ctors)
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| {
+            c.clone().try_cast::<rhai::FnPtr>().ok_or_else(|| {
+                rt(format!(
+                    "add([constructors], hosts, options): item {i} is {}, not a constructor; write the bare name, e.g. add([ping4, http4], [h1, h2], #{{ every: 5 }})",
+                    describe(&c)
+                ))
+            })
+        })
+        .collect::<RhaiResult<_>>()?;
+    let dests = listed(dests);
+    if dests.is_empty() {
+        return Err(rt("add(constructors, [], ...): the list of hosts is empty"));
+    }
+    let mut map = match opts {
+        None => Map::new(),
+        Some(o) => o.read_lock::<Map>().map(|m| m.clone()).ok_or_else(|| {
+            rt(format!(
+                "add(constructors, hosts, options): options must be a map like #{{ every: 5, probe: #{{ count: 5 }} }}, not {}",
+                describe(o)
+            ))
+        })?,
+    };
+    let probe = match map.remove("probe") {
+        None => Map::new(),
+        Some(p) => p.try_cast::<Map>().ok_or_else(|| {
+            rt("option probe must be a map of the constructors' options, e.g. probe: #{ vhost: \"www.example.org\" } or probe: #{ http4: #{ url: \"/\" } }")
+        })?,
+    };
+    let names: Vec<&str> = ctors.iter().map(|c| c.fn_name()).collect();
+    let common: Map = probe
+        .iter()
+        .filter(|(k, _)| !names.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let mut defs = Vec::new();
+    for ctor in &ctors {
+        let mut own = common.clone();
+        if let Some(m) = probe.get(ctor.fn_name()) {
+            let m = m.read_lock::<Map>().ok_or_else(|| {
+                rt(format!(
+                    "option probe.{0} must be a map of {0}'s options, not {1}",
+                    ctor.fn_name(),
+                    describe(m)
+                ))
+            })?;
+            own.extend(m.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        for dest in &dests {
+            let made: Dynamic = if own.is_empty() {
+                ctor.call_within_context(ctx, (dest.clone(),))
+            } else {
+                ctor.call_within_context(ctx, (dest.clone(), own.clone()))
+            }
+            .map_err(|e| {
+                let msg = inner_message(&e);
+                if msg.starts_with(ctor.fn_name()) {
+                    rt(msg)
+                } else {
+                    rt(format!("{}: {msg}", ctor.fn_name()))
+                }
+            })?;
+            let def = made.try_cast::<CheckDef>().ok_or_else(|| {
+                rt(format!(
+                    "{}(...) did not make a check; add() pairs check constructors with hosts",
+                    ctor.fn_name()
+                ))
+            })?;
+            defs.push(def);
+        }
+    }
+    let opts = parse_opts(&Dynamic::from_map(map)).map_err(rt)?;
+    let line = ctx.call_position().line().unwrap_or(0);
+    let unique = opts.name.is_some() && defs.len() > 1;
+    for def in defs {
+        let mut o = opts.clone();
+        if unique {
+            o.name = o
+                .name
+                .map(|n| format!("{n} ({} on {})", def.label, def.dest));
+        }
+        insert(shared, line, vec![def], &o).map_err(rt)?;
+    }
+    Ok(())
 }
 
 fn host_text(h: &Host) -> String {
@@ -132,13 +303,22 @@ fn host_text(h: &Host) -> String {
     s
 }
 
-/// `host(name[, #{ ipv4, ipv6 }])`. Addresses must be literal IP
+/// `host(name[, #{ ipv4, ipv6 }])` or `host(#{ ipv4, ipv6 })`. A name is
+/// for people (spaces are fine: probes that need a DNS name fall back to
+/// the address); without one the addresses are the name, `ipv4/ipv6` as
+/// picomon's Python `Host` wrote it. Addresses must be literal IP
 /// addresses: a host name there would silently be resolved at every run.
-fn make_host(name: &Dynamic, opts: Option<&Dynamic>) -> Result<Host, String> {
-    let name = v::non_empty("host(name)", name)?;
-    if name.contains(char::is_whitespace) {
-        return Err(format!("host name {name:?} must not contain spaces"));
-    }
+fn make_host(name: Option<&Dynamic>, opts: Option<&Dynamic>) -> Result<Host, String> {
+    let name = match name {
+        Some(n) => {
+            let n = v::non_empty("host(name)", n)?;
+            if n.contains(char::is_control) {
+                return Err(format!("host name {n:?} must be one line of text"));
+            }
+            n
+        }
+        None => String::new(),
+    };
     let mut host = Host {
         name,
         ipv4: None,
@@ -178,11 +358,36 @@ fn make_host(name: &Dynamic, opts: Option<&Dynamic>) -> Result<Host, String> {
             other => return Err(unknown("host option", other, other, "", HOST_OPTIONS)),
         }
     }
+    if host.name.is_empty() {
+        host.name = match (&host.ipv4, &host.ipv6) {
+            (Some(a), Some(b)) => format!("{a}/{b}"),
+            (Some(a), None) | (None, Some(a)) => a.clone(),
+            (None, None) => {
+                return Err(
+                    "host(#{ ... }) without a name needs an address: #{ ipv4: \"192.0.2.10\" }, #{ ipv6: \"2001:db8::10\" } or both"
+                        .into(),
+                )
+            }
+        };
+    }
     Ok(host)
 }
 
 /// Records a host for the summary; the same name twice must mean the same
 /// host (a loop may well call `host()` again).
+/// Remembers a host and, when it was given `depends_on`, its dependencies
+/// (applied to every check on it).
+fn remember_host_with_deps(
+    b: &mut Builder,
+    h: Host,
+    deps: Option<Vec<String>>,
+) -> Result<Host, String> {
+    if let Some(d) = deps {
+        b.host_deps.insert(h.name.clone(), d);
+    }
+    remember_host(b, h)
+}
+
 fn remember_host(b: &mut Builder, h: Host) -> Result<Host, String> {
     match b.hosts.iter().find(|x| x.name == h.name) {
         Some(old) if *old != h => Err(format!(
@@ -277,6 +482,11 @@ fn add(
                 })
             })
             .collect::<Result<_, _>>()?
+    } else if is_bulk(defs) {
+        return Err(
+            "add(constructors) needs the hosts too: add([ping4, http4], [h1, h2]), or call one: add(ping4(h1))"
+                .into(),
+        );
     } else {
         return Err(format!(
             "add() takes a check (made with plugin(), shell(), ping4(), ...) or an array of checks, not {}",
@@ -284,6 +494,17 @@ fn add(
         ));
     };
     let line = ctx.call_position().line().unwrap_or(0);
+    insert(shared, line, defs, &opts)
+}
+
+/// Records checks added at `line` with `opts`; an identity given twice
+/// is an error naming the first line.
+fn insert(
+    shared: &Shared,
+    line: usize,
+    defs: Vec<CheckDef>,
+    opts: &CheckOpts,
+) -> Result<(), String> {
     shared.with(|b| {
         for def in defs {
             // SPEC §3: kind, target and arguments, or the name. A
@@ -347,11 +568,25 @@ fn parse_opts(o: &Dynamic) -> Result<CheckOpts, String> {
             }
             "host_name" => opts.host_name = Some(v::non_empty(what, val)?),
             "service_name" => opts.service_name = Some(v::non_empty(what, val)?),
+            "max_instances" => {
+                opts.max_instances = Some(v::whole(what, val, 1, 1000, "runs")? as u16)
+            }
             "notify" => opts.notify = Some(v::string_list(what, val)?),
+            "depends_on" => noise(&mut opts).depends_on = super::noise::depends_on(what, val)?,
+            "flap" => noise(&mut opts).flap = Some(super::noise::flap(what, val)?),
+            "renotify_every" => {
+                noise(&mut opts).renotify_every = Some(super::noise::renotify(what, val)?)
+            }
+            "escalate" => noise(&mut opts).escalate = Some(super::noise::escalate(what, val)?),
             other => return Err(unknown("option", other, other, "", CHECK_OPTIONS)),
         }
     }
     Ok(opts)
+}
+
+/// The options' noise settings, created when the first one is given.
+fn noise(opts: &mut CheckOpts) -> &mut super::noise::NoiseOpts {
+    opts.noise.get_or_insert_with(Default::default)
 }
 
 /// `env: #{ NAME: "value" }`; numbers are written out.
@@ -379,13 +614,14 @@ fn parse_env(what: &str, val: &Dynamic) -> Result<Vec<(String, String)>, String>
 }
 
 /// Fills in defaults and resolves plugin names: the checks as the daemon
-/// runs them.
-pub fn finish(b: &Builder) -> Vec<CheckSpec> {
+/// runs them. `noise` is each check's resolved [`super::noise::resolve`].
+pub fn finish(b: &Builder, noise: Vec<Option<Box<crate::alert::Noise>>>) -> Vec<CheckSpec> {
     let k = &b.keys;
     let plugin_dirs: Vec<PathBuf> = k.plugin_dirs.iter().map(PathBuf::from).collect();
     b.checks
         .iter()
-        .map(|p| {
+        .zip(noise)
+        .map(|(p, noise)| {
             let o = &p.opts;
             let every = o.every.unwrap_or(k.default_every as u64);
             let error_every = match o.error_every.unwrap_or(k.default_error_every) {
@@ -415,9 +651,11 @@ pub fn finish(b: &Builder) -> Vec<CheckSpec> {
                 cwd: o.cwd.as_ref().map(PathBuf::from),
                 when: o.when.clone().map(Box::new),
                 passive_host: o.passive_host,
+                max_instances: o.max_instances.unwrap_or(1),
                 host_name: o.host_name.clone(),
                 service_name: o.service_name.clone(),
                 line: p.line,
+                noise,
             }
         })
         .collect()

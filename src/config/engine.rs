@@ -80,11 +80,29 @@ pub fn build(path: &Path, shared: &Shared) -> Engine {
     // `config` is resolved by name rather than kept in the scope, so script
     // functions (which cannot see the scope) can set keys too.
     // (`on_var` is marked deprecated only as "volatile API" in Rhai 1.x.)
+    // A probe constructor's bare name (`ping4`) is a function pointer
+    // where no variable has that name, for `add([ping4, http4], hosts)`.
     let handle = keys::ConfigObj(shared.clone());
     #[allow(deprecated)]
-    engine.on_var(move |name, _, _| match name {
+    engine.on_var(move |name, index, ctx| match name {
         "config" => Ok(Some(Dynamic::from(handle.clone()))),
+        _ if index == 0
+            && checks::BULK_CONSTRUCTORS.contains(&name)
+            && !ctx.scope().contains(name) =>
+        {
+            Ok(Some(Dynamic::from(rhai::FnPtr::new(name)?)))
+        }
         _ => Ok(None),
+    });
+    // Python's `list.append(x)`, as ported configs write it
+    // (`config.emails.to.append("me@example.org")`); Rhai's own
+    // `append` joins two arrays and still does.
+    engine.register_fn("append", |list: &mut rhai::Array, item: Dynamic| {
+        if item.is_array() {
+            list.extend(item.into_array().unwrap_or_default());
+        } else {
+            list.push(item);
+        }
     });
     checks::register(&mut engine, shared);
     super::maintenance::register(&mut engine, shared);
@@ -92,6 +110,24 @@ pub fn build(path: &Path, shared: &Shared) -> Engine {
     crate::output::register(&mut engine);
     crate::notify::spec::register(&mut engine);
     engine
+}
+
+/// The names of the functions a config can call (picomon's and Rhai's),
+/// for "did you mean" when it calls one that does not exist.
+pub fn function_names(engine: &Engine) -> Vec<String> {
+    let mut names: Vec<String> = engine.collect_fn_metadata(
+        None,
+        |f| {
+            let name = f.metadata.name.as_str();
+            let plain = name.chars().next().is_some_and(|c| c.is_alphabetic())
+                && name.chars().all(|c| c.is_alphanumeric() || c == '_');
+            plain.then(|| name.to_string())
+        },
+        true,
+    );
+    names.sort();
+    names.dedup();
+    names
 }
 
 /// Starts the wall-clock deadline: call right before running the script, so

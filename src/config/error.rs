@@ -6,6 +6,7 @@ use std::path::Path;
 use rhai::{EvalAltResult, ParseError, Position};
 
 use super::engine::{DEADLINE, DEADLINE_TOKEN, MAX_ARRAY, MAX_MAP, MAX_OPERATIONS, MAX_STRING};
+use super::value::did_you_mean;
 use super::ConfigError;
 
 fn at(file: &Path, pos: Position, message: String) -> ConfigError {
@@ -29,8 +30,9 @@ pub fn from_parse(file: &Path, err: ParseError) -> ConfigError {
 
 /// An error while the script ran. An error inside a script function is
 /// reported where it happened (the innermost position), with the function
-/// named.
-pub fn from_eval(file: &Path, err: EvalAltResult) -> ConfigError {
+/// named. A call of a function that does not exist suggests the nearest of
+/// `functions` (the names the engine knows).
+pub fn from_eval(file: &Path, err: EvalAltResult, functions: &[String]) -> ConfigError {
     let mut err = err;
     let mut outer = Position::NONE;
     let mut via = Vec::new();
@@ -62,6 +64,7 @@ pub fn from_eval(file: &Path, err: EvalAltResult) -> ConfigError {
             "{what} too large: a config's strings are limited to {} KiB, arrays to {MAX_ARRAY} items, maps to {MAX_MAP} entries",
             MAX_STRING / 1024
         ),
+        EvalAltResult::ErrorFunctionNotFound(sig, _) => function_not_found(sig, functions),
         other => {
             other.clear_position();
             other.to_string()
@@ -73,4 +76,31 @@ pub fn from_eval(file: &Path, err: EvalAltResult) -> ConfigError {
         }
     }
     at(file, pos, message)
+}
+
+/// "Function not found" with a way out: the function of that name takes
+/// other arguments, or the nearest known name (`apend` → `append`).
+fn function_not_found(sig: &str, functions: &[String]) -> String {
+    let name = sig.split([' ', '(']).next().unwrap_or(sig);
+    // Rhai's Rust type names, as a config writer knows them.
+    let args = sig[name.len()..]
+        .trim()
+        .replace("&str | ImmutableString | String", "string")
+        .replace("i64", "integer")
+        .replace("f64", "float");
+    let called = if args.is_empty() {
+        format!("`{name}`")
+    } else {
+        format!("`{name}` with {args}")
+    };
+    if functions.iter().any(|f| f == name) {
+        return format!(
+            "no function {called}: `{name}` exists but takes other arguments (see the README for its forms)"
+        );
+    }
+    let known: Vec<&str> = functions.iter().map(String::as_str).collect();
+    match did_you_mean(name, &known) {
+        Some(near) => format!("unknown function {called}: did you mean `{near}`?"),
+        None => format!("unknown function {called}"),
+    }
 }

@@ -27,6 +27,27 @@ pub const VERB_LEVELS: &[&str] = &["debug", "info", "warning", "error"];
 /// Accepted `smtp_tls` values.
 pub const SMTP_TLS: &[&str] = &["none", "starttls", "tls"];
 
+/// Accepted `emails.subject_style` values.
+pub const SUBJECT_STYLES: &[&str] = &["thread", "state"];
+
+/// Keys of picomon's Python configs that picomon refuses on purpose, with
+/// what it does instead: accepting them silently would promise a
+/// behaviour that does not exist.
+const RETIRED: &[(&str, &str)] = &[(
+    "config.emails.smtp_keepalive_timeout",
+    "is not supported: picomon keeps no idle SMTP connection. Its delivery thread \
+     connects for each mail in the outbox and closes the connection after it; a busy \
+     tick is already one digest mail (config.emails.digest_over). Remove this line",
+)];
+
+/// The message for a key that is unknown, or retired (see [`RETIRED`]).
+fn unknown_key(what: &str, key: &str, prefix: &str, known: &[&str]) -> String {
+    match RETIRED.iter().find(|(name, _)| *name == what) {
+        Some((name, why)) => format!("{name} {why}"),
+        None => v::unknown("key", what, key, prefix, known),
+    }
+}
+
 /// One declared key, as the README documents it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyDoc {
@@ -121,6 +142,57 @@ impl KeyValue for Vec<ChannelSpec> {
     }
 }
 
+/// `config.default_flap`: `#{ low, high }` in percent, or `false`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct FlapKey(pub crate::alert::flap::FlapSetting);
+
+impl KeyValue for FlapKey {
+    fn to_dynamic(&self) -> Option<Dynamic> {
+        Some(match self.0 {
+            crate::alert::flap::FlapSetting::Off => false.into(),
+            crate::alert::flap::FlapSetting::On { low, high } => {
+                let mut m = rhai::Map::new();
+                m.insert("low".into(), to_float(f64::from(low)));
+                m.insert("high".into(), to_float(f64::from(high)));
+                Dynamic::from_map(m)
+            }
+        })
+    }
+    fn readme(&self) -> Option<String> {
+        Some(match self.0 {
+            crate::alert::flap::FlapSetting::Off => "false".into(),
+            crate::alert::flap::FlapSetting::On { low, high } => format!(
+                "#{{ low: {}, high: {} }}",
+                fmt_num(f64::from(low)),
+                fmt_num(f64::from(high))
+            ),
+        })
+    }
+}
+
+/// `config.emails.escalate`: steps of `#{ after, to }`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EscalateKey(pub Vec<crate::alert::remind::Escalation>);
+
+impl KeyValue for EscalateKey {
+    fn to_dynamic(&self) -> Option<Dynamic> {
+        Some(Dynamic::from_array(
+            self.0
+                .iter()
+                .map(|e| {
+                    let mut m = rhai::Map::new();
+                    m.insert("after".into(), (e.after as INT).into());
+                    m.insert("to".into(), to_array(&e.to));
+                    Dynamic::from_map(m)
+                })
+                .collect(),
+        ))
+    }
+    fn readme(&self) -> Option<String> {
+        Some(if self.0.is_empty() { "[]" } else { "[...]" }.into())
+    }
+}
+
 /// Declares a struct of keys: each key once, as
 /// `/// doc` `name: Type = default, validate;` where `validate` turns the
 /// script's value into the key's (given the setting's full name, the value
@@ -160,7 +232,7 @@ macro_rules! keys {
                         let check: fn(&str, &Dynamic, &$ty) -> Result<$ty, String> = $check;
                         self.$key = check(&what, val, &self.$key)?;
                     })+
-                    _ => return Err(v::unknown("key", &what, key, $prefix, $KNOWN)),
+                    _ => return Err(unknown_key(&what, key, $prefix, $KNOWN)),
                 }
                 Ok(())
             }
@@ -169,7 +241,7 @@ macro_rules! keys {
             fn get(&self, key: &str) -> Result<Option<Dynamic>, String> {
                 match key {
                     $(stringify!($key) => Ok(KeyValue::to_dynamic(&self.$key)),)+
-                    _ => Err(v::unknown("key", &format!("{}{key}", $prefix), key, $prefix, $KNOWN)),
+                    _ => Err(unknown_key(&format!("{}{key}", $prefix), key, $prefix, $KNOWN)),
                 }
             }
         }
@@ -230,6 +302,14 @@ keys! {
         result_dir: String = String::new(), |what, val, _| absolute_or_empty(what, val);
         /// A group whose members may use the control socket; "" = root and picomon's user only.
         control_group: String = String::new(), |what, val, _| v::string(what, val);
+        /// Address of the read-only HTTP listener (metrics, checks JSON, status page); "" = off.
+        listen: String = String::new(), |what, val, _| listen_address(what, val);
+        /// Flap detection thresholds (percent state change) of every check; false = off.
+        default_flap: FlapKey = FlapKey::default(),
+            |what, val, _| super::noise::flap(what, val).map(FlapKey);
+        /// Reminder interval of a check that stays in PROBLEM ("1h"); "" = none.
+        default_renotify_every: String = String::new(),
+            |what, val, _| super::noise::renotify(what, val).map(|s| if s == 0 { String::new() } else { format!("{s}s") });
         /// The mail settings.
         emails: EmailKeys = EmailKeys::defaults(hostname),
             |what, val, cur| group_assignment(what, val, is_emails_handle).map(|()| cur.clone());
@@ -255,11 +335,11 @@ keys! {
         smtp_ca_file: String = String::new(), |what, val, _| v::string(what, val);
         /// First retry delay after a failed send, in seconds.
         smtp_retry_timeout: f64 = 60.0, |what, val, _| v::seconds(what, val, 1.0, false);
-        /// Read for picomon's Python configs; no idle connection is kept.
-        smtp_keepalive_timeout: f64 = 60.0, |what, val, _| v::seconds(what, val, 0.0, false);
-        /// The Problem subject template.
+        /// The subject template, in Python's format syntax.
         subject_tpl: String = "[picomon] {state}: {check} on {dest}".into(),
             |what, val, _| v::non_empty(what, val);
+        /// `thread`: "Re: " + the Problem subject; `state`: each mail renders `subject_tpl` with its own state.
+        subject_style: String = "thread".into(), |what, val, _| v::choice(what, val, SUBJECT_STYLES);
         /// The periodic error report.
         report: ReportKeys = ReportKeys::defaults(),
             |what, val, cur| group_assignment(what, val, is_report_handle).map(|()| cur.clone());
@@ -267,6 +347,9 @@ keys! {
         watchdog_subject: String = "[picomon] daemon stopped".into(), |what, val, _| v::non_empty(what, val);
         /// More transitions than this in one tick are sent as one digest.
         digest_over: INT = 5, |what, val, _| v::whole(what, val, 1, 1_000_000, "transitions");
+        /// Steps `#{ after, to }`: an unacknowledged outage's thread also goes to `to` after `after`.
+        escalate: EscalateKey = EscalateKey::default(),
+            |what, val, _| super::noise::escalate(what, val).map(EscalateKey);
     }
 }
 
@@ -297,6 +380,18 @@ fn absolute_or_empty(what: &str, val: &Dynamic) -> Result<String, String> {
         ));
     }
     Ok(dir)
+}
+
+/// `config.listen`: `IP:PORT` (port 0 takes a free port and logs it), or
+/// "" for no listener.
+fn listen_address(what: &str, val: &Dynamic) -> Result<String, String> {
+    let addr = v::string(what, val)?;
+    if !addr.is_empty() && addr.parse::<std::net::SocketAddr>().is_err() {
+        return Err(format!(
+            "{what} must be IP:PORT, e.g. \"127.0.0.1:9464\" (\"[::1]:9464\", or \"0.0.0.0:9464\" for every interface), or \"\" for no listener, not {addr:?}"
+        ));
+    }
+    Ok(addr)
 }
 
 /// `config.emails.to`: a list of mail addresses.

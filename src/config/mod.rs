@@ -15,6 +15,7 @@ mod engine;
 mod error;
 mod keys;
 mod maintenance;
+mod noise;
 mod summary;
 mod value;
 mod when;
@@ -38,6 +39,17 @@ pub enum SmtpTls {
     Tls,
 }
 
+/// How the subjects of a check's Update and Recovery mails are made
+/// (`emails.subject_style`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SubjectStyle {
+    /// "Re: " + the Problem mail's subject, as rendered then.
+    Thread,
+    /// `subject_tpl` rendered with the mail's own state, as picomon's
+    /// Python original did; still threaded by its headers.
+    State,
+}
+
 /// `config.emails.*`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EmailConfig {
@@ -51,8 +63,8 @@ pub struct EmailConfig {
     /// Extra CA certificates (PEM) to trust, for private CAs.
     pub smtp_ca_file: String,
     pub smtp_retry_timeout: Duration,
-    pub smtp_keepalive_timeout: Duration,
     pub subject_tpl: String,
+    pub subject_style: SubjectStyle,
     pub report_every: Duration,
     pub report_subject: String,
     pub watchdog_subject: String,
@@ -84,8 +96,14 @@ pub struct Config {
     pub result_dir: Option<PathBuf>,
     /// `config.control_group`: members may use the control socket.
     pub control_group: Option<String>,
+    /// `config.listen`: where the read-only HTTP listener binds; `None`
+    /// when off.
+    pub listen: Option<std::net::SocketAddr>,
     /// `maintenance(#{ match, ... })` windows: silences from the config.
     pub maintenance: Vec<crate::alert::quiet::Maintenance>,
+    /// `config.default_flap`, `config.default_renotify_every` and
+    /// `config.emails.escalate`.
+    pub noise: crate::alert::NoiseDefaults,
     pub emails: EmailConfig,
     pub hosts: Vec<Host>,
     pub checks: Vec<CheckSpec>,
@@ -152,7 +170,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 pub fn load_str(path: &Path, source: &str) -> Result<Config, ConfigError> {
     let (shared, ran) = evaluate(path, source);
     ran?;
-    let cfg = shared.with(|b| build_config(path, b));
+    let cfg = shared.with(|b| build_config(path, b))?;
     check_notify_picks(&cfg)?;
     Ok(cfg)
 }
@@ -208,7 +226,9 @@ fn evaluate(path: &Path, source: &str) -> (builder::Shared, Result<(), ConfigErr
         .map_err(|e| error::from_parse(path, e))
         .and_then(|ast| {
             engine::arm_deadline(&mut engine);
-            engine.run_ast(&ast).map_err(|e| error::from_eval(path, *e))
+            engine
+                .run_ast(&ast)
+                .map_err(|e| error::from_eval(path, *e, &engine::function_names(&engine)))
         });
     drop(engine);
     (shared, ran)
@@ -228,11 +248,19 @@ pub fn state_dir_of(path: &Path) -> Result<PathBuf, ConfigError> {
     Ok(shared.with(|b| PathBuf::from(&b.keys.state_dir)))
 }
 
-/// The validated config from what the script built.
-fn build_config(path: &Path, b: &builder::Builder) -> Config {
+/// The validated config from what the script built; what can only be
+/// checked once every check is known (dependencies) fails here, at the
+/// line of the `add()`.
+fn build_config(path: &Path, b: &builder::Builder) -> Result<Config, ConfigError> {
     let k = &b.keys;
     let e = &k.emails;
-    Config {
+    let noise = noise::resolve(b).map_err(|(i, message)| ConfigError {
+        file: path.to_path_buf(),
+        line: b.checks[i].line,
+        col: 1,
+        message,
+    })?;
+    Ok(Config {
         path: path.to_path_buf(),
         base_tick: Duration::from_secs_f64(k.base_tick),
         workers: k.workers as usize,
@@ -254,6 +282,8 @@ fn build_config(path: &Path, b: &builder::Builder) -> Config {
             .collect(),
         result_dir: (!k.result_dir.is_empty()).then(|| PathBuf::from(&k.result_dir)),
         control_group: (!k.control_group.is_empty()).then(|| k.control_group.clone()),
+        // Validated when set.
+        listen: k.listen.parse().ok(),
         maintenance: b.maintenance.clone(),
         emails: EmailConfig {
             to: e.to.clone(),
@@ -268,14 +298,26 @@ fn build_config(path: &Path, b: &builder::Builder) -> Config {
             smtp_password_file: e.smtp_password_file.clone(),
             smtp_ca_file: e.smtp_ca_file.clone(),
             smtp_retry_timeout: Duration::from_secs_f64(e.smtp_retry_timeout),
-            smtp_keepalive_timeout: Duration::from_secs_f64(e.smtp_keepalive_timeout),
             subject_tpl: e.subject_tpl.clone(),
+            subject_style: match e.subject_style.as_str() {
+                "state" => SubjectStyle::State,
+                _ => SubjectStyle::Thread,
+            },
             report_every: Duration::from_secs_f64(e.report.every),
             report_subject: e.report.subject.clone(),
             watchdog_subject: e.watchdog_subject.clone(),
             digest_over: e.digest_over as usize,
         },
+        noise: crate::alert::NoiseDefaults {
+            flap: k.default_flap.0,
+            renotify_every: noise::renotify(
+                "config.default_renotify_every",
+                &k.default_renotify_every.clone().into(),
+            )
+            .unwrap_or(0),
+            escalate: e.escalate.0.clone(),
+        },
         hosts: b.hosts.clone(),
-        checks: checks::finish(b),
-    }
+        checks: checks::finish(b, noise),
+    })
 }

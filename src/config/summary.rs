@@ -103,6 +103,10 @@ fn paragraph(c: &Config) -> String {
         ));
     }
 
+    if let Some(addr) = c.listen {
+        out.push_str(&format!("HTTP (/metrics, status page) on {addr}. "));
+    }
+
     let e = &c.emails;
     if e.to.is_empty() {
         out.push_str("Mail: off (config.emails.to is empty).");

@@ -1,9 +1,11 @@
-//! The `when` option (SPEC §9): `#{ hours: "9-17", weekdays: "mon-fri",
-//! days: "1-12,24-30", start: "2099-11-11 11:11:11" }`.
+//! The `when` option (SPEC §9): `#{ minutes: "0-14", hours: "9-17",
+//! weekdays: "mon-fri", days: "1-12,24-30", months: "jan-mar",
+//! start: "2099-11-11 11:11:11", end: "2100-01-01" }`.
 //!
-//! Each list is comma-separated single values or `a-b` ranges. Hours and
-//! weekdays may wrap (`"22-6"`, `"fri-mon"`), since a night or a weekend
-//! window is what people mean by them; days of the month may not.
+//! Each list is comma-separated single values or `a-b` ranges. Minutes,
+//! hours, weekdays and months may wrap (`"22-6"`, `"fri-mon"`, `"nov-feb"`),
+//! since a night, a weekend or a winter is what people mean by them; days
+//! of the month may not.
 
 use rhai::{Dynamic, Map};
 
@@ -13,9 +15,15 @@ use crate::clock;
 use super::value::{describe, unknown};
 
 /// The keys a `when` map may have.
-pub const WHEN_KEYS: &[&str] = &["hours", "weekdays", "days", "start"];
+pub const WHEN_KEYS: &[&str] = &[
+    "minutes", "hours", "weekdays", "days", "months", "start", "end",
+];
 
 const WEEKDAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+const MONTHS: [&str; 12] = [
+    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+];
 
 /// Parses a `when` value; messages start with `option when.<key>`.
 pub fn parse(v: &Dynamic) -> Result<When, String> {
@@ -29,10 +37,13 @@ pub fn parse(v: &Dynamic) -> Result<When, String> {
     for (key, val) in map.iter() {
         let what = format!("option when.{key}");
         match key.as_str() {
-            "hours" => when.hours = list(&what, val, 0, 23, true, hour)?,
+            "minutes" => when.minutes = list(&what, val, 0, 59, true, number)?,
+            "hours" => when.hours = list(&what, val, 0, 23, true, number)?,
             "weekdays" => when.weekdays = list(&what, val, 0, 6, true, weekday)?,
-            "days" => when.days = list(&what, val, 1, 31, false, day)?,
-            "start" => when.start = Some(start(&what, val)?),
+            "days" => when.days = list(&what, val, 1, 31, false, number)?,
+            "months" => when.months = list(&what, val, 1, 12, true, month)?,
+            "start" => when.start = Some(moment(&what, val)?),
+            "end" => when.end = Some(moment(&what, val)?),
             other => {
                 return Err(unknown(
                     "option",
@@ -42,6 +53,13 @@ pub fn parse(v: &Dynamic) -> Result<When, String> {
                     WHEN_KEYS,
                 ))
             }
+        }
+    }
+    if let (Some(s), Some(e)) = (when.start, when.end) {
+        if e < s {
+            return Err(
+                "option when: end is before start; the check would never run (swap them?)".into(),
+            );
         }
     }
     Ok(when)
@@ -65,7 +83,9 @@ fn list(
     };
     let bad = |part: &str| {
         let example = match max {
+            59 => "\"0-14\" or \"0,30\" (minutes 0-59)",
             23 => "\"9-17\" or \"8,12-14\" (hours 0-23)",
+            12 => "\"jan-mar\" or \"6,12\" (months 1-12)",
             6 => "\"mon-fri\" or \"sat,sun\"",
             _ => "\"1-12,24-30\" (days 1-31)",
         };
@@ -104,12 +124,21 @@ fn list(
     Ok(out)
 }
 
-fn hour(s: &str) -> Option<u8> {
+fn number(s: &str) -> Option<u8> {
     s.parse().ok()
 }
 
-fn day(s: &str) -> Option<u8> {
-    s.parse().ok()
+/// `3`, `mar`, `March`; 1 = January.
+fn month(s: &str) -> Option<u8> {
+    let lower = s.to_ascii_lowercase();
+    number(s).or_else(|| {
+        (0..12u8)
+            .find(|&i| {
+                let short = MONTHS[i as usize];
+                lower == short || (lower.len() > 3 && lower.starts_with(short))
+            })
+            .map(|i| i + 1)
+    })
 }
 
 /// `mon`, `Monday`, `TUE`...; 0 = Monday.
@@ -128,7 +157,7 @@ fn weekday(s: &str) -> Option<u8> {
 }
 
 /// `"YYYY-MM-DD[ HH:MM[:SS]]"` in local time, as Unix seconds.
-fn start(what: &str, v: &Dynamic) -> Result<i64, String> {
+fn moment(what: &str, v: &Dynamic) -> Result<i64, String> {
     let bad = || {
         format!(
             "{what}: {v} is not a local date and time like \"2099-11-11 11:11:11\" (or \"2099-11-11\")"
@@ -185,7 +214,7 @@ mod tests {
 
     #[test]
     fn ranges_and_lists() {
-        let h = |x| list("h", &s(x), 0, 23, true, hour);
+        let h = |x| list("h", &s(x), 0, 23, true, number);
         assert_eq!(h("9-12").unwrap(), vec![9, 10, 11, 12]);
         assert_eq!(h("8,12-13").unwrap(), vec![8, 12, 13]);
         assert_eq!(h("22-1").unwrap(), vec![0, 1, 22, 23]);
@@ -197,7 +226,7 @@ mod tests {
         assert_eq!(w("Sat,sunday").unwrap(), vec![5, 6]);
         assert_eq!(w("fri-mon").unwrap(), vec![0, 4, 5, 6]);
         assert!(w("funday").is_err());
-        let d = |x| list("d", &s(x), 1, 31, false, day);
+        let d = |x| list("d", &s(x), 1, 31, false, number);
         assert_eq!(d("30-31,1").unwrap(), vec![1, 30, 31]);
         assert!(d("12-1").is_err());
         assert!(d("0").is_err());
@@ -205,9 +234,32 @@ mod tests {
 
     #[test]
     fn start_rejects_impossible_dates() {
-        assert!(start("s", &s("2099-02-30 00:00:00")).is_err());
-        assert!(start("s", &s("2099-11-11 25:00")).is_err());
-        assert!(start("s", &s("soon")).is_err());
-        assert!(start("s", &s("2024-02-29")).is_ok());
+        assert!(moment("s", &s("2099-02-30 00:00:00")).is_err());
+        assert!(moment("s", &s("2099-11-11 25:00")).is_err());
+        assert!(moment("s", &s("soon")).is_err());
+        assert!(moment("s", &s("2024-02-29")).is_ok());
+    }
+
+    #[test]
+    fn minutes_months_and_end() {
+        let m = |x| list("m", &s(x), 0, 59, true, number);
+        assert_eq!(m("58-1").unwrap(), vec![0, 1, 58, 59]);
+        assert!(m("60").is_err());
+        let mo = |x| list("mo", &s(x), 1, 12, true, month);
+        assert_eq!(mo("nov-feb").unwrap(), vec![1, 2, 11, 12]);
+        assert_eq!(mo("March,6").unwrap(), vec![3, 6]);
+        assert!(mo("13").is_err());
+        assert!(mo("ma").is_err());
+        let mut map = Map::new();
+        map.insert("start".into(), s("2099-01-02"));
+        map.insert("end".into(), s("2099-01-01"));
+        let e = parse(&Dynamic::from_map(map)).unwrap_err();
+        assert!(e.contains("end is before start"), "{e}");
+        let mut map = Map::new();
+        map.insert("end".into(), s("2099-01-01 12:00"));
+        map.insert("minutes".into(), s("0-14"));
+        let w = parse(&Dynamic::from_map(map)).unwrap();
+        assert_eq!(w.minutes, (0..=14).collect::<Vec<u8>>());
+        assert!(w.end.is_some());
     }
 }

@@ -112,7 +112,8 @@ pub fn render_table(r: &StatusReport, problems_only: bool, colour: bool) -> Stri
     rows.sort_by_key(|c| match c.phase.as_str() {
         "problem" => 0,
         "retrying" => 1,
-        _ => 2,
+        "unreachable" => 2,
+        _ => 3,
     });
     let cells: Vec<[String; 8]> = rows
         .iter()
@@ -120,9 +121,16 @@ pub fn render_table(r: &StatusReport, problems_only: bool, colour: bool) -> Stri
             let phase = match c.phase.as_str() {
                 "problem" => "PROBLEM".to_string(),
                 "retrying" => format!("RETRYING {}/{}", c.failed_runs, c.max_runs),
+                "unreachable" => "UNREACHABLE".to_string(),
                 _ => "OK".to_string(),
             };
             let mut marks = String::new();
+            if let Some(p) = &c.unreachable_by {
+                marks.push_str(&format!("[VIA {p}] "));
+            }
+            if let (true, Some(p)) = (c.flapping, c.flap_percent) {
+                marks.push_str(&format!("[FLAPPING {p:.0}%] "));
+            }
             if let Some(a) = &c.ack {
                 marks.push_str(&format!("[ACK {}] ", a.by));
             }
@@ -178,7 +186,7 @@ pub fn render_table(r: &StatusReport, problems_only: bool, colour: bool) -> Stri
     for (c, row) in rows.iter().zip(&cells) {
         let paint = colour.then_some(match c.phase.as_str() {
             "problem" => "31",
-            "retrying" => "33",
+            "retrying" | "unreachable" => "33",
             _ => "32",
         });
         out.push_str(&line(
@@ -278,6 +286,9 @@ mod tests {
             output: format!("{name} says {status}"),
             ack: None,
             silenced_by: None,
+            unreachable_by: None,
+            flap_percent: None,
+            flapping: false,
         }
     }
 

@@ -55,6 +55,10 @@ pub enum Request {
     Unsilence {
         id: String,
     },
+    /// The HTTP listener's request for what it shows; never read from the
+    /// socket.
+    #[serde(skip)]
+    Http,
 }
 
 impl Request {
@@ -68,6 +72,7 @@ impl Request {
             Request::Silence { .. } => "silence",
             Request::Silences => "silences",
             Request::Unsilence { .. } => "unsilence",
+            Request::Http => "http",
         }
     }
 }
@@ -86,6 +91,9 @@ pub struct Response {
     pub status: Option<StatusReport>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub silences: Option<Vec<Silence>>,
+    /// The answer to [`Request::Http`]; never written to the socket.
+    #[serde(skip)]
+    pub http: Option<Box<crate::http::Snapshot>>,
 }
 
 impl Response {
@@ -137,6 +145,16 @@ pub struct CheckStatus {
     pub output: String,
     pub ack: Option<AckView>,
     pub silenced_by: Option<String>,
+    /// Phase `unreachable`: the failing check ("name on target") it
+    /// depends on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreachable_by: Option<String>,
+    /// Percent state change over the last 21 runs; null when flap
+    /// detection is off for the check.
+    #[serde(default)]
+    pub flap_percent: Option<f32>,
+    #[serde(default)]
+    pub flapping: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -178,6 +196,7 @@ mod tests {
             r#"{"cmd":"rm -rf"}"#,
             r#"{"cmd":"run"}"#,
             r#"{"cmd":"ack","check":"x","by":"someone else"}"#,
+            r#"{"cmd":"http"}"#,
             "[]",
             "",
         ] {

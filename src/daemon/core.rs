@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::alert::quiet::{self, Gate, Quiet, Subject};
-use crate::alert::{AlertState, Phase, Transition, TransitionKind};
+use crate::alert::{AlertState, Phase, TransitionKind};
 use crate::check::{CheckSpec, Outcome};
 use crate::clock::{Clock, MonoMicros, UnixMicros};
 use crate::config::Config;
@@ -41,9 +41,29 @@ struct Tracked {
     sched: CheckSchedule,
     last_output: String,
     last_run: Option<UnixMicros>,
-    last_duration: Option<Duration>,
+    /// Milliseconds the last run took (at least 1), packed with `flap` in
+    /// one word.
+    took_ms: Option<std::num::NonZeroU32>,
+    /// Status changes of the last 21 runs, and whether it flaps.
+    flap: crate::alert::flap::FlapHistory,
     /// What the check's probe remembered after its last run.
     memory: Option<String>,
+    /// Recent run durations, for the status page: only while
+    /// `config.listen` is set.
+    recent: Option<Box<crate::http::Recent>>,
+    /// What few checks need at a time (held dependents, reminders):
+    /// one pointer for all, `None` for most.
+    extra: Option<Box<Extra>>,
+}
+
+/// The part of a check's state only some checks have.
+#[derive(Debug, Default)]
+struct Extra {
+    /// UNREACHABLE: the parent whose failure holds this check's Problem.
+    held_by: Option<u32>,
+    /// Reminders and escalation of the current outage (in PROBLEM, for
+    /// checks that have either).
+    nag: Option<crate::alert::remind::Nag>,
 }
 
 impl Tracked {
@@ -54,8 +74,11 @@ impl Tracked {
             sched: CheckSchedule::default(),
             last_output: String::new(),
             last_run: None,
-            last_duration: None,
+            took_ms: None,
+            flap: crate::alert::flap::FlapHistory::default(),
             memory: None,
+            recent: None,
+            extra: None,
         }
     }
 
@@ -81,6 +104,9 @@ impl Tracked {
             last_output: self.last_output.clone(),
             ack: None,
             silenced_by: None,
+            unreachable_by: None,
+            flap_percent: None,
+            flapping: self.flap.is_flapping(),
         }
     }
 
@@ -189,6 +215,10 @@ pub struct Daemon<C: Clock> {
     /// The notifier's status lines as of the last tick (listing the outbox
     /// for every published status would cost a directory read each time).
     outbox_lines: Vec<String>,
+    /// Transitions since start by kind, for `/metrics`.
+    transitions_total: Vec<(&'static str, u64)>,
+    /// (parent, dependent) positions, sorted; empty without `depends_on`.
+    dependents: Vec<(u32, u32)>,
 }
 
 /// What a reload did, for `picomon reload`.
@@ -234,6 +264,14 @@ impl<C: Clock> Daemon<C> {
             waiting: HashMap::new(),
             answers: Vec::new(),
             outbox_lines: Vec::new(),
+            transitions_total: [
+                TransitionKind::Problem,
+                TransitionKind::Update,
+                TransitionKind::Recovery,
+            ]
+            .map(|k| (k.as_str(), 0))
+            .to_vec(),
+            dependents: Vec::new(),
             cfg,
         };
         d.install(specs, HashMap::new());
@@ -270,7 +308,12 @@ impl<C: Clock> Daemon<C> {
         let now = self.clock.wall();
         self.checks
             .iter()
-            .map(|t| CheckView {
+            .enumerate()
+            .map(|(i, t)| (t, self.noise_view(i)))
+            .map(|(t, v)| CheckView {
+                unreachable_by: v.unreachable_by,
+                flap_percent: v.flap_percent,
+                flapping: v.flapping,
                 silenced_by: self
                     .quiet
                     .silenced_by(t.subject(), now, &self.cfg.maintenance),
@@ -287,11 +330,15 @@ impl<C: Clock> Daemon<C> {
     /// Replaces the checks, keeping the state of those whose identity is
     /// unchanged.
     fn install(&mut self, specs: Vec<CheckSpec>, mut old: HashMap<String, Tracked>) {
+        let listening = self.cfg.listen.is_some();
         self.checks = specs
             .into_iter()
             .map(|spec| match old.remove(&spec.id) {
                 Some(mut t) => {
                     t.spec = Arc::new(spec);
+                    if !listening {
+                        t.recent = None;
+                    }
                     t
                 }
                 None => Tracked::new(spec),
@@ -303,20 +350,28 @@ impl<C: Clock> Daemon<C> {
             .enumerate()
             .map(|(i, t)| (t.spec.id.clone(), i))
             .collect();
-        self.running = self.checks.iter().filter(|t| t.sched.running).count();
+        self.running = self.checks.iter().map(|t| t.sched.runs()).sum();
+        self.index_dependents();
     }
 
     /// After a restart: checks whose identity is unchanged get back their
     /// alert state, so a PROBLEM stays a PROBLEM and its thread continues.
     pub fn restore(&mut self, mut saved: crate::state::SavedState) {
+        let mut held = HashMap::new();
         for t in &mut self.checks {
             if let Some(c) = saved.checks.remove(&t.spec.id) {
                 t.alert = c.alert;
                 t.last_output = c.last_output;
                 t.last_run = c.last_run;
                 t.memory = c.memory;
+                t.set_nag(c.nag);
+                t.flap = c.flap;
+                if let Some(p) = c.held_by {
+                    held.insert(t.spec.id.clone(), p);
+                }
             }
         }
+        self.rehold(held);
     }
 
     /// After a restart: the acks and silences kept in `state_dir/quiet`.
@@ -339,6 +394,7 @@ impl<C: Clock> Daemon<C> {
         self.flush();
         let wall = self.clock.wall();
         self.quiet_housekeeping(wall);
+        self.nag(wall);
         // Runs of earlier ticks that never got a worker: the pool is too
         // small for the checks (runs queued within a tick are normal).
         let mut load = Overload {
@@ -353,7 +409,7 @@ impl<C: Clock> Daemon<C> {
                     continue;
                 }
             }
-            match t.sched.decide(k, t.interval()) {
+            match t.sched.decide(k, t.interval(), t.spec.max_instances) {
                 Decision::NotDue => {}
                 Decision::SkipRunning => {
                     load.skipped += 1;
@@ -412,20 +468,10 @@ impl<C: Clock> Daemon<C> {
                 "{}: no longer silenced and still failing: its Problem is mailed now",
                 t.spec.title()
             );
-            let notice = Notice {
-                check_id: t.spec.id.clone(),
-                name: t.spec.name.clone(),
-                dest: t.spec.dest.clone(),
-                transition: Transition {
-                    kind: TransitionKind::Problem,
-                    status: t.alert.last_status.unwrap_or(crate::check::Status::Unknown),
-                    previous: None,
-                    outage_start: t.alert.outage_start.unwrap_or(now),
-                    failed_runs: t.alert.failed_runs,
-                    at: now,
-                },
-                output: t.last_output.clone(),
-            };
+            let mut x = t.now_transition(TransitionKind::Problem, now);
+            x.previous = None;
+            let mut notice = t.notice(x);
+            self.mailed(i, &mut notice, now);
             // Straight to the notifier: the silence has been consulted.
             self.notifier.transitions(vec![notice], now);
         }
@@ -475,6 +521,7 @@ impl<C: Clock> Daemon<C> {
             return;
         };
         let now = self.clock.wall();
+        let listening = self.cfg.listen.is_some();
         let t = &mut self.checks[i];
         if t.sched.running {
             t.sched.finish();
@@ -489,7 +536,12 @@ impl<C: Clock> Daemon<C> {
         );
         t.last_output = outcome.full_text();
         t.last_run = Some(now);
-        t.last_duration = Some(outcome.duration);
+        t.took_ms = std::num::NonZeroU32::new(
+            u32::try_from(outcome.duration.as_millis())
+                .unwrap_or(u32::MAX)
+                .max(1),
+        );
+        crate::http::Recent::record(&mut t.recent, listening, outcome.duration);
         if let Some(calls) = self.waiting.remove(id) {
             let line = super::once::result_line(outcome.status, &t.spec.title(), &outcome.summary);
             for call in calls {
@@ -510,7 +562,9 @@ impl<C: Clock> Daemon<C> {
                 .submit(&PassiveResult::for_check(&t.spec, &outcome, now));
         }
         let before = t.alert.clone();
-        if let Some(tr) = t.alert.step(outcome.status, t.spec.retry, now) {
+        let status_changed = before.last_status.is_some_and(|s| s != outcome.status);
+        let tr = t.alert.step(outcome.status, t.spec.retry, now);
+        if let Some(tr) = &tr {
             log::info!(
                 "{} {}: {} {}",
                 tr.kind.as_str(),
@@ -518,17 +572,17 @@ impl<C: Clock> Daemon<C> {
                 tr.status,
                 outcome.summary
             );
-            self.pending.push((
-                i,
-                Notice {
-                    check_id: t.spec.id.clone(),
-                    name: t.spec.name.clone(),
-                    dest: t.spec.dest.clone(),
-                    transition: tr,
-                    output: t.last_output.clone(),
-                },
-            ));
+            match self
+                .transitions_total
+                .iter_mut()
+                .find(|(k, _)| *k == tr.kind.as_str())
+            {
+                Some((_, n)) => *n += 1,
+                None => self.transitions_total.push((tr.kind.as_str(), 1)),
+            }
         }
+        self.announce(i, tr, status_changed, now);
+        let t = &mut self.checks[i];
         let mut changed = t.alert != before;
         if outcome.memory.is_some() && outcome.memory != t.memory {
             t.memory = outcome.memory;
@@ -557,16 +611,28 @@ impl<C: Clock> Daemon<C> {
         }
         let mut batch = std::mem::take(&mut self.pending);
         batch.sort_by_key(|(i, _)| *i);
+        let batch = self.resolve_deps(batch);
         let now = self.clock.wall();
         let mut mail = Vec::with_capacity(batch.len());
-        for (i, n) in batch {
+        for (i, mut n) in batch {
             let t = &self.checks[i];
             let before = (self.quiet.acks.len(), self.quiet.held.len());
+            // "Stopped flapping" counts as the Problem or Recovery it is.
+            let as_kind = match n.transition.kind {
+                TransitionKind::FlappingStop if n.transition.opens_outage() => {
+                    TransitionKind::Problem
+                }
+                TransitionKind::FlappingStop => TransitionKind::Recovery,
+                k => k,
+            };
             match self
                 .quiet
-                .gate(t.subject(), n.transition.kind, now, &self.cfg.maintenance)
+                .gate(t.subject(), as_kind, now, &self.cfg.maintenance)
             {
-                Gate::Mail => mail.push(n),
+                Gate::Mail => {
+                    self.mailed(i, &mut n, now);
+                    mail.push(n);
+                }
                 Gate::Hold(why) => log::info!(
                     "{} {}: not mailed: {why}",
                     n.transition.kind.as_str(),
@@ -587,6 +653,7 @@ impl<C: Clock> Daemon<C> {
         }
         // The report time and thread subjects are kept by the mail side
         // (state_dir/mail-state).
+        let all = &self.checks;
         let checks = self.checks.iter().map(|t| {
             (
                 t.spec.id.as_str(),
@@ -595,6 +662,9 @@ impl<C: Clock> Daemon<C> {
                     last_output: &t.last_output,
                     last_run: t.last_run,
                     memory: t.memory.as_deref(),
+                    held_by: t.held_by().map(|p| all[p as usize].spec.id.as_str()),
+                    nag: t.nag(),
+                    flap: t.flap,
                 },
             )
         });
@@ -658,6 +728,7 @@ impl<C: Clock> Daemon<C> {
     pub fn reload(&mut self, mut cfg: Config, parts: Parts) -> Reloaded {
         // Pending transitions name positions in the old check list.
         self.flush();
+        let held = self.held_ids();
         let old: HashMap<String, Tracked> = std::mem::take(&mut self.checks)
             .into_iter()
             .map(|t| (t.spec.id.clone(), t))
@@ -687,6 +758,7 @@ impl<C: Clock> Daemon<C> {
         };
         self.cfg = cfg;
         self.install(specs, old);
+        self.rehold(held);
         let index = &self.index;
         self.quiet.retain_checks(|id| index.contains_key(id));
         self.quiet_dirty = true;
@@ -741,5 +813,6 @@ impl<C: Clock> Daemon<C> {
 }
 
 mod control;
+mod noise;
 #[cfg(test)]
 mod tests;

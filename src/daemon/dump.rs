@@ -4,6 +4,7 @@
 
 use crate::alert::Phase;
 use crate::clock::{hms, local_datetime, UnixMicros};
+use crate::mail::compose::noise_marks;
 use crate::notify::CheckView;
 
 pub fn render_dump(now: UnixMicros, checks: &[CheckView], extra: &[String]) -> String {
@@ -17,13 +18,14 @@ pub fn render_dump(now: UnixMicros, checks: &[CheckView], extra: &[String]) -> S
     for c in &problems {
         let since = c.outage_start.unwrap_or(now);
         out.push_str(&format!(
-            "  {} {} on {}: since {} ({}, {} failed runs): {}\n",
+            "  {} {} on {}: since {} ({}, {} failed runs){}: {}\n",
             c.status.map(|s| s.as_str()).unwrap_or("?"),
             c.name,
             c.dest,
             local_datetime(since),
             hms(now - since),
             c.failed_runs,
+            noise_marks(c),
             one_line(&c.last_output)
         ));
     }
@@ -35,10 +37,11 @@ pub fn render_dump(now: UnixMicros, checks: &[CheckView], extra: &[String]) -> S
             (_, Some(s)) => s.as_str().to_string(),
         };
         out.push_str(&format!(
-            "  {} {} on {}: {}\n",
+            "  {} {} on {}{}: {}\n",
             state,
             c.name,
             c.dest,
+            noise_marks(c),
             one_line(&c.last_output)
         ));
     }
@@ -72,6 +75,7 @@ mod tests {
             last_output: format!("{name} says hi\nlong"),
             ack: None,
             silenced_by: None,
+            ..CheckView::default()
         }
     }
 
@@ -96,5 +100,24 @@ mod tests {
         assert!(d.contains("retrying 1/3 b on web1"));
         assert!(d.contains("OK a on web1: a says hi\n"));
         assert!(d.ends_with("outbox: 0 waiting\n"));
+    }
+
+    #[test]
+    fn unreachable_and_flapping_checks_say_so() {
+        let mut held = view("tcp web1", Phase::Problem, Status::Critical, 3);
+        held.unreachable_by = Some("router ping on gw".into());
+        held.flap_percent = Some(0.0);
+        let mut flap = view("flappy", Phase::Ok, Status::Ok, 0);
+        flap.flap_percent = Some(34.4);
+        flap.flapping = true;
+        let d = render_dump(1_000_000_000 + 90_000_000, &[held, flap], &[]);
+        assert!(
+            d.contains("failed runs) (UNREACHABLE: router ping on gw fails): tcp web1 says hi"),
+            "{d}"
+        );
+        assert!(
+            d.contains("OK flappy on web1 (FLAPPING, 34.4% state change): flappy says hi"),
+            "{d}"
+        );
     }
 }

@@ -48,7 +48,7 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
         if let Some(pattern) = &cli.only {
             only(&mut cfg, pattern)?;
         }
-        return once::run(cfg, cli.notify);
+        return once::run(cfg, cli.notify, cli.outputs);
     }
     if cli.send {
         return send(&cfg);

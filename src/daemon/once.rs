@@ -8,6 +8,12 @@
 //! SIGINT (Ctrl-C) or SIGTERM stops it like the daemon: the runs are killed
 //! (their lines say so), what escaped them too, the summary is printed and
 //! the exit code is 130 or 143.
+//!
+//! With `--outputs` every result also goes through `config.outputs`, as the
+//! daemon sends them (pcrunner's use from cron): the outputs start first, so
+//! what an earlier run left in a spool is delivered before the new results;
+//! what cannot be delivered within [`SEND_FLUSH`] stays spooled for the next
+//! run (or the daemon, or `--send`).
 
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -26,6 +32,7 @@ use crate::check::{CheckSpec, Outcome, Status};
 use crate::clock::now_unix_micros;
 use crate::config::Config;
 use crate::notify::Notice;
+use crate::output::{Outputs, PassiveResult, SEND_FLUSH};
 
 /// A result line: `CRITICAL  check_tcp on web1: connect to ... refused`.
 pub fn result_line(status: Status, title: &str, summary: &str) -> String {
@@ -38,18 +45,25 @@ struct Tally {
     /// Runs per status, indexed by its code.
     counts: [usize; 4],
     notices: Vec<Notice>,
+    /// With `--outputs`: what goes to them.
+    results: Vec<PassiveResult>,
 }
 
 impl Tally {
-    fn add(&mut self, spec: &CheckSpec, out: Outcome) {
+    fn add(&mut self, spec: &CheckSpec, out: Outcome, to_outputs: bool) {
         self.counts[out.status.code() as usize] += 1;
+        // picomon's own health is not a service of the monitoring fed.
+        if to_outputs && spec.id != super::selfcheck::ID {
+            self.results
+                .push(PassiveResult::for_check(spec, &out, now_unix_micros()));
+        }
         if out.status != Status::Ok {
             let now = now_unix_micros();
-            self.notices.push(Notice {
-                check_id: spec.id.clone(),
-                name: spec.name.clone(),
-                dest: spec.dest.clone(),
-                transition: Transition {
+            self.notices.push(Notice::new(
+                spec.id.clone(),
+                spec.name.clone(),
+                spec.dest.clone(),
+                Transition {
                     kind: TransitionKind::Problem,
                     status: out.status,
                     previous: None,
@@ -57,8 +71,8 @@ impl Tally {
                     failed_runs: 1,
                     at: now,
                 },
-                output: out.full_text(),
-            });
+                out.full_text(),
+            ));
         }
     }
 
@@ -76,6 +90,8 @@ struct Shared {
     tally: Mutex<Tally>,
     /// The runs in progress, for SIGINT/SIGTERM.
     groups: RunningGroups,
+    /// `--outputs`: keep each result for `config.outputs`.
+    to_outputs: bool,
 }
 
 impl Shared {
@@ -99,16 +115,27 @@ impl Shared {
             self.tally
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .add(spec, out);
+                .add(spec, out, self.to_outputs);
         }
     }
 }
 
-pub fn run(cfg: Config, notify: bool) -> anyhow::Result<i32> {
+pub fn run(cfg: Config, notify: bool, to_outputs: bool) -> anyhow::Result<i32> {
     // With --notify the mail goes through the state dir's outbox: one
     // picomon per state dir. Without, the state dir is not touched.
     let _lock = if notify {
         Some(StateLock::acquire(&cfg.state_dir)?)
+    } else {
+        None
+    };
+    // The spools are shared with the daemon and `--send` (each sender
+    // takes its spool's delivery lock), so no state lock for them.
+    let outputs = if to_outputs {
+        if cfg.outputs.is_empty() {
+            anyhow::bail!("-1 --outputs: no outputs configured: set config.outputs = [ ... ] in the config (see README, \"Feeding Nagios or Icinga\")");
+        }
+        super::ensure_state_dir(&cfg)?;
+        Some(Outputs::start(&cfg.outputs, &cfg.state_dir)?)
     } else {
         None
     };
@@ -121,6 +148,7 @@ pub fn run(cfg: Config, notify: bool) -> anyhow::Result<i32> {
         next: AtomicUsize::new(0),
         tally: Mutex::new(Tally::default()),
         groups: RunningGroups::new(),
+        to_outputs,
     });
     // Each worker holds a sender; the channel disconnects when all are done.
     let (done_tx, done) = bounded::<()>(0);
@@ -153,6 +181,9 @@ pub fn run(cfg: Config, notify: bool) -> anyhow::Result<i32> {
         std::io::stdout().lock(),
         "{ok} ok, {warning} warning, {critical} critical, {unknown} unknown"
     );
+    if let Some(outputs) = &outputs {
+        send(outputs, &tally.results, interrupted.is_none())?;
+    }
     if let Some(sig) = interrupted {
         let ran: usize = tally.counts.iter().sum();
         eprintln!(
@@ -167,6 +198,26 @@ pub fn run(cfg: Config, notify: bool) -> anyhow::Result<i32> {
         super::runner::notify_once(&shared.cfg, tally.notices)?;
     }
     Ok(worst)
+}
+
+/// `-1 --outputs`: spools the results (an error when a spool cannot take
+/// them: they would be lost) and, unless stopped by a signal, waits up to
+/// [`SEND_FLUSH`] for delivery; what is left waits in the spools.
+fn send(outputs: &Outputs, results: &[PassiveResult], wait: bool) -> anyhow::Result<()> {
+    let errors = outputs.try_submit_all(results);
+    outputs.sync()?;
+    if let Some(first) = errors.first() {
+        anyhow::bail!(
+            "-1 --outputs: {} output(s) could not spool the results: {first}",
+            errors.len()
+        );
+    }
+    if wait && !outputs.flush(SEND_FLUSH) {
+        for line in outputs.status_lines() {
+            eprintln!("picomon: not delivered yet, kept in the spool for the next run: {line}");
+        }
+    }
+    Ok(())
 }
 
 /// SIGINT and SIGTERM, as messages: `-1` stops its runs and reports what it

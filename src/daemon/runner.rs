@@ -65,6 +65,8 @@ pub fn run(cli: Cli, cfg: Config) -> anyhow::Result<i32> {
         Arc::clone(&inbox),
         Arc::clone(&published),
     )?;
+    let mut http = Http::default();
+    http.follow(d.cfg().listen, &inbox)?;
     super::memory::trim_heap();
     log::info!(
         "picomon started: {} checks, tick {} s, config {}",
@@ -72,7 +74,8 @@ pub fn run(cli: Cli, cfg: Config) -> anyhow::Result<i32> {
         d.cfg().base_tick.as_secs_f64(),
         d.cfg().path.display()
     );
-    drive(&mut d, &inbox, &cli, &published);
+    drive(&mut d, &inbox, &cli, &published, &mut http);
+    drop(http);
     d.shutdown();
     Ok(0)
 }
@@ -92,7 +95,13 @@ fn forward_signals(inbox: Arc<Inbox<Event>>) -> anyhow::Result<()> {
 
 /// Until SIGTERM or SIGINT: sleep until the next tick or an event, take
 /// everything that arrived, then run the tick if it is due.
-fn drive(d: &mut Daemon<SystemClock>, inbox: &Inbox<Event>, cli: &Cli, published: &Published) {
+fn drive(
+    d: &mut Daemon<SystemClock>,
+    inbox: &Arc<Inbox<Event>>,
+    cli: &Cli,
+    published: &Published,
+    http: &mut Http,
+) {
     let mut publisher = Publisher::default();
     loop {
         let mut deadline = d.clock().instant(d.next_tick_at());
@@ -112,7 +121,8 @@ fn drive(d: &mut Daemon<SystemClock>, inbox: &Inbox<Event>, cli: &Cli, published
                     let _ = reload(d, cli);
                 }
                 Event::Control(call) => {
-                    publisher.force = true;
+                    // The HTTP listener's requests change nothing to publish.
+                    publisher.force |= call.request != Request::Http;
                     control(d, cli, call, published)
                 }
                 Event::Signal(sig) => {
@@ -121,12 +131,43 @@ fn drive(d: &mut Daemon<SystemClock>, inbox: &Inbox<Event>, cli: &Cli, published
                 }
             }
         }
+        // A reload may have changed config.listen.
+        if let Err(e) = http.follow(d.cfg().listen, inbox) {
+            log::error!("reload: {e:#}; no HTTP listener until the next reload");
+        }
         let ticked = d.next_tick_at() <= d.clock().mono();
         d.tick(false);
         publisher.after_batch(d, published, woke || ticked);
         for (call, answer) in d.take_answers() {
             call.answer(answer);
         }
+    }
+}
+
+/// The HTTP listener `config.listen` asks for: started with the daemon,
+/// stopped, or bound anew, when a reload changes the address.
+#[derive(Default)]
+struct Http {
+    wanted: Option<std::net::SocketAddr>,
+    running: Option<crate::http::Listener>,
+}
+
+impl Http {
+    fn follow(
+        &mut self,
+        want: Option<std::net::SocketAddr>,
+        inbox: &Arc<Inbox<Event>>,
+    ) -> anyhow::Result<()> {
+        if want == self.wanted {
+            return Ok(());
+        }
+        self.wanted = want;
+        // The old one goes first: the new address may use the same port.
+        self.running = None;
+        if let Some(addr) = want {
+            self.running = Some(crate::http::start(addr, Arc::clone(inbox))?);
+        }
+        Ok(())
     }
 }
 

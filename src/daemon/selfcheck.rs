@@ -43,9 +43,11 @@ pub fn spec(cfg: &Config) -> CheckSpec {
         cwd: None,
         when: None,
         passive_host: false,
+        max_instances: 1,
         host_name: None,
         service_name: None,
         line: 0,
+        noise: None,
     }
 }
 

@@ -24,7 +24,7 @@ use lettre::Message;
 
 use crate::alert::{Phase, TransitionKind};
 use crate::clock::{hms, local_datetime, UnixMicros};
-use crate::config::EmailConfig;
+use crate::config::{EmailConfig, SubjectStyle};
 use crate::notify::{CheckView, Notice};
 
 use super::outbox::Entry;
@@ -147,34 +147,108 @@ pub fn body_safe(s: &str) -> String {
         .collect()
 }
 
-/// Renders `subject_tpl`: `{state}`, `{check}`, `{dest}`; any other
-/// `{name}` becomes `<no substitution>` (as picomon always did, so a typo
-/// shows in the subject instead of failing the mail). The result is
-/// header-safe.
+/// Renders `subject_tpl` as Python's `str.format_map` did for picomon's
+/// original: `{state}`, `{check}`, `{dest}`, with a format spec where one
+/// is given (`{state:>8}`, `{check:.20}`, `{dest:*^30}`); `{{` and `}}` are
+/// literal braces. Any other `{name}` becomes `<no substitution>` (so a
+/// typo shows in the subject instead of failing the mail); a brace that
+/// opens nothing is kept as it is. The result is header-safe.
 pub fn render_subject(tpl: &str, state: &str, check: &str, dest: &str) -> String {
     let mut out = String::new();
     let mut rest = tpl;
-    while let Some(open) = rest.find('{') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 1..];
-        match after.find('}') {
-            Some(close) => {
-                out.push_str(match &after[..close] {
-                    "state" => state,
-                    "check" => check,
-                    "dest" => dest,
-                    _ => "<no substitution>",
-                });
-                rest = &after[close + 1..];
-            }
-            None => {
-                out.push_str(&rest[open..]);
-                rest = "";
-            }
+    while let Some(at) = rest.find(['{', '}']) {
+        out.push_str(&rest[..at]);
+        let brace = &rest[at..];
+        if brace.starts_with("{{") || brace.starts_with("}}") {
+            out.push_str(&brace[..1]);
+            rest = &brace[2..];
+            continue;
         }
+        let field = match brace
+            .strip_prefix('{')
+            .and_then(|f| f.find('}').map(|c| &f[..c]))
+        {
+            Some(f) if !f.contains('{') => f,
+            _ => {
+                out.push_str(&brace[..1]);
+                rest = &brace[1..];
+                continue;
+            }
+        };
+        rest = &brace[field.len() + 2..];
+        let (name, spec) = field.split_once(':').unwrap_or((field, ""));
+        // `!s`, `!r`, `!a` conversions change nothing for these strings.
+        let name = name.split_once('!').map_or(name, |(n, _)| n);
+        let value = match name.trim() {
+            "state" => state,
+            "check" => check,
+            "dest" => dest,
+            _ => "<no substitution>",
+        };
+        out.push_str(&format_spec(value, spec));
     }
     out.push_str(rest);
     header_safe(&out)
+}
+
+/// Applies a Python format spec to a string: `[[fill]align][0][width][.precision][s]`
+/// (sign, `#` and `,` mean nothing for a string and are skipped). A spec
+/// that cannot be read leaves the value as it is.
+fn format_spec(value: &str, spec: &str) -> String {
+    let chars: Vec<char> = spec.chars().collect();
+    let is_align = |c: &char| matches!(c, '<' | '>' | '^' | '=');
+    let (mut fill, mut align, mut i) = (' ', '<', 0);
+    if chars.len() >= 2 && is_align(&chars[1]) {
+        (fill, align, i) = (chars[0], chars[1], 2);
+    } else if chars.first().is_some_and(is_align) {
+        (align, i) = (chars[0], 1);
+    }
+    while chars
+        .get(i)
+        .is_some_and(|c| matches!(c, '+' | '-' | ' ' | '#'))
+    {
+        i += 1;
+    }
+    if chars.get(i) == Some(&'0') {
+        if i == 0 || (i == 1 && !is_align(&chars[0])) {
+            fill = '0';
+        }
+        i += 1;
+    }
+    let digits = |i: &mut usize| -> Option<usize> {
+        let start = *i;
+        while chars.get(*i).is_some_and(char::is_ascii_digit) {
+            *i += 1;
+        }
+        chars[start..*i].iter().collect::<String>().parse().ok()
+    };
+    let width = digits(&mut i).unwrap_or(0);
+    while chars.get(i).is_some_and(|c| matches!(c, ',' | '_')) {
+        i += 1;
+    }
+    let precision = if chars.get(i) == Some(&'.') {
+        i += 1;
+        digits(&mut i)
+    } else {
+        None
+    };
+    if chars.get(i) == Some(&'s') {
+        i += 1;
+    }
+    if i != chars.len() {
+        return value.to_string();
+    }
+    let text: String = match precision {
+        Some(p) => value.chars().take(p).collect(),
+        None => value.to_string(),
+    };
+    let pad = width.saturating_sub(text.chars().count());
+    let fill_n = |n: usize| fill.to_string().repeat(n);
+    match align {
+        '>' | '=' => format!("{}{text}", fill_n(pad)),
+        '^' => format!("{}{text}{}", fill_n(pad / 2), fill_n(pad - pad / 2)),
+        _ => format!("{text}{}", fill_n(pad)),
+    }
 }
 
 /// FNV-1a, 64 bit: a hash that is the same in every build and every run,
@@ -197,12 +271,96 @@ fn system_time(at: UnixMicros) -> SystemTime {
     UNIX_EPOCH + Duration::from_micros(at.max(0) as u64)
 }
 
+/// Where a mail goes in its check's thread.
+#[derive(Clone, Copy, Debug)]
+pub struct InThread<'a> {
+    /// The thread's key: the outage start (or when flapping began).
+    pub start: UnixMicros,
+    /// The subject of the thread's first mail, when known.
+    pub subject: Option<&'a str>,
+    /// This mail starts the thread.
+    pub root: bool,
+}
+
+/// The first line of a transition's body: what happened.
+fn first_line(n: &Notice) -> String {
+    let t = &n.transition;
+    let since = local_datetime(t.outage_start);
+    let outage = hms(t.outage_micros());
+    match t.kind {
+        TransitionKind::Problem => {
+            format!("{} since {since} ({} failed runs)", t.status, t.failed_runs)
+        }
+        TransitionKind::Update => match t.previous {
+            Some(p) if p != t.status => format!(
+                "{} (was {p}) since {since} ({outage}, {} failed runs)",
+                t.status, t.failed_runs
+            ),
+            _ => format!(
+                "{} since {since} ({outage}, {} failed runs)",
+                t.status, t.failed_runs
+            ),
+        },
+        TransitionKind::Recovery => format!(
+            "{}: recovered after {outage} ({} failed runs)",
+            t.status, t.failed_runs
+        ),
+        TransitionKind::Reminder => format!(
+            "reminder {}: still {} after {outage}, {} failed runs (since {since})",
+            n.count, t.status, t.failed_runs
+        ),
+        TransitionKind::Escalation => format!(
+            "escalated: {} for {outage} unacknowledged ({} failed runs, since {since}); \
+             this thread now also goes to {}",
+            t.status,
+            t.failed_runs,
+            body_safe(&n.escalated_to.join(", "))
+        ),
+        TransitionKind::FlappingStart => format!(
+            "FLAPPING: changed state {} times in the last {} runs ({:.1}% state change); \
+             no Problem, Update or Recovery mails until it settles",
+            n.count,
+            crate::alert::flap::RUNS,
+            n.percent.unwrap_or(0.0)
+        ),
+        TransitionKind::FlappingStop if t.status == crate::check::Status::Ok => format!(
+            "stopped flapping, now OK ({:.1}% state change)",
+            n.percent.unwrap_or(0.0)
+        ),
+        TransitionKind::FlappingStop => format!(
+            "stopped flapping, now {} since {since} ({} failed runs; {:.1}% state change)",
+            t.status,
+            t.failed_runs,
+            n.percent.unwrap_or(0.0)
+        ),
+    }
+}
+
+/// The paragraph naming the dependents a failure makes unreachable (with
+/// its blank line), or nothing.
+fn unreachable_text(n: &Notice) -> String {
+    if n.unreachable.is_empty() {
+        return String::new();
+    }
+    let mut out = format!(
+        "\nUnreachable while this check fails ({}; no mail of their own):\n",
+        n.unreachable.len()
+    );
+    for name in &n.unreachable {
+        out.push_str("  ");
+        out.push_str(&body_safe(name));
+        out.push('\n');
+    }
+    out
+}
+
 /// Builds mails from one `emails` config.
 #[derive(Clone, Debug)]
 pub struct Composer {
     from: Mailbox,
     to: Vec<Mailbox>,
     subject_tpl: String,
+    subject_style: SubjectStyle,
     report_subject: String,
     host: String,
 }
@@ -239,6 +397,7 @@ impl Composer {
             from,
             to,
             subject_tpl: e.subject_tpl.clone(),
+            subject_style: e.subject_style,
             report_subject: e.report_subject.clone(),
             host: hostname(),
         })
@@ -270,6 +429,16 @@ impl Composer {
         ))
     }
 
+    /// The subject of an Update or Recovery: with `subject_style`
+    /// "thread", "Re: " and the Problem mail's subject (`problem_subject`);
+    /// with "state", `subject_tpl` rendered with this mail's own state.
+    pub fn follow_up_subject(&self, n: &Notice, problem_subject: &str) -> String {
+        match self.subject_style {
+            SubjectStyle::Thread => format!("Re: {problem_subject}"),
+            SubjectStyle::State => self.problem_subject(n),
+        }
+    }
+
     /// A Problem, Update or Recovery mail. `thread_subject` is the subject
     /// of the Problem mail of this outage when known (it was rendered with
     /// the state at that time); else it is rendered again.
@@ -279,58 +448,87 @@ impl Composer {
         thread_subject: Option<&str>,
         now: UnixMicros,
     ) -> Result<Entry, String> {
+        let thread = InThread {
+            start: n.transition.outage_start,
+            subject: thread_subject,
+            root: n.transition.opens_outage(),
+        };
+        self.transition_in(n, thread, now)
+    }
+
+    /// The subject of a thread that starts with "FLAPPING" (the check was
+    /// not in PROBLEM when it began to flap).
+    pub fn flapping_subject(&self, n: &Notice) -> String {
+        subject_line(&render_subject(
+            &self.subject_tpl,
+            "FLAPPING",
+            &shorten(&n.name, SUBJECT_PART_MAX),
+            &shorten(&n.dest, SUBJECT_PART_MAX),
+        ))
+    }
+
+    /// The mail of any transition, placed in its check's thread: the root
+    /// (Message-ID derived from check and `thread.start`) or a reply to it.
+    /// Escalated addresses (`n.escalated_to`) get it as `Cc`.
+    pub fn transition_in(
+        &self,
+        n: &Notice,
+        thread: InThread,
+        now: UnixMicros,
+    ) -> Result<Entry, String> {
         let t = &n.transition;
-        let root = self.problem_id(&n.check_id, t.outage_start);
-        let problem_subject = thread_subject
+        let root = self.problem_id(&n.check_id, thread.start);
+        let problem_subject = thread
+            .subject
             .map(subject_line)
             .unwrap_or_else(|| self.problem_subject(n));
-        let first_line = match t.kind {
-            TransitionKind::Problem => format!(
-                "{} since {} ({} failed runs)",
-                t.status,
-                local_datetime(t.outage_start),
-                t.failed_runs
-            ),
-            TransitionKind::Update => format!(
-                "{} (was {}) since {} ({}, {} failed runs)",
-                t.status,
-                t.previous.map(|s| s.as_str()).unwrap_or("?"),
-                local_datetime(t.outage_start),
-                hms(t.outage_micros()),
-                t.failed_runs
-            ),
-            TransitionKind::Recovery => format!(
-                "{}: recovered after {} ({} failed runs)",
-                t.status,
-                hms(t.outage_micros()),
-                t.failed_runs
-            ),
-        };
         let body = format!(
-            "{first_line}\n\n{}\n\n-- \ncheck {} on {} (id: {})\npicomon on {}\n",
+            "{}\n{}\n{}\n\n-- \ncheck {} on {} (id: {})\npicomon on {}\n",
+            first_line(n),
+            unreachable_text(n),
             body_safe(n.output.trim_end()),
             body_safe(&n.name),
             body_safe(&n.dest),
             body_safe(&n.check_id),
             self.host
         );
-        let builder = self.builder(now);
-        let builder = match t.kind {
-            TransitionKind::Problem => builder.message_id(Some(root)).subject(problem_subject),
-            TransitionKind::Update | TransitionKind::Recovery => builder
+        let builder = self.cc(self.builder(now), &n.escalated_to);
+        let builder = if thread.root {
+            builder.message_id(Some(root)).subject(problem_subject)
+        } else {
+            builder
                 .message_id(Some(format!(
                     "<picomon.{:016x}.{}.{}.{}@{}>",
                     stable_hash(&n.check_id),
-                    t.outage_start,
+                    thread.start,
                     t.kind.as_str(),
                     t.at,
                     self.host
                 )))
                 .in_reply_to(root.clone())
                 .references(root)
-                .subject(format!("Re: {problem_subject}")),
+                .subject(self.follow_up_subject(n, &problem_subject))
         };
         self.finish(builder, body, now)
+    }
+
+    /// Adds the escalated addresses as `Cc` (one that does not parse is
+    /// logged and left out: the others still get the mail).
+    fn cc(
+        &self,
+        mut b: lettre::message::MessageBuilder,
+        to: &[String],
+    ) -> lettre::message::MessageBuilder {
+        for a in to {
+            match a.parse::<Mailbox>() {
+                Ok(m) if !self.to.contains(&m) => b = b.cc(m),
+                Ok(_) => {}
+                Err(e) => log::error!(
+                    "escalate: {a:?} is not a mail address ({e}); fix config.emails.escalate or the check's escalate"
+                ),
+            }
+        }
+        b
     }
 
     /// One mail listing all transitions of a busy tick.
@@ -341,25 +539,27 @@ impl Composer {
             count(TransitionKind::Update),
             count(TransitionKind::Recovery),
         );
-        let summary = format!(
-            "{} changes ({p} problems, {u} updates, {r} recoveries)",
-            batch.len()
-        );
+        let others = batch.len() - p - u - r;
+        let summary = if others == 0 {
+            format!(
+                "{} changes ({p} problems, {u} updates, {r} recoveries)",
+                batch.len()
+            )
+        } else {
+            format!(
+                "{} changes ({p} problems, {u} updates, {r} recoveries, {others} other)",
+                batch.len()
+            )
+        };
         let mut body = format!("{summary}\n");
-        for kind in [
-            TransitionKind::Problem,
-            TransitionKind::Update,
-            TransitionKind::Recovery,
-        ] {
+        for kind in TransitionKind::ALL {
             for n in batch.iter().filter(|n| n.transition.kind == kind) {
                 let t = &n.transition;
                 let extra = match kind {
-                    TransitionKind::Recovery => format!(
-                        "recovered after {} ({} failed runs)",
-                        hms(t.outage_micros()),
-                        t.failed_runs
-                    ),
-                    _ => format!("since {}", local_datetime(t.outage_start)),
+                    TransitionKind::Problem | TransitionKind::Update => {
+                        format!("since {}", local_datetime(t.outage_start))
+                    }
+                    _ => first_line(n),
                 };
                 body.push_str(&format!(
                     "\n{} {}: {} on {}, {extra}\n",
@@ -368,6 +568,9 @@ impl Composer {
                     body_safe(&n.name),
                     body_safe(&n.dest)
                 ));
+                for name in &n.unreachable {
+                    body.push_str(&format!("    unreachable: {}\n", body_safe(name)));
+                }
                 for line in body_safe(n.output.trim_end()).lines() {
                     body.push_str("    ");
                     body.push_str(line);
@@ -496,6 +699,22 @@ impl Composer {
     }
 }
 
+/// ` (UNREACHABLE: router ping on gw fails)`, ` (FLAPPING, 34.4% state
+/// change)`, ` (12.0% state change)`: what reports and the dump add to a
+/// check's state.
+pub fn noise_marks(c: &CheckView) -> String {
+    let mut out = String::new();
+    if let Some(p) = &c.unreachable_by {
+        out.push_str(&format!(" (UNREACHABLE: {} fails)", body_safe(p)));
+    }
+    match c.flap_percent {
+        Some(p) if c.flapping => out.push_str(&format!(" (FLAPPING, {p:.1}% state change)")),
+        Some(p) if p > 0.0 => out.push_str(&format!(" ({p:.1}% state change)")),
+        _ => {}
+    }
+    out
+}
+
 /// The text of a report (also what the SIGUSR1 dump could print).
 pub fn report_text(checks: &[CheckView], now: UnixMicros, host: &str) -> String {
     // Acknowledged problems are listed apart: someone is on them.
@@ -515,7 +734,7 @@ pub fn report_text(checks: &[CheckView], now: UnixMicros, host: &str) -> String 
     for c in &problems {
         let since = c.outage_start.unwrap_or(now);
         body.push_str(&format!(
-            "\n  {} on {}: {}{}\n    since {} ({}, {} failed runs)\n",
+            "\n  {} on {}: {}{}{}\n    since {} ({}, {} failed runs)\n",
             body_safe(&c.name),
             body_safe(&c.dest),
             c.status.map(|s| s.as_str()).unwrap_or("?"),
@@ -523,6 +742,7 @@ pub fn report_text(checks: &[CheckView], now: UnixMicros, host: &str) -> String 
                 .as_ref()
                 .map(|s| format!(" (silenced by {})", body_safe(s)))
                 .unwrap_or_default(),
+            noise_marks(c),
             local_datetime(since),
             hms(now - since),
             c.failed_runs
@@ -556,9 +776,10 @@ pub fn report_text(checks: &[CheckView], now: UnixMicros, host: &str) -> String 
         };
         let first = body_safe(c.last_output.lines().next().unwrap_or(""));
         body.push_str(&format!(
-            "  {} on {}: {state}{}{first}\n",
+            "  {} on {}: {state}{}{}{first}\n",
             body_safe(&c.name),
             body_safe(&c.dest),
+            noise_marks(c),
             if first.is_empty() { "" } else { " - " }
         ));
     }
@@ -582,8 +803,8 @@ pub(crate) mod tests {
             smtp_password_file: String::new(),
             smtp_ca_file: String::new(),
             smtp_retry_timeout: Duration::from_secs(60),
-            smtp_keepalive_timeout: Duration::from_secs(60),
             subject_tpl: "[picomon] {state}: {check} on {dest} {oops}".into(),
+            subject_style: crate::config::SubjectStyle::Thread,
             report_every: Duration::from_secs(3600),
             report_subject: "[picomon] error report".into(),
             watchdog_subject: "[picomon] daemon stopped".into(),
@@ -592,11 +813,11 @@ pub(crate) mod tests {
     }
 
     fn notice(kind: TransitionKind, status: Status, output: &str) -> Notice {
-        Notice {
-            check_id: "plugin check_x".into(),
-            name: "check_x".into(),
-            dest: "web1".into(),
-            transition: Transition {
+        Notice::new(
+            "plugin check_x".into(),
+            "check_x".into(),
+            "web1".into(),
+            Transition {
                 kind,
                 status,
                 previous: Some(Status::Warning),
@@ -604,12 +825,17 @@ pub(crate) mod tests {
                 failed_runs: 4,
                 at: 1_700_000_185_000_000,
             },
-            output: output.into(),
-        }
+            output.into(),
+        )
     }
 
     fn text(e: &Entry) -> String {
         String::from_utf8(e.message.clone()).unwrap()
+    }
+
+    /// The message with quoted-printable soft line breaks joined.
+    fn unfolded(e: &Entry) -> String {
+        text(e).replace("=\r\n", "")
     }
 
     fn header<'a>(msg: &'a str, name: &str) -> Vec<&'a str> {
@@ -630,6 +856,49 @@ pub(crate) mod tests {
             render_subject("{check}", "", "a\r\nBcc: v@example.org", ""),
             "aBcc: v@example.org"
         );
+    }
+
+    #[test]
+    fn subject_follows_python_format_braces_width_and_alignment() {
+        let r = |tpl| render_subject(tpl, "OK", "ping4", "web1");
+        // Expected values are what Python's str.format gives.
+        assert_eq!(r("{{lit}} {state}"), "{lit} OK");
+        assert_eq!(r("}}{{"), "}{");
+        assert_eq!(r("[{state:>8}]"), "[      OK]");
+        assert_eq!(r("[{state:<8}]"), "[OK      ]");
+        assert_eq!(r("[{state:8}]"), "[OK      ]");
+        assert_eq!(r("[{state:*^7}]"), "[**OK***]");
+        assert_eq!(r("[{check:.3}]"), "[pin]");
+        assert_eq!(r("[{dest:>6.2s}]"), "[    we]");
+        assert_eq!(r("[{state:04}]"), "[OK00]");
+        assert_eq!(r("[{state!s:>3}]"), "[ OK]");
+        assert_eq!(r("[{oops:>3}]"), "[<no substitution>]");
+        assert_eq!(r("{state:bad spec}"), "OK");
+        // A brace that opens nothing stays as written.
+        assert_eq!(r("a { b"), "a { b");
+        assert_eq!(r("a } b"), "a } b");
+    }
+
+    #[test]
+    fn state_style_renders_each_follow_up_with_its_own_state() {
+        let mut cfg = email_config();
+        cfg.subject_tpl = "[x] {state}: {check} on {dest}".into();
+        cfg.subject_style = SubjectStyle::State;
+        let c = Composer::new(&cfg).unwrap();
+        let p = notice(TransitionKind::Problem, Status::Critical, "DOWN");
+        let subj = c.problem_subject(&p);
+        let root = header(&text(&c.transition(&p, None, 5).unwrap()), "Message-ID")[0].to_string();
+        let r = text(
+            &c.transition(
+                &notice(TransitionKind::Recovery, Status::Ok, "UP"),
+                Some(&subj),
+                6,
+            )
+            .unwrap(),
+        );
+        assert_eq!(header(&r, "Subject"), vec!["[x] OK: check_x on web1"]);
+        assert_eq!(header(&r, "In-Reply-To"), vec![root.as_str()]);
+        assert_eq!(header(&r, "References"), vec![root.as_str()]);
     }
 
     #[test]
@@ -676,6 +945,106 @@ pub(crate) mod tests {
             r.contains("OK: recovered after 0:03:05 (4 failed runs)"),
             "{r}"
         );
+    }
+
+    #[test]
+    fn reminders_escalations_and_flapping_say_what_happened_in_the_thread() {
+        let c = Composer::new(&email_config()).unwrap();
+        let subj = c.problem_subject(&notice(TransitionKind::Problem, Status::Critical, ""));
+        let root = c.problem_id("plugin check_x", 1_700_000_000_000_000);
+        let mut r = notice(TransitionKind::Reminder, Status::Critical, "still DOWN");
+        r.count = 2;
+        let m = unfolded(&c.transition(&r, Some(&subj), 7).unwrap());
+        assert_eq!(header(&m, "In-Reply-To"), vec![root.as_str()]);
+        assert!(header(&m, "Subject")[0].starts_with("Re: [picomon] CRITICAL"));
+        let body = m.split_once("\r\n\r\n").unwrap().1;
+        assert!(
+            body.starts_with("reminder 2: still CRITICAL after 0:03:05, 4 failed runs (since "),
+            "{body}"
+        );
+        assert!(body.contains("still DOWN"), "{body}");
+        assert!(header(&m, "Cc").is_empty());
+
+        let mut e = notice(TransitionKind::Escalation, Status::Critical, "DOWN");
+        e.escalated_to = vec!["Lead <lead@example.org>".into(), "ops@example.org".into()];
+        let entry = c.transition(&e, Some(&subj), 8).unwrap();
+        let m = unfolded(&entry);
+        // The usual recipients stay in To; the lead comes in Cc, and the
+        // envelope has everyone once.
+        assert_eq!(header(&m, "Cc"), vec!["Lead <lead@example.org>"]);
+        assert_eq!(
+            entry.to,
+            ["ops@example.org", "two@example.org", "lead@example.org"]
+        );
+        assert!(
+            m.contains("escalated: CRITICAL for 0:03:05 unacknowledged (4 failed runs, since "),
+            "{m}"
+        );
+
+        let mut f = notice(TransitionKind::FlappingStart, Status::Critical, "DOWN");
+        f.count = 6;
+        f.percent = Some(34.4);
+        let thread = InThread {
+            start: f.transition.at,
+            subject: Some("[picomon] FLAPPING: check_x on web1"),
+            root: true,
+        };
+        let m = unfolded(&c.transition_in(&f, thread, 9).unwrap());
+        assert_eq!(
+            header(&m, "Message-ID"),
+            vec![c.problem_id("plugin check_x", f.transition.at).as_str()]
+        );
+        assert_eq!(
+            header(&m, "Subject"),
+            vec!["[picomon] FLAPPING: check_x on web1"]
+        );
+        assert!(
+            m.contains("FLAPPING: changed state 6 times in the last 21 runs (34.4% state change)")
+        );
+        assert_eq!(
+            c.flapping_subject(&f),
+            "[picomon] FLAPPING: check_x on web1 <no substitution>"
+        );
+
+        let mut s = notice(TransitionKind::FlappingStop, Status::Ok, "UP");
+        s.percent = Some(16.6);
+        let m = unfolded(&c.transition(&s, Some("x"), 10).unwrap());
+        assert!(
+            m.contains("\r\n\r\nstopped flapping, now OK (16.6% state change)"),
+            "{m}"
+        );
+        assert_eq!(header(&m, "Subject"), vec!["Re: x"]);
+        // Still failing, it is the Problem: the root of the outage's thread.
+        let mut s = notice(TransitionKind::FlappingStop, Status::Critical, "DOWN");
+        s.percent = Some(19.0);
+        let m = unfolded(&c.transition(&s, None, 11).unwrap());
+        assert_eq!(header(&m, "Message-ID"), vec![root.as_str()]);
+        assert!(m.contains("stopped flapping, now CRITICAL since "), "{m}");
+    }
+
+    #[test]
+    fn a_parent_s_mail_lists_the_unreachable() {
+        let c = Composer::new(&email_config()).unwrap();
+        let mut p = notice(TransitionKind::Problem, Status::Critical, "PING CRITICAL");
+        p.unreachable = vec!["web srv1 on srv1".into(), "web srv2 on srv2".into()];
+        let m = unfolded(&c.transition(&p, None, 5).unwrap());
+        assert!(
+            m.contains(
+                "(4 failed runs)\r\n\r\nUnreachable while this check fails (2; no mail of their own):\r\n  web srv1 on srv1\r\n  web srv2 on srv2\r\n\r\nPING CRITICAL\r\n"
+            ),
+            "{m}"
+        );
+        // An Update that only lists more of them says no "(was ...)".
+        let mut u = notice(TransitionKind::Update, Status::Critical, "PING CRITICAL");
+        u.transition.previous = Some(Status::Critical);
+        u.unreachable = vec!["db on h3".into()];
+        let m = unfolded(&c.transition(&u, None, 6).unwrap());
+        assert!(m.contains("\r\n\r\nCRITICAL since "), "{m}");
+        assert!(m.contains("  db on h3\r\n"), "{m}");
+        // The digest names them too.
+        let batch = vec![p.clone(), u, p.clone(), p.clone(), p.clone(), p];
+        let d = unfolded(&c.digest(&batch, 7).unwrap());
+        assert!(d.contains("    unreachable: web srv1 on srv1"), "{d}");
     }
 
     /// Every line of the head at most 998 octets.

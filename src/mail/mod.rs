@@ -85,6 +85,23 @@ fn load_mail_state(state_dir: &Path) -> MailState {
     }
 }
 
+/// Where one mail goes in its check's thread (see [`compose::InThread`]).
+struct Placed {
+    start: UnixMicros,
+    subject: Option<String>,
+    root: bool,
+}
+
+impl Placed {
+    fn as_thread(&self) -> compose::InThread<'_> {
+        compose::InThread {
+            start: self.start,
+            subject: self.subject.as_deref(),
+            root: self.root,
+        }
+    }
+}
+
 /// The [`Notifier`] that mails: composes, queues durably, and lets the
 /// sender thread deliver.
 pub struct MailNotifier {
@@ -181,33 +198,70 @@ impl MailNotifier {
         self.courier.flush_memory();
     }
 
-    /// Keeps the Problem subject of each open outage, for `Re: ` subjects.
-    fn track_thread(&mut self, n: &Notice) -> Option<String> {
+    /// Keeps the Problem subject of each open outage, for `Re: ` subjects,
+    /// and says where the mail of `n` goes: the root of a new thread or a
+    /// reply in the check's thread.
+    fn track_thread(&mut self, n: &Notice) -> Placed {
         let t = &n.transition;
+        let root = |start, subject: String| Placed {
+            start,
+            subject: Some(subject),
+            root: true,
+        };
+        let reply = |start, subject| Placed {
+            start,
+            subject,
+            root: false,
+        };
+        let open = |th: &Thread| reply(th.outage_start, Some(th.subject.clone()));
+        if t.opens_outage() {
+            let subject = self.composer.problem_subject(n);
+            self.saved.threads.insert(
+                n.check_id.clone(),
+                Thread {
+                    outage_start: t.outage_start,
+                    subject: subject.clone(),
+                },
+            );
+            return root(t.outage_start, subject);
+        }
         match t.kind {
-            TransitionKind::Problem => {
-                let subject = self.composer.problem_subject(n);
-                self.saved.threads.insert(
-                    n.check_id.clone(),
-                    Thread {
-                        outage_start: t.outage_start,
-                        subject: subject.clone(),
-                    },
-                );
-                Some(subject)
-            }
-            TransitionKind::Update => self
-                .saved
-                .threads
-                .get(&n.check_id)
-                .filter(|th| th.outage_start == t.outage_start)
-                .map(|th| th.subject.clone()),
-            TransitionKind::Recovery => self
-                .saved
-                .threads
-                .remove(&n.check_id)
-                .filter(|th| th.outage_start == t.outage_start)
-                .map(|th| th.subject),
+            // In the thread of the open outage, else a thread of its own.
+            TransitionKind::FlappingStart => match self.saved.threads.get(&n.check_id) {
+                Some(th) => open(th),
+                None => {
+                    let subject = self.composer.flapping_subject(n);
+                    self.saved.threads.insert(
+                        n.check_id.clone(),
+                        Thread {
+                            outage_start: t.at,
+                            subject: subject.clone(),
+                        },
+                    );
+                    root(t.at, subject)
+                }
+            },
+            // Ends whichever thread is open.
+            TransitionKind::FlappingStop => match self.saved.threads.remove(&n.check_id) {
+                Some(th) => open(&th),
+                None => reply(t.outage_start, None),
+            },
+            TransitionKind::Recovery => reply(
+                t.outage_start,
+                self.saved
+                    .threads
+                    .remove(&n.check_id)
+                    .filter(|th| th.outage_start == t.outage_start)
+                    .map(|th| th.subject),
+            ),
+            _ => reply(
+                t.outage_start,
+                self.saved
+                    .threads
+                    .get(&n.check_id)
+                    .filter(|th| th.outage_start == t.outage_start)
+                    .map(|th| th.subject.clone()),
+            ),
         }
     }
 
@@ -242,13 +296,13 @@ impl Notifier for MailNotifier {
             log::debug!("config.emails.to is empty: no mail sent");
             return;
         }
-        let subjects: Vec<Option<String>> = batch.iter().map(|n| self.track_thread(n)).collect();
+        let places: Vec<Placed> = batch.iter().map(|n| self.track_thread(n)).collect();
         let mut queued = false;
         if batch.len() > self.digest_over {
             queued |= self.queue(self.composer.digest(&batch, now), "digest", MailKind::Alert);
         } else {
-            for (n, subject) in batch.iter().zip(&subjects) {
-                let entry = self.composer.transition(n, subject.as_deref(), now);
+            for (n, place) in batch.iter().zip(&places) {
+                let entry = self.composer.transition_in(n, place.as_thread(), now);
                 queued |= self.queue(entry, n.transition.kind.as_str(), MailKind::Alert);
             }
         }

@@ -275,9 +275,17 @@ impl Channels {
                 continue;
             }
             let views = views.get_or_insert_with(|| checks.views());
+            // Only what was announced: not a held (UNREACHABLE) dependent,
+            // a flapping check or a silenced one, whose Problem was kept back.
+            let announced = |v: &&CheckView| {
+                v.phase == Phase::Problem
+                    && v.unreachable_by.is_none()
+                    && !v.flapping
+                    && v.silenced_by.is_none()
+            };
             let events: Vec<Event> = views
                 .iter()
-                .filter(|v| v.phase == Phase::Problem)
+                .filter(announced)
                 .filter(|v| {
                     let who = Subject {
                         id: &v.check_id,
@@ -297,6 +305,7 @@ impl Channels {
                     since: v.outage_start.unwrap_or(now),
                     at: now,
                     failed_runs: v.failed_runs,
+                    unreachable: Vec::new(),
                 })
                 .collect();
             let taken: Vec<&Event> = events.iter().collect();

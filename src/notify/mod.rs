@@ -28,10 +28,45 @@ pub struct Notice {
     pub transition: Transition,
     /// The check's full output of the run that caused the transition.
     pub output: String,
+    /// Dependents this check's failure makes UNREACHABLE (their names, "name
+    /// on dest"): they send nothing of their own. Empty for most notices.
+    pub unreachable: Vec<String>,
+    /// Addresses the thread has been escalated to (mail sends every later
+    /// mail of the thread to them too). Empty until an escalation step.
+    pub escalated_to: Vec<String>,
+    /// What the new kinds count: the reminder's number, the state changes
+    /// in the last 21 runs of a flapping start, the escalation step (1 =
+    /// first); 0 otherwise.
+    pub count: u32,
+    /// The percent state change, for the flapping kinds.
+    pub percent: Option<f32>,
+}
+
+impl Notice {
+    /// A notice with nothing beyond the transition and its output.
+    pub fn new(
+        check_id: String,
+        name: String,
+        dest: String,
+        transition: Transition,
+        output: String,
+    ) -> Notice {
+        Notice {
+            check_id,
+            name,
+            dest,
+            transition,
+            output,
+            unreachable: Vec::new(),
+            escalated_to: Vec::new(),
+            count: 0,
+            percent: None,
+        }
+    }
 }
 
 /// A read-only view of one check, for reports and the state dump.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct CheckView {
     pub check_id: String,
     pub name: String,
@@ -47,6 +82,12 @@ pub struct CheckView {
     pub ack: Option<String>,
     /// The silence or maintenance window that keeps its mail back.
     pub silenced_by: Option<String>,
+    /// UNREACHABLE: the failing check it depends on ("name on dest").
+    pub unreachable_by: Option<String>,
+    /// The percent state change over the last 21 runs; `None` when flap
+    /// detection is off for it.
+    pub flap_percent: Option<f32>,
+    pub flapping: bool,
 }
 
 /// The checks as a notifier sees them at each tick: whether any is in

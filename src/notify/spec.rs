@@ -307,12 +307,17 @@ impl Opts {
             }
         }
         let states = self.strings("states")?;
+        let known: Vec<&str> = crate::alert::TransitionKind::ALL
+            .iter()
+            .map(|k| k.as_str())
+            .chain([super::format::ACK_KIND, super::format::DIGEST_KIND])
+            .collect();
         for s in &states {
-            if s.is_empty() || !s.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+            if !known.contains(&s.as_str()) {
                 return Err(err(format!(
-                    "{}(): states: {s:?} is not a transition kind; write e.g. \
-                     [\"problem\", \"update\", \"recovery\", \"acknowledgement\"]",
-                    self.func
+                    "{}(): states: {s:?} is not a transition kind; use some of {}",
+                    self.func,
+                    known.join(", ")
                 )));
             }
         }
@@ -439,6 +444,27 @@ mod tests {
             redact_url("http://u:pw@127.0.0.1:9093"),
             "http://127.0.0.1:9093"
         );
+    }
+
+    #[test]
+    fn states_must_name_transition_kinds() {
+        let with_states = |v: &[&str]| {
+            let states: rhai::Array = v.iter().map(|s| Dynamic::from(s.to_string())).collect();
+            webhook(
+                "http://127.0.0.1:9/hook",
+                Map::from_iter([("states".into(), Dynamic::from_array(states))]),
+            )
+        };
+        let ok = with_states(&["problem", "recovery", "reminder", "flapping_start"]).unwrap();
+        assert_eq!(ok.states.len(), 4);
+        let err = with_states(&["problem", "recovry"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("\"recovry\" is not a transition kind"),
+            "{err}"
+        );
+        assert!(err.contains("recovery"), "{err}");
     }
 
     #[test]

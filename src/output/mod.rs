@@ -39,7 +39,7 @@ use crate::check::Status;
 use crate::clock::{local_datetime, now_unix_micros, UnixMicros};
 
 pub use result::PassiveResult;
-pub use send::{pick_up_result_dir, send_stdin};
+pub use send::{pick_up_result_dir, send_stdin, SEND_FLUSH};
 pub use spec::{register, OutputKind, OutputSpec, DEFAULT_SPOOL_MAX_BYTES};
 
 use sink::Sink;
@@ -56,6 +56,8 @@ struct Record {
     o: String,
     p: String,
     d: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    j: Option<Box<serde_json::Value>>,
 }
 
 fn encode(r: &PassiveResult) -> String {
@@ -67,6 +69,7 @@ fn encode(r: &PassiveResult) -> String {
         o: r.output.clone(),
         p: r.perfdata.clone(),
         d: r.duration.as_micros() as u64,
+        j: r.data.clone(),
     })
     .unwrap_or_default()
 }
@@ -81,6 +84,7 @@ fn decode(line: &str) -> Option<PassiveResult> {
         output: rec.o,
         perfdata: rec.p,
         duration: Duration::from_micros(rec.d),
+        data: rec.j,
     })
 }
 
@@ -240,7 +244,8 @@ impl Outputs {
         self.try_submit_all(std::slice::from_ref(r))
     }
 
-    fn try_submit_all(&self, results: &[PassiveResult]) -> Vec<String> {
+    /// [`Outputs::try_submit`] for several results.
+    pub fn try_submit_all(&self, results: &[PassiveResult]) -> Vec<String> {
         if results.is_empty() {
             return Vec::new();
         }
@@ -353,6 +358,15 @@ impl Outputs {
             }
             std::thread::sleep(Duration::from_millis(25).min(end - now));
         }
+    }
+
+    /// The bytes waiting in each output's spool, by name (`/metrics`; an
+    /// unreadable spool counts as empty, its error is in the dump).
+    pub fn spool_bytes(&self) -> Vec<(String, u64)> {
+        self.outputs
+            .iter()
+            .map(|o| (o.name.clone(), o.spool.bytes_waiting().unwrap_or(0)))
+            .collect()
     }
 
     /// The spool folder of each output, by name.

@@ -12,6 +12,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use crate::check::output::perfdata_json;
 use crate::check::{CheckSpec, Outcome, Status};
 use crate::clock::UnixMicros;
 
@@ -30,6 +31,8 @@ pub struct PassiveResult {
     /// Performance data, items separated by spaces.
     pub perfdata: String,
     pub duration: Duration,
+    /// Structured measurements for `json_lines` (see [`Outcome::data`]).
+    pub data: Option<Box<serde_json::Value>>,
 }
 
 impl PassiveResult {
@@ -60,6 +63,7 @@ impl PassiveResult {
             output,
             perfdata,
             duration: outcome.duration,
+            data: outcome.data.clone(),
         }
     }
 
@@ -130,7 +134,9 @@ impl PassiveResult {
 
     /// One JSON object (no newline): time (Unix seconds with fraction),
     /// host, check (`null` for a host result), status name, output,
-    /// perfdata, duration (seconds).
+    /// perfdata parsed into items (see [`perfdata_json`]) and as the plugin
+    /// wrote it (`perfdata_text`), duration (seconds), and `data`: the
+    /// probe's or script's measurements, `null` when it has none.
     pub fn to_json(&self) -> String {
         serde_json::json!({
             "time": self.time as f64 / 1e6,
@@ -138,8 +144,10 @@ impl PassiveResult {
             "check": self.service,
             "status": self.status.as_str(),
             "output": self.output,
-            "perfdata": self.perfdata,
+            "perfdata": perfdata_json(&self.perfdata),
+            "perfdata_text": self.perfdata,
             "duration": self.duration.as_secs_f64(),
+            "data": self.data,
         })
         .to_string()
     }
@@ -225,6 +233,7 @@ impl PassiveResult {
             output,
             perfdata: perfdata.to_string(),
             duration: Duration::ZERO,
+            data: None,
         })
     }
 }
@@ -307,6 +316,7 @@ mod tests {
             output: "DISK CRITICAL - 90% used\n/var: 95%\n/home: 50%".into(),
             perfdata: "/=90%;80;90".into(),
             duration: Duration::from_millis(1500),
+            data: Some(Box::new(serde_json::json!({ "used": { "/": 90 } }))),
         }
     }
 
@@ -348,9 +358,11 @@ mod tests {
             cwd: None,
             when: None,
             passive_host: false,
+            max_instances: 1,
             host_name: None,
             service_name: None,
             line: 1,
+            noise: None,
         };
         let mut outcome = Outcome::new(Status::Warning, "DISK WARNING");
         outcome.long_output = "/: 85%".into();
@@ -471,7 +483,19 @@ mod tests {
         assert_eq!(v["host"], "web1");
         assert_eq!(v["check"], "disk");
         assert_eq!(v["status"], "CRITICAL");
-        assert_eq!(v["perfdata"], "/=90%;80;90");
+        assert_eq!(v["perfdata_text"], "/=90%;80;90");
+        assert_eq!(
+            v["perfdata"],
+            serde_json::json!([{ "label": "/", "value": 90.0, "uom": "%", "warn": "80",
+                "crit": "90", "min": null, "max": null }])
+        );
+        assert_eq!(v["data"]["used"]["/"], 90);
+        let mut bare = sample();
+        bare.data = None;
+        bare.perfdata.clear();
+        let v: serde_json::Value = serde_json::from_str(&bare.to_json()).expect("json");
+        assert_eq!(v["data"], serde_json::Value::Null);
+        assert_eq!(v["perfdata"], serde_json::json!([]));
         assert_eq!(v["output"], sample().output);
         assert_eq!(v["duration"], 1.5);
         assert_eq!(v["time"], 1_700_000_000.25);

@@ -305,6 +305,25 @@ impl Spool {
         Ok(n)
     }
 
+    /// How many bytes wait for delivery: the segments' sizes past the
+    /// delivery position (no line is read).
+    pub fn bytes_waiting(&self) -> io::Result<u64> {
+        let _g = self.locked()?;
+        let segs = self.segments()?;
+        let cursor = self.cursor(&segs);
+        Ok(segs
+            .iter()
+            .filter(|s| s.0 >= cursor.seg)
+            .map(|&(id, len)| {
+                if id == cursor.seg {
+                    len.saturating_sub(cursor.off)
+                } else {
+                    len
+                }
+            })
+            .sum())
+    }
+
     /// True when every line has been delivered.
     pub fn is_empty(&self) -> io::Result<bool> {
         let _g = self.locked()?;
@@ -366,6 +385,20 @@ mod tests {
         );
         assert!(s.is_empty().expect("empty"));
         assert_eq!(s.waiting().expect("waiting"), 0);
+    }
+
+    #[test]
+    fn bytes_waiting_counts_what_is_past_the_delivery_position() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = Spool::open(dir.path(), 1 << 20).expect("open");
+        assert_eq!(s.bytes_waiting().expect("bytes"), 0);
+        s.append_all(&["12345", "abc"]).expect("append");
+        assert_eq!(s.bytes_waiting().expect("bytes"), 10);
+        let b = s.peek(1).expect("peek");
+        s.commit(b.end).expect("commit");
+        assert_eq!(s.bytes_waiting().expect("bytes"), 4);
+        drain(&s);
+        assert_eq!(s.bytes_waiting().expect("bytes"), 0);
     }
 
     #[test]

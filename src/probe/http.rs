@@ -2,15 +2,24 @@
 //! address, with `vhost` as Host header and TLS server name, as
 //! `check_http -I addr -H vhost --sni` does. The request is ureq's; for https
 //! a handshake of our own first reads the certificate, so its days left and
-//! any name or chain problem are reported with the reason.
+//! any name or chain problem are reported with the reason, and the request
+//! then goes over ureq with the very same rustls set-up ([`ProbeTls`]), so
+//! `ca_file` (a CA, or the server's own certificate) and `verify: false`
+//! mean the same for both connections.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use regex::Regex;
+use regex_lite::Regex;
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, StreamOwned};
 use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
-use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
+use ureq::unversioned::transport::{
+    Buffers, ConnectionDetails, Connector, DefaultConnector, Either, LazyBuffers, NextTimeout,
+    TcpConnector, Transport, TransportAdapter,
+};
 
 use super::net::{self, Deadline, Family};
 use super::opts::{Opts, RhaiResult};
@@ -80,6 +89,7 @@ impl HttpProbe {
         "cert_warning",
         "cert_critical",
         "ca_file",
+        "verify",
     ];
 
     pub fn new(
@@ -90,7 +100,7 @@ impl HttpProbe {
         o: &Opts,
     ) -> RhaiResult<HttpProbe> {
         if !secure {
-            for k in ["cert_warning", "cert_critical", "ca_file"] {
+            for k in ["cert_warning", "cert_critical", "ca_file", "verify"] {
                 if o.has(k) {
                     return Err(o.bad(
                         k,
@@ -136,7 +146,7 @@ impl HttpProbe {
             port: o.port("port")?.unwrap_or(if secure { 443 } else { 80 }),
             vhost: o
                 .string("vhost", "\"www.example.org\"")?
-                .unwrap_or(h.name.clone()),
+                .unwrap_or_else(|| net::server_name(h, family)),
             path,
             status: o.int("status", 100, 599, "200")?.map(|s| s as u16),
             expect,
@@ -145,12 +155,23 @@ impl HttpProbe {
                 warning: o.range("warning")?,
                 critical: o.range("critical")?,
             },
-            tls: TlsOptions {
-                ca_file: o.string("ca_file", "\"/etc/picomon/ca.pem\"")?,
-            },
+            tls: TlsOptions::from_opts(o)?,
             cert_warning,
             cert_critical,
         })
+    }
+
+    /// The default name of a check: the constructor, then the vhost and
+    /// url where they say more than the host (`https4 www.example.org/`,
+    /// `http4 /status`), so two checks of one host read apart.
+    pub fn label(ctor: &str, h: &Host, p: &HttpProbe) -> String {
+        if p.vhost != h.name && p.vhost != p.addr {
+            format!("{ctor} {}{}", p.vhost, p.path)
+        } else if p.path != "/" {
+            format!("{ctor} {}", p.path)
+        } else {
+            ctor.to_string()
+        }
     }
 
     fn url(&self) -> String {
@@ -172,7 +193,10 @@ impl HttpProbe {
         let sock = net::connect(addrs, deadline)?;
         match tls::handshake(sock, &self.vhost, &self.tls, deadline) {
             Ok((_, cert)) => {
-                let (st, msg) = tls::cert_verdict(&cert, self.cert_warning, self.cert_critical);
+                let (st, mut msg) = tls::cert_verdict(&cert, self.cert_warning, self.cert_critical);
+                if let Some(note) = cert.trust.note() {
+                    msg.push_str(&format!(" - {note}"));
+                }
                 Ok((
                     st,
                     msg,
@@ -195,7 +219,16 @@ pub fn agent(
     redirects: u32,
     addrs: Option<Vec<SocketAddr>>,
 ) -> ureq::Agent {
-    let config = ureq::Agent::config_builder()
+    let config = agent_config(left, tls, redirects);
+    match addrs {
+        Some(addrs) => ureq::Agent::with_parts(config, DefaultConnector::new(), Fixed(addrs)),
+        None => config.new_agent(),
+    }
+}
+
+/// The settings of every agent [`agent`] makes.
+fn agent_config(left: Duration, tls: ureq::tls::TlsConfig, redirects: u32) -> ureq::config::Config {
+    ureq::Agent::config_builder()
         .timeout_connect(Some(left))
         .timeout_global(Some(left))
         .max_redirects(redirects)
@@ -203,10 +236,93 @@ pub fn agent(
         .proxy(None)
         .user_agent(concat!("picomon/", env!("CARGO_PKG_VERSION")))
         .tls_config(tls)
-        .build();
-    match addrs {
-        Some(addrs) => ureq::Agent::with_parts(config, DefaultConnector::new(), Fixed(addrs)),
-        None => config.new_agent(),
+        .build()
+}
+
+/// An agent for an https probe: TCP to `addrs`, then TLS with the probe's
+/// own rustls set-up `tls`.
+fn https_agent(left: Duration, tls: Arc<ClientConfig>, addrs: Vec<SocketAddr>) -> ureq::Agent {
+    let config = agent_config(left, ureq::tls::TlsConfig::default(), 0);
+    let connector = ().chain(TcpConnector::default()).chain(ProbeTls(tls));
+    ureq::Agent::with_parts(config, connector, Fixed(addrs))
+}
+
+/// ureq's TLS step done with a rustls config of ours: ureq's own TLS can
+/// only be given roots or no verification at all, not a verifier that
+/// trusts the exact certificate of `ca_file`.
+#[derive(Debug)]
+struct ProbeTls(Arc<ClientConfig>);
+
+impl<In: Transport> Connector<In> for ProbeTls {
+    type Out = Either<In, ProbeTlsTransport>;
+
+    fn connect(
+        &self,
+        details: &ConnectionDetails,
+        chained: Option<In>,
+    ) -> Result<Option<Self::Out>, ureq::Error> {
+        let Some(transport) = chained else {
+            return Ok(None);
+        };
+        if !details.needs_tls() || transport.is_tls() {
+            return Ok(Some(Either::A(transport)));
+        }
+        let host = details.uri.host().unwrap_or_default();
+        let name = ServerName::try_from(host.trim_start_matches('[').trim_end_matches(']'))
+            .map_err(|_| ureq::Error::Tls("not a valid TLS server name"))?
+            .to_owned();
+        let mut conn = ClientConnection::new(self.0.clone(), name)?;
+        let mut sock = TransportAdapter::new(transport.boxed(), details.current_time.clone());
+        sock.set_timeout(details.timeout);
+        conn.complete_io(&mut sock)?;
+        Ok(Some(Either::B(ProbeTlsTransport {
+            buffers: LazyBuffers::new(
+                details.config.input_buffer_size(),
+                details.config.output_buffer_size(),
+            ),
+            stream: StreamOwned::new(conn, sock),
+        })))
+    }
+}
+
+/// The TLS transport [`ProbeTls`] makes.
+struct ProbeTlsTransport {
+    buffers: LazyBuffers,
+    stream: StreamOwned<ClientConnection, TransportAdapter>,
+}
+
+impl std::fmt::Debug for ProbeTlsTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProbeTlsTransport")
+    }
+}
+
+impl Transport for ProbeTlsTransport {
+    fn buffers(&mut self) -> &mut dyn Buffers {
+        &mut self.buffers
+    }
+
+    fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
+        self.stream.get_mut().set_timeout(timeout);
+        let output = &self.buffers.output()[..amount];
+        self.stream.write_all(output)?;
+        Ok(())
+    }
+
+    fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+        self.stream.get_mut().set_timeout(timeout);
+        let input = self.buffers.input_append_buf();
+        let n = self.stream.read(input)?;
+        self.buffers.input_appended(n);
+        Ok(n > 0)
+    }
+
+    fn is_open(&mut self) -> bool {
+        self.stream.get_mut().get_mut().is_open()
+    }
+
+    fn is_tls(&self) -> bool {
+        true
     }
 }
 
@@ -263,7 +379,7 @@ impl Probe for HttpProbe {
         let mut status = Status::Ok;
         let mut notes = Vec::new();
         let mut perfdata = Vec::new();
-        let mut tls_cfg = ureq::tls::TlsConfig::default();
+        let mut tls_cfg = None;
         if self.secure {
             match self.cert(&addrs, &deadline) {
                 Ok((st, msg, p)) => {
@@ -273,8 +389,8 @@ impl Probe for HttpProbe {
                 }
                 Err(e) => return fail(e),
             }
-            match tls::http_tls(&self.tls) {
-                Ok(c) => tls_cfg = c,
+            match tls::client_config(&self.tls) {
+                Ok(c) => tls_cfg = Some(c),
                 Err(e) => return r.done(Status::Unknown, e, vec![], &deadline),
             }
         }
@@ -283,7 +399,11 @@ impl Probe for HttpProbe {
             Err(_) => return fail(deadline.timed_out()),
         };
         let started = deadline.elapsed();
-        let resp = match agent(left, tls_cfg, 0, Some(addrs)).get(&self.url()).call() {
+        let agent = match tls_cfg {
+            Some(cfg) => https_agent(left, cfg, addrs),
+            None => agent(left, ureq::tls::TlsConfig::default(), 0, Some(addrs)),
+        };
+        let resp = match agent.get(&self.url()).call() {
             Ok(resp) => resp,
             Err(e) if is_timeout(&e) => {
                 return fail(format!("{}: {}", self.url(), deadline.timed_out()))
@@ -297,6 +417,7 @@ impl Probe for HttpProbe {
             code,
             resp.status().canonical_reason().unwrap_or_default()
         );
+        let server = server_header(&resp);
         let mut body = Vec::new();
         let mut reader = resp.into_body().into_reader().take(BODY_LIMIT);
         if let Err(e) = reader.read_to_end(&mut body) {
@@ -339,10 +460,27 @@ impl Probe for HttpProbe {
         perfdata.insert(0, perf("time", secs, "s", &self.time.warn_text(), &crit));
         perfdata.insert(1, perf("size", body.len() as f64, "B", "", ""));
         let mut msg = format!("{line} - {} bytes in {} s", body.len(), fmt_num(secs));
+        if let Some(s) = &server {
+            msg.push_str(&format!(" - Server: {s}"));
+        }
         for n in notes {
             msg.push_str(" - ");
             msg.push_str(&n);
         }
-        r.done(status, msg, perfdata, &deadline)
+        let mut out = r.done(status, msg, perfdata, &deadline);
+        out.data = Some(Box::new(serde_json::json!({
+            "status": code,
+            "server": server,
+            "bytes": body.len(),
+            "time": secs,
+        })));
+        out
     }
+}
+
+/// The `Server` header (what connvitals' port scan showed), printable and
+/// cut at 100 characters; `None` when the server does not say.
+fn server_header<B>(resp: &ureq::http::Response<B>) -> Option<String> {
+    let value = resp.headers().get("server")?;
+    Some(net::printable(value.as_bytes(), 100)).filter(|s| !s.is_empty())
 }

@@ -29,7 +29,7 @@ impl JabberProbe {
             port: o.port("port")?.unwrap_or(5222),
             domain: o
                 .string("domain", "\"example.org\"")?
-                .unwrap_or(h.name.clone()),
+                .unwrap_or_else(|| net::server_name(h, family)),
         })
     }
 

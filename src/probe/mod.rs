@@ -15,6 +15,7 @@ pub mod dns_zone;
 pub mod http;
 pub mod jabber;
 pub mod load;
+pub mod mysql;
 pub mod net;
 pub mod openvpn;
 pub mod opts;
@@ -62,6 +63,7 @@ impl Report {
             perfdata,
             duration: deadline.elapsed(),
             memory: None,
+            data: None,
         }
     }
 
@@ -141,7 +143,10 @@ pub fn register(engine: &mut Engine) {
     fn tcp(h: Host, port: i64, map: Map) -> RhaiResult<CheckDef> {
         let o = Opts::new("tcp", map.clone(), tcp::TcpProbe::OPTIONS)?;
         let p = tcp::TcpProbe::new(&h, port, &o)?;
-        Ok(def("tcp", &h.name, &port.to_string(), &map, p))
+        // The port in the name tells two TCP checks of one host apart.
+        let mut d = def("tcp", &h.name, &port.to_string(), &map, p);
+        d.label = format!("tcp {port}");
+        Ok(d)
     }
     engine.register_fn("tcp", |h: Host, port: i64| tcp(h, port, Map::new()));
     engine.register_fn("tcp", tcp);
@@ -150,7 +155,9 @@ pub fn register(engine: &mut Engine) {
     fn tls_cert(h: Host, port: i64, map: Map) -> RhaiResult<CheckDef> {
         let o = Opts::new("tls_cert", map.clone(), tls::TlsCertProbe::OPTIONS)?;
         let p = tls::TlsCertProbe::new(&h, port, &o)?;
-        Ok(def("tls_cert", &h.name, &port.to_string(), &map, p))
+        let mut d = def("tls_cert", &h.name, &port.to_string(), &map, p);
+        d.label = format!("tls_cert {port}");
+        Ok(d)
     }
     engine.register_fn("tls_cert", |h: Host, port: i64| {
         tls_cert(h, port, Map::new())
@@ -171,7 +178,10 @@ pub fn register(engine: &mut Engine) {
             rest.remove("vhost");
             rest.remove("url");
             let target = format!("{}{}", p.vhost, p.path);
-            Ok(def(name, &h.name, &target, &rest, p))
+            let label = http::HttpProbe::label(name, &h, &p);
+            let mut d = def(name, &h.name, &target, &rest, p);
+            d.label = label;
+            Ok(d)
         };
         engine.register_fn(name, move |h: Host| make(h, Map::new()));
         engine.register_fn(name, make);
@@ -201,6 +211,12 @@ pub fn register(engine: &mut Engine) {
         ["dns4", "dns6"],
         dns::DnsProbe::OPTIONS,
         dns::DnsProbe::new,
+    );
+    per_family(
+        engine,
+        ["mysql4", "mysql6"],
+        mysql::MysqlProbe::OPTIONS,
+        mysql::MysqlProbe::new,
     );
     per_family(
         engine,

@@ -55,6 +55,32 @@ impl Family {
     }
 }
 
+/// The name a probe gives a server of host `h` (HTTP Host header, TLS
+/// server name): the host's name where it is a DNS name, else its address
+/// for `family` (a display name like "Strange IPs" cannot go into a
+/// protocol).
+pub fn server_name(h: &crate::check::Host, family: Family) -> String {
+    if is_dns_name(&h.name) {
+        h.name.clone()
+    } else {
+        family.addr_of(h)
+    }
+}
+
+/// A DNS host name: dot-separated labels of letters, digits, `-` and `_`,
+/// each 1 to 63 long, 253 at most in all.
+pub fn is_dns_name(s: &str) -> bool {
+    let s = s.strip_suffix('.').unwrap_or(s);
+    !s.is_empty()
+        && s.len() <= 253
+        && s.parse::<IpAddr>().is_err()
+        && s.split('.').all(|l| {
+            (1..=63).contains(&l.len())
+                && l.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
+}
+
 /// The end of one run.
 #[derive(Clone, Copy, Debug)]
 pub struct Deadline {
@@ -174,6 +200,14 @@ pub fn resolve(
             return Err(format!("{host} is not an {} address", family.name()));
         }
         return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    if !is_dns_name(bare) {
+        // A display name (a host without this family's address).
+        return Err(format!(
+            "host {host:?} has no {} address and its name is not a DNS name (give the host an ipv{} address)",
+            family.name(),
+            family.digit()
+        ));
     }
     let addrs: Vec<SocketAddr> = lookup(bare, port, deadline)?
         .into_iter()
@@ -325,4 +359,35 @@ pub fn printable(bytes: &[u8], max: usize) -> String {
         out.push_str("...");
     }
     out.trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_names_are_not_dns_names() {
+        for ok in ["web1", "www.example.org", "www.example.org.", "a-b_c.d"] {
+            assert!(is_dns_name(ok), "{ok}");
+        }
+        for bad in [
+            "Strange IPs",
+            "",
+            "127.0.0.1",
+            "::1",
+            "a..b",
+            "127.0.0.1/::1",
+        ] {
+            assert!(!is_dns_name(bad), "{bad}");
+        }
+        let h = crate::check::Host {
+            name: "Strange IPs".into(),
+            ipv4: Some("127.0.0.2".into()),
+            ipv6: None,
+        };
+        assert_eq!(server_name(&h, Family::V4), "127.0.0.2");
+        let d = Deadline::after(Duration::from_secs(1));
+        let e = resolve(&h.name, 80, Family::V6, &d).unwrap_err();
+        assert!(e.contains("no IPv6 address") && e.contains("ipv6"), "{e}");
+    }
 }

@@ -275,6 +275,27 @@ pub fn stats(rtts: &[f64]) -> Option<(f64, f64, f64, f64)> {
     Some((min, avg, max, var.sqrt()))
 }
 
+/// The run's statistics for `json_lines`, as connvitals reports them: rtt
+/// in ms, loss in %, and every rtt -1 when nothing came back.
+fn measurements(
+    st: Option<(f64, f64, f64, f64)>,
+    loss: f64,
+    replies: usize,
+    sent: u32,
+) -> serde_json::Value {
+    let (min, avg, max, std) = st.unwrap_or((-1.0, -1.0, -1.0, -1.0));
+    let ms = |v: f64| (v * 1e3).round() / 1e3;
+    serde_json::json!({
+        "rtt_min": ms(min),
+        "rtt_avg": ms(avg),
+        "rtt_max": ms(max),
+        "rtt_std": ms(std),
+        "loss": ms(loss),
+        "sent": sent,
+        "received": replies,
+    })
+}
+
 impl Probe for PingProbe {
     fn run(&self, timeout: Duration) -> Outcome {
         let deadline = Deadline::after(timeout);
@@ -290,12 +311,15 @@ impl Probe for PingProbe {
         let rtts = match ping(&sock, raw, target, self, &deadline) {
             Ok(r) => r,
             Err(e) => {
-                return r.done(
+                // Nothing came back either.
+                let mut out = r.done(
                     Status::Critical,
                     format!("{target}: {e}"),
                     vec![],
                     &deadline,
-                )
+                );
+                out.data = Some(Box::new(measurements(None, 100.0, 0, self.count)));
+                return out;
             }
         };
         let pl = 100.0 * (1.0 - rtts.len() as f64 / f64::from(self.count));
@@ -350,7 +374,9 @@ impl Probe for PingProbe {
             *max = "100".into();
         }
         perfdata.push(pl_perf);
-        r.done(status, msg, perfdata, &deadline)
+        let mut out = r.done(status, msg, perfdata, &deadline);
+        out.data = Some(Box::new(measurements(st, pl, rtts.len(), self.count)));
+        out
     }
 }
 
@@ -391,5 +417,22 @@ mod tests {
     fn checksum_of_an_echo_request_verifies() {
         let p = echo_request(Family::V4, 0x1234, 7, 42);
         assert_eq!(checksum(&p), 0);
+    }
+
+    #[test]
+    fn measurements_follow_connvitals_minus_one_when_nothing_came_back() {
+        let none = measurements(None, 100.0, 0, 3);
+        assert_eq!(none["rtt_min"], -1.0);
+        assert_eq!(none["rtt_avg"], -1.0);
+        assert_eq!(none["rtt_max"], -1.0);
+        assert_eq!(none["rtt_std"], -1.0);
+        assert_eq!(none["loss"], 100.0);
+        let some = measurements(stats(&[1.0, 3.0]), 33.3333, 2, 3);
+        assert_eq!(some["rtt_min"], 1.0);
+        assert_eq!(some["rtt_avg"], 2.0);
+        assert_eq!(some["rtt_max"], 3.0);
+        assert_eq!(some["rtt_std"], 1.0);
+        assert_eq!(some["loss"], 33.333);
+        assert_eq!(some["received"], 2);
     }
 }

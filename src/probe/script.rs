@@ -157,6 +157,32 @@ fn status_of(v: &Dynamic) -> Option<Status> {
     }
 }
 
+/// A script's `data` as JSON for `json_lines`: maps, arrays, strings,
+/// numbers, booleans and `()` (null) as they are; anything else (a
+/// timestamp, a function pointer) as its text.
+fn to_json(v: &Dynamic) -> serde_json::Value {
+    use serde_json::Value;
+    if v.is_unit() {
+        return Value::Null;
+    }
+    if let Ok(b) = v.as_bool() {
+        return Value::Bool(b);
+    }
+    if let Ok(i) = v.as_int() {
+        return Value::from(i);
+    }
+    if let Ok(f) = v.as_float() {
+        return serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number);
+    }
+    if let Some(a) = v.read_lock::<rhai::Array>() {
+        return Value::Array(a.iter().map(to_json).collect());
+    }
+    if let Some(m) = v.read_lock::<Map>() {
+        return Value::Object(m.iter().map(|(k, x)| (k.to_string(), to_json(x))).collect());
+    }
+    Value::String(v.to_string())
+}
+
 impl ScriptProbe {
     /// Turns the returned map into an outcome.
     fn outcome(&self, v: Dynamic, deadline: &Deadline) -> Outcome {
@@ -187,6 +213,7 @@ impl ScriptProbe {
         let output = m.get("output").map(|o| o.to_string()).unwrap_or_default();
         let mut perfdata = Vec::new();
         let mut long = Vec::new();
+        let data = m.get("data").map(to_json);
         if let Some(data) = m.get("data").and_then(|d| d.clone().try_cast::<Map>()) {
             for (k, v) in data {
                 match super::opts::as_number(&v) {
@@ -211,6 +238,7 @@ impl ScriptProbe {
         );
         out.summary = out.summary.replace('\n', " ");
         out.long_output = long.join("\n");
+        out.data = data.map(Box::new);
         out
     }
 }

@@ -1,8 +1,13 @@
 //! `smtp4/smtp6(h, opts)`: the 220 banner, EHLO, optionally STARTTLS (with
-//! the certificate verified) and one `command` whose reply must start with
-//! `response`; then QUIT. What `check_smtp` did for picomon's SMTP4/6.
+//! the certificate verified), optionally `MAIL FROM:<from_addr>`, and one
+//! `command` whose reply must match the regular expression `response`;
+//! then QUIT. What `check_smtp -f FROM -C COMMAND -R RESPONSE` did for
+//! picomon's SMTP4/6, so a relay test (`RCPT TO` a foreign address, expect
+//! 554) reads the same.
 
 use std::time::Duration;
+
+use regex_lite::Regex;
 
 use super::net::{self, Deadline, Family, Link};
 use super::opts::{Opts, RhaiResult};
@@ -22,28 +27,62 @@ pub struct SmtpProbe {
     pub helo: String,
     /// STARTTLS, verified against this name.
     pub starttls: Option<(String, TlsOptions)>,
+    /// `MAIL FROM:<this>` before `command`.
+    pub from_addr: Option<String>,
     pub command: Option<String>,
-    pub response: Option<String>,
+    /// What the reply to `command` must match (code and text, as
+    /// check_smtp's `-R`).
+    pub response: Option<Regex>,
     pub time: Thresholds,
 }
 
 impl SmtpProbe {
     pub const OPTIONS: &'static [&'static str] = &[
-        "port", "helo", "starttls", "sni", "ca_file", "command", "response", "warning", "critical",
+        "port",
+        "helo",
+        "starttls",
+        "sni",
+        "ca_file",
+        "verify",
+        "from_addr",
+        "command",
+        "response",
+        "warning",
+        "critical",
     ];
 
     pub fn new(h: &Host, family: Family, o: &Opts) -> RhaiResult<SmtpProbe> {
         let starttls = o.bool("starttls")?.unwrap_or(false);
         let sni = o.string("sni", "\"mail.example.org\"")?;
-        let ca_file = o.string("ca_file", "\"/etc/picomon/ca.pem\"")?;
-        if !starttls && (sni.is_some() || ca_file.is_some()) {
-            return Err(o.bad(
-                if sni.is_some() { "sni" } else { "ca_file" },
-                "only means something with `starttls: true`; add it or drop this option",
-            ));
+        let tls_opts = TlsOptions::from_opts(o)?;
+        if !starttls {
+            if let Some(k) = sni.as_ref().map(|_| "sni").or(TlsOptions::given(o)) {
+                return Err(o.bad(
+                    k,
+                    "only means something with `starttls: true`; add it or drop this option",
+                ));
+            }
+        }
+        let from_addr = o.string("from_addr", "\"picomon@example.org\"")?;
+        if let Some(f) = &from_addr {
+            if f.contains(['\r', '\n', '<', '>']) || f.contains(char::is_whitespace) {
+                return Err(o.bad(
+                    "from_addr",
+                    format!("{f:?} is not a bare mail address (e.g. picomon@example.org)"),
+                ));
+            }
         }
         let command = o.string("command", "\"VRFY postmaster\"")?;
-        let response = o.string("response", "\"250\"")?;
+        if command.as_ref().is_some_and(|c| c.contains(['\r', '\n'])) {
+            return Err(o.bad("command", "must be one line (picomon adds the line end)"));
+        }
+        let response = match o.string("response", "\"^250\"")? {
+            Some(r) => Some(
+                Regex::new(&r)
+                    .map_err(|e| o.bad("response", format!("bad regular expression: {e}")))?,
+            ),
+            None => None,
+        };
         if response.is_some() && command.is_none() {
             return Err(o.bad(
                 "response",
@@ -59,7 +98,9 @@ impl SmtpProbe {
             family,
             port: o.port("port")?.unwrap_or(25),
             helo,
-            starttls: starttls.then(|| (sni.unwrap_or(h.name.clone()), TlsOptions { ca_file })),
+            starttls: starttls
+                .then(|| (sni.unwrap_or_else(|| net::server_name(h, family)), tls_opts)),
+            from_addr,
             command,
             response,
             time: Thresholds {
@@ -93,12 +134,22 @@ impl SmtpProbe {
             link = Box::new(tls_link);
             self.ehlo(link.as_mut(), deadline)?;
         }
+        if let Some(from) = &self.from_addr {
+            let (code, text) = say(link.as_mut(), deadline, &format!("MAIL FROM:<{from}>"))?;
+            if code != 250 {
+                return Err(format!("MAIL FROM:<{from}> refused: {code} {text}"));
+            }
+        }
         if let Some(cmd) = &self.command {
             let (code, text) = say(link.as_mut(), deadline, cmd)?;
             let line = format!("{code} {text}");
             match &self.response {
-                Some(want) if !line.starts_with(want.as_str()) => {
-                    return Err(format!("{cmd}: expected '{want}', got '{line}'"));
+                Some(want) if !want.is_match(&line) => {
+                    let _ = say(link.as_mut(), deadline, "QUIT");
+                    return Err(format!(
+                        "{cmd}: expected a reply matching '{}', got '{line}'",
+                        want.as_str()
+                    ));
                 }
                 None if code >= 400 => return Err(format!("{cmd}: {line}")),
                 _ => {}
@@ -170,10 +221,12 @@ fn reply(link: &mut dyn Link, deadline: &Deadline, what: &str) -> Result<(u16, S
 
 impl Probe for SmtpProbe {
     fn run(&self, timeout: Duration) -> Outcome {
-        let tls = if self.starttls.is_some() {
-            ", STARTTLS"
-        } else {
-            ""
+        let tls = match &self.starttls {
+            Some((_, o)) if o.no_verify => {
+                ", STARTTLS (certificate chain not checked: verify: false)"
+            }
+            Some(_) => ", STARTTLS",
+            None => "",
         };
         Report::new("SMTP").timed(
             timeout,

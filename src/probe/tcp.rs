@@ -34,6 +34,7 @@ impl TcpProbe {
         "tls",
         "sni",
         "ca_file",
+        "verify",
         "warning",
         "critical",
         "ip_version",
@@ -44,12 +45,14 @@ impl TcpProbe {
         let family = Family::from_version(o.ip_version("ip_version")?.unwrap_or(4));
         let tls_on = o.bool("tls")?.unwrap_or(false);
         let sni = o.string("sni", "\"www.example.org\"")?;
-        let ca_file = o.string("ca_file", "\"/etc/picomon/ca.pem\"")?;
-        if !tls_on && (sni.is_some() || ca_file.is_some()) {
-            return Err(o.bad(
-                if sni.is_some() { "sni" } else { "ca_file" },
-                "only means something with `tls: true`; add it or drop this option",
-            ));
+        let tls_opts = TlsOptions::from_opts(o)?;
+        if !tls_on {
+            if let Some(k) = sni.as_ref().map(|_| "sni").or(TlsOptions::given(o)) {
+                return Err(o.bad(
+                    k,
+                    "only means something with `tls: true`; add it or drop this option",
+                ));
+            }
         }
         Ok(TcpProbe {
             addr: family.addr_of(h),
@@ -57,7 +60,7 @@ impl TcpProbe {
             family,
             send: o.string("send", "\"PING\\r\\n\"")?,
             expect: o.string("expect", "\"+PONG\"")?,
-            tls: tls_on.then(|| (sni.unwrap_or(h.name.clone()), TlsOptions { ca_file })),
+            tls: tls_on.then(|| (sni.unwrap_or_else(|| net::server_name(h, family)), tls_opts)),
             time: Thresholds {
                 warning: o.range("warning")?,
                 critical: o.range("critical")?,
@@ -102,10 +105,14 @@ impl Probe for TcpProbe {
             Ok(s) => s,
             Err(e) => return fail(e),
         };
+        let mut note = None;
         let mut link: Box<dyn Link> = match &self.tls {
             None => Box::new(sock),
             Some((sni, opts)) => match tls::handshake(sock, sni, opts, &deadline) {
-                Ok((s, _)) => Box::new(s),
+                Ok((s, cert)) => {
+                    note = cert.trust.note();
+                    Box::new(s)
+                }
                 Err(f) => return fail(tls::failure_outcome(&f).1),
             },
         };
@@ -118,10 +125,11 @@ impl Probe for TcpProbe {
         r.done(
             status,
             format!(
-                "{} s response time on {} port {}",
+                "{} s response time on {} port {}{}",
                 fmt_num(connect_time),
                 self.addr,
-                self.port
+                self.port,
+                note.map(|n| format!(" - {n}")).unwrap_or_default()
             ),
             vec![p],
             &deadline,

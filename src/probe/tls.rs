@@ -5,7 +5,16 @@
 //!
 //! Trust: the system bundle (`/etc/ssl/certs/ca-certificates.crt`, which
 //! includes local CAs added with update-ca-certificates), else the built-in
-//! Mozilla roots, plus an optional `ca_file` per probe.
+//! Mozilla roots, plus an optional `ca_file` per probe. A certificate given
+//! in `ca_file` is also trusted as the very certificate the server shows,
+//! whatever its CA flag: webpki refuses a CA certificate as a server's own
+//! (`CaUsedAsEndEntity`), which is how `openssl req -x509` makes
+//! self-signed ones. `verify: false` checks no chain (as `check_http
+//! --ssl` did), but the handshake signatures are still checked against the
+//! certificate shown, and the result says the chain was not checked.
+//!
+//! Every failure is a sentence ([`describe_tls`]): rustls' and webpki's
+//! error names never reach a result.
 
 use std::io;
 use std::net::TcpStream;
@@ -32,8 +41,56 @@ const SYSTEM_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 /// A TLS client set-up: trust anchors and the name to ask for.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TlsOptions {
-    /// Extra CA certificates (PEM) to trust.
+    /// Extra CA certificates (PEM) to trust, or the server's own
+    /// certificate.
     pub ca_file: Option<String>,
+    /// `verify: false`: no chain or name check.
+    pub no_verify: bool,
+}
+
+impl TlsOptions {
+    /// The probe options they come from.
+    pub const KEYS: &'static [&'static str] = &["ca_file", "verify"];
+
+    /// `ca_file` and `verify` of a probe's options.
+    pub fn from_opts(o: &Opts) -> RhaiResult<TlsOptions> {
+        let ca_file = o.string("ca_file", "\"/etc/picomon/ca.pem\"")?;
+        let no_verify = !o.bool("verify")?.unwrap_or(true);
+        if no_verify && ca_file.is_some() {
+            return Err(o.bad(
+                "verify",
+                "`verify: false` checks no certificate, so `ca_file` would mean nothing; drop one of them",
+            ));
+        }
+        Ok(TlsOptions { ca_file, no_verify })
+    }
+
+    /// True when any of [`Self::KEYS`] was given.
+    pub fn given(o: &Opts) -> Option<&'static str> {
+        Self::KEYS.iter().copied().find(|k| o.has(k))
+    }
+}
+
+/// How the server's certificate came to be trusted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trust {
+    /// A chain to a trusted CA, valid for the name.
+    Chain,
+    /// The very certificate given in `ca_file`.
+    Pinned,
+    /// `verify: false`: not checked.
+    Unchecked,
+}
+
+impl Trust {
+    /// What a result adds about it: nothing for a checked chain.
+    pub fn note(self) -> Option<&'static str> {
+        match self {
+            Trust::Chain => None,
+            Trust::Pinned => Some("certificate is the one given in ca_file"),
+            Trust::Unchecked => Some("certificate chain not checked (verify: false)"),
+        }
+    }
 }
 
 fn system_roots() -> &'static Vec<CertificateDer<'static>> {
@@ -68,8 +125,10 @@ fn ca_file_certs(path: &str) -> Result<Vec<CertificateDer<'static>>, String> {
     pem_certs("ca_file", Path::new(path))
 }
 
-/// The trust anchors for one probe.
-fn roots(opts: &TlsOptions) -> Result<RootCertStore, String> {
+/// The trust anchors for one probe: the system's and `extra` (the
+/// certificates of its `ca_file`). A certificate webpki cannot use as an
+/// anchor is still trusted as the server's own, so it is skipped here.
+fn roots(extra: &[CertificateDer<'static>]) -> RootCertStore {
     let mut store = RootCertStore::empty();
     let system = system_roots();
     if system.is_empty() {
@@ -77,22 +136,16 @@ fn roots(opts: &TlsOptions) -> Result<RootCertStore, String> {
     } else {
         store.add_parsable_certificates(system.iter().cloned());
     }
-    if let Some(path) = &opts.ca_file {
-        for c in ca_file_certs(path)? {
-            store
-                .add(c)
-                .map_err(|e| format!("ca_file {path}: unusable CA certificate: {e}"))?;
-        }
-    }
-    Ok(store)
+    store.add_parsable_certificates(extra.iter().cloned());
+    store
 }
 
-/// The same trust for ureq's own connections (`http*` probes, scripts'
-/// `http_get`): the system bundle plus `ca_file`. ureq takes roots as
-/// certificates, and the built-in Mozilla roots are not certificates, so
-/// without a system bundle a `ca_file` replaces them there; the probes'
-/// own handshake (which runs first and reports certificate problems)
-/// still trusts both.
+/// The system trust for ureq's own TLS (scripts' `http_get`): the system
+/// bundle plus `ca_file`. ureq takes roots as certificates, and the
+/// built-in Mozilla roots are not certificates, so without a system bundle
+/// a `ca_file` replaces them there. The `https*` probes do not use it:
+/// their requests go through [`client_config`], the same trust as their
+/// own handshake.
 pub fn http_tls(opts: &TlsOptions) -> Result<ureq::tls::TlsConfig, String> {
     use ureq::tls::{Certificate, RootCerts, TlsConfig};
     static SYSTEM: OnceLock<Arc<Vec<Certificate<'static>>>> = OnceLock::new();
@@ -118,11 +171,26 @@ pub fn http_tls(opts: &TlsOptions) -> Result<ureq::tls::TlsConfig, String> {
     Ok(TlsConfig::builder().root_certs(roots).build())
 }
 
-/// Verifies like webpki, and keeps the end-entity certificate it was shown.
+/// Verifies like webpki, or trusts the certificate given in `ca_file`
+/// itself, or (`verify: false`) checks no chain; and keeps the end-entity
+/// certificate it was shown and how it was trusted. Handshake signatures
+/// are always checked against the certificate shown, so a server still has
+/// to hold its key.
 #[derive(Debug)]
 struct Recording {
     inner: Arc<WebPkiServerVerifier>,
-    seen: Mutex<Option<Vec<u8>>>,
+    /// The certificates of `ca_file`: one of them may be the server's own.
+    pinned: Vec<CertificateDer<'static>>,
+    no_verify: bool,
+    seen: Mutex<Option<(Vec<u8>, Trust)>>,
+}
+
+impl Recording {
+    fn record(&self, end_entity: &CertificateDer<'_>, trust: Trust) {
+        if let Ok(mut seen) = self.seen.lock() {
+            *seen = Some((end_entity.to_vec(), trust));
+        }
+    }
 }
 
 impl ServerCertVerifier for Recording {
@@ -134,11 +202,35 @@ impl ServerCertVerifier for Recording {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        if let Ok(mut seen) = self.seen.lock() {
-            *seen = Some(end_entity.to_vec());
+        if self.no_verify {
+            self.record(end_entity, Trust::Unchecked);
+            return Ok(ServerCertVerified::assertion());
         }
-        self.inner
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        self.record(end_entity, Trust::Chain);
+        match self.inner.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        ) {
+            Ok(v) => Ok(v),
+            Err(_)
+                if self
+                    .pinned
+                    .iter()
+                    .any(|c| c.as_ref() == end_entity.as_ref()) =>
+            {
+                self.record(end_entity, Trust::Pinned);
+                Ok(ServerCertVerified::assertion())
+            }
+            // webpki looks at the CA flag before the issuer: a self-signed
+            // CA certificate nobody trusts is, to a user, of unknown issuer.
+            Err(e) if is_ca_as_end_entity(&e) && self_issued(end_entity) => Err(
+                rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer),
+            ),
+            Err(e) => Err(e),
+        }
     }
 
     fn verify_tls12_signature(
@@ -164,16 +256,30 @@ impl ServerCertVerifier for Recording {
     }
 }
 
+/// webpki's `CaUsedAsEndEntity`, which rustls passes on as an opaque
+/// "other" error: recognised by its name.
+fn is_ca_as_end_entity(e: &rustls::Error) -> bool {
+    matches!(e, rustls::Error::InvalidCertificate(CertificateError::Other(o))
+        if o.to_string().contains("CaUsedAsEndEntity"))
+}
+
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// A client config whose verifier follows `opts` and records what it saw.
 fn recording_config(opts: &TlsOptions) -> Result<(Arc<ClientConfig>, Arc<Recording>), String> {
-    let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots(opts)?), provider())
+    let pinned = match &opts.ca_file {
+        Some(path) => ca_file_certs(path)?,
+        None => Vec::new(),
+    };
+    let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots(&pinned)), provider())
         .build()
         .map_err(|e| format!("cannot set up certificate verification: {e}"))?;
     let rec = Arc::new(Recording {
         inner,
+        pinned,
+        no_verify: opts.no_verify,
         seen: Mutex::new(None),
     });
     let cfg = ClientConfig::builder_with_provider(provider())
@@ -185,11 +291,19 @@ fn recording_config(opts: &TlsOptions) -> Result<(Arc<ClientConfig>, Arc<Recordi
     Ok((Arc::new(cfg), rec))
 }
 
+/// The client config of a probe's TLS, for a second connection with the
+/// same trust (the `https*` request after the probe's own handshake).
+pub fn client_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>, String> {
+    recording_config(opts).map(|(cfg, _)| cfg)
+}
+
 /// What a handshake learned about the peer's certificate.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PeerCert {
     /// notAfter, Unix seconds.
     pub not_after: i64,
+    /// How it was trusted.
+    pub trust: Trust,
 }
 
 impl PeerCert {
@@ -235,8 +349,8 @@ pub fn handshake(
             .lock()
             .ok()
             .and_then(|s| s.clone())
-            .and_then(|der| parse_not_after(&der))
-            .map(|not_after| PeerCert { not_after })
+            .and_then(|(der, trust)| Some((parse_not_after(&der)?, trust)))
+            .map(|(not_after, trust)| PeerCert { not_after, trust })
     };
     while conn.is_handshaking() {
         if let Err(e) = net::set_timeouts(&sock, deadline) {
@@ -261,24 +375,86 @@ pub fn describe_io(e: &io::Error, name: &str, deadline: &Deadline) -> String {
     deadline.describe("TLS handshake", e)
 }
 
-/// Words for a rustls error, saying whether the name or the chain is wrong.
+/// A sentence for a rustls error, saying whether the name or the chain is
+/// wrong and what to do. Error names (rustls' and webpki's) are turned
+/// into words, never shown as they are.
 pub fn describe_tls(e: &rustls::Error, name: &str) -> String {
+    use rustls::Error as E;
     match e {
-        rustls::Error::InvalidCertificate(c) => match c {
-            CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
-                "certificate expired".into()
-            }
-            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
-                "certificate is not valid yet".into()
-            }
-            CertificateError::UnknownIssuer => "certificate chain problem: unknown issuer (not signed by a trusted CA; trust a private CA with ca_file)".into(),
-            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
-                format!("certificate name problem: not valid for {name}")
-            }
-            other => format!("certificate problem: {other:?}"),
-        },
-        other => format!("TLS handshake failed: {other}"),
+        E::InvalidCertificate(c) => describe_cert(c, name),
+        E::AlertReceived(a) => format!(
+            "the server ended the TLS handshake with the alert \"{}\" (does it accept this name, {name}, and a modern TLS version?)",
+            words(&format!("{a:?}"))
+        ),
+        E::PeerIncompatible(p) => format!(
+            "the server and picomon have no TLS version or cipher in common ({})",
+            words(&format!("{p:?}"))
+        ),
+        E::PeerMisbehaved(p) => format!(
+            "the server broke the TLS protocol ({})",
+            words(&format!("{p:?}"))
+        ),
+        E::InvalidMessage(_) | E::InappropriateMessage { .. } | E::InappropriateHandshakeMessage { .. } => {
+            "the server did not answer in TLS (a plain-text port? then drop the TLS option)".into()
+        }
+        E::NoCertificatesPresented => "the server sent no certificate".into(),
+        E::DecryptError => "the TLS handshake failed: the server's messages could not be decrypted".into(),
+        E::General(text) => format!("the TLS handshake failed: {text}"),
+        other => format!("the TLS handshake failed: {}", words(&other.to_string())),
     }
+}
+
+/// A sentence for a certificate that was not accepted.
+fn describe_cert(c: &CertificateError, name: &str) -> String {
+    match c {
+        CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+            "certificate expired".into()
+        }
+        CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+            "certificate is not valid yet".into()
+        }
+        CertificateError::UnknownIssuer => "certificate chain problem: unknown issuer (not signed by a trusted CA; trust a private CA, or the server's own certificate, with ca_file, or skip the check with verify: false)".into(),
+        CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+            format!("certificate name problem: not valid for {name}")
+        }
+        CertificateError::BadSignature => {
+            "certificate chain problem: a signature in the chain does not verify".into()
+        }
+        CertificateError::Revoked => "certificate has been revoked".into(),
+        CertificateError::Other(o) if o.to_string().contains("CaUsedAsEndEntity") => {
+            "certificate problem: the server's certificate is a CA certificate (CA:TRUE); to trust it, give that very certificate as ca_file".into()
+        }
+        CertificateError::Other(o) => format!("certificate problem: {}", words(&o.to_string())),
+        other => format!("certificate problem: {}", words(&format!("{other:?}"))),
+    }
+}
+
+/// An error name as words: `CaUsedAsEndEntity` → "ca used as end
+/// entity", `Other(OtherError(X))` → "x"; text already in words is kept.
+pub fn words(name: &str) -> String {
+    let mut out = String::new();
+    let mut prev_lower = false;
+    for c in name.chars() {
+        if c.is_uppercase() {
+            if prev_lower {
+                out.push(' ');
+            }
+            out.extend(c.to_lowercase());
+            prev_lower = false;
+        } else if matches!(c, '(' | ')' | '{' | '}' | '_') {
+            out.push(' ');
+            prev_lower = false;
+        } else {
+            out.push(c);
+            prev_lower = c.is_lowercase() || c.is_ascii_digit();
+        }
+    }
+    let out = out.replace("other error", " ");
+    let mut words: Vec<&str> = out.split_whitespace().collect();
+    if words.first() == Some(&"other") {
+        words.remove(0);
+    }
+    words.join(" ")
 }
 
 /// Status and words for the days left on a certificate.
@@ -357,6 +533,32 @@ fn der_item(buf: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     Some((tag, body, &buf[head + len..]))
 }
 
+/// The issuer and subject names of a DER certificate (raw DER).
+fn issuer_and_subject(der: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (_, cert, _) = der_item(der)?;
+    let (_, tbs, _) = der_item(cert)?;
+    let mut rest = tbs;
+    let (tag, _, r) = der_item(rest)?;
+    if tag == 0xa0 {
+        rest = r; // explicit version
+    }
+    // serialNumber, signature
+    for _ in 0..2 {
+        rest = der_item(rest)?.2;
+    }
+    let issuer_len = rest.len() - der_item(rest)?.2.len();
+    let issuer = &rest[..issuer_len];
+    rest = &rest[issuer_len..];
+    rest = der_item(rest)?.2; // validity
+    let subject_len = rest.len() - der_item(rest)?.2.len();
+    Some((issuer, &rest[..subject_len]))
+}
+
+/// True when a certificate names itself as its issuer (self-signed).
+fn self_issued(der: &[u8]) -> bool {
+    issuer_and_subject(der).is_some_and(|(i, s)| i == s)
+}
+
 /// notAfter of a DER certificate, as Unix seconds.
 pub fn parse_not_after(der: &[u8]) -> Option<i64> {
     let (_, cert, _) = der_item(der)?;
@@ -412,6 +614,7 @@ impl TlsCertProbe {
     pub const OPTIONS: &'static [&'static str] = &[
         "sni",
         "ca_file",
+        "verify",
         "cert_warning",
         "cert_critical",
         "ip_version",
@@ -427,10 +630,8 @@ impl TlsCertProbe {
             family,
             sni: o
                 .string("sni", "\"www.example.org\"")?
-                .unwrap_or(h.name.clone()),
-            tls: TlsOptions {
-                ca_file: o.string("ca_file", "\"/etc/picomon/ca.pem\"")?,
-            },
+                .unwrap_or_else(|| net::server_name(h, family)),
+            tls: TlsOptions::from_opts(o)?,
             warn_days,
             crit_days,
         })
@@ -466,7 +667,10 @@ impl Probe for TlsCertProbe {
         };
         match handshake(sock, &self.sni, &self.tls, &deadline) {
             Ok((_, cert)) => {
-                let (st, msg) = cert_verdict(&cert, self.warn_days, self.crit_days);
+                let (st, mut msg) = cert_verdict(&cert, self.warn_days, self.crit_days);
+                if let Some(note) = cert.trust.note() {
+                    msg.push_str(&format!(" - {note}"));
+                }
                 let p = cert_perf(&cert, self.warn_days, self.crit_days);
                 r.done(
                     st,
@@ -497,6 +701,26 @@ mod tests {
         assert_eq!(parse_time(0x17, "491231235959Z"), Some(2_524_607_999));
         assert_eq!(parse_time(0x18, "20000229000000Z"), Some(951_782_400));
         assert_eq!(parse_time(0x17, "garbage"), None);
+    }
+
+    #[test]
+    fn error_names_become_words() {
+        assert_eq!(words("CaUsedAsEndEntity"), "ca used as end entity");
+        assert_eq!(
+            words("Other(OtherError(CaUsedAsEndEntity))"),
+            "ca used as end entity"
+        );
+        assert_eq!(words("HandshakeFailure"), "handshake failure");
+        assert_eq!(words("received fatal alert"), "received fatal alert");
+    }
+
+    #[test]
+    fn every_certificate_error_is_a_sentence() {
+        let e = rustls::Error::InvalidCertificate(CertificateError::UnhandledCriticalExtension);
+        let s = describe_tls(&e, "x");
+        assert_eq!(s, "certificate problem: unhandled critical extension");
+        let e = rustls::Error::AlertReceived(rustls::AlertDescription::HandshakeFailure);
+        assert!(describe_tls(&e, "x").contains("alert \"handshake failure\""));
     }
 
     #[test]

@@ -353,8 +353,27 @@ impl Probe for TraceProbe {
         );
         out.long_output = long;
         out.memory = Some(remembered);
+        out.data = Some(Box::new(hops_json(&hops, problem.is_none())));
         out
     }
+}
+
+/// The hops for `json_lines`: `{"hop", "address", "rtt"}` (ms) per hop,
+/// `address` and `rtt` `null` for a hop that did not answer (`*`).
+fn hops_json(hops: &[Hop], reached: bool) -> serde_json::Value {
+    let list: Vec<serde_json::Value> = hops
+        .iter()
+        .enumerate()
+        .map(|(i, h)| match h {
+            Some((ip, rtt)) => serde_json::json!({
+                "hop": i + 1,
+                "address": ip.to_string(),
+                "rtt": (rtt.as_secs_f64() * 1e6).round() / 1e3,
+            }),
+            None => serde_json::json!({ "hop": i + 1, "address": null, "rtt": null }),
+        })
+        .collect();
+    serde_json::json!({ "reached": reached, "hops": list })
 }
 
 /// The route a run remembered; text it cannot read counts as no route.

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 const ROWS: &[&str] = &[
     "1.1", "1.2", "1.3", "1.4", "1.5", "1.6", "1.7", "1.8", "1.9", "2.1", "2.2", "2.3", "2.4",
     "2.5", "2.6", "2.7", "3.1", "3.2", "3.3", "3.4", "4.1", "5.1", "5.2", "6.1", "7.1", "7.2",
-    "7.3",
+    "7.3", "8.1",
 ];
 
 /// What a row may conclude; "error" (a broken measurement) is not among
@@ -47,6 +47,8 @@ const MEASURED: &[(&str, &str)] = &[
     ("7.1", "x (p99 "),
     ("7.2", " ms p50, "),
     ("7.3", " answers/s ("),
+    // The HTTP listener's /metrics.
+    ("8.1", " ms median (min "),
 ];
 
 fn repo() -> PathBuf {

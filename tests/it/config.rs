@@ -94,8 +94,8 @@ fn empty_config_has_every_default() {
     assert_eq!(e.smtp_password_file, "");
     assert_eq!(e.smtp_ca_file, "");
     assert_eq!(e.smtp_retry_timeout, Duration::from_secs(60));
-    assert_eq!(e.smtp_keepalive_timeout, Duration::from_secs(60));
     assert_eq!(e.subject_tpl, "[picomon] {state}: {check} on {dest}");
+    assert_eq!(e.subject_style, picomon::config::SubjectStyle::Thread);
     assert_eq!(e.report_every, Duration::ZERO);
     assert_eq!(e.report_subject, "[picomon] error report");
     assert_eq!(e.watchdog_subject, "[picomon] daemon stopped");
@@ -133,8 +133,8 @@ want("smtp_user", config.emails.smtp_user, "");
 want("smtp_password_file", config.emails.smtp_password_file, "");
 want("smtp_ca_file", config.emails.smtp_ca_file, "");
 want("smtp_retry_timeout", config.emails.smtp_retry_timeout, 60.0);
-want("smtp_keepalive_timeout", config.emails.smtp_keepalive_timeout, 60.0);
 want("subject_tpl", config.emails.subject_tpl, "[picomon] {{state}}: {{check}} on {{dest}}");
+want("subject_style", config.emails.subject_style, "thread");
 want("report.every", config.emails.report.every, 0.0);
 want("report.subject", config.emails.report.subject, "[picomon] error report");
 want("watchdog_subject", config.emails.watchdog_subject, "[picomon] daemon stopped");
@@ -168,8 +168,8 @@ config.emails.smtp_user = "mon";
 config.emails.smtp_password_file = "/etc/picomon/pw";
 config.emails.smtp_ca_file = "/etc/picomon/ca.pem";
 config.emails.smtp_retry_timeout = 30;
-config.emails.smtp_keepalive_timeout = 0;
 config.emails.subject_tpl = "{state} {check}";
+config.emails.subject_style = "state";
 config.emails.report.every = 3600;
 config.emails.report.subject = "report";
 config.emails.watchdog_subject = "gone";
@@ -199,8 +199,8 @@ if config.emails.to != ["ops@example.org"] { throw "to reads back wrong"; }
     assert_eq!(e.smtp_password_file, "/etc/picomon/pw");
     assert_eq!(e.smtp_ca_file, "/etc/picomon/ca.pem");
     assert_eq!(e.smtp_retry_timeout, Duration::from_secs(30));
-    assert_eq!(e.smtp_keepalive_timeout, Duration::ZERO);
     assert_eq!(e.subject_tpl, "{state} {check}");
+    assert_eq!(e.subject_style, picomon::config::SubjectStyle::State);
     assert_eq!(e.report_every, Duration::from_secs(3600));
     assert_eq!(e.report_subject, "report");
     assert_eq!(e.watchdog_subject, "gone");
@@ -627,6 +627,7 @@ add(shell("noon"), #{ when: #{ hours: 12 } });
             weekdays: vec![0, 1, 2, 3, 4],
             days,
             start: Some(expected_start),
+            ..When::default()
         })
     );
     assert_eq!(
@@ -636,6 +637,7 @@ add(shell("noon"), #{ when: #{ hours: 12 } });
             weekdays: vec![5, 6],
             days: vec![],
             start: None,
+            ..When::default()
         })
     );
     assert_eq!(

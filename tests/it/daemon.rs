@@ -812,3 +812,33 @@ add(plugin("@FIX@/daemon/counter", ["@DIR@/runs", "@DIR@/status"]), #{{ name: "c
     assert!(alive(d.pid()));
     assert!(d.stop().success(), "{}", d.stderr());
 }
+
+/// `max_instances: 2`: a run that outlasts several ticks has one more run
+/// beside it, never two more.
+#[test]
+fn max_instances_lets_that_many_runs_of_a_check_overlap_and_no_more() {
+    let sb = Sandbox::new();
+    let cfg = sb.config(
+        r#"
+config.base_tick = 0.1;
+config.state_dir = "@DIR@/state";
+add(plugin("@FIX@/daemon/overlap", ["@DIR@", "1"]), #{ name: "slow", max_instances: 2 });
+"#,
+    );
+    let _d = sb.spawn(&["-c", cfg.to_str().unwrap()]);
+    assert!(
+        sb.wait_lines("done", 4, Duration::from_secs(60)),
+        "4 runs ended"
+    );
+    let levels: Vec<u32> = read(&sb.path("levels"))
+        .lines()
+        .map(|l| l.trim().parse().expect("a count"))
+        .collect();
+    assert_eq!(levels.iter().max(), Some(&2), "{levels:?}");
+
+    let bad = sb.config("add(shell(\"true\"), #{ max_instances: 0 });\n");
+    let out = sb.run(&["-c", bad.to_str().unwrap(), "--check-config"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("max_instances"), "{err}");
+}

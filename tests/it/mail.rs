@@ -78,11 +78,11 @@ fn notifier(cfg: &Config) -> MailNotifier {
 const T0: i64 = 1_800_000_000 * S;
 
 fn notice(id: &str, kind: TransitionKind, status: Status, at: i64, output: &str) -> Notice {
-    Notice {
-        check_id: format!("plugin {id}"),
-        name: id.into(),
-        dest: "web1".into(),
-        transition: Transition {
+    Notice::new(
+        format!("plugin {id}"),
+        id.into(),
+        "web1".into(),
+        Transition {
             kind,
             status,
             previous: None,
@@ -90,8 +90,8 @@ fn notice(id: &str, kind: TransitionKind, status: Status, at: i64, output: &str)
             failed_runs: 2,
             at,
         },
-        output: output.into(),
-    }
+        output.into(),
+    )
 }
 
 fn view(id: &str, phase: Phase, output: &str) -> CheckView {
@@ -112,6 +112,7 @@ fn view(id: &str, phase: Phase, output: &str) -> CheckView {
         last_output: output.into(),
         ack: None,
         silenced_by: None,
+        ..CheckView::default()
     }
 }
 

@@ -18,7 +18,7 @@ use picomon::output::{
     DEFAULT_SPOOL_MAX_BYTES,
 };
 use support::ports::{hold_port, reserve_port, Reserved};
-use support::{fixture, read, wait_for};
+use support::{fixture, picomon_bin, read, wait_for};
 
 const LONG: Duration = Duration::from_secs(60);
 
@@ -31,6 +31,7 @@ fn result(i: usize, status: Status) -> PassiveResult {
         output: format!("result {i} ok; fine\nsecond line of {i}"),
         perfdata: format!("n={i};5;10"),
         duration: Duration::from_millis(250),
+        data: None,
     }
 }
 
@@ -42,8 +43,9 @@ fn spec(kind: OutputKind) -> OutputSpec {
     }
 }
 
-/// The NSCA-web receiver fixture, a Python process on 127.0.0.1.
-struct Receiver {
+/// The NSCA-web receiver fixture, a Python process on 127.0.0.1 (also used
+/// by `imports.rs`).
+pub(crate) struct Receiver {
     dir: PathBuf,
     port: u16,
     /// The port, held between a stop and a restart (see `hold_port`).
@@ -53,7 +55,7 @@ struct Receiver {
 }
 
 impl Receiver {
-    fn start(dir: &Path, port: u16, max_lines: usize) -> Receiver {
+    pub(crate) fn start(dir: &Path, port: u16, max_lines: usize) -> Receiver {
         let mut r = Receiver {
             dir: dir.to_path_buf(),
             port,
@@ -65,7 +67,7 @@ impl Receiver {
         r
     }
 
-    fn up(&mut self) {
+    pub(crate) fn up(&mut self) {
         let _ = fs::remove_file(self.dir.join("port"));
         let child = Command::new("python3")
             .arg(fixture("outputs/nsca_web_receiver.py"))
@@ -92,32 +94,32 @@ impl Receiver {
         }
     }
 
-    fn down(&mut self) {
+    pub(crate) fn down(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
         }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}/cgi-bin/nsca-web", self.port)
     }
 
-    fn lines(&self) -> Vec<String> {
+    pub(crate) fn lines(&self) -> Vec<String> {
         read(&self.dir.join("received.log"))
             .lines()
             .map(str::to_string)
             .collect()
     }
 
-    fn posts(&self) -> Vec<usize> {
+    pub(crate) fn posts(&self) -> Vec<usize> {
         read(&self.dir.join("posts.log"))
             .lines()
             .filter_map(|l| l.parse().ok())
             .collect()
     }
 
-    fn errors(&self) -> String {
+    pub(crate) fn errors(&self) -> String {
         read(&self.dir.join("errors.log"))
     }
 }
@@ -166,7 +168,13 @@ fn json_lines_file_gets_one_object_per_result_in_order() {
     assert_eq!(objs[0]["status"], "OK");
     assert_eq!(objs[1]["status"], "WARNING");
     assert_eq!(objs[1]["output"], "result 2 ok; fine\nsecond line of 2");
-    assert_eq!(objs[1]["perfdata"], "n=2;5;10");
+    assert_eq!(objs[1]["perfdata_text"], "n=2;5;10");
+    assert_eq!(
+        objs[1]["perfdata"],
+        serde_json::json!([{ "label": "n", "value": 2.0, "uom": "", "warn": "5", "crit": "10",
+            "min": null, "max": null }])
+    );
+    assert_eq!(objs[1]["data"], serde_json::Value::Null);
     assert_eq!(objs[1]["duration"], 0.25);
     assert_eq!(objs[1]["time"], 1_700_000_002.0);
     assert_eq!(objs[2]["check"], serde_json::Value::Null);
@@ -673,4 +681,87 @@ fn command_file_pipe_without_a_reader_spools_until_one_reads() {
     // The long line is cut to fit one atomic pipe write with its newline.
     assert_eq!(lines[1].len(), 4095);
     assert_eq!(lines[1], big.command_line(4095));
+}
+
+/// `-1 --outputs` as pcrunner's cron job: every result is posted (picomon's
+/// own state-dir check is not), the exit code is the worst status; with the
+/// receiver down the results stay spooled and the next run posts them
+/// first, in order.
+#[test]
+fn one_shot_with_outputs_posts_every_result_and_keeps_what_it_cannot_send() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (_held, port) = reserve_port();
+    fs::write(tmp.path().join("nsca.password"), "pass word&=1\n").unwrap();
+    let cfg = tmp.path().join("cron.rhai");
+    fs::write(
+        &cfg,
+        format!(
+            r#"
+config.state_dir = "{dir}/state";
+config.outputs = [nsca_web("http://127.0.0.1:{port}/cgi-bin/nsca-web", "picomon", "{dir}/nsca.password",
+                           #{{ max_line_size: 300 }})];
+add(plugin("check_dummy", ["0", "fine"]), #{{ name: "load", target_name: "web1" }});
+add(plugin("check_dummy", ["2", "gone|gone=1;;;0"]), #{{ name: "ping", target_name: "web1", passive: "host" }});
+"#,
+            dir = tmp.path().display()
+        ),
+    )
+    .unwrap();
+    let run = || {
+        Command::new(picomon_bin())
+            .args(["-c", cfg.to_str().unwrap(), "-1", "--outputs"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run picomon -1 --outputs")
+    };
+    // Down: the run still reports and exits with the worst status; the
+    // results wait in the spool.
+    let first = run();
+    assert_eq!(first.status.code(), Some(2), "{first:?}");
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert!(stderr.contains("kept in the spool"), "{stderr}");
+
+    let rx = Receiver::start(tmp.path(), port, 400);
+    let second = run();
+    // `load` and picomon's own state-dir check are OK.
+    assert_eq!(second.status.code(), Some(2), "{second:?}");
+    assert!(
+        String::from_utf8_lossy(&second.stdout).contains("2 ok, 0 warning, 1 critical"),
+        "{second:?}"
+    );
+    let lines = rx.lines();
+    assert_eq!(rx.errors(), "");
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    // The first run's pair, then the second's: the spool goes first.
+    for pair in lines.chunks(2) {
+        let mut pair = pair.to_vec();
+        pair.sort_by_key(|l| l.contains("HOST"));
+        assert!(
+            pair[0].ends_with("PROCESS_SERVICE_CHECK_RESULT;web1;load;0;OK: fine"),
+            "{pair:?}"
+        );
+        assert!(
+            pair[1].ends_with("PROCESS_HOST_CHECK_RESULT;web1;1;CRITICAL: gone|gone=1;;;0"),
+            "{pair:?}"
+        );
+    }
+    assert!(lines[0] <= lines[2], "the older run first: {lines:?}");
+    assert!(!lines.iter().any(|l| l.contains("state_dir")), "{lines:?}");
+}
+
+#[test]
+fn one_shot_with_outputs_but_none_configured_says_what_to_set() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let cfg = tmp.path().join("c.rhai");
+    fs::write(
+        &cfg,
+        format!("config.state_dir = \"{}/s\";\n", tmp.path().display()),
+    )
+    .unwrap();
+    let out = Command::new(picomon_bin())
+        .args(["-c", cfg.to_str().unwrap(), "-1", "--outputs"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("config.outputs"));
 }

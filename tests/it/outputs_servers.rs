@@ -46,6 +46,7 @@ fn now_result(
         output: output.into(),
         perfdata: perf.into(),
         duration: Duration::from_millis(120),
+        data: None,
     }
 }
 

@@ -144,7 +144,11 @@ config.base_tick = 0.2;
 config.state_dir = "@DIR@/state";
 add(plugin("@FIX@/daemon/counter", ["@DIR@/never"]), #{ name: "future", target_name: "box",
     when: #{ start: "2099-11-11 11:11:11" } });
+add(plugin("@FIX@/daemon/counter", ["@DIR@/ended"]), #{ name: "past", target_name: "box",
+    when: #{ end: "2001-01-01 00:00" } });
 add(plugin("@FIX@/daemon/counter", ["@DIR@/always"]), #{ name: "now", target_name: "box" });
+add(plugin("@FIX@/daemon/counter", ["@DIR@/every_minute"]), #{ name: "any minute", target_name: "box",
+    when: #{ minutes: "0-59", months: "1-12" } });
 "#,
     );
     let _d = sb.spawn(&["-c", cfg.to_str().unwrap()]);
@@ -152,5 +156,10 @@ add(plugin("@FIX@/daemon/counter", ["@DIR@/always"]), #{ name: "now", target_nam
         sb.wait_lines("always", 3, LONG),
         "the unrestricted check did not run"
     );
+    assert!(
+        sb.wait_lines("every_minute", 3, LONG),
+        "a window of every minute and month did not run"
+    );
     assert!(!sb.path("never").exists(), "a check ran before its window");
+    assert!(!sb.path("ended").exists(), "a check ran after its window");
 }

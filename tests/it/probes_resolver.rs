@@ -89,7 +89,7 @@ add(script("lookup", || {
         took < Duration::from_secs(20),
         "took {took:?}\n{stdout}\n{stderr}"
     );
-    for probe in ["tcp on web1", "http4 on web1"] {
+    for probe in ["tcp 80 on web1", "http4 on web1"] {
         let line = stdout
             .lines()
             .find(|l| l.contains(probe))

@@ -48,7 +48,7 @@ fn smtp_plain_banner_ehlo_and_command() {
         &h,
         &format!(r#"smtp4(h, #{{ port: {p}, command: "NOOP", response: "550" }})"#),
         Status::Critical,
-        &["NOOP: expected '550', got '250"],
+        &["NOOP: expected a reply matching '550', got '250"],
     );
 
     // no TLS on offer: STARTTLS is refused
@@ -398,4 +398,142 @@ fn dns_zone_bad_options() {
     assert!(e.contains("neither 4 nor 6"), "{e}");
     let d = def(&h, r#"dns_zone("example.test")"#);
     assert_eq!(d.identity, "dns_zone:example.test");
+}
+
+/// Debian's MariaDB server, in a data directory of the test's own, on a
+/// private socket and port; stopped when dropped.
+struct Mariadb {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Mariadb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Mariadb {
+    fn start() -> Mariadb {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let install = Command::new("mariadb-install-db")
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", dir.path().join("data").display()))
+            .args(["--user=root", "--skip-test-db"])
+            .output()
+            .expect("mariadb-install-db (Debian package mariadb-server)");
+        assert!(install.status.success(), "{install:?}");
+        // mariadbd cannot share a reserved port (no SO_REUSEPORT): the port
+        // is released just before the server binds it, and on the rare
+        // collision the start is tried again with another one.
+        for _ in 0..5 {
+            let port = support::ports::reserve_port().1;
+            if let Some(child) = Self::serve(dir.path(), port) {
+                return Mariadb {
+                    child,
+                    port,
+                    _dir: dir,
+                };
+            }
+        }
+        panic!("mariadbd found no free port in 5 tries");
+    }
+
+    /// The running server, or `None` when its port was taken meanwhile.
+    fn serve(d: &Path, port: u16) -> Option<std::process::Child> {
+        let log = d.join(format!("error-{port}.log"));
+        let mut child = Command::new("/usr/sbin/mariadbd")
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", d.join("data").display()))
+            .arg(format!("--socket={}", d.join("sock").display()))
+            .arg(format!("--pid-file={}", d.join("pid").display()))
+            .arg(format!("--log-error={}", log.display()))
+            .arg(format!("--port={port}"))
+            .args(["--bind-address=127.0.0.1,::1", "--user=root"])
+            .args(["--skip-log-bin", "--innodb-buffer-pool-size=8M"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start mariadbd");
+        let ready = support::wait_for(Duration::from_secs(60), || {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text.contains("ready for connections") {
+                return Some(true);
+            }
+            child.try_wait().ok().flatten().map(|_| false)
+        });
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        match ready {
+            Some(true) => Some(child),
+            Some(false) if text.contains("in use") => None,
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("mariadbd did not start: {text}");
+            }
+        }
+    }
+}
+
+#[test]
+fn mysql_reads_the_mariadb_greeting_on_both_families() {
+    let db = Mariadb::start();
+    let h = localhost();
+    let version = Command::new("/usr/sbin/mariadbd")
+        .arg("--version")
+        .output()
+        .expect("mariadbd --version");
+    // `mariadbd  Ver 10.11.6-MariaDB-0+deb12u1 for debian-linux-gnu ...`
+    let version = String::from_utf8_lossy(&version.stdout)
+        .split_whitespace()
+        .skip_while(|w| *w != "Ver")
+        .nth(1)
+        .expect("a version")
+        .to_string();
+    let p = db.port;
+    for (ctor, addr) in [("mysql4", "127.0.0.1"), ("mysql6", "::1")] {
+        let o = expect_check(
+            &h,
+            &format!("{ctor}(h, #{{ port: {p} }})"),
+            Status::Ok,
+            &[&format!(
+                "MYSQL OK - {version} on {addr} port {p} (protocol 10, connection "
+            )],
+        );
+        assert!(perf_value(&o, "time").is_some(), "{o:?}");
+        let data = o.data.as_deref().expect("data");
+        assert_eq!(data["version"], version.as_str());
+        assert_eq!(data["protocol"], 10);
+        assert!(data["connection_id"].as_u64().unwrap() > 0, "{data}");
+    }
+    // Every greeting takes more than 0 s: a limit of 0 always hits.
+    expect_check(
+        &h,
+        &format!("mysql4(h, #{{ port: {p}, warning: 0 }})"),
+        Status::Warning,
+        &["MYSQL WARNING - "],
+    );
+    let e = eval_def(&h, "mysql4(h, #{ user: \"root\" })").unwrap_err();
+    assert!(e.contains("user") && e.contains("port"), "{e}");
+}
+
+#[test]
+fn mysql_on_a_port_that_is_not_mysql_says_what_it_got() {
+    let srv = smtp_server(None, "127.0.0.1");
+    expect_check(
+        &localhost(),
+        &format!("mysql4(h, #{{ port: {} }})", srv.port),
+        Status::Critical,
+        &["not a MySQL greeting", "220 picomon-test-smtp"],
+    );
+    let (_held, closed) = closed_port();
+    expect_check(
+        &localhost(),
+        &format!("mysql4(h, #{{ port: {closed} }})"),
+        Status::Critical,
+        &["refused"],
+    );
 }

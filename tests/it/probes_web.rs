@@ -139,7 +139,7 @@ fn tcp_bad_options_are_config_errors_naming_the_option() {
     assert!(e.contains("tls: true"), "{e}");
     let d = def(&h, r#"tcp(h, 80, #{ expect: "x" })"#);
     assert_eq!(d.identity, "tcp:localhost:80:expect=x");
-    assert_eq!(d.label, "tcp");
+    assert_eq!(d.label, "tcp 80");
     assert_eq!(d.dest, "localhost");
 }
 
@@ -383,4 +383,19 @@ fn http_bad_options_are_config_errors() {
         r#"https4(h, #{ vhost: "www.example.org", status: 200 })"#,
     );
     assert_eq!(d.identity, "https4:localhost:www.example.org/:status=200");
+}
+
+#[test]
+fn http_reports_the_server_header_in_output_and_data() {
+    let srv = http_server("127.0.0.1");
+    let o = expect_check(
+        &localhost(),
+        &format!("http4(h, #{{ port: {} }})", srv.port),
+        Status::Ok,
+        &[" - Server: picomon-test-http/1.0"],
+    );
+    let data = o.data.as_deref().expect("data");
+    assert_eq!(data["server"], "picomon-test-http/1.0", "{data}");
+    assert_eq!(data["status"], 200, "{data}");
+    assert!(data["bytes"].as_u64().unwrap() > 0, "{data}");
 }

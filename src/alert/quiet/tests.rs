@@ -209,3 +209,29 @@ fn saved_and_loaded_unchanged_and_a_missing_file_is_empty() {
         .to_string()
         .contains("corrupt"));
 }
+
+#[test]
+fn reminders_escalations_and_flapping_touch_no_ack_and_wait_for_a_held_problem() {
+    let mut q = Quiet::default();
+    q.ack(web1().id, ack(false, None));
+    for kind in [Reminder, Escalation, FlappingStart] {
+        assert_eq!(q.gate(web1(), kind, T0, &[]), Gate::Mail, "{kind:?}");
+    }
+    // A non-sticky ack ends at a status change, not at these.
+    assert!(q.acks.contains_key(web1().id));
+    // Silenced: held, and the Problem a silence held keeps them back after.
+    let until = T0 + 60 * S;
+    q.silence("pgsql", "bob", "deploy", T0, until);
+    assert_eq!(
+        q.gate(db1(), Problem, T0, &[]),
+        Gate::Hold("silenced by 1".into())
+    );
+    assert_eq!(
+        q.gate(db1(), Reminder, T0, &[]),
+        Gate::Hold("silenced by 1".into())
+    );
+    assert_eq!(
+        q.gate(db1(), FlappingStart, until, &[]),
+        Gate::Hold("its Problem is still held".into())
+    );
+}

@@ -37,6 +37,10 @@ impl<C: Clock> Daemon<C> {
                 ..Response::default()
             },
             Request::Reload => Response::error("reload is not handled here"),
+            Request::Http => Response {
+                http: Some(Box::new(self.http_snapshot())),
+                ..Response::default()
+            },
             Request::Run { check } => match self.find(check) {
                 Err(e) => Response::error(e),
                 Ok(i) => {
@@ -171,28 +175,55 @@ impl<C: Clock> Daemon<C> {
         Response::message(format!("acknowledged: {}", self.checks[i].spec.title()))
     }
 
+    /// What the HTTP listener shows: the status and the counters of
+    /// `/metrics`. Reads the spools and the outbox (once per request).
+    pub fn http_snapshot(&self) -> crate::http::Snapshot {
+        crate::http::Snapshot {
+            report: self.status_report(),
+            recent: self
+                .checks
+                .iter()
+                .map(|t| t.recent.as_ref().map(|r| r.values()).unwrap_or_default())
+                .collect(),
+            transitions: self.transitions_total.clone(),
+            runs_skipped: self.overload.skipped_total,
+            spool_bytes: self.outputs.spool_bytes(),
+            pending: self.notifier.pending(),
+            refresh: self.cfg.base_tick.clamp(
+                std::time::Duration::from_secs(5),
+                std::time::Duration::from_secs(60),
+            ),
+        }
+    }
+
     /// What `picomon status` shows; published for the control server.
     pub fn status_report(&self) -> proto::StatusReport {
         let now = self.clock.wall();
         let checks = self
             .checks
             .iter()
-            .map(|t| proto::CheckStatus {
+            .enumerate()
+            .map(|(i, t)| (t, self.noise_view(i)))
+            .map(|(t, v)| proto::CheckStatus {
                 id: t.spec.id.clone(),
                 name: t.spec.name.clone(),
                 target: t.spec.dest.clone(),
-                phase: match t.alert.phase {
-                    Phase::Ok => "ok",
-                    Phase::Retrying => "retrying",
-                    Phase::Problem => "problem",
+                phase: match (t.alert.phase, &v.unreachable_by) {
+                    (Phase::Ok, _) => "ok",
+                    (_, Some(_)) => "unreachable",
+                    (Phase::Retrying, None) => "retrying",
+                    (Phase::Problem, None) => "problem",
                 }
                 .into(),
+                unreachable_by: v.unreachable_by,
+                flap_percent: v.flap_percent,
+                flapping: v.flapping,
                 status: t.alert.last_status.map(|s| s.as_str().to_string()),
                 failed_runs: t.alert.failed_runs,
                 max_runs: t.spec.retry + 1,
                 since: t.alert.outage_start.map(proto::unix_secs),
                 last_run: t.last_run.map(proto::unix_secs),
-                duration: t.last_duration.map(|d| d.as_secs_f64()),
+                duration: t.took_ms.map(|ms| f64::from(ms.get()) / 1000.0),
                 output: t.last_output.lines().next().unwrap_or("").to_string(),
                 ack: self.quiet.acks.get(&t.spec.id).map(|a| proto::AckView {
                     by: a.by.clone(),

@@ -665,3 +665,55 @@ fn a_report_lists_an_acknowledged_problem_apart() {
     r.at(60 * SEC);
     assert!(report(&r).contains("Checks in PROBLEM (1):"));
 }
+
+#[test]
+fn the_http_snapshot_counts_transitions_and_keeps_durations_only_while_listening() {
+    let script = |listen: &str| {
+        format!(
+            "config.base_tick = 60;\nconfig.listen = \"{listen}\";\n\
+             add(shell(\"true\"), #{{ name: \"a\", retry: 0 }});"
+        )
+    };
+    let mut r = rig(&script("127.0.0.1:0"));
+    let ms = |n| Outcome::new(Status::Critical, "down").with_duration(Duration::from_millis(n));
+    r.at(0);
+    r.started();
+    r.end_with("a", ms(250));
+    r.at(60 * SEC);
+    r.started();
+    r.end_with(
+        "a",
+        Outcome::new(Status::Ok, "up").with_duration(Duration::from_millis(500)),
+    );
+    let snap = ask(&mut r, Request::Http)
+        .unwrap()
+        .http
+        .expect("a snapshot");
+    assert_eq!(snap.report, r.d.status_report());
+    let a = snap
+        .report
+        .checks
+        .iter()
+        .position(|c| c.name == "a")
+        .unwrap();
+    assert_eq!(snap.recent[a], vec![0.25, 0.5]);
+    assert_eq!(
+        snap.transitions,
+        vec![("problem", 1), ("update", 0), ("recovery", 1)]
+    );
+    assert_eq!(snap.pending, Vec::<(String, usize)>::new());
+    assert_eq!(snap.refresh, Duration::from_secs(60));
+
+    // Off after a reload: the durations are dropped with it.
+    let cfg = config(r.dir.path(), &script(""));
+    r.d.reload(
+        cfg,
+        Parts {
+            notifier: None,
+            outputs: None,
+        },
+    );
+    let snap = r.d.http_snapshot();
+    assert!(snap.recent.iter().all(Vec::is_empty), "{:?}", snap.recent);
+}
+mod noise;

@@ -1,0 +1,83 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_picomon_global_optspecs
+    string join \n c/config= 1/one notify D/debug check-config test-mail send state-dir= pid-file= user= only= h/help V/version
+end
+
+function __fish_picomon_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_picomon_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_picomon_using_subcommand
+    set -l cmd (__fish_picomon_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c picomon -n "__fish_picomon_needs_command" -s c -l config -d 'Config file' -r -F
+complete -c picomon -n "__fish_picomon_needs_command" -l state-dir -d 'Overrides config.state_dir (subcommands: where the daemon\'s socket is)' -r -f -a "(__fish_complete_directories)"
+complete -c picomon -n "__fish_picomon_needs_command" -l pid-file -d 'Write the pid there, remove it at exit' -r -F
+complete -c picomon -n "__fish_picomon_needs_command" -l user -d 'Started as root: drop to this user before any check runs' -r -f -a "(__fish_complete_users)"
+complete -c picomon -n "__fish_picomon_needs_command" -l only -d 'With -1: only the checks whose name, identity or target matches this glob' -r
+complete -c picomon -n "__fish_picomon_needs_command" -s 1 -l one -d 'Run every check once now, print each result, exit with the worst status'
+complete -c picomon -n "__fish_picomon_needs_command" -l notify -d 'With -1: mail the problems found'
+complete -c picomon -n "__fish_picomon_needs_command" -s D -l debug -d 'Debug logging (RUST_LOG still wins where set)'
+complete -c picomon -n "__fish_picomon_needs_command" -l check-config -d 'Evaluate and validate the config, print a summary, exit'
+complete -c picomon -n "__fish_picomon_needs_command" -l test-mail -d 'Send one test mail through the configured path and print the answer'
+complete -c picomon -n "__fish_picomon_needs_command" -l send -d 'Read passive result lines from stdin and forward them to the outputs'
+complete -c picomon -n "__fish_picomon_needs_command" -s h -l help -d 'Print help'
+complete -c picomon -n "__fish_picomon_needs_command" -s V -l version -d 'Print version'
+complete -c picomon -n "__fish_picomon_needs_command" -f -a "status" -d 'What every check is doing now (exit 3 when no daemon runs)'
+complete -c picomon -n "__fish_picomon_needs_command" -f -a "ack" -d '"I\'m on it": acknowledge a check in PROBLEM (by name or identity)'
+complete -c picomon -n "__fish_picomon_needs_command" -f -a "silence" -d 'No mail for matching checks (a glob on name, identity or target)'
+complete -c picomon -n "__fish_picomon_needs_command" -f -a "silences" -d 'The silences in force'
+complete -c picomon -n "__fish_picomon_needs_command" -f -a "unsilence" -d 'End a silence now (its held Problems are mailed if still failing)'
+complete -c picomon -n "__fish_picomon_needs_command" -f -a "run" -d 'Run one check now in the daemon and print its result line'
+complete -c picomon -n "__fish_picomon_needs_command" -f -a "reload" -d 'Reload the config; prints what changed or the error that kept the old one'
+complete -c picomon -n "__fish_picomon_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c picomon -n "__fish_picomon_using_subcommand status" -s c -l config -d 'Config file' -r -F
+complete -c picomon -n "__fish_picomon_using_subcommand status" -l state-dir -d 'Overrides config.state_dir (subcommands: where the daemon\'s socket is)' -r -f -a "(__fish_complete_directories)"
+complete -c picomon -n "__fish_picomon_using_subcommand status" -l json -d 'The daemon\'s JSON instead of the table'
+complete -c picomon -n "__fish_picomon_using_subcommand status" -l problems -d 'Only checks that are failing (retrying or in PROBLEM)'
+complete -c picomon -n "__fish_picomon_using_subcommand status" -s h -l help -d 'Print help'
+complete -c picomon -n "__fish_picomon_using_subcommand ack" -s m -l message -d 'A comment for the check\'s mail thread' -r
+complete -c picomon -n "__fish_picomon_using_subcommand ack" -l for -d 'End the ack after this long (90s, 30m, 2h, 1d)' -r
+complete -c picomon -n "__fish_picomon_using_subcommand ack" -s c -l config -d 'Config file' -r -F
+complete -c picomon -n "__fish_picomon_using_subcommand ack" -l state-dir -d 'Overrides config.state_dir (subcommands: where the daemon\'s socket is)' -r -f -a "(__fish_complete_directories)"
+complete -c picomon -n "__fish_picomon_using_subcommand ack" -l sticky -d 'Keep the ack through status changes, until recovery'
+complete -c picomon -n "__fish_picomon_using_subcommand ack" -s h -l help -d 'Print help'
+complete -c picomon -n "__fish_picomon_using_subcommand silence" -l for -d 'How long (90s, 30m, 2h, 1d)' -r
+complete -c picomon -n "__fish_picomon_using_subcommand silence" -s m -l message -r
+complete -c picomon -n "__fish_picomon_using_subcommand silence" -s c -l config -d 'Config file' -r -F
+complete -c picomon -n "__fish_picomon_using_subcommand silence" -l state-dir -d 'Overrides config.state_dir (subcommands: where the daemon\'s socket is)' -r -f -a "(__fish_complete_directories)"
+complete -c picomon -n "__fish_picomon_using_subcommand silence" -s h -l help -d 'Print help'
+complete -c picomon -n "__fish_picomon_using_subcommand silences" -s c -l config -d 'Config file' -r -F
+complete -c picomon -n "__fish_picomon_using_subcommand silences" -l state-dir -d 'Overrides config.state_dir (subcommands: where the daemon\'s socket is)' -r -f -a "(__fish_complete_directories)"
+complete -c picomon -n "__fish_picomon_using_subcommand silences" -s h -l help -d 'Print help'
+complete -c picomon -n "__fish_picomon_using_subcommand unsilence" -s c -l config -d 'Config file' -r -F
+complete -c picomon -n "__fish_picomon_using_subcommand unsilence" -l state-dir -d 'Overrides config.state_dir (subcommands: where the daemon\'s socket is)' -r -f -a "(__fish_complete_directories)"
+complete -c picomon -n "__fish_picomon_using_subcommand unsilence" -s h -l help -d 'Print help'
+complete -c picomon -n "__fish_picomon_using_subcommand run" -s c -l config -d 'Config file' -r -F
+complete -c picomon -n "__fish_picomon_using_subcommand run" -l state-dir -d 'Overrides config.state_dir (subcommands: where the daemon\'s socket is)' -r -f -a "(__fish_complete_directories)"
+complete -c picomon -n "__fish_picomon_using_subcommand run" -s h -l help -d 'Print help'
+complete -c picomon -n "__fish_picomon_using_subcommand reload" -s c -l config -d 'Config file' -r -F
+complete -c picomon -n "__fish_picomon_using_subcommand reload" -l state-dir -d 'Overrides config.state_dir (subcommands: where the daemon\'s socket is)' -r -f -a "(__fish_complete_directories)"
+complete -c picomon -n "__fish_picomon_using_subcommand reload" -s h -l help -d 'Print help'
+complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload help" -f -a "status" -d 'What every check is doing now (exit 3 when no daemon runs)'
+complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload help" -f -a "ack" -d '"I\'m on it": acknowledge a check in PROBLEM (by name or identity)'
+complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload help" -f -a "silence" -d 'No mail for matching checks (a glob on name, identity or target)'
+complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload help" -f -a "silences" -d 'The silences in force'
+complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload help" -f -a "unsilence" -d 'End a silence now (its held Problems are mailed if still failing)'
+complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload help" -f -a "run" -d 'Run one check now in the daemon and print its result line'
+complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload help" -f -a "reload" -d 'Reload the config; prints what changed or the error that kept the old one'
+complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -1,0 +1,177 @@
+//! Reminders (`renotify_every`) and escalation (`escalate`): when a check
+//! that stays in PROBLEM is mailed again, and to whom. Pure: the state of
+//! one outage and `now` in, what is due out.
+//!
+//! ```text
+//!  Problem mailed at P ----- P+every: reminder 1 ----- P+2 every: reminder 2 ...
+//!     (an Update mailed at U starts the count again from U)
+//!     (late ticks do not bunch reminders: missed ones are skipped)
+//!  outage start S -- S+after_1: thread escalated to to_1 -- S+after_2: to_2 ...
+//!  acknowledged or silenced: neither reminders nor new escalation steps
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::UnixMicros;
+
+/// One step of `escalate: [#{ after: "30m", to: [...] }]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Escalation {
+    /// Seconds of outage before this step.
+    pub after: u64,
+    pub to: Vec<String>,
+}
+
+/// What the loop keeps of one outage's reminders and escalation (only for
+/// checks in PROBLEM that have either configured; persisted).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Nag {
+    /// The outage this belongs to.
+    pub outage_start: UnixMicros,
+    /// When the last mail of the thread went out (or the last reminder was
+    /// due): the next reminder is due `every` later.
+    pub anchor: UnixMicros,
+    /// Reminders sent in this outage.
+    #[serde(default)]
+    pub reminders: u32,
+    /// Escalation steps reached.
+    #[serde(default)]
+    pub escalated: u32,
+}
+
+impl Nag {
+    pub fn new(outage_start: UnixMicros, mailed_at: UnixMicros) -> Nag {
+        Nag {
+            outage_start,
+            anchor: mailed_at,
+            reminders: 0,
+            escalated: 0,
+        }
+    }
+
+    /// A reminder due now: counts it and moves the anchor to the last due
+    /// time not after `now` (missed ones are skipped, not sent in a burst).
+    /// Returns its number (1 for the first).
+    pub fn remind(&mut self, every_secs: u64, now: UnixMicros) -> Option<u32> {
+        let every = i64::try_from(every_secs).ok()?.checked_mul(1_000_000)?;
+        if every <= 0 || now < self.anchor.saturating_add(every) {
+            return None;
+        }
+        let periods = (now - self.anchor) / every;
+        self.anchor += periods * every;
+        self.reminders += 1;
+        Some(self.reminders)
+    }
+
+    /// Another mail of the thread went out (an Update): the next reminder
+    /// is a full interval after it.
+    pub fn mailed(&mut self, now: UnixMicros) {
+        self.anchor = now;
+    }
+
+    /// Escalation steps reached by now that were not reached before:
+    /// their positions in `steps`.
+    pub fn escalate(&mut self, steps: &[Escalation], now: UnixMicros) -> std::ops::Range<usize> {
+        let from = self.escalated as usize;
+        let outage = now - self.outage_start;
+        let to = from
+            + steps
+                .iter()
+                .skip(from)
+                .take_while(|s| outage >= (s.after as i64).saturating_mul(1_000_000))
+                .count();
+        self.escalated = to as u32;
+        from..to
+    }
+
+    /// Every address the thread has been escalated to, in step order,
+    /// without duplicates.
+    pub fn recipients(&self, steps: &[Escalation]) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for s in steps.iter().take(self.escalated as usize) {
+            for a in &s.to {
+                if !out.contains(a) {
+                    out.push(a.clone());
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: i64 = 1_000_000;
+    const T: i64 = 1_700_000_000 * S;
+
+    #[test]
+    fn reminders_every_interval_after_the_problem_mail() {
+        let mut n = Nag::new(T - 2 * S, T);
+        assert_eq!(n.remind(3, T + 2 * S), None);
+        assert_eq!(n.remind(3, T + 3 * S), Some(1));
+        assert_eq!(n.remind(3, T + 4 * S), None);
+        assert_eq!(n.remind(3, T + 5 * S), None);
+        // Due at T+6; the tick came late, at T+6.9: the next stays T+9.
+        assert_eq!(n.remind(3, T + 6 * S + 900_000), Some(2));
+        assert_eq!(n.remind(3, T + 8 * S + 999_999), None);
+        assert_eq!(n.remind(3, T + 9 * S), Some(3));
+    }
+
+    #[test]
+    fn a_stalled_loop_sends_one_reminder_not_a_burst() {
+        let mut n = Nag::new(T, T);
+        assert_eq!(n.remind(3, T + 20 * S), Some(1));
+        // Anchor moved to T+18: the next is due at T+21.
+        assert_eq!(n.remind(3, T + 20 * S), None);
+        assert_eq!(n.remind(3, T + 21 * S), Some(2));
+    }
+
+    #[test]
+    fn an_update_restarts_the_interval() {
+        let mut n = Nag::new(T, T);
+        n.mailed(T + 2 * S);
+        assert_eq!(n.remind(3, T + 3 * S), None);
+        assert_eq!(n.remind(3, T + 5 * S), Some(1));
+    }
+
+    #[test]
+    fn zero_interval_never_reminds() {
+        let mut n = Nag::new(T, T);
+        assert_eq!(n.remind(0, T + 100 * S), None);
+    }
+
+    fn steps() -> Vec<Escalation> {
+        vec![
+            Escalation {
+                after: 5,
+                to: vec!["lead@example.org".into()],
+            },
+            Escalation {
+                after: 60,
+                to: vec!["boss@example.org".into(), "lead@example.org".into()],
+            },
+        ]
+    }
+
+    #[test]
+    fn escalation_steps_from_the_outage_start() {
+        let steps = steps();
+        let mut n = Nag::new(T, T + S);
+        assert_eq!(n.escalate(&steps, T + 4 * S), 0..0);
+        assert!(n.recipients(&steps).is_empty());
+        assert_eq!(n.escalate(&steps, T + 5 * S), 0..1);
+        assert_eq!(n.recipients(&steps), vec!["lead@example.org"]);
+        // Reached once only.
+        assert_eq!(n.escalate(&steps, T + 6 * S), 1..1);
+        assert_eq!(n.escalate(&steps, T + 61 * S), 1..2);
+        assert_eq!(
+            n.recipients(&steps),
+            vec!["lead@example.org", "boss@example.org"]
+        );
+        // A loop that was stopped a long time reaches both at once.
+        let mut n = Nag::new(T, T);
+        assert_eq!(n.escalate(&steps, T + 3600 * S), 0..2);
+    }
+}

@@ -1,0 +1,408 @@
+//! `/`: the status page. One self-contained HTML document (its CSS inline,
+//! no script, no request of its own: the listener's Content-Security-Policy
+//! forbids them), checks grouped by target in config order, each row
+//! coloured by its last status, with its phase, since when it fails, its
+//! last run, an SVG sparkline of its recent durations and the first line
+//! of its output. It reloads itself (`<meta http-equiv="refresh">`).
+
+use std::fmt::Write;
+
+use crate::control::protocol::CheckStatus;
+
+use super::Snapshot;
+
+/// The page for `s`.
+pub fn render(s: &Snapshot) -> String {
+    let r = &s.report;
+    let mut out = String::with_capacity(4096 + r.checks.len() * 700);
+    let counts = Counts::of(&r.checks);
+    let _ = write!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta http-equiv=\"refresh\" content=\"{}\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{}picomon</title><style>{CSS}</style></head>\n<body>\n",
+        s.refresh.as_secs().max(1),
+        if counts.failing() > 0 {
+            format!("({} failing) ", counts.failing())
+        } else {
+            String::new()
+        },
+    );
+    out.push_str("<header><h1>picomon</h1><p class=\"summary\">");
+    for (n, class, what) in [
+        (counts.problem, "critical", "in PROBLEM"),
+        (counts.retrying, "warning", "retrying"),
+        (counts.ok, "ok", "OK"),
+        (counts.pending, "pending", "not run yet"),
+    ] {
+        if n > 0 {
+            let _ = write!(out, "<span class=\"pill {class}\">{n} {what}</span> ");
+        }
+    }
+    let _ = write!(
+        out,
+        "<span class=\"at\">{} checks · as of {} · reloads every {} s</span></p></header>\n<main>\n",
+        r.checks.len(),
+        crate::clock::local_datetime(r.at * 1_000_000),
+        s.refresh.as_secs().max(1),
+    );
+    if r.checks.is_empty() {
+        out.push_str("<p class=\"empty\">No checks configured.</p>\n");
+    }
+    for (target, rows) in by_target(&r.checks) {
+        let worst = rows
+            .iter()
+            .map(|&i| severity(&r.checks[i]))
+            .max()
+            .unwrap_or(0);
+        let _ = write!(
+            out,
+            "<section class=\"target\"><h2><span class=\"dot {}\"></span>{} <small>{} check{}</small></h2>\n\
+             <table><thead><tr><th>state</th><th>check</th><th>since</th><th>last run</th>\
+             <th>duration</th><th>output</th></tr></thead><tbody>\n",
+            SEVERITY_CLASS[worst],
+            esc(if target.is_empty() { "(no target)" } else { target }),
+            rows.len(),
+            if rows.len() == 1 { "" } else { "s" },
+        );
+        for i in rows {
+            let recent = s.recent.get(i).map(Vec::as_slice).unwrap_or(&[]);
+            row(&mut out, &r.checks[i], recent, r.at);
+        }
+        out.push_str("</tbody></table></section>\n");
+    }
+    out.push_str("</main>\n</body></html>\n");
+    out
+}
+
+/// One check's row.
+fn row(out: &mut String, c: &CheckStatus, recent: &[f32], now: i64) {
+    let class = SEVERITY_CLASS[severity(c)];
+    let status = c.status.as_deref().unwrap_or("PENDING");
+    let phase = match c.phase.as_str() {
+        "retrying" => format!("RETRYING {}/{}", c.failed_runs, c.max_runs),
+        p => p.to_uppercase(),
+    };
+    let _ = write!(
+        out,
+        "<tr class=\"check {class}\" data-status=\"{}\" data-phase=\"{}\">\
+         <td class=\"state\"><span class=\"badge {class}\">{}</span>",
+        esc(status),
+        esc(&c.phase),
+        esc(status),
+    );
+    if c.phase != "ok" {
+        let _ = write!(out, " <span class=\"phase\">{}</span>", esc(&phase));
+    }
+    let _ = write!(
+        out,
+        "</td><td class=\"name\" title=\"{}\">{}",
+        esc(&c.id),
+        esc(&c.name)
+    );
+    if let Some(a) = &c.ack {
+        let _ = write!(
+            out,
+            "<div class=\"note\">acknowledged by {}: {}</div>",
+            esc(&a.by),
+            esc(&a.comment)
+        );
+    }
+    if let Some(by) = &c.silenced_by {
+        let _ = write!(out, "<div class=\"note\">silenced: {}</div>", esc(by));
+    }
+    out.push_str("</td>");
+    time_cell(out, c.since, now, "since");
+    time_cell(out, c.last_run, now, "last");
+    out.push_str("<td><div class=\"dur\">");
+    sparkline(out, recent);
+    if let Some(d) = c.duration {
+        let _ = write!(out, "<span>{}</span>", seconds(d));
+    }
+    let _ = writeln!(
+        out,
+        "</div></td><td class=\"out\" title=\"{0}\">{0}</td></tr>",
+        esc(&c.output)
+    );
+}
+
+/// A time as "5m ago", the date and time in its tooltip; a dash when none.
+fn time_cell(out: &mut String, at: Option<i64>, now: i64, class: &str) {
+    match at {
+        None => {
+            let _ = write!(out, "<td class=\"{class}\">–</td>");
+        }
+        Some(at) => {
+            let _ = write!(
+                out,
+                "<td class=\"{class}\" title=\"{}\">{} ago</td>",
+                crate::clock::local_datetime(at * 1_000_000),
+                ago(now - at)
+            );
+        }
+    }
+}
+
+/// An inline SVG polyline of the durations (oldest left), scaled to the
+/// largest; nothing for fewer than two.
+fn sparkline(out: &mut String, v: &[f32]) {
+    if v.len() < 2 {
+        return;
+    }
+    const W: f32 = 120.0;
+    const H: f32 = 22.0;
+    let max = v.iter().cloned().fold(f32::MIN_POSITIVE, f32::max);
+    let min = v.iter().cloned().fold(f32::MAX, f32::min);
+    let step = W / (v.len() - 1) as f32;
+    let y = |d: f32| H - 1.0 - (d / max) * (H - 2.0);
+    let _ = write!(
+        out,
+        "<svg class=\"spark\" viewBox=\"0 0 {W} {H}\" width=\"{W}\" height=\"{H}\" role=\"img\" \
+         aria-label=\"durations of the last {} runs\"><title>last {} runs: {} to {}</title>\
+         <polyline fill=\"none\" stroke=\"currentColor\" stroke-width=\"1.5\" points=\"",
+        v.len(),
+        v.len(),
+        seconds(min as f64),
+        seconds(max as f64),
+    );
+    for (i, &d) in v.iter().enumerate() {
+        let _ = write!(out, "{:.1},{:.1} ", i as f32 * step, y(d));
+    }
+    let last = *v.last().unwrap_or(&0.0);
+    let _ = write!(
+        out,
+        "\"/><circle cx=\"{W}\" cy=\"{:.1}\" r=\"2\" fill=\"currentColor\"/></svg>",
+        y(last)
+    );
+}
+
+/// Row indices by target, targets in the order of their first check.
+fn by_target(checks: &[CheckStatus]) -> Vec<(&str, Vec<usize>)> {
+    let mut groups: Vec<(&str, Vec<usize>)> = Vec::new();
+    let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for (i, c) in checks.iter().enumerate() {
+        let g = *index.entry(&c.target).or_insert_with(|| {
+            groups.push((&c.target, Vec::new()));
+            groups.len() - 1
+        });
+        groups[g].1.push(i);
+    }
+    groups
+}
+
+/// 0 not run yet, 1 OK, 2 WARNING, 3 UNKNOWN, 4 CRITICAL.
+fn severity(c: &CheckStatus) -> usize {
+    match c.status.as_deref() {
+        None => 0,
+        Some("OK") => 1,
+        Some("WARNING") => 2,
+        Some("UNKNOWN") => 3,
+        Some(_) => 4,
+    }
+}
+
+const SEVERITY_CLASS: [&str; 5] = ["pending", "ok", "warning", "unknown", "critical"];
+
+struct Counts {
+    ok: usize,
+    retrying: usize,
+    problem: usize,
+    pending: usize,
+}
+
+impl Counts {
+    fn of(checks: &[CheckStatus]) -> Counts {
+        let n = |f: &dyn Fn(&CheckStatus) -> bool| checks.iter().filter(|c| f(c)).count();
+        Counts {
+            ok: n(&|c| c.status.as_deref() == Some("OK")),
+            retrying: n(&|c| c.phase == "retrying"),
+            problem: n(&|c| c.phase == "problem"),
+            pending: n(&|c| c.status.is_none()),
+        }
+    }
+
+    fn failing(&self) -> usize {
+        self.problem + self.retrying
+    }
+}
+
+/// "42s", "5m 3s", "3h 2m", "2d 4h".
+fn ago(secs: i64) -> String {
+    let s = secs.max(0);
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m {}s", s / 60, s % 60),
+        3600..=86_399 => format!("{}h {}m", s / 3600, s % 3600 / 60),
+        _ => format!("{}d {}h", s / 86_400, s % 86_400 / 3600),
+    }
+}
+
+/// "12 ms", "1.50 s", "2m 5s".
+fn seconds(d: f64) -> String {
+    if d < 1.0 {
+        format!("{:.0} ms", d * 1000.0)
+    } else if d < 60.0 {
+        format!("{d:.2} s")
+    } else {
+        ago(d as i64)
+    }
+}
+
+/// Text for HTML element content and quoted attributes.
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const CSS: &str = "\
+:root{--bg:#f6f7f9;--fg:#1d2228;--muted:#69717c;--card:#fff;--line:#e3e6ea;\
+--ok:#2e7d32;--warning:#b86e00;--critical:#c62828;--unknown:#6a1b9a;--pending:#8a929c}\
+@media (prefers-color-scheme:dark){:root{--bg:#15181c;--fg:#e6e8eb;--muted:#9aa2ad;--card:#1d2127;\
+--line:#2c323a;--ok:#5cb860;--warning:#e0a030;--critical:#ef5350;--unknown:#b07cd8;--pending:#8a929c}}\
+*{box-sizing:border-box}\
+body{margin:0;background:var(--bg);color:var(--fg);font:14px/1.4 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif}\
+header{padding:16px 24px 8px}h1{margin:0 0 6px;font-size:20px;letter-spacing:.02em}\
+.summary{margin:0;display:flex;flex-wrap:wrap;gap:6px;align-items:center}\
+.pill{padding:2px 10px;border-radius:999px;color:#fff;font-weight:600;font-size:13px}\
+.pill.ok,.badge.ok{background:var(--ok)}.pill.warning,.badge.warning{background:var(--warning)}\
+.pill.critical,.badge.critical{background:var(--critical)}.badge.unknown{background:var(--unknown)}\
+.pill.pending,.badge.pending{background:var(--pending)}\
+.at{color:var(--muted);font-size:13px;margin-left:4px}\
+main{padding:8px 24px 24px;display:grid;gap:16px}\
+.target{background:var(--card);border:1px solid var(--line);border-radius:8px;overflow:hidden}\
+h2{margin:0;padding:10px 14px;font-size:15px;border-bottom:1px solid var(--line);display:flex;align-items:center;gap:8px}\
+h2 small{color:var(--muted);font-weight:400}\
+.dot{width:10px;height:10px;border-radius:50%;display:inline-block;background:var(--pending)}\
+.dot.ok{background:var(--ok)}.dot.warning{background:var(--warning)}.dot.critical{background:var(--critical)}\
+.dot.unknown{background:var(--unknown)}\
+table{width:100%;border-collapse:collapse;table-layout:fixed}\
+th{text-align:left;font-weight:600;color:var(--muted);font-size:12px;padding:6px 10px}\
+th:nth-child(1){width:250px}th:nth-child(2){width:18%}th:nth-child(3),th:nth-child(4){width:90px}th:nth-child(5){width:200px}\
+td{padding:7px 10px;border-top:1px solid var(--line);vertical-align:middle;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}\
+tr.check{border-left:4px solid var(--pending)}tr.ok{border-left-color:var(--ok)}\
+tr.warning{border-left-color:var(--warning)}tr.critical{border-left-color:var(--critical)}tr.unknown{border-left-color:var(--unknown)}\
+tr.critical{background:color-mix(in srgb,var(--critical) 8%,transparent)}\
+tr.warning{background:color-mix(in srgb,var(--warning) 8%,transparent)}\
+tr.unknown{background:color-mix(in srgb,var(--unknown) 8%,transparent)}\
+.badge{display:inline-block;min-width:74px;text-align:center;padding:1px 6px;border-radius:4px;color:#fff;font-size:12px;font-weight:700}\
+.phase{font-size:11px;font-weight:700;color:var(--muted);margin-left:4px}\
+tr.critical .phase{color:var(--critical)}tr.warning .phase{color:var(--warning)}\
+.name{font-weight:600}.note{font-weight:400;font-size:12px;color:var(--muted)}\
+.since,.last{color:var(--muted);font-variant-numeric:tabular-nums}\
+.dur{display:flex;align-items:center;gap:8px;color:var(--muted);font-variant-numeric:tabular-nums}\
+.spark{flex:none}tr.ok .spark{color:var(--ok)}tr.warning .spark{color:var(--warning)}\
+tr.critical .spark{color:var(--critical)}tr.unknown .spark{color:var(--unknown)}\
+.out{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12.5px}\
+.empty{color:var(--muted)}";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::protocol::AckView;
+
+    fn check(name: &str, target: &str, status: Option<&str>, phase: &str) -> CheckStatus {
+        CheckStatus {
+            id: format!("id of {name}"),
+            name: name.into(),
+            target: target.into(),
+            phase: phase.into(),
+            status: status.map(str::to_string),
+            failed_runs: u32::from(phase != "ok"),
+            max_runs: 2,
+            since: (phase != "ok").then_some(1_000),
+            last_run: status.map(|_| 1_100),
+            duration: status.map(|_| 0.05),
+            output: format!("{name} says <b>hi</b> & \"bye\""),
+            ack: None,
+            silenced_by: None,
+            unreachable_by: None,
+            flap_percent: None,
+            flapping: false,
+        }
+    }
+
+    fn page(checks: Vec<CheckStatus>) -> String {
+        let mut s = Snapshot::default();
+        s.report.at = 1_200;
+        s.recent = vec![vec![0.1, 0.3, 0.2]; checks.len()];
+        s.report.checks = checks;
+        s.refresh = std::time::Duration::from_secs(30);
+        render(&s)
+    }
+
+    #[test]
+    fn checks_are_grouped_by_target_in_config_order() {
+        let html = page(vec![
+            check("disk", "web1", Some("OK"), "ok"),
+            check("ping", "db1", Some("CRITICAL"), "problem"),
+            check("load", "web1", Some("WARNING"), "retrying"),
+        ]);
+        let web1 = html.find("web1 <small>2 checks").expect("web1 group");
+        let db1 = html.find("db1 <small>1 check<").expect("db1 group");
+        assert!(web1 < db1);
+        let (disk, load) = (html.find(">disk").unwrap(), html.find(">load").unwrap());
+        assert!(disk < load && load < db1, "load is in web1's table");
+        assert!(html.contains(
+            "<tr class=\"check critical\" data-status=\"CRITICAL\" data-phase=\"problem\">"
+        ));
+        assert!(html.contains("RETRYING 1/2"));
+        assert!(html.contains("<span class=\"pill critical\">1 in PROBLEM</span>"));
+        assert!(html.contains("<meta http-equiv=\"refresh\" content=\"30\">"));
+        assert!(html.contains("<title>(2 failing) picomon</title>"));
+    }
+
+    #[test]
+    fn names_and_outputs_are_escaped() {
+        let mut c = check("<script>alert(1)</script>", "a\"b", Some("OK"), "ok");
+        c.ack = Some(AckView {
+            by: "eve<".into(),
+            comment: "&x".into(),
+            until: None,
+        });
+        let html = page(vec![c]);
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert!(html.contains("&lt;b&gt;hi&lt;/b&gt; &amp; &quot;bye&quot;"));
+        assert!(html.contains("acknowledged by eve&lt;: &amp;x"));
+    }
+
+    #[test]
+    fn the_page_asks_for_nothing_outside_itself() {
+        let html = page(vec![check("disk", "web1", Some("OK"), "ok")]);
+        for outside in ["<script", "<link", "src=", "href=", "url(", "@import"] {
+            assert!(!html.contains(outside), "{outside} in the page");
+        }
+        assert!(html.contains("<svg class=\"spark\""));
+        assert!(html.contains("<polyline"));
+    }
+
+    #[test]
+    fn times_read_as_a_person_says_them() {
+        assert_eq!(ago(5), "5s");
+        assert_eq!(ago(125), "2m 5s");
+        assert_eq!(ago(3 * 3600 + 120), "3h 2m");
+        assert_eq!(ago(2 * 86_400 + 4 * 3600), "2d 4h");
+        assert_eq!(seconds(0.012), "12 ms");
+        assert_eq!(seconds(1.5), "1.50 s");
+    }
+
+    #[test]
+    fn a_sparkline_needs_two_runs() {
+        let mut out = String::new();
+        sparkline(&mut out, &[0.5]);
+        assert!(out.is_empty());
+        sparkline(&mut out, &[0.0, 1.0]);
+        assert!(out.contains("points=\"0.0,21.0 120.0,1.0 \""), "{out}");
+    }
+}

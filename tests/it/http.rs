@@ -1,0 +1,553 @@
+//! The read-only HTTP listener (`config.listen`) on the real binary, with
+//! real peers: Debian's `prometheus` scrapes it every second and is asked
+//! through its own HTTP API; Debian's headless `chromium` loads the status
+//! page (its DOM is checked and its screenshot kept as
+//! `target/test-artifacts/http-status-page.png`). Also: no listener by
+//! default, GET and HEAD only, `/api/v1/checks` is `status --json`, a slow
+//! client does not hold up another, and a reload starts and stops it.
+//!
+//! picomon binds port 0 (`127.0.0.1:0`) and logs the port it got, as do
+//! Prometheus and our other test servers: no port is guessed.
+
+use crate::support;
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use support::{wait_for, wait_until, Daemon, Sandbox};
+
+const LONG: Duration = Duration::from_secs(60);
+
+/// A sandbox with the settable test plugin as `flappy` on web1, the
+/// checks in `extra`, and `listen`.
+fn sandbox(tick: f64, listen: &str, extra: &str) -> Sandbox {
+    let sb = Sandbox::new();
+    write_config(&sb, tick, listen, extra);
+    sb
+}
+
+fn write_config(sb: &Sandbox, tick: f64, listen: &str, extra: &str) {
+    let plugin = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp/status-plugin.sh");
+    let d = sb.dir.path().display().to_string();
+    sb.config(&format!(
+        r#"
+config.base_tick = {tick};
+config.state_dir = "{d}/state";
+config.listen = "{listen}";
+add(plugin("{plugin}", ["{d}/runs", "{d}/status"]), #{{ name: "flappy", target_name: "web1", retry: 0 }});
+{extra}
+"#,
+        plugin = plugin.display()
+    ));
+}
+
+/// The port of the `n`th "http: listening on" line of the daemon's log.
+fn listening_port(d: &Daemon, n: usize) -> u16 {
+    assert!(
+        d.wait_stderr("http: listening on 127.0.0.1:", n, LONG),
+        "no listener in the log:\n{}",
+        d.stderr()
+    );
+    let log = d.stderr();
+    let line = log
+        .lines()
+        .filter(|l| l.contains("http: listening on 127.0.0.1:"))
+        .nth(n - 1)
+        .expect("listening line");
+    let rest = line.split("http: listening on 127.0.0.1:").nth(1).unwrap();
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap()
+        .parse()
+        .expect("port")
+}
+
+/// An answer: status code, head (lower-cased header names) and body.
+struct Answer {
+    code: u16,
+    head: String,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+        })
+    }
+}
+
+/// Sends `request` (a whole HTTP/1.1 request) and reads the answer to its
+/// end (the listener closes every connection).
+fn exchange(port: u16, request: &str) -> Answer {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(LONG)).unwrap();
+    s.write_all(request.as_bytes()).expect("send");
+    let mut all = Vec::new();
+    s.read_to_end(&mut all).expect("read the answer");
+    let end = all
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no head in {:?}", String::from_utf8_lossy(&all)));
+    let head = String::from_utf8_lossy(&all[..end]).into_owned();
+    let code = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {head:?}"));
+    Answer {
+        code,
+        head,
+        body: all[end + 4..].to_vec(),
+    }
+}
+
+fn get(port: u16, path: &str) -> Answer {
+    exchange(
+        port,
+        &format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"),
+    )
+}
+
+/// The checks' JSON once every check has run `runs` times or more (the
+/// `runs` file of the test plugin counts flappy's).
+fn checks_when_run(port: u16, sb: &Sandbox, runs: usize) -> serde_json::Value {
+    wait_until(LONG, "every check to have run", || {
+        let a = get(port, "/api/v1/checks");
+        let v: serde_json::Value = serde_json::from_slice(&a.body).ok()?;
+        let all_ran = v["checks"]
+            .as_array()?
+            .iter()
+            .all(|c| !c["last_run"].is_null());
+        (all_ran && support::count_lines(&sb.path("runs")) >= runs).then_some(v)
+    })
+}
+
+/// A peer process killed (and reaped) when the test ends.
+struct Peer(Child);
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts Debian's Prometheus scraping `target` every second, on a port
+/// of its own choosing; returns it and its port (from its log).
+fn start_prometheus(dir: &Path, target: u16) -> (Peer, u16) {
+    let cfg = dir.join("prometheus.yml");
+    fs::write(
+        &cfg,
+        format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
+             scrape_configs:\n  - job_name: picomon\n    static_configs:\n      - targets: ['127.0.0.1:{target}']\n"
+        ),
+    )
+    .unwrap();
+    let log = dir.join("prometheus.log");
+    let child = Command::new("prometheus")
+        .arg(format!("--config.file={}", cfg.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("tsdb").display()
+        ))
+        .arg("--web.listen-address=127.0.0.1:0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("run prometheus (apt-get install prometheus)");
+    let peer = Peer(child);
+    let port = wait_until(LONG, "Prometheus to listen", || {
+        let text = support::read(&log);
+        let line = text.lines().find(|l| l.contains("msg=\"Listening on\""))?;
+        let addr = line.split("address=127.0.0.1:").nth(1)?;
+        addr.split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok()
+    });
+    (peer, port)
+}
+
+/// `query`'s series by their `check` label, from Prometheus' HTTP API.
+fn prom_query(port: u16, query: &str) -> HashMap<String, f64> {
+    let a = get(port, &format!("/api/v1/query?query={query}"));
+    let v: serde_json::Value = serde_json::from_slice(&a.body).unwrap_or_default();
+    let mut out = HashMap::new();
+    for r in v["data"]["result"].as_array().cloned().unwrap_or_default() {
+        let check = r["metric"]["check"].as_str().unwrap_or("").to_string();
+        let value = r["value"][1].as_str().and_then(|x| x.parse().ok());
+        if let Some(value) = value {
+            out.insert(check, value);
+        }
+    }
+    out
+}
+
+/// picomon's own check, present in every daemon.
+const OWN: &str = "picomon state_dir";
+
+fn want(pairs: &[(&str, f64)]) -> HashMap<String, f64> {
+    pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+}
+
+#[test]
+fn prometheus_scrapes_every_check_before_and_after_a_failure() {
+    let sb = sandbox(
+        0.5,
+        "127.0.0.1:0",
+        r#"
+add(plugin("check_dummy", ["0", "steady"]), #{ name: "steady", target_name: "web1" });
+add(plugin("check_dummy", ["1", "a bit full"]), #{ name: "warn \"x\" \\ y", target_name: "db1", retry: 0 });
+"#,
+    );
+    let d = sb.spawn(&["-c", "config.rhai"]);
+    let port = listening_port(&d, 1);
+    let (_prom, prom_port) = start_prometheus(sb.dir.path(), port);
+    let before = want(&[
+        ("flappy", 0.0),
+        ("steady", 0.0),
+        (r#"warn "x" \ y"#, 1.0),
+        (OWN, 0.0),
+    ]);
+    let mut seen = HashMap::new();
+    let found = wait_for(LONG, || {
+        seen = prom_query(prom_port, "picomon_check_status");
+        (seen == before).then_some(())
+    });
+    assert!(
+        found.is_some(),
+        "Prometheus has {seen:?}, want {before:?}; its log:\n{}",
+        support::read(&sb.path("prometheus.log"))
+    );
+    assert_eq!(
+        prom_query(prom_port, "picomon_check_problem"),
+        want(&[
+            ("flappy", 0.0),
+            ("steady", 0.0),
+            (r#"warn "x" \ y"#, 1.0),
+            (OWN, 0.0)
+        ])
+    );
+    // The target is healthy in Prometheus' eyes (the exposition parsed).
+    let up = get(prom_port, "/api/v1/query?query=up").text();
+    assert!(
+        up.contains(r#""value":["#) && up.contains(r#","1"]"#),
+        "{up}"
+    );
+
+    support::set_plugin_status(sb.dir.path(), 2, "broken now");
+    let after = want(&[
+        ("flappy", 2.0),
+        ("steady", 0.0),
+        (r#"warn "x" \ y"#, 1.0),
+        (OWN, 0.0),
+    ]);
+    let found = wait_for(LONG, || {
+        seen = prom_query(prom_port, "picomon_check_status");
+        let problem = prom_query(prom_port, "picomon_check_problem");
+        (seen == after && problem.get("flappy") == Some(&1.0)).then_some(())
+    });
+    assert!(found.is_some(), "Prometheus has {seen:?}, want {after:?}");
+    let kinds = get(prom_port, "/api/v1/query?query=picomon_transitions_total").text();
+    assert!(kinds.contains(r#""kind":"problem""#), "{kinds}");
+}
+
+/// Runs headless chromium with `args` and the page's URL; its stdout.
+fn chromium(dir: &Path, args: &[&str], url: &str) -> String {
+    let profile = dir.join("chromium-profile");
+    let out = dir.join("chromium.out");
+    let mut child = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-dev-shm-usage",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .arg(url)
+        .env("HOME", dir)
+        .stdin(Stdio::null())
+        .stdout(fs::File::create(&out).unwrap())
+        .stderr(fs::File::create(dir.join("chromium.err")).unwrap())
+        .spawn()
+        .expect("run chromium (apt-get install chromium)");
+    let status = wait_for(Duration::from_secs(120), || child.try_wait().ok().flatten());
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "chromium did not finish: {}",
+            support::read(&dir.join("chromium.err"))
+        );
+    }
+    support::read(&out)
+}
+
+fn artefact_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn chromium_renders_the_status_page_with_ok_warning_and_problem_rows() {
+    let sb = sandbox(
+        0.3,
+        "127.0.0.1:0",
+        r#"
+add(plugin("check_dummy", ["0", "load average: 0.12, 0.10, 0.08"]), #{ name: "load", target_name: "web1" });
+add(plugin("check_dummy", ["1", "DISK WARNING - free space: / 812 MB (9% inode=71%)"]), #{ name: "disk", target_name: "db1", retry: 0 });
+add(plugin("check_dummy", ["2", "connect to 192.0.2.7:5432 refused <script>x</script>"]), #{ name: "postgres", target_name: "db1", retry: 0 });
+add(plugin("check_dummy", ["2", "HTTP CRITICAL: 503 Service Unavailable"]), #{ name: "https", target_name: "www", retry: 100 });
+add(plugin("check_dummy", ["0", "PING OK - rta 0.05 ms"]), #{ name: "ping", target_name: "www" });
+"#,
+    );
+    support::set_plugin_status(sb.dir.path(), 0, "HTTP OK: 200 in 0.012 s");
+    let d = sb.spawn(&["-c", "config.rhai"]);
+    let port = listening_port(&d, 1);
+    // Several runs each, so every sparkline has points.
+    checks_when_run(port, &sb, 4);
+    let url = format!("http://127.0.0.1:{port}/");
+    let dom = chromium(sb.dir.path(), &["--dump-dom"], &url);
+    let rows: Vec<&str> = dom
+        .lines()
+        .filter(|l| l.contains("<tr class=\"check"))
+        .collect();
+    // Ours and picomon's own state_dir check.
+    assert_eq!(rows.len(), 7, "{dom}");
+    for (name, status, phase) in [
+        ("flappy", "OK", "ok"),
+        ("load", "OK", "ok"),
+        ("disk", "WARNING", "problem"),
+        ("postgres", "CRITICAL", "problem"),
+        ("https", "CRITICAL", "retrying"),
+        ("ping", "OK", "ok"),
+        ("picomon state_dir", "OK", "ok"),
+    ] {
+        let row = rows
+            .iter()
+            .find(|r| r.contains(&format!(">{name}<")))
+            .unwrap_or_else(|| panic!("no row for {name} in\n{dom}"));
+        assert!(
+            row.contains(&format!("data-status=\"{status}\" data-phase=\"{phase}\"")),
+            "{name}: {row}"
+        );
+        assert!(
+            row.contains("<svg class=\"spark\""),
+            "{name} has no sparkline: {row}"
+        );
+    }
+    // Grouped by target, in config order; output shown, not run.
+    let (web1, db1, www) = (
+        dom.find(">web1 <small>").expect("web1"),
+        dom.find(">db1 <small>").expect("db1"),
+        dom.find(">www <small>").expect("www"),
+    );
+    assert!(web1 < db1 && db1 < www, "{dom}");
+    assert!(dom.contains("&lt;script&gt;x&lt;/script&gt;"), "{dom}");
+    assert!(dom.contains("2 in PROBLEM"), "{dom}");
+
+    let shot = artefact_dir().join("http-status-page.png");
+    let _ = fs::remove_file(&shot);
+    chromium(
+        sb.dir.path(),
+        &[
+            &format!("--screenshot={}", shot.display()),
+            "--window-size=1280,720",
+        ],
+        &url,
+    );
+    let png = fs::read(&shot).unwrap_or_default();
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "no screenshot at {} ({} bytes): {}",
+        shot.display(),
+        png.len(),
+        support::read(&sb.path("chromium.err"))
+    );
+}
+
+/// The inodes of the TCP sockets `pid` listens on (from /proc).
+fn listening_sockets(pid: i32) -> Vec<u64> {
+    let mine: Vec<u64> = fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.filter_map(|e| {
+                let link = fs::read_link(e.ok()?.path()).ok()?;
+                let s = link.to_str()?.strip_prefix("socket:[")?.strip_suffix(']')?;
+                s.parse().ok()
+            })
+            .collect()
+        })
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for table in ["tcp", "tcp6"] {
+        let text = support::read(Path::new(&format!("/proc/{pid}/net/{table}")));
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            // st 0A = LISTEN; the inode is the tenth field.
+            if f.len() > 9 && f[3] == "0A" {
+                if let Ok(inode) = f[9].parse::<u64>() {
+                    if mine.contains(&inode) {
+                        out.push(inode);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn no_listener_by_default_and_a_reload_starts_and_stops_it() {
+    let sb = sandbox(0.5, "", "");
+    let mut d = sb.spawn(&["-c", "config.rhai"]);
+    assert!(d.wait_stderr("picomon started", 1, LONG), "{}", d.stderr());
+    assert!(sb.wait_lines("runs", 1, LONG));
+    assert_eq!(listening_sockets(d.pid()), Vec::<u64>::new());
+    assert!(!d.stderr().contains("http: listening"));
+
+    write_config(&sb, 0.5, "127.0.0.1:0", "");
+    d.signal(libc::SIGHUP);
+    let port = listening_port(&d, 1);
+    assert_eq!(get(port, "/metrics").code, 200);
+    assert_eq!(listening_sockets(d.pid()).len(), 1);
+
+    write_config(&sb, 0.5, "", "");
+    d.signal(libc::SIGHUP);
+    assert!(
+        d.wait_stderr("http: stopped listening", 1, LONG),
+        "{}",
+        d.stderr()
+    );
+    assert!(
+        TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "still answering"
+    );
+    assert_eq!(listening_sockets(d.pid()), Vec::<u64>::new());
+    assert!(d.stop().success());
+}
+
+#[test]
+fn only_get_and_head_are_answered_and_the_checks_json_is_status_json() {
+    // A long tick: after the first runs nothing changes between two reads.
+    let sb = sandbox(
+        3600.0,
+        "127.0.0.1:0",
+        r#"add(plugin("check_dummy", ["1", "half full"]), #{ name: "disk", target_name: "db1" });"#,
+    );
+    let d = sb.spawn(&["-c", "config.rhai"]);
+    let port = listening_port(&d, 1);
+    let from_http = checks_when_run(port, &sb, 1);
+
+    for (method, path) in [
+        ("POST", "/metrics"),
+        ("POST", "/"),
+        ("PUT", "/api/v1/checks"),
+        ("DELETE", "/"),
+    ] {
+        let a = exchange(
+            port,
+            &format!("{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"),
+        );
+        assert_eq!(a.code, 405, "{method} {path}: {}", a.head);
+        assert_eq!(a.header("allow").as_deref(), Some("GET, HEAD"));
+    }
+    let m = get(port, "/metrics");
+    assert_eq!(m.code, 200);
+    assert_eq!(
+        m.header("content-type").as_deref(),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    assert!(m
+        .text()
+        .contains("picomon_check_status{check=\"disk\",target=\"db1\"} 1\n"));
+    assert!(m.text().contains("\nprocess_resident_memory_bytes "));
+    assert!(m
+        .text()
+        .contains("\npicomon_notifications_pending{channel=\"mail\"} 0\n"));
+    let h = exchange(port, "HEAD / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(h.code, 200);
+    assert!(h.body.is_empty());
+    assert!(
+        h.header("content-length")
+            .unwrap()
+            .parse::<usize>()
+            .unwrap()
+            > 1000
+    );
+    assert_eq!(get(port, "/../state/lock").code, 404);
+    let big = format!("GET / HTTP/1.1\r\nX-Big: {}\r\n\r\n", "a".repeat(20_000));
+    assert_eq!(exchange(port, &big).code, 431);
+
+    // The same JSON as `picomon status --json` (but for when it was made).
+    let out = sb.run(&["-c", "config.rhai", "status", "--json"]);
+    assert!(out.status.success(), "{out:?}");
+    let cli_text = String::from_utf8(out.stdout).unwrap();
+    let http_text = get(port, "/api/v1/checks").text();
+    let strip = |text: &str| -> String {
+        text.lines()
+            .filter(|l| !l.starts_with("  \"at\": "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(strip(&http_text), strip(&cli_text));
+    // disk, flappy and picomon's own check.
+    assert_eq!(from_http["checks"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn a_silent_client_does_not_hold_up_another() {
+    let sb = sandbox(0.5, "127.0.0.1:0", "");
+    let d = sb.spawn(&["-c", "config.rhai"]);
+    let port = listening_port(&d, 1);
+    // Half a request head, then nothing: its thread waits for the rest.
+    let mut slow = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    slow.write_all(b"GET / HTTP/1.1\r\n").unwrap();
+    assert_eq!(get(port, "/metrics").code, 200);
+    // ... and was still waiting while the other was answered.
+    slow.set_nonblocking(true).unwrap();
+    let mut byte = [0u8; 1];
+    let waiting = slow.read(&mut byte);
+    assert!(
+        matches!(&waiting, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "the silent client was done with first: {waiting:?}"
+    );
+    // It is cut off in the end, without an answer.
+    slow.set_nonblocking(false).unwrap();
+    slow.set_read_timeout(Some(LONG)).unwrap();
+    let mut rest = Vec::new();
+    slow.read_to_end(&mut rest)
+        .expect("the listener closes a silent client");
+    assert!(rest.is_empty(), "{:?}", String::from_utf8_lossy(&rest));
+}
+
+#[test]
+fn a_listen_address_that_is_no_ip_and_port_is_refused_with_an_example() {
+    for bad in ["localhost:9464", "9464", "127.0.0.1"] {
+        let sb = sandbox(60.0, bad, "");
+        let out = sb.run(&["-c", "config.rhai", "--check-config"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{bad}: {err}");
+        assert!(
+            err.contains("config.rhai:4:")
+                && err.contains("config.listen must be IP:PORT, e.g. \"127.0.0.1:9464\""),
+            "{bad}: {err}"
+        );
+    }
+}
