@@ -242,6 +242,7 @@ const ENV_KEYS: &[&str] = &[
     "since",
     "at",
     "failed_runs",
+    "unreachable",
     "thread",
 ];
 
