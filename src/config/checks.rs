@@ -406,7 +406,7 @@ fn remember_host(b: &mut Builder, h: Host) -> Result<Host, String> {
 
 /// `plugin(name_or_path[, args])`. The program is resolved once the script
 /// has finished, so `config.plugin_dirs` may be set after it.
-fn make_plugin(
+pub(super) fn make_plugin(
     name: &Dynamic,
     args: Option<&Dynamic>,
     hostname: String,
@@ -507,34 +507,46 @@ fn insert(
 ) -> Result<(), String> {
     shared.with(|b| {
         for def in defs {
-            // SPEC §3: kind, target and arguments, or the name. A
-            // `target_name` is the check's target where the definition
-            // has none of its own (a plugin's host is in its arguments).
-            let id = match (&opts.name, &opts.target_name) {
-                (Some(name), _) => name.clone(),
-                (None, Some(target)) => format!("{} on {target}", def.identity),
-                (None, None) => def.identity.clone(),
-            };
-            if let Some(&i) = b.ids.get(&id) {
-                let first = b.checks[i].line;
-                return Err(format!(
-                    "a check with identity `{id}` was already added at line {first}; give one of them a distinct name: add(..., #{{ name: \"...\" }})"
-                ));
-            }
-            b.ids.insert(id.clone(), b.checks.len());
-            b.checks.push(PendingCheck {
-                def,
-                opts: opts.clone(),
-                id,
-                line,
-            });
+            push(b, def, opts.clone(), line)?;
         }
         Ok(())
     })
 }
 
+/// Records one check added at config line `line` (also what the importers
+/// of other tools' files add).
+pub(super) fn push(
+    b: &mut Builder,
+    def: CheckDef,
+    opts: CheckOpts,
+    line: usize,
+) -> Result<(), String> {
+    // SPEC §3: kind, target and arguments, or the name. A `target_name` is
+    // the check's target where the definition has none of its own (a
+    // plugin's host is in its arguments).
+    let id = match (&opts.name, &opts.target_name) {
+        (Some(name), _) => name.clone(),
+        (None, Some(target)) => format!("{} on {target}", def.identity),
+        (None, None) => def.identity.clone(),
+    };
+    if let Some(&i) = b.ids.get(&id) {
+        let first = b.checks[i].line;
+        return Err(format!(
+            "a check with identity `{id}` was already added at line {first}; give one of them a distinct name: add(..., #{{ name: \"...\" }})"
+        ));
+    }
+    b.ids.insert(id.clone(), b.checks.len());
+    b.checks.push(PendingCheck {
+        def,
+        opts,
+        id,
+        line,
+    });
+    Ok(())
+}
+
 /// Parses the options map of `add()`.
-fn parse_opts(o: &Dynamic) -> Result<CheckOpts, String> {
+pub(super) fn parse_opts(o: &Dynamic) -> Result<CheckOpts, String> {
     let Some(map) = o.read_lock::<Map>() else {
         return Err(format!(
             "add(check, options): options must be a map like #{{ every: 5, retry: 2 }}, not {}",

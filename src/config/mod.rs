@@ -13,6 +13,7 @@ mod builder;
 mod checks;
 mod engine;
 mod error;
+mod imports;
 mod keys;
 mod maintenance;
 mod noise;

@@ -48,9 +48,6 @@ struct Tracked {
     flap: crate::alert::flap::FlapHistory,
     /// What the check's probe remembered after its last run.
     memory: Option<String>,
-    /// Recent run durations, for the status page: only while
-    /// `config.listen` is set.
-    recent: Option<Box<crate::http::Recent>>,
     /// What few checks need at a time (held dependents, reminders):
     /// one pointer for all, `None` for most.
     extra: Option<Box<Extra>>,
@@ -64,6 +61,9 @@ struct Extra {
     /// Reminders and escalation of the current outage (in PROBLEM, for
     /// checks that have either).
     nag: Option<crate::alert::remind::Nag>,
+    /// Recent run durations, for the status page: only while
+    /// `config.listen` is set.
+    recent: Option<crate::http::Recent>,
 }
 
 impl Tracked {
@@ -77,7 +77,6 @@ impl Tracked {
             took_ms: None,
             flap: crate::alert::flap::FlapHistory::default(),
             memory: None,
-            recent: None,
             extra: None,
         }
     }
@@ -337,7 +336,7 @@ impl<C: Clock> Daemon<C> {
                 Some(mut t) => {
                     t.spec = Arc::new(spec);
                     if !listening {
-                        t.recent = None;
+                        t.record_duration(false, std::time::Duration::ZERO);
                     }
                     t
                 }
@@ -541,7 +540,7 @@ impl<C: Clock> Daemon<C> {
                 .unwrap_or(u32::MAX)
                 .max(1),
         );
-        crate::http::Recent::record(&mut t.recent, listening, outcome.duration);
+        t.record_duration(listening, outcome.duration);
         if let Some(calls) = self.waiting.remove(id) {
             let line = super::once::result_line(outcome.status, &t.spec.title(), &outcome.summary);
             for call in calls {

@@ -30,8 +30,8 @@ pub struct Snapshot {
 pub const RECENT: usize = 30;
 
 /// A check's last [`RECENT`] run durations. Kept only while
-/// `config.listen` is set: a check carries just an empty `Option<Box<_>>`
-/// otherwise.
+/// `config.listen` is set, in the part of a check's state that most checks
+/// do not allocate.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Recent {
     secs: [f32; RECENT],
@@ -42,12 +42,13 @@ pub struct Recent {
 impl Recent {
     /// Notes a run's duration in `slot`: creates the ring when `keep`,
     /// drops it when not.
-    pub fn record(slot: &mut Option<Box<Recent>>, keep: bool, d: Duration) {
+    pub fn record(slot: &mut Option<Recent>, keep: bool, d: Duration) {
         if !keep {
             *slot = None;
             return;
         }
-        slot.get_or_insert_with(Box::default).push(d.as_secs_f32());
+        slot.get_or_insert_with(Recent::default)
+            .push(d.as_secs_f32());
     }
 
     fn push(&mut self, secs: f32) {

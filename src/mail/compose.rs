@@ -222,7 +222,8 @@ fn format_spec(value: &str, spec: &str) -> String {
         }
         chars[start..*i].iter().collect::<String>().parse().ok()
     };
-    let width = digits(&mut i).unwrap_or(0);
+    // A subject is cut to SUBJECT_MAX anyway: no wider padding is built.
+    let width = digits(&mut i).unwrap_or(0).min(SUBJECT_MAX);
     while chars.get(i).is_some_and(|c| matches!(c, ',' | '_')) {
         i += 1;
     }
@@ -429,13 +430,15 @@ impl Composer {
         ))
     }
 
-    /// The subject of an Update or Recovery: with `subject_style`
-    /// "thread", "Re: " and the Problem mail's subject (`problem_subject`);
-    /// with "state", `subject_tpl` rendered with this mail's own state.
+    /// The subject of a reply in a thread (Update, Recovery, reminder,
+    /// ...): with `subject_style` "thread", "Re: " and the Problem mail's
+    /// subject (`problem_subject`); with "state", `subject_tpl` rendered
+    /// with this mail's own state (`FLAPPING` when flapping starts).
     pub fn follow_up_subject(&self, n: &Notice, problem_subject: &str) -> String {
-        match self.subject_style {
-            SubjectStyle::Thread => format!("Re: {problem_subject}"),
-            SubjectStyle::State => self.problem_subject(n),
+        match (self.subject_style, n.transition.kind) {
+            (SubjectStyle::Thread, _) => format!("Re: {problem_subject}"),
+            (SubjectStyle::State, TransitionKind::FlappingStart) => self.flapping_subject(n),
+            (SubjectStyle::State, _) => self.problem_subject(n),
         }
     }
 
@@ -874,6 +877,7 @@ pub(crate) mod tests {
         assert_eq!(r("[{state!s:>3}]"), "[ OK]");
         assert_eq!(r("[{oops:>3}]"), "[<no substitution>]");
         assert_eq!(r("{state:bad spec}"), "OK");
+        assert_eq!(r("[{state:>99999999999}]").len(), SUBJECT_MAX + 2);
         // A brace that opens nothing stays as written.
         assert_eq!(r("a { b"), "a { b");
         assert_eq!(r("a } b"), "a } b");
@@ -898,6 +902,16 @@ pub(crate) mod tests {
         );
         assert_eq!(header(&r, "Subject"), vec!["[x] OK: check_x on web1"]);
         assert_eq!(header(&r, "In-Reply-To"), vec![root.as_str()]);
+        let f = notice(TransitionKind::FlappingStart, Status::Critical, "");
+        assert_eq!(
+            c.follow_up_subject(&f, &subj),
+            "[x] FLAPPING: check_x on web1"
+        );
+        let u = notice(TransitionKind::Update, Status::Warning, "");
+        assert_eq!(
+            c.follow_up_subject(&u, &subj),
+            "[x] WARNING: check_x on web1"
+        );
         assert_eq!(header(&r, "References"), vec![root.as_str()]);
     }
 

@@ -1,23 +1,76 @@
-//! What the HTTP outputs share: the agent (timeouts, TLS with an optional
-//! private CA), the password file, and short error texts.
+//! What the HTTP clients of picomon share (the passive outputs, and any
+//! channel that posts to a server): the agent (timeouts, TLS with an
+//! optional private CA and an optional client certificate), the password
+//! file, and short error texts.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ureq::tls::{Certificate, RootCerts, TlsConfig};
+use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig};
+
+/// A TLS client certificate: `client_cert` (PEM, the certificate first,
+/// then any intermediates) and `client_key` (PEM private key).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
 
 /// An agent whose every request is bounded by `timeout` (the probes'
-/// agent, see there); with `ca`, TLS trusts exactly the certificates in
-/// that PEM file (a monitoring server with its own CA, as Icinga 2 has),
-/// else the public web roots. Any HTTP status comes back as a response:
-/// the outputs decide what it means.
+/// agent, see there), trusting `ca` or the web roots, without a client
+/// certificate. Any HTTP status comes back as a response: the caller
+/// decides what it means.
 pub fn agent(timeout: Duration, ca: Option<&Path>) -> Result<ureq::Agent, String> {
+    client_agent(timeout, ca, None)
+}
+
+/// [`agent`] that also shows a client certificate when the server asks,
+/// with TLS as [`tls_config`] sets it up.
+pub fn client_agent(
+    timeout: Duration,
+    ca: Option<&Path>,
+    client: Option<&ClientTls>,
+) -> Result<ureq::Agent, String> {
+    Ok(crate::probe::http::agent(
+        timeout,
+        tls_config(ca, client)?,
+        0,
+        None,
+    ))
+}
+
+/// TLS for a client of a server: with `ca`, it trusts exactly the
+/// certificates in that PEM file (a monitoring server with its own CA, as
+/// Icinga 2 has), else the public web roots; with `client`, it shows that
+/// certificate when the server asks (Icinga 2's `client_cn`, a receiver
+/// that only takes known clients). Files are read now, so a wrong path or
+/// a file that is not PEM is an error at start, naming the file.
+pub fn tls_config(ca: Option<&Path>, client: Option<&ClientTls>) -> Result<TlsConfig, String> {
     let roots = match ca {
         Some(ca) => RootCerts::Specific(std::sync::Arc::new(ca_certs(ca)?)),
         None => RootCerts::WebPki,
     };
-    let tls = TlsConfig::builder().root_certs(roots).build();
-    Ok(crate::probe::http::agent(timeout, tls, 0, None))
+    let client = client.map(client_cert).transpose()?;
+    Ok(TlsConfig::builder()
+        .root_certs(roots)
+        .client_cert(client)
+        .build())
+}
+
+/// Reads a client certificate chain and its key.
+fn client_cert(c: &ClientTls) -> Result<ClientCert, String> {
+    let chain: Vec<Certificate<'static>> = crate::probe::tls::pem_certs("client_cert", &c.cert)?
+        .iter()
+        .map(|d| Certificate::from_der(d.as_ref()).to_owned())
+        .collect();
+    let shown = c.key.display();
+    let pem = std::fs::read(&c.key).map_err(|e| {
+        format!("cannot read client_key {shown}: {e} (give the PEM private key of client_cert, readable by picomon's user only)")
+    })?;
+    let key = PrivateKey::from_pem(&pem).map_err(|e| {
+        format!("client_key {shown} holds no usable private key ({e}): it needs a -----BEGIN PRIVATE KEY----- (or RSA/EC PRIVATE KEY) block")
+    })?;
+    Ok(ClientCert::new_with_certs(&chain, key))
 }
 
 /// The certificates of a CA file, each checked to be usable as a trust

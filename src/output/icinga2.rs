@@ -8,38 +8,31 @@
 //! and let go instead of blocking every later result. 401/403, 5xx and
 //! network errors are retried.
 
-use std::path::Path;
-use std::time::Duration;
-
 use super::http;
 use super::result::PassiveResult;
 use super::sink::{DeliveryError, Sink};
 
 pub struct Icinga2Api {
     pub endpoint: String,
-    pub auth: String,
+    pub auth: Option<String>,
     pub agent: ureq::Agent,
     pub check_source: String,
 }
 
 impl Icinga2Api {
-    pub fn new(
-        url: &str,
-        user: &str,
-        password: &str,
-        ca: Option<&Path>,
-        timeout: Duration,
-    ) -> Result<Icinga2Api, String> {
+    /// `auth` is the `Authorization` header (`None`: the client
+    /// certificate of `agent` authenticates).
+    pub fn new(url: &str, auth: Option<String>, agent: ureq::Agent) -> Icinga2Api {
         let check_source = crate::host::this_host();
-        Ok(Icinga2Api {
+        Icinga2Api {
             endpoint: format!(
                 "{}/v1/actions/process-check-result",
                 url.trim_end_matches('/')
             ),
-            auth: http::basic_auth(user, password),
-            agent: http::agent(timeout, ca)?,
+            auth,
+            agent,
             check_source,
-        })
+        }
     }
 
     /// The request body for one result.
@@ -100,13 +93,15 @@ impl Sink for Icinga2Api {
     fn deliver(&mut self, batch: &[PassiveResult]) -> Result<usize, DeliveryError> {
         let mut refused = 0;
         for (i, r) in batch.iter().enumerate() {
-            let sent = self
+            let mut req = self
                 .agent
                 .post(&self.endpoint)
                 .header("Accept", "application/json")
-                .header("Authorization", &self.auth)
-                .header("Content-Type", "application/json")
-                .send(self.body(r).to_string());
+                .header("Content-Type", "application/json");
+            if let Some(auth) = &self.auth {
+                req = req.header("Authorization", auth);
+            }
+            let sent = req.send(self.body(r).to_string());
             let failed = |message| DeliveryError {
                 delivered: i,
                 message,

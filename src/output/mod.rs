@@ -38,6 +38,7 @@ use anyhow::Context;
 use crate::check::Status;
 use crate::clock::{local_datetime, now_unix_micros, UnixMicros};
 
+pub use http::ClientTls;
 pub use result::PassiveResult;
 pub use send::{pick_up_result_dir, send_stdin, SEND_FLUSH};
 pub use spec::{register, OutputKind, OutputSpec, DEFAULT_SPOOL_MAX_BYTES};
@@ -146,15 +147,15 @@ fn make_sink(kind: &OutputKind) -> Result<Box<dyn Sink>, String> {
             max_line_size,
             timeout,
             ca,
+            client,
         } => Box::new(nsca_web::NscaWeb::new(
             url,
             user,
             http::read_secret(password_file)?,
             *lines_per_post,
             *max_line_size,
-            *timeout,
-            ca.as_deref(),
-        )?),
+            http::client_agent(*timeout, ca.as_deref(), client.as_ref())?,
+        )),
         OutputKind::CommandFile {
             path,
             max_line_size,
@@ -169,13 +170,20 @@ fn make_sink(kind: &OutputKind) -> Result<Box<dyn Sink>, String> {
             password_file,
             ca,
             timeout,
-        } => Box::new(icinga2::Icinga2Api::new(
-            url,
-            user,
-            &http::read_secret(password_file)?,
-            ca.as_deref(),
-            *timeout,
-        )?),
+            client,
+        } => {
+            // With a client certificate and no user, Icinga 2 finds the
+            // ApiUser by the certificate's CN (`client_cn`).
+            let auth = match user.is_empty() {
+                true => None,
+                false => Some(http::basic_auth(user, &http::read_secret(password_file)?)),
+            };
+            Box::new(icinga2::Icinga2Api::new(
+                url,
+                auth,
+                http::client_agent(*timeout, ca.as_deref(), client.as_ref())?,
+            ))
+        }
     })
 }
 

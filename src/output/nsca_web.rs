@@ -3,9 +3,6 @@
 //! up to `lines_per_post` external-command lines, each ending in `\n` and
 //! cut to `max_line_size`. Only HTTP 200 means the lines were taken.
 
-use std::path::Path;
-use std::time::Duration;
-
 use super::http;
 use super::result::PassiveResult;
 use super::sink::{DeliveryError, Sink};
@@ -26,17 +23,16 @@ impl NscaWeb {
         password: String,
         lines_per_post: usize,
         max_line_size: usize,
-        timeout: Duration,
-        ca: Option<&Path>,
-    ) -> Result<NscaWeb, String> {
-        Ok(NscaWeb {
+        agent: ureq::Agent,
+    ) -> NscaWeb {
+        NscaWeb {
             url: url.to_string(),
             user: user.to_string(),
             password,
             lines_per_post: lines_per_post.max(1),
             max_line_size,
-            agent: http::agent(timeout, ca)?,
-        })
+            agent,
+        }
     }
 }
 

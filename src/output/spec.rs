@@ -3,6 +3,11 @@
 //! password_file)`, `command_file(path)`, `icinga2_api(url, user,
 //! password_file, ca)`, each also with a trailing options map.
 //!
+//! `nsca_web` and `icinga2_api` also take `client_cert` and `client_key`
+//! (PEM files): a TLS client certificate for servers that authenticate
+//! their clients so (Icinga 2's `client_cn`); with one, `icinga2_api`'s
+//! user and password file may be `""`.
+//!
 //! Options every output takes: `name` (the spool folder
 //! `state_dir/spool/NAME`; default kind and position, e.g. `nsca_web-1`)
 //! and `spool_max_bytes` (default 64 MiB). A wrong option is an error at
@@ -14,6 +19,7 @@ use std::time::Duration;
 use rhai::{Dynamic, Engine, EvalAltResult, Map, Position};
 
 use super::command_file::ATOMIC_LINE;
+use super::http::ClientTls;
 
 pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 64 << 20;
 
@@ -40,6 +46,7 @@ pub enum OutputKind {
         max_line_size: usize,
         timeout: Duration,
         ca: Option<PathBuf>,
+        client: Option<ClientTls>,
     },
     CommandFile {
         path: PathBuf,
@@ -51,6 +58,7 @@ pub enum OutputKind {
         password_file: PathBuf,
         ca: Option<PathBuf>,
         timeout: Duration,
+        client: Option<ClientTls>,
     },
 }
 
@@ -210,6 +218,23 @@ impl Opts {
         }
     }
 
+    /// `client_cert` and `client_key`, both or neither.
+    fn client(&self) -> RhaiResult<Option<ClientTls>> {
+        let cert = self.string("client_cert")?.filter(|s| !s.is_empty());
+        let key = self.string("client_key")?.filter(|s| !s.is_empty());
+        match (cert, key) {
+            (Some(cert), Some(key)) => Ok(Some(ClientTls {
+                cert: cert.into(),
+                key: key.into(),
+            })),
+            (None, None) => Ok(None),
+            _ => Err(err(format!(
+                "{}(): client_cert and client_key go together: give both PEM files, or neither",
+                self.func
+            ))),
+        }
+    }
+
     fn finish(&self, kind: OutputKind) -> RhaiResult<OutputSpec> {
         let mut spec = OutputSpec::new(kind);
         if let Some(name) = self.string("name")? {
@@ -262,7 +287,14 @@ fn nsca_web(url: &str, user: &str, password_file: &str, opts: Map) -> RhaiResult
     let o = Opts::new(
         "nsca_web",
         opts,
-        &["lines_per_post", "max_line_size", "timeout", "ca"],
+        &[
+            "lines_per_post",
+            "max_line_size",
+            "timeout",
+            "ca",
+            "client_cert",
+            "client_key",
+        ],
     )?;
     check_url("nsca_web", url)?;
     non_empty("nsca_web", "user", user)?;
@@ -275,6 +307,7 @@ fn nsca_web(url: &str, user: &str, password_file: &str, opts: Map) -> RhaiResult
         max_line_size: o.int("max_line_size", 8192, 128, 1 << 24)? as usize,
         timeout: o.seconds("timeout", 3.0)?,
         ca: o.string("ca")?.filter(|s| !s.is_empty()).map(PathBuf::from),
+        client: o.client()?,
     };
     o.finish(kind)
 }
@@ -301,16 +334,24 @@ fn icinga2_api(
     ca: &str,
     opts: Map,
 ) -> RhaiResult<OutputSpec> {
-    let o = Opts::new("icinga2_api", opts, &["timeout"])?;
+    let o = Opts::new(
+        "icinga2_api",
+        opts,
+        &["timeout", "client_cert", "client_key"],
+    )?;
     check_url("icinga2_api", url)?;
-    non_empty("icinga2_api", "user", user)?;
-    non_empty("icinga2_api", "password_file", password_file)?;
+    let client = o.client()?;
+    if client.is_none() || !user.is_empty() {
+        non_empty("icinga2_api", "user", user)?;
+        non_empty("icinga2_api", "password_file", password_file)?;
+    }
     let kind = OutputKind::Icinga2Api {
         url: url.into(),
         user: user.into(),
         password_file: password_file.into(),
         ca: (!ca.is_empty()).then(|| PathBuf::from(ca)),
         timeout: o.seconds("timeout", 5.0)?,
+        client,
     };
     o.finish(kind)
 }

@@ -187,13 +187,25 @@ pub fn register(engine: &mut Engine) {
         engine.register_fn(name, make);
     }
 
-    // smtp4/6, jabber4/6, openvpn4/6, dns4/6, ping4/6, trace4/6 (h [, opts])
-    per_family(
-        engine,
-        ["smtp4", "smtp6"],
-        smtp::SmtpProbe::OPTIONS,
-        smtp::SmtpProbe::new,
-    );
+    // smtp4/6(h [, opts]): the command in the default name, so a relay
+    // test and a plain check of one host read apart.
+    for (name, family) in [("smtp4", Family::V4), ("smtp6", Family::V6)] {
+        let make = move |h: Host, map: Map| -> RhaiResult<CheckDef> {
+            let o = Opts::new(name, map.clone(), smtp::SmtpProbe::OPTIONS)?;
+            let p = smtp::SmtpProbe::new(&h, family, &o)?;
+            let label = match &p.command {
+                Some(cmd) => format!("{name} {cmd}"),
+                None => name.to_string(),
+            };
+            let mut d = def(name, &h.name, "", &map, p);
+            d.label = label;
+            Ok(d)
+        };
+        engine.register_fn(name, move |h: Host| make(h, Map::new()));
+        engine.register_fn(name, make);
+    }
+
+    // jabber4/6, openvpn4/6, dns4/6, ping4/6, trace4/6 (h [, opts])
     per_family(
         engine,
         ["jabber4", "jabber6"],

@@ -177,9 +177,18 @@ fn version_flag_prints_the_version() {
     let sb = Sandbox::new();
     let out = sb.run(&["-V"]);
     assert_eq!(out.status.code(), Some(0));
+    // The commit the binary was built from, as the checkout names it.
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| format!("commit {}", String::from_utf8_lossy(&o.stdout).trim()))
+        .unwrap_or_else(|| "unknown commit".into());
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
-        format!("picomon {}", env!("CARGO_PKG_VERSION"))
+        format!("picomon {} ({head})", env!("CARGO_PKG_VERSION"))
     );
 }
 

@@ -52,6 +52,8 @@ pub(crate) struct Receiver {
     held: Option<Reserved>,
     child: Option<Child>,
     max_lines: usize,
+    /// `--tls CERT KEY CLIENT_CA`, when it speaks HTTPS.
+    tls: Vec<String>,
 }
 
 impl Receiver {
@@ -62,6 +64,24 @@ impl Receiver {
             held: None,
             child: None,
             max_lines,
+            tls: Vec::new(),
+        };
+        r.up();
+        r
+    }
+
+    /// Speaking HTTPS with `cert`/`key`, taking only clients whose
+    /// certificate `client_ca` signed.
+    fn start_tls(dir: &Path, cert: &Path, key: &Path, client_ca: &Path) -> Receiver {
+        let mut r = Receiver {
+            dir: dir.to_path_buf(),
+            port: 0,
+            held: None,
+            child: None,
+            max_lines: 400,
+            tls: [cert, key, client_ca]
+                .map(|p| p.display().to_string())
+                .to_vec(),
         };
         r.up();
         r
@@ -76,6 +96,13 @@ impl Receiver {
             .args(["--user", "picomon", "--password", "pass word&=1"])
             .args(["--max-lines", &self.max_lines.to_string()])
             .args(["--max-line-size", "300"])
+            .args(if self.tls.is_empty() {
+                Vec::new()
+            } else {
+                let mut a = vec!["--tls".to_string()];
+                a.extend(self.tls.iter().cloned());
+                a
+            })
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -141,6 +168,7 @@ fn nsca_spec(dir: &Path, url: &str, lines_per_post: usize) -> OutputSpec {
         max_line_size: 300,
         timeout: Duration::from_secs(5),
         ca: None,
+        client: None,
     })
 }
 
@@ -523,6 +551,7 @@ fn rhai_constructors_build_specs_and_refuse_bad_options() {
             max_line_size: 1024,
             timeout: Duration::from_millis(1500),
             ca: None,
+            client: None,
         }
     );
     assert_eq!(specs[1].spool_name(1), "central");
@@ -560,6 +589,23 @@ fn rhai_constructors_build_specs_and_refuse_bad_options() {
     assert!(e.contains("out of range"), "{e}");
     let e = err(r#"icinga2_api("127.0.0.1:5665", "u", "/pw", "")"#);
     assert!(e.contains("must start with http:// or https://"), "{e}");
+    let e = err(r#"nsca_web("http://x.example/", "u", "/pw", #{ client_cert: "/c.pem" })"#);
+    assert!(e.contains("client_cert and client_key go together"), "{e}");
+    let e = err(r#"icinga2_api("https://x.example:5665", "", "", "/ca.crt")"#);
+    assert!(e.contains("user is empty"), "{e}");
+    let cert_only = engine
+        .eval::<rhai::Dynamic>(
+            r#"icinga2_api("https://x.example:5665", "", "", "/ca.crt",
+                   #{ client_cert: "/c.pem", client_key: "/c.key" })"#,
+        )
+        .expect("a client certificate needs no user")
+        .try_cast::<OutputSpec>()
+        .expect("an OutputSpec");
+    assert!(matches!(
+        &cert_only.kind,
+        OutputKind::Icinga2Api { client: Some(c), user, .. }
+            if user.is_empty() && c.cert == Path::new("/c.pem") && c.key == Path::new("/c.key")
+    ));
     let e = err(r#"json_lines("/x", #{ name: "../etc" })"#);
     assert!(e.contains("letters, digits"), "{e}");
     let e = err(r#"command_file("/x", #{ max_line_size: 100000 })"#);
@@ -587,6 +633,7 @@ fn start_fails_with_a_clear_message_when_a_password_file_is_missing() {
             max_line_size,
             timeout,
             ca,
+            client: None,
         },
         other => other,
     };
@@ -764,4 +811,76 @@ fn one_shot_with_outputs_but_none_configured_says_what_to_set() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("config.outputs"));
+}
+
+/// `nsca_web` with a TLS client certificate, against a receiver that takes
+/// only clients its CA signed: delivered, and the receiver saw our CN;
+/// without the certificate, or with one from another CA, the results wait.
+#[test]
+fn nsca_web_shows_its_client_certificate_to_a_receiver_that_asks() {
+    use support::certs::{Ca, Key};
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let pki = tmp.path().join("pki");
+    let ca = Ca {
+        dir: &pki,
+        name: "ca",
+        ext: "pem",
+        key: Key::Ec,
+        days: 2,
+    };
+    ca.make("picomon test CA");
+    ca.sign("server", "127.0.0.1", "IP:127.0.0.1", "serverAuth");
+    ca.sign(
+        "client",
+        "picomon-client",
+        "DNS:picomon-client",
+        "clientAuth",
+    );
+    let other = tmp.path().join("other");
+    let stranger_ca = Ca { dir: &other, ..ca };
+    stranger_ca.make("someone else's CA");
+    stranger_ca.sign(
+        "client",
+        "picomon-client",
+        "DNS:picomon-client",
+        "clientAuth",
+    );
+    let rx = Receiver::start_tls(
+        tmp.path(),
+        &pki.join("server.pem"),
+        &pki.join("server.key"),
+        &pki.join("ca.pem"),
+    );
+    let url = format!("https://127.0.0.1:{}/cgi-bin/nsca-web", rx.port);
+    let with = |client: Option<&Path>, name: &str| {
+        let mut s = nsca_spec(tmp.path(), &url, 400);
+        if let OutputKind::NscaWeb { ca, client: c, .. } = &mut s.kind {
+            *ca = Some(pki.join("ca.pem"));
+            *c = client.map(|d| picomon::output::ClientTls {
+                cert: d.join("client.pem"),
+                key: d.join("client.key"),
+            });
+        }
+        s.name = Some(name.into());
+        Outputs::start(&[s], &tmp.path().join("state")).expect("start")
+    };
+    let good = with(Some(&pki), "good");
+    let r = result(1, Status::Ok);
+    good.submit(&r);
+    assert!(good.flush(LONG), "{:?}", good.status_lines());
+    assert_eq!(rx.lines(), [r.command_line(300)]);
+    assert_eq!(read(&tmp.path().join("clients.log")), "picomon-client\n");
+
+    for (client, name) in [(None, "none"), (Some(other.as_path()), "stranger")] {
+        let out = with(client, name);
+        out.submit(&result(2, Status::Critical));
+        assert!(!out.flush(Duration::from_secs(3)), "{name}");
+        let status = out.status_lines().join("\n");
+        assert!(
+            status.contains("1 waiting") && status.contains("FAILING"),
+            "{name}: {status}"
+        );
+    }
+    assert_eq!(rx.lines().len(), 1);
+    assert_eq!(rx.errors(), "");
 }

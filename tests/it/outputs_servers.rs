@@ -15,7 +15,9 @@ use std::time::Duration;
 
 use picomon::check::Status;
 use picomon::clock::now_unix_micros;
-use picomon::output::{OutputKind, OutputSpec, Outputs, PassiveResult, DEFAULT_SPOOL_MAX_BYTES};
+use picomon::output::{
+    ClientTls, OutputKind, OutputSpec, Outputs, PassiveResult, DEFAULT_SPOOL_MAX_BYTES,
+};
 use support::certs::{Ca, Key};
 use support::ports::reserve_port;
 use support::{fixture, read, wait_for};
@@ -343,6 +345,7 @@ fn icinga2_api_results_show_up_in_objects_services() {
                 password_file: pw.clone(),
                 ca: Some(ca.to_path_buf()),
                 timeout: Duration::from_secs(20),
+                client: None,
             },
             name,
         )
@@ -433,6 +436,91 @@ fn icinga2_api_results_show_up_in_objects_services() {
     assert!(status.contains("UnknownIssuer"), "{status}");
     // Still WARNING: the result over the untrusted connection did not land.
     assert_eq!(svc_state(&get("/v1/objects/services"), "web1!load"), 1.0);
+
+    // The ApiUser with `client_cn`: a client certificate signed by Icinga's
+    // CA, and no password at all.
+    let client_ca = |dir: &Path| {
+        let ca = Ca {
+            dir,
+            name: "ca",
+            ext: "crt",
+            key: Key::Rsa,
+            days: 2,
+        };
+        ca.sign(
+            "picomon-client",
+            "picomon-client",
+            "DNS:picomon-client",
+            "clientAuth",
+        );
+        ClientTls {
+            cert: dir.join("picomon-client.crt"),
+            key: dir.join("picomon-client.key"),
+        }
+    };
+    let cert_spec = |client: ClientTls, name: &str| {
+        spec(
+            OutputKind::Icinga2Api {
+                url: url.clone(),
+                user: String::new(),
+                password_file: PathBuf::new(),
+                ca: Some(certs.join("ca.crt")),
+                timeout: Duration::from_secs(20),
+                client: Some(client),
+            },
+            name,
+        )
+    };
+    let by_cert = Outputs::start(
+        &[cert_spec(client_ca(&certs), "icinga-cert")],
+        &dir.join("state"),
+    )
+    .expect("start outputs");
+    by_cert.submit(&now_result(
+        "web1",
+        Some("disk"),
+        Status::Ok,
+        "DISK OK - sent with a client certificate",
+        "",
+    ));
+    assert!(
+        by_cert.flush(SLOW),
+        "{:?}\n{}",
+        by_cert.status_lines(),
+        icinga.log()
+    );
+    let disk = service(&get("/v1/objects/services"), "web1!disk")
+        .map(|s| s["attrs"].clone())
+        .expect("web1!disk");
+    assert_eq!(disk["state"], 0.0, "{disk}");
+    assert_eq!(
+        disk["last_check_result"]["output"],
+        "DISK OK - sent with a client certificate"
+    );
+
+    // The same CN from a CA Icinga does not know: not authenticated.
+    let stranger = Outputs::start(
+        &[cert_spec(
+            client_ca(&dir.join("other-ca")),
+            "icinga-stranger",
+        )],
+        &dir.join("state"),
+    )
+    .expect("start outputs");
+    stranger.submit(&now_result(
+        "web1",
+        Some("disk"),
+        Status::Critical,
+        "forged",
+        "",
+    ));
+    assert!(!stranger.flush(Duration::from_secs(3)));
+    let status = stranger.status_lines().join("\n");
+    assert!(
+        status.contains("1 waiting") && status.contains("401"),
+        "{status}"
+    );
+    assert_eq!(svc_state(&get("/v1/objects/services"), "web1!disk"), 0.0);
 }
 
 fn svc_state(services: &serde_json::Value, name: &str) -> f64 {

@@ -204,6 +204,8 @@ add(http4(w));
 add(http4(w, #{ url: "/health" }));
 add(https4(w, #{ vhost: "www.example.org" }));
 add(tls_cert(w, 8443));
+add(smtp4(w));
+add(smtp4(w, #{ from_addr: "a@example.org", command: "RCPT TO:<b@example.com>", response: "554" }));
 "#,
     )
     .unwrap();
@@ -216,7 +218,9 @@ add(tls_cert(w, 8443));
             "http4",
             "http4 /health",
             "https4 www.example.org/",
-            "tls_cert 8443"
+            "tls_cert 8443",
+            "smtp4",
+            "smtp4 RCPT TO:<b@example.com>",
         ]
     );
 }

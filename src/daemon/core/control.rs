@@ -183,7 +183,7 @@ impl<C: Clock> Daemon<C> {
             recent: self
                 .checks
                 .iter()
-                .map(|t| t.recent.as_ref().map(|r| r.values()).unwrap_or_default())
+                .map(|t| t.recent().map(|r| r.values()).unwrap_or_default())
                 .collect(),
             transitions: self.transitions_total.clone(),
             runs_skipped: self.overload.skipped_total,

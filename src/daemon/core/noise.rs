@@ -51,11 +51,24 @@ impl Tracked {
         self.edit_extra(|e| e.nag = nag);
     }
 
+    /// The durations of its last runs, while `config.listen` is set.
+    pub(super) fn recent(&self) -> Option<&crate::http::Recent> {
+        self.extra.as_ref().and_then(|e| e.recent.as_ref())
+    }
+
+    /// Notes a run's duration for the status page when `keep` (the
+    /// listener is on); forgets them when not.
+    pub(super) fn record_duration(&mut self, keep: bool, d: std::time::Duration) {
+        if keep || self.recent().is_some() {
+            self.edit_extra(|e| crate::http::Recent::record(&mut e.recent, keep, d));
+        }
+    }
+
     /// Changes the extra state; it is freed when nothing is left in it.
     fn edit_extra(&mut self, f: impl FnOnce(&mut super::Extra)) {
         let mut e = self.extra.take().unwrap_or_default();
         f(&mut e);
-        if e.held_by.is_some() || e.nag.is_some() {
+        if e.held_by.is_some() || e.nag.is_some() || e.recent.is_some() {
             self.extra = Some(e);
         }
     }
