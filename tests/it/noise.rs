@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use support::netns::{ip, Namespaces};
 use support::ports::{reserve_port, Reserved};
 use support::smtp::{Mail, Smtp};
 use support::wait::wait_until;
@@ -122,10 +123,11 @@ fn describe(mails: &[Mail]) -> String {
 
 // --------------------------------------------------------- dependencies
 
-/// Network namespaces (and the processes in them), removed when dropped.
+/// Network namespaces and the servers in them, removed when dropped (the
+/// servers first).
 struct Net {
-    names: Vec<String>,
     servers: Vec<Child>,
+    ns: Namespaces,
 }
 
 impl Drop for Net {
@@ -134,18 +136,7 @@ impl Drop for Net {
             let _ = c.kill();
             let _ = c.wait();
         }
-        for n in &self.names {
-            let _ = Command::new("ip").args(["netns", "del", n]).status();
-        }
     }
-}
-
-fn ip(args: &str) {
-    let st = Command::new("ip")
-        .args(args.split_whitespace())
-        .status()
-        .expect("run ip");
-    assert!(st.success(), "ip {args} failed");
 }
 
 /// picomon (in this namespace) -- veth -- router -- veth -- server 1
@@ -163,13 +154,15 @@ fn build_net(tag: u32) -> (Net, String) {
         "ip netns add {rtr} failed: needs root where network namespaces are allowed"
     );
     let mut net = Net {
-        names: vec![rtr.clone()],
+        ns: Namespaces {
+            names: vec![rtr.clone()],
+        },
         servers: Vec::new(),
     };
     ip(&format!("netns add {s1}"));
-    net.names.push(s1.clone());
+    net.ns.names.push(s1.clone());
     ip(&format!("netns add {s2}"));
-    net.names.push(s2.clone());
+    net.ns.names.push(s2.clone());
     let (h0, r0, r1, a0, r2, b0) = (
         format!("nh{tag}"),
         format!("nr{tag}a"),
@@ -267,7 +260,7 @@ fn build_net(tag: u32) -> (Net, String) {
 fn a_router_down_is_one_problem_listing_the_unreachable_and_one_recovery() {
     let tag = std::process::id() % 100_000;
     let (net, router_link) = build_net(tag);
-    let rtr = net.names[0].clone();
+    let rtr = net.ns.names[0].clone();
     let t = Rig::new(
         "2",
         r#"

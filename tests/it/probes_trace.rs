@@ -10,6 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use picomon::check::{CheckDef, Outcome, Status};
+use support::netns::{ip, Namespaces};
 use support::probes::*;
 
 #[test]
@@ -70,28 +71,6 @@ fn trace_needs_no_privilege() {
     run_test_as_nobody(module_path!(), "trace_helper_as_nobody");
 }
 
-/// Network namespaces named after this process, deleted when dropped.
-struct Namespaces {
-    names: Vec<String>,
-}
-
-impl Drop for Namespaces {
-    fn drop(&mut self) {
-        for n in &self.names {
-            let _ = Command::new("ip").args(["netns", "del", n]).status();
-        }
-    }
-}
-
-fn ip(args: &str) {
-    let st = Command::new("ip")
-        .args(args.split_whitespace())
-        .status()
-        .expect("run ip");
-    assert!(st.success(), "ip {args} failed");
-}
-
-/// Runs `d` with the calling thread moved into namespace `ns`.
 /// Runs `d` in namespace `ns`, handing it `memory` (what the loop would
 /// keep) and storing what the run remembers there.
 fn run_in(ns: &str, d: &CheckDef, memory: &mut Option<String>) -> Outcome {

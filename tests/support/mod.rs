@@ -2,11 +2,12 @@
 //! real `picomon` binary as a child with captured output; and, in modules,
 //! polling with a deadline (`wait`), free ports (`ports`), processes and
 //! signals (`procs`), the test SMTP server (`smtp`), test certificates
-//! (`certs`) and the probe tests' peers and constructors (`probes`).
+//! (`certs`), network namespaces (`netns`) and the probe tests' peers and constructors (`probes`).
 #![allow(dead_code)]
 
 pub mod certs;
 pub mod mounts;
+pub mod netns;
 pub mod ports;
 pub mod probes;
 pub mod procs;
