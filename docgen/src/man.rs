@@ -115,28 +115,7 @@ fn picomon_page() -> String {
         if !options.is_empty() {
             r.control("RS", []);
             for arg in options {
-                let mut term = Vec::new();
-                if let Some(short) = arg.get_short() {
-                    term.push(bold(format!("-{short}")));
-                    term.push(roman(", "));
-                }
-                term.push(bold(format!(
-                    "--{}",
-                    arg.get_long().unwrap_or(arg.get_id().as_str())
-                )));
-                let names = arg.get_value_names().unwrap_or_default();
-                for name in names.iter().filter(|_| arg.get_action().takes_values()) {
-                    term.push(roman(" "));
-                    term.push(italic(name.as_str()));
-                }
-                let mut help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
-                if let Some(default) = arg.get_default_values().first() {
-                    let default = default.to_string_lossy();
-                    if !default.is_empty() && arg.get_action().takes_values() {
-                        help.push_str(&format!(" [default: {default}]"));
-                    }
-                }
-                item(&mut r, term, &help);
+                option_item(&mut r, arg);
             }
             r.control("RE", []);
         }
@@ -213,6 +192,31 @@ fn watchdog_page() -> String {
     see_also(&mut r, &[("picomon", "1"), ("picomon.rhai", "5")]);
     page.push_str(&r.render());
     page
+}
+
+/// One flag of a subcommand: `-m, --message TEXT`, its help and default.
+fn option_item(r: &mut Roff, arg: &clap::Arg) {
+    let takes_values = arg.get_action().takes_values();
+    let mut term = Vec::new();
+    if let Some(short) = arg.get_short() {
+        term.push(bold(format!("-{short}")));
+        term.push(roman(", "));
+    }
+    let long = arg.get_long().unwrap_or(arg.get_id().as_str());
+    term.push(bold(format!("--{long}")));
+    let names = arg.get_value_names().unwrap_or_default();
+    for name in names.iter().filter(|_| takes_values) {
+        term.push(roman(" "));
+        term.push(italic(name.as_str()));
+    }
+    let mut help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+    if let Some(default) = arg.get_default_values().first() {
+        let default = default.to_string_lossy();
+        if !default.is_empty() && takes_values {
+            help.push_str(&format!(" [default: {default}]"));
+        }
+    }
+    item(r, term, &help);
 }
 
 fn see_also(r: &mut Roff, pages: &[(&str, &str)]) {

@@ -128,8 +128,10 @@ pub fn render_table(r: &StatusReport, problems_only: bool, colour: bool) -> Stri
             if let Some(p) = &c.unreachable_by {
                 marks.push_str(&format!("[VIA {p}] "));
             }
-            if let (true, Some(p)) = (c.flapping, c.flap_percent) {
-                marks.push_str(&format!("[FLAPPING {p:.0}%] "));
+            match c.flap_percent {
+                Some(p) if c.flapping => marks.push_str(&format!("[FLAPPING {p:.0}%] ")),
+                Some(p) if p >= 0.5 => marks.push_str(&format!("[{p:.0}% state change] ")),
+                _ => {}
             }
             if let Some(a) = &c.ack {
                 marks.push_str(&format!("[ACK {}] ", a.by));

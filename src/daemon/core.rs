@@ -460,7 +460,9 @@ impl<C: Clock> Daemon<C> {
                 continue;
             };
             let t = &self.checks[i];
-            if t.alert.phase != Phase::Problem {
+            // An UNREACHABLE check mails its Problem once its parent is
+            // OK again, at its next run.
+            if t.alert.phase != Phase::Problem || t.held_by().is_some() {
                 continue;
             }
             log::info!(

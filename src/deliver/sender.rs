@@ -554,6 +554,109 @@ fn run<D: Deliverer>(shared: &Shared, q: &Queues<D>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::deliver::Settled;
+    use crate::notify::post::Post;
+
+    /// What the scripted peer answers to one try.
+    #[derive(Clone, Copy)]
+    enum Answer {
+        Down,
+        Refuse,
+        Take,
+    }
+
+    /// A peer that answers from a script (a unit test of the pass: real
+    /// peers are in tests/it/channels.rs) and remembers what it was sent.
+    struct Scripted {
+        script: Mutex<Vec<Answer>>,
+        seen: Mutex<Vec<String>>,
+    }
+
+    impl Deliverer for Scripted {
+        type Item = Post;
+        fn attempt(&self, p: &Post, _t: Duration) -> Result<Settled<Post>, String> {
+            self.seen.lock().unwrap().push(p.id.clone());
+            let mut script = self.script.lock().unwrap();
+            let answer = if script.is_empty() {
+                Answer::Take
+            } else {
+                script.remove(0)
+            };
+            match answer {
+                Answer::Down => Err("down".into()),
+                Answer::Take => Ok(Settled {
+                    delivered: vec!["peer".into()],
+                    ..Settled::default()
+                }),
+                Answer::Refuse if p.tries + 1 >= crate::deliver::MAX_PERMANENT_TRIES => {
+                    Ok(Settled {
+                        failed: vec![(p.clone(), "refused".into())],
+                        ..Settled::default()
+                    })
+                }
+                Answer::Refuse => Ok(Settled {
+                    owed: Some(Post {
+                        tries: p.tries + 1,
+                        ..p.clone()
+                    }),
+                    retry: vec![("*".into(), "400".into())],
+                    blocks: true,
+                    ..Settled::default()
+                }),
+            }
+        }
+    }
+
+    #[test]
+    fn a_blocking_queue_keeps_its_order_through_outages_and_refusals() {
+        use Answer::*;
+        let dir = tempfile::tempdir().unwrap();
+        let queue: Queue<Post> = Queue::new(dir.path().join("q"), ".post", "test queue");
+        for (t, id) in [(1, "a"), (2, "b"), (3, "c")] {
+            let p = Post {
+                composed: t,
+                id: id.into(),
+                ..Post::default()
+            };
+            queue.push(&p).unwrap();
+        }
+        let peer = Scripted {
+            script: Mutex::new(vec![Down, Refuse, Take, Refuse, Refuse, Refuse]),
+            seen: Mutex::new(Vec::new()),
+        };
+        let memory = MemoryQueue::default();
+        let q = Queues {
+            label: "test",
+            deliverer: &peer,
+            queue: &queue,
+            memory: &memory,
+            base: Duration::from_millis(100),
+        };
+        let mut holds = Holds::new();
+        let mut pass_once = || pass(&q, &mut holds, None, &|| false);
+        // Down: nothing behind the first post is tried.
+        let r = pass_once();
+        assert_eq!((r.delivered, r.error.as_deref()), (0, Some("down")));
+        // Refused: counted in its file, and the pass stops there.
+        let r = pass_once();
+        assert_eq!(r.delivered, 0);
+        assert_eq!(r.error.as_deref(), Some("400"));
+        let head = queue.list().unwrap().remove(0);
+        assert_eq!(queue.read(&head).unwrap().tries, 1);
+        // a goes through; b is refused to the bound and goes to failed/
+        // while c waits behind it.
+        let r = pass_once();
+        assert_eq!(r.delivered, 1);
+        assert_eq!(queue.list().unwrap().len(), 2);
+        pass_once();
+        let r = pass_once();
+        assert_eq!(r.failed, vec!["refused".to_string()]);
+        assert_eq!(r.delivered, 1, "c right after b was given up");
+        assert_eq!(queue.failed_count(), 1);
+        assert!(queue.list().unwrap().is_empty());
+        let seen = peer.seen.lock().unwrap().join("");
+        assert_eq!(seen, "aaabbbc");
+    }
 
     #[test]
     fn backoff_doubles_up_to_fifteen_minutes() {

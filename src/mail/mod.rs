@@ -14,10 +14,12 @@
 //! ```
 //!
 //! - [`compose`]: Problem/Update/Recovery threads, digest, report, test mail.
-//! - [`outbox`]: the durable queue, one file per mail.
+//! - [`outbox`]: a mail as an item of the shared queue, one file per mail
+//!   in `state_dir/outbox/`.
 //! - [`memory`]: mails kept in memory while the outbox cannot be written.
 //! - [`smtp`]: lettre + rustls; plain, STARTTLS, implicit TLS, AUTH.
-//! - [`sender`]: the delivery thread with backoff.
+//! - [`sender`]: what an SMTP answer means for a queued mail (the shared
+//!   queue's thread delivers it, with backoff).
 //!
 //! The subject of each open outage's Problem mail and the time of the last
 //! report are kept in `state_dir/mail-state`, so an Update or Recovery sent

@@ -130,7 +130,7 @@ impl Smtp {
                     e.smtp_password_file
                 )
             })?;
-            warn_if_others_can_read(&e.smtp_password_file);
+            warn_if_others_can_read("config.emails.smtp_password_file", &e.smtp_password_file);
             let password = raw.lines().next().unwrap_or("").to_string();
             Some(Credentials::new(e.smtp_user.clone(), password))
         };
@@ -449,12 +449,14 @@ impl std::fmt::Display for SendError {
 impl std::error::Error for SendError {}
 
 /// The password file should be for picomon's eyes only; say so once.
-fn warn_if_others_can_read(path: &str) {
+/// Warns when the secret file `path` of `setting` is readable by others
+/// (SMTP password, a channel's token).
+pub(crate) fn warn_if_others_can_read(setting: &str, path: &str) {
     use std::os::unix::fs::PermissionsExt;
     if let Ok(m) = fs::metadata(path) {
         if m.permissions().mode() & 0o044 != 0 {
             log::warn!(
-                "config.emails.smtp_password_file {path} is readable by other users; \
+                "{setting} {path} is readable by other users; \
                  chmod 600 it (owned by the user picomon runs as)"
             );
         }

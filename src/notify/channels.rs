@@ -20,12 +20,14 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::anyhow;
 
 use crate::alert::quiet::Subject;
 use crate::alert::Phase;
+use crate::check::plugin::RunningGroups;
 use crate::clock::UnixMicros;
 use crate::config::Config;
 use crate::deliver::{Courier, Kind, Queue};
@@ -58,6 +60,8 @@ struct Channel {
     pattern: Option<String>,
     render: Render,
     courier: Courier<Post>,
+    /// A `command()` channel's run in progress, killed at shutdown.
+    groups: Option<Arc<RunningGroups>>,
 }
 
 impl Channel {
@@ -72,6 +76,7 @@ impl Channel {
         let start = |c: std::io::Result<Courier<Post>>| {
             c.map_err(|e| format!("config.notify {name}: cannot start its delivery thread: {e}"))
         };
+        let mut groups = None;
         let (render, courier) = match &spec.kind {
             ChannelKind::Webhook { url, format, http } => {
                 let endpoint = if format == "matrix" {
@@ -84,7 +89,9 @@ impl Channel {
                 (Render::Webhook(format.clone()), start(c)?)
             }
             ChannelKind::Command { program, args } => {
-                let d = Command::new(program.clone(), args.clone(), spec.timeout);
+                let g = Arc::new(RunningGroups::new());
+                groups = Some(Arc::clone(&g));
+                let d = Command::new(program.clone(), args.clone(), spec.timeout, g);
                 let c = Courier::start(&thread, &label, d, queue, spec.retry);
                 (Render::Command, start(c)?)
             }
@@ -111,6 +118,7 @@ impl Channel {
             pattern: spec.pattern.clone(),
             render,
             courier,
+            groups,
         })
     }
 
@@ -254,13 +262,9 @@ impl Channels {
     /// alerts of the checks still in PROBLEM are posted again.
     fn repeat_alerts(&mut self, now: UnixMicros, checks: &dyn CheckList) {
         let mut views: Option<Vec<CheckView>> = None;
+        let problem = crate::alert::TransitionKind::Problem.as_str();
         for ch in &mut self.list {
-            let Render::Alertmanager {
-                labels,
-                repeat,
-                last,
-            } = &mut ch.render
-            else {
+            let Render::Alertmanager { repeat, last, .. } = &mut ch.render else {
                 continue;
             };
             if last.is_some_and(|t| now - t < repeat.as_micros() as i64) {
@@ -271,7 +275,6 @@ impl Channels {
                 continue;
             }
             let views = views.get_or_insert_with(|| checks.views());
-            let mut firing = Vec::new();
             // Only what was announced: not a held (UNREACHABLE) dependent,
             // a flapping check or a silenced one, whose Problem was kept back.
             let announced = |v: &&CheckView| {
@@ -280,24 +283,20 @@ impl Channels {
                     && !v.flapping
                     && v.silenced_by.is_none()
             };
-            for v in views.iter().filter(announced) {
-                let who = Subject {
-                    id: &v.check_id,
-                    name: &v.name,
-                    dest: &v.dest,
-                };
-                let problem = crate::alert::TransitionKind::Problem.as_str();
-                let picks = self.picks.get(&v.check_id);
-                let takes = (ch.states.is_empty() || ch.states.iter().any(|s| s == problem))
-                    && ch.pattern.as_deref().is_none_or(|p| who.matches(p))
-                    && picks.is_none_or(|names| names.contains(&ch.name));
-                if !takes {
-                    continue;
-                }
-                let status = v.status.unwrap_or(crate::check::Status::Unknown);
-                let e = Event {
+            let events: Vec<Event> = views
+                .iter()
+                .filter(announced)
+                .filter(|v| {
+                    let who = Subject {
+                        id: &v.check_id,
+                        name: &v.name,
+                        dest: &v.dest,
+                    };
+                    ch.takes(problem, who, self.picks.get(&v.check_id))
+                })
+                .map(|v| Event {
                     kind: problem.into(),
-                    state: status,
+                    state: v.status.unwrap_or(crate::check::Status::Unknown),
                     previous: None,
                     check: v.name.clone(),
                     check_id: v.check_id.clone(),
@@ -306,17 +305,15 @@ impl Channels {
                     since: v.outage_start.unwrap_or(now),
                     at: now,
                     failed_runs: v.failed_runs,
-                };
-                firing.extend(alerts(&e, labels));
+                    unreachable: Vec::new(),
+                })
+                .collect();
+            let taken: Vec<&Event> = events.iter().collect();
+            for mut p in ch.posts(&taken, now, usize::MAX) {
+                p.about = format!("repeat of {} alerts in PROBLEM", taken.len());
+                ch.courier.push(p, Kind::Report, "repeat");
+                ch.courier.wake();
             }
-            if firing.is_empty() {
-                continue;
-            }
-            let (headers, body) = json_post(serde_json::Value::Array(firing));
-            let about = format!("repeat of the alerts in PROBLEM to {}", ch.name);
-            ch.courier
-                .push(new_post(now, about, headers, body), Kind::Report, "repeat");
-            ch.courier.wake();
         }
     }
 }
@@ -353,11 +350,17 @@ impl Notifier for Channels {
     }
 
     /// Every channel's last pass at once: the deadline is shared, not
-    /// multiplied by the number of channels.
+    /// multiplied by the number of channels. A command still running then
+    /// is killed (its post stays queued for the next start).
     fn shutdown(&mut self, deadline: Duration) {
         std::thread::scope(|s| {
             for ch in &mut self.list {
-                s.spawn(move || ch.courier.shutdown(deadline));
+                s.spawn(move || {
+                    ch.courier.shutdown(deadline);
+                    if let Some(g) = &ch.groups {
+                        g.kill_all(Duration::from_secs(1));
+                    }
+                });
             }
         });
     }

@@ -16,9 +16,10 @@
 //! message names the channel and the server, not the URL's path.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::check::plugin::{run_with_input, PluginCommand};
+use crate::check::plugin::{run_with_input, PluginCommand, RunningGroups};
 use crate::check::Status;
 use crate::deliver::{Deliverer, Settled, MAX_PERMANENT_TRIES};
 use crate::output::http::{agent, body_excerpt, read_secret};
@@ -62,6 +63,10 @@ impl Http {
         if let Some(file) = &opts.secret_file {
             let token =
                 read_secret(file).map_err(|e| format!("config.notify {name}: secret_file: {e}"))?;
+            crate::mail::smtp::warn_if_others_can_read(
+                &format!("config.notify {name}: secret_file"),
+                &file.display().to_string(),
+            );
             if token.is_empty() {
                 return Err(format!(
                     "config.notify {name}: secret_file {} is empty: put the access token on its first line",
@@ -171,14 +176,23 @@ pub struct Command {
     program: PathBuf,
     args: Vec<String>,
     timeout: Duration,
+    /// The run in progress, so shutdown can kill it: no process picomon
+    /// started outlives it.
+    groups: Arc<RunningGroups>,
 }
 
 impl Command {
-    pub fn new(program: PathBuf, args: Vec<String>, timeout: Duration) -> Command {
+    pub fn new(
+        program: PathBuf,
+        args: Vec<String>,
+        timeout: Duration,
+        groups: Arc<RunningGroups>,
+    ) -> Command {
         Command {
             program,
             args,
             timeout,
+            groups,
         }
     }
 }
@@ -198,7 +212,7 @@ impl Deliverer for Command {
             timeout: timeout.min(self.timeout),
             max_output: 8192,
         };
-        let out = run_with_input(&cmd, &post.body, None);
+        let out = run_with_input(&cmd, &post.body, Some(&self.groups));
         if out.status != Status::Ok {
             return Err(format!(
                 "{} failed ({}): {}",

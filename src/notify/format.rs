@@ -46,6 +46,8 @@ pub struct Event {
     pub since: UnixMicros,
     pub at: UnixMicros,
     pub failed_runs: u32,
+    /// Dependents this check's failure makes UNREACHABLE ("name on dest").
+    pub unreachable: Vec<String>,
 }
 
 impl Event {
@@ -62,6 +64,7 @@ impl Event {
             since: t.outage_start,
             at: t.at,
             failed_runs: t.failed_runs,
+            unreachable: n.unreachable.clone(),
         }
     }
 
@@ -78,6 +81,7 @@ impl Event {
             since: c.outage_start.unwrap_or(now),
             at: now,
             failed_runs: c.failed_runs,
+            unreachable: Vec::new(),
         }
     }
 
@@ -112,12 +116,26 @@ impl Event {
             since: now,
             at: now,
             failed_runs: 0,
+            unreachable: Vec::new(),
         }
     }
 
     /// Whether this is the end of an outage (Alertmanager resolves it).
     pub fn is_recovery(&self) -> bool {
         self.kind == TransitionKind::Recovery.as_str()
+    }
+
+    /// The output, and the dependents it makes UNREACHABLE: what a chat
+    /// message shows.
+    pub fn text(&self) -> String {
+        if self.unreachable.is_empty() {
+            return self.output.clone();
+        }
+        format!(
+            "{}\nUNREACHABLE because of this: {}",
+            self.output.trim_end(),
+            self.unreachable.join(", ")
+        )
     }
 
     /// The first line of the output.
@@ -138,7 +156,7 @@ impl Event {
 
     /// One line: `Problem: disk on web1 is CRITICAL`.
     pub fn title(&self) -> String {
-        let mut kind = self.kind.clone();
+        let mut kind = self.kind.replace('_', " ");
         if let Some(first) = kind.get_mut(0..1) {
             first.make_ascii_uppercase();
         }
@@ -174,6 +192,7 @@ impl Event {
             "at": rfc3339(self.at),
             "at_unix": self.at.div_euclid(1_000_000),
             "failed_runs": self.failed_runs,
+            "unreachable": self.unreachable,
             "thread": self.thread(),
             "host": crate::host::this_host(),
         })
@@ -196,6 +215,15 @@ impl Event {
             since: secs("since_unix"),
             at: secs("at_unix"),
             failed_runs: v.get("failed_runs").and_then(Value::as_u64).unwrap_or(0) as u32,
+            unreachable: v
+                .get("unreachable")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default(),
         })
     }
 }
@@ -214,6 +242,7 @@ const ENV_KEYS: &[&str] = &[
     "since",
     "at",
     "failed_runs",
+    "unreachable",
     "thread",
 ];
 
@@ -317,7 +346,7 @@ pub fn render(format: &str, e: &Event) -> (Vec<(String, String)>, Vec<u8>) {
                 "fallback": format!("{title}: {}", e.summary()),
                 "color": format!("#{:06x}", colour(e)),
                 "title": format!("{} {}", e.state.as_str(), e.check),
-                "text": cut(&e.output, 3000),
+                "text": cut(&e.text(), 3000),
                 "footer": footer,
                 "ts": e.at.div_euclid(1_000_000),
             }],
@@ -326,7 +355,7 @@ pub fn render(format: &str, e: &Event) -> (Vec<(String, String)>, Vec<u8>) {
             "content": cut(&title, 2000),
             "embeds": [{
                 "title": cut(&format!("{} {}", e.state.as_str(), e.check), 256),
-                "description": cut(&e.output, 4000),
+                "description": cut(&e.text(), 4000),
                 "color": colour(e),
                 "timestamp": rfc3339(e.at),
                 "footer": { "text": footer },
@@ -334,7 +363,7 @@ pub fn render(format: &str, e: &Event) -> (Vec<(String, String)>, Vec<u8>) {
         })),
         "matrix" => json_body(json!({
             "msgtype": "m.text",
-            "body": format!("{title}\n{}", e.output),
+            "body": format!("{title}\n{}", e.text()),
         })),
         "ntfy" => {
             let (priority, tag) = match (e.kind.as_str(), e.state) {
@@ -350,7 +379,7 @@ pub fn render(format: &str, e: &Event) -> (Vec<(String, String)>, Vec<u8>) {
                 ("Priority".into(), priority.into()),
                 ("Tags".into(), format!("{tag},{}", header_value(&e.kind))),
             ];
-            (headers, e.output.clone().into_bytes())
+            (headers, e.text().into_bytes())
         }
         _ => json_body(e.to_json()),
     }
@@ -400,7 +429,11 @@ pub fn alert(
 /// alert and fires the new one, and a recovery resolves the severity the
 /// outage last had.
 pub fn alerts(e: &Event, labels: &[(String, String)]) -> Vec<Value> {
-    if e.kind == ACK_KIND || e.kind == DIGEST_KIND {
+    use TransitionKind as K;
+    let firing = [K::Problem, K::Update, K::Reminder, K::Escalation];
+    if !e.is_recovery() && !firing.iter().any(|k| k.as_str() == e.kind) {
+        // Acks, digests, flapping notices: silences and inhibition are
+        // Alertmanager's own business.
         return Vec::new();
     }
     if e.is_recovery() || e.state == Status::Ok {
@@ -411,7 +444,10 @@ pub fn alerts(e: &Event, labels: &[(String, String)]) -> Vec<Value> {
         return vec![alert(e, last, Some(e.at), labels)];
     }
     let mut out = Vec::new();
-    if let Some(prev) = e.previous.filter(|p| *p != Status::Ok) {
+    // Only an Update follows an alert that fired (a Problem's previous run
+    // was a retry, never posted).
+    let update = e.kind == TransitionKind::Update.as_str();
+    if let Some(prev) = e.previous.filter(|p| update && *p != Status::Ok) {
         if severity(prev) != severity(e.state) {
             out.push(alert(e, prev, Some(e.at), labels));
         }
@@ -436,6 +472,7 @@ mod tests {
             since: 1_800_000_000_000_000,
             at: 1_800_000_060_000_000,
             failed_runs: 2,
+            unreachable: vec!["app on web2".into()],
         }
     }
 
@@ -459,6 +496,13 @@ mod tests {
         assert_eq!(r[0]["labels"]["severity"], "critical");
         assert_eq!(r[0]["startsAt"], "2027-01-15T08:00:00Z");
         assert!(alerts(&event(ACK_KIND, Status::Critical, None), &[]).is_empty());
+        // A Problem after a WARNING retry fires one alert: nothing fired before.
+        let p = alerts(
+            &event("problem", Status::Critical, Some(Status::Warning)),
+            &[],
+        );
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0]["labels"]["severity"], "critical");
     }
 
     #[test]
@@ -485,7 +529,10 @@ mod tests {
             "{title}"
         );
         assert!(!title.contains('\n'));
-        assert_eq!(body, e.output.as_bytes());
+        assert_eq!(body, e.text().as_bytes());
+        assert!(e
+            .text()
+            .ends_with("\nUNREACHABLE because of this: app on web2"));
         assert!(h.contains(&("Priority".into(), "5".into())));
     }
 }

@@ -292,6 +292,13 @@ fn webhook_formats_have_the_receivers_documented_shapes_and_no_secret_leaks() {
     for f in walk(&t.dir().join("state")) {
         seen.push_str(&String::from_utf8_lossy(&fs::read(f).unwrap_or_default()));
     }
+    // The token file was left readable by others: picomon says so.
+    assert!(
+        d.stderr().contains("config.notify matrix: secret_file")
+            && d.stderr().contains("is readable by other users"),
+        "{}",
+        d.stderr()
+    );
     for secret in [sb_token, "hdr-sekrit-77", "XXXXsecretpath"] {
         assert!(!seen.contains(secret), "{secret} leaked:\n{seen}");
     }
@@ -569,6 +576,17 @@ fn alertmanager_down_during_the_problem_gets_the_alert_then_sees_it_resolved() {
             .into_iter()
             .find(|a| a["labels"]["alertname"] == "flappy" && a["updatedAt"] != updated)
     });
+    // A new severity is a new alert (labels are its identity): the
+    // critical one is resolved, the warning one fires.
+    t.set_status(1, "WARNING - disk filling");
+    wait_for("the warning alert alone", || {
+        let alerts = am_alerts(port)?;
+        let ours: Vec<&Value> = alerts
+            .iter()
+            .filter(|a| a["labels"]["alertname"] == "flappy")
+            .collect();
+        (ours.len() == 1 && ours[0]["labels"]["severity"] == "warning").then_some(())
+    });
     // Recovery: endsAt is set, Alertmanager no longer lists it as firing
     // (its own resolve timeout is 5 minutes, far beyond this wait).
     t.set_status(0, "OK - fine");
@@ -760,4 +778,119 @@ fn a_post_queued_before_sigkill_is_delivered_once_by_the_next_daemon() {
     assert_eq!(body(&got[1])["kind"], "recovery");
     d.stop();
     assert_eq!(rx.requests().len(), 2, "{:?}", rx.requests());
+}
+
+#[test]
+fn an_acknowledgement_reaches_the_channels_that_take_it() {
+    let probe = Sandbox::new();
+    let rx = Receiver::start(probe.dir.path(), "receiver", 0, &[]);
+    let notify = format!(
+        r#"[
+    webhook("{all}", #{{ name: "all" }}),
+    webhook("{problems}", #{{ name: "problems", states: ["problem"] }}),
+]"#,
+        all = rx.url("/all"),
+        problems = rx.url("/problems")
+    );
+    let t = Rig::new(&notify, "");
+    t.set_status(2, "CRITICAL - down");
+    let mut d = t.daemon();
+    rx.wait_accepted("/all", 1);
+    rx.wait_accepted("/problems", 1);
+    let cfg = t.sb.path("config.rhai").display().to_string();
+    let out = t.sb.run(&["-c", &cfg, "ack", "flappy", "-m", "on it"]);
+    assert!(out.status.success(), "{out:?}");
+    let got = rx.wait_accepted("/all", 2);
+    let ack = body(&got[1]);
+    assert_eq!(ack["kind"], "acknowledgement", "{ack}");
+    assert_eq!(ack["check"], "flappy");
+    assert!(
+        ack["output"]
+            .as_str()
+            .unwrap()
+            .starts_with("Acknowledged by "),
+        "{ack}"
+    );
+    assert!(
+        ack["output"].as_str().unwrap().ends_with(": on it"),
+        "{ack}"
+    );
+    assert_eq!(
+        ack["thread"],
+        body(&got[0])["thread"],
+        "in the outage's thread"
+    );
+    t.set_status(0, "OK");
+    rx.wait_accepted("/all", 3);
+    d.stop();
+    // The problems-only channel got the Problem and nothing else.
+    assert_eq!(rx.accepted("/problems").len(), 1);
+}
+
+#[test]
+fn a_full_state_dir_still_notifies_from_memory_once() {
+    if !support::mounts::can_mount("a_full_state_dir_still_notifies_from_memory_once") {
+        return;
+    }
+    let probe = Sandbox::new();
+    let (held, port) = reserve_port();
+    let notify = format!(
+        r#"[webhook("http://127.0.0.1:{port}/hook", #{{ name: "hook", match: "flappy", retry: 0.2 }})]"#
+    );
+    let t = Rig::new(&notify, "");
+    let fsys = support::mounts::Tmpfs::mount(&t.dir().join("state"), "2m");
+    t.set_status(0, "OK - fine");
+    let mut d = t.daemon();
+    wait_for("the channel's queue folder", || {
+        t.dir().join("state/notify/hook").is_dir().then_some(())
+    });
+    let fill = fsys.fill("fill");
+    t.set_status(2, "CRITICAL - disk full");
+    wait_for("the post kept in memory", || {
+        d.stderr().contains("it is kept in memory").then_some(())
+    });
+    d.signal(libc::SIGUSR1);
+    wait_for("the memory queue in the dump", || {
+        d.stdout()
+            .contains("notification hook in memory: 1 waiting")
+            .then_some(())
+    });
+    assert!(
+        t.queued("hook").is_empty(),
+        "the disk is full, yet a post was written"
+    );
+    // The receiver comes while the disk is still full: sent from memory.
+    drop(held);
+    let rx = Receiver::start(probe.dir.path(), "hook", port, &[]);
+    let got = rx.wait_accepted("/hook", 1);
+    assert_eq!(body(&got[0])["kind"], "problem");
+    fs::remove_file(&fill).unwrap();
+    t.set_status(0, "OK - back");
+    let got = rx.wait_accepted("/hook", 2);
+    assert_eq!(body(&got[1])["kind"], "recovery");
+    assert!(d.stop().success(), "{}", d.stderr());
+    assert!(t.queued("hook").is_empty());
+    assert_eq!(rx.requests().len(), 2, "each once: {:?}", rx.requests());
+}
+
+#[test]
+fn a_hanging_command_is_killed_at_shutdown_and_its_post_kept() {
+    let probe = Sandbox::new();
+    let pid_file = probe.path("pid");
+    let notify = format!(
+        r#"[command("{}", ["{}"], #{{ name: "hang", timeout: 3000 }})]"#,
+        repo("tests/notify/hang.sh").display(),
+        pid_file.display()
+    );
+    let t = Rig::new(&notify, "");
+    t.set_status(2, "CRITICAL - down");
+    let mut d = t.daemon();
+    let pid: i32 = wait_for("the command running", || {
+        fs::read_to_string(&pid_file).ok()?.trim().parse().ok()
+    });
+    assert!(support::alive(pid));
+    // SIGTERM: picomon stops in bounded time, and takes the command with it.
+    assert!(d.stop().success(), "{}", d.stderr());
+    wait_for("the command gone", || (!support::alive(pid)).then_some(()));
+    assert_eq!(t.queued("hang").len(), 1, "kept for the next start");
 }

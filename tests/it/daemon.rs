@@ -172,26 +172,6 @@ fn a_bad_config_fails_start_up_with_exit_1_and_the_position() {
     );
 }
 
-#[test]
-fn version_flag_prints_the_version() {
-    let sb = Sandbox::new();
-    let out = sb.run(&["-V"]);
-    assert_eq!(out.status.code(), Some(0));
-    // The commit the binary was built from, as the checkout names it.
-    let head = std::process::Command::new("git")
-        .args(["rev-parse", "--short=12", "HEAD"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| format!("commit {}", String::from_utf8_lossy(&o.stdout).trim()))
-        .unwrap_or_else(|| "unknown commit".into());
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        format!("picomon {} ({head})", env!("CARGO_PKG_VERSION"))
-    );
-}
-
 /// A daemon with a slow tick and one counter check, so every extra run is
 /// caused by a signal.
 fn counter_daemon(sb: &Sandbox, tick: f64, extra: &str) -> Daemon {
@@ -722,14 +702,43 @@ fn ctrl_c_on_one_shot_kills_its_runs_prints_the_summary_and_exits_130() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Six plugins, each with a child, plus the escaped grandchildren.
+    // -1 prints each result as it comes: read them while the runs go on.
+    let mut child = child;
+    let mut pipe = child.stdout.take().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let seen = seen.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = std::io::Read::read(&mut pipe, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                seen.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        })
+    };
+    // Six plugins, each with a child, plus the escaped grandchildren; and
+    // the two quick checks done (on a loaded machine they may take a while).
     assert!(
         wait_for(LONG, || (marked(&marker).len() >= 14).then_some(())).is_some(),
         "plugins did not start"
     );
+    assert!(
+        wait_for(LONG, || {
+            let s = seen.lock().unwrap();
+            (s.contains("quick on box") && s.contains("state_dir")).then_some(())
+        })
+        .is_some(),
+        "the quick checks did not end: {}",
+        seen.lock().unwrap()
+    );
     support::procs::signal(child.id() as i32, libc::SIGINT);
     let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    reader.join().unwrap();
+    let stdout = seen.lock().unwrap().clone();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stdout}\n{stderr}");
     assert!(

@@ -23,6 +23,7 @@ use picomon::config::{Config, SmtpTls};
 use picomon::mail::{self, MailNotifier};
 use picomon::notify::{CheckView, Notice, Notifier};
 use support::certs::{Ca, Key};
+use support::mounts::{can_mount, Tmpfs};
 use support::ports::{reserve_port, reserve_port_on, Reserved};
 use support::smtp::{Options, Smtp, Tls};
 use support::{Daemon, Sandbox};
@@ -1556,76 +1557,6 @@ fn e2e_corrupt_state_file_stops_start_up_naming_the_file() {
 }
 
 // ------------------------------- end to end: a state dir that cannot be written
-
-/// A tmpfs mounted on a directory; unmounted when dropped.
-struct Tmpfs {
-    dir: PathBuf,
-}
-
-impl Tmpfs {
-    fn mount(dir: &Path, size: &str) -> Tmpfs {
-        fs::create_dir_all(dir).unwrap();
-        mount(
-            &[
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0700"),
-                "tmpfs",
-            ],
-            dir,
-        );
-        Tmpfs {
-            dir: dir.to_path_buf(),
-        }
-    }
-
-    fn remount(&self, how: &str) {
-        mount(&["-o", &format!("remount,{how}")], &self.dir);
-    }
-
-    /// Fills the file system with `name` until it is full.
-    fn fill(&self, name: &str) -> PathBuf {
-        use std::io::Write;
-        let path = self.dir.join(name);
-        let mut f = fs::File::create(&path).unwrap();
-        let chunk = vec![0u8; 64 * 1024];
-        loop {
-            if let Err(e) = f.write_all(&chunk) {
-                assert_eq!(e.raw_os_error(), Some(libc::ENOSPC), "{e}");
-                break;
-            }
-        }
-        path
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.dir)
-            .status();
-    }
-}
-
-fn mount(args: &[&str], dir: &Path) {
-    let st = std::process::Command::new("mount")
-        .args(args)
-        .arg(dir)
-        .status()
-        .expect("mount");
-    assert!(st.success(), "mount {args:?} {} failed", dir.display());
-}
-
-/// Mounting needs root; the test says so visibly when it cannot run.
-fn can_mount(test: &str) -> bool {
-    let root = nix::unistd::geteuid().is_root();
-    if !root {
-        eprintln!("SKIPPED {test}: needs root to mount a tmpfs state dir");
-    }
-    root
-}
 
 const FLAPPY: &str = "[picomon] CRITICAL: flappy on web1";
 

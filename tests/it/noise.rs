@@ -274,7 +274,7 @@ fn a_router_down_is_one_problem_listing_the_unreachable_and_one_recovery() {
 let gw = host("gw", #{ ipv4: "10.202.0.2" });
 let srv1 = host("srv1", #{ ipv4: "10.202.1.2", depends_on: ["router ping"] });
 let srv2 = host("srv2", #{ ipv4: "10.202.2.2", depends_on: ["router ping"] });
-add(ping4(gw, #{ count: 1 }), #{ name: "router ping", retry: 1, timeout: 1.5 });
+add(ping4(gw, #{ count: 1 }), #{ name: "router ping", retry: 2, timeout: 1.5 });
 add(tcp(srv1, 8000), #{ name: "web srv1", retry: 0, timeout: 1.5 });
 add(tcp(srv2, 8000), #{ name: "web srv2", retry: 0, timeout: 1.5 });
 "#,

@@ -3,12 +3,12 @@
 //! sysadmin would (the sample config, `--help`, man, bash completion), then
 //! removed and purged without a trace. And `--version` names its commit.
 //!
-//! The package is made from the binaries this test run already built (the
-//! dev profile, through `cargo deb --no-build`), staged in a target
-//! folder of its own: a release build (fat LTO) would take longer than the
-//! rest of the suite, and the package's layout, scripts and metadata, which
-//! this test is about, are the same for either. The README's command builds
-//! the release package.
+//! The package is made from the binaries this test run already built
+//! (unoptimised, through `cargo deb --no-build --profile deb-test`), staged
+//! in a target folder of its own: a release build (fat LTO) would take
+//! longer than the rest of the suite, and the package's layout, scripts and
+//! metadata, which this test is about, are the same for either. The
+//! README's command builds the release package.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -19,10 +19,8 @@ use crate::support::picomon_bin;
 const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
 
 fn run(cmd: &mut Command) -> Output {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    out
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -60,8 +58,8 @@ fn version_names_the_git_commit_it_was_built_from() {
     assert_eq!(version, want);
 }
 
-/// The package's binaries in a target folder of their own, laid out as
-/// cargo-deb expects them for the dev profile (`debug/`).
+/// The package's binaries in a target folder of their own, where cargo-deb
+/// looks for them with `--profile deb-test` (Cargo.toml).
 fn stage_binaries(target: &Path) {
     let built = picomon_bin();
     let watchdog = built.with_file_name("picomon-watchdog");
@@ -77,10 +75,10 @@ fn stage_binaries(target: &Path) {
             ])
             .current_dir(MANIFEST_DIR));
     }
-    let debug = target.join("debug");
-    fs::create_dir_all(&debug).unwrap();
+    let profile_dir = target.join("deb-test");
+    fs::create_dir_all(&profile_dir).unwrap();
     for bin in [&built, &watchdog] {
-        fs::copy(bin, debug.join(bin.file_name().unwrap()))
+        fs::copy(bin, profile_dir.join(bin.file_name().unwrap()))
             .unwrap_or_else(|e| panic!("copy {}: {e}", bin.display()));
     }
 }
@@ -100,7 +98,7 @@ fn build_package(dir: &Path) -> PathBuf {
             "deb",
             "--no-build",
             "--profile",
-            "dev",
+            "deb-test",
             "--fast",
             "--output",
         ])
@@ -202,8 +200,9 @@ fn debian_package_installs_works_and_purges_without_a_trace() {
     );
 
     // The bash completion, as bash-completion would load it for `picomon`:
-    // a flag, and a file name after -c.
+    // a flag, subcommands, and a file name after -c.
     assert_eq!(complete("picomon --che"), ["--check-config"]);
+    assert_eq!(complete("picomon sil"), ["silence", "silences"]);
     assert_eq!(
         complete("picomon -c /etc/picomon/exa"),
         ["/etc/picomon/example.rhai"]
@@ -216,6 +215,17 @@ fn debian_package_installs_works_and_purges_without_a_trace() {
         user.contains(":/var/lib/picomon:/usr/sbin/nologin"),
         "{user}"
     );
+    // As the README says: the daemon's user reads the config as it would.
+    let as_user = ok(Command::new("runuser").args([
+        "-u",
+        "picomon",
+        "--",
+        "/usr/bin/picomon",
+        "-c",
+        "/etc/picomon/example.rhai",
+        "--check-config",
+    ]));
+    assert!(!as_user.is_empty());
     let unit = Path::new("/usr/lib/systemd/system/picomon@.service");
     let verify = run(Command::new("systemd-analyze")
         .arg("verify")

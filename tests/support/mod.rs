@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod certs;
+pub mod mounts;
 pub mod ports;
 pub mod probes;
 pub mod procs;

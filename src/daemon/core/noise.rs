@@ -391,7 +391,14 @@ impl<C: Clock> Daemon<C> {
         let mut out = Vec::new();
         for i in 0..self.checks.len() {
             let t = &self.checks[i];
-            if t.nag().is_none() || t.alert.phase != Phase::Problem {
+            if t.alert.phase != Phase::Problem || t.held_by().is_some() || t.flap.is_flapping() {
+                continue;
+            }
+            let spec = std::sync::Arc::clone(&t.spec);
+            let noise = spec.noise.as_deref();
+            let steps = self.cfg.noise.escalate(noise);
+            let every = self.cfg.noise.renotify_every(noise);
+            if steps.is_empty() && every == 0 {
                 continue;
             }
             let quiet = self.quiet.acks.contains_key(&t.spec.id)
@@ -400,15 +407,16 @@ impl<C: Clock> Daemon<C> {
                     .quiet
                     .silenced_by(t.subject(), now, &self.cfg.maintenance)
                     .is_some();
-            if quiet || t.held_by().is_some() || t.flap.is_flapping() {
+            if quiet {
                 continue;
             }
-            let spec = std::sync::Arc::clone(&t.spec);
-            let noise = spec.noise.as_deref();
-            let steps = self.cfg.noise.escalate(noise);
-            let every = self.cfg.noise.renotify_every(noise);
             let start = t.alert.outage_start.unwrap_or(now);
             let t = &mut self.checks[i];
+            if t.nag().is_none() {
+                // A Problem mailed before reminders were configured (or by
+                // a picomon that had none): they count from now.
+                t.set_nag(Some(Nag::new(start, now)));
+            }
             let Some(nag) = t.nag_mut() else {
                 continue;
             };
