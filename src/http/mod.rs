@@ -8,8 +8,8 @@
 //! `server.rs` accepts and answers; for each request it asks the loop for a
 //! [`Snapshot`] through the loop's inbox (as the control socket does) and
 //! renders it on its own thread. GET and HEAD only: there is nothing to
-//! write, and nothing secret is in a snapshot (no addresses of mail
-//! recipients, no passwords, no output URLs).
+//! write, and a snapshot holds what `picomon status` shows, never a
+//! password, token or secret file.
 
 pub mod metrics;
 pub mod page;

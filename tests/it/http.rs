@@ -551,3 +551,31 @@ fn a_listen_address_that_is_no_ip_and_port_is_refused_with_an_example() {
         );
     }
 }
+
+#[test]
+fn no_answer_carries_a_password() {
+    let sb = Sandbox::new();
+    let secret = "s3cret-Pa55-7f3a";
+    fs::write(sb.path("pw"), format!("{secret}\n")).unwrap();
+    write_config(
+        &sb,
+        0.5,
+        "127.0.0.1:0",
+        r#"
+config.emails.to = ["ops@example.org"];
+config.emails.smtp_host = "127.0.0.1:1";
+config.emails.smtp_user = "picomon";
+config.emails.smtp_password_file = "@DIR@/pw";
+config.outputs = [nsca_web("http://127.0.0.1:1/nsca", "web1", "@DIR@/pw")];
+add(plugin("check_dummy", ["2", "down"]), #{ name: "db", target_name: "db1", retry: 0 });
+"#,
+    );
+    let d = sb.spawn(&["-c", "config.rhai"]);
+    let port = listening_port(&d, 1);
+    checks_when_run(port, &sb, 2);
+    for path in ["/", "/metrics", "/api/v1/checks"] {
+        let a = get(port, path);
+        assert_eq!(a.code, 200, "{path}");
+        assert!(!a.text().contains(secret), "{path} shows the password");
+    }
+}
