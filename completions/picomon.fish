@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_picomon_global_optspecs
-    string join \n c/config= 1/one notify D/debug check-config test-mail send state-dir= pid-file= user= only= h/help V/version
+    string join \n c/config= 1/one notify outputs D/debug check-config test-mail send state-dir= pid-file= user= only= h/help V/version
 end
 
 function __fish_picomon_needs_command
@@ -31,6 +31,7 @@ complete -c picomon -n "__fish_picomon_needs_command" -l user -d 'Started as roo
 complete -c picomon -n "__fish_picomon_needs_command" -l only -d 'With -1: only the checks whose name, identity or target matches this glob' -r
 complete -c picomon -n "__fish_picomon_needs_command" -s 1 -l one -d 'Run every check once now, print each result, exit with the worst status'
 complete -c picomon -n "__fish_picomon_needs_command" -l notify -d 'With -1: mail the problems found'
+complete -c picomon -n "__fish_picomon_needs_command" -l outputs -d 'With -1: send every result through config.outputs (pcrunner\'s cron use)'
 complete -c picomon -n "__fish_picomon_needs_command" -s D -l debug -d 'Debug logging (RUST_LOG still wins where set)'
 complete -c picomon -n "__fish_picomon_needs_command" -l check-config -d 'Evaluate and validate the config, print a summary, exit'
 complete -c picomon -n "__fish_picomon_needs_command" -l test-mail -d 'Send one test mail through the configured path and print the answer'
