@@ -37,6 +37,11 @@ struct Rig {
 impl Rig {
     /// `notify` is the Rhai list of channels; `@DIR@` is the sandbox.
     fn new(notify: &str, check_opts: &str) -> Rig {
+        Rig::with(notify, check_opts, "")
+    }
+
+    /// [`new`](Self::new) with `extra` config lines.
+    fn with(notify: &str, check_opts: &str, extra: &str) -> Rig {
         let sb = Sandbox::new();
         let plugin = repo("tests/smtp/status-plugin.sh");
         let cfg = format!(
@@ -45,6 +50,7 @@ config.base_tick = 0.3;
 config.state_dir = "@DIR@/state";
 config.notify = {notify};
 add(plugin("{plugin}", ["@DIR@/runs", "@DIR@/status"]), #{{ name: "flappy", target_name: "web1", retry: 1{check_opts} }});
+{extra}
 "#,
             plugin = plugin.display()
         );
@@ -331,7 +337,13 @@ fn a_receiver_down_then_failing_then_up_gets_each_transition_once_in_order() {
 ]"#,
         other = other.url("/other")
     );
-    let t = Rig::new(&notify, "");
+    let (held_http, http) = reserve_port();
+    let t = Rig::with(
+        &notify,
+        "",
+        &format!("config.listen = \"127.0.0.1:{http}\";"),
+    );
+    drop(held_http);
     t.set_status(2, "CRITICAL - down");
     let mut d = t.daemon();
     other.wait_accepted("/other", 1);
@@ -347,6 +359,17 @@ fn a_receiver_down_then_failing_then_up_gets_each_transition_once_in_order() {
         !status.contains("/hook"),
         "the URL path is not shown: {status}"
     );
+    // /metrics counts what each channel still owes.
+    wait_for("the pending post in /metrics", || {
+        let mut resp = ureq::get(&format!("http://127.0.0.1:{http}/metrics"))
+            .call()
+            .ok()?;
+        let m = resp.body_mut().read_to_string().ok()?;
+        (m.contains("picomon_notifications_pending{channel=\"hook\"} 1")
+            && m.contains("picomon_notifications_pending{channel=\"other\"} 0")
+            && m.contains("picomon_notifications_pending{channel=\"mail\"} 0"))
+        .then_some(())
+    });
     // The receiver comes up but refuses twice with 500 while the Update
     // and the Recovery happen; then it takes everything.
     drop(held);
