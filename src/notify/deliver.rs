@@ -22,7 +22,7 @@ use std::time::Duration;
 use crate::check::plugin::{run_with_input, PluginCommand, RunningGroups};
 use crate::check::Status;
 use crate::deliver::{Deliverer, Settled, MAX_PERMANENT_TRIES};
-use crate::output::http::{agent, body_excerpt, read_secret};
+use crate::output::http::{body_excerpt, client_agent, read_secret};
 
 use super::format::env_of;
 use super::post::Post;
@@ -75,8 +75,8 @@ impl Http {
             }
             secret_headers.push(("Authorization".into(), format!("Bearer {token}")));
         }
-        let agent = agent(timeout, opts.ca_file.as_deref())
-            .map_err(|e| format!("config.notify {name}: ca_file: {e}"))?;
+        let agent = client_agent(timeout, opts.ca_file.as_deref(), opts.client.as_ref())
+            .map_err(|e| format!("config.notify {name}: {e}"))?;
         Ok(Http {
             name: name.to_string(),
             url: url.to_string(),

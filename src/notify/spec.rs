@@ -2,10 +2,10 @@
 //! constructors that build it (SPEC §12):
 //!
 //! - `webhook(url, #{ format, name, states, match, headers, secret_file,
-//!   timeout, ca_file, retry })`
+//!   timeout, ca_file, client_cert, client_key, retry })`
 //! - `command(path, [args], #{ name, states, match, timeout, retry })`
 //! - `alertmanager(url, #{ labels, name, states, match, headers,
-//!   secret_file, timeout, ca_file, retry, repeat })`
+//!   secret_file, timeout, ca_file, client_cert, client_key, retry, repeat })`
 //!
 //! A wrong option is an error at the line that gives it. Secrets (header
 //! values, the token of `secret_file`) are never printed: the debug form
@@ -65,6 +65,8 @@ pub struct HttpOpts {
     /// A file whose first line is a token sent as `Authorization: Bearer`.
     pub secret_file: Option<PathBuf>,
     pub ca_file: Option<PathBuf>,
+    /// `client_cert` and `client_key`: shown when the receiver asks.
+    pub client: Option<crate::output::ClientTls>,
 }
 
 impl std::fmt::Debug for HttpOpts {
@@ -77,6 +79,7 @@ impl std::fmt::Debug for HttpOpts {
             )
             .field("secret_file", &self.secret_file)
             .field("ca_file", &self.ca_file)
+            .field("client", &self.client)
             .finish()
     }
 }
@@ -169,7 +172,13 @@ pub fn register(engine: &mut Engine) {
 /// The options every channel takes.
 const COMMON: &[&str] = &["name", "states", "match", "timeout", "retry"];
 /// The options every HTTP channel takes.
-const HTTP: &[&str] = &["headers", "secret_file", "ca_file"];
+const HTTP: &[&str] = &[
+    "headers",
+    "secret_file",
+    "ca_file",
+    "client_cert",
+    "client_key",
+];
 
 /// Reads the options map of constructor `func`.
 struct Opts {
@@ -288,6 +297,12 @@ impl Opts {
             headers: self.pairs("headers")?,
             secret_file: self.path("secret_file")?,
             ca_file: self.path("ca_file")?,
+            client: crate::output::ClientTls::pair(
+                self.func,
+                self.string("client_cert")?,
+                self.string("client_key")?,
+            )
+            .map_err(err)?,
         })
     }
 

@@ -16,16 +16,35 @@ pub struct ClientTls {
     pub key: PathBuf,
 }
 
-/// An agent whose every request is bounded by `timeout` (the probes'
-/// agent, see there), trusting `ca` or the web roots, without a client
-/// certificate. Any HTTP status comes back as a response: the caller
-/// decides what it means.
-pub fn agent(timeout: Duration, ca: Option<&Path>) -> Result<ureq::Agent, String> {
-    client_agent(timeout, ca, None)
+impl ClientTls {
+    /// `client_cert` and `client_key` of `func()` (empty = not given): both
+    /// or neither.
+    pub fn pair(
+        func: &str,
+        cert: Option<String>,
+        key: Option<String>,
+    ) -> Result<Option<ClientTls>, String> {
+        match (
+            cert.filter(|s| !s.is_empty()),
+            key.filter(|s| !s.is_empty()),
+        ) {
+            (Some(cert), Some(key)) => Ok(Some(ClientTls {
+                cert: cert.into(),
+                key: key.into(),
+            })),
+            (None, None) => Ok(None),
+            _ => Err(format!(
+                "{func}(): client_cert and client_key go together: give both PEM files, or neither"
+            )),
+        }
+    }
 }
 
-/// [`agent`] that also shows a client certificate when the server asks,
-/// with TLS as [`tls_config`] sets it up.
+/// An agent whose every request is bounded by `timeout` (the probes'
+/// agent, see there), trusting `ca` or the web roots, showing `client`'s
+/// certificate when the server asks (TLS as [`tls_config`] sets it up).
+/// Any HTTP status comes back as a response: the caller decides what it
+/// means.
 pub fn client_agent(
     timeout: Duration,
     ca: Option<&Path>,

@@ -220,19 +220,12 @@ impl Opts {
 
     /// `client_cert` and `client_key`, both or neither.
     fn client(&self) -> RhaiResult<Option<ClientTls>> {
-        let cert = self.string("client_cert")?.filter(|s| !s.is_empty());
-        let key = self.string("client_key")?.filter(|s| !s.is_empty());
-        match (cert, key) {
-            (Some(cert), Some(key)) => Ok(Some(ClientTls {
-                cert: cert.into(),
-                key: key.into(),
-            })),
-            (None, None) => Ok(None),
-            _ => Err(err(format!(
-                "{}(): client_cert and client_key go together: give both PEM files, or neither",
-                self.func
-            ))),
-        }
+        ClientTls::pair(
+            self.func,
+            self.string("client_cert")?,
+            self.string("client_key")?,
+        )
+        .map_err(err)
     }
 
     fn finish(&self, kind: OutputKind) -> RhaiResult<OutputSpec> {

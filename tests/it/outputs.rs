@@ -884,3 +884,92 @@ fn nsca_web_shows_its_client_certificate_to_a_receiver_that_asks() {
     assert_eq!(rx.lines().len(), 1);
     assert_eq!(rx.errors(), "");
 }
+
+/// A `webhook()` channel shows the same client certificate: its post
+/// reaches the handler of a receiver that takes only clients its CA
+/// signed (which answers JSON with 400 "not a form": the handshake, not
+/// the payload, is under test here); without the certificate nothing gets
+/// past the handshake.
+#[test]
+fn a_webhook_shows_its_client_certificate_to_a_receiver_that_asks() {
+    use support::certs::{Ca, Key};
+    let sb = support::Sandbox::new();
+    let pki = sb.path("pki");
+    let ca = Ca {
+        dir: &pki,
+        name: "ca",
+        ext: "pem",
+        key: Key::Ec,
+        days: 2,
+    };
+    ca.make("picomon test CA");
+    ca.sign("server", "127.0.0.1", "IP:127.0.0.1", "serverAuth");
+    ca.sign(
+        "client",
+        "picomon-client",
+        "DNS:picomon-client",
+        "clientAuth",
+    );
+    let rx = Receiver::start_tls(
+        &sb.path(""),
+        &pki.join("server.pem"),
+        &pki.join("server.key"),
+        &pki.join("ca.pem"),
+    );
+    let config = |name: &str, client: bool| {
+        let cert = if client {
+            format!(
+                ", client_cert: \"{0}/client.pem\", client_key: \"{0}/client.key\"",
+                pki.display()
+            )
+        } else {
+            String::new()
+        };
+        sb.config(&format!(
+            "config.base_tick = 1;\nconfig.state_dir = \"{dir}/{name}\";\n\
+             config.notify = [webhook(\"https://127.0.0.1:{port}/hook\", \
+             #{{ format: \"json\", ca_file: \"{pki}/ca.pem\"{cert} }})];\n\
+             add(plugin(\"check_dummy\", [\"2\", \"down\"]), #{{ name: \"{name}\", retry: 0 }});\n",
+            dir = sb.path("").display(),
+            port = rx.port,
+            pki = pki.display(),
+        ))
+    };
+
+    let cfg = config("with-cert", true);
+    let mut d = sb.spawn(&["-c", cfg.to_str().unwrap()]);
+    assert!(
+        wait_for(LONG, || rx
+            .errors()
+            .contains("content type 'application/json' is not a form")
+            .then_some(()))
+        .is_some(),
+        "the post did not reach the receiver: {}\n{}",
+        rx.errors(),
+        d.stderr()
+    );
+    d.stop();
+
+    let before = rx.errors();
+    let cfg = config("without-cert", false);
+    let mut d = sb.spawn(&["-c", cfg.to_str().unwrap()]);
+    assert!(
+        wait_for(LONG, || d.stderr().contains("without-cert").then_some(())).is_some(),
+        "{}",
+        d.stderr()
+    );
+    // The daemon says the delivery failed, and the receiver's handler saw
+    // nothing more.
+    assert!(
+        wait_for(LONG, || {
+            let err = d.stderr();
+            err.contains("notification json-1 delivery failed")
+                .then_some(())
+        })
+        .is_some(),
+        "{}",
+        d.stderr()
+    );
+    d.stop();
+    assert_eq!(rx.errors(), before);
+}
