@@ -16,6 +16,23 @@
 //! them from the process would lower its RSS figure but no memory the
 //! machine really has to keep for it.
 
+/// Sets glibc's trim threshold to its documented default, 128 KiB, which
+/// also fixes it there: left alone, glibc raises the threshold (and the
+/// mmap threshold with it) after the first large block is freed, and then
+/// keeps the top of an arena resident, freed but never given back, up to
+/// that size. The config's evaluation thread peaks at megabytes in an arena
+/// of its own; with the fixed threshold a free gives the top back at once.
+/// Measured with 10,000 checks (`bench/run`, row 3.3): 10.5 MiB private
+/// instead of 11.3 to 12.9, depending on how the arena happened to be laid
+/// out. Called once, before the config is read.
+pub fn tune_allocator() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only sets a parameter of glibc's allocator.
+    unsafe {
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 128 * 1024);
+    }
+}
+
 /// Returns the heap glibc holds free to the system. Best effort and cheap
 /// (a walk over the allocator's own free lists); a no-op on other C
 /// libraries.

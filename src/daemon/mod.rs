@@ -21,6 +21,7 @@ pub use process::{heartbeat, prepare_user, private_umask, PidFile, StateLock};
 
 /// The real entry point: returns the process exit code.
 pub fn main(cli: Cli) -> anyhow::Result<i32> {
+    memory::tune_allocator();
     process::private_umask();
     init_logging(cli.debug);
     process::log_panics();
