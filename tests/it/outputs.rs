@@ -813,19 +813,15 @@ fn one_shot_with_outputs_but_none_configured_says_what_to_set() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("config.outputs"));
 }
 
-/// `nsca_web` with a TLS client certificate, against a receiver that takes
-/// only clients its CA signed: delivered, and the receiver saw our CN;
-/// without the certificate, or with one from another CA, the results wait.
-#[test]
-fn nsca_web_shows_its_client_certificate_to_a_receiver_that_asks() {
-    use support::certs::{Ca, Key};
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let pki = tmp.path().join("pki");
-    let ca = Ca {
-        dir: &pki,
+/// A CA in `pki` that signed a server certificate for 127.0.0.1
+/// (`server.pem`) and a client certificate for `picomon-client`
+/// (`client.pem`); returned so a test can make a stranger CA like it.
+fn client_pki(pki: &Path) -> support::certs::Ca<'_> {
+    let ca = support::certs::Ca {
+        dir: pki,
         name: "ca",
         ext: "pem",
-        key: Key::Ec,
+        key: support::certs::Key::Ec,
         days: 2,
     };
     ca.make("picomon test CA");
@@ -836,6 +832,18 @@ fn nsca_web_shows_its_client_certificate_to_a_receiver_that_asks() {
         "DNS:picomon-client",
         "clientAuth",
     );
+    ca
+}
+
+/// `nsca_web` with a TLS client certificate, against a receiver that takes
+/// only clients its CA signed: delivered, and the receiver saw our CN;
+/// without the certificate, or with one from another CA, the results wait.
+#[test]
+fn nsca_web_shows_its_client_certificate_to_a_receiver_that_asks() {
+    use support::certs::Ca;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let pki = tmp.path().join("pki");
+    let ca = client_pki(&pki);
     let other = tmp.path().join("other");
     let stranger_ca = Ca { dir: &other, ..ca };
     stranger_ca.make("someone else's CA");
@@ -892,24 +900,9 @@ fn nsca_web_shows_its_client_certificate_to_a_receiver_that_asks() {
 /// past the handshake.
 #[test]
 fn a_webhook_shows_its_client_certificate_to_a_receiver_that_asks() {
-    use support::certs::{Ca, Key};
     let sb = support::Sandbox::new();
     let pki = sb.path("pki");
-    let ca = Ca {
-        dir: &pki,
-        name: "ca",
-        ext: "pem",
-        key: Key::Ec,
-        days: 2,
-    };
-    ca.make("picomon test CA");
-    ca.sign("server", "127.0.0.1", "IP:127.0.0.1", "serverAuth");
-    ca.sign(
-        "client",
-        "picomon-client",
-        "DNS:picomon-client",
-        "clientAuth",
-    );
+    client_pki(&pki);
     let rx = Receiver::start_tls(
         &sb.path(""),
         &pki.join("server.pem"),
