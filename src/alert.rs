@@ -22,8 +22,8 @@ pub mod remind;
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::Status;
 use crate::clock::UnixMicros;
+use crate::model::Status;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Phase {
@@ -52,51 +52,6 @@ impl Default for AlertState {
             failed_runs: 0,
             outage_start: None,
             last_status: None,
-        }
-    }
-}
-
-/// A check's dependencies, flap thresholds, reminders and escalation as
-/// its config set them. Boxed in the check and absent when it sets none of
-/// them (most checks), so an unused feature costs a pointer.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Noise {
-    /// Positions (config order) of the checks it depends on.
-    pub depends_on: Box<[u32]>,
-    /// `None` = `config.default_flap`.
-    pub flap: Option<flap::FlapSetting>,
-    /// Seconds between reminders; `None` = `config.default_renotify_every`,
-    /// 0 = none.
-    pub renotify_every: Option<u64>,
-    /// `None` = `config.emails.escalate`.
-    pub escalate: Option<Box<[remind::Escalation]>>,
-}
-
-/// The `config.*` defaults of [`Noise`].
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct NoiseDefaults {
-    pub flap: flap::FlapSetting,
-    /// Seconds; 0 = none.
-    pub renotify_every: u64,
-    pub escalate: Vec<remind::Escalation>,
-}
-
-impl NoiseDefaults {
-    /// What applies to a check with `noise`.
-    pub fn flap(&self, noise: Option<&Noise>) -> flap::FlapSetting {
-        noise.and_then(|n| n.flap).unwrap_or(self.flap)
-    }
-
-    pub fn renotify_every(&self, noise: Option<&Noise>) -> u64 {
-        noise
-            .and_then(|n| n.renotify_every)
-            .unwrap_or(self.renotify_every)
-    }
-
-    pub fn escalate<'a>(&'a self, noise: Option<&'a Noise>) -> &'a [remind::Escalation] {
-        match noise.and_then(|n| n.escalate.as_deref()) {
-            Some(e) => e,
-            None => &self.escalate,
         }
     }
 }

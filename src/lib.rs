@@ -1,52 +1,54 @@
 //! picomon: a tiny standalone alerting daemon.
 //!
-//! The picture (see README for the user's view):
+//! The stages, in the order a result flows (see `doc/ARCHITECTURE.md` for
+//! the arrows between them and where each kind of change goes):
 //!
 //! ```text
-//! config.rhai --(config)--> Config { hosts, checks, mail }
-//!   daemon loop (one thread): every tick asks `schedule` which checks are due,
-//!   hands them to the worker pool (plugin runner or built-in probe),
-//!   feeds results through the pure `alert` state machine and hands the
-//!   transitions to a `Notifier` (mail) and every result to the passive
-//!   `output`s (Nagios/Icinga, JSON lines).
+//! config.rhai --(config)--> Config { hosts, checks, mail, channels, outputs }
+//!   daemon (one loop thread, the only owner of check state): every tick
+//!     schedule --which checks are due--> run (pool: plugin | probe)
+//!     results --> alert (pure: machine, quiet, deps, flap, remind)
+//!     transitions --> notify (mail, channels) --> queue (durable) --> peers
+//!     results --> passive (Nagios/Icinga/files, through spools)
+//!     state --> control (socket) and web (listener) read what it publishes
 //! ```
 //!
-//! Modules:
-//! - [`cli`]: command-line flags.
-//! - [`config`]: the Rhai engine, the functions a config may call, validation.
-//! - [`check`]: check definitions, statuses, outcomes; the plugin runner and
-//!   plugin output parsing.
-//! - [`probe`]: built-in native probes.
+//! Modules, from the floor up (an arrow only points down this list):
+//! - [`clock`], [`fs`], [`host`], [`model`]: time, files, this machine's
+//!   name, and the plain types every stage shares (status, outcome, check).
 //! - [`schedule`]: tick arithmetic and due checks (pure).
-//! - [`alert`]: the OK / RETRYING / PROBLEM state machine (pure).
-//! - [`control`]: the control socket and the subcommands' client.
-//! - [`daemon`]: the loop, the pool, signals, shutdown; `-1` mode.
-//! - [`notify`]: the interface between the loop and mail delivery.
-//! - [`deliver`]: the one durable queue mail and every channel send from.
-//! - [`mail`]: composition, the mail outbox, SMTP.
-//! - [`output`]: passive results to Nagios/Icinga and files, through
-//!   durable spools.
+//! - [`alert`]: the OK / RETRYING / PROBLEM machine and the pure decisions
+//!   about what is announced.
+//! - [`net`]: the HTTP and TLS clients shared by probes, channels, outputs.
+//! - [`run`]: carrying out one run: the plugin runner and the native probes.
+//! - [`queue`]: the one durable queue mail and every channel send from.
 //! - [`state`]: the persisted state file.
-//! - [`clock`]: the one place time comes from; calendar and time zone.
-//! - [`fs`]: atomic writes, private files and directories, flocks.
-//! - [`host`]: this machine's name.
-//! - [`http`]: the read-only listener: `/metrics`, the checks' JSON, the
-//!   status page.
+//! - [`passive`]: results to Nagios/Icinga and files, through spools, and
+//!   the intake of `--send` and `config.result_dir`.
+//! - [`notify`]: what is sent: mail (compose, SMTP) and channels (webhook,
+//!   command, Alertmanager).
+//! - [`config`]: the Rhai engine, the functions a config may call,
+//!   validation.
+//! - [`cli`]: command-line flags.
+//! - [`control`]: the control socket, its protocol, the CLI's clients.
+//! - [`web`]: the read-only HTTP listener.
+//! - [`daemon`]: the loop and the process around it; the only module that
+//!   knows every other.
 
 pub mod alert;
-pub mod check;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod control;
 pub mod daemon;
-pub mod deliver;
 pub mod fs;
 pub mod host;
-pub mod http;
-pub mod mail;
+pub mod model;
+pub mod net;
 pub mod notify;
-pub mod output;
-pub mod probe;
+pub mod passive;
+pub mod queue;
+pub mod run;
 pub mod schedule;
 pub mod state;
+pub mod web;

@@ -6,8 +6,8 @@
 //! `error_every` ticks while failing; a run still going when the check is due
 //! again makes that run be skipped.
 
-use crate::check::When;
 use crate::clock::{self, MonoMicros, UnixMicros};
+use crate::model::When;
 
 /// Where ticks fall on the monotonic clock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

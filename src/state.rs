@@ -160,7 +160,7 @@ pub fn load(state_dir: &Path) -> io::Result<SavedState> {
 mod tests {
     use super::*;
     use crate::alert::Phase;
-    use crate::check::Status;
+    use crate::model::Status;
 
     fn sample() -> SavedState {
         let mut s = SavedState::default();

@@ -16,6 +16,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::model::FlapSetting;
+
 /// Runs the percentage looks at (Nagios' `MAX_STATE_HISTORY_ENTRIES`).
 pub const RUNS: u32 = 21;
 /// Comparisons between consecutive runs in the window.
@@ -27,23 +29,6 @@ const FLAPPING: u32 = 1 << 31;
 /// The weight of the oldest and the newest comparison.
 const LOW_WEIGHT: f64 = 0.8;
 const HIGH_WEIGHT: f64 = 1.2;
-
-/// `flap: #{ low, high }` in percent, or off.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum FlapSetting {
-    Off,
-    On { low: f32, high: f32 },
-}
-
-impl Default for FlapSetting {
-    /// picomon's defaults, as Nagios': 20 % and 30 %.
-    fn default() -> Self {
-        FlapSetting::On {
-            low: 20.0,
-            high: 30.0,
-        }
-    }
-}
 
 /// The last 20 "did the status change" bits (bit 0 = the newest run) and
 /// whether the check is flapping, in one word.

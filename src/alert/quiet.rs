@@ -18,8 +18,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use super::TransitionKind;
-use crate::check::When;
 use crate::clock::UnixMicros;
+use crate::model::When;
 
 /// The file name in `state_dir`.
 pub const QUIET_FILE: &str = "quiet";

@@ -13,14 +13,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::clock::UnixMicros;
-
-/// One step of `escalate: [#{ after: "30m", to: [...] }]`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Escalation {
-    /// Seconds of outage before this step.
-    pub after: u64,
-    pub to: Vec<String>,
-}
+pub use crate::model::Escalation;
 
 /// What the loop keeps of one outage's reminders and escalation (only for
 /// checks in PROBLEM that have either configured; persisted).

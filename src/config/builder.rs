@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::check::{CheckDef, Host, When};
+use crate::model::{CheckDef, Host, When};
 
 use super::keys::Keys;
 
@@ -34,7 +34,7 @@ pub struct CheckOpts {
     /// goes to (`None`: every channel whose filters take it).
     pub notify: Option<Vec<String>>,
     /// `depends_on`, `flap`, `renotify_every`, `escalate`.
-    pub noise: Option<Box<super::noise::NoiseOpts>>,
+    pub noise: Option<Box<super::alert_policy::NoiseOpts>>,
 }
 
 /// A check as `add()` recorded it.

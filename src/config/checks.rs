@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, NativeCallContext, Position};
 
-use crate::check::{CheckDef, CheckKind, CheckSpec, Host};
+use crate::model::{CheckDef, CheckKind, CheckSpec, Host};
 
 use super::builder::{Builder, CheckOpts, PendingCheck, Shared};
 use super::value::{self as v, describe, unknown};
@@ -76,7 +76,7 @@ pub fn register(engine: &mut Engine, shared: &Shared) {
     let s = shared.clone();
     engine.register_fn("host", move |arg: Dynamic| -> RhaiResult<Host> {
         let (h, deps) = if arg.is_map() {
-            let (opts, deps) = super::noise::split_host_deps(&arg).map_err(rt)?;
+            let (opts, deps) = super::alert_policy::split_host_deps(&arg).map_err(rt)?;
             (make_host(None, Some(&opts)).map_err(rt)?, deps)
         } else {
             (make_host(Some(&arg), None).map_err(rt)?, None)
@@ -87,7 +87,7 @@ pub fn register(engine: &mut Engine, shared: &Shared) {
     engine.register_fn(
         "host",
         move |name: Dynamic, opts: Dynamic| -> RhaiResult<Host> {
-            let (opts, deps) = super::noise::split_host_deps(&opts).map_err(rt)?;
+            let (opts, deps) = super::alert_policy::split_host_deps(&opts).map_err(rt)?;
             let h = make_host(Some(&name), Some(&opts)).map_err(rt)?;
             s.with(|b| remember_host_with_deps(b, h, deps)).map_err(rt)
         },
@@ -584,12 +584,16 @@ pub(super) fn parse_opts(o: &Dynamic) -> Result<CheckOpts, String> {
                 opts.max_instances = Some(v::whole(what, val, 1, 1000, "runs")? as u16)
             }
             "notify" => opts.notify = Some(v::string_list(what, val)?),
-            "depends_on" => noise(&mut opts).depends_on = super::noise::depends_on(what, val)?,
-            "flap" => noise(&mut opts).flap = Some(super::noise::flap(what, val)?),
-            "renotify_every" => {
-                noise(&mut opts).renotify_every = Some(super::noise::renotify(what, val)?)
+            "depends_on" => {
+                noise(&mut opts).depends_on = super::alert_policy::depends_on(what, val)?
             }
-            "escalate" => noise(&mut opts).escalate = Some(super::noise::escalate(what, val)?),
+            "flap" => noise(&mut opts).flap = Some(super::alert_policy::flap(what, val)?),
+            "renotify_every" => {
+                noise(&mut opts).renotify_every = Some(super::alert_policy::renotify(what, val)?)
+            }
+            "escalate" => {
+                noise(&mut opts).escalate = Some(super::alert_policy::escalate(what, val)?)
+            }
             other => return Err(unknown("option", other, other, "", CHECK_OPTIONS)),
         }
     }
@@ -597,7 +601,7 @@ pub(super) fn parse_opts(o: &Dynamic) -> Result<CheckOpts, String> {
 }
 
 /// The options' noise settings, created when the first one is given.
-fn noise(opts: &mut CheckOpts) -> &mut super::noise::NoiseOpts {
+fn noise(opts: &mut CheckOpts) -> &mut super::alert_policy::NoiseOpts {
     opts.noise.get_or_insert_with(Default::default)
 }
 
@@ -626,8 +630,8 @@ fn parse_env(what: &str, val: &Dynamic) -> Result<Vec<(String, String)>, String>
 }
 
 /// Fills in defaults and resolves plugin names: the checks as the daemon
-/// runs them. `noise` is each check's resolved [`super::noise::resolve`].
-pub fn finish(b: &Builder, noise: Vec<Option<Box<crate::alert::Noise>>>) -> Vec<CheckSpec> {
+/// runs them. `noise` is each check's resolved [`super::alert_policy::resolve`].
+pub fn finish(b: &Builder, noise: Vec<Option<Box<crate::model::AlertPolicy>>>) -> Vec<CheckSpec> {
     let k = &b.keys;
     let plugin_dirs: Vec<PathBuf> = k.plugin_dirs.iter().map(PathBuf::from).collect();
     b.checks
@@ -642,10 +646,7 @@ pub fn finish(b: &Builder, noise: Vec<Option<Box<crate::alert::Noise>>>) -> Vec<
             };
             let kind = match &p.def.kind {
                 CheckKind::Plugin { program, args } => CheckKind::Plugin {
-                    program: crate::check::plugin::resolve(
-                        &program.to_string_lossy(),
-                        &plugin_dirs,
-                    ),
+                    program: crate::run::plugin::resolve(&program.to_string_lossy(), &plugin_dirs),
                     args: args.clone(),
                 },
                 other => other.clone(),

@@ -107,9 +107,9 @@ pub fn build(path: &Path, shared: &Shared) -> Engine {
     checks::register(&mut engine, shared);
     super::maintenance::register(&mut engine, shared);
     super::imports::register(&mut engine, shared, path);
-    crate::probe::register(&mut engine);
-    crate::output::register(&mut engine);
-    crate::notify::spec::register(&mut engine);
+    crate::run::probe::register(&mut engine);
+    crate::passive::register(&mut engine);
+    crate::notify::channel::spec::register(&mut engine);
     engine
 }
 

@@ -26,7 +26,7 @@ use super::checks;
 /// One check read from a file, with where it was read.
 #[derive(Debug)]
 struct Imported {
-    def: crate::check::CheckDef,
+    def: crate::model::CheckDef,
     opts: CheckOpts,
     /// `FILE:LINE`, for errors about this entry.
     place: String,

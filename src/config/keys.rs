@@ -14,9 +14,9 @@
 
 use rhai::{Dynamic, Engine, EvalAltResult, FuncRegistration, ImmutableString, Position, INT};
 
-use crate::notify::spec::ChannelSpec;
-use crate::output::OutputSpec;
-use crate::probe::range::fmt_num;
+use crate::notify::channel::spec::ChannelSpec;
+use crate::passive::OutputSpec;
+use crate::run::probe::range::fmt_num;
 
 use super::builder::Shared;
 use super::value::{self as v, to_array, to_float};
@@ -287,7 +287,7 @@ keys! {
         /// State, outbox, spool and heartbeat: one per config file.
         state_dir: String = format!("/var/lib/picomon/{stem}"), |what, val, _| v::non_empty(what, val);
         /// Where a bare plugin name is looked up, before PATH.
-        plugin_dirs: Vec<String> = crate::check::plugin::default_plugin_dirs()
+        plugin_dirs: Vec<String> = crate::run::plugin::default_plugin_dirs()
             .iter()
             .map(|p| p.display().to_string())
             .collect(),
@@ -306,10 +306,10 @@ keys! {
         listen: String = String::new(), |what, val, _| listen_address(what, val);
         /// Flap detection thresholds (percent state change) of every check; false = off.
         default_flap: FlapKey = FlapKey::default(),
-            |what, val, _| super::noise::flap(what, val).map(FlapKey);
+            |what, val, _| super::alert_policy::flap(what, val).map(FlapKey);
         /// Reminder interval of a check that stays in PROBLEM ("1h"); "" = none.
         default_renotify_every: String = String::new(),
-            |what, val, _| super::noise::renotify(what, val).map(|s| if s == 0 { String::new() } else { format!("{s}s") });
+            |what, val, _| super::alert_policy::renotify(what, val).map(|s| if s == 0 { String::new() } else { format!("{s}s") });
         /// The mail settings.
         emails: EmailKeys = EmailKeys::defaults(hostname),
             |what, val, cur| group_assignment(what, val, is_emails_handle).map(|()| cur.clone());
@@ -349,7 +349,7 @@ keys! {
         digest_over: INT = 5, |what, val, _| v::whole(what, val, 1, 1_000_000, "transitions");
         /// Steps `#{ after, to }`: an unacknowledged outage's thread also goes to `to` after `after`.
         escalate: EscalateKey = EscalateKey::default(),
-            |what, val, _| super::noise::escalate(what, val).map(EscalateKey);
+            |what, val, _| super::alert_policy::escalate(what, val).map(EscalateKey);
     }
 }
 

@@ -63,7 +63,7 @@ pub fn parse(v: &Dynamic, line: usize) -> Result<Maintenance, String> {
             .replace("`when.", "`maintenance.")
             .replace("option when", "maintenance")
     })?;
-    if window == crate::check::When::default() && end.is_none() {
+    if window == crate::model::When::default() && end.is_none() {
         return Err(format!(
             "maintenance for {pattern:?} has no window: it would silence forever; give hours, weekdays, days or start and end: {USAGE}"
         ));

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::check::{escape_control, CheckKind};
+use crate::model::{escape_control, CheckKind};
 
 use super::{Config, SmtpTls};
 

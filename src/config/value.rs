@@ -26,11 +26,11 @@ pub fn describe(v: &Dynamic) -> String {
         "a map".into()
     } else if v.is_unit() {
         "() (nothing)".into()
-    } else if v.is::<crate::check::Host>() {
+    } else if v.is::<crate::model::Host>() {
         "a host".into()
-    } else if v.is::<crate::check::CheckDef>() {
+    } else if v.is::<crate::model::CheckDef>() {
         "a check".into()
-    } else if v.is::<crate::output::OutputSpec>() {
+    } else if v.is::<crate::passive::OutputSpec>() {
         "an output".into()
     } else {
         format!("a value of type {}", v.type_name())

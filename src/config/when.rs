@@ -9,8 +9,8 @@
 
 use rhai::{Dynamic, Map};
 
-use crate::check::When;
 use crate::clock;
+use crate::model::When;
 
 use super::value::{describe, unknown};
 

@@ -55,10 +55,6 @@ pub enum Request {
     Unsilence {
         id: String,
     },
-    /// The HTTP listener's request for what it shows; never read from the
-    /// socket.
-    #[serde(skip)]
-    Http,
 }
 
 impl Request {
@@ -72,7 +68,6 @@ impl Request {
             Request::Silence { .. } => "silence",
             Request::Silences => "silences",
             Request::Unsilence { .. } => "unsilence",
-            Request::Http => "http",
         }
     }
 }
@@ -91,9 +86,6 @@ pub struct Response {
     pub status: Option<StatusReport>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub silences: Option<Vec<Silence>>,
-    /// The answer to [`Request::Http`]; never written to the socket.
-    #[serde(skip)]
-    pub http: Option<Box<crate::http::Snapshot>>,
 }
 
 impl Response {

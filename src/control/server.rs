@@ -19,9 +19,7 @@ use anyhow::Context;
 use nix::unistd::{Group, Uid, User};
 
 use super::protocol::{Request, Response, MAX_LINE};
-use super::{Call, Published, SOCKET_FILE};
-use crate::daemon::executor::Event;
-use crate::daemon::inbox::Inbox;
+use super::{Call, Published, Submit, SubmitFn, SOCKET_FILE};
 
 /// Clients served at once; more are told to come back.
 pub const MAX_CLIENTS: usize = 16;
@@ -74,7 +72,7 @@ impl Drop for Server {
 pub fn start(
     state_dir: &Path,
     control_group: Option<&str>,
-    inbox: Arc<Inbox<Event>>,
+    submit: Submit,
     published: Published,
 ) -> anyhow::Result<Server> {
     let path = state_dir.join(SOCKET_FILE);
@@ -112,7 +110,7 @@ pub fn start(
         .spawn(move || {
             for conn in listener.incoming() {
                 match conn {
-                    Ok(stream) => admit(stream, &access, &clients, &inbox, &published),
+                    Ok(stream) => admit(stream, &access, &clients, &submit, &published),
                     Err(e) => {
                         log::warn!("control socket: accept failed: {e}");
                         std::thread::sleep(Duration::from_millis(100));
@@ -150,7 +148,7 @@ fn admit(
     stream: UnixStream,
     access: &Access,
     clients: &Arc<AtomicUsize>,
-    inbox: &Arc<Inbox<Event>>,
+    submit: &Submit,
     published: &Published,
 ) {
     let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
@@ -178,12 +176,12 @@ fn admit(
         return;
     }
     let clients = Arc::clone(clients);
-    let inbox = Arc::clone(inbox);
+    let submit = Arc::clone(submit);
     let published = Arc::clone(published);
     let spawned = std::thread::Builder::new()
         .name("control-client".into())
         .spawn(move || {
-            serve(stream, &user, &inbox, &published);
+            serve(stream, &user, &*submit, &published);
             clients.fetch_sub(1, Ordering::SeqCst);
         });
     if let Err(e) = spawned {
@@ -193,7 +191,7 @@ fn admit(
 
 /// Answers requests, one per line, until the client closes, times out or
 /// sends a line too long to take.
-fn serve(stream: UnixStream, user: &str, inbox: &Inbox<Event>, published: &Published) {
+fn serve(stream: UnixStream, user: &str, submit: &SubmitFn, published: &Published) {
     let mut reader = BufReader::new(&stream);
     let mut line = Vec::new();
     // Every command is logged at INFO with the user; a client that keeps
@@ -235,9 +233,9 @@ fn serve(stream: UnixStream, user: &str, inbox: &Inbox<Event>, published: &Publi
                 }
                 // Nobody asked for a while: the loop answers this one and
                 // publishes again from now on.
-                None => handle(Request::Status, user, inbox, published, &mut read_logged),
+                None => handle(Request::Status, user, submit, published, &mut read_logged),
             },
-            Ok(request) => handle(request, user, inbox, published, &mut read_logged),
+            Ok(request) => handle(request, user, submit, published, &mut read_logged),
             Err(e) => Response::error(format!(
                 "not a request: {e}; send e.g. {{\"cmd\":\"status\"}}"
             )),
@@ -260,7 +258,7 @@ fn log_read(user: &str, name: &str, logged: &mut bool) {
 fn handle(
     request: Request,
     user: &str,
-    inbox: &Inbox<Event>,
+    submit: &SubmitFn,
     published: &Published,
     read_logged: &mut bool,
 ) -> Response {
@@ -279,11 +277,11 @@ fn handle(
         },
         request => {
             let (tx, rx) = crossbeam_channel::bounded(1);
-            inbox.push(Event::Control(Call {
+            submit(Call {
                 request,
                 user: user.to_string(),
                 reply: tx,
-            }));
+            });
             rx.recv_timeout(LOOP_TIMEOUT).unwrap_or_else(|e| {
                 Response::error(match e {
                     crossbeam_channel::RecvTimeoutError::Timeout => {

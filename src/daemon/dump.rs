@@ -4,7 +4,7 @@
 
 use crate::alert::Phase;
 use crate::clock::{hms, local_datetime, UnixMicros};
-use crate::mail::compose::noise_marks;
+use crate::notify::mail::compose::noise_marks;
 use crate::notify::CheckView;
 
 pub fn render_dump(now: UnixMicros, checks: &[CheckView], extra: &[String]) -> String {
@@ -59,7 +59,7 @@ fn one_line(s: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::Status;
+    use crate::model::Status;
 
     fn view(name: &str, phase: Phase, status: Status, failed: u32) -> CheckView {
         CheckView {

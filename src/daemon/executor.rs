@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use threadpool::ThreadPool;
 
-use crate::check::exec::{execute, RunEnv};
-use crate::check::plugin::RunningGroups;
-use crate::check::{CheckSpec, Outcome};
+use crate::model::CheckSpec;
+use crate::run::exec::{execute, RunEnv};
+use crate::run::plugin::RunningGroups;
 
-use super::inbox::Inbox;
+use super::inbox::{Event, Inbox};
 
 /// One run the loop starts.
 #[derive(Clone, Debug)]
@@ -20,18 +20,6 @@ pub struct Run {
     /// What the check remembered after its last run.
     pub memory: Option<String>,
     pub max_output: usize,
-}
-
-/// What wakes the loop.
-#[derive(Debug)]
-pub enum Event {
-    Result {
-        id: String,
-        outcome: Outcome,
-    },
-    Signal(i32),
-    /// A control socket request the loop answers.
-    Control(crate::control::Call),
 }
 
 pub trait Executor: Send {
@@ -97,7 +85,7 @@ impl Executor for PoolExecutor {
     fn stop(&mut self, grace: Duration, wait: Duration) -> bool {
         self.groups.kill_all(grace);
         // A probe ends by its own timeout; the wait is bounded all the same.
-        super::process::join_within(&self.pool, wait)
+        super::startup::join_within(&self.pool, wait)
     }
 }
 

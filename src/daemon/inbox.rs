@@ -1,4 +1,5 @@
-//! The loop's inbox: run results and signals in one queue.
+//! The loop's inbox: run results, signals and readers' requests in one
+//! queue ([`Event`]).
 //!
 //! A mutex-protected queue and a condition variable rather than a channel:
 //! the loop takes everything that arrived in one go (a tick's results come
@@ -9,6 +10,22 @@
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Instant;
+
+use crate::model::Outcome;
+
+/// What wakes the loop.
+#[derive(Debug)]
+pub enum Event {
+    Result {
+        id: String,
+        outcome: Outcome,
+    },
+    Signal(i32),
+    /// A control socket request the loop answers.
+    Control(crate::control::Call),
+    /// The HTTP listener asks for what it shows.
+    Snapshot(crossbeam_channel::Sender<Box<crate::web::Snapshot>>),
+}
 
 #[derive(Debug)]
 pub struct Inbox<T> {

@@ -24,15 +24,15 @@ use crossbeam_channel::{bounded, select, Receiver};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-use super::process::{StateLock, JOIN_WORKERS, STOP_GRACE};
+use super::startup::{StateLock, JOIN_WORKERS, STOP_GRACE};
 use crate::alert::{Transition, TransitionKind};
-use crate::check::exec::{execute, RunEnv};
-use crate::check::plugin::{Reaper, RunningGroups};
-use crate::check::{CheckSpec, Outcome, Status};
 use crate::clock::now_unix_micros;
 use crate::config::Config;
+use crate::model::{CheckSpec, Outcome, Status};
 use crate::notify::Notice;
-use crate::output::{Outputs, PassiveResult, SEND_FLUSH};
+use crate::passive::{Outputs, PassiveResult, SEND_FLUSH};
+use crate::run::exec::{execute, RunEnv};
+use crate::run::plugin::{Reaper, RunningGroups};
 
 /// A result line: `CRITICAL  check_tcp on web1: connect to ... refused`.
 pub fn result_line(status: Status, title: &str, summary: &str) -> String {
@@ -195,7 +195,7 @@ pub fn run(cfg: Config, notify: bool, to_outputs: bool) -> anyhow::Result<i32> {
         return Ok(128 + sig);
     }
     if notify && !tally.notices.is_empty() {
-        super::runner::notify_once(&shared.cfg, tally.notices)?;
+        super::notifiers::notify_once(&shared.cfg, tally.notices)?;
     }
     Ok(worst)
 }

@@ -10,39 +10,16 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 use crate::cli::Cli;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::notify::{Notice, Notifier};
-use crate::output::Outputs;
+
+use crate::passive::Outputs;
 
 use crate::control::protocol::Response;
 use crate::control::{Call, Published, Request};
 
-use super::core::{Daemon, Parts, Reloaded};
-use super::executor::{Event, PoolExecutor};
+use super::event_loop::{Daemon, Parts, Reloaded};
+use super::executor::PoolExecutor;
+use super::inbox::Event;
 use super::inbox::Inbox;
-
-/// Builds the notifier the config asks for: mail (which only logs when
-/// `emails.to` is empty, but still delivers what an earlier process left in
-/// the outbox), and the channels of `config.notify` beside it.
-fn make_notifier(cfg: &Config) -> anyhow::Result<Box<dyn Notifier>> {
-    let mail = Box::new(crate::mail::MailNotifier::new(cfg, &cfg.state_dir)?);
-    Ok(match crate::notify::channels::Channels::new(cfg)? {
-        None => mail,
-        Some(channels) => Box::new(crate::notify::fanout::FanOut(vec![
-            mail,
-            Box::new(channels),
-        ])),
-    })
-}
-
-/// `-1 --notify`: hands the problems found to the notifier and waits,
-/// bounded, for delivery.
-pub fn notify_once(cfg: &Config, notices: Vec<Notice>) -> anyhow::Result<()> {
-    super::ensure_state_dir(cfg)?;
-    let mut notifier = make_notifier(cfg)?;
-    notifier.transitions(notices, crate::clock::now_unix_micros());
-    notifier.shutdown(Duration::from_secs(30));
-    Ok(())
-}
 
 pub fn run(cli: Cli, cfg: Config) -> anyhow::Result<i32> {
     super::ensure_state_dir(&cfg)?;
@@ -50,7 +27,7 @@ pub fn run(cli: Cli, cfg: Config) -> anyhow::Result<i32> {
     forward_signals(Arc::clone(&inbox))?;
     // The state file first: a start-up that fails sends no mail.
     let saved = crate::state::load(&cfg.state_dir)?;
-    let notifier = make_notifier(&cfg)?;
+    let notifier = super::notifiers::make_notifier(&cfg)?;
     let outputs = Outputs::start(&cfg.outputs, &cfg.state_dir)?;
     let exec = PoolExecutor::new(cfg.workers, Arc::clone(&inbox));
     let mut d = Daemon::new(cfg, SystemClock::new(), Box::new(exec), notifier, outputs);
@@ -62,12 +39,15 @@ pub fn run(cli: Cli, cfg: Config) -> anyhow::Result<i32> {
     let _server = crate::control::server::start(
         &d.cfg().state_dir,
         d.cfg().control_group.as_deref(),
-        Arc::clone(&inbox),
+        {
+            let inbox = Arc::clone(&inbox);
+            Arc::new(move |call| inbox.push(Event::Control(call)))
+        },
         Arc::clone(&published),
     )?;
     let mut http = Http::default();
     http.follow(d.cfg().listen, &inbox)?;
-    super::memory::trim_heap();
+    super::allocator::trim_heap();
     log::info!(
         "picomon started: {} checks, tick {} s, config {}",
         d.len(),
@@ -121,9 +101,12 @@ fn drive(
                     let _ = reload(d, cli);
                 }
                 Event::Control(call) => {
-                    // The HTTP listener's requests change nothing to publish.
-                    publisher.force |= call.request != Request::Http;
+                    publisher.force = true;
                     control(d, cli, call, published)
+                }
+                Event::Snapshot(reply) => {
+                    // A reader gone meanwhile is no error.
+                    let _ = reply.send(Box::new(d.http_snapshot()));
                 }
                 Event::Signal(sig) => {
                     log::info!("signal {sig} received, stopping");
@@ -149,7 +132,7 @@ fn drive(
 #[derive(Default)]
 struct Http {
     wanted: Option<std::net::SocketAddr>,
-    running: Option<crate::http::Listener>,
+    running: Option<crate::web::Listener>,
 }
 
 impl Http {
@@ -165,7 +148,9 @@ impl Http {
         // The old one goes first: the new address may use the same port.
         self.running = None;
         if let Some(addr) = want {
-            self.running = Some(crate::http::start(addr, Arc::clone(inbox))?);
+            let inbox = Arc::clone(inbox);
+            let ask: crate::web::Ask = Arc::new(move |reply| inbox.push(Event::Snapshot(reply)));
+            self.running = Some(crate::web::start(addr, ask)?);
         }
         Ok(())
     }
@@ -255,7 +240,7 @@ fn reload(d: &mut Daemon<SystemClock>, cli: &Cli) -> Result<Reloaded, String> {
             return Err(format!("{err:#}"));
         }
     };
-    let notifier = make_notifier(&cfg)
+    let notifier = super::notifiers::make_notifier(&cfg)
         .map_err(|err| log::error!("reload: mail set-up failed, keeping the old one: {err:#}"))
         .ok();
     let outputs = Outputs::start(&cfg.outputs, &cfg.state_dir)
@@ -264,6 +249,6 @@ fn reload(d: &mut Daemon<SystemClock>, cli: &Cli) -> Result<Reloaded, String> {
         })
         .ok();
     let done = d.reload(cfg, Parts { notifier, outputs });
-    super::memory::trim_heap();
+    super::allocator::trim_heap();
     Ok(done)
 }

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::check::{CheckKind, CheckSpec, Outcome, Probe, Status};
 use crate::config::Config;
+use crate::model::{CheckKind, CheckSpec, Outcome, Probe, Status};
 
 /// The check's name, as `-1`, the dump and reports show it.
 pub const NAME: &str = "picomon state_dir";
@@ -31,7 +31,7 @@ pub fn spec(cfg: &Config) -> CheckSpec {
     CheckSpec {
         id: ID.to_string(),
         name: NAME.to_string(),
-        dest: crate::mail::compose::hostname(),
+        dest: crate::notify::mail::compose::hostname(),
         kind: CheckKind::Probe(Arc::new(StateDirProbe {
             dir: cfg.state_dir.clone(),
         })),

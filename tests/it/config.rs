@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use picomon::check::{CheckKind, CheckSpec, When};
 use picomon::config::{self, Config, ConfigError, SmtpTls};
+use picomon::model::{CheckKind, CheckSpec, When};
 
 const FILE: &str = "/etc/picomon/test.rhai";
 
@@ -83,7 +83,7 @@ fn empty_config_has_every_default() {
     assert_eq!(c.workers, 16);
     assert_eq!(c.max_output, 65536);
     assert_eq!(c.state_dir, Path::new("/var/lib/picomon/test"));
-    assert_eq!(c.plugin_dirs, picomon::check::plugin::default_plugin_dirs());
+    assert_eq!(c.plugin_dirs, picomon::run::plugin::default_plugin_dirs());
     assert_eq!(c.verb_level, log::LevelFilter::Info);
     let e = &c.emails;
     assert!(e.to.is_empty());

@@ -8,8 +8,8 @@ use std::fs;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use picomon::check::CheckKind;
 use picomon::config::{self, Config};
+use picomon::model::CheckKind;
 use support::ports::reserve_port;
 use support::{fixture, picomon_bin, read};
 
@@ -19,7 +19,7 @@ fn load(dir: &Path, src: &str) -> Result<Config, String> {
     config::load_str(&dir.join("config.rhai"), src).map_err(|e| e.to_string())
 }
 
-fn check<'a>(cfg: &'a Config, name: &str) -> &'a picomon::check::CheckSpec {
+fn check<'a>(cfg: &'a Config, name: &str) -> &'a picomon::model::CheckSpec {
     cfg.checks
         .iter()
         .find(|c| c.name == name)

@@ -18,9 +18,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use picomon::alert::{Phase, Transition, TransitionKind};
-use picomon::check::Status;
 use picomon::config::{Config, SmtpTls};
-use picomon::mail::{self, MailNotifier};
+use picomon::model::Status;
+use picomon::notify::mail::{self, MailNotifier};
 use picomon::notify::{CheckView, Notice, Notifier};
 use support::certs::{Ca, Key};
 use support::mounts::{can_mount, Tmpfs};
@@ -439,7 +439,7 @@ fn many_transitions_in_one_tick_become_one_digest() {
         d.one("Subject"),
         format!(
             "[picomon] DIGEST: 40 changes (40 problems, 0 updates, 0 recoveries) on {}",
-            picomon::mail::compose::hostname()
+            picomon::notify::mail::compose::hostname()
         )
     );
     for i in 0..40 {
@@ -648,7 +648,7 @@ fn starttls_with_a_test_ca() {
         m[0].one("Subject"),
         format!(
             "[picomon] TEST: test mail on {}",
-            picomon::mail::compose::hostname()
+            picomon::notify::mail::compose::hostname()
         )
     );
 }
@@ -1564,7 +1564,7 @@ const FLAPPY: &str = "[picomon] CRITICAL: flappy on web1";
 fn state_dir_problem() -> String {
     format!(
         "[picomon] CRITICAL: picomon state_dir on {}",
-        picomon::mail::compose::hostname()
+        picomon::notify::mail::compose::hostname()
     )
 }
 const OPS: &str = "ops@example.org";

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use picomon::check::Status;
-use picomon::output::{
+use picomon::model::Status;
+use picomon::passive::{
     pick_up_result_dir, register, send_stdin, OutputKind, OutputSpec, Outputs, PassiveResult,
     DEFAULT_SPOOL_MAX_BYTES,
 };
@@ -864,7 +864,7 @@ fn nsca_web_shows_its_client_certificate_to_a_receiver_that_asks() {
         let mut s = nsca_spec(tmp.path(), &url, 400);
         if let OutputKind::NscaWeb { ca, client: c, .. } = &mut s.kind {
             *ca = Some(pki.join("ca.pem"));
-            *c = client.map(|d| picomon::output::ClientTls {
+            *c = client.map(|d| picomon::passive::ClientTls {
                 cert: d.join("client.pem"),
                 key: d.join("client.key"),
             });

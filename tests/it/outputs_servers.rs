@@ -13,9 +13,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use picomon::check::Status;
 use picomon::clock::now_unix_micros;
-use picomon::output::{
+use picomon::model::Status;
+use picomon::passive::{
     ClientTls, OutputKind, OutputSpec, Outputs, PassiveResult, DEFAULT_SPOOL_MAX_BYTES,
 };
 use support::certs::{Ca, Key};

@@ -15,11 +15,11 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use picomon::check::plugin::{
+use picomon::model::{Outcome, Perf, Status};
+use picomon::run::plugin::{
     run, shell_args, shell_program, PluginCommand, RunningGroups, DEFAULT_MAX_OUTPUT, NOT_STARTED,
     TRUNCATED_MARK,
 };
-use picomon::check::{Outcome, Perf, Status};
 
 /// How long a process may take to disappear from /proc once killed, on a
 /// loaded 2-core machine.

@@ -13,8 +13,8 @@ use crate::support;
 use std::fs;
 use std::path::Path;
 
-use picomon::check::Status;
 use picomon::config::{self, Config};
+use picomon::model::Status;
 use support::certs::openssl;
 use support::ports::reserve_port;
 use support::probes::*;
@@ -334,7 +334,7 @@ fn a_self_signed_ca_certificate_is_trusted_as_itself_or_not_checked() {
     let p = srv.port;
     let pem = dir.path().join("self.pem").display().to_string();
     let other = dir.path().join("other.pem").display().to_string();
-    let no_debug = |o: &picomon::check::Outcome| {
+    let no_debug = |o: &picomon::model::Outcome| {
         assert!(
             !o.summary.contains("Other(") && !o.summary.contains("Error"),
             "{}",

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use picomon::check::{CheckKind, Status};
+use picomon::model::{CheckKind, Status};
 
 fn load(text: &str) -> Result<picomon::config::Config, String> {
     let dir = tempfile::tempdir().unwrap();

@@ -7,10 +7,10 @@ use std::net::TcpListener;
 use std::process::Command;
 use std::time::Duration;
 
-use picomon::check::{Probe, Status};
-use picomon::probe::load::LoadProbe;
-use picomon::probe::opts::Opts;
-use picomon::probe::pressure::{PressureProbe, Scope};
+use picomon::model::{Probe, Status};
+use picomon::run::probe::load::LoadProbe;
+use picomon::run::probe::opts::Opts;
+use picomon::run::probe::pressure::{PressureProbe, Scope};
 use support::probes::*;
 
 const RANGE: &str = "/proc/sys/net/ipv4/ping_group_range";
@@ -131,7 +131,7 @@ fn load_reads_the_averages_and_applies_limits() {
     assert_eq!(probe("#{ warning: [6, 3.5, 10] }").status, Status::Warning);
     // No limits: per CPU, warning 2, 1.5, 1.25 and critical 4, 3, 2.5.
     let online = std::fs::read_to_string("/sys/devices/system/cpu/online").unwrap();
-    let cpus = picomon::probe::load::count_cpus(&online).unwrap() as f64;
+    let cpus = picomon::run::probe::load::count_cpus(&online).unwrap() as f64;
     let per_cpu = [5.0, 4.0, 3.0].map(|l| l / cpus);
     let over = |limits: [f64; 3]| per_cpu.iter().zip(limits).any(|(l, m)| *l > m);
     let want = if over([4.0, 3.0, 2.5]) {

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use picomon::check::Status;
+use picomon::model::Status;
 use support::probes::*;
 
 fn smtp_server(dir: Option<&Path>, bind: &str) -> Peer {

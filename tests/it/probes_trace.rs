@@ -9,7 +9,7 @@ use std::os::fd::AsRawFd;
 use std::process::Command;
 use std::time::Duration;
 
-use picomon::check::{CheckDef, Outcome, Status};
+use picomon::model::{CheckDef, Outcome, Status};
 use support::netns::{ip, Namespaces};
 use support::probes::*;
 

@@ -5,7 +5,7 @@ use crate::support;
 
 use std::net::TcpListener;
 
-use picomon::check::Status;
+use picomon::model::Status;
 use support::probes::*;
 
 fn http_server(bind: &str) -> Peer {

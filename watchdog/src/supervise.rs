@@ -381,10 +381,12 @@ impl Watchdog {
         };
         let subject = self.cfg.emails.watchdog_subject.clone();
         let dir = &self.cfg.state_dir;
-        if let Err(err) = picomon::mail::queue_mail(&self.cfg, dir, &subject, &report.body()) {
+        if let Err(err) =
+            picomon::notify::mail::queue_mail(&self.cfg, dir, &subject, &report.body())
+        {
             log::error!("cannot queue the watchdog mail: {err:#}");
         }
-        match picomon::mail::deliver_outbox(&self.cfg, dir, Duration::from_secs(30)) {
+        match picomon::notify::mail::deliver_outbox(&self.cfg, dir, Duration::from_secs(30)) {
             Ok(n) => log::info!("delivered {n} mail(s) from the outbox"),
             Err(err) => log::error!("outbox delivery failed: {err:#}"),
         }

@@ -29,8 +29,8 @@ use rhai::{Dynamic, Map};
 use serde_json::Value;
 
 use super::Imported;
-use crate::check::{CheckDef, CheckKind};
 use crate::config::builder::{Builder, CheckOpts};
+use crate::model::{CheckDef, CheckKind};
 
 const KEYS: [&str; 8] = [
     "check_description",
@@ -219,7 +219,7 @@ fn ticks(secs: f64, tick: f64) -> Result<u64, String> {
 fn cron_window(
     cron: &serde_json::Map<String, Value>,
     tick: f64,
-) -> Result<(crate::check::When, u64), String> {
+) -> Result<(crate::model::When, u64), String> {
     let mut when = Map::new();
     for (key, v) in cron {
         let text = match v {

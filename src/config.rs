@@ -1,0 +1,307 @@
+//! The Rhai config (SPEC §3): engine set-up, the functions a config may
+//! call, validation into a [`Config`].
+//!
+//! The script runs once in a sandboxed engine ([`engine`]). It sees a
+//! `config` object whose keys ([`keys`]) are checked as they are set, and
+//! the functions `host()`, `plugin()`, `shell()`, `add()` ([`checks`]) plus
+//! the probe constructors of [`crate::run::probe`]. Everything goes into one
+//! shared [`builder::Builder`]; when the script has finished, defaults are
+//! filled in and the result becomes a [`Config`]. Every error carries
+//! `FILE:LINE:COL` ([`error`]).
+
+mod alert_policy;
+mod builder;
+mod checks;
+mod engine;
+mod error;
+mod imports;
+mod keys;
+mod maintenance;
+mod summary;
+mod value;
+mod when;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::model::{CheckSpec, Host};
+
+pub use checks::{CHECK_OPTIONS, HOST_OPTIONS};
+pub use engine::DEADLINE;
+pub use keys::{key_docs, KeyDoc, CONFIG_KEYS, EMAIL_KEYS, REPORT_KEYS};
+pub use summary::summary;
+pub use when::WHEN_KEYS;
+
+pub use crate::notify::mail::settings::{EmailConfig, MailSettings, SmtpTls, SubjectStyle};
+
+/// A validated config.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The file it was read from.
+    pub path: PathBuf,
+    pub base_tick: Duration,
+    pub workers: usize,
+    pub state_dir: PathBuf,
+    pub max_output: usize,
+    pub plugin_dirs: Vec<PathBuf>,
+    /// `config.verb_level`: the log level when neither `-D` nor RUST_LOG
+    /// says otherwise.
+    pub verb_level: log::LevelFilter,
+    /// `config.outputs`: every result also goes to each of these (SPEC §9).
+    pub outputs: Vec<crate::passive::OutputSpec>,
+    /// `config.notify`: channels that get the transitions besides mail.
+    pub notify: Vec<crate::notify::channel::spec::ChannelSpec>,
+    /// The check option `notify: [names]`, by check identity (only the
+    /// checks that set it: nothing per check otherwise).
+    pub notify_picks: std::collections::BTreeMap<String, Vec<String>>,
+    /// `config.result_dir`: result files dropped here are forwarded to the
+    /// outputs; `None` when not set.
+    pub result_dir: Option<PathBuf>,
+    /// `config.control_group`: members may use the control socket.
+    pub control_group: Option<String>,
+    /// `config.listen`: where the read-only HTTP listener binds; `None`
+    /// when off.
+    pub listen: Option<std::net::SocketAddr>,
+    /// `maintenance(#{ match, ... })` windows: silences from the config.
+    pub maintenance: Vec<crate::alert::quiet::Maintenance>,
+    /// `config.default_flap`, `config.default_renotify_every` and
+    /// `config.emails.escalate`.
+    pub noise: crate::model::PolicyDefaults,
+    pub emails: EmailConfig,
+    pub hosts: Vec<Host>,
+    pub checks: Vec<CheckSpec>,
+}
+
+impl<'a> From<&'a Config> for crate::notify::channel::ChannelSettings<'a> {
+    fn from(cfg: &'a Config) -> Self {
+        crate::notify::channel::ChannelSettings {
+            notify: &cfg.notify,
+            notify_picks: &cfg.notify_picks,
+            digest_over: cfg.emails.digest_over,
+            state_dir: &cfg.state_dir,
+            config_path: &cfg.path,
+        }
+    }
+}
+
+impl<'a> From<&'a Config> for MailSettings<'a> {
+    fn from(cfg: &'a Config) -> Self {
+        MailSettings {
+            emails: &cfg.emails,
+            config_path: &cfg.path,
+        }
+    }
+}
+
+impl Config {
+    /// The longest timeout of any check (for the watchdog's hang window).
+    pub fn max_timeout(&self) -> Duration {
+        self.checks
+            .iter()
+            .map(|c| c.timeout)
+            .max()
+            .unwrap_or(Duration::ZERO)
+    }
+
+    /// The `--check-config` paragraph; see [`summary`].
+    pub fn summary(&self) -> String {
+        summary::summary(self)
+    }
+}
+
+/// A config error, printed as `FILE:LINE:COL: message` (or `FILE: message`
+/// when it has no position, e.g. the file cannot be read).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    /// 1-based; 0 when the error has no position.
+    pub line: usize,
+    /// 1-based.
+    pub col: usize,
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.file.display(), self.message)
+        } else {
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file.display(),
+                self.line,
+                self.col,
+                self.message
+            )
+        }
+    }
+}
+
+/// Reads and evaluates the config file.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let source = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: path.to_path_buf(),
+        line: 0,
+        col: 0,
+        message: format!("cannot read the config file: {e} (give the right file with -c FILE)"),
+    })?;
+    load_str(path, &source)
+}
+
+/// Evaluates `source` as if it were the file `path` (which names the
+/// config in messages and gives the default state directory its name).
+pub fn load_str(path: &Path, source: &str) -> Result<Config, ConfigError> {
+    let (shared, ran) = evaluate(path, source);
+    ran?;
+    let cfg = shared.with(|b| build_config(path, b))?;
+    check_notify_picks(&cfg)?;
+    Ok(cfg)
+}
+
+/// Every channel a check picks with `notify: [...]` must be in
+/// `config.notify`: a typo would silently send its alerts nowhere.
+fn check_notify_picks(cfg: &Config) -> Result<(), ConfigError> {
+    let names: Vec<String> = cfg
+        .notify
+        .iter()
+        .enumerate()
+        .map(|(i, c)| c.channel_name(i))
+        .collect();
+    for (id, picks) in &cfg.notify_picks {
+        let Some(bad) = picks.iter().find(|p| !names.contains(p)) else {
+            continue;
+        };
+        let line = cfg
+            .checks
+            .iter()
+            .find(|c| &c.id == id)
+            .map_or(0, |c| c.line);
+        return Err(ConfigError {
+            file: cfg.path.clone(),
+            line,
+            col: 0,
+            message: format!(
+                "check {id:?}: notify names the channel {bad:?}, which config.notify does not                  have (its channels: {}); give the channel #{{ name: {bad:?} }} or fix the name",
+                if names.is_empty() { "none".to_string() } else { names.join(", ") }
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Runs the script; the builder holds what it set, even when it failed.
+/// The file's stem names the default state directory, so two configs
+/// never share one.
+fn evaluate(path: &Path, source: &str) -> (builder::Shared, Result<(), ConfigError>) {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "picomon".into());
+    let hostname = crate::host::this_host();
+    let shared = builder::Shared::new(builder::Builder::new(
+        keys::Keys::defaults(&stem, &hostname),
+        hostname,
+    ));
+    let mut engine = engine::build(path, &shared);
+    let ran = engine
+        .compile(source)
+        .map_err(|e| error::from_parse(path, e))
+        .and_then(|ast| {
+            engine::arm_deadline(&mut engine);
+            engine
+                .run_ast(&ast)
+                .map_err(|e| error::from_eval(path, *e, &engine::function_names(&engine)))
+        });
+    drop(engine);
+    (shared, ran)
+}
+
+/// The state directory a config names, even when the config has an error
+/// further down (the subcommands need the daemon's socket most when the
+/// config was just broken): `config.state_dir` as far as the script ran.
+pub fn state_dir_of(path: &Path) -> Result<PathBuf, ConfigError> {
+    let source = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: path.to_path_buf(),
+        line: 0,
+        col: 0,
+        message: format!("cannot read the config file: {e} (give the right file with -c FILE, or --state-dir DIR)"),
+    })?;
+    let (shared, _) = evaluate(path, &source);
+    Ok(shared.with(|b| PathBuf::from(&b.keys.state_dir)))
+}
+
+/// The validated config from what the script built; what can only be
+/// checked once every check is known (dependencies) fails here, at the
+/// line of the `add()`.
+fn build_config(path: &Path, b: &builder::Builder) -> Result<Config, ConfigError> {
+    let k = &b.keys;
+    let e = &k.emails;
+    let noise = alert_policy::resolve(b).map_err(|(i, message)| ConfigError {
+        file: path.to_path_buf(),
+        line: b.checks[i].line,
+        col: 1,
+        message,
+    })?;
+    Ok(Config {
+        path: path.to_path_buf(),
+        base_tick: Duration::from_secs_f64(k.base_tick),
+        workers: k.workers as usize,
+        state_dir: PathBuf::from(&k.state_dir),
+        max_output: k.max_output as usize,
+        plugin_dirs: k.plugin_dirs.iter().map(PathBuf::from).collect(),
+        verb_level: match k.verb_level.as_str() {
+            "debug" => log::LevelFilter::Debug,
+            "warning" => log::LevelFilter::Warn,
+            "error" => log::LevelFilter::Error,
+            _ => log::LevelFilter::Info,
+        },
+        outputs: k.outputs.clone(),
+        notify: k.notify.clone(),
+        notify_picks: b
+            .checks
+            .iter()
+            .filter_map(|p| Some((p.id.clone(), p.opts.notify.clone()?)))
+            .collect(),
+        result_dir: (!k.result_dir.is_empty()).then(|| PathBuf::from(&k.result_dir)),
+        control_group: (!k.control_group.is_empty()).then(|| k.control_group.clone()),
+        // Validated when set.
+        listen: k.listen.parse().ok(),
+        maintenance: b.maintenance.clone(),
+        emails: EmailConfig {
+            to: e.to.clone(),
+            addr_from: e.addr_from.clone(),
+            smtp_host: e.smtp_host.clone(),
+            smtp_tls: match e.smtp_tls.as_str() {
+                "starttls" => SmtpTls::Starttls,
+                "tls" => SmtpTls::Tls,
+                _ => SmtpTls::None,
+            },
+            smtp_user: e.smtp_user.clone(),
+            smtp_password_file: e.smtp_password_file.clone(),
+            smtp_ca_file: e.smtp_ca_file.clone(),
+            smtp_retry_timeout: Duration::from_secs_f64(e.smtp_retry_timeout),
+            subject_tpl: e.subject_tpl.clone(),
+            subject_style: match e.subject_style.as_str() {
+                "state" => SubjectStyle::State,
+                _ => SubjectStyle::Thread,
+            },
+            report_every: Duration::from_secs_f64(e.report.every),
+            report_subject: e.report.subject.clone(),
+            watchdog_subject: e.watchdog_subject.clone(),
+            digest_over: e.digest_over as usize,
+        },
+        noise: crate::model::PolicyDefaults {
+            flap: k.default_flap.0,
+            renotify_every: alert_policy::renotify(
+                "config.default_renotify_every",
+                &k.default_renotify_every.clone().into(),
+            )
+            .unwrap_or(0),
+            escalate: e.escalate.0.clone(),
+        },
+        hosts: b.hosts.clone(),
+        checks: checks::finish(b, noise),
+    })
+}

@@ -1,0 +1,196 @@
+//! The daemon: the entry point behind `main`, `-1` mode, the tick loop,
+//! signals, the state dump and process housekeeping.
+
+mod allocator;
+mod dump;
+pub mod event_loop;
+pub mod executor;
+pub mod inbox;
+mod notifiers;
+mod once;
+mod runner;
+pub mod selfcheck;
+mod startup;
+
+use anyhow::Context;
+
+use crate::cli::Cli;
+use crate::config::{self, Config};
+
+pub use dump::render_dump;
+pub use startup::{heartbeat, prepare_user, private_umask, PidFile, StateLock};
+
+/// The real entry point: returns the process exit code.
+pub fn main(cli: Cli) -> anyhow::Result<i32> {
+    allocator::tune_allocator();
+    startup::private_umask();
+    init_logging(cli.debug);
+    startup::log_panics();
+    if cli.check_config {
+        return Ok(check_config(&cli));
+    }
+    if let Some(cmd) = &cli.command {
+        return crate::control::commands::run(&cli, cmd);
+    }
+    let mut cfg = load_to_run(&cli)?;
+    apply_verb_level(&cli, &cfg);
+    if cli.test_mail {
+        return Ok(match crate::notify::mail::test_mail(&cfg) {
+            Ok(answer) => {
+                println!("test mail sent: {answer}");
+                0
+            }
+            Err(err) => {
+                eprintln!("picomon: test mail failed: {err}");
+                1
+            }
+        });
+    }
+    if cli.one {
+        if let Some(pattern) = &cli.only {
+            only(&mut cfg, pattern)?;
+        }
+        return once::run(cfg, cli.notify, cli.outputs);
+    }
+    if cli.send {
+        return send(&cfg);
+    }
+    // Drop privileges first, so the lock and pid files are the user's and
+    // the pid file can be removed at exit.
+    startup::prepare_user(&cfg.state_dir, cli.user.as_deref())?;
+    // Before anything is read from the state dir or sent from its outbox.
+    let _lock = startup::StateLock::acquire(&cfg.state_dir)?;
+    let _pid_file = match &cli.pid_file {
+        Some(path) => Some(startup::PidFile::create(path)?),
+        None => None,
+    };
+    let reaper = crate::run::plugin::Reaper::start().context("cannot become a child subreaper")?;
+    let result = runner::run(cli, cfg);
+    // What escaped the runs is killed last, after the state is saved.
+    reaper.finish(startup::STOP_GRACE);
+    result
+}
+
+/// Logging to stderr. `RUST_LOG` wins; else `-D` means debug; else INFO
+/// until the config's `verb_level` is known (see [`apply_verb_level`]).
+fn init_logging(debug: bool) {
+    let from_env = std::env::var_os("RUST_LOG").is_some();
+    // env_logger's own layout, with control characters escaped: a name or
+    // an output with a line break cannot forge a log line.
+    let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("debug"))
+        .format(|buf, record| {
+            use std::io::Write;
+            let style = buf.default_level_style(record.level());
+            let text = record.args().to_string();
+            writeln!(
+                buf,
+                "[{} {style}{:<5}{style:#}] {}",
+                buf.timestamp(),
+                record.level(),
+                crate::model::escape_control(&text)
+            )
+        })
+        .try_init();
+    if !from_env {
+        log::set_max_level(if debug {
+            log::LevelFilter::Debug
+        } else {
+            log::LevelFilter::Info
+        });
+    }
+}
+
+/// `config.verb_level` applies when neither `RUST_LOG` nor `-D` chose.
+fn apply_verb_level(cli: &Cli, cfg: &Config) {
+    if !cli.debug && std::env::var_os("RUST_LOG").is_none() {
+        log::set_max_level(cfg.verb_level);
+    }
+}
+
+/// Loads the config named on the command line and applies command-line
+/// overrides.
+pub fn load(cli: &Cli) -> anyhow::Result<Config> {
+    // Evaluated on a thread of its own, so the engine's many small
+    // allocations go to that thread's malloc arena, not between the checks
+    // the daemon keeps; the config is then copied out, and the arena, wholly
+    // free, goes back to the system at the next `trim_heap`. (Evaluated on
+    // this thread, a 10,000-line config left megabytes of half-used pages.)
+    let evaluated = std::thread::scope(|s| {
+        s.spawn(|| config::load(&cli.config))
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    });
+    let evaluated = evaluated.map_err(anyhow::Error::new)?;
+    let mut cfg = Config::clone(&evaluated);
+    drop(evaluated);
+    if let Some(dir) = &cli.state_dir {
+        cfg.state_dir = dir.clone();
+    }
+    Ok(cfg)
+}
+
+/// [`load`] plus the checks picomon adds itself (`picomon state_dir`):
+/// what `-1` and the daemon run.
+pub fn load_to_run(cli: &Cli) -> anyhow::Result<Config> {
+    let mut cfg = load(cli)?;
+    cfg.checks.push(selfcheck::spec(&cfg));
+    Ok(cfg)
+}
+
+/// `-1 --only PATTERN`: keeps the checks whose name, identity or target
+/// matches the glob.
+fn only(cfg: &mut Config, pattern: &str) -> anyhow::Result<()> {
+    cfg.checks.retain(|c| {
+        crate::alert::quiet::Subject {
+            id: &c.id,
+            name: &c.name,
+            dest: &c.dest,
+        }
+        .matches(pattern)
+    });
+    if cfg.checks.is_empty() {
+        anyhow::bail!(
+            "--only {pattern:?}: no check's name, identity or target matches (--check-config lists them)"
+        );
+    }
+    Ok(())
+}
+
+/// `--check-config`: the summary and 0, or `FILE:LINE:COL: message` and 1.
+fn check_config(cli: &Cli) -> i32 {
+    match load(cli) {
+        Ok(cfg) => {
+            println!("{}", config::summary(&cfg));
+            0
+        }
+        Err(err) => {
+            eprintln!("{err:#}");
+            1
+        }
+    }
+}
+
+/// Creates the state directory (and its parents) with a message that says
+/// how to fix a failure.
+pub(crate) fn ensure_state_dir(cfg: &Config) -> anyhow::Result<()> {
+    ensure_dir(&cfg.state_dir)
+}
+
+/// [`ensure_state_dir`] for a path (0700 under picomon's umask).
+pub(crate) fn ensure_dir(state_dir: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(state_dir).with_context(|| {
+        format!(
+            "cannot create state directory {} (set config.state_dir or pass --state-dir to a writable place)",
+            state_dir.display()
+        )
+    })
+}
+
+/// `--send`: result lines from stdin through the configured outputs; 0 only
+/// when every line was delivered or spooled.
+fn send(cfg: &Config) -> anyhow::Result<i32> {
+    ensure_state_dir(cfg)?;
+    let n = crate::passive::send_stdin(&cfg.outputs, &cfg.state_dir, std::io::stdin().lock())?;
+    log::info!("{n} result(s) forwarded");
+    Ok(0)
+}

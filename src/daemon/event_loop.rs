@@ -1,0 +1,819 @@
+//! The loop's state and decisions, with the clock, the executor, the
+//! notifier and the outputs handed in: the daemon drives it with the system
+//! clock, a thread pool and real signals (`runner.rs`); the tests below drive
+//! it with a [`ManualClock`](crate::clock::ManualClock) and a
+//! [`ManualExecutor`](super::executor::ManualExecutor), without threads or
+//! sleeps.
+//!
+//! ```text
+//!  tick(k): due checks --start--> executor ... on_result(id, outcome)
+//!                                                 | alert machine
+//!                                                 v
+//!            pending transitions (config order) --flush--> notifier
+//!            state file when an alert state or a probe's memory changed
+//! ```
+//!
+//! Only this struct owns check state: a run gets the check (shared, never
+//! copied) and what it remembered; its outcome comes back here.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::alert::quiet::{self, Gate, Quiet, Subject};
+use crate::alert::{AlertState, Phase, TransitionKind};
+use crate::clock::{Clock, MonoMicros, UnixMicros};
+use crate::config::Config;
+use crate::control::protocol::Response;
+use crate::control::Call;
+use crate::model::{CheckSpec, Outcome};
+use crate::notify::{CheckList, CheckView, Notice, Notifier};
+use crate::passive::{Outputs, PassiveResult};
+use crate::schedule::{CheckSchedule, Decision, Ticker};
+
+use super::executor::{Executor, Run};
+
+/// A check and everything the loop knows about it.
+struct Tracked {
+    /// Shared with the run in progress, so a run copies no check.
+    spec: Arc<CheckSpec>,
+    alert: AlertState,
+    sched: CheckSchedule,
+    last_output: String,
+    last_run: Option<UnixMicros>,
+    /// Milliseconds the last run took (at least 1), packed with `flap` in
+    /// one word.
+    took_ms: Option<std::num::NonZeroU32>,
+    /// Status changes of the last 21 runs, and whether it flaps.
+    flap: crate::alert::flap::FlapHistory,
+    /// What the check's probe remembered after its last run.
+    memory: Option<String>,
+    /// What few checks need at a time (held dependents, reminders):
+    /// one pointer for all, `None` for most.
+    extra: Option<Box<Extra>>,
+}
+
+/// The part of a check's state only some checks have.
+#[derive(Debug, Default)]
+struct Extra {
+    /// UNREACHABLE: the parent whose failure holds this check's Problem.
+    held_by: Option<u32>,
+    /// Reminders and escalation of the current outage (in PROBLEM, for
+    /// checks that have either).
+    nag: Option<crate::alert::remind::Nag>,
+    /// Recent run durations, for the status page: only while
+    /// `config.listen` is set.
+    recent: Option<crate::web::Recent>,
+}
+
+impl Tracked {
+    fn new(spec: CheckSpec) -> Tracked {
+        Tracked {
+            spec: Arc::new(spec),
+            alert: AlertState::default(),
+            sched: CheckSchedule::default(),
+            last_output: String::new(),
+            last_run: None,
+            took_ms: None,
+            flap: crate::alert::flap::FlapHistory::default(),
+            memory: None,
+            extra: None,
+        }
+    }
+
+    fn subject(&self) -> Subject<'_> {
+        Subject {
+            id: &self.spec.id,
+            name: &self.spec.name,
+            dest: &self.spec.dest,
+        }
+    }
+
+    fn view(&self) -> CheckView {
+        CheckView {
+            check_id: self.spec.id.clone(),
+            name: self.spec.name.clone(),
+            dest: self.spec.dest.clone(),
+            phase: self.alert.phase,
+            status: self.alert.last_status,
+            failed_runs: self.alert.failed_runs,
+            retry: self.spec.retry,
+            outage_start: self.alert.outage_start,
+            last_run: self.last_run,
+            last_output: self.last_output.clone(),
+            ack: None,
+            silenced_by: None,
+            unreachable_by: None,
+            flap_percent: None,
+            flapping: self.flap.is_flapping(),
+        }
+    }
+
+    /// Ticks until the next run: `error_every` while failing.
+    fn interval(&self) -> u64 {
+        if self.alert.is_failing() {
+            self.spec.error_every
+        } else {
+            self.spec.every
+        }
+    }
+}
+
+/// The loop's checks as the notifier sees them.
+struct Checks<'a, C: Clock>(&'a Daemon<C>);
+
+impl<C: Clock> CheckList for Checks<'_, C> {
+    fn any_problem(&self) -> bool {
+        self.0
+            .checks
+            .iter()
+            .any(|t| t.alert.phase == Phase::Problem)
+    }
+    fn views(&self) -> Vec<CheckView> {
+        self.0.views()
+    }
+    fn notes(&self) -> Vec<String> {
+        match self.0.overload.last {
+            Some(_) => vec![self.0.overload.line(self.0.cfg.workers)],
+            None => Vec::new(),
+        }
+    }
+}
+
+/// Runs that could not start on time in one tick.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Overload {
+    /// Due, but the check's previous run was still going: skipped.
+    pub skipped: u64,
+    /// Started at an earlier tick and still waiting for a free worker.
+    pub waiting: u64,
+}
+
+/// The totals since start and the last tick that was overloaded.
+#[derive(Clone, Copy, Debug, Default)]
+struct OverloadLog {
+    last: Option<(u64, UnixMicros, Overload)>,
+    skipped_total: u64,
+    waiting_total: u64,
+}
+
+impl OverloadLog {
+    /// One line for the dump and reports.
+    fn line(&self, workers: usize) -> String {
+        match self.last {
+            None => "overload: none (no run skipped or kept waiting for a worker)".into(),
+            Some((k, at, last)) => format!(
+                "overload: {} runs skipped and {} kept waiting for a worker since start; \
+                 last at tick {k} ({}): {} skipped, {} waiting (config.workers = {workers})",
+                self.skipped_total,
+                self.waiting_total,
+                crate::clock::local_datetime(at),
+                last.skipped,
+                last.waiting,
+            ),
+        }
+    }
+}
+
+/// What a reload replaces besides the checks; `None` keeps the old one
+/// (its set-up failed and was logged).
+pub struct Parts {
+    pub notifier: Option<Box<dyn Notifier>>,
+    pub outputs: Option<Outputs>,
+}
+
+pub struct Daemon<C: Clock> {
+    /// The config without its checks (the daemon keeps them once, below).
+    cfg: Config,
+    checks: Vec<Tracked>,
+    index: HashMap<String, usize>,
+    clock: C,
+    ticker: Ticker,
+    next_tick: u64,
+    exec: Box<dyn Executor>,
+    notifier: Box<dyn Notifier>,
+    outputs: Outputs,
+    /// Transitions since the last hand-over, with the check's position.
+    pending: Vec<(usize, Notice)>,
+    running: usize,
+    /// The last tick: its number, when it started and how many runs it
+    /// started (for the debug line when they are all done).
+    tick_started: (u64, MonoMicros, usize),
+    /// Set by start-up and reload: the first tick after them runs every
+    /// check at once, and what it frees is returned when it is done.
+    trim_after_tick: bool,
+    dirty: bool,
+    overload: OverloadLog,
+    /// Acks, silences and the Problems they held (`state_dir/quiet`).
+    quiet: Quiet,
+    quiet_dirty: bool,
+    /// `picomon run CHECK` callers waiting for the run of a check.
+    waiting: HashMap<String, Vec<Call>>,
+    /// Answers ready to be sent.
+    answers: Vec<(Call, Response)>,
+    /// The notifier's status lines as of the last tick (listing the outbox
+    /// for every published status would cost a directory read each time).
+    outbox_lines: Vec<String>,
+    /// Transitions since start by kind, for `/metrics`.
+    transitions_total: Vec<(&'static str, u64)>,
+    /// (parent, dependent) positions, sorted; empty without `depends_on`.
+    dependents: Vec<(u32, u32)>,
+}
+
+/// What a reload did, for `picomon reload`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reloaded {
+    pub checks: usize,
+    pub added: usize,
+    pub removed: usize,
+    pub kept: usize,
+}
+
+fn tick_micros(cfg: &Config) -> u64 {
+    (cfg.base_tick.as_micros() as u64).max(1)
+}
+
+impl<C: Clock> Daemon<C> {
+    /// A loop for `cfg`'s checks, all due at once (tick 0 is now).
+    pub fn new(
+        mut cfg: Config,
+        clock: C,
+        exec: Box<dyn Executor>,
+        notifier: Box<dyn Notifier>,
+        outputs: Outputs,
+    ) -> Daemon<C> {
+        let specs = std::mem::take(&mut cfg.checks);
+        let mut d = Daemon {
+            ticker: Ticker::new(clock.mono(), tick_micros(&cfg)),
+            next_tick: 0,
+            checks: Vec::new(),
+            index: HashMap::new(),
+            clock,
+            exec,
+            notifier,
+            outputs,
+            pending: Vec::new(),
+            running: 0,
+            tick_started: (0, 0, 0),
+            trim_after_tick: true,
+            dirty: false,
+            overload: OverloadLog::default(),
+            quiet: Quiet::default(),
+            quiet_dirty: false,
+            waiting: HashMap::new(),
+            answers: Vec::new(),
+            outbox_lines: Vec::new(),
+            transitions_total: [
+                TransitionKind::Problem,
+                TransitionKind::Update,
+                TransitionKind::Recovery,
+            ]
+            .map(|k| (k.as_str(), 0))
+            .to_vec(),
+            dependents: Vec::new(),
+            cfg,
+        };
+        d.install(specs, HashMap::new());
+        d
+    }
+
+    pub fn cfg(&self) -> &Config {
+        &self.cfg
+    }
+
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+
+    pub fn len(&self) -> usize {
+        self.checks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.checks.is_empty()
+    }
+
+    /// When the next tick is due (monotonic clock).
+    pub fn next_tick_at(&self) -> MonoMicros {
+        self.ticker.at(self.next_tick)
+    }
+
+    /// Runs in progress.
+    pub fn running(&self) -> usize {
+        self.running
+    }
+
+    pub fn views(&self) -> Vec<CheckView> {
+        let now = self.clock.wall();
+        self.checks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t, self.noise_view(i)))
+            .map(|(t, v)| CheckView {
+                unreachable_by: v.unreachable_by,
+                flap_percent: v.flap_percent,
+                flapping: v.flapping,
+                silenced_by: self
+                    .quiet
+                    .silenced_by(t.subject(), now, &self.cfg.maintenance),
+                ack: self
+                    .quiet
+                    .acks
+                    .get(&t.spec.id)
+                    .map(|a| format!("{}: {}", a.by, a.comment)),
+                ..t.view()
+            })
+            .collect()
+    }
+
+    /// Replaces the checks, keeping the state of those whose identity is
+    /// unchanged.
+    fn install(&mut self, specs: Vec<CheckSpec>, mut old: HashMap<String, Tracked>) {
+        let listening = self.cfg.listen.is_some();
+        self.checks = specs
+            .into_iter()
+            .map(|spec| match old.remove(&spec.id) {
+                Some(mut t) => {
+                    t.spec = Arc::new(spec);
+                    if !listening {
+                        t.record_duration(false, std::time::Duration::ZERO);
+                    }
+                    t
+                }
+                None => Tracked::new(spec),
+            })
+            .collect();
+        self.index = self
+            .checks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.spec.id.clone(), i))
+            .collect();
+        self.running = self.checks.iter().map(|t| t.sched.runs()).sum();
+        self.index_dependents();
+    }
+
+    /// After a restart: checks whose identity is unchanged get back their
+    /// alert state, so a PROBLEM stays a PROBLEM and its thread continues.
+    pub fn restore(&mut self, mut saved: crate::state::SavedState) {
+        let mut held = HashMap::new();
+        for t in &mut self.checks {
+            if let Some(c) = saved.checks.remove(&t.spec.id) {
+                t.alert = c.alert;
+                t.last_output = c.last_output;
+                t.last_run = c.last_run;
+                t.memory = c.memory;
+                t.set_nag(c.nag);
+                t.flap = c.flap;
+                if let Some(p) = c.held_by {
+                    held.insert(t.spec.id.clone(), p);
+                }
+            }
+        }
+        self.rehold(held);
+    }
+
+    /// After a restart: the acks and silences kept in `state_dir/quiet`.
+    pub fn restore_quiet(&mut self, q: Quiet) {
+        self.quiet = q;
+        let index = &self.index;
+        self.quiet.retain_checks(|id| index.contains_key(id));
+    }
+
+    /// Runs the due checks of the tick whose time has come (or, `forced`,
+    /// of the next tick at once). Does nothing before the next tick is due.
+    pub fn tick(&mut self, forced: bool) {
+        let now = self.clock.mono();
+        let k = match self.ticker.due(self.next_tick, now) {
+            Some(k) => k,
+            None if forced => self.next_tick,
+            None => return,
+        };
+        self.next_tick = k + 1;
+        self.flush();
+        let wall = self.clock.wall();
+        self.quiet_housekeeping(wall);
+        self.nag(wall);
+        // Runs of earlier ticks that never got a worker: the pool is too
+        // small for the checks (runs queued within a tick are normal).
+        let mut load = Overload {
+            waiting: self.exec.backlog() as u64,
+            ..Overload::default()
+        };
+        let mut started = 0;
+        for i in 0..self.checks.len() {
+            let t = &mut self.checks[i];
+            if let Some(when) = &t.spec.when {
+                if !crate::schedule::window_allows(when, wall) {
+                    continue;
+                }
+            }
+            match t.sched.decide(k, t.interval(), t.spec.max_instances) {
+                Decision::NotDue => {}
+                Decision::SkipRunning => {
+                    load.skipped += 1;
+                    log::debug!("{}: still running, run of tick {k} skipped", t.spec.title());
+                }
+                Decision::Run => {
+                    t.sched.start(k);
+                    self.running += 1;
+                    started += 1;
+                    self.exec.start(Run {
+                        spec: Arc::clone(&t.spec),
+                        memory: t.memory.clone(),
+                        max_output: self.cfg.max_output,
+                    });
+                }
+            }
+        }
+        self.tick_started = (k, now, started);
+        self.note_overload(k, wall, load);
+        if let Some(dir) = &self.cfg.result_dir {
+            if let Err(err) = crate::passive::pick_up_result_dir(dir, &self.outputs) {
+                log::warn!("result_dir {}: {err:#}", dir.display());
+            }
+        }
+        super::startup::heartbeat(&self.cfg.state_dir);
+        // The notifier is taken out for the call, so it can look at the
+        // loop's checks (lazily: views only when a report is due).
+        let mut notifier = std::mem::replace(&mut self.notifier, Box::new(crate::notify::LogOnly));
+        notifier.tick(wall, &Checks(self));
+        self.outbox_lines = notifier.status_lines();
+        self.notifier = notifier;
+        self.save_if_dirty();
+    }
+
+    /// Ends expired acks and silences; mails the Problems they held of
+    /// checks still in PROBLEM.
+    fn quiet_housekeeping(&mut self, now: UnixMicros) {
+        if self.quiet.expire(now) {
+            self.quiet_dirty = true;
+        }
+        let released = self.quiet.release(
+            self.checks.iter().map(Tracked::subject),
+            now,
+            &self.cfg.maintenance,
+        );
+        for id in released {
+            self.quiet_dirty = true;
+            let Some(&i) = self.index.get(&id) else {
+                continue;
+            };
+            let t = &self.checks[i];
+            // An UNREACHABLE check mails its Problem once its parent is
+            // OK again, at its next run.
+            if t.alert.phase != Phase::Problem || t.held_by().is_some() {
+                continue;
+            }
+            log::info!(
+                "{}: no longer silenced and still failing: its Problem is mailed now",
+                t.spec.title()
+            );
+            let mut x = t.now_transition(TransitionKind::Problem, now);
+            x.previous = None;
+            let mut notice = t.notice(x);
+            self.mailed(i, &mut notice, now);
+            // Straight to the notifier: the silence has been consulted.
+            self.notifier.transitions(vec![notice], now);
+        }
+        self.save_quiet_if_dirty();
+    }
+
+    fn save_quiet_if_dirty(&mut self) {
+        if !self.quiet_dirty {
+            return;
+        }
+        match quiet::save(&self.cfg.state_dir, &self.quiet) {
+            Ok(()) => self.quiet_dirty = false,
+            Err(err) => log::error!("cannot save the acks and silences: {err}"),
+        }
+    }
+
+    /// One WARN line per overloaded tick; the totals are in the dump.
+    fn note_overload(&mut self, k: u64, wall: UnixMicros, load: Overload) {
+        if load == Overload::default() {
+            return;
+        }
+        log::warn!(
+            "overloaded: tick {k}: {} due runs skipped (their previous run still going), \
+             {} runs of earlier ticks still wait for a free worker (config.workers = {})",
+            load.skipped,
+            load.waiting,
+            self.cfg.workers
+        );
+        self.overload.last = Some((k, wall, load));
+        self.overload.skipped_total += load.skipped;
+        self.overload.waiting_total += load.waiting;
+    }
+
+    /// The outcome of a run.
+    pub fn on_result(&mut self, id: &str, outcome: Outcome) {
+        let Some(&i) = self.index.get(id) else {
+            log::debug!("result for removed check {id} dropped");
+            for call in self.waiting.remove(id).unwrap_or_default() {
+                self.answers.push((
+                    call,
+                    Response::error(format!(
+                        "{id} was removed by a reload while it ran; it said: {} {}",
+                        outcome.status, outcome.summary
+                    )),
+                ));
+            }
+            return;
+        };
+        let now = self.clock.wall();
+        let listening = self.cfg.listen.is_some();
+        let t = &mut self.checks[i];
+        if t.sched.running {
+            t.sched.finish();
+            self.running = self.running.saturating_sub(1);
+        }
+        log::debug!(
+            "{}: {} {} ({:.3} s)",
+            t.spec.title(),
+            outcome.status,
+            outcome.summary,
+            outcome.duration.as_secs_f64()
+        );
+        t.last_output = outcome.full_text();
+        t.last_run = Some(now);
+        t.took_ms = std::num::NonZeroU32::new(
+            u32::try_from(outcome.duration.as_millis())
+                .unwrap_or(u32::MAX)
+                .max(1),
+        );
+        t.record_duration(listening, outcome.duration);
+        if let Some(calls) = self.waiting.remove(id) {
+            let line = super::once::result_line(outcome.status, &t.spec.title(), &outcome.summary);
+            for call in calls {
+                self.answers.push((
+                    call,
+                    Response {
+                        message: Some(line.clone()),
+                        code: Some(outcome.status.code()),
+                        ..Response::default()
+                    },
+                ));
+            }
+        }
+        // picomon's own health is for its mail, not for the monitoring it
+        // feeds (which has no service of that name).
+        if !self.cfg.outputs.is_empty() && t.spec.id != super::selfcheck::ID {
+            self.outputs
+                .submit(&PassiveResult::for_check(&t.spec, &outcome, now));
+        }
+        let before = t.alert.clone();
+        let status_changed = before.last_status.is_some_and(|s| s != outcome.status);
+        let tr = t.alert.step(outcome.status, t.spec.retry, now);
+        if let Some(tr) = &tr {
+            log::info!(
+                "{} {}: {} {}",
+                tr.kind.as_str(),
+                t.spec.title(),
+                tr.status,
+                outcome.summary
+            );
+            match self
+                .transitions_total
+                .iter_mut()
+                .find(|(k, _)| *k == tr.kind.as_str())
+            {
+                Some((_, n)) => *n += 1,
+                None => self.transitions_total.push((tr.kind.as_str(), 1)),
+            }
+        }
+        self.announce(i, tr, status_changed, now);
+        let t = &mut self.checks[i];
+        let mut changed = t.alert != before;
+        if outcome.memory.is_some() && outcome.memory != t.memory {
+            t.memory = outcome.memory;
+            changed = true;
+        }
+        self.dirty |= changed;
+        if self.running == 0 {
+            let (k, at, n) = self.tick_started;
+            log::debug!(
+                "tick {k}: {n} runs done in {:.3} s",
+                self.clock.mono().saturating_sub(at) as f64 / 1e6
+            );
+            self.flush();
+            self.save_if_dirty();
+            if std::mem::take(&mut self.trim_after_tick) {
+                super::allocator::trim_heap();
+            }
+        }
+    }
+
+    /// Hands the transitions to the notifier as one batch, in config order
+    /// (whichever run ended first), each check's own in the order they came.
+    fn flush(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let mut batch = std::mem::take(&mut self.pending);
+        batch.sort_by_key(|(i, _)| *i);
+        let batch = self.resolve_deps(batch);
+        let now = self.clock.wall();
+        let mut mail = Vec::with_capacity(batch.len());
+        for (i, mut n) in batch {
+            let t = &self.checks[i];
+            let before = (self.quiet.acks.len(), self.quiet.held.len());
+            // "Stopped flapping" counts as the Problem or Recovery it is.
+            let as_kind = match n.transition.kind {
+                TransitionKind::FlappingStop if n.transition.opens_outage() => {
+                    TransitionKind::Problem
+                }
+                TransitionKind::FlappingStop => TransitionKind::Recovery,
+                k => k,
+            };
+            match self
+                .quiet
+                .gate(t.subject(), as_kind, now, &self.cfg.maintenance)
+            {
+                Gate::Mail => {
+                    self.mailed(i, &mut n, now);
+                    mail.push(n);
+                }
+                Gate::Hold(why) => log::info!(
+                    "{} {}: not mailed: {why}",
+                    n.transition.kind.as_str(),
+                    t.spec.title()
+                ),
+            }
+            self.quiet_dirty |= before != (self.quiet.acks.len(), self.quiet.held.len());
+        }
+        self.save_quiet_if_dirty();
+        if !mail.is_empty() {
+            self.notifier.transitions(mail, now);
+        }
+    }
+
+    fn save_if_dirty(&mut self) {
+        if !self.dirty {
+            return;
+        }
+        // The report time and thread subjects are kept by the mail side
+        // (state_dir/mail-state).
+        let all = &self.checks;
+        let checks = self.checks.iter().map(|t| {
+            (
+                t.spec.id.as_str(),
+                crate::state::SavedCheckRef {
+                    alert: &t.alert,
+                    last_output: &t.last_output,
+                    last_run: t.last_run,
+                    memory: t.memory.as_deref(),
+                    held_by: t.held_by().map(|p| all[p as usize].spec.id.as_str()),
+                    nag: t.nag(),
+                    flap: t.flap,
+                },
+            )
+        });
+        match crate::state::save_checks(&self.cfg.state_dir, checks) {
+            Ok(()) => self.dirty = false,
+            // Kept dirty: the next tick tries again. The `picomon state_dir`
+            // check reports the cause.
+            Err(err) => log::error!("cannot save the state: {err}"),
+        }
+    }
+
+    /// The SIGUSR1 dump.
+    pub fn dump(&self) -> String {
+        let views = self.views();
+        let mut extra = self.quiet_lines();
+        extra.extend(self.notifier.status_lines());
+        extra.extend(self.outputs.status_lines());
+        extra.extend(self.overload_lines());
+        super::render_dump(self.clock.wall(), &views, &extra)
+    }
+
+    /// Acks and silences, for the dump.
+    fn quiet_lines(&self) -> Vec<String> {
+        let q = &self.quiet;
+        let mut out = vec![format!("acknowledged ({}):", q.acks.len())];
+        for (id, a) in &q.acks {
+            out.push(format!(
+                "  {id}: by {} at {}{}{}: {}",
+                a.by,
+                crate::clock::local_datetime(a.at),
+                a.until
+                    .map(|u| format!(", until {}", crate::clock::local_datetime(u)))
+                    .unwrap_or_default(),
+                if a.sticky { ", sticky" } else { "" },
+                a.comment
+            ));
+        }
+        out.push(format!("silences ({}):", q.silences.len()));
+        for x in &q.silences {
+            out.push(format!(
+                "  {} {:?} by {} until {}: {}",
+                x.id,
+                x.pattern,
+                x.by,
+                crate::clock::local_datetime(x.until),
+                x.comment
+            ));
+        }
+        for m in &self.cfg.maintenance {
+            out.push(format!("  {} {:?} (config)", m.id(), m.pattern));
+        }
+        out
+    }
+
+    fn overload_lines(&self) -> Vec<String> {
+        vec![self.overload.line(self.cfg.workers)]
+    }
+
+    /// A new config: unchanged checks keep their state; a changed
+    /// `base_tick` starts a new tick grid at once.
+    pub fn reload(&mut self, mut cfg: Config, parts: Parts) -> Reloaded {
+        // Pending transitions name positions in the old check list.
+        self.flush();
+        let held = self.held_ids();
+        let old: HashMap<String, Tracked> = std::mem::take(&mut self.checks)
+            .into_iter()
+            .map(|t| (t.spec.id.clone(), t))
+            .collect();
+        let kept = cfg
+            .checks
+            .iter()
+            .filter(|c| old.contains_key(&c.id))
+            .count();
+        if cfg.workers != self.cfg.workers {
+            self.exec.set_workers(cfg.workers);
+        }
+        if let Some(n) = parts.notifier {
+            self.notifier.shutdown(Duration::from_secs(2));
+            self.notifier = n;
+        }
+        if let Some(o) = parts.outputs {
+            self.outputs = o;
+        }
+        let tick_changed = cfg.base_tick != self.cfg.base_tick;
+        let specs = std::mem::take(&mut cfg.checks);
+        let counts = Reloaded {
+            checks: specs.len(),
+            added: specs.len() - kept,
+            removed: old.len() - kept,
+            kept,
+        };
+        self.cfg = cfg;
+        self.install(specs, old);
+        self.rehold(held);
+        let index = &self.index;
+        self.quiet.retain_checks(|id| index.contains_key(id));
+        self.quiet_dirty = true;
+        self.save_quiet_if_dirty();
+        if tick_changed {
+            // A new tick length starts a new grid now; kept checks count as
+            // having run at its tick 0, new ones run at its tick 1.
+            self.ticker = Ticker::new(self.clock.mono(), tick_micros(&self.cfg));
+            self.next_tick = 1;
+            for t in &mut self.checks {
+                if t.sched.last_tick.is_some() {
+                    t.sched.last_tick = Some(0);
+                }
+            }
+        }
+        // Removed checks leave the state file.
+        self.dirty = true;
+        self.trim_after_tick = true;
+        log::info!(
+            "config reloaded: {} checks ({} kept with their state; {} added, {} removed)",
+            counts.checks,
+            counts.kept,
+            counts.added,
+            counts.removed
+        );
+        counts
+    }
+
+    /// SIGTERM/SIGINT: kill running plugins and wait for the workers, hand
+    /// over what is pending, save state, give the outbox and the spools one
+    /// bounded last try.
+    pub fn shutdown(&mut self) {
+        // A picomon starting meanwhile waits for this one to be gone.
+        super::startup::announce_stopping(&self.cfg.state_dir);
+        if !self
+            .exec
+            .stop(super::startup::STOP_GRACE, super::startup::JOIN_WORKERS)
+        {
+            log::warn!(
+                "runs still in progress at exit (a built-in probe on its way to its timeout)"
+            );
+        }
+        self.flush();
+        self.dirty = true;
+        self.save_if_dirty();
+        self.notifier.shutdown(Duration::from_secs(5));
+        if !self.cfg.outputs.is_empty() && !self.outputs.flush(Duration::from_secs(3)) {
+            log::warn!("some results are still spooled; they are sent at the next start");
+        }
+        log::info!("picomon stopped");
+    }
+}
+
+mod control;
+mod policy;
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,243 @@
+//! The loop's side of the control socket: requests answered between
+//! results (`status`, `run`, `ack`, `silence`, ...), and the status it
+//! publishes. `reload` is the runner's, as it reads the config.
+
+use std::sync::Arc;
+
+use crate::alert::quiet::Ack;
+use crate::alert::Phase;
+use crate::clock::{Clock, UnixMicros};
+use crate::control::protocol::{self as proto, Request, Response};
+use crate::control::Call;
+use crate::daemon::executor::Run;
+
+use super::{Daemon, Tracked};
+
+/// `OK`, `RETRYING k/n` or `PROBLEM`.
+fn phase_text(t: &Tracked) -> String {
+    match t.alert.phase {
+        Phase::Ok => "OK".into(),
+        Phase::Retrying => format!("RETRYING {}/{}", t.alert.failed_runs, t.spec.retry + 1),
+        Phase::Problem => "PROBLEM".into(),
+    }
+}
+
+impl<C: Clock> Daemon<C> {
+    /// A control request the loop answers (`reload` is the runner's: it
+    /// reads the config). The answer waits in [`Daemon::take_answers`].
+    pub fn control(&mut self, call: Call) {
+        let now = self.clock.wall();
+        let answer = match &call.request {
+            Request::Status => Response {
+                status: Some(self.status_report()),
+                ..Response::default()
+            },
+            Request::Silences => Response {
+                silences: Some(self.quiet.silences.clone()),
+                ..Response::default()
+            },
+            Request::Reload => Response::error("reload is not handled here"),
+            Request::Run { check } => match self.find(check) {
+                Err(e) => Response::error(e),
+                Ok(i) => {
+                    self.run_now(i, call);
+                    return;
+                }
+            },
+            Request::Ack {
+                check,
+                comment,
+                for_secs,
+                sticky,
+            } => match self.find(check) {
+                Err(e) => Response::error(e),
+                Ok(i) => self.ack(i, &call.user, comment, *for_secs, *sticky, now),
+            },
+            Request::Silence {
+                pattern,
+                for_secs,
+                comment,
+            } => {
+                let until = now.saturating_add((*for_secs as i64).saturating_mul(1_000_000));
+                let id = self.quiet.silence(pattern, &call.user, comment, now, until);
+                self.quiet_dirty = true;
+                self.save_quiet_if_dirty();
+                let n = self
+                    .checks
+                    .iter()
+                    .filter(|t| t.subject().matches(pattern))
+                    .count();
+                log::info!("silence {id} {pattern:?} by {}: {comment}", call.user);
+                Response::message(format!(
+                    "silence {id}: {pattern:?} ({n} checks match now) until {}",
+                    crate::clock::local_datetime(until)
+                ))
+            }
+            Request::Unsilence { id } => match self.quiet.unsilence(id) {
+                None => Response::error(format!("no silence {id}; `picomon silences` lists them")),
+                Some(x) => {
+                    self.quiet_dirty = true;
+                    log::info!("silence {id} {:?} ended by {}", x.pattern, call.user);
+                    // Held Problems go out now, not at the next tick.
+                    self.quiet_housekeeping(now);
+                    Response::message(format!("silence {id} ({:?}) ended", x.pattern))
+                }
+            },
+        };
+        self.answers.push((call, answer));
+    }
+
+    /// The answers to control requests since the last call: the driver
+    /// sends them after publishing the status, so a client that asks for
+    /// `status` right after its `ack` or `run` sees what it did.
+    pub fn take_answers(&mut self) -> Vec<(Call, Response)> {
+        std::mem::take(&mut self.answers)
+    }
+
+    /// A check by identity, else by name (which must then be unique).
+    fn find(&self, what: &str) -> Result<usize, String> {
+        if let Some(&i) = self.index.get(what) {
+            return Ok(i);
+        }
+        let named: Vec<usize> = (0..self.checks.len())
+            .filter(|&i| self.checks[i].spec.name == what)
+            .collect();
+        match named.as_slice() {
+            [i] => Ok(*i),
+            [] => Err(format!(
+                "no check named {what:?}; `picomon status` lists names and identities"
+            )),
+            many => Err(format!(
+                "{} checks are named {what:?}; give one identity: {}",
+                many.len(),
+                many.iter()
+                    .map(|&i| format!("{:?}", self.checks[i].spec.id))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        }
+    }
+
+    /// `picomon run`: starts the check now (or joins its run in progress);
+    /// the caller is answered when it ends.
+    fn run_now(&mut self, i: usize, call: Call) {
+        let t = &mut self.checks[i];
+        let id = t.spec.id.clone();
+        if !t.sched.running {
+            t.sched.running = true;
+            self.running += 1;
+            self.exec.start(Run {
+                spec: Arc::clone(&t.spec),
+                memory: t.memory.clone(),
+                max_output: self.cfg.max_output,
+            });
+        }
+        self.waiting.entry(id).or_default().push(call);
+    }
+
+    fn ack(
+        &mut self,
+        i: usize,
+        by: &str,
+        comment: &str,
+        for_secs: Option<u64>,
+        sticky: bool,
+        now: UnixMicros,
+    ) -> Response {
+        let t = &self.checks[i];
+        if t.alert.phase != Phase::Problem {
+            return Response::error(format!(
+                "{} is {}, not in PROBLEM: there is nothing to acknowledge",
+                t.spec.title(),
+                phase_text(t)
+            ));
+        }
+        let until = for_secs.map(|s| now.saturating_add((s as i64).saturating_mul(1_000_000)));
+        self.quiet.ack(
+            &t.spec.id,
+            Ack {
+                by: by.to_string(),
+                comment: comment.to_string(),
+                until,
+                sticky,
+                at: now,
+            },
+        );
+        log::info!("{}: acknowledged by {by}: {comment}", t.spec.title());
+        let view = t.view();
+        self.notifier.acknowledged(&view, by, comment, now);
+        self.quiet_dirty = true;
+        self.save_quiet_if_dirty();
+        Response::message(format!("acknowledged: {}", self.checks[i].spec.title()))
+    }
+
+    /// What the HTTP listener shows: the status and the counters of
+    /// `/metrics`. Reads the spools and the outbox (once per request).
+    pub fn http_snapshot(&self) -> crate::web::Snapshot {
+        crate::web::Snapshot {
+            report: self.status_report(),
+            recent: self
+                .checks
+                .iter()
+                .map(|t| t.recent().map(|r| r.values()).unwrap_or_default())
+                .collect(),
+            transitions: self.transitions_total.clone(),
+            runs_skipped: self.overload.skipped_total,
+            spool_bytes: self.outputs.spool_bytes(),
+            pending: self.notifier.pending(),
+            refresh: self.cfg.base_tick.clamp(
+                std::time::Duration::from_secs(5),
+                std::time::Duration::from_secs(60),
+            ),
+        }
+    }
+
+    /// What `picomon status` shows; published for the control server.
+    pub fn status_report(&self) -> proto::StatusReport {
+        let now = self.clock.wall();
+        let checks = self
+            .checks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t, self.noise_view(i)))
+            .map(|(t, v)| proto::CheckStatus {
+                id: t.spec.id.clone(),
+                name: t.spec.name.clone(),
+                target: t.spec.dest.clone(),
+                phase: match (t.alert.phase, &v.unreachable_by) {
+                    (Phase::Ok, _) => "ok",
+                    (_, Some(_)) => "unreachable",
+                    (Phase::Retrying, None) => "retrying",
+                    (Phase::Problem, None) => "problem",
+                }
+                .into(),
+                unreachable_by: v.unreachable_by,
+                flap_percent: v.flap_percent,
+                flapping: v.flapping,
+                status: t.alert.last_status.map(|s| s.as_str().to_string()),
+                failed_runs: t.alert.failed_runs,
+                max_runs: t.spec.retry + 1,
+                since: t.alert.outage_start.map(proto::unix_secs),
+                last_run: t.last_run.map(proto::unix_secs),
+                duration: t.took_ms.map(|ms| f64::from(ms.get()) / 1000.0),
+                output: t.last_output.lines().next().unwrap_or("").to_string(),
+                ack: self.quiet.acks.get(&t.spec.id).map(|a| proto::AckView {
+                    by: a.by.clone(),
+                    comment: a.comment.clone(),
+                    until: a.until.map(proto::unix_secs),
+                }),
+                silenced_by: self
+                    .quiet
+                    .silenced_by(t.subject(), now, &self.cfg.maintenance),
+            })
+            .collect();
+        proto::StatusReport {
+            checks,
+            outbox: proto::Outbox {
+                lines: self.outbox_lines.clone(),
+            },
+            silences: self.quiet.silences.clone(),
+            at: proto::unix_secs(now),
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! The floor every stage stands on: what a check is ([`CheckSpec`]), what a
+//! run yields ([`Outcome`], [`Status`], [`Perf`]) and what a config sets
+//! about alerting ([`AlertPolicy`]). Plain data and pure functions; it
+//! imports nothing of the crate but the clock.
+
+pub mod check;
+pub mod plugin_output;
+pub mod policy;
+
+pub use check::*;
+pub use plugin_output::{parse_plugin_output, Perf};
+pub use policy::{AlertPolicy, Escalation, FlapSetting, PolicyDefaults};

@@ -1,0 +1,281 @@
+//! Checks: what a config declares ([`CheckSpec`]), what a run yields
+//! ([`Outcome`]), and how a run is carried out ([`plugin`] for Nagios
+//! plugins, [`crate::run::probe`] for built-in probes).
+//!
+//! A failing check is data, not an error: every way a run can go wrong ends
+//! as an [`Outcome`] with a status and a message.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::plugin_output::Perf;
+
+/// A Nagios status. The numeric value is the plugin exit code.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+pub enum Status {
+    Ok = 0,
+    Warning = 1,
+    Critical = 2,
+    Unknown = 3,
+}
+
+impl Status {
+    /// The status a plugin exit code stands for; `None` outside 0..=3.
+    pub fn from_code(code: i32) -> Option<Status> {
+        match code {
+            0 => Some(Status::Ok),
+            1 => Some(Status::Warning),
+            2 => Some(Status::Critical),
+            3 => Some(Status::Unknown),
+            _ => None,
+        }
+    }
+
+    pub fn code(self) -> i32 {
+        self as i32
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "OK",
+            Status::Warning => "WARNING",
+            Status::Critical => "CRITICAL",
+            Status::Unknown => "UNKNOWN",
+        }
+    }
+
+    /// The worse of two statuses, as `-1` computes its exit code: the
+    /// numerically higher code (UNKNOWN counts as worst, as in the SPEC).
+    pub fn worst(a: Status, b: Status) -> Status {
+        if b.code() > a.code() {
+            b
+        } else {
+            a
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The result of one run of a check.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outcome {
+    pub status: Status,
+    /// First line of output up to the first `|`.
+    pub summary: String,
+    /// Further lines of output (without their perfdata parts).
+    pub long_output: String,
+    /// Performance data from the first line and from long output.
+    pub perfdata: Vec<Perf>,
+    /// How long the run took.
+    pub duration: Duration,
+    /// What the probe remembers after this run (trace: the route), handed
+    /// back with the next run; `None` keeps what was remembered before.
+    pub memory: Option<String>,
+    /// Structured measurements for `json_lines` (ping's rtt and loss, a
+    /// trace's hops, a script's `data`); boxed, and gone with the result.
+    pub data: Option<Box<serde_json::Value>>,
+}
+
+impl Outcome {
+    /// An outcome with just a status and a one-line message.
+    pub fn new(status: Status, summary: impl Into<String>) -> Outcome {
+        Outcome {
+            status,
+            summary: summary.into(),
+            long_output: String::new(),
+            perfdata: Vec::new(),
+            duration: Duration::ZERO,
+            memory: None,
+            data: None,
+        }
+    }
+
+    pub fn unknown(summary: impl Into<String>) -> Outcome {
+        Outcome::new(Status::Unknown, summary)
+    }
+
+    pub fn with_duration(mut self, d: Duration) -> Outcome {
+        self.duration = d;
+        self
+    }
+
+    /// The full output as a plugin would have printed it: summary, perfdata,
+    /// long output. Used in mail bodies and the state dump.
+    pub fn full_text(&self) -> String {
+        let mut s = self.summary.clone();
+        if !self.perfdata.is_empty() {
+            s.push_str(" |");
+            for p in &self.perfdata {
+                s.push(' ');
+                s.push_str(&p.to_string());
+            }
+        }
+        if !self.long_output.is_empty() {
+            s.push('\n');
+            s.push_str(&self.long_output);
+        }
+        s
+    }
+}
+
+/// A host as declared by `host("web1", #{ ipv4: ..., ipv6: ... })`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Host {
+    pub name: String,
+    pub ipv4: Option<String>,
+    pub ipv6: Option<String>,
+}
+
+impl Host {
+    /// The address to use for IPv4 probes: `ipv4`, else the name.
+    pub fn addr4(&self) -> &str {
+        self.ipv4.as_deref().unwrap_or(&self.name)
+    }
+
+    /// The address to use for IPv6 probes: `ipv6`, else the name.
+    pub fn addr6(&self) -> &str {
+        self.ipv6.as_deref().unwrap_or(&self.name)
+    }
+}
+
+/// A built-in probe. Implementations live in [`crate::run::probe`].
+pub trait Probe: Send + Sync + fmt::Debug {
+    /// Run once, honouring `timeout` for every connect and read. Never panics
+    /// on a network error: it becomes the outcome.
+    fn run(&self, timeout: Duration) -> Outcome;
+
+    /// Runs with what this check remembered after its last run (trace: the
+    /// last route) and sets [`Outcome::memory`] to what to remember now. The
+    /// loop owns that memory (and the state file keeps it): a probe holds no
+    /// state between runs. Probes that remember nothing keep the default.
+    fn run_remembering(&self, timeout: Duration, _memory: Option<&str>) -> Outcome {
+        self.run(timeout)
+    }
+}
+
+/// How a check is carried out.
+#[derive(Clone, Debug)]
+pub enum CheckKind {
+    /// A program run as argv. `program` is the resolved path when the
+    /// plugin was found at config time, else the name as given (the run
+    /// then reports "cannot run ...").
+    Plugin { program: PathBuf, args: Vec<String> },
+    /// `shell("...")`: the explicit way to ask for `/bin/sh -c`.
+    Shell { command: String },
+    /// A native probe.
+    Probe(Arc<dyn Probe>),
+}
+
+/// What a constructor (`plugin()`, `ping4()`, ...) returns to the config
+/// script, before `add()` gives it options.
+#[derive(Clone, Debug)]
+pub struct CheckDef {
+    pub kind: CheckKind,
+    /// Identity without options: kind, target and arguments.
+    pub identity: String,
+    /// Short display name of the check, e.g. `check_disk` or `ping4`.
+    pub label: String,
+    /// What is checked, e.g. the host name; `{dest}` in subjects.
+    pub dest: String,
+}
+
+/// A `when` window (SPEC §9). Parsed by the config; evaluated by
+/// [`crate::schedule`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct When {
+    /// Allowed hours 0..=23; empty = all.
+    pub hours: Vec<u8>,
+    /// Allowed weekdays 0 = Monday .. 6 = Sunday; empty = all.
+    pub weekdays: Vec<u8>,
+    /// Allowed days of the month 1..=31; empty = all.
+    pub days: Vec<u8>,
+    /// Not before this Unix time (seconds, local time as given).
+    pub start: Option<i64>,
+    /// Allowed minutes 0..=59; empty = all.
+    pub minutes: Vec<u8>,
+    /// Allowed months 1..=12; empty = all.
+    pub months: Vec<u8>,
+    /// Not after this Unix time (seconds, local time as given).
+    pub end: Option<i64>,
+}
+
+/// A check as the daemon runs it: a definition plus its options.
+#[derive(Clone, Debug)]
+pub struct CheckSpec {
+    /// Unique identity: `name` when given, else the definition's identity.
+    pub id: String,
+    /// Display name: `name` when given, else the definition's label.
+    pub name: String,
+    /// `{dest}`: `target_name` when given, else the definition's dest.
+    pub dest: String,
+    pub kind: CheckKind,
+    /// Ticks between runs while OK (>= 1).
+    pub every: u64,
+    /// Ticks between runs while failing (>= 1).
+    pub error_every: u64,
+    /// Extra failed runs before a failure is announced.
+    pub retry: u32,
+    pub timeout: Duration,
+    pub env: Vec<(String, String)>,
+    pub cwd: Option<PathBuf>,
+    /// Boxed: few checks have one, and every check would carry its size.
+    pub when: Option<Box<When>>,
+    /// `passive: "host"`: passive outputs report this check as a host
+    /// result rather than a service result.
+    pub passive_host: bool,
+    /// How many runs of this check may go at once (`max_instances`, >= 1).
+    pub max_instances: u16,
+    /// The host name passive outputs report (default: `dest`).
+    pub host_name: Option<String>,
+    /// The service name passive outputs report (default: `name`).
+    pub service_name: Option<String>,
+    /// The config file line that added the check (for messages).
+    pub line: usize,
+    /// Dependencies, flap thresholds, reminders, escalation; `None` when
+    /// the check sets none of them.
+    pub noise: Option<Box<crate::model::AlertPolicy>>,
+}
+
+impl CheckSpec {
+    /// `check on dest`, as printed by `-1`, the logs and `--check-config`;
+    /// control characters are escaped (see [`escape_control`]).
+    pub fn title(&self) -> String {
+        escape_control(&format!("{} on {}", self.name, self.dest)).into_owned()
+    }
+
+    /// A fingerprint of everything that changes how the check runs; a reload
+    /// keeps the state of checks whose id is unchanged.
+    pub fn same_identity(&self, other: &CheckSpec) -> bool {
+        self.id == other.id
+    }
+}
+
+/// `text` with control characters (CR, LF, TAB, ESC, ...) and Unicode line
+/// separators written as escapes (`\r`, `\n`, `\t`, `\u{1b}`), so a name
+/// or an output cannot start a line of its own in a log or a terminal
+/// (log injection). Backslashes stay as they are: escaping twice changes
+/// nothing.
+pub fn escape_control(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() || c == '\u{2028}' || c == '\u{2029}';
+    if !text.contains(unsafe_char) {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out.into()
+}

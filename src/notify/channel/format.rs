@@ -1,0 +1,538 @@
+//! What a channel says about one event, in each receiver's own shape.
+//!
+//! An [`Event`] is a transition (or an acknowledgement) as channels see it;
+//! [`render`] turns it into the body and headers of one post:
+//!
+//! - `json`: picomon's own object ([`Event::to_json`], also the stdin of
+//!   `command()`), documented in the README.
+//! - `slack`, `mattermost`: incoming-webhook JSON, `text` plus one
+//!   attachment coloured by state (`fallback`, `color`, `title`, `text`).
+//! - `discord`: execute-webhook JSON, `content` plus one embed (`title`,
+//!   `description`, decimal `color`, `timestamp`), within Discord's limits.
+//! - `ntfy`: the output as the plain-text body, `Title`, `Priority` and
+//!   `Tags` headers.
+//! - `matrix`: an `m.room.message` event content (`msgtype` `m.text`).
+//!
+//! Alertmanager's alerts are rendered by [`alerts`].
+
+use serde_json::{json, Value};
+
+use crate::alert::{Transition, TransitionKind};
+use crate::clock::{utc_civil, UnixMicros};
+use crate::model::Status;
+use crate::notify::{CheckView, Notice};
+
+/// The webhook formats `webhook(url, #{ format })` accepts.
+pub const FORMATS: &[&str] = &["json", "slack", "mattermost", "ntfy", "discord", "matrix"];
+
+/// The kind of an acknowledgement (transitions use `TransitionKind::as_str`).
+pub const ACK_KIND: &str = "acknowledgement";
+
+/// The kind of a chat message that sums up many transitions of one tick.
+pub const DIGEST_KIND: &str = "digest";
+
+/// One thing to tell, as every channel sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    /// `problem`, `update`, `recovery`, ... or `acknowledgement`.
+    pub kind: String,
+    pub state: Status,
+    pub previous: Option<Status>,
+    pub check: String,
+    pub check_id: String,
+    pub target: String,
+    pub output: String,
+    /// The start of the outage (the thread's identity).
+    pub since: UnixMicros,
+    pub at: UnixMicros,
+    pub failed_runs: u32,
+    /// Dependents this check's failure makes UNREACHABLE ("name on dest").
+    pub unreachable: Vec<String>,
+}
+
+impl Event {
+    pub fn from_notice(n: &Notice) -> Event {
+        let t: &Transition = &n.transition;
+        Event {
+            kind: t.kind.as_str().to_string(),
+            state: t.status,
+            previous: t.previous,
+            check: n.name.clone(),
+            check_id: n.check_id.clone(),
+            target: n.dest.clone(),
+            output: n.output.clone(),
+            since: t.outage_start,
+            at: t.at,
+            failed_runs: t.failed_runs,
+            unreachable: n.unreachable.clone(),
+        }
+    }
+
+    /// `picomon ack`: the output says who and why.
+    pub fn acknowledged(c: &CheckView, by: &str, comment: &str, now: UnixMicros) -> Event {
+        Event {
+            kind: ACK_KIND.to_string(),
+            state: c.status.unwrap_or(Status::Unknown),
+            previous: c.status,
+            check: c.name.clone(),
+            check_id: c.check_id.clone(),
+            target: c.dest.clone(),
+            output: format!("Acknowledged by {by}: {comment}"),
+            since: c.outage_start.unwrap_or(now),
+            at: now,
+            failed_runs: c.failed_runs,
+            unreachable: Vec::new(),
+        }
+    }
+
+    /// One message for many transitions of one tick (more than
+    /// `emails.digest_over`), as a chat shows it: the worst state, one
+    /// line per transition.
+    pub fn digest(events: &[&Event], now: UnixMicros) -> Event {
+        let worst = events
+            .iter()
+            .filter(|e| e.kind != ACK_KIND)
+            .fold(Status::Ok, |w, e| Status::worst(w, e.state));
+        let mut output = String::new();
+        for e in events {
+            output.push_str(&format!(
+                "{} {}: {} on {}: {}\n",
+                e.kind.to_uppercase(),
+                e.state.as_str(),
+                e.check,
+                e.target,
+                e.summary()
+            ));
+        }
+        let host = crate::host::this_host();
+        Event {
+            kind: DIGEST_KIND.into(),
+            state: worst,
+            previous: None,
+            check: format!("{} changes", events.len()),
+            check_id: format!("digest@{host}"),
+            target: host,
+            output,
+            since: now,
+            at: now,
+            failed_runs: 0,
+            unreachable: Vec::new(),
+        }
+    }
+
+    /// Whether this is the end of an outage (Alertmanager resolves it).
+    pub fn is_recovery(&self) -> bool {
+        self.kind == TransitionKind::Recovery.as_str()
+    }
+
+    /// The output, and the dependents it makes UNREACHABLE: what a chat
+    /// message shows.
+    pub fn text(&self) -> String {
+        if self.unreachable.is_empty() {
+            return self.output.clone();
+        }
+        format!(
+            "{}\nUNREACHABLE because of this: {}",
+            self.output.trim_end(),
+            self.unreachable.join(", ")
+        )
+    }
+
+    /// The first line of the output.
+    pub fn summary(&self) -> &str {
+        self.output.lines().next().unwrap_or("")
+    }
+
+    /// The outage's thread: the Message-ID of its Problem mail without the
+    /// brackets, so a chat message and its mail can be matched.
+    pub fn thread(&self) -> String {
+        format!(
+            "picomon.{:016x}.{}@{}",
+            crate::notify::mail::compose::stable_hash(&self.check_id),
+            self.since,
+            crate::host::this_host()
+        )
+    }
+
+    /// One line: `Problem: disk on web1 is CRITICAL`.
+    pub fn title(&self) -> String {
+        let mut kind = self.kind.replace('_', " ");
+        if let Some(first) = kind.get_mut(0..1) {
+            first.make_ascii_uppercase();
+        }
+        if self.kind == ACK_KIND {
+            return format!("{kind}: {} on {}", self.check, self.target);
+        }
+        if self.kind == DIGEST_KIND {
+            return format!("{kind}: {} on {}", self.check, self.target);
+        }
+        format!(
+            "{kind}: {} on {} is {}",
+            self.check,
+            self.target,
+            self.state.as_str()
+        )
+    }
+
+    /// picomon's JSON object for this event (`format: "json"`, the stdin
+    /// of `command()`).
+    pub fn to_json(&self) -> Value {
+        json!({
+            "picomon": 1,
+            "kind": self.kind,
+            "state": self.state.as_str(),
+            "previous": self.previous.map(|s| s.as_str()),
+            "check": self.check,
+            "check_id": self.check_id,
+            "target": self.target,
+            "summary": self.summary(),
+            "output": self.output,
+            "since": rfc3339(self.since),
+            "since_unix": self.since.div_euclid(1_000_000),
+            "at": rfc3339(self.at),
+            "at_unix": self.at.div_euclid(1_000_000),
+            "failed_runs": self.failed_runs,
+            "unreachable": self.unreachable,
+            "thread": self.thread(),
+            "host": crate::host::this_host(),
+        })
+    }
+
+    /// Reads back the object of [`to_json`](Self::to_json) (a queued
+    /// command's stdin), for its environment.
+    pub fn from_json(v: &Value) -> Option<Event> {
+        let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+        let status = |k: &str| v.get(k).and_then(Value::as_str).and_then(parse_status);
+        let secs = |k: &str| v.get(k).and_then(Value::as_i64).unwrap_or(0) * 1_000_000;
+        Some(Event {
+            kind: s("kind"),
+            state: status("state")?,
+            previous: status("previous"),
+            check: s("check"),
+            check_id: s("check_id"),
+            target: s("target"),
+            output: s("output"),
+            since: secs("since_unix"),
+            at: secs("at_unix"),
+            failed_runs: v.get("failed_runs").and_then(Value::as_u64).unwrap_or(0) as u32,
+            unreachable: v
+                .get("unreachable")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
+    }
+}
+
+/// The keys of picomon's JSON object that `command()` also gets as
+/// `PICOMON_<KEY>` environment variables.
+const ENV_KEYS: &[&str] = &[
+    "kind",
+    "state",
+    "previous",
+    "check",
+    "check_id",
+    "target",
+    "summary",
+    "output",
+    "since",
+    "at",
+    "failed_runs",
+    "unreachable",
+    "thread",
+];
+
+/// The `PICOMON_*` environment of `command()`, from the JSON object on
+/// its stdin (so both always say the same), plus `PICOMON_TITLE`.
+pub fn env_of(v: &Value) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = ENV_KEYS
+        .iter()
+        .map(|k| {
+            let val = match v.get(*k) {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Null) | None => String::new(),
+                Some(other) => other.to_string(),
+            };
+            (
+                format!("PICOMON_{}", k.to_ascii_uppercase()),
+                val.replace('\0', " "),
+            )
+        })
+        .collect();
+    if let Some(e) = Event::from_json(v) {
+        out.push(("PICOMON_TITLE".into(), e.title().replace('\0', " ")));
+    }
+    out
+}
+
+fn parse_status(s: &str) -> Option<Status> {
+    [
+        Status::Ok,
+        Status::Warning,
+        Status::Critical,
+        Status::Unknown,
+    ]
+    .into_iter()
+    .find(|st| st.as_str() == s)
+}
+
+/// `2026-11-29T21:00:00Z` (UTC, whole seconds).
+pub fn rfc3339(at: UnixMicros) -> String {
+    let c = utc_civil(at.div_euclid(1_000_000));
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        c.year, c.month, c.day, c.hour, c.minute, c.second
+    )
+}
+
+/// The colour of a state: green, amber, red, grey; blue for an ack.
+fn colour(e: &Event) -> u32 {
+    if e.kind == ACK_KIND {
+        return 0x43_9f_e0;
+    }
+    match e.state {
+        Status::Ok => 0x2e_b8_86,
+        Status::Warning => 0xda_a0_38,
+        Status::Critical => 0xd0_00_00,
+        Status::Unknown => 0x80_80_80,
+    }
+}
+
+/// At most `max` characters of `s` (receivers refuse longer fields).
+fn cut(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        None => s.to_string(),
+        Some((i, _)) => {
+            let mut out = s[..i].to_string();
+            out.pop();
+            out.push('…');
+            out
+        }
+    }
+}
+
+/// A header value: one line; non-ASCII as an RFC 2047 word (ntfy reads
+/// them).
+fn header_value(s: &str) -> String {
+    let line = crate::notify::channel::post::one_line(s);
+    if line.is_ascii() {
+        return line;
+    }
+    use base64::Engine;
+    format!(
+        "=?UTF-8?B?{}?=",
+        base64::engine::general_purpose::STANDARD.encode(line.as_bytes())
+    )
+}
+
+/// The body and headers of one webhook post in `format`.
+pub fn render(format: &str, e: &Event) -> (Vec<(String, String)>, Vec<u8>) {
+    let json_body = |v: Value| {
+        (
+            vec![("Content-Type".to_string(), "application/json".to_string())],
+            v.to_string().into_bytes(),
+        )
+    };
+    let title = e.title();
+    let footer = format!("picomon on {}", crate::host::this_host());
+    match format {
+        "slack" | "mattermost" => json_body(json!({
+            "text": title,
+            "attachments": [{
+                "fallback": format!("{title}: {}", e.summary()),
+                "color": format!("#{:06x}", colour(e)),
+                "title": format!("{} {}", e.state.as_str(), e.check),
+                "text": cut(&e.text(), 3000),
+                "footer": footer,
+                "ts": e.at.div_euclid(1_000_000),
+            }],
+        })),
+        "discord" => json_body(json!({
+            "content": cut(&title, 2000),
+            "embeds": [{
+                "title": cut(&format!("{} {}", e.state.as_str(), e.check), 256),
+                "description": cut(&e.text(), 4000),
+                "color": colour(e),
+                "timestamp": rfc3339(e.at),
+                "footer": { "text": footer },
+            }],
+        })),
+        "matrix" => json_body(json!({
+            "msgtype": "m.text",
+            "body": format!("{title}\n{}", e.text()),
+        })),
+        "ntfy" => {
+            let (priority, tag) = match (e.kind.as_str(), e.state) {
+                (ACK_KIND, _) => ("3", "speech_balloon"),
+                (_, Status::Ok) => ("3", "white_check_mark"),
+                (_, Status::Warning) => ("4", "warning"),
+                (_, Status::Critical) => ("5", "rotating_light"),
+                (_, Status::Unknown) => ("4", "question"),
+            };
+            let headers = vec![
+                ("Content-Type".into(), "text/plain; charset=utf-8".into()),
+                ("Title".into(), header_value(&title)),
+                ("Priority".into(), priority.into()),
+                ("Tags".into(), format!("{tag},{}", header_value(&e.kind))),
+            ];
+            (headers, e.text().into_bytes())
+        }
+        _ => json_body(e.to_json()),
+    }
+}
+
+/// The severity label of a status: `warning`, `critical` or `unknown`.
+fn severity(s: Status) -> &'static str {
+    match s {
+        Status::Warning => "warning",
+        Status::Critical => "critical",
+        Status::Ok | Status::Unknown => "unknown",
+    }
+}
+
+/// One Alertmanager alert: firing when `ends` is `None`.
+pub fn alert(
+    e: &Event,
+    status: Status,
+    ends: Option<UnixMicros>,
+    labels: &[(String, String)],
+) -> Value {
+    let mut l = serde_json::Map::new();
+    l.insert("alertname".into(), e.check.clone().into());
+    l.insert("instance".into(), e.target.clone().into());
+    l.insert("severity".into(), severity(status).into());
+    for (k, v) in labels {
+        l.insert(k.clone(), v.clone().into());
+    }
+    let mut a = json!({
+        "labels": l,
+        "annotations": {
+            "summary": e.summary(),
+            "description": cut(&e.output, 8000),
+            "thread": e.thread(),
+        },
+        "startsAt": rfc3339(e.since),
+    });
+    if let Some(end) = ends {
+        a["endsAt"] = rfc3339(end.max(e.since + 1_000_000)).into();
+    }
+    a
+}
+
+/// The alerts one event posts to Alertmanager (`[]` for one it has no
+/// use for, such as an acknowledgement: silences are Alertmanager's). An
+/// alert's identity is its labels, so a severity change resolves the old
+/// alert and fires the new one, and a recovery resolves the severity the
+/// outage last had.
+pub fn alerts(e: &Event, labels: &[(String, String)]) -> Vec<Value> {
+    use TransitionKind as K;
+    let firing = [K::Problem, K::Update, K::Reminder, K::Escalation];
+    if !e.is_recovery() && !firing.iter().any(|k| k.as_str() == e.kind) {
+        // Acks, digests, flapping notices: silences and inhibition are
+        // Alertmanager's own business.
+        return Vec::new();
+    }
+    if e.is_recovery() || e.state == Status::Ok {
+        let last = e
+            .previous
+            .filter(|s| *s != Status::Ok)
+            .unwrap_or(Status::Unknown);
+        return vec![alert(e, last, Some(e.at), labels)];
+    }
+    let mut out = Vec::new();
+    // Only an Update follows an alert that fired (a Problem's previous run
+    // was a retry, never posted).
+    let update = e.kind == TransitionKind::Update.as_str();
+    if let Some(prev) = e.previous.filter(|p| update && *p != Status::Ok) {
+        if severity(prev) != severity(e.state) {
+            out.push(alert(e, prev, Some(e.at), labels));
+        }
+    }
+    out.push(alert(e, e.state, None, labels));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(kind: &str, state: Status, previous: Option<Status>) -> Event {
+        Event {
+            kind: kind.into(),
+            state,
+            previous,
+            check: "disk".into(),
+            check_id: "disk@web1".into(),
+            target: "web1".into(),
+            output: "DISK CRITICAL - 2% free\nlong".into(),
+            since: 1_800_000_000_000_000,
+            at: 1_800_000_060_000_000,
+            failed_runs: 2,
+            unreachable: vec!["app on web2".into()],
+        }
+    }
+
+    #[test]
+    fn times_are_rfc3339_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_800_000_000_000_000), "2027-01-15T08:00:00Z");
+    }
+
+    #[test]
+    fn an_update_to_another_severity_resolves_the_old_alert() {
+        let e = event("update", Status::Critical, Some(Status::Warning));
+        let a = alerts(&e, &[("team".into(), "ops".into())]);
+        assert_eq!(a.len(), 2);
+        assert_eq!(a[0]["labels"]["severity"], "warning");
+        assert_eq!(a[0]["endsAt"], "2027-01-15T08:01:00Z");
+        assert_eq!(a[1]["labels"]["severity"], "critical");
+        assert_eq!(a[1]["labels"]["team"], "ops");
+        assert!(a[1].get("endsAt").is_none());
+        let r = alerts(&event("recovery", Status::Ok, Some(Status::Critical)), &[]);
+        assert_eq!(r[0]["labels"]["severity"], "critical");
+        assert_eq!(r[0]["startsAt"], "2027-01-15T08:00:00Z");
+        assert!(alerts(&event(ACK_KIND, Status::Critical, None), &[]).is_empty());
+        // A Problem after a WARNING retry fires one alert: nothing fired before.
+        let p = alerts(
+            &event("problem", Status::Critical, Some(Status::Warning)),
+            &[],
+        );
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0]["labels"]["severity"], "critical");
+    }
+
+    #[test]
+    fn the_json_object_reads_back_for_the_environment() {
+        let e = event("problem", Status::Critical, Some(Status::Ok));
+        let back = Event::from_json(&e.to_json()).unwrap();
+        assert_eq!(back, e);
+        let env = env_of(&e.to_json());
+        assert!(env.contains(&("PICOMON_THREAD".into(), e.thread())));
+        assert!(env.contains(&("PICOMON_FAILED_RUNS".into(), "2".into())));
+        assert!(env.contains(&("PICOMON_TITLE".into(), e.title())));
+        assert!(env.contains(&("PICOMON_STATE".into(), "CRITICAL".into())));
+        assert!(env.contains(&("PICOMON_SINCE".into(), "2027-01-15T08:00:00Z".into())));
+    }
+
+    #[test]
+    fn ntfy_headers_are_one_ascii_line() {
+        let mut e = event("problem", Status::Critical, None);
+        e.check = "dïsk\r\nX-Evil: 1".into();
+        let (h, body) = render("ntfy", &e);
+        let title = &h.iter().find(|(k, _)| k == "Title").unwrap().1;
+        assert!(
+            title.starts_with("=?UTF-8?B?") && title.is_ascii(),
+            "{title}"
+        );
+        assert!(!title.contains('\n'));
+        assert_eq!(body, e.text().as_bytes());
+        assert!(e
+            .text()
+            .ends_with("\nUNREACHABLE because of this: app on web2"));
+        assert!(h.contains(&("Priority".into(), "5".into())));
+    }
+}

@@ -1,0 +1,528 @@
+//! Mail: composition, the durable outbox, SMTP delivery (SPEC §6, §7).
+//! The outbox is the shared queue of [`crate::queue`], as every
+//! notification channel's is.
+//!
+//! ```text
+//!  daemon loop --transitions/tick--> MailNotifier --compose--> Entry
+//!                                         | write (tmp, fsync, rename)
+//!                                         v           \ cannot write:
+//!                                   state_dir/outbox/   memory queue
+//!                                         |     ^-------' (every tick)
+//!                                         v
+//!                 sender thread --> SMTP, recipient by recipient
+//!                 (done: removed; 4xx: backoff; 5xx x3: outbox/failed/)
+//! ```
+//!
+//! - [`compose`]: Problem/Update/Recovery threads, digest, report, test mail.
+//! - [`outbox`]: a mail as an item of the shared queue, one file per mail
+//!   in `state_dir/outbox/`.
+//! - [`smtp`]: lettre + rustls; plain, STARTTLS, implicit TLS, AUTH.
+//! - [`sender`]: what an SMTP answer means for a queued mail (the shared
+//!   queue's thread delivers it, with backoff).
+//!
+//! The subject of each open outage's Problem mail and the time of the last
+//! report are kept in `state_dir/mail-state`, so an Update or Recovery sent
+//! by a restarted daemon still says `Re: ` + the exact subject of the
+//! original mail, and a restart does not reset the report period.
+
+pub mod compose;
+pub mod deliverer;
+pub mod outbox;
+pub mod settings;
+pub mod smtp;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context};
+use serde::{Deserialize, Serialize};
+
+use crate::alert::TransitionKind;
+use crate::clock::{local_datetime, now_unix_micros, UnixMicros};
+use crate::notify::{CheckList, CheckView, Notice, Notifier};
+use crate::queue::Courier;
+
+use crate::queue::Kind as MailKind;
+use compose::Composer;
+use deliverer::Queues;
+
+/// Mails kept in memory while the outbox cannot be written (the shared
+/// queue's fallback).
+type MemoryQueue = crate::queue::MemoryQueue<outbox::Entry>;
+use outbox::{Entry, Outbox};
+pub use settings::MailSettings;
+use smtp::Smtp;
+
+/// The file (in `state_dir`) that remembers the Problem subject per open
+/// outage and the last report time.
+pub const MAIL_STATE_FILE: &str = "mail-state";
+
+/// The open thread of one check's outage.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Thread {
+    outage_start: UnixMicros,
+    subject: String,
+}
+
+/// What the mail side keeps across restarts (unknown fields ignored).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+struct MailState {
+    #[serde(default)]
+    threads: BTreeMap<String, Thread>,
+    #[serde(default)]
+    last_report: Option<UnixMicros>,
+}
+
+fn load_mail_state(state_dir: &Path) -> MailState {
+    let path = state_dir.join(MAIL_STATE_FILE);
+    match std::fs::read(&path) {
+        Ok(b) => serde_json::from_slice(&b).unwrap_or_else(|e| {
+            log::warn!(
+                "ignoring {} ({e}): updates of open outages will render their subject again",
+                path.display()
+            );
+            MailState::default()
+        }),
+        Err(_) => MailState::default(),
+    }
+}
+
+/// Where one mail goes in its check's thread (see [`compose::InThread`]).
+struct Placed {
+    start: UnixMicros,
+    subject: Option<String>,
+    root: bool,
+}
+
+impl Placed {
+    fn as_thread(&self) -> compose::InThread<'_> {
+        compose::InThread {
+            start: self.start,
+            subject: self.subject.as_deref(),
+            root: self.root,
+        }
+    }
+}
+
+/// The [`Notifier`] that mails: composes, queues durably, and lets the
+/// sender thread deliver.
+pub struct MailNotifier {
+    composer: Composer,
+    /// The outbox, its memory fallback and the delivery thread.
+    courier: Courier<Entry>,
+    state_dir: PathBuf,
+    saved: MailState,
+    digest_over: usize,
+    report_every: Duration,
+}
+
+impl std::fmt::Debug for MailNotifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailNotifier")
+            .field("outbox", &self.courier.queue().dir())
+            .finish()
+    }
+}
+
+impl MailNotifier {
+    /// Checks the mail settings, creates `state_dir/outbox/` and starts the
+    /// delivery thread (which first sends whatever an earlier process left).
+    /// An outbox that cannot be created is not fatal: mail then waits in
+    /// memory until it can be.
+    pub fn new<'a>(
+        cfg: impl Into<MailSettings<'a>>,
+        state_dir: &Path,
+    ) -> anyhow::Result<MailNotifier> {
+        let cfg = cfg.into();
+        let e = cfg.emails;
+        let composer =
+            Composer::new(e).map_err(|m| anyhow!("{}: {m}", cfg.config_path.display()))?;
+        let smtp = Smtp::new(e).map_err(|m| anyhow!("{}: {m}", cfg.config_path.display()))?;
+        let courier = Courier::start(
+            "mail-sender",
+            "mail",
+            smtp,
+            Outbox::at(state_dir),
+            e.smtp_retry_timeout,
+        )
+        .context("cannot start the mail delivery thread")?;
+        Ok(MailNotifier {
+            composer,
+            courier,
+            state_dir: state_dir.to_path_buf(),
+            saved: load_mail_state(state_dir),
+            digest_over: e.digest_over,
+            report_every: e.report_every,
+        })
+    }
+
+    /// When the last report was queued, or when the current report period
+    /// began. Kept in `state_dir/mail-state` (and may be mirrored in the
+    /// daemon's state file).
+    pub fn last_report(&self) -> Option<UnixMicros> {
+        self.saved.last_report
+    }
+
+    /// Sets [`last_report`](Self::last_report), e.g. from a saved state.
+    pub fn set_last_report(&mut self, at: Option<UnixMicros>) {
+        if self.saved.last_report != at {
+            self.saved.last_report = at;
+            self.save_mail_state();
+        }
+    }
+
+    /// The outbox directory.
+    pub fn outbox_dir(&self) -> &Path {
+        self.courier.queue().dir()
+    }
+
+    /// How many mails wait in memory because the outbox cannot be written.
+    pub fn memory_queue_len(&self) -> usize {
+        self.courier.memory_len()
+    }
+
+    /// How many mails wait for delivery (outbox and memory).
+    pub fn pending_mails(&self) -> usize {
+        self.courier.pending()
+    }
+
+    /// Queues a mail: in the outbox, or in memory when the outbox cannot
+    /// be written (it is sent from there and written later).
+    fn queue(&self, entry: Result<Entry, String>, what: &str, kind: MailKind) -> bool {
+        match entry {
+            Ok(e) => {
+                self.courier.push(e, kind, what);
+                true
+            }
+            Err(e) => {
+                log::error!("cannot compose the {what} mail: {e}");
+                false
+            }
+        }
+    }
+
+    fn flush_memory(&self) {
+        self.courier.flush_memory();
+    }
+
+    /// Keeps the Problem subject of each open outage, for `Re: ` subjects,
+    /// and says where the mail of `n` goes: the root of a new thread or a
+    /// reply in the check's thread.
+    fn track_thread(&mut self, n: &Notice) -> Placed {
+        let t = &n.transition;
+        let root = |start, subject: String| Placed {
+            start,
+            subject: Some(subject),
+            root: true,
+        };
+        let reply = |start, subject| Placed {
+            start,
+            subject,
+            root: false,
+        };
+        let open = |th: &Thread| reply(th.outage_start, Some(th.subject.clone()));
+        if t.opens_outage() {
+            let subject = self.composer.problem_subject(n);
+            self.saved.threads.insert(
+                n.check_id.clone(),
+                Thread {
+                    outage_start: t.outage_start,
+                    subject: subject.clone(),
+                },
+            );
+            return root(t.outage_start, subject);
+        }
+        match t.kind {
+            // In the thread of the open outage, else a thread of its own.
+            TransitionKind::FlappingStart => match self.saved.threads.get(&n.check_id) {
+                Some(th) => open(th),
+                None => {
+                    let subject = self.composer.flapping_subject(n);
+                    self.saved.threads.insert(
+                        n.check_id.clone(),
+                        Thread {
+                            outage_start: t.at,
+                            subject: subject.clone(),
+                        },
+                    );
+                    root(t.at, subject)
+                }
+            },
+            // Ends whichever thread is open.
+            TransitionKind::FlappingStop => match self.saved.threads.remove(&n.check_id) {
+                Some(th) => open(&th),
+                None => reply(t.outage_start, None),
+            },
+            TransitionKind::Recovery => reply(
+                t.outage_start,
+                self.saved
+                    .threads
+                    .remove(&n.check_id)
+                    .filter(|th| th.outage_start == t.outage_start)
+                    .map(|th| th.subject),
+            ),
+            _ => reply(
+                t.outage_start,
+                self.saved
+                    .threads
+                    .get(&n.check_id)
+                    .filter(|th| th.outage_start == t.outage_start)
+                    .map(|th| th.subject.clone()),
+            ),
+        }
+    }
+
+    fn save_mail_state(&self) {
+        let path = self.state_dir.join(MAIL_STATE_FILE);
+        let result = serde_json::to_vec_pretty(&self.saved)
+            .map_err(std::io::Error::other)
+            .and_then(|b| crate::fs::write_atomic(&path, &b));
+        if let Err(e) = result {
+            log::error!("cannot save the mail state: {e}");
+        }
+    }
+}
+
+impl Notifier for MailNotifier {
+    fn transitions(&mut self, batch: Vec<Notice>, now: UnixMicros) {
+        if batch.is_empty() {
+            return;
+        }
+        for n in &batch {
+            // The loop logs transitions at info already.
+            log::debug!(
+                "{} {}: {} on {}: {}",
+                n.transition.kind.as_str(),
+                n.transition.status,
+                n.name,
+                n.dest,
+                n.output.lines().next().unwrap_or("")
+            );
+        }
+        if !self.composer.has_recipients() {
+            log::debug!("config.emails.to is empty: no mail sent");
+            return;
+        }
+        let places: Vec<Placed> = batch.iter().map(|n| self.track_thread(n)).collect();
+        let mut queued = false;
+        if batch.len() > self.digest_over {
+            queued |= self.queue(self.composer.digest(&batch, now), "digest", MailKind::Alert);
+        } else {
+            for (n, place) in batch.iter().zip(&places) {
+                let entry = self.composer.transition_in(n, place.as_thread(), now);
+                queued |= self.queue(entry, n.transition.kind.as_str(), MailKind::Alert);
+            }
+        }
+        self.save_mail_state();
+        if queued {
+            self.courier.wake();
+        }
+    }
+
+    fn acknowledged(&mut self, check: &CheckView, by: &str, comment: &str, now: UnixMicros) {
+        if !self.composer.has_recipients() {
+            return;
+        }
+        let subject = self
+            .saved
+            .threads
+            .get(&check.check_id)
+            .filter(|th| Some(th.outage_start) == check.outage_start)
+            .map(|th| th.subject.clone());
+        let entry = self
+            .composer
+            .acknowledgement(check, subject.as_deref(), by, comment, now);
+        if self.queue(entry, "acknowledgement", MailKind::Alert) {
+            self.courier.wake();
+        }
+    }
+
+    fn tick(&mut self, now: UnixMicros, checks: &dyn CheckList) {
+        self.flush_memory();
+        if self.report_every.is_zero() || !self.composer.has_recipients() {
+            return;
+        }
+        if !checks.any_problem() {
+            // No PROBLEM, no report; the next outage starts a new period.
+            self.set_last_report(None);
+            return;
+        }
+        match self.saved.last_report {
+            None => self.set_last_report(Some(now)),
+            Some(t) if now - t >= self.report_every.as_micros() as i64 => {
+                if self.queue(
+                    self.composer.report(&checks.views(), &checks.notes(), now),
+                    "report",
+                    MailKind::Report,
+                ) {
+                    self.courier.wake();
+                }
+                self.set_last_report(Some(now));
+            }
+            Some(_) => {}
+        }
+    }
+
+    fn status_lines(&self) -> Vec<String> {
+        self.courier.status_lines()
+    }
+
+    fn pending(&self) -> Vec<(String, usize)> {
+        vec![("mail".into(), self.courier.pending())]
+    }
+
+    fn shutdown(&mut self, deadline: Duration) {
+        self.save_mail_state();
+        self.courier.shutdown(deadline);
+    }
+}
+
+/// `picomon --test-mail`: one mail straight through the configured path.
+/// Ok: the server's answer (`"250 ..."`); Err: the exact failure.
+pub fn test_mail<'a>(cfg: impl Into<MailSettings<'a>>) -> Result<String, String> {
+    let cfg = cfg.into();
+    let composer = Composer::new(cfg.emails)?;
+    if !composer.has_recipients() {
+        return Err(
+            "config.emails.to is empty: set config.emails.to = [\"you@example.org\"] \
+             to receive the test mail"
+                .into(),
+        );
+    }
+    let smtp = Smtp::new(cfg.emails)?;
+    let now = now_unix_micros();
+    let body = format!(
+        "This is a test mail from picomon on {} (config {}), sent at {}.\n\
+         If you read this, alert mail reaches you.\n",
+        compose::hostname(),
+        cfg.config_path.display(),
+        local_datetime(now)
+    );
+    let entry = composer.plain(&composer.test_subject(), &body, now)?;
+    let d = smtp
+        .send(&entry, deliverer::SEND_TIMEOUT)
+        .map_err(|e| e.to_string())?;
+    if d.refused.is_empty() {
+        return Ok(format!("{}: {}", d.server, d.answer));
+    }
+    Err(format!(
+        "{}: delivered to [{}], refused: {}",
+        d.server,
+        d.accepted.join(", "),
+        d.refusals()
+    ))
+}
+
+/// One bounded delivery pass over `state_dir/outbox/` (used by the watchdog
+/// for mail a dead daemon left). Returns how many mails went out; an error
+/// says why the rest still waits.
+pub fn deliver_outbox<'a>(
+    cfg: impl Into<MailSettings<'a>>,
+    state_dir: &Path,
+    deadline: Duration,
+) -> anyhow::Result<usize> {
+    let cfg = cfg.into();
+    let smtp = Smtp::new(cfg.emails).map_err(|m| anyhow!("{}: {m}", cfg.config_path.display()))?;
+    let outbox = Outbox::open(state_dir)?;
+    let memory = MemoryQueue::default();
+    let q = Queues {
+        label: "mail",
+        deliverer: &smtp,
+        queue: &outbox,
+        memory: &memory,
+        base: cfg.emails.smtp_retry_timeout,
+    };
+    let mut holds = deliverer::Holds::new();
+    let res = deliverer::pass(&q, &mut holds, Some(Instant::now() + deadline), &|| false);
+    if res.busy {
+        return Err(anyhow!(
+            "the outbox {} is being sent by another process",
+            outbox.dir().display()
+        ));
+    }
+    let left = outbox.list().map(|l| l.len()).unwrap_or(0);
+    let error = res.error.or_else(|| {
+        res.refused
+            .last()
+            .map(|(who, why)| format!("refused for {who}: {why}"))
+    });
+    match error {
+        Some(e) => Err(anyhow!(
+            "{} mails delivered, {left} still wait in {}: {e}",
+            res.delivered,
+            outbox.dir().display()
+        )),
+        None if left > 0 => Err(anyhow!(
+            "{} mails delivered, {left} still wait in {} (out of time)",
+            res.delivered,
+            outbox.dir().display()
+        )),
+        None => Ok(res.delivered),
+    }
+}
+
+/// Where [`queue_mail`] put a mail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum QueuedMail {
+    /// In this outbox file; the next delivery pass sends it.
+    InOutbox(PathBuf),
+    /// The outbox could not be written, so it was sent at once: the
+    /// server's answer.
+    SentDirectly(String),
+}
+
+impl QueuedMail {
+    /// The outbox file, when it went there.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            QueuedMail::InOutbox(p) => Some(p),
+            QueuedMail::SentDirectly(_) => None,
+        }
+    }
+}
+
+/// Queues a mail with a given subject and body to `emails.to` through the
+/// outbox (the watchdog's notice). It is sent by the next delivery pass;
+/// when the outbox cannot be written (full or read-only disk) it is sent
+/// at once instead, so the notice is not lost. An error says why it is
+/// neither queued nor sent.
+pub fn queue_mail<'a>(
+    cfg: impl Into<MailSettings<'a>>,
+    state_dir: &Path,
+    subject: &str,
+    body: &str,
+) -> anyhow::Result<QueuedMail> {
+    let cfg = cfg.into();
+    let composer =
+        Composer::new(cfg.emails).map_err(|m| anyhow!("{}: {m}", cfg.config_path.display()))?;
+    if !composer.has_recipients() {
+        return Err(anyhow!(
+            "{}: config.emails.to is empty, nobody to mail {subject:?} to",
+            cfg.config_path.display()
+        ));
+    }
+    let entry = composer
+        .plain(subject, body, now_unix_micros())
+        .map_err(|m| anyhow!(m))?;
+    let outbox = Outbox::at(state_dir);
+    let written = outbox.push(&entry);
+    let err = match written {
+        Ok(p) => return Ok(QueuedMail::InOutbox(p)),
+        Err(e) => e,
+    };
+    log::error!("{err}; sending the mail {subject:?} at once instead");
+    let smtp = Smtp::new(cfg.emails).map_err(|m| anyhow!("{}: {m}", cfg.config_path.display()))?;
+    match smtp.send(&entry, deliverer::SEND_TIMEOUT) {
+        Ok(d) if d.refused.is_empty() => Ok(QueuedMail::SentDirectly(format!(
+            "{}: {}",
+            d.server, d.answer
+        ))),
+        Ok(d) => Err(anyhow!(
+            "{err}; sent at once to [{}], refused: {}",
+            d.accepted.join(", "),
+            d.refusals()
+        )),
+        Err(e) => Err(anyhow!("{err}; and sending it at once failed: {e}")),
+    }
+}

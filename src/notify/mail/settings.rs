@@ -1,0 +1,53 @@
+//! What mail needs of a config: `config.emails.*` and, for messages, the
+//! config file's path. The config builds these; mail never reads the
+//! config itself.
+
+use std::path::Path;
+use std::time::Duration;
+
+/// TLS mode of the SMTP connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmtpTls {
+    None,
+    Starttls,
+    Tls,
+}
+
+/// How the subjects of a check's Update and Recovery mails are made
+/// (`emails.subject_style`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SubjectStyle {
+    /// "Re: " + the Problem mail's subject, as rendered then.
+    Thread,
+    /// `subject_tpl` rendered with the mail's own state, as picomon's
+    /// Python original did; still threaded by its headers.
+    State,
+}
+
+/// `config.emails.*`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EmailConfig {
+    pub to: Vec<String>,
+    pub addr_from: String,
+    /// Failover list, in order; each `host[:port]`.
+    pub smtp_host: Vec<String>,
+    pub smtp_tls: SmtpTls,
+    pub smtp_user: String,
+    pub smtp_password_file: String,
+    /// Extra CA certificates (PEM) to trust, for private CAs.
+    pub smtp_ca_file: String,
+    pub smtp_retry_timeout: Duration,
+    pub subject_tpl: String,
+    pub subject_style: SubjectStyle,
+    pub report_every: Duration,
+    pub report_subject: String,
+    pub watchdog_subject: String,
+    pub digest_over: usize,
+}
+
+/// The mail settings of one config, and its file for messages.
+#[derive(Clone, Copy, Debug)]
+pub struct MailSettings<'a> {
+    pub emails: &'a EmailConfig,
+    pub config_path: &'a Path,
+}

@@ -1,0 +1,350 @@
+//! What a config declares in `config.outputs = [ ... ]`, and the Rhai
+//! constructors that build it: `json_lines(path)`, `nsca_web(url, user,
+//! password_file)`, `command_file(path)`, `icinga2_api(url, user,
+//! password_file, ca)`, each also with a trailing options map.
+//!
+//! `nsca_web` and `icinga2_api` also take `client_cert` and `client_key`
+//! (PEM files): a TLS client certificate for servers that authenticate
+//! their clients so (Icinga 2's `client_cn`); with one, `icinga2_api`'s
+//! user and password file may be `""`.
+//!
+//! Options every output takes: `name` (the spool folder
+//! `state_dir/spool/NAME`; default kind and position, e.g. `nsca_web-1`)
+//! and `spool_max_bytes` (default 64 MiB). A wrong option is an error at
+//! the line that gives it, like every other config typo.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rhai::{Dynamic, Engine, EvalAltResult, Map, Position};
+
+use super::command_file::ATOMIC_LINE;
+use crate::net::http::ClientTls;
+
+pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 64 << 20;
+
+/// One configured output.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutputSpec {
+    pub kind: OutputKind,
+    /// Spool folder name; `None` = kind and position in `config.outputs`.
+    pub name: Option<String>,
+    pub spool_max_bytes: u64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum OutputKind {
+    /// `"-"` is stdout.
+    JsonLines {
+        path: PathBuf,
+    },
+    NscaWeb {
+        url: String,
+        user: String,
+        password_file: PathBuf,
+        lines_per_post: usize,
+        max_line_size: usize,
+        timeout: Duration,
+        ca: Option<PathBuf>,
+        client: Option<ClientTls>,
+    },
+    CommandFile {
+        path: PathBuf,
+        max_line_size: usize,
+    },
+    Icinga2Api {
+        url: String,
+        user: String,
+        password_file: PathBuf,
+        ca: Option<PathBuf>,
+        timeout: Duration,
+        client: Option<ClientTls>,
+    },
+}
+
+impl OutputKind {
+    /// The constructor's name, used in default spool names and messages.
+    pub fn label(&self) -> &'static str {
+        match self {
+            OutputKind::JsonLines { .. } => "json_lines",
+            OutputKind::NscaWeb { .. } => "nsca_web",
+            OutputKind::CommandFile { .. } => "command_file",
+            OutputKind::Icinga2Api { .. } => "icinga2_api",
+        }
+    }
+
+    /// Where results go, for the dump and logs (never a password).
+    pub fn target(&self) -> String {
+        match self {
+            OutputKind::JsonLines { path } | OutputKind::CommandFile { path, .. } => {
+                path.display().to_string()
+            }
+            OutputKind::NscaWeb { url, .. } | OutputKind::Icinga2Api { url, .. } => url.clone(),
+        }
+    }
+}
+
+impl OutputSpec {
+    fn new(kind: OutputKind) -> OutputSpec {
+        OutputSpec {
+            kind,
+            name: None,
+            spool_max_bytes: DEFAULT_SPOOL_MAX_BYTES,
+        }
+    }
+
+    /// The spool folder name of the output at `index` in `config.outputs`.
+    pub fn spool_name(&self, index: usize) -> String {
+        self.name
+            .clone()
+            .unwrap_or_else(|| format!("{}-{}", self.kind.label(), index + 1))
+    }
+}
+
+type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
+
+fn err(msg: String) -> Box<EvalAltResult> {
+    Box::new(EvalAltResult::ErrorRuntime(msg.into(), Position::NONE))
+}
+
+/// Adds the output constructors and the `OutputSpec` type to `engine`.
+pub fn register(engine: &mut Engine) {
+    engine.register_type_with_name::<OutputSpec>("OutputSpec");
+    engine.register_fn("to_string", |s: &mut OutputSpec| {
+        format!("{}({})", s.kind.label(), s.kind.target())
+    });
+    engine.register_fn("to_debug", |s: &mut OutputSpec| {
+        format!("{}({})", s.kind.label(), s.kind.target())
+    });
+
+    engine.register_fn("json_lines", |path: &str| json_lines(path, Map::new()));
+    engine.register_fn("json_lines", json_lines);
+
+    engine.register_fn("nsca_web", |url: &str, user: &str, pw: &str| {
+        nsca_web(url, user, pw, Map::new())
+    });
+    engine.register_fn("nsca_web", nsca_web);
+
+    engine.register_fn("command_file", |path: &str| command_file(path, Map::new()));
+    engine.register_fn("command_file", command_file);
+
+    engine.register_fn("icinga2_api", |url: &str, user: &str, pw: &str| {
+        icinga2_api(url, user, pw, "", Map::new())
+    });
+    engine.register_fn(
+        "icinga2_api",
+        |url: &str, user: &str, pw: &str, ca: &str| icinga2_api(url, user, pw, ca, Map::new()),
+    );
+    engine.register_fn("icinga2_api", icinga2_api);
+}
+
+/// Reads the options map of constructor `func`, refusing keys outside
+/// `allowed` (plus `name` and `spool_max_bytes`).
+struct Opts {
+    func: &'static str,
+    map: Map,
+}
+
+impl Opts {
+    fn new(func: &'static str, map: Map, allowed: &[&str]) -> RhaiResult<Opts> {
+        for key in map.keys() {
+            let key = key.as_str();
+            if key != "name" && key != "spool_max_bytes" && !allowed.contains(&key) {
+                let mut known: Vec<&str> = allowed.to_vec();
+                known.extend(["name", "spool_max_bytes"]);
+                return Err(err(format!(
+                    "{func}(): unknown option `{key}` (known options: {})",
+                    known.join(", ")
+                )));
+            }
+        }
+        Ok(Opts { func, map })
+    }
+
+    fn get(&self, key: &str) -> Option<&Dynamic> {
+        self.map.get(key)
+    }
+
+    fn int(&self, key: &str, default: i64, min: i64, max: i64) -> RhaiResult<i64> {
+        let Some(v) = self.get(key) else {
+            return Ok(default);
+        };
+        let n = v.as_int().map_err(|t| {
+            err(format!(
+                "{}(): option `{key}` must be a whole number, not {t}",
+                self.func
+            ))
+        })?;
+        if n < min || n > max {
+            return Err(err(format!(
+                "{}(): option `{key}` = {n} is out of range ({min}..={max})",
+                self.func
+            )));
+        }
+        Ok(n)
+    }
+
+    fn seconds(&self, key: &str, default: f64) -> RhaiResult<Duration> {
+        let Some(v) = self.get(key) else {
+            return Ok(Duration::from_secs_f64(default));
+        };
+        let s = v
+            .as_float()
+            .or_else(|_| v.as_int().map(|i| i as f64))
+            .map_err(|t| {
+                err(format!(
+                    "{}(): option `{key}` must be a number of seconds, not {t}",
+                    self.func
+                ))
+            })?;
+        if !(0.1..=3600.0).contains(&s) {
+            return Err(err(format!(
+                "{}(): option `{key}` = {s} is out of range (0.1 to 3600 seconds)",
+                self.func
+            )));
+        }
+        Ok(Duration::from_secs_f64(s))
+    }
+
+    fn string(&self, key: &str) -> RhaiResult<Option<String>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => v.clone().into_string().map(Some).map_err(|t| {
+                err(format!(
+                    "{}(): option `{key}` must be a string, not {t}",
+                    self.func
+                ))
+            }),
+        }
+    }
+
+    /// `client_cert` and `client_key`, both or neither.
+    fn client(&self) -> RhaiResult<Option<ClientTls>> {
+        ClientTls::pair(
+            self.func,
+            self.string("client_cert")?,
+            self.string("client_key")?,
+        )
+        .map_err(err)
+    }
+
+    fn finish(&self, kind: OutputKind) -> RhaiResult<OutputSpec> {
+        let mut spec = OutputSpec::new(kind);
+        if let Some(name) = self.string("name")? {
+            let ok = !name.is_empty()
+                && !name.starts_with('.')
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+            if !ok {
+                return Err(err(format!(
+                    "{}(): name `{name}` names a spool folder: use letters, digits, `-`, `_` and `.` only",
+                    self.func
+                )));
+            }
+            spec.name = Some(name);
+        }
+        spec.spool_max_bytes = self.int(
+            "spool_max_bytes",
+            DEFAULT_SPOOL_MAX_BYTES as i64,
+            4096,
+            i64::MAX,
+        )? as u64;
+        Ok(spec)
+    }
+}
+
+fn non_empty(func: &str, what: &str, v: &str) -> RhaiResult<()> {
+    if v.trim().is_empty() {
+        return Err(err(format!("{func}(): {what} is empty")));
+    }
+    Ok(())
+}
+
+fn check_url(func: &str, url: &str) -> RhaiResult<()> {
+    if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() < 10 {
+        return Err(err(format!(
+            "{func}(): url `{url}` must start with http:// or https:// and name a server"
+        )));
+    }
+    Ok(())
+}
+
+fn json_lines(path: &str, opts: Map) -> RhaiResult<OutputSpec> {
+    let o = Opts::new("json_lines", opts, &[])?;
+    non_empty("json_lines", "path", path)?;
+    o.finish(OutputKind::JsonLines { path: path.into() })
+}
+
+fn nsca_web(url: &str, user: &str, password_file: &str, opts: Map) -> RhaiResult<OutputSpec> {
+    let o = Opts::new(
+        "nsca_web",
+        opts,
+        &[
+            "lines_per_post",
+            "max_line_size",
+            "timeout",
+            "ca",
+            "client_cert",
+            "client_key",
+        ],
+    )?;
+    check_url("nsca_web", url)?;
+    non_empty("nsca_web", "user", user)?;
+    non_empty("nsca_web", "password_file", password_file)?;
+    let kind = OutputKind::NscaWeb {
+        url: url.into(),
+        user: user.into(),
+        password_file: password_file.into(),
+        lines_per_post: o.int("lines_per_post", 400, 1, 100_000)? as usize,
+        max_line_size: o.int("max_line_size", 8192, 128, 1 << 24)? as usize,
+        timeout: o.seconds("timeout", 3.0)?,
+        ca: o.string("ca")?.filter(|s| !s.is_empty()).map(PathBuf::from),
+        client: o.client()?,
+    };
+    o.finish(kind)
+}
+
+fn command_file(path: &str, opts: Map) -> RhaiResult<OutputSpec> {
+    let o = Opts::new("command_file", opts, &["max_line_size"])?;
+    non_empty("command_file", "path", path)?;
+    let kind = OutputKind::CommandFile {
+        path: path.into(),
+        max_line_size: o.int(
+            "max_line_size",
+            ATOMIC_LINE as i64 - 1,
+            128,
+            ATOMIC_LINE as i64 - 1,
+        )? as usize,
+    };
+    o.finish(kind)
+}
+
+fn icinga2_api(
+    url: &str,
+    user: &str,
+    password_file: &str,
+    ca: &str,
+    opts: Map,
+) -> RhaiResult<OutputSpec> {
+    let o = Opts::new(
+        "icinga2_api",
+        opts,
+        &["timeout", "client_cert", "client_key"],
+    )?;
+    check_url("icinga2_api", url)?;
+    let client = o.client()?;
+    if client.is_none() || !user.is_empty() {
+        non_empty("icinga2_api", "user", user)?;
+        non_empty("icinga2_api", "password_file", password_file)?;
+    }
+    let kind = OutputKind::Icinga2Api {
+        url: url.into(),
+        user: user.into(),
+        password_file: password_file.into(),
+        ca: (!ca.is_empty()).then(|| PathBuf::from(ca)),
+        timeout: o.seconds("timeout", 5.0)?,
+        client,
+    };
+    o.finish(kind)
+}

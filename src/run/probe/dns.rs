@@ -1,0 +1,195 @@
+//! `dns4/dns6(h, opts)`: ask the host's DNS server for `name` (`type` A by
+//! default); NOERROR is required, `expect` an answer. Messages are built and
+//! parsed with hickory-proto and sent on a plain std UDP socket: no async
+//! runtime for one question. [`query`] is shared with `dns_zone`.
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::{Name, RecordType};
+
+use super::opts::{err, Opts, RhaiResult};
+use super::range::Thresholds;
+use super::socket::{self, Deadline, Family};
+use super::Report;
+use crate::model::{Host, Outcome, Probe, Status};
+
+/// A fresh query id; randomness from std's hasher keys is plenty here.
+fn query_id() -> u16 {
+    let mut h = RandomState::new().build_hasher();
+    h.write_u64(std::process::id() as u64);
+    h.finish() as u16
+}
+
+/// Parses a domain name as the user wrote it.
+pub fn parse_name(probe: &str, key: &str, s: &str) -> RhaiResult<Name> {
+    let mut n = Name::from_ascii(s)
+        .map_err(|e| err(format!("{probe}: {key} {s:?} is not a domain name: {e}")))?;
+    n.set_fqdn(true);
+    Ok(n)
+}
+
+/// Asks `server` one question over UDP within the deadline; the answer
+/// must carry our id and question. Errors are ready for a message.
+pub fn query(
+    server: SocketAddr,
+    name: &Name,
+    rtype: RecordType,
+    recursion: bool,
+    deadline: &Deadline,
+) -> Result<Message, String> {
+    let id = query_id();
+    let mut msg = Message::new(id, MessageType::Query, OpCode::Query);
+    msg.metadata.recursion_desired = recursion;
+    msg.add_query(Query::query(name.clone(), rtype));
+    let bytes = msg
+        .to_vec()
+        .map_err(|e| format!("cannot encode the query: {e}"))?;
+    let sock = socket::udp_send(server, &bytes)?;
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let n = socket::udp_recv(&sock, &mut buf, server, "no DNS server there", deadline)?;
+        let Ok(answer) = Message::from_vec(&buf[..n]) else {
+            continue; // garbage or a stray datagram: keep waiting
+        };
+        if answer.metadata.id == id && answer.metadata.message_type == MessageType::Response {
+            if answer.metadata.truncation {
+                return query_tcp(server, &bytes, id, deadline);
+            }
+            return Ok(answer);
+        }
+    }
+}
+
+/// The same question over TCP, for an answer too big for UDP.
+fn query_tcp(
+    server: SocketAddr,
+    bytes: &[u8],
+    id: u16,
+    deadline: &Deadline,
+) -> Result<Message, String> {
+    let what = format!("{server} over TCP");
+    let mut sock = socket::connect(&[server], deadline).map_err(|e| format!("{what}: {e}"))?;
+    let mut framed = (bytes.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(bytes);
+    let link: &mut dyn socket::Link = &mut sock;
+    socket::send(link, &framed, deadline).map_err(|e| deadline.describe(&what, &e))?;
+    let complete =
+        |b: &[u8]| b.len() >= 2 && b.len() >= 2 + usize::from(u16::from_be_bytes([b[0], b[1]]));
+    let got = socket::read_until(link, deadline, 70_000, &complete)
+        .map_err(|e| deadline.describe(&what, &e))?;
+    if !complete(&got) {
+        return Err(format!("{what}: connection closed before a whole answer"));
+    }
+    let len = usize::from(u16::from_be_bytes([got[0], got[1]]));
+    let answer =
+        Message::from_vec(&got[2..2 + len]).map_err(|e| format!("{what}: bad answer: {e}"))?;
+    if answer.metadata.id != id {
+        return Err(format!("{what}: answer to another question"));
+    }
+    Ok(answer)
+}
+
+/// The answer records of `msg` as `TYPE data` texts.
+pub fn answer_texts(msg: &Message) -> Vec<String> {
+    msg.answers.iter().map(|r| r.data.to_string()).collect()
+}
+
+#[derive(Debug)]
+pub struct DnsProbe {
+    pub addr: String,
+    pub family: Family,
+    pub port: u16,
+    pub name: Name,
+    pub rtype: RecordType,
+    pub expect: Option<String>,
+    pub recurse: bool,
+    pub time: Thresholds,
+}
+
+impl DnsProbe {
+    pub const OPTIONS: &'static [&'static str] = &[
+        "name", "type", "expect", "port", "recurse", "warning", "critical",
+    ];
+
+    pub fn new(h: &Host, family: Family, o: &Opts) -> RhaiResult<DnsProbe> {
+        let name = o.string("name", "\"www.example.org\"")?.ok_or_else(|| {
+            super::opts::err(format!(
+                "{}: option `name` is required: the name to look up, e.g. `#{{ name: \"www.example.org\" }}`",
+                o.probe()
+            ))
+        })?;
+        let rtype = match o.string("type", "\"AAAA\"")? {
+            None => RecordType::A,
+            Some(t) => RecordType::from_str(&t.to_ascii_uppercase())
+                .ok()
+                .filter(|r| !matches!(r, RecordType::Unknown(_)))
+                .ok_or_else(|| {
+                    o.bad(
+                        "type",
+                        format!("{t:?} is not a DNS record type (A, AAAA, MX, NS, SOA, TXT, ...)"),
+                    )
+                })?,
+        };
+        Ok(DnsProbe {
+            addr: family.addr_of(h),
+            family,
+            port: o.port("port")?.unwrap_or(53),
+            name: parse_name(o.probe(), "name", &name)?,
+            rtype,
+            expect: o.string("expect", "\"192.0.2.10\"")?,
+            recurse: o.bool("recurse")?.unwrap_or(true),
+            time: Thresholds {
+                warning: o.range("warning")?,
+                critical: o.range("critical")?,
+            },
+        })
+    }
+
+    fn ask(&self, deadline: &Deadline) -> Result<(Status, String), String> {
+        let server = socket::resolve(&self.addr, self.port, self.family, deadline)?[0];
+        let msg = query(server, &self.name, self.rtype, self.recurse, deadline)?;
+        if msg.metadata.response_code != ResponseCode::NoError {
+            return Err(format!(
+                "{} {} at {server}: {}",
+                self.name, self.rtype, msg.metadata.response_code
+            ));
+        }
+        let answers = answer_texts(&msg);
+        if let Some(want) = &self.expect {
+            let norm = |s: &str| s.trim_end_matches('.').to_ascii_lowercase();
+            if !answers.iter().any(|a| norm(a) == norm(want)) {
+                return Err(format!(
+                    "{} {} at {server}: expected {want}, got [{}]",
+                    self.name,
+                    self.rtype,
+                    answers.join(", ")
+                ));
+            }
+        }
+        let list = match answers.len() {
+            0 => "no records".to_string(),
+            1..=5 => answers.join(", "),
+            n => format!("{} and {} more", answers[..5].join(", "), n - 5),
+        };
+        Ok((
+            Status::Ok,
+            format!("{} {} at {server}: {list}", self.name, self.rtype),
+        ))
+    }
+}
+
+impl Probe for DnsProbe {
+    fn run(&self, timeout: Duration) -> Outcome {
+        Report::new("DNS").timed(
+            timeout,
+            &self.time,
+            |d| self.ask(d),
+            |(_, msg), secs| format!("{msg} in {secs} s"),
+        )
+    }
+}

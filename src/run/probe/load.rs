@@ -1,0 +1,170 @@
+//! `load(opts)`: the 1, 5 and 15 minute load averages against lists of
+//! limits, as accre-monitor's loadavg check and `check_load -w 5,4,3` do.
+//!
+//! Without limits, `load()` rates the load per CPU against
+//! [`DEFAULT_WARNING`] and [`DEFAULT_CRITICAL`]. The load average counts the
+//! runnable tasks of the whole host, containers included, so it is divided
+//! by the host's online CPUs; inside a container `pressure()` says more.
+
+use std::time::Duration;
+
+use super::opts::{as_number, Opts, RhaiResult};
+use super::range::{fmt_num, Range, Thresholds};
+use super::socket::Deadline;
+use super::Report;
+use crate::model::{Outcome, Probe, Status};
+
+#[derive(Debug)]
+pub struct LoadProbe {
+    /// Limits for load1, load5, load15.
+    pub limits: [Thresholds; 3],
+    /// Divide by the number of CPUs before comparing.
+    pub per_cpu: bool,
+    /// Where to read; `/proc/loadavg` except in tests.
+    pub source: String,
+}
+
+/// Per-CPU limits for load1, load5 and load15 when none are given, as
+/// Monit's sample rules use them: a short burst may queue two tasks per
+/// CPU, a sustained one less.
+pub const DEFAULT_WARNING: [f64; 3] = [2.0, 1.5, 1.25];
+/// Twice the warning limits.
+pub const DEFAULT_CRITICAL: [f64; 3] = [4.0, 3.0, 2.5];
+
+impl LoadProbe {
+    pub const OPTIONS: &'static [&'static str] = &["warning", "critical", "per_cpu"];
+
+    /// Limits given are taken as written (absolute unless `per_cpu`, as
+    /// `check_load -w` reads them); without any, the per-CPU defaults.
+    pub fn new(o: &Opts) -> RhaiResult<LoadProbe> {
+        let given = o.has("warning") || o.has("critical");
+        let (w, c) = if given {
+            (limits(o, "warning")?, limits(o, "critical")?)
+        } else {
+            (Some(DEFAULT_WARNING), Some(DEFAULT_CRITICAL))
+        };
+        let limits = [0, 1, 2].map(|i| Thresholds {
+            warning: w.map(|l| Range::upper(l[i])),
+            critical: c.map(|l| Range::upper(l[i])),
+        });
+        Ok(LoadProbe {
+            limits,
+            per_cpu: o.bool("per_cpu")?.unwrap_or(!given),
+            source: "/proc/loadavg".into(),
+        })
+    }
+}
+
+/// `[5, 4, 3]`, or one number for all three.
+fn limits(o: &Opts, key: &str) -> RhaiResult<Option<[f64; 3]>> {
+    let Some(v) = o.raw(key) else {
+        return Ok(None);
+    };
+    let bad = || {
+        o.bad(key, "must be a number or a list of three numbers for the 1, 5 and 15 minute loads, e.g. `[5, 4, 3]`")
+    };
+    if let Some(n) = as_number(v) {
+        return Ok(Some([n; 3]));
+    }
+    let arr = v.clone().into_array().map_err(|_| bad())?;
+    let nums: Vec<f64> = arr
+        .iter()
+        .map(as_number)
+        .collect::<Option<_>>()
+        .ok_or_else(bad)?;
+    match nums.as_slice() {
+        [a, b, c] => Ok(Some([*a, *b, *c])),
+        _ => Err(bad()),
+    }
+}
+
+/// The three averages from `/proc/loadavg` text.
+pub fn parse_loadavg(text: &str) -> Option<[f64; 3]> {
+    let mut it = text.split_whitespace().map(|s| s.parse::<f64>().ok());
+    Some([it.next()??, it.next()??, it.next()??])
+}
+
+/// The host's online CPUs, from `/sys/devices/system/cpu/online`
+/// (`0-3,8-11`); the CPUs this process may use where that cannot be read.
+fn online_cpus() -> usize {
+    std::fs::read_to_string("/sys/devices/system/cpu/online")
+        .ok()
+        .and_then(|t| count_cpus(&t))
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// Counts the CPUs of a kernel CPU list such as `0-3,8-11` or `0`.
+pub fn count_cpus(list: &str) -> Option<usize> {
+    list.trim()
+        .split(',')
+        .map(|part| match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (a.parse::<usize>().ok()?, b.parse::<usize>().ok()?);
+                b.checked_sub(a).map(|d| d + 1)
+            }
+            None => part.parse::<usize>().ok().map(|_| 1),
+        })
+        .sum()
+}
+
+impl Probe for LoadProbe {
+    fn run(&self, timeout: Duration) -> Outcome {
+        let deadline = Deadline::after(timeout);
+        let r = Report::new("LOAD");
+        let text = match std::fs::read_to_string(&self.source) {
+            Ok(t) => t,
+            Err(e) => {
+                return r.done(
+                    Status::Unknown,
+                    format!("cannot read {}: {e}", self.source),
+                    vec![],
+                    &deadline,
+                )
+            }
+        };
+        let Some(mut load) = parse_loadavg(&text) else {
+            return r.done(
+                Status::Unknown,
+                format!("cannot parse {}: {text:?}", self.source),
+                vec![],
+                &deadline,
+            );
+        };
+        let mut note = String::new();
+        if self.per_cpu {
+            let cpus = online_cpus() as f64;
+            load = load.map(|l| l / cpus);
+            note = format!(" per CPU ({} CPUs)", fmt_num(cpus));
+        }
+        let mut status = Status::Ok;
+        let mut perfdata = Vec::new();
+        for (i, name) in ["load1", "load5", "load15"].iter().enumerate() {
+            let t = &self.limits[i];
+            status = Status::worst(status, t.status(load[i]));
+            perfdata.push(t.perf(name, load[i], ""));
+        }
+        let msg = format!(
+            "load average{note}: {}, {}, {}",
+            fmt_num(load[0]),
+            fmt_num(load[1]),
+            fmt_num(load[2])
+        );
+        r.done(status, msg, perfdata, &deadline)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_lists_count() {
+        assert_eq!(count_cpus("0\n"), Some(1));
+        assert_eq!(count_cpus("0-1\n"), Some(2));
+        assert_eq!(count_cpus("0-3,8-11"), Some(8));
+        assert_eq!(count_cpus("0,2,4"), Some(3));
+        assert_eq!(count_cpus("3-1"), None);
+        assert_eq!(count_cpus("x"), None);
+    }
+}
