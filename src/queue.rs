@@ -23,6 +23,7 @@
 
 pub mod courier;
 pub mod dir;
+pub mod envelope;
 pub mod fallback;
 pub mod worker;
 

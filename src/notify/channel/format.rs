@@ -318,7 +318,7 @@ fn cut(s: &str, max: usize) -> String {
 /// A header value: one line; non-ASCII as an RFC 2047 word (ntfy reads
 /// them).
 fn header_value(s: &str) -> String {
-    let line = crate::notify::channel::post::one_line(s);
+    let line = crate::queue::envelope::one_line(s);
     if line.is_ascii() {
         return line;
     }

@@ -17,6 +17,7 @@
 //! written here: the deliverer adds them at send time.
 
 use crate::clock::UnixMicros;
+use crate::queue::envelope::{self, one_line, Head};
 use crate::queue::Item;
 
 const MAGIC: &str = "picomon-post 1";
@@ -37,62 +38,36 @@ pub struct Post {
     pub body: Vec<u8>,
 }
 
-/// `s` without line breaks or other control characters (a file line, a
-/// header value).
-pub fn one_line(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
-}
-
 impl Item for Post {
     fn encode(&self, reason: Option<&str>) -> Vec<u8> {
-        let mut out = format!(
-            "{MAGIC}\ncomposed: {}\nid: {}\nabout: {}\n",
-            self.composed,
-            one_line(&self.id),
-            one_line(&self.about)
-        );
+        let mut head = Head::new(MAGIC);
+        head.field("composed", self.composed)
+            .field("id", &self.id)
+            .field("about", &self.about);
         if self.tries > 0 {
-            out.push_str(&format!("tries: {}\n", self.tries));
+            head.field("tries", self.tries);
         }
         for (k, v) in &self.headers {
-            out.push_str(&format!("header: {}: {}\n", one_line(k), one_line(v)));
+            head.field("header", format!("{}: {v}", one_line(k)));
         }
-        if let Some(r) = reason {
-            out.push_str(&format!("reason: {}\n", one_line(r)));
-        }
-        out.push('\n');
-        let mut bytes = out.into_bytes();
-        bytes.extend_from_slice(&self.body);
-        bytes
+        head.finish(reason, &self.body)
     }
 
     fn decode(bytes: &[u8]) -> Result<Post, String> {
-        let split = bytes
-            .windows(2)
-            .position(|w| w == b"\n\n")
-            .ok_or("no blank line after the head")?;
-        let head = std::str::from_utf8(&bytes[..split]).map_err(|_| "head is not UTF-8")?;
-        let mut lines = head.lines();
-        if lines.next() != Some(MAGIC) {
-            return Err(format!("does not start with {MAGIC:?}"));
-        }
+        let (fields, body) = envelope::read(MAGIC, bytes)?;
         let mut p = Post {
-            body: bytes[split + 2..].to_vec(),
+            body: body.to_vec(),
             ..Post::default()
         };
-        for line in lines {
-            match line.split_once(": ") {
-                Some(("composed", v)) => {
+        for (key, v) in fields {
+            match key {
+                "composed" => {
                     p.composed = v.parse().map_err(|_| format!("bad composed time {v:?}"))?
                 }
-                Some(("id", v)) => p.id = v.to_string(),
-                Some(("about", v)) => p.about = v.to_string(),
-                Some(("tries", v)) => {
-                    p.tries = v.parse().map_err(|_| format!("bad count {v:?}"))?
-                }
-                Some(("header", v)) => {
+                "id" => p.id = v.to_string(),
+                "about" => p.about = v.to_string(),
+                "tries" => p.tries = v.parse().map_err(|_| format!("bad count {v:?}"))?,
+                "header" => {
                     let (k, val) = v.split_once(": ").ok_or(format!("bad header {v:?}"))?;
                     p.headers.push((k.to_string(), val.to_string()));
                 }

@@ -5,11 +5,12 @@
 //! recipient got it or was given up. So a mail survives a dead SMTP server,
 //! a crash and a restart; whoever starts next (daemon or watchdog) sends it.
 //! When the outbox cannot be written (full or read-only disk), the mail is
-//! kept in memory instead ([`super::memory`]).
+//! kept in memory instead ([`crate::queue::fallback`]).
 //!
 //! File names start with the composition time in microseconds (zero
 //! padded) and a sequence number, so sorting by name is oldest first.
-//! Each file holds the envelope and the raw RFC 5322 message, so the very
+//! Each file holds the envelope ([`crate::queue::envelope`]) and the raw
+//! RFC 5322 message, so the very
 //! same bytes (same Date, same Message-ID) are sent however late:
 //!
 //! ```text
@@ -39,6 +40,7 @@ use std::io;
 use std::path::Path;
 
 use crate::clock::UnixMicros;
+use crate::queue::envelope::{self, Head};
 use crate::queue::{Item, Queue};
 
 pub use crate::queue::{Queued, FAILED_DIR, MAX_PERMANENT_TRIES};
@@ -83,58 +85,42 @@ pub struct Entry {
 
 impl Entry {
     fn to_bytes(&self, reason: Option<&str>) -> Vec<u8> {
-        let mut out = format!(
-            "{MAGIC}\ncomposed: {}\nfrom: {}\n",
-            self.composed, self.from
-        );
+        let mut head = Head::new(MAGIC);
+        head.field("composed", self.composed)
+            .field("from", &self.from);
         for t in &self.to {
-            out.push_str(&format!("to: {t}\n"));
+            head.field("to", t);
         }
         for (t, n) in &self.tries {
             if self.to.contains(t) && *n > 0 {
-                out.push_str(&format!("tries: {n} {t}\n"));
+                head.field("tries", format!("{n} {t}"));
             }
         }
         if self.mail_tries > 0 {
-            out.push_str(&format!("mail-tries: {}\n", self.mail_tries));
+            head.field("mail-tries", self.mail_tries);
         }
-        if let Some(r) = reason {
-            let one_line: String = r.chars().filter(|c| !c.is_control()).collect();
-            out.push_str(&format!("reason: {one_line}\n"));
-        }
-        out.push('\n');
-        let mut bytes = out.into_bytes();
-        bytes.extend_from_slice(&self.message);
-        bytes
+        head.finish(reason, &self.message)
     }
 
     fn parse(bytes: &[u8]) -> Result<Entry, String> {
-        let split = bytes
-            .windows(2)
-            .position(|w| w == b"\n\n")
-            .ok_or("no blank line after the envelope")?;
-        let head = std::str::from_utf8(&bytes[..split]).map_err(|_| "envelope is not UTF-8")?;
-        let mut lines = head.lines();
-        if lines.next() != Some(MAGIC) {
-            return Err(format!("does not start with {MAGIC:?}"));
-        }
+        let (fields, message) = envelope::read(MAGIC, bytes)?;
         let mut e = Entry {
-            message: bytes[split + 2..].to_vec(),
+            message: message.to_vec(),
             ..Entry::default()
         };
         let count = |v: &str| v.parse::<u32>().map_err(|_| format!("bad count {v:?}"));
-        for line in lines {
-            match line.split_once(": ") {
-                Some(("from", v)) => e.from = v.to_string(),
-                Some(("to", v)) => e.to.push(v.to_string()),
-                Some(("composed", v)) => {
+        for (key, v) in fields {
+            match key {
+                "from" => e.from = v.to_string(),
+                "to" => e.to.push(v.to_string()),
+                "composed" => {
                     e.composed = v.parse().map_err(|_| format!("bad composed time {v:?}"))?
                 }
-                Some(("tries", v)) => {
+                "tries" => {
                     let (n, addr) = v.split_once(' ').ok_or(format!("bad tries {v:?}"))?;
                     e.tries.insert(addr.to_string(), count(n)?);
                 }
-                Some(("mail-tries", v)) => e.mail_tries = count(v)?,
+                "mail-tries" => e.mail_tries = count(v)?,
                 _ => {} // a newer picomon may add fields (and `reason`)
             }
         }

@@ -514,46 +514,55 @@ fn der_item(buf: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     Some((tag, body, &buf[head + len..]))
 }
 
-/// The issuer and subject names of a DER certificate (raw DER).
-fn issuer_and_subject(der: &[u8]) -> Option<(&[u8], &[u8])> {
-    let (_, cert, _) = der_item(der)?;
-    let (_, tbs, _) = der_item(cert)?;
-    let mut rest = tbs;
-    let (tag, _, r) = der_item(rest)?;
-    if tag == 0xa0 {
-        rest = r; // explicit version
+/// The fields of a DER certificate's TBSCertificate that picomon reads
+/// (raw DER each), found in one walk: version (optional), serialNumber,
+/// signature, issuer, validity, subject.
+struct Tbs<'a> {
+    issuer: &'a [u8],
+    validity: &'a [u8],
+    subject: &'a [u8],
+}
+
+impl<'a> Tbs<'a> {
+    fn parse(der: &'a [u8]) -> Option<Tbs<'a>> {
+        let (_, cert, _) = der_item(der)?;
+        let (_, tbs, _) = der_item(cert)?;
+        let mut rest = tbs;
+        let (tag, _, r) = der_item(rest)?;
+        if tag == 0xa0 {
+            rest = r; // explicit version
+        }
+        // serialNumber, signature
+        for _ in 0..2 {
+            rest = der_item(rest)?.2;
+        }
+        // Each field with its tag and length: the issuer and subject are
+        // compared as they are encoded.
+        let mut next = || {
+            let after = der_item(rest)?.2;
+            let whole = &rest[..rest.len() - after.len()];
+            rest = after;
+            Some(whole)
+        };
+        let issuer = next()?;
+        let validity = next()?;
+        let subject = next()?;
+        Some(Tbs {
+            issuer,
+            validity,
+            subject,
+        })
     }
-    // serialNumber, signature
-    for _ in 0..2 {
-        rest = der_item(rest)?.2;
-    }
-    let issuer_len = rest.len() - der_item(rest)?.2.len();
-    let issuer = &rest[..issuer_len];
-    rest = &rest[issuer_len..];
-    rest = der_item(rest)?.2; // validity
-    let subject_len = rest.len() - der_item(rest)?.2.len();
-    Some((issuer, &rest[..subject_len]))
 }
 
 /// True when a certificate names itself as its issuer (self-signed).
 fn self_issued(der: &[u8]) -> bool {
-    issuer_and_subject(der).is_some_and(|(i, s)| i == s)
+    Tbs::parse(der).is_some_and(|t| t.issuer == t.subject)
 }
 
 /// notAfter of a DER certificate, as Unix seconds.
 pub fn parse_not_after(der: &[u8]) -> Option<i64> {
-    let (_, cert, _) = der_item(der)?;
-    let (_, tbs, _) = der_item(cert)?;
-    let mut rest = tbs;
-    let (tag, _, r) = der_item(rest)?;
-    if tag == 0xa0 {
-        rest = r; // explicit version
-    }
-    // serialNumber, signature, issuer
-    for _ in 0..3 {
-        rest = der_item(rest)?.2;
-    }
-    let (_, validity, _) = der_item(rest)?;
+    let (_, validity, _) = der_item(Tbs::parse(der)?.validity)?;
     let (_, _, after_nb) = der_item(validity)?;
     let (tag, time, _) = der_item(after_nb)?;
     parse_time(tag, std::str::from_utf8(time).ok()?)
