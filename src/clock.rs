@@ -4,6 +4,15 @@
 //! Two kinds of time: monotonic microseconds for tick arithmetic (never
 //! jumps), and wall-clock Unix microseconds for what users read (outage
 //! start, mail dates) and what is persisted.
+//!
+//! Durations that outlive one tick (reminders, escalation, reports, the
+//! Alertmanager repeat, acks and silences) are measured on a [`Timeline`]:
+//! wall time at start, moved on by the monotonic clock only. A step of the
+//! wall clock (NTP, a VM restore, `date -s`) neither pauses them nor fires
+//! them in a burst. What they keep on disk is wall time, converted with
+//! the [`Timeline::offset`] of the moment they are saved (and saved again
+//! when the wall clock steps); at the next start the timeline begins at
+//! the wall clock again, so the saved values are read as they are.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -80,6 +89,12 @@ impl ManualClock {
         self.mono.fetch_add(micros, Ordering::SeqCst);
         self.wall.fetch_add(micros as i64, Ordering::SeqCst);
     }
+
+    /// Steps the wall clock alone, as NTP or `date -s` do: back when
+    /// `micros` is negative. Monotonic time does not move.
+    pub fn step_wall(&self, micros: i64) {
+        self.wall.fetch_add(micros, Ordering::SeqCst);
+    }
 }
 
 impl Clock for ManualClock {
@@ -88,6 +103,71 @@ impl Clock for ManualClock {
     }
     fn wall(&self) -> UnixMicros {
         self.wall.load(Ordering::SeqCst)
+    }
+}
+
+/// One moment on both scales: `wall` for what is shown and for calendar
+/// windows (`when`, `maintenance`), `steady` (a [`Timeline`] reading) for
+/// every duration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Now {
+    pub wall: UnixMicros,
+    pub steady: UnixMicros,
+}
+
+impl Now {
+    /// A moment where both scales agree (no step since start): one-shot
+    /// runs and tests.
+    pub fn at(wall: UnixMicros) -> Now {
+        Now { wall, steady: wall }
+    }
+
+    /// What to add to a steady time to show or save it as wall time.
+    pub fn offset(&self) -> i64 {
+        self.wall - self.steady
+    }
+
+    /// A steady time as wall time (to show or to save).
+    pub fn to_wall(&self, steady: UnixMicros) -> UnixMicros {
+        steady.saturating_add(self.offset())
+    }
+
+    /// A wall time (an outage start) on the steady scale.
+    pub fn to_steady(&self, wall: UnixMicros) -> UnixMicros {
+        wall.saturating_sub(self.offset())
+    }
+}
+
+/// Wall time as it was at the start, moved on by the monotonic clock only:
+/// the scale durations are measured on (see the module comment).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeline {
+    wall0: UnixMicros,
+    mono0: MonoMicros,
+}
+
+/// A wall clock that moved this much more or less than the monotonic one
+/// between two readings was stepped.
+pub const STEP: i64 = 1_000_000;
+
+impl Timeline {
+    /// Starts at the clock's wall time now.
+    pub fn start(clock: &dyn Clock) -> Timeline {
+        Timeline {
+            wall0: clock.wall(),
+            mono0: clock.mono(),
+        }
+    }
+
+    /// Both readings of `clock` now.
+    pub fn now(&self, clock: &dyn Clock) -> Now {
+        let elapsed = clock.mono().saturating_sub(self.mono0);
+        Now {
+            wall: clock.wall(),
+            steady: self
+                .wall0
+                .saturating_add(i64::try_from(elapsed).unwrap_or(i64::MAX)),
+        }
     }
 }
 
@@ -291,6 +371,21 @@ mod tests {
         let c = local_civil(noon).expect("local time");
         let back = local_to_unix(c.year, c.month, c.day, c.hour, c.minute, c.second);
         assert_eq!(back, Some(noon));
+    }
+
+    #[test]
+    fn the_timeline_follows_monotonic_time_through_wall_steps() {
+        let c = ManualClock::new(1_000_000_000);
+        let line = Timeline::start(&c);
+        assert_eq!(line.now(&c), Now::at(1_000_000_000));
+        c.advance(5);
+        c.step_wall(-3_600_000_000);
+        let now = line.now(&c);
+        assert_eq!(now.steady, 1_000_000_005);
+        assert_eq!(now.wall, 1_000_000_005 - 3_600_000_000);
+        assert_eq!(now.offset(), -3_600_000_000);
+        assert_eq!(now.to_wall(now.steady + 7), now.wall + 7);
+        assert_eq!(now.to_steady(now.wall - 7), now.steady - 7);
     }
 
     #[test]

@@ -131,8 +131,9 @@ pub trait Notifier: Send {
     fn transitions(&mut self, batch: Vec<Notice>, now: UnixMicros);
 
     /// Called after every tick: periodic work such as reports and outbox
-    /// retries.
-    fn tick(&mut self, _now: UnixMicros, _checks: &dyn CheckList) {}
+    /// retries. Periods are measured on `now.steady` (a step of the wall
+    /// clock neither stops nor bunches them); `now.wall` is for display.
+    fn tick(&mut self, _now: crate::clock::Now, _checks: &dyn CheckList) {}
 
     /// Someone acknowledged a check in PROBLEM (`picomon ack`): tell its
     /// thread "Acknowledged by USER: COMMENT".

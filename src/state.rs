@@ -73,7 +73,7 @@ pub fn save(state_dir: &Path, s: &SavedState) -> io::Result<()> {
                     last_run: c.last_run,
                     memory: c.memory.as_deref(),
                     held_by: c.held_by.as_deref(),
-                    nag: c.nag.as_ref(),
+                    nag: c.nag.as_ref().map(std::borrow::Cow::Borrowed),
                     flap: c.flap,
                 },
             )
@@ -93,7 +93,7 @@ pub struct SavedCheckRef<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub held_by: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub nag: Option<&'a Nag>,
+    pub nag: Option<std::borrow::Cow<'a, Nag>>,
     #[serde(skip_serializing_if = "FlapHistory::is_empty")]
     pub flap: FlapHistory,
 }
@@ -179,6 +179,7 @@ mod tests {
                 held_by: Some("router ping".into()),
                 nag: Some(Nag {
                     outage_start: 1_700_000_000_000_000,
+                    since: Some(1_700_000_000_000_000),
                     anchor: 1_700_000_120_000_000,
                     reminders: 2,
                     escalated: 1,

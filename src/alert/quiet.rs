@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use super::TransitionKind;
-use crate::clock::UnixMicros;
+use crate::clock::{Now, UnixMicros};
 use crate::model::When;
 
 /// The file name in `state_dir`.
@@ -111,23 +111,34 @@ pub struct Quiet {
 
 impl Quiet {
     /// The silence or maintenance window covering `s` now, by id.
-    pub fn silenced_by(
-        &self,
-        s: Subject,
-        now: UnixMicros,
-        maint: &[Maintenance],
-    ) -> Option<String> {
+    pub fn silenced_by(&self, s: Subject, now: Now, maint: &[Maintenance]) -> Option<String> {
+        let t = now.steady;
         if let Some(x) = self
             .silences
             .iter()
-            .find(|x| x.start <= now && now < x.until && s.matches(&x.pattern))
+            .find(|x| x.start <= t && t < x.until && s.matches(&x.pattern))
         {
             return Some(x.id.clone());
         }
         maint
             .iter()
-            .find(|m| s.matches(&m.pattern) && m.active(now))
+            .find(|m| s.matches(&m.pattern) && m.active(now.wall))
             .map(Maintenance::id)
+    }
+
+    /// The same acks and silences with their times moved by `offset`: a
+    /// steady time plus [`Now::offset`] is the wall time to show or save.
+    pub fn as_wall(&self, offset: i64) -> Quiet {
+        let mut q = self.clone();
+        for a in q.acks.values_mut() {
+            a.at = a.at.saturating_add(offset);
+            a.until = a.until.map(|u| u.saturating_add(offset));
+        }
+        for x in &mut q.silences {
+            x.start = x.start.saturating_add(offset);
+            x.until = x.until.saturating_add(offset);
+        }
+        q
     }
 
     /// Acknowledges a check in PROBLEM.
@@ -172,7 +183,7 @@ impl Quiet {
         &mut self,
         s: Subject,
         kind: TransitionKind,
-        now: UnixMicros,
+        now: Now,
         maint: &[Maintenance],
     ) -> Gate {
         let silenced = self.silenced_by(s, now, maint);
@@ -208,7 +219,8 @@ impl Quiet {
         }
     }
 
-    /// Drops expired silences and acks; true when something ended.
+    /// Drops expired silences and acks (`now` a steady time); true when
+    /// something ended.
     pub fn expire(&mut self, now: UnixMicros) -> bool {
         let before = (self.silences.len(), self.acks.len());
         self.silences.retain(|x| now < x.until);
@@ -222,7 +234,7 @@ impl Quiet {
     pub fn release<'a>(
         &mut self,
         subjects: impl IntoIterator<Item = Subject<'a>>,
-        now: UnixMicros,
+        now: Now,
         maint: &[Maintenance],
     ) -> Vec<String> {
         if self.held.is_empty() {

@@ -9,6 +9,11 @@
 //!  outage start S -- S+after_1: thread escalated to to_1 -- S+after_2: to_2 ...
 //!  acknowledged or silenced: neither reminders nor new escalation steps
 //! ```
+//!
+//! Every time here but `outage_start` is a steady time (see
+//! [`crate::clock::Timeline`]): an interval is monotonic time, so a step of
+//! the wall clock neither stops reminders nor sends a burst of them.
+//! [`Nag::as_wall`] converts for the state file, which holds wall time.
 
 use serde::{Deserialize, Serialize};
 
@@ -19,8 +24,13 @@ pub use crate::model::Escalation;
 /// checks in PROBLEM that have either configured; persisted).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Nag {
-    /// The outage this belongs to.
+    /// The outage this belongs to (its wall-clock start, as the alert state
+    /// has it: an identity, not a time to measure from).
     pub outage_start: UnixMicros,
+    /// When the outage began, steady: escalation counts from it. `None` in
+    /// state files written before it was kept: `outage_start`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<UnixMicros>,
     /// When the last mail of the thread went out (or the last reminder was
     /// due): the next reminder is due `every` later.
     pub anchor: UnixMicros,
@@ -33,12 +43,30 @@ pub struct Nag {
 }
 
 impl Nag {
-    pub fn new(outage_start: UnixMicros, mailed_at: UnixMicros) -> Nag {
+    /// The nag of the outage that began at `outage_start` (wall) and
+    /// `since` (steady), whose Problem was mailed at `mailed_at` (steady).
+    pub fn new(outage_start: UnixMicros, since: UnixMicros, mailed_at: UnixMicros) -> Nag {
         Nag {
             outage_start,
+            since: Some(since),
             anchor: mailed_at,
             reminders: 0,
             escalated: 0,
+        }
+    }
+
+    /// When the outage began (steady).
+    pub fn since(&self) -> UnixMicros {
+        self.since.unwrap_or(self.outage_start)
+    }
+
+    /// The same nag with its steady times moved by `offset` (to wall time
+    /// for the state file: [`crate::clock::Now::offset`]).
+    pub fn as_wall(&self, offset: i64) -> Nag {
+        Nag {
+            since: Some(self.since().saturating_add(offset)),
+            anchor: self.anchor.saturating_add(offset),
+            ..self.clone()
         }
     }
 
@@ -66,7 +94,7 @@ impl Nag {
     /// their positions in `steps`.
     pub fn escalate(&mut self, steps: &[Escalation], now: UnixMicros) -> std::ops::Range<usize> {
         let from = self.escalated as usize;
-        let outage = now - self.outage_start;
+        let outage = now - self.since();
         let to = from
             + steps
                 .iter()
@@ -101,7 +129,7 @@ mod tests {
 
     #[test]
     fn reminders_every_interval_after_the_problem_mail() {
-        let mut n = Nag::new(T - 2 * S, T);
+        let mut n = Nag::new(T - 2 * S, T - 2 * S, T);
         assert_eq!(n.remind(3, T + 2 * S), None);
         assert_eq!(n.remind(3, T + 3 * S), Some(1));
         assert_eq!(n.remind(3, T + 4 * S), None);
@@ -114,7 +142,7 @@ mod tests {
 
     #[test]
     fn a_stalled_loop_sends_one_reminder_not_a_burst() {
-        let mut n = Nag::new(T, T);
+        let mut n = Nag::new(T, T, T);
         assert_eq!(n.remind(3, T + 20 * S), Some(1));
         // Anchor moved to T+18: the next is due at T+21.
         assert_eq!(n.remind(3, T + 20 * S), None);
@@ -123,7 +151,7 @@ mod tests {
 
     #[test]
     fn an_update_restarts_the_interval() {
-        let mut n = Nag::new(T, T);
+        let mut n = Nag::new(T, T, T);
         n.mailed(T + 2 * S);
         assert_eq!(n.remind(3, T + 3 * S), None);
         assert_eq!(n.remind(3, T + 5 * S), Some(1));
@@ -131,7 +159,7 @@ mod tests {
 
     #[test]
     fn zero_interval_never_reminds() {
-        let mut n = Nag::new(T, T);
+        let mut n = Nag::new(T, T, T);
         assert_eq!(n.remind(0, T + 100 * S), None);
     }
 
@@ -151,7 +179,7 @@ mod tests {
     #[test]
     fn escalation_steps_from_the_outage_start() {
         let steps = steps();
-        let mut n = Nag::new(T, T + S);
+        let mut n = Nag::new(T, T, T + S);
         assert_eq!(n.escalate(&steps, T + 4 * S), 0..0);
         assert!(n.recipients(&steps).is_empty());
         assert_eq!(n.escalate(&steps, T + 5 * S), 0..1);
@@ -164,7 +192,7 @@ mod tests {
             vec!["lead@example.org", "boss@example.org"]
         );
         // A loop that was stopped a long time reaches both at once.
-        let mut n = Nag::new(T, T);
+        let mut n = Nag::new(T, T, T);
         assert_eq!(n.escalate(&steps, T + 3600 * S), 0..2);
     }
 }

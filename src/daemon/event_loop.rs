@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use crate::alert::quiet::{self, Gate, Quiet, Subject};
 use crate::alert::{AlertState, Phase, TransitionKind};
-use crate::clock::{Clock, MonoMicros, UnixMicros};
+use crate::clock::{Clock, MonoMicros, Now, Timeline, UnixMicros};
 use crate::config::Config;
 use crate::control::protocol::Response;
 use crate::control::Call;
@@ -175,6 +175,36 @@ impl OverloadLog {
     }
 }
 
+/// SIGUSR1's immediate tick. Signals while one is pending or its runs
+/// are going are merged into it, and one starts at most every
+/// [`IMMEDIATE_EVERY`]: a burst of signals costs a few runs of each check,
+/// not one per signal.
+#[derive(Clone, Copy, Debug, Default)]
+struct Immediate {
+    /// Asked for and not started yet.
+    pending: bool,
+    /// The last immediate tick and how many of its runs are still going.
+    tick: Option<u64>,
+    left: usize,
+    /// When the last one started (monotonic).
+    last_at: Option<MonoMicros>,
+    /// Signals merged since the last one started.
+    merged: u64,
+}
+
+/// The least time between the starts of two immediate ticks.
+pub const IMMEDIATE_EVERY: u64 = crate::clock::MICROS;
+
+impl Immediate {
+    /// When the pending one may start (monotonic).
+    fn start_at(&self) -> Option<MonoMicros> {
+        self.pending.then(|| {
+            self.last_at
+                .map_or(0, |at| at.saturating_add(IMMEDIATE_EVERY))
+        })
+    }
+}
+
 /// What a reload replaces besides the checks; `None` keeps the old one
 /// (its set-up failed and was logged).
 pub struct Parts {
@@ -188,6 +218,11 @@ pub struct Daemon<C: Clock> {
     checks: Vec<Tracked>,
     index: HashMap<String, usize>,
     clock: C,
+    /// The scale durations are measured on (see [`Timeline`]).
+    timeline: Timeline,
+    /// The wall clock's offset from the timeline at the last tick: a
+    /// change is a step of the wall clock.
+    offset_seen: i64,
     ticker: Ticker,
     next_tick: u64,
     exec: Box<dyn Executor>,
@@ -218,6 +253,7 @@ pub struct Daemon<C: Clock> {
     transitions_total: Vec<(&'static str, u64)>,
     /// (parent, dependent) positions, sorted; empty without `depends_on`.
     dependents: Vec<(u32, u32)>,
+    immediate: Immediate,
 }
 
 /// What a reload did, for `picomon reload`.
@@ -248,6 +284,8 @@ impl<C: Clock> Daemon<C> {
             next_tick: 0,
             checks: Vec::new(),
             index: HashMap::new(),
+            timeline: Timeline::start(&clock),
+            offset_seen: 0,
             clock,
             exec,
             notifier,
@@ -271,6 +309,7 @@ impl<C: Clock> Daemon<C> {
             .map(|k| (k.as_str(), 0))
             .to_vec(),
             dependents: Vec::new(),
+            immediate: Immediate::default(),
             cfg,
         };
         d.install(specs, HashMap::new());
@@ -285,6 +324,11 @@ impl<C: Clock> Daemon<C> {
         &self.clock
     }
 
+    /// Now, on the wall clock and on the timeline.
+    pub fn now(&self) -> Now {
+        self.timeline.now(&self.clock)
+    }
+
     pub fn len(&self) -> usize {
         self.checks.len()
     }
@@ -293,9 +337,31 @@ impl<C: Clock> Daemon<C> {
         self.checks.is_empty()
     }
 
-    /// When the next tick is due (monotonic clock).
+    /// When the next tick is due (monotonic clock): on the grid, or an
+    /// immediate one asked for by SIGUSR1.
     pub fn next_tick_at(&self) -> MonoMicros {
-        self.ticker.at(self.next_tick)
+        let grid = self.ticker.at(self.next_tick);
+        self.immediate.start_at().map_or(grid, |at| at.min(grid))
+    }
+
+    /// SIGUSR1: one immediate tick. A signal while one is pending or its
+    /// runs are going is merged into it; false then (the dump that goes
+    /// with the signal is merged too). The tick starts at the next
+    /// [`Daemon::tick`], at most one every [`IMMEDIATE_EVERY`].
+    pub fn ask_immediate_tick(&mut self) -> bool {
+        let im = &mut self.immediate;
+        if im.pending || im.left > 0 {
+            if im.merged == 0 {
+                log::info!(
+                    "SIGUSR1: an immediate run is already {}; merged into it",
+                    if im.pending { "pending" } else { "going" }
+                );
+            }
+            im.merged += 1;
+            return false;
+        }
+        im.pending = true;
+        true
     }
 
     /// Runs in progress.
@@ -304,7 +370,7 @@ impl<C: Clock> Daemon<C> {
     }
 
     pub fn views(&self) -> Vec<CheckView> {
-        let now = self.clock.wall();
+        let now = self.now();
         self.checks
             .iter()
             .enumerate()
@@ -356,6 +422,9 @@ impl<C: Clock> Daemon<C> {
     /// After a restart: checks whose identity is unchanged get back their
     /// alert state, so a PROBLEM stays a PROBLEM and its thread continues.
     pub fn restore(&mut self, mut saved: crate::state::SavedState) {
+        // Saved as wall time; the timeline has just begun at the wall
+        // clock, so this moves them by next to nothing.
+        let offset = self.now().offset();
         let mut held = HashMap::new();
         for t in &mut self.checks {
             if let Some(c) = saved.checks.remove(&t.spec.id) {
@@ -363,7 +432,7 @@ impl<C: Clock> Daemon<C> {
                 t.last_output = c.last_output;
                 t.last_run = c.last_run;
                 t.memory = c.memory;
-                t.set_nag(c.nag);
+                t.set_nag(c.nag.map(|n| n.as_wall(-offset)));
                 t.flap = c.flap;
                 if let Some(p) = c.held_by {
                     held.insert(t.spec.id.clone(), p);
@@ -375,25 +444,45 @@ impl<C: Clock> Daemon<C> {
 
     /// After a restart: the acks and silences kept in `state_dir/quiet`.
     pub fn restore_quiet(&mut self, q: Quiet) {
-        self.quiet = q;
+        self.quiet = q.as_wall(-self.now().offset());
         let index = &self.index;
         self.quiet.retain_checks(|id| index.contains_key(id));
     }
 
     /// Runs the due checks of the tick whose time has come (or, `forced`,
     /// of the next tick at once). Does nothing before the next tick is due.
+    /// A pending immediate tick (SIGUSR1) starts when its time has come;
+    /// a due tick on the grid stands for it.
     pub fn tick(&mut self, forced: bool) {
         let now = self.clock.mono();
-        let k = match self.ticker.due(self.next_tick, now) {
+        let due = self.ticker.due(self.next_tick, now);
+        let asked = self.immediate.start_at().is_some_and(|at| at <= now)
+            || (self.immediate.pending && due.is_some());
+        let k = match due {
             Some(k) => k,
-            None if forced => self.next_tick,
+            None if forced || asked => self.next_tick,
             None => return,
         };
+        // Off the grid: a run still going is no overload.
+        let early = due.is_none();
+        if asked {
+            let im = &mut self.immediate;
+            if im.merged > 0 {
+                log::debug!("immediate tick {k}: {} more SIGUSR1 merged", im.merged);
+            }
+            *im = Immediate {
+                last_at: Some(now),
+                tick: Some(k),
+                ..Immediate::default()
+            };
+        }
         self.next_tick = k + 1;
         self.flush();
-        let wall = self.clock.wall();
-        self.quiet_housekeeping(wall);
-        self.nag(wall);
+        let at = self.now();
+        let wall = at.wall;
+        self.note_step(at);
+        self.quiet_housekeeping(at);
+        self.nag(at);
         // Runs of earlier ticks that never got a worker: the pool is too
         // small for the checks (runs queued within a tick are normal).
         let mut load = Overload {
@@ -411,7 +500,7 @@ impl<C: Clock> Daemon<C> {
             match t.sched.decide(k, t.interval(), t.spec.max_instances) {
                 Decision::NotDue => {}
                 Decision::SkipRunning => {
-                    load.skipped += 1;
+                    load.skipped += u64::from(!early);
                     log::debug!("{}: still running, run of tick {k} skipped", t.spec.title());
                 }
                 Decision::Run => {
@@ -427,6 +516,9 @@ impl<C: Clock> Daemon<C> {
             }
         }
         self.tick_started = (k, now, started);
+        if asked {
+            self.immediate.left = started;
+        }
         self.note_overload(k, wall, load);
         if let Some(dir) = &self.cfg.result_dir {
             if let Err(err) = crate::passive::pick_up_result_dir(dir, &self.outputs) {
@@ -437,16 +529,35 @@ impl<C: Clock> Daemon<C> {
         // The notifier is taken out for the call, so it can look at the
         // loop's checks (lazily: views only when a report is due).
         let mut notifier = std::mem::replace(&mut self.notifier, Box::new(crate::notify::LogOnly));
-        notifier.tick(wall, &Checks(self));
+        notifier.tick(at, &Checks(self));
         self.outbox_lines = notifier.status_lines();
         self.notifier = notifier;
         self.save_if_dirty();
     }
 
+    /// A step of the wall clock: what is saved as wall time is saved
+    /// again in the new wall time (durations go on counting on the
+    /// timeline, unchanged).
+    fn note_step(&mut self, now: Now) {
+        let step = now.offset() - self.offset_seen;
+        if step.abs() <= crate::clock::STEP {
+            return;
+        }
+        self.offset_seen = now.offset();
+        log::warn!(
+            "the wall clock was stepped {} by {:.1} s: reminders, escalation, reports, \
+             acks and silences go on counting monotonic time",
+            if step < 0 { "back" } else { "forward" },
+            step.unsigned_abs() as f64 / 1e6
+        );
+        self.dirty = true;
+        self.quiet_dirty = true;
+    }
+
     /// Ends expired acks and silences; mails the Problems they held of
     /// checks still in PROBLEM.
-    fn quiet_housekeeping(&mut self, now: UnixMicros) {
-        if self.quiet.expire(now) {
+    fn quiet_housekeeping(&mut self, now: Now) {
+        if self.quiet.expire(now.steady) {
             self.quiet_dirty = true;
         }
         let released = self.quiet.release(
@@ -469,12 +580,12 @@ impl<C: Clock> Daemon<C> {
                 "{}: no longer silenced and still failing: its Problem is mailed now",
                 t.spec.title()
             );
-            let mut x = t.now_transition(TransitionKind::Problem, now);
+            let mut x = t.now_transition(TransitionKind::Problem, now.wall);
             x.previous = None;
             let mut notice = t.notice(x);
             self.mailed(i, &mut notice, now);
             // Straight to the notifier: the silence has been consulted.
-            self.notifier.transitions(vec![notice], now);
+            self.notifier.transitions(vec![notice], now.wall);
         }
         self.save_quiet_if_dirty();
     }
@@ -483,7 +594,8 @@ impl<C: Clock> Daemon<C> {
         if !self.quiet_dirty {
             return;
         }
-        match quiet::save(&self.cfg.state_dir, &self.quiet) {
+        let on_disk = self.quiet.as_wall(self.now().offset());
+        match quiet::save(&self.cfg.state_dir, &on_disk) {
             Ok(()) => self.quiet_dirty = false,
             Err(err) => log::error!("cannot save the acks and silences: {err}"),
         }
@@ -525,6 +637,10 @@ impl<C: Clock> Daemon<C> {
         let listening = self.cfg.listen.is_some();
         let t = &mut self.checks[i];
         if t.sched.running {
+            let im = &mut self.immediate;
+            if im.left > 0 && im.tick.is_some() && t.sched.last_tick == im.tick {
+                im.left -= 1;
+            }
             t.sched.finish();
             self.running = self.running.saturating_sub(1);
         }
@@ -613,7 +729,7 @@ impl<C: Clock> Daemon<C> {
         let mut batch = std::mem::take(&mut self.pending);
         batch.sort_by_key(|(i, _)| *i);
         let batch = self.resolve_deps(batch);
-        let now = self.clock.wall();
+        let now = self.now();
         let mut mail = Vec::with_capacity(batch.len());
         for (i, mut n) in batch {
             let t = &self.checks[i];
@@ -644,7 +760,7 @@ impl<C: Clock> Daemon<C> {
         }
         self.save_quiet_if_dirty();
         if !mail.is_empty() {
-            self.notifier.transitions(mail, now);
+            self.notifier.transitions(mail, now.wall);
         }
     }
 
@@ -655,6 +771,7 @@ impl<C: Clock> Daemon<C> {
         // The report time and thread subjects are kept by the mail side
         // (state_dir/mail-state).
         let all = &self.checks;
+        let offset = self.now().offset();
         let checks = self.checks.iter().map(|t| {
             (
                 t.spec.id.as_str(),
@@ -664,7 +781,7 @@ impl<C: Clock> Daemon<C> {
                     last_run: t.last_run,
                     memory: t.memory.as_deref(),
                     held_by: t.held_by().map(|p| all[p as usize].spec.id.as_str()),
-                    nag: t.nag(),
+                    nag: t.nag().map(|n| std::borrow::Cow::Owned(n.as_wall(offset))),
                     flap: t.flap,
                 },
             )
@@ -689,7 +806,7 @@ impl<C: Clock> Daemon<C> {
 
     /// Acks and silences, for the dump.
     fn quiet_lines(&self) -> Vec<String> {
-        let q = &self.quiet;
+        let q = &self.quiet.as_wall(self.now().offset());
         let mut out = vec![format!("acknowledged ({}):", q.acks.len())];
         for (id, a) in &q.acks {
             out.push(format!(
@@ -758,6 +875,8 @@ impl<C: Clock> Daemon<C> {
             kept,
         };
         self.cfg = cfg;
+        // Runs of the old checks are no longer told apart.
+        self.immediate.left = 0;
         self.install(specs, old);
         self.rehold(held);
         let index = &self.index;

@@ -93,9 +93,12 @@ fn drive(
         for event in events {
             match event {
                 Event::Result { id, outcome } => d.on_result(&id, outcome),
+                // One immediate tick for a burst of signals, and one dump
+                // with it (see `Daemon::ask_immediate_tick`).
                 Event::Signal(SIGUSR1) => {
-                    print_dump(&d.dump());
-                    d.tick(true);
+                    if d.ask_immediate_tick() {
+                        print_dump(&d.dump());
+                    }
                 }
                 Event::Signal(SIGHUP) => {
                     let _ = reload(d, cli);

@@ -279,17 +279,20 @@ impl Channels {
     /// Alertmanager forgets an alert not posted again within its resolve
     /// timeout: every `repeat`, while nothing waits in its queue, the
     /// alerts of the checks still in PROBLEM are posted again.
-    fn repeat_alerts(&mut self, now: UnixMicros, checks: &dyn CheckList) {
+    fn repeat_alerts(&mut self, at: crate::clock::Now, checks: &dyn CheckList) {
+        let now = at.wall;
         let mut views: Option<Vec<CheckView>> = None;
         let problem = crate::alert::TransitionKind::Problem.as_str();
         for ch in &mut self.list {
             let Render::Alertmanager { repeat, last, .. } = &mut ch.render else {
                 continue;
             };
-            if last.is_some_and(|t| now - t < repeat.as_micros() as i64) {
+            // Counted on the timeline: a wall clock set back must not let
+            // Alertmanager resolve the alerts meanwhile.
+            if last.is_some_and(|t| at.steady - t < repeat.as_micros() as i64) {
                 continue;
             }
-            *last = Some(now);
+            *last = Some(at.steady);
             if !checks.any_problem() || ch.courier.pending() > 0 {
                 continue;
             }
@@ -343,7 +346,7 @@ impl Notifier for Channels {
         self.send(&events, now);
     }
 
-    fn tick(&mut self, now: UnixMicros, checks: &dyn CheckList) {
+    fn tick(&mut self, now: crate::clock::Now, checks: &dyn CheckList) {
         for ch in &self.list {
             ch.courier.flush_memory();
         }

@@ -17,7 +17,7 @@ impl Notifier for FanOut {
         }
     }
 
-    fn tick(&mut self, now: UnixMicros, checks: &dyn CheckList) {
+    fn tick(&mut self, now: crate::clock::Now, checks: &dyn CheckList) {
         for n in &mut self.0 {
             n.tick(now, checks);
         }

@@ -115,6 +115,10 @@ pub struct MailNotifier {
     saved: MailState,
     digest_over: usize,
     report_every: Duration,
+    /// The wall clock's offset from the daemon's timeline at the last tick
+    /// ([`crate::clock::Now::offset`]); `None` before the first, while
+    /// `saved.last_report` is still the wall time read from the file.
+    offset: Option<i64>,
 }
 
 impl std::fmt::Debug for MailNotifier {
@@ -154,12 +158,13 @@ impl MailNotifier {
             saved: load_mail_state(state_dir),
             digest_over: e.digest_over,
             report_every: e.report_every,
+            offset: None,
         })
     }
 
     /// When the last report was queued, or when the current report period
-    /// began. Kept in `state_dir/mail-state` (and may be mirrored in the
-    /// daemon's state file).
+    /// began: a steady time once the notifier has ticked (wall time before).
+    /// Kept in `state_dir/mail-state` as wall time.
     pub fn last_report(&self) -> Option<UnixMicros> {
         self.saved.last_report
     }
@@ -273,9 +278,15 @@ impl MailNotifier {
         }
     }
 
+    /// Saves `state_dir/mail-state`, the report time as wall time.
     fn save_mail_state(&self) {
         let path = self.state_dir.join(MAIL_STATE_FILE);
-        let result = serde_json::to_vec_pretty(&self.saved)
+        let offset = self.offset.unwrap_or(0);
+        let on_disk = MailState {
+            last_report: self.saved.last_report.map(|t| t.saturating_add(offset)),
+            ..self.saved.clone()
+        };
+        let result = serde_json::to_vec_pretty(&on_disk)
             .map_err(std::io::Error::other)
             .and_then(|b| crate::fs::write_atomic(&path, &b));
         if let Err(e) = result {
@@ -338,8 +349,18 @@ impl Notifier for MailNotifier {
         }
     }
 
-    fn tick(&mut self, now: UnixMicros, checks: &dyn CheckList) {
+    fn tick(&mut self, at: crate::clock::Now, checks: &dyn CheckList) {
         self.flush_memory();
+        // The report period is counted on the daemon's timeline (a wall
+        // clock set back neither stops reports nor sends a burst after a
+        // step forward); the file keeps wall time, saved again after a step.
+        let offset = at.offset();
+        match self.offset.replace(offset) {
+            None => self.saved.last_report = self.saved.last_report.map(|t| at.to_steady(t)),
+            Some(seen) if (offset - seen).abs() > crate::clock::STEP => self.save_mail_state(),
+            Some(_) => {}
+        }
+        let now = at.steady;
         if self.report_every.is_zero() || !self.composer.has_recipients() {
             return;
         }
@@ -352,7 +373,8 @@ impl Notifier for MailNotifier {
             None => self.set_last_report(Some(now)),
             Some(t) if now - t >= self.report_every.as_micros() as i64 => {
                 if self.queue(
-                    self.composer.report(&checks.views(), &checks.notes(), now),
+                    self.composer
+                        .report(&checks.views(), &checks.notes(), at.wall),
                     "report",
                     MailKind::Report,
                 ) {

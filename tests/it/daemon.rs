@@ -218,6 +218,36 @@ fn sigusr1_dumps_the_state_problems_first_and_starts_a_tick() {
 }
 
 #[test]
+fn a_burst_of_sigusr1_runs_the_checks_a_few_times_not_once_per_signal() {
+    let sb = Sandbox::new();
+    let d = counter_daemon(&sb, 3600.0, "");
+    assert!(sb.wait_lines("runs", 1, LONG), "no first run");
+    assert!(
+        d.wait_stderr("counter on box: OK", 1, LONG),
+        "{}",
+        d.stderr()
+    );
+    // Spread over about 3 s, so the kernel does not fold them into one.
+    let started = Instant::now();
+    for _ in 0..500 {
+        d.signal(libc::SIGUSR1);
+        std::thread::sleep(Duration::from_millis(6));
+    }
+    // One immediate run per second at most, whatever the signal count.
+    let bound = 3 + started.elapsed().as_secs() as usize;
+    assert!(sb.wait_lines("runs", 2, LONG), "no run after the burst");
+    // Give late runs the time to show (a bound from above: a slow host
+    // only makes fewer of them).
+    std::thread::sleep(Duration::from_secs(3));
+    let extra = count_lines(&sb.path("runs")) - 1;
+    assert!(extra <= bound, "{extra} extra runs for 500 signals");
+    let dumps = d.stdout().matches("Signal SIGUSR1 caught").count();
+    assert!((1..=bound).contains(&dumps), "{dumps} dumps");
+    // A run still going when an immediate tick comes is no overload.
+    assert!(!d.stderr().contains("overloaded"), "{}", d.stderr());
+}
+
+#[test]
 fn ticks_run_checks_again_and_recovery_is_logged() {
     let sb = Sandbox::new();
     fs::write(sb.path("status"), "2\n").unwrap();

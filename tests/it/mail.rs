@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use picomon::alert::{Phase, Transition, TransitionKind};
+use picomon::clock::Now;
 use picomon::config::{Config, SmtpTls};
 use picomon::model::Status;
 use picomon::notify::mail::{self, MailNotifier};
@@ -487,20 +488,20 @@ fn reports_are_sent_only_while_a_problem_exists() {
     ];
     // No PROBLEM for hours: no report.
     for k in 0..10 {
-        n.tick(T0 + k * 3600 * S, &all_ok);
+        n.tick(Now::at(T0 + k * 3600 * S), &all_ok);
     }
     // A PROBLEM: the first report one period after it showed, then every
     // period.
     let t1 = T0 + 100_000 * S;
-    n.tick(t1, &one_bad);
-    n.tick(t1 + 300 * S, &one_bad);
+    n.tick(Now::at(t1), &one_bad);
+    n.tick(Now::at(t1 + 300 * S), &one_bad);
     assert_eq!(n.last_report(), Some(t1));
-    n.tick(t1 + 600 * S, &one_bad);
-    n.tick(t1 + 900 * S, &one_bad);
-    n.tick(t1 + 1200 * S, &one_bad);
+    n.tick(Now::at(t1 + 600 * S), &one_bad);
+    n.tick(Now::at(t1 + 900 * S), &one_bad);
+    n.tick(Now::at(t1 + 1200 * S), &one_bad);
     // All OK again: no more reports.
     for k in 0..10 {
-        n.tick(t1 + 1500 * S + k * 600 * S, &all_ok);
+        n.tick(Now::at(t1 + 1500 * S + k * 600 * S), &all_ok);
     }
     assert_eq!(n.last_report(), None);
     n.transitions(
@@ -546,17 +547,64 @@ fn report_period_survives_a_restart() {
     let bad = vec![view("b", Phase::Problem, "B CRITICAL")];
     {
         let mut n = notifier(&cfg);
-        n.tick(T0, &bad);
-        n.tick(T0 + 300 * S, &bad);
+        n.tick(Now::at(T0), &bad);
+        n.tick(Now::at(T0 + 300 * S), &bad);
         n.shutdown(Duration::from_secs(5));
     }
     let mut n = notifier(&cfg);
     assert_eq!(n.last_report(), Some(T0));
-    n.tick(T0 + 600 * S, &bad);
+    n.tick(Now::at(T0 + 600 * S), &bad);
     let m = server.wait_messages(1);
     assert_eq!(m[0].one("Subject"), "[picomon] error report");
     assert_eq!(n.last_report(), Some(T0 + 600 * S));
     n.shutdown(Duration::from_secs(5));
+}
+
+/// A moment `steady` seconds after T0 on the daemon's timeline, with the
+/// wall clock `offset` seconds off it (stepped).
+fn stepped(steady: i64, offset: i64) -> Now {
+    Now {
+        wall: T0 + (steady + offset) * S,
+        steady: T0 + steady * S,
+    }
+}
+
+#[test]
+fn reports_keep_their_period_when_the_wall_clock_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_held, port) = reserve_port();
+    let server = Smtp::start(dir.path(), port);
+    let mut cfg = config(dir.path(), port);
+    cfg.emails.report_every = Duration::from_secs(600);
+    let mut n = notifier(&cfg);
+    let bad = vec![view("b", Phase::Problem, "B CRITICAL")];
+    n.tick(stepped(0, 0), &bad);
+    n.tick(stepped(600, 0), &bad);
+    server.wait_messages(1);
+    // Set back an hour: the next report is still 600 s later, not 70 min.
+    n.tick(stepped(900, -3600), &bad);
+    n.tick(stepped(1200, -3600), &bad);
+    server.wait_messages(2);
+    // Forward two hours: no burst, the period goes on.
+    for s in [1300, 1400, 1500, 1600, 1700] {
+        n.tick(stepped(s, 3600), &bad);
+    }
+    assert_eq!(n.last_report(), Some(T0 + 1200 * S));
+    n.tick(stepped(1800, 3600), &bad);
+    assert_eq!(n.last_report(), Some(T0 + 1800 * S));
+    n.shutdown(Duration::from_secs(5));
+    let reports = server
+        .received()
+        .iter()
+        .filter(|m| m.one("Subject") == "[picomon] error report")
+        .count();
+    assert_eq!(reports, 3);
+    // On disk, the wall time of the last report in the stepped clock: a
+    // restart goes on from there.
+    let saved: serde_json::Value =
+        serde_json::from_slice(&fs::read(cfg.state_dir.join(mail::MAIL_STATE_FILE)).unwrap())
+            .unwrap();
+    assert_eq!(saved["last_report"], serde_json::json!(T0 + 5400 * S));
 }
 
 #[test]
@@ -619,8 +667,11 @@ fn no_recipients_means_no_mail_queued() {
         )],
         T0,
     );
-    n.tick(T0 + 7200 * S, &[view("x", Phase::Problem, "DOWN")]);
-    n.tick(T0 + 9 * 7200 * S, &[view("x", Phase::Problem, "DOWN")]);
+    n.tick(Now::at(T0 + 7200 * S), &[view("x", Phase::Problem, "DOWN")]);
+    n.tick(
+        Now::at(T0 + 9 * 7200 * S),
+        &[view("x", Phase::Problem, "DOWN")],
+    );
     assert!(outbox_files(&cfg).is_empty());
     assert_eq!(n.status_lines()[0], "mail outbox: empty");
     let err = mail::test_mail(&cfg).unwrap_err();
@@ -1685,7 +1736,7 @@ fn a_partly_delivered_mail_on_a_read_only_disk_is_finished_from_memory() {
     );
     // Writable again: the old file goes at the next tick.
     fsys.remount("rw");
-    n.tick(T0, &Vec::new());
+    n.tick(Now::at(T0), &Vec::new());
     wait_nothing_owed(&cfg, &n);
     assert!(!file.exists());
     n.shutdown(Duration::from_secs(10));

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::alert::quiet::Ack;
 use crate::alert::Phase;
-use crate::clock::{Clock, UnixMicros};
+use crate::clock::{Clock, Now};
 use crate::control::protocol::{self as proto, Request, Response};
 use crate::control::Call;
 use crate::daemon::executor::Run;
@@ -26,14 +26,14 @@ impl<C: Clock> Daemon<C> {
     /// A control request the loop answers (`reload` is the runner's: it
     /// reads the config). The answer waits in [`Daemon::take_answers`].
     pub fn control(&mut self, call: Call) {
-        let now = self.clock.wall();
+        let now = self.now();
         let answer = match &call.request {
             Request::Status => Response {
                 status: Some(self.status_report()),
                 ..Response::default()
             },
             Request::Silences => Response {
-                silences: Some(self.quiet.silences.clone()),
+                silences: Some(self.quiet.as_wall(now.offset()).silences),
                 ..Response::default()
             },
             Request::Reload => Response::error("reload is not handled here"),
@@ -58,8 +58,14 @@ impl<C: Clock> Daemon<C> {
                 for_secs,
                 comment,
             } => {
-                let until = now.saturating_add((*for_secs as i64).saturating_mul(1_000_000));
-                let id = self.quiet.silence(pattern, &call.user, comment, now, until);
+                // Counted on the timeline: "for 2h" is two hours of
+                // monotonic time, whatever the wall clock does.
+                let until = now
+                    .steady
+                    .saturating_add((*for_secs as i64).saturating_mul(1_000_000));
+                let id = self
+                    .quiet
+                    .silence(pattern, &call.user, comment, now.steady, until);
                 self.quiet_dirty = true;
                 self.save_quiet_if_dirty();
                 let n = self
@@ -70,7 +76,7 @@ impl<C: Clock> Daemon<C> {
                 log::info!("silence {id} {pattern:?} by {}: {comment}", call.user);
                 Response::message(format!(
                     "silence {id}: {pattern:?} ({n} checks match now) until {}",
-                    crate::clock::local_datetime(until)
+                    crate::clock::local_datetime(now.to_wall(until))
                 ))
             }
             Request::Unsilence { id } => match self.quiet.unsilence(id) {
@@ -142,7 +148,7 @@ impl<C: Clock> Daemon<C> {
         comment: &str,
         for_secs: Option<u64>,
         sticky: bool,
-        now: UnixMicros,
+        now: Now,
     ) -> Response {
         let t = &self.checks[i];
         if t.alert.phase != Phase::Problem {
@@ -152,7 +158,10 @@ impl<C: Clock> Daemon<C> {
                 phase_text(t)
             ));
         }
-        let until = for_secs.map(|s| now.saturating_add((s as i64).saturating_mul(1_000_000)));
+        let until = for_secs.map(|s| {
+            now.steady
+                .saturating_add((s as i64).saturating_mul(1_000_000))
+        });
         self.quiet.ack(
             &t.spec.id,
             Ack {
@@ -160,12 +169,12 @@ impl<C: Clock> Daemon<C> {
                 comment: comment.to_string(),
                 until,
                 sticky,
-                at: now,
+                at: now.steady,
             },
         );
         log::info!("{}: acknowledged by {by}: {comment}", t.spec.title());
         let view = t.view();
-        self.notifier.acknowledged(&view, by, comment, now);
+        self.notifier.acknowledged(&view, by, comment, now.wall);
         self.quiet_dirty = true;
         self.save_quiet_if_dirty();
         Response::message(format!("acknowledged: {}", self.checks[i].spec.title()))
@@ -194,7 +203,7 @@ impl<C: Clock> Daemon<C> {
 
     /// What `picomon status` shows; published for the control server.
     pub fn status_report(&self) -> proto::StatusReport {
-        let now = self.clock.wall();
+        let now = self.now();
         let checks = self
             .checks
             .iter()
@@ -224,7 +233,7 @@ impl<C: Clock> Daemon<C> {
                 ack: self.quiet.acks.get(&t.spec.id).map(|a| proto::AckView {
                     by: a.by.clone(),
                     comment: a.comment.clone(),
-                    until: a.until.map(proto::unix_secs),
+                    until: a.until.map(|u| proto::unix_secs(now.to_wall(u))),
                 }),
                 silenced_by: self
                     .quiet
@@ -236,8 +245,8 @@ impl<C: Clock> Daemon<C> {
             outbox: proto::Outbox {
                 lines: self.outbox_lines.clone(),
             },
-            silences: self.quiet.silences.clone(),
-            at: proto::unix_secs(now),
+            silences: self.quiet.as_wall(now.offset()).silences,
+            at: proto::unix_secs(now.wall),
         }
     }
 }

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use crate::alert::flap::{FlapEvent, FlapSetting};
 use crate::alert::remind::Nag;
 use crate::alert::{deps, Phase, Transition, TransitionKind};
-use crate::clock::{Clock, UnixMicros};
+use crate::clock::{Clock, Now, UnixMicros};
 use crate::model::Status;
 use crate::notify::Notice;
 
@@ -350,7 +350,7 @@ impl<C: Clock> Daemon<C> {
 
     /// After the quiet gate let `n` of check `i` through: reminders and
     /// escalation follow the thread; escalated addresses ride along.
-    pub(super) fn mailed(&mut self, i: usize, n: &mut Notice, now: UnixMicros) {
+    pub(super) fn mailed(&mut self, i: usize, n: &mut Notice, now: Now) {
         let steps_len = self
             .cfg
             .noise
@@ -370,7 +370,8 @@ impl<C: Clock> Daemon<C> {
         let kind = n.transition.kind;
         if n.transition.opens_outage() {
             if nagging {
-                t.set_nag(Some(Nag::new(n.transition.outage_start, now)));
+                let start = n.transition.outage_start;
+                t.set_nag(Some(Nag::new(start, now.to_steady(start), now.steady)));
             }
         } else if matches!(
             kind,
@@ -379,7 +380,7 @@ impl<C: Clock> Daemon<C> {
             t.set_nag(None);
         } else if kind == TransitionKind::Update {
             if let Some(nag) = t.nag_mut() {
-                nag.mailed(now);
+                nag.mailed(now.steady);
             }
         }
         self.dirty = true;
@@ -387,7 +388,7 @@ impl<C: Clock> Daemon<C> {
 
     /// Escalation steps and reminders due now, for checks in PROBLEM that
     /// nobody acknowledged and nothing silences.
-    pub(super) fn nag(&mut self, now: UnixMicros) {
+    pub(super) fn nag(&mut self, now: Now) {
         let mut out = Vec::new();
         for i in 0..self.checks.len() {
             let t = &self.checks[i];
@@ -410,42 +411,42 @@ impl<C: Clock> Daemon<C> {
             if quiet {
                 continue;
             }
-            let start = t.alert.outage_start.unwrap_or(now);
+            let start = t.alert.outage_start.unwrap_or(now.wall);
+            let fresh = Nag::new(start, now.to_steady(start), now.steady);
             let t = &mut self.checks[i];
             if t.nag().is_none() {
                 // A Problem mailed before reminders were configured (or by
                 // a picomon that had none): they count from now.
-                t.set_nag(Some(Nag::new(start, now)));
+                t.set_nag(Some(fresh.clone()));
             }
             let Some(nag) = t.nag_mut() else {
                 continue;
             };
             if nag.outage_start != start {
-                *nag = Nag::new(start, now);
+                *nag = fresh;
             }
-            let reached = nag.escalate(steps, now);
-            let reminder = nag.remind(every, now);
+            let reached = nag.escalate(steps, now.steady);
+            let reminder = nag.remind(every, now.steady);
             let to = nag.recipients(steps);
+            let lasted = crate::clock::hms(now.steady - nag.since());
             if !reached.is_empty() {
                 log::info!(
-                    "escalation {}: unacknowledged for {}: now also to {}",
+                    "escalation {}: unacknowledged for {lasted}: now also to {}",
                     t.spec.title(),
-                    crate::clock::hms(now - start),
                     to.join(", ")
                 );
-                let mut n = t.notice(t.now_transition(TransitionKind::Escalation, now));
+                let mut n = t.notice(t.now_transition(TransitionKind::Escalation, now.wall));
                 n.count = reached.end as u32;
                 n.escalated_to = to.clone();
                 out.push(n);
             }
             if let Some(k) = reminder {
                 log::info!(
-                    "reminder {}: still {} after {}",
+                    "reminder {}: still {} after {lasted}",
                     t.spec.title(),
                     t.alert.last_status.unwrap_or(Status::Unknown),
-                    crate::clock::hms(now - start)
                 );
-                let mut n = t.notice(t.now_transition(TransitionKind::Reminder, now));
+                let mut n = t.notice(t.now_transition(TransitionKind::Reminder, now.wall));
                 n.count = k;
                 n.escalated_to = to;
                 out.push(n);
@@ -455,7 +456,7 @@ impl<C: Clock> Daemon<C> {
             }
         }
         if !out.is_empty() {
-            self.notifier.transitions(out, now);
+            self.notifier.transitions(out, now.wall);
         }
     }
 

@@ -32,7 +32,7 @@ impl Notifier for Recorder {
     fn transitions(&mut self, batch: Vec<Notice>, _now: UnixMicros) {
         self.batches.lock().unwrap().push(batch);
     }
-    fn tick(&mut self, _now: UnixMicros, checks: &dyn CheckList) {
+    fn tick(&mut self, _now: crate::clock::Now, checks: &dyn CheckList) {
         *self.last_tick.lock().unwrap() = Some((checks.any_problem(), checks.notes()));
     }
 
@@ -713,4 +713,46 @@ fn the_http_snapshot_counts_transitions_and_keeps_durations_only_while_listening
     let snap = r.d.http_snapshot();
     assert!(snap.recent.iter().all(Vec::is_empty), "{:?}", snap.recent);
 }
+#[test]
+fn a_burst_of_sigusr1_gives_one_immediate_tick_not_one_per_signal() {
+    let mut r = rig(TWO);
+    r.at(0);
+    r.started();
+    r.end("a", Status::Ok);
+    r.end("b", Status::Ok);
+    r.at(10 * SEC);
+    // 100 signals in one batch: one asks, 99 are merged into it.
+    let asked = (0..100).filter(|_| r.d.ask_immediate_tick()).count();
+    assert_eq!(asked, 1);
+    r.d.tick(false);
+    assert_eq!(r.started(), ["a"], "the next tick's checks, at once");
+    // While its run goes on, more signals merge into it.
+    assert!((0..100).all(|_| !r.d.ask_immediate_tick()));
+    r.d.tick(false);
+    assert!(r.started().is_empty());
+    r.end("a", Status::Ok);
+    // Done: the next signal asks again, but one second after the last.
+    assert!(r.d.ask_immediate_tick());
+    assert!((0..100).all(|_| !r.d.ask_immediate_tick()));
+    assert_eq!(r.d.next_tick_at(), 11 * SEC);
+    r.at(11 * SEC - 1);
+    assert!(r.started().is_empty());
+    r.at(11 * SEC);
+    assert_eq!(r.started(), ["a", "b"]);
+    r.end("a", Status::Ok);
+    r.end("b", Status::Ok);
+    // Nothing pending: the grid again (two ticks were run early).
+    assert_eq!(r.d.next_tick_at(), 180 * SEC);
+    r.at(179 * SEC);
+    assert!(r.started().is_empty());
+    // A check still running from the grid is skipped by an immediate
+    // tick without counting as overload.
+    r.at(180 * SEC);
+    assert_eq!(r.started(), ["a"]);
+    assert!(r.d.ask_immediate_tick());
+    r.d.tick(false);
+    assert_eq!(r.started(), ["b"]);
+    assert!(r.d.dump().contains("overload: none"), "{}", r.d.dump());
+}
+
 mod policy;

@@ -530,3 +530,114 @@ add(shell("true"), #{ name: "db", retry: 0, renotify_every: "3s" });
         ]
     );
 }
+
+// ------------------------------------------------ a wall clock that steps
+
+#[test]
+fn reminders_keep_their_period_when_the_wall_clock_steps() {
+    let mut r = rig(NAGGED);
+    r.run_tick(0, &[("db", Critical), ("quiet", Up)]);
+    assert_eq!(r.notes.take(), [["problem db"]]);
+    let hour = 3600 * SEC as i64;
+    let mut seen = vec![];
+    for s in 1..=12u64 {
+        match s {
+            // Set back an hour (NTP, a VM restore), then two forward.
+            4 => r.clock.step_wall(-hour),
+            8 => r.clock.step_wall(2 * hour),
+            _ => {}
+        }
+        r.run_tick(s * SEC, &[("db", Critical), ("quiet", Up)]);
+        seen.extend(
+            r.notices()
+                .into_iter()
+                .map(|n| (s, n.transition.kind, n.count)),
+        );
+    }
+    // Neither paused by the step back nor bunched by the step forward.
+    assert_eq!(
+        seen,
+        [
+            (3, TransitionKind::Reminder, 1),
+            (5, TransitionKind::Escalation, 1),
+            (6, TransitionKind::Reminder, 2),
+            (9, TransitionKind::Reminder, 3),
+            (12, TransitionKind::Reminder, 4),
+        ]
+    );
+    // The state file holds wall time as the clock reads now (an hour
+    // ahead of the timeline), for a restart to go on from.
+    let nag = crate::state::load(r.dir.path()).unwrap().checks["db"]
+        .nag
+        .clone()
+        .unwrap();
+    assert_eq!(nag.anchor, T0 + (12 * SEC) as i64 + hour);
+    assert_eq!(nag.since, Some(T0 + hour));
+    assert_eq!(nag.reminders, 4);
+}
+
+#[test]
+fn a_silence_for_two_hours_lasts_two_hours_of_monotonic_time() {
+    let hour = 3600 * SEC as i64;
+    for step in [-hour, 3 * hour] {
+        let mut r = rig(ONE);
+        r.run_tick(0, &[("a", Up)]);
+        let answer = silence(&mut r, "a", 7200);
+        assert!(answer.error.is_none(), "{answer:?}");
+        r.clock.step_wall(step);
+        let mut mailed = vec![];
+        for s in (60..=7260).step_by(60) {
+            r.run_tick(s * SEC, &[("a", Critical)]);
+            mailed.extend(r.notices().into_iter().map(|n| (s, n.transition.kind)));
+            let silenced = r.view("a").silenced_by.is_some();
+            assert_eq!(silenced, s < 7200, "at {s} s, wall stepped {step}");
+        }
+        // Held for the two hours, handed over at the tick that ends them.
+        assert_eq!(mailed, [(7200, TransitionKind::Problem)], "step {step}");
+        // Its end was saved: the file has no silence left.
+        let saved = crate::alert::quiet::load(r.dir.path()).unwrap();
+        assert!(saved.silences.is_empty());
+    }
+}
+
+#[test]
+fn an_ack_lasts_its_time_of_monotonic_time() {
+    let mut r = rig(NAGGED);
+    r.run_tick(0, &[("db", Critical), ("quiet", Up)]);
+    r.notes.take();
+    let answer = ask(
+        &mut r,
+        Request::Ack {
+            check: "db".into(),
+            comment: "on it".into(),
+            for_secs: Some(7),
+            sticky: false,
+        },
+    )
+    .unwrap();
+    assert!(answer.error.is_none(), "{answer:?}");
+    let until = status_of(&r, "db").ack.unwrap().until.unwrap();
+    r.clock.step_wall(-3600 * SEC as i64);
+    // The status shows the end in the stepped wall time.
+    let shown = status_of(&r, "db").ack.unwrap().until.unwrap();
+    assert_eq!(until - shown, 3600);
+    let saved = crate::alert::quiet::load(r.dir.path()).unwrap();
+    assert_eq!(saved.acks["db"].until, Some(T0 + 7 * SEC as i64));
+    let mut kinds = vec![];
+    for s in 1..=8u64 {
+        r.run_tick(s * SEC, &[("db", Critical), ("quiet", Up)]);
+        kinds.extend(r.notices().into_iter().map(|n| (s, n.transition.kind)));
+    }
+    assert_eq!(
+        kinds,
+        [
+            (7, TransitionKind::Escalation),
+            (7, TransitionKind::Reminder)
+        ]
+    );
+    // The step was noticed and the (now empty) acks saved again.
+    assert!(crate::alert::quiet::load(r.dir.path())
+        .unwrap()
+        .acks
+        .is_empty());
+}
