@@ -133,6 +133,9 @@ pub fn load(cli: &Cli) -> anyhow::Result<Config> {
 /// what `-1` and the daemon run.
 pub fn load_to_run(cli: &Cli) -> anyhow::Result<Config> {
     let mut cfg = load(cli)?;
+    // Exactly one more: a plain push would double the capacity, and the
+    // loop's check list is collected in place from this buffer.
+    cfg.checks.reserve_exact(1);
     cfg.checks.push(selfcheck::spec(&cfg));
     Ok(cfg)
 }

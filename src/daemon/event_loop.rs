@@ -409,6 +409,9 @@ impl<C: Clock> Daemon<C> {
                 None => Tracked::new(spec),
             })
             .collect();
+        // Collected in place, the list keeps the specs' buffer and its
+        // spare capacity: give the spare back.
+        self.checks.shrink_to_fit();
         self.index = self
             .checks
             .iter()
