@@ -16,7 +16,7 @@
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Microseconds since the Unix epoch (wall clock).
 pub type UnixMicros = i64;
@@ -69,6 +69,22 @@ pub fn now_unix_micros() -> UnixMicros {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_micros() as i64)
         .unwrap_or(0)
+}
+
+/// The CPU time the calling thread has used (its own clock, not the
+/// process's, not the wall's).
+pub fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_THREAD_CPUTIME_ID is
+    // always available on Linux, and on an error `ts` stays zero.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(
+        ts.tv_sec.max(0) as u64,
+        ts.tv_nsec.clamp(0, 999_999_999) as u32,
+    )
 }
 
 /// A clock tests move by hand. Clones share the same time.
@@ -322,6 +338,22 @@ pub fn local_datetime(at: UnixMicros) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_sleeping_thread_uses_no_cpu_time_and_a_busy_one_does() {
+        let before = thread_cpu_time();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let slept = thread_cpu_time() - before;
+        // Sleeping costs the thread next to nothing, however loaded the
+        // machine: a wall-clock deadline would have counted 200 ms here.
+        assert!(slept < std::time::Duration::from_millis(100), "{slept:?}");
+        let before = thread_cpu_time();
+        let mut x = 0u64;
+        while thread_cpu_time() - before < std::time::Duration::from_millis(20) {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        assert!(x > 0);
+    }
     use super::*;
 
     #[test]

@@ -50,7 +50,7 @@ pub fn from_eval(file: &Path, err: EvalAltResult, functions: &[String]) -> Confi
     let mut message = match &mut err {
         EvalAltResult::ErrorRuntime(d, _) if d.is_string() => d.to_string(),
         EvalAltResult::ErrorTerminated(d, _) if d.to_string() == DEADLINE_TOKEN => format!(
-            "the config still ran after {} s and was stopped here: an endless loop? A config must only declare checks and settings",
+            "the config used {} s of CPU time and was stopped here: an endless loop? A config must only declare checks and settings",
             DEADLINE.as_secs_f64()
         ),
         EvalAltResult::ErrorTooManyOperations(_) => format!(
