@@ -50,12 +50,12 @@ impl Head {
     }
 }
 
-/// Splits a file into its head's `(key, value)` fields and its body,
-/// checking the magic line.
-pub fn read<'a>(
-    magic: &str,
-    bytes: &'a [u8],
-) -> Result<(Vec<(&'a str, &'a str)>, &'a [u8]), String> {
+/// A head's `(key, value)` fields, in file order.
+pub type Fields<'a> = Vec<(&'a str, &'a str)>;
+
+/// Splits a file into its head's fields and its body, checking the magic
+/// line.
+pub fn read<'a>(magic: &str, bytes: &'a [u8]) -> Result<(Fields<'a>, &'a [u8]), String> {
     let split = bytes
         .windows(2)
         .position(|w| w == b"\n\n")
