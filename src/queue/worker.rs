@@ -164,6 +164,13 @@ pub fn pass<D: Deliverer>(
                 break;
             }
         };
+        // What the peer acknowledged is stored before anything else
+        // happens (SMTP's QUIT, the logs, failed/): a crash from here on
+        // cannot send it again.
+        let blocked = s.blocks && !s.retry.is_empty() && s.owed.is_some();
+        let keep_hold = !(s.retry.is_empty() || s.owed.is_none() || blocked);
+        commit(q, &src, &entry, s.owed.clone());
+        q.deliverer.after_settled();
         let what = describe_source(&src);
         if !s.delivered.is_empty() {
             log::info!("{label} {what} delivered {}", s.answer);
@@ -194,8 +201,7 @@ pub fn pass<D: Deliverer>(
             res.cleared.push("*".into());
         }
         res.cleared.extend(s.given_up.iter().cloned());
-        let blocked = s.blocks && !s.retry.is_empty() && s.owed.is_some();
-        if s.retry.is_empty() || s.owed.is_none() || blocked {
+        if !keep_hold {
             holds.remove(&src);
         } else {
             let backoff = holds
@@ -213,7 +219,6 @@ pub fn pass<D: Deliverer>(
         res.cleared.extend(s.delivered.iter().cloned());
         res.refused.extend(s.retry.iter().cloned());
         let first_retry = s.retry.first().map(|(_, why)| why.clone());
-        commit(q, &src, &entry, s.owed);
         if blocked {
             // The items behind wait for this one: the order is kept.
             res.error = first_retry;

@@ -1434,6 +1434,42 @@ fn e2e_sigkill_with_mail_in_the_outbox_then_restart_mid_outage() {
 }
 
 #[test]
+fn e2e_sigkill_while_the_server_delays_quit_sends_the_mail_once() {
+    let t = E2e::new("");
+    // The server records the mail at the end of its data and answers QUIT
+    // 6 s later: the daemon is killed in that wait.
+    let server = Smtp::start_with(
+        t.path(),
+        t.port,
+        &Options {
+            extra: &["--quit-delay", "6"],
+            ..Options::default()
+        },
+    );
+    t.set_status(2, "CRITICAL - down");
+    let mut d = t.daemon();
+    let m = server.wait_messages(1);
+    wait_for("the daemon's QUIT", || {
+        let log = fs::read_to_string(&server.log).unwrap_or_default();
+        log.contains("answering QUIT").then_some(())
+    });
+    d.kill();
+    assert!(
+        t.outbox().is_empty(),
+        "the accepted mail left the outbox before QUIT: {:?}",
+        t.outbox()
+    );
+    let mut d = t.daemon();
+    // Still failing after the restart; several passes and ticks later the
+    // mail has still arrived once.
+    t.wait_runs(6);
+    let all = server.received();
+    let ids: Vec<&str> = all.iter().map(|m| m.one("Message-ID")).collect();
+    assert_eq!(ids, vec![m[0].one("Message-ID")], "{all:#?}");
+    assert!(d.stop().success(), "{}", d.stderr());
+}
+
+#[test]
 fn e2e_forty_failures_in_one_tick_make_one_digest() {
     // A tick of 3 s, so the 40 runs of tick 0 end within it even on a
     // loaded machine: a run still going when the next tick comes has its
