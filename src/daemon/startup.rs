@@ -47,10 +47,15 @@ pub fn heartbeat(state_dir: &Path) {
 }
 
 /// Started as root with `--user NAME`: creates the state directory, gives it
-/// to NAME and drops to NAME (supplementary groups, gid, uid) before any
-/// check runs. Started as root without it: one warning. Not root: `--user`
-/// must name the current user (or be absent).
-pub fn prepare_user(state_dir: &Path, user: Option<&str>) -> anyhow::Result<()> {
+/// to NAME, keeps the `secrets` files in memory (they may stay root's) and
+/// drops to NAME (supplementary groups, gid, uid) before any check runs.
+/// Started as root without it: one warning. Not root: `--user` must name
+/// the current user (or be absent).
+pub fn prepare_user(
+    state_dir: &Path,
+    user: Option<&str>,
+    secrets: &[PathBuf],
+) -> anyhow::Result<()> {
     let root = Uid::effective().is_root();
     match (root, user) {
         (true, None) => {
@@ -71,7 +76,10 @@ pub fn prepare_user(state_dir: &Path, user: Option<&str>) -> anyhow::Result<()> 
                 ))
             }
         }
-        (true, Some(name)) => drop_to(state_dir, name),
+        (true, Some(name)) => {
+            crate::secret::keep(secrets);
+            drop_to(state_dir, name)
+        }
     }
 }
 

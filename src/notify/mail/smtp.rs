@@ -164,10 +164,12 @@ impl Smtp {
                     e.smtp_user
                 ));
             }
-            let raw = fs::read_to_string(&e.smtp_password_file).map_err(|err| {
+            let path = std::path::Path::new(&e.smtp_password_file);
+            let raw = crate::secret::read_to_string(path).map_err(|err| {
                 format!(
                     "cannot read config.emails.smtp_password_file {}: {err} (it must exist and \
-                     be readable by the user picomon runs as)",
+                     be readable by root when picomon starts as root with --user, else by \
+                     the user picomon runs as)",
                     e.smtp_password_file
                 )
             })?;
