@@ -32,6 +32,7 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
     if let Some(cmd) = &cli.command {
         return crate::control::commands::run(&cli, cmd);
     }
+    crate::secret::take_handover();
     let mut cfg = load_to_run(&cli)?;
     apply_verb_level(&cli, &cfg);
     if cli.test_mail {

@@ -8,9 +8,18 @@
 //! user may not read it, the copy read as root is used instead. At start
 //! that is the plan and is not logged; on a reload it is said once per
 //! file at WARN, as a changed file is then not seen until a restart.
+//!
+//! The watchdog hands its copies to each picomon it starts (which runs as
+//! the user from the start) through an inherited memory file, named by
+//! [`HANDOVER_ENV`]: read once at start, then closed, so no plugin
+//! inherits it.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io;
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::fd::{FromRawFd, RawFd};
+use std::os::unix::ffi::OsStringExt;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -37,6 +46,70 @@ pub fn keep(paths: &[PathBuf]) {
             Err(e) => log::debug!("secret file {} not kept: {e}", path.display()),
         }
     }
+}
+
+/// The environment variable that names the descriptor of the handed-over
+/// copies in a picomon started by picomon-watchdog.
+pub const HANDOVER_ENV: &str = "PICOMON_SECRETS_FD";
+
+/// The kept copies in one memory file (close-on-exec; the watchdog makes
+/// it inheritable for its child only), or `None` when nothing is kept.
+/// Each record: path length and path, content length and content (lengths
+/// as u32, little-endian).
+pub fn handover() -> io::Result<Option<File>> {
+    let kept = kept();
+    if kept.is_empty() {
+        return Ok(None);
+    }
+    let name = c"picomon-secrets";
+    // SAFETY: memfd_create with a valid C string and flags; the returned
+    // descriptor is new and owned by the File below.
+    let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just created and nothing else owns it.
+    let mut f = unsafe { File::from_raw_fd(fd) };
+    for (path, bytes) in kept.iter() {
+        let p = path.as_os_str().as_encoded_bytes();
+        for part in [p, bytes.as_slice()] {
+            let len = u32::try_from(part.len()).map_err(|_| io::Error::other("too large"))?;
+            f.write_all(&len.to_le_bytes())?;
+            f.write_all(part)?;
+        }
+    }
+    Ok(Some(f))
+}
+
+/// In a picomon started by the watchdog: keeps the copies of the memory
+/// file named by [`HANDOVER_ENV`] and closes it. Without it, nothing.
+pub fn take_handover() {
+    let Some(fd) = std::env::var(HANDOVER_ENV)
+        .ok()
+        .and_then(|v| v.parse::<RawFd>().ok())
+        .filter(|fd| *fd > 2)
+    else {
+        return;
+    };
+    // SAFETY: the watchdog passed this descriptor to us for this use; it
+    // is owned (and closed) by the File from here on.
+    let f = unsafe { File::from_raw_fd(fd) };
+    let mut at = 0u64;
+    let mut next = || -> io::Result<Vec<u8>> {
+        let mut len = [0u8; 4];
+        f.read_exact_at(&mut len, at)?;
+        let mut buf = vec![0u8; u32::from_le_bytes(len) as usize];
+        f.read_exact_at(&mut buf, at + 4)?;
+        at += 4 + buf.len() as u64;
+        Ok(buf)
+    };
+    let mut n = 0;
+    while let (Ok(path), Ok(bytes)) = (next(), next()) {
+        let path = PathBuf::from(std::ffi::OsString::from_vec(path));
+        kept().insert(path, bytes);
+        n += 1;
+    }
+    log::debug!("{n} secret file(s) handed over by picomon-watchdog");
 }
 
 /// Marks the start-up done: a kept copy used from now on (a reload that
@@ -142,10 +215,7 @@ mod tests {
         assert_eq!(read_to_string(&path).unwrap(), "second\n");
         // Gone: not a permission problem, so no copy hides it.
         std::fs::remove_file(&path).unwrap();
-        assert_eq!(
-            read(&path).unwrap_err().kind(),
-            io::ErrorKind::NotFound
-        );
+        assert_eq!(read(&path).unwrap_err().kind(), io::ErrorKind::NotFound);
         assert!(read(&dir.path().join("never-kept")).is_err());
     }
 }

@@ -178,8 +178,8 @@ impl StateLock {
 /// through or chown. `owners` are the users it may belong to.
 fn refuse_foreign_dir(dir: &Path, owners: &[Uid]) -> anyhow::Result<()> {
     use std::os::unix::fs::MetadataExt;
-    let meta =
-        fs::metadata(dir).with_context(|| format!("cannot read state directory {}", dir.display()))?;
+    let meta = fs::metadata(dir)
+        .with_context(|| format!("cannot read state directory {}", dir.display()))?;
     let owner = Uid::from_raw(meta.uid());
     if !owners.contains(&owner) {
         bail!(
