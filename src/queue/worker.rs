@@ -661,6 +661,59 @@ mod tests {
         assert_eq!(seen, "aaabbbc");
     }
 
+    /// A peer that takes everything and, when told the outcome is stored,
+    /// notes how many files its queue still holds.
+    struct Acknowledging {
+        dir: PathBuf,
+        left_when_settled: Mutex<Vec<usize>>,
+    }
+
+    impl Deliverer for Acknowledging {
+        type Item = Post;
+        fn attempt(&self, _p: &Post, _t: Duration) -> Result<Settled<Post>, String> {
+            Ok(Settled {
+                delivered: vec!["peer".into()],
+                ..Settled::default()
+            })
+        }
+        fn after_settled(&self) {
+            let queue: Queue<Post> = Queue::new(self.dir.clone(), ".post", "test queue");
+            let left = queue.list().unwrap().len();
+            self.left_when_settled.lock().unwrap().push(left);
+        }
+    }
+
+    #[test]
+    fn an_acknowledged_item_leaves_the_queue_before_anything_else_happens() {
+        let dir = tempfile::tempdir().unwrap();
+        let qdir = dir.path().join("q");
+        let queue: Queue<Post> = Queue::new(qdir.clone(), ".post", "test queue");
+        for (t, id) in [(1, "a"), (2, "b")] {
+            let p = Post {
+                composed: t,
+                id: id.into(),
+                ..Post::default()
+            };
+            queue.push(&p).unwrap();
+        }
+        let peer = Acknowledging {
+            dir: qdir,
+            left_when_settled: Mutex::new(Vec::new()),
+        };
+        let memory = MemoryQueue::default();
+        let q = Queues {
+            label: "test",
+            deliverer: &peer,
+            queue: &queue,
+            memory: &memory,
+            base: Duration::from_millis(100),
+        };
+        let r = pass(&q, &mut Holds::new(), None, &|| false);
+        assert_eq!(r.delivered, 2);
+        // Each file was gone by the time the peer's connection was closed.
+        assert_eq!(*peer.left_when_settled.lock().unwrap(), vec![1, 0]);
+    }
+
     #[test]
     fn backoff_doubles_up_to_fifteen_minutes() {
         let mut b = Duration::from_secs(60);
