@@ -159,13 +159,13 @@ pub fn read_to_string(path: &Path) -> io::Result<String> {
 
 /// Every secret file `cfg` names: what [`keep`] reads before a drop.
 pub fn files_of(cfg: &crate::config::Config) -> Vec<PathBuf> {
-    use crate::notify::spec::ChannelKind;
-    use crate::output::OutputKind;
+    use crate::notify::channel::spec::ChannelKind;
+    use crate::passive::OutputKind;
     let mut out = Vec::new();
     if !cfg.emails.smtp_password_file.is_empty() {
         out.push(PathBuf::from(&cfg.emails.smtp_password_file));
     }
-    let mut http = |secret: Option<&PathBuf>, client: Option<&crate::output::ClientTls>| {
+    let mut http = |secret: Option<&PathBuf>, client: Option<&crate::net::http::ClientTls>| {
         out.extend(secret.cloned());
         out.extend(client.map(|c| c.key.clone()));
     };

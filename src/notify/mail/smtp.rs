@@ -92,7 +92,7 @@ pub struct Smtp {
     credentials: Option<Credentials>,
     roots: Vec<Certificate>,
     /// The connection of the last delivery from the queue, left open until
-    /// its outcome is stored ([`crate::deliver::Deliverer::after_settled`]).
+    /// its outcome is stored ([`crate::queue::Deliverer::after_settled`]).
     parting: Parting,
 }
 
