@@ -32,6 +32,7 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
     if let Some(cmd) = &cli.command {
         return crate::control::commands::run(&cli, cmd);
     }
+    crate::secret::take_handover();
     let mut cfg = load_to_run(&cli)?;
     apply_verb_level(&cli, &cfg);
     if cli.test_mail {
@@ -57,7 +58,11 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
     }
     // Drop privileges first, so the lock and pid files are the user's and
     // the pid file can be removed at exit.
-    startup::prepare_user(&cfg.state_dir, cli.user.as_deref())?;
+    startup::prepare_user(
+        &cfg.state_dir,
+        cli.user.as_deref(),
+        &crate::secret::files_of(&cfg),
+    )?;
     // Before anything is read from the state dir or sent from its outbox.
     let _lock = startup::StateLock::acquire(&cfg.state_dir)?;
     let _pid_file = match &cli.pid_file {

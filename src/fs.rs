@@ -6,6 +6,11 @@
 //! files), whatever the umask: state, outbox and spools hold what checks
 //! printed, addresses and sometimes more.
 //!
+//! Nothing picomon opens by path follows a symbolic link at the last
+//! component (`O_NOFOLLOW`), and temporary files are created new
+//! (`O_EXCL`): as root, a link planted where picomon writes (the pid file,
+//! `state_dir/lock`) is refused instead of overwriting what it points to.
+//!
 //! Locks are flock(2) locks (std's [`File::lock`]), so they exclude other
 //! processes (`picomon --send` beside the daemon) and other descriptors in
 //! this process alike, and vanish with the process.
@@ -31,12 +36,59 @@ pub fn create_private_dir(dir: &Path) -> io::Result<()> {
         .create(dir)
 }
 
-/// Options that create a file 0600 when it does not exist yet; add
-/// `.write(true)`/`.append(true)` and friends as needed.
+/// Options that create a file 0600 when it does not exist yet and never
+/// follow a symbolic link; add `.write(true)`/`.append(true)` and friends
+/// as needed.
 pub fn private_file() -> OpenOptions {
-    let mut o = OpenOptions::new();
+    let mut o = no_follow();
     o.create(true).mode(PRIVATE_FILE);
     o
+}
+
+/// Options that open a file without following a symbolic link at its last
+/// component: opening a link fails (ELOOP, see [`explain_link`]).
+pub fn no_follow() -> OpenOptions {
+    let mut o = OpenOptions::new();
+    o.custom_flags(libc::O_NOFOLLOW);
+    o
+}
+
+/// An open error of `path` for a message: a symbolic link that
+/// [`no_follow`] refused says so and what to do.
+pub fn explain_link(path: &Path, e: io::Error) -> io::Error {
+    if e.raw_os_error() == Some(libc::ELOOP) {
+        return io::Error::new(
+            e.kind(),
+            format!(
+                "{} is a symbolic link; picomon does not write through links \
+                 (remove it, or name the real file)",
+                path.display()
+            ),
+        );
+    }
+    e
+}
+
+/// Replaces the content of `path` (created 0600 when missing) without
+/// following a symbolic link; a file with other hard links is refused too,
+/// so a link planted in a directory others can write never redirects it.
+pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let f = private_file()
+        .write(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| explain_link(path, e))?;
+    use std::os::unix::fs::MetadataExt;
+    let meta = f.metadata()?;
+    if !meta.is_file() || meta.nlink() > 1 {
+        return Err(io::Error::other(format!(
+            "{} is not a plain file of its own (it has other hard links or is not a \
+             regular file); remove it",
+            path.display()
+        )));
+    }
+    f.set_len(0)?;
+    (&f).write_all(bytes)
 }
 
 /// Writes `bytes` to `target` so that a crash leaves either the old or the
@@ -66,7 +118,7 @@ pub fn write_atomic_with(
     let seq = SEQ.fetch_add(1, Ordering::Relaxed);
     let tmp = dir.join(format!(".{name}.tmp.{}.{seq}", std::process::id()));
     let result = (|| {
-        let f = private_file().write(true).truncate(true).open(&tmp)?;
+        let f = private_file().write(true).create_new(true).open(&tmp)?;
         let mut w = io::BufWriter::new(f);
         fill(&mut w)?;
         let f = w.into_inner().map_err(io::IntoInnerError::into_error)?;
@@ -113,10 +165,14 @@ impl<F: Borrow<File>> Drop for Flocked<F> {
 pub fn lock_file(path: &Path) -> io::Result<File> {
     match private_file().write(true).truncate(false).open(path) {
         Ok(_) => {}
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(explain_link(path, e)),
         Err(e) if path.exists() => log::debug!("{}: {e}; locking it read-only", path.display()),
         Err(e) => return Err(e),
     }
-    File::open(path)
+    no_follow()
+        .read(true)
+        .open(path)
+        .map_err(|e| explain_link(path, e))
 }
 
 /// Takes an exclusive flock on `file`, waiting while another holds it.
@@ -186,6 +242,30 @@ mod tests {
         let f = dir.join("f");
         private_file().append(true).open(&f).expect("create");
         assert_eq!(mode(&f), PRIVATE_FILE);
+    }
+
+    #[test]
+    fn links_are_refused_and_their_targets_untouched() {
+        use std::os::unix::fs::symlink;
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let target = tmp.path().join("precious");
+        fs::write(&target, "keep").expect("seed");
+        let link = tmp.path().join("link");
+        symlink(&target, &link).expect("symlink");
+        let e = write_private(&link, b"1").expect_err("a link");
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+        let e = lock_file(&link).expect_err("a link");
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+        let hard = tmp.path().join("hard");
+        fs::hard_link(&target, &hard).expect("hard link");
+        let e = write_private(&hard, b"1").expect_err("a hard link");
+        assert!(e.to_string().contains("hard links"), "{e}");
+        assert_eq!(fs::read_to_string(&target).expect("read"), "keep");
+        let plain = tmp.path().join("plain");
+        write_private(&plain, b"long content").expect("write");
+        write_private(&plain, b"1").expect("rewrite");
+        assert_eq!(fs::read_to_string(&plain).expect("read"), "1");
+        assert_eq!(mode(&plain), PRIVATE_FILE);
     }
 
     #[test]

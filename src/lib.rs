@@ -50,5 +50,6 @@ pub mod passive;
 pub mod queue;
 pub mod run;
 pub mod schedule;
+pub mod secret;
 pub mod state;
 pub mod web;

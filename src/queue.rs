@@ -109,4 +109,8 @@ pub trait Deliverer: Send + 'static {
     /// (down, busy, timed out): the pass stops and backs off, with the
     /// reason; else what the answer means for the item.
     fn attempt(&self, item: &Self::Item, timeout: Duration) -> Result<Settled<Self::Item>, String>;
+    /// Called once the outcome of the last [`attempt`](Self::attempt) is
+    /// stored in the queue: ends what the attempt left open (SMTP's QUIT).
+    /// What happens here changes nothing about the item.
+    fn after_settled(&self) {}
 }

@@ -48,6 +48,7 @@ pub fn run(cli: Cli, cfg: Config) -> anyhow::Result<i32> {
     let mut http = Http::default();
     http.follow(d.cfg().listen, &inbox)?;
     super::allocator::trim_heap();
+    crate::secret::started();
     log::info!(
         "picomon started: {} checks, tick {} s, config {}",
         d.len(),

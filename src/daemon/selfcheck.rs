@@ -90,7 +90,10 @@ impl Probe for StateDirProbe {
 fn write_test(dir: &Path) -> io::Result<()> {
     let path = dir.join(format!(".write-test.{}", std::process::id()));
     let result = (|| {
-        let mut f = fs::File::create(&path)?;
+        let mut f = crate::fs::private_file()
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
         f.write_all(&[0u8; PROBE_BYTES])?;
         f.sync_all()
     })();

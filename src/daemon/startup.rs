@@ -18,8 +18,11 @@ pub struct PidFile {
 }
 
 impl PidFile {
+    /// Writes the pid without following a symbolic link: as root, a link
+    /// planted in a directory others can write is refused, not written
+    /// through.
     pub fn create(path: &Path) -> anyhow::Result<PidFile> {
-        fs::write(path, format!("{}\n", std::process::id()))
+        crate::fs::write_private(path, format!("{}\n", std::process::id()).as_bytes())
             .with_context(|| format!("cannot write pid file {}", path.display()))?;
         Ok(PidFile {
             path: path.to_path_buf(),
@@ -38,16 +41,21 @@ impl Drop for PidFile {
 pub fn heartbeat(state_dir: &Path) {
     let path = state_dir.join("heartbeat");
     let now = crate::clock::now_unix_micros() / 1_000_000;
-    if let Err(err) = fs::write(&path, format!("{now}\n")) {
+    if let Err(err) = crate::fs::write_private(&path, format!("{now}\n").as_bytes()) {
         log::warn!("cannot write heartbeat {}: {err}", path.display());
     }
 }
 
 /// Started as root with `--user NAME`: creates the state directory, gives it
-/// to NAME and drops to NAME (supplementary groups, gid, uid) before any
-/// check runs. Started as root without it: one warning. Not root: `--user`
-/// must name the current user (or be absent).
-pub fn prepare_user(state_dir: &Path, user: Option<&str>) -> anyhow::Result<()> {
+/// to NAME, keeps the `secrets` files in memory (they may stay root's) and
+/// drops to NAME (supplementary groups, gid, uid) before any check runs.
+/// Started as root without it: one warning. Not root: `--user` must name
+/// the current user (or be absent).
+pub fn prepare_user(
+    state_dir: &Path,
+    user: Option<&str>,
+    secrets: &[PathBuf],
+) -> anyhow::Result<()> {
     let root = Uid::effective().is_root();
     match (root, user) {
         (true, None) => {
@@ -68,7 +76,10 @@ pub fn prepare_user(state_dir: &Path, user: Option<&str>) -> anyhow::Result<()> 
                 ))
             }
         }
-        (true, Some(name)) => drop_to(state_dir, name),
+        (true, Some(name)) => {
+            crate::secret::keep(secrets);
+            drop_to(state_dir, name)
+        }
     }
 }
 
@@ -120,6 +131,9 @@ impl StateLock {
     /// one that runs is an error naming its pid.
     pub fn acquire(state_dir: &Path) -> anyhow::Result<StateLock> {
         super::ensure_dir(state_dir)?;
+        if Uid::effective().is_root() {
+            refuse_foreign_dir(state_dir, &[Uid::effective()])?;
+        }
         let path = state_dir.join(LOCK_FILE);
         let waited_from = Instant::now();
         let mut announced = false;
@@ -128,7 +142,7 @@ impl StateLock {
                 .with_context(|| format!("cannot open the lock file {}", path.display()))?;
             match crate::fs::try_lock(file) {
                 Ok(Some(lock)) => {
-                    fs::write(&path, format!("{}\n", std::process::id()))
+                    crate::fs::write_private(&path, format!("{}\n", std::process::id()).as_bytes())
                         .with_context(|| format!("cannot write {}", path.display()))?;
                     tighten_modes(state_dir);
                     return Ok(StateLock { _lock: lock });
@@ -159,12 +173,39 @@ impl StateLock {
     }
 }
 
+/// As root, a state directory that another user owns or may write is
+/// refused: whoever controls it could plant links there for root to write
+/// through or chown. `owners` are the users it may belong to.
+fn refuse_foreign_dir(dir: &Path, owners: &[Uid]) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = fs::metadata(dir)
+        .with_context(|| format!("cannot read state directory {}", dir.display()))?;
+    let owner = Uid::from_raw(meta.uid());
+    if !owners.contains(&owner) {
+        bail!(
+            "state directory {} belongs to uid {owner}, not to the user picomon runs as: \
+             picomon runs as root and will not use a directory another user controls \
+             (give it to root with chown, or use another --state-dir)",
+            dir.display()
+        );
+    }
+    if meta.mode() & 0o002 != 0 {
+        bail!(
+            "state directory {} is writable by every user (mode {:o}): picomon runs as root \
+             and will not use it (chmod o-w it, or use another --state-dir)",
+            dir.display(),
+            meta.mode() & 0o7777
+        );
+    }
+    Ok(())
+}
+
 /// Marks the lock file `PID stopping`, so a picomon starting meanwhile
 /// waits for this one to exit instead of failing.
 pub fn announce_stopping(state_dir: &Path) {
     let text = format!("{} stopping\n", std::process::id());
     // The same file the lock is held on: only its holder writes it.
-    let _ = fs::write(state_dir.join(LOCK_FILE), text);
+    let _ = crate::fs::write_private(&state_dir.join(LOCK_FILE), text.as_bytes());
 }
 
 /// Files that only picomon's user may read; directories that only it may
@@ -264,6 +305,7 @@ fn drop_to(state_dir: &Path, name: &str) -> anyhow::Result<()> {
         .ok_or_else(|| anyhow!("--user {name}: no such user"))?;
     fs::create_dir_all(state_dir)
         .with_context(|| format!("cannot create state directory {}", state_dir.display()))?;
+    refuse_foreign_dir(state_dir, &[Uid::effective(), user.uid])?;
     chown_tree(state_dir, user.uid, user.gid)?;
     let cname = std::ffi::CString::new(name)?;
     let death = ParentDeath::current();

@@ -82,7 +82,7 @@ fn client_cert(c: &ClientTls) -> Result<ClientCert, String> {
         .map(|d| Certificate::from_der(d.as_ref()).to_owned())
         .collect();
     let shown = c.key.display();
-    let pem = std::fs::read(&c.key).map_err(|e| {
+    let pem = crate::secret::read(&c.key).map_err(|e| {
         format!("cannot read client_key {shown}: {e} (give the PEM private key of client_cert, readable by picomon's user only)")
     })?;
     let key = PrivateKey::from_pem(&pem).map_err(|e| {
@@ -110,7 +110,7 @@ fn ca_certs(ca: &Path) -> Result<Vec<Certificate<'static>>, String> {
 /// The first line of `path`, without its newline: secrets stay out of the
 /// config (and out of logs and command lines).
 pub fn read_secret(path: &Path) -> Result<String, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = crate::secret::read_to_string(path).map_err(|e| {
         format!(
             "cannot read password file {}: {e} (it should hold the password on its first line, readable by picomon's user only)",
             path.display()

@@ -164,6 +164,13 @@ pub fn pass<D: Deliverer>(
                 break;
             }
         };
+        // What the peer acknowledged is stored before anything else
+        // happens (SMTP's QUIT, the logs, failed/): a crash from here on
+        // cannot send it again.
+        let blocked = s.blocks && !s.retry.is_empty() && s.owed.is_some();
+        let keep_hold = !(s.retry.is_empty() || s.owed.is_none() || blocked);
+        commit(q, &src, &entry, s.owed.clone());
+        q.deliverer.after_settled();
         let what = describe_source(&src);
         if !s.delivered.is_empty() {
             log::info!("{label} {what} delivered {}", s.answer);
@@ -194,8 +201,7 @@ pub fn pass<D: Deliverer>(
             res.cleared.push("*".into());
         }
         res.cleared.extend(s.given_up.iter().cloned());
-        let blocked = s.blocks && !s.retry.is_empty() && s.owed.is_some();
-        if s.retry.is_empty() || s.owed.is_none() || blocked {
+        if !keep_hold {
             holds.remove(&src);
         } else {
             let backoff = holds
@@ -213,7 +219,6 @@ pub fn pass<D: Deliverer>(
         res.cleared.extend(s.delivered.iter().cloned());
         res.refused.extend(s.retry.iter().cloned());
         let first_retry = s.retry.first().map(|(_, why)| why.clone());
-        commit(q, &src, &entry, s.owed);
         if blocked {
             // The items behind wait for this one: the order is kept.
             res.error = first_retry;
@@ -654,6 +659,59 @@ mod tests {
         assert!(queue.list().unwrap().is_empty());
         let seen = peer.seen.lock().unwrap().join("");
         assert_eq!(seen, "aaabbbc");
+    }
+
+    /// A peer that takes everything and, when told the outcome is stored,
+    /// notes how many files its queue still holds.
+    struct Acknowledging {
+        dir: PathBuf,
+        left_when_settled: Mutex<Vec<usize>>,
+    }
+
+    impl Deliverer for Acknowledging {
+        type Item = Post;
+        fn attempt(&self, _p: &Post, _t: Duration) -> Result<Settled<Post>, String> {
+            Ok(Settled {
+                delivered: vec!["peer".into()],
+                ..Settled::default()
+            })
+        }
+        fn after_settled(&self) {
+            let queue: Queue<Post> = Queue::new(self.dir.clone(), ".post", "test queue");
+            let left = queue.list().unwrap().len();
+            self.left_when_settled.lock().unwrap().push(left);
+        }
+    }
+
+    #[test]
+    fn an_acknowledged_item_leaves_the_queue_before_anything_else_happens() {
+        let dir = tempfile::tempdir().unwrap();
+        let qdir = dir.path().join("q");
+        let queue: Queue<Post> = Queue::new(qdir.clone(), ".post", "test queue");
+        for (t, id) in [(1, "a"), (2, "b")] {
+            let p = Post {
+                composed: t,
+                id: id.into(),
+                ..Post::default()
+            };
+            queue.push(&p).unwrap();
+        }
+        let peer = Acknowledging {
+            dir: qdir,
+            left_when_settled: Mutex::new(Vec::new()),
+        };
+        let memory = MemoryQueue::default();
+        let q = Queues {
+            label: "test",
+            deliverer: &peer,
+            queue: &queue,
+            memory: &memory,
+            base: Duration::from_millis(100),
+        };
+        let r = pass(&q, &mut Holds::new(), None, &|| false);
+        assert_eq!(r.delivered, 2);
+        // Each file was gone by the time the peer's connection was closed.
+        assert_eq!(*peer.left_when_settled.lock().unwrap(), vec![1, 0]);
     }
 
     #[test]

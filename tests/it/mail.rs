@@ -1434,6 +1434,42 @@ fn e2e_sigkill_with_mail_in_the_outbox_then_restart_mid_outage() {
 }
 
 #[test]
+fn e2e_sigkill_while_the_server_delays_quit_sends_the_mail_once() {
+    let t = E2e::new("");
+    // The server records the mail at the end of its data and answers QUIT
+    // 6 s later: the daemon is killed in that wait.
+    let server = Smtp::start_with(
+        t.path(),
+        t.port,
+        &Options {
+            extra: &["--quit-delay", "6"],
+            ..Options::default()
+        },
+    );
+    t.set_status(2, "CRITICAL - down");
+    let mut d = t.daemon();
+    let m = server.wait_messages(1);
+    wait_for("the daemon's QUIT", || {
+        let log = fs::read_to_string(&server.log).unwrap_or_default();
+        log.contains("answering QUIT").then_some(())
+    });
+    d.kill();
+    assert!(
+        t.outbox().is_empty(),
+        "the accepted mail left the outbox before QUIT: {:?}",
+        t.outbox()
+    );
+    let mut d = t.daemon();
+    // Still failing after the restart; several passes and ticks later the
+    // mail has still arrived once.
+    t.wait_runs(6);
+    let all = server.received();
+    let ids: Vec<&str> = all.iter().map(|m| m.one("Message-ID")).collect();
+    assert_eq!(ids, vec![m[0].one("Message-ID")], "{all:#?}");
+    assert!(d.stop().success(), "{}", d.stderr());
+}
+
+#[test]
 fn e2e_forty_failures_in_one_tick_make_one_digest() {
     // A tick of 3 s, so the 40 runs of tick 0 end within it even on a
     // loaded machine: a run still going when the next tick comes has its
@@ -1557,6 +1593,63 @@ fn e2e_one_shot_mails_only_with_notify_and_test_mail_answers() {
         stderr.contains(&format!("127.0.0.1:{}", t.port)),
         "{stderr}"
     );
+}
+
+#[test]
+#[ignore = "needs root (tests/install-and-test runs it as root)"]
+fn e2e_a_root_only_password_file_still_authenticates_after_dropping_to_nobody_and_reloads() {
+    use std::os::unix::fs::PermissionsExt;
+    // SAFETY: geteuid has no preconditions.
+    assert_eq!(unsafe { libc::geteuid() }, 0, "--user needs root");
+    let t = E2e::new(
+        r#"
+config.emails.smtp_tls = "starttls";
+config.emails.smtp_ca_file = "@DIR@/ca.pem";
+config.emails.smtp_user = "bob";
+config.emails.smtp_password_file = "@DIR@/smtp-password";
+"#,
+    );
+    // nobody runs the plugin (it writes `runs` here) and reads the config
+    // and the CA; the password stays root's alone.
+    fs::set_permissions(t.path(), fs::Permissions::from_mode(0o777)).unwrap();
+    fs::set_permissions(t.config(), fs::Permissions::from_mode(0o644)).unwrap();
+    make_certs(t.path());
+    fs::set_permissions(t.path().join("ca.pem"), fs::Permissions::from_mode(0o644)).unwrap();
+    let pw = t.path().join("smtp-password");
+    fs::write(&pw, "s3cret pass\n").unwrap();
+    fs::set_permissions(&pw, fs::Permissions::from_mode(0o600)).unwrap();
+    let server = Smtp::start_with(
+        t.path(),
+        t.port,
+        &Options {
+            auth: Some("bob:s3cret pass"),
+            ..Options::tls(Tls::Starttls)
+        },
+    );
+    t.set_status(2, "CRITICAL - down");
+    let config = t.config();
+    let mut d = Daemon::start_anew(t.path(), &["-c", &config, "--user", "nobody"]);
+    let p = server.wait_messages(1);
+    assert_eq!(p[0].auth_user.as_deref(), Some("bob"));
+    assert!(p[0].tls);
+    assert!(d.stderr().contains("running as nobody"), "{}", d.stderr());
+    let kept = "keeping the value read as root";
+    assert!(!d.stderr().contains(kept), "{}", d.stderr());
+    // Two reloads as nobody: the password is kept, said once.
+    for n in 1..=2 {
+        d.signal(libc::SIGHUP);
+        wait_for("the reload", || {
+            (d.stderr().matches("config reloaded").count() >= n).then_some(())
+        });
+    }
+    t.set_status(0, "OK - back");
+    let m = server.wait_messages(2);
+    assert_eq!(m[1].auth_user.as_deref(), Some("bob"));
+    assert!(m[1].one("Subject").starts_with("Re: "), "{:#?}", m[1]);
+    let stderr = d.stderr();
+    assert_eq!(stderr.matches(kept).count(), 1, "{stderr}");
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+    assert!(d.stop().success(), "{}", d.stderr());
 }
 
 #[test]

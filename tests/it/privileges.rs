@@ -107,3 +107,80 @@ fn user_flag_without_root_is_refused_with_a_reason() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("only root can switch users"));
 }
+
+/// A config for root whose state directory is `state` in the sandbox.
+fn root_config(sb: &Sandbox) -> std::path::PathBuf {
+    sb.config(
+        r#"
+config.base_tick = 3600;
+config.state_dir = "@DIR@/state";
+add(plugin("check_dummy", ["0", "fine"]), #{ name: "calm", target_name: "box" });
+"#,
+    )
+}
+
+/// Runs root's picomon with `args` until it exits; its exit code and stderr.
+fn refused(sb: &Sandbox, args: &[&str]) -> (Option<i32>, String) {
+    let mut d = sb.spawn(args);
+    let status = d
+        .wait_exit(LONG)
+        .unwrap_or_else(|| panic!("picomon kept running: {}", d.stderr()));
+    (status.code(), d.stderr())
+}
+
+#[test]
+#[ignore = "needs root (tests/install-and-test runs it as root)"]
+fn as_root_a_link_planted_at_the_pid_file_or_the_lock_is_refused_and_its_target_untouched() {
+    use std::os::unix::fs::symlink;
+    assert!(is_root(), "needs root");
+    let sb = Sandbox::new();
+    let cfg = root_config(&sb);
+    let cfg = cfg.to_str().unwrap();
+    let precious = sb.path("precious");
+    fs::write(&precious, "root's own file\n").unwrap();
+
+    // The pid file.
+    let pid = sb.path("picomon.pid");
+    symlink(&precious, &pid).unwrap();
+    let (code, err) = refused(&sb, &["-c", cfg, "--pid-file", pid.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("is a symbolic link"), "{err}");
+    assert!(err.contains("picomon.pid"), "{err}");
+    assert_eq!(read(&precious), "root's own file\n");
+    assert!(fs::symlink_metadata(&pid).unwrap().file_type().is_symlink());
+
+    // state_dir/lock.
+    let state = sb.path("state");
+    let lock = state.join("lock");
+    fs::remove_file(&lock).unwrap();
+    symlink(&precious, &lock).unwrap();
+    let (code, err) = refused(&sb, &["-c", cfg]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("is a symbolic link"), "{err}");
+    assert!(err.contains("state/lock"), "{err}");
+    assert_eq!(read(&precious), "root's own file\n");
+    assert_eq!(fs::metadata(&precious).unwrap().mode() & 0o777, 0o644);
+}
+
+#[test]
+#[ignore = "needs root (tests/install-and-test runs it as root)"]
+fn as_root_a_state_dir_another_user_controls_is_refused() {
+    assert!(is_root(), "needs root");
+    let sb = Sandbox::new();
+    let cfg = root_config(&sb);
+    let cfg = cfg.to_str().unwrap();
+    let state = sb.path("state");
+    fs::create_dir(&state).unwrap();
+    fs::set_permissions(&state, fs::Permissions::from_mode(0o777)).unwrap();
+    let (code, err) = refused(&sb, &["-c", cfg]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("is writable by every user"), "{err}");
+    assert!(!state.join("lock").exists());
+
+    fs::set_permissions(&state, fs::Permissions::from_mode(0o700)).unwrap();
+    nix::unistd::chown(&state, Some(nix::unistd::Uid::from_raw(65534)), None).unwrap();
+    let (code, err) = refused(&sb, &["-c", cfg]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("belongs to uid 65534"), "{err}");
+    assert!(!state.join("lock").exists());
+}

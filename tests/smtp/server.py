@@ -10,7 +10,7 @@ who authenticated.
               [--starttls CERT KEY | --tls CERT KEY]
               [--auth USER:PASSWORD] [--reject-rcpt ADDR]
               [--fail-rcpt-4xx-once ADDR] [--data-4xx-first N]
-              [--max-line N] [--ready FILE]
+              [--max-line N] [--quit-delay SECONDS] [--ready FILE]
 
 --starttls offers STARTTLS; --tls wraps the whole connection (implicit TLS).
 --auth requires AUTH (PLAIN/LOGIN) with that user and password.
@@ -20,6 +20,8 @@ who authenticated.
 --data-4xx-first answers 451 to the first N messages (after their data).
 --max-line sets the longest line accepted (aiosmtpd's default is 1001
   octets with CRLF); a message with a longer line gets "500 Line too long".
+--quit-delay answers QUIT only after that many seconds (the message was
+  already recorded at the end of its data).
 Refusals are logged to stderr, one line each.
 --ready FILE is written once the socket listens; it holds the port (--port 0
 binds any free port). The socket has SO_REUSEPORT, so it can take over a port
@@ -47,6 +49,7 @@ class Recorder:
         self.reject_rcpt = set(a.reject_rcpt or [])
         self.fail_once = set(a.fail_rcpt_4xx_once or [])
         self.data_4xx_left = a.data_4xx_first
+        self.quit_delay = a.quit_delay
         self.counter = itertools.count(1)
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
@@ -90,6 +93,12 @@ class Recorder:
         os.rename(tmp, path)
         return "250 2.0.0 Ok: queued as test-%04d" % n
 
+    async def handle_QUIT(self, server, session, envelope):
+        if self.quit_delay > 0:
+            print("answering QUIT in %g s" % self.quit_delay, file=sys.stderr, flush=True)
+            await asyncio.sleep(self.quit_delay)
+        return "221 Bye"
+
 
 def tls_context(cert, key):
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -109,6 +118,7 @@ def main():
     p.add_argument("--fail-rcpt-4xx-once", action="append")
     p.add_argument("--data-4xx-first", type=int, default=0)
     p.add_argument("--max-line", type=int)
+    p.add_argument("--quit-delay", type=float, default=0)
     p.add_argument("--ready")
     a = p.parse_args()
     if a.bind not in ("127.0.0.1", "::1"):

@@ -19,7 +19,7 @@
 //! watchdog.
 
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -62,7 +62,11 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
         cfg.state_dir = dir;
     }
     // Drop privileges first, so the pid file can be removed at exit.
-    picomon::daemon::prepare_user(&cfg.state_dir, cli.user.as_deref())?;
+    picomon::daemon::prepare_user(
+        &cfg.state_dir,
+        cli.user.as_deref(),
+        &picomon::secret::files_of(&cfg),
+    )?;
     let _pid = match &cli.pid_file {
         Some(p) => Some(picomon::daemon::PidFile::create(p)?),
         None => None,
@@ -71,8 +75,11 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
         .with_context(|| format!("cannot create state directory {}", cfg.state_dir.display()))?;
     let current = Arc::new(Mutex::new(None));
     let signals = forward_signals(Arc::clone(&current))?;
+    let secrets = picomon::secret::handover()
+        .context("cannot keep the secret files for picomon in memory")?;
     let w = Watchdog {
         picomon: find_picomon(),
+        secrets,
         hang_after: cfg.base_tick * 3 + cfg.max_timeout(),
         heartbeat: cfg.state_dir.join("heartbeat"),
         host: picomon::host::this_host(),
@@ -179,6 +186,15 @@ fn die_with(watchdog: libc::pid_t) -> io::Result<()> {
     Ok(())
 }
 
+/// In the child, between fork and exec: keeps `fd` open across the exec.
+fn inherit(fd: RawFd) -> io::Result<()> {
+    // SAFETY: fcntl on a descriptor this process holds, integer arguments.
+    if unsafe { libc::fcntl(fd, libc::F_SETFD, 0) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// How one watch of a child ended.
 enum Watch {
     /// We passed on SIGTERM/SIGINT and the child exited.
@@ -193,6 +209,9 @@ struct Watchdog {
     cli: Cli,
     cfg: picomon::config::Config,
     picomon: PathBuf,
+    /// The secret files read as root before the drop, handed to each
+    /// child (which cannot read them as the user).
+    secrets: Option<std::fs::File>,
     hang_after: Duration,
     heartbeat: PathBuf,
     host: String,
@@ -262,9 +281,18 @@ impl Watchdog {
             .args(self.cli.child_args())
             .stdin(Stdio::null())
             .stderr(Stdio::piped());
-        // SAFETY: die_with only makes async-signal-safe system calls, as a
-        // pre_exec closure must.
-        unsafe { command.pre_exec(move || die_with(watchdog)) };
+        let secrets = self.secrets.as_ref().map(|f| f.as_raw_fd());
+        if let Some(fd) = secrets {
+            command.env(picomon::secret::HANDOVER_ENV, fd.to_string());
+        }
+        // SAFETY: die_with and inherit only make async-signal-safe system
+        // calls, as a pre_exec closure must.
+        unsafe {
+            command.pre_exec(move || {
+                die_with(watchdog)?;
+                secrets.map_or(Ok(()), inherit)
+            })
+        };
         let mut child = command
             .spawn()
             .with_context(|| format!("cannot start {}", self.picomon.display()))?;

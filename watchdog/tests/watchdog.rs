@@ -3,6 +3,8 @@
 //! not, `--restart` brings the child back with bounded mail, mail left in the
 //! outbox is delivered, and the rc.local loop runs configs as `nobody`.
 
+#[path = "../../tests/support/certs.rs"]
+mod certs;
 #[path = "../../tests/support/ports.rs"]
 mod ports;
 #[path = "../../tests/support/procs.rs"]
@@ -20,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use ports::{reserve_port, Reserved};
 use procs::{alive, signal};
-use smtp::{Mail, Smtp};
+use smtp::{Mail, Options, Smtp, Tls};
 use wait::wait_for;
 
 const LONG: Duration = Duration::from_secs(40);
@@ -485,11 +487,10 @@ fn a_killed_watchdog_takes_its_picomon_along_and_a_new_one_runs_exactly_one() {
 }
 
 #[test]
+#[ignore = "needs root (tests/install-and-test runs it as root)"]
 fn a_picomon_that_dropped_to_nobody_still_dies_with_its_watchdog() {
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: --user needs root");
-        return;
-    }
+    // SAFETY: geteuid has no preconditions.
+    assert_eq!(unsafe { libc::geteuid() }, 0, "--user needs root");
     let s = Setup::new();
     // nobody writes the child's pid file there.
     fs::set_permissions(s.dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
@@ -510,4 +511,63 @@ fn a_picomon_that_dropped_to_nobody_still_dies_with_its_watchdog() {
         wait_for(LONG, || (!alive(child)).then_some(())).is_some(),
         "picomon {child} (as nobody) outlived its watchdog"
     );
+}
+
+#[test]
+#[ignore = "needs root (tests/install-and-test runs it as root)"]
+fn a_root_only_password_file_serves_the_watchdog_and_its_picomon_as_nobody() {
+    // SAFETY: geteuid has no preconditions.
+    assert_eq!(unsafe { libc::geteuid() }, 0, "--user needs root");
+    let s = Setup::new();
+    // nobody writes the child's pid file and its state there.
+    fs::set_permissions(s.dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
+    let ca = |name| certs::Ca {
+        dir: s.dir.path(),
+        name,
+        ext: "pem",
+        key: certs::Key::Ec,
+        days: 36500,
+    };
+    ca("ca").make("picomon test ca");
+    ca("ca").sign(
+        "server",
+        "picomon test server",
+        "IP:127.0.0.1",
+        "serverAuth",
+    );
+    fs::set_permissions(s.path("ca.pem"), fs::Permissions::from_mode(0o644)).unwrap();
+    let pw = s.path("smtp-password");
+    fs::write(&pw, "s3cret pass\n").unwrap();
+    fs::set_permissions(&pw, fs::Permissions::from_mode(0o600)).unwrap();
+    let smtp = Smtp::start_with(
+        s.dir.path(),
+        s.smtp_port,
+        &Options {
+            auth: Some("bob:s3cret pass"),
+            ..Options::tls(Tls::Starttls)
+        },
+    );
+    let checks = format!(
+        r#"
+config.emails.smtp_tls = "starttls";
+config.emails.smtp_ca_file = "{dir}/ca.pem";
+config.emails.smtp_user = "bob";
+config.emails.smtp_password_file = "{dir}/smtp-password";
+add(plugin("check_dummy", ["2", "down"]), #{{ name: "relay", target_name: "box", retry: 0 }});
+"#,
+        dir = s.dir.path().display()
+    );
+    let conf = s.config("secret", &checks);
+    fs::set_permissions(&conf, fs::Permissions::from_mode(0o644)).unwrap();
+    let w = s.watchdog(&conf, &["--user", "nobody"], &[]);
+    // The picomon the watchdog started as nobody authenticates...
+    let child = w.child(None);
+    let problem = wait_mails(&smtp, 1, |m| m.subject().contains("CRITICAL: relay"));
+    assert_eq!(problem[0].auth_user.as_deref(), Some("bob"));
+    // ...and so does the watchdog's own notice when that picomon dies.
+    signal(child, libc::SIGKILL);
+    let notice = wait_mails(&smtp, 1, |m| m.subject() == "[picomon] secret stopped");
+    assert_eq!(notice[0].auth_user.as_deref(), Some("bob"));
+    assert!(!w.stderr().contains("s3cret"), "{}", w.stderr());
+    assert_eq!(fs::read_to_string(&pw).unwrap(), "s3cret pass\n");
 }

@@ -92,7 +92,7 @@ impl Deliverer for Smtp {
     type Item = Entry;
 
     fn attempt(&self, entry: &Entry, timeout: Duration) -> Result<Settled, String> {
-        let result = self.send(entry, timeout);
+        let result = self.deliver(entry, timeout);
         let Some(mut s) = settle(entry, &result) else {
             return Err(result.err().map(|e| e.to_string()).unwrap_or_default());
         };
@@ -100,6 +100,11 @@ impl Deliverer for Smtp {
             s.answer = format!("to {} by {}: {}", d.accepted.join(", "), d.server, d.answer);
         }
         Ok(s)
+    }
+
+    /// QUIT only once the outbox says what the server took.
+    fn after_settled(&self) {
+        self.finish_delivery();
     }
 }
 

@@ -11,6 +11,7 @@
 
 use std::fmt::Write as _;
 use std::fs;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use lettre::address::Address;
@@ -79,6 +80,10 @@ pub fn parse_server(s: &str, tls: SmtpTls) -> Result<Server, String> {
     })
 }
 
+/// The longest picomon waits for the answer to QUIT. The mail was
+/// settled at the answer to its data; QUIT's answer changes nothing.
+const QUIT_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// A ready SMTP client: servers, TLS set-up and credentials.
 #[derive(Clone)]
 pub struct Smtp {
@@ -86,6 +91,42 @@ pub struct Smtp {
     tls: SmtpTls,
     credentials: Option<Credentials>,
     roots: Vec<Certificate>,
+    /// The connection of the last delivery from the queue, left open until
+    /// its outcome is stored ([`crate::queue::Deliverer::after_settled`]).
+    parting: Parting,
+}
+
+/// An open connection waiting for its QUIT; a clone starts empty (it is
+/// one delivery's, not the client's).
+#[derive(Default)]
+struct Parting(Mutex<Option<SmtpConnection>>);
+
+impl Clone for Parting {
+    fn clone(&self) -> Self {
+        Parting::default()
+    }
+}
+
+impl Parting {
+    fn put(&self, conn: Option<SmtpConnection>) {
+        let old = std::mem::replace(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()), conn);
+        if let Some(c) = old {
+            quit(c);
+        }
+    }
+
+    fn take(&self) -> Option<SmtpConnection> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
+/// Says goodbye on a connection whose mail is settled: a slow or failing
+/// answer is only logged.
+fn quit(mut conn: SmtpConnection) {
+    let _ = conn.set_timeout(Some(QUIT_TIMEOUT));
+    if let Err(e) = conn.quit() {
+        log::debug!("the SMTP server did not answer QUIT ({e}); the mail was already accepted");
+    }
 }
 
 impl std::fmt::Debug for Smtp {
@@ -123,10 +164,12 @@ impl Smtp {
                     e.smtp_user
                 ));
             }
-            let raw = fs::read_to_string(&e.smtp_password_file).map_err(|err| {
+            let path = std::path::Path::new(&e.smtp_password_file);
+            let raw = crate::secret::read_to_string(path).map_err(|err| {
                 format!(
                     "cannot read config.emails.smtp_password_file {}: {err} (it must exist and \
-                     be readable by the user picomon runs as)",
+                     be readable by root when picomon starts as root with --user, else by \
+                     the user picomon runs as)",
                     e.smtp_password_file
                 )
             })?;
@@ -159,6 +202,7 @@ impl Smtp {
             tls: e.smtp_tls,
             credentials,
             roots,
+            parting: Parting::default(),
         })
     }
 
@@ -172,6 +216,21 @@ impl Smtp {
     /// mail as a whole was not sent (every server unreachable, or the
     /// server's answer to MAIL, DATA or the message).
     pub fn send(&self, entry: &Entry, timeout: Duration) -> Result<Delivery, SendError> {
+        let (result, open) = self.send_keeping_open(entry, timeout);
+        if let Some(conn) = open {
+            quit(conn);
+        }
+        result
+    }
+
+    /// [`send`](Self::send) without the QUIT: on success the connection is
+    /// returned open, so the caller can store the outcome first. A crash
+    /// or a server slow to answer QUIT then cannot send the mail twice.
+    fn send_keeping_open(
+        &self,
+        entry: &Entry,
+        timeout: Duration,
+    ) -> (Result<Delivery, SendError>, Option<SmtpConnection>) {
         let mut errors = Vec::new();
         let (from, to) = match envelope(entry) {
             Ok(x) => x,
@@ -182,7 +241,7 @@ impl Smtp {
                     code: None,
                     message,
                 });
-                return Err(SendError { errors });
+                return (Err(SendError { errors }), None);
             }
         };
         for server in &self.servers {
@@ -195,10 +254,7 @@ impl Smtp {
             };
             let result = self.transaction(&mut conn, server, from.as_ref(), &to, &entry.message);
             match result {
-                Ok(d) => {
-                    let _ = conn.quit();
-                    return Ok(d);
-                }
+                Ok(d) => return (Ok(d), Some(conn)),
                 Err(e) => {
                     conn.abort();
                     let about_mail = e.about_this_mail();
@@ -211,7 +267,22 @@ impl Smtp {
                 }
             }
         }
-        Err(SendError { errors })
+        (Err(SendError { errors }), None)
+    }
+
+    /// Sends one mail of the queue; the connection stays open until
+    /// [`finish_delivery`](Self::finish_delivery).
+    pub(super) fn deliver(&self, entry: &Entry, timeout: Duration) -> Result<Delivery, SendError> {
+        let (result, open) = self.send_keeping_open(entry, timeout);
+        self.parting.put(open);
+        result
+    }
+
+    /// Ends the connection of the last [`deliver`](Self::deliver) with QUIT.
+    pub(super) fn finish_delivery(&self) {
+        if let Some(conn) = self.parting.take() {
+            quit(conn);
+        }
     }
 
     /// Connects, greets, STARTTLS and AUTH as configured.
