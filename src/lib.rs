@@ -14,8 +14,9 @@
 //! ```
 //!
 //! Modules, from the floor up (an arrow only points down this list):
-//! - [`clock`], [`fs`], [`host`], [`model`]: time, files, this machine's
-//!   name, and the plain types every stage shares (status, outcome, check).
+//! - [`clock`], [`fs`], [`host`], [`deadline`], [`model`]: time, files,
+//!   this machine's name, socket I/O to one deadline (the listeners), and
+//!   the plain types every stage shares (status, outcome, check).
 //! - [`schedule`]: tick arithmetic and due checks (pure).
 //! - [`alert`]: the OK / RETRYING / PROBLEM machine and the pure decisions
 //!   about what is announced.
@@ -41,6 +42,7 @@ pub mod clock;
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod deadline;
 pub mod fs;
 pub mod host;
 pub mod model;

@@ -18,7 +18,7 @@ mod server;
 mod snapshot;
 
 pub use proc_stats::ProcessStats;
-pub use server::{start, Listener, MAX_CLIENTS, MAX_HEAD};
+pub use server::{start, Listener, MAX_CLIENTS, MAX_CONNECTIONS, MAX_HEAD};
 pub use snapshot::{Recent, Snapshot, RECENT};
 
 /// How the listener asks the loop for a [`Snapshot`]: the loop sends it on

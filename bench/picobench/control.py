@@ -117,32 +117,39 @@ class StatusLoad:
         self._threads = []
 
     def __enter__(self):
+        for i in range(self.n):
+            t = threading.Thread(target=self._run, args=(i,), daemon=True)
+            t.start()
+            self._threads.append(t)
+        return self
+
+    def start(self):
+        """Connects and starts the requests; returns the wall time they
+        started. Connected only now: the daemon closes a connection whose
+        first request line has not come within 2 s."""
         for _ in range(self.n):
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
                 s.connect(self.sock_path)
             except OSError as e:
                 s.close()
+                self._stop.set()
+                self._go.set()
                 self._close()
                 raise BenchError(f"cannot connect to {self.sock_path}: {e}") from e
             self._socks.append(s)
-        for i, s in enumerate(self._socks):
-            t = threading.Thread(target=self._run, args=(s, i), daemon=True)
-            t.start()
-            self._threads.append(t)
-        return self
-
-    def start(self):
-        """Starts the requests; returns the wall time they started."""
         self.started = time.time()
         self._go.set()
         return self.started
 
-    def _run(self, s, i):
+    def _run(self, i):
+        self._go.wait()
+        if self._stop.is_set():
+            return
+        s = self._socks[i]
         # A big buffer: with 1,000 checks an answer is a few hundred KB.
         f = s.makefile("rb", buffering=1 << 18)
         request = b'{"cmd":"status"}\n'
-        self._go.wait()
         # Threads offset within one interval, so the requests are spread.
         due = time.monotonic() + self.interval * i / self.n
         checked = False

@@ -1,30 +1,48 @@
 //! The daemon's side of `control.sock`: one thread accepts; each client
-//! gets its own thread (at most [`MAX_CLIENTS`] at once) with read and
-//! write timeouts, so a slow or stuck client costs a thread, never a tick.
+//! gets its own thread (at most [`MAX_CLIENTS`] at once), so a slow or
+//! stuck client costs a thread, never a tick.
 //!
 //! Every connection is checked with SO_PEERCRED before a byte is read:
 //! root, the daemon's own uid and members of `config.control_group` are
 //! served; anyone else gets `{"error":"permission denied"}` and is closed.
+//!
+//! The operator can always get in: a client has [`FIRST_LINE`] in all for
+//! its first request line (a byte every few seconds does not keep it), a
+//! user other than root and the daemon's own holds at most
+//! [`MAX_PER_USER`] connections, and those users together leave the last
+//! slot free, so `status`, `ack` and `silence` from root or the daemon's
+//! user are answered however many clients others keep open. Refusals are
+//! written without blocking, so a client never stalls the accept thread.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use nix::unistd::{Group, Uid, User};
 
 use super::protocol::{Request, Response, MAX_LINE};
 use super::{Call, Published, Submit, SubmitFn, SOCKET_FILE};
+use crate::deadline::Deadline;
 
 /// Clients served at once; more are told to come back.
 pub const MAX_CLIENTS: usize = 16;
-/// A client that sends nothing for this long is closed.
-const IO_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections one user other than root and the daemon's own may hold.
+pub const MAX_PER_USER: usize = 4;
+/// A client's first request line must be whole this long after connecting,
+/// in all (not per read).
+pub const FIRST_LINE: Duration = Duration::from_secs(2);
+/// Each further line must be whole this long after the previous answer: a
+/// client may keep its connection to poll `status`, slower than this not.
+pub const NEXT_LINE: Duration = Duration::from_secs(10);
+/// An answer must be written within this in all; a client that does not
+/// read it is closed.
+const WRITE_DEADLINE: Duration = Duration::from_secs(10);
 /// How long a request may wait for the loop (a `run` lasts as long as its
 /// check; the check's own timeout ends it first).
 const LOOP_TIMEOUT: Duration = Duration::from_secs(15 * 60);
@@ -104,13 +122,13 @@ pub fn start(
         daemon_uid: Uid::effective().as_raw(),
         group: group.map(|g| (g.gid.as_raw(), g.mem)),
     };
-    let clients = Arc::new(AtomicUsize::new(0));
+    let slots = Arc::new(Slots::default());
     std::thread::Builder::new()
         .name("control".into())
         .spawn(move || {
             for conn in listener.incoming() {
                 match conn {
-                    Ok(stream) => admit(stream, &access, &clients, &submit, &published),
+                    Ok(stream) => admit(stream, &access, &slots, &submit, &published),
                     Err(e) => {
                         log::warn!("control socket: accept failed: {e}");
                         std::thread::sleep(Duration::from_millis(100));
@@ -143,16 +161,81 @@ fn bind(path: &Path) -> anyhow::Result<UnixListener> {
     })
 }
 
+/// Who holds the slots: connections open, by uid.
+#[derive(Debug, Default)]
+struct Slots {
+    held: Mutex<HashMap<u32, usize>>,
+}
+
+/// One connection's slot, given back when dropped.
+struct Slot {
+    slots: Arc<Slots>,
+    uid: u32,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut held = self.slots.held.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = held.get_mut(&self.uid) {
+            *n -= 1;
+            if *n == 0 {
+                held.remove(&self.uid);
+            }
+        }
+    }
+}
+
+/// Why a connection got no slot.
+#[derive(Debug, PartialEq, Eq)]
+enum Full {
+    /// The user already holds [`MAX_PER_USER`].
+    User,
+    /// Every slot others may take is held.
+    All,
+}
+
+impl Slots {
+    /// A slot for `uid`; `trusted` is root or the daemon's own user, who
+    /// may take any free slot, the last one included.
+    fn take(self: &Arc<Self>, uid: u32, trusted: bool) -> Result<Slot, Full> {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        admits(&held, uid, trusted)?;
+        *held.entry(uid).or_insert(0) += 1;
+        Ok(Slot {
+            slots: Arc::clone(self),
+            uid,
+        })
+    }
+}
+
+/// Whether one more connection of `uid` fits beside `held`.
+fn admits(held: &HashMap<u32, usize>, uid: u32, trusted: bool) -> Result<(), Full> {
+    let total: usize = held.values().sum();
+    if trusted {
+        return if total < MAX_CLIENTS {
+            Ok(())
+        } else {
+            Err(Full::All)
+        };
+    }
+    if held.get(&uid).copied().unwrap_or(0) >= MAX_PER_USER {
+        Err(Full::User)
+    } else if total >= MAX_CLIENTS - 1 {
+        Err(Full::All)
+    } else {
+        Ok(())
+    }
+}
+
 /// Checks the peer, then serves it on its own thread when a slot is free.
 fn admit(
     stream: UnixStream,
     access: &Access,
-    clients: &Arc<AtomicUsize>,
+    slots: &Arc<Slots>,
     submit: &Submit,
     published: &Published,
 ) {
-    let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
-    let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
+    let accepted = Instant::now();
     let Some(peer) = peer_of(&stream) else {
         log::warn!("control socket: cannot read the peer's credentials; closed");
         return;
@@ -164,35 +247,61 @@ fn admit(
             peer.uid,
             peer.pid
         );
-        answer(&stream, &Response::error("permission denied"));
+        refuse(&stream, "permission denied".into());
         return;
     }
-    if clients.fetch_add(1, Ordering::SeqCst) >= MAX_CLIENTS {
-        clients.fetch_sub(1, Ordering::SeqCst);
-        answer(
-            &stream,
-            &Response::error("busy: too many control clients at once; try again"),
-        );
-        return;
-    }
-    let clients = Arc::clone(clients);
+    let trusted = peer.uid == 0 || peer.uid == access.daemon_uid;
+    let slot = match slots.take(peer.uid, trusted) {
+        Ok(slot) => slot,
+        Err(full) => {
+            log::debug!("control socket: {user}: {full:?} slots held; turned away");
+            refuse(
+                &stream,
+                match full {
+                    Full::User => format!(
+                        "busy: {user} already has {MAX_PER_USER} control connections open; \
+                         close one and try again"
+                    ),
+                    Full::All => "busy: too many control clients at once; try again".into(),
+                },
+            );
+            return;
+        }
+    };
     let submit = Arc::clone(submit);
     let published = Arc::clone(published);
     let spawned = std::thread::Builder::new()
         .name("control-client".into())
         .spawn(move || {
-            serve(stream, &user, &*submit, &published);
-            clients.fetch_sub(1, Ordering::SeqCst);
+            serve(stream, accepted, &user, &*submit, &published);
+            drop(slot);
         });
     if let Err(e) = spawned {
         log::warn!("control socket: cannot start a client thread: {e}");
     }
 }
 
-/// Answers requests, one per line, until the client closes, times out or
-/// sends a line too long to take.
-fn serve(stream: UnixStream, user: &str, submit: &SubmitFn, published: &Published) {
-    let mut reader = BufReader::new(&stream);
+/// Writes a refusal on the accept thread without ever waiting: a fresh
+/// connection's buffer always has room for one short line.
+fn refuse(stream: &UnixStream, error: String) {
+    let _ = stream.set_nonblocking(true);
+    let mut bytes = serde_json::to_vec(&Response::error(error))
+        .unwrap_or_else(|_| br#"{"error":"busy"}"#.to_vec());
+    bytes.push(b'\n');
+    let _ = (&*stream).write(&bytes);
+}
+
+/// Answers requests, one per line, until the client closes, misses its
+/// deadline or sends a line too long to take.
+fn serve(
+    stream: UnixStream,
+    accepted: Instant,
+    user: &str,
+    submit: &SubmitFn,
+    published: &Published,
+) {
+    let mut reader = BufReader::new(Deadline::new(&stream, accepted + FIRST_LINE));
+    let mut first = true;
     let mut line = Vec::new();
     // Every command is logged at INFO with the user; a client that keeps
     // one connection open to poll `status` is logged at INFO once.
@@ -204,6 +313,17 @@ fn serve(stream: UnixStream, user: &str, submit: &SubmitFn, published: &Publishe
             .read_until(b'\n', &mut line)
         {
             Ok(n) => n,
+            Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock) => {
+                let within = if first { FIRST_LINE } else { NEXT_LINE };
+                answer(
+                    &stream,
+                    &Response::error(format!(
+                        "no whole request line within {} s; closed",
+                        within.as_secs()
+                    )),
+                );
+                return;
+            }
             Err(_) => return,
         };
         if n == 0 {
@@ -226,9 +346,11 @@ fn serve(stream: UnixStream, user: &str, submit: &SubmitFn, published: &Publishe
             Ok(Request::Status) => match published.read() {
                 Some(snapshot) => {
                     log_read(user, "status", &mut read_logged);
-                    if (&stream).write_all(snapshot.answer_line()).is_err() {
+                    if !write_all_within(&stream, snapshot.answer_line()) {
                         return;
                     }
+                    first = false;
+                    reader.get_mut().until = Instant::now() + NEXT_LINE;
                     continue;
                 }
                 // Nobody asked for a while: the loop answers this one and
@@ -243,6 +365,8 @@ fn serve(stream: UnixStream, user: &str, submit: &SubmitFn, published: &Publishe
         if !answer(&stream, &response) {
             return;
         }
+        first = false;
+        reader.get_mut().until = Instant::now() + NEXT_LINE;
     }
 }
 
@@ -296,13 +420,17 @@ fn handle(
     }
 }
 
-/// Writes one answer line; false when the client is gone.
-fn answer(mut stream: &UnixStream, r: &Response) -> bool {
+/// Writes one answer line; false when the client is gone or too slow.
+fn answer(stream: &UnixStream, r: &Response) -> bool {
     let mut bytes = serde_json::to_vec(r).unwrap_or_else(|_| br#"{"error":"internal"}"#.to_vec());
     bytes.push(b'\n');
-    stream
-        .write_all(&bytes)
-        .and_then(|_| stream.flush())
+    write_all_within(stream, &bytes)
+}
+
+/// Writes `bytes` within [`WRITE_DEADLINE`] in all.
+fn write_all_within(stream: &UnixStream, bytes: &[u8]) -> bool {
+    Deadline::new(stream, Instant::now() + WRITE_DEADLINE)
+        .write_all(bytes)
         .is_ok()
 }
 
@@ -363,5 +491,33 @@ mod tests {
         assert!(grouped.allows(peer(1000, 1000), "alice"));
         assert!(grouped.allows(peer(1001, 500), "bob"));
         assert!(!grouped.allows(peer(1002, 1002), "carol"));
+    }
+
+    #[test]
+    fn a_user_takes_at_most_its_share_and_the_last_slot_is_root_s() {
+        let slots = Arc::new(Slots::default());
+        let alice: Vec<Slot> = (0..MAX_PER_USER)
+            .map(|_| slots.take(1000, false).unwrap())
+            .collect();
+        assert_eq!(slots.take(1000, false).err(), Some(Full::User));
+        // Others fill all but the last slot.
+        let mut others = Vec::new();
+        let mut uid = 2000;
+        while others.len() + alice.len() < MAX_CLIENTS - 1 {
+            others.push(slots.take(uid, false).unwrap());
+            uid += 1;
+        }
+        assert_eq!(slots.take(uid, false).err(), Some(Full::All));
+        // The last one is root's (or the daemon user's), then nobody's.
+        let root = slots.take(0, true).unwrap();
+        assert_eq!(slots.take(100, true).err(), Some(Full::All));
+        drop(root);
+        let daemon = slots.take(100, true).unwrap();
+        // A closed connection gives its slot back to its user.
+        drop(alice);
+        assert!(slots.held.lock().unwrap().get(&1000).is_none());
+        let again = slots.take(1000, false).unwrap();
+        drop((again, daemon, others));
+        assert!(slots.held.lock().unwrap().is_empty());
     }
 }

@@ -2,16 +2,23 @@
 //! connection, no keep-alive, no body read.
 //!
 //! ```text
-//!  accept thread ──> connection thread (at most MAX_CLIENTS at once)
+//!  accept thread ──> connection thread (at most MAX_CONNECTIONS at once)
 //!                      read the head: 8 KiB, 5 s in all
-//!                      ask(reply) ─> the loop's inbox ─> loop      
+//!                      take an answering slot (at most MAX_CLIENTS)
+//!                      ask(reply) ─> the loop's inbox ─> loop
 //!                      <─ Snapshot (copied by the loop, rendered here)
-//!                      write the answer (10 s write timeout), close
+//!                      write the answer (10 s in all), give the slot back
+//!                      close: what the client still sends is read away
+//!                      for at most 1 s
 //! ```
 //! A slow or stuck client costs its own thread until its deadline, never
-//! the loop nor another client; more clients than the cap get a 503 at
-//! once. Nothing here shares a lock with the loop: it asks through the
-//! loop's inbox, as the control socket does.
+//! the loop, the accept thread nor another client. Only a client whose
+//! whole request has come takes one of the few answering slots, so clients
+//! that trickle their head or linger after the answer never keep Prometheus
+//! out. The accept thread never waits for a client: beyond
+//! [`MAX_CONNECTIONS`] it writes a short 503 without blocking and closes.
+//! Nothing here shares a lock with the loop: it asks through the loop's
+//! inbox, as the control socket does.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -23,16 +30,29 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
+use crate::deadline::Deadline;
+
 use super::proc_stats::ProcessStats;
 use super::{metrics, page, Ask, AskFn, Snapshot};
 
-/// Connections served at once; more get a 503.
+/// Requests answered at once (asking the loop, rendering, writing); a
+/// whole request beyond these gets a 503.
 pub const MAX_CLIENTS: usize = 4;
-/// The longest request head taken (request line and headers).
+/// Connections open at once, most of them reading a head or closing; more
+/// get a 503 from the accept thread.
+pub const MAX_CONNECTIONS: usize = 64;
+/// The longest request head taken, in bytes: the request line, the
+/// headers and the blank line that ends them (CRLF CRLF), all counted.
 pub const MAX_HEAD: usize = 8 * 1024;
-/// A client must have sent its whole head within this.
+/// A client must have sent its whole head within this of connecting.
 const HEAD_DEADLINE: Duration = Duration::from_secs(5);
-const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The answer must be written within this in all.
+const WRITE_DEADLINE: Duration = Duration::from_secs(10);
+/// After the answer, what the client still sends is read away for at most
+/// this (and at most [`DRAIN_MAX`] bytes), so closing does not turn into a
+/// reset that loses the answer.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(1);
+const DRAIN_MAX: usize = 64 * 1024;
 /// How long a request waits for the loop.
 const LOOP_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -98,14 +118,15 @@ pub fn start(addr: SocketAddr, ask: Ask) -> anyhow::Result<Listener> {
 }
 
 fn accept_loop(socket: &TcpListener, stopping: &AtomicBool, ask: &Ask) {
-    let clients = Arc::new(AtomicUsize::new(0));
+    let connections = Arc::new(AtomicUsize::new(0));
+    let answering = Arc::new(AtomicUsize::new(0));
     loop {
         let conn = socket.accept();
         if stopping.load(Ordering::SeqCst) {
             return;
         }
         match conn {
-            Ok((stream, peer)) => admit(stream, peer, &clients, ask),
+            Ok((stream, peer)) => admit(stream, peer, &connections, &answering, ask),
             Err(e) => {
                 log::warn!("http: accept failed: {e}");
                 std::thread::sleep(Duration::from_millis(100));
@@ -114,30 +135,65 @@ fn accept_loop(socket: &TcpListener, stopping: &AtomicBool, ask: &Ask) {
     }
 }
 
-fn admit(stream: TcpStream, peer: SocketAddr, clients: &Arc<AtomicUsize>, ask: &Ask) {
-    let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
-    if clients.fetch_add(1, Ordering::SeqCst) >= MAX_CLIENTS {
-        clients.fetch_sub(1, Ordering::SeqCst);
-        log::debug!("http: {peer}: too many clients at once; answered 503");
-        let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
-        finish(
-            &stream,
-            &Reply::text(503, "busy: too many clients at once; try again\n"),
-            false,
-        );
-        return;
+/// A counted place (a connection, an answering slot), given back when
+/// dropped.
+struct Slot(Arc<AtomicUsize>);
+
+impl Slot {
+    fn take(count: &Arc<AtomicUsize>, max: usize) -> Option<Slot> {
+        if count.fetch_add(1, Ordering::SeqCst) >= max {
+            count.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        Some(Slot(Arc::clone(count)))
     }
-    let clients = Arc::clone(clients);
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn admit(
+    stream: TcpStream,
+    peer: SocketAddr,
+    connections: &Arc<AtomicUsize>,
+    answering: &Arc<AtomicUsize>,
+    ask: &Ask,
+) {
+    let accepted = Instant::now();
+    let Some(connection) = Slot::take(connections, MAX_CONNECTIONS) else {
+        log::debug!("http: {peer}: {MAX_CONNECTIONS} connections open; answered 503");
+        refuse_at_once(&stream);
+        return;
+    };
+    let answering = Arc::clone(answering);
     let ask = Arc::clone(ask);
     let spawned = std::thread::Builder::new()
         .name("http-client".into())
         .spawn(move || {
-            serve(&stream, peer, &*ask);
-            clients.fetch_sub(1, Ordering::SeqCst);
+            serve(&stream, peer, accepted, &answering, &*ask);
+            drop(connection);
         });
     if let Err(e) = spawned {
         log::warn!("http: cannot start a client thread: {e}");
     }
+}
+
+/// The 503 of a full house, on the accept thread without ever waiting: a
+/// fresh connection's send buffer always has room for it, and whatever
+/// the client sent already is read away first so the close is no reset.
+fn refuse_at_once(mut stream: &TcpStream) {
+    let _ = stream.set_nonblocking(true);
+    let mut sink = [0u8; 4096];
+    while matches!(stream.read(&mut sink), Ok(n) if n > 0) {}
+    let _ = stream.write(&head_bytes(
+        &Reply::text(503, "busy: too many clients at once; try again\n"),
+        false,
+    ));
+    let _ = stream.shutdown(Shutdown::Write);
+    while matches!(stream.read(&mut sink), Ok(n) if n > 0) {}
 }
 
 /// One answer.
@@ -169,12 +225,22 @@ pub(crate) enum HeadError {
     Gone,
 }
 
-fn serve(stream: &TcpStream, peer: SocketAddr, ask: &AskFn) {
-    let head = match read_head(stream, Instant::now() + HEAD_DEADLINE) {
+fn serve(
+    stream: &TcpStream,
+    peer: SocketAddr,
+    accepted: Instant,
+    answering: &Arc<AtomicUsize>,
+    ask: &AskFn,
+) {
+    let head = match read_head(Deadline::new(stream, accepted + HEAD_DEADLINE)) {
         Ok(h) => h,
         Err(HeadError::TooLarge) => {
-            let r = Reply::text(431, "request head too large\n");
-            finish(stream, &r, false);
+            let r = Reply::text(
+                431,
+                &format!("request head too large: at most {MAX_HEAD} bytes\n"),
+            );
+            send(stream, &r, false);
+            close(stream);
             return;
         }
         Err(HeadError::Gone) => return,
@@ -182,9 +248,17 @@ fn serve(stream: &TcpStream, peer: SocketAddr, ask: &AskFn) {
     let (method, path) = match parse_request_line(&head) {
         Some(x) => x,
         None => {
-            finish(stream, &Reply::text(400, "not an HTTP/1 request\n"), false);
+            send(stream, &Reply::text(400, "not an HTTP/1 request\n"), false);
+            close(stream);
             return;
         }
+    };
+    let Some(slot) = Slot::take(answering, MAX_CLIENTS) else {
+        log::debug!("http: {peer}: {MAX_CLIENTS} requests being answered; answered 503");
+        let r = Reply::text(503, "busy: too many clients at once; try again\n");
+        send(stream, &r, false);
+        close(stream);
+        return;
     };
     let reply = route(&method, &path, || fetch(ask));
     log::debug!(
@@ -192,7 +266,11 @@ fn serve(stream: &TcpStream, peer: SocketAddr, ask: &AskFn) {
         reply.code,
         reply.body.len()
     );
-    finish(stream, &reply, method == "HEAD");
+    send(stream, &reply, method == "HEAD");
+    // Given back before the close: a client that has read to the end
+    // finds the slot free for its next request.
+    drop(slot);
+    close(stream);
 }
 
 /// The answer to `method path`; `snapshot` asks the loop (only for a
@@ -262,54 +340,44 @@ fn fetch(ask: &AskFn) -> Result<Box<Snapshot>, Reply> {
     }
 }
 
-/// Reads until the blank line that ends the head, within `deadline` in
-/// all (not per read: a client trickling a byte a second is cut off too).
-pub(crate) fn read_head(
-    mut stream: impl ReadTimed,
-    deadline: Instant,
-) -> Result<String, HeadError> {
+/// Reads until the blank line that ends the head; `stream` carries the
+/// deadline (one for the whole head, not per read: a client trickling a
+/// byte a second is cut off too). The head is taken when it ends within
+/// [`MAX_HEAD`] bytes, its blank line included, and refused otherwise,
+/// whatever the reads' sizes.
+pub(crate) fn read_head(mut stream: impl Read) -> Result<String, HeadError> {
     let mut head = Vec::with_capacity(1024);
     let mut buf = [0u8; 1024];
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(HeadError::Gone);
-        }
-        stream.set_timeout(left);
         let n = match stream.read(&mut buf) {
             Ok(0) | Err(_) => return Err(HeadError::Gone),
             Ok(n) => n,
         };
         let from = head.len().saturating_sub(3);
         head.extend_from_slice(&buf[..n]);
-        if let Some(end) = find_end(&head[from..]) {
-            head.truncate(from + end);
+        if let Some((at, end)) = find_end(&head[from..]) {
+            if from + end > MAX_HEAD {
+                return Err(HeadError::TooLarge);
+            }
+            head.truncate(from + at);
             return Ok(String::from_utf8_lossy(&head).into_owned());
         }
-        if head.len() > MAX_HEAD {
+        if head.len() >= MAX_HEAD {
             return Err(HeadError::TooLarge);
         }
     }
 }
 
-/// Where the head ends: `\r\n\r\n` (or `\n\n` from a lenient client).
-fn find_end(bytes: &[u8]) -> Option<usize> {
+/// Where the head ends: `\r\n\r\n` (or `\n\n` from a lenient client), as
+/// (where the blank line starts, where it ends).
+fn find_end(bytes: &[u8]) -> Option<(usize, usize)> {
     let crlf = bytes.windows(4).position(|w| w == b"\r\n\r\n");
     let lf = bytes.windows(2).position(|w| w == b"\n\n");
     match (crlf, lf) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
-}
-
-/// A stream whose reads can be given a timeout (a socket; a test double).
-pub(crate) trait ReadTimed: Read {
-    fn set_timeout(&mut self, t: Duration);
-}
-
-impl ReadTimed for &TcpStream {
-    fn set_timeout(&mut self, t: Duration) {
-        let _ = self.set_read_timeout(Some(t));
+        (Some(a), Some(b)) if b < a => Some((b, b + 2)),
+        (Some(a), _) => Some((a, a + 4)),
+        (None, Some(b)) => Some((b, b + 2)),
+        (None, None) => None,
     }
 }
 
@@ -341,10 +409,8 @@ fn reason(code: u16) -> &'static str {
     }
 }
 
-/// Writes the answer and closes: the write side first, then whatever the
-/// client still sends is read away briefly, so a request body we never
-/// read does not turn the close into a reset that loses the answer.
-fn finish(mut stream: &TcpStream, r: &Reply, head_only: bool) {
+/// The answer's bytes: its head, and its body unless `head_only`.
+fn head_bytes(r: &Reply, head_only: bool) -> Vec<u8> {
     let mut out = format!(
         "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n\
          Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n{}{}Connection: close\r\n\r\n",
@@ -359,15 +425,26 @@ fn finish(mut stream: &TcpStream, r: &Reply, head_only: bool) {
     if !head_only {
         out.extend_from_slice(&r.body);
     }
-    if stream.write_all(&out).and_then(|_| stream.flush()).is_err() {
-        return;
-    }
+    out
+}
+
+/// Writes the answer within [`WRITE_DEADLINE`] in all.
+fn send(stream: &TcpStream, r: &Reply, head_only: bool) {
+    let _ =
+        Deadline::new(stream, Instant::now() + WRITE_DEADLINE).write_all(&head_bytes(r, head_only));
+}
+
+/// Closes: the write side first, then whatever the client still sends is
+/// read away for at most [`DRAIN_DEADLINE`] in all, so a request body we
+/// never read does not turn the close into a reset that loses the answer.
+/// The answering slot is free by then; only this thread waits.
+fn close(stream: &TcpStream) {
     let _ = stream.shutdown(Shutdown::Write);
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    let mut rest = Deadline::new(stream, Instant::now() + DRAIN_DEADLINE);
     let mut sink = [0u8; 4096];
     let mut drained = 0;
-    while drained < 64 * 1024 {
-        match stream.read(&mut sink) {
+    while drained < DRAIN_MAX {
+        match rest.read(&mut sink) {
             Ok(0) | Err(_) => break,
             Ok(n) => drained += n,
         }
@@ -397,21 +474,13 @@ mod tests {
         }
     }
 
-    impl ReadTimed for Pieces {
-        fn set_timeout(&mut self, _: Duration) {}
-    }
-
-    fn later() -> Instant {
-        Instant::now() + Duration::from_secs(5)
-    }
-
     #[test]
     fn a_head_split_over_reads_is_put_together() {
         let p = Pieces(vec![
             Some(b"GET /metrics HTTP/1.1\r\nHost: x\r"),
             Some(b"\n\r\nbody"),
         ]);
-        let head = read_head(p, later()).unwrap();
+        let head = read_head(p).unwrap();
         assert_eq!(head, "GET /metrics HTTP/1.1\r\nHost: x");
         assert_eq!(
             parse_request_line(&head),
@@ -423,11 +492,41 @@ mod tests {
     fn an_endless_head_is_refused_and_a_silent_client_is_dropped() {
         let big: &'static [u8] = Box::leak(vec![b'a'; 1024].into_boxed_slice());
         let p = Pieces(vec![Some(big); 20]);
-        assert_eq!(read_head(p, later()), Err(HeadError::TooLarge));
+        assert_eq!(read_head(p), Err(HeadError::TooLarge));
         let p = Pieces(vec![Some(b"GET / HTTP/1.1\r\n"), None]);
-        assert_eq!(read_head(p, later()), Err(HeadError::Gone));
+        assert_eq!(read_head(p), Err(HeadError::Gone));
         let p = Pieces(vec![Some(b"GET / HTTP/1.1\r\n")]);
-        assert_eq!(read_head(p, Instant::now()), Err(HeadError::Gone));
+        assert_eq!(read_head(p), Err(HeadError::Gone));
+    }
+
+    /// A head of exactly `len` bytes, its blank line included.
+    fn head_of(len: usize, end: &str) -> Vec<u8> {
+        let start = "GET / HTTP/1.1\r\nX-Pad: ";
+        let pad = len - start.len() - end.len();
+        format!("{start}{}{end}", "a".repeat(pad)).into_bytes()
+    }
+
+    #[test]
+    fn the_head_limit_is_exact_whatever_the_reads() {
+        for end in ["\r\n\r\n", "\n\n"] {
+            for piece in [1, 7, 1000, 1024] {
+                let pieces = |bytes: Vec<u8>| {
+                    let leaked: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+                    Pieces(leaked.chunks(piece).map(Some).collect())
+                };
+                let at = read_head(pieces(head_of(MAX_HEAD, end)));
+                assert!(at.is_ok(), "{end:?} in pieces of {piece}: {at:?}");
+                // With a body behind it, still taken.
+                let mut with_body = head_of(MAX_HEAD, end);
+                with_body.extend_from_slice(b"body");
+                assert!(read_head(pieces(with_body)).is_ok());
+                assert_eq!(
+                    read_head(pieces(head_of(MAX_HEAD + 1, end))),
+                    Err(HeadError::TooLarge),
+                    "{end:?} in pieces of {piece}"
+                );
+            }
+        }
     }
 
     #[test]
