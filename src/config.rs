@@ -94,6 +94,52 @@ impl<'a> From<&'a Config> for MailSettings<'a> {
 }
 
 impl Config {
+    /// Every secret file this config names: what [`crate::secret::keep`]
+    /// reads before a privilege drop.
+    pub fn secret_files(&self) -> Vec<PathBuf> {
+        let cfg = self;
+        use crate::notify::channel::spec::ChannelKind;
+        use crate::passive::OutputKind;
+        let mut out = Vec::new();
+        if !cfg.emails.smtp_password_file.is_empty() {
+            out.push(PathBuf::from(&cfg.emails.smtp_password_file));
+        }
+        let mut http = |secret: Option<&PathBuf>, client: Option<&crate::net::http::ClientTls>| {
+            out.extend(secret.cloned());
+            out.extend(client.map(|c| c.key.clone()));
+        };
+        for ch in &cfg.notify {
+            match &ch.kind {
+                ChannelKind::Webhook { http: h, .. }
+                | ChannelKind::Alertmanager { http: h, .. } => {
+                    http(h.secret_file.as_ref(), h.client.as_ref())
+                }
+                ChannelKind::Command { .. } => {}
+            }
+        }
+        for o in &cfg.outputs {
+            match &o.kind {
+                OutputKind::NscaWeb {
+                    password_file,
+                    client,
+                    ..
+                }
+                | OutputKind::Icinga2Api {
+                    password_file,
+                    client,
+                    ..
+                } => http(
+                    (!password_file.as_os_str().is_empty()).then_some(password_file),
+                    client.as_ref(),
+                ),
+                OutputKind::JsonLines { .. } | OutputKind::CommandFile { .. } => {}
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// The longest timeout of any check (for the watchdog's hang window).
     pub fn max_timeout(&self) -> Duration {
         self.checks

@@ -58,11 +58,7 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
     }
     // Drop privileges first, so the lock and pid files are the user's and
     // the pid file can be removed at exit.
-    startup::prepare_user(
-        &cfg.state_dir,
-        cli.user.as_deref(),
-        &crate::secret::files_of(&cfg),
-    )?;
+    startup::prepare_user(&cfg.state_dir, cli.user.as_deref(), &cfg.secret_files())?;
     // Before anything is read from the state dir or sent from its outbox.
     let _lock = startup::StateLock::acquire(&cfg.state_dir)?;
     let _pid_file = match &cli.pid_file {

@@ -157,49 +157,6 @@ pub fn read_to_string(path: &Path) -> io::Result<String> {
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not UTF-8 text"))
 }
 
-/// Every secret file `cfg` names: what [`keep`] reads before a drop.
-pub fn files_of(cfg: &crate::config::Config) -> Vec<PathBuf> {
-    use crate::notify::channel::spec::ChannelKind;
-    use crate::passive::OutputKind;
-    let mut out = Vec::new();
-    if !cfg.emails.smtp_password_file.is_empty() {
-        out.push(PathBuf::from(&cfg.emails.smtp_password_file));
-    }
-    let mut http = |secret: Option<&PathBuf>, client: Option<&crate::net::http::ClientTls>| {
-        out.extend(secret.cloned());
-        out.extend(client.map(|c| c.key.clone()));
-    };
-    for ch in &cfg.notify {
-        match &ch.kind {
-            ChannelKind::Webhook { http: h, .. } | ChannelKind::Alertmanager { http: h, .. } => {
-                http(h.secret_file.as_ref(), h.client.as_ref())
-            }
-            ChannelKind::Command { .. } => {}
-        }
-    }
-    for o in &cfg.outputs {
-        match &o.kind {
-            OutputKind::NscaWeb {
-                password_file,
-                client,
-                ..
-            }
-            | OutputKind::Icinga2Api {
-                password_file,
-                client,
-                ..
-            } => http(
-                (!password_file.as_os_str().is_empty()).then_some(password_file),
-                client.as_ref(),
-            ),
-            OutputKind::JsonLines { .. } | OutputKind::CommandFile { .. } => {}
-        }
-    }
-    out.sort();
-    out.dedup();
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

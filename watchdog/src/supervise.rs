@@ -62,11 +62,7 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
         cfg.state_dir = dir;
     }
     // Drop privileges first, so the pid file can be removed at exit.
-    picomon::daemon::prepare_user(
-        &cfg.state_dir,
-        cli.user.as_deref(),
-        &picomon::secret::files_of(&cfg),
-    )?;
+    picomon::daemon::prepare_user(&cfg.state_dir, cli.user.as_deref(), &cfg.secret_files())?;
     let _pid = match &cli.pid_file {
         Some(p) => Some(picomon::daemon::PidFile::create(p)?),
         None => None,
