@@ -141,7 +141,7 @@ impl Channel {
                 for (i, url) in urls.iter().enumerate() {
                     let qname = instance_name(&name, i);
                     let full = format!("{url}/api/v2/alerts");
-                    let d = Http::new(&qname, &full, Endpoint::Post, http, spec.timeout)?;
+                    let d = Http::new(&qname, &full, Endpoint::Alertmanager, http, spec.timeout)?;
                     list.push(start_courier(state_dir, &qname, d, spec.retry)?);
                 }
                 let render = Render::Alertmanager {

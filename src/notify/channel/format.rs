@@ -291,6 +291,18 @@ pub fn rfc3339(at: UnixMicros) -> String {
     )
 }
 
+/// Reads back a time of [`rfc3339`].
+pub fn parse_rfc3339(s: &str) -> Option<UnixMicros> {
+    let b = s.as_bytes();
+    if b.len() != 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[19] != b'Z' {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let (h, mi, sec) = (n(11..13)?, n(14..16)?, n(17..19)?);
+    let days = crate::clock::days_from_civil(n(0..4)?, n(5..7)? as u8, n(8..10)? as u8);
+    Some((days * 86_400 + h * 3600 + mi * 60 + sec) * 1_000_000)
+}
+
 /// The colour of a state: green, amber, red, grey; blue for an ack.
 fn colour(e: &Event) -> u32 {
     if e.kind == ACK_KIND {
@@ -444,6 +456,31 @@ pub fn alert(e: &Event, severity: &str, ends: UnixMicros, labels: &[(String, Str
     })
 }
 
+/// An Alertmanager post delivered `late` after it was composed (its
+/// instance was down): each firing alert's `endsAt` moved as much later,
+/// so it arrives firing for as long as it would have on time, not already
+/// ended (later posts of the same queue say what changed meanwhile).
+/// `None` when nothing needs to change.
+pub fn postpone_ends(body: &[u8], composed: UnixMicros, late: i64) -> Option<Vec<u8>> {
+    if late < 1_000_000 {
+        return None;
+    }
+    let mut v: Value = serde_json::from_slice(body).ok()?;
+    let mut moved = false;
+    for a in v.as_array_mut()? {
+        let Some(ends) = a["endsAt"].as_str().and_then(parse_rfc3339) else {
+            continue;
+        };
+        // A resolve ends at the latest a second after it was composed
+        // (see `alert`); firing alerts end repeats later.
+        if ends > composed + 1_000_000 {
+            a["endsAt"] = rfc3339(ends + late).into();
+            moved = true;
+        }
+    }
+    moved.then(|| v.to_string().into_bytes())
+}
+
 /// The alerts one event posts to an Alertmanager instance (`[]` for one
 /// it has no use for, such as an acknowledgement: silences are
 /// Alertmanager's), given what `fired` says fires there, which it updates.
@@ -587,6 +624,30 @@ mod tests {
             &mut fired
         )
         .is_empty());
+    }
+
+    #[test]
+    fn a_late_delivery_moves_the_end_of_firing_alerts_only() {
+        assert_eq!(
+            parse_rfc3339("2027-01-15T08:05:00Z"),
+            Some(1_800_000_300_000_000)
+        );
+        assert_eq!(parse_rfc3339("2027-01-15 08:05:00"), None);
+        let mut fired = Fired::default();
+        let e = event("update", Status::Critical, Some(Status::Warning));
+        let body = Value::Array(alerts(&e, &[], REPEAT, &mut fired)).to_string();
+        let composed = e.at;
+        assert_eq!(postpone_ends(body.as_bytes(), composed, 500_000), None);
+        let later = postpone_ends(body.as_bytes(), composed, 600_000_000).unwrap();
+        let later: Vec<Value> = serde_json::from_slice(&later).unwrap();
+        assert_eq!(
+            shown(&later),
+            [
+                ("warning".into(), "2027-01-15T08:01:00Z".into()),
+                ("critical".into(), "2027-01-15T08:15:00Z".into())
+            ]
+        );
+        assert_eq!(later[1]["startsAt"], "2027-01-15T08:00:00Z");
     }
 
     #[test]
