@@ -526,28 +526,62 @@ fn a_failing_command_is_retried_until_it_succeeds() {
     d.stop();
 }
 
-/// Debian's Alertmanager on a free loopback port, with its own config and
-/// storage in `dir`.
+/// Debian's Alertmanager on a free loopback port, alone, with a receiver
+/// that sends nothing, and its own config and storage in `dir`.
 fn alertmanager(dir: &Path, port: u16) -> Peer {
+    let nobody = "route:\n  receiver: nobody\n  group_wait: 1s\nreceivers:\n  - name: nobody\n";
+    alertmanager_node(dir, port, nobody, None)
+}
+
+/// Debian's Alertmanager on loopback port `port` with the config `yaml`,
+/// its config and storage in `dir`; `gossip` is `(its own cluster port,
+/// its peer's)` for a member of a two-node cluster, `None` for one alone.
+fn alertmanager_node(dir: &Path, port: u16, yaml: &str, gossip: Option<(u16, u16)>) -> Peer {
     let bin = Path::new("/usr/bin/prometheus-alertmanager");
     assert!(
         bin.exists(),
         "{} is missing: apt-get install prometheus-alertmanager (tests/install-and-test does)",
         bin.display()
     );
-    let cfg = dir.join("alertmanager.yml");
-    fs::write(
-        &cfg,
-        "route:\n  receiver: nobody\n  group_wait: 1s\nreceivers:\n  - name: nobody\n",
-    )
-    .unwrap();
+    let cfg = dir.join(format!("alertmanager-{port}.yml"));
+    fs::write(&cfg, yaml).unwrap();
     let mut cmd = Command::new(bin);
     cmd.arg(format!("--config.file={}", cfg.display()))
-        .arg(format!("--storage.path={}", dir.join("am-data").display()))
+        .arg(format!(
+            "--storage.path={}",
+            dir.join(format!("am-data-{port}")).display()
+        ))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg("--cluster.listen-address=")
         .arg("--log.level=warn");
+    match gossip {
+        None => {
+            cmd.arg("--cluster.listen-address=");
+        }
+        Some((own, peer)) => {
+            // The second member waits this long for the first one's
+            // notification to be gossiped before it sends its own.
+            cmd.arg(format!("--cluster.listen-address=127.0.0.1:{own}"))
+                .arg(format!("--cluster.peer=127.0.0.1:{peer}"))
+                .arg("--cluster.peer-timeout=3s");
+        }
+    }
     Peer::spawn("alertmanager", cmd, port)
+}
+
+/// Whether the Alertmanager on `port` has joined a cluster of `n` members
+/// and settled (it sends no notification before).
+fn am_settled(port: u16, n: usize) -> bool {
+    let Ok(mut resp) = ureq::get(&format!("http://127.0.0.1:{port}/api/v2/status")).call() else {
+        return false;
+    };
+    let status: Value = resp
+        .body_mut()
+        .read_to_string()
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    let cluster = &status["cluster"];
+    cluster["status"] == "ready" && cluster["peers"].as_array().map(Vec::len) == Some(n)
 }
 
 /// The alerts Alertmanager holds (resolved ones are not listed).
@@ -618,6 +652,168 @@ fn alertmanager_down_during_the_problem_gets_the_alert_then_sees_it_resolved() {
         (!alerts.iter().any(|a| a["labels"]["alertname"] == "flappy")).then_some(())
     });
     d.stop();
+}
+
+/// A picomon of the cluster test: its own state and runs file, the same
+/// check ("flappy on web1", the status in `shared`) as the other one,
+/// posting to every instance of the cluster.
+fn cluster_member(shared: &Path, am_ports: [u16; 2]) -> (Sandbox, Daemon) {
+    let sb = Sandbox::new();
+    let plugin = repo("tests/smtp/status-plugin.sh");
+    sb.config(&format!(
+        r#"
+config.base_tick = 0.3;
+config.state_dir = "@DIR@/state";
+config.notify = [alertmanager(["http://127.0.0.1:{a}", "http://127.0.0.1:{b}"], #{{ name: "am", retry: 0.5, repeat: 30 }})];
+add(plugin("{plugin}", ["@DIR@/runs", "{shared}/status"]), #{{ name: "flappy", target_name: "web1", retry: 1 }});
+"#,
+        a = am_ports[0],
+        b = am_ports[1],
+        plugin = plugin.display(),
+        shared = shared.display(),
+    ));
+    let cfg = sb.path("config.rhai").display().to_string();
+    let d = Daemon::start_anew(sb.dir.path(), &["-c", &cfg]);
+    (sb, d)
+}
+
+/// `picomon status` of a cluster member.
+fn member_status(sb: &Sandbox) -> String {
+    let cfg = sb.path("config.rhai").display().to_string();
+    String::from_utf8_lossy(&sb.run(&["-c", &cfg, "status"]).stdout).into_owned()
+}
+
+/// Whether a cluster member has delivered everything to both instances
+/// (`am` and `am@2`), at least once each.
+fn member_delivered(sb: &Sandbox) -> bool {
+    let status = member_status(sb);
+    ["am", "am@2"].iter().all(|q| {
+        files(&sb.path("state/notify").join(q), ".post").is_empty()
+            && status.contains(&format!("last notification {q} delivered"))
+    })
+}
+
+/// The severities of the alerts of "flappy" that the instance on `port`
+/// lists as firing; `None` while it does not answer.
+fn am_firing(port: u16) -> Option<Vec<String>> {
+    let mut sev: Vec<String> = am_alerts(port)?
+        .iter()
+        .filter(|a| a["labels"]["alertname"] == "flappy")
+        .map(|a| a["labels"]["severity"].as_str().unwrap_or("").to_string())
+        .collect();
+    sev.sort();
+    Some(sev)
+}
+
+/// Two picomons checking the same thing, each posting to both members of
+/// a two-node Alertmanager cluster, which dedup their notifications over
+/// gossip: the webhook behind the cluster hears of the incident once and
+/// of its end once. Then WARNING, CRITICAL, a sticky ack, WARNING and OK
+/// leave nothing firing on either member, long before the alerts' endsAt
+/// (4 x 30 s) would end them.
+#[test]
+fn two_picomons_into_an_alertmanager_cluster_notify_once_and_resolve_once() {
+    let probe = Sandbox::new();
+    let dir = probe.dir.path();
+    let rx = Receiver::start(dir, "receiver", 0, &[]);
+    let yaml = format!(
+        "route:\n  receiver: hook\n  group_by: [alertname, instance]\n  group_wait: 1s\n  \
+         group_interval: 2s\n  repeat_interval: 1h\nreceivers:\n  - name: hook\n    \
+         webhook_configs:\n      - url: {}\n        send_resolved: true\n",
+        rx.url("/am")
+    );
+    let ports: Vec<u16> = (0..4).map(|_| reserve_port()).map(|(_, p)| p).collect();
+    let (web, gossip) = ([ports[0], ports[1]], [ports[2], ports[3]]);
+    let _am1 = alertmanager_node(dir, web[0], &yaml, Some((gossip[0], gossip[1])));
+    let _am2 = alertmanager_node(dir, web[1], &yaml, Some((gossip[1], gossip[0])));
+    wait_for("both members in one settled cluster", || {
+        (am_settled(web[0], 2) && am_settled(web[1], 2)).then_some(())
+    });
+
+    support::set_plugin_status(dir, 2, "CRITICAL - disk full");
+    let (a, mut da) = cluster_member(dir, web);
+    let (b, mut db) = cluster_member(dir, web);
+    let notes = |status: &str| -> Vec<Value> {
+        rx.accepted("/am")
+            .iter()
+            .map(body)
+            .filter(|n| n["status"] == status)
+            .collect()
+    };
+    let firing = wait_for("the firing notification", || {
+        notes("firing").into_iter().next()
+    });
+    // Same labels from both picomons: one alert, none naming its sender.
+    let alerts = firing["alerts"].as_array().unwrap();
+    assert_eq!(alerts.len(), 1, "{firing}");
+    let labels = alerts[0]["labels"].as_object().unwrap();
+    assert_eq!(labels.len(), 3, "{firing}");
+    assert_eq!(labels["alertname"], "flappy");
+    assert_eq!(labels["instance"], "web1");
+    assert_eq!(labels["severity"], "critical");
+    wait_for("both picomons delivered to both members", || {
+        (member_delivered(&a) && member_delivered(&b)).then_some(())
+    });
+    for port in web {
+        assert_eq!(am_firing(port).unwrap(), ["critical"], "member {port}");
+    }
+
+    support::set_plugin_status(dir, 0, "OK - fine");
+    let resolved = wait_for("the resolve notification", || {
+        notes("resolved").into_iter().next()
+    });
+    assert_eq!(resolved["alerts"][0]["labels"]["severity"], "critical");
+    wait_for("nothing firing on either member", || {
+        web.iter()
+            .all(|&p| am_firing(p).is_some_and(|s| s.is_empty()))
+            .then_some(())
+    });
+    wait_for("both recoveries delivered to both members", || {
+        (member_delivered(&a) && member_delivered(&b)).then_some(())
+    });
+    assert_eq!(notes("firing").len(), 1, "{:?}", rx.requests());
+    assert_eq!(notes("resolved").len(), 1, "{:?}", rx.requests());
+
+    // WARNING -> CRITICAL -> sticky ack -> WARNING -> OK.
+    let on_both = |what: &str, want: &[&str], within: Duration| {
+        let mut seen = Vec::new();
+        let got = support::wait::wait_for(within, || {
+            seen = web.iter().map(|&p| am_firing(p)).collect();
+            seen.iter()
+                .all(|s| s.as_ref().is_some_and(|s| s == want))
+                .then_some(())
+        });
+        assert!(
+            got.is_some(),
+            "timed out waiting for {what}: firing {seen:?}"
+        );
+    };
+    support::set_plugin_status(dir, 1, "WARNING - disk filling");
+    on_both("the warning alert on both members", &["warning"], DEADLINE);
+    support::set_plugin_status(dir, 2, "CRITICAL - disk full");
+    on_both("the critical alert alone", &["critical"], DEADLINE);
+    for sb in [&a, &b] {
+        let cfg = sb.path("config.rhai").display().to_string();
+        let out = sb.run(&["-c", &cfg, "ack", "flappy", "--sticky", "-m", "on it"]);
+        assert!(out.status.success(), "{out:?}");
+    }
+    support::set_plugin_status(dir, 1, "WARNING - disk filling");
+    for sb in [&a, &b] {
+        let runs = support::count_lines(&sb.path("runs"));
+        assert!(
+            sb.wait_lines("runs", runs + 2, DEADLINE),
+            "runs of the WARNING"
+        );
+    }
+    support::set_plugin_status(dir, 0, "OK - fine");
+    // Well within the 120 s the critical alert's endsAt gives it.
+    on_both(
+        "nothing firing after the recovery",
+        &[],
+        Duration::from_secs(60),
+    );
+    da.stop();
+    db.stop();
 }
 
 #[test]

@@ -451,8 +451,10 @@ pub fn alert(e: &Event, severity: &str, ends: UnixMicros, labels: &[(String, Str
             "thread": e.thread(),
         },
         "startsAt": rfc3339(e.since),
-        // Alertmanager refuses an alert that ends before it starts.
-        "endsAt": rfc3339(ends.max(e.since + 1_000_000)),
+        // Alertmanager refuses an alert that ends before it starts; one
+        // that ends as it starts is resolved (a later end would keep it
+        // firing until then).
+        "endsAt": rfc3339(ends.max(e.since)),
     })
 }
 
@@ -471,8 +473,8 @@ pub fn postpone_ends(body: &[u8], composed: UnixMicros, late: i64) -> Option<Vec
         let Some(ends) = a["endsAt"].as_str().and_then(parse_rfc3339) else {
             continue;
         };
-        // A resolve ends at the latest a second after it was composed
-        // (see `alert`); firing alerts end repeats later.
+        // A resolve ends by the time it was composed (see `alert`);
+        // firing alerts end repeats later.
         if ends > composed + 1_000_000 {
             a["endsAt"] = rfc3339(ends + late).into();
             moved = true;
@@ -617,6 +619,13 @@ mod tests {
             [("critical".into(), "2027-01-15T08:01:00Z".into())]
         );
         assert_eq!(fired, Fired::default());
+        // A severity change within the outage's first second: the old
+        // severity ends as it starts, which Alertmanager takes as resolved.
+        let mut quick = event("update", Status::Critical, Some(Status::Warning));
+        quick.at = quick.since + 300_000;
+        let q = alerts(&quick, &[], REPEAT, &mut fired);
+        assert_eq!(q[0]["endsAt"], q[0]["startsAt"], "{}", q[0]);
+        assert_eq!(q[0]["labels"]["severity"], "warning");
         assert!(alerts(
             &event(ACK_KIND, Status::Critical, None),
             &[],
