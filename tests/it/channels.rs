@@ -654,6 +654,17 @@ fn alertmanager_down_during_the_problem_gets_the_alert_then_sees_it_resolved() {
     d.stop();
 }
 
+/// The value of the metric `name` (without labels) of the Alertmanager on
+/// `port`; `None` while it does not answer.
+fn am_metric(port: u16, name: &str) -> Option<f64> {
+    let mut resp = ureq::get(&format!("http://127.0.0.1:{port}/metrics"))
+        .call()
+        .ok()?;
+    let text = resp.body_mut().read_to_string().ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
 /// A picomon of the cluster test: its own state and runs file, the same
 /// check ("flappy on web1", the status in `shared`) as the other one,
 /// posting to every instance of the cluster.
@@ -757,6 +768,15 @@ fn two_picomons_into_an_alertmanager_cluster_notify_once_and_resolve_once() {
     for port in web {
         assert_eq!(am_firing(port).unwrap(), ["critical"], "member {port}");
     }
+    // The members looked the incident up in their shared notification log
+    // (the second after waiting --cluster.peer-timeout): both decided. An
+    // incident shorter than that wait may be told twice, by Alertmanager's
+    // own design.
+    wait_for("both members decided about the notification", || {
+        web.iter()
+            .all(|&p| am_metric(p, "alertmanager_nflog_queries_total").is_some_and(|n| n >= 1.0))
+            .then_some(())
+    });
 
     support::set_plugin_status(dir, 0, "OK - fine");
     let resolved = wait_for("the resolve notification", || {
@@ -771,8 +791,23 @@ fn two_picomons_into_an_alertmanager_cluster_notify_once_and_resolve_once() {
     wait_for("both recoveries delivered to both members", || {
         (member_delivered(&a) && member_delivered(&b)).then_some(())
     });
-    assert_eq!(notes("firing").len(), 1, "{:?}", rx.requests());
-    assert_eq!(notes("resolved").len(), 1, "{:?}", rx.requests());
+    // The notifications of this incident: its alert starts when the first
+    // picomon saw it fail (later ones are another incident).
+    let starts = firing["alerts"][0]["startsAt"].clone();
+    let of_incident = |status: &str| {
+        notes(status)
+            .into_iter()
+            .filter(|n| {
+                n["alerts"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|a| a["startsAt"] == starts)
+            })
+            .count()
+    };
+    assert_eq!(of_incident("firing"), 1, "{:?}", rx.requests());
+    assert_eq!(of_incident("resolved"), 1, "{:?}", rx.requests());
 
     // WARNING -> CRITICAL -> sticky ack -> WARNING -> OK.
     let on_both = |what: &str, want: &[&str], within: Duration| {
@@ -812,6 +847,11 @@ fn two_picomons_into_an_alertmanager_cluster_notify_once_and_resolve_once() {
         &[],
         Duration::from_secs(60),
     );
+    // Counted again once the second member, which sends only what the
+    // first has not (after waiting --cluster.peer-timeout), has long
+    // decided about the first incident.
+    assert_eq!(of_incident("firing"), 1, "{:?}", rx.requests());
+    assert_eq!(of_incident("resolved"), 1, "{:?}", rx.requests());
     da.stop();
     db.stop();
 }
