@@ -943,6 +943,18 @@ fn config_mistakes_in_channels_name_the_setting() {
             "is set by picomon",
         ),
         (
+            r#"config.notify = [alertmanager([])];"#,
+            "the list of URLs is empty",
+        ),
+        (
+            r#"config.notify = [alertmanager(["http://127.0.0.1:9093", "http://127.0.0.1:9093/"])];"#,
+            "http://127.0.0.1:9093 is listed twice",
+        ),
+        (
+            r#"config.notify = [alertmanager(["http://127.0.0.1:9093", 9094])];"#,
+            "URLs must be strings",
+        ),
+        (
             r#"config.notify = [webhook("http://127.0.0.1:1/a", #{ name: "x" }), command("/bin/true", [], #{ name: "x" })];"#,
             "share the name \"x\"",
         ),
@@ -981,6 +993,16 @@ fn config_mistakes_in_channels_name_the_setting() {
         "{text}"
     );
     assert!(!text.contains("sekrit"), "{text}");
+    let cluster = sb.config(
+        "config.state_dir = \"@DIR@/state\";\n\
+         config.notify = [alertmanager([\"http://am1:9093\", \"http://am2:9093\"], #{ name: \"am\" })];",
+    );
+    let out = sb.run(&["-c", &cluster.display().to_string(), "--check-config"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("am = alertmanager(http://am1:9093, http://am2:9093)"),
+        "{text}"
+    );
 }
 
 #[test]
