@@ -1,7 +1,10 @@
 //! The channels of `config.notify` as one [`Notifier`]: each transition
 //! (and each acknowledgement) is rendered for every channel that takes it
 //! and queued in that channel's own durable queue,
-//! `state_dir/notify/NAME/`, which its own thread delivers.
+//! `state_dir/notify/NAME/`, which its own thread delivers. An
+//! Alertmanager cluster gets one queue and thread per instance (`NAME`,
+//! `NAME@2`, ...): each instance is posted every alert on its own, so one
+//! that is down holds back nothing of the others.
 //!
 //! ```text
 //!  transitions ──> Event ──filters──> render (format) ──> Post
@@ -11,7 +14,8 @@
 //!                       │ thread                  │ thread
 //!                       v                         v
 //!                    webhook                 Alertmanager (+ repeats
-//!                                            while in PROBLEM)
+//!                                            while in PROBLEM; am@2/ ...
+//!                                            for more instances)
 //! ```
 //!
 //! A channel that is down holds back only its own posts: the others and
@@ -28,7 +32,7 @@ use anyhow::anyhow;
 use crate::alert::quiet::Subject;
 use crate::alert::Phase;
 use crate::clock::UnixMicros;
-use crate::queue::{Courier, Kind, Queue};
+use crate::queue::{Courier, Deliverer, Kind, Queue};
 use crate::run::plugin::RunningGroups;
 
 pub mod deliverer;
@@ -38,7 +42,7 @@ pub mod spec;
 
 use super::{CheckList, CheckView, Notice, Notifier};
 use deliverer::{Command, Endpoint, Http};
-use format::{alerts, render, Event};
+use format::{alerts, render, Event, Fired};
 use post::Post;
 use spec::{ChannelKind, ChannelSpec};
 
@@ -54,34 +58,58 @@ enum Render {
         repeat: Duration,
         /// When the firing alerts were last posted.
         last: Option<UnixMicros>,
+        /// What fires at each instance (as `couriers`): they differ when a
+        /// repeat skips an instance whose queue is not empty.
+        fired: Vec<Fired>,
     },
 }
 
-/// One configured channel with its queue and thread.
+/// The queue `qname` (`state_dir/notify/QNAME/`) with its delivery thread.
+fn start_courier<D: Deliverer<Item = Post>>(
+    state_dir: &Path,
+    qname: &str,
+    deliverer: D,
+    retry: Duration,
+) -> Result<(String, Courier<Post>), String> {
+    let queue = Queue::new(
+        state_dir.join(NOTIFY_DIR).join(qname),
+        ".post",
+        format!("{qname} queue"),
+    );
+    let label = format!("notification {qname}");
+    Courier::start(&format!("notify-{qname}"), &label, deliverer, queue, retry)
+        .map(|c| (qname.to_string(), c))
+        .map_err(|e| format!("config.notify {qname}: cannot start its delivery thread: {e}"))
+}
+
+/// The queue of the instance at `index` of an Alertmanager channel `name`:
+/// `name` for the first, `name@2`, `name@3`, ... for the others (`@` is in
+/// no channel name, so they meet no other channel's folder).
+pub fn instance_name(name: &str, index: usize) -> String {
+    if index == 0 {
+        name.to_string()
+    } else {
+        format!("{name}@{}", index + 1)
+    }
+}
+
+/// One configured channel with its queues and threads.
 struct Channel {
     name: String,
     states: Vec<String>,
     pattern: Option<String>,
     render: Render,
-    courier: Courier<Post>,
+    /// One per receiver: a channel has one, an Alertmanager channel one
+    /// per instance of the cluster (`NAME`, `NAME@2`, ...).
+    couriers: Vec<(String, Courier<Post>)>,
     /// A `command()` channel's run in progress, killed at shutdown.
     groups: Option<Arc<RunningGroups>>,
 }
 
 impl Channel {
     fn start(spec: &ChannelSpec, name: String, state_dir: &Path) -> Result<Channel, String> {
-        let queue = Queue::new(
-            state_dir.join(NOTIFY_DIR).join(&name),
-            ".post",
-            format!("{name} queue"),
-        );
-        let label = format!("notification {name}");
-        let thread = format!("notify-{name}");
-        let start = |c: std::io::Result<Courier<Post>>| {
-            c.map_err(|e| format!("config.notify {name}: cannot start its delivery thread: {e}"))
-        };
         let mut groups = None;
-        let (render, courier) = match &spec.kind {
+        let (render, couriers) = match &spec.kind {
             ChannelKind::Webhook { url, format, http } => {
                 let endpoint = if format == "matrix" {
                     Endpoint::MatrixRoom
@@ -89,31 +117,40 @@ impl Channel {
                     Endpoint::Post
                 };
                 let d = Http::new(&name, url, endpoint, http, spec.timeout)?;
-                let c = Courier::start(&thread, &label, d, queue, spec.retry);
-                (Render::Webhook(format.clone()), start(c)?)
+                (
+                    Render::Webhook(format.clone()),
+                    vec![start_courier(state_dir, &name, d, spec.retry)?],
+                )
             }
             ChannelKind::Command { program, args } => {
                 let g = Arc::new(RunningGroups::new());
                 groups = Some(Arc::clone(&g));
                 let d = Command::new(program.clone(), args.clone(), spec.timeout, g);
-                let c = Courier::start(&thread, &label, d, queue, spec.retry);
-                (Render::Command, start(c)?)
+                (
+                    Render::Command,
+                    vec![start_courier(state_dir, &name, d, spec.retry)?],
+                )
             }
             ChannelKind::Alertmanager {
-                url,
+                urls,
                 labels,
                 repeat,
                 http,
             } => {
-                let full = format!("{url}/api/v2/alerts");
-                let d = Http::new(&name, &full, Endpoint::Post, http, spec.timeout)?;
-                let c = Courier::start(&thread, &label, d, queue, spec.retry);
+                let mut list = Vec::new();
+                for (i, url) in urls.iter().enumerate() {
+                    let qname = instance_name(&name, i);
+                    let full = format!("{url}/api/v2/alerts");
+                    let d = Http::new(&qname, &full, Endpoint::Alertmanager, http, spec.timeout)?;
+                    list.push(start_courier(state_dir, &qname, d, spec.retry)?);
+                }
                 let render = Render::Alertmanager {
                     labels: labels.clone(),
                     repeat: *repeat,
                     last: None,
+                    fired: vec![Fired::default(); urls.len()],
                 };
-                (render, start(c)?)
+                (render, list)
             }
         };
         Ok(Channel {
@@ -121,7 +158,7 @@ impl Channel {
             states: spec.states.clone(),
             pattern: spec.pattern.clone(),
             render,
-            courier,
+            couriers,
             groups,
         })
     }
@@ -133,14 +170,29 @@ impl Channel {
             && picks.is_none_or(|names| names.contains(&self.name))
     }
 
-    /// The posts for the events of one tick that this channel takes: one
-    /// per event; for Alertmanager one post with every alert; for a chat
-    /// more than `digest_over` events are one digest message, as for mail.
-    fn posts(&self, events: &[&Event], now: UnixMicros, digest_over: usize) -> Vec<Post> {
-        match &self.render {
-            Render::Alertmanager { labels, .. } => {
-                let all: Vec<serde_json::Value> =
-                    events.iter().flat_map(|e| alerts(e, labels)).collect();
+    /// The posts for the events of one tick that this channel takes, for
+    /// its receiver `to` (an instance of an Alertmanager cluster; 0
+    /// otherwise): one per event; for Alertmanager one post with every
+    /// alert; for a chat more than `digest_over` events are one digest
+    /// message, as for mail.
+    fn posts(
+        &mut self,
+        events: &[&Event],
+        now: UnixMicros,
+        digest_over: usize,
+        to: usize,
+    ) -> Vec<Post> {
+        match &mut self.render {
+            Render::Alertmanager {
+                labels,
+                repeat,
+                fired,
+                ..
+            } => {
+                let all: Vec<serde_json::Value> = events
+                    .iter()
+                    .flat_map(|e| alerts(e, labels, *repeat, &mut fired[to]))
+                    .collect();
                 if all.is_empty() {
                     return Vec::new();
                 }
@@ -251,8 +303,8 @@ impl Channels {
 
     /// Queues the events of one tick on every channel that takes them,
     /// then wakes those channels.
-    fn send(&self, events: &[Event], now: UnixMicros) {
-        for ch in &self.list {
+    fn send(&mut self, events: &[Event], now: UnixMicros) {
+        for ch in &mut self.list {
             let taken: Vec<&Event> = events
                 .iter()
                 .filter(|e| {
@@ -264,21 +316,25 @@ impl Channels {
                     ch.takes(&e.kind, who, self.picks.get(&e.check_id))
                 })
                 .collect();
-            let posts = ch.posts(&taken, now, self.digest_over);
-            if posts.is_empty() {
-                continue;
+            for to in 0..ch.couriers.len() {
+                let posts = ch.posts(&taken, now, self.digest_over, to);
+                if posts.is_empty() {
+                    continue;
+                }
+                let courier = &ch.couriers[to].1;
+                for p in posts {
+                    let what = p.about.split(':').next().unwrap_or("").to_string();
+                    courier.push(p, Kind::Alert, &what);
+                }
+                courier.wake();
             }
-            for p in posts {
-                let what = p.about.split(':').next().unwrap_or("").to_string();
-                ch.courier.push(p, Kind::Alert, &what);
-            }
-            ch.courier.wake();
         }
     }
 
-    /// Alertmanager forgets an alert not posted again within its resolve
-    /// timeout: every `repeat`, while nothing waits in its queue, the
-    /// alerts of the checks still in PROBLEM are posted again.
+    /// An alert not posted again ends at its `endsAt`: every `repeat`, to
+    /// each instance whose queue is empty, the alerts of the checks still
+    /// in PROBLEM are posted again (with a new `endsAt`; and as what they
+    /// are now, so a severity change held back by a sticky ack shows).
     fn repeat_alerts(&mut self, at: crate::clock::Now, checks: &dyn CheckList) {
         let now = at.wall;
         let mut views: Option<Vec<CheckView>> = None;
@@ -293,7 +349,10 @@ impl Channels {
                 continue;
             }
             *last = Some(at.steady);
-            if !checks.any_problem() || ch.courier.pending() > 0 {
+            let idle: Vec<usize> = (0..ch.couriers.len())
+                .filter(|&i| ch.couriers[i].1.pending() == 0)
+                .collect();
+            if !checks.any_problem() || idle.is_empty() {
                 continue;
             }
             let views = views.get_or_insert_with(|| checks.views());
@@ -331,10 +390,13 @@ impl Channels {
                 })
                 .collect();
             let taken: Vec<&Event> = events.iter().collect();
-            for mut p in ch.posts(&taken, now, usize::MAX) {
-                p.about = format!("repeat of {} alerts in PROBLEM", taken.len());
-                ch.courier.push(p, Kind::Report, "repeat");
-                ch.courier.wake();
+            for to in idle {
+                for mut p in ch.posts(&taken, now, usize::MAX, to) {
+                    p.about = format!("repeat of {} alerts in PROBLEM", taken.len());
+                    let courier = &ch.couriers[to].1;
+                    courier.push(p, Kind::Report, "repeat");
+                    courier.wake();
+                }
             }
         }
     }
@@ -347,8 +409,8 @@ impl Notifier for Channels {
     }
 
     fn tick(&mut self, now: crate::clock::Now, checks: &dyn CheckList) {
-        for ch in &self.list {
-            ch.courier.flush_memory();
+        for (_, c) in self.list.iter().flat_map(|ch| &ch.couriers) {
+            c.flush_memory();
         }
         self.repeat_alerts(now, checks);
     }
@@ -360,14 +422,16 @@ impl Notifier for Channels {
     fn status_lines(&self) -> Vec<String> {
         self.list
             .iter()
-            .flat_map(|c| c.courier.status_lines())
+            .flat_map(|ch| &ch.couriers)
+            .flat_map(|(_, c)| c.status_lines())
             .collect()
     }
 
     fn pending(&self) -> Vec<(String, usize)> {
         self.list
             .iter()
-            .map(|c| (c.name.clone(), c.courier.pending()))
+            .flat_map(|ch| &ch.couriers)
+            .map(|(name, c)| (name.clone(), c.pending()))
             .collect()
     }
 
@@ -377,12 +441,15 @@ impl Notifier for Channels {
     fn shutdown(&mut self, deadline: Duration) {
         std::thread::scope(|s| {
             for ch in &mut self.list {
-                s.spawn(move || {
-                    ch.courier.shutdown(deadline);
-                    if let Some(g) = &ch.groups {
-                        g.kill_all(Duration::from_secs(1));
-                    }
-                });
+                let groups = &ch.groups;
+                for (_, c) in &mut ch.couriers {
+                    s.spawn(move || {
+                        c.shutdown(deadline);
+                        if let Some(g) = groups {
+                            g.kill_all(Duration::from_secs(1));
+                        }
+                    });
+                }
             }
         });
     }

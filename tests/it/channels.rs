@@ -526,28 +526,62 @@ fn a_failing_command_is_retried_until_it_succeeds() {
     d.stop();
 }
 
-/// Debian's Alertmanager on a free loopback port, with its own config and
-/// storage in `dir`.
+/// Debian's Alertmanager on a free loopback port, alone, with a receiver
+/// that sends nothing, and its own config and storage in `dir`.
 fn alertmanager(dir: &Path, port: u16) -> Peer {
+    let nobody = "route:\n  receiver: nobody\n  group_wait: 1s\nreceivers:\n  - name: nobody\n";
+    alertmanager_node(dir, port, nobody, None)
+}
+
+/// Debian's Alertmanager on loopback port `port` with the config `yaml`,
+/// its config and storage in `dir`; `gossip` is `(its own cluster port,
+/// its peer's)` for a member of a two-node cluster, `None` for one alone.
+fn alertmanager_node(dir: &Path, port: u16, yaml: &str, gossip: Option<(u16, u16)>) -> Peer {
     let bin = Path::new("/usr/bin/prometheus-alertmanager");
     assert!(
         bin.exists(),
         "{} is missing: apt-get install prometheus-alertmanager (tests/install-and-test does)",
         bin.display()
     );
-    let cfg = dir.join("alertmanager.yml");
-    fs::write(
-        &cfg,
-        "route:\n  receiver: nobody\n  group_wait: 1s\nreceivers:\n  - name: nobody\n",
-    )
-    .unwrap();
+    let cfg = dir.join(format!("alertmanager-{port}.yml"));
+    fs::write(&cfg, yaml).unwrap();
     let mut cmd = Command::new(bin);
     cmd.arg(format!("--config.file={}", cfg.display()))
-        .arg(format!("--storage.path={}", dir.join("am-data").display()))
+        .arg(format!(
+            "--storage.path={}",
+            dir.join(format!("am-data-{port}")).display()
+        ))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg("--cluster.listen-address=")
         .arg("--log.level=warn");
+    match gossip {
+        None => {
+            cmd.arg("--cluster.listen-address=");
+        }
+        Some((own, peer)) => {
+            // The second member waits this long for the first one's
+            // notification to be gossiped before it sends its own.
+            cmd.arg(format!("--cluster.listen-address=127.0.0.1:{own}"))
+                .arg(format!("--cluster.peer=127.0.0.1:{peer}"))
+                .arg("--cluster.peer-timeout=2s");
+        }
+    }
     Peer::spawn("alertmanager", cmd, port)
+}
+
+/// Whether the Alertmanager on `port` has joined a cluster of `n` members
+/// and settled (it sends no notification before).
+fn am_settled(port: u16, n: usize) -> bool {
+    let Ok(mut resp) = ureq::get(&format!("http://127.0.0.1:{port}/api/v2/status")).call() else {
+        return false;
+    };
+    let status: Value = resp
+        .body_mut()
+        .read_to_string()
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    let cluster = &status["cluster"];
+    cluster["status"] == "ready" && cluster["peers"].as_array().map(Vec::len) == Some(n)
 }
 
 /// The alerts Alertmanager holds (resolved ones are not listed).
@@ -620,6 +654,239 @@ fn alertmanager_down_during_the_problem_gets_the_alert_then_sees_it_resolved() {
     d.stop();
 }
 
+/// The value of the metric `name` (without labels) of the Alertmanager on
+/// `port`; `None` while it does not answer.
+fn am_metric(port: u16, name: &str) -> Option<f64> {
+    let mut resp = ureq::get(&format!("http://127.0.0.1:{port}/metrics"))
+        .call()
+        .ok()?;
+    let text = resp.body_mut().read_to_string().ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// A picomon of the cluster test: its own state and runs file, the same
+/// check ("flappy on web1", the status in `shared`) as the other one,
+/// posting to every instance of the cluster.
+fn cluster_member(shared: &Path, am_ports: [u16; 2]) -> (Sandbox, Daemon) {
+    let sb = Sandbox::new();
+    let plugin = repo("tests/smtp/status-plugin.sh");
+    sb.config(&format!(
+        r#"
+config.base_tick = 0.3;
+config.state_dir = "@DIR@/state";
+config.notify = [alertmanager(["http://127.0.0.1:{a}", "http://127.0.0.1:{b}"], #{{ name: "am", retry: 0.5, repeat: 30 }})];
+add(plugin("{plugin}", ["@DIR@/runs", "{shared}/status"]), #{{ name: "flappy", target_name: "web1", retry: 1 }});
+"#,
+        a = am_ports[0],
+        b = am_ports[1],
+        plugin = plugin.display(),
+        shared = shared.display(),
+    ));
+    let cfg = sb.path("config.rhai").display().to_string();
+    let d = Daemon::start_anew(sb.dir.path(), &["-c", &cfg]);
+    (sb, d)
+}
+
+/// `picomon status` of a cluster member.
+fn member_status(sb: &Sandbox) -> String {
+    let cfg = sb.path("config.rhai").display().to_string();
+    String::from_utf8_lossy(&sb.run(&["-c", &cfg, "status"]).stdout).into_owned()
+}
+
+/// Whether a cluster member has delivered everything to both instances
+/// (`am` and `am@2`), at least once each.
+fn member_delivered(sb: &Sandbox) -> bool {
+    let status = member_status(sb);
+    ["am", "am@2"].iter().all(|q| {
+        files(&sb.path("state/notify").join(q), ".post").is_empty()
+            && status.contains(&format!("last notification {q} delivered"))
+    })
+}
+
+/// The severities of the alerts of "flappy" that the instance on `port`
+/// lists as firing; `None` while it does not answer.
+fn am_firing(port: u16) -> Option<Vec<String>> {
+    let mut sev: Vec<String> = am_alerts(port)?
+        .iter()
+        .filter(|a| a["labels"]["alertname"] == "flappy")
+        .map(|a| a["labels"]["severity"].as_str().unwrap_or("").to_string())
+        .collect();
+    sev.sort();
+    Some(sev)
+}
+
+/// Two picomons checking the same thing, each posting to both members of
+/// a two-node Alertmanager cluster, which dedup their notifications over
+/// gossip: the webhook behind the cluster hears of the incident once and
+/// of its end once. Then WARNING, CRITICAL, a sticky ack, WARNING and OK
+/// leave nothing firing on either member, long before the alerts' endsAt
+/// (4 x 30 s) would end them.
+#[test]
+fn two_picomons_into_an_alertmanager_cluster_notify_once_and_resolve_once() {
+    let probe = Sandbox::new();
+    let dir = probe.dir.path();
+    let rx = Receiver::start(dir, "receiver", 0, &[]);
+    // The group's next flush comes long after both members decided about
+    // its first and the recovery reached them: a member that flushed while
+    // the alert fired and decides after the other told its end tells the
+    // alert again (Alertmanager's rule), so group_interval is well above
+    // --cluster.peer-timeout, as in production (5 min and 15 s).
+    let yaml = format!(
+        "route:\n  receiver: hook\n  group_by: [alertname, instance]\n  group_wait: 1s\n  \
+         group_interval: 15s\n  repeat_interval: 1h\nreceivers:\n  - name: hook\n    \
+         webhook_configs:\n      - url: {}\n        send_resolved: true\n",
+        rx.url("/am")
+    );
+    let ports: Vec<u16> = (0..4).map(|_| reserve_port()).map(|(_, p)| p).collect();
+    let (web, gossip) = ([ports[0], ports[1]], [ports[2], ports[3]]);
+    let _am1 = alertmanager_node(dir, web[0], &yaml, Some((gossip[0], gossip[1])));
+    let _am2 = alertmanager_node(dir, web[1], &yaml, Some((gossip[1], gossip[0])));
+    wait_for("both members in one settled cluster", || {
+        (am_settled(web[0], 2) && am_settled(web[1], 2)).then_some(())
+    });
+
+    support::set_plugin_status(dir, 2, "CRITICAL - disk full");
+    let (a, mut da) = cluster_member(dir, web);
+    let (b, mut db) = cluster_member(dir, web);
+    // What the receiver was told, by which member: for failure messages.
+    let told = || -> Vec<String> {
+        rx.accepted("/am")
+            .iter()
+            .map(body)
+            .map(|n| {
+                let alerts: Vec<String> = n["alerts"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| {
+                        format!(
+                            "{} {} from {}",
+                            a["status"], a["labels"]["severity"], a["startsAt"]
+                        )
+                    })
+                    .collect();
+                format!(
+                    "{} by {}: {}",
+                    n["status"],
+                    n["externalURL"],
+                    alerts.join(", ")
+                )
+            })
+            .collect()
+    };
+    let notes = |status: &str| -> Vec<Value> {
+        rx.accepted("/am")
+            .iter()
+            .map(body)
+            .filter(|n| n["status"] == status)
+            .collect()
+    };
+    let firing = wait_for("the firing notification", || {
+        notes("firing").into_iter().next()
+    });
+    // Same labels from both picomons: one alert, none naming its sender.
+    let alerts = firing["alerts"].as_array().unwrap();
+    assert_eq!(alerts.len(), 1, "{firing}");
+    let labels = alerts[0]["labels"].as_object().unwrap();
+    assert_eq!(labels.len(), 3, "{firing}");
+    assert_eq!(labels["alertname"], "flappy");
+    assert_eq!(labels["instance"], "web1");
+    assert_eq!(labels["severity"], "critical");
+    wait_for("both picomons delivered to both members", || {
+        (member_delivered(&a) && member_delivered(&b)).then_some(())
+    });
+    for port in web {
+        assert_eq!(am_firing(port).unwrap(), ["critical"], "member {port}");
+    }
+    // The members looked the incident up in their shared notification log
+    // (the second after waiting --cluster.peer-timeout): both decided. An
+    // incident shorter than that wait may be told twice, by Alertmanager's
+    // own design.
+    wait_for("both members decided about the notification", || {
+        web.iter()
+            .all(|&p| am_metric(p, "alertmanager_nflog_queries_total").is_some_and(|n| n >= 1.0))
+            .then_some(())
+    });
+
+    support::set_plugin_status(dir, 0, "OK - fine");
+    let resolved = wait_for("the resolve notification", || {
+        notes("resolved").into_iter().next()
+    });
+    assert_eq!(resolved["alerts"][0]["labels"]["severity"], "critical");
+    wait_for("nothing firing on either member", || {
+        web.iter()
+            .all(|&p| am_firing(p).is_some_and(|s| s.is_empty()))
+            .then_some(())
+    });
+    wait_for("both recoveries delivered to both members", || {
+        (member_delivered(&a) && member_delivered(&b)).then_some(())
+    });
+    // The notifications of this incident: its alert starts when the first
+    // picomon saw it fail (later ones are another incident).
+    let starts = firing["alerts"][0]["startsAt"].clone();
+    let of_incident = |status: &str| {
+        notes(status)
+            .into_iter()
+            .filter(|n| {
+                n["alerts"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|a| a["startsAt"] == starts)
+            })
+            .count()
+    };
+    assert_eq!(of_incident("firing"), 1, "{:#?}", told());
+    assert_eq!(of_incident("resolved"), 1, "{:#?}", told());
+
+    // WARNING -> CRITICAL -> sticky ack -> WARNING -> OK.
+    let on_both = |what: &str, want: &[&str], within: Duration| {
+        let mut seen = Vec::new();
+        let got = support::wait::wait_for(within, || {
+            seen = web.iter().map(|&p| am_firing(p)).collect();
+            seen.iter()
+                .all(|s| s.as_ref().is_some_and(|s| s == want))
+                .then_some(())
+        });
+        assert!(
+            got.is_some(),
+            "timed out waiting for {what}: firing {seen:?}"
+        );
+    };
+    support::set_plugin_status(dir, 1, "WARNING - disk filling");
+    on_both("the warning alert on both members", &["warning"], DEADLINE);
+    support::set_plugin_status(dir, 2, "CRITICAL - disk full");
+    on_both("the critical alert alone", &["critical"], DEADLINE);
+    for sb in [&a, &b] {
+        let cfg = sb.path("config.rhai").display().to_string();
+        let out = sb.run(&["-c", &cfg, "ack", "flappy", "--sticky", "-m", "on it"]);
+        assert!(out.status.success(), "{out:?}");
+    }
+    support::set_plugin_status(dir, 1, "WARNING - disk filling");
+    for sb in [&a, &b] {
+        let runs = support::count_lines(&sb.path("runs"));
+        assert!(
+            sb.wait_lines("runs", runs + 2, DEADLINE),
+            "runs of the WARNING"
+        );
+    }
+    support::set_plugin_status(dir, 0, "OK - fine");
+    // Well within the 120 s the critical alert's endsAt gives it.
+    on_both(
+        "nothing firing after the recovery",
+        &[],
+        Duration::from_secs(60),
+    );
+    // Counted again once the second member, which sends only what the
+    // first has not (after waiting --cluster.peer-timeout), has long
+    // decided about the first incident.
+    assert_eq!(of_incident("firing"), 1, "{:#?}", told());
+    assert_eq!(of_incident("resolved"), 1, "{:#?}", told());
+    da.stop();
+    db.stop();
+}
+
 #[test]
 fn apprise_through_command_delivers_to_a_json_receiver() {
     let apprise = Path::new("/opt/picomon-test-venv/bin/apprise");
@@ -676,6 +943,18 @@ fn config_mistakes_in_channels_name_the_setting() {
             "is set by picomon",
         ),
         (
+            r#"config.notify = [alertmanager([])];"#,
+            "the list of URLs is empty",
+        ),
+        (
+            r#"config.notify = [alertmanager(["http://127.0.0.1:9093", "http://127.0.0.1:9093/"])];"#,
+            "http://127.0.0.1:9093 is listed twice",
+        ),
+        (
+            r#"config.notify = [alertmanager(["http://127.0.0.1:9093", 9094])];"#,
+            "URLs must be strings",
+        ),
+        (
             r#"config.notify = [webhook("http://127.0.0.1:1/a", #{ name: "x" }), command("/bin/true", [], #{ name: "x" })];"#,
             "share the name \"x\"",
         ),
@@ -714,6 +993,16 @@ fn config_mistakes_in_channels_name_the_setting() {
         "{text}"
     );
     assert!(!text.contains("sekrit"), "{text}");
+    let cluster = sb.config(
+        "config.state_dir = \"@DIR@/state\";\n\
+         config.notify = [alertmanager([\"http://am1:9093\", \"http://am2:9093\"], #{ name: \"am\" })];",
+    );
+    let out = sb.run(&["-c", &cluster.display().to_string(), "--check-config"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("am = alertmanager(http://am1:9093, http://am2:9093)"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -24,7 +24,7 @@ use crate::net::http::{body_excerpt, client_agent, read_secret};
 use crate::queue::{Deliverer, Settled, MAX_PERMANENT_TRIES};
 use crate::run::plugin::{run_with_input, PluginCommand, RunningGroups};
 
-use super::format::env_of;
+use super::format::{env_of, postpone_ends};
 use super::post::Post;
 use super::spec::{redact_url, HttpOpts};
 
@@ -35,6 +35,9 @@ pub enum Endpoint {
     /// PUT to `URL/send/m.room.message/<post id>`: the id makes a retry
     /// idempotent on the Matrix server.
     MatrixRoom,
+    /// POST alerts to an Alertmanager instance: a late one keeps its
+    /// firing alerts' lifetime ([`postpone_ends`]).
+    Alertmanager,
 }
 
 /// An HTTP channel's deliverer.
@@ -130,8 +133,14 @@ impl Deliverer for Http {
     type Item = Post;
 
     fn attempt(&self, post: &Post, timeout: Duration) -> Result<Settled<Post>, String> {
+        let late = crate::clock::now_unix_micros() - post.composed;
+        let postponed = match self.endpoint {
+            Endpoint::Alertmanager => postpone_ends(&post.body, post.composed, late),
+            _ => None,
+        };
+        let body = postponed.as_deref().unwrap_or(&post.body);
         let req = match self.endpoint {
-            Endpoint::Post => self.agent.post(&self.url),
+            Endpoint::Post | Endpoint::Alertmanager => self.agent.post(&self.url),
             Endpoint::MatrixRoom => self.agent.put(&format!(
                 "{}/send/m.room.message/{}",
                 self.url,
@@ -146,7 +155,7 @@ impl Deliverer for Http {
             req = req.header(k.as_str(), v.as_str());
         }
         // An error may quote the URL (a bad address): never its path.
-        let resp = req.send(&post.body[..]).map_err(|e| {
+        let resp = req.send(body).map_err(|e| {
             let e = e.to_string().replace(&self.url, &self.shown);
             format!("cannot reach {}: {e}", self.shown)
         })?;

@@ -15,6 +15,8 @@
 //!
 //! Alertmanager's alerts are rendered by [`alerts`].
 
+use std::collections::BTreeMap;
+
 use serde_json::{json, Value};
 
 use crate::alert::{Transition, TransitionKind};
@@ -289,6 +291,18 @@ pub fn rfc3339(at: UnixMicros) -> String {
     )
 }
 
+/// Reads back a time of [`rfc3339`].
+pub fn parse_rfc3339(s: &str) -> Option<UnixMicros> {
+    let b = s.as_bytes();
+    if b.len() != 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[19] != b'Z' {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let (h, mi, sec) = (n(11..13)?, n(14..16)?, n(17..19)?);
+    let days = crate::clock::days_from_civil(n(0..4)?, n(5..7)? as u8, n(8..10)? as u8);
+    Some((days * 86_400 + h * 3600 + mi * 60 + sec) * 1_000_000)
+}
+
 /// The colour of a state: green, amber, red, grey; blue for an ack.
 fn colour(e: &Event) -> u32 {
     if e.kind == ACK_KIND {
@@ -394,21 +408,42 @@ fn severity(s: Status) -> &'static str {
     }
 }
 
-/// One Alertmanager alert: firing when `ends` is `None`.
-pub fn alert(
-    e: &Event,
-    status: Status,
-    ends: Option<UnixMicros>,
-    labels: &[(String, String)],
-) -> Value {
+/// How many re-post intervals a firing alert lives in Alertmanager without
+/// being posted again: Prometheus's own rule (its `endsAt` is four
+/// evaluation or resend intervals ahead), so a picomon that stopped lets
+/// its alerts resolve on their own while one that is merely late (a busy
+/// tick, a slow delivery) does not.
+pub const ENDS_AFTER_REPEATS: u32 = 4;
+
+/// The severities whose alert one Alertmanager instance was last posted
+/// as firing and not resolved since, by check identity. It is what lets a
+/// severity change or a recovery resolve exactly what fires, whatever was
+/// held back in between (a sticky acknowledgement holds Updates back, so
+/// the run before a recovery says nothing of what was announced).
+///
+/// Kept in memory: after a restart, what the last run said stands in for
+/// it, and the `endsAt` of whatever it misses ends that alert soon after.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Fired(BTreeMap<String, Vec<&'static str>>);
+
+impl Fired {
+    /// The severities that fire for `check_id`.
+    pub fn of(&self, check_id: &str) -> &[&'static str] {
+        self.0.get(check_id).map(Vec::as_slice).unwrap_or(&[])
+    }
+}
+
+/// One Alertmanager alert of `severity`, which ends at `ends`: a time in
+/// the future keeps it firing until then, one in the past resolves it.
+pub fn alert(e: &Event, severity: &str, ends: UnixMicros, labels: &[(String, String)]) -> Value {
     let mut l = serde_json::Map::new();
     l.insert("alertname".into(), e.check.clone().into());
     l.insert("instance".into(), e.target.clone().into());
-    l.insert("severity".into(), severity(status).into());
+    l.insert("severity".into(), severity.into());
     for (k, v) in labels {
         l.insert(k.clone(), v.clone().into());
     }
-    let mut a = json!({
+    json!({
         "labels": l,
         "annotations": {
             "summary": e.summary(),
@@ -416,43 +451,100 @@ pub fn alert(
             "thread": e.thread(),
         },
         "startsAt": rfc3339(e.since),
-    });
-    if let Some(end) = ends {
-        a["endsAt"] = rfc3339(end.max(e.since + 1_000_000)).into();
-    }
-    a
+        // Alertmanager refuses an alert that ends before it starts; one
+        // that ends as it starts is resolved (a later end would keep it
+        // firing until then).
+        "endsAt": rfc3339(ends.max(e.since)),
+    })
 }
 
-/// The alerts one event posts to Alertmanager (`[]` for one it has no
-/// use for, such as an acknowledgement: silences are Alertmanager's). An
-/// alert's identity is its labels, so a severity change resolves the old
-/// alert and fires the new one, and a recovery resolves the severity the
-/// outage last had.
-pub fn alerts(e: &Event, labels: &[(String, String)]) -> Vec<Value> {
-    use TransitionKind as K;
-    let firing = [K::Problem, K::Update, K::Reminder, K::Escalation];
-    if !e.is_recovery() && !firing.iter().any(|k| k.as_str() == e.kind) {
-        // Acks, digests, flapping notices: silences and inhibition are
-        // Alertmanager's own business.
-        return Vec::new();
+/// An Alertmanager post delivered `late` after it was composed (its
+/// instance was down): each firing alert's `endsAt` moved as much later,
+/// so it arrives firing for as long as it would have on time, not already
+/// ended (later posts of the same queue say what changed meanwhile).
+/// `None` when nothing needs to change.
+pub fn postpone_ends(body: &[u8], composed: UnixMicros, late: i64) -> Option<Vec<u8>> {
+    if late < 1_000_000 {
+        return None;
     }
-    if e.is_recovery() || e.state == Status::Ok {
-        let last = e
-            .previous
-            .filter(|s| *s != Status::Ok)
-            .unwrap_or(Status::Unknown);
-        return vec![alert(e, last, Some(e.at), labels)];
-    }
-    let mut out = Vec::new();
-    // Only an Update follows an alert that fired (a Problem's previous run
-    // was a retry, never posted).
-    let update = e.kind == TransitionKind::Update.as_str();
-    if let Some(prev) = e.previous.filter(|p| update && *p != Status::Ok) {
-        if severity(prev) != severity(e.state) {
-            out.push(alert(e, prev, Some(e.at), labels));
+    let mut v: Value = serde_json::from_slice(body).ok()?;
+    let mut moved = false;
+    for a in v.as_array_mut()? {
+        let Some(ends) = a["endsAt"].as_str().and_then(parse_rfc3339) else {
+            continue;
+        };
+        // A resolve ends by the time it was composed (see `alert`);
+        // firing alerts end repeats later.
+        if ends > composed + 1_000_000 {
+            a["endsAt"] = rfc3339(ends + late).into();
+            moved = true;
         }
     }
-    out.push(alert(e, e.state, None, labels));
+    moved.then(|| v.to_string().into_bytes())
+}
+
+/// The alerts one event posts to an Alertmanager instance (`[]` for one
+/// it has no use for, such as an acknowledgement: silences are
+/// Alertmanager's), given what `fired` says fires there, which it updates.
+///
+/// An alert's identity is its labels, the same on every picomon (no label
+/// names the sender, so a cluster sees one alert from redundant senders):
+/// a firing event fires its severity until now + [`ENDS_AFTER_REPEATS`] ×
+/// `repeat` and resolves every other severity of the check that fired; the
+/// end of an outage resolves every severity that fired.
+pub fn alerts(
+    e: &Event,
+    labels: &[(String, String)],
+    repeat: std::time::Duration,
+    fired: &mut Fired,
+) -> Vec<Value> {
+    use TransitionKind as K;
+    let stops_flapping = e.kind == K::FlappingStop.as_str();
+    let firing = [K::Problem, K::Update, K::Reminder, K::Escalation]
+        .iter()
+        .any(|k| k.as_str() == e.kind);
+    if !e.is_recovery() && !firing && !stops_flapping {
+        // Acks, digests, the start of flapping: silences and inhibition
+        // are Alertmanager's own business.
+        return Vec::new();
+    }
+    // The run before stands in for what fired when nothing is known
+    // (after a restart): an Update from it, a recovery of it.
+    let before = e
+        .previous
+        .filter(|s| *s != Status::Ok)
+        .map(severity)
+        .into_iter()
+        .collect::<Vec<_>>();
+    if e.is_recovery() || e.state == Status::Ok {
+        let known = fired.0.remove(&e.check_id);
+        let ended = match known {
+            Some(f) => f,
+            None if stops_flapping => Vec::new(),
+            None => before
+                .first()
+                .map_or(vec![severity(Status::Unknown)], |s| vec![*s]),
+        };
+        return ended
+            .into_iter()
+            .map(|s| alert(e, s, e.at, labels))
+            .collect();
+    }
+    let now = severity(e.state);
+    let was = match fired.0.insert(e.check_id.clone(), vec![now]) {
+        Some(f) => f,
+        // Only an Update follows an alert that fired (a Problem's previous
+        // run was a retry, never posted).
+        None if e.kind == K::Update.as_str() => before,
+        None => Vec::new(),
+    };
+    let mut out: Vec<Value> = was
+        .into_iter()
+        .filter(|s| *s != now)
+        .map(|s| alert(e, s, e.at, labels))
+        .collect();
+    let lifetime = repeat.as_micros() as i64 * i64::from(ENDS_AFTER_REPEATS);
+    out.push(alert(e, now, e.at + lifetime, labels));
     out
 }
 
@@ -482,27 +574,135 @@ mod tests {
         assert_eq!(rfc3339(1_800_000_000_000_000), "2027-01-15T08:00:00Z");
     }
 
+    const REPEAT: std::time::Duration = std::time::Duration::from_secs(60);
+
+    /// `(severity, endsAt)` of each alert.
+    fn shown(a: &[Value]) -> Vec<(String, String)> {
+        a.iter()
+            .map(|x| {
+                (
+                    x["labels"]["severity"].as_str().unwrap().to_string(),
+                    x["endsAt"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+
     #[test]
-    fn an_update_to_another_severity_resolves_the_old_alert() {
-        let e = event("update", Status::Critical, Some(Status::Warning));
-        let a = alerts(&e, &[("team".into(), "ops".into())]);
-        assert_eq!(a.len(), 2);
-        assert_eq!(a[0]["labels"]["severity"], "warning");
-        assert_eq!(a[0]["endsAt"], "2027-01-15T08:01:00Z");
-        assert_eq!(a[1]["labels"]["severity"], "critical");
-        assert_eq!(a[1]["labels"]["team"], "ops");
-        assert!(a[1].get("endsAt").is_none());
-        let r = alerts(&event("recovery", Status::Ok, Some(Status::Critical)), &[]);
-        assert_eq!(r[0]["labels"]["severity"], "critical");
-        assert_eq!(r[0]["startsAt"], "2027-01-15T08:00:00Z");
-        assert!(alerts(&event(ACK_KIND, Status::Critical, None), &[]).is_empty());
-        // A Problem after a WARNING retry fires one alert: nothing fired before.
+    fn a_firing_alert_ends_four_repeats_ahead_and_a_recovery_ends_it_now() {
+        let mut fired = Fired::default();
         let p = alerts(
             &event("problem", Status::Critical, Some(Status::Warning)),
-            &[],
+            &[("team".into(), "ops".into())],
+            REPEAT,
+            &mut fired,
         );
-        assert_eq!(p.len(), 1);
-        assert_eq!(p[0]["labels"]["severity"], "critical");
+        // A Problem after a WARNING retry fires one alert: nothing fired
+        // before. It lives 4 x 60 s past the transition (08:01:00).
+        assert_eq!(
+            shown(&p),
+            [("critical".into(), "2027-01-15T08:05:00Z".into())]
+        );
+        assert_eq!(p[0]["labels"]["team"], "ops");
+        assert_eq!(p[0]["labels"]["alertname"], "disk");
+        assert_eq!(p[0]["labels"]["instance"], "web1");
+        assert_eq!(p[0]["labels"].as_object().unwrap().len(), 4, "{}", p[0]);
+        assert_eq!(p[0]["startsAt"], "2027-01-15T08:00:00Z");
+        let r = alerts(
+            &event("recovery", Status::Ok, Some(Status::Critical)),
+            &[],
+            REPEAT,
+            &mut fired,
+        );
+        assert_eq!(
+            shown(&r),
+            [("critical".into(), "2027-01-15T08:01:00Z".into())]
+        );
+        assert_eq!(fired, Fired::default());
+        // A severity change within the outage's first second: the old
+        // severity ends as it starts, which Alertmanager takes as resolved.
+        let mut quick = event("update", Status::Critical, Some(Status::Warning));
+        quick.at = quick.since + 300_000;
+        let q = alerts(&quick, &[], REPEAT, &mut fired);
+        assert_eq!(q[0]["endsAt"], q[0]["startsAt"], "{}", q[0]);
+        assert_eq!(q[0]["labels"]["severity"], "warning");
+        assert!(alerts(
+            &event(ACK_KIND, Status::Critical, None),
+            &[],
+            REPEAT,
+            &mut fired
+        )
+        .is_empty());
+    }
+
+    #[test]
+    fn a_late_delivery_moves_the_end_of_firing_alerts_only() {
+        assert_eq!(
+            parse_rfc3339("2027-01-15T08:05:00Z"),
+            Some(1_800_000_300_000_000)
+        );
+        assert_eq!(parse_rfc3339("2027-01-15 08:05:00"), None);
+        let mut fired = Fired::default();
+        let e = event("update", Status::Critical, Some(Status::Warning));
+        let body = Value::Array(alerts(&e, &[], REPEAT, &mut fired)).to_string();
+        let composed = e.at;
+        assert_eq!(postpone_ends(body.as_bytes(), composed, 500_000), None);
+        let later = postpone_ends(body.as_bytes(), composed, 600_000_000).unwrap();
+        let later: Vec<Value> = serde_json::from_slice(&later).unwrap();
+        assert_eq!(
+            shown(&later),
+            [
+                ("warning".into(), "2027-01-15T08:01:00Z".into()),
+                ("critical".into(), "2027-01-15T08:15:00Z".into())
+            ]
+        );
+        assert_eq!(later[1]["startsAt"], "2027-01-15T08:00:00Z");
+    }
+
+    #[test]
+    fn a_severity_change_resolves_every_other_severity_that_fired() {
+        let mut fired = Fired::default();
+        let mut post = |kind: &str, state, previous| {
+            shown(&alerts(
+                &event(kind, state, previous),
+                &[],
+                REPEAT,
+                &mut fired,
+            ))
+        };
+        let (w, c) = (Status::Warning, Status::Critical);
+        let ends = |s: &str| (s.to_string(), "2027-01-15T08:05:00Z".to_string());
+        let now = |s: &str| (s.to_string(), "2027-01-15T08:01:00Z".to_string());
+        assert_eq!(post("problem", w, Some(Status::Ok)), [ends("warning")]);
+        assert_eq!(
+            post("update", c, Some(w)),
+            [now("warning"), ends("critical")]
+        );
+        // A sticky ack holds the Update to WARNING back; the recovery's
+        // run before is WARNING, yet the alert that fires is critical.
+        assert_eq!(post("recovery", Status::Ok, Some(w)), [now("critical")]);
+        // The same with a repeat in between, which posts the check as it
+        // is now (WARNING): it fires warning and resolves critical.
+        assert_eq!(post("problem", w, Some(Status::Ok)), [ends("warning")]);
+        assert_eq!(
+            post("update", c, Some(w)),
+            [now("warning"), ends("critical")]
+        );
+        assert_eq!(
+            post("problem", w, Some(w)),
+            [now("critical"), ends("warning")]
+        );
+        assert_eq!(post("recovery", Status::Ok, Some(w)), [now("warning")]);
+        // Nothing known (a restart): the run before stands in.
+        assert_eq!(
+            post("update", c, Some(w)),
+            [now("warning"), ends("critical")]
+        );
+        assert_eq!(
+            post("flapping_stop", Status::Ok, Some(c)),
+            [now("critical")]
+        );
+        assert_eq!(post("recovery", Status::Ok, Some(c)), [now("critical")]);
     }
 
     #[test]

@@ -4,8 +4,9 @@
 //! - `webhook(url, #{ format, name, states, match, headers, secret_file,
 //!   timeout, ca_file, client_cert, client_key, retry })`
 //! - `command(path, [args], #{ name, states, match, timeout, retry })`
-//! - `alertmanager(url, #{ labels, name, states, match, headers,
-//!   secret_file, timeout, ca_file, client_cert, client_key, retry, repeat })`
+//! - `alertmanager(url or [url, ...], #{ labels, name, states, match,
+//!   headers, secret_file, timeout, ca_file, client_cert, client_key,
+//!   retry, repeat })`
 //!
 //! A wrong option is an error at the line that gives it. Secrets (header
 //! values, the token of `secret_file`) are never printed: the debug form
@@ -48,7 +49,9 @@ pub enum ChannelKind {
         args: Vec<String>,
     },
     Alertmanager {
-        url: String,
+        /// Every instance of the cluster, each posted to directly (never
+        /// through a load balancer: the cluster dedups what they all got).
+        urls: Vec<String>,
         labels: Vec<(String, String)>,
         /// How often the alerts of checks still in PROBLEM are posted
         /// again (less than Alertmanager's resolve timeout, 5 minutes).
@@ -127,9 +130,12 @@ impl ChannelKind {
     /// Where it delivers, for logs and the dump (never a secret).
     pub fn target(&self) -> String {
         match self {
-            ChannelKind::Webhook { url, .. } | ChannelKind::Alertmanager { url, .. } => {
-                redact_url(url)
-            }
+            ChannelKind::Webhook { url, .. } => redact_url(url),
+            ChannelKind::Alertmanager { urls, .. } => urls
+                .iter()
+                .map(|u| redact_url(u))
+                .collect::<Vec<_>>()
+                .join(", "),
             ChannelKind::Command { program, .. } => program.display().to_string(),
         }
     }
@@ -165,7 +171,13 @@ pub fn register(engine: &mut Engine) {
         command(path, args, Map::new())
     });
     engine.register_fn("command", command);
-    engine.register_fn("alertmanager", |url: &str| alertmanager(url, Map::new()));
+    engine.register_fn("alertmanager", |url: &str| {
+        alertmanager(vec![Dynamic::from(url.to_string())], Map::new())
+    });
+    engine.register_fn("alertmanager", |url: &str, opts: Map| {
+        alertmanager(vec![Dynamic::from(url.to_string())], opts)
+    });
+    engine.register_fn("alertmanager", |urls: Array| alertmanager(urls, Map::new()));
     engine.register_fn("alertmanager", alertmanager);
 }
 
@@ -414,9 +426,34 @@ fn command(path: &str, args: Array, opts: Map) -> RhaiResult<ChannelSpec> {
     })
 }
 
-fn alertmanager(url: &str, opts: Map) -> RhaiResult<ChannelSpec> {
+/// `alertmanager(url, opts)` or `alertmanager([url, ...], opts)`: every
+/// instance of a cluster by its own URL.
+fn alertmanager(urls: Array, opts: Map) -> RhaiResult<ChannelSpec> {
     let o = Opts::new("alertmanager", opts, &[COMMON, HTTP, &["labels", "repeat"]])?;
-    check_url("alertmanager", url)?;
+    if urls.is_empty() {
+        return Err(err(
+            "alertmanager(): the list of URLs is empty: give each instance of the cluster, \
+             e.g. [\"http://am1:9093\", \"http://am2:9093\"]"
+                .into(),
+        ));
+    }
+    let mut list: Vec<String> = Vec::new();
+    for u in urls {
+        let u = u.into_string().map_err(|t| {
+            err(format!(
+                "alertmanager(): URLs must be strings like \"http://am1:9093\", not {t}"
+            ))
+        })?;
+        check_url("alertmanager", &u)?;
+        let u = u.trim_end_matches('/').to_string();
+        if list.contains(&u) {
+            return Err(err(format!(
+                "alertmanager(): {} is listed twice: list each instance once",
+                redact_url(&u)
+            )));
+        }
+        list.push(u);
+    }
     let labels = o.pairs("labels")?;
     for (k, v) in &labels {
         let ok = k
@@ -438,7 +475,7 @@ fn alertmanager(url: &str, opts: Map) -> RhaiResult<ChannelSpec> {
     }
     let http = o.http()?;
     o.finish(ChannelKind::Alertmanager {
-        url: url.trim_end_matches('/').into(),
+        urls: list,
         labels,
         repeat: o.seconds("repeat", 60.0, 0.1, 3600.0)?,
         http,
