@@ -62,6 +62,12 @@ pub struct Config {
     /// `config.listen`: where the read-only HTTP listener binds; `None`
     /// when off.
     pub listen: Option<std::net::SocketAddr>,
+    /// `config.heartbeat`: URLs GET while healthy (see [`crate::health`]).
+    pub heartbeat: Vec<String>,
+    /// `config.heartbeat_every`.
+    pub heartbeat_every: Duration,
+    /// `config.standby_for`: the check whose OK keeps this picomon quiet.
+    pub standby_for: Option<String>,
     /// `maintenance(#{ match, ... })` windows: silences from the config.
     pub maintenance: Vec<crate::alert::quiet::Maintenance>,
     /// `config.default_flap`, `config.default_renotify_every` and
@@ -290,6 +296,23 @@ fn build_config(path: &Path, b: &builder::Builder) -> Result<Config, ConfigError
         col: 1,
         message,
     })?;
+    let checks = checks::finish(b, noise);
+    if !k.standby_for.is_empty()
+        && !checks
+            .iter()
+            .any(|c| c.name == k.standby_for || c.id == k.standby_for)
+    {
+        return Err(ConfigError {
+            file: path.to_path_buf(),
+            line: 0,
+            col: 0,
+            message: format!(
+                "config.standby_for = {:?} names no check; give the name of a check, usually \
+                 add(peer(\"http://mon1:9464\"), #{{ name: {:?} }})",
+                k.standby_for, k.standby_for
+            ),
+        });
+    }
     Ok(Config {
         path: path.to_path_buf(),
         base_tick: Duration::from_secs_f64(k.base_tick),
@@ -314,6 +337,9 @@ fn build_config(path: &Path, b: &builder::Builder) -> Result<Config, ConfigError
         control_group: (!k.control_group.is_empty()).then(|| k.control_group.clone()),
         // Validated when set.
         listen: k.listen.parse().ok(),
+        heartbeat: k.heartbeat.clone(),
+        heartbeat_every: Duration::from_secs_f64(k.heartbeat_every),
+        standby_for: (!k.standby_for.is_empty()).then(|| k.standby_for.clone()),
         maintenance: b.maintenance.clone(),
         emails: EmailConfig {
             to: e.to.clone(),
@@ -348,6 +374,6 @@ fn build_config(path: &Path, b: &builder::Builder) -> Result<Config, ConfigError
             escalate: e.escalate.0.clone(),
         },
         hosts: b.hosts.clone(),
-        checks: checks::finish(b, noise),
+        checks,
     })
 }

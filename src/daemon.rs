@@ -2,6 +2,7 @@
 //! signals, the state dump and process housekeeping.
 
 mod allocator;
+mod beat;
 mod dump;
 pub mod event_loop;
 pub mod executor;

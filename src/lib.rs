@@ -17,6 +17,8 @@
 //! - [`clock`], [`fs`], [`host`], [`deadline`], [`model`]: time, files,
 //!   this machine's name, socket I/O to one deadline (the listeners), and
 //!   the plain types every stage shares (status, outcome, check).
+//! - [`health`]: whether this picomon can tell anyone: the rule and the
+//!   board behind `/api/v1/health`, the outward heartbeat and `peer()`.
 //! - [`schedule`]: tick arithmetic and due checks (pure).
 //! - [`alert`]: the OK / RETRYING / PROBLEM machine and the pure decisions
 //!   about what is announced.
@@ -44,6 +46,7 @@ pub mod control;
 pub mod daemon;
 pub mod deadline;
 pub mod fs;
+pub mod health;
 pub mod host;
 pub mod model;
 pub mod net;

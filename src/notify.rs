@@ -139,6 +139,10 @@ pub trait Notifier: Send {
     /// thread "Acknowledged by USER: COMMENT".
     fn acknowledged(&mut self, _check: &CheckView, _by: &str, _comment: &str, _now: UnixMicros) {}
 
+    /// A mail about picomon itself, not about a check (a standby taking
+    /// over or standing by again): to `emails.to`, outside any thread.
+    fn note(&mut self, _subject: &str, _body: &str, _now: UnixMicros) {}
+
     /// Lines for the SIGUSR1 dump (outbox size, last error, ...).
     fn status_lines(&self) -> Vec<String> {
         Vec::new()
@@ -147,6 +151,12 @@ pub trait Notifier: Send {
     /// Notifications pending per channel name ("mail" for mail).
     fn pending(&self) -> Vec<(String, usize)> {
         Vec::new()
+    }
+
+    /// Mails waiting for delivery and when the oldest was composed: what
+    /// `/api/v1/health` judges mail flow by (channels do not count).
+    fn mail_backlog(&self) -> (usize, Option<UnixMicros>) {
+        (0, None)
     }
 
     /// Last chance before exit: bounded by `deadline` seconds.

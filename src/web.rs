@@ -3,6 +3,7 @@
 //! ```text
 //!  GET /metrics         Prometheus text format   (metrics.rs)
 //!  GET /api/v1/checks   the JSON of `picomon status --json`
+//!  GET /api/v1/health   200 or 503: can this picomon tell anyone (health.rs)
 //!  GET /                the status page          (page.rs)
 //! ```
 //! `server.rs` accepts and answers; for each request it asks the loop for a
@@ -11,6 +12,7 @@
 //! write, and a snapshot holds what `picomon status` shows, never a
 //! password, token or secret file.
 
+mod health;
 pub mod metrics;
 pub mod page;
 mod proc_stats;

@@ -304,6 +304,12 @@ keys! {
         control_group: String = String::new(), |what, val, _| v::string(what, val);
         /// Address of the read-only HTTP listener (metrics, checks JSON, status page); "" = off.
         listen: String = String::new(), |what, val, _| listen_address(what, val);
+        /// URLs picomon GETs every `heartbeat_every` seconds while healthy (a dead man's switch); [] = none.
+        heartbeat: Vec<String> = Vec::new(), |what, val, _| heartbeat_urls(what, val);
+        /// Seconds between heartbeat GETs.
+        heartbeat_every: f64 = 60.0, |what, val, _| v::seconds(what, val, 1.0, false);
+        /// A check (usually a `peer()`) whose OK keeps this picomon quiet; "" = not a standby.
+        standby_for: String = String::new(), |what, val, _| v::string(what, val);
         /// Flap detection thresholds (percent state change) of every check; false = off.
         default_flap: FlapKey = FlapKey::default(),
             |what, val, _| super::alert_policy::flap(what, val).map(FlapKey);
@@ -369,6 +375,19 @@ pub fn key_docs() -> Vec<KeyDoc> {
     let mut out = Vec::new();
     Keys::defaults("NAME", "HOSTNAME").below(&mut out);
     out
+}
+
+/// `config.heartbeat`: http(s) URLs.
+fn heartbeat_urls(what: &str, val: &Dynamic) -> Result<Vec<String>, String> {
+    let urls = v::string_list(what, val)?;
+    for u in &urls {
+        if !(u.starts_with("http://") || u.starts_with("https://")) {
+            return Err(format!(
+                "{what}: {u:?} is not an http(s) URL; write e.g. [\"https://hc-ping.com/UUID\"]"
+            ));
+        }
+    }
+    Ok(urls)
 }
 
 /// `config.result_dir`: an absolute path, or "" for none.

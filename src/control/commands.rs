@@ -291,6 +291,7 @@ mod tests {
             unreachable_by: None,
             flap_percent: None,
             flapping: false,
+            announced: false,
         }
     }
 

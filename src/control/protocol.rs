@@ -147,6 +147,11 @@ pub struct CheckStatus {
     pub flap_percent: Option<f32>,
     #[serde(default)]
     pub flapping: bool,
+    /// This picomon announced the current outage (a standby that stands
+    /// by, or an outage a peer announced, says false): what a `peer()` of
+    /// it reads so that one of two picomons carries each thread.
+    #[serde(default)]
+    pub announced: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

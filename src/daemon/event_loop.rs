@@ -127,7 +127,8 @@ impl<C: Clock> CheckList for Checks<'_, C> {
         self.0
             .checks
             .iter()
-            .any(|t| t.alert.phase == Phase::Problem)
+            .enumerate()
+            .any(|(i, t)| t.alert.phase == Phase::Problem && !self.0.standby_quiet(i))
     }
     fn views(&self) -> Vec<CheckView> {
         self.0.views()
@@ -249,11 +250,15 @@ pub struct Daemon<C: Clock> {
     /// The notifier's status lines as of the last tick (listing the outbox
     /// for every published status would cost a directory read each time).
     outbox_lines: Vec<String>,
+    /// What `/api/v1/health` judges, as of the last tick.
+    health: crate::health::Facts,
     /// Transitions since start by kind, for `/metrics`.
     transitions_total: Vec<(&'static str, u64)>,
     /// (parent, dependent) positions, sorted; empty without `depends_on`.
     dependents: Vec<(u32, u32)>,
     immediate: Immediate,
+    /// `config.standby_for` and the outages peers announce.
+    standby: standby::Standby,
 }
 
 /// What a reload did, for `picomon reload`.
@@ -301,6 +306,7 @@ impl<C: Clock> Daemon<C> {
             waiting: HashMap::new(),
             answers: Vec::new(),
             outbox_lines: Vec::new(),
+            health: crate::health::Facts::default(),
             transitions_total: [
                 TransitionKind::Problem,
                 TransitionKind::Update,
@@ -310,6 +316,7 @@ impl<C: Clock> Daemon<C> {
             .to_vec(),
             dependents: Vec::new(),
             immediate: Immediate::default(),
+            standby: standby::Standby::default(),
             cfg,
         };
         d.install(specs, HashMap::new());
@@ -362,6 +369,11 @@ impl<C: Clock> Daemon<C> {
         }
         im.pending = true;
         true
+    }
+
+    /// What the health rule judges, as of the last tick.
+    pub fn health_facts(&self) -> &crate::health::Facts {
+        &self.health
     }
 
     /// Runs in progress.
@@ -420,6 +432,7 @@ impl<C: Clock> Daemon<C> {
             .collect();
         self.running = self.checks.iter().map(|t| t.sched.runs()).sum();
         self.index_dependents();
+        self.index_standby();
     }
 
     /// After a restart: checks whose identity is unchanged get back their
@@ -484,6 +497,9 @@ impl<C: Clock> Daemon<C> {
         let at = self.now();
         let wall = at.wall;
         self.note_step(at);
+        self.standby_drop_down_peers();
+        self.standby_tidy();
+        self.standby_turn(wall);
         self.quiet_housekeeping(at);
         self.nag(at);
         // Runs of earlier ticks that never got a worker: the pool is too
@@ -534,7 +550,19 @@ impl<C: Clock> Daemon<C> {
         let mut notifier = std::mem::replace(&mut self.notifier, Box::new(crate::notify::LogOnly));
         notifier.tick(at, &Checks(self));
         self.outbox_lines = notifier.status_lines();
+        let (mail_queued, mail_oldest) = notifier.mail_backlog();
         self.notifier = notifier;
+        self.health = crate::health::Facts {
+            base_tick: self.cfg.base_tick,
+            smtp_retry_timeout: self.cfg.emails.smtp_retry_timeout,
+            mail_queued,
+            mail_oldest,
+            problems: self
+                .checks
+                .iter()
+                .filter(|t| t.alert.phase == Phase::Problem)
+                .count(),
+        };
         self.save_if_dirty();
     }
 
@@ -576,7 +604,7 @@ impl<C: Clock> Daemon<C> {
             let t = &self.checks[i];
             // An UNREACHABLE check mails its Problem once its parent is
             // OK again, at its next run.
-            if t.alert.phase != Phase::Problem || t.held_by().is_some() {
+            if t.alert.phase != Phase::Problem || t.held_by().is_some() || self.standby_quiet(i) {
                 continue;
             }
             log::info!(
@@ -681,6 +709,8 @@ impl<C: Clock> Daemon<C> {
             self.outputs
                 .submit(&PassiveResult::for_check(&t.spec, &outcome, now));
         }
+        self.note_peer_claims(i, &outcome);
+        let t = &mut self.checks[i];
         let before = t.alert.clone();
         let status_changed = before.last_status.is_some_and(|s| s != outcome.status);
         let tr = t.alert.step(outcome.status, t.spec.retry, now);
@@ -733,8 +763,18 @@ impl<C: Clock> Daemon<C> {
         batch.sort_by_key(|(i, _)| *i);
         let batch = self.resolve_deps(batch);
         let now = self.now();
+        self.standby_drop_down_peers();
+        self.standby_turn(now.wall);
         let mut mail = Vec::with_capacity(batch.len());
         for (i, mut n) in batch {
+            if let Some(why) = self.standby_gate(i, &n) {
+                log::info!(
+                    "{} {}: not mailed: {why}",
+                    n.transition.kind.as_str(),
+                    self.checks[i].spec.title()
+                );
+                continue;
+            }
             let t = &self.checks[i];
             let before = (self.quiet.acks.len(), self.quiet.held.len());
             // "Stopped flapping" counts as the Problem or Recovery it is.
@@ -762,6 +802,7 @@ impl<C: Clock> Daemon<C> {
             self.quiet_dirty |= before != (self.quiet.acks.len(), self.quiet.held.len());
         }
         self.save_quiet_if_dirty();
+        self.standby_tidy();
         if !mail.is_empty() {
             self.notifier.transitions(mail, now.wall);
         }
@@ -937,5 +978,6 @@ impl<C: Clock> Daemon<C> {
 
 mod control;
 mod policy;
+mod standby;
 #[cfg(test)]
 mod tests;

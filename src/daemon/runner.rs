@@ -33,6 +33,7 @@ pub fn run(cli: Cli, cfg: Config) -> anyhow::Result<i32> {
     let mut d = Daemon::new(cfg, SystemClock::new(), Box::new(exec), notifier, outputs);
     d.restore(saved);
     d.restore_quiet(crate::alert::quiet::load(&d.cfg().state_dir)?);
+    d.restore_standby();
     // After the privilege drop (done before `run`): the socket belongs to
     // the daemon's user.
     let published: Published = Arc::default();
@@ -47,6 +48,8 @@ pub fn run(cli: Cli, cfg: Config) -> anyhow::Result<i32> {
     )?;
     let mut http = Http::default();
     http.follow(d.cfg().listen, &inbox)?;
+    let mut beat = super::beat::Heartbeat::default();
+    beat.follow(&d.cfg().heartbeat, d.cfg().heartbeat_every);
     super::allocator::trim_heap();
     crate::secret::started();
     log::info!(
@@ -55,7 +58,8 @@ pub fn run(cli: Cli, cfg: Config) -> anyhow::Result<i32> {
         d.cfg().base_tick.as_secs_f64(),
         d.cfg().path.display()
     );
-    drive(&mut d, &inbox, &cli, &published, &mut http);
+    drive(&mut d, &inbox, &cli, &published, &mut http, &mut beat);
+    drop(beat);
     drop(http);
     d.shutdown();
     Ok(0)
@@ -82,6 +86,7 @@ fn drive(
     cli: &Cli,
     published: &Published,
     http: &mut Http,
+    beat: &mut super::beat::Heartbeat,
 ) {
     let mut publisher = Publisher::default();
     loop {
@@ -122,8 +127,12 @@ fn drive(
         if let Err(e) = http.follow(d.cfg().listen, inbox) {
             log::error!("reload: {e:#}; no HTTP listener until the next reload");
         }
+        beat.follow(&d.cfg().heartbeat, d.cfg().heartbeat_every);
         let ticked = d.next_tick_at() <= d.clock().mono();
         d.tick(false);
+        if ticked {
+            crate::health::board().publish(std::time::Instant::now(), d.health_facts().clone());
+        }
         publisher.after_batch(d, published, woke || ticked);
         for (call, answer) in d.take_answers() {
             call.answer(answer);

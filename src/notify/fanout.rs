@@ -29,12 +29,27 @@ impl Notifier for FanOut {
         }
     }
 
+    fn note(&mut self, subject: &str, body: &str, now: UnixMicros) {
+        for n in &mut self.0 {
+            n.note(subject, body, now);
+        }
+    }
+
     fn status_lines(&self) -> Vec<String> {
         self.0.iter().flat_map(|n| n.status_lines()).collect()
     }
 
     fn pending(&self) -> Vec<(String, usize)> {
         self.0.iter().flat_map(|n| n.pending()).collect()
+    }
+
+    fn mail_backlog(&self) -> (usize, Option<UnixMicros>) {
+        self.0
+            .iter()
+            .map(|n| n.mail_backlog())
+            .fold((0, None), |(n, a), (m, b)| {
+                (n + m, a.into_iter().chain(b).min())
+            })
     }
 
     fn shutdown(&mut self, deadline: Duration) {

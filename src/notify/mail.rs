@@ -386,12 +386,30 @@ impl Notifier for MailNotifier {
         }
     }
 
+    fn note(&mut self, subject: &str, body: &str, now: UnixMicros) {
+        if !self.composer.has_recipients() {
+            return;
+        }
+        let subject = self.composer.note_subject(subject);
+        if self.queue(
+            self.composer.plain(&subject, body, now),
+            "note",
+            MailKind::Alert,
+        ) {
+            self.courier.wake();
+        }
+    }
+
     fn status_lines(&self) -> Vec<String> {
         self.courier.status_lines()
     }
 
     fn pending(&self) -> Vec<(String, usize)> {
         vec![("mail".into(), self.courier.pending())]
+    }
+
+    fn mail_backlog(&self) -> (usize, Option<UnixMicros>) {
+        (self.courier.pending(), self.courier.oldest())
     }
 
     fn shutdown(&mut self, deadline: Duration) {

@@ -66,6 +66,17 @@ impl<I: Item> Courier<I> {
         files.saturating_sub(self.memory.tombstones()) + self.memory.len()
     }
 
+    /// When the oldest waiting item was composed (queue and memory).
+    pub fn oldest(&self) -> Option<crate::clock::UnixMicros> {
+        let file = self
+            .queue
+            .list()
+            .ok()
+            .and_then(|l| l.first().map(|q| q.composed));
+        let memory = self.memory.waiting().iter().map(|(_, at)| *at).min();
+        file.into_iter().chain(memory).min()
+    }
+
     /// Queues an item durably, or in memory when the queue cannot be
     /// written (it is sent from there and written later). Does not wake
     /// the sender: call [`wake`](Self::wake) after a batch.

@@ -18,6 +18,7 @@ pub mod load;
 pub mod mysql;
 pub mod openvpn;
 pub mod opts;
+pub mod peer;
 pub mod ping;
 pub mod pressure;
 pub mod range;
@@ -286,6 +287,8 @@ pub fn register(engine: &mut Engine) {
         script_def(ctx, name, f, Map::new())
     });
     engine.register_fn("script", script_def);
+
+    peer::register(engine);
 }
 
 /// Registers `name([opts])` for a probe of this machine made from its

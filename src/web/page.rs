@@ -329,6 +329,7 @@ mod tests {
             unreachable_by: None,
             flap_percent: None,
             flapping: false,
+            announced: false,
         }
     }
 

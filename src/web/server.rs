@@ -287,10 +287,13 @@ pub(crate) fn route(
         };
     }
     let path = path.split(['?', '#']).next().unwrap_or("");
+    if path == super::health::PATH {
+        return super::health::reply();
+    }
     if !matches!(path, "/" | "/metrics" | "/api/v1/checks") {
         return Reply::text(
             404,
-            "not found; picomon serves /, /metrics and /api/v1/checks\n",
+            "not found; picomon serves /, /metrics, /api/v1/checks and /api/v1/health\n",
         );
     }
     let snap = match snapshot() {

@@ -97,7 +97,7 @@ fn files(dir: &Path, suffix: &str) -> Vec<PathBuf> {
 }
 
 /// A running receiver.py and the requests it logged.
-struct Receiver {
+pub(crate) struct Receiver {
     _peer: Peer,
     log: PathBuf,
     port: u16,
@@ -105,7 +105,7 @@ struct Receiver {
 
 impl Receiver {
     /// On `port` (0: any); `answers` scripts its HTTP statuses.
-    fn start(dir: &Path, name: &str, port: u16, answers: &[u16]) -> Receiver {
+    pub(crate) fn start(dir: &Path, name: &str, port: u16, answers: &[u16]) -> Receiver {
         let log = dir.join(format!("{name}.log"));
         let script = dir.join(format!("{name}.answers"));
         let text: String = answers.iter().map(|a| format!("{a}\n")).collect();
@@ -123,11 +123,11 @@ impl Receiver {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
-    fn requests(&self) -> Vec<Value> {
+    pub(crate) fn requests(&self) -> Vec<Value> {
         support::read(&self.log)
             .lines()
             .map(|l| serde_json::from_str(l).expect("receiver log line"))

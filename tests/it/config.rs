@@ -1089,3 +1089,40 @@ fn names_with_line_breaks_cannot_forge_log_lines() {
         );
     }
 }
+
+// ---------------------------------------------------------------- two picomons
+
+#[test]
+fn heartbeat_peer_and_standby_for_are_checked_with_the_fix() {
+    let c = ok(r#"
+config.heartbeat = ["https://hc-ping.com/uuid"];
+config.heartbeat_every = 30;
+add(peer("http://mon1:9464/", #{ timeout: "5s" }), #{ name: "mon1" });
+config.standby_for = "mon1";
+"#);
+    assert_eq!(c.heartbeat, ["https://hc-ping.com/uuid"]);
+    assert_eq!(c.heartbeat_every, std::time::Duration::from_secs(30));
+    assert_eq!(c.standby_for.as_deref(), Some("mon1"));
+    assert_eq!(c.checks[0].dest, "http://mon1:9464");
+
+    let e = err("config.heartbeat = [\"hc-ping.com/uuid\"];");
+    assert_err(
+        &e,
+        1,
+        7,
+        &[
+            "config.heartbeat",
+            "not an http(s) URL",
+            "https://hc-ping.com/UUID",
+        ],
+    );
+    let e = err("add(peer(\"mon1:9464\"));");
+    assert_err(&e, 1, 5, &["peer", "not the URL of a picomon listener"]);
+    let e = err("add(peer(\"http://mon1:9464\", #{ timout: 5 }));");
+    assert_err(&e, 1, 5, &["unknown option `timout`", "timeout"]);
+    let e = err(
+        "config.standby_for = \"mon1\";\nadd(peer(\"http://mon1:9464\"), #{ name: \"mon 1\" });",
+    );
+    assert!(e.message.contains("names no check"), "{e}");
+    assert!(e.message.contains("add(peer("), "{e}");
+}

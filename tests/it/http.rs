@@ -55,7 +55,7 @@ add(plugin("{plugin}", ["{d}/runs", "{d}/status"]), #{{ name: "flappy", target_n
 }
 
 /// The port of the `n`th "http: listening on" line of the daemon's log.
-fn listening_port(d: &Daemon, n: usize) -> u16 {
+pub(crate) fn listening_port(d: &Daemon, n: usize) -> u16 {
     assert!(
         d.wait_stderr("http: listening on 127.0.0.1:", n, LONG),
         "no listener in the log:\n{}",
@@ -76,14 +76,14 @@ fn listening_port(d: &Daemon, n: usize) -> u16 {
 }
 
 /// An answer: status code, head (lower-cased header names) and body.
-struct Answer {
-    code: u16,
+pub(crate) struct Answer {
+    pub(crate) code: u16,
     head: String,
     body: Vec<u8>,
 }
 
 impl Answer {
-    fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 
@@ -120,7 +120,7 @@ fn exchange(port: u16, request: &str) -> Answer {
     }
 }
 
-fn get(port: u16, path: &str) -> Answer {
+pub(crate) fn get(port: u16, path: &str) -> Answer {
     exchange(
         port,
         &format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"),

@@ -22,6 +22,7 @@ mod outputs;
 mod outputs_servers;
 mod package;
 mod passive;
+mod peers;
 mod plugin_runner;
 mod porting;
 mod privileges;

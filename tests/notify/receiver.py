@@ -54,6 +54,7 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(reply)
 
+    do_GET = handle_one
     do_POST = handle_one
     do_PUT = handle_one
 

@@ -174,7 +174,9 @@ impl<C: Clock> Daemon<C> {
         );
         log::info!("{}: acknowledged by {by}: {comment}", t.spec.title());
         let view = t.view();
-        self.notifier.acknowledged(&view, by, comment, now.wall);
+        if !self.standby_quiet(i) {
+            self.notifier.acknowledged(&view, by, comment, now.wall);
+        }
         self.quiet_dirty = true;
         self.save_quiet_if_dirty();
         Response::message(format!("acknowledged: {}", self.checks[i].spec.title()))
@@ -208,8 +210,9 @@ impl<C: Clock> Daemon<C> {
             .checks
             .iter()
             .enumerate()
-            .map(|(i, t)| (t, self.noise_view(i)))
-            .map(|(t, v)| proto::CheckStatus {
+            .map(|(i, t)| (i, t, self.noise_view(i)))
+            .map(|(i, t, v)| proto::CheckStatus {
+                announced: self.announced(i),
                 id: t.spec.id.clone(),
                 name: t.spec.name.clone(),
                 target: t.spec.dest.clone(),

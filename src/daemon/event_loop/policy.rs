@@ -392,7 +392,11 @@ impl<C: Clock> Daemon<C> {
         let mut out = Vec::new();
         for i in 0..self.checks.len() {
             let t = &self.checks[i];
-            if t.alert.phase != Phase::Problem || t.held_by().is_some() || t.flap.is_flapping() {
+            if t.alert.phase != Phase::Problem
+                || t.held_by().is_some()
+                || t.flap.is_flapping()
+                || self.standby_quiet(i)
+            {
                 continue;
             }
             let spec = std::sync::Arc::clone(&t.spec);

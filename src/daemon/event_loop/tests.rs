@@ -26,6 +26,8 @@ struct Recorder {
     last_tick: Arc<Mutex<TickSeen>>,
     /// `name by: comment` of each acknowledgement.
     acks: Arc<Mutex<Vec<String>>>,
+    /// Subject and body of each mail about picomon itself.
+    notes: Arc<Mutex<Vec<(String, String)>>>,
 }
 
 impl Notifier for Recorder {
@@ -39,6 +41,13 @@ impl Notifier for Recorder {
     fn acknowledged(&mut self, check: &CheckView, by: &str, comment: &str, _now: UnixMicros) {
         let line = format!("{} {by}: {comment}", check.name);
         self.acks.lock().unwrap().push(line);
+    }
+
+    fn note(&mut self, subject: &str, body: &str, _now: UnixMicros) {
+        self.notes
+            .lock()
+            .unwrap()
+            .push((subject.to_string(), body.to_string()));
     }
 }
 
@@ -756,3 +765,4 @@ fn a_burst_of_sigusr1_gives_one_immediate_tick_not_one_per_signal() {
 }
 
 mod policy;
+mod standby;

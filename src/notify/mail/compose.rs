@@ -664,6 +664,12 @@ impl Composer {
         self.finish(builder, body_safe(body), now)
     }
 
+    /// The subject of a mail about picomon itself: `subject_tpl` with
+    /// state `PICOMON` and `what` as the check.
+    pub fn note_subject(&self, what: &str) -> String {
+        render_subject(&self.subject_tpl, "PICOMON", what, &self.host)
+    }
+
     /// The subject of the test mail.
     pub fn test_subject(&self) -> String {
         render_subject(&self.subject_tpl, "TEST", "test mail", &self.host)
