@@ -374,15 +374,33 @@ fn the_sample_config_is_all_ok_on_this_machine() {
     let out = sb.run(&["-c", sample.to_str().unwrap(), "-1"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let root = unsafe { libc::geteuid() } == 0;
+    let mut excused_any = false;
     for line in stdout.lines().filter(|l| !l.contains(" ok, ")) {
         // Unprivileged ping may be forbidden here; it must then say how to allow it.
-        let excused = !root && line.starts_with("UNKNOWN") && line.contains("ping_group_range");
-        assert!(line.starts_with("OK ") || excused, "{stdout}");
+        let ping = !root && line.starts_with("UNKNOWN") && line.contains("ping_group_range");
+        // A loaded machine (a shared CI host) may really stall on memory or
+        // I/O: the pressure check then tells the truth, which the kernel's
+        // own figures show.
+        let pressure = line.starts_with("WARNING") && line.contains("pressure") && stalling();
+        excused_any |= ping || pressure;
+        assert!(line.starts_with("OK ") || ping || pressure, "{stdout}");
     }
     assert!(stdout.lines().count() >= 8, "{stdout}");
-    if root {
+    if root && !excused_any {
         assert_eq!(out.status.code(), Some(0), "{stdout}");
     }
+}
+
+/// True when the kernel reports memory or I/O stalls of 5 % or more over
+/// the last minute (the sample's pressure() warns at 10 % and 40 %).
+fn stalling() -> bool {
+    ["memory", "io"].iter().any(|what| {
+        let text = std::fs::read_to_string(format!("/proc/pressure/{what}")).unwrap_or_default();
+        text.lines()
+            .filter_map(|l| l.split_whitespace().find_map(|f| f.strip_prefix("avg60=")))
+            .filter_map(|v| v.parse::<f64>().ok())
+            .any(|v| v >= 5.0)
+    })
 }
 
 #[test]
