@@ -120,6 +120,7 @@ pub enum Command {
     Reload,
 }
 
+/// `--for`: a human duration, at most [`crate::duration::MAX_SECS`].
 fn duration(text: &str) -> Result<u64, String> {
-    crate::alert::quiet::parse_duration(text)
+    crate::duration::parse("--for", text)
 }

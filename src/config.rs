@@ -256,7 +256,8 @@ fn evaluate(path: &Path, source: &str) -> (builder::Shared, Result<(), ConfigErr
         keys::Keys::defaults(&stem, &hostname),
         hostname,
     ));
-    let mut engine = engine::build(path, &shared);
+    let printed = engine::Printed::default();
+    let mut engine = engine::build(path, &shared, &printed);
     let ran = engine
         .compile(source)
         .map_err(|e| error::from_parse(path, e))
@@ -267,6 +268,7 @@ fn evaluate(path: &Path, source: &str) -> (builder::Shared, Result<(), ConfigErr
                 .map_err(|e| error::from_eval(path, *e, &engine::function_names(&engine)))
         });
     drop(engine);
+    printed.finish(path);
     (shared, ran)
 }
 

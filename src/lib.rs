@@ -17,6 +17,7 @@
 //! - [`clock`], [`fs`], [`host`], [`deadline`], [`model`]: time, files,
 //!   this machine's name, socket I/O to one deadline (the listeners), and
 //!   the plain types every stage shares (status, outcome, check).
+//! - [`duration`]: the one range of every duration, and its human form.
 //! - [`health`]: whether this picomon can tell anyone: the rule and the
 //!   board behind `/api/v1/health`, the outward heartbeat and `peer()`.
 //! - [`schedule`]: tick arithmetic and due checks (pure).
@@ -45,6 +46,7 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod deadline;
+pub mod duration;
 pub mod fs;
 pub mod health;
 pub mod host;

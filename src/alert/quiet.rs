@@ -311,24 +311,5 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
     p[pi..].iter().all(|&c| c == '*')
 }
 
-/// A human duration: `90s`, `30m`, `2h`, `1d` (a bare number is seconds).
-pub fn parse_duration(text: &str) -> Result<u64, String> {
-    let t = text.trim();
-    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
-    let mult = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => 0,
-    };
-    match num.parse::<u64>() {
-        Ok(n) if mult > 0 && n > 0 => Ok(n * mult),
-        _ => Err(format!(
-            "{text:?} is not a duration; write e.g. 90s, 30m, 2h or 1d"
-        )),
-    }
-}
-
 #[cfg(test)]
 mod tests;

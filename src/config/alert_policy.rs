@@ -76,19 +76,13 @@ pub fn renotify(what: &str, val: &Dynamic) -> Result<u64, String> {
         };
     }
     if let Some(n) = v::as_number(val) {
-        if !(0.0..=v::MAX_SECONDS).contains(&n) {
-            return Err(format!(
-                "{what} must be between 0 and {} seconds, not {n}",
-                v::MAX_SECONDS
-            ));
-        }
-        return Ok(n.ceil() as u64);
+        return Ok(crate::duration::checked(what, n)?.as_secs_f64().ceil() as u64);
     }
     let text = v::string(what, val)?;
     if text.trim().is_empty() {
         return Ok(0);
     }
-    crate::alert::quiet::parse_duration(&text).map_err(|e| format!("{what}: {e}"))
+    crate::duration::parse(what, &text)
 }
 
 /// `escalate: [#{ after: "30m", to: ["lead@example.org"] }, ...]`: steps

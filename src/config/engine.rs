@@ -7,9 +7,10 @@
 //! wall time: a machine starved of CPU still loads a big config), and
 //! nothing can reach files
 //! (`import` is disabled, `eval` is switched off). `print`/`debug` go to the
-//! log.
+//! log, at most [`MAX_PRINTED`] bytes of them per run.
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rhai::{Dynamic, Engine};
@@ -33,6 +34,11 @@ pub const MAX_ARRAY: usize = 100_000;
 /// Most entries a map may hold.
 pub const MAX_MAP: usize = 10_000;
 
+/// Bytes of `print()` and `debug()` text logged per run of the config; the
+/// rest is counted and reported in one line at the end ([`Printed::finish`]),
+/// so a `print()` in a loop cannot fill the disk with log.
+pub const MAX_PRINTED: usize = 64 * 1024;
+
 /// How often (in operations) the deadline is looked at: reading the clock
 /// at every operation would slow every config down.
 const CLOCK_EVERY: u64 = 1024;
@@ -41,9 +47,66 @@ const CLOCK_EVERY: u64 = 1024;
 /// turned into a message.
 pub const DEADLINE_TOKEN: &str = "picomon-config-deadline";
 
+/// What one run of the config printed: the bytes logged so far, and the
+/// bytes and messages dropped beyond [`MAX_PRINTED`].
+#[derive(Clone, Default)]
+pub struct Printed(Arc<Mutex<PrintCount>>);
+
+#[derive(Default)]
+struct PrintCount {
+    logged: usize,
+    dropped_bytes: u64,
+    dropped_lines: u64,
+}
+
+/// What a log line costs besides its text: the timestamp, the level and
+/// the config's name (counted, so a flood of empty `print()`s is capped
+/// too).
+const LINE_COST: usize = 48;
+
+impl Printed {
+    /// How much of a message may still be logged (`name` prefixes its
+    /// line): all of it, a prefix cut at a character boundary, or nothing;
+    /// the rest is counted as dropped.
+    fn admit<'t>(&self, name: &str, text: &'t str) -> Option<&'t str> {
+        let mut c = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let cost = LINE_COST + name.len();
+        let room = MAX_PRINTED.saturating_sub(c.logged);
+        if room <= cost {
+            c.dropped_bytes += text.len() as u64;
+            c.dropped_lines += 1;
+            return None;
+        }
+        let mut take = text.len().min(room - cost);
+        while !text.is_char_boundary(take) {
+            take -= 1;
+        }
+        c.logged += cost + take;
+        c.dropped_bytes += (text.len() - take) as u64;
+        Some(&text[..take])
+    }
+
+    /// The one line that says how much was not logged (nothing when all
+    /// of it was).
+    pub fn finish(&self, path: &Path) {
+        let c = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if c.dropped_bytes > 0 || c.dropped_lines > 0 {
+            log::warn!(
+                "{}: print() and debug() output is limited to {} KiB per run of the config; \
+                 {} more bytes were not logged ({} messages left out, others cut short)",
+                path.display(),
+                MAX_PRINTED / 1024,
+                c.dropped_bytes,
+                c.dropped_lines
+            );
+        }
+    }
+}
+
 /// Builds the engine for one run of the config at `path`, with every
-/// function a config may call bound to `shared`.
-pub fn build(path: &Path, shared: &Shared) -> Engine {
+/// function a config may call bound to `shared`; what it prints is counted
+/// in `printed`.
+pub fn build(path: &Path, shared: &Shared, printed: &Printed) -> Engine {
     let mut engine = Engine::new();
     engine
         .set_max_operations(MAX_OPERATIONS)
@@ -73,11 +136,25 @@ pub fn build(path: &Path, shared: &Shared) -> Engine {
     });
 
     let name = path.display().to_string();
-    let n = name.clone();
-    engine.on_print(move |s| log::info!("{n}: {s}"));
-    engine.on_debug(move |s, _src, pos| match (pos.line(), pos.position()) {
-        (Some(l), Some(c)) => log::debug!("{name}:{l}:{c}: {s}"),
-        _ => log::debug!("{name}: {s}"),
+    let (n, p) = (name.clone(), printed.clone());
+    engine.on_print(move |s| {
+        if let Some(s) = p.admit(&n, s) {
+            log::info!("{n}: {s}");
+        }
+    });
+    let p = printed.clone();
+    engine.on_debug(move |s, _src, pos| {
+        // Only what is logged counts: debug() is silent below -D.
+        if !log::log_enabled!(log::Level::Debug) {
+            return;
+        }
+        let Some(s) = p.admit(&name, s) else {
+            return;
+        };
+        match (pos.line(), pos.position()) {
+            (Some(l), Some(c)) => log::debug!("{name}:{l}:{c}: {s}"),
+            _ => log::debug!("{name}: {s}"),
+        }
     });
 
     keys::register(&mut engine);
@@ -96,7 +173,10 @@ pub fn build(path: &Path, shared: &Shared) -> Engine {
         {
             Ok(Some(Dynamic::from(rhai::FnPtr::new(name)?)))
         }
-        _ => Ok(None),
+        _ => {
+            map_within_limit(ctx.scope().get(name))?;
+            Ok(None)
+        }
     });
     // Python's `list.append(x)`, as ported configs write it
     // (`config.emails.to.append("me@example.org")`); Rhai's own
@@ -115,6 +195,25 @@ pub fn build(path: &Path, shared: &Shared) -> Engine {
     crate::passive::register(&mut engine);
     crate::notify::channel::spec::register(&mut engine);
     engine
+}
+
+/// Rhai checks an array's size when it grows (`push`, `+=`), but not a
+/// map's when `m[key] = value` adds a key: a loop of those grew a map
+/// without bound. Every access of a variable holding a map checks its size
+/// instead (a length, so it costs nothing), so it cannot grow past
+/// [`MAX_MAP`] by more than the one key added since.
+fn map_within_limit(value: Option<&Dynamic>) -> Result<(), Box<rhai::EvalAltResult>> {
+    let too_large = value
+        .and_then(|v| v.read_lock::<rhai::Map>())
+        .is_some_and(|m| m.len() > MAX_MAP);
+    if too_large {
+        return Err(rhai::EvalAltResult::ErrorDataTooLarge(
+            "Size of object map".into(),
+            rhai::Position::NONE,
+        )
+        .into());
+    }
+    Ok(())
 }
 
 /// The names of the functions a config can call (picomon's and Rhai's),

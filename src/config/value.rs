@@ -6,10 +6,6 @@
 
 use rhai::{Dynamic, FLOAT, INT};
 
-/// The longest duration any seconds setting accepts (366 days): keeps the
-/// tick arithmetic in microseconds far from overflow.
-pub const MAX_SECONDS: f64 = 366.0 * 86_400.0;
-
 /// "a string", "an integer", ...: how a value's type reads in a message.
 pub fn describe(v: &Dynamic) -> String {
     if v.is_string() {
@@ -46,8 +42,9 @@ pub fn as_number(v: &Dynamic) -> Option<f64> {
     }
 }
 
-/// Seconds: an integer or a float in `min..=MAX_SECONDS` (`min` excluded
-/// when `min_exclusive`).
+/// Seconds: an integer or a float of at least `min` (`min` excluded when
+/// `min_exclusive`) and at most the one maximum of every duration
+/// ([`crate::duration::checked`]).
 pub fn seconds(what: &str, v: &Dynamic, min: f64, min_exclusive: bool) -> Result<f64, String> {
     let Some(x) = as_number(v) else {
         return Err(format!(
@@ -56,16 +53,15 @@ pub fn seconds(what: &str, v: &Dynamic, min: f64, min_exclusive: bool) -> Result
         ));
     };
     let too_small = if min_exclusive { x <= min } else { x < min };
-    if !x.is_finite() || too_small || x > MAX_SECONDS {
+    if too_small {
         let bound = if min_exclusive {
             format!("more than {min}")
         } else {
             format!("at least {min}")
         };
-        return Err(format!(
-            "{what} must be {bound} and at most {MAX_SECONDS} seconds, not {x}"
-        ));
+        return Err(format!("{what} must be {bound} seconds, not {x}"));
     }
+    crate::duration::checked(what, x)?;
     Ok(x)
 }
 

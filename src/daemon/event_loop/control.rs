@@ -49,10 +49,22 @@ impl<C: Clock> Daemon<C> {
                 comment,
                 for_secs,
                 sticky,
-            } => match self.find(check) {
+            } => match for_secs
+                .map_or(Ok(0), |s| crate::duration::checked_secs("for_secs", s))
+                .and_then(|_| self.find(check))
+            {
                 Err(e) => Response::error(e),
                 Ok(i) => self.ack(i, &call.user, comment, *for_secs, *sticky, now),
             },
+            Request::Silence {
+                for_secs,
+                ..
+            } if crate::duration::checked_secs("for_secs", *for_secs).is_err() => {
+                // A client other than the CLI (which refuses it already).
+                Response::error(
+                    crate::duration::checked_secs("for_secs", *for_secs).unwrap_err(),
+                )
+            }
             Request::Silence {
                 pattern,
                 for_secs,

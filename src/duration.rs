@@ -1,0 +1,112 @@
+//! The one range every duration has, wherever it comes from: a config key
+//! (`base_tick`, timeouts, `renotify_every`, `escalate`, report periods),
+//! a check option, or the command line (`ack --for`, `silence --for`).
+//!
+//! Durations end up added to clock readings in microseconds; a value near
+//! `u64::MAX` seconds wrapped to a negative one and a silence "for ever"
+//! ended at once. One maximum, checked by one function, refuses such a value
+//! with a message instead, the same way everywhere.
+
+use std::time::Duration;
+
+/// The longest duration picomon accepts: 100 years (of 365.25 days), in
+/// seconds. Far from every overflow (in microseconds it is about 3e15, an
+/// i64 holds 9e18), and longer than anyone means.
+pub const MAX_SECS: u64 = 3_155_760_000;
+
+/// [`MAX_SECS`] as the messages write it.
+pub const MAX_TEXT: &str = "100 years (3155760000 s)";
+
+/// `secs` seconds of `what` (e.g. `config.base_tick`, `--for`), or the
+/// message that refuses it: not a number, negative, or above [`MAX_SECS`].
+/// Every duration picomon reads goes through here.
+pub fn checked(what: &str, secs: f64) -> Result<Duration, String> {
+    if secs.is_nan() || secs < 0.0 {
+        return Err(format!("{what} must be a duration of 0 or more seconds, not {secs}"));
+    }
+    if secs > MAX_SECS as f64 {
+        return Err(too_long(what, &format!("{secs} s")));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// The one message for a duration above the maximum.
+fn too_long(what: &str, shown: &str) -> String {
+    format!(
+        "{what} = {shown} is longer than the longest duration picomon accepts, {MAX_TEXT}; \
+         give a shorter one"
+    )
+}
+
+/// [`checked`] for whole seconds.
+pub fn checked_secs(what: &str, secs: u64) -> Result<u64, String> {
+    if secs > MAX_SECS {
+        return Err(too_long(what, &format!("{secs} s")));
+    }
+    Ok(secs)
+}
+
+/// A human duration: `90s`, `30m`, `2h`, `1d` (a bare number is seconds),
+/// at least one second and at most [`MAX_SECS`]. `what` names the setting
+/// in the message.
+pub fn parse(what: &str, text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let mult: u64 = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => 0,
+    };
+    let not_one = || format!("{what}: {text:?} is not a duration; write e.g. 90s, 30m, 2h or 1d");
+    if num.is_empty() || mult == 0 || num.bytes().all(|b| b == b'0') {
+        return Err(not_one());
+    }
+    // Digits only: a number too long for u64 is still a number, and far
+    // too long a duration.
+    match num.parse::<u64>().ok().and_then(|n| n.checked_mul(mult)) {
+        Some(secs) if secs <= MAX_SECS => Ok(secs),
+        _ => Err(too_long(what, t)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_durations() {
+        assert_eq!(parse("x", "90s"), Ok(90));
+        assert_eq!(parse("x", "30m"), Ok(1800));
+        assert_eq!(parse("x", "2h"), Ok(7200));
+        assert_eq!(parse("x", "1d"), Ok(86_400));
+        assert_eq!(parse("x", "15"), Ok(15));
+        assert_eq!(parse("x", "36525d"), Ok(MAX_SECS));
+        for bad in ["", "h", "2w", "-1h", "0m", "1.5h", "00"] {
+            assert!(parse("x", bad).unwrap_err().contains("not a duration"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn above_one_hundred_years_is_refused_not_wrapped() {
+        for long in [
+            "36526d",
+            "18446744073709551615s",
+            "9223372036854775807s",
+            "99999999999999999999999",
+            "307445734561825861m",
+        ] {
+            let err = parse("--for", long).unwrap_err();
+            assert!(err.contains("longer than the longest duration"), "{long}: {err}");
+            assert!(err.contains("100 years"), "{err}");
+        }
+        assert!(checked("x", MAX_SECS as f64 + 1.0).is_err());
+        assert!(checked("x", f64::INFINITY).is_err());
+        assert!(checked("x", f64::NAN).is_err());
+        assert!(checked("x", -1.0).is_err());
+        assert_eq!(checked("x", 1.5), Ok(Duration::from_millis(1500)));
+        assert_eq!(checked_secs("x", MAX_SECS), Ok(MAX_SECS));
+        assert!(checked_secs("x", u64::MAX).is_err());
+    }
+}
