@@ -42,6 +42,9 @@ pub struct Config {
     pub base_tick: Duration,
     pub workers: usize,
     pub state_dir: PathBuf,
+    /// Line and column of `config.state_dir = ...`; `(0, 0)` when the
+    /// config leaves it at its default.
+    pub state_dir_at: (usize, usize),
     pub max_output: usize,
     pub plugin_dirs: Vec<PathBuf>,
     /// `config.verb_level`: the log level when neither `-D` nor RUST_LOG
@@ -274,16 +277,43 @@ fn evaluate(path: &Path, source: &str) -> (builder::Shared, Result<(), ConfigErr
 
 /// The state directory a config names, even when the config has an error
 /// further down (the subcommands need the daemon's socket most when the
-/// config was just broken): `config.state_dir` as far as the script ran.
-pub fn state_dir_of(path: &Path) -> Result<PathBuf, ConfigError> {
+/// config was just broken): `config.state_dir` as far as the script ran,
+/// and whether the script got far enough to name it (it set the key, or ran
+/// to its end). A syntax error stops it before its first line: then the
+/// directory is only the default.
+pub fn state_dir_of(path: &Path) -> Result<(PathBuf, bool), ConfigError> {
     let source = std::fs::read_to_string(path).map_err(|e| ConfigError {
         file: path.to_path_buf(),
         line: 0,
         col: 0,
         message: format!("cannot read the config file: {e} (give the right file with -c FILE, or --state-dir DIR)"),
     })?;
-    let (shared, _) = evaluate(path, &source);
-    Ok(shared.with(|b| PathBuf::from(&b.keys.state_dir)))
+    let (shared, ran) = evaluate(path, &source);
+    Ok(shared.with(|b| {
+        let named = ran.is_ok() || b.state_dir_at.is_some();
+        (PathBuf::from(&b.keys.state_dir), named)
+    }))
+}
+
+/// A reload must keep the state directory: the running daemon holds its
+/// lock, its control socket and its heartbeat there, and the outbox and
+/// queues it delivers from. A config that moves it is refused at the line
+/// that sets it; the running config stays in force.
+pub fn same_state_dir(running: &Config, new: &Config) -> Result<(), ConfigError> {
+    if running.state_dir == new.state_dir {
+        return Ok(());
+    }
+    let (line, col) = new.state_dir_at;
+    Err(ConfigError {
+        file: new.path.clone(),
+        line,
+        col,
+        message: format!(
+            "state_dir cannot change while picomon runs; restart it (it runs on {}, the config now says {}; the running config stays in force)",
+            running.state_dir.display(),
+            new.state_dir.display()
+        ),
+    })
 }
 
 /// The validated config from what the script built; what can only be
@@ -320,6 +350,7 @@ fn build_config(path: &Path, b: &builder::Builder) -> Result<Config, ConfigError
         base_tick: Duration::from_secs_f64(k.base_tick),
         workers: k.workers as usize,
         state_dir: PathBuf::from(&k.state_dir),
+        state_dir_at: b.state_dir_at.unwrap_or((0, 0)),
         max_output: k.max_output as usize,
         plugin_dirs: k.plugin_dirs.iter().map(PathBuf::from).collect(),
         verb_level: match k.verb_level.as_str() {

@@ -13,6 +13,7 @@
 pub mod client;
 pub mod commands;
 pub mod protocol;
+pub mod record;
 pub mod server;
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -57,6 +57,8 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
     if cli.send {
         return send(&cfg);
     }
+    // While still root: the record is in root's /run/picomon.
+    crate::control::record::write(&cli.config, &cfg.state_dir);
     // Drop privileges first, so the lock and pid files are the user's and
     // the pid file can be removed at exit.
     startup::prepare_user(&cfg.state_dir, cli.user.as_deref(), &cfg.secret_files())?;

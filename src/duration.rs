@@ -22,7 +22,9 @@ pub const MAX_TEXT: &str = "100 years (3155760000 s)";
 /// Every duration picomon reads goes through here.
 pub fn checked(what: &str, secs: f64) -> Result<Duration, String> {
     if secs.is_nan() || secs < 0.0 {
-        return Err(format!("{what} must be a duration of 0 or more seconds, not {secs}"));
+        return Err(format!(
+            "{what} must be a duration of 0 or more seconds, not {secs}"
+        ));
     }
     if secs > MAX_SECS as f64 {
         return Err(too_long(what, &format!("{secs} s")));
@@ -84,7 +86,10 @@ mod tests {
         assert_eq!(parse("x", "15"), Ok(15));
         assert_eq!(parse("x", "36525d"), Ok(MAX_SECS));
         for bad in ["", "h", "2w", "-1h", "0m", "1.5h", "00"] {
-            assert!(parse("x", bad).unwrap_err().contains("not a duration"), "{bad}");
+            assert!(
+                parse("x", bad).unwrap_err().contains("not a duration"),
+                "{bad}"
+            );
         }
     }
 
@@ -98,7 +103,10 @@ mod tests {
             "307445734561825861m",
         ] {
             let err = parse("--for", long).unwrap_err();
-            assert!(err.contains("longer than the longest duration"), "{long}: {err}");
+            assert!(
+                err.contains("longer than the longest duration"),
+                "{long}: {err}"
+            );
             assert!(err.contains("100 years"), "{err}");
         }
         assert!(checked("x", MAX_SECS as f64 + 1.0).is_err());

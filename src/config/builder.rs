@@ -62,6 +62,8 @@ pub struct Builder {
     pub maintenance: Vec<crate::alert::quiet::Maintenance>,
     /// `host(name, #{ depends_on })`: by host name.
     pub host_deps: HashMap<String, Vec<String>>,
+    /// Line and column of the last `config.state_dir = ...` that ran.
+    pub state_dir_at: Option<(usize, usize)>,
 }
 
 impl Builder {
@@ -74,6 +76,7 @@ impl Builder {
             hostname,
             maintenance: Vec::new(),
             host_deps: HashMap::new(),
+            state_dir_at: None,
         }
     }
 }

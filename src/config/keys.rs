@@ -604,11 +604,21 @@ pub fn register(engine: &mut Engine) {
         .with_purity(true)
         .register_into_engine(
             engine,
-            |c: &mut ConfigObj,
+            |ctx: rhai::NativeCallContext,
+             c: &mut ConfigObj,
              key: ImmutableString,
              val: Dynamic|
              -> Result<(), Box<EvalAltResult>> {
-                c.0.with(|b| b.keys.set(&key, &val)).map_err(rt)
+                c.0.with(|b| {
+                    b.keys.set(&key, &val)?;
+                    if key == "state_dir" {
+                        let pos = ctx.call_position();
+                        b.state_dir_at =
+                            Some((pos.line().unwrap_or(0), pos.position().unwrap_or(1)));
+                    }
+                    Ok(())
+                })
+                .map_err(rt)
             },
         );
     engine.register_indexer_get(

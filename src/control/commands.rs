@@ -52,6 +52,12 @@ pub fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<i32> {
     let answer = match client::call(&state_dir, &request, ANSWER_TIMEOUT) {
         Ok(a) => a,
         Err(ClientError::NoDaemon(path, e)) => {
+            if let Some(code) = (*cmd == Command::Reload)
+                .then(|| reload_without_daemon(cli))
+                .flatten()
+            {
+                return Ok(code);
+            }
             eprintln!("picomon: no daemon is running on {} ({e})", path.display());
             if matches!(cmd, Command::Status { .. }) {
                 show_saved_state(&state_dir);
@@ -92,13 +98,34 @@ pub fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<i32> {
     })
 }
 
-/// `--state-dir`, else the config's `state_dir` (as far as the config
-/// runs: a config just broken still names the running daemon's socket).
+/// Where the daemon's socket is: `--state-dir`; else the config's
+/// `state_dir`, as far as the config runs (a config just broken still names
+/// the running daemon's socket); else, when the config stops before it can
+/// (a syntax error), the state dir the daemon of this config recorded at
+/// start ([`super::record`]); else the default dir.
 fn state_dir(cli: &Cli) -> anyhow::Result<PathBuf> {
-    match &cli.state_dir {
-        Some(dir) => Ok(dir.clone()),
-        None => Ok(crate::config::state_dir_of(&cli.config)?),
+    if let Some(dir) = &cli.state_dir {
+        return Ok(dir.clone());
     }
+    let evaluated = crate::config::state_dir_of(&cli.config);
+    if let Ok((dir, true)) = &evaluated {
+        return Ok(dir.clone());
+    }
+    let recorded = super::record::read(&cli.config)
+        .filter(|dir| client::socket_path(dir).exists());
+    match (recorded, evaluated) {
+        (Some(dir), _) => Ok(dir),
+        (None, Ok((default, _))) => Ok(default),
+        (None, Err(e)) => Err(e.into()),
+    }
+}
+
+/// No daemon answered `reload`: when the config has an error, that is the
+/// answer (`FILE:LINE:COL: message`, exit 1), not the missing daemon.
+fn reload_without_daemon(cli: &Cli) -> Option<i32> {
+    let err = crate::daemon::load(cli).err()?;
+    eprintln!("picomon: {err:#}");
+    Some(1)
 }
 
 /// The table: one line per check, problems first.

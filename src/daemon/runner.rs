@@ -246,7 +246,10 @@ fn print_dump(text: &str) {
 /// (the error is `FILE:LINE:COL: message`); a valid one is swapped in,
 /// unchanged checks keep their state.
 fn reload(d: &mut Daemon<SystemClock>, cli: &Cli) -> Result<Reloaded, String> {
-    let cfg = match super::load_to_run(cli) {
+    let cfg = match super::load_to_run(cli).and_then(|cfg| {
+        crate::config::same_state_dir(d.cfg(), &cfg)?;
+        Ok(cfg)
+    }) {
         Ok(cfg) => cfg,
         Err(err) => {
             log::error!("reload failed, keeping the running config: {err:#}");

@@ -56,14 +56,11 @@ impl<C: Clock> Daemon<C> {
                 Err(e) => Response::error(e),
                 Ok(i) => self.ack(i, &call.user, comment, *for_secs, *sticky, now),
             },
-            Request::Silence {
-                for_secs,
-                ..
-            } if crate::duration::checked_secs("for_secs", *for_secs).is_err() => {
+            Request::Silence { for_secs, .. }
+                if crate::duration::checked_secs("for_secs", *for_secs).is_err() =>
+            {
                 // A client other than the CLI (which refuses it already).
-                Response::error(
-                    crate::duration::checked_secs("for_secs", *for_secs).unwrap_err(),
-                )
+                Response::error(crate::duration::checked_secs("for_secs", *for_secs).unwrap_err())
             }
             Request::Silence {
                 pattern,
