@@ -98,25 +98,37 @@ pub fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<i32> {
     })
 }
 
-/// Where the daemon's socket is: `--state-dir`; else the config's
-/// `state_dir`, as far as the config runs (a config just broken still names
-/// the running daemon's socket); else, when the config stops before it can
-/// (a syntax error), the state dir the daemon of this config recorded at
-/// start ([`super::record`]); else the default dir.
+/// Where the daemon's socket is: `--state-dir`; else the first of these
+/// where a socket is: the config's `state_dir` if the config runs far
+/// enough to name it (a config broken further down still does), the state
+/// dir the daemon of this config recorded at start ([`super::record`]: the
+/// config stops before naming it, e.g. a syntax error, or names a new one
+/// the running daemon does not use), the default dir; with no socket
+/// anywhere, the first of them.
 fn state_dir(cli: &Cli) -> anyhow::Result<PathBuf> {
     if let Some(dir) = &cli.state_dir {
         return Ok(dir.clone());
     }
     let evaluated = crate::config::state_dir_of(&cli.config);
-    if let Ok((dir, true)) = &evaluated {
+    let (named, default) = match &evaluated {
+        Ok((dir, true)) => (Some(dir.clone()), None),
+        Ok((dir, false)) => (None, Some(dir.clone())),
+        Err(_) => (None, None),
+    };
+    let candidates: Vec<PathBuf> = [named, super::record::read(&cli.config), default]
+        .into_iter()
+        .flatten()
+        .collect();
+    if let Some(dir) = candidates
+        .iter()
+        .find(|dir| client::socket_path(dir).exists())
+    {
         return Ok(dir.clone());
     }
-    let recorded = super::record::read(&cli.config)
-        .filter(|dir| client::socket_path(dir).exists());
-    match (recorded, evaluated) {
+    match (candidates.into_iter().next(), evaluated) {
         (Some(dir), _) => Ok(dir),
-        (None, Ok((default, _))) => Ok(default),
         (None, Err(e)) => Err(e.into()),
+        (None, Ok((dir, _))) => Ok(dir),
     }
 }
 

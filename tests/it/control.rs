@@ -644,3 +644,142 @@ fn one_shot_only_runs_the_matching_checks() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("--only \"nothing*\""), "{out:?}");
 }
+
+/// The line of `needle` in the file at `path` (1-based).
+fn line_of(path: &str, needle: &str) -> usize {
+    let text = fs::read_to_string(path).unwrap();
+    1 + text
+        .lines()
+        .position(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("{needle:?} in {text}"))
+}
+
+#[test]
+fn a_reload_that_moves_state_dir_is_refused_and_the_waiting_problem_still_arrives_once() {
+    let r = Rig::new(0.3, "");
+    // The server answers 451 to every message: the Problem waits in the
+    // outbox.
+    let busy = Smtp::start_with(
+        r.dir(),
+        r.port,
+        &support::smtp::Options {
+            extra: &["--data-4xx-first", "1000000"],
+            ..Default::default()
+        },
+    );
+    r.set_status(2, "CRITICAL - down");
+    let mut d = r.daemon();
+    wait_until(LONG, "the Problem refused with 451", || {
+        fs::read_to_string(&busy.log)
+            .unwrap_or_default()
+            .contains("refused DATA with 451")
+            .then_some(())
+    });
+
+    let moved = r.dir().join("moved");
+    r.write_config(
+        0.3,
+        &format!("config.state_dir = \"{}\";", moved.display()),
+    );
+    let line = line_of(&r.config(), "/moved\";");
+    let out = r.picomon(&["reload"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!("{}:{line}:", r.config())),
+        "the error names the new line {line}: {err}"
+    );
+    assert!(
+        err.contains("state_dir cannot change while picomon runs; restart it"),
+        "{err}"
+    );
+    // SIGHUP is refused the same way, and the daemon stays up on the old
+    // dir: it still answers there, its lock and socket stay.
+    d.signal(libc::SIGHUP);
+    assert!(d.wait_stderr("state_dir cannot change while picomon runs", 2, LONG));
+    assert!(d.wait_exit(Duration::from_millis(1)).is_none());
+    assert_eq!(r.flappy()["phase"], "problem");
+    for kept in ["lock", "control.sock"] {
+        assert!(r.state().join(kept).exists(), "{kept} stays in the old dir");
+    }
+    assert!(!moved.exists(), "nothing is created in the new dir");
+
+    // The server accepts again: the waiting Problem arrives, once.
+    drop(busy);
+    let server = r.server();
+    let mails = server.wait_messages(1);
+    assert_eq!(mails[0].subject(), "[picomon] CRITICAL: flappy on web1");
+    assert!(d.stop().success());
+    assert_eq!(
+        server.count("ops@example.org", "[picomon] CRITICAL: flappy on web1"),
+        1,
+        "{:?}",
+        subjects(&server.received())
+    );
+}
+
+#[test]
+fn reload_after_a_syntax_error_at_the_last_line_answers_with_file_line_col() {
+    let r = Rig::new(60.0, "");
+    let mut d = r.daemon();
+    let good = fs::read_to_string(r.config()).unwrap();
+    // The daemon's state dir is set at the top; a syntax error stops the
+    // whole script before it runs, so the CLI cannot learn it from the
+    // config.
+    fs::write(r.config(), format!("{good}let broken = ;\n")).unwrap();
+    let line = line_of(&r.config(), "let broken");
+    let out = r.picomon(&["reload"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!("{}:{line}:", r.config())),
+        "FILE:LINE:COL of the error at line {line}: {err}"
+    );
+    assert!(!err.contains("no daemon"), "{err}");
+    // It was the daemon that answered: it logged the refused reload.
+    assert!(d.wait_stderr("reload failed, keeping the running config", 1, LONG));
+    assert_eq!(r.picomon(&["status"]).status.code(), Some(0));
+    assert!(d.stop().success());
+
+    // No daemon runs: `reload` still answers with the config's error.
+    let out = r.picomon(&["reload"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        text(&out.stderr).contains(&format!("{}:{line}:", r.config())),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn durations_above_one_hundred_years_are_refused_by_the_cli_and_the_daemon() {
+    let r = Rig::new(60.0, "");
+    let d = r.daemon();
+    for long in ["18446744073709551615s", "9223372036854775807s", "36526d"] {
+        let out = r.picomon(&["silence", "web1*", "--for", long]);
+        assert_eq!(out.status.code(), Some(2), "{long}: {out:?}");
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("longer than the longest duration picomon accepts, 100 years"),
+            "{long}: {err}"
+        );
+    }
+    let out = r.picomon(&["ack", "flappy", "--for", "18446744073709551615s"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    // A client that talks JSON itself gets the same answer from the daemon.
+    let stream = UnixStream::connect(r.state().join("control.sock")).unwrap();
+    let answer = ask(
+        &stream,
+        br#"{"cmd":"silence","pattern":"web1*","for_secs":18446744073709551615,"comment":""}
+"#,
+    );
+    assert!(
+        answer["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("longer than the longest duration")),
+        "{answer}"
+    );
+    let out = r.picomon(&["silences"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(!text(&out.stdout).contains("web1*"), "no silence: {out:?}");
+    drop(d);
+}
