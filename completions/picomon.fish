@@ -52,12 +52,12 @@ complete -c picomon -n "__fish_picomon_using_subcommand status" -l json -d 'The 
 complete -c picomon -n "__fish_picomon_using_subcommand status" -l problems -d 'Only checks that are failing (retrying or in PROBLEM)'
 complete -c picomon -n "__fish_picomon_using_subcommand status" -s h -l help -d 'Print help'
 complete -c picomon -n "__fish_picomon_using_subcommand ack" -s m -l message -d 'A comment for the check\'s mail thread' -r
-complete -c picomon -n "__fish_picomon_using_subcommand ack" -l for -d 'End the ack after this long (90s, 30m, 2h, 1d)' -r
+complete -c picomon -n "__fish_picomon_using_subcommand ack" -l for -d 'End the ack after this long (90s, 30m, 2h, 1d; at most 100 years)' -r
 complete -c picomon -n "__fish_picomon_using_subcommand ack" -s c -l config -d 'Config file' -r -F
 complete -c picomon -n "__fish_picomon_using_subcommand ack" -l state-dir -d 'Overrides config.state_dir (subcommands: where the daemon\'s socket is)' -r -f -a "(__fish_complete_directories)"
 complete -c picomon -n "__fish_picomon_using_subcommand ack" -l sticky -d 'Keep the ack through status changes, until recovery'
 complete -c picomon -n "__fish_picomon_using_subcommand ack" -s h -l help -d 'Print help'
-complete -c picomon -n "__fish_picomon_using_subcommand silence" -l for -d 'How long (90s, 30m, 2h, 1d)' -r
+complete -c picomon -n "__fish_picomon_using_subcommand silence" -l for -d 'How long (90s, 30m, 2h, 1d; at most 100 years)' -r
 complete -c picomon -n "__fish_picomon_using_subcommand silence" -s m -l message -r
 complete -c picomon -n "__fish_picomon_using_subcommand silence" -s c -l config -d 'Config file' -r -F
 complete -c picomon -n "__fish_picomon_using_subcommand silence" -l state-dir -d 'Overrides config.state_dir (subcommands: where the daemon\'s socket is)' -r -f -a "(__fish_complete_directories)"

@@ -94,7 +94,7 @@ pub enum Command {
         /// A comment for the check's mail thread
         #[arg(short = 'm', long = "message", value_name = "TEXT", default_value = "")]
         message: String,
-        /// End the ack after this long (90s, 30m, 2h, 1d)
+        /// End the ack after this long (90s, 30m, 2h, 1d; at most 100 years)
         #[arg(long = "for", value_name = "DURATION", value_parser = duration, conflicts_with = "sticky")]
         for_secs: Option<u64>,
         /// Keep the ack through status changes, until recovery
@@ -104,7 +104,7 @@ pub enum Command {
     /// No mail for matching checks (a glob on name, identity or target)
     Silence {
         pattern: String,
-        /// How long (90s, 30m, 2h, 1d)
+        /// How long (90s, 30m, 2h, 1d; at most 100 years)
         #[arg(long = "for", value_name = "DURATION", value_parser = duration, default_value = "1h")]
         for_secs: u64,
         #[arg(short = 'm', long = "message", value_name = "TEXT", default_value = "")]

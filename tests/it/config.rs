@@ -1126,3 +1126,150 @@ config.standby_for = "mon1";
     assert!(e.message.contains("names no check"), "{e}");
     assert!(e.message.contains("add(peer("), "{e}");
 }
+
+#[test]
+fn every_duration_above_one_hundred_years_is_refused_with_one_message() {
+    const TOO_LONG: &str = "longer than the longest duration picomon accepts, 100 years";
+    // 100 years and one second, as a number and in the human form.
+    let secs = 3_155_760_001_u64;
+    for (line, what) in [
+        (format!("config.base_tick = {secs};"), "config.base_tick"),
+        (
+            format!("config.default_timeout = {secs};"),
+            "config.default_timeout",
+        ),
+        (
+            format!("config.emails.smtp_retry_timeout = {secs};"),
+            "config.emails.smtp_retry_timeout",
+        ),
+        (
+            format!("config.emails.report.every = {secs};"),
+            "config.emails.report.every",
+        ),
+        (
+            format!("config.default_renotify_every = {secs};"),
+            "config.default_renotify_every",
+        ),
+        (
+            "config.default_renotify_every = \"36526d\";".to_string(),
+            "config.default_renotify_every",
+        ),
+        (
+            "config.default_renotify_every = \"18446744073709551615s\";".to_string(),
+            "config.default_renotify_every",
+        ),
+        (
+            "config.emails.escalate = [#{ after: \"36526d\", to: [\"a@b.c\"] }];".to_string(),
+            "config.emails.escalate",
+        ),
+        (
+            format!("add(shell(\"true\"), #{{ timeout: {secs}.0 }});"),
+            "option timeout",
+        ),
+        (
+            "add(shell(\"true\"), #{ renotify_every: \"99999999999999999999d\" });".to_string(),
+            "renotify_every",
+        ),
+    ] {
+        let e = err(&line);
+        assert_eq!(e.line, 1, "{line}: {e}");
+        assert!(e.message.contains(what), "{line}: {e}");
+        assert!(e.message.contains(TOO_LONG), "{line}: {e}");
+    }
+    // 100 years itself is accepted.
+    let c = ok("config.default_renotify_every = \"36525d\";\nconfig.default_timeout = 3155760000;");
+    assert_eq!(c.noise.renotify_every, 3_155_760_000);
+}
+
+#[test]
+fn a_map_grown_key_by_key_is_limited_like_an_array() {
+    let e = err("let m = #{};\nfor i in 0..10500 { m[\"k\" + i] = i; }\n");
+    assert_eq!(e.line, 2, "{e}");
+    assert!(e.message.contains("maps to 10000 entries"), "{e}");
+    let e = err("fn grow() { let m = #{}; for i in 0..10500 { m[`k${i}`] = i; } }\ngrow();\n");
+    assert!(e.message.contains("maps to 10000 entries"), "{e}");
+    // Up to the limit is fine.
+    ok("let m = #{};\nfor i in 0..10000 { m[\"k\" + i] = i; }\n");
+}
+
+/// 400 `print()`s and `debug()`s of 512 KiB each: the real process writes
+/// at most 64 KiB of them per run of the config and says how much it left
+/// out, on `--check-config`, at start and at a reload alike.
+#[test]
+fn print_and_debug_floods_are_capped_per_run_of_the_config() {
+    const MAX_OUTPUT: usize = 10 * 1000 * 1000;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("flood.rhai");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"config.state_dir = "{}/state";
+let s = "x";
+while s.len() < 512 * 1024 {{ s += s; }}
+s = s.sub_string(0, 512 * 1024);
+for i in 0..400 {{ print(s); debug(s); }}
+for i in 0..10000 {{ print(""); }}
+"#,
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let bin = env!("CARGO_BIN_EXE_picomon");
+    let cfg = cfg.to_str().unwrap();
+    let out = Command::new(bin)
+        .args(["-c", cfg, "--check-config", "-D"])
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let written = out.stdout.len() + out.stderr.len();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(written <= MAX_OUTPUT, "{written} bytes of output");
+    assert_eq!(
+        stderr.matches("more bytes were not logged").count(),
+        1,
+        "{}",
+        &stderr[stderr.len().saturating_sub(2000)..]
+    );
+    assert!(
+        stderr.contains("flood.rhai: xxxx"),
+        "print() is logged up to the cap"
+    );
+
+    // The daemon: the run at start and the run of a reload.
+    let err_path = dir.path().join("stderr");
+    let mut child = Command::new(bin)
+        .args(["-c", cfg, "-D"])
+        .env_remove("RUST_LOG")
+        .stdout(std::fs::File::create(dir.path().join("stdout")).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .unwrap();
+    let wait = |needle: &str, n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if std::fs::read_to_string(&err_path)
+                .unwrap_or_default()
+                .matches(needle)
+                .count()
+                >= n
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("{needle:?} {n} times in the daemon's log");
+    };
+    wait("picomon started", 1);
+    unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
+    wait("config reloaded", 1);
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let _ = child.wait();
+    let stderr = std::fs::read_to_string(&err_path).unwrap();
+    let stdout = std::fs::metadata(dir.path().join("stdout")).unwrap().len() as usize;
+    assert!(
+        stderr.len() + stdout <= MAX_OUTPUT,
+        "{} bytes of output",
+        stderr.len() + stdout
+    );
+    assert_eq!(stderr.matches("more bytes were not logged").count(), 2);
+}

@@ -677,10 +677,7 @@ fn a_reload_that_moves_state_dir_is_refused_and_the_waiting_problem_still_arrive
     });
 
     let moved = r.dir().join("moved");
-    r.write_config(
-        0.3,
-        &format!("config.state_dir = \"{}\";", moved.display()),
-    );
+    r.write_config(0.3, &format!("config.state_dir = \"{}\";", moved.display()));
     let line = line_of(&r.config(), "/moved\";");
     let out = r.picomon(&["reload"]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
