@@ -135,7 +135,7 @@ fn state_dir(cli: &Cli) -> anyhow::Result<PathBuf> {
 /// No daemon answered `reload`: when the config has an error, that is the
 /// answer (`FILE:LINE:COL: message`, exit 1), not the missing daemon.
 fn reload_without_daemon(cli: &Cli) -> Option<i32> {
-    let err = crate::daemon::load(cli).err()?;
+    let err = crate::config::load(&cli.config).err()?;
     eprintln!("picomon: {err:#}");
     Some(1)
 }
