@@ -48,7 +48,7 @@ impl PeerProbe {
         // Seconds, or a duration as text ("5s").
         let timeout = match o.raw("timeout").and_then(|v| v.clone().into_string().ok()) {
             Some(text) => Some(Duration::from_secs(
-                crate::alert::quiet::parse_duration(&text).map_err(|e| o.bad("timeout", e))?,
+                crate::duration::parse("peer(): option `timeout`", &text).map_err(err)?,
             )),
             None => o
                 .float("timeout", 0.001, 3600.0, "5")?
