@@ -252,7 +252,13 @@ fn run_runs_one_check_now_and_prints_its_line() {
     let r = Rig::new(3600.0, "");
     r.set_status(1, "WARNING - getting full");
     let mut d = r.daemon();
-    wait_until(LONG, "the first run", || (r.runs() >= 1).then_some(()));
+    // The plugin counts a run when it starts: wait for the first run's
+    // result, or `run` could join that run instead of starting a second.
+    wait_until(LONG, "the first run's result", || {
+        text(&r.picomon(&["status"]).stdout)
+            .contains("getting full")
+            .then_some(())
+    });
     let out = r.picomon(&["run", "flappy"]);
     assert_eq!(
         text(&out.stdout),
