@@ -353,3 +353,95 @@ fn a_standby_takes_over_once_when_its_primary_dies_and_each_thread_is_told_once(
     assert_eq!(count("taking over from mon1"), 1, "{:?}", subjects());
     assert_eq!(count("CRITICAL: svc on web1"), 1, "{:?}", subjects());
 }
+
+/// A cut network, not a dead process: A runs in a network namespace whose
+/// only link B reaches it by is set down. A cannot mail (its namespace has
+/// no mail server either) and B cannot see A: B takes over and is the one
+/// that tells.
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn a_standby_takes_over_when_the_network_to_its_primary_is_cut() {
+    let tag = std::process::id() % 200;
+    let ns = format!("pmcut{tag}");
+    let (outside, inside) = (format!("pcr{tag}"), format!("pcn{tag}"));
+    let (b_addr, a_addr) = (format!("10.203.{tag}.1"), format!("10.203.{tag}.2"));
+    let _ = std::process::Command::new("ip")
+        .args(["netns", "del", &ns])
+        .status();
+    support::netns::ip(&format!("netns add {ns}"));
+    let _namespaces = support::netns::Namespaces {
+        names: vec![ns.clone()],
+    };
+    support::netns::ip(&format!(
+        "link add {outside} type veth peer name {inside} netns {ns}"
+    ));
+    support::netns::ip(&format!("addr add {b_addr}/30 dev {outside}"));
+    support::netns::ip(&format!("link set {outside} up"));
+    support::netns::ip(&format!("-n {ns} addr add {a_addr}/30 dev {inside}"));
+    support::netns::ip(&format!("-n {ns} link set {inside} up"));
+    support::netns::ip(&format!("-n {ns} link set lo up"));
+
+    let shared = Sandbox::new();
+    set_plugin_status(shared.dir.path(), 0, "fine");
+    let smtp = support::smtp::Smtp::start(shared.dir.path(), 0);
+    let count = |s: &str| {
+        smtp.received()
+            .into_iter()
+            .filter(|m| m.subject_decoded.contains(s))
+            .count()
+    };
+
+    // A in the namespace, listening on its side of the link; its mail
+    // server address is its own loopback, where nothing listens.
+    let a_sb = Sandbox::new();
+    Mon::write(&a_sb, "A", shared.dir.path(), smtp.port, "");
+    let cfg = a_sb.path("config.rhai");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, text.replace("127.0.0.1:0", &format!("{a_addr}:0"))).unwrap();
+    let mut a = Daemon::start_in_netns(&ns, a_sb.dir.path(), &["-c", "config.rhai"]);
+    let needle = format!("http: listening on {a_addr}:");
+    assert!(a.wait_stderr(&needle, 1, LONG), "{}", a.stderr());
+    let a_port: u16 = a
+        .stderr()
+        .split(&needle)
+        .nth(1)
+        .and_then(|rest| {
+            rest.split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse()
+                .ok()
+        })
+        .expect("A's port");
+
+    let b_sb = Sandbox::new();
+    Mon::write(
+        &b_sb,
+        "B",
+        shared.dir.path(),
+        smtp.port,
+        &format!(
+            "add(peer(\"http://{a_addr}:{a_port}\", #{{ timeout: 2 }}), #{{ name: \"mon1\", retry: 0 }});\n\
+             config.standby_for = \"mon1\";"
+        ),
+    );
+    let b = Mon::start(b_sb);
+    wait_until(LONG, "B to see A", || {
+        (b.check("mon1")["status"] == "OK").then_some(())
+    });
+
+    // The link goes down: B can no longer see A, and takes over once.
+    support::netns::ip(&format!("link set {outside} down"));
+    wait_until(LONG, "the takeover mail", || {
+        (count("[B] PICOMON: taking over from mon1") == 1).then_some(())
+    });
+    assert_eq!(b.check("mon1")["status"], "CRITICAL");
+
+    // What fails now is told by B, once; A's mail cannot get out.
+    set_plugin_status(shared.dir.path(), 2, "down");
+    smtp.wait_for("ops@example.org", "[B] CRITICAL: svc on web1");
+    b.settled("problem");
+    assert_eq!(count("CRITICAL: svc on web1"), 1);
+    assert_eq!(count("[A] "), 0);
+    assert_eq!(count("taking over from mon1"), 1);
+    a.kill();
+}

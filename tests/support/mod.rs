@@ -135,6 +135,29 @@ impl Daemon {
         }
     }
 
+    /// Like [`Daemon::start`], in the network namespace `ns` (`ip netns
+    /// exec` execs picomon itself, so the child is the daemon).
+    pub fn start_in_netns(ns: &str, dir: &Path, args: &[&str]) -> Daemon {
+        let out = dir.join("picomon-netns.out");
+        let err = dir.join("picomon-netns.err");
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns])
+            .arg(picomon_bin())
+            .args(args)
+            .current_dir(dir)
+            .env("RUST_LOG", "debug")
+            .stdin(Stdio::null())
+            .stdout(fs::File::create(&out).expect("stdout file"))
+            .stderr(fs::File::create(&err).expect("stderr file"))
+            .spawn()
+            .expect("spawn ip netns exec picomon");
+        Daemon {
+            child: Some(child),
+            out,
+            err,
+        }
+    }
+
     /// Like [`Daemon::start`], logging to new files `dir/picomon-N.out` and
     /// `.err`, so a restarted daemon keeps the logs of the one before.
     pub fn start_anew(dir: &Path, args: &[&str]) -> Daemon {
