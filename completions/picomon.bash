@@ -22,6 +22,9 @@ _picomon() {
             picomon,help)
                 cmd="picomon__subcmd__help"
                 ;;
+            picomon,ping)
+                cmd="picomon__subcmd__ping"
+                ;;
             picomon,reload)
                 cmd="picomon__subcmd__reload"
                 ;;
@@ -45,6 +48,9 @@ _picomon() {
                 ;;
             picomon__subcmd__help,help)
                 cmd="picomon__subcmd__help__subcmd__help"
+                ;;
+            picomon__subcmd__help,ping)
+                cmd="picomon__subcmd__help__subcmd__ping"
                 ;;
             picomon__subcmd__help,reload)
                 cmd="picomon__subcmd__help__subcmd__reload"
@@ -71,7 +77,7 @@ _picomon() {
 
     case "${cmd}" in
         picomon)
-            opts="-c -1 -D -h -V --config --one --notify --outputs --debug --check-config --test-mail --send --state-dir --pid-file --user --only --help --version status ack silence silences unsilence run reload help"
+            opts="-c -1 -D -h -V --config --one --notify --outputs --debug --check-config --test-mail --send --state-dir --pid-file --user --only --help --version status ack silence silences unsilence run reload ping help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -208,7 +214,7 @@ _picomon() {
             return 0
             ;;
         picomon__subcmd__help)
-            opts="status ack silence silences unsilence run reload help"
+            opts="status ack silence silences unsilence run reload ping help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -236,6 +242,20 @@ _picomon() {
             return 0
             ;;
         picomon__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        picomon__subcmd__help__subcmd__ping)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -326,6 +346,69 @@ _picomon() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        picomon__subcmd__ping)
+            opts="-m -c -h --fail --status --start --message --config --state-dir --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --status)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --message)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -m)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
+                -c)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=()
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o plusdirs
+                    fi
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

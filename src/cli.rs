@@ -118,6 +118,25 @@ pub enum Command {
     Run { check: String },
     /// Reload the config; prints what changed or the error that kept the old one
     Reload,
+    /// Tell a heartbeat check "it ran" (exit 1 when not recorded); with `-- COMMAND ARGS...`: ping --start, run COMMAND, ping with its exit status and the tail of its output
+    Ping {
+        check: String,
+        /// The job failed
+        #[arg(long, conflicts_with_all = ["status", "start"])]
+        fail: bool,
+        /// The job's exit status: 0 is success, anything else a failure
+        #[arg(long, value_name = "N", conflicts_with = "start")]
+        status: Option<u8>,
+        /// The job starts now; its end must follow within the check's grace
+        #[arg(long)]
+        start: bool,
+        /// A message for the check's output and mails
+        #[arg(short = 'm', long = "message", value_name = "TEXT", default_value = "")]
+        message: String,
+        /// Run this (argv, no shell) and ping with its outcome
+        #[arg(last = true, value_name = "COMMAND", conflicts_with_all = ["fail", "status", "start"])]
+        command: Vec<String>,
+    },
 }
 
 /// `--for`: a human duration, at most [`crate::duration::MAX_SECS`].

@@ -71,6 +71,9 @@ pub struct Config {
     pub heartbeat_every: Duration,
     /// `config.standby_for`: the check whose OK keeps this picomon quiet.
     pub standby_for: Option<String>,
+    /// `config.ping_key_file`: the file whose first line is the key of
+    /// `/ping/KEY/CHECK` on the listener; `None`: no pings over HTTP.
+    pub ping_key_file: Option<PathBuf>,
     /// `maintenance(#{ match, ... })` windows: silences from the config.
     pub maintenance: Vec<crate::alert::quiet::Maintenance>,
     /// `config.default_flap`, `config.default_renotify_every` and
@@ -113,6 +116,7 @@ impl Config {
         if !cfg.emails.smtp_password_file.is_empty() {
             out.push(PathBuf::from(&cfg.emails.smtp_password_file));
         }
+        out.extend(cfg.ping_key_file.clone());
         let mut http = |secret: Option<&PathBuf>, client: Option<&crate::net::http::ClientTls>| {
             out.extend(secret.cloned());
             out.extend(client.map(|c| c.key.clone()));
@@ -373,6 +377,7 @@ fn build_config(path: &Path, b: &builder::Builder) -> Result<Config, ConfigError
         heartbeat: k.heartbeat.clone(),
         heartbeat_every: Duration::from_secs_f64(k.heartbeat_every),
         standby_for: (!k.standby_for.is_empty()).then(|| k.standby_for.clone()),
+        ping_key_file: (!k.ping_key_file.is_empty()).then(|| PathBuf::from(&k.ping_key_file)),
         maintenance: b.maintenance.clone(),
         emails: EmailConfig {
             to: e.to.clone(),

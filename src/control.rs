@@ -15,6 +15,7 @@ pub mod commands;
 pub mod protocol;
 pub mod record;
 pub mod server;
+pub mod wrap;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

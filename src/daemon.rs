@@ -193,11 +193,52 @@ pub(crate) fn ensure_dir(state_dir: &std::path::Path) -> anyhow::Result<()> {
     })
 }
 
-/// `--send`: result lines from stdin through the configured outputs; 0 only
-/// when every line was delivered or spooled.
+/// `--send`: result lines from stdin through the configured outputs, and
+/// to the running daemon as pings where they are a heartbeat check's; 0
+/// only when every line was delivered or spooled and every ping recorded.
 fn send(cfg: &Config) -> anyhow::Result<i32> {
     ensure_state_dir(cfg)?;
-    let n = crate::passive::send_stdin(&cfg.outputs, &cfg.state_dir, std::io::stdin().lock())?;
+    let mut missed = Vec::new();
+    let mut ping = |r: &crate::passive::PassiveResult| {
+        let Some(check) = cfg.checks.iter().find(|c| r.is_ping_for(c)) else {
+            return false;
+        };
+        let request = crate::control::Request::Ping {
+            check: check.id.clone(),
+            start: false,
+            fail: false,
+            exit: None,
+            nagios: Some(r.status.code() as u8),
+            message: r.output.clone(),
+        };
+        let answer = crate::control::client::call(
+            &cfg.state_dir,
+            &request,
+            std::time::Duration::from_secs(30),
+        );
+        match answer.map(|a| a.error) {
+            Ok(None) => {}
+            Ok(Some(e)) => missed.push(e),
+            Err(e) => missed.push(e.to_string()),
+        }
+        true
+    };
+    let beats = cfg
+        .checks
+        .iter()
+        .any(|c| matches!(c.kind, crate::model::CheckKind::Heartbeat(_)));
+    let n = crate::passive::send_stdin(
+        &cfg.outputs,
+        &cfg.state_dir,
+        std::io::stdin().lock(),
+        beats.then_some(&mut ping as &mut dyn FnMut(&crate::passive::PassiveResult) -> bool),
+    )?;
     log::info!("{n} result(s) forwarded");
+    if let Some(first) = missed.first() {
+        anyhow::bail!(
+            "--send: {} results for heartbeat checks were not recorded as pings: {first}",
+            missed.len()
+        );
+    }
     Ok(0)
 }

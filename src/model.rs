@@ -4,6 +4,7 @@
 //! imports nothing of the crate but the clock.
 
 pub mod check;
+pub mod heartbeat;
 pub mod plugin_output;
 pub mod policy;
 

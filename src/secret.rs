@@ -1,6 +1,6 @@
 //! Secret files (`emails.smtp_password_file`, a channel's `secret_file`,
-//! the outputs' `password_file`, every `client_key`) kept in memory, so
-//! they can stay readable by root only.
+//! the outputs' `password_file`, every `client_key`, `ping_key_file`)
+//! kept in memory, so they can stay readable by root only.
 //!
 //! Started as root with `--user`, picomon (and picomon-watchdog) reads them
 //! with [`keep`] before dropping privileges. After the drop [`read`] still

@@ -283,7 +283,8 @@ fn config_page() -> String {
          makes a check: plugin(name_or_path, [args]) runs a Nagios plugin (a bare name is looked \
          up in config.plugin_dirs, then PATH), shell(\"command\") runs a shell command, and the \
          built-in probes (ping, tcp, http, dns, smtp, tls_cert, disk, load, pressure, ...; see \
-         the README) need no plugin. add(check), add(check, #{ options }) or \
+         the README) need no plugin; heartbeat(#{ period, grace }) runs nothing and is OK \
+         while pings (picomon ping, /ping/KEY/CHECK, passive results) come in time. add(check), add(check, #{ options }) or \
          add([checks], #{ options }) schedules it.",
     );
     let options = picomon::config::CHECK_OPTIONS.join(", ");

@@ -310,6 +310,8 @@ keys! {
         heartbeat_every: f64 = 60.0, |what, val, _| v::seconds(what, val, 1.0, false);
         /// A check (usually a `peer()`) whose OK keeps this picomon quiet; "" = not a standby.
         standby_for: String = String::new(), |what, val, _| v::string(what, val);
+        /// A file whose first line is the secret of `/ping/KEY/CHECK` on the listener; "" = no pings over HTTP.
+        ping_key_file: String = String::new(), |what, val, _| absolute_or_empty(what, val);
         /// Flap detection thresholds (percent state change) of every check; false = off.
         default_flap: FlapKey = FlapKey::default(),
             |what, val, _| super::alert_policy::flap(what, val).map(FlapKey);
@@ -390,7 +392,8 @@ fn heartbeat_urls(what: &str, val: &Dynamic) -> Result<Vec<String>, String> {
     Ok(urls)
 }
 
-/// `config.result_dir`: an absolute path, or "" for none.
+/// `config.result_dir`, `config.ping_key_file`: an absolute path, or ""
+/// for none.
 fn absolute_or_empty(what: &str, val: &Dynamic) -> Result<String, String> {
     let dir = v::string(what, val)?;
     if !dir.is_empty() && !dir.starts_with('/') {

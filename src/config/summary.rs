@@ -65,7 +65,7 @@ fn paragraph(c: &Config) -> String {
         match ch.kind {
             CheckKind::Plugin { .. } => plugins += 1,
             CheckKind::Shell { .. } => shells += 1,
-            CheckKind::Probe(_) => probes += 1,
+            CheckKind::Probe(_) | CheckKind::Heartbeat(_) => probes += 1,
         }
     }
     if c.checks.is_empty() {

@@ -48,6 +48,29 @@ pub fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<i32> {
         Command::Unsilence { id } => Request::Unsilence { id },
         Command::Run { check } => Request::Run { check },
         Command::Reload => Request::Reload,
+        Command::Ping {
+            check,
+            message,
+            command,
+            ..
+        } if !command.is_empty() => {
+            return super::wrap::run(&state_dir, &check, &message, &command, ANSWER_TIMEOUT);
+        }
+        Command::Ping {
+            check,
+            fail,
+            status,
+            start,
+            message,
+            ..
+        } => Request::Ping {
+            check,
+            start,
+            fail,
+            exit: status,
+            nagios: None,
+            message,
+        },
     };
     let answer = match client::call(&state_dir, &request, ANSWER_TIMEOUT) {
         Ok(a) => a,

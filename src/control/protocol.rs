@@ -9,6 +9,7 @@
 //! {"cmd":"silence","pattern":"web1*","for_secs":3600,"comment":"deploy"}
 //! {"cmd":"silences"}
 //! {"cmd":"unsilence","id":"3"}
+//! {"cmd":"ping","check":"nightly backup","exit":1,"message":"disk full"}
 //! ```
 //! An answer with `error` set failed; `message` is the line for a person.
 
@@ -16,6 +17,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::alert::quiet::Silence;
 use crate::clock::UnixMicros;
+use crate::model::heartbeat::{Ping, PingKind};
+use crate::model::Status;
 
 /// The longest request line taken; a longer one gets an error answer.
 pub const MAX_LINE: usize = 64 * 1024;
@@ -55,6 +58,21 @@ pub enum Request {
     Unsilence {
         id: String,
     },
+    /// A heartbeat check's ping: a start, a failure, a job's exit status
+    /// or a Nagios status (a passive result); else success.
+    Ping {
+        check: String,
+        #[serde(default)]
+        start: bool,
+        #[serde(default)]
+        fail: bool,
+        #[serde(default)]
+        exit: Option<u8>,
+        #[serde(default)]
+        nagios: Option<u8>,
+        #[serde(default)]
+        message: String,
+    },
 }
 
 impl Request {
@@ -68,7 +86,37 @@ impl Request {
             Request::Silence { .. } => "silence",
             Request::Silences => "silences",
             Request::Unsilence { .. } => "unsilence",
+            Request::Ping { .. } => "ping",
         }
+    }
+}
+
+/// The ping a [`Request::Ping`] stands for.
+pub fn ping_of(
+    start: bool,
+    fail: bool,
+    exit: Option<u8>,
+    nagios: Option<u8>,
+    message: &str,
+) -> Ping {
+    let message = crate::model::heartbeat::tail(message).to_string();
+    let done = |status| Ping {
+        kind: PingKind::Done(status),
+        message: message.clone(),
+    };
+    if start {
+        Ping {
+            kind: PingKind::Start,
+            message,
+        }
+    } else if fail {
+        done(Status::Critical)
+    } else if let Some(code) = exit {
+        Ping::exit(i32::from(code), message)
+    } else if let Some(code) = nagios {
+        done(Status::from_code(i32::from(code)).unwrap_or(Status::Unknown))
+    } else {
+        done(Status::Ok)
     }
 }
 

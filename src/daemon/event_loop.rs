@@ -26,7 +26,7 @@ use crate::clock::{Clock, MonoMicros, Now, Timeline, UnixMicros};
 use crate::config::Config;
 use crate::control::protocol::Response;
 use crate::control::Call;
-use crate::model::{CheckSpec, Outcome};
+use crate::model::{CheckKind, CheckSpec, Outcome};
 use crate::notify::{CheckList, CheckView, Notice, Notifier};
 use crate::passive::{Outputs, PassiveResult};
 use crate::schedule::{CheckSchedule, Decision, Ticker};
@@ -509,6 +509,7 @@ impl<C: Clock> Daemon<C> {
             ..Overload::default()
         };
         let mut started = 0;
+        let mut beats = Vec::new();
         for i in 0..self.checks.len() {
             let t = &mut self.checks[i];
             if let Some(when) = &t.spec.when {
@@ -521,6 +522,11 @@ impl<C: Clock> Daemon<C> {
                 Decision::SkipRunning => {
                     load.skipped += u64::from(!early);
                     log::debug!("{}: still running, run of tick {k} skipped", t.spec.title());
+                }
+                Decision::Run if matches!(t.spec.kind, CheckKind::Heartbeat(_)) => {
+                    t.sched.start(k);
+                    self.running += 1;
+                    beats.push(i);
                 }
                 Decision::Run => {
                     t.sched.start(k);
@@ -539,9 +545,13 @@ impl<C: Clock> Daemon<C> {
             self.immediate.left = started;
         }
         self.note_overload(k, wall, load);
+        for i in beats {
+            self.judge_beat(i);
+        }
         if let Some(dir) = &self.cfg.result_dir {
-            if let Err(err) = crate::passive::pick_up_result_dir(dir, &self.outputs) {
-                log::warn!("result_dir {}: {err:#}", dir.display());
+            match crate::passive::pick_up_result_dir(dir, &self.outputs) {
+                Ok(results) => self.passive_pings(&results),
+                Err(err) => log::warn!("result_dir {}: {err:#}", dir.display()),
             }
         }
         super::startup::heartbeat(&self.cfg.state_dir);
@@ -977,6 +987,7 @@ impl<C: Clock> Daemon<C> {
 }
 
 mod control;
+mod heartbeat;
 mod policy;
 mod standby;
 #[cfg(test)]

@@ -25,6 +25,8 @@ pub enum Event {
     Control(crate::control::Call),
     /// The HTTP listener asks for what it shows.
     Snapshot(crossbeam_channel::Sender<Box<crate::web::Snapshot>>),
+    /// A ping that came over HTTP, with its key.
+    Ping(crate::web::PingQuestion),
 }
 
 #[derive(Debug)]

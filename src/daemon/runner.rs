@@ -117,6 +117,10 @@ fn drive(
                     // A reader gone meanwhile is no error.
                     let _ = reply.send(Box::new(d.http_snapshot()));
                 }
+                Event::Ping(q) => {
+                    publisher.force = true;
+                    let _ = q.reply.send(d.http_ping(&q.key, &q.check, q.ping));
+                }
                 Event::Signal(sig) => {
                     log::info!("signal {sig} received, stopping");
                     return;
@@ -162,7 +166,12 @@ impl Http {
         self.running = None;
         if let Some(addr) = want {
             let inbox = Arc::clone(inbox);
-            let ask: crate::web::Ask = Arc::new(move |reply| inbox.push(Event::Snapshot(reply)));
+            let ask: crate::web::Ask = Arc::new(move |q| {
+                inbox.push(match q {
+                    crate::web::Question::Snapshot(reply) => Event::Snapshot(reply),
+                    crate::web::Question::Ping(p) => Event::Ping(p),
+                })
+            });
             self.running = Some(crate::web::start(addr, ask)?);
         }
         Ok(())

@@ -173,6 +173,9 @@ pub enum CheckKind {
     Shell { command: String },
     /// A native probe.
     Probe(Arc<dyn Probe>),
+    /// `heartbeat(...)`: runs nothing; the loop judges the pings it got
+    /// ([`super::heartbeat::judge`]).
+    Heartbeat(super::heartbeat::Heartbeat),
 }
 
 /// What a constructor (`plugin()`, `ping4()`, ...) returns to the config

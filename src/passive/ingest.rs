@@ -3,7 +3,8 @@
 //! `config.result_dir`. Both carry external-command lines
 //! (`[epoch] PROCESS_SERVICE_CHECK_RESULT;host;service;code;output|perf`)
 //! and go through the configured outputs and their spools like the
-//! daemon's own results.
+//! daemon's own results. A result for a heartbeat check's name is also
+//! that check's ping (the daemon records it).
 
 use std::fs;
 use std::io::BufRead;
@@ -19,20 +20,30 @@ use crate::clock::now_unix_micros;
 /// spools (for the daemon or the next `--send`).
 pub const SEND_FLUSH: Duration = Duration::from_secs(10);
 
+/// What `--send` says when a result has nowhere to go.
+const NO_OUTPUTS: &str = "no outputs configured: set config.outputs = [ ... ] in the config (see README, \"Feeding Nagios or Icinga\")";
+
 /// `picomon --send`: reads result lines from `input` and forwards them.
-/// Blank lines and `#` comments are skipped. Ok(number of results) once
-/// every result is delivered or safely spooled; an error names each line
-/// that could not be understood (the others are still forwarded).
+/// Blank lines and `#` comments are skipped. `ping` (given when the
+/// config has heartbeat checks) sees every result first and says whether
+/// it took it as a heartbeat check's ping (those need no output). Ok(number of results) once every result is delivered,
+/// safely spooled or taken as a ping; an error names each line that could
+/// not be understood (the others are still forwarded).
 pub fn send_stdin(
     specs: &[OutputSpec],
     state_dir: &Path,
     input: impl BufRead,
+    mut ping: Option<&mut dyn FnMut(&PassiveResult) -> bool>,
 ) -> anyhow::Result<usize> {
-    if specs.is_empty() {
-        bail!("--send: no outputs configured: set config.outputs = [ ... ] in the config (see README, \"Feeding Nagios or Icinga\")");
+    if specs.is_empty() && ping.is_none() {
+        bail!("--send: {NO_OUTPUTS}");
     }
-    let outputs = Outputs::start(specs, state_dir)?;
+    let outputs = match specs.is_empty() {
+        true => None,
+        false => Some(Outputs::start(specs, state_dir)?),
+    };
     let mut sent = 0;
+    let mut unrouted = 0;
     let mut bad = Vec::new();
     let mut spool_errors = Vec::new();
     for (i, line) in input.lines().enumerate() {
@@ -43,21 +54,33 @@ pub fn send_stdin(
         }
         match PassiveResult::parse_command_line(text, now_unix_micros()) {
             Ok(r) => {
-                let errors = outputs.try_submit(&r);
-                if errors.is_empty() {
-                    sent += 1;
-                } else {
-                    spool_errors.extend(errors);
+                let pinged = ping.as_mut().is_some_and(|p| p(&r));
+                match &outputs {
+                    Some(outputs) => {
+                        let errors = outputs.try_submit(&r);
+                        if errors.is_empty() {
+                            sent += 1;
+                        } else {
+                            spool_errors.extend(errors);
+                        }
+                    }
+                    None if pinged => sent += 1,
+                    None => unrouted += 1,
                 }
             }
             Err(e) => bad.push(format!("line {}: {e}", i + 1)),
         }
     }
-    outputs.sync()?;
-    if !outputs.flush(SEND_FLUSH) {
-        for line in outputs.status_lines() {
-            log::warn!("not delivered yet, kept in the spool: {line}");
+    if let Some(outputs) = &outputs {
+        outputs.sync()?;
+        if !outputs.flush(SEND_FLUSH) {
+            for line in outputs.status_lines() {
+                log::warn!("not delivered yet, kept in the spool: {line}");
+            }
         }
+    }
+    if unrouted > 0 {
+        bail!("--send: {unrouted} results are not for a heartbeat check, and {NO_OUTPUTS}");
     }
     if let Some(first) = spool_errors.first() {
         bail!(
@@ -93,8 +116,8 @@ fn is_in_progress(name: &str) -> bool {
 /// name) and rename the file in, so no half-written file is read. A file
 /// with lines that do not parse is renamed to `.NAME.rejected` (kept for
 /// a look, never read again); its good lines are still forwarded.
-/// Returns the number of results forwarded.
-pub fn pick_up_result_dir(dir: &Path, outputs: &Outputs) -> anyhow::Result<usize> {
+/// Returns the results forwarded (heartbeat checks take theirs as pings).
+pub fn pick_up_result_dir(dir: &Path, outputs: &Outputs) -> anyhow::Result<Vec<PassiveResult>> {
     let entries = fs::read_dir(dir).with_context(|| {
         format!(
             "cannot read result_dir {} (create it, writable by the programs that drop results and by picomon)",
@@ -110,7 +133,7 @@ pub fn pick_up_result_dir(dir: &Path, outputs: &Outputs) -> anyhow::Result<usize
         })
         .collect();
     files.sort();
-    let mut forwarded = 0;
+    let mut forwarded = Vec::new();
     for (name, path) in files {
         let bytes = match fs::read(&path) {
             Ok(b) => b,
@@ -130,7 +153,7 @@ pub fn pick_up_result_dir(dir: &Path, outputs: &Outputs) -> anyhow::Result<usize
             match PassiveResult::parse_command_line(line, now) {
                 Ok(r) => {
                     outputs.submit(&r);
-                    forwarded += 1;
+                    forwarded.push(r);
                 }
                 Err(e) => {
                     bad += 1;

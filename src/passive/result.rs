@@ -77,6 +77,17 @@ impl PassiveResult {
         PassiveResult::from_outcome(time, host, service, outcome)
     }
 
+    /// Whether this result is a ping of `check`: a heartbeat check takes
+    /// a service result by its name (or `service_name`, or identity) and a
+    /// host result by its name.
+    pub fn is_ping_for(&self, check: &CheckSpec) -> bool {
+        let name = self.service.as_deref().unwrap_or(&self.host);
+        matches!(check.kind, crate::model::CheckKind::Heartbeat(_))
+            && (check.name == name
+                || check.id == name
+                || check.service_name.as_deref() == Some(name))
+    }
+
     /// The return code the server expects. A service takes the plugin's
     /// 0..3. A host takes 0 (UP) or 1 (DOWN): OK and WARNING mean the host
     /// is up, CRITICAL and UNKNOWN that it is down, as Nagios and Icinga

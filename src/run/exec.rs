@@ -51,6 +51,14 @@ fn run(spec: &CheckSpec, env: RunEnv<'_>) -> Outcome {
             let out = probe.run_remembering(spec.timeout, env.memory);
             return out.with_duration(started.elapsed());
         }
+        // The daemon judges its heartbeats itself (a ping may come in
+        // meanwhile); this is `-1`'s view, from what the run was handed.
+        CheckKind::Heartbeat(hb) => {
+            let mut beat = crate::model::heartbeat::Beat::from_memory(env.memory);
+            let now = crate::clock::now_unix_micros();
+            beat.watch(now);
+            return crate::model::heartbeat::judge(hb, &beat, now);
+        }
         CheckKind::Plugin { program, args } => (program.as_path(), args.as_slice()),
         CheckKind::Shell { command } => {
             shell_args = plugin::shell_args(command);

@@ -244,6 +244,26 @@ pub fn register(engine: &mut Engine) {
         trace::TraceProbe::new,
     );
 
+    // heartbeat(#{ period, grace }): a push check, judged by the loop.
+    fn heartbeat(map: Map) -> RhaiResult<CheckDef> {
+        let o = Opts::new("heartbeat", map.clone(), &["period", "grace"])?;
+        let period = o.duration("period")?.ok_or_else(|| {
+            o.bad(
+                "period",
+                "is required, e.g. heartbeat(#{ period: \"1d\", grace: \"1h\" })",
+            )
+        })?;
+        // An hour late is late for a daily job, but not for one every minute.
+        let grace = o.duration("grace")?.unwrap_or(period.min(3600));
+        Ok(CheckDef {
+            kind: CheckKind::Heartbeat(crate::model::heartbeat::Heartbeat { period, grace }),
+            identity: format!("heartbeat:localhost:{}", opts_text(&map)),
+            label: "heartbeat".into(),
+            dest: "localhost".into(),
+        })
+    }
+    engine.register_fn("heartbeat", heartbeat);
+
     // dns_zone(zone [, opts])
     fn dns_zone(zone: &str, map: Map) -> RhaiResult<CheckDef> {
         let o = Opts::new("dns_zone", map.clone(), dns_zone::DnsZoneProbe::OPTIONS)?;

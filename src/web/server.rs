@@ -1,5 +1,6 @@
 //! The listener of `config.listen`: GET and HEAD only, one request per
-//! connection, no keep-alive, no body read.
+//! connection, no keep-alive, no body read; `/ping/` alone is handed to
+//! `ping.rs` (keyed, with a small body).
 //!
 //! ```text
 //!  accept thread ──> connection thread (at most MAX_CONNECTIONS at once)
@@ -33,7 +34,7 @@ use anyhow::Context;
 use crate::deadline::Deadline;
 
 use super::proc_stats::ProcessStats;
-use super::{metrics, page, Ask, AskFn, Snapshot};
+use super::{metrics, page, Ask, AskFn, Question, Snapshot};
 
 /// Requests answered at once (asking the loop, rendering, writing); a
 /// whole request beyond these gets a 503.
@@ -54,7 +55,7 @@ const WRITE_DEADLINE: Duration = Duration::from_secs(10);
 const DRAIN_DEADLINE: Duration = Duration::from_secs(1);
 const DRAIN_MAX: usize = 64 * 1024;
 /// How long a request waits for the loop.
-const LOOP_TIMEOUT: Duration = Duration::from_secs(10);
+pub(super) const LOOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The running listener; dropping it stops accepting and frees the port.
 pub struct Listener {
@@ -206,7 +207,7 @@ pub(crate) struct Reply {
 }
 
 impl Reply {
-    fn text(code: u16, body: &str) -> Reply {
+    pub(super) fn text(code: u16, body: &str) -> Reply {
         Reply {
             code,
             content_type: "text/plain; charset=utf-8",
@@ -232,7 +233,7 @@ fn serve(
     answering: &Arc<AtomicUsize>,
     ask: &AskFn,
 ) {
-    let head = match read_head(Deadline::new(stream, accepted + HEAD_DEADLINE)) {
+    let (head, rest) = match read_head_and_rest(Deadline::new(stream, accepted + HEAD_DEADLINE)) {
         Ok(h) => h,
         Err(HeadError::TooLarge) => {
             let r = Reply::text(
@@ -253,6 +254,10 @@ fn serve(
             return;
         }
     };
+    // `/ping/` is the one route that writes (keyed), and the one with a
+    // body: read before a slot is taken, as a head is.
+    let ping =
+        super::ping::is_ping(&path).then(|| super::ping::read(stream, &head, rest, &method, &path));
     let Some(slot) = Slot::take(answering, MAX_CLIENTS) else {
         log::debug!("http: {peer}: {MAX_CLIENTS} requests being answered; answered 503");
         let r = Reply::text(503, "busy: too many clients at once; try again\n");
@@ -260,9 +265,12 @@ fn serve(
         close(stream);
         return;
     };
-    let reply = route(&method, &path, || fetch(ask));
+    let (reply, shown) = match ping {
+        Some(p) => super::ping::answer(p, ask),
+        None => (route(&method, &path, || fetch(ask)), path),
+    };
     log::debug!(
-        "http: {peer}: {method} {path}: {} ({} bytes)",
+        "http: {peer}: {method} {shown}: {} ({} bytes)",
         reply.code,
         reply.body.len()
     );
@@ -331,7 +339,7 @@ pub(crate) fn route(
 /// Asks the loop for a snapshot through its inbox.
 fn fetch(ask: &AskFn) -> Result<Box<Snapshot>, Reply> {
     let (tx, rx) = crossbeam_channel::bounded(1);
-    ask(tx);
+    ask(Question::Snapshot(tx));
     match rx.recv_timeout(LOOP_TIMEOUT) {
         Ok(s) => Ok(s),
         Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
@@ -343,12 +351,19 @@ fn fetch(ask: &AskFn) -> Result<Box<Snapshot>, Reply> {
     }
 }
 
+/// [`read_head_and_rest`] without the rest.
+#[cfg(test)]
+pub(crate) fn read_head(stream: impl Read) -> Result<String, HeadError> {
+    read_head_and_rest(stream).map(|(head, _)| head)
+}
+
 /// Reads until the blank line that ends the head; `stream` carries the
 /// deadline (one for the whole head, not per read: a client trickling a
 /// byte a second is cut off too). The head is taken when it ends within
 /// [`MAX_HEAD`] bytes, its blank line included, and refused otherwise,
-/// whatever the reads' sizes.
-pub(crate) fn read_head(mut stream: impl Read) -> Result<String, HeadError> {
+/// whatever the reads' sizes. Returns it and the bytes read past it (the
+/// start of a body).
+pub(crate) fn read_head_and_rest(mut stream: impl Read) -> Result<(String, Vec<u8>), HeadError> {
     let mut head = Vec::with_capacity(1024);
     let mut buf = [0u8; 1024];
     loop {
@@ -362,8 +377,9 @@ pub(crate) fn read_head(mut stream: impl Read) -> Result<String, HeadError> {
             if from + end > MAX_HEAD {
                 return Err(HeadError::TooLarge);
             }
+            let rest = head.split_off(from + end);
             head.truncate(from + at);
-            return Ok(String::from_utf8_lossy(&head).into_owned());
+            return Ok((String::from_utf8_lossy(&head).into_owned(), rest));
         }
         if head.len() >= MAX_HEAD {
             return Err(HeadError::TooLarge);
@@ -406,6 +422,9 @@ fn reason(code: u16) -> &'static str {
         400 => "Bad Request",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        411 => "Length Required",
+        413 => "Content Too Large",
         431 => "Request Header Fields Too Large",
         503 => "Service Unavailable",
         _ => "Error",

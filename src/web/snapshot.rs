@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::control::protocol::StatusReport;
 
-/// One answer of the loop to [`crate::control::Request::Http`].
+/// One answer of the loop to [`super::Question::Snapshot`].
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Snapshot {
     pub report: StatusReport,

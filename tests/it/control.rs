@@ -786,3 +786,190 @@ fn durations_above_one_hundred_years_are_refused_by_the_cli_and_the_daemon() {
     assert!(!text(&out.stdout).contains("web1*"), "no silence: {out:?}");
     drop(d);
 }
+
+/// A heartbeat check `backup` (period 2 s, grace 1 s), a result_dir and
+/// a listener taking pings. The test toggles the check on purpose: flap
+/// detection, which would rightly hold its mails, is off.
+fn heartbeat_rig() -> Rig {
+    let r = Rig::new(0.3, "");
+    let d = r.dir().display().to_string();
+    fs::create_dir_all(r.dir().join("results")).unwrap();
+    r.write_config(
+        0.3,
+        &format!(
+            r#"config.result_dir = "{d}/results";
+config.listen = "127.0.0.1:0";
+config.ping_key_file = "{d}/ping.key";
+add(heartbeat(#{{ period: "2s", grace: "1s" }}), #{{ name: "backup", retry: 0, flap: false }});"#
+        ),
+    );
+    fs::write(r.dir().join("ping.key"), format!("{PING_KEY}\n")).unwrap();
+    r.set_status(0, "OK - fine");
+    r
+}
+
+const PING_KEY: &str = "0c5f-the-ping-key";
+
+/// Waits for a mail whose subject and body contain the given texts;
+/// returns every mail so far.
+fn wait_mail(server: &Smtp, subject: &str, body: &str) -> Vec<Mail> {
+    support::wait_for(LONG, || {
+        let all = server.received();
+        all.iter()
+            .any(|m| m.subject().contains(subject) && m.body_decoded.contains(body))
+            .then_some(all)
+    })
+    .unwrap_or_else(|| {
+        let got: Vec<String> = server
+            .received()
+            .iter()
+            .map(|m| format!("{}\n{}", m.subject(), m.body_decoded))
+            .collect();
+        panic!("no mail {subject:?} saying {body:?} within {LONG:?}; got:\n{got:#?}")
+    })
+}
+
+/// `picomon -c CONFIG ARGS` (the config first: a wrapped command takes
+/// every argument after `--`).
+fn picomon_first(r: &Rig, args: &[&str]) -> Output {
+    let cfg = r.config();
+    let mut all = vec!["-c", cfg.as_str()];
+    all.extend(args);
+    r.sb.run(&all)
+}
+
+#[test]
+fn heartbeat_pings_keep_it_ok_silence_is_one_problem_and_a_ping_one_recovery() {
+    let r = heartbeat_rig();
+    let server = r.server();
+    let mut d = r.daemon();
+    // Each ping is judged at once, so its answer says OK.
+    for _ in 0..3 {
+        let out = picomon_first(&r, &["ping", "backup"]);
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        assert!(text(&out.stdout).contains("HEARTBEAT OK"), "{out:?}");
+    }
+    // No ping for 3 s: a Problem.
+    let mails = wait_mail(&server, "CRITICAL: backup on localhost", "no ping since");
+    assert!(
+        mails[0].body_decoded.contains("(expected every 2s)"),
+        "{}",
+        mails[0].body_decoded
+    );
+    // A ping: its Recovery; by then exactly one Problem was mailed.
+    let out = picomon_first(&r, &["ping", "backup", "-m", "nightly run done"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let mails = wait_mail(
+        &server,
+        "Re: [picomon] CRITICAL: backup",
+        "nightly run done",
+    );
+    let problems = mails
+        .iter()
+        .filter(|m| m.subject() == "[picomon] CRITICAL: backup on localhost")
+        .count();
+    assert_eq!(problems, 1, "{:?}", subjects(&mails));
+
+    // --fail -m: a Problem that says why.
+    let out = picomon_first(&r, &["ping", "backup", "--fail", "-m", "disk full"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    wait_mail(&server, "[picomon] CRITICAL: backup", "disk full");
+
+    // The wrapper form: `true` is a success, and its output goes through.
+    let out = picomon_first(
+        &r,
+        &["ping", "backup", "--", "sh", "-c", "echo copied 42 files"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(text(&out.stdout), "copied 42 files\n");
+    wait_mail(&server, "Re: [picomon] CRITICAL: backup", "copied 42 files");
+    // `false`: CRITICAL, with its exit status; picomon exits with it.
+    let out = picomon_first(&r, &["ping", "backup", "--", "false"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let c = backup(&r);
+    assert_eq!(c["status"], "CRITICAL", "{c}");
+    assert!(
+        c["output"].as_str().unwrap().contains("exit status 1"),
+        "{c}"
+    );
+
+    // A passive result for its name is a ping too: from --send ...
+    let mut send = Command::new(picomon_bin())
+        .args(["-c", &r.config(), "--send"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    send.stdin
+        .take()
+        .unwrap()
+        .write_all(b"PROCESS_SERVICE_CHECK_RESULT;db1;backup;0;dump written\n")
+        .unwrap();
+    let out = send.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(backup(&r)["output"]
+        .as_str()
+        .unwrap()
+        .contains("dump written"));
+    // ... and from result_dir.
+    fs::write(
+        r.dir().join("results/1.tmp"),
+        "PROCESS_SERVICE_CHECK_RESULT;db1;backup;2;dump failed\n",
+    )
+    .unwrap();
+    fs::rename(r.dir().join("results/1.tmp"), r.dir().join("results/1")).unwrap();
+    wait_until(LONG, "the result_dir ping", || {
+        let c = backup(&r);
+        c["output"]
+            .as_str()
+            .unwrap()
+            .contains("dump failed")
+            .then_some(())
+    });
+
+    // Over HTTP with the key, as the README's cron line does it.
+    let port = support::listening_port(&d, 1);
+    let out = Command::new("curl")
+        .args(["-fsS", "-m", "10", "--retry", "3", "--data-raw", "via curl"])
+        .arg(format!("http://127.0.0.1:{port}/ping/{PING_KEY}/backup"))
+        .output()
+        .expect("run curl");
+    assert!(out.status.success(), "{out:?}");
+    wait_mail(&server, "Re: [picomon] CRITICAL: backup", "via curl");
+
+    // What is not a heartbeat's ping is refused with the reason.
+    let out = picomon_first(&r, &["ping", "nothing"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(text(&out.stderr).contains("no check named"), "{out:?}");
+    let out = picomon_first(&r, &["ping", "flappy"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        text(&out.stderr).contains("not a heartbeat check"),
+        "{out:?}"
+    );
+
+    // The last ping survives a restart.
+    let out = picomon_first(&r, &["ping", "backup", "-m", "before the restart"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    d.kill();
+    let mut d = r.daemon();
+    let c = backup(&r);
+    let output = c["output"].as_str().unwrap();
+    assert!(
+        output.contains("before the restart") || output.contains("no ping since"),
+        "{c}"
+    );
+    assert!(d.stop().success());
+}
+
+/// The `backup` entry of `status --json`.
+fn backup(r: &Rig) -> serde_json::Value {
+    r.status_json()["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "backup")
+        .cloned()
+        .expect("backup in status")
+}

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use picomon::deadline::Deadline;
 use picomon::web::{MAX_CONNECTIONS, MAX_HEAD};
 
-use support::{wait_for, wait_until, Daemon, Sandbox};
+use support::{listening_port, wait_for, wait_until, Sandbox};
 
 const LONG: Duration = Duration::from_secs(60);
 
@@ -52,27 +52,6 @@ add(plugin("{plugin}", ["{d}/runs", "{d}/status"]), #{{ name: "flappy", target_n
 "#,
         plugin = plugin.display()
     ));
-}
-
-/// The port of the `n`th "http: listening on" line of the daemon's log.
-pub(crate) fn listening_port(d: &Daemon, n: usize) -> u16 {
-    assert!(
-        d.wait_stderr("http: listening on 127.0.0.1:", n, LONG),
-        "no listener in the log:\n{}",
-        d.stderr()
-    );
-    let log = d.stderr();
-    let line = log
-        .lines()
-        .filter(|l| l.contains("http: listening on 127.0.0.1:"))
-        .nth(n - 1)
-        .expect("listening line");
-    let rest = line.split("http: listening on 127.0.0.1:").nth(1).unwrap();
-    rest.split(|c: char| !c.is_ascii_digit())
-        .next()
-        .unwrap()
-        .parse()
-        .expect("port")
 }
 
 /// An answer: status code, head (lower-cased header names) and body.
@@ -765,4 +744,111 @@ fn a_full_house_is_answered_503_at_once_and_accepting_goes_on() {
     wait_until(LONG, "GET /metrics answered once they are gone", || {
         (get(port, "/metrics").code == 200).then_some(())
     });
+}
+
+/// The `backup` entry of the checks' JSON.
+fn backup_of(port: u16) -> serde_json::Value {
+    let v: serde_json::Value = serde_json::from_slice(&get(port, "/api/v1/checks").body).unwrap();
+    v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "nightly backup")
+        .cloned()
+        .expect("the heartbeat check")
+}
+
+fn post(port: u16, path: &str, body: &str) -> Answer {
+    exchange(
+        port,
+        &format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+}
+
+#[test]
+fn a_ping_with_the_key_is_recorded_and_a_wrong_key_or_a_big_body_changes_nothing() {
+    let key = "Kq7-unguessable-4a1f9c";
+    let sb = Sandbox::new();
+    fs::write(sb.path("ping.key"), format!("{key}\n")).unwrap();
+    write_config(
+        &sb,
+        0.5,
+        "127.0.0.1:0",
+        &format!(
+            r#"config.ping_key_file = "{}";
+add(heartbeat(#{{ period: "1h", grace: "1h" }}), #{{ name: "nightly backup", retry: 0 }});"#,
+            sb.path("ping.key").display()
+        ),
+    );
+    let d = sb.spawn(&["-c", "config.rhai", "-D"]);
+    let port = listening_port(&d, 1);
+    let url = format!("/ping/{key}/nightly%20backup");
+
+    // /fail with a body: CRITICAL, saying what the body said.
+    let a = post(port, &format!("{url}/fail"), "disk full");
+    assert_eq!((a.code, a.text().as_str()), (200, "OK\n"), "{}", a.head);
+    let c = backup_of(port);
+    assert_eq!(c["status"], "CRITICAL", "{c}");
+    assert!(c["output"].as_str().unwrap().contains("disk full"), "{c}");
+
+    // A wrong key, a check that is not there: 404, and nothing changes.
+    for path in [
+        "/ping/Kq7-unguessable-4a1f9C/nightly%20backup".to_string(),
+        "/ping/Kq7-unguessable-4a1f9/nightly%20backup".to_string(),
+        format!("/ping/{key}/nightly%20backups"),
+        format!("/ping/{key}/flappy"),
+    ] {
+        assert_eq!(get(port, &path).code, 404, "{path}");
+    }
+    assert_eq!(backup_of(port)["status"], "CRITICAL");
+
+    // GET with the right key: OK; an exit status: its status.
+    assert_eq!(get(port, &url).code, 200);
+    assert_eq!(backup_of(port)["status"], "OK");
+    assert_eq!(post(port, &format!("{url}/3"), "").code, 200);
+    assert_eq!(backup_of(port)["status"], "CRITICAL");
+    assert_eq!(post(port, &format!("{url}/0"), "copied").code, 200);
+    let c = backup_of(port);
+    assert_eq!(c["status"], "OK");
+    assert!(c["output"].as_str().unwrap().contains("copied"), "{c}");
+
+    // A 1 MB body is refused before it is read, and changes nothing.
+    let a = exchange(
+        port,
+        &format!(
+            "POST {url}/fail HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{}",
+            1 << 20,
+            "x".repeat(1024)
+        ),
+    );
+    assert_eq!(a.code, 413, "{}", a.head);
+    assert_eq!(backup_of(port)["status"], "OK");
+
+    // Everything else stays read-only.
+    let a = post(port, "/api/v1/checks", "x");
+    assert_eq!(a.code, 405);
+
+    // A client trickling its body holds up no other ping, and is cut off.
+    let mut slow = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    slow.write_all(format!("POST {url}/fail HTTP/1.1\r\nContent-Length: 100\r\n\r\nab").as_bytes())
+        .unwrap();
+    assert_eq!(get(port, &url).code, 200);
+    slow.set_read_timeout(Some(LONG)).unwrap();
+    let mut answer = Vec::new();
+    slow.read_to_end(&mut answer)
+        .expect("the listener closes it");
+    assert!(
+        String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 408"),
+        "{:?}",
+        String::from_utf8_lossy(&answer)
+    );
+    assert_eq!(backup_of(port)["status"], "OK");
+
+    // The key is never logged, not even at debug level.
+    let log = d.stderr();
+    assert!(log.contains("/ping/…/nightly backup"), "{log}");
+    assert!(!log.contains(key), "{log}");
 }

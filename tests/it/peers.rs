@@ -6,8 +6,9 @@
 //! host. Every wait polls with a deadline.
 
 use crate::channels::Receiver;
-use crate::http::{get, listening_port};
+use crate::http::get;
 use crate::support;
+use crate::support::listening_port;
 
 use std::time::Duration;
 

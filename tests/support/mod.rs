@@ -240,3 +240,24 @@ pub fn set_plugin_status(dir: &Path, code: i32, text: &str) {
     std::fs::write(&tmp, format!("{code}\n{text}\n")).unwrap();
     std::fs::rename(&tmp, dir.join("status")).unwrap();
 }
+
+/// The port of the `n`th "http: listening on" line of the daemon's log.
+pub fn listening_port(d: &Daemon, n: usize) -> u16 {
+    assert!(
+        d.wait_stderr("http: listening on 127.0.0.1:", n, Duration::from_secs(60)),
+        "no listener in the log:\n{}",
+        d.stderr()
+    );
+    let log = d.stderr();
+    let line = log
+        .lines()
+        .filter(|l| l.contains("http: listening on 127.0.0.1:"))
+        .nth(n - 1)
+        .expect("listening line");
+    let rest = line.split("http: listening on 127.0.0.1:").nth(1).unwrap();
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap()
+        .parse()
+        .expect("port")
+}

@@ -88,6 +88,20 @@ impl<C: Clock> Daemon<C> {
                     crate::clock::local_datetime(now.to_wall(until))
                 ))
             }
+            Request::Ping {
+                check,
+                start,
+                fail,
+                exit,
+                nagios,
+                message,
+            } => {
+                let ping = proto::ping_of(*start, *fail, *exit, *nagios, message);
+                match self.ping(check, ping) {
+                    Ok(line) => Response::message(line),
+                    Err(e) => Response::error(e),
+                }
+            }
             Request::Unsilence { id } => match self.quiet.unsilence(id) {
                 None => Response::error(format!("no silence {id}; `picomon silences` lists them")),
                 Some(x) => {
@@ -110,7 +124,7 @@ impl<C: Clock> Daemon<C> {
     }
 
     /// A check by identity, else by name (which must then be unique).
-    fn find(&self, what: &str) -> Result<usize, String> {
+    pub(super) fn find(&self, what: &str) -> Result<usize, String> {
         if let Some(&i) = self.index.get(what) {
             return Ok(i);
         }
@@ -136,6 +150,13 @@ impl<C: Clock> Daemon<C> {
     /// `picomon run`: starts the check now (or joins its run in progress);
     /// the caller is answered when it ends.
     fn run_now(&mut self, i: usize, call: Call) {
+        if self.is_beat(i) {
+            // Nothing to run: judged now, from its pings.
+            let id = self.checks[i].spec.id.clone();
+            self.waiting.entry(id).or_default().push(call);
+            self.judge_beat(i);
+            return;
+        }
         let t = &mut self.checks[i];
         let id = t.spec.id.clone();
         if !t.sched.running {

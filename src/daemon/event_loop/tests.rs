@@ -764,5 +764,6 @@ fn a_burst_of_sigusr1_gives_one_immediate_tick_not_one_per_signal() {
     assert!(r.d.dump().contains("overload: none"), "{}", r.d.dump());
 }
 
+mod heartbeat;
 mod policy;
 mod standby;

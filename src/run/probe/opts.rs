@@ -179,6 +179,25 @@ impl Opts {
         }
     }
 
+    /// A duration in whole seconds, at least 1: a number of seconds or
+    /// `"90s"`, `"30m"`, `"2h"`, `"1d"` (at most [`crate::duration::MAX_SECS`]).
+    pub fn duration(&self, key: &str) -> RhaiResult<Option<u64>> {
+        let what = format!("{}: option `{key}`", self.probe);
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) if v.is_string() => crate::duration::parse(&what, &v.to_string())
+                .map(Some)
+                .map_err(err),
+            Some(v) => match as_number(v) {
+                Some(n) if n >= 1.0 => crate::duration::checked(&what, n)
+                    .map(|d| Some(d.as_secs_f64().ceil() as u64))
+                    .map_err(err),
+                Some(n) => Err(self.bad(key, format!("{n} is less than one second"))),
+                None => Err(self.wrong(key, "a duration", "\"1h\"", v)),
+            },
+        }
+    }
+
     /// A TCP/UDP port number.
     pub fn port(&self, key: &str) -> RhaiResult<Option<u16>> {
         Ok(self.int(key, 1, 65535, "8080")?.map(|p| p as u16))
