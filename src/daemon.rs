@@ -198,9 +198,14 @@ pub(crate) fn ensure_dir(state_dir: &std::path::Path) -> anyhow::Result<()> {
 /// only when every line was delivered or spooled and every ping recorded.
 fn send(cfg: &Config) -> anyhow::Result<i32> {
     ensure_state_dir(cfg)?;
+    let beats: Vec<&crate::model::CheckSpec> = cfg
+        .checks
+        .iter()
+        .filter(|c| matches!(c.kind, crate::model::CheckKind::Heartbeat(_)))
+        .collect();
     let mut missed = Vec::new();
     let mut ping = |r: &crate::passive::PassiveResult| {
-        let Some(check) = cfg.checks.iter().find(|c| r.is_ping_for(c)) else {
+        let Some(check) = beats.iter().find(|c| r.is_ping_for(c)) else {
             return false;
         };
         let request = crate::control::Request::Ping {
@@ -223,15 +228,12 @@ fn send(cfg: &Config) -> anyhow::Result<i32> {
         }
         true
     };
-    let beats = cfg
-        .checks
-        .iter()
-        .any(|c| matches!(c.kind, crate::model::CheckKind::Heartbeat(_)));
+    let any_beat = !beats.is_empty();
     let n = crate::passive::send_stdin(
         &cfg.outputs,
         &cfg.state_dir,
         std::io::stdin().lock(),
-        beats.then_some(&mut ping as &mut dyn FnMut(&crate::passive::PassiveResult) -> bool),
+        any_beat.then_some(&mut ping as &mut dyn FnMut(&crate::passive::PassiveResult) -> bool),
     )?;
     log::info!("{n} result(s) forwarded");
     if let Some(first) = missed.first() {

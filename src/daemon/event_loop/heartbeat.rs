@@ -97,8 +97,16 @@ impl<C: Clock> Daemon<C> {
     /// name count as its pings: a service result by the check's name (or
     /// `service_name`), a host result by the check's name.
     pub(super) fn passive_pings(&mut self, results: &[PassiveResult]) {
+        // Few checks are heartbeats, and most configs have none: results
+        // (thousands from a big result_dir) are matched against those only.
+        let beats: Vec<usize> = (0..self.checks.len())
+            .filter(|&i| self.is_beat(i))
+            .collect();
+        if beats.is_empty() {
+            return;
+        }
         for r in results {
-            let Some(i) = self.checks.iter().position(|t| r.is_ping_for(&t.spec)) else {
+            let Some(&i) = beats.iter().find(|&&i| r.is_ping_for(&self.checks[i].spec)) else {
                 continue;
             };
             let id = self.checks[i].spec.id.clone();
