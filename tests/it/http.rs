@@ -852,3 +852,41 @@ add(heartbeat(#{{ period: "1h", grace: "1h" }}), #{{ name: "nightly backup", ret
     assert!(log.contains("/ping/…/nightly backup"), "{log}");
     assert!(!log.contains(key), "{log}");
 }
+
+#[test]
+#[ignore = "needs root (tests/install-and-test runs it as root)"]
+fn a_root_only_ping_key_still_takes_pings_after_dropping_to_nobody() {
+    use std::os::unix::fs::PermissionsExt;
+    // SAFETY: geteuid has no preconditions.
+    assert_eq!(unsafe { libc::geteuid() }, 0, "--user needs root");
+    let key = "root-only-key-93b1";
+    let sb = Sandbox::new();
+    let key_file = sb.path("ping.key");
+    fs::write(&key_file, format!("{key}\n")).unwrap();
+    fs::set_permissions(&key_file, fs::Permissions::from_mode(0o600)).unwrap();
+    write_config(
+        &sb,
+        0.5,
+        "127.0.0.1:0",
+        &format!(
+            r#"config.ping_key_file = "{}";
+add(heartbeat(#{{ period: "1h" }}), #{{ name: "nightly backup", retry: 0 }});"#,
+            key_file.display()
+        ),
+    );
+    // nobody runs the plugin and reads the config; the key stays root's.
+    fs::set_permissions(sb.dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
+    fs::set_permissions(sb.path("config.rhai"), fs::Permissions::from_mode(0o644)).unwrap();
+    let d = sb.spawn(&["-c", "config.rhai", "--user", "nobody"]);
+    let port = listening_port(&d, 1);
+    let a = post(
+        port,
+        &format!("/ping/{key}/nightly%20backup/fail"),
+        "as nobody",
+    );
+    assert_eq!(a.code, 200, "{}\n{}", a.head, d.stderr());
+    let c = backup_of(port);
+    assert!(c["output"].as_str().unwrap().contains("as nobody"), "{c}");
+    assert_eq!(get(port, "/ping/wrong-key/nightly%20backup").code, 404);
+    assert!(d.stderr().contains("running as nobody"), "{}", d.stderr());
+}
