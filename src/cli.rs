@@ -46,6 +46,11 @@ pub struct Cli {
     #[arg(long)]
     pub check_config: bool,
 
+    /// picomon-watchdog's mail: reads its request (settings, subject, body)
+    /// on stdin, queues it and delivers the outbox; not for people
+    #[arg(long, hide = true)]
+    pub watchdog_mail: bool,
+
     /// Send one test mail through the configured path and print the answer
     #[arg(long)]
     pub test_mail: bool,

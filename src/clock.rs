@@ -187,11 +187,7 @@ impl Timeline {
     }
 }
 
-/// `H:MM:SS` for a duration in microseconds (negative counts as zero).
-pub fn hms(micros: i64) -> String {
-    let s = micros.max(0) / 1_000_000;
-    format!("{}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
-}
+pub use picomon_common::hms;
 
 // ---- calendar: the one place civil dates and the local time zone are
 // worked out. Local time goes through the C library (localtime_r, mktime),

@@ -23,12 +23,17 @@ pub use startup::{heartbeat, prepare_user, private_umask, PidFile, StateLock};
 
 /// The real entry point: returns the process exit code.
 pub fn main(cli: Cli) -> anyhow::Result<i32> {
+    // Before any thread starts: it edits the environment.
+    picomon_common::handoff::take_link_from_env();
     allocator::tune_allocator();
     startup::private_umask();
     init_logging(cli.debug);
     startup::log_panics();
     if cli.check_config {
         return Ok(check_config(&cli));
+    }
+    if cli.watchdog_mail {
+        return watchdog_mail();
     }
     if let Some(cmd) = &cli.command {
         return crate::control::commands::run(&cli, cmd);
@@ -59,6 +64,8 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
     }
     // While still root: the record is in root's /run/picomon.
     crate::control::record::write(&cli.config, &cfg.state_dir);
+    // Still as the user that started us: the password file is read here.
+    picomon_common::handoff::hand_over(&crate::notify::mail::watchdog::handoff(&cfg));
     // Drop privileges first, so the lock and pid files are the user's and
     // the pid file can be removed at exit.
     startup::prepare_user(&cfg.state_dir, cli.user.as_deref(), &cfg.secret_files())?;
@@ -73,6 +80,16 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
     // What escaped the runs is killed last, after the state is saved.
     reaper.finish(startup::STOP_GRACE);
     result
+}
+
+/// `--watchdog-mail`: the request on stdin, 0 when the outbox was
+/// delivered, 1 (and why on stderr) when mail still waits.
+fn watchdog_mail() -> anyhow::Result<i32> {
+    let req = picomon_common::handoff::MailRequest::read_from(std::io::stdin().lock())
+        .context("cannot read the watchdog's mail request on stdin")?;
+    let n = crate::notify::mail::watchdog::serve(&req)?;
+    log::info!("delivered {n} mail(s) from the outbox");
+    Ok(0)
 }
 
 /// Logging to stderr. `RUST_LOG` wins; else `-D` means debug; else INFO

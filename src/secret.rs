@@ -16,7 +16,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
-use std::io::{self, Write};
+use std::io;
 use std::os::fd::{FromRawFd, RawFd};
 use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::FileExt;
@@ -50,35 +50,29 @@ pub fn keep(paths: &[PathBuf]) {
 
 /// The environment variable that names the descriptor of the handed-over
 /// copies in a picomon started by picomon-watchdog.
-pub const HANDOVER_ENV: &str = "PICOMON_SECRETS_FD";
+pub use picomon_common::handoff::SECRETS_ENV as HANDOVER_ENV;
 
-/// The kept copies in one memory file (close-on-exec; the watchdog makes
-/// it inheritable for its child only), or `None` when nothing is kept.
-/// Each record: path length and path, content length and content (lengths
-/// as u32, little-endian).
+/// The kept copies in one memory file (see
+/// [`picomon_common::handoff::secrets_file`]), or `None` when nothing is
+/// kept.
 pub fn handover() -> io::Result<Option<File>> {
     let kept = kept();
-    if kept.is_empty() {
-        return Ok(None);
-    }
-    let name = c"picomon-secrets";
-    // SAFETY: memfd_create with a valid C string and flags; the returned
-    // descriptor is new and owned by the File below.
-    let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `fd` was just created and nothing else owns it.
-    let mut f = unsafe { File::from_raw_fd(fd) };
-    for (path, bytes) in kept.iter() {
-        let p = path.as_os_str().as_encoded_bytes();
-        for part in [p, bytes.as_slice()] {
-            let len = u32::try_from(part.len()).map_err(|_| io::Error::other("too large"))?;
-            f.write_all(&len.to_le_bytes())?;
-            f.write_all(part)?;
-        }
-    }
-    Ok(Some(f))
+    picomon_common::handoff::secrets_file(kept.iter().map(|(p, b)| (p.as_path(), b.as_slice())))
+}
+
+/// The content of each of `paths` that can be read now (the file, else
+/// the copy kept before the privilege drop): what the daemon hands its
+/// watchdog.
+pub fn snapshot(paths: &[PathBuf]) -> Vec<picomon_common::handoff::SecretFile> {
+    paths
+        .iter()
+        .filter_map(|p| {
+            read(p).ok().map(|content| picomon_common::handoff::SecretFile {
+                path: p.clone(),
+                content,
+            })
+        })
+        .collect()
 }
 
 /// In a picomon started by the watchdog: keeps the copies of the memory

@@ -116,9 +116,8 @@ pub fn build(path: &Path, shared: &Shared, printed: &Printed) -> Engine {
         .set_max_array_size(MAX_ARRAY)
         .set_max_map_size(MAX_MAP)
         .set_max_variables(10_000)
-        .set_max_functions(1_000)
-        .set_max_modules(0)
-        .set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new());
+        .set_max_functions(1_000);
+    // No `import`: rhai is built without modules (`no_module`).
     // A config runs once: the optimiser and the string interner cost more
     // than they save. The interner alone was the largest single item of a
     // 10,000-check evaluation (each new check name evicted from a full cache).

@@ -30,6 +30,7 @@ pub mod deliverer;
 pub mod outbox;
 pub mod settings;
 pub mod smtp;
+pub mod watchdog;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -464,14 +465,24 @@ pub fn deliver_outbox<'a>(
 ) -> anyhow::Result<usize> {
     let cfg = cfg.into();
     let smtp = Smtp::new(cfg.emails).map_err(|m| anyhow!("{}: {m}", cfg.config_path.display()))?;
+    deliver_outbox_with(&smtp, cfg.emails.smtp_retry_timeout, state_dir, deadline)
+}
+
+/// [`deliver_outbox`] through a given SMTP client.
+pub(crate) fn deliver_outbox_with(
+    smtp: &Smtp,
+    retry: Duration,
+    state_dir: &Path,
+    deadline: Duration,
+) -> anyhow::Result<usize> {
     let outbox = Outbox::open(state_dir)?;
     let memory = MemoryQueue::default();
     let q = Queues {
         label: "mail",
-        deliverer: &smtp,
+        deliverer: smtp,
         queue: &outbox,
         memory: &memory,
-        base: cfg.emails.smtp_retry_timeout,
+        base: retry,
     };
     let mut holds = deliverer::Holds::new();
     let res = deliverer::pass(&q, &mut holds, Some(Instant::now() + deadline), &|| false);
@@ -534,6 +545,19 @@ pub fn queue_mail<'a>(
     body: &str,
 ) -> anyhow::Result<QueuedMail> {
     let cfg = cfg.into();
+    let smtp = || Smtp::new(cfg.emails);
+    queue_mail_with(cfg, &smtp, state_dir, subject, body)
+}
+
+/// [`queue_mail`] with a given way to make the SMTP client, used when the
+/// mail must go at once.
+pub(crate) fn queue_mail_with(
+    cfg: MailSettings<'_>,
+    smtp: &dyn Fn() -> Result<Smtp, String>,
+    state_dir: &Path,
+    subject: &str,
+    body: &str,
+) -> anyhow::Result<QueuedMail> {
     let composer =
         Composer::new(cfg.emails).map_err(|m| anyhow!("{}: {m}", cfg.config_path.display()))?;
     if !composer.has_recipients() {
@@ -552,7 +576,7 @@ pub fn queue_mail<'a>(
         Err(e) => e,
     };
     log::error!("{err}; sending the mail {subject:?} at once instead");
-    let smtp = Smtp::new(cfg.emails).map_err(|m| anyhow!("{}: {m}", cfg.config_path.display()))?;
+    let smtp = smtp().map_err(|m| anyhow!("{}: {m}", cfg.config_path.display()))?;
     match smtp.send(&entry, deliverer::SEND_TIMEOUT) {
         Ok(d) if d.refused.is_empty() => Ok(QueuedMail::SentDirectly(format!(
             "{}: {}",

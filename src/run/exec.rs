@@ -80,11 +80,19 @@ fn run(spec: &CheckSpec, env: RunEnv<'_>) -> Outcome {
 /// NAME panic. It exists because no real check can be made to panic on
 /// purpose, and the promise that a bug in one run costs one UNKNOWN (not
 /// the daemon) must be tested on the real binary. Read once per process.
+/// Compiled in only with the `test-hooks` feature, which the test build
+/// turns on (the package's dev-dependency on itself): never in a release.
+#[cfg(feature = "test-hooks")]
 fn forced_panic(spec: &CheckSpec) -> bool {
     static NAME: OnceLock<Option<String>> = OnceLock::new();
     NAME.get_or_init(|| std::env::var("PICOMON_TEST_PANIC").ok())
         .as_deref()
         .is_some_and(|n| n == spec.name)
+}
+
+#[cfg(not(feature = "test-hooks"))]
+fn forced_panic(_: &CheckSpec) -> bool {
+    false
 }
 
 /// The text a panic was raised with (`panic!("...")`), or a placeholder.

@@ -49,18 +49,4 @@ impl Cli {
         args.extend(self.picomon_args.iter().cloned());
         args
     }
-
-    /// `--state-dir DIR` among the extra arguments, which the child will use.
-    pub fn state_dir_override(&self) -> Option<PathBuf> {
-        let mut it = self.picomon_args.iter();
-        while let Some(a) = it.next() {
-            if a == "--state-dir" {
-                return it.next().map(PathBuf::from);
-            }
-            if let Some(v) = a.strip_prefix("--state-dir=") {
-                return Some(PathBuf::from(v));
-            }
-        }
-        None
-    }
 }

@@ -65,7 +65,7 @@ impl Report<'_> {
             self.host,
             self.config,
             self.ending.describe(),
-            picomon::clock::hms(self.uptime.as_micros() as i64)
+            picomon_common::hms(self.uptime.as_micros() as i64)
         );
         match &self.next {
             Next::Nothing => {

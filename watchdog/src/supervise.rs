@@ -18,6 +18,7 @@
 //! child is always spawned from the main thread, which lives as long as the
 //! watchdog.
 
+use std::cell::RefCell;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
@@ -28,6 +29,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
 use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError};
+use nix::unistd::{Uid, User};
+use picomon_common::handoff::{
+    inherit, inherit_raw, read_handoffs, secrets_file, Handoff, MailRequest, Pipe, FD_ENV,
+    SECRETS_ENV,
+};
+use picomon_common::process::{lookup_user, switch_to, PidFile};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 use wait_timeout::ChildExt;
 
@@ -51,41 +58,59 @@ const HANG_GRACE: Duration = Duration::from_secs(10);
 /// exited (only a process that inherited its stderr could hold them).
 const STDERR_DRAIN: Duration = Duration::from_secs(2);
 
+/// How long `picomon --watchdog-mail` may take (it gives its SMTP
+/// delivery 30 s).
+const MAIL_WITHIN: Duration = Duration::from_secs(60);
+
 pub fn main(cli: Cli) -> anyhow::Result<i32> {
-    picomon::daemon::private_umask();
+    picomon_common::process::private_umask();
     let default = if cli.debug { "debug" } else { "info" };
     let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default))
         .format_target(false)
         .try_init();
-    let mut cfg = picomon::config::load(&cli.config).map_err(anyhow::Error::new)?;
-    if let Some(dir) = cli.state_dir_override() {
-        cfg.state_dir = dir;
-    }
-    // Drop privileges first, so the pid file can be removed at exit.
-    picomon::daemon::prepare_user(&cfg.state_dir, cli.user.as_deref(), &cfg.secret_files())?;
-    let _pid = match &cli.pid_file {
-        Some(p) => Some(picomon::daemon::PidFile::create(p)?),
+    let user = match cli.user.as_deref() {
+        Some(name) if Uid::effective().is_root() => Some(lookup_user(name)?),
+        Some(name) => {
+            let me = User::from_uid(Uid::effective())?.map(|u| u.name);
+            if me.as_deref() != Some(name) {
+                anyhow::bail!(
+                    "--user {name}: only root can switch users (running as {})",
+                    me.unwrap_or_else(|| Uid::effective().to_string())
+                );
+            }
+            None
+        }
         None => None,
     };
-    std::fs::create_dir_all(&cfg.state_dir)
-        .with_context(|| format!("cannot create state directory {}", cfg.state_dir.display()))?;
+    // Without a user to switch to, the pid file is written at once; with
+    // one, once the state directory is known and the switch is done.
+    let pid_file = match (&cli.pid_file, &user) {
+        (Some(p), None) => Some(PidFile::create(p)?),
+        _ => None,
+    };
     let current = Arc::new(Mutex::new(None));
     let signals = forward_signals(Arc::clone(&current))?;
-    let secrets = picomon::secret::handover()
-        .context("cannot keep the secret files for picomon in memory")?;
     let w = Watchdog {
         picomon: find_picomon(),
-        secrets,
-        hang_after: cfg.base_tick * 3 + cfg.max_timeout(),
-        heartbeat: cfg.state_dir.join("heartbeat"),
-        host: picomon::host::this_host(),
-        cfg,
+        handoff: Arc::default(),
+        switch: RefCell::new(user.map(|u| Switch {
+            user: u,
+            pid_file: cli.pid_file.clone(),
+        })),
+        pid_file: RefCell::new(pid_file),
         cli,
         signals,
         current,
         tail: Tail::default(),
     };
     w.run()
+}
+
+/// Started as root with `--user`: what is done once the daemon handed over
+/// its state directory (or died without doing so).
+struct Switch {
+    user: User,
+    pid_file: Option<PathBuf>,
 }
 
 /// The picomon binary next to this one, else `picomon` from PATH.
@@ -182,15 +207,6 @@ fn die_with(watchdog: libc::pid_t) -> io::Result<()> {
     Ok(())
 }
 
-/// In the child, between fork and exec: keeps `fd` open across the exec.
-fn inherit(fd: RawFd) -> io::Result<()> {
-    // SAFETY: fcntl on a descriptor this process holds, integer arguments.
-    if unsafe { libc::fcntl(fd, libc::F_SETFD, 0) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
 /// How one watch of a child ended.
 enum Watch {
     /// We passed on SIGTERM/SIGINT and the child exited.
@@ -203,14 +219,13 @@ enum Watch {
 
 struct Watchdog {
     cli: Cli,
-    cfg: picomon::config::Config,
     picomon: PathBuf,
-    /// The secret files read as root before the drop, handed to each
-    /// child (which cannot read them as the user).
-    secrets: Option<std::fs::File>,
-    hang_after: Duration,
-    heartbeat: PathBuf,
-    host: String,
+    /// The settings the running (or last) daemon handed over; `None` until
+    /// one of them loaded its config.
+    handoff: Arc<Mutex<Option<Handoff>>>,
+    /// The switch to `--user` still to do.
+    switch: RefCell<Option<Switch>>,
+    pid_file: RefCell<Option<PidFile>>,
     signals: Receiver<i32>,
     /// The running child, for the signal thread.
     current: Arc<Mutex<Option<ChildRef>>>,
@@ -272,32 +287,113 @@ impl Watchdog {
 
     fn spawn(&self) -> anyhow::Result<(Child, Reader)> {
         let watchdog = nix::unistd::getpid().as_raw();
+        let pipe = Pipe::new().context("cannot make the handoff pipe")?;
         let mut command = Command::new(&self.picomon);
         command
-            .args(self.cli.child_args())
+            .args(self.child_args())
+            .env(FD_ENV, pipe.write.as_raw_fd().to_string())
             .stdin(Stdio::null())
             .stderr(Stdio::piped());
-        let secrets = self.secrets.as_ref().map(|f| f.as_raw_fd());
-        if let Some(fd) = secrets {
-            command.env(picomon::secret::HANDOVER_ENV, fd.to_string());
+        // The secret files the last daemon read as root, for a child that
+        // runs as the user from the start.
+        let secrets = match self.current_handoff() {
+            Some(h) => secrets_file(h.secrets.iter().map(|s| (s.path.as_path(), &s.content[..])))
+                .context("cannot keep the secret files for picomon in memory")?,
+            None => None,
+        };
+        if let Some(f) = &secrets {
+            command.env(SECRETS_ENV, f.as_raw_fd().to_string());
         }
+        let write = pipe.write;
+        let secret_fd = secrets.as_ref().map(|f| f.as_raw_fd());
         // SAFETY: die_with and inherit only make async-signal-safe system
         // calls, as a pre_exec closure must.
         unsafe {
             command.pre_exec(move || {
                 die_with(watchdog)?;
-                secrets.map_or(Ok(()), inherit)
+                if let Some(fd) = secret_fd {
+                    inherit_raw(fd)?;
+                }
+                inherit(&write)
             })
         };
         let mut child = command
             .spawn()
             .with_context(|| format!("cannot start {}", self.picomon.display()))?;
+        // Our copy of the write end goes with the command: the pipe ends
+        // when the child does. The secrets' memory file closes too.
+        drop(command);
+        drop(secrets);
         *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Some(ChildRef::new(&child));
         self.tail.clear();
         let err = child.stderr.take().context("the child's stderr")?;
         let reader = self.tail.pass_through(err);
+        let slot = Arc::clone(&self.handoff);
+        std::thread::Builder::new()
+            .name("handoff".into())
+            .spawn(move || {
+                read_handoffs(pipe.read, |h| {
+                    log::debug!("picomon handed over its settings: {:?}", h.mail);
+                    *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(h);
+                })
+            })
+            .context("cannot start the handoff reader")?;
         log::info!("started {} (pid {})", self.picomon.display(), child.id());
         Ok((child, reader))
+    }
+
+    /// `-c CONFIG`, the extra arguments, and `--user` when the watchdog
+    /// was given it: the child then reads its config (and password file)
+    /// with the rights the watchdog was started with, and drops itself.
+    fn child_args(&self) -> Vec<String> {
+        let mut args = self.cli.child_args();
+        if let Some(name) = &self.cli.user {
+            if !args.iter().any(|a| a == "--user" || a.starts_with("--user=")) {
+                args.extend(["--user".to_string(), name.clone()]);
+            }
+        }
+        args
+    }
+
+    fn current_handoff(&self) -> Option<Handoff> {
+        self.handoff
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Started as root with `--user`: once the daemon handed over its
+    /// state directory, gives it to the user (the pid file goes there in
+    /// the usual set-ups) and switches; a child that died before handing
+    /// anything over leaves no directory to give, and the switch is done
+    /// anyway. Then writes the pid file. Runs once.
+    fn settle(&self, child_gone: bool) {
+        let state_dir = self.current_handoff().map(|h| h.state_dir);
+        if state_dir.is_none() && !child_gone {
+            return;
+        }
+        let Some(switch) = self.switch.borrow_mut().take() else {
+            return;
+        };
+        if let Some(dir) = &state_dir {
+            let made = std::fs::create_dir_all(dir).and_then(|()| {
+                nix::unistd::chown(dir, Some(switch.user.uid), Some(switch.user.gid))
+                    .map_err(io::Error::from)
+            });
+            if let Err(err) = made {
+                log::error!("cannot give {} to {}: {err}", dir.display(), switch.user.name);
+            }
+        }
+        if let Err(err) = switch_to(&switch.user) {
+            // Not fatal: we keep watching, with the rights we have.
+            log::error!("{err:#}");
+        }
+        if let Some(p) = &switch.pid_file {
+            match PidFile::create(p) {
+                Ok(f) => *self.pid_file.borrow_mut() = Some(f),
+                Err(err) => log::error!("{err:#}"),
+            }
+        }
     }
 
     /// Watches the child until it exits, hangs or we are told to stop.
@@ -313,7 +409,7 @@ impl Watchdog {
                         Watch::Exited(status)
                     };
                 }
-                Ok(None) => {}
+                Ok(None) => self.settle(false),
                 Err(err) => {
                     log::warn!("cannot wait for picomon: {err}");
                     std::thread::sleep(CHECK_EVERY);
@@ -337,8 +433,13 @@ impl Watchdog {
                 }
                 continue;
             }
-            let silent = heartbeat_age(&self.heartbeat, started);
-            if silent <= self.hang_after {
+            // Before its config loaded there is no heartbeat to expect:
+            // the config's evaluation has a deadline of its own.
+            let Some(h) = self.current_handoff() else {
+                continue;
+            };
+            let silent = heartbeat_age(&h.state_dir.join("heartbeat"), started);
+            if silent <= Duration::from_millis(h.hang_after_ms) {
                 // Beating again: a later hang is a new one.
                 *hang_mailed = false;
             } else if !*hang_mailed {
@@ -390,29 +491,65 @@ impl Watchdog {
         }
     }
 
-    /// Queues the mail in the outbox and delivers it with whatever the child
-    /// left there.
+    /// Mails `ending` with the settings the daemon handed over, through
+    /// `picomon --watchdog-mail` (which queues it in the daemon's outbox and
+    /// delivers that). Without settings (no config ever loaded) the report
+    /// goes to the log at ERROR only.
     fn mail(&self, ending: Ending, uptime: Duration, next: Next) {
+        self.settle(true);
         let tail = self.tail.lines();
         let config = self.cli.config.display().to_string();
+        let handoff = self.current_handoff();
+        let host = handoff.as_ref().map(|h| h.host.as_str()).unwrap_or("");
         let report = Report {
-            host: &self.host,
+            host,
             config: &config,
             ending,
             uptime,
             next,
             tail: &tail,
         };
-        let subject = self.cfg.emails.watchdog_subject.clone();
-        let dir = &self.cfg.state_dir;
-        if let Err(err) =
-            picomon::notify::mail::queue_mail(&self.cfg, dir, &subject, &report.body())
-        {
-            log::error!("cannot queue the watchdog mail: {err:#}");
+        let Some(h) = handoff.clone() else {
+            log::error!(
+                "picomon stopped before its config ever loaded, so there are no mail \
+                 settings and no mail; the report:\n{}",
+                report.body()
+            );
+            return;
+        };
+        let request = MailRequest {
+            subject: h.mail.watchdog_subject.clone(),
+            body: report.body(),
+            config: h.config,
+            state_dir: h.state_dir,
+            mail: h.mail,
+        };
+        if let Err(err) = self.send(&request) {
+            log::error!("the watchdog mail may not have gone out: {err:#}");
         }
-        match picomon::notify::mail::deliver_outbox(&self.cfg, dir, Duration::from_secs(30)) {
-            Ok(n) => log::info!("delivered {n} mail(s) from the outbox"),
-            Err(err) => log::error!("outbox delivery failed: {err:#}"),
+    }
+
+    /// Runs `picomon --watchdog-mail` with `request` on its stdin.
+    fn send(&self, request: &MailRequest) -> anyhow::Result<()> {
+        let mut child = Command::new(&self.picomon)
+            .arg("--watchdog-mail")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .with_context(|| format!("cannot start {} --watchdog-mail", self.picomon.display()))?;
+        let stdin = child.stdin.take().context("its stdin")?;
+        serde_json::to_writer(stdin, request).context("cannot hand it the mail")?;
+        match child.wait_timeout(MAIL_WITHIN)? {
+            Some(s) if s.success() => Ok(()),
+            Some(s) => anyhow::bail!("picomon --watchdog-mail {}", Ending::from_status(s).describe()),
+            None => {
+                let _ = child.kill();
+                let _ = child.wait();
+                anyhow::bail!(
+                    "picomon --watchdog-mail took longer than {} s: killed",
+                    MAIL_WITHIN.as_secs()
+                )
+            }
         }
     }
 }

@@ -144,6 +144,12 @@ impl Smtp {
     /// Reads the password file and the CA file; errors say which setting
     /// and which file, and how to fix it.
     pub fn new(e: &EmailConfig) -> Result<Smtp, String> {
+        Smtp::with_password(e, read_password(e)?)
+    }
+
+    /// With the password already read (by the daemon that handed it to its
+    /// watchdog); reads the CA file.
+    pub fn with_password(e: &EmailConfig, password: Option<String>) -> Result<Smtp, String> {
         if e.smtp_host.is_empty() {
             return Err(
                 "config.emails.smtp_host is empty: set it to \"host:port\" or a list".into(),
@@ -154,28 +160,10 @@ impl Smtp {
             .iter()
             .map(|s| parse_server(s, e.smtp_tls))
             .collect::<Result<Vec<_>, _>>()?;
-        let credentials = if e.smtp_user.is_empty() {
-            None
-        } else {
-            if e.smtp_password_file.is_empty() {
-                return Err(format!(
-                    "config.emails.smtp_user is {:?} but config.emails.smtp_password_file is \
-                     not set: put the password in a file readable only by picomon and name it there",
-                    e.smtp_user
-                ));
-            }
-            let path = std::path::Path::new(&e.smtp_password_file);
-            let raw = crate::secret::read_to_string(path).map_err(|err| {
-                format!(
-                    "cannot read config.emails.smtp_password_file {}: {err} (it must exist and \
-                     be readable by root when picomon starts as root with --user, else by \
-                     the user picomon runs as)",
-                    e.smtp_password_file
-                )
-            })?;
-            warn_if_others_can_read("config.emails.smtp_password_file", &e.smtp_password_file);
-            let password = raw.lines().next().unwrap_or("").to_string();
-            Some(Credentials::new(e.smtp_user.clone(), password))
+        let credentials = match (e.smtp_user.is_empty(), password) {
+            (true, _) => None,
+            (false, Some(p)) => Some(Credentials::new(e.smtp_user.clone(), p)),
+            (false, None) => return Err(missing_password(e)),
         };
         let mut roots = Vec::new();
         if !e.smtp_ca_file.is_empty() {
@@ -518,6 +506,35 @@ impl std::fmt::Display for SendError {
 }
 
 impl std::error::Error for SendError {}
+
+/// The first line of `smtp_password_file`; `None` without `smtp_user`.
+pub fn read_password(e: &EmailConfig) -> Result<Option<String>, String> {
+    if e.smtp_user.is_empty() {
+        return Ok(None);
+    }
+    if e.smtp_password_file.is_empty() {
+        return Err(missing_password(e));
+    }
+    let path = std::path::Path::new(&e.smtp_password_file);
+    let raw = crate::secret::read_to_string(path).map_err(|err| {
+        format!(
+            "cannot read config.emails.smtp_password_file {}: {err} (it must exist and \
+             be readable by root when picomon starts as root with --user, else by \
+             the user picomon runs as)",
+            e.smtp_password_file
+        )
+    })?;
+    warn_if_others_can_read("config.emails.smtp_password_file", &e.smtp_password_file);
+    Ok(Some(raw.lines().next().unwrap_or("").to_string()))
+}
+
+fn missing_password(e: &EmailConfig) -> String {
+    format!(
+        "config.emails.smtp_user is {:?} but config.emails.smtp_password_file is \
+         not set: put the password in a file readable only by picomon and name it there",
+        e.smtp_user
+    )
+}
 
 /// The password file should be for picomon's eyes only; say so once.
 /// Warns when the secret file `path` of `setting` is readable by others

@@ -65,8 +65,8 @@ impl ScriptProbe {
             .set_max_string_size(READ_LIMIT as usize)
             .set_max_array_size(100_000)
             .set_max_map_size(100_000);
-        // No `import` of script files from disk.
-        e.set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new());
+        // No `import` of script files from disk: rhai is built without
+        // modules (`no_module`).
         let end = deadline.end;
         e.on_progress(move |_| (Instant::now() >= end).then(|| Dynamic::from("deadline")));
         e.register_fn("http_get", move |url: &str| http_get(url, &deadline));

@@ -1,0 +1,19 @@
+//! What picomon and picomon-watchdog share, kept apart from the picomon
+//! library so the watchdog links neither the Rhai engine nor the probes
+//! nor the HTTP clients:
+//!
+//! - [`handoff`]: the settings the daemon hands its watchdog at each
+//!   (re)load, over an inherited pipe, and the mail request the watchdog
+//!   hands back to `picomon --watchdog-mail`.
+//! - [`process`]: the private umask, the pid file, switching to the
+//!   `--user`.
+//! - [`hms`]: a duration as `H:MM:SS`.
+
+pub mod handoff;
+pub mod process;
+
+/// Microseconds as `H:MM:SS` (hours not wrapped; negative is 0:00:00).
+pub fn hms(micros: i64) -> String {
+    let s = micros.max(0) / 1_000_000;
+    format!("{}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
+}
