@@ -4,7 +4,6 @@
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
-use std::sync::OnceLock;
 use std::time::Instant;
 
 use super::plugin::{self, PluginCommand, RunningGroups};
@@ -84,6 +83,7 @@ fn run(spec: &CheckSpec, env: RunEnv<'_>) -> Outcome {
 /// turns on (the package's dev-dependency on itself): never in a release.
 #[cfg(feature = "test-hooks")]
 fn forced_panic(spec: &CheckSpec) -> bool {
+    use std::sync::OnceLock;
     static NAME: OnceLock<Option<String>> = OnceLock::new();
     NAME.get_or_init(|| std::env::var("PICOMON_TEST_PANIC").ok())
         .as_deref()

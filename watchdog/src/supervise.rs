@@ -238,7 +238,7 @@ impl Watchdog {
         let mut restarts = 0u32;
         loop {
             let started = Instant::now();
-            let (mut child, stderr) = self.spawn()?;
+            let (mut child, stderr, handed) = self.spawn()?;
             let mut hang_mailed = false;
             let status = loop {
                 match self.watch(&mut child, started, &mut hang_mailed) {
@@ -263,8 +263,10 @@ impl Watchdog {
                     }
                 }
             };
-            // The child's last words are in the tail once its stderr ends.
+            // The child's last words are in the tail once its stderr ends,
+            // its last settings in hand once its end of the pipe closed.
             stderr.finish(STDERR_DRAIN);
+            let _ = handed.recv_timeout(STDERR_DRAIN);
             let uptime = started.elapsed();
             if !self.cli.restart {
                 log::error!("picomon {}", status.describe());
@@ -285,7 +287,7 @@ impl Watchdog {
         }
     }
 
-    fn spawn(&self) -> anyhow::Result<(Child, Reader)> {
+    fn spawn(&self) -> anyhow::Result<(Child, Reader, Receiver<()>)> {
         let watchdog = nix::unistd::getpid().as_raw();
         let pipe = Pipe::new().context("cannot make the handoff pipe")?;
         let mut command = Command::new(&self.picomon);
@@ -329,17 +331,19 @@ impl Watchdog {
         let err = child.stderr.take().context("the child's stderr")?;
         let reader = self.tail.pass_through(err);
         let slot = Arc::clone(&self.handoff);
+        let (done, handed) = crossbeam_channel::bounded(1);
         std::thread::Builder::new()
             .name("handoff".into())
             .spawn(move || {
                 read_handoffs(pipe.read, |h| {
                     log::debug!("picomon handed over its settings: {:?}", h.mail);
                     *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(h);
-                })
+                });
+                let _ = done.send(());
             })
             .context("cannot start the handoff reader")?;
         log::info!("started {} (pid {})", self.picomon.display(), child.id());
-        Ok((child, reader))
+        Ok((child, reader, handed))
     }
 
     /// `-c CONFIG`, the extra arguments, and `--user` when the watchdog

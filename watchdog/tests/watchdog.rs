@@ -228,6 +228,47 @@ fn a_stopped_child_is_a_hang_mailed_and_replaced_with_restart() {
 }
 
 #[test]
+fn a_reload_hands_the_watchdog_the_new_mail_settings() {
+    let s = Setup::new();
+    let smtp = s.smtp();
+    let conf = s.config("reload", OK_CHECK);
+    let w = s.watchdog(&conf, &["--restart"], &[]);
+    let first = w.child(None);
+    // The watchdog never reads the config: only the daemon's handoff at
+    // the reload can tell it the new subject.
+    let text = s
+        .config_text("reload", OK_CHECK)
+        .replace("[picomon] reload stopped", "[picomon] reloaded stopped");
+    fs::write(&conf, text).unwrap();
+    signal(w.pid(), libc::SIGHUP);
+    wait_for(LONG, || w.stderr().contains("config reloaded").then_some(()))
+        .unwrap_or_else(|| panic!("no reload; watchdog said:\n{}", w.stderr()));
+    signal(first, libc::SIGKILL);
+    let mails = wait_mails(&smtp, 1, |_| true);
+    assert_eq!(mails[0].subject(), "[picomon] reloaded stopped");
+}
+
+#[test]
+fn a_config_that_never_loaded_is_logged_at_error_and_not_mailed() {
+    let s = Setup::new();
+    let smtp = s.smtp();
+    let conf = s.path("broken.rhai");
+    fs::write(&conf, "config.base_tick = ;\n").unwrap();
+    let mut w = s.watchdog(&conf, &[], &[]);
+    let status = wait_for(LONG, || w.child.try_wait().ok().flatten()).expect("watchdog exit");
+    assert_eq!(status.code(), Some(1), "{}", w.stderr());
+    let err = w.stderr();
+    assert!(
+        err.contains("ERROR") && err.contains("before its config ever loaded"),
+        "{err}"
+    );
+    // The report names what the child said: its config error.
+    assert!(err.contains("broken.rhai:1:"), "{err}");
+    // The watchdog mails synchronously before it exits: nothing went out.
+    assert!(smtp.received().is_empty(), "{:#?}", smtp.received());
+}
+
+#[test]
 fn mail_left_in_the_outbox_by_a_killed_child_is_delivered() {
     let s = Setup::new();
     // The SMTP server is down while the check fails: the Problem mail waits.
