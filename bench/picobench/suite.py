@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 
-from . import control, idle, memory, metrics, peers, probes, throughput, tick, timeout
+from . import config_eval, control, idle, memory, metrics, peers, probes, throughput, tick, timeout
 from .procs import BenchError
 from .table import ERROR, ROW_IDS, SKIPPED, Table
 
@@ -42,6 +42,7 @@ FULL = dict(
     ctl_threads=8,
     metrics_checks=10000,
     metrics_requests=20,
+    eval=10000,
     settle=1.0,
 )
 SMOKE = dict(
@@ -64,10 +65,11 @@ SMOKE = dict(
     ctl_threads=4,
     metrics_checks=100,
     metrics_requests=3,
+    eval=100,
     settle=0.5,
 )
 
-SECTIONS = ("1", "2", "3", "4", "5", "6", "7", "8")
+SECTIONS = ("1", "2", "3", "4", "5", "6", "7", "8", "9")
 
 
 class Ctx:
@@ -158,6 +160,7 @@ def main(argv):
             ct=sizes["ctl_tick"],
             cr=sizes["ctl_rate"],
             nm=sizes["metrics_checks"],
+            ne=sizes["eval"],
         )
     )
     started = datetime.datetime.now(datetime.timezone.utc)
@@ -183,7 +186,7 @@ def main(argv):
     if wants("3.1", "3.2", "3.3"):
         ctx.log("3. idle daemon memory")
         mem_found = memory.measure(ctx, table)
-    if wants("3.4"):
+    if wants("3.4", "3.5"):
         memory.binary_size(ctx, table)
     if wants("2.1", "2.2", "2.3", "2.4"):
         ctx.log("2. peers: runs")
@@ -206,6 +209,9 @@ def main(argv):
     if wants("8.1"):
         ctx.log(f"8. /metrics with {sizes['metrics_checks']} checks")
         metrics.measure(ctx, table)
+    if wants("9.1", "9.2"):
+        ctx.log(f"9. config evaluation, {sizes['eval']} checks")
+        config_eval.measure(ctx, table, sizes["eval"])
     for rid in ROW_IDS:
         if rid not in table.rows and not wants(rid):
             table.set(rid, "not run (--only)", "", SKIPPED)

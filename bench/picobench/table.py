@@ -38,6 +38,7 @@ ROWS = [
     ("3.2", "idle daemon memory, {m2} checks"),
     ("3.3", "idle daemon memory, {m3} checks"),
     ("3.4", "picomon executable, stripped"),
+    ("3.5", "picomon-watchdog executable, stripped"),
     ("4.1", "idle CPU between ticks, {ni} checks, over {iw} s"),
     ("5.1", "hung plugin (ignores SIGTERM), timeout {tt} s: gone after timeout +"),
     ("5.2", "other checks of the same tick ({tq} quick): last done at"),
@@ -46,6 +47,8 @@ ROWS = [
     ("7.2", "control socket under load: the tick's runs, start to last result, with / without the requests"),
     ("7.3", "control socket under load: status requests served per second"),
     ("8.1", "GET /metrics with {nm} checks: the whole answer, loopback"),
+    ("9.1", "config evaluation, {ne} checks: picomon --check-config"),
+    ("9.2", "an endless loop in the config: picomon --check-config gives up after"),
 ]
 ROW_IDS = [r[0] for r in ROWS]
 

@@ -1,54 +1,22 @@
-//! The benchmark suite in smoke mode (SPEC §11, BENCHMARKS.md): `bench/run
-//! --smoke` runs every measurement with tiny N against the real binary and
-//! must write a well-formed table holding every row, so the suite cannot
-//! rot while picomon changes. Timings are not asserted here: a loaded CI
-//! machine says nothing about them; the full run is a separate command.
+//! The benchmark suite's own figures (BENCHMARKS.md): `bench/run --smoke
+//! --only 3.4,3.5,9` against the binaries this test run built must give a
+//! figure for each of its rows: the sizes of both executables, the config
+//! evaluation and how long an endless loop runs. A few seconds, where the
+//! whole smoke run took half a minute to check a table's shape. Timings
+//! are not judged here (a loaded machine says nothing about them); the
+//! full run is a separate command.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Every row the suite reports, in order (bench/picobench/table.py).
-const ROWS: &[&str] = &[
-    "1.1", "1.2", "1.3", "1.4", "1.5", "1.6", "1.7", "1.8", "1.9", "2.1", "2.2", "2.3", "2.4",
-    "2.5", "2.6", "2.7", "3.1", "3.2", "3.3", "3.4", "4.1", "5.1", "5.2", "6.1", "7.1", "7.2",
-    "7.3", "8.1",
-];
-
-/// What a row may conclude; "error" (a broken measurement) is not among
-/// them.
-const VERDICTS: &[&str] = &["pass", "MISS", "info", "skipped", "not available yet"];
-
-/// Rows that measure picomon itself: they must carry a figure, never be
-/// skipped.
-const MEASURED: &[(&str, &str)] = &[
-    ("1.1", "x ("),
-    ("1.2", "x ("),
-    ("1.3", " s wall"),
-    ("1.4", "x ("),
-    // One daemon tick against -1 and against the floor.
-    ("1.8", "x ("),
-    ("1.9", "x ("),
-    ("2.1", " s / "),
-    ("2.2", " s / "),
-    // Memory: private first, PSS and RSS beside it.
-    ("2.5", " MiB private (PSS "),
-    ("3.1", " MiB private (PSS "),
-    ("3.2", " MiB private (PSS "),
-    ("3.3", " MiB private (PSS "),
-    // The stripped executable.
+/// The rows run, and the text that follows each one's figure.
+const FIGURES: &[(&str, &str)] = &[
     ("3.4", " MB ("),
-    ("4.1", " s CPU"),
-    ("5.1", "process gone when reported: yes"),
-    ("5.2", " s after start"),
-    // The control socket under load: the ratio of the p99 tick lateness,
-    // the runs' time, the status answers served.
-    ("7.1", "x (p99 "),
-    ("7.2", " ms p50, "),
-    ("7.3", " answers/s ("),
-    // The HTTP listener's /metrics.
-    ("8.1", " ms median (min "),
+    ("3.5", " MB ("),
+    ("9.1", " s wall, "),
+    ("9.2", " s wall ("),
 ];
 
 fn repo() -> PathBuf {
@@ -62,6 +30,7 @@ fn run_smoke(out: &Path, work: &Path) -> (std::process::ExitStatus, String) {
     let err_file = fs::File::create(&err_path).expect("create stderr file");
     let mut child = Command::new(repo().join("bench/run"))
         .arg("--smoke")
+        .args(["--only", "3.4,3.5,9", "--no-install"])
         .arg("--picomon")
         .arg(env!("CARGO_BIN_EXE_picomon"))
         .arg("--out")
@@ -107,7 +76,7 @@ fn row<'a>(table: &'a str, id: &str) -> Vec<Vec<&'a str>> {
 }
 
 #[test]
-fn smoke_run_writes_a_table_with_every_row() {
+fn smoke_run_gives_a_figure_for_each_size_and_config_row() {
     let dir = tempfile::tempdir().expect("temp dir");
     let out = dir.path().join("table.md");
     let work = dir.path().join("work");
@@ -118,40 +87,14 @@ fn smoke_run_writes_a_table_with_every_row() {
         status.success(),
         "bench/run --smoke failed ({status}); table:\n{table}\nstderr:\n{stderr}"
     );
-    assert!(
-        table.contains("| # | measurement | result | target | verdict |"),
-        "{table}"
-    );
-    assert!(table.contains("- machine: "), "{table}");
-    for id in ROWS {
+    for (id, unit) in FIGURES {
         let rows = row(&table, id);
         assert_eq!(rows.len(), 1, "row {id} must appear once:\n{table}");
-        let cells = &rows[0];
-        assert_eq!(cells.len(), 5, "row {id} must have 5 cells: {cells:?}");
-        assert!(!cells[2].is_empty(), "row {id} has no result: {cells:?}");
-        assert!(
-            VERDICTS.contains(&cells[4]),
-            "row {id} has verdict {:?}:\n{table}\nstderr:\n{stderr}",
-            cells[4]
-        );
-    }
-    // The peers' memory is read the same way as picomon's, when they ran.
-    for id in ["2.6", "2.7"] {
-        let cells = &row(&table, id)[0];
-        assert!(
-            cells[4] == "skipped" || cells[2].contains(" MiB private (PSS "),
-            "row {id} should show private memory and PSS: {cells:?}"
-        );
-    }
-    for (id, shape) in MEASURED {
-        let cells = &row(&table, id)[0];
-        assert!(
-            cells[2].contains(shape),
-            "row {id} should show {shape:?}: {cells:?}"
-        );
-        assert!(
-            cells[2].starts_with(|c: char| c.is_ascii_digit() || c == '+'),
-            "row {id} should start with a figure: {cells:?}"
-        );
+        let result = rows[0][2];
+        let figure: f64 = result
+            .split_once(unit)
+            .and_then(|(n, _)| n.parse().ok())
+            .unwrap_or_else(|| panic!("row {id} should start with a figure and {unit:?}: {result:?}"));
+        assert!(figure > 0.0, "row {id}: {result:?}");
     }
 }

@@ -407,7 +407,9 @@ fn thrown_error_keeps_its_message_and_position() {
 }
 
 #[test]
-fn endless_loop_fails_fast_with_a_position() {
+fn endless_loop_fails_with_a_position() {
+    // How fast it is stopped is bench row 9.2, not a test: a loaded
+    // machine says nothing about wall time.
     let e = err("let n = 0;\nloop {\n    n += 1;\n}");
     assert!(e.line >= 2 && e.line <= 4 && e.col >= 1, "position: {e}");
     assert!(e.message.contains("endless loop"), "{e}");
