@@ -121,9 +121,8 @@ pub fn build(path: &Path, shared: &Shared, printed: &Printed) -> Engine {
     // A config runs once: the optimiser and the string interner cost more
     // than they save. The interner alone was the largest single item of a
     // 10,000-check evaluation (each new check name evicted from a full cache).
-    engine
-        .set_optimization_level(rhai::OptimizationLevel::None)
-        .set_max_strings_interned(0);
+    // The optimiser is not even built (`no_optimize`).
+    engine.set_max_strings_interned(0);
     engine.disable_symbol("eval");
     // `match` is reserved in Rhai, but `maintenance(#{ match: "db*" })` is
     // the contract's spelling: the word is read as a plain name.
