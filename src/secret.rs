@@ -67,10 +67,12 @@ pub fn snapshot(paths: &[PathBuf]) -> Vec<picomon_common::handoff::SecretFile> {
     paths
         .iter()
         .filter_map(|p| {
-            read(p).ok().map(|content| picomon_common::handoff::SecretFile {
-                path: p.clone(),
-                content,
-            })
+            read(p)
+                .ok()
+                .map(|content| picomon_common::handoff::SecretFile {
+                    path: p.clone(),
+                    content,
+                })
         })
         .collect()
 }

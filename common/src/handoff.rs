@@ -130,7 +130,10 @@ impl std::fmt::Debug for MailSettings {
             .field("smtp_host", &self.smtp_host)
             .field("smtp_tls", &self.smtp_tls)
             .field("smtp_user", &self.smtp_user)
-            .field("smtp_password", &self.smtp_password.as_ref().map(|_| "(set)"))
+            .field(
+                "smtp_password",
+                &self.smtp_password.as_ref().map(|_| "(set)"),
+            )
             .field("watchdog_subject", &self.watchdog_subject)
             .finish_non_exhaustive()
     }
@@ -254,7 +257,10 @@ pub fn read_handoffs(read: OwnedFd, mut got: impl FnMut(Handoff)) {
     let mut line = Vec::new();
     loop {
         line.clear();
-        match (&mut r).take(MAX_LINE as u64 + 1).read_until(b'\n', &mut line) {
+        match (&mut r)
+            .take(MAX_LINE as u64 + 1)
+            .read_until(b'\n', &mut line)
+        {
             Ok(0) => return,
             Ok(_) if line.len() > MAX_LINE => {
                 log::warn!("ignoring a handoff from picomon longer than {MAX_LINE} bytes");
@@ -314,7 +320,10 @@ mod tests {
     fn the_password_is_not_in_debug_output() {
         let text = format!("{:?}", sample());
         assert!(!text.contains("hunter2"), "{text}");
-        assert!(!text.contains("hunter3") && !text.contains("104, 117"), "{text}");
+        assert!(
+            !text.contains("hunter3") && !text.contains("104, 117"),
+            "{text}"
+        );
         assert!(text.contains("(set)"), "{text}");
     }
 }

@@ -352,7 +352,10 @@ impl Watchdog {
     fn child_args(&self) -> Vec<String> {
         let mut args = self.cli.child_args();
         if let Some(name) = &self.cli.user {
-            if !args.iter().any(|a| a == "--user" || a.starts_with("--user=")) {
+            if !args
+                .iter()
+                .any(|a| a == "--user" || a.starts_with("--user="))
+            {
                 args.extend(["--user".to_string(), name.clone()]);
             }
         }
@@ -385,7 +388,11 @@ impl Watchdog {
                     .map_err(io::Error::from)
             });
             if let Err(err) = made {
-                log::error!("cannot give {} to {}: {err}", dir.display(), switch.user.name);
+                log::error!(
+                    "cannot give {} to {}: {err}",
+                    dir.display(),
+                    switch.user.name
+                );
             }
         }
         if let Err(err) = switch_to(&switch.user) {
@@ -545,7 +552,10 @@ impl Watchdog {
         serde_json::to_writer(stdin, request).context("cannot hand it the mail")?;
         match child.wait_timeout(MAIL_WITHIN)? {
             Some(s) if s.success() => Ok(()),
-            Some(s) => anyhow::bail!("picomon --watchdog-mail {}", Ending::from_status(s).describe()),
+            Some(s) => anyhow::bail!(
+                "picomon --watchdog-mail {}",
+                Ending::from_status(s).describe()
+            ),
             None => {
                 let _ = child.kill();
                 let _ = child.wait();

@@ -241,8 +241,10 @@ fn a_reload_hands_the_watchdog_the_new_mail_settings() {
         .replace("[picomon] reload stopped", "[picomon] reloaded stopped");
     fs::write(&conf, text).unwrap();
     signal(w.pid(), libc::SIGHUP);
-    wait_for(LONG, || w.stderr().contains("config reloaded").then_some(()))
-        .unwrap_or_else(|| panic!("no reload; watchdog said:\n{}", w.stderr()));
+    wait_for(LONG, || {
+        w.stderr().contains("config reloaded").then_some(())
+    })
+    .unwrap_or_else(|| panic!("no reload; watchdog said:\n{}", w.stderr()));
     signal(first, libc::SIGKILL);
     let mails = wait_mails(&smtp, 1, |_| true);
     assert_eq!(mails[0].subject(), "[picomon] reloaded stopped");
