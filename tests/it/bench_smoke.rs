@@ -94,7 +94,9 @@ fn smoke_run_gives_a_figure_for_each_size_and_config_row() {
         let figure: f64 = result
             .split_once(unit)
             .and_then(|(n, _)| n.parse().ok())
-            .unwrap_or_else(|| panic!("row {id} should start with a figure and {unit:?}: {result:?}"));
+            .unwrap_or_else(|| {
+                panic!("row {id} should start with a figure and {unit:?}: {result:?}")
+            });
         assert!(figure > 0.0, "row {id}: {result:?}");
     }
 }
