@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_picomon_global_optspecs
-    string join \n c/config= 1/one notify outputs D/debug check-config test-mail send state-dir= pid-file= user= only= h/help V/version
+    string join \n c/config= 1/one notify outputs D/debug check-config watchdog-mail test-mail send state-dir= pid-file= user= only= h/help V/version
 end
 
 function __fish_picomon_needs_command
@@ -34,6 +34,7 @@ complete -c picomon -n "__fish_picomon_needs_command" -l notify -d 'With -1: mai
 complete -c picomon -n "__fish_picomon_needs_command" -l outputs -d 'With -1: send every result through config.outputs (pcrunner\'s cron use)'
 complete -c picomon -n "__fish_picomon_needs_command" -s D -l debug -d 'Debug logging (RUST_LOG still wins where set)'
 complete -c picomon -n "__fish_picomon_needs_command" -l check-config -d 'Evaluate and validate the config, print a summary, exit'
+complete -c picomon -n "__fish_picomon_needs_command" -l watchdog-mail -d 'picomon-watchdog\'s mail: reads its request (settings, subject, body) on stdin, queues it and delivers the outbox; not for people'
 complete -c picomon -n "__fish_picomon_needs_command" -l test-mail -d 'Send one test mail through the configured path and print the answer'
 complete -c picomon -n "__fish_picomon_needs_command" -l send -d 'Read passive result lines from stdin and forward them to the outputs'
 complete -c picomon -n "__fish_picomon_needs_command" -s h -l help -d 'Print help'
