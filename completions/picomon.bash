@@ -77,7 +77,7 @@ _picomon() {
 
     case "${cmd}" in
         picomon)
-            opts="-c -1 -D -h -V --config --one --notify --outputs --debug --check-config --test-mail --send --state-dir --pid-file --user --only --help --version status ack silence silences unsilence run reload ping help"
+            opts="-c -1 -D -h -V --config --one --notify --outputs --debug --check-config --watchdog-mail --test-mail --send --state-dir --pid-file --user --only --help --version status ack silence silences unsilence run reload ping help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
