@@ -6,6 +6,7 @@ mod beat;
 mod dump;
 pub mod event_loop;
 pub mod executor;
+mod handoff;
 pub mod inbox;
 mod notifiers;
 mod once;
@@ -65,7 +66,7 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
     // While still root: the record is in root's /run/picomon.
     crate::control::record::write(&cli.config, &cfg.state_dir);
     // Still as the user that started us: the password file is read here.
-    picomon_common::handoff::hand_over(&crate::notify::mail::watchdog::handoff(&cfg));
+    picomon_common::handoff::hand_over(&handoff::handoff(&cfg));
     // Drop privileges first, so the lock and pid files are the user's and
     // the pid file can be removed at exit.
     startup::prepare_user(&cfg.state_dir, cli.user.as_deref(), &cfg.secret_files())?;

@@ -273,7 +273,7 @@ fn reload(d: &mut Daemon<SystemClock>, cli: &Cli) -> Result<Reloaded, String> {
             log::error!("reload: outputs failed to start, keeping the old ones: {err:#}")
         })
         .ok();
-    picomon_common::handoff::hand_over(&crate::notify::mail::watchdog::handoff(&cfg));
+    picomon_common::handoff::hand_over(&super::handoff::handoff(&cfg));
     let done = d.reload(cfg, Parts { notifier, outputs });
     super::allocator::trim_heap();
     Ok(done)

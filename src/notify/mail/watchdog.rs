@@ -1,14 +1,13 @@
-//! The daemon's side of picomon-watchdog: the settings it hands its
-//! watchdog at each (re)load ([`handoff`]), and `picomon --watchdog-mail`,
+//! The daemon's side of picomon-watchdog: the mail settings it hands its
+//! watchdog at each (re)load ([`settings`]; the rest of the handoff is
+//! the daemon's), and `picomon --watchdog-mail`,
 //! which queues and delivers the watchdog's notice with them ([`serve`]).
 //! The format itself is `picomon_common::handoff`'s.
 
 use std::path::Path;
 use std::time::Duration;
 
-use picomon_common::handoff::{Handoff, MailRequest, MailSettings};
-
-use crate::config::Config;
+use picomon_common::handoff::{MailRequest, MailSettings};
 
 use super::settings::{EmailConfig, MailSettings as Emails, SmtpTls, SubjectStyle};
 
@@ -18,21 +17,9 @@ use super::smtp::{read_password, Smtp};
 /// outbox may take to go out.
 pub const DELIVER_WITHIN: Duration = Duration::from_secs(30);
 
-/// What the watchdog needs of `cfg`, with the SMTP password read now (by
-/// the daemon, before it drops privileges).
-pub fn handoff(cfg: &Config) -> Handoff {
-    let hang_after = cfg.base_tick * 3 + cfg.max_timeout();
-    Handoff {
-        config: cfg.path.clone(),
-        host: crate::host::this_host(),
-        state_dir: cfg.state_dir.clone(),
-        hang_after_ms: hang_after.as_millis() as u64,
-        mail: settings(&cfg.emails),
-        secrets: crate::secret::snapshot(&cfg.secret_files()),
-    }
-}
-
-fn settings(e: &EmailConfig) -> MailSettings {
+/// The mail settings the watchdog is handed, with the SMTP password read
+/// now (by the daemon, before it drops privileges).
+pub fn settings(e: &EmailConfig) -> MailSettings {
     // An unreadable password file is the daemon's own start-up error; the
     // watchdog then gets no password and says so when it mails.
     let smtp_password = read_password(e).ok().flatten();
