@@ -218,6 +218,19 @@ impl Opts {
         }
     }
 
+    /// `ca_file`, the name every other TLS option uses; `ca` is its older
+    /// alias, kept so configs written for it still load.
+    fn ca_file(&self) -> RhaiResult<Option<PathBuf>> {
+        let (new, old) = (self.string("ca_file")?, self.string("ca")?);
+        if new.is_some() && old.is_some() {
+            return Err(err(format!(
+                "{}(): options `ca_file` and `ca` name the same file; keep `ca_file`",
+                self.func
+            )));
+        }
+        Ok(new.or(old).filter(|s| !s.is_empty()).map(PathBuf::from))
+    }
+
     /// `client_cert` and `client_key`, both or neither.
     fn client(&self) -> RhaiResult<Option<ClientTls>> {
         ClientTls::pair(
@@ -284,6 +297,7 @@ fn nsca_web(url: &str, user: &str, password_file: &str, opts: Map) -> RhaiResult
             "lines_per_post",
             "max_line_size",
             "timeout",
+            "ca_file",
             "ca",
             "client_cert",
             "client_key",
@@ -299,7 +313,7 @@ fn nsca_web(url: &str, user: &str, password_file: &str, opts: Map) -> RhaiResult
         lines_per_post: o.int("lines_per_post", 400, 1, 100_000)? as usize,
         max_line_size: o.int("max_line_size", 8192, 128, 1 << 24)? as usize,
         timeout: o.seconds("timeout", 3.0)?,
-        ca: o.string("ca")?.filter(|s| !s.is_empty()).map(PathBuf::from),
+        ca: o.ca_file()?,
         client: o.client()?,
     };
     o.finish(kind)

@@ -413,6 +413,9 @@ impl<C: Clock> Daemon<C> {
                     .silenced_by(t.subject(), now, &self.cfg.maintenance)
                     .is_some();
             if quiet {
+                if let Some(nag) = self.checks[i].nag_mut() {
+                    nag.hold();
+                }
                 continue;
             }
             let start = t.alert.outage_start.unwrap_or(now.wall);
