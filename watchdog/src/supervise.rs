@@ -54,9 +54,9 @@ const STDERR_DRAIN: Duration = Duration::from_secs(2);
 pub fn main(cli: Cli) -> anyhow::Result<i32> {
     picomon::daemon::private_umask();
     let default = if cli.debug { "debug" } else { "info" };
-    let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default))
-        .format_target(false)
-        .try_init();
+    // Its own lines tagged, so they read apart from picomon's, which pass
+    // through its stderr (see picomon::daemon::logging).
+    picomon::daemon::logging::init(default, Some(picomon::daemon::logging::WATCHDOG_TAG));
     let mut cfg = picomon::config::load(&cli.config).map_err(anyhow::Error::new)?;
     if let Some(dir) = cli.state_dir_override() {
         cfg.state_dir = dir;

@@ -437,7 +437,7 @@ impl<C: Clock> Daemon<C> {
             let to = nag.recipients(steps);
             let lasted = crate::clock::hms(now.steady - nag.since());
             if !reached.is_empty() {
-                log::info!(
+                log::warn!(
                     "escalation {}: unacknowledged for {lasted}: now also to {}",
                     t.spec.title(),
                     to.join(", ")
@@ -448,7 +448,7 @@ impl<C: Clock> Daemon<C> {
                 out.push(n);
             }
             if let Some(k) = reminder {
-                log::info!(
+                log::warn!(
                     "reminder {}: still {} after {lasted}",
                     t.spec.title(),
                     t.alert.last_status.unwrap_or(Status::Unknown),
