@@ -302,10 +302,18 @@ struct Layout {
     /// The viewport's width and the document's scroll width.
     viewport: f64,
     scroll: f64,
-    /// Per row in page order: name, its phase, whether muted, the name's
-    /// box (left, right, top, width) and the output's (left, right, top,
-    /// width).
-    rows: Vec<(String, String, bool, [f64; 4], [f64; 4])>,
+    /// The rows in page order.
+    rows: Vec<Row>,
+}
+
+/// One check's row as laid out; a box is (left, right, top, width).
+#[derive(Debug)]
+struct Row {
+    name: String,
+    phase: String,
+    muted: bool,
+    name_box: [f64; 4],
+    out_box: [f64; 4],
 }
 
 const MEASURE: &str = r#"<script>
@@ -347,14 +355,12 @@ fn layout(dir: &Path, html: &str, width: u32) -> Layout {
             .as_array()
             .unwrap()
             .iter()
-            .map(|r| {
-                (
-                    r[0].as_str().unwrap().to_string(),
-                    r[1].as_str().unwrap().to_string(),
-                    r[2].as_bool().unwrap(),
-                    four(&r[3]),
-                    four(&r[4]),
-                )
+            .map(|r| Row {
+                name: r[0].as_str().unwrap().to_string(),
+                phase: r[1].as_str().unwrap().to_string(),
+                muted: r[2].as_bool().unwrap(),
+                name_box: four(&r[3]),
+                out_box: four(&r[4]),
             })
             .collect(),
     }
@@ -469,12 +475,19 @@ add(plugin("check_dummy", ["2", "connection timed out"]), #{ name: "app", target
             l.scroll <= l.viewport + 0.5,
             "{width}: scrolls sideways: {l:?}"
         );
-        let (first, phase, muted, ..) = &l.rows[0];
+        let first = &l.rows[0];
         assert!(
-            phase == "problem" && !muted,
-            "{width}: {first} first: {l:?}"
+            first.phase == "problem" && !first.muted,
+            "{width}: {} first: {l:?}",
+            first.name
         );
-        for (name, _, _, n, o) in &l.rows {
+        for Row {
+            name,
+            name_box: n,
+            out_box: o,
+            ..
+        } in &l.rows
+        {
             assert!(
                 n[3] > 0.0 && n[0] >= 0.0 && n[1] <= l.viewport,
                 "{width}: {name} {n:?}"
