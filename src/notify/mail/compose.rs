@@ -439,9 +439,10 @@ impl Composer {
         })
     }
 
-    /// The same composer naming the status page of a listener on `listen`.
+    /// The same composer naming the status page of a listener on `listen`
+    /// (not one on port 0, whose port is only known once it listens).
     pub fn with_status_page(mut self, listen: Option<std::net::SocketAddr>) -> Composer {
-        self.status_page = listen.map(status_page_url);
+        self.status_page = listen.filter(|a| a.port() != 0).map(status_page_url);
         self
     }
 
@@ -1215,6 +1216,35 @@ pub(crate) mod tests {
         let e = c.plain("s", "b", 1).unwrap();
         assert_short_lines(&e.message);
         assert_eq!(e.to.len(), 80);
+    }
+
+    #[test]
+    fn a_problem_mail_says_how_to_act_and_where_the_status_page_is() {
+        let c = Composer::new(&email_config())
+            .unwrap()
+            .with_status_page(Some("[::1]:9464".parse().unwrap()));
+        let mut p = notice(TransitionKind::Problem, Status::Critical, "DOWN");
+        p.name = "it's down".into();
+        let m = unfolded(&c.transition(&p, None, 5).unwrap());
+        assert!(
+            m.contains(
+                "To act on it:\r\n  picomon ack 'it'\\''s down on web1' -m 'WHY'\r\n  \
+                 picomon silence 'it'\\''s down on web1' --for 2h -m 'WHY'\r\n  \
+                 status page: http://[::1]:9464/\r\n"
+            ),
+            "{m}"
+        );
+        let r = unfolded(
+            &c.transition(&notice(TransitionKind::Recovery, Status::Ok, "UP"), None, 6)
+                .unwrap(),
+        );
+        assert!(!r.contains("To act on it"), "{r}");
+        // A listener on port 0 has no address to give.
+        let c = Composer::new(&email_config())
+            .unwrap()
+            .with_status_page(Some("127.0.0.1:0".parse().unwrap()));
+        let m = unfolded(&c.transition(&p, None, 5).unwrap());
+        assert!(!m.contains("status page"), "{m}");
     }
 
     #[test]
