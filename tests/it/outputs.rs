@@ -604,6 +604,19 @@ fn rhai_constructors_build_specs_and_refuse_bad_options() {
             "{key}"
         );
     }
+    let spec = engine
+        .eval::<rhai::Dynamic>(
+            r#"icinga2_api("https://x.example:5665", "u", "/pw", #{ ca_file: "/etc/picomon/ca.pem" })"#,
+        )
+        .expect("icinga2_api with ca_file")
+        .try_cast::<OutputSpec>()
+        .unwrap();
+    assert!(matches!(
+        &spec.kind,
+        OutputKind::Icinga2Api { ca: Some(ca), .. } if ca == Path::new("/etc/picomon/ca.pem")
+    ));
+    let e = err(r#"icinga2_api("https://x.example:5665", "u", "/pw", "/a", #{ ca_file: "/b" })"#);
+    assert!(e.contains("named twice"), "{e}");
     let e = err(r#"nsca_web("http://x.example/", "u", "/pw", #{ ca_file: "/a", ca: "/b" })"#);
     assert!(e.contains("keep `ca_file`"), "{e}");
     let e = err(r#"nsca_web("http://x.example/", "u", "/pw", #{ client_cert: "/c.pem" })"#);
