@@ -101,6 +101,7 @@ impl<'a> From<&'a Config> for MailSettings<'a> {
         MailSettings {
             emails: &cfg.emails,
             config_path: &cfg.path,
+            listen: cfg.listen,
         }
     }
 }

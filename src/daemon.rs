@@ -93,26 +93,12 @@ fn watchdog_mail() -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// Logging to stderr. `RUST_LOG` wins; else `-D` means debug; else INFO
-/// until the config's `verb_level` is known (see [`apply_verb_level`]).
+/// Logging to stderr (see [`picomon_common::logging`]). `RUST_LOG` wins; else `-D` means
+/// debug; else INFO until the config's `verb_level` is known (see
+/// [`apply_verb_level`]).
 fn init_logging(debug: bool) {
     let from_env = std::env::var_os("RUST_LOG").is_some();
-    // env_logger's own layout, with control characters escaped: a name or
-    // an output with a line break cannot forge a log line.
-    let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("debug"))
-        .format(|buf, record| {
-            use std::io::Write;
-            let style = buf.default_level_style(record.level());
-            let text = record.args().to_string();
-            writeln!(
-                buf,
-                "[{} {style}{:<5}{style:#}] {}",
-                buf.timestamp(),
-                record.level(),
-                crate::model::escape_control(&text)
-            )
-        })
-        .try_init();
+    picomon_common::logging::init("debug", None);
     if !from_env {
         log::set_max_level(if debug {
             log::LevelFilter::Debug

@@ -267,7 +267,7 @@ impl Outputs {
                     let mut st = out.state();
                     if dropped > 0 {
                         st.dropped += dropped;
-                        log::warn!(
+                        log::error!(
                             "output {}: spool {} is full: dropped the {dropped} oldest results ({} dropped since start); raise spool_max_bytes or fix the output",
                             out.name,
                             out.spool.dir().display(),
@@ -616,7 +616,8 @@ fn record_failure(out: &Output, message: String) {
         .map(|(m, _)| m != &message)
         .unwrap_or(true);
     if changed {
-        log::warn!(
+        // ERROR, as every failed delivery: the monitoring it feeds is behind.
+        log::error!(
             "output {} ({}): {message}; results wait in {} and are retried",
             out.name,
             out.label,

@@ -183,6 +183,7 @@ mod tests {
                     anchor: 1_700_000_120_000_000,
                     reminders: 2,
                     escalated: 1,
+                    held: false,
                 }),
                 flap: FlapHistory::default(),
             },

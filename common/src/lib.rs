@@ -17,3 +17,25 @@ pub fn hms(micros: i64) -> String {
     let s = micros.max(0) / 1_000_000;
     format!("{}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
 }
+pub mod logging;
+
+/// `text` with control characters (CR, LF, TAB, ESC, ...) and Unicode line
+/// separators written as escapes (`\r`, `\n`, `\t`, `\u{1b}`), so a name
+/// or an output cannot start a line of its own in a log or a terminal
+/// (log injection). Backslashes stay as they are: escaping twice changes
+/// nothing.
+pub fn escape_control(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() || c == '\u{2028}' || c == '\u{2029}';
+    if !text.contains(unsafe_char) {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out.into()
+}

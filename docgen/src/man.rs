@@ -279,7 +279,9 @@ fn config_page() -> String {
     section(&mut r, "HOSTS AND CHECKS");
     para(
         &mut r,
-        "host(name) or host(name, #{ ipv4, ipv6 }) declares a host for probes. A constructor \
+        "host(name), host(name, #{ ipv4, ipv6 }) or host(#{ name, ipv4, ipv6 }) declares a \
+         host for probes; checks of this machine (plugins, shell(), disk(), load(), ...) name \
+         it by its host name. A constructor \
          makes a check: plugin(name_or_path, [args]) runs a Nagios plugin (a bare name is looked \
          up in config.plugin_dirs, then PATH), shell(\"command\") runs a shell command, and the \
          built-in probes (ping, tcp, http, dns, smtp, tls_cert, disk, load, pressure, ...; see \

@@ -79,10 +79,14 @@ pub struct Subject<'a> {
 }
 
 impl Subject<'_> {
+    /// The pattern matches the name, the identity or the target; one with
+    /// ` on ` also matches `NAME on TARGET`, as mails name the check.
     pub fn matches(&self, pattern: &str) -> bool {
         [self.name, self.id, self.dest]
             .iter()
             .any(|s| glob_match(pattern, s))
+            || (pattern.contains(" on ")
+                && glob_match(pattern, &format!("{} on {}", self.name, self.dest)))
     }
 }
 

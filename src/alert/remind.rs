@@ -7,7 +7,8 @@
 //!     (an Update mailed at U starts the count again from U)
 //!     (late ticks do not bunch reminders: missed ones are skipped)
 //!  outage start S -- S+after_1: thread escalated to to_1 -- S+after_2: to_2 ...
-//!  acknowledged or silenced: neither reminders nor new escalation steps
+//!  acknowledged or silenced: neither reminders nor new escalation steps;
+//!     when it ends, one reminder at once, the next a full interval later
 //! ```
 //!
 //! Every time here but `outage_start` is a steady time (see
@@ -40,6 +41,10 @@ pub struct Nag {
     /// Escalation steps reached.
     #[serde(default)]
     pub escalated: u32,
+    /// Acknowledged or silenced at the last tick: a reminder due when
+    /// that ends counts the next interval from itself.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub held: bool,
 }
 
 impl Nag {
@@ -52,6 +57,7 @@ impl Nag {
             anchor: mailed_at,
             reminders: 0,
             escalated: 0,
+            held: false,
         }
     }
 
@@ -71,17 +77,32 @@ impl Nag {
     }
 
     /// A reminder due now: counts it and moves the anchor to the last due
-    /// time not after `now` (missed ones are skipped, not sent in a burst).
+    /// time not after `now` (missed ones are skipped, not sent in a burst),
+    /// or to `now` after an ack or silence ([`Nag::hold`]).
     /// Returns its number (1 for the first).
     pub fn remind(&mut self, every_secs: u64, now: UnixMicros) -> Option<u32> {
+        let held = std::mem::take(&mut self.held);
         let every = i64::try_from(every_secs).ok()?.checked_mul(1_000_000)?;
         if every <= 0 || now < self.anchor.saturating_add(every) {
             return None;
         }
         let periods = (now - self.anchor) / every;
-        self.anchor += periods * every;
+        self.anchor = if held {
+            now
+        } else {
+            self.anchor + periods * every
+        };
         self.reminders += 1;
         Some(self.reminders)
+    }
+
+    /// The check is acknowledged or silenced at this tick: no reminder
+    /// while it is; the one due when it ends goes out at once and the next
+    /// a full interval after it. Without this the reminders would keep the
+    /// grid of the Problem mail, and the one due when an ack ended could be
+    /// followed by the next within seconds.
+    pub fn hold(&mut self) {
+        self.held = true;
     }
 
     /// Another mail of the thread went out (an Update): the next reminder

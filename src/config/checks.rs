@@ -40,7 +40,7 @@ pub const CHECK_OPTIONS: &[&str] = &[
 ];
 
 /// The options `host(name, #{ ... })` accepts.
-pub const HOST_OPTIONS: &[&str] = &["ipv4", "ipv6", "depends_on"];
+pub const HOST_OPTIONS: &[&str] = &["name", "ipv4", "ipv6", "depends_on"];
 
 type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
 
@@ -303,9 +303,10 @@ fn host_text(h: &Host) -> String {
     s
 }
 
-/// `host(name[, #{ ipv4, ipv6 }])` or `host(#{ ipv4, ipv6 })`. A name is
-/// for people (spaces are fine: probes that need a DNS name fall back to
-/// the address); without one the addresses are the name, `ipv4/ipv6` as
+/// `host(name[, #{ ipv4, ipv6 }])` or `host(#{ name, ipv4, ipv6 })` (as
+/// picomon's Python `Host(name=..., ipv4=...)` is written). A name is for
+/// people (spaces are fine: probes that need a DNS name fall back to the
+/// address); without one the addresses are the name, `ipv4/ipv6` as
 /// picomon's Python `Host` wrote it. Addresses must be literal IP
 /// addresses: a host name there would silently be resolved at every run.
 fn make_host(name: Option<&Dynamic>, opts: Option<&Dynamic>) -> Result<Host, String> {
@@ -337,6 +338,20 @@ fn make_host(name: Option<&Dynamic>, opts: Option<&Dynamic>) -> Result<Host, Str
     for (key, val) in map.iter() {
         let what = format!("host option {key}");
         match key.as_str() {
+            "name" if !host.name.is_empty() => {
+                return Err(format!(
+                    "host({:?}, #{{ name: ... }}) names the host twice; give the name once, \
+                     host(\"web\", #{{ ipv4: ... }}) or host(#{{ name: \"web\", ipv4: ... }})",
+                    host.name
+                ))
+            }
+            "name" => {
+                let n = v::non_empty("host option name", val)?;
+                if n.contains(char::is_control) {
+                    return Err(format!("host name {n:?} must be one line of text"));
+                }
+                host.name = n;
+            }
             "ipv4" => {
                 let a = v::string(&what, val)?;
                 if a.parse::<std::net::Ipv4Addr>().is_err() {

@@ -274,6 +274,17 @@ fn tick_micros(cfg: &Config) -> u64 {
     (cfg.base_tick.as_micros() as u64).max(1)
 }
 
+/// The level a transition is logged at: what asks for someone (a Problem,
+/// an Update, the start of flapping) at WARN, so `journalctl -p warning`
+/// lists it; the end of an outage at INFO.
+fn log_level(tr: &crate::alert::Transition) -> log::Level {
+    match tr.kind {
+        TransitionKind::Recovery => log::Level::Info,
+        TransitionKind::FlappingStop if tr.status == crate::model::Status::Ok => log::Level::Info,
+        _ => log::Level::Warn,
+    }
+}
+
 impl<C: Clock> Daemon<C> {
     /// A loop for `cfg`'s checks, all due at once (tick 0 is now).
     pub fn new(
@@ -617,7 +628,7 @@ impl<C: Clock> Daemon<C> {
             if t.alert.phase != Phase::Problem || t.held_by().is_some() || self.standby_quiet(i) {
                 continue;
             }
-            log::info!(
+            log::warn!(
                 "{}: no longer silenced and still failing: its Problem is mailed now",
                 t.spec.title()
             );
@@ -725,7 +736,8 @@ impl<C: Clock> Daemon<C> {
         let status_changed = before.last_status.is_some_and(|s| s != outcome.status);
         let tr = t.alert.step(outcome.status, t.spec.retry, now);
         if let Some(tr) = &tr {
-            log::info!(
+            log::log!(
+                log_level(tr),
                 "{} {}: {} {}",
                 tr.kind.as_str(),
                 t.spec.title(),

@@ -64,6 +64,26 @@ pub const MAIL_STATE_FILE: &str = "mail-state";
 struct Thread {
     outage_start: UnixMicros,
     subject: String,
+    /// The Message-ID of the mail that announced the outage when it is
+    /// not the Problem mail's own (a digest): later mails reply to it, so
+    /// their `In-Reply-To` names a mail the reader has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    root_id: Option<String>,
+    /// The addresses the thread was escalated to: the ack mail goes to
+    /// them as well.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    escalated_to: Vec<String>,
+}
+
+impl Thread {
+    fn new(outage_start: UnixMicros, subject: String) -> Thread {
+        Thread {
+            outage_start,
+            subject,
+            root_id: None,
+            escalated_to: Vec::new(),
+        }
+    }
 }
 
 /// What the mail side keeps across restarts (unknown fields ignored).
@@ -94,6 +114,7 @@ struct Placed {
     start: UnixMicros,
     subject: Option<String>,
     root: bool,
+    root_id: Option<String>,
 }
 
 impl Placed {
@@ -102,6 +123,7 @@ impl Placed {
             start: self.start,
             subject: self.subject.as_deref(),
             root: self.root,
+            root_id: self.root_id.as_deref(),
         }
     }
 }
@@ -141,8 +163,9 @@ impl MailNotifier {
     ) -> anyhow::Result<MailNotifier> {
         let cfg = cfg.into();
         let e = cfg.emails;
-        let composer =
-            Composer::new(e).map_err(|m| anyhow!("{}: {m}", cfg.config_path.display()))?;
+        let composer = Composer::new(e)
+            .map_err(|m| anyhow!("{}: {m}", cfg.config_path.display()))?
+            .with_status_page(cfg.listen);
         let smtp = Smtp::new(e).map_err(|m| anyhow!("{}: {m}", cfg.config_path.display()))?;
         let courier = Courier::start(
             "mail-sender",
@@ -221,60 +244,58 @@ impl MailNotifier {
             start,
             subject: Some(subject),
             root: true,
+            root_id: None,
         };
-        let reply = |start, subject| Placed {
+        let reply = |start, th: Option<Thread>| Placed {
             start,
-            subject,
+            subject: th.as_ref().map(|th| th.subject.clone()),
             root: false,
+            root_id: th.and_then(|th| th.root_id),
         };
-        let open = |th: &Thread| reply(th.outage_start, Some(th.subject.clone()));
+        if let Some(th) = self.saved.threads.get_mut(&n.check_id) {
+            for a in &n.escalated_to {
+                if !th.escalated_to.contains(a) {
+                    th.escalated_to.push(a.clone());
+                }
+            }
+        }
         if t.opens_outage() {
             let subject = self.composer.problem_subject(n);
             self.saved.threads.insert(
                 n.check_id.clone(),
-                Thread {
-                    outage_start: t.outage_start,
-                    subject: subject.clone(),
-                },
+                Thread::new(t.outage_start, subject.clone()),
             );
             return root(t.outage_start, subject);
         }
+        let same_outage = |th: &Thread| th.outage_start == t.outage_start;
         match t.kind {
             // In the thread of the open outage, else a thread of its own.
             TransitionKind::FlappingStart => match self.saved.threads.get(&n.check_id) {
-                Some(th) => open(th),
+                Some(th) => reply(th.outage_start, Some(th.clone())),
                 None => {
                     let subject = self.composer.flapping_subject(n);
-                    self.saved.threads.insert(
-                        n.check_id.clone(),
-                        Thread {
-                            outage_start: t.at,
-                            subject: subject.clone(),
-                        },
-                    );
+                    self.saved
+                        .threads
+                        .insert(n.check_id.clone(), Thread::new(t.at, subject.clone()));
                     root(t.at, subject)
                 }
             },
             // Ends whichever thread is open.
             TransitionKind::FlappingStop => match self.saved.threads.remove(&n.check_id) {
-                Some(th) => open(&th),
+                Some(th) => reply(th.outage_start, Some(th)),
                 None => reply(t.outage_start, None),
             },
             TransitionKind::Recovery => reply(
                 t.outage_start,
-                self.saved
-                    .threads
-                    .remove(&n.check_id)
-                    .filter(|th| th.outage_start == t.outage_start)
-                    .map(|th| th.subject),
+                self.saved.threads.remove(&n.check_id).filter(same_outage),
             ),
             _ => reply(
                 t.outage_start,
                 self.saved
                     .threads
                     .get(&n.check_id)
-                    .filter(|th| th.outage_start == t.outage_start)
-                    .map(|th| th.subject.clone()),
+                    .filter(|th| same_outage(th))
+                    .cloned(),
             ),
         }
     }
@@ -319,6 +340,14 @@ impl Notifier for MailNotifier {
         let places: Vec<Placed> = batch.iter().map(|n| self.track_thread(n)).collect();
         let mut queued = false;
         if batch.len() > self.digest_over {
+            // The threads the digest opens are its: their later mails
+            // reply to it (the Problem mails named in it were never sent).
+            let digest_id = self.composer.digest_id(now);
+            for (n, place) in batch.iter().zip(&places) {
+                if let (true, Some(th)) = (place.root, self.saved.threads.get_mut(&n.check_id)) {
+                    th.root_id = Some(digest_id.clone());
+                }
+            }
             queued |= self.queue(self.composer.digest(&batch, now), "digest", MailKind::Alert);
         } else {
             for (n, place) in batch.iter().zip(&places) {
@@ -336,15 +365,22 @@ impl Notifier for MailNotifier {
         if !self.composer.has_recipients() {
             return;
         }
-        let subject = self
+        let thread = self
             .saved
             .threads
             .get(&check.check_id)
-            .filter(|th| Some(th.outage_start) == check.outage_start)
-            .map(|th| th.subject.clone());
-        let entry = self
-            .composer
-            .acknowledgement(check, subject.as_deref(), by, comment, now);
+            .filter(|th| Some(th.outage_start) == check.outage_start);
+        let entry = self.composer.acknowledgement(
+            check,
+            compose::AckThread {
+                subject: thread.map(|th| th.subject.as_str()),
+                root_id: thread.and_then(|th| th.root_id.as_deref()),
+                escalated_to: thread.map(|th| th.escalated_to.as_slice()).unwrap_or(&[]),
+            },
+            by,
+            comment,
+            now,
+        );
         if self.queue(entry, "acknowledgement", MailKind::Alert) {
             self.courier.wake();
         }

@@ -110,7 +110,7 @@ impl Sink for Icinga2Api {
             match resp.status().as_u16() {
                 200..=299 => {}
                 code @ (400 | 404) => {
-                    log::warn!(
+                    log::error!(
                         "Icinga 2 refused the result for {}{} (HTTP {code}: {}): is the object defined there, with passive checks enabled? Set host_name/service_name on the check to match.",
                         r.host,
                         r.service.as_deref().map(|s| format!("!{s}")).unwrap_or_default(),

@@ -1,7 +1,8 @@
 //! What a config declares in `config.outputs = [ ... ]`, and the Rhai
 //! constructors that build it: `json_lines(path)`, `nsca_web(url, user,
 //! password_file)`, `command_file(path)`, `icinga2_api(url, user,
-//! password_file, ca)`, each also with a trailing options map.
+//! password_file[, ca])`, each also with a trailing options map (`ca_file`
+//! there as for `nsca_web`: the one name of a CA file in every config).
 //!
 //! `nsca_web` and `icinga2_api` also take `client_cert` and `client_key`
 //! (PEM files): a TLS client certificate for servers that authenticate
@@ -136,6 +137,10 @@ pub fn register(engine: &mut Engine) {
         |url: &str, user: &str, pw: &str, ca: &str| icinga2_api(url, user, pw, ca, Map::new()),
     );
     engine.register_fn("icinga2_api", icinga2_api);
+    engine.register_fn(
+        "icinga2_api",
+        |url: &str, user: &str, pw: &str, opts: Map| icinga2_api(url, user, pw, "", opts),
+    );
 }
 
 /// Reads the options map of constructor `func`, refusing keys outside
@@ -218,6 +223,19 @@ impl Opts {
         }
     }
 
+    /// `ca_file`, the name every other TLS option uses; `ca` is its older
+    /// alias, kept so configs written for it still load.
+    fn ca_file(&self) -> RhaiResult<Option<PathBuf>> {
+        let (new, old) = (self.string("ca_file")?, self.string("ca")?);
+        if new.is_some() && old.is_some() {
+            return Err(err(format!(
+                "{}(): options `ca_file` and `ca` name the same file; keep `ca_file`",
+                self.func
+            )));
+        }
+        Ok(new.or(old).filter(|s| !s.is_empty()).map(PathBuf::from))
+    }
+
     /// `client_cert` and `client_key`, both or neither.
     fn client(&self) -> RhaiResult<Option<ClientTls>> {
         ClientTls::pair(
@@ -284,6 +302,7 @@ fn nsca_web(url: &str, user: &str, password_file: &str, opts: Map) -> RhaiResult
             "lines_per_post",
             "max_line_size",
             "timeout",
+            "ca_file",
             "ca",
             "client_cert",
             "client_key",
@@ -299,7 +318,7 @@ fn nsca_web(url: &str, user: &str, password_file: &str, opts: Map) -> RhaiResult
         lines_per_post: o.int("lines_per_post", 400, 1, 100_000)? as usize,
         max_line_size: o.int("max_line_size", 8192, 128, 1 << 24)? as usize,
         timeout: o.seconds("timeout", 3.0)?,
-        ca: o.string("ca")?.filter(|s| !s.is_empty()).map(PathBuf::from),
+        ca: o.ca_file()?,
         client: o.client()?,
     };
     o.finish(kind)
@@ -330,9 +349,20 @@ fn icinga2_api(
     let o = Opts::new(
         "icinga2_api",
         opts,
-        &["timeout", "client_cert", "client_key"],
+        &["timeout", "ca_file", "ca", "client_cert", "client_key"],
     )?;
     check_url("icinga2_api", url)?;
+    // The CA as its fourth argument or, as everywhere else, `ca_file`.
+    let ca = match (ca.is_empty(), o.ca_file()?) {
+        (true, from_opts) => from_opts,
+        (false, None) => Some(PathBuf::from(ca)),
+        (false, Some(_)) => {
+            return Err(err(
+                "icinga2_api(): the CA is named twice, as the fourth argument and as `ca_file`; keep one"
+                    .to_string(),
+            ))
+        }
+    };
     let client = o.client()?;
     if client.is_none() || !user.is_empty() {
         non_empty("icinga2_api", "user", user)?;
@@ -342,7 +372,7 @@ fn icinga2_api(
         url: url.into(),
         user: user.into(),
         password_file: password_file.into(),
-        ca: (!ca.is_empty()).then(|| PathBuf::from(ca)),
+        ca,
         timeout: o.seconds("timeout", 5.0)?,
         client,
     };

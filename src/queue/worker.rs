@@ -159,7 +159,8 @@ pub fn pass<D: Deliverer>(
                 if let Source::Memory(id) = src {
                     q.memory.settle(id, Some(entry));
                 }
-                log::warn!("{label} delivery failed: {e}");
+                // ERROR: what was to be told waits (it is retried).
+                log::error!("{label} delivery failed: {e}");
                 res.error = Some(e);
                 break;
             }

@@ -136,6 +136,15 @@ fn def(label: &str, dest: &str, target: &str, map: &Map, probe: impl Probe + 'st
     }
 }
 
+/// A check of this machine: its target is the machine's name, as for
+/// plugins, so mails and `status` name every local check the same way.
+/// Its identity keeps `localhost`, as before, so a state file from an
+/// earlier version still finds it.
+fn here(mut d: CheckDef) -> CheckDef {
+    d.dest = crate::host::this_host();
+    d
+}
+
 /// Registers the probe constructors (`ping4(h)`, `tcp(h, port)`, ...) with
 /// the config engine. Each returns a [`crate::model::CheckDef`]; a bad
 /// option is an error naming it and the fix.
@@ -289,7 +298,7 @@ pub fn register(engine: &mut Engine) {
     fn disk(path: &str, map: Map) -> RhaiResult<CheckDef> {
         let o = Opts::new("disk", map.clone(), disk::DiskProbe::OPTIONS)?;
         let p = disk::DiskProbe::new(path, &o)?;
-        Ok(def("disk", "localhost", path, &map, p))
+        Ok(here(def("disk", "localhost", path, &map, p)))
     }
     engine.register_fn("disk", |path: &str| disk(path, Map::new()));
     engine.register_fn("disk", disk);
@@ -299,7 +308,7 @@ pub fn register(engine: &mut Engine) {
         let o = Opts::new("script", map.clone(), script::ScriptProbe::OPTIONS)?;
         let p = script::ScriptProbe::new(&ctx, name, f, &o)?;
         // The user's name says more in mails than "script".
-        let mut d = def("script", "localhost", name, &map, p);
+        let mut d = here(def("script", "localhost", name, &map, p));
         d.label = name.to_string();
         Ok(d)
     }
@@ -322,7 +331,7 @@ fn this_machine<P: Probe + 'static>(
     let make = move |map: Map| -> RhaiResult<CheckDef> {
         let o = Opts::new(name, map.clone(), allowed)?;
         let p = new(&o)?;
-        Ok(def(name, "localhost", "", &map, p))
+        Ok(here(def(name, "localhost", "", &map, p)))
     };
     engine.register_fn(name, move || make(Map::new()));
     engine.register_fn(name, make);

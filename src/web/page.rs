@@ -1,9 +1,17 @@
 //! `/`: the status page. One self-contained HTML document (its CSS inline,
 //! no script, no request of its own: the listener's Content-Security-Policy
-//! forbids them), checks grouped by target in config order, each row
-//! coloured by its last status, with its phase, since when it fails, its
-//! last run, an SVG sparkline of its recent durations and the first line
-//! of its output. It reloads itself (`<meta http-equiv="refresh">`).
+//! forbids them), checks grouped by target, each row coloured by its last
+//! status, with its phase, since when it fails, its last run, an SVG
+//! sparkline of its recent durations and the first line of its output
+//! (perfdata in its tooltip). It reloads itself (`<meta http-equiv="refresh">`).
+//!
+//! Made for an incident and for a phone: targets and rows in PROBLEM come
+//! first (then muted problems, retrying, the rest in config order);
+//! acknowledged, silenced and UNREACHABLE problems are muted; the header
+//! counts PROBLEM, UNREACHABLE, FLAPPING, ACKED and SILENCED. Below 1000 px
+//! a row is a small grid (state, name and since on one line, the output
+//! wrapped under them), below 600 px without last run and durations; the
+//! check's name and output are never cut.
 
 use std::fmt::Write;
 
@@ -32,6 +40,10 @@ pub fn render(s: &Snapshot) -> String {
     out.push_str("<header><h1>picomon</h1><p class=\"summary\">");
     for (n, class, what) in [
         (counts.problem, "critical", "in PROBLEM"),
+        (counts.unreachable, "unreachable", "UNREACHABLE"),
+        (counts.flapping, "flapping", "FLAPPING"),
+        (counts.acked, "muted", "ACKED"),
+        (counts.silenced, "muted", "SILENCED"),
         (counts.retrying, "warning", "retrying"),
         (counts.ok, "ok", "OK"),
         (counts.pending, "pending", "not run yet"),
@@ -58,9 +70,9 @@ pub fn render(s: &Snapshot) -> String {
             .unwrap_or(0);
         let _ = write!(
             out,
-            "<section class=\"target\"><h2><span class=\"dot {}\"></span>{} <small>{} check{}</small></h2>\n\
-             <table><thead><tr><th>state</th><th>check</th><th>since</th><th>last run</th>\
-             <th>duration</th><th>output</th></tr></thead><tbody>\n",
+            "<section class=\"target\"><h2><span class=\"dot {}\"></span><span class=\"tname\">{}</span> <small>{} check{}</small></h2>\n\
+             <table><thead><tr><th class=\"state\">state</th><th class=\"name\">check</th><th class=\"since\">since</th>\
+             <th class=\"last\">last run</th><th class=\"dur\">duration</th><th class=\"out\">output</th></tr></thead><tbody>\n",
             SEVERITY_CLASS[worst],
             esc(if target.is_empty() { "(no target)" } else { target }),
             rows.len(),
@@ -76,6 +88,23 @@ pub fn render(s: &Snapshot) -> String {
     out
 }
 
+/// Whether a check in PROBLEM needs nobody now: acknowledged, silenced,
+/// or UNREACHABLE because a check it depends on fails.
+fn muted(c: &CheckStatus) -> bool {
+    c.ack.is_some() || c.silenced_by.is_some() || c.unreachable_by.is_some()
+}
+
+/// Where a row goes in its table, and its table on the page: 0 in
+/// PROBLEM and not muted, 1 retrying, 2 muted problems, 3 the rest.
+fn rank(c: &CheckStatus) -> u8 {
+    match c.phase.as_str() {
+        "problem" | "unreachable" if !muted(c) => 0,
+        "retrying" => 1,
+        "problem" | "unreachable" => 2,
+        _ => 3,
+    }
+}
+
 /// One check's row.
 fn row(out: &mut String, c: &CheckStatus, recent: &[f32], now: i64) {
     let class = SEVERITY_CLASS[severity(c)];
@@ -84,9 +113,16 @@ fn row(out: &mut String, c: &CheckStatus, recent: &[f32], now: i64) {
         "retrying" => format!("RETRYING {}/{}", c.failed_runs, c.max_runs),
         p => p.to_uppercase(),
     };
+    let mut classes = format!("check {class}");
+    if c.phase != "ok" && muted(c) {
+        classes.push_str(" muted");
+    }
+    if c.flapping {
+        classes.push_str(" flapping");
+    }
     let _ = write!(
         out,
-        "<tr class=\"check {class}\" data-status=\"{}\" data-phase=\"{}\">\
+        "<tr class=\"{classes}\" data-status=\"{}\" data-phase=\"{}\">\
          <td class=\"state\"><span class=\"badge {class}\">{}</span>",
         esc(status),
         esc(&c.phase),
@@ -97,33 +133,52 @@ fn row(out: &mut String, c: &CheckStatus, recent: &[f32], now: i64) {
     }
     let _ = write!(
         out,
-        "</td><td class=\"name\" title=\"{}\">{}",
+        "</td><td class=\"name\" title=\"{}\"><span class=\"cname\">{}</span>",
         esc(&c.id),
         esc(&c.name)
     );
+    if c.flapping {
+        let _ = write!(
+            out,
+            " <span class=\"tag flap\">FLAPPING {:.0}%</span>",
+            c.flap_percent.unwrap_or(0.0)
+        );
+    }
     if let Some(a) = &c.ack {
         let _ = write!(
             out,
-            "<div class=\"note\">acknowledged by {}: {}</div>",
+            "<div class=\"note\">ACKED by {}: {}</div>",
             esc(&a.by),
             esc(&a.comment)
         );
     }
     if let Some(by) = &c.silenced_by {
-        let _ = write!(out, "<div class=\"note\">silenced: {}</div>", esc(by));
+        let _ = write!(out, "<div class=\"note\">SILENCED by {}</div>", esc(by));
+    }
+    if let Some(by) = &c.unreachable_by {
+        let _ = write!(
+            out,
+            "<div class=\"note\">UNREACHABLE: {} fails</div>",
+            esc(by)
+        );
     }
     out.push_str("</td>");
     time_cell(out, c.since, now, "since");
     time_cell(out, c.last_run, now, "last");
-    out.push_str("<td><div class=\"dur\">");
+    out.push_str("<td class=\"dur\"><div class=\"dur\">");
     sparkline(out, recent);
     if let Some(d) = c.duration {
         let _ = write!(out, "<span>{}</span>", seconds(d));
     }
+    let (text, perf) = match c.output.split_once('|') {
+        Some((t, p)) => (t.trim_end(), p.trim()),
+        None => (c.output.as_str(), ""),
+    };
     let _ = writeln!(
         out,
-        "</div></td><td class=\"out\" title=\"{0}\">{0}</td></tr>",
-        esc(&c.output)
+        "</div></td><td class=\"out\" title=\"{}\">{}</td></tr>",
+        esc(if perf.is_empty() { text } else { perf }),
+        esc(text)
     );
 }
 
@@ -131,7 +186,7 @@ fn row(out: &mut String, c: &CheckStatus, recent: &[f32], now: i64) {
 fn time_cell(out: &mut String, at: Option<i64>, now: i64, class: &str) {
     match at {
         None => {
-            let _ = write!(out, "<td class=\"{class}\">–</td>");
+            let _ = write!(out, "<td class=\"{class} none\">–</td>");
         }
         Some(at) => {
             let _ = write!(
@@ -177,7 +232,9 @@ fn sparkline(out: &mut String, v: &[f32]) {
     );
 }
 
-/// Row indices by target, targets in the order of their first check.
+/// Row indices by target: targets with a row in PROBLEM first, then in
+/// the order of their first check; in each, rows by [`rank`], then the
+/// worse status first, then in config order.
 fn by_target(checks: &[CheckStatus]) -> Vec<(&str, Vec<usize>)> {
     let mut groups: Vec<(&str, Vec<usize>)> = Vec::new();
     let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
@@ -188,6 +245,12 @@ fn by_target(checks: &[CheckStatus]) -> Vec<(&str, Vec<usize>)> {
         });
         groups[g].1.push(i);
     }
+    let key = |i: &usize| (rank(&checks[*i]), std::cmp::Reverse(severity(&checks[*i])));
+    for (_, rows) in &mut groups {
+        rows.sort_by_key(|i| (key(i), *i));
+    }
+    // Stable: targets of the same rank keep their order.
+    groups.sort_by_key(|(_, rows)| rows.first().map(key));
     groups
 }
 
@@ -209,6 +272,10 @@ struct Counts {
     retrying: usize,
     problem: usize,
     pending: usize,
+    unreachable: usize,
+    flapping: usize,
+    acked: usize,
+    silenced: usize,
 }
 
 impl Counts {
@@ -219,6 +286,10 @@ impl Counts {
             retrying: n(&|c| c.phase == "retrying"),
             problem: n(&|c| c.phase == "problem"),
             pending: n(&|c| c.status.is_none()),
+            unreachable: n(&|c| c.unreachable_by.is_some() || c.phase == "unreachable"),
+            flapping: n(&|c| c.flapping),
+            acked: n(&|c| c.ack.is_some()),
+            silenced: n(&|c| c.silenced_by.is_some()),
         }
     }
 
@@ -266,45 +337,63 @@ fn esc(s: &str) -> String {
 }
 
 const CSS: &str = "\
-:root{--bg:#f6f7f9;--fg:#1d2228;--muted:#69717c;--card:#fff;--line:#e3e6ea;\
---ok:#2e7d32;--warning:#b86e00;--critical:#c62828;--unknown:#6a1b9a;--pending:#8a929c}\
+:root{--bg:#f6f7f9;--fg:#1d2228;--muted:#69717c;--card:#fff;--line:#e3e6ea;--mute-bg:#eef0f3;\
+--ok:#2e7d32;--warning:#b86e00;--critical:#c62828;--unknown:#6a1b9a;--pending:#8a929c;--flap:#00838f}\
 @media (prefers-color-scheme:dark){:root{--bg:#15181c;--fg:#e6e8eb;--muted:#9aa2ad;--card:#1d2127;\
---line:#2c323a;--ok:#5cb860;--warning:#e0a030;--critical:#ef5350;--unknown:#b07cd8;--pending:#8a929c}}\
+--line:#2c323a;--mute-bg:#23272e;--ok:#5cb860;--warning:#e0a030;--critical:#ef5350;--unknown:#b07cd8;--pending:#8a929c;--flap:#4dd0e1}}\
 *{box-sizing:border-box}\
 body{margin:0;background:var(--bg);color:var(--fg);font:14px/1.4 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif}\
 header{padding:16px 24px 8px}h1{margin:0 0 6px;font-size:20px;letter-spacing:.02em}\
 .summary{margin:0;display:flex;flex-wrap:wrap;gap:6px;align-items:center}\
-.pill{padding:2px 10px;border-radius:999px;color:#fff;font-weight:600;font-size:13px}\
+.pill{padding:2px 10px;border-radius:999px;color:#fff;font-weight:600;font-size:13px;white-space:nowrap}\
 .pill.ok,.badge.ok{background:var(--ok)}.pill.warning,.badge.warning{background:var(--warning)}\
 .pill.critical,.badge.critical{background:var(--critical)}.badge.unknown{background:var(--unknown)}\
-.pill.pending,.badge.pending{background:var(--pending)}\
+.pill.pending,.badge.pending{background:var(--pending)}.pill.unreachable{background:var(--unknown)}\
+.pill.flapping{background:var(--flap)}.pill.muted{background:var(--mute-bg);color:var(--muted);border:1px solid var(--line)}\
 .at{color:var(--muted);font-size:13px;margin-left:4px}\
 main{padding:8px 24px 24px;display:grid;gap:16px}\
 .target{background:var(--card);border:1px solid var(--line);border-radius:8px;overflow:hidden}\
-h2{margin:0;padding:10px 14px;font-size:15px;border-bottom:1px solid var(--line);display:flex;align-items:center;gap:8px}\
-h2 small{color:var(--muted);font-weight:400}\
-.dot{width:10px;height:10px;border-radius:50%;display:inline-block;background:var(--pending)}\
+h2{margin:0;padding:10px 14px;font-size:15px;border-bottom:1px solid var(--line);display:flex;align-items:center;gap:8px;flex-wrap:wrap}\
+h2 .tname{overflow-wrap:anywhere}h2 small{color:var(--muted);font-weight:400}\
+.dot{width:10px;height:10px;border-radius:50%;display:inline-block;flex:none;background:var(--pending)}\
 .dot.ok{background:var(--ok)}.dot.warning{background:var(--warning)}.dot.critical{background:var(--critical)}\
 .dot.unknown{background:var(--unknown)}\
 table{width:100%;border-collapse:collapse;table-layout:fixed}\
 th{text-align:left;font-weight:600;color:var(--muted);font-size:12px;padding:6px 10px}\
-th:nth-child(1){width:250px}th:nth-child(2){width:18%}th:nth-child(3),th:nth-child(4){width:90px}th:nth-child(5){width:200px}\
-td{padding:7px 10px;border-top:1px solid var(--line);vertical-align:middle;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}\
+th.state{width:124px}th.name{width:22%}th.since,th.last{width:84px}th.dur{width:204px}\
+td{padding:7px 10px;border-top:1px solid var(--line);vertical-align:top}\
+td.since,td.last,td.dur{white-space:nowrap}\
 tr.check{border-left:4px solid var(--pending)}tr.ok{border-left-color:var(--ok)}\
 tr.warning{border-left-color:var(--warning)}tr.critical{border-left-color:var(--critical)}tr.unknown{border-left-color:var(--unknown)}\
 tr.critical{background:color-mix(in srgb,var(--critical) 8%,transparent)}\
 tr.warning{background:color-mix(in srgb,var(--warning) 8%,transparent)}\
 tr.unknown{background:color-mix(in srgb,var(--unknown) 8%,transparent)}\
+tr.check.muted{background:var(--mute-bg);border-left-style:dashed;color:var(--muted)}\
+tr.muted .badge{background:transparent;border:1px solid currentColor}\
+tr.muted .badge.critical{color:var(--critical)}tr.muted .badge.warning{color:var(--warning)}tr.muted .badge.unknown{color:var(--unknown)}\
 .badge{display:inline-block;min-width:74px;text-align:center;padding:1px 6px;border-radius:4px;color:#fff;font-size:12px;font-weight:700}\
-.phase{font-size:11px;font-weight:700;color:var(--muted);margin-left:4px}\
-tr.critical .phase{color:var(--critical)}tr.warning .phase{color:var(--warning)}\
-.name{font-weight:600}.note{font-weight:400;font-size:12px;color:var(--muted)}\
+.phase{display:block;margin-top:2px;font-size:11px;font-weight:700;color:var(--muted)}\
+tr.critical .phase{color:var(--critical)}tr.warning .phase{color:var(--warning)}tr.muted .phase{color:var(--muted)}\
+.name{font-weight:600;overflow-wrap:anywhere}.note{font-weight:400;font-size:12px;color:var(--muted)}\
+.tag{display:inline-block;font-size:11px;font-weight:700;padding:0 6px;border-radius:4px;white-space:nowrap}\
+.tag.flap{color:#fff;background:var(--flap)}\
 .since,.last{color:var(--muted);font-variant-numeric:tabular-nums}\
-.dur{display:flex;align-items:center;gap:8px;color:var(--muted);font-variant-numeric:tabular-nums}\
+div.dur{display:flex;align-items:center;gap:8px;color:var(--muted);font-variant-numeric:tabular-nums}\
 .spark{flex:none}tr.ok .spark{color:var(--ok)}tr.warning .spark{color:var(--warning)}\
 tr.critical .spark{color:var(--critical)}tr.unknown .spark{color:var(--unknown)}\
-.out{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12.5px}\
-.empty{color:var(--muted)}";
+.out{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12.5px;overflow-wrap:anywhere;white-space:pre-wrap}\
+.empty{color:var(--muted)}\
+@media (max-width:999px){\
+header{padding:12px 12px 6px}main{padding:6px 8px 16px;gap:10px}\
+thead{display:none}table,tbody{display:block}\
+tr.check{display:grid;grid-template-columns:108px minmax(0,1fr) auto auto;\
+grid-template-areas:'state name since last' 'out out out out' 'dur dur dur dur';border-top:1px solid var(--line)}\
+td{border:0;padding:4px 8px}td.state{grid-area:state}td.name{grid-area:name}td.since{grid-area:since}\
+td.last{grid-area:last}td.out{grid-area:out;padding-top:0}td.dur{grid-area:dur;padding-top:0}\
+td.since::before{content:'since '}td.last::before{content:'run '}td.none{display:none}}\
+@media (max-width:599px){\
+td.last,td.dur{display:none}\
+tr.check{grid-template-columns:100px minmax(0,1fr) auto;grid-template-areas:'state name since' 'out out out'}}";
 
 #[cfg(test)]
 mod tests {
@@ -343,24 +432,68 @@ mod tests {
     }
 
     #[test]
-    fn checks_are_grouped_by_target_in_config_order() {
+    fn targets_and_rows_in_problem_come_first_then_config_order() {
+        let mut acked = check("backup", "db1", Some("CRITICAL"), "problem");
+        acked.ack = Some(AckView {
+            by: "alice".into(),
+            comment: "on it".into(),
+            until: None,
+        });
+        let mut flappy = check("link", "web2", Some("OK"), "ok");
+        flappy.flapping = true;
+        flappy.flap_percent = Some(34.4);
+        let mut silenced = check("cron", "web2", Some("WARNING"), "problem");
+        silenced.silenced_by = Some("3".into());
+        let mut child = check("app", "web2", Some("CRITICAL"), "unreachable");
+        child.unreachable_by = Some("router on gw".into());
         let html = page(vec![
             check("disk", "web1", Some("OK"), "ok"),
-            check("ping", "db1", Some("CRITICAL"), "problem"),
             check("load", "web1", Some("WARNING"), "retrying"),
+            acked,
+            check("sql", "db1", Some("OK"), "ok"),
+            check("ping", "db1", Some("CRITICAL"), "problem"),
+            flappy,
+            silenced,
+            child,
         ]);
-        let web1 = html.find("web1 <small>2 checks").expect("web1 group");
-        let db1 = html.find("db1 <small>1 check<").expect("db1 group");
-        assert!(web1 < db1);
-        let (disk, load) = (html.find(">disk").unwrap(), html.find(">load").unwrap());
-        assert!(disk < load && load < db1, "load is in web1's table");
+        let at = |s: &str| html.find(s).unwrap_or_else(|| panic!("no {s} in {html}"));
+        // db1 has an unmuted PROBLEM, web1 a retry, web2 only muted ones.
+        assert!(at(">db1</span> <small>3 checks") < at(">web1</span> <small>2 checks"));
+        assert!(at(">web1</span> <small>") < at(">web2</span> <small>3 checks"));
+        // In db1: the PROBLEM, the acknowledged one, then the rest.
+        assert!(at(">ping<") < at(">backup<") && at(">backup<") < at(">sql<"));
         assert!(html.contains(
             "<tr class=\"check critical\" data-status=\"CRITICAL\" data-phase=\"problem\">"
         ));
+        assert!(html.contains(
+            "<tr class=\"check critical muted\" data-status=\"CRITICAL\" data-phase=\"problem\">"
+        ));
+        assert!(html.contains("<tr class=\"check ok flapping\""));
+        assert!(html.contains("<span class=\"tag flap\">FLAPPING 34%</span>"));
+        assert!(html.contains("UNREACHABLE: router on gw fails"));
+        assert!(html.contains("SILENCED by 3"));
         assert!(html.contains("RETRYING 1/2"));
-        assert!(html.contains("<span class=\"pill critical\">1 in PROBLEM</span>"));
+        for pill in [
+            "<span class=\"pill critical\">3 in PROBLEM</span>",
+            "<span class=\"pill unreachable\">1 UNREACHABLE</span>",
+            "<span class=\"pill flapping\">1 FLAPPING</span>",
+            "<span class=\"pill muted\">1 ACKED</span>",
+            "<span class=\"pill muted\">1 SILENCED</span>",
+        ] {
+            assert!(html.contains(pill), "{pill}");
+        }
         assert!(html.contains("<meta http-equiv=\"refresh\" content=\"30\">"));
-        assert!(html.contains("<title>(2 failing) picomon</title>"));
+        assert!(html.contains("<title>(4 failing) picomon</title>"));
+    }
+
+    #[test]
+    fn perfdata_is_in_the_tooltip_not_the_row() {
+        let mut c = check("disk", "web1", Some("WARNING"), "problem");
+        c.output = "DISK WARNING - 9% free | /=91%;90;95".into();
+        let html = page(vec![c]);
+        assert!(
+            html.contains("<td class=\"out\" title=\"/=91%;90;95\">DISK WARNING - 9% free</td>")
+        );
     }
 
     #[test]
@@ -375,7 +508,7 @@ mod tests {
         assert!(!html.contains("<script>"), "{html}");
         assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
         assert!(html.contains("&lt;b&gt;hi&lt;/b&gt; &amp; &quot;bye&quot;"));
-        assert!(html.contains("acknowledged by eve&lt;: &amp;x"));
+        assert!(html.contains("ACKED by eve&lt;: &amp;x"));
     }
 
     #[test]

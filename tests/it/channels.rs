@@ -190,7 +190,7 @@ fn webhook_formats_have_the_receivers_documented_shapes_and_no_secret_leaks() {
         token = token.display(),
     );
     let t = Rig::new(&notify, "");
-    t.set_status(2, "CRITICAL - disk full");
+    t.set_status(2, "CRITICAL - disk full | used=95%;80;90;0;100");
     let mut d = t.daemon();
     for path in [
         "/slack",
@@ -278,6 +278,24 @@ fn webhook_formats_have_the_receivers_documented_shapes_and_no_secret_leaks() {
     assert_eq!(p["state"], "CRITICAL");
     assert_eq!(p["check"], "flappy");
     assert_eq!(p["target"], "web1");
+    // The summary without perfdata, which has its own field; `previous`
+    // is the last state announced.
+    assert_eq!(p["summary"], "CRITICAL - disk full");
+    assert_eq!(p["perfdata"], "used=95%;80;90;0;100");
+    assert_eq!(p["output"], "CRITICAL - disk full | used=95%;80;90;0;100");
+    assert_eq!(p["previous"], "OK");
+    // No chat text carries the perfdata.
+    for path in [
+        "/slack",
+        "/hooks/mm",
+        "/api/webhooks",
+        "/alerts",
+        "/_matrix",
+    ] {
+        let got = rx.accepted(path);
+        let seen = got[0]["body"].to_string();
+        assert!(!seen.contains("used=95%"), "{path}: {seen}");
+    }
     assert!(p["thread"].as_str().unwrap().starts_with("picomon."));
     let r = body(&got[1]);
     assert_eq!(r["kind"], "recovery");
@@ -602,7 +620,7 @@ fn alertmanager_down_during_the_problem_gets_the_alert_then_sees_it_resolved() {
         r#"[alertmanager("http://127.0.0.1:{port}", #{{ name: "am", labels: #{{ team: "ops" }}, retry: 0.5, repeat: 1 }})]"#
     );
     let t = Rig::new(&notify, "");
-    t.set_status(2, "CRITICAL - disk full");
+    t.set_status(2, "CRITICAL - disk full | used=95%;80;90;0;100");
     let mut d = t.daemon();
     // Alertmanager is down: the alert waits in the channel's queue.
     wait_for("the alert queued", || {
@@ -626,6 +644,8 @@ fn alertmanager_down_during_the_problem_gets_the_alert_then_sees_it_resolved() {
     assert_eq!(labels["team"], "ops", "{alert}");
     assert_eq!(alert["status"]["state"], "active", "{alert}");
     assert_eq!(alert["annotations"]["summary"], "CRITICAL - disk full");
+    assert_eq!(alert["annotations"]["perfdata"], "used=95%;80;90;0;100");
+    assert_eq!(alert["annotations"]["description"], "CRITICAL - disk full");
     // Re-posted while in PROBLEM: still there after several repeats.
     let updated = alert["updatedAt"].clone();
     wait_for("a repeat of the alert", || {

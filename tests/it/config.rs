@@ -672,9 +672,12 @@ if web.name != "web1" || web.ipv4 != "192.0.2.10" || web.ipv6 != "2001:db8::10" 
 if bare.ipv4 != () { throw "no ipv4 should read as ()"; }
 for h in [web, bare] { add(shell(`ping ${h.name}`), #{ target_name: h.name }); }
 let again = host("web1", #{ ipv4: "192.0.2.10", ipv6: "2001:db8::10" });
+// As Python picomon's Host(name=..., ipv4=...) is written.
+let py = host(#{ name: "web", ipv4: "127.0.0.1" });
+if py.name != "web" || py.ipv4 != "127.0.0.1" { throw "name in the map"; }
 "#);
     let names: Vec<_> = c.hosts.iter().map(|h| h.name.as_str()).collect();
-    assert_eq!(names, vec!["web1", "db1"]);
+    assert_eq!(names, vec!["web1", "db1", "web"]);
     assert_eq!(c.hosts[0].ipv4.as_deref(), Some("192.0.2.10"));
     assert_eq!(c.hosts[0].ipv6.as_deref(), Some("2001:db8::10"));
     assert_eq!(c.hosts[1].ipv4, None);
@@ -684,6 +687,8 @@ let again = host("web1", #{ ipv4: "192.0.2.10", ipv6: "2001:db8::10" });
     assert_err(&e, 1, 9, &["\"2001:db8::1\" is not an IPv4 address"]);
     let e = err("host(\"web1\", #{ ip: \"192.0.2.1\" });");
     assert_err(&e, 1, 1, &["unknown host option `ip`", "ipv4, ipv6"]);
+    let e = err("host(\"web1\", #{ name: \"web2\", ipv4: \"192.0.2.1\" });");
+    assert_err(&e, 1, 1, &["names the host twice", "give the name once"]);
     let e = err("host(\"a\", #{ ipv4: \"192.0.2.1\" });\nhost(\"a\", #{ ipv4: \"192.0.2.2\" });");
     assert_err(&e, 2, 1, &["declared twice"]);
 }
@@ -1296,4 +1301,24 @@ for i in 0..2000 {{ print(""); }}
         stderr.len() + stdout
     );
     assert_eq!(stderr.matches("more bytes were not logged").count(), 2);
+}
+
+#[test]
+fn every_check_of_this_machine_names_it_the_same_way() {
+    let c = ok(r#"
+add(plugin("check_dummy", ["0"]), #{ name: "p" });
+add(shell("true"), #{ name: "s" });
+add(disk("/"), #{ name: "d" });
+add(load(), #{ name: "l" });
+add(script("sc", || #{ status: "OK", output: "fine" }), #{ name: "sc" });
+add(disk("/var"));
+"#);
+    let here = picomon::host::this_host();
+    for spec in &c.checks {
+        assert_eq!(spec.dest, here, "{}", spec.name);
+    }
+    // The identity of a native local check is what it was, so a state
+    // file written before still finds its check.
+    let unnamed = c.checks.last().unwrap();
+    assert_eq!(unnamed.id, "disk:localhost:/var");
 }

@@ -268,6 +268,46 @@ fn ticks_run_checks_again_and_recovery_is_logged() {
 }
 
 #[test]
+fn under_journald_a_problem_is_a_warning_and_a_recovery_information() {
+    let sb = Sandbox::new();
+    fs::write(sb.path("status"), "2\n").unwrap();
+    let cfg = sb.config(
+        r#"
+config.base_tick = 0.2;
+config.state_dir = "@DIR@/state";
+add(plugin("@FIX@/daemon/counter", ["@DIR@/runs", "@DIR@/status"]), #{ name: "counter", target_name: "box", retry: 0 });
+"#,
+    );
+    let err = sb.path("stderr.log");
+    let mut child = std::process::Command::new(support::picomon_bin())
+        .args(["-c", cfg.to_str().unwrap()])
+        .current_dir(sb.dir.path())
+        .env("JOURNAL_STREAM", "8:123456")
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let seen = |needle: &str| {
+        support::wait_for(LONG, || support::read(&err).contains(needle).then_some(())).is_some()
+    };
+    let found = seen("<4>problem counter on box: CRITICAL");
+    fs::write(sb.path("status"), "0\n").unwrap();
+    let found = found && seen("<6>recovery counter on box: OK");
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = support::read(&err);
+    assert!(found, "{text}");
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        assert!(
+            line.len() > 3 && line.starts_with('<') && line.as_bytes()[2] == b'>',
+            "a line without its priority: {line:?}\n{text}"
+        );
+    }
+}
+
+#[test]
 fn sighup_with_a_broken_config_logs_the_position_and_keeps_running() {
     let sb = Sandbox::new();
     let d = counter_daemon(&sb, 0.2, "");

@@ -1,8 +1,8 @@
 //! The read-only HTTP listener (`config.listen`) on the real binary, with
 //! real peers: Debian's `prometheus` scrapes it every second and is asked
 //! through its own HTTP API; Debian's headless `chromium` loads the status
-//! page (its DOM is checked and its screenshot kept as
-//! `target/test-artifacts/http-status-page.png`). Also: no listener by
+//! page (its DOM and its layout at 1280, 800 and 390 px are checked and
+//! its screenshots kept as `target/test-artifacts/http-status-page*.png`). Also: no listener by
 //! default, GET and HEAD only, `/api/v1/checks` is `status --json`, a slow
 //! client does not hold up another, dripping clients never keep a scrape
 //! out, 10,000 sequential requests all answered, the head limit to the
@@ -292,6 +292,80 @@ fn artefact_dir() -> PathBuf {
     dir
 }
 
+/// Where each check's name and output lie on the page at one window
+/// width, measured by Chromium: the page picomon serves, saved with a
+/// measuring script added at its end (picomon's own page has no script
+/// and its CSP forbids one; the saved copy is opened as a file, without
+/// that header, so only the test's script runs).
+#[derive(Debug)]
+struct Layout {
+    /// The viewport's width and the document's scroll width.
+    viewport: f64,
+    scroll: f64,
+    /// The rows in page order.
+    rows: Vec<Row>,
+}
+
+/// One check's row as laid out; a box is (left, right, top, width).
+#[derive(Debug)]
+struct Row {
+    name: String,
+    phase: String,
+    muted: bool,
+    name_box: [f64; 4],
+    out_box: [f64; 4],
+}
+
+const MEASURE: &str = r#"<script>
+const box = e => { const r = e.getBoundingClientRect(); return [r.left, r.right, r.top, r.width]; };
+const rows = [...document.querySelectorAll('tr.check')].map(tr => [
+  tr.querySelector('.cname').textContent, tr.dataset.phase, tr.classList.contains('muted'),
+  box(tr.querySelector('.cname')), box(tr.querySelector('td.out'))]);
+document.body.setAttribute('data-layout', JSON.stringify({
+  viewport: document.documentElement.clientWidth,
+  scroll: document.documentElement.scrollWidth, rows }));
+</script>"#;
+
+fn layout(dir: &Path, html: &str, width: u32) -> Layout {
+    let file = dir.join(format!("page-{width}.html"));
+    fs::write(&file, html.replace("</body>", &format!("{MEASURE}</body>"))).unwrap();
+    let dom = chromium(
+        dir,
+        &["--dump-dom", &format!("--window-size={width},900")],
+        &format!("file://{}", file.display()),
+    );
+    let attr = dom
+        .split("data-layout=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap_or_else(|| panic!("no layout measured at {width} px:\n{dom}"));
+    let json = attr
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
+    let v: serde_json::Value = serde_json::from_str(&json).expect("the layout JSON");
+    let four = |b: &serde_json::Value| -> [f64; 4] {
+        std::array::from_fn(|i| b[i].as_f64().unwrap_or(f64::NAN))
+    };
+    Layout {
+        viewport: v["viewport"].as_f64().unwrap(),
+        scroll: v["scroll"].as_f64().unwrap(),
+        rows: v["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| Row {
+                name: r[0].as_str().unwrap().to_string(),
+                phase: r[1].as_str().unwrap().to_string(),
+                muted: r[2].as_bool().unwrap(),
+                name_box: four(&r[3]),
+                out_box: four(&r[4]),
+            })
+            .collect(),
+    }
+}
+
 #[test]
 fn chromium_renders_the_status_page_with_ok_warning_and_problem_rows() {
     let sb = sandbox(
@@ -299,10 +373,14 @@ fn chromium_renders_the_status_page_with_ok_warning_and_problem_rows() {
         "127.0.0.1:0",
         r#"
 add(plugin("check_dummy", ["0", "load average: 0.12, 0.10, 0.08"]), #{ name: "load", target_name: "web1" });
-add(plugin("check_dummy", ["1", "DISK WARNING - free space: / 812 MB (9% inode=71%)"]), #{ name: "disk", target_name: "db1", retry: 0 });
+add(plugin("check_dummy", ["1", "DISK WARNING - free space: / 812 MB (9% inode=71%) | /=91%;90;95"]), #{ name: "disk", target_name: "db1", retry: 0 });
 add(plugin("check_dummy", ["2", "connect to 192.0.2.7:5432 refused <script>x</script>"]), #{ name: "postgres", target_name: "db1", retry: 0 });
 add(plugin("check_dummy", ["2", "HTTP CRITICAL: 503 Service Unavailable"]), #{ name: "https", target_name: "www", retry: 100 });
 add(plugin("check_dummy", ["0", "PING OK - rta 0.05 ms"]), #{ name: "ping", target_name: "www" });
+add(plugin("check_dummy", ["2", "BACKUP CRITICAL - last good backup 3 days ago on /srv/backup/payments-replica-eu-west-1"]), #{ name: "nightly backup of the payments database replica", target_name: "db1", retry: 0 });
+add(plugin("check_dummy", ["1", "cron job late"]), #{ name: "cron", target_name: "www", retry: 0 });
+add(plugin("check_dummy", ["2", "PING CRITICAL - 100% packet loss"]), #{ name: "router", target_name: "gw", retry: 0 });
+add(plugin("check_dummy", ["2", "connection timed out"]), #{ name: "app", target_name: "lan", retry: 0, depends_on: ["router"] });
 "#,
     );
     support::set_plugin_status(sb.dir.path(), 0, "HTTP OK: 200 in 0.012 s");
@@ -310,6 +388,18 @@ add(plugin("check_dummy", ["0", "PING OK - rta 0.05 ms"]), #{ name: "ping", targ
     let port = listening_port(&d, 1);
     // Several runs each, so every sparkline has points.
     checks_when_run(port, &sb, 4);
+    for args in [
+        &[
+            "ack",
+            "nightly backup of the payments database replica",
+            "-m",
+            "restoring",
+        ][..],
+        &["silence", "cron", "--for", "1h", "-m", "deploy"][..],
+    ] {
+        let out = sb.run(&[&["-c", "config.rhai"][..], args].concat());
+        assert!(out.status.success(), "{args:?}: {out:?}");
+    }
     let url = format!("http://127.0.0.1:{port}/");
     let dom = chromium(sb.dir.path(), &["--dump-dom"], &url);
     let rows: Vec<&str> = dom
@@ -317,7 +407,7 @@ add(plugin("check_dummy", ["0", "PING OK - rta 0.05 ms"]), #{ name: "ping", targ
         .filter(|l| l.contains("<tr class=\"check"))
         .collect();
     // Ours and picomon's own state_dir check.
-    assert_eq!(rows.len(), 7, "{dom}");
+    assert_eq!(rows.len(), 11, "{dom}");
     for (name, status, phase) in [
         ("flappy", "OK", "ok"),
         ("load", "OK", "ok"),
@@ -340,34 +430,110 @@ add(plugin("check_dummy", ["0", "PING OK - rta 0.05 ms"]), #{ name: "ping", targ
             "{name} has no sparkline: {row}"
         );
     }
-    // Grouped by target, in config order; output shown, not run.
-    let (web1, db1, www) = (
-        dom.find(">web1 <small>").expect("web1"),
-        dom.find(">db1 <small>").expect("db1"),
-        dom.find(">www <small>").expect("www"),
+    // Acknowledged, silenced and UNREACHABLE problems are muted.
+    for (name, note) in [
+        ("nightly backup", "ACKED by "),
+        ("cron", "SILENCED by 1"),
+        ("app", "UNREACHABLE: router on gw fails"),
+    ] {
+        let row = rows
+            .iter()
+            .find(|r| r.contains(&format!(">{name}")))
+            .unwrap_or_else(|| panic!("no row for {name} in\n{dom}"));
+        assert!(row.contains(" muted\""), "{name}: {row}");
+        assert!(row.contains(note), "{name}: {row}");
+    }
+    // Targets with an unmuted PROBLEM first (db1, gw), then the retry
+    // (www), then the rest in config order; output shown, not run;
+    // perfdata only in the tooltip.
+    let at = |s: &str| dom.find(s).unwrap_or_else(|| panic!("no {s} in {dom}"));
+    let (web1, db1, www, gw, lan) = (
+        at(">web1</span> <small>"),
+        at(">db1</span> <small>"),
+        at(">www</span> <small>"),
+        at(">gw</span> <small>"),
+        at(">lan</span> <small>"),
     );
-    assert!(web1 < db1 && db1 < www, "{dom}");
+    assert!(db1 < gw && gw < www && www < web1 && www < lan, "{dom}");
     assert!(dom.contains("&lt;script&gt;x&lt;/script&gt;"), "{dom}");
-    assert!(dom.contains("2 in PROBLEM"), "{dom}");
-
-    let shot = artefact_dir().join("http-status-page.png");
-    let _ = fs::remove_file(&shot);
-    chromium(
-        sb.dir.path(),
-        &[
-            &format!("--screenshot={}", shot.display()),
-            "--window-size=1280,720",
-        ],
-        &url,
-    );
-    let png = fs::read(&shot).unwrap_or_default();
     assert!(
-        png.starts_with(b"\x89PNG") && png.len() > 10_000,
-        "no screenshot at {} ({} bytes): {}",
-        shot.display(),
-        png.len(),
-        support::read(&sb.path("chromium.err"))
+        dom.contains("DISK WARNING - free space: / 812 MB (9% inode=71%)</td>"),
+        "{dom}"
     );
+    for pill in ["5 in PROBLEM", "1 UNREACHABLE", "1 ACKED", "1 SILENCED"] {
+        assert!(dom.contains(&format!("{pill}</span>")), "{pill}: {dom}");
+    }
+
+    // The layout at a desktop's, a small laptop's and a phone's width:
+    // nothing wider than the window, every check's name whole on screen,
+    // the output beside it on a wide screen and under it on a narrow one.
+    let html = get(port, "/").text();
+    for width in [1280, 800, 390] {
+        let l = layout(sb.dir.path(), &html, width);
+        assert_eq!(l.rows.len(), 11, "{width}: {l:?}");
+        assert!(
+            l.scroll <= l.viewport + 0.5,
+            "{width}: scrolls sideways: {l:?}"
+        );
+        let first = &l.rows[0];
+        assert!(
+            first.phase == "problem" && !first.muted,
+            "{width}: {} first: {l:?}",
+            first.name
+        );
+        for Row {
+            name,
+            name_box: n,
+            out_box: o,
+            ..
+        } in &l.rows
+        {
+            assert!(
+                n[3] > 0.0 && n[0] >= 0.0 && n[1] <= l.viewport,
+                "{width}: {name} {n:?}"
+            );
+            assert!(
+                o[3] >= 150.0 && o[1] <= l.viewport,
+                "{width}: output of {name} {o:?}"
+            );
+            if width < 1000 {
+                assert!(
+                    o[2] > n[2],
+                    "{width}: output of {name} under its name: {n:?} {o:?}"
+                );
+            } else {
+                assert!(
+                    o[0] > n[1],
+                    "{width}: output of {name} beside its name: {n:?} {o:?}"
+                );
+            }
+        }
+    }
+
+    for (width, name) in [
+        (1280, "http-status-page.png"),
+        (800, "http-status-page-800.png"),
+        (390, "http-status-page-390.png"),
+    ] {
+        let shot = artefact_dir().join(name);
+        let _ = fs::remove_file(&shot);
+        chromium(
+            sb.dir.path(),
+            &[
+                &format!("--screenshot={}", shot.display()),
+                &format!("--window-size={width},1400"),
+            ],
+            &url,
+        );
+        let png = fs::read(&shot).unwrap_or_default();
+        assert!(
+            png.starts_with(b"\x89PNG") && png.len() > 10_000,
+            "no screenshot at {} ({} bytes): {}",
+            shot.display(),
+            png.len(),
+            support::read(&sb.path("chromium.err"))
+        );
+    }
 }
 
 /// The inodes of the TCP sockets `pid` listens on (from /proc).

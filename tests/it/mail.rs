@@ -473,6 +473,100 @@ fn many_transitions_in_one_tick_become_one_digest() {
 }
 
 #[test]
+fn a_thread_opened_by_a_digest_replies_to_the_digest_and_its_ack_reaches_the_escalation() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_held, port) = reserve_port();
+    let server = Smtp::start(dir.path(), port);
+    let mut cfg = config(dir.path(), port);
+    cfg.listen = Some("0.0.0.0:9464".parse().unwrap());
+    let mut n = notifier(&cfg);
+    // Six problems (digest_over = 5): one digest, no Problem mail of their own.
+    let batch: Vec<Notice> = (0..6)
+        .map(|i| {
+            notice(
+                &format!("c{i}"),
+                TransitionKind::Problem,
+                Status::Critical,
+                T0,
+                "DOWN",
+            )
+        })
+        .collect();
+    n.transitions(batch, T0);
+    let digest = server.wait_messages(1).remove(0);
+    let digest_id = digest.one("Message-ID").to_string();
+    assert!(digest_id.starts_with("<picomon.digest."), "{digest_id}");
+    // c3 is escalated, acknowledged, then recovers.
+    let mut e = notice(
+        "c3",
+        TransitionKind::Escalation,
+        Status::Critical,
+        T0 + 60 * S,
+        "DOWN",
+    );
+    e.escalated_to = vec!["lead@example.org".into()];
+    e.count = 1;
+    n.transitions(vec![e], T0 + 60 * S);
+    n.acknowledged(
+        &view("c3", Phase::Problem, "DOWN"),
+        "alice",
+        "on it",
+        T0 + 70 * S,
+    );
+    let mut r = notice(
+        "c3",
+        TransitionKind::Recovery,
+        Status::Ok,
+        T0 + 90 * S,
+        "UP",
+    );
+    r.escalated_to = vec!["lead@example.org".into()];
+    n.transitions(vec![r], T0 + 90 * S);
+    let msgs = server.wait_messages(4);
+    let (esc, ack, rec) = (&msgs[1], &msgs[2], &msgs[3]);
+    for m in [esc, ack, rec] {
+        assert_eq!(m.one("In-Reply-To"), digest_id, "{}", m.body);
+        assert_eq!(m.one("References"), digest_id);
+        assert_eq!(m.one("Cc"), "lead@example.org");
+        assert!(m.rcpt_tos.contains(&"lead@example.org".to_string()));
+    }
+    assert!(
+        ack.body.starts_with("Acknowledged by alice: on it"),
+        "{}",
+        ack.body
+    );
+    assert!(rec.body.starts_with("OK: recovered after"), "{}", rec.body);
+    // A mail that asks for action says how, and where the status page is.
+    let host = picomon::notify::mail::compose::hostname();
+    assert!(
+        esc.body.contains(&format!(
+            "To act on it:\n  picomon ack 'c3 on web1' -m 'WHY'\n  \
+             picomon silence 'c3 on web1' --for 2h -m 'WHY'\n  \
+             status page: http://{host}:9464/\n"
+        )),
+        "{}",
+        esc.body
+    );
+    assert!(!rec.body.contains("To act on it"), "{}", rec.body);
+    // The other threads of the digest still reply to it after a restart.
+    n.shutdown(Duration::from_secs(5));
+    let mut again = notifier(&cfg);
+    again.transitions(
+        vec![notice(
+            "c0",
+            TransitionKind::Recovery,
+            Status::Ok,
+            T0 + 120 * S,
+            "UP",
+        )],
+        T0 + 120 * S,
+    );
+    let msgs = server.wait_messages(5);
+    assert_eq!(msgs[4].one("In-Reply-To"), digest_id);
+    again.shutdown(Duration::from_secs(5));
+}
+
+#[test]
 fn reports_are_sent_only_while_a_problem_exists() {
     let dir = tempfile::tempdir().unwrap();
     let (_held, port) = reserve_port();

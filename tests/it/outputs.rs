@@ -591,6 +591,34 @@ fn rhai_constructors_build_specs_and_refuse_bad_options() {
     assert!(e.contains("out of range"), "{e}");
     let e = err(r#"icinga2_api("127.0.0.1:5665", "u", "/pw", "")"#);
     assert!(e.contains("must start with http:// or https://"), "{e}");
+    for key in ["ca_file", "ca"] {
+        let spec = engine
+            .eval::<rhai::Dynamic>(&format!(
+                r#"nsca_web("https://x.example/", "u", "/pw", #{{ {key}: "/etc/picomon/ca.pem" }})"#
+            ))
+            .expect(key)
+            .try_cast::<OutputSpec>()
+            .unwrap();
+        assert!(
+            matches!(&spec.kind, OutputKind::NscaWeb { ca: Some(ca), .. } if ca == Path::new("/etc/picomon/ca.pem")),
+            "{key}"
+        );
+    }
+    let spec = engine
+        .eval::<rhai::Dynamic>(
+            r#"icinga2_api("https://x.example:5665", "u", "/pw", #{ ca_file: "/etc/picomon/ca.pem" })"#,
+        )
+        .expect("icinga2_api with ca_file")
+        .try_cast::<OutputSpec>()
+        .unwrap();
+    assert!(matches!(
+        &spec.kind,
+        OutputKind::Icinga2Api { ca: Some(ca), .. } if ca == Path::new("/etc/picomon/ca.pem")
+    ));
+    let e = err(r#"icinga2_api("https://x.example:5665", "u", "/pw", "/a", #{ ca_file: "/b" })"#);
+    assert!(e.contains("named twice"), "{e}");
+    let e = err(r#"nsca_web("http://x.example/", "u", "/pw", #{ ca_file: "/a", ca: "/b" })"#);
+    assert!(e.contains("keep `ca_file`"), "{e}");
     let e = err(r#"nsca_web("http://x.example/", "u", "/pw", #{ client_cert: "/c.pem" })"#);
     assert!(e.contains("client_cert and client_key go together"), "{e}");
     let e = err(r#"icinga2_api("https://x.example:5665", "", "", "/ca.crt")"#);

@@ -65,9 +65,9 @@ const MAIL_WITHIN: Duration = Duration::from_secs(60);
 pub fn main(cli: Cli) -> anyhow::Result<i32> {
     picomon_common::process::private_umask();
     let default = if cli.debug { "debug" } else { "info" };
-    let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default))
-        .format_target(false)
-        .try_init();
+    // Its own lines tagged, so they read apart from picomon's, which pass
+    // through its stderr (see picomon_common::logging).
+    picomon_common::logging::init(default, Some(picomon_common::logging::WATCHDOG_TAG));
     let user = match cli.user.as_deref() {
         Some(name) if Uid::effective().is_root() => Some(lookup_user(name)?),
         Some(name) => {

@@ -48,13 +48,23 @@ impl Tail {
                     Ok(_) => {
                         let _ = std::io::stderr().write_all(&buf);
                         let line = String::from_utf8_lossy(&buf);
-                        tail.push(line.trim_end_matches(['\n', '\r']).to_string());
+                        let line = line.trim_end_matches(['\n', '\r']);
+                        tail.push(without_priority(line).to_string());
                     }
                 }
             }
             let _ = tx.send(());
         });
         Reader { handle, done }
+    }
+}
+
+/// A journal line without its `<N>` priority prefix (the mail quotes the
+/// text; the journal got the line whole).
+pub fn without_priority(line: &str) -> &str {
+    match line.strip_prefix('<').and_then(|r| r.split_once('>')) {
+        Some((n, rest)) if n.len() == 1 && n.as_bytes()[0].is_ascii_digit() => rest,
+        _ => line,
     }
 }
 
@@ -80,6 +90,16 @@ impl Reader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_mail_quotes_journal_lines_without_their_priority() {
+        assert_eq!(
+            without_priority("<4>problem disk on web1"),
+            "problem disk on web1"
+        );
+        assert_eq!(without_priority("[T INFO ] started"), "[T INFO ] started");
+        assert_eq!(without_priority("<html>"), "<html>");
+    }
 
     #[test]
     fn keeps_the_last_50_lines() {

@@ -88,6 +88,17 @@ config.emails.watchdog_subject = "[picomon] {name} stopped";
 
     /// Starts the watchdog; the child writes its pid to `child.pid`.
     fn watchdog(&self, conf: &Path, extra: &[&str], child_args: &[&str]) -> Watchdog {
+        self.watchdog_with(conf, extra, child_args, &[])
+    }
+
+    /// [`Setup::watchdog`] with `env` added to its environment.
+    fn watchdog_with(
+        &self,
+        conf: &Path,
+        extra: &[&str],
+        child_args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Watchdog {
         let err = self.path("watchdog.err");
         let child_pid = self.path("child.pid");
         let mut args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
@@ -97,6 +108,7 @@ config.emails.watchdog_subject = "[picomon] {name} stopped";
         let child = Command::new(watchdog_bin())
             .args(&args)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(fs::File::create(&err).unwrap())
@@ -154,6 +166,56 @@ fn wait_mails(smtp: &Smtp, n: usize, what: impl Fn(&Mail) -> bool) -> Vec<Mail> 
 
 const OK_CHECK: &str =
     r#"add(plugin("check_dummy", ["0", "fine"]), #{ name: "calm", target_name: "box" });"#;
+
+/// A check in PROBLEM and no SMTP server: a Problem and a failed delivery
+/// to log, by the child, through the watchdog's stderr.
+const FAILING_CHECK: &str =
+    r#"add(plugin("check_dummy", ["2", "down"]), #{ name: "web", target_name: "box", retry: 0 });"#;
+
+#[test]
+fn under_journald_lines_carry_their_priority_and_the_watchdog_s_are_tagged() {
+    let s = Setup::new();
+    let conf = s.config("journal", FAILING_CHECK);
+    let w = s.watchdog_with(&conf, &[], &[], &[("JOURNAL_STREAM", "8:123456")]);
+    let seen = |needle: &str| {
+        wait_for(LONG, || w.stderr().contains(needle).then_some(()))
+            .unwrap_or_else(|| panic!("no {needle:?} in:\n{}", w.stderr()))
+    };
+    seen("<6>picomon-watchdog: started ");
+    seen("<4>problem web on box: CRITICAL");
+    seen("<3>mail delivery failed: ");
+    let err = w.stderr();
+    for line in err.lines().filter(|l| !l.is_empty()) {
+        let b = line.as_bytes();
+        assert!(
+            b.len() > 3 && b[0] == b'<' && b[1].is_ascii_digit() && b[2] == b'>',
+            "a line without its priority: {line:?}\n{err}"
+        );
+        // journald keeps the time: none of our own.
+        assert!(!line.contains("[20"), "{line:?}");
+    }
+    drop(w);
+
+    // For people: time and level, the watchdog's lines tagged.
+    let conf = s.config("people", FAILING_CHECK);
+    let w = s.watchdog(&conf, &[], &[]);
+    wait_for(LONG, || {
+        let err = w.stderr();
+        (err.contains("WARN ] problem web on box: CRITICAL")
+            && err.contains("ERROR] mail delivery failed: "))
+        .then_some(())
+    })
+    .unwrap_or_else(|| panic!("{}", w.stderr()));
+    let err = w.stderr();
+    let started = err
+        .lines()
+        .find(|l| l.contains("started "))
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(
+        started.starts_with("[20") && started.contains(" INFO ] picomon-watchdog: started "),
+        "{started}"
+    );
+}
 
 #[test]
 fn child_killed_by_sigkill_is_mailed_with_its_stderr_and_restarted() {

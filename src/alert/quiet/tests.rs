@@ -44,6 +44,10 @@ fn globs_match_name_identity_or_target() {
     assert!(web1().matches("web1*"));
     assert!(web1().matches("http"));
     assert!(!db1().matches("web*"));
+    // As mails name a check (`picomon silence 'NAME on TARGET'`).
+    assert!(web1().matches("http on web1.example.org"));
+    assert!(web1().matches("http on web1*"));
+    assert!(!db1().matches("http on db1"));
 }
 
 #[test]

@@ -128,8 +128,16 @@ impl<C: Clock> Daemon<C> {
         if let Some(&i) = self.index.get(what) {
             return Ok(i);
         }
+        // A bare name, or `NAME on TARGET` as mails and `status` show it.
         let named: Vec<usize> = (0..self.checks.len())
-            .filter(|&i| self.checks[i].spec.name == what)
+            .filter(|&i| {
+                let s = &self.checks[i].spec;
+                s.name == what
+                    || what
+                        .strip_prefix(s.name.as_str())
+                        .and_then(|r| r.strip_prefix(" on "))
+                        == Some(s.dest.as_str())
+            })
             .collect();
         match named.as_slice() {
             [i] => Ok(*i),

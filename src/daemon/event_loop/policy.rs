@@ -413,6 +413,9 @@ impl<C: Clock> Daemon<C> {
                     .silenced_by(t.subject(), now, &self.cfg.maintenance)
                     .is_some();
             if quiet {
+                if let Some(nag) = self.checks[i].nag_mut() {
+                    nag.hold();
+                }
                 continue;
             }
             let start = t.alert.outage_start.unwrap_or(now.wall);
@@ -434,7 +437,7 @@ impl<C: Clock> Daemon<C> {
             let to = nag.recipients(steps);
             let lasted = crate::clock::hms(now.steady - nag.since());
             if !reached.is_empty() {
-                log::info!(
+                log::warn!(
                     "escalation {}: unacknowledged for {lasted}: now also to {}",
                     t.spec.title(),
                     to.join(", ")
@@ -445,7 +448,7 @@ impl<C: Clock> Daemon<C> {
                 out.push(n);
             }
             if let Some(k) = reminder {
-                log::info!(
+                log::warn!(
                     "reminder {}: still {} after {lasted}",
                     t.spec.title(),
                     t.alert.last_status.unwrap_or(Status::Unknown),

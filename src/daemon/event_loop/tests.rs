@@ -568,8 +568,19 @@ fn an_ack_goes_to_the_thread_and_ends_at_the_next_status_change() {
     r.end("a", Status::Warning);
     assert_eq!(r.notes.take(), vec![vec!["update a".to_string()]]);
     assert!(status_of(&r, "a").ack.is_none());
-    // A sticky one holds the Update back and ends at recovery.
-    ask(&mut r, ack(true));
+    // A sticky one holds the Update back and ends at recovery; the check
+    // named as mails name it.
+    let answer = ask(
+        &mut r,
+        Request::Ack {
+            check: "a on web1".into(),
+            comment: "on it".into(),
+            for_secs: None,
+            sticky: true,
+        },
+    )
+    .unwrap();
+    assert!(answer.error.is_none(), "{answer:?}");
     r.at(180 * SEC);
     r.started();
     r.end("a", Status::Critical);

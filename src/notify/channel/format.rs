@@ -58,7 +58,12 @@ impl Event {
         Event {
             kind: t.kind.as_str().to_string(),
             state: t.status,
-            previous: t.previous,
+            // The last state announced: a Problem follows OK (the runs
+            // that failed before it were retries nobody was told of).
+            previous: match t.kind {
+                TransitionKind::Problem => Some(Status::Ok),
+                _ => t.previous,
+            },
             check: n.name.clone(),
             check_id: n.check_id.clone(),
             target: n.dest.clone(),
@@ -127,22 +132,41 @@ impl Event {
         self.kind == TransitionKind::Recovery.as_str()
     }
 
-    /// The output, and the dependents it makes UNREACHABLE: what a chat
-    /// message shows.
+    /// The output without its perfdata (summary, then the long output),
+    /// and the dependents it makes UNREACHABLE: what a chat message shows.
     pub fn text(&self) -> String {
-        if self.unreachable.is_empty() {
-            return self.output.clone();
+        let (summary, long, _) = crate::model::parse_plugin_output(&self.output);
+        let mut out = summary;
+        if !long.is_empty() {
+            out.push('\n');
+            out.push_str(&long);
         }
-        format!(
-            "{}\nUNREACHABLE because of this: {}",
-            self.output.trim_end(),
-            self.unreachable.join(", ")
-        )
+        if !self.unreachable.is_empty() {
+            out.push_str("\nUNREACHABLE because of this: ");
+            out.push_str(&self.unreachable.join(", "));
+        }
+        out
     }
 
-    /// The first line of the output.
-    pub fn summary(&self) -> &str {
-        self.output.lines().next().unwrap_or("")
+    /// The first line of the output without its perfdata (what follows
+    /// its first `|`), as Nagios shows it.
+    pub fn summary(&self) -> String {
+        let first = self.output.lines().next().unwrap_or("");
+        first
+            .split_once('|')
+            .map_or(first, |(s, _)| s)
+            .trim()
+            .to_string()
+    }
+
+    /// The output's perfdata (of the first line and of the long output),
+    /// one space between items; empty when it has none.
+    pub fn perfdata(&self) -> String {
+        let (_, _, perf) = crate::model::plugin_output::parse_plugin_output(&self.output);
+        perf.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     /// The outage's thread: the Message-ID of its Problem mail without the
@@ -188,6 +212,7 @@ impl Event {
             "check_id": self.check_id,
             "target": self.target,
             "summary": self.summary(),
+            "perfdata": self.perfdata(),
             "output": self.output,
             "since": rfc3339(self.since),
             "since_unix": self.since.div_euclid(1_000_000),
@@ -240,6 +265,7 @@ const ENV_KEYS: &[&str] = &[
     "check_id",
     "target",
     "summary",
+    "perfdata",
     "output",
     "since",
     "at",
@@ -445,17 +471,29 @@ pub fn alert(e: &Event, severity: &str, ends: UnixMicros, labels: &[(String, Str
     }
     json!({
         "labels": l,
-        "annotations": {
-            "summary": e.summary(),
-            "description": cut(&e.output, 8000),
-            "thread": e.thread(),
-        },
+        "annotations": annotations(e),
         "startsAt": rfc3339(e.since),
         // Alertmanager refuses an alert that ends before it starts; one
         // that ends as it starts is resolved (a later end would keep it
         // firing until then).
         "endsAt": rfc3339(ends.max(e.since)),
     })
+}
+
+/// An alert's annotations: `summary` (the first line without perfdata),
+/// `description` (the output without perfdata), `thread`, and `perfdata` when the
+/// output has some.
+fn annotations(e: &Event) -> Value {
+    let mut a = json!({
+        "summary": e.summary(),
+        "description": cut(&e.text(), 8000),
+        "thread": e.thread(),
+    });
+    let perf = e.perfdata();
+    if !perf.is_empty() {
+        a["perfdata"] = perf.into();
+    }
+    a
 }
 
 /// An Alertmanager post delivered `late` after it was composed (its
@@ -734,5 +772,52 @@ mod tests {
             .text()
             .ends_with("\nUNREACHABLE because of this: app on web2"));
         assert!(h.contains(&("Priority".into(), "5".into())));
+    }
+
+    #[test]
+    fn summary_and_texts_leave_the_perfdata_to_its_own_field() {
+        let mut e = event("problem", Status::Critical, None);
+        e.output = "router unreachable CRITICAL | val=5;3;4;0;10\nhop 3 lost|rta=2ms".into();
+        assert_eq!(e.summary(), "router unreachable CRITICAL");
+        assert_eq!(e.perfdata(), "val=5;3;4;0;10 rta=2ms");
+        assert!(e
+            .text()
+            .starts_with("router unreachable CRITICAL\nhop 3 lost\nUNREACHABLE"));
+        let j = e.to_json();
+        assert_eq!(j["summary"], "router unreachable CRITICAL");
+        assert_eq!(j["perfdata"], "val=5;3;4;0;10 rta=2ms");
+        let a = alert(&e, "critical", e.at, &[]);
+        assert_eq!(a["annotations"]["summary"], "router unreachable CRITICAL");
+        assert_eq!(a["annotations"]["perfdata"], "val=5;3;4;0;10 rta=2ms");
+        for f in FORMATS.iter().filter(|f| **f != "json") {
+            let (_, body) = render(f, &e);
+            assert!(!String::from_utf8_lossy(&body).contains("val=5"), "{f}");
+        }
+        // Without perfdata, no annotation for it.
+        let plain = event("problem", Status::Critical, None);
+        assert!(alert(&plain, "critical", plain.at, &[])["annotations"]
+            .get("perfdata")
+            .is_none());
+    }
+
+    #[test]
+    fn previous_is_the_last_state_announced() {
+        let n = Notice::new(
+            "disk@web1".into(),
+            "disk".into(),
+            "web1".into(),
+            Transition {
+                kind: TransitionKind::Problem,
+                status: Status::Critical,
+                // The retry before it.
+                previous: Some(Status::Critical),
+                outage_start: 0,
+                failed_runs: 3,
+                at: 0,
+            },
+            "DOWN".into(),
+        );
+        assert_eq!(Event::from_notice(&n).previous, Some(Status::Ok));
+        assert_eq!(Event::from_notice(&n).to_json()["previous"], "OK");
     }
 }

@@ -281,6 +281,38 @@ pub struct InThread<'a> {
     pub subject: Option<&'a str>,
     /// This mail starts the thread.
     pub root: bool,
+    /// The Message-ID the thread's replies refer to when it is not the
+    /// Problem mail's (the outage was announced in a digest).
+    pub root_id: Option<&'a str>,
+}
+
+/// What the mail side knows of the thread an ack mail replies in.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AckThread<'a> {
+    /// The subject of the thread's first mail, when known.
+    pub subject: Option<&'a str>,
+    /// As [`InThread::root_id`].
+    pub root_id: Option<&'a str>,
+    /// The addresses the thread was escalated to: `Cc`.
+    pub escalated_to: &'a [String],
+}
+
+/// `s` quoted for a POSIX shell: `'...'`, a `'` inside as `'\''`.
+pub fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// The URL of the status page of a listener bound to `addr`: the machine's
+/// name when it is bound to every address (`0.0.0.0`, `::`).
+pub fn status_page_url(addr: std::net::SocketAddr) -> String {
+    let host = if addr.ip().is_unspecified() {
+        hostname()
+    } else if addr.is_ipv6() {
+        format!("[{}]", addr.ip())
+    } else {
+        addr.ip().to_string()
+    };
+    format!("http://{host}:{}/", addr.port())
 }
 
 /// The first line of a transition's body: what happened.
@@ -364,6 +396,8 @@ pub struct Composer {
     subject_style: SubjectStyle,
     report_subject: String,
     host: String,
+    /// The status page's URL (`config.listen`), named in Problem mails.
+    status_page: Option<String>,
 }
 
 impl Composer {
@@ -401,7 +435,33 @@ impl Composer {
             subject_style: e.subject_style,
             report_subject: e.report_subject.clone(),
             host: hostname(),
+            status_page: None,
         })
+    }
+
+    /// The same composer naming the status page of a listener on `listen`
+    /// (not one on port 0, whose port is only known once it listens).
+    pub fn with_status_page(mut self, listen: Option<std::net::SocketAddr>) -> Composer {
+        self.status_page = listen.filter(|a| a.port() != 0).map(status_page_url);
+        self
+    }
+
+    /// The Message-ID of the digest composed at `now`.
+    pub fn digest_id(&self, now: UnixMicros) -> String {
+        format!("<picomon.digest.{now}@{}>", self.host)
+    }
+
+    /// What to do about a check in PROBLEM, for the end of its mails: the
+    /// commands that acknowledge and silence it, and the status page.
+    fn act_text(&self, n: &Notice) -> String {
+        let title = shell_quote(&format!("{} on {}", n.name, n.dest));
+        let mut out = format!(
+            "\nTo act on it:\n  picomon ack {title} -m 'WHY'\n  picomon silence {title} --for 2h -m 'WHY'\n"
+        );
+        if let Some(url) = &self.status_page {
+            out.push_str(&format!("  status page: {url}\n"));
+        }
+        body_safe(&out)
     }
 
     /// Whether there is anyone to mail.
@@ -455,6 +515,7 @@ impl Composer {
             start: n.transition.outage_start,
             subject: thread_subject,
             root: n.transition.opens_outage(),
+            root_id: None,
         };
         self.transition_in(n, thread, now)
     }
@@ -480,13 +541,25 @@ impl Composer {
         now: UnixMicros,
     ) -> Result<Entry, String> {
         let t = &n.transition;
-        let root = self.problem_id(&n.check_id, thread.start);
+        let problem_id = self.problem_id(&n.check_id, thread.start);
+        let root = thread
+            .root_id
+            .map(header_safe)
+            .unwrap_or_else(|| problem_id.clone());
         let problem_subject = thread
             .subject
             .map(subject_line)
             .unwrap_or_else(|| self.problem_subject(n));
+        // Mails that ask someone to do something say how.
+        let act = match t.kind {
+            TransitionKind::Problem
+            | TransitionKind::Update
+            | TransitionKind::Reminder
+            | TransitionKind::Escalation => self.act_text(n),
+            _ => String::new(),
+        };
         let body = format!(
-            "{}\n{}\n{}\n\n-- \ncheck {} on {} (id: {})\npicomon on {}\n",
+            "{}\n{}\n{}\n{act}\n-- \ncheck {} on {} (id: {})\npicomon on {}\n",
             first_line(n),
             unreachable_text(n),
             body_safe(n.output.trim_end()),
@@ -497,7 +570,9 @@ impl Composer {
         );
         let builder = self.cc(self.builder(now), &n.escalated_to);
         let builder = if thread.root {
-            builder.message_id(Some(root)).subject(problem_subject)
+            builder
+                .message_id(Some(problem_id))
+                .subject(problem_subject)
         } else {
             builder
                 .message_id(Some(format!(
@@ -586,7 +661,7 @@ impl Composer {
         let builder = self
             .builder(now)
             .subject(subject_line(&subject))
-            .message_id(Some(format!("<picomon.digest.{now}@{}>", self.host)));
+            .message_id(Some(self.digest_id(now)));
         self.finish(builder, body, now)
     }
 
@@ -614,18 +689,22 @@ impl Composer {
         self.finish(builder, body, now)
     }
 
-    /// "Acknowledged by USER: COMMENT": a reply in the check's thread.
+    /// "Acknowledged by USER: COMMENT": a reply in the check's thread, to
+    /// everyone the thread goes to (escalated addresses as `Cc`).
     pub fn acknowledgement(
         &self,
         c: &CheckView,
-        thread_subject: Option<&str>,
+        thread: AckThread,
         by: &str,
         comment: &str,
         now: UnixMicros,
     ) -> Result<Entry, String> {
         let start = c.outage_start.unwrap_or(now);
-        let root = self.problem_id(&c.check_id, start);
-        let subject = thread_subject.map(header_safe).unwrap_or_else(|| {
+        let root = thread
+            .root_id
+            .map(header_safe)
+            .unwrap_or_else(|| self.problem_id(&c.check_id, start));
+        let subject = thread.subject.map(header_safe).unwrap_or_else(|| {
             let state = c.status.map(|s| s.as_str()).unwrap_or("UNKNOWN");
             render_subject(&self.subject_tpl, state, &c.name, &c.dest)
         });
@@ -639,7 +718,7 @@ impl Composer {
             self.host
         );
         let builder = self
-            .builder(now)
+            .cc(self.builder(now), thread.escalated_to)
             .message_id(Some(format!(
                 "<picomon.{:016x}.{start}.ack.{now}@{}>",
                 stable_hash(&c.check_id),
@@ -1008,6 +1087,7 @@ pub(crate) mod tests {
             start: f.transition.at,
             subject: Some("[picomon] FLAPPING: check_x on web1"),
             root: true,
+            root_id: None,
         };
         let m = unfolded(&c.transition_in(&f, thread, 9).unwrap());
         assert_eq!(
@@ -1136,6 +1216,35 @@ pub(crate) mod tests {
         let e = c.plain("s", "b", 1).unwrap();
         assert_short_lines(&e.message);
         assert_eq!(e.to.len(), 80);
+    }
+
+    #[test]
+    fn a_problem_mail_says_how_to_act_and_where_the_status_page_is() {
+        let c = Composer::new(&email_config())
+            .unwrap()
+            .with_status_page(Some("[::1]:9464".parse().unwrap()));
+        let mut p = notice(TransitionKind::Problem, Status::Critical, "DOWN");
+        p.name = "it's down".into();
+        let m = unfolded(&c.transition(&p, None, 5).unwrap());
+        assert!(
+            m.contains(
+                "To act on it:\r\n  picomon ack 'it'\\''s down on web1' -m 'WHY'\r\n  \
+                 picomon silence 'it'\\''s down on web1' --for 2h -m 'WHY'\r\n  \
+                 status page: http://[::1]:9464/\r\n"
+            ),
+            "{m}"
+        );
+        let r = unfolded(
+            &c.transition(&notice(TransitionKind::Recovery, Status::Ok, "UP"), None, 6)
+                .unwrap(),
+        );
+        assert!(!r.contains("To act on it"), "{r}");
+        // A listener on port 0 has no address to give.
+        let c = Composer::new(&email_config())
+            .unwrap()
+            .with_status_page(Some("127.0.0.1:0".parse().unwrap()));
+        let m = unfolded(&c.transition(&p, None, 5).unwrap());
+        assert!(!m.contains("status page"), "{m}");
     }
 
     #[test]

@@ -50,4 +50,6 @@ pub struct EmailConfig {
 pub struct MailSettings<'a> {
     pub emails: &'a EmailConfig,
     pub config_path: &'a Path,
+    /// `config.listen`: a Problem mail links to the status page there.
+    pub listen: Option<std::net::SocketAddr>,
 }

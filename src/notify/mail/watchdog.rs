@@ -85,6 +85,8 @@ pub fn serve(req: &MailRequest) -> anyhow::Result<usize> {
     let cfg = Emails {
         emails: &e,
         config_path: origin,
+        // The watchdog's notice links to no status page.
+        listen: None,
     };
     let smtp = || Smtp::with_password(&e, req.mail.smtp_password.clone());
     match super::queue_mail_with(cfg, &smtp, &req.state_dir, &req.subject, &req.body) {
