@@ -87,17 +87,18 @@ pub struct Queues<'a, D: Deliverer> {
 /// One pass over the queue and the memory queue, oldest first, stopping
 /// when the peer is down (the rest would fail too), at `deadline`, or when
 /// `stop()` says so. Refused items are held in `holds` (ignored when there
-/// is a deadline: a last pass tries everything).
-pub fn pass<D: Deliverer>(
-    q: &Queues<D>,
+/// is a deadline: a last pass tries everything). Not generic: every kind of
+/// queue shares this one pass, through [`PassQueue`].
+pub fn pass(
+    q: &dyn PassQueue,
     holds: &mut Holds,
     deadline: Option<Instant>,
     stop: &dyn Fn() -> bool,
 ) -> PassResult {
     let mut res = PassResult::default();
-    let label = q.label;
-    q.memory.clear_tombstones(q.queue);
-    let lock = match lock(q.queue) {
+    let label = q.label();
+    q.clear_tombstones();
+    let lock = match q.lock() {
         Ok(l) => l,
         Err(e) => {
             res.error = Some(e);
@@ -107,25 +108,13 @@ pub fn pass<D: Deliverer>(
     res.busy = matches!(lock, Lock::Busy);
     let mut items: Vec<(UnixMicros, Source)> = Vec::new();
     if matches!(lock, Lock::Held(_)) {
-        match q.queue.list() {
-            Ok(files) => items.extend(
-                files
-                    .into_iter()
-                    .filter(|f| !q.memory.is_tombstone(&f.path))
-                    .map(|f| (f.composed, Source::File(f.path))),
-            ),
-            Err(e) => {
-                res.error = Some(format!(
-                    "cannot list the {} {}: {e}",
-                    q.queue.what(),
-                    q.queue.dir().display()
-                ))
-            }
+        match q.files() {
+            Ok(files) => items.extend(files.into_iter().map(|(t, p)| (t, Source::File(p)))),
+            Err(e) => res.error = Some(e),
         }
     }
     items.extend(
-        q.memory
-            .waiting()
+        q.in_memory()
             .into_iter()
             .map(|(id, t)| (t, Source::Memory(id))),
     );
@@ -150,28 +139,17 @@ pub fn pass<D: Deliverer>(
             res.held += 1;
             continue;
         }
-        let Some(entry) = load(q, &src, composed) else {
-            continue;
-        };
-        let s = match q.deliverer.attempt(&entry, timeout) {
-            Ok(s) => s,
-            Err(e) => {
-                if let Source::Memory(id) = src {
-                    q.memory.settle(id, Some(entry));
-                }
-                // ERROR: what was to be told waits (it is retried).
-                log::error!("{label} delivery failed: {e}");
+        let s = match q.try_item(&src, composed, timeout) {
+            Tried::Unreadable => continue,
+            Tried::PeerDown(e) => {
+                log::warn!("{label} delivery failed: {e}");
                 res.error = Some(e);
                 break;
             }
+            Tried::Answered(s) => s,
         };
-        // What the peer acknowledged is stored before anything else
-        // happens (SMTP's QUIT, the logs, failed/): a crash from here on
-        // cannot send it again.
-        let blocked = s.blocks && !s.retry.is_empty() && s.owed.is_some();
-        let keep_hold = !(s.retry.is_empty() || s.owed.is_none() || blocked);
-        commit(q, &src, &entry, s.owed.clone());
-        q.deliverer.after_settled();
+        let blocked = s.blocks && !s.retry.is_empty() && s.owed;
+        let keep_hold = !(s.retry.is_empty() || !s.owed || blocked);
         let what = describe_source(&src);
         if !s.delivered.is_empty() {
             log::info!("{label} {what} delivered {}", s.answer);
@@ -184,16 +162,14 @@ pub fn pass<D: Deliverer>(
                 log::error!("{label} {what} refused for {who}, tried again later: {why}");
             }
         }
-        for (part, reason) in &s.failed {
-            match q.queue.fail(part, reason) {
+        for (part, reason, kept) in &s.failed {
+            match kept {
                 Ok(p) => log::error!(
-                    "{label} {what} ({}) given up: {reason}; kept in {}",
-                    part.describe(),
+                    "{label} {what} ({part}) given up: {reason}; kept in {}",
                     p.display()
                 ),
                 Err(e) => log::error!(
-                    "{label} {what} ({}) given up: {reason}; cannot keep it in {}/: {e}",
-                    part.describe(),
+                    "{label} {what} ({part}) given up: {reason}; cannot keep it in {}/: {e}",
                     super::FAILED_DIR
                 ),
             }
@@ -208,7 +184,7 @@ pub fn pass<D: Deliverer>(
             let backoff = holds
                 .get(&src)
                 .map(|h| next_backoff(h.backoff))
-                .unwrap_or(q.base);
+                .unwrap_or(q.base());
             holds.insert(
                 src.clone(),
                 Hold {
@@ -228,6 +204,120 @@ pub fn pass<D: Deliverer>(
     }
     drop(lock);
     res
+}
+
+/// One queue as a pass sees it, whatever its items are: the few steps that
+/// need the item's type are here, the pass itself is not generic.
+pub trait PassQueue {
+    /// What the items are, for logs ("mail", "notification ops-chat").
+    fn label(&self) -> &str;
+    /// The first backoff of a refused item.
+    fn base(&self) -> Duration;
+    /// Forgets tombstones of files that are gone.
+    fn clear_tombstones(&self);
+    fn lock(&self) -> Result<Lock, String>;
+    /// The queue's files (not tombstoned), with their composition time.
+    fn files(&self) -> Result<Vec<(UnixMicros, PathBuf)>, String>;
+    /// The items waiting in memory: id and composition time.
+    fn in_memory(&self) -> Vec<(u64, UnixMicros)>;
+    /// Reads the item, tries it, and stores what is still owed before
+    /// anything else happens (SMTP's QUIT, `failed/`, the logs): a crash
+    /// from then on cannot send it again.
+    fn try_item(&self, src: &Source, composed: UnixMicros, timeout: Duration) -> Tried;
+}
+
+/// What one try came to, with the item's type left behind.
+pub enum Tried {
+    /// Not an item (moved away), or gone from memory.
+    Unreadable,
+    /// The peer took no part: the pass stops and backs off.
+    PeerDown(String),
+    Answered(Answered),
+}
+
+/// A [`super::Settled`] once stored.
+pub struct Answered {
+    pub delivered: Vec<String>,
+    pub answer: String,
+    pub retry: Vec<(String, String)>,
+    pub given_up: Vec<String>,
+    pub blocks: bool,
+    /// Something is still owed.
+    pub owed: bool,
+    /// Parts given up: what, why, and where they are kept in `failed/`.
+    pub failed: Vec<(String, String, Result<PathBuf, String>)>,
+}
+
+impl<D: Deliverer> PassQueue for Queues<'_, D> {
+    fn label(&self) -> &str {
+        self.label
+    }
+
+    fn base(&self) -> Duration {
+        self.base
+    }
+
+    fn clear_tombstones(&self) {
+        self.memory.clear_tombstones(self.queue);
+    }
+
+    fn lock(&self) -> Result<Lock, String> {
+        lock(self.queue)
+    }
+
+    fn files(&self) -> Result<Vec<(UnixMicros, PathBuf)>, String> {
+        let files = self.queue.list().map_err(|e| {
+            format!(
+                "cannot list the {} {}: {e}",
+                self.queue.what(),
+                self.queue.dir().display()
+            )
+        })?;
+        Ok(files
+            .into_iter()
+            .filter(|f| !self.memory.is_tombstone(&f.path))
+            .map(|f| (f.composed, f.path))
+            .collect())
+    }
+
+    fn in_memory(&self) -> Vec<(u64, UnixMicros)> {
+        self.memory.waiting()
+    }
+
+    fn try_item(&self, src: &Source, composed: UnixMicros, timeout: Duration) -> Tried {
+        let Some(entry) = load(self, src, composed) else {
+            return Tried::Unreadable;
+        };
+        let s = match self.deliverer.attempt(&entry, timeout) {
+            Ok(s) => s,
+            Err(e) => {
+                if let Source::Memory(id) = src {
+                    self.memory.settle(*id, Some(entry));
+                }
+                return Tried::PeerDown(e);
+            }
+        };
+        let owed = s.owed.is_some();
+        commit(self, src, &entry, s.owed);
+        self.deliverer.after_settled();
+        let failed = s
+            .failed
+            .iter()
+            .map(|(part, reason)| {
+                let kept = self.queue.fail(part, reason).map_err(|e| e.to_string());
+                (part.describe(), reason.clone(), kept)
+            })
+            .collect();
+        Tried::Answered(Answered {
+            delivered: s.delivered,
+            answer: s.answer,
+            retry: s.retry,
+            given_up: s.given_up,
+            blocks: s.blocks,
+            owed,
+            failed,
+        })
+    }
 }
 
 fn describe_source(src: &Source) -> String {
@@ -304,7 +394,7 @@ fn commit<D: Deliverer>(q: &Queues<D>, src: &Source, original: &D::Item, owed: O
 }
 
 /// The state of the queue lock for one pass.
-enum Lock {
+pub enum Lock {
     Held(#[allow(dead_code)] crate::fs::Flocked<File>),
     /// Another process sends the queue now.
     Busy,
@@ -465,8 +555,8 @@ impl Drop for Sender {
     }
 }
 
-fn run<D: Deliverer>(shared: &Shared, q: &Queues<D>) {
-    let mut backoff = q.base;
+fn run(shared: &Shared, q: &dyn PassQueue) {
+    let mut backoff = q.base();
     let mut retry_at: Option<Instant> = None;
     let mut holds = Holds::new();
     loop {
@@ -532,21 +622,21 @@ fn run<D: Deliverer>(shared: &Shared, q: &Queues<D>) {
                     retry_at = Some(Instant::now() + backoff);
                     log::info!(
                         "next {} delivery attempt in {} s",
-                        q.label,
+                        q.label(),
                         backoff.as_secs_f64()
                     );
                     backoff = next_backoff(backoff);
                 }
                 None if res.busy => {
                     // Someone else is sending; look again after a while.
-                    let at = Instant::now() + q.base;
+                    let at = Instant::now() + q.base();
                     retry_at = Some(held.map_or(at, |h| h.min(at)));
                 }
                 None => {
                     if res.delivered > 0 {
                         st.last_error = None;
                     }
-                    backoff = q.base;
+                    backoff = q.base();
                     retry_at = held;
                 }
             }
