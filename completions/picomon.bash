@@ -77,7 +77,7 @@ _picomon() {
 
     case "${cmd}" in
         picomon)
-            opts="-c -1 -D -h -V --config --one --notify --outputs --debug --check-config --watchdog-mail --test-mail --send --state-dir --pid-file --user --only --help --version status ack silence silences unsilence run reload ping help"
+            opts="-c -1 -D -h -V --config --one --notify --outputs --debug --check-config --watchdog-mail --json --test-mail --send --state-dir --pid-file --user --only --help --version status ack silence silences unsilence run reload ping help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -582,7 +582,7 @@ _picomon() {
             return 0
             ;;
         picomon__subcmd__silences)
-            opts="-c -h --config --state-dir --help"
+            opts="-c -h --json --config --state-dir --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
