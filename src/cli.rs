@@ -121,7 +121,7 @@ pub enum Command {
     },
     /// No mail for matching checks (a glob on name, identity or target)
     Silence {
-        /// A glob (*, ?, [abc]) matched against each check's name, identity and target: "web1", "disk*", "*on db?"
+        /// A glob (* any text, ? one character) matched against each check's name, identity and target: "web1", "disk*", "db?"
         #[arg(value_name = "PATTERN")]
         pattern: String,
         /// How long (90s, 30m, 2h, 1d; at most 100 years)
@@ -175,4 +175,37 @@ pub enum Command {
 /// `--for`: a human duration, at most [`crate::duration::MAX_SECS`].
 fn duration(text: &str) -> Result<u64, String> {
     crate::duration::parse("--for", text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Every argument, positional or flag, of picomon and of each
+    /// subcommand says in `--help` what it is.
+    #[test]
+    fn every_argument_is_documented_in_help() {
+        let cmd = Cli::command();
+        let mut missing = Vec::new();
+        for c in std::iter::once(&cmd).chain(cmd.get_subcommands()) {
+            for arg in c.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version") {
+                    continue;
+                }
+                if arg
+                    .get_help()
+                    .is_none_or(|h| h.to_string().trim().is_empty())
+                {
+                    missing.push(format!("{} {id}", c.get_name()));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "undocumented: {missing:?}");
+        let silence = cmd.find_subcommand("silence").unwrap();
+        let help = silence.clone().render_help().to_string();
+        assert!(help.contains("<PATTERN>  A glob"), "{help}");
+        assert!(help.contains("-m, --message <TEXT>  Why"), "{help}");
+    }
 }
