@@ -48,6 +48,7 @@ complete -c picomon -n "__fish_picomon_needs_command" -f -a "unsilence" -d 'End 
 complete -c picomon -n "__fish_picomon_needs_command" -f -a "run" -d 'Run one check now in the daemon and print its result line (exit: its status code)'
 complete -c picomon -n "__fish_picomon_needs_command" -f -a "reload" -d 'Reload the config; prints what changed or the error that kept the old one'
 complete -c picomon -n "__fish_picomon_needs_command" -f -a "ping" -d 'Tell a heartbeat check "it ran" (exit 1 when not recorded); with `-- COMMAND ARGS...`: ping --start, run COMMAND, ping with its exit status and the tail of its output'
+complete -c picomon -n "__fish_picomon_needs_command" -f -a "__complete" -d 'For the shell completions: the check names (of the config found as every command finds it) or the silence ids, one a line'
 complete -c picomon -n "__fish_picomon_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c picomon -n "__fish_picomon_using_subcommand status" -s c -l config -d 'Config file; else $PICOMON_CONFIG, else ./config.rhai, else the only *.rhai in /etc/picomon (example.rhai aside)' -r -F
 complete -c picomon -n "__fish_picomon_using_subcommand status" -l state-dir -d 'Overrides config.state_dir (subcommands: where the daemon\'s socket is)' -r -f -a "(__fish_complete_directories)"
@@ -85,12 +86,34 @@ complete -c picomon -n "__fish_picomon_using_subcommand ping" -l state-dir -d 'O
 complete -c picomon -n "__fish_picomon_using_subcommand ping" -l fail -d 'The job failed'
 complete -c picomon -n "__fish_picomon_using_subcommand ping" -l start -d 'The job starts now; its end must follow within the check\'s grace'
 complete -c picomon -n "__fish_picomon_using_subcommand ping" -s h -l help -d 'Print help'
-complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping help" -f -a "status" -d 'What every check is doing now, or one check in full; exit 0 when nothing is in PROBLEM, 1 when something is, 3 when no daemon answers'
-complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping help" -f -a "ack" -d '"I\'m on it": acknowledge a check in PROBLEM (by name or identity)'
-complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping help" -f -a "silence" -d 'No mail for matching checks (a glob on name, identity or target)'
-complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping help" -f -a "silences" -d 'The silences in force'
-complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping help" -f -a "unsilence" -d 'End a silence now (its held Problems are mailed if still failing)'
-complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping help" -f -a "run" -d 'Run one check now in the daemon and print its result line (exit: its status code)'
-complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping help" -f -a "reload" -d 'Reload the config; prints what changed or the error that kept the old one'
-complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping help" -f -a "ping" -d 'Tell a heartbeat check "it ran" (exit 1 when not recorded); with `-- COMMAND ARGS...`: ping --start, run COMMAND, ping with its exit status and the tail of its output'
-complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c picomon -n "__fish_picomon_using_subcommand __complete" -s c -l config -d 'Config file; else $PICOMON_CONFIG, else ./config.rhai, else the only *.rhai in /etc/picomon (example.rhai aside)' -r -F
+complete -c picomon -n "__fish_picomon_using_subcommand __complete" -l state-dir -d 'Overrides config.state_dir (subcommands: where the daemon\'s socket is)' -r -f -a "(__fish_complete_directories)"
+complete -c picomon -n "__fish_picomon_using_subcommand __complete" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping __complete help" -f -a "status" -d 'What every check is doing now, or one check in full; exit 0 when nothing is in PROBLEM, 1 when something is, 3 when no daemon answers'
+complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping __complete help" -f -a "ack" -d '"I\'m on it": acknowledge a check in PROBLEM (by name or identity)'
+complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping __complete help" -f -a "silence" -d 'No mail for matching checks (a glob on name, identity or target)'
+complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping __complete help" -f -a "silences" -d 'The silences in force'
+complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping __complete help" -f -a "unsilence" -d 'End a silence now (its held Problems are mailed if still failing)'
+complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping __complete help" -f -a "run" -d 'Run one check now in the daemon and print its result line (exit: its status code)'
+complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping __complete help" -f -a "reload" -d 'Reload the config; prints what changed or the error that kept the old one'
+complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping __complete help" -f -a "ping" -d 'Tell a heartbeat check "it ran" (exit 1 when not recorded); with `-- COMMAND ARGS...`: ping --start, run COMMAND, ping with its exit status and the tail of its output'
+complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping __complete help" -f -a "__complete" -d 'For the shell completions: the check names (of the config found as every command finds it) or the silence ids, one a line'
+complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping __complete help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+
+# Check names and silence ids, from picomon itself (see picomon(1)).
+function __fish_picomon_ask
+    set -l tokens (commandline -opc)
+    set -l pass
+    for i in (seq 2 (count $tokens))
+        switch $tokens[$i]
+            case -c --config --state-dir
+                set -a pass $tokens[$i] $tokens[(math $i + 1)]
+            case '--config=*' '--state-dir=*'
+                set -a pass $tokens[$i]
+        end
+    end
+    $tokens[1] __complete $argv[1] $pass 2>/dev/null
+end
+complete -c picomon -n "__fish_seen_subcommand_from status ack run silence ping" -f -a "(__fish_picomon_ask checks)"
+complete -c picomon -n "__fish_seen_subcommand_from unsilence" -f -a "(__fish_picomon_ask silences)"
+complete -c picomon -l only -x -a "(__fish_picomon_ask checks)"

@@ -153,6 +153,8 @@ pub enum Command {
     Reload,
     /// Tell a heartbeat check "it ran" (exit 1 when not recorded); with `-- COMMAND ARGS...`: ping --start, run COMMAND, ping with its exit status and the tail of its output
     Ping {
+        /// The heartbeat check: its name (when only one check has it) or its identity
+        #[arg(value_name = "CHECK")]
         check: String,
         /// The job failed
         #[arg(long, conflicts_with_all = ["status", "start"])]
@@ -170,6 +172,23 @@ pub enum Command {
         #[arg(last = true, value_name = "COMMAND", conflicts_with_all = ["fail", "status", "start"])]
         command: Vec<String>,
     },
+    /// For the shell completions: the check names (of the config found as
+    /// every command finds it) or the silence ids, one a line
+    #[command(name = "__complete", hide = true)]
+    Complete {
+        /// What to list
+        #[arg(value_enum)]
+        what: Completable,
+    },
+}
+
+/// What `picomon __complete` lists.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Completable {
+    /// Names of checks (an identity where a name is shared)
+    Checks,
+    /// Ids of the silences in force
+    Silences,
 }
 
 /// `--for`: a human duration, at most [`crate::duration::MAX_SECS`].

@@ -107,7 +107,7 @@ fn picomon_page() -> String {
          *.rhai in /etc/picomon other than example.rhai; with none or several it exits 1 \
          listing what it found.",
     );
-    for sub in cmd.get_subcommands() {
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
         let mut term = vec![bold(format!("picomon {}", sub.get_name()))];
         for arg in sub.get_positionals() {
             let name = arg

@@ -27,6 +27,10 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 pub const NO_DAEMON: i32 = 3;
 
 pub fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<i32> {
+    if let Command::Complete { what } = cmd {
+        super::complete::print(cli, *what);
+        return Ok(0);
+    }
     let state_dir = state_dir(cli)?;
     let request = match cmd.clone() {
         Command::Status {
@@ -80,6 +84,7 @@ pub fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<i32> {
             nagios: None,
             message,
         },
+        Command::Complete { .. } => unreachable!("answered above"),
     };
     let answer = match client::call(&state_dir, &request, ANSWER_TIMEOUT) {
         Ok(a) => a,
@@ -190,7 +195,7 @@ fn problem_code<'a>(checks: impl IntoIterator<Item = &'a CheckStatus>) -> i32 {
 /// config stops before naming it, e.g. a syntax error, or names a new one
 /// the running daemon does not use), the default dir; with no socket
 /// anywhere, the first of them.
-fn state_dir(cli: &Cli) -> anyhow::Result<PathBuf> {
+pub(super) fn state_dir(cli: &Cli) -> anyhow::Result<PathBuf> {
     if let Some(dir) = &cli.state_dir {
         return Ok(dir.clone());
     }

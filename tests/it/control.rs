@@ -1216,3 +1216,59 @@ fn one_shot_on_a_terminal_leaves_no_progress_line_and_json_parses() {
         "{v}"
     );
 }
+
+#[test]
+fn bash_completes_check_names_from_the_config_and_silence_ids_from_the_daemon_or_state_dir() {
+    let r = Rig::new(
+        60.0,
+        r#"add(plugin("check_dummy", ["0", "fine"]), #{ name: "web port", target_name: "db1" });"#,
+    );
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("completions/picomon.bash");
+    let bin = picomon_bin();
+    let bin_dir = bin.parent().unwrap();
+    let cfg = r.config();
+    let complete = |line: &str| support::term::bash_complete(&script, line, Some(bin_dir));
+
+    for sub in ["status", "ack", "run", "silence"] {
+        assert_eq!(
+            complete(&format!("picomon -c {cfg} {sub} ")),
+            ["flappy", "web\\ port"],
+            "{sub}"
+        );
+    }
+    assert_eq!(complete(&format!("picomon -c {cfg} ack fl")), ["flappy"]);
+    assert_eq!(
+        complete(&format!("picomon -c {cfg} -1 --only w")),
+        ["web\\ port"]
+    );
+    // Not where a check goes: an option's value, a second argument, flags.
+    assert!(!complete(&format!("picomon -c {cfg} ack -m ")).contains(&"flappy".to_string()));
+    assert!(!complete(&format!("picomon -c {cfg} ack flappy ")).contains(&"flappy".to_string()));
+    assert!(complete(&format!("picomon -c {cfg} ack --st")).contains(&"--sticky".to_string()));
+    // Subcommands as before.
+    assert_eq!(complete("picomon sil"), ["silence", "silences"]);
+
+    // Silence ids: the daemon's, then (stopped) the state dir's.
+    let mut d = r.daemon();
+    let out = r.picomon(&["silence", "web*", "-m", "deploy"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(complete(&format!("picomon -c {cfg} unsilence ")), ["1"]);
+    assert!(d.stop().success());
+    let state = r.state().display().to_string();
+    assert_eq!(
+        complete(&format!("picomon --state-dir {state} unsilence ")),
+        ["1"]
+    );
+
+    // At a real prompt: TAB after "ack fl" types the rest of the name
+    // (bash finds the completion of /path/to/picomon under "picomon").
+    let term = Terminal::start(r.dir(), 200, &[]);
+    term.keys(&["-l", &format!("source {}", script.display())]);
+    term.keys(&["Enter"]);
+    term.keys(&["-l", &format!("{} -c {cfg} ack fl", bin.display())]);
+    term.keys(&["Tab"]);
+    wait_until(LONG, "the check name completed at the prompt", || {
+        term.screen(false).contains("ack flappy").then_some(())
+    });
+    term.keys(&["C-c"]);
+}

@@ -106,3 +106,39 @@ impl Drop for Terminal {
             .output();
     }
 }
+
+/// What the bash completion `script` offers for `line` (completing its last
+/// word; a line ending in a space completes an empty word), driving the
+/// function `complete -p NAME` names the way bash does on TAB. The
+/// command is the line's first word, run from `PATH`, which `path_first`
+/// (if any) is put in front of.
+pub fn bash_complete(script: &Path, line: &str, path_first: Option<&Path>) -> Vec<String> {
+    let prog = r#"
+        source "$SCRIPT"
+        read -r -a COMP_WORDS <<< "$LINE"
+        [[ "$LINE" == *" " ]] && COMP_WORDS+=("")
+        spec=$(complete -p "${COMP_WORDS[0]}") || exit 1
+        fn=${spec#*-F }; fn=${fn%% *}
+        COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 ))
+        COMP_LINE=$LINE; COMP_POINT=${#LINE}
+        "$fn" "${COMP_WORDS[0]}" "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
+        printf '%s\n' "${COMPREPLY[@]}"
+    "#;
+    let mut cmd = Command::new("bash");
+    cmd.args(["--norc", "--noprofile", "-c", prog])
+        .env("SCRIPT", script)
+        .env("LINE", line);
+    if let Some(dir) = path_first {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let mut dirs = vec![dir.to_path_buf()];
+        dirs.extend(std::env::split_paths(&path));
+        cmd.env("PATH", std::env::join_paths(dirs).expect("a PATH"));
+    }
+    let out = cmd.output().expect("run bash");
+    assert!(out.status.success(), "completing {line:?}: {out:?}");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim_end().to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
