@@ -16,6 +16,9 @@ _picomon() {
             ",$1")
                 cmd="picomon"
                 ;;
+            picomon,__complete)
+                cmd="picomon__subcmd____complete"
+                ;;
             picomon,ack)
                 cmd="picomon__subcmd__ack"
                 ;;
@@ -42,6 +45,9 @@ _picomon() {
                 ;;
             picomon,unsilence)
                 cmd="picomon__subcmd__unsilence"
+                ;;
+            picomon__subcmd__help,__complete)
+                cmd="picomon__subcmd__help__subcmd____complete"
                 ;;
             picomon__subcmd__help,ack)
                 cmd="picomon__subcmd__help__subcmd__ack"
@@ -77,7 +83,7 @@ _picomon() {
 
     case "${cmd}" in
         picomon)
-            opts="-c -1 -D -h -V --config --one --notify --outputs --debug --check-config --watchdog-mail --test-mail --send --state-dir --pid-file --user --only --help --version status ack silence silences unsilence run reload ping help"
+            opts="-c -1 -D -h -V --config --one --notify --outputs --debug --check-config --watchdog-mail --json --test-mail --send --state-dir --pid-file --user --only --help --version status ack silence silences unsilence run reload ping __complete help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -141,6 +147,57 @@ _picomon() {
                     ;;
                 --only)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        picomon__subcmd____complete)
+            opts="-c -h --config --state-dir --help checks silences"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
+                -c)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=()
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o plusdirs
+                    fi
                     return 0
                     ;;
                 *)
@@ -214,8 +271,22 @@ _picomon() {
             return 0
             ;;
         picomon__subcmd__help)
-            opts="status ack silence silences unsilence run reload ping help"
+            opts="status ack silence silences unsilence run reload ping __complete help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        picomon__subcmd__help__subcmd____complete)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -582,7 +653,7 @@ _picomon() {
             return 0
             ;;
         picomon__subcmd__silences)
-            opts="-c -h --config --state-dir --help"
+            opts="-c -h --json --config --state-dir --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -737,8 +808,46 @@ _picomon() {
     esac
 }
 
+# Check names and silence ids, from picomon itself (see picomon(1)).
+_picomon_dynamic() {
+    local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}"
+    local i word sub="" positionals=0 what=""
+    local -a pass=()
+    for ((i = 1; i < COMP_CWORD; i++)); do
+        word="${COMP_WORDS[i]}"
+        case "$word" in
+            -c|--config|--state-dir)
+                pass+=("$word" "${COMP_WORDS[i+1]}"); ((i++)) ;;
+            --config=*|--state-dir=*) pass+=("$word") ;;
+            -m|--message|--for|--status|--only|--pid-file|--user) ((i++)) ;;
+            -*) ;;
+            *) if [[ -z "$sub" ]]; then sub="$word"; else ((positionals++)); fi ;;
+        esac
+    done
+    if [[ "$prev" == --only ]]; then
+        what=checks
+    elif [[ "$cur" != -* && $positionals -eq 0 ]]; then
+        case "$prev" in
+            -c|--config|--state-dir|-m|--message|--for|--status|--pid-file|--user) ;;
+            *) case "$sub" in
+                   status|ack|run|silence|ping) what=checks ;;
+                   unsilence) what=silences ;;
+               esac ;;
+        esac
+    fi
+    if [[ -z "$what" ]]; then
+        _picomon "$@"
+        return
+    fi
+    local candidate
+    COMPREPLY=()
+    while IFS= read -r candidate; do
+        [[ "$candidate" == "$cur"* ]] && COMPREPLY+=("$(printf '%q' "$candidate")")
+    done < <("${COMP_WORDS[0]}" __complete "$what" "${pass[@]}" 2>/dev/null)
+}
+
 if [[ "${BASH_VERSINFO[0]}" -eq 4 && "${BASH_VERSINFO[1]}" -ge 4 || "${BASH_VERSINFO[0]}" -gt 4 ]]; then
-    complete -F _picomon -o nosort -o bashdefault -o default picomon
+    complete -F _picomon_dynamic -o nosort -o bashdefault -o default picomon
 else
-    complete -F _picomon -o bashdefault -o default picomon
+    complete -F _picomon_dynamic -o bashdefault -o default picomon
 fi

@@ -1,4 +1,8 @@
-//! Command-line flags (SPEC §1).
+//! Command-line flags, and which config file they mean
+//! ([`Cli::config_file`]).
+
+mod config_file;
+pub mod term;
 
 use std::path::PathBuf;
 
@@ -15,16 +19,15 @@ pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("PICOMON
     about = "A tiny standalone alerting daemon: runs checks every tick and mails when they really fail or recover"
 )]
 pub struct Cli {
-    /// Config file
+    /// Config file; else $PICOMON_CONFIG, else ./config.rhai, else the only *.rhai in /etc/picomon (example.rhai aside)
     #[arg(
         short = 'c',
         long = "config",
         value_name = "FILE",
-        default_value = "config.rhai",
         global = true,
         value_hint = ValueHint::FilePath
     )]
-    pub config: PathBuf,
+    pub config: Option<PathBuf>,
 
     /// Run every check once now, print each result, exit with the worst status
     #[arg(short = '1', long = "one")]
@@ -50,6 +53,10 @@ pub struct Cli {
     /// on stdin, queues it and delivers the outbox; not for people
     #[arg(long, hide = true)]
     pub watchdog_mail: bool,
+
+    /// With -1 or --check-config: print one JSON document instead of text
+    #[arg(long)]
+    pub json: bool,
 
     /// Send one test mail through the configured path and print the answer
     #[arg(long)]
@@ -84,9 +91,13 @@ pub struct Cli {
 /// `--state-dir DIR` finds it).
 #[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    /// What every check is doing now (exit 3 when no daemon runs)
+    /// What every check is doing now, or one check in full; exit 0 when
+    /// nothing is in PROBLEM, 1 when something is, 3 when no daemon answers
     Status {
-        /// The daemon's JSON instead of the table
+        /// One check in full: its name (when only one check has it) or its identity
+        #[arg(value_name = "CHECK")]
+        check: Option<String>,
+        /// JSON instead of the table ("daemon": false and the saved state when no daemon answers)
         #[arg(long)]
         json: bool,
         /// Only checks that are failing (retrying or in PROBLEM)
@@ -95,6 +106,8 @@ pub enum Command {
     },
     /// "I'm on it": acknowledge a check in PROBLEM (by name or identity)
     Ack {
+        /// The check: its name (when only one check has it) or its identity
+        #[arg(value_name = "CHECK")]
         check: String,
         /// A comment for the check's mail thread
         #[arg(short = 'm', long = "message", value_name = "TEXT", default_value = "")]
@@ -108,23 +121,40 @@ pub enum Command {
     },
     /// No mail for matching checks (a glob on name, identity or target)
     Silence {
+        /// A glob (* any text, ? one character) matched against each check's name, identity and target: "web1", "disk*", "db?"
+        #[arg(value_name = "PATTERN")]
         pattern: String,
         /// How long (90s, 30m, 2h, 1d; at most 100 years)
         #[arg(long = "for", value_name = "DURATION", value_parser = duration, default_value = "1h")]
         for_secs: u64,
+        /// Why: shown by `picomon silences` and logged with the caller's name
         #[arg(short = 'm', long = "message", value_name = "TEXT", default_value = "")]
         message: String,
     },
     /// The silences in force
-    Silences,
+    Silences {
+        /// JSON instead of one line per silence
+        #[arg(long)]
+        json: bool,
+    },
     /// End a silence now (its held Problems are mailed if still failing)
-    Unsilence { id: String },
-    /// Run one check now in the daemon and print its result line
-    Run { check: String },
+    Unsilence {
+        /// The silence's id, as `picomon silence` printed it and `picomon silences` lists it
+        #[arg(value_name = "ID")]
+        id: String,
+    },
+    /// Run one check now in the daemon and print its result line (exit: its status code)
+    Run {
+        /// The check: its name (when only one check has it) or its identity
+        #[arg(value_name = "CHECK")]
+        check: String,
+    },
     /// Reload the config; prints what changed or the error that kept the old one
     Reload,
     /// Tell a heartbeat check "it ran" (exit 1 when not recorded); with `-- COMMAND ARGS...`: ping --start, run COMMAND, ping with its exit status and the tail of its output
     Ping {
+        /// The heartbeat check: its name (when only one check has it) or its identity
+        #[arg(value_name = "CHECK")]
         check: String,
         /// The job failed
         #[arg(long, conflicts_with_all = ["status", "start"])]
@@ -142,9 +172,59 @@ pub enum Command {
         #[arg(last = true, value_name = "COMMAND", conflicts_with_all = ["fail", "status", "start"])]
         command: Vec<String>,
     },
+    /// For the shell completions: the check names (of the config found as
+    /// every command finds it) or the silence ids, one a line
+    #[command(name = "__complete", hide = true)]
+    Complete {
+        /// What to list
+        #[arg(value_enum)]
+        what: Completable,
+    },
+}
+
+/// What `picomon __complete` lists.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Completable {
+    /// Names of checks (an identity where a name is shared)
+    Checks,
+    /// Ids of the silences in force
+    Silences,
 }
 
 /// `--for`: a human duration, at most [`crate::duration::MAX_SECS`].
 fn duration(text: &str) -> Result<u64, String> {
     crate::duration::parse("--for", text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Every argument, positional or flag, of picomon and of each
+    /// subcommand says in `--help` what it is.
+    #[test]
+    fn every_argument_is_documented_in_help() {
+        let cmd = Cli::command();
+        let mut missing = Vec::new();
+        for c in std::iter::once(&cmd).chain(cmd.get_subcommands()) {
+            for arg in c.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version") {
+                    continue;
+                }
+                if arg
+                    .get_help()
+                    .is_none_or(|h| h.to_string().trim().is_empty())
+                {
+                    missing.push(format!("{} {id}", c.get_name()));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "undocumented: {missing:?}");
+        let silence = cmd.find_subcommand("silence").unwrap();
+        let help = silence.clone().render_help().to_string();
+        assert!(help.contains("<PATTERN>  A glob"), "{help}");
+        assert!(help.contains("-m, --message <TEXT>  Why"), "{help}");
+    }
 }

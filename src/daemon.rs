@@ -58,13 +58,18 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
         if let Some(pattern) = &cli.only {
             only(&mut cfg, pattern)?;
         }
-        return once::run(cfg, cli.notify, cli.outputs);
+        return once::run(
+            cfg,
+            cli.notify,
+            cli.outputs,
+            once::View::of_stdout(cli.json),
+        );
     }
     if cli.send {
         return send(&cfg);
     }
     // While still root: the record is in root's /run/picomon.
-    crate::control::record::write(&cli.config, &cfg.state_dir);
+    crate::control::record::write(&cfg.path, &cfg.state_dir);
     // Still as the user that started us: the password file is read here.
     picomon_common::handoff::hand_over(&handoff::handoff(&cfg));
     // Drop privileges first, so the lock and pid files are the user's and
@@ -123,8 +128,9 @@ pub fn load(cli: &Cli) -> anyhow::Result<Config> {
     // the daemon keeps; the config is then copied out, and the arena, wholly
     // free, goes back to the system at the next `trim_heap`. (Evaluated on
     // this thread, a 10,000-line config left megabytes of half-used pages.)
+    let file = cli.config_file()?;
     let evaluated = std::thread::scope(|s| {
-        s.spawn(|| config::load(&cli.config))
+        s.spawn(|| config::load(&file))
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     });
@@ -168,8 +174,33 @@ fn only(cfg: &mut Config, pattern: &str) -> anyhow::Result<()> {
 }
 
 /// `--check-config`: the summary and 0, or `FILE:LINE:COL: message` and 1.
+/// With `--json`, on stdout either way: `{"ok": true, "file", "summary",
+/// "checks"}` or `{"ok": false, "error", "file", "line", "col", "message"}`.
 fn check_config(cli: &Cli) -> i32 {
-    match load(cli) {
+    let loaded = load(cli);
+    if cli.json {
+        let v = match &loaded {
+            Ok(cfg) => serde_json::json!({
+                "ok": true,
+                "file": cfg.path,
+                "summary": config::summary(cfg),
+                "checks": cfg.checks.len(),
+            }),
+            Err(err) => {
+                let mut v = serde_json::json!({ "ok": false, "error": format!("{err:#}") });
+                if let Some(e) = err.downcast_ref::<config::ConfigError>() {
+                    v["file"] = serde_json::json!(e.file);
+                    v["line"] = e.line.into();
+                    v["col"] = e.col.into();
+                    v["message"] = e.message.clone().into();
+                }
+                v
+            }
+        };
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        return i32::from(loaded.is_err());
+    }
+    match loaded {
         Ok(cfg) => {
             println!("{}", config::summary(&cfg));
             0

@@ -16,6 +16,17 @@ use crate::alert::{Phase, Transition};
 use crate::clock::UnixMicros;
 use crate::model::Status;
 
+/// The thread of an outage of `check_id` that began at `since`: the
+/// channels' `thread` field, and what `picomon status CHECK` shows.
+pub fn thread_id(check_id: &str, since: UnixMicros) -> String {
+    format!(
+        "picomon.{:016x}.{}@{}",
+        mail::compose::stable_hash(check_id),
+        since,
+        crate::host::this_host()
+    )
+}
+
 /// A transition with what a message about it needs to say.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Notice {

@@ -95,6 +95,18 @@ mod tests {
     }
 
     #[test]
+    fn both_commands_pages_name_the_signals_they_take() {
+        let pages = man::pages();
+        for path in ["man/picomon.1", "man/picomon-watchdog.1"] {
+            let page = &pages.iter().find(|o| o.path == path).unwrap().text;
+            assert!(page.contains(".SH SIGNALS"), "{path}");
+            for sig in ["SIGHUP", "SIGUSR1", "SIGTERM", "SIGINT"] {
+                assert!(page.contains(sig), "{sig} missing in {path}");
+            }
+        }
+    }
+
+    #[test]
     fn every_declared_key_is_in_the_config_man_page() {
         let page = man::pages()
             .into_iter()

@@ -98,23 +98,39 @@ fn picomon_page() -> String {
         &mut r,
         "Without a command picomon runs as the daemon (or once, with -1). The commands are \
          clients of a running daemon's control socket, state_dir/control.sock, found through \
-         -c CONFIG or --state-dir DIR.",
+         --state-dir DIR or the config's state_dir.",
     );
-    for sub in cmd.get_subcommands() {
+    para(
+        &mut r,
+        "Without -c, picomon (the daemon, -1, --check-config and every command) uses \
+         $PICOMON_CONFIG, else config.rhai in the working directory if it exists, else the only \
+         *.rhai in /etc/picomon other than example.rhai; with none or several it exits 1 \
+         listing what it found.",
+    );
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
         let mut term = vec![bold(format!("picomon {}", sub.get_name()))];
         for arg in sub.get_positionals() {
+            let name = arg
+                .get_value_names()
+                .and_then(|n| n.first())
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| arg.get_id().as_str().to_uppercase());
             term.push(roman(" "));
-            term.push(italic(arg.get_id().as_str().to_uppercase()));
+            term.push(italic(if arg.is_required_set() {
+                name
+            } else {
+                format!("[{name}]")
+            }));
         }
         item(
             &mut r,
             term,
             &sub.get_about().map(|a| a.to_string()).unwrap_or_default(),
         );
-        let options: Vec<_> = sub.get_opts().collect();
-        if !options.is_empty() {
+        let args: Vec<_> = sub.get_positionals().chain(sub.get_opts()).collect();
+        if !args.is_empty() {
             r.control("RS", []);
-            for arg in options {
+            for arg in args {
                 option_item(&mut r, arg);
             }
             r.control("RE", []);
@@ -127,24 +143,53 @@ fn picomon_page() -> String {
          start-up failure, with a message on stderr that says what and where. With -1 picomon \
          exits with the worst status it saw: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN; stopped by \
          SIGINT or SIGTERM it exits 130 or 143. --check-config exits 0 for a valid config and 1 \
-         with FILE:LINE:COL: message otherwise.",
+         with FILE:LINE:COL: message otherwise. picomon status exits 0 when no check is in \
+         PROBLEM, 1 when one is, and 3 when no daemon answers; run exits with the check's \
+         status code; the other commands exit 0, 1 when the daemon refused, 3 without a daemon.",
     );
     section(&mut r, "SIGNALS");
     item(
         &mut r,
         [bold("SIGHUP")],
-        "Re-read the config; a broken config keeps the old one running.",
+        "Re-read the config (as picomon reload); a broken config is logged with \
+         FILE:LINE:COL and the old one keeps running; checks whose identity is unchanged keep \
+         their state.",
+    );
+    item(
+        &mut r,
+        [bold("SIGUSR1")],
+        "Print the state of every check, the mail outbox, the spools and the overload counts \
+         to stdout, and start the next tick at once. Signals that come while such a tick is \
+         pending or running are merged into it.",
     );
     item(
         &mut r,
         [bold("SIGTERM"), roman(", "), bold("SIGINT")],
-        "Stop cleanly.",
+        "Stop cleanly: kill the running plugins' process groups (TERM, then KILL after 1 s), \
+         save the state, try the outbox once more, exit 0. With -1: kill the runs, print what \
+         was found and exit 143 or 130.",
     );
     section(&mut r, "ENVIRONMENT");
     item(
         &mut r,
         [bold("RUST_LOG")],
         "The log level, overriding -D and config.verb_level where set.",
+    );
+    item(
+        &mut r,
+        [bold("PICOMON_CONFIG")],
+        "The config file when -c is not given.",
+    );
+    item(
+        &mut r,
+        [bold("PICOMON_ETC")],
+        "The folder searched for the only *.rhai when neither -c, PICOMON_CONFIG nor \
+         ./config.rhai names the config (default /etc/picomon).",
+    );
+    item(
+        &mut r,
+        [bold("NO_COLOR")],
+        "Set to anything: no colours in status and -1, even on a terminal.",
     );
     section(&mut r, "FILES");
     item(
@@ -164,8 +209,9 @@ fn picomon_page() -> String {
         "picomon -c /etc/picomon/example.rhai -1\n\
          picomon -c /etc/picomon/web.rhai --check-config\n\
          systemctl enable --now picomon@web\n\
-         picomon status -c /etc/picomon/web.rhai --problems\n\
-         picomon ack -c /etc/picomon/web.rhai disk -m \"on it\" --for 2h",
+         picomon status --problems        # with /etc/picomon/web.rhai the only config\n\
+         picomon status disk\n\
+         picomon ack disk -m \"on it\" --for 2h",
     );
     see_also(&mut r, &[("picomon-watchdog", "1"), ("picomon.rhai", "5")]);
     page.push_str(&r.render());
@@ -187,17 +233,46 @@ fn watchdog_page() -> String {
         "picomon-watchdog starts picomon as its child and mails (through the config's mail \
          settings, with config.emails.watchdog_subject) when it exits or when its heartbeat in \
          the state directory stops moving. With --restart it starts picomon again, waiting 1 s \
-         doubling up to 5 min. SIGHUP is passed on to picomon; SIGTERM and SIGINT stop both.",
+         doubling up to 5 min.",
+    );
+    section(&mut r, "SIGNALS");
+    item(
+        &mut r,
+        [bold("SIGHUP"), roman(", "), bold("SIGUSR1")],
+        "Passed on to picomon: it re-reads its config (SIGHUP) or prints the state of every \
+         check and starts the next tick at once (SIGUSR1). The watchdog itself reads nothing.",
+    );
+    item(
+        &mut r,
+        [bold("SIGTERM"), roman(", "), bold("SIGINT")],
+        "Passed on to picomon, which stops cleanly; the watchdog waits for it (SIGKILL after \
+         15 s), mails nothing and exits 0. Killed even by SIGKILL, the watchdog takes picomon \
+         with it (picomon gets SIGTERM, its parent-death signal).",
     );
     see_also(&mut r, &[("picomon", "1"), ("picomon.rhai", "5")]);
     page.push_str(&r.render());
     page
 }
 
-/// One flag of a subcommand: `-m, --message TEXT`, its help and default.
+/// One flag of a subcommand: `-m, --message TEXT`, its help and default;
+/// or a positional argument: `CHECK` and its help.
 fn option_item(r: &mut Roff, arg: &clap::Arg) {
     let takes_values = arg.get_action().takes_values();
     let mut term = Vec::new();
+    if arg.is_positional() {
+        let names = arg.get_value_names().unwrap_or_default();
+        let name = names
+            .first()
+            .map(|n| n.to_string())
+            .unwrap_or_else(|| arg.get_id().as_str().to_uppercase());
+        term.push(italic(name));
+        item(
+            r,
+            term,
+            &arg.get_help().map(|h| h.to_string()).unwrap_or_default(),
+        );
+        return;
+    }
     if let Some(short) = arg.get_short() {
         term.push(bold(format!("-{short}")));
         term.push(roman(", "));

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! {"cmd":"status"}
+//! {"cmd":"check","check":"http on web1"}
 //! {"cmd":"reload"}
 //! {"cmd":"run","check":"http"}
 //! {"cmd":"ack","check":"http","comment":"on it","for_secs":3600,"sticky":false}
@@ -34,6 +35,10 @@ fn default_silence() -> u64 {
 #[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Request {
     Status,
+    /// One check in full (`picomon status CHECK`).
+    Check {
+        check: String,
+    },
     Reload,
     Run {
         check: String,
@@ -80,6 +85,7 @@ impl Request {
     pub fn name(&self) -> &'static str {
         match self {
             Request::Status => "status",
+            Request::Check { .. } => "check",
             Request::Reload => "reload",
             Request::Run { .. } => "run",
             Request::Ack { .. } => "ack",
@@ -134,6 +140,33 @@ pub struct Response {
     pub status: Option<StatusReport>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub silences: Option<Vec<Silence>>,
+    /// `check`: the one check asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<CheckDetail>,
+}
+
+/// One check in full: its status line plus what the table leaves out.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckDetail {
+    #[serde(flatten)]
+    pub status: CheckStatus,
+    /// The last output, every line, perfdata included.
+    pub full_output: String,
+    /// The checks it depends on (`depends_on`), as "name on target", with
+    /// their phase.
+    pub depends_on: Vec<Dependency>,
+    /// The thread (mail `Message-ID` root, channels' `thread`) of the
+    /// outage in progress; null when OK.
+    pub thread: Option<String>,
+    /// Seconds the last runs took, oldest first (kept while the HTTP
+    /// listener is on; else empty).
+    pub recent_durations: Vec<f32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dependency {
+    pub check: String,
+    pub phase: String,
 }
 
 impl Response {

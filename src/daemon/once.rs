@@ -9,15 +9,23 @@
 //! (their lines say so), what escaped them too, the summary is printed and
 //! the exit code is 130 or 143.
 //!
+//! Into a pipe or a file the lines are plain. On a terminal the status
+//! words are coloured (not with `NO_COLOR`) and a progress line (runs done
+//! of total, failures so far, the slowest run still going) stays below the
+//! results until the end, when it is erased. With `--json` nothing is
+//! printed until the end, then one JSON document: every result, the counts.
+//!
 //! With `--outputs` every result also goes through `config.outputs`, as the
 //! daemon sends them (pcrunner's use from cron): the outputs start first, so
 //! what an earlier run left in a spool is delivered before the new results;
 //! what cannot be delivered within [`SEND_FLUSH`] stays spooled for the next
 //! run (or the daemon, or `--send`).
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use crossbeam_channel::{bounded, select, Receiver};
@@ -26,6 +34,7 @@ use signal_hook::iterator::Signals;
 
 use super::startup::{StateLock, JOIN_WORKERS, STOP_GRACE};
 use crate::alert::{Transition, TransitionKind};
+use crate::cli::term::{cut, Style};
 use crate::clock::now_unix_micros;
 use crate::config::Config;
 use crate::model::{CheckSpec, Outcome, Status};
@@ -39,6 +48,34 @@ pub fn result_line(status: Status, title: &str, summary: &str) -> String {
     format!("{:<10}{}: {}", status.as_str(), title, summary)
 }
 
+/// How the results are shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum View {
+    /// A line per result as its run ends (a pipe or a file).
+    Lines,
+    /// The lines, coloured, and a progress line below them.
+    Terminal(Style),
+    /// One JSON document at the end.
+    Json,
+}
+
+impl View {
+    /// What stdout is: `--json`, else a terminal or not.
+    pub fn of_stdout(json: bool) -> View {
+        if json {
+            return View::Json;
+        }
+        let style = Style::stdout();
+        match style.width {
+            Some(_) => View::Terminal(style),
+            None => View::Lines,
+        }
+    }
+}
+
+/// How often the progress line is redrawn while no run ends.
+const PROGRESS_EVERY: Duration = Duration::from_millis(250);
+
 /// What the workers add up.
 #[derive(Default)]
 struct Tally {
@@ -47,11 +84,23 @@ struct Tally {
     notices: Vec<Notice>,
     /// With `--outputs`: what goes to them.
     results: Vec<PassiveResult>,
+    /// With `--json`: every result, in the order the runs ended.
+    json: Vec<serde_json::Value>,
 }
 
 impl Tally {
-    fn add(&mut self, spec: &CheckSpec, out: Outcome, to_outputs: bool) {
+    fn add(&mut self, spec: &CheckSpec, out: Outcome, to_outputs: bool, json: bool) {
         self.counts[out.status.code() as usize] += 1;
+        if json {
+            self.json.push(serde_json::json!({
+                "id": spec.id,
+                "name": spec.name,
+                "target": spec.dest,
+                "status": out.status.as_str(),
+                "output": out.full_text(),
+                "duration": out.duration.as_secs_f64(),
+            }));
+        }
         // picomon's own health is not a service of the monitoring fed.
         if to_outputs && spec.id != super::selfcheck::ID {
             self.results
@@ -92,6 +141,10 @@ struct Shared {
     groups: RunningGroups,
     /// `--outputs`: keep each result for `config.outputs`.
     to_outputs: bool,
+    view: View,
+    /// On a terminal: the runs going on (check index: started), for the
+    /// progress line's slowest run.
+    running: Mutex<BTreeMap<usize, Instant>>,
 }
 
 impl Shared {
@@ -108,19 +161,91 @@ impl Shared {
             let Some(spec) = self.cfg.checks.get(i) else {
                 break;
             };
+            let terminal = matches!(self.view, View::Terminal(_));
+            if terminal {
+                self.running_now().insert(i, Instant::now());
+            }
             let out = execute(spec, env);
+            if terminal {
+                self.running_now().remove(&i);
+            }
             let line = result_line(out.status, &spec.title(), &out.summary);
+            let status = out.status;
+            self.tally_now()
+                .add(spec, out, self.to_outputs, self.view == View::Json);
             // A closed stdout (`picomon -1 | head`) must not stop the runs.
-            let _ = writeln!(std::io::stdout().lock(), "{line}");
-            self.tally
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .add(spec, out, self.to_outputs);
+            match self.view {
+                View::Lines => {
+                    let _ = writeln!(std::io::stdout().lock(), "{line}");
+                }
+                View::Terminal(style) => {
+                    let word = format!("{:<10}", status.as_str());
+                    let painted = style.paint(status.as_str(), &word) + &line[word.len()..];
+                    let mut stdout = std::io::stdout().lock();
+                    let _ = write!(stdout, "\r\x1b[K{painted}\n{}", self.progress(style));
+                    let _ = stdout.flush();
+                }
+                View::Json => {}
+            }
         }
+    }
+
+    fn tally_now(&self) -> std::sync::MutexGuard<'_, Tally> {
+        self.tally.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn running_now(&self) -> std::sync::MutexGuard<'_, BTreeMap<usize, Instant>> {
+        self.running.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `picomon -1: 120/1000 done, 3 failing; slowest: disk on web1 (12s)`,
+    /// cut to the terminal's width.
+    fn progress(&self, style: Style) -> String {
+        let [_, warning, critical, unknown] = self.tally_now().counts;
+        let done: usize = self.tally_now().counts.iter().sum();
+        let mut line = format!(
+            "picomon -1: {done}/{} done, {} failing",
+            self.cfg.checks.len(),
+            warning + critical + unknown
+        );
+        let slowest = self
+            .running_now()
+            .iter()
+            .min_by_key(|(_, started)| **started)
+            .map(|(&i, started)| (i, started.elapsed()));
+        if let Some((i, took)) = slowest {
+            line.push_str(&format!(
+                "; slowest: {} ({}s)",
+                self.cfg.checks[i].title(),
+                took.as_secs()
+            ));
+        }
+        cut(&line, style.width.unwrap_or(80).saturating_sub(1))
     }
 }
 
-pub fn run(cfg: Config, notify: bool, to_outputs: bool) -> anyhow::Result<i32> {
+/// On a terminal: redraws the progress line every [`PROGRESS_EVERY`] until
+/// `stop` closes, then erases it.
+fn draw_progress(shared: Arc<Shared>, style: Style, stop: Receiver<()>) {
+    loop {
+        {
+            let mut stdout = std::io::stdout().lock();
+            let _ = write!(stdout, "\r\x1b[K{}", shared.progress(style));
+            let _ = stdout.flush();
+        }
+        if !matches!(
+            stop.recv_timeout(PROGRESS_EVERY),
+            Err(crossbeam_channel::RecvTimeoutError::Timeout)
+        ) {
+            break;
+        }
+    }
+    let mut stdout = std::io::stdout().lock();
+    let _ = write!(stdout, "\r\x1b[K");
+    let _ = stdout.flush();
+}
+
+pub fn run(cfg: Config, notify: bool, to_outputs: bool, view: View) -> anyhow::Result<i32> {
     // With --notify the mail goes through the state dir's outbox: one
     // picomon per state dir. Without, the state dir is not touched.
     let _lock = if notify {
@@ -149,7 +274,22 @@ pub fn run(cfg: Config, notify: bool, to_outputs: bool) -> anyhow::Result<i32> {
         tally: Mutex::new(Tally::default()),
         groups: RunningGroups::new(),
         to_outputs,
+        view,
+        running: Mutex::new(BTreeMap::new()),
     });
+    let (stop_progress, progress_stopped) = bounded::<()>(0);
+    let progress = match view {
+        View::Terminal(style) => {
+            let shared = Arc::clone(&shared);
+            Some(
+                std::thread::Builder::new()
+                    .name("progress".into())
+                    .spawn(move || draw_progress(shared, style, progress_stopped))
+                    .context("cannot start the progress thread")?,
+            )
+        }
+        _ => None,
+    };
     // Each worker holds a sender; the channel disconnects when all are done.
     let (done_tx, done) = bounded::<()>(0);
     for _ in 0..workers {
@@ -173,14 +313,34 @@ pub fn run(cfg: Config, notify: bool, to_outputs: bool) -> anyhow::Result<i32> {
         shared.groups.kill_all(STOP_GRACE);
         let _ = done.recv_timeout(JOIN_WORKERS);
     }
+    drop(stop_progress);
+    if let Some(progress) = progress {
+        let _ = progress.join();
+    }
     reaper.finish(STOP_GRACE);
-    let tally = std::mem::take(&mut *shared.tally.lock().unwrap_or_else(|e| e.into_inner()));
+    let tally = std::mem::take(&mut *shared.tally_now());
     let [ok, warning, critical, unknown] = tally.counts;
     let worst = tally.worst_code();
-    let _ = writeln!(
-        std::io::stdout().lock(),
-        "{ok} ok, {warning} warning, {critical} critical, {unknown} unknown"
-    );
+    if view == View::Json {
+        let doc = serde_json::json!({
+            "results": tally.json,
+            "ok": ok,
+            "warning": warning,
+            "critical": critical,
+            "unknown": unknown,
+            "stopped_by": interrupted.map(signal_name),
+        });
+        let _ = writeln!(
+            std::io::stdout().lock(),
+            "{}",
+            serde_json::to_string_pretty(&doc).unwrap_or_default()
+        );
+    } else {
+        let _ = writeln!(
+            std::io::stdout().lock(),
+            "{ok} ok, {warning} warning, {critical} critical, {unknown} unknown"
+        );
+    }
     if let Some(outputs) = &outputs {
         send(outputs, &tally.results, interrupted.is_none())?;
     }

@@ -263,25 +263,11 @@ fn debian_package_installs_works_and_purges_without_a_trace() {
     assert_eq!(installed_status(), "");
 }
 
-/// What the installed bash completion offers for `line` (completing its
-/// last word), driving the function `complete -p picomon` names the way
-/// bash does on TAB.
+/// What the installed bash completion offers for `line`.
 fn complete(line: &str) -> Vec<String> {
-    let script = r#"
-        source /usr/share/bash-completion/completions/picomon
-        spec=$(complete -p picomon) || exit 1
-        fn=${spec#*-F }; fn=${fn%% *}
-        read -r -a COMP_WORDS <<< "$LINE"
-        COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 ))
-        COMP_LINE=$LINE; COMP_POINT=${#LINE}
-        "$fn" picomon "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
-        printf '%s\n' "${COMPREPLY[@]}"
-    "#;
-    let out = ok(Command::new("bash")
-        .args(["--norc", "--noprofile", "-c", script])
-        .env("LINE", line));
-    out.lines()
-        .map(|l| l.trim_end().to_string())
-        .filter(|l| !l.is_empty())
-        .collect()
+    crate::support::term::bash_complete(
+        Path::new("/usr/share/bash-completion/completions/picomon"),
+        line,
+        None,
+    )
 }

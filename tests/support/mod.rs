@@ -2,7 +2,8 @@
 //! real `picomon` binary as a child with captured output; and, in modules,
 //! polling with a deadline (`wait`), free ports (`ports`), processes and
 //! signals (`procs`), the test SMTP server (`smtp`), test certificates
-//! (`certs`), network namespaces (`netns`) and the probe tests' peers and constructors (`probes`).
+//! (`certs`), network namespaces (`netns`), the probe tests' peers and
+//! constructors (`probes`) and a real terminal (`term`, a tmux pane).
 #![allow(dead_code)]
 
 pub mod certs;
@@ -12,6 +13,7 @@ pub mod ports;
 pub mod probes;
 pub mod procs;
 pub mod smtp;
+pub mod term;
 pub mod wait;
 
 #[allow(unused_imports)] // for the tests that glob-import support

@@ -32,6 +32,13 @@ impl<C: Clock> Daemon<C> {
                 status: Some(self.status_report()),
                 ..Response::default()
             },
+            Request::Check { check } => match self.find(check) {
+                Err(e) => Response::error(e),
+                Ok(i) => Response {
+                    check: Some(self.check_detail(i)),
+                    ..Response::default()
+                },
+            },
             Request::Silences => Response {
                 silences: Some(self.quiet.as_wall(now.offset()).silences),
                 ..Response::default()
@@ -241,45 +248,42 @@ impl<C: Clock> Daemon<C> {
         }
     }
 
+    /// `picomon status CHECK`: check `i` in full.
+    fn check_detail(&self, i: usize) -> proto::CheckDetail {
+        let t = &self.checks[i];
+        let parents = t
+            .spec
+            .noise
+            .as_ref()
+            .map(|n| &n.depends_on[..])
+            .unwrap_or(&[]);
+        proto::CheckDetail {
+            status: self.check_status(i, self.now()),
+            full_output: t.last_output.to_string(),
+            depends_on: parents
+                .iter()
+                .map(|&p| {
+                    let parent = &self.checks[p as usize];
+                    proto::Dependency {
+                        check: parent.spec.title(),
+                        phase: phase_text(parent),
+                    }
+                })
+                .collect(),
+            thread: t
+                .alert
+                .outage_start
+                .filter(|_| t.alert.phase == Phase::Problem)
+                .map(|since| crate::notify::thread_id(&t.spec.id, since)),
+            recent_durations: t.recent().map(|r| r.values()).unwrap_or_default(),
+        }
+    }
+
     /// What `picomon status` shows; published for the control server.
     pub fn status_report(&self) -> proto::StatusReport {
         let now = self.now();
-        let checks = self
-            .checks
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (i, t, self.noise_view(i)))
-            .map(|(i, t, v)| proto::CheckStatus {
-                announced: self.announced(i),
-                id: t.spec.id.clone(),
-                name: t.spec.name.clone(),
-                target: t.spec.dest.clone(),
-                phase: match (t.alert.phase, &v.unreachable_by) {
-                    (Phase::Ok, _) => "ok",
-                    (_, Some(_)) => "unreachable",
-                    (Phase::Retrying, None) => "retrying",
-                    (Phase::Problem, None) => "problem",
-                }
-                .into(),
-                unreachable_by: v.unreachable_by,
-                flap_percent: v.flap_percent,
-                flapping: v.flapping,
-                status: t.alert.last_status.map(|s| s.as_str().to_string()),
-                failed_runs: t.alert.failed_runs,
-                max_runs: t.spec.retry + 1,
-                since: t.alert.outage_start.map(proto::unix_secs),
-                last_run: t.last_run.map(proto::unix_secs),
-                duration: t.took_ms.map(|ms| f64::from(ms.get()) / 1000.0),
-                output: t.last_output.lines().next().unwrap_or("").to_string(),
-                ack: self.quiet.acks.get(&t.spec.id).map(|a| proto::AckView {
-                    by: a.by.clone(),
-                    comment: a.comment.clone(),
-                    until: a.until.map(|u| proto::unix_secs(now.to_wall(u))),
-                }),
-                silenced_by: self
-                    .quiet
-                    .silenced_by(t.subject(), now, &self.cfg.maintenance),
-            })
+        let checks = (0..self.checks.len())
+            .map(|i| self.check_status(i, now))
             .collect();
         proto::StatusReport {
             checks,
@@ -288,6 +292,42 @@ impl<C: Clock> Daemon<C> {
             },
             silences: self.quiet.as_wall(now.offset()).silences,
             at: proto::unix_secs(now.wall),
+        }
+    }
+
+    /// Check `i`'s line of the status.
+    fn check_status(&self, i: usize, now: Now) -> proto::CheckStatus {
+        let (t, v) = (&self.checks[i], self.noise_view(i));
+        proto::CheckStatus {
+            announced: self.announced(i),
+            id: t.spec.id.clone(),
+            name: t.spec.name.clone(),
+            target: t.spec.dest.clone(),
+            phase: match (t.alert.phase, &v.unreachable_by) {
+                (Phase::Ok, _) => "ok",
+                (_, Some(_)) => "unreachable",
+                (Phase::Retrying, None) => "retrying",
+                (Phase::Problem, None) => "problem",
+            }
+            .into(),
+            unreachable_by: v.unreachable_by,
+            flap_percent: v.flap_percent,
+            flapping: v.flapping,
+            status: t.alert.last_status.map(|s| s.as_str().to_string()),
+            failed_runs: t.alert.failed_runs,
+            max_runs: t.spec.retry + 1,
+            since: t.alert.outage_start.map(proto::unix_secs),
+            last_run: t.last_run.map(proto::unix_secs),
+            duration: t.took_ms.map(|ms| f64::from(ms.get()) / 1000.0),
+            output: t.last_output.lines().next().unwrap_or("").to_string(),
+            ack: self.quiet.acks.get(&t.spec.id).map(|a| proto::AckView {
+                by: a.by.clone(),
+                comment: a.comment.clone(),
+                until: a.until.map(|u| proto::unix_secs(now.to_wall(u))),
+            }),
+            silenced_by: self
+                .quiet
+                .silenced_by(t.subject(), now, &self.cfg.maintenance),
         }
     }
 }

@@ -172,12 +172,7 @@ impl Event {
     /// The outage's thread: the Message-ID of its Problem mail without the
     /// brackets, so a chat message and its mail can be matched.
     pub fn thread(&self) -> String {
-        format!(
-            "picomon.{:016x}.{}@{}",
-            crate::notify::mail::compose::stable_hash(&self.check_id),
-            self.since,
-            crate::host::this_host()
-        )
+        crate::notify::thread_id(&self.check_id, self.since)
     }
 
     /// One line: `Problem: disk on web1 is CRITICAL`.
