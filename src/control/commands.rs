@@ -354,6 +354,7 @@ mod tests {
             flap_percent: None,
             flapping: false,
             announced: false,
+            availability: Default::default(),
         }
     }
 

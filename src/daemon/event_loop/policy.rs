@@ -185,6 +185,8 @@ impl<C: Clock> Daemon<C> {
                     t.spec.title()
                 );
                 let mut n = t.notice(t.now_transition(TransitionKind::FlappingStart, now));
+                self.history
+                    .record(super::history_line(&t.spec.id, &n.transition, &n.output));
                 n.count = changes;
                 n.percent = Some(percent as f32);
                 self.pending.push((i, n));
@@ -200,6 +202,8 @@ impl<C: Clock> Daemon<C> {
                     x.outage_start = now;
                 }
                 let mut n = t.notice(x);
+                self.history
+                    .record(super::history_line(&t.spec.id, &n.transition, &n.output));
                 n.percent = Some(percent as f32);
                 self.pending.push((i, n));
             }
@@ -276,6 +280,9 @@ impl<C: Clock> Daemon<C> {
                     self.checks[p].spec.title()
                 );
                 self.checks[i].set_held_by(Some(p as u32));
+                let mut line = super::history_line(&n.check_id, &n.transition, &n.output);
+                line.kind = crate::history::Kind::Unreachable;
+                self.history.record(line);
                 self.dirty = true;
                 newly_held.push((p, i));
                 continue;
