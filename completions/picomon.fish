@@ -47,6 +47,7 @@ complete -c picomon -n "__fish_picomon_needs_command" -f -a "unsilence" -d 'End 
 complete -c picomon -n "__fish_picomon_needs_command" -f -a "run" -d 'Run one check now in the daemon and print its result line'
 complete -c picomon -n "__fish_picomon_needs_command" -f -a "reload" -d 'Reload the config; prints what changed or the error that kept the old one'
 complete -c picomon -n "__fish_picomon_needs_command" -f -a "ping" -d 'Tell a heartbeat check "it ran" (exit 1 when not recorded); with `-- COMMAND ARGS...`: ping --start, run COMMAND, ping with its exit status and the tail of its output'
+complete -c picomon -n "__fish_picomon_needs_command" -f -a "history" -d 'The outages in the log (state_dir/history), newest first; needs no running daemon'
 complete -c picomon -n "__fish_picomon_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c picomon -n "__fish_picomon_using_subcommand status" -s c -l config -d 'Config file' -r -F
 complete -c picomon -n "__fish_picomon_using_subcommand status" -l state-dir -d 'Overrides config.state_dir (subcommands: where the daemon\'s socket is)' -r -f -a "(__fish_complete_directories)"
@@ -83,12 +84,18 @@ complete -c picomon -n "__fish_picomon_using_subcommand ping" -l state-dir -d 'O
 complete -c picomon -n "__fish_picomon_using_subcommand ping" -l fail -d 'The job failed'
 complete -c picomon -n "__fish_picomon_using_subcommand ping" -l start -d 'The job starts now; its end must follow within the check\'s grace'
 complete -c picomon -n "__fish_picomon_using_subcommand ping" -s h -l help -d 'Print help'
-complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping help" -f -a "status" -d 'What every check is doing now (exit 3 when no daemon runs)'
-complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping help" -f -a "ack" -d '"I\'m on it": acknowledge a check in PROBLEM (by name or identity)'
-complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping help" -f -a "silence" -d 'No mail for matching checks (a glob on name, identity or target)'
-complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping help" -f -a "silences" -d 'The silences in force'
-complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping help" -f -a "unsilence" -d 'End a silence now (its held Problems are mailed if still failing)'
-complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping help" -f -a "run" -d 'Run one check now in the daemon and print its result line'
-complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping help" -f -a "reload" -d 'Reload the config; prints what changed or the error that kept the old one'
-complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping help" -f -a "ping" -d 'Tell a heartbeat check "it ran" (exit 1 when not recorded); with `-- COMMAND ARGS...`: ping --start, run COMMAND, ping with its exit status and the tail of its output'
-complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c picomon -n "__fish_picomon_using_subcommand history" -l since -d 'Outages that ended within this long (90s, 30m, 2h, 30d) or are ongoing' -r
+complete -c picomon -n "__fish_picomon_using_subcommand history" -s c -l config -d 'Config file' -r -F
+complete -c picomon -n "__fish_picomon_using_subcommand history" -l state-dir -d 'Overrides config.state_dir (subcommands: where the daemon\'s socket is)' -r -f -a "(__fish_complete_directories)"
+complete -c picomon -n "__fish_picomon_using_subcommand history" -l json -d 'JSON instead of the table'
+complete -c picomon -n "__fish_picomon_using_subcommand history" -s h -l help -d 'Print help'
+complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping history help" -f -a "status" -d 'What every check is doing now (exit 3 when no daemon runs)'
+complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping history help" -f -a "ack" -d '"I\'m on it": acknowledge a check in PROBLEM (by name or identity)'
+complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping history help" -f -a "silence" -d 'No mail for matching checks (a glob on name, identity or target)'
+complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping history help" -f -a "silences" -d 'The silences in force'
+complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping history help" -f -a "unsilence" -d 'End a silence now (its held Problems are mailed if still failing)'
+complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping history help" -f -a "run" -d 'Run one check now in the daemon and print its result line'
+complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping history help" -f -a "reload" -d 'Reload the config; prints what changed or the error that kept the old one'
+complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping history help" -f -a "ping" -d 'Tell a heartbeat check "it ran" (exit 1 when not recorded); with `-- COMMAND ARGS...`: ping --start, run COMMAND, ping with its exit status and the tail of its output'
+complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping history help" -f -a "history" -d 'The outages in the log (state_dir/history), newest first; needs no running daemon'
+complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping history help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

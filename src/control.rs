@@ -12,6 +12,7 @@
 
 pub mod client;
 pub mod commands;
+pub mod history;
 pub mod protocol;
 pub mod record;
 pub mod server;

@@ -22,6 +22,9 @@ pub const NO_DAEMON: i32 = 3;
 
 pub fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<i32> {
     let state_dir = state_dir(cli)?;
+    if let Command::History { check, since, json } = cmd {
+        return super::history::run(&state_dir, check.as_deref(), *since, *json);
+    }
     let request = match cmd.clone() {
         Command::Status { .. } => Request::Status,
         Command::Ack {
@@ -71,6 +74,7 @@ pub fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<i32> {
             nagios: None,
             message,
         },
+        Command::History { .. } => unreachable!("read from the state dir above"),
     };
     let answer = match client::call(&state_dir, &request, ANSWER_TIMEOUT) {
         Ok(a) => a,

@@ -754,7 +754,8 @@ impl<C: Clock> Daemon<C> {
         if let Some(tr) = &tr {
             // Every transition of the machine, mailed or not (flapping,
             // silences and dependencies decide that below).
-            self.history.record(history_line(&t.spec.id, tr, &outcome.summary));
+            self.history
+                .record(history_line(&t.spec.id, tr, &outcome.summary));
             log::info!(
                 "{} {}: {} {}",
                 tr.kind.as_str(),
@@ -1027,11 +1028,7 @@ impl<C: Clock> Daemon<C> {
 }
 
 /// The log's line for a transition of check `id`.
-fn history_line(
-    id: &str,
-    tr: &crate::alert::Transition,
-    output: &str,
-) -> crate::history::Record {
+fn history_line(id: &str, tr: &crate::alert::Transition, output: &str) -> crate::history::Record {
     use crate::history::Kind;
     let kind = match tr.kind {
         TransitionKind::Problem => Kind::Problem,

@@ -185,7 +185,12 @@ mod tests {
         // came two runs later).
         let s = fed(&[
             Record::new(T0, Kind::Seen, "web"),
-            line(T0 + 2 * HOUR + 60_000_000, Kind::Problem, "CRITICAL", Some(T0 + 2 * HOUR)),
+            line(
+                T0 + 2 * HOUR + 60_000_000,
+                Kind::Problem,
+                "CRITICAL",
+                Some(T0 + 2 * HOUR),
+            ),
             line(T0 + 3 * HOUR, Kind::Recovery, "OK", Some(T0 + 2 * HOUR)),
         ]);
         let a = s.availability(T0 + 10 * HOUR);
@@ -201,7 +206,12 @@ mod tests {
     fn an_ongoing_outage_counts_until_now() {
         let s = fed(&[
             Record::new(T0, Kind::Seen, "web"),
-            line(T0 + 3 * HOUR, Kind::Problem, "CRITICAL", Some(T0 + 2 * HOUR)),
+            line(
+                T0 + 3 * HOUR,
+                Kind::Problem,
+                "CRITICAL",
+                Some(T0 + 2 * HOUR),
+            ),
         ]);
         assert_eq!(s.availability(T0 + 4 * HOUR).day, Some(50.0));
         assert_eq!(s.outage(), Some(T0 + 2 * HOUR));
@@ -214,7 +224,12 @@ mod tests {
         let s = fed(&[
             Record::new(T0, Kind::Seen, "web"),
             Record::new(T0 + 2 * HOUR, Kind::MaintenanceStart, "web"),
-            line(T0 + 4 * HOUR, Kind::Problem, "CRITICAL", Some(T0 + 4 * HOUR)),
+            line(
+                T0 + 4 * HOUR,
+                Kind::Problem,
+                "CRITICAL",
+                Some(T0 + 4 * HOUR),
+            ),
             Record::new(T0 + 6 * HOUR, Kind::MaintenanceEnd, "web"),
             line(T0 + 8 * HOUR, Kind::Recovery, "OK", Some(T0 + 4 * HOUR)),
         ]);

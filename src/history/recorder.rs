@@ -33,7 +33,10 @@ impl Recorder {
                 summaries.entry(r.check.clone()).or_default().apply(&r);
             }
         }) {
-            log::error!("history: cannot read {}: {e}", state_dir.join(super::DIR).display());
+            log::error!(
+                "history: cannot read {}: {e}",
+                state_dir.join(super::DIR).display()
+            );
         }
         Recorder {
             journal: Journal::new(state_dir, limits),

@@ -114,12 +114,8 @@ impl<C: Clock> Daemon<C> {
                     log::info!("silence {id} {:?} ended by {}", x.pattern, call.user);
                     self.history.record(crate::history::Record {
                         by: Some(call.user.clone()),
-                        ..crate::history::Record::new(
-                            now.wall,
-                            crate::history::Kind::Unsilence,
-                            "",
-                        )
-                        .with_text(&format!("{id} {}", x.pattern))
+                        ..crate::history::Record::new(now.wall, crate::history::Kind::Unsilence, "")
+                            .with_text(&format!("{id} {}", x.pattern))
                     });
                     // Held Problems go out now, not at the next tick.
                     self.quiet_housekeeping(now);
