@@ -11,6 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::outages::rank;
 use super::{Kind, Record};
 use crate::clock::UnixMicros;
 
@@ -42,6 +43,8 @@ impl Availability {
 pub struct Summary {
     first_seen: Option<UnixMicros>,
     outage: Option<UnixMicros>,
+    /// The worst status of the open outage.
+    worst: Option<String>,
     maintenance: Option<UnixMicros>,
     down: Vec<(UnixMicros, UnixMicros)>,
     maint: Vec<(UnixMicros, UnixMicros)>,
@@ -57,6 +60,11 @@ impl Summary {
         self.outage
     }
 
+    /// The worst status of the outage it is in.
+    pub fn worst(&self) -> Option<&str> {
+        self.worst.as_deref()
+    }
+
     pub fn in_maintenance(&self) -> bool {
         self.maintenance.is_some()
     }
@@ -66,6 +74,17 @@ impl Summary {
         let seen = r.since.unwrap_or(r.at);
         self.first_seen = Some(self.first_seen.map_or(seen, |f| f.min(seen)));
         let ok = r.status.as_deref() == Some("OK");
+        let failing = match r.kind {
+            Kind::Seen => r.outage.is_some(),
+            Kind::Problem | Kind::Unreachable | Kind::Update => true,
+            Kind::FlappingStop => !ok,
+            _ => false,
+        };
+        if let Some(s) = r.status.as_deref().filter(|_| failing) {
+            if self.worst.as_deref().is_none_or(|w| rank(s) > rank(w)) {
+                self.worst = Some(s.to_string());
+            }
+        }
         match r.kind {
             Kind::Seen => {
                 if let Some(s) = r.outage {
@@ -82,6 +101,7 @@ impl Summary {
                 self.outage.get_or_insert(r.outage.unwrap_or(r.at));
             }
             Kind::Recovery | Kind::FlappingStop => {
+                self.worst = None;
                 if let Some(s) = self.outage.take() {
                     self.down.push((s, r.at));
                 }

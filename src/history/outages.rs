@@ -40,7 +40,7 @@ pub struct OutageAck {
 }
 
 /// How bad a status is, for "worst".
-fn rank(status: &str) -> u8 {
+pub(super) fn rank(status: &str) -> u8 {
     match status {
         "CRITICAL" => 3,
         "UNKNOWN" => 2,

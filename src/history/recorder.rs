@@ -83,6 +83,7 @@ impl Recorder {
                     let line = Record {
                         since: s.first_seen(),
                         outage: s.outage(),
+                        status: s.worst().map(str::to_string),
                         maintenance: s.in_maintenance(),
                         ..Record::new(r.at, Kind::Seen, id)
                     };
@@ -164,6 +165,7 @@ mod tests {
         assert_eq!(lines[0].kind, Kind::Seen);
         assert_eq!(lines[0].since, Some(T0));
         assert_eq!(lines[0].outage, Some(T0 + HOUR));
+        assert_eq!(lines[0].status.as_deref(), Some("CRITICAL"));
         assert_eq!(lines[1].kind, Kind::Ack);
     }
 }
