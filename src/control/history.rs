@@ -5,7 +5,8 @@
 use std::path::Path;
 
 use crate::clock::{hms, local_datetime, now_unix_micros};
-use crate::history::{journal, outages, Outage};
+use crate::history::outages::Builder;
+use crate::history::{journal, Outage};
 
 /// Prints the outages of the checks `check` names (a name, an identity or
 /// a glob; all without it) that ended within `since_secs` or are ongoing.
@@ -32,18 +33,23 @@ pub fn read(
     since_secs: u64,
     now: crate::clock::UnixMicros,
 ) -> anyhow::Result<Vec<Outage>> {
-    let mut lines = Vec::new();
-    journal::read(state_dir, None, |r| lines.push(r)).map_err(|e| {
+    let keep = |id: &str| check.is_none_or(|c| crate::alert::quiet::glob_match(c, id));
+    let mut outages = Builder::default();
+    journal::read(state_dir, None, |r| {
+        if keep(&r.check) {
+            outages.push(&r);
+        }
+    })
+    .map_err(|e| {
         anyhow::anyhow!(
             "cannot read the outage log in {}: {e}",
             state_dir.join(crate::history::DIR).display()
         )
     })?;
-    let keep = |id: &str| check.is_none_or(|c| crate::alert::quiet::glob_match(c, id));
     let from = now
         .div_euclid(1_000_000)
         .saturating_sub(i64::try_from(since_secs).unwrap_or(i64::MAX));
-    let mut list = outages(lines, keep, now);
+    let mut list = outages.finish(now);
     list.retain(|o| o.end.is_none_or(|e| e >= from));
     Ok(list)
 }

@@ -59,11 +59,28 @@ pub fn outages(
     keep: impl Fn(&str) -> bool,
     now: UnixMicros,
 ) -> Vec<Outage> {
-    let mut open: HashMap<String, Outage> = HashMap::new();
-    let mut done = Vec::new();
+    let mut b = Builder::default();
     for r in lines {
-        if r.check.is_empty() || !keep(&r.check) {
-            continue;
+        if !r.check.is_empty() && keep(&r.check) {
+            b.push(&r);
+        }
+    }
+    b.finish(now)
+}
+
+/// Outages made line by line, so a reader of the log holds the outages
+/// and never the lines.
+#[derive(Debug, Default)]
+pub struct Builder {
+    open: HashMap<String, Outage>,
+    done: Vec<Outage>,
+}
+
+impl Builder {
+    /// The next line (oldest first).
+    pub fn push(&mut self, r: &Record) {
+        if r.check.is_empty() {
+            return;
         }
         let ok = r.status.as_deref() == Some("OK");
         let opens = match r.kind {
@@ -74,7 +91,7 @@ pub fn outages(
         };
         if opens {
             let start = r.outage.unwrap_or(r.at);
-            let o = open.entry(r.check.clone()).or_insert_with(|| Outage {
+            let o = self.open.entry(r.check.clone()).or_insert_with(|| Outage {
                 check: r.check.clone(),
                 start: secs(start),
                 end: None,
@@ -87,7 +104,7 @@ pub fn outages(
                 start_micros: start,
             });
             if let Some(s) = &r.status {
-                if rank(s) > rank(&o.worst) || o.worst.is_empty() {
+                if o.worst.is_empty() || rank(s) > rank(&o.worst) {
                     o.worst = s.clone();
                 }
             }
@@ -95,11 +112,11 @@ pub fn outages(
                 o.output = r.text.clone();
             }
             o.unreachable |= r.kind == Kind::Unreachable;
-            continue;
+            return;
         }
         match r.kind {
             Kind::Ack => {
-                if let Some(o) = open.get_mut(&r.check) {
+                if let Some(o) = self.open.get_mut(&r.check) {
                     o.ack = Some(OutageAck {
                         by: r.by.clone().unwrap_or_default(),
                         comment: r.text.clone(),
@@ -108,26 +125,31 @@ pub fn outages(
                 }
             }
             Kind::Recovery | Kind::FlappingStop => {
-                if let Some(mut o) = open.remove(&r.check) {
+                if let Some(mut o) = self.open.remove(&r.check) {
                     o.end = Some(secs(r.at));
                     o.ongoing = false;
                     o.duration = (r.at - o.start_micros) as f64 / 1e6;
-                    done.push(o);
+                    self.done.push(o);
                 }
             }
             _ => {}
         }
     }
-    for (_, mut o) in open {
-        o.duration = (now - o.start_micros).max(0) as f64 / 1e6;
-        done.push(o);
+
+    /// The outages, newest first; those still open last until `now`.
+    pub fn finish(self, now: UnixMicros) -> Vec<Outage> {
+        let mut all = self.done;
+        for (_, mut o) in self.open {
+            o.duration = (now - o.start_micros).max(0) as f64 / 1e6;
+            all.push(o);
+        }
+        all.sort_by(|a, b| {
+            b.start_micros
+                .cmp(&a.start_micros)
+                .then_with(|| a.check.cmp(&b.check))
+        });
+        all
     }
-    done.sort_by(|a, b| {
-        b.start_micros
-            .cmp(&a.start_micros)
-            .then_with(|| a.check.cmp(&b.check))
-    });
-    done
 }
 
 #[cfg(test)]

@@ -1,9 +1,10 @@
 //! The outage log end to end, on the real binary with a real SMTP server
 //! (tests/smtp/server.py, aiosmtpd): two outages of one check, then
 //! `picomon history CHECK --json` lists exactly those two with their
-//! durations, `status --json` shows the check's availability below 100 and
-//! 100 for a check that never failed, and after a SIGKILL and a torn last
-//! line the log still reads, with and without a daemon.
+//! durations, `status --json` (and `/api/v1/checks`, `/metrics`) shows
+//! the check's availability below 100 and 100 for a check that never
+//! failed, and after a SIGKILL and a torn last line the log still reads,
+//! with and without a daemon.
 
 use crate::support;
 
@@ -41,6 +42,7 @@ config.emails.to = ["ops@example.org"];
 config.emails.addr_from = "picomon <picomon@example.org>";
 config.emails.smtp_host = "127.0.0.1:{port}";
 config.emails.smtp_retry_timeout = 1;
+config.listen = "127.0.0.1:0";
 add(plugin("{p}", ["{d}/runs", "{d}/status"]), #{{ name: "flappy", target_name: "web1", retry: 0 }});
 add(plugin("{p}", ["{d}/steady-runs", "{d}/no-such-file"]), #{{ name: "steady", target_name: "web1" }});
 "#,
@@ -138,6 +140,23 @@ fn two_outages_are_listed_with_their_durations_and_lower_the_availability() {
     for w in ["24h", "7d", "30d"] {
         assert_eq!(steady[w].as_f64(), Some(100.0), "{steady}");
     }
+    // The same figures for the listener's readers.
+    let port = crate::http::listening_port(&d, 1);
+    let api: serde_json::Value =
+        serde_json::from_str(&crate::http::get(port, "/api/v1/checks").text()).expect("JSON");
+    let api_day = api["checks"][0]["availability"]["24h"].as_f64().unwrap();
+    assert!(api_day < 100.0, "{api}");
+    let metrics = crate::http::get(port, "/metrics").text();
+    let ratio = |check: &str| {
+        let head = format!(
+            "picomon_check_availability_ratio{{check=\"{check}\",target=\"web1\",window=\"30d\"}} "
+        );
+        let line = metrics.lines().find(|l| l.starts_with(&head));
+        let line = line.unwrap_or_else(|| panic!("{head} in\n{metrics}"));
+        line[head.len()..].parse::<f64>().unwrap()
+    };
+    assert!(ratio("flappy") < 1.0 && ratio("flappy") > 0.0, "{metrics}");
+    assert_eq!(ratio("steady"), 1.0, "{metrics}");
 
     // Killed without any shutdown work, a torn line at the end: the log
     // still reads, without a daemon and after the next start.
