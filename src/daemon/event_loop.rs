@@ -752,10 +752,6 @@ impl<C: Clock> Daemon<C> {
         let status_changed = before.last_status.is_some_and(|s| s != outcome.status);
         let tr = t.alert.step(outcome.status, t.spec.retry, now);
         if let Some(tr) = &tr {
-            // Every transition of the machine, mailed or not (flapping,
-            // silences and dependencies decide that below).
-            self.history
-                .record(history_line(&t.spec.id, tr, &outcome.summary));
             log::info!(
                 "{} {}: {} {}",
                 tr.kind.as_str(),

@@ -78,6 +78,7 @@ impl Summary {
             Kind::Seen => r.outage.is_some(),
             Kind::Problem | Kind::Unreachable | Kind::Update => true,
             Kind::FlappingStop => !ok,
+            Kind::FlappingStart => r.outage.is_some(),
             _ => false,
         };
         if let Some(s) = r.status.as_deref().filter(|_| failing) {
@@ -96,6 +97,17 @@ impl Summary {
             }
             Kind::Problem | Kind::Unreachable | Kind::Update => {
                 self.outage.get_or_insert(r.outage.unwrap_or(r.at));
+            }
+            // Flapping stands for the transitions until it stops: the span
+            // counts as the state it started in.
+            Kind::FlappingStart if r.outage.is_some() => {
+                self.outage.get_or_insert(r.outage.unwrap_or(r.at));
+            }
+            Kind::FlappingStart if ok => {
+                self.worst = None;
+                if let Some(s) = self.outage.take() {
+                    self.down.push((s, r.at));
+                }
             }
             Kind::FlappingStop if !ok => {
                 self.outage.get_or_insert(r.outage.unwrap_or(r.at));
@@ -261,6 +273,33 @@ mod tests {
             Record::new(T0, Kind::MaintenanceStart, "web"),
         ]);
         assert_eq!(s.availability(T0 + HOUR).day, None);
+    }
+
+    #[test]
+    fn a_flapping_span_counts_as_the_state_it_started_in() {
+        // Flapping from 2 h in PROBLEM (since 1 h), stopped at 4 h with OK;
+        // flapping again from 6 h while OK, stopped at 8 h failing.
+        let start = |at, outage, status| Record {
+            outage,
+            ..line(at, Kind::FlappingStart, status, None)
+        };
+        let s = fed(&[
+            Record::new(T0, Kind::Seen, "web"),
+            line(T0 + HOUR, Kind::Problem, "CRITICAL", Some(T0 + HOUR)),
+            start(T0 + 2 * HOUR, Some(T0 + HOUR), "OK"),
+            line(T0 + 4 * HOUR, Kind::FlappingStop, "OK", Some(T0 + 4 * HOUR)),
+            start(T0 + 6 * HOUR, None, "OK"),
+            line(
+                T0 + 8 * HOUR,
+                Kind::FlappingStop,
+                "WARNING",
+                Some(T0 + 7 * HOUR),
+            ),
+        ]);
+        // Down 1..4 h and 7..10 h of 10 h.
+        let day = s.availability(T0 + 10 * HOUR).day.unwrap();
+        assert!((day - 40.0).abs() < 1e-9, "{day}");
+        assert_eq!(s.worst(), Some("WARNING"));
     }
 
     #[test]

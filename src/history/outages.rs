@@ -87,6 +87,7 @@ impl Builder {
             Kind::Seen => r.outage.is_some(),
             Kind::Problem | Kind::Unreachable | Kind::Update => true,
             Kind::FlappingStop => !ok,
+            Kind::FlappingStart => r.outage.is_some(),
             _ => false,
         };
         if opens {
@@ -124,7 +125,9 @@ impl Builder {
                     });
                 }
             }
-            Kind::Recovery | Kind::FlappingStop => {
+            Kind::Recovery | Kind::FlappingStop | Kind::FlappingStart
+                if ok || r.kind == Kind::Recovery =>
+            {
                 if let Some(mut o) = self.open.remove(&r.check) {
                     o.end = Some(secs(r.at));
                     o.ongoing = false;

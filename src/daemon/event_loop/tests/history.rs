@@ -101,3 +101,31 @@ fn a_restart_reads_the_figures_back_and_a_new_check_starts_at_100() {
     let a = d.status_report().checks[1].availability;
     assert_eq!(a.day, Some(100.0));
 }
+
+#[test]
+fn a_flapping_check_writes_its_start_and_stop_not_every_change() {
+    let mut r = rig(ONE);
+    // 200 runs alternating CRITICAL and OK, then OK for good.
+    for k in 0..260u64 {
+        r.at(k * 60 * SEC);
+        r.started();
+        let failing = k < 200 && k % 2 == 1;
+        r.end(
+            "a",
+            if failing {
+                Status::Critical
+            } else {
+                Status::Ok
+            },
+        );
+    }
+    let kinds: Vec<_> = lines(&r).iter().map(|l| l.kind).collect();
+    let flapping = |k| kinds.iter().filter(|&&x| x == k).count();
+    assert_eq!(flapping(Kind::FlappingStart), 1, "{kinds:?}");
+    assert_eq!(flapping(Kind::FlappingStop), 1, "{kinds:?}");
+    // The changes before it was found flapping, then nothing until it
+    // stopped: 100 outages are a few lines.
+    assert!(kinds.len() < 20, "{} lines: {kinds:?}", kinds.len());
+    let a = status_of(&r, "a").availability.day.unwrap();
+    assert!(a > 0.0 && a < 100.0, "{a}");
+}
