@@ -147,7 +147,7 @@ pub enum Command {
         /// Only this check (its name or identity; a glob)
         check: Option<String>,
         /// Outages that ended within this long (90s, 30m, 2h, 30d) or are ongoing
-        #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "30d")]
+        #[arg(long, value_name = "DURATION", value_parser = since, default_value = "30d")]
         since: u64,
         /// JSON instead of the table
         #[arg(long)]
@@ -158,4 +158,9 @@ pub enum Command {
 /// `--for`: a human duration, at most [`crate::duration::MAX_SECS`].
 fn duration(text: &str) -> Result<u64, String> {
     crate::duration::parse("--for", text)
+}
+
+/// `history --since`: as `--for`.
+fn since(text: &str) -> Result<u64, String> {
+    crate::duration::parse("--since", text)
 }

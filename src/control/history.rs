@@ -59,7 +59,7 @@ fn render(list: &[Outage], since_secs: u64, now: crate::clock::UnixMicros) -> St
     if list.is_empty() {
         return format!(
             "no outages in the last {} (as of {})\n",
-            hms(since_secs as i64 * 1_000_000),
+            span(since_secs),
             local_datetime(now)
         );
     }
@@ -110,6 +110,16 @@ fn render(list: &[Outage], since_secs: u64, now: crate::clock::UnixMicros) -> St
         out.push('\n');
     }
     out
+}
+
+/// `30d`, `2h`, `90s`: a `--since` as the user would have written it.
+fn span(secs: u64) -> String {
+    match secs {
+        s if s > 0 && s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s > 0 && s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s > 0 && s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
 }
 
 #[cfg(test)]
@@ -170,5 +180,9 @@ mod tests {
         // No log at all: no outages, no error.
         let empty = tempfile::tempdir().unwrap();
         assert!(read(empty.path(), None, 60, now).unwrap().is_empty());
+        assert_eq!(
+            render(&[], 30 * 86_400, now).split(" (").next(),
+            Some("no outages in the last 30d")
+        );
     }
 }
