@@ -141,7 +141,7 @@ fn two_outages_are_listed_with_their_durations_and_lower_the_availability() {
         assert_eq!(steady[w].as_f64(), Some(100.0), "{steady}");
     }
     // The same figures for the listener's readers.
-    let port = crate::http::listening_port(&d, 1);
+    let port = support::listening_port(&d, 1);
     let api: serde_json::Value =
         serde_json::from_str(&crate::http::get(port, "/api/v1/checks").text()).expect("JSON");
     let api_day = api["checks"][0]["availability"]["24h"].as_f64().unwrap();
