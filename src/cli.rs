@@ -172,6 +172,17 @@ pub enum Command {
         #[arg(last = true, value_name = "COMMAND", conflicts_with_all = ["fail", "status", "start"])]
         command: Vec<String>,
     },
+    /// The outages in the log (state_dir/history), newest first; needs no running daemon
+    History {
+        /// Only this check (its name or identity; a glob)
+        check: Option<String>,
+        /// Outages that ended within this long (90s, 30m, 2h, 30d) or are ongoing
+        #[arg(long, value_name = "DURATION", value_parser = since, default_value = "30d")]
+        since: u64,
+        /// JSON instead of the table
+        #[arg(long)]
+        json: bool,
+    },
     /// For the shell completions: the check names (of the config found as
     /// every command finds it) or the silence ids, one a line
     #[command(name = "__complete", hide = true)]
@@ -194,6 +205,11 @@ pub enum Completable {
 /// `--for`: a human duration, at most [`crate::duration::MAX_SECS`].
 fn duration(text: &str) -> Result<u64, String> {
     crate::duration::parse("--for", text)
+}
+
+/// `history --since`: as `--for`.
+fn since(text: &str) -> Result<u64, String> {
+    crate::duration::parse("--since", text)
 }
 
 #[cfg(test)]

@@ -45,6 +45,8 @@ pub struct Config {
     /// Line and column of `config.state_dir = ...`; `(0, 0)` when the
     /// config leaves it at its default.
     pub state_dir_at: (usize, usize),
+    /// `config.history_days` and `config.history_max_mb`.
+    pub history: crate::history::Limits,
     pub max_output: usize,
     pub plugin_dirs: Vec<PathBuf>,
     /// `config.verb_level`: the log level when neither `-D` nor RUST_LOG
@@ -356,6 +358,10 @@ fn build_config(path: &Path, b: &builder::Builder) -> Result<Config, ConfigError
         workers: k.workers as usize,
         state_dir: PathBuf::from(&k.state_dir),
         state_dir_at: b.state_dir_at.unwrap_or((0, 0)),
+        history: crate::history::Limits {
+            days: k.history_days as u32,
+            max_bytes: (k.history_max_mb as u64) << 20,
+        },
         max_output: k.max_output as usize,
         plugin_dirs: k.plugin_dirs.iter().map(PathBuf::from).collect(),
         verb_level: match k.verb_level.as_str() {

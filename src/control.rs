@@ -13,6 +13,7 @@
 pub mod client;
 pub mod commands;
 pub mod complete;
+pub mod history;
 pub mod protocol;
 pub mod record;
 pub mod server;

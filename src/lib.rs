@@ -27,6 +27,8 @@
 //! - [`run`]: carrying out one run: the plugin runner and the native probes.
 //! - [`queue`]: the one durable queue mail and every channel send from.
 //! - [`state`]: the persisted state file.
+//! - [`history`]: the outage log in `state_dir/history` and what it
+//!   tells: the outages, each check's availability.
 //! - [`passive`]: results to Nagios/Icinga and files, through spools, and
 //!   the intake of `--send` and `config.result_dir`.
 //! - [`notify`]: what is sent: mail (compose, SMTP) and channels (webhook,
@@ -49,6 +51,7 @@ pub mod deadline;
 pub mod duration;
 pub mod fs;
 pub mod health;
+pub mod history;
 pub mod host;
 pub mod model;
 pub mod net;

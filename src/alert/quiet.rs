@@ -130,6 +130,13 @@ impl Quiet {
             .map(Maintenance::id)
     }
 
+    /// Whether a maintenance window covers `s` at `wall` (silences aside).
+    pub fn in_maintenance(s: Subject, wall: UnixMicros, maint: &[Maintenance]) -> bool {
+        maint
+            .iter()
+            .any(|m| s.matches(&m.pattern) && m.active(wall))
+    }
+
     /// The same acks and silences with their times moved by `offset`: a
     /// steady time plus [`Now::offset`] is the wall time to show or save.
     pub fn as_wall(&self, offset: i64) -> Quiet {

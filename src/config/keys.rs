@@ -286,6 +286,10 @@ keys! {
         max_output: INT = 65536, |what, val, _| v::whole(what, val, 1, 1 << 30, "bytes");
         /// State, outbox, spool and heartbeat: one per config file.
         state_dir: String = format!("/var/lib/picomon/{stem}"), |what, val, _| v::non_empty(what, val);
+        /// Days the outage log in `state_dir/history` keeps (at least 31: availability looks back 30 days).
+        history_days: INT = 400, |what, val, _| v::whole(what, val, 31, 100_000, "days");
+        /// Mebibytes the outage log may take; past it the oldest months are dropped first.
+        history_max_mb: INT = 64, |what, val, _| v::whole(what, val, 1, 1 << 20, "MiB");
         /// Where a bare plugin name is looked up, before PATH.
         plugin_dirs: Vec<String> = crate::run::plugin::default_plugin_dirs()
             .iter()

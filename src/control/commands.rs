@@ -32,6 +32,9 @@ pub fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<i32> {
         return Ok(0);
     }
     let state_dir = state_dir(cli)?;
+    if let Command::History { check, since, json } = cmd {
+        return super::history::run(&state_dir, check.as_deref(), *since, *json);
+    }
     let request = match cmd.clone() {
         Command::Status {
             check: Some(check), ..
@@ -85,6 +88,7 @@ pub fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<i32> {
             message,
         },
         Command::Complete { .. } => unreachable!("answered above"),
+        Command::History { .. } => unreachable!("read from the state dir above"),
     };
     let answer = match client::call(&state_dir, &request, ANSWER_TIMEOUT) {
         Ok(a) => a,

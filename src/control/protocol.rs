@@ -233,6 +233,12 @@ pub struct CheckStatus {
     /// it reads so that one of two picomons carries each thread.
     #[serde(default)]
     pub announced: bool,
+    /// Percent of the time not in an outage over the last 24 h, 7 d and
+    /// 30 d, from the outage log; the time before the check was first
+    /// seen and its maintenance windows are not counted (null: nothing
+    /// counted yet).
+    #[serde(default)]
+    pub availability: crate::history::Availability,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -259,6 +259,9 @@ pub struct Daemon<C: Clock> {
     immediate: Immediate,
     /// `config.standby_for` and the outages peers announce.
     standby: standby::Standby,
+    /// The outage log (`state_dir/history`) and each check's summary of
+    /// it, for availability.
+    history: crate::history::Recorder,
 }
 
 /// What a reload did, for `picomon reload`.
@@ -295,7 +298,9 @@ impl<C: Clock> Daemon<C> {
         outputs: Outputs,
     ) -> Daemon<C> {
         let specs = std::mem::take(&mut cfg.checks);
+        let history = crate::history::Recorder::open(&cfg.state_dir, cfg.history, clock.wall());
         let mut d = Daemon {
+            history,
             ticker: Ticker::new(clock.mono(), tick_micros(&cfg)),
             next_tick: 0,
             checks: Vec::new(),
@@ -444,6 +449,9 @@ impl<C: Clock> Daemon<C> {
         self.running = self.checks.iter().map(|t| t.sched.runs()).sum();
         self.index_dependents();
         self.index_standby();
+        let wall = self.clock.wall();
+        self.history
+            .set_checks(self.checks.iter().map(|t| t.spec.id.as_str()), wall);
     }
 
     /// After a restart: checks whose identity is unchanged get back their
@@ -512,6 +520,7 @@ impl<C: Clock> Daemon<C> {
         self.standby_tidy();
         self.standby_turn(wall);
         self.quiet_housekeeping(at);
+        self.note_maintenance(wall);
         self.nag(at);
         // Runs of earlier ticks that never got a worker: the pool is too
         // small for the checks (runs queued within a tick are normal).
@@ -642,7 +651,25 @@ impl<C: Clock> Daemon<C> {
         self.save_quiet_if_dirty();
     }
 
+    /// Maintenance windows that began or ended for a check since the last
+    /// tick, into the log (availability leaves them out).
+    fn note_maintenance(&mut self, wall: UnixMicros) {
+        for t in &self.checks {
+            let now = Quiet::in_maintenance(t.subject(), wall, &self.cfg.maintenance);
+            if now != self.history.in_maintenance(&t.spec.id) {
+                let kind = if now {
+                    crate::history::Kind::MaintenanceStart
+                } else {
+                    crate::history::Kind::MaintenanceEnd
+                };
+                self.history
+                    .record(crate::history::Record::new(wall, kind, &t.spec.id));
+            }
+        }
+    }
+
     fn save_quiet_if_dirty(&mut self) {
+        self.history.sync();
         if !self.quiet_dirty {
             return;
         }
@@ -789,6 +816,13 @@ impl<C: Clock> Daemon<C> {
         self.standby_turn(now.wall);
         let mut mail = Vec::with_capacity(batch.len());
         for (i, mut n) in batch {
+            if matches!(
+                n.transition.kind,
+                TransitionKind::Reminder | TransitionKind::Escalation
+            ) {
+                let line = history_line(&n.check_id, &n.transition, &n.output);
+                self.history.record(line);
+            }
             if let Some(why) = self.standby_gate(i, &n) {
                 log::info!(
                     "{} {}: not mailed: {why}",
@@ -831,6 +865,9 @@ impl<C: Clock> Daemon<C> {
     }
 
     fn save_if_dirty(&mut self) {
+        // The log's lines of this batch are on disk no later than the
+        // state that follows them.
+        self.history.sync();
         if !self.dirty {
             return;
         }
@@ -995,6 +1032,25 @@ impl<C: Clock> Daemon<C> {
             log::warn!("some results are still spooled; they are sent at the next start");
         }
         log::info!("picomon stopped");
+    }
+}
+
+/// The log's line for a transition of check `id`.
+fn history_line(id: &str, tr: &crate::alert::Transition, output: &str) -> crate::history::Record {
+    use crate::history::Kind;
+    let kind = match tr.kind {
+        TransitionKind::Problem => Kind::Problem,
+        TransitionKind::Update => Kind::Update,
+        TransitionKind::Recovery => Kind::Recovery,
+        TransitionKind::Reminder => Kind::Reminder,
+        TransitionKind::Escalation => Kind::Escalation,
+        TransitionKind::FlappingStart => Kind::FlappingStart,
+        TransitionKind::FlappingStop => Kind::FlappingStop,
+    };
+    crate::history::Record {
+        status: Some(tr.status.as_str().to_string()),
+        outage: Some(tr.outage_start),
+        ..crate::history::Record::new(tr.at, kind, id).with_text(output)
     }
 }
 

@@ -77,6 +77,26 @@ pub fn render(s: &Snapshot, process: &ProcessStats) -> String {
     }
     family(
         &mut out,
+        "picomon_check_availability_ratio",
+        "gauge",
+        "Share of the window not in an outage (0..1), from the outage log; time before the \
+         check was first seen and maintenance windows are not counted.",
+    );
+    for (c, l) in checks.iter().zip(labels.iter()) {
+        for (window, value) in c.availability.windows() {
+            if let Some(percent) = value {
+                let labels = format!("{l},window=\"{window}\"");
+                sample(
+                    &mut out,
+                    "picomon_check_availability_ratio",
+                    &labels,
+                    percent / 100.0,
+                );
+            }
+        }
+    }
+    family(
+        &mut out,
         "picomon_transitions_total",
         "counter",
         "Transitions since picomon started, by kind.",
@@ -316,6 +336,7 @@ mod tests {
             flap_percent: None,
             flapping: false,
             announced: false,
+            availability: Default::default(),
         }
     }
 
@@ -365,8 +386,14 @@ mod tests {
 
     #[test]
     fn every_family_has_help_and_type_before_its_samples() {
+        let mut disk = check("disk", "web1", Some("OK"), "ok");
+        disk.availability = crate::history::Availability {
+            day: Some(100.0),
+            week: Some(99.5),
+            month: None,
+        };
         let s = snapshot(vec![
-            check("disk", "web1", Some("OK"), "ok"),
+            disk,
             check("load", "web1", Some("WARNING"), "retrying"),
             check("new", "web2", None, "ok"),
         ]);
@@ -391,6 +418,8 @@ mod tests {
             "picomon_check_problem{check=\"new\",target=\"web2\"} 0\n",
             "picomon_check_duration_seconds{check=\"disk\",target=\"web1\"} 0.25\n",
             "picomon_check_last_run_timestamp_seconds{check=\"disk\",target=\"web1\"} 1700000000\n",
+            "picomon_check_availability_ratio{check=\"disk\",target=\"web1\",window=\"24h\"} 1\n",
+            "picomon_check_availability_ratio{check=\"disk\",target=\"web1\",window=\"7d\"} 0.995\n",
             "picomon_transitions_total{kind=\"problem\"} 2\n",
             "picomon_notifications_pending{channel=\"mail\"} 3\n",
             "picomon_spool_bytes{output=\"central\"} 1234\n",

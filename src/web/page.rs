@@ -419,6 +419,7 @@ mod tests {
             flap_percent: None,
             flapping: false,
             announced: false,
+            availability: Default::default(),
         }
     }
 

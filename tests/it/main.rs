@@ -14,6 +14,7 @@ mod channels;
 mod config;
 mod control;
 mod daemon;
+mod history;
 mod http;
 mod imports;
 mod mail;

@@ -320,6 +320,7 @@ pub(super) mod tests {
             flap_percent: None,
             flapping: false,
             announced: false,
+            availability: Default::default(),
         }
     }
 

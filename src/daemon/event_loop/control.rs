@@ -90,6 +90,11 @@ impl<C: Clock> Daemon<C> {
                     .filter(|t| t.subject().matches(pattern))
                     .count();
                 log::info!("silence {id} {pattern:?} by {}: {comment}", call.user);
+                self.history.record(crate::history::Record {
+                    by: Some(call.user.clone()),
+                    ..crate::history::Record::new(now.wall, crate::history::Kind::Silence, "")
+                        .with_text(&format!("{id} {pattern} for {for_secs}s: {comment}"))
+                });
                 Response::message(format!(
                     "silence {id}: {pattern:?} ({n} checks match now) until {}",
                     crate::clock::local_datetime(now.to_wall(until))
@@ -114,6 +119,11 @@ impl<C: Clock> Daemon<C> {
                 Some(x) => {
                     self.quiet_dirty = true;
                     log::info!("silence {id} {:?} ended by {}", x.pattern, call.user);
+                    self.history.record(crate::history::Record {
+                        by: Some(call.user.clone()),
+                        ..crate::history::Record::new(now.wall, crate::history::Kind::Unsilence, "")
+                            .with_text(&format!("{id} {}", x.pattern))
+                    });
                     // Held Problems go out now, not at the next tick.
                     self.quiet_housekeeping(now);
                     Response::message(format!("silence {id} ({:?}) ended", x.pattern))
@@ -218,6 +228,13 @@ impl<C: Clock> Daemon<C> {
             },
         );
         log::info!("{}: acknowledged by {by}: {comment}", t.spec.title());
+        let line = crate::history::Record {
+            by: Some(by.to_string()),
+            ..crate::history::Record::new(now.wall, crate::history::Kind::Ack, &t.spec.id)
+                .with_text(comment)
+        };
+        self.history.record(line);
+        let t = &self.checks[i];
         let view = t.view();
         if !self.standby_quiet(i) {
             self.notifier.acknowledged(&view, by, comment, now.wall);
@@ -328,6 +345,7 @@ impl<C: Clock> Daemon<C> {
             silenced_by: self
                 .quiet
                 .silenced_by(t.subject(), now, &self.cfg.maintenance),
+            availability: self.history.availability(&t.spec.id, now.wall),
         }
     }
 }

@@ -166,6 +166,13 @@ impl<C: Clock> Daemon<C> {
                     t.spec.title()
                 );
                 tr = None;
+            } else {
+                // Into the log whether mailed or held (silences and
+                // dependencies decide that later). While it flaps the
+                // start and the stop stand for them: a check flapping for
+                // a year stays a few lines.
+                let line = super::history_line(&t.spec.id, x, &t.last_output);
+                self.history.record(line);
             }
         }
         if t.alert.phase == Phase::Ok && tr.is_none() {
@@ -185,6 +192,11 @@ impl<C: Clock> Daemon<C> {
                     t.spec.title()
                 );
                 let mut n = t.notice(t.now_transition(TransitionKind::FlappingStart, now));
+                let mut line = super::history_line(&t.spec.id, &n.transition, &n.output);
+                // The outage it flaps in, if any: the span counts as that.
+                line.outage =
+                    (t.alert.phase == Phase::Problem).then_some(n.transition.outage_start);
+                self.history.record(line);
                 n.count = changes;
                 n.percent = Some(percent as f32);
                 self.pending.push((i, n));
@@ -200,6 +212,8 @@ impl<C: Clock> Daemon<C> {
                     x.outage_start = now;
                 }
                 let mut n = t.notice(x);
+                self.history
+                    .record(super::history_line(&t.spec.id, &n.transition, &n.output));
                 n.percent = Some(percent as f32);
                 self.pending.push((i, n));
             }
@@ -276,6 +290,9 @@ impl<C: Clock> Daemon<C> {
                     self.checks[p].spec.title()
                 );
                 self.checks[i].set_held_by(Some(p as u32));
+                let mut line = super::history_line(&n.check_id, &n.transition, &n.output);
+                line.kind = crate::history::Kind::Unreachable;
+                self.history.record(line);
                 self.dirty = true;
                 newly_held.push((p, i));
                 continue;

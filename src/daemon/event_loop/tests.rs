@@ -776,5 +776,6 @@ fn a_burst_of_sigusr1_gives_one_immediate_tick_not_one_per_signal() {
 }
 
 mod heartbeat;
+mod history;
 mod policy;
 mod standby;

@@ -1,0 +1,325 @@
+//! Availability: the share of time a check was not in an outage over the
+//! last 24 hours, 7 days and 30 days. Pure: a [`Summary`] per check is fed
+//! the check's lines as they are appended (or read at start) and answers
+//! for any `now`, so nothing re-reads the log.
+//!
+//! What counts: an outage runs from its first failed run to its Recovery
+//! (as its mails say), UNREACHABLE included. Not counted at all (neither
+//! up nor down): the time before the check was first seen and the
+//! maintenance windows that covered it. With nothing left to count the
+//! figure is `None` (JSON `null`).
+
+use serde::{Deserialize, Serialize};
+
+use super::outages::rank;
+use super::{Kind, Record};
+use crate::clock::UnixMicros;
+
+const HOUR: i64 = 3_600_000_000;
+/// The longest window: what a summary keeps.
+pub const KEEP: i64 = 30 * 24 * HOUR;
+
+/// Percent of the counted time not in an outage, per window.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Availability {
+    #[serde(rename = "24h")]
+    pub day: Option<f64>,
+    #[serde(rename = "7d")]
+    pub week: Option<f64>,
+    #[serde(rename = "30d")]
+    pub month: Option<f64>,
+}
+
+impl Availability {
+    /// The windows by their labels (`24h`, `7d`, `30d`).
+    pub fn windows(&self) -> [(&'static str, Option<f64>); 3] {
+        [("24h", self.day), ("7d", self.week), ("30d", self.month)]
+    }
+}
+
+/// What one check's availability is computed from: its open outage and
+/// maintenance, and those that ended in the last 30 days.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Summary {
+    first_seen: Option<UnixMicros>,
+    outage: Option<UnixMicros>,
+    /// The worst status of the open outage.
+    worst: Option<String>,
+    maintenance: Option<UnixMicros>,
+    down: Vec<(UnixMicros, UnixMicros)>,
+    maint: Vec<(UnixMicros, UnixMicros)>,
+}
+
+impl Summary {
+    pub fn first_seen(&self) -> Option<UnixMicros> {
+        self.first_seen
+    }
+
+    /// The first failed run of the outage it is in.
+    pub fn outage(&self) -> Option<UnixMicros> {
+        self.outage
+    }
+
+    /// The worst status of the outage it is in.
+    pub fn worst(&self) -> Option<&str> {
+        self.worst.as_deref()
+    }
+
+    pub fn in_maintenance(&self) -> bool {
+        self.maintenance.is_some()
+    }
+
+    /// One of the check's lines, in the order they were written.
+    pub fn apply(&mut self, r: &Record) {
+        let seen = r.since.unwrap_or(r.at);
+        self.first_seen = Some(self.first_seen.map_or(seen, |f| f.min(seen)));
+        let ok = r.status.as_deref() == Some("OK");
+        let failing = match r.kind {
+            Kind::Seen => r.outage.is_some(),
+            Kind::Problem | Kind::Unreachable | Kind::Update => true,
+            Kind::FlappingStop => !ok,
+            Kind::FlappingStart => r.outage.is_some(),
+            _ => false,
+        };
+        if let Some(s) = r.status.as_deref().filter(|_| failing) {
+            if self.worst.as_deref().is_none_or(|w| rank(s) > rank(w)) {
+                self.worst = Some(s.to_string());
+            }
+        }
+        match r.kind {
+            Kind::Seen => {
+                if let Some(s) = r.outage {
+                    self.outage.get_or_insert(s);
+                }
+                if r.maintenance {
+                    self.maintenance.get_or_insert(r.at);
+                }
+            }
+            Kind::Problem | Kind::Unreachable | Kind::Update => {
+                self.outage.get_or_insert(r.outage.unwrap_or(r.at));
+            }
+            // Flapping stands for the transitions until it stops: the span
+            // counts as the state it started in.
+            Kind::FlappingStart if r.outage.is_some() => {
+                self.outage.get_or_insert(r.outage.unwrap_or(r.at));
+            }
+            Kind::FlappingStart if ok => {
+                self.worst = None;
+                if let Some(s) = self.outage.take() {
+                    self.down.push((s, r.at));
+                }
+            }
+            Kind::FlappingStop if !ok => {
+                self.outage.get_or_insert(r.outage.unwrap_or(r.at));
+            }
+            Kind::Recovery | Kind::FlappingStop => {
+                self.worst = None;
+                if let Some(s) = self.outage.take() {
+                    self.down.push((s, r.at));
+                }
+            }
+            Kind::MaintenanceStart => {
+                self.maintenance.get_or_insert(r.at);
+            }
+            Kind::MaintenanceEnd => {
+                if let Some(s) = self.maintenance.take() {
+                    self.maint.push((s, r.at));
+                }
+            }
+            _ => {}
+        }
+        self.forget_before(r.at - KEEP);
+    }
+
+    /// Drops what ended before `t`.
+    fn forget_before(&mut self, t: UnixMicros) {
+        self.down.retain(|&(_, end)| end >= t);
+        self.maint.retain(|&(_, end)| end >= t);
+    }
+
+    /// Percent of the counted part of the last `window` microseconds not
+    /// in an outage; `None` when nothing of it is counted.
+    pub fn percent(&self, now: UnixMicros, window: i64) -> Option<f64> {
+        let from = (now - window).max(self.first_seen?);
+        if from >= now {
+            return None;
+        }
+        let open = |s: Option<UnixMicros>| s.map(|s| (s, now));
+        let down: Vec<_> = self.down.iter().copied().chain(open(self.outage)).collect();
+        let maint: Vec<_> = self
+            .maint
+            .iter()
+            .copied()
+            .chain(open(self.maintenance))
+            .collect();
+        let clip = |(s, e): (i64, i64)| (s.max(from), e.min(now));
+        let len = |(s, e): (i64, i64)| (e - s).max(0);
+        let sum = |v: &[(i64, i64)]| v.iter().map(|&x| len(clip(x))).sum::<i64>();
+        // Each list's intervals are apart, so the overlaps add up.
+        let both: i64 = down
+            .iter()
+            .flat_map(|&a| maint.iter().map(move |&b| (a.0.max(b.0), a.1.min(b.1))))
+            .map(|x| len(clip(x)))
+            .sum();
+        let counted = (now - from) - sum(&maint);
+        if counted <= 0 {
+            return None;
+        }
+        let downtime = (sum(&down) - both).clamp(0, counted);
+        Some(100.0 * (counted - downtime) as f64 / counted as f64)
+    }
+
+    /// The three windows at `now`.
+    pub fn availability(&self, now: UnixMicros) -> Availability {
+        Availability {
+            day: self.percent(now, 24 * HOUR),
+            week: self.percent(now, 7 * 24 * HOUR),
+            month: self.percent(now, KEEP),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: i64 = 1_773_576_000_000_000;
+
+    fn line(at: i64, kind: Kind, status: &str, outage: Option<i64>) -> Record {
+        Record {
+            status: Some(status.into()),
+            outage,
+            ..Record::new(at, kind, "web")
+        }
+    }
+
+    fn fed(lines: &[Record]) -> Summary {
+        let mut s = Summary::default();
+        for l in lines {
+            s.apply(l);
+        }
+        s
+    }
+
+    #[test]
+    fn nothing_counted_before_the_check_was_first_seen() {
+        let s = fed(&[Record::new(T0, Kind::Seen, "web")]);
+        let a = s.availability(T0 + HOUR);
+        assert_eq!(a.day, Some(100.0));
+        assert_eq!(a.month, Some(100.0));
+        assert_eq!(s.availability(T0).day, None, "no time counted yet");
+        assert_eq!(Summary::default().availability(T0).month, None);
+    }
+
+    #[test]
+    fn an_outage_counts_from_its_first_failed_run_to_its_recovery() {
+        // Seen 10 h ago; down 1 h from the first failed run (the Problem
+        // came two runs later).
+        let s = fed(&[
+            Record::new(T0, Kind::Seen, "web"),
+            line(
+                T0 + 2 * HOUR + 60_000_000,
+                Kind::Problem,
+                "CRITICAL",
+                Some(T0 + 2 * HOUR),
+            ),
+            line(T0 + 3 * HOUR, Kind::Recovery, "OK", Some(T0 + 2 * HOUR)),
+        ]);
+        let a = s.availability(T0 + 10 * HOUR);
+        assert_eq!(a.day, Some(90.0));
+        assert_eq!(a.week, Some(90.0));
+        // 30 h later the 24 h window no longer holds the outage.
+        assert_eq!(s.availability(T0 + 30 * HOUR).day, Some(100.0));
+        let w = s.availability(T0 + 30 * HOUR).week.unwrap();
+        assert!((w - 100.0 * 29.0 / 30.0).abs() < 1e-9, "{w}");
+    }
+
+    #[test]
+    fn an_ongoing_outage_counts_until_now() {
+        let s = fed(&[
+            Record::new(T0, Kind::Seen, "web"),
+            line(
+                T0 + 3 * HOUR,
+                Kind::Problem,
+                "CRITICAL",
+                Some(T0 + 2 * HOUR),
+            ),
+        ]);
+        assert_eq!(s.availability(T0 + 4 * HOUR).day, Some(50.0));
+        assert_eq!(s.outage(), Some(T0 + 2 * HOUR));
+    }
+
+    #[test]
+    fn maintenance_is_not_counted_either_way() {
+        // 10 h seen; maintenance hours 2..6; down 4..8 (2 h of it in the
+        // window): 6 h counted, 2 h down.
+        let s = fed(&[
+            Record::new(T0, Kind::Seen, "web"),
+            Record::new(T0 + 2 * HOUR, Kind::MaintenanceStart, "web"),
+            line(
+                T0 + 4 * HOUR,
+                Kind::Problem,
+                "CRITICAL",
+                Some(T0 + 4 * HOUR),
+            ),
+            Record::new(T0 + 6 * HOUR, Kind::MaintenanceEnd, "web"),
+            line(T0 + 8 * HOUR, Kind::Recovery, "OK", Some(T0 + 4 * HOUR)),
+        ]);
+        let day = s.availability(T0 + 10 * HOUR).day.unwrap();
+        assert!((day - 100.0 * 4.0 / 6.0).abs() < 1e-9, "{day}");
+        // Only maintenance so far: nothing counted.
+        let s = fed(&[
+            Record::new(T0, Kind::Seen, "web"),
+            Record::new(T0, Kind::MaintenanceStart, "web"),
+        ]);
+        assert_eq!(s.availability(T0 + HOUR).day, None);
+    }
+
+    #[test]
+    fn a_flapping_span_counts_as_the_state_it_started_in() {
+        // Flapping from 2 h in PROBLEM (since 1 h), stopped at 4 h with OK;
+        // flapping again from 6 h while OK, stopped at 8 h failing.
+        let start = |at, outage, status| Record {
+            outage,
+            ..line(at, Kind::FlappingStart, status, None)
+        };
+        let s = fed(&[
+            Record::new(T0, Kind::Seen, "web"),
+            line(T0 + HOUR, Kind::Problem, "CRITICAL", Some(T0 + HOUR)),
+            start(T0 + 2 * HOUR, Some(T0 + HOUR), "OK"),
+            line(T0 + 4 * HOUR, Kind::FlappingStop, "OK", Some(T0 + 4 * HOUR)),
+            start(T0 + 6 * HOUR, None, "OK"),
+            line(
+                T0 + 8 * HOUR,
+                Kind::FlappingStop,
+                "WARNING",
+                Some(T0 + 7 * HOUR),
+            ),
+        ]);
+        // Down 1..4 h and 7..10 h of 10 h.
+        let day = s.availability(T0 + 10 * HOUR).day.unwrap();
+        assert!((day - 40.0).abs() < 1e-9, "{day}");
+        assert_eq!(s.worst(), Some("WARNING"));
+    }
+
+    #[test]
+    fn a_new_month_file_carries_what_was_open() {
+        // The Problem's file was dropped; the next file's `seen` line still
+        // says since when the check exists and that it is down.
+        let seen = Record {
+            since: Some(T0),
+            outage: Some(T0 + HOUR),
+            ..Record::new(T0 + 5 * HOUR, Kind::Seen, "web")
+        };
+        let s = fed(&[seen]);
+        assert_eq!(s.first_seen(), Some(T0));
+        let day = s.availability(T0 + 3 * HOUR).day.unwrap();
+        assert!((day - 100.0 / 3.0).abs() < 1e-9, "{day}");
+        // What ended more than 30 days ago is forgotten.
+        let mut s = s;
+        s.apply(&line(T0 + 2 * HOUR, Kind::Recovery, "OK", Some(T0 + HOUR)));
+        s.apply(&Record::new(T0 + 40 * 24 * HOUR, Kind::Ack, "web"));
+        assert!(s.down.is_empty());
+        assert_eq!(s.availability(T0 + 40 * 24 * HOUR).month, Some(100.0));
+    }
+}

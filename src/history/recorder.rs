@@ -1,0 +1,171 @@
+//! The loop's side of the log: appends its lines, writes the `seen` lines
+//! a new file starts with, and keeps the [`Summary`] of each check that
+//! its availability is computed from (read once at start from the files
+//! of the last 30 days, then kept up to date line by line).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use super::availability::KEEP;
+use super::journal::{self, Journal, Limits};
+use super::{Availability, Kind, Record, Summary};
+use crate::clock::UnixMicros;
+
+#[derive(Debug)]
+pub struct Recorder {
+    journal: Journal,
+    /// By check identity: only the checks of the config.
+    summaries: HashMap<String, Summary>,
+    /// An error was logged; said again only once writing works again.
+    failing: bool,
+}
+
+impl Recorder {
+    /// The log in `state_dir/history` as of `now`: what the last 30 days
+    /// say of each check is read (a failure to read is logged: the figures
+    /// then start now).
+    pub fn open(state_dir: &Path, limits: Limits, now: UnixMicros) -> Recorder {
+        let mut summaries: HashMap<String, Summary> = HashMap::new();
+        // A day more: the month files start at UTC midnight.
+        let from = journal::month_of(now - KEEP - 86_400_000_000);
+        if let Err(e) = journal::read(state_dir, Some(&from), |r| {
+            if !r.check.is_empty() {
+                summaries.entry(r.check.clone()).or_default().apply(&r);
+            }
+        }) {
+            log::error!(
+                "history: cannot read {}: {e}",
+                state_dir.join(super::DIR).display()
+            );
+        }
+        Recorder {
+            journal: Journal::new(state_dir, limits),
+            summaries,
+            failing: false,
+        }
+    }
+
+    /// The config's checks: the new ones are seen now, the others'
+    /// summaries dropped (their lines stay in the log).
+    pub fn set_checks<'a>(&mut self, ids: impl Iterator<Item = &'a str>, now: UnixMicros) {
+        let mut kept: HashMap<String, Summary> = HashMap::with_capacity(self.summaries.len());
+        let mut new = Vec::new();
+        for id in ids {
+            match self.summaries.remove(id) {
+                Some(s) if s.first_seen().is_some() => {
+                    kept.insert(id.to_string(), s);
+                }
+                _ => new.push(id.to_string()),
+            }
+        }
+        self.summaries = kept;
+        for id in new {
+            self.summaries.insert(id.clone(), Summary::default());
+            self.record(Record::new(now, Kind::Seen, &id));
+        }
+    }
+
+    /// Appends `r` (and, first in a new month's file, a `seen` line per
+    /// check) and updates its check's summary. A failure is logged, never
+    /// an error: the log must not stop an alert.
+    pub fn record(&mut self, r: Record) {
+        if let Some(s) = self.summaries.get_mut(&r.check) {
+            s.apply(&r);
+        }
+        let result = (|| {
+            if self.journal.open_for(r.at)? {
+                let mut seen: Vec<_> = self.summaries.iter().collect();
+                seen.sort_by(|a, b| a.0.cmp(b.0));
+                for (id, s) in seen {
+                    if id == &r.check && r.kind == Kind::Seen {
+                        continue;
+                    }
+                    let line = Record {
+                        since: s.first_seen(),
+                        outage: s.outage(),
+                        status: s.worst().map(str::to_string),
+                        maintenance: s.in_maintenance(),
+                        ..Record::new(r.at, Kind::Seen, id)
+                    };
+                    self.journal.write(&line)?;
+                }
+            }
+            self.journal.write(&r)
+        })();
+        match result {
+            Ok(()) if self.failing => {
+                self.failing = false;
+                log::info!("history: writing again");
+            }
+            Ok(()) => {}
+            Err(e) if !self.failing => {
+                self.failing = true;
+                log::error!("history: cannot append to the log: {e}");
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// fsync of what was appended since the last call.
+    pub fn sync(&mut self) {
+        self.journal.sync();
+    }
+
+    /// A check's availability at `now`.
+    pub fn availability(&self, id: &str, now: UnixMicros) -> Availability {
+        self.summaries
+            .get(id)
+            .map(|s| s.availability(now))
+            .unwrap_or_default()
+    }
+
+    /// Whether the log has `id` in a maintenance window.
+    pub fn in_maintenance(&self, id: &str) -> bool {
+        self.summaries.get(id).is_some_and(Summary::in_maintenance)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: i64 = 1_773_576_000_000_000;
+    const HOUR: i64 = 3_600_000_000;
+
+    fn problem(at: i64, check: &str) -> Record {
+        Record {
+            status: Some("CRITICAL".into()),
+            outage: Some(at),
+            ..Record::new(at, Kind::Problem, check)
+        }
+    }
+
+    #[test]
+    fn summaries_survive_a_restart_and_a_new_month_starts_with_seen_lines() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut r = Recorder::open(tmp.path(), Limits::default(), T0);
+        r.set_checks(["web", "db"].into_iter(), T0);
+        r.record(problem(T0 + HOUR, "web"));
+        r.sync();
+        let day = r.availability("web", T0 + 2 * HOUR).day.unwrap();
+        assert_eq!(day, 50.0);
+        assert_eq!(r.availability("db", T0 + 2 * HOUR).day, Some(100.0));
+        drop(r);
+        // Restarted: the same figures from the file; "db" left the config.
+        let mut r = Recorder::open(tmp.path(), Limits::default(), T0 + 2 * HOUR);
+        r.set_checks(["web"].into_iter(), T0 + 2 * HOUR);
+        assert_eq!(r.availability("web", T0 + 2 * HOUR).day, Some(50.0));
+        assert_eq!(r.availability("db", T0 + 2 * HOUR).day, None);
+        // April: the new file says web is seen since T0 and down.
+        let april = T0 + 20 * 24 * HOUR;
+        r.record(Record::new(april, Kind::Ack, "web"));
+        let mut lines = Vec::new();
+        journal::read(tmp.path(), Some("2026-04"), |l| lines.push(l)).unwrap();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert_eq!(lines[0].kind, Kind::Seen);
+        assert_eq!(lines[0].since, Some(T0));
+        assert_eq!(lines[0].outage, Some(T0 + HOUR));
+        assert_eq!(lines[0].status.as_deref(), Some("CRITICAL"));
+        assert_eq!(lines[1].kind, Kind::Ack);
+    }
+}

@@ -1,0 +1,195 @@
+//! The outage log end to end, on the real binary with a real SMTP server
+//! (tests/smtp/server.py, aiosmtpd): two outages of one check, then
+//! `picomon history CHECK --json` lists exactly those two with their
+//! durations, `status --json` (and `/api/v1/checks`, `/metrics`) shows
+//! the check's availability below 100 and 100 for a check that never
+//! failed, and after a SIGKILL and a torn last line the log still reads,
+//! with and without a daemon.
+
+use crate::support;
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+use std::process::Output;
+use std::time::Duration;
+
+use support::ports::{reserve_port, Reserved};
+use support::smtp::Smtp;
+use support::{wait_until, Daemon, Sandbox};
+
+const LONG: Duration = Duration::from_secs(60);
+const TICK: f64 = 0.5;
+
+struct Rig {
+    sb: Sandbox,
+    port: u16,
+    _held: Reserved,
+}
+
+impl Rig {
+    /// `flappy` answers from the file `status`; `steady` is always OK.
+    fn new() -> Rig {
+        let sb = Sandbox::new();
+        let (_held, port) = reserve_port();
+        let plugin = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp/status-plugin.sh");
+        let d = sb.dir.path().display().to_string();
+        sb.config(&format!(
+            r#"
+config.base_tick = {TICK};
+config.state_dir = "{d}/state";
+config.emails.to = ["ops@example.org"];
+config.emails.addr_from = "picomon <picomon@example.org>";
+config.emails.smtp_host = "127.0.0.1:{port}";
+config.emails.smtp_retry_timeout = 1;
+config.listen = "127.0.0.1:0";
+add(plugin("{p}", ["{d}/runs", "{d}/status"]), #{{ name: "flappy", target_name: "web1", retry: 0 }});
+add(plugin("{p}", ["{d}/steady-runs", "{d}/no-such-file"]), #{{ name: "steady", target_name: "web1" }});
+"#,
+            p = plugin.display()
+        ));
+        Rig { sb, port, _held }
+    }
+
+    fn picomon(&self, args: &[&str]) -> Output {
+        let cfg = self.sb.path("config.rhai").display().to_string();
+        let mut all = args.to_vec();
+        all.extend(["-c", &cfg]);
+        self.sb.run(&all)
+    }
+
+    fn daemon(&self) -> Daemon {
+        let d = Daemon::start_anew(self.sb.dir.path(), &["-c", "config.rhai"]);
+        wait_until(LONG, "the control socket", || {
+            (self.picomon(&["status"]).status.code() == Some(0)).then_some(())
+        });
+        d
+    }
+
+    fn check(&self, name: &str) -> serde_json::Value {
+        let out = self.picomon(&["status", "--json"]);
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .cloned()
+            .expect("in status")
+    }
+
+    fn wait_phase(&self, phase: &str) -> serde_json::Value {
+        wait_until(LONG, &format!("flappy in phase {phase}"), || {
+            let c = self.check("flappy");
+            (c["phase"] == phase).then_some(c)
+        })
+    }
+
+    fn history(&self, check: &str) -> Vec<serde_json::Value> {
+        let out = self.picomon(&["history", check, "--json"]);
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        serde_json::from_slice(&out.stdout).expect("history --json is JSON")
+    }
+}
+
+#[test]
+fn two_outages_are_listed_with_their_durations_and_lower_the_availability() {
+    let r = Rig::new();
+    let smtp = Smtp::start(r.sb.dir.path(), r.port);
+    let mut d = r.daemon();
+    let mut starts = Vec::new();
+    for n in 1..=2 {
+        support::set_plugin_status(r.sb.dir.path(), 2, &format!("CRITICAL - outage {n}"));
+        let c = r.wait_phase("problem");
+        starts.push(c["since"].as_i64().expect("since"));
+        // At least one more failed run in PROBLEM, then recovered.
+        let runs = support::count_lines(&r.sb.path("runs"));
+        r.sb.wait_lines("runs", runs + 1, LONG);
+        support::set_plugin_status(r.sb.dir.path(), 0, "OK - fine");
+        r.wait_phase("ok");
+    }
+    // Two Problems and two Recoveries reached the SMTP server.
+    assert_eq!(smtp.wait_messages(4).len(), 4);
+
+    let list = r.history("flappy");
+    assert_eq!(list.len(), 2, "{list:#?}");
+    // Newest first; each from its first failed run to its Recovery.
+    starts.reverse();
+    for (o, start) in list.iter().zip(&starts) {
+        assert_eq!(o["check"], "flappy");
+        assert_eq!(o["ongoing"], false);
+        assert_eq!(o["worst"], "CRITICAL");
+        assert_eq!(o["start"].as_i64(), Some(*start), "{o}");
+        let span = o["end"].as_i64().unwrap() - o["start"].as_i64().unwrap();
+        let duration = o["duration"].as_f64().unwrap();
+        // Whole seconds on both ends: the span is the duration cut to them.
+        assert!((duration - span as f64).abs() < 1.0, "{o}");
+        // Two failed runs at least: a tick or more apart.
+        assert!(duration >= TICK, "{o}");
+    }
+    assert!(list[0]["output"].as_str().unwrap().contains("outage 2"));
+    assert!(list[1]["output"].as_str().unwrap().contains("outage 1"));
+    assert!(r.history("steady").is_empty());
+
+    let flappy = r.check("flappy")["availability"].clone();
+    let day = flappy["24h"].as_f64().expect("24h availability");
+    assert!(day < 100.0 && day > 0.0, "{flappy}");
+    assert!(flappy["30d"].as_f64().unwrap() < 100.0, "{flappy}");
+    let steady = r.check("steady")["availability"].clone();
+    for w in ["24h", "7d", "30d"] {
+        assert_eq!(steady[w].as_f64(), Some(100.0), "{steady}");
+    }
+    // The same figures for the listener's readers.
+    let port = support::listening_port(&d, 1);
+    let api: serde_json::Value =
+        serde_json::from_str(&crate::http::get(port, "/api/v1/checks").text()).expect("JSON");
+    let api_day = api["checks"][0]["availability"]["24h"].as_f64().unwrap();
+    assert!(api_day < 100.0, "{api}");
+    let metrics = crate::http::get(port, "/metrics").text();
+    let ratio = |check: &str| {
+        let head = format!(
+            "picomon_check_availability_ratio{{check=\"{check}\",target=\"web1\",window=\"30d\"}} "
+        );
+        let line = metrics.lines().find(|l| l.starts_with(&head));
+        let line = line.unwrap_or_else(|| panic!("{head} in\n{metrics}"));
+        line[head.len()..].parse::<f64>().unwrap()
+    };
+    assert!(ratio("flappy") < 1.0 && ratio("flappy") > 0.0, "{metrics}");
+    assert_eq!(ratio("steady"), 1.0, "{metrics}");
+
+    // Killed without any shutdown work, a torn line at the end: the log
+    // still reads, without a daemon and after the next start.
+    d.kill();
+    let dir = r.sb.path("state/history");
+    let file = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .expect("a month file");
+    fs::OpenOptions::new()
+        .append(true)
+        .open(&file)
+        .unwrap()
+        .write_all(br#"{"at":1,"kind":"recovery","check":"fla"#)
+        .unwrap();
+    assert_eq!(r.history("flappy").len(), 2);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert_eq!(
+        fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    let _d = r.daemon();
+    support::set_plugin_status(r.sb.dir.path(), 2, "CRITICAL - outage 3");
+    r.wait_phase("problem");
+    let list = wait_until(LONG, "the third outage in the log", || {
+        let l = r.history("flappy");
+        (l.len() == 3).then_some(l)
+    });
+    assert_eq!(list[0]["ongoing"], true);
+    assert!(list[0]["end"].is_null());
+}
