@@ -17,6 +17,7 @@ pub fn hms(micros: i64) -> String {
     let s = micros.max(0) / 1_000_000;
     format!("{}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
 }
+pub mod files;
 pub mod logging;
 
 /// `text` with control characters (CR, LF, TAB, ESC, ...) and Unicode line

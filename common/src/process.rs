@@ -26,32 +26,12 @@ impl PidFile {
     /// root, a link or a hard link planted in a directory others can write
     /// is refused, not written through.
     pub fn create(path: &Path) -> anyhow::Result<PidFile> {
-        write_own_file(path, format!("{}\n", std::process::id()).as_bytes())
+        crate::files::write_private(path, format!("{}\n", std::process::id()).as_bytes())
             .with_context(|| format!("cannot write pid file {}", path.display()))?;
         Ok(PidFile {
             path: path.to_path_buf(),
         })
     }
-}
-
-fn write_own_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-    let mut f = fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(false)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)?;
-    let meta = f.metadata()?;
-    if !meta.is_file() || meta.nlink() > 1 {
-        return Err(std::io::Error::other(
-            "not a plain file of its own (other hard links, or not a regular file); remove it",
-        ));
-    }
-    f.set_len(0)?;
-    f.write_all(bytes)
 }
 
 impl Drop for PidFile {

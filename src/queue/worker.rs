@@ -142,7 +142,8 @@ pub fn pass(
         let s = match q.try_item(&src, composed, timeout) {
             Tried::Unreadable => continue,
             Tried::PeerDown(e) => {
-                log::warn!("{label} delivery failed: {e}");
+                // ERROR: what was to be told waits (it is retried).
+                log::error!("{label} delivery failed: {e}");
                 res.error = Some(e);
                 break;
             }
