@@ -102,11 +102,11 @@ pub fn start(addr: SocketAddr, ask: Ask) -> anyhow::Result<Listener> {
             .context("cannot start the http thread")?
     };
     if local.ip().is_loopback() {
-        log::info!("http: listening on {local} (/metrics, /api/v1/checks, /)");
+        log::info!("http: listening on {local} (/metrics, /api/v1/checks, /api/v1/health, /)");
     } else {
         log::warn!(
             "http: listening on {local}, not loopback: whoever reaches it reads every check's \
-             name, target and output (/metrics, /api/v1/checks, /)"
+             name, target and output (/metrics, /api/v1/checks, /api/v1/health, /)"
         );
     }
     Ok(Listener {
