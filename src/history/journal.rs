@@ -235,14 +235,17 @@ impl Journal {
         Ok(())
     }
 
-    /// fsync of what was appended since the last call.
+    /// fsync of what was appended since the last call, then the file is
+    /// closed: between two batches of lines picomon holds nothing open for
+    /// writing in the state dir, so the disk can be remounted read-only
+    /// (and a file opened again sees what it holds).
     pub fn sync(&mut self) {
-        if !std::mem::take(&mut self.unsynced) {
-            return;
-        }
-        if let Some((m, f)) = &self.open {
-            if let Err(e) = f.sync_data() {
-                log::error!("history: cannot sync {m}.jsonl: {e}");
+        let unsynced = std::mem::take(&mut self.unsynced);
+        if let Some((m, f)) = self.open.take() {
+            if unsynced {
+                if let Err(e) = f.sync_data() {
+                    log::error!("history: cannot sync {m}.jsonl: {e}");
+                }
             }
         }
     }
