@@ -461,7 +461,7 @@ fn outputs(what: &str, val: &Dynamic) -> Result<Vec<OutputSpec>, String> {
     for (i, item) in items.into_iter().enumerate() {
         let Some(spec) = item.clone().try_cast::<OutputSpec>() else {
             return Err(format!(
-                "{what}[{i}] must be an output made with json_lines(), nsca_web(), command_file() or icinga2_api(), not {}",
+                "{what}[{i}] must be an output made with json_lines(), nsca_web(), command_file(), icinga2_api(), redis() or elasticsearch(), not {}",
                 v::describe(&item)
             ));
         };
