@@ -715,3 +715,106 @@ fn elasticsearch_constructor_checks_its_options() {
         err(r#"elasticsearch("http://h:9200", #{ client_cert: "/c" })"#).contains("go together")
     );
 }
+
+// ------------------------------------------------ run CHECK --nagios-json
+
+/// `picomon run CHECK --nagios-json`: parsed back, the record is the one
+/// `json_lines` writes for the same check (`-1 --outputs`), and the exit
+/// code is the check's status; no daemon runs.
+#[test]
+fn run_nagios_json_prints_summary_record_and_long_output_and_exits_with_the_status() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let plugin = tmp.path().join("check_fs");
+    fs::write(
+        &plugin,
+        "#!/bin/sh\nprintf 'FS WARNING - 9%% free | /=900MB;1000;500;0;10000\\nline two\\nline three | a=1\\n'\nexit 1\n",
+    )
+    .expect("plugin");
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&plugin, fs::Permissions::from_mode(0o755)).expect("chmod");
+    let cfg = tmp.path().join("config.rhai");
+    fs::write(
+        &cfg,
+        format!(
+            r#"
+config.state_dir = "{dir}/state";
+config.outputs = [json_lines("{dir}/results.jsonl")];
+add(plugin("{dir}/check_fs", []), #{{ name: "fs", target_name: "web1" }});
+add(plugin("check_dummy", ["3", "what?"]), #{{ name: "other", target_name: "web1" }});
+"#,
+            dir = tmp.path().display()
+        ),
+    )
+    .expect("config");
+    let picomon = |args: &[&str]| {
+        Command::new(support::picomon_bin())
+            .arg("-c")
+            .arg(&cfg)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run picomon")
+    };
+    let out = picomon(&["run", "fs", "--nagios-json"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let text = String::from_utf8(out.stdout).expect("UTF-8");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    let (summary, json) = lines[0].split_once(" | ").expect("summary | record");
+    assert_eq!(summary, "FS WARNING - 9% free");
+    assert_eq!(&lines[1..], ["line two", "line three"]);
+    let record: Value = serde_json::from_str(json).expect("one line of JSON");
+    assert!(
+        !tmp.path().join("state").exists(),
+        "run --nagios-json touched the state dir"
+    );
+
+    let b64 = picomon(&["run", "fs", "--nagios-json-base64"]);
+    assert_eq!(b64.status.code(), Some(1), "{b64:?}");
+    let b64 = String::from_utf8(b64.stdout).expect("UTF-8");
+    let (_, encoded) = b64
+        .lines()
+        .next()
+        .expect("line")
+        .split_once(" | ")
+        .expect("|");
+    use base64::Engine;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .expect("base64");
+    let record64: Value = serde_json::from_slice(&decoded).expect("JSON");
+
+    let once = picomon(&["-1", "--outputs", "--only", "fs"]);
+    assert_eq!(once.status.code(), Some(1), "{once:?}");
+    let want = lines_json(&read(&tmp.path().join("results.jsonl")));
+    assert_eq!(want.len(), 1);
+    // The same record, the run's own time and duration aside.
+    let strip = |v: &Value| {
+        let mut v = v.clone();
+        for k in ["time", "duration"] {
+            assert!(v[k].as_f64().is_some(), "{k} in {v}");
+            v[k] = Value::Null;
+        }
+        v
+    };
+    same_records(
+        &[strip(&record), strip(&record64)],
+        &[strip(&want[0]), strip(&want[0])],
+        &[],
+    );
+    assert_eq!(record["status"], "WARNING");
+    assert_eq!(
+        record["output"],
+        "FS WARNING - 9% free\nline two\nline three"
+    );
+    assert_eq!(record["perfdata_text"], "/=900MB;1000;500;0;10000 a=1");
+
+    let unknown = picomon(&["run", "other", "--nagios-json"]);
+    assert_eq!(unknown.status.code(), Some(3), "{unknown:?}");
+    let none = picomon(&["run", "nosuch", "--nagios-json"]);
+    assert_ne!(none.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&none.stderr);
+    assert!(err.contains("no check named \"nosuch\""), "{err}");
+    let both = picomon(&["run", "fs", "--nagios-json", "--nagios-json-base64"]);
+    assert_eq!(both.status.code(), Some(2), "{both:?}");
+}
