@@ -92,6 +92,12 @@ fn status_of(outputs: &Outputs, name: &str) -> Option<String> {
 
 // ---------------------------------------------------------------- Redis
 
+/// A loopback address of this test process's own.
+fn own_loopback() -> String {
+    let pid = std::process::id();
+    format!("127.{}.{}.7", 100 + pid % 100, (pid / 100) % 250 + 1)
+}
+
 /// A `redis-server` of the test's own: temp dir, config, append-only file
 /// (so what it took survives a restart), on a loopback address of its own.
 struct RedisServer {
@@ -99,17 +105,23 @@ struct RedisServer {
     ip: String,
     port: u16,
     password: Option<String>,
+    /// TLS only (`tls-port`): the PKI folder with ca.pem, server.pem and
+    /// server.key.
+    tls: Option<PathBuf>,
     child: Option<Child>,
 }
 
 impl RedisServer {
     fn start(dir: &Path, password: Option<&str>) -> RedisServer {
+        RedisServer::start_with(dir, password, None)
+    }
+
+    fn start_with(dir: &Path, password: Option<&str>, tls: Option<&Path>) -> RedisServer {
         // An address of 127/8 that no other test uses (each test is a
         // process of its own), so the port found free on it stays free
         // between a stop and a start: redis-server cannot take over a
         // held port (tests/support/ports.rs), so none is held.
-        let pid = std::process::id();
-        let ip = format!("127.{}.{}.7", 100 + pid % 100, (pid / 100) % 250 + 1);
+        let ip = own_loopback();
         let (held, port) = reserve_port_on(&ip);
         drop(held);
         fs::create_dir_all(dir).expect("redis dir");
@@ -118,6 +130,7 @@ impl RedisServer {
             ip,
             port,
             password: password.map(str::to_string),
+            tls: tls.map(Path::to_path_buf),
             child: None,
         };
         r.up();
@@ -125,10 +138,17 @@ impl RedisServer {
     }
 
     fn up(&mut self) {
+        let listen = match &self.tls {
+            None => format!("port {}\n", self.port),
+            Some(pki) => format!(
+                "port 0\ntls-port {}\ntls-cert-file {p}/server.pem\ntls-key-file {p}/server.key\ntls-ca-cert-file {p}/ca.pem\ntls-auth-clients no\n",
+                self.port,
+                p = pki.display()
+            ),
+        };
         let mut conf = format!(
-            "bind {ip}\nport {port}\ndir {dir}\ndaemonize no\nsave \"\"\nappendonly yes\nappendfsync always\nlogfile {dir}/redis.log\nprotected-mode no\n",
+            "bind {ip}\n{listen}dir {dir}\ndaemonize no\nsave \"\"\nappendonly yes\nappendfsync always\nlogfile {dir}/redis.log\nprotected-mode no\n",
             ip = self.ip,
-            port = self.port,
             dir = self.dir.display()
         );
         if let Some(pw) = &self.password {
@@ -158,12 +178,20 @@ impl RedisServer {
     }
 
     fn url(&self) -> String {
-        format!("redis://{}:{}", self.ip, self.port)
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}://{}:{}", self.ip, self.port)
     }
 
     fn cli_command(&self) -> Command {
         let mut c = Command::new("redis-cli");
         c.args(["-h", &self.ip, "-p", &self.port.to_string(), "--raw"]);
+        if let Some(pki) = &self.tls {
+            c.arg("--tls").arg("--cacert").arg(pki.join("ca.pem"));
+        }
         if let Some(pw) = &self.password {
             c.env("REDISCLI_AUTH", pw);
         }
@@ -274,7 +302,7 @@ fn redis_spec(
             parsed: RedisUrl::parse(&server.url()).expect("url"),
             dest,
             secret_file: secret,
-            ca: None,
+            ca: server.tls.as_ref().map(|p| p.join("ca.pem")),
             timeout: Duration::from_secs(5),
             batch: 3,
         },
@@ -411,6 +439,54 @@ fn redis_with_a_password_stopped_and_started_again_gets_what_it_missed_once() {
     assert_eq!(want.len(), 11);
     same_records(&server.stream("results"), &want, &[]);
     assert_eq!(server.cli(&["EXISTS", "nopw"]).trim(), "0");
+}
+
+#[test]
+fn rediss_talks_tls_checked_against_ca_file() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let pki = tmp.path().join("pki");
+    let ip = own_loopback();
+    let ca = support::certs::Ca {
+        dir: &pki,
+        name: "ca",
+        ext: "pem",
+        key: support::certs::Key::Ec,
+        days: 2,
+    };
+    ca.make("picomon test CA");
+    ca.sign("server", &ip, &format!("IP:{ip}"), "serverAuth");
+    let server = RedisServer::start_with(&tmp.path().join("redis"), None, Some(&pki));
+    let (file, file_path) = json_lines(tmp.path());
+    let outputs = Outputs::start(
+        &[
+            file,
+            redis_spec(&server, RedisDest::List { key: "tls".into() }, None, "tls"),
+        ],
+        &tmp.path().join("state"),
+    )
+    .expect("start");
+    outputs.submit_all(&[result(1, Status::Ok), result(2, Status::Critical)]);
+    assert!(outputs.flush(LONG), "{:?}", outputs.status_lines());
+    same_records(&server.list("tls"), &lines_json(&read(&file_path)), &[]);
+
+    // A CA that did not sign the server's certificate: nothing is sent.
+    let other = tmp.path().join("other");
+    let stranger = support::certs::Ca { dir: &other, ..ca };
+    stranger.make("someone else's CA");
+    let mut untrusted = redis_spec(&server, RedisDest::List { key: "no".into() }, None, "no");
+    if let OutputKind::Redis { ca, .. } = &mut untrusted.kind {
+        *ca = Some(other.join("ca.pem"));
+    }
+    let outputs = Outputs::start(&[untrusted], &tmp.path().join("state2")).expect("start");
+    outputs.submit(&result(3, Status::Ok));
+    let failing = wait_until(LONG, "the untrusted server is refused", || {
+        status_of(&outputs, "no").filter(|l| l.contains("FAILING"))
+    });
+    assert!(
+        failing.contains("certificate") || failing.contains("Certificate"),
+        "{failing}"
+    );
+    assert_eq!(server.cli(&["EXISTS", "no"]).trim(), "0");
 }
 
 #[test]
