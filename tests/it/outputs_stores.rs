@@ -23,7 +23,7 @@ use picomon::passive::{
 };
 use serde_json::Value;
 use support::ports::{hold_port, reserve_port_on, Reserved};
-use support::{fixture, read, wait_for, wait_until};
+use support::{fixture, read, wait_until};
 
 const LONG: Duration = Duration::from_secs(60);
 
