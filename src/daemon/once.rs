@@ -469,3 +469,36 @@ pub fn nagios_json(cfg: Config, what: &str, base64: bool) -> anyhow::Result<i32>
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
     Ok(out.status.code())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nagios_json_keeps_the_record_after_the_only_pipe() {
+        let r = PassiveResult {
+            time: 1_700_000_000_000_000,
+            host: "web1".into(),
+            service: Some("q".into()),
+            status: Status::Critical,
+            output: "a | b\nlong | c".into(),
+            perfdata: String::new(),
+            duration: std::time::Duration::from_millis(5),
+            data: None,
+        };
+        let text = nagios_json_text(&r, "a | b", "long | c", false);
+        let (first, rest) = text.split_once('\n').expect("two lines");
+        assert_eq!(rest, "long / c\n");
+        let (summary, json) = first.split_once(" | ").expect("pipe");
+        assert_eq!(summary, "a / b");
+        assert_eq!(json, r.to_json());
+        let b64 = nagios_json_text(&r, "a", "", true);
+        use base64::Engine;
+        let (_, enc) = b64.trim_end().split_once(" | ").expect("pipe");
+        let dec = base64::engine::general_purpose::STANDARD
+            .decode(enc)
+            .expect("base64");
+        assert_eq!(dec, r.to_json().into_bytes());
+        assert!(b64.ends_with('\n') && !b64.trim_end().contains('\n'));
+    }
+}
