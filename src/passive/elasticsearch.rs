@@ -9,9 +9,10 @@
 //! documents already there (409) instead of adding them twice, and data
 //! streams (which take `create` only) work too.
 //!
-//! The answer is read item by item: a document refused for good (a mapping
-//! conflict, say) is logged and let go; a document the server could not
-//! take now (429, 5xx) stops the batch there, and it and the rest are sent
+//! The answer is read item by item: a document refused for good (400 or
+//! 413 for the document itself: a mapping conflict, say) is logged and let
+//! go; any other failure (429, 5xx, an index closed, missing or blocked,
+//! no permission) stops the batch there, and it and the rest are sent
 //! again from the spool.
 
 use super::result::PassiveResult;
@@ -214,12 +215,24 @@ fn items(answer: &serde_json::Value, sent: usize) -> Option<Vec<Item>> {
             // One key: the action (`create`), holding the item's result.
             let item = entry.as_object()?.values().next()?;
             let status = item["status"].as_u64()?;
+            let why = || format!("HTTP {status}, {}", reason(item));
+            // An index that is closed, missing (auto-creation off) or
+            // blocked (disk full) takes documents again once fixed.
+            let index_state = matches!(
+                item["error"]["type"].as_str(),
+                Some(
+                    "index_closed_exception"
+                        | "index_not_found_exception"
+                        | "cluster_block_exception"
+                )
+            );
             Some(match status {
                 200..=299 => Item::Taken,
                 // Already there: an earlier attempt's answer was lost.
                 409 => Item::Taken,
-                429 | 500..=599 => Item::Later(format!("HTTP {status}, {}", reason(item))),
-                _ => Item::Refused(format!("HTTP {status}, {}", reason(item))),
+                // The document itself (a mapping conflict, too large).
+                400 | 413 if !index_state => Item::Refused(why()),
+                _ => Item::Later(why()),
             })
         })
         .collect()
@@ -327,6 +340,44 @@ mod tests {
         assert!(index_problem("_x").is_some());
         assert!(index_problem("a b").is_some());
         assert!(index_problem("x-%s").unwrap().contains("%Y"));
+    }
+
+    #[test]
+    fn bulk_items_are_taken_refused_or_sent_again() {
+        let answer = serde_json::json!({ "took": 3, "errors": true, "items": [
+            { "create": { "_index": "p", "_id": "1", "status": 201, "result": "created" } },
+            { "create": { "_index": "p", "_id": "2", "status": 409,
+                          "error": { "type": "version_conflict_engine_exception", "reason": "exists" } } },
+            { "create": { "_index": "p", "_id": "3", "status": 400,
+                          "error": { "type": "mapper_parsing_exception", "reason": "failed to parse" } } },
+            { "create": { "_index": "p", "_id": "4", "status": 400,
+                          "error": { "type": "index_closed_exception", "reason": "closed" } } },
+            { "create": { "_index": "p", "_id": "5", "status": 429,
+                          "error": { "type": "es_rejected_execution_exception", "reason": "busy" } } },
+            { "create": { "_index": "p", "_id": "6", "status": 404,
+                          "error": { "type": "index_not_found_exception", "reason": "no such index" } } },
+        ]});
+        let kinds: Vec<&str> = items(&answer, 6)
+            .expect("six items")
+            .iter()
+            .map(|i| match i {
+                Item::Taken => "taken",
+                Item::Refused(_) => "refused",
+                Item::Later(_) => "later",
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            ["taken", "taken", "refused", "later", "later", "later"]
+        );
+        match &items(&answer, 6).expect("items")[2] {
+            Item::Refused(why) => {
+                assert_eq!(why, "HTTP 400, mapper_parsing_exception: failed to parse")
+            }
+            _ => panic!("item 3 is refused"),
+        }
+        assert!(items(&answer, 5).is_none(), "a count that does not match");
+        assert!(items(&serde_json::json!({ "error": "x" }), 1).is_none());
     }
 
     #[test]
