@@ -1,6 +1,7 @@
-//! Passive outputs (SPEC §9): every result goes to every configured output
-//! (a JSON lines file, NSCA-web, the Nagios/Icinga command file, the
-//! Icinga 2 API), and an output that is down never holds up the checks.
+//! Passive outputs: every result goes to every configured output (a JSON
+//! lines file, NSCA-web, the Nagios/Icinga command file, the Icinga 2 API,
+//! Redis, Elasticsearch's `_bulk`), and an output that is down never holds
+//! up the checks.
 //!
 //! The picture:
 //!
