@@ -894,3 +894,55 @@ add(plugin("check_dummy", ["3", "what?"]), #{{ name: "other", target_name: "web1
     let both = picomon(&["run", "fs", "--nagios-json", "--nagios-json-base64"]);
     assert_eq!(both.status.code(), Some(2), "{both:?}");
 }
+
+/// From a config file to the stores: `picomon -1 --outputs` with
+/// `redis()` and `elasticsearch()` as the user writes them, secrets in
+/// files.
+#[test]
+fn one_shot_sends_a_config_files_results_to_redis_and_elasticsearch() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let server = RedisServer::start(&tmp.path().join("redis"), Some("s3cret"));
+    let rx = BulkReceiver::start(&tmp.path().join("rx"), &["--auth", "ApiKey a2V5OmlkCg=="]);
+    fs::write(tmp.path().join("redis.secret"), "s3cret\n").expect("secret");
+    fs::write(tmp.path().join("es.secret"), "a2V5OmlkCg==\n").expect("secret");
+    let cfg = tmp.path().join("cron.rhai");
+    fs::write(
+        &cfg,
+        format!(
+            r#"
+config.state_dir = "{dir}/state";
+config.outputs = [
+    json_lines("{dir}/results.jsonl"),
+    redis("{redis}", #{{ stream: "picomon", secret_file: "{dir}/redis.secret" }}),
+    elasticsearch("{es}", #{{ index: "mon-%Y", secret_file: "{dir}/es.secret" }}),
+];
+add(plugin("check_dummy", ["1", "busy|jobs=120;100;200"]), #{{ name: "queue", target_name: "web1" }});
+"#,
+            dir = tmp.path().display(),
+            redis = server.url(),
+            es = rx.url(),
+        ),
+    )
+    .expect("config");
+    let out = Command::new(support::picomon_bin())
+        .arg("-c")
+        .arg(&cfg)
+        .args(["-1", "--outputs", "--only", "queue"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run picomon");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("kept in the spool"),
+        "{out:?}"
+    );
+    let want = lines_json(&read(&tmp.path().join("results.jsonl")));
+    assert_eq!(want.len(), 1);
+    assert_eq!(want[0]["check"], "queue");
+    same_records(&server.stream("picomon"), &want, &[]);
+    let docs = rx.docs();
+    let got: Vec<Value> = docs.iter().map(|d| d.2.clone()).collect();
+    same_records(&got, &want, &["@timestamp"]);
+    assert!(docs[0].0.starts_with("mon-20"), "{:?}", docs[0].0);
+    assert_eq!(rx.file("errors.log"), "");
+}
