@@ -614,7 +614,7 @@ _picomon() {
             return 0
             ;;
         picomon__subcmd__run)
-            opts="-c -h --config --state-dir --help"
+            opts="-c -h --nagios-json --nagios-json-base64 --config --state-dir --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

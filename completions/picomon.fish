@@ -76,6 +76,8 @@ complete -c picomon -n "__fish_picomon_using_subcommand unsilence" -l state-dir 
 complete -c picomon -n "__fish_picomon_using_subcommand unsilence" -s h -l help -d 'Print help'
 complete -c picomon -n "__fish_picomon_using_subcommand run" -s c -l config -d 'Config file; else $PICOMON_CONFIG, else ./config.rhai, else the only *.rhai in /etc/picomon (example.rhai aside)' -r -F
 complete -c picomon -n "__fish_picomon_using_subcommand run" -l state-dir -d 'Overrides config.state_dir (subcommands: where the daemon\'s socket is)' -r -f -a "(__fish_complete_directories)"
+complete -c picomon -n "__fish_picomon_using_subcommand run" -l nagios-json -d 'Run it here, without a daemon, as a Nagios plugin: the summary, " | ", the JSON record on one line, then the long output; exit with the check\'s status'
+complete -c picomon -n "__fish_picomon_using_subcommand run" -l nagios-json-base64 -d 'Like --nagios-json, with the JSON record base64-encoded'
 complete -c picomon -n "__fish_picomon_using_subcommand run" -s h -l help -d 'Print help'
 complete -c picomon -n "__fish_picomon_using_subcommand reload" -s c -l config -d 'Config file; else $PICOMON_CONFIG, else ./config.rhai, else the only *.rhai in /etc/picomon (example.rhai aside)' -r -F
 complete -c picomon -n "__fish_picomon_using_subcommand reload" -l state-dir -d 'Overrides config.state_dir (subcommands: where the daemon\'s socket is)' -r -f -a "(__fish_complete_directories)"

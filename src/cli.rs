@@ -148,6 +148,14 @@ pub enum Command {
         /// The check: its name (when only one check has it) or its identity
         #[arg(value_name = "CHECK")]
         check: String,
+        /// Run it here, without a daemon, as a Nagios plugin: the summary,
+        /// " | ", the JSON record on one line, then the long output; exit
+        /// with the check's status
+        #[arg(long, conflicts_with = "nagios_json_base64")]
+        nagios_json: bool,
+        /// Like --nagios-json, with the JSON record base64-encoded
+        #[arg(long)]
+        nagios_json_base64: bool,
     },
     /// Reload the config; prints what changed or the error that kept the old one
     Reload,

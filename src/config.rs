@@ -148,6 +148,12 @@ impl Config {
                     (!password_file.as_os_str().is_empty()).then_some(password_file),
                     client.as_ref(),
                 ),
+                OutputKind::Redis { secret_file, .. } => http(secret_file.as_ref(), None),
+                OutputKind::Elasticsearch {
+                    secret_file,
+                    client,
+                    ..
+                } => http(secret_file.as_ref(), client.as_ref()),
                 OutputKind::JsonLines { .. } | OutputKind::CommandFile { .. } => {}
             }
         }

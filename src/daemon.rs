@@ -36,6 +36,17 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
     if cli.watchdog_mail {
         return watchdog_mail();
     }
+    if let Some(crate::cli::Command::Run {
+        check,
+        nagios_json,
+        nagios_json_base64,
+    }) = &cli.command
+    {
+        if *nagios_json || *nagios_json_base64 {
+            let cfg = load_to_run(&cli)?;
+            return once::nagios_json(cfg, check, *nagios_json_base64);
+        }
+    }
     if let Some(cmd) = &cli.command {
         return crate::control::commands::run(&cli, cmd);
     }

@@ -1,6 +1,7 @@
-//! Passive outputs (SPEC §9): every result goes to every configured output
-//! (a JSON lines file, NSCA-web, the Nagios/Icinga command file, the
-//! Icinga 2 API), and an output that is down never holds up the checks.
+//! Passive outputs: every result goes to every configured output (a JSON
+//! lines file, NSCA-web, the Nagios/Icinga command file, the Icinga 2 API,
+//! Redis, Elasticsearch's `_bulk`), and an output that is down never holds
+//! up the checks.
 //!
 //! The picture:
 //!
@@ -18,10 +19,12 @@
 //! `config.result_dir` ([`ingest::pick_up_result_dir`]) feed the same path.
 
 mod command_file;
+mod elasticsearch;
 mod icinga2;
 mod ingest;
 mod json_lines;
 mod nsca_web;
+mod redis;
 pub mod result;
 mod sink;
 mod spec;
@@ -39,6 +42,7 @@ use crate::model::Status;
 
 pub use crate::net::http::ClientTls;
 pub use ingest::{pick_up_result_dir, send_stdin, SEND_FLUSH};
+pub use redis::{RedisDest, RedisUrl};
 pub use result::PassiveResult;
 pub use spec::{register, OutputKind, OutputSpec, DEFAULT_SPOOL_MAX_BYTES};
 
@@ -183,6 +187,57 @@ fn make_sink(kind: &OutputKind) -> Result<Box<dyn Sink>, String> {
             Box::new(icinga2::Icinga2Api::new(
                 url,
                 auth,
+                crate::net::http::client_agent(*timeout, ca.as_deref(), client.as_ref())?,
+            ))
+        }
+        OutputKind::Redis {
+            parsed,
+            dest,
+            secret_file,
+            ca,
+            timeout,
+            batch,
+            ..
+        } => {
+            let auth = match secret_file {
+                Some(f) => Some(
+                    redis::auth_from_secret(&crate::net::http::read_secret(f)?)
+                        .ok_or_else(|| format!("secret_file {} is empty", f.display()))?,
+                ),
+                None => None,
+            };
+            Box::new(redis::Redis::new(
+                parsed.clone(),
+                auth,
+                dest.clone(),
+                ca.as_deref(),
+                *timeout,
+                *batch,
+            )?)
+        }
+        OutputKind::Elasticsearch {
+            url,
+            index,
+            headers,
+            secret_file,
+            ca,
+            client,
+            timeout,
+            batch,
+        } => {
+            let auth = match secret_file {
+                Some(f) => Some(
+                    elasticsearch::authorization(&crate::net::http::read_secret(f)?)
+                        .ok_or_else(|| format!("secret_file {} is empty", f.display()))?,
+                ),
+                None => None,
+            };
+            Box::new(elasticsearch::Elasticsearch::new(
+                url,
+                index,
+                headers.clone(),
+                auth,
+                *batch,
                 crate::net::http::client_agent(*timeout, ca.as_deref(), client.as_ref())?,
             ))
         }
@@ -581,7 +636,9 @@ fn deliver_all(out: &Output, sink: &mut dyn Sink, lock: &File) -> Result<(), Sto
                 if e.delivered > 0 {
                     {
                         let mut st = out.state();
-                        st.delivered += e.delivered as u64;
+                        let refused = e.refused.min(e.delivered);
+                        st.delivered += (e.delivered - refused) as u64;
+                        st.refused += refused as u64;
                         st.last_delivery = Some(now_unix_micros());
                     }
                     let i = line_of[e.delivered.min(results.len()) - 1];

@@ -298,7 +298,7 @@ keys! {
             |what, val, _| v::string_list(what, val);
         /// The log level when neither `-D` nor RUST_LOG says otherwise.
         verb_level: String = "info".into(), |what, val, _| v::choice(what, val, VERB_LEVELS);
-        /// Where every result goes besides the alerts (SPEC §9).
+        /// Where every result goes besides the alerts: json_lines, nsca_web, command_file, icinga2_api, redis, elasticsearch.
         outputs: Vec<OutputSpec> = Vec::new(), |what, val, _| outputs(what, val);
         /// Channels that get the transitions besides mail (webhook, command, alertmanager).
         notify: Vec<ChannelSpec> = Vec::new(), |what, val, _| channels(what, val);
@@ -461,7 +461,7 @@ fn outputs(what: &str, val: &Dynamic) -> Result<Vec<OutputSpec>, String> {
     for (i, item) in items.into_iter().enumerate() {
         let Some(spec) = item.clone().try_cast::<OutputSpec>() else {
             return Err(format!(
-                "{what}[{i}] must be an output made with json_lines(), nsca_web(), command_file() or icinga2_api(), not {}",
+                "{what}[{i}] must be an output made with json_lines(), nsca_web(), command_file(), icinga2_api(), redis() or elasticsearch(), not {}",
                 v::describe(&item)
             ));
         };

@@ -62,7 +62,7 @@ pub fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<i32> {
         },
         Command::Silences { .. } => Request::Silences,
         Command::Unsilence { id } => Request::Unsilence { id },
-        Command::Run { check } => Request::Run { check },
+        Command::Run { check, .. } => Request::Run { check },
         Command::Reload => Request::Reload,
         Command::Ping {
             check,

@@ -20,6 +20,9 @@
 //! what an earlier run left in a spool is delivered before the new results;
 //! what cannot be delivered within [`SEND_FLUSH`] stays spooled for the next
 //! run (or the daemon, or `--send`).
+//!
+//! `picomon run CHECK --nagios-json` ([`nagios_json`]) is one check of the
+//! config, run here the same way, printed as a Nagios plugin prints.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -399,4 +402,103 @@ fn signal_name(sig: i32) -> String {
     nix::sys::signal::Signal::try_from(sig)
         .map(|s| s.as_str().to_string())
         .unwrap_or_else(|_| format!("signal {sig}"))
+}
+
+/// The check `what` names: its identity, or a name only one check has.
+fn find_check<'a>(cfg: &'a Config, what: &str) -> anyhow::Result<&'a CheckSpec> {
+    if let Some(c) = cfg.checks.iter().find(|c| c.id == what) {
+        return Ok(c);
+    }
+    let named: Vec<&CheckSpec> = cfg.checks.iter().filter(|c| c.name == what).collect();
+    match named.as_slice() {
+        [c] => Ok(c),
+        [] => anyhow::bail!(
+            "no check named {what:?} in the config; `picomon --check-config` lists names and identities"
+        ),
+        many => anyhow::bail!(
+            "{} checks are named {what:?}; give one identity: {}",
+            many.len(),
+            many.iter()
+                .map(|c| format!("{:?}", c.id))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// A Nagios plugin's output in accre-monitor's shape: the summary, ` | `,
+/// the `json_lines` record on one line (base64 with `base64`), then the
+/// long output. A `|` in the summary or long output becomes `/`, so
+/// Nagios finds the record where it expects perfdata (the record keeps the
+/// text as it was).
+pub fn nagios_json_text(r: &PassiveResult, summary: &str, long: &str, base64: bool) -> String {
+    let json = r.to_json();
+    let record = match base64 {
+        true => {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.encode(json)
+        }
+        false => json,
+    };
+    let mut text = format!("{} | {record}\n", summary.replace(['|', '\n', '\r'], "/"));
+    if !long.is_empty() {
+        text.push_str(&long.replace('|', "/"));
+        if !long.ends_with('\n') {
+            text.push('\n');
+        }
+    }
+    text
+}
+
+/// `picomon run CHECK --nagios-json`: runs one check of the config here,
+/// with no daemon (nothing of the state dir is touched), prints it as a
+/// Nagios plugin does and returns its status as the exit code.
+pub fn nagios_json(cfg: Config, what: &str, base64: bool) -> anyhow::Result<i32> {
+    let spec = find_check(&cfg, what)?;
+    let reaper = Reaper::start().context("cannot become a child subreaper")?;
+    let groups = RunningGroups::new();
+    let env = RunEnv {
+        max_output: cfg.max_output,
+        groups: Some(&groups),
+        memory: None,
+    };
+    let out = execute(spec, env);
+    reaper.finish(STOP_GRACE);
+    let r = PassiveResult::for_check(spec, &out, now_unix_micros());
+    let text = nagios_json_text(&r, &out.summary, &out.long_output, base64);
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    Ok(out.status.code())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nagios_json_keeps_the_record_after_the_only_pipe() {
+        let r = PassiveResult {
+            time: 1_700_000_000_000_000,
+            host: "web1".into(),
+            service: Some("q".into()),
+            status: Status::Critical,
+            output: "a | b\nlong | c".into(),
+            perfdata: String::new(),
+            duration: std::time::Duration::from_millis(5),
+            data: None,
+        };
+        let text = nagios_json_text(&r, "a | b", "long | c", false);
+        let (first, rest) = text.split_once('\n').expect("two lines");
+        assert_eq!(rest, "long / c\n");
+        let (summary, json) = first.split_once(" | ").expect("pipe");
+        assert_eq!(summary, "a / b");
+        assert_eq!(json, r.to_json());
+        let b64 = nagios_json_text(&r, "a", "", true);
+        use base64::Engine;
+        let (_, enc) = b64.trim_end().split_once(" | ").expect("pipe");
+        let dec = base64::engine::general_purpose::STANDARD
+            .decode(enc)
+            .expect("base64");
+        assert_eq!(dec, r.to_json().into_bytes());
+        assert!(b64.ends_with('\n') && !b64.trim_end().contains('\n'));
+    }
 }

@@ -23,3 +23,28 @@ pub fn pem_certs(what: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>
     }
     Ok(certs)
 }
+
+/// A rustls client config for a TLS connection of picomon's own (not
+/// through ureq): it trusts exactly the certificates of `ca` (a server
+/// with its own CA), or else the public web roots. The file is read now,
+/// so a wrong path is an error at start.
+pub fn client_config(ca: Option<&Path>) -> Result<std::sync::Arc<rustls::ClientConfig>, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    match ca {
+        Some(ca) => {
+            for cert in pem_certs("ca_file", ca)? {
+                roots.add(cert).map_err(|e| {
+                    format!("ca_file {}: unusable CA certificate: {e}", ca.display())
+                })?;
+            }
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS set-up: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(std::sync::Arc::new(cfg))
+}

@@ -102,6 +102,7 @@ impl Sink for CommandFile {
             self.write_line(&mut f, &line)
                 .map_err(|message| DeliveryError {
                     delivered: i,
+                    refused: 0,
                     message,
                 })?;
         }

@@ -104,6 +104,7 @@ impl Sink for Icinga2Api {
             let sent = req.send(self.body(r).to_string());
             let failed = |message| DeliveryError {
                 delivered: i,
+                refused,
                 message,
             };
             let resp = sent.map_err(|e| failed(http::describe(&self.endpoint, e)))?;

@@ -149,6 +149,12 @@ impl PassiveResult {
     /// wrote it (`perfdata_text`), duration (seconds), and `data`: the
     /// probe's or script's measurements, `null` when it has none.
     pub fn to_json(&self) -> String {
+        self.to_value().to_string()
+    }
+
+    /// [`PassiveResult::to_json`]'s object, for outputs that add fields
+    /// (Elasticsearch's `@timestamp`).
+    pub fn to_value(&self) -> serde_json::Value {
         serde_json::json!({
             "time": self.time as f64 / 1e6,
             "host": self.host,
@@ -160,7 +166,6 @@ impl PassiveResult {
             "duration": self.duration.as_secs_f64(),
             "data": self.data,
         })
-        .to_string()
     }
 
     /// Parses a line in the external-command format (what `--send` and

@@ -3,11 +3,13 @@
 
 use super::result::PassiveResult;
 
-/// A delivery that stopped part-way: the first `delivered` results arrived,
-/// the rest wait for the next attempt.
+/// A delivery that stopped part-way: the first `delivered` results were
+/// handled (`refused` of them refused for good by the server, as in
+/// [`Sink::deliver`]'s `Ok`), the rest wait for the next attempt.
 #[derive(Debug)]
 pub struct DeliveryError {
     pub delivered: usize,
+    pub refused: usize,
     pub message: String,
 }
 
@@ -15,12 +17,14 @@ impl DeliveryError {
     pub fn none(message: impl Into<String>) -> DeliveryError {
         DeliveryError {
             delivered: 0,
+            refused: 0,
             message: message.into(),
         }
     }
 }
 
-/// One kind of output (json_lines, NSCA-web, command file, Icinga 2 API).
+/// One kind of output (json_lines, NSCA-web, command file, Icinga 2 API,
+/// Redis, Elasticsearch).
 pub trait Sink: Send {
     /// How many results one [`Sink::deliver`] call takes at most.
     fn batch_size(&self) -> usize;

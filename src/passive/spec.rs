@@ -1,7 +1,8 @@
 //! What a config declares in `config.outputs = [ ... ]`, and the Rhai
 //! constructors that build it: `json_lines(path)`, `nsca_web(url, user,
 //! password_file)`, `command_file(path)`, `icinga2_api(url, user,
-//! password_file[, ca])`, each also with a trailing options map (`ca_file`
+//! password_file[, ca])`, `redis(url, #{ stream | list | channel })`,
+//! `elasticsearch(url)`, each also with a trailing options map (`ca_file`
 //! there as for `nsca_web`: the one name of a CA file in every config).
 //!
 //! `nsca_web` and `icinga2_api` also take `client_cert` and `client_key`
@@ -20,6 +21,7 @@ use std::time::Duration;
 use rhai::{Dynamic, Engine, EvalAltResult, Map, Position};
 
 use super::command_file::ATOMIC_LINE;
+use super::redis::{RedisDest, RedisUrl};
 use crate::net::http::ClientTls;
 
 pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 64 << 20;
@@ -61,6 +63,27 @@ pub enum OutputKind {
         timeout: Duration,
         client: Option<ClientTls>,
     },
+    Redis {
+        /// As written (for messages), and parsed.
+        url: String,
+        parsed: RedisUrl,
+        dest: RedisDest,
+        secret_file: Option<PathBuf>,
+        ca: Option<PathBuf>,
+        timeout: Duration,
+        batch: usize,
+    },
+    Elasticsearch {
+        url: String,
+        /// The index, with `%Y`, `%m`, `%d`, `%H` from the result's time.
+        index: String,
+        headers: Vec<(String, String)>,
+        secret_file: Option<PathBuf>,
+        ca: Option<PathBuf>,
+        client: Option<ClientTls>,
+        timeout: Duration,
+        batch: usize,
+    },
 }
 
 impl OutputKind {
@@ -71,6 +94,8 @@ impl OutputKind {
             OutputKind::NscaWeb { .. } => "nsca_web",
             OutputKind::CommandFile { .. } => "command_file",
             OutputKind::Icinga2Api { .. } => "icinga2_api",
+            OutputKind::Redis { .. } => "redis",
+            OutputKind::Elasticsearch { .. } => "elasticsearch",
         }
     }
 
@@ -81,6 +106,8 @@ impl OutputKind {
                 path.display().to_string()
             }
             OutputKind::NscaWeb { url, .. } | OutputKind::Icinga2Api { url, .. } => url.clone(),
+            OutputKind::Redis { url, dest, .. } => format!("{url} {}", dest.describe()),
+            OutputKind::Elasticsearch { url, index, .. } => format!("{url} index {index}"),
         }
     }
 }
@@ -141,6 +168,13 @@ pub fn register(engine: &mut Engine) {
         "icinga2_api",
         |url: &str, user: &str, pw: &str, opts: Map| icinga2_api(url, user, pw, "", opts),
     );
+
+    // Without options only to say which are needed.
+    engine.register_fn("redis", |url: &str| redis(url, Map::new()));
+    engine.register_fn("redis", redis);
+
+    engine.register_fn("elasticsearch", |url: &str| elasticsearch(url, Map::new()));
+    engine.register_fn("elasticsearch", elasticsearch);
 }
 
 /// Reads the options map of constructor `func`, refusing keys outside
@@ -234,6 +268,14 @@ impl Opts {
             )));
         }
         Ok(new.or(old).filter(|s| !s.is_empty()).map(PathBuf::from))
+    }
+
+    /// A path option; `""` is the same as not giving it.
+    fn path(&self, key: &str) -> RhaiResult<Option<PathBuf>> {
+        Ok(self
+            .string(key)?
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from))
     }
 
     /// `client_cert` and `client_key`, both or neither.
@@ -375,6 +417,152 @@ fn icinga2_api(
         ca,
         timeout: o.seconds("timeout", 5.0)?,
         client,
+    };
+    o.finish(kind)
+}
+
+fn redis(url: &str, opts: Map) -> RhaiResult<OutputSpec> {
+    let o = Opts::new(
+        "redis",
+        opts,
+        &[
+            "stream",
+            "list",
+            "channel",
+            "maxlen",
+            "secret_file",
+            "ca_file",
+            "timeout",
+            "batch",
+        ],
+    )?;
+    let parsed = RedisUrl::parse(url).map_err(|e| err(format!("redis(): {e}")))?;
+    let mut dests = Vec::new();
+    for key in ["stream", "list", "channel"] {
+        if let Some(name) = o.string(key)? {
+            non_empty("redis", key, &name)?;
+            dests.push((key, name));
+        }
+    }
+    let (which, key) = match dests.len() {
+        1 => dests.remove(0),
+        0 => {
+            return Err(err(
+                "redis(): say where records go: #{ stream: \"picomon\" } (XADD), #{ list: \"picomon\" } (LPUSH) or #{ channel: \"picomon\" } (PUBLISH)".into(),
+            ))
+        }
+        _ => {
+            return Err(err(format!(
+                "redis(): give one of stream, list or channel, not {}",
+                dests.iter().map(|d| d.0).collect::<Vec<_>>().join(" and ")
+            )))
+        }
+    };
+    if which != "stream" && o.get("maxlen").is_some() {
+        return Err(err(format!(
+            "redis(): maxlen trims a stream; a {which} has none (drop maxlen, or use stream)"
+        )));
+    }
+    let dest = match which {
+        "stream" => RedisDest::Stream {
+            key,
+            maxlen: o.int("maxlen", 100_000, 0, i64::MAX)? as u64,
+        },
+        "list" => RedisDest::List { key },
+        _ => RedisDest::Channel { key },
+    };
+    let ca = o.path("ca_file")?;
+    if ca.is_some() && !parsed.tls {
+        return Err(err(format!(
+            "redis(): ca_file is for TLS: write the url as rediss://{}",
+            url.trim_start_matches("redis://")
+        )));
+    }
+    let kind = OutputKind::Redis {
+        url: url.into(),
+        parsed,
+        dest,
+        secret_file: o.path("secret_file")?,
+        ca,
+        timeout: o.seconds("timeout", 5.0)?,
+        batch: o.int("batch", 100, 1, 10_000)? as usize,
+    };
+    o.finish(kind)
+}
+
+fn elasticsearch(url: &str, opts: Map) -> RhaiResult<OutputSpec> {
+    let o = Opts::new(
+        "elasticsearch",
+        opts,
+        &[
+            "index",
+            "headers",
+            "secret_file",
+            "ca_file",
+            "client_cert",
+            "client_key",
+            "timeout",
+            "batch",
+        ],
+    )?;
+    check_url("elasticsearch", url)?;
+    if url.contains('@') {
+        return Err(err(format!(
+            "elasticsearch(): url `{url}` holds credentials: put `USER PASSWORD` (or an API key) in a file given as secret_file"
+        )));
+    }
+    let index = o
+        .string("index")?
+        .unwrap_or_else(|| "picomon-%Y.%m.%d".into());
+    if let Some(problem) = super::elasticsearch::index_problem(&index) {
+        return Err(err(format!("elasticsearch(): {problem}")));
+    }
+    let mut headers = Vec::new();
+    if let Some(v) = o.get("headers") {
+        let map = v.clone().try_cast::<Map>().ok_or_else(|| {
+            err(
+                "elasticsearch(): option `headers` must be a map: #{ \"X-Name\": \"value\" }"
+                    .into(),
+            )
+        })?;
+        for (name, value) in map {
+            let value = value.into_string().map_err(|t| {
+                err(format!(
+                    "elasticsearch(): header `{name}` must be a string, not {t}"
+                ))
+            })?;
+            let token = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c));
+            if !token || value.contains(['\r', '\n']) {
+                return Err(err(format!(
+                    "elasticsearch(): header `{name}` is not a valid HTTP header (name: letters, digits, `-`; value: one line)"
+                )));
+            }
+            let lower = name.to_ascii_lowercase();
+            if lower == "authorization" {
+                return Err(err(
+                    "elasticsearch(): put the Authorization in secret_file (USER PASSWORD, or an API key), not in headers, so it stays out of the config".into(),
+                ));
+            }
+            if lower == "content-type" || lower == "content-length" {
+                return Err(err(format!(
+                    "elasticsearch(): picomon sets `{name}` itself (application/x-ndjson)"
+                )));
+            }
+            headers.push((name.to_string(), value));
+        }
+    }
+    let kind = OutputKind::Elasticsearch {
+        url: url.trim_end_matches('/').into(),
+        index,
+        headers,
+        secret_file: o.path("secret_file")?,
+        ca: o.path("ca_file")?,
+        client: o.client()?,
+        timeout: o.seconds("timeout", 10.0)?,
+        batch: o.int("batch", 500, 1, 10_000)? as usize,
     };
     o.finish(kind)
 }

@@ -21,6 +21,7 @@ mod mail;
 mod noise;
 mod outputs;
 mod outputs_servers;
+mod outputs_stores;
 mod package;
 mod passive;
 mod peers;
