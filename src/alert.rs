@@ -1,4 +1,4 @@
-//! The alert state machine (SPEC §6). Pure: a function of (state, run
+//! The alert state machine. Pure: a function of (state, run
 //! status, retry, now).
 //!
 //! ```text

@@ -1,4 +1,4 @@
-//! The Rhai config (SPEC §3): engine set-up, the functions a config may
+//! The Rhai config: engine set-up, the functions a config may
 //! call, validation into a [`Config`].
 //!
 //! The script runs once in a sandboxed engine ([`engine`]). It sees a
@@ -52,7 +52,7 @@ pub struct Config {
     /// `config.verb_level`: the log level when neither `-D` nor RUST_LOG
     /// says otherwise.
     pub verb_level: log::LevelFilter,
-    /// `config.outputs`: every result also goes to each of these (SPEC §9).
+    /// `config.outputs`: every result also goes to each of these.
     pub outputs: Vec<crate::passive::OutputSpec>,
     /// `config.notify`: channels that get the transitions besides mail.
     pub notify: Vec<crate::notify::channel::spec::ChannelSpec>,

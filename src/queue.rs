@@ -1,5 +1,5 @@
 //! The one durable queue that mail and every notification channel send
-//! from (SPEC §7, §12).
+//! from.
 //!
 //! ```text
 //!  producer --push--> Queue: state_dir/<dir>/ (tmp, fsync, rename)

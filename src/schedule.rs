@@ -1,4 +1,4 @@
-//! Tick arithmetic and due checks (SPEC §4). Pure: no threads, no sleeping.
+//! Tick arithmetic and due checks. Pure: no threads, no sleeping.
 //!
 //! Tick k starts at `start + k × base_tick` (no drift). A late wake-up runs
 //! the latest tick whose time has come, once; missed ticks are not repeated.

@@ -1,4 +1,4 @@
-//! The persisted state file (`state_dir/state`, SPEC §7).
+//! The persisted state file (`state_dir/state`).
 //!
 //! After a restart a PROBLEM must still be a PROBLEM and its Recovery must
 //! thread to the original Problem mail, so the alert state of every check

@@ -1,11 +1,11 @@
 /* floor: the least work a plugin runner can do, the baseline picomon's
- * plugin throughput is measured against (BENCHMARKS.md, SPEC section 11).
+ * plugin throughput is measured against (BENCHMARKS.md).
  *
  *   floor PARALLELISM COUNT PROGRAM [ARG...]
  *
  * Runs PROGRAM with ARGs COUNT times on PARALLELISM threads (picomon's
  * config.workers), each thread taking the next run from a shared counter
- * and doing exactly what the SPEC asks of picomon's plugin runner and
+ * and doing exactly what picomon's plugin runner must do and
  * nothing more: posix_spawn with stdin from /dev/null, stdout and stderr
  * each on its own pipe, a new process group, working directory "/", the
  * environment PATH=/usr/local/bin:/usr/bin:/bin LC_ALL=C; both pipes read

@@ -2,8 +2,8 @@
 
 base_tick is an hour, so after tick 0 (every check runs once at start) the
 daemon sits idle; its footprint is read once it has no child left and its
-CPU time has stopped moving. The targets (SPEC section 11, revised by the
-addendum) are on private memory: the pages only the daemon keeps (see
+CPU time has stopped moving. The targets are on private
+memory: the pages only the daemon keeps (see
 procs.footprint_kib). PSS and RSS are shown beside it; RSS also counts the
 shared libraries and the executable's clean pages, which stay in the page
 cache whoever maps them. VmHWM (the peak RSS, reached while the config is

@@ -109,7 +109,7 @@ class Ctx:
 def parse(argv):
     p = argparse.ArgumentParser(
         prog="bench/run",
-        description="picomon benchmark suite (SPEC section 11). Prints the table and writes it to --out.",
+        description="picomon benchmark suite (BENCHMARKS.md). Prints the table and writes it to --out.",
     )
     p.add_argument("--smoke", action="store_true", help="tiny N, installs nothing, under a minute (CI)")
     p.add_argument("--picomon", help="picomon binary (default: build target/release/picomon; smoke: use it or target/debug/picomon)")

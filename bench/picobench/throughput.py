@@ -2,8 +2,8 @@
 program at the same parallelism, runs interleaved so a load change on the
 machine hits both sides alike; each ratio is taken within one round and the
 median of the rounds is reported. Row 1.7 counts, under strace, the
-threads and processes picomon creates for N runs (SPEC section 11: no
-thread per run)."""
+threads and processes picomon creates for N runs (no thread per
+run)."""
 import os
 import re
 import shutil

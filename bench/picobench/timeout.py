@@ -16,7 +16,7 @@ from . import configs
 from .procs import BenchError, alive, median
 from .table import MISS, PASS
 
-LIMIT_S = 1.5  # SPEC section 11: killed within timeout + 1.5 s
+LIMIT_S = 1.5  # killed within timeout + 1.5 s
 
 
 def write_config(ctx, tag, quick, hang_file, timeout):

@@ -536,7 +536,7 @@ pub(super) fn push(
     opts: CheckOpts,
     line: usize,
 ) -> Result<(), String> {
-    // SPEC §3: kind, target and arguments, or the name. A `target_name` is
+    // The identity: kind, target and arguments, or the name. A `target_name` is
     // the check's target where the definition has none of its own (a
     // plugin's host is in its arguments).
     let id = match (&opts.name, &opts.target_name) {

@@ -1,4 +1,4 @@
-//! The `when` option (SPEC §9): `#{ minutes: "0-14", hours: "9-17",
+//! The `when` option: `#{ minutes: "0-14", hours: "9-17",
 //! weekdays: "mon-fri", days: "1-12,24-30", months: "jan-mar",
 //! start: "2099-11-11 11:11:11", end: "2100-01-01" }`.
 //!

@@ -1,5 +1,5 @@
 //! Returning freed heap to the system after the big one-off allocations
-//! (SPEC §11 and its addendum: an idle daemon's private memory stays small).
+//! (an idle daemon's private memory stays small).
 //!
 //! Evaluating a config builds the Rhai engine, its AST and every check
 //! spec; once the daemon has taken the checks, most of that is freed, but

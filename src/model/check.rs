@@ -49,7 +49,7 @@ impl Status {
     }
 
     /// The worse of two statuses, as `-1` computes its exit code: the
-    /// numerically higher code (UNKNOWN counts as worst, as in the SPEC).
+    /// numerically higher code (UNKNOWN counts as worst).
     pub fn worst(a: Status, b: Status) -> Status {
         if b.code() > a.code() {
             b
@@ -191,7 +191,7 @@ pub struct CheckDef {
     pub dest: String,
 }
 
-/// A `when` window (SPEC §9). Parsed by the config; evaluated by
+/// A `when` window. Parsed by the config; evaluated by
 /// [`crate::schedule`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct When {

@@ -1,4 +1,4 @@
-//! Plugin output: summary, long output and performance data (SPEC §5).
+//! Plugin output: summary, long output and performance data.
 //!
 //! The Nagios plugin output format, as Nagios itself reads it:
 //!

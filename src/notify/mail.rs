@@ -1,4 +1,4 @@
-//! Mail: composition, the durable outbox, SMTP delivery (SPEC §6, §7).
+//! Mail: composition, the durable outbox, SMTP delivery.
 //! The outbox is the shared queue of [`crate::queue`], as every
 //! notification channel's is.
 //!

@@ -1,4 +1,4 @@
-//! Running a Nagios plugin (SPEC §5).
+//! Running a Nagios plugin.
 //!
 //! The picture of one run, all on the calling worker thread (a run creates
 //! no thread, so N runs cost N processes and nothing more):
@@ -54,7 +54,7 @@ pub const DEFAULT_MAX_OUTPUT: usize = 64 * 1024;
 /// The mark added where stdout or stderr was cut at `max_output`.
 pub const TRUNCATED_MARK: &str = "(output truncated)";
 
-/// Between SIGTERM and SIGKILL at the deadline (SPEC §5).
+/// Between SIGTERM and SIGKILL at the deadline.
 const KILL_GRACE: Duration = Duration::from_secs(1);
 
 /// How long the pipes are still read after the child exited. What the
@@ -495,7 +495,7 @@ fn end_reason(
     (Status::Unknown, message)
 }
 
-/// Seconds as the SPEC writes them: `10`, `0.5`.
+/// Seconds as a config writes them: `10`, `0.5`.
 fn format_secs(d: Duration) -> String {
     format!("{}", d.as_millis() as f64 / 1000.0)
 }

@@ -1,4 +1,4 @@
-//! Built-in native probes (SPEC §10): a fresh machine monitors its
+//! Built-in native probes: a fresh machine monitors its
 //! neighbours without a plugin package, and a probe costs a socket instead of
 //! a fork.
 //!

@@ -1,4 +1,4 @@
-//! The Rhai config (SPEC §3): keys and defaults, the functions a config
+//! The Rhai config: keys and defaults, the functions a config
 //! calls, and errors that carry `FILE:LINE:COL`.
 //!
 //! Every test evaluates a real script through the library; plugins are the

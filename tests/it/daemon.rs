@@ -1,5 +1,5 @@
 //! The real `picomon` binary: `-1`, `--check-config`, `-V`, the tick loop
-//! and its signals (SPEC §1, §2, §4).
+//! and its signals.
 
 use crate::support;
 

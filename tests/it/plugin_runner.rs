@@ -1,4 +1,4 @@
-//! The plugin runner against real processes (SPEC §5): fixture plugins in
+//! The plugin runner against real processes: fixture plugins in
 //! `tests/fixtures/plugins/` that misbehave in the ways real plugins do, and
 //! real monitoring-plugins from `/usr/lib/nagios/plugins`.
 //!

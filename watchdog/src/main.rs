@@ -1,5 +1,5 @@
 //! picomon-watchdog: runs picomon as its child and mails when it dies or
-//! hangs (SPEC §8).
+//! hangs.
 
 mod backoff;
 mod cli;

@@ -1,5 +1,5 @@
 //! picomon-watchdog against the real picomon binary, real signals and a real
-//! SMTP server on loopback (SPEC §8): deaths and hangs are mailed, SIGTERM is
+//! SMTP server on loopback: deaths and hangs are mailed, SIGTERM is
 //! not, `--restart` brings the child back with bounded mail, mail left in the
 //! outbox is delivered, and the rc.local loop runs configs as `nobody`.
 

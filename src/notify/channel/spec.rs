@@ -1,5 +1,5 @@
 //! What a config declares in `config.notify = [ ... ]`, and the Rhai
-//! constructors that build it (SPEC §12):
+//! constructors that build it:
 //!
 //! - `webhook(url, #{ format, name, states, match, headers, secret_file,
 //!   timeout, ca_file, client_cert, client_key, retry })`

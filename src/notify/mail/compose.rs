@@ -1,4 +1,4 @@
-//! Composition of every mail picomon sends (SPEC §6): Problem, Update and
+//! Composition of every mail picomon sends: Problem, Update and
 //! Recovery mails of one outage thread, the digest of a busy tick, the
 //! periodic report, the test mail and plain notices (watchdog).
 //!

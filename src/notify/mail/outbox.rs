@@ -1,4 +1,4 @@
-//! The durable outbox (SPEC §7): `state_dir/outbox/`, one file per mail.
+//! The durable outbox: `state_dir/outbox/`, one file per mail.
 //!
 //! A mail is written here (temporary file, fsync, rename, fsync of the
 //! directory) before any attempt to send it, and removed only once every

@@ -1,4 +1,4 @@
-//! SMTP delivery through lettre's connection with rustls (SPEC §7): plain,
+//! SMTP delivery through lettre's connection with rustls: plain,
 //! STARTTLS or implicit TLS, optional AUTH, extra CA certificates, and a
 //! failover list of servers tried in order.
 //!
