@@ -53,29 +53,65 @@ pub fn checked_secs(what: &str, secs: u64) -> Result<u64, String> {
 /// in the message.
 pub fn parse(what: &str, text: &str) -> Result<u64, String> {
     let t = text.trim();
-    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
-    let mult: u64 = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => 0,
-    };
-    let not_one = || format!("{what}: {text:?} is not a duration; write e.g. 90s, 30m, 2h or 1d");
-    if num.is_empty() || mult == 0 || num.bytes().all(|b| b == b'0') {
+    let not_one =
+        || format!("{what}: {text:?} is not a duration; write e.g. 90s, 30m, 1h30m, 2h or 1d");
+    // One or more NUMBER UNIT parts (`1h30m`); a bare number is seconds.
+    let mut rest = t;
+    let mut total: u64 = 0;
+    let mut parts = 0;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let (num, after) = rest.split_at(digits);
+        let unit_len = after
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(after.len());
+        let (unit, next) = after.split_at(unit_len);
+        let mult: u64 = match unit {
+            "" if parts == 0 && next.is_empty() => 1,
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            _ => return Err(not_one()),
+        };
+        if num.is_empty() {
+            return Err(not_one());
+        }
+        // Digits only: a number too long for u64 is still a number, and far
+        // too long a duration.
+        let secs = num
+            .parse::<u64>()
+            .ok()
+            .and_then(|n| n.checked_mul(mult))
+            .and_then(|s| total.checked_add(s));
+        match secs {
+            Some(s) if s <= MAX_SECS => total = s,
+            _ => return Err(too_long(what, t)),
+        }
+        parts += 1;
+        rest = next;
+    }
+    if total == 0 {
         return Err(not_one());
     }
-    // Digits only: a number too long for u64 is still a number, and far
-    // too long a duration.
-    match num.parse::<u64>().ok().and_then(|n| n.checked_mul(mult)) {
-        Some(secs) if secs <= MAX_SECS => Ok(secs),
-        _ => Err(too_long(what, t)),
-    }
+    Ok(total)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compound_durations_add_up_and_junk_is_refused() {
+        assert_eq!(parse("x", "1h30m"), Ok(5400));
+        assert_eq!(parse("x", "1d2h3m4s"), Ok(93_784));
+        assert_eq!(parse("x", "90"), Ok(90));
+        for bad in ["", "m", "1x", "1h30", "h1", "0s", "1.5h", "-1h"] {
+            assert!(parse("x", bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn human_durations() {

@@ -42,13 +42,18 @@ pub fn as_number(v: &Dynamic) -> Option<f64> {
     }
 }
 
-/// Seconds: an integer or a float of at least `min` (`min` excluded when
+/// Seconds: an integer, a float or a duration string (`"5m"`) of at least `min` (`min` excluded when
 /// `min_exclusive`) and at most the one maximum of every duration
 /// ([`crate::duration::checked`]).
 pub fn seconds(what: &str, v: &Dynamic, min: f64, min_exclusive: bool) -> Result<f64, String> {
-    let Some(x) = as_number(v) else {
+    // One syntax everywhere: a number of seconds, or "90s", "5m", "1h30m".
+    let x = if v.is_string() {
+        crate::duration::parse(what, &v.to_string())? as f64
+    } else if let Some(x) = as_number(v) {
+        x
+    } else {
         return Err(format!(
-            "{what} must be a number of seconds, not {}",
+            "{what} must be a number of seconds or a duration like \"5m\", not {}",
             describe(v)
         ));
     };
@@ -266,6 +271,8 @@ mod tests {
     #[test]
     fn seconds_bounds() {
         assert_eq!(seconds("x", &Dynamic::from_int(3), 0.05, false), Ok(3.0));
+        assert_eq!(seconds("x", &Dynamic::from("1m30s"), 0.05, false), Ok(90.0));
+        assert!(seconds("x", &Dynamic::from("soon"), 0.05, false).is_err());
         assert!(seconds("x", &Dynamic::from_float(0.01), 0.05, false).is_err());
         assert!(seconds("x", &Dynamic::from_float(0.0), 0.0, true).is_err());
         assert!(seconds("x", &Dynamic::from_float(f64::NAN), 0.0, true).is_err());

@@ -260,12 +260,33 @@ fn unknown_key_names_it_and_suggests_the_right_one() {
 }
 
 #[test]
+fn every_duration_key_takes_seconds_or_a_duration_string() {
+    let cfg = ok(
+        "config.base_tick = \"1m\";\nconfig.default_timeout = \"1m30s\";\n\
+         config.emails.smtp_retry_timeout = \"2m\";\n\
+         add(shell(\"true\"), #{ name: \"a\", timeout: \"45s\" });",
+    );
+    assert_eq!(cfg.base_tick, std::time::Duration::from_secs(60));
+    assert_eq!(
+        cfg.emails.smtp_retry_timeout,
+        std::time::Duration::from_secs(120)
+    );
+    assert_eq!(cfg.checks[0].timeout, std::time::Duration::from_secs(45));
+}
+
+#[test]
 fn wrong_type_says_what_was_expected_and_what_came() {
+    let e = err("config.base_tick = [1];");
+    assert_err(&e, 1, 7, &[]);
+    assert_eq!(
+        e.message,
+        "config.base_tick must be a number of seconds or a duration like \"5m\", not an array"
+    );
     let e = err("config.base_tick = \"x\";");
     assert_err(&e, 1, 7, &[]);
     assert_eq!(
         e.message,
-        "config.base_tick must be a number of seconds, not a string"
+        "config.base_tick: \"x\" is not a duration; write e.g. 90s, 30m, 1h30m, 2h or 1d"
     );
     let e = err("\n\nconfig.emails.to = 5;");
     assert_err(

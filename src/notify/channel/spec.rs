@@ -228,9 +228,16 @@ impl Opts {
         let Some(v) = self.map.get(key) else {
             return Ok(Duration::from_secs_f64(default));
         };
-        let s = v
-            .as_float()
-            .or_else(|_| v.as_int().map(|i| i as f64))
+        let parsed = v.is_string().then(|| {
+            crate::duration::parse(&format!("{}(): option `{key}`", self.func), &v.to_string())
+        });
+        if let Some(Err(m)) = parsed {
+            return Err(err(m));
+        }
+        let s = parsed
+            .and_then(Result::ok)
+            .map(|secs| Ok(secs as f64))
+            .unwrap_or_else(|| v.as_float().or_else(|_| v.as_int().map(|i| i as f64)))
             .map_err(|t| {
                 err(format!(
                     "{}(): option `{key}` must be a number of seconds, not {t}",
