@@ -121,7 +121,20 @@ impl Daemon {
     /// Starts picomon in `dir` with `args` (RUST_LOG=debug), stdout and
     /// stderr going to the files `out` and `err`.
     pub fn start(dir: &Path, args: &[&str], out: PathBuf, err: PathBuf) -> Daemon {
-        let child = Command::new(picomon_bin())
+        Daemon::spawn(Command::new(picomon_bin()), dir, args, out, err)
+    }
+
+    /// Like [`Daemon::start`], in the network namespace `ns` (`ip netns
+    /// exec` execs picomon itself, so the child is the daemon).
+    pub fn start_in_netns(ns: &str, dir: &Path, args: &[&str]) -> Daemon {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", ns]).arg(picomon_bin());
+        let (out, err) = (dir.join("picomon-netns.out"), dir.join("picomon-netns.err"));
+        Daemon::spawn(cmd, dir, args, out, err)
+    }
+
+    fn spawn(mut cmd: Command, dir: &Path, args: &[&str], out: PathBuf, err: PathBuf) -> Daemon {
+        let child = cmd
             .args(args)
             .current_dir(dir)
             .env("RUST_LOG", "debug")
@@ -130,29 +143,6 @@ impl Daemon {
             .stderr(fs::File::create(&err).expect("stderr file"))
             .spawn()
             .expect("spawn picomon");
-        Daemon {
-            child: Some(child),
-            out,
-            err,
-        }
-    }
-
-    /// Like [`Daemon::start`], in the network namespace `ns` (`ip netns
-    /// exec` execs picomon itself, so the child is the daemon).
-    pub fn start_in_netns(ns: &str, dir: &Path, args: &[&str]) -> Daemon {
-        let out = dir.join("picomon-netns.out");
-        let err = dir.join("picomon-netns.err");
-        let child = Command::new("ip")
-            .args(["netns", "exec", ns])
-            .arg(picomon_bin())
-            .args(args)
-            .current_dir(dir)
-            .env("RUST_LOG", "debug")
-            .stdin(Stdio::null())
-            .stdout(fs::File::create(&out).expect("stdout file"))
-            .stderr(fs::File::create(&err).expect("stderr file"))
-            .spawn()
-            .expect("spawn ip netns exec picomon");
         Daemon {
             child: Some(child),
             out,
