@@ -99,9 +99,60 @@ pub fn parse(what: &str, text: &str) -> Result<u64, String> {
     Ok(total)
 }
 
+/// A duration option as a config gives it.
+#[derive(Clone, Copy, Debug)]
+pub enum Given<'a> {
+    /// `"90s"`, `"1h30m"`.
+    Text(&'a str),
+    /// Seconds.
+    Number(f64),
+    /// Neither: the value's type, for the message.
+    Other(&'a str),
+}
+
+/// The seconds of an option `what` given as a number or a duration string,
+/// within `min..=max` seconds: the one reader of channel and output
+/// options.
+pub fn option_seconds(
+    what: &str,
+    given: Given<'_>,
+    min: f64,
+    max: f64,
+) -> Result<Duration, String> {
+    let secs = match given {
+        Given::Text(text) => parse(what, text)? as f64,
+        Given::Number(n) => n,
+        Given::Other(t) => {
+            return Err(format!(
+                "{what} must be a number of seconds or a duration like \"5m\", not {t}"
+            ))
+        }
+    };
+    if !(min..=max).contains(&secs) {
+        return Err(format!(
+            "{what} = {secs} is out of range ({min} to {max} seconds)"
+        ));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_option_takes_a_number_or_a_string_within_its_range() {
+        let secs = |g| option_seconds("t", g, 0.1, 3600.0);
+        assert_eq!(secs(Given::Text("2m")), Ok(Duration::from_secs(120)));
+        assert_eq!(secs(Given::Number(0.5)), Ok(Duration::from_millis(500)));
+        assert!(secs(Given::Text("2h"))
+            .unwrap_err()
+            .contains("out of range"));
+        assert!(secs(Given::Number(0.0)).is_err());
+        assert!(secs(Given::Other("array"))
+            .unwrap_err()
+            .contains("not array"));
+    }
 
     #[test]
     fn compound_durations_add_up_and_junk_is_refused() {

@@ -15,6 +15,7 @@
 //! and `spool_max_bytes` (default 64 MiB). A wrong option is an error at
 //! the line that gives it, like every other config typo.
 
+use crate::duration::{option_seconds, Given};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -227,29 +228,17 @@ impl Opts {
         let Some(v) = self.get(key) else {
             return Ok(Duration::from_secs_f64(default));
         };
-        let parsed = v.is_string().then(|| {
-            crate::duration::parse(&format!("{}(): option `{key}`", self.func), &v.to_string())
-        });
-        if let Some(Err(m)) = parsed {
-            return Err(err(m));
-        }
-        let s = parsed
-            .and_then(Result::ok)
-            .map(|secs| Ok(secs as f64))
-            .unwrap_or_else(|| v.as_float().or_else(|_| v.as_int().map(|i| i as f64)))
-            .map_err(|t| {
-                err(format!(
-                    "{}(): option `{key}` must be a number of seconds, not {t}",
-                    self.func
-                ))
-            })?;
-        if !(0.1..=3600.0).contains(&s) {
-            return Err(err(format!(
-                "{}(): option `{key}` = {s} is out of range (0.1 to 3600 seconds)",
-                self.func
-            )));
-        }
-        Ok(Duration::from_secs_f64(s))
+        let text = v.is_string().then(|| v.to_string());
+        let given = match (
+            &text,
+            v.as_float().or_else(|_| v.as_int().map(|i| i as f64)),
+        ) {
+            (Some(t), _) => Given::Text(t),
+            (None, Ok(n)) => Given::Number(n),
+            (None, Err(t)) => Given::Other(t),
+        };
+        let what = format!("{}(): option `{key}`", self.func);
+        option_seconds(&what, given, 0.1, 3600.0).map_err(err)
     }
 
     fn string(&self, key: &str) -> RhaiResult<Option<String>> {

@@ -12,6 +12,7 @@
 //! values, the token of `secret_file`) are never printed: the debug form
 //! of a spec shows header names only.
 
+use crate::duration::{option_seconds, Given};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -228,29 +229,17 @@ impl Opts {
         let Some(v) = self.map.get(key) else {
             return Ok(Duration::from_secs_f64(default));
         };
-        let parsed = v.is_string().then(|| {
-            crate::duration::parse(&format!("{}(): option `{key}`", self.func), &v.to_string())
-        });
-        if let Some(Err(m)) = parsed {
-            return Err(err(m));
-        }
-        let s = parsed
-            .and_then(Result::ok)
-            .map(|secs| Ok(secs as f64))
-            .unwrap_or_else(|| v.as_float().or_else(|_| v.as_int().map(|i| i as f64)))
-            .map_err(|t| {
-                err(format!(
-                    "{}(): option `{key}` must be a number of seconds, not {t}",
-                    self.func
-                ))
-            })?;
-        if !(min..=max).contains(&s) {
-            return Err(err(format!(
-                "{}(): option `{key}` = {s} is out of range ({min} to {max} seconds)",
-                self.func
-            )));
-        }
-        Ok(Duration::from_secs_f64(s))
+        let text = v.is_string().then(|| v.to_string());
+        let given = match (
+            &text,
+            v.as_float().or_else(|_| v.as_int().map(|i| i as f64)),
+        ) {
+            (Some(t), _) => Given::Text(t),
+            (None, Ok(n)) => Given::Number(n),
+            (None, Err(t)) => Given::Other(t),
+        };
+        let what = format!("{}(): option `{key}`", self.func);
+        option_seconds(&what, given, min, max).map_err(err)
     }
 
     fn strings(&self, key: &str) -> RhaiResult<Vec<String>> {
