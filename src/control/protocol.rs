@@ -196,7 +196,7 @@ pub struct StatusReport {
 }
 
 /// One check's line.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct CheckStatus {
     pub id: String,
     pub name: String,

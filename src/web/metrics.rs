@@ -330,13 +330,7 @@ mod tests {
             last_run: status.map(|_| 1_700_000_000),
             duration: status.map(|_| 0.25),
             output: String::new(),
-            ack: None,
-            silenced_by: None,
-            unreachable_by: None,
-            flap_percent: None,
-            flapping: false,
-            announced: false,
-            availability: Default::default(),
+            ..CheckStatus::default()
         }
     }
 

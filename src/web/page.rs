@@ -413,13 +413,7 @@ mod tests {
             last_run: status.map(|_| 1_100),
             duration: status.map(|_| 0.05),
             output: format!("{name} says <b>hi</b> & \"bye\""),
-            ack: None,
-            silenced_by: None,
-            unreachable_by: None,
-            flap_percent: None,
-            flapping: false,
-            announced: false,
-            availability: Default::default(),
+            ..CheckStatus::default()
         }
     }
 

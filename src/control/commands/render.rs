@@ -314,13 +314,7 @@ pub(super) mod tests {
             last_run: Some(1_090),
             duration: Some(0.25),
             output: format!("{name} says {status}"),
-            ack: None,
-            silenced_by: None,
-            unreachable_by: None,
-            flap_percent: None,
-            flapping: false,
-            announced: false,
-            availability: Default::default(),
+            ..CheckStatus::default()
         }
     }
 
