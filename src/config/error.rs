@@ -95,7 +95,7 @@ fn function_not_found(sig: &str, functions: &[String]) -> String {
     };
     if functions.iter().any(|f| f == name) {
         return format!(
-            "no function {called}: `{name}` exists but takes other arguments (see the README for its forms)"
+            "no function {called}: `{name}` exists but takes other arguments (see `man 5 picomon.rhai` for its forms)"
         );
     }
     let known: Vec<&str> = functions.iter().map(String::as_str).collect();

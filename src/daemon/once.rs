@@ -260,7 +260,7 @@ pub fn run(cfg: Config, notify: bool, to_outputs: bool, view: View) -> anyhow::R
     // takes its spool's delivery lock), so no state lock for them.
     let outputs = if to_outputs {
         if cfg.outputs.is_empty() {
-            anyhow::bail!("-1 --outputs: no outputs configured: set config.outputs = [ ... ] in the config (see README, \"Feeding Nagios or Icinga\")");
+            anyhow::bail!("-1 --outputs: no outputs configured: set config.outputs = [ ... ] in the config (see \"Feeding Nagios or Icinga\" in doc/integrations.md)");
         }
         super::ensure_state_dir(&cfg)?;
         Some(Outputs::start(&cfg.outputs, &cfg.state_dir)?)

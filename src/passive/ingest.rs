@@ -21,7 +21,7 @@ use crate::clock::now_unix_micros;
 pub const SEND_FLUSH: Duration = Duration::from_secs(10);
 
 /// What `--send` says when a result has nowhere to go.
-const NO_OUTPUTS: &str = "no outputs configured: set config.outputs = [ ... ] in the config (see README, \"Feeding Nagios or Icinga\")";
+const NO_OUTPUTS: &str = "no outputs configured: set config.outputs = [ ... ] in the config (see \"Feeding Nagios or Icinga\" in doc/integrations.md)";
 
 /// `picomon --send`: reads result lines from `input` and forwards them.
 /// Blank lines and `#` comments are skipped. `ping` (given when the
