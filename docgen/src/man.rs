@@ -304,7 +304,7 @@ fn see_also(r: &mut Roff, pages: &[(&str, &str)]) {
         line.push(bold(*name));
         line.push(roman(format!("({sec})")));
     }
-    line.push(roman(", /usr/share/doc/picomon/README.md"));
+    line.push(roman(", /usr/share/doc/picomon/README.md and doc/guide.md beside it"));
     r.text(line);
 }
 
@@ -360,7 +360,7 @@ fn config_page() -> String {
          makes a check: plugin(name_or_path, [args]) runs a Nagios plugin (a bare name is looked \
          up in config.plugin_dirs, then PATH), shell(\"command\") runs a shell command, and the \
          built-in probes (ping, tcp, http, dns, smtp, tls_cert, disk, load, pressure, ...; see \
-         the README) need no plugin; heartbeat(#{ period, grace }) runs nothing and is OK \
+         doc/guide.md, \"Built-in probes\") need no plugin; heartbeat(#{ period, grace }) runs nothing and is OK \
          while pings (picomon ping, /ping/KEY/CHECK, passive results) come in time. add(check), add(check, #{ options }) or \
          add([checks], #{ options }) schedules it.",
     );

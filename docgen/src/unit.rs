@@ -26,7 +26,7 @@ const CHANGES: &[(&str, &str)] = &[
          User=nobody\nGroup=nogroup\n",
         "# The package's system user (postinst), not DynamicUser=yes: a fixed user\n\
          # can be given a password file and reproduces the daemon's view with\n\
-         # `runuser -u picomon -- picomon -c FILE -1`; see the README.\n\
+         # `runuser -u picomon -- picomon -c FILE -1`; see doc/guide.md.\n\
          User=picomon\nGroup=picomon\n",
     ),
     (
