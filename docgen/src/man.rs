@@ -304,7 +304,9 @@ fn see_also(r: &mut Roff, pages: &[(&str, &str)]) {
         line.push(bold(*name));
         line.push(roman(format!("({sec})")));
     }
-    line.push(roman(", /usr/share/doc/picomon/README.md and doc/guide.md beside it"));
+    line.push(roman(
+        ", /usr/share/doc/picomon/README.md and doc/guide.md beside it",
+    ));
     r.text(line);
 }
 

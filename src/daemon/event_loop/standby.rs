@@ -28,8 +28,21 @@ use crate::notify::Notice;
 
 use super::Daemon;
 
-/// The threads a standby owns, in the state dir.
+/// The threads a standby owns and whether it has taken over, in the state
+/// dir.
 const STANDBY_FILE: &str = "standby";
+
+/// What `state_dir/standby` holds. A file from before `active` was kept
+/// is the bare list of owned threads (read as not taken over).
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+enum Saved {
+    Now {
+        active: bool,
+        owned: BTreeSet<String>,
+    },
+    Owned(BTreeSet<String>),
+}
 
 /// What a standby and its peers' claims need between ticks.
 #[derive(Debug, Default)]
@@ -37,7 +50,9 @@ pub(super) struct Standby {
     /// The position of the `standby_for` check; `None` when not a
     /// standby.
     primary: Option<usize>,
-    /// Taken over: the `standby_for` check is in PROBLEM.
+    /// Taken over: the `standby_for` check is in PROBLEM (kept with
+    /// `owned`, so a restart during the takeover sends no second
+    /// "taking over" mail).
     active: bool,
     /// Identities whose outage this standby announces until it ends
     /// (kept in `state_dir/standby`, so a restart does not drop them).
@@ -122,6 +137,7 @@ impl<C: Clock> Daemon<C> {
             return;
         }
         self.standby.active = down;
+        self.standby.dirty = true;
         let mut lines = Vec::new();
         if down {
             for (i, t) in self.checks.iter().enumerate() {
@@ -240,27 +256,39 @@ impl<C: Clock> Daemon<C> {
         self.save_standby();
     }
 
-    /// Writes `state_dir/standby` when the owned threads changed.
+    /// Writes `state_dir/standby` when the owned threads or the takeover
+    /// changed.
     fn save_standby(&mut self) {
         if !self.standby.dirty || self.standby.primary.is_none() {
             return;
         }
         let path = self.cfg.state_dir.join(STANDBY_FILE);
-        let bytes = serde_json::to_vec(&self.standby.owned).unwrap_or_default();
+        let saved = Saved::Now {
+            active: self.standby.active,
+            owned: self.standby.owned.clone(),
+        };
+        let bytes = serde_json::to_vec(&saved).unwrap_or_default();
         match crate::fs::write_atomic(&path, &bytes) {
             Ok(()) => self.standby.dirty = false,
             Err(e) => log::error!("cannot save {}: {e}", path.display()),
         }
     }
 
-    /// After a restart: the threads this standby owned.
+    /// After a restart: the threads this standby owned, and whether it
+    /// had taken over (then the primary's failure, restored with the
+    /// state, makes no second takeover mail).
     pub fn restore_standby(&mut self) {
         let path = self.cfg.state_dir.join(STANDBY_FILE);
         let Ok(bytes) = std::fs::read(&path) else {
             return;
         };
-        match serde_json::from_slice::<BTreeSet<String>>(&bytes) {
-            Ok(owned) => {
+        match serde_json::from_slice::<Saved>(&bytes) {
+            Ok(saved) => {
+                let (active, owned) = match saved {
+                    Saved::Now { active, owned } => (active, owned),
+                    Saved::Owned(owned) => (false, owned),
+                };
+                self.standby.active = active && self.standby.primary.is_some();
                 let index = &self.index;
                 self.standby.owned = owned
                     .into_iter()
@@ -268,7 +296,7 @@ impl<C: Clock> Daemon<C> {
                     .collect();
             }
             Err(e) => log::error!(
-                "{}: not a list of checks ({e}); owned threads forgotten",
+                "{}: not a standby record ({e}); owned threads forgotten",
                 path.display()
             ),
         }

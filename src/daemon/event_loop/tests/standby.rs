@@ -61,7 +61,7 @@ fn a_standby_announces_nothing_until_its_primary_fails_then_owns_its_threads() {
     assert!(r.take_notes().is_empty(), "one takeover mail only");
     // Kept for a restart: a restarted standby still owns them.
     let saved = std::fs::read_to_string(r.dir.path().join("standby")).unwrap();
-    assert_eq!(saved, r#"["db","web"]"#);
+    assert_eq!(saved, r#"{"active":true,"owned":["db","web"]}"#);
     let mut again = rig(PAIR);
     for file in ["state", "standby"] {
         std::fs::copy(r.dir.path().join(file), again.dir.path().join(file)).unwrap();
@@ -70,8 +70,16 @@ fn a_standby_announces_nothing_until_its_primary_fails_then_owns_its_threads() {
         .d
         .restore(crate::state::load(again.dir.path()).unwrap());
     again.d.restore_standby();
-    again.tick_with(0, &[("mon1", K), ("db", C), ("web", K)]);
+    again.tick_with(0, &[("mon1", C), ("db", C), ("web", C)]);
     assert!(status_of(&again, "db").announced, "owned across a restart");
+    assert!(
+        again.take_notes().is_empty(),
+        "restarted while the primary is down: no second takeover mail"
+    );
+    again.tick_with(60 * SEC, &[("mon1", K), ("db", C), ("web", C)]);
+    let notes = again.take_notes();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert_eq!(notes[0].0, "mon1 is back, standing by");
 
     // The primary is back: one mail; owned threads go on to their end.
     r.tick_with(180 * SEC, &[("mon1", K), ("db", C), ("web", C)]);
@@ -160,4 +168,20 @@ add(shell("true"), #{ name: "mon2", retry: 0 });
     r.end("db", K);
     r.end("mon2", C);
     assert_eq!(r.notes.take(), [["recovery db"]]);
+}
+
+#[test]
+fn a_standby_file_from_before_the_takeover_was_kept_is_read() {
+    use Status::{Critical as C, Ok as K};
+    let mut r = rig(PAIR);
+    r.tick_with(0, &[("mon1", K), ("db", C), ("web", K)]);
+    assert!(!status_of(&r, "db").announced, "standing by");
+    std::fs::write(r.dir.path().join("standby"), r#"["db"]"#).unwrap();
+    r.d.restore_standby();
+    assert!(status_of(&r, "db").announced, "the old list is read");
+    // Not known to have taken over: the primary's failure is one takeover.
+    r.tick_with(60 * SEC, &[("mon1", C), ("db", C), ("web", K)]);
+    let notes = r.take_notes();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert_eq!(notes[0].0, "taking over from mon1");
 }
