@@ -4,7 +4,7 @@
 //! The script runs once in a sandboxed engine ([`engine`]). It sees a
 //! `config` object whose keys ([`keys`]) are checked as they are set, and
 //! the functions `host()`, `plugin()`, `shell()`, `add()` ([`checks`]) plus
-//! the probe constructors of [`crate::run::probe`]. Everything goes into one
+//! the probe constructors of [`probes`] (their options read by [`options`]). Everything goes into one
 //! shared [`builder::Builder`]; when the script has finished, defaults are
 //! filled in and the result becomes a [`Config`]. Every error carries
 //! `FILE:LINE:COL` ([`error`]).
@@ -17,6 +17,9 @@ mod error;
 mod imports;
 mod keys;
 mod maintenance;
+pub mod options;
+pub mod probes;
+pub mod script;
 mod summary;
 mod value;
 mod when;

@@ -189,7 +189,7 @@ pub fn build(path: &Path, shared: &Shared, printed: &Printed) -> Engine {
     checks::register(&mut engine, shared);
     super::maintenance::register(&mut engine, shared);
     super::imports::register(&mut engine, shared, path);
-    crate::run::probe::register(&mut engine);
+    super::probes::register(&mut engine);
     crate::passive::register(&mut engine);
     crate::notify::channel::spec::register(&mut engine);
     engine

@@ -7,10 +7,10 @@ use std::net::TcpListener;
 use std::process::Command;
 use std::time::Duration;
 
+use picomon::config::options::Opts;
+use picomon::config::probes::local;
 use picomon::model::{Probe, Status};
-use picomon::run::probe::load::LoadProbe;
-use picomon::run::probe::opts::Opts;
-use picomon::run::probe::pressure::{PressureProbe, Scope};
+use picomon::run::probe::pressure::Scope;
 use support::probes::*;
 
 const RANGE: &str = "/proc/sys/net/ipv4/ping_group_range";
@@ -120,7 +120,7 @@ fn load_reads_the_averages_and_applies_limits() {
     std::fs::write(&file, "5.00 4.00 3.00 2/345 6789\n").unwrap();
     let probe = |map: &str| {
         let m = engine().eval::<rhai::Map>(map).unwrap();
-        let mut p = LoadProbe::new(&Opts::new("load", m, LoadProbe::OPTIONS).unwrap()).unwrap();
+        let mut p = local::load(&Opts::new("load", m, local::LOAD).unwrap()).unwrap();
         p.source = file.display().to_string();
         p.run(Duration::from_secs(5))
     };
@@ -367,8 +367,8 @@ fn pressure_rates_psi_files() {
     );
     let probe = |map: &str| {
         let m = engine().eval::<rhai::Map>(map).unwrap();
-        let o = Opts::new("pressure", m, PressureProbe::OPTIONS).unwrap();
-        let mut p = PressureProbe::new(&o).unwrap();
+        let o = Opts::new("pressure", m, local::PRESSURE).unwrap();
+        let mut p = local::pressure(&o).unwrap();
         p.scope = Scope::System(dir.path().to_path_buf());
         p.run(Duration::from_secs(5))
     };

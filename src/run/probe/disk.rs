@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use super::opts::{as_number, Opts, RhaiResult};
 use super::range::{fmt_num, Range};
 use super::socket::Deadline;
 use super::{perf, Report};
@@ -19,69 +18,6 @@ pub struct DiskProbe {
     /// Minimum free inodes, percent.
     pub inode_warning: f64,
     pub inode_critical: f64,
-}
-
-impl DiskProbe {
-    pub const OPTIONS: &'static [&'static str] =
-        &["warning", "critical", "inode_warning", "inode_critical"];
-
-    pub fn new(path: &str, o: &Opts) -> RhaiResult<DiskProbe> {
-        if !path.starts_with('/') {
-            return Err(super::opts::err(format!(
-                "disk: path {path:?} must be absolute, e.g. \"/\" or \"/var\""
-            )));
-        }
-        let p = DiskProbe {
-            path: path.to_string(),
-            warning: percent(o, "warning")?.unwrap_or(10.0),
-            critical: percent(o, "critical")?.unwrap_or(5.0),
-            inode_warning: percent(o, "inode_warning")?.unwrap_or(10.0),
-            inode_critical: percent(o, "inode_critical")?.unwrap_or(5.0),
-        };
-        if p.critical > p.warning {
-            return Err(o.bad(
-                "critical",
-                format!(
-                    "{}% free is more than warning {}% (critical must be the smaller free space)",
-                    p.critical, p.warning
-                ),
-            ));
-        }
-        if p.inode_critical > p.inode_warning {
-            return Err(o.bad(
-                "inode_critical",
-                format!(
-                    "{}% free is more than inode_warning {}%",
-                    p.inode_critical, p.inode_warning
-                ),
-            ));
-        }
-        Ok(p)
-    }
-}
-
-/// `10` or `"10%"`: a percentage 0..=100.
-fn percent(o: &Opts, key: &str) -> RhaiResult<Option<f64>> {
-    let Some(v) = o.raw(key) else {
-        return Ok(None);
-    };
-    let n = if v.is_string() {
-        v.to_string()
-            .trim()
-            .trim_end_matches('%')
-            .trim()
-            .parse::<f64>()
-            .ok()
-    } else {
-        as_number(v)
-    };
-    match n {
-        Some(n) if (0.0..=100.0).contains(&n) => Ok(Some(n)),
-        _ => Err(o.bad(
-            key,
-            format!("must be a free-space percentage 0..100 like `10` or \"10%\", not `{v}`"),
-        )),
-    }
 }
 
 fn verdict(free: f64, warn: f64, crit: f64) -> Status {

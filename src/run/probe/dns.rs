@@ -6,31 +6,21 @@
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
-use std::str::FromStr;
 use std::time::Duration;
 
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
 
-use super::opts::{err, Opts, RhaiResult};
 use super::range::Thresholds;
 use super::socket::{self, Deadline, Family};
 use super::Report;
-use crate::model::{Host, Outcome, Probe, Status};
+use crate::model::{Outcome, Probe, Status};
 
 /// A fresh query id; randomness from std's hasher keys is plenty here.
 fn query_id() -> u16 {
     let mut h = RandomState::new().build_hasher();
     h.write_u64(std::process::id() as u64);
     h.finish() as u16
-}
-
-/// Parses a domain name as the user wrote it.
-pub fn parse_name(probe: &str, key: &str, s: &str) -> RhaiResult<Name> {
-    let mut n = Name::from_ascii(s)
-        .map_err(|e| err(format!("{probe}: {key} {s:?} is not a domain name: {e}")))?;
-    n.set_fqdn(true);
-    Ok(n)
 }
 
 /// Asks `server` one question over UDP within the deadline; the answer
@@ -112,44 +102,6 @@ pub struct DnsProbe {
 }
 
 impl DnsProbe {
-    pub const OPTIONS: &'static [&'static str] = &[
-        "name", "type", "expect", "port", "recurse", "warning", "critical",
-    ];
-
-    pub fn new(h: &Host, family: Family, o: &Opts) -> RhaiResult<DnsProbe> {
-        let name = o.string("name", "\"www.example.org\"")?.ok_or_else(|| {
-            super::opts::err(format!(
-                "{}: option `name` is required: the name to look up, e.g. `#{{ name: \"www.example.org\" }}`",
-                o.probe()
-            ))
-        })?;
-        let rtype = match o.string("type", "\"AAAA\"")? {
-            None => RecordType::A,
-            Some(t) => RecordType::from_str(&t.to_ascii_uppercase())
-                .ok()
-                .filter(|r| !matches!(r, RecordType::Unknown(_)))
-                .ok_or_else(|| {
-                    o.bad(
-                        "type",
-                        format!("{t:?} is not a DNS record type (A, AAAA, MX, NS, SOA, TXT, ...)"),
-                    )
-                })?,
-        };
-        Ok(DnsProbe {
-            addr: family.addr_of(h),
-            family,
-            port: o.port("port")?.unwrap_or(53),
-            name: parse_name(o.probe(), "name", &name)?,
-            rtype,
-            expect: o.string("expect", "\"192.0.2.10\"")?,
-            recurse: o.bool("recurse")?.unwrap_or(true),
-            time: Thresholds {
-                warning: o.range("warning")?,
-                critical: o.range("critical")?,
-            },
-        })
-    }
-
     fn ask(&self, deadline: &Deadline) -> Result<(Status, String), String> {
         let server = socket::resolve(&self.addr, self.port, self.family, deadline)?[0];
         let msg = query(server, &self.name, self.rtype, self.recurse, deadline)?;

@@ -11,8 +11,7 @@ use std::time::Duration;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
 
-use super::dns::{parse_name, query};
-use super::opts::{Opts, RhaiResult};
+use super::dns::query;
 use super::range::fmt_num;
 use super::socket::Deadline;
 use super::{perf, Report};
@@ -30,24 +29,6 @@ pub struct DnsZoneProbe {
 }
 
 impl DnsZoneProbe {
-    pub const OPTIONS: &'static [&'static str] = &["resolver", "port", "ip_version"];
-
-    pub fn new(zone: &str, o: &Opts) -> RhaiResult<DnsZoneProbe> {
-        let port = o.port("port")?.unwrap_or(53);
-        let resolver = match o.string("resolver", "\"127.0.0.1\"")? {
-            None => None,
-            Some(r) => Some(parse_server(&r, port).ok_or_else(|| {
-                o.bad("resolver", format!("{r:?} is not an IP address or address:port (e.g. \"9.9.9.9\" or \"[::1]:5353\")"))
-            })?),
-        };
-        Ok(DnsZoneProbe {
-            zone: parse_name("dns_zone", "zone", zone)?,
-            resolver,
-            port,
-            ipv6: o.ip_version("ip_version")? == Some(6),
-        })
-    }
-
     fn resolver(&self) -> Result<SocketAddr, String> {
         if let Some(r) = self.resolver {
             return Ok(r);
@@ -99,7 +80,7 @@ impl DnsZoneProbe {
 }
 
 /// `1.2.3.4`, `::1`, `1.2.3.4:53`, `[::1]:53`.
-fn parse_server(s: &str, port: u16) -> Option<SocketAddr> {
+pub fn parse_server(s: &str, port: u16) -> Option<SocketAddr> {
     s.parse::<SocketAddr>()
         .ok()
         .or_else(|| s.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, port)))

@@ -20,7 +20,6 @@ use ureq::unversioned::transport::{
     Transport, TransportAdapter,
 };
 
-use super::opts::{Opts, RhaiResult};
 use super::range::{fmt_num, Range, Thresholds};
 use super::socket::{self, Deadline, Family};
 use super::tls::{self, TlsOptions};
@@ -75,91 +74,6 @@ pub struct HttpProbe {
 }
 
 impl HttpProbe {
-    pub const OPTIONS: &'static [&'static str] = &[
-        "url",
-        "vhost",
-        "port",
-        "status",
-        "expect",
-        "expect_regex",
-        "max_time",
-        "warning",
-        "critical",
-        "cert_warning",
-        "cert_critical",
-        "ca_file",
-        "verify",
-    ];
-
-    pub fn new(
-        name: &str,
-        h: &Host,
-        family: Family,
-        secure: bool,
-        o: &Opts,
-    ) -> RhaiResult<HttpProbe> {
-        if !secure {
-            for k in ["cert_warning", "cert_critical", "ca_file", "verify"] {
-                if o.has(k) {
-                    return Err(o.bad(
-                        k,
-                        format!(
-                            "only https checks have certificates; use https{} or drop {k}",
-                            family.digit()
-                        ),
-                    ));
-                }
-            }
-        }
-        let path = o
-            .string("url", "\"/status\"")?
-            .unwrap_or_else(|| "/".into());
-        if !path.starts_with('/') {
-            return Err(o.bad(
-                "url",
-                format!("{path:?} must be a path starting with `/` (the host is the check's host, the name is `vhost`)"),
-            ));
-        }
-        let mut expect = match o.string("expect", "\"Welcome\"")? {
-            Some(e) if e.len() >= 2 && e.starts_with('/') && e.ends_with('/') => {
-                Some(Expect::Regex(compile(o, "expect", &e[1..e.len() - 1])?))
-            }
-            Some(e) => Some(Expect::Text(e)),
-            None => None,
-        };
-        if let Some(re) = o.string("expect_regex", "\"Welcome|Hello\"")? {
-            if expect.is_some() {
-                return Err(o.bad(
-                    "expect_regex",
-                    "give either `expect` or `expect_regex`, not both",
-                ));
-            }
-            expect = Some(Expect::Regex(compile(o, "expect_regex", &re)?));
-        }
-        let (cert_warning, cert_critical) = tls::cert_days(o)?;
-        let _ = name;
-        Ok(HttpProbe {
-            addr: family.addr_of(h),
-            family,
-            secure,
-            port: o.port("port")?.unwrap_or(if secure { 443 } else { 80 }),
-            vhost: o
-                .string("vhost", "\"www.example.org\"")?
-                .unwrap_or_else(|| socket::server_name(h, family)),
-            path,
-            status: o.int("status", 100, 599, "200")?.map(|s| s as u16),
-            expect,
-            max_time: o.float("max_time", 0.0, 86_400.0, "2.5")?,
-            time: Thresholds {
-                warning: o.range("warning")?,
-                critical: o.range("critical")?,
-            },
-            tls: TlsOptions::from_opts(o)?,
-            cert_warning,
-            cert_critical,
-        })
-    }
-
     /// The default name of a check: the constructor, then the vhost and
     /// url where they say more than the host (`https4 www.example.org/`,
     /// `http4 /status`), so two checks of one host read apart.
@@ -304,10 +218,6 @@ pub(super) fn is_timeout(e: &ureq::Error) -> bool {
         ),
         _ => false,
     }
-}
-
-fn compile(o: &Opts, key: &str, re: &str) -> RhaiResult<Regex> {
-    Regex::new(re).map_err(|e| o.bad(key, format!("bad regular expression: {e}")))
 }
 
 impl Probe for HttpProbe {

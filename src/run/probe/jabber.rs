@@ -3,12 +3,11 @@
 
 use std::time::Duration;
 
-use super::opts::{Opts, RhaiResult};
 use super::range::Thresholds;
 use super::socket::{self, Deadline, Family, Link};
 use super::tcp::contains;
 use super::Report;
-use crate::model::{Host, Outcome, Probe};
+use crate::model::{Outcome, Probe};
 
 #[derive(Debug)]
 pub struct JabberProbe {
@@ -20,19 +19,6 @@ pub struct JabberProbe {
 }
 
 impl JabberProbe {
-    pub const OPTIONS: &'static [&'static str] = &["port", "domain"];
-
-    pub fn new(h: &Host, family: Family, o: &Opts) -> RhaiResult<JabberProbe> {
-        Ok(JabberProbe {
-            addr: family.addr_of(h),
-            family,
-            port: o.port("port")?.unwrap_or(5222),
-            domain: o
-                .string("domain", "\"example.org\"")?
-                .unwrap_or_else(|| socket::server_name(h, family)),
-        })
-    }
-
     fn open(&self, deadline: &Deadline) -> Result<(), String> {
         let addrs = socket::resolve(&self.addr, self.port, self.family, deadline)?;
         let mut sock = socket::connect(&addrs, deadline)?;

@@ -8,8 +8,7 @@
 
 use std::time::Duration;
 
-use super::opts::{as_number, Opts, RhaiResult};
-use super::range::{fmt_num, Range, Thresholds};
+use super::range::{fmt_num, Thresholds};
 use super::socket::Deadline;
 use super::Report;
 use crate::model::{Outcome, Probe, Status};
@@ -30,53 +29,6 @@ pub struct LoadProbe {
 pub const DEFAULT_WARNING: [f64; 3] = [2.0, 1.5, 1.25];
 /// Twice the warning limits.
 pub const DEFAULT_CRITICAL: [f64; 3] = [4.0, 3.0, 2.5];
-
-impl LoadProbe {
-    pub const OPTIONS: &'static [&'static str] = &["warning", "critical", "per_cpu"];
-
-    /// Limits given are taken as written (absolute unless `per_cpu`, as
-    /// `check_load -w` reads them); without any, the per-CPU defaults.
-    pub fn new(o: &Opts) -> RhaiResult<LoadProbe> {
-        let given = o.has("warning") || o.has("critical");
-        let (w, c) = if given {
-            (limits(o, "warning")?, limits(o, "critical")?)
-        } else {
-            (Some(DEFAULT_WARNING), Some(DEFAULT_CRITICAL))
-        };
-        let limits = [0, 1, 2].map(|i| Thresholds {
-            warning: w.map(|l| Range::upper(l[i])),
-            critical: c.map(|l| Range::upper(l[i])),
-        });
-        Ok(LoadProbe {
-            limits,
-            per_cpu: o.bool("per_cpu")?.unwrap_or(!given),
-            source: "/proc/loadavg".into(),
-        })
-    }
-}
-
-/// `[5, 4, 3]`, or one number for all three.
-fn limits(o: &Opts, key: &str) -> RhaiResult<Option<[f64; 3]>> {
-    let Some(v) = o.raw(key) else {
-        return Ok(None);
-    };
-    let bad = || {
-        o.bad(key, "must be a number or a list of three numbers for the 1, 5 and 15 minute loads, e.g. `[5, 4, 3]`")
-    };
-    if let Some(n) = as_number(v) {
-        return Ok(Some([n; 3]));
-    }
-    let arr = v.clone().into_array().map_err(|_| bad())?;
-    let nums: Vec<f64> = arr
-        .iter()
-        .map(as_number)
-        .collect::<Option<_>>()
-        .ok_or_else(bad)?;
-    match nums.as_slice() {
-        [a, b, c] => Ok(Some([*a, *b, *c])),
-        _ => Err(bad()),
-    }
-}
 
 /// The three averages from `/proc/loadavg` text.
 pub fn parse_loadavg(text: &str) -> Option<[f64; 3]> {

@@ -18,11 +18,10 @@
 
 use std::time::Duration;
 
-use super::opts::{Opts, RhaiResult};
 use super::range::{fmt_num, Thresholds};
 use super::socket::{self, Deadline, Family, Link};
 use super::Report;
-use crate::model::{Host, Outcome, Probe, Status};
+use crate::model::{Outcome, Probe, Status};
 
 #[derive(Debug)]
 pub struct MysqlProbe {
@@ -103,20 +102,6 @@ pub fn parse_greeting(packet: &[u8]) -> Result<Greeting, String> {
 }
 
 impl MysqlProbe {
-    pub const OPTIONS: &'static [&'static str] = &["port", "warning", "critical"];
-
-    pub fn new(h: &Host, family: Family, o: &Opts) -> RhaiResult<MysqlProbe> {
-        Ok(MysqlProbe {
-            addr: family.addr_of(h),
-            family,
-            port: o.port("port")?.unwrap_or(3306),
-            time: Thresholds {
-                warning: o.range("warning")?,
-                critical: o.range("critical")?,
-            },
-        })
-    }
-
     fn greet(&self, deadline: &Deadline) -> Result<Greeting, String> {
         let addrs = socket::resolve(&self.addr, self.port, self.family, deadline)?;
         let mut sock = socket::connect(&addrs, deadline)?;

@@ -5,11 +5,10 @@
 
 use std::time::Duration;
 
-use super::opts::{Opts, RhaiResult};
 use super::range::Thresholds;
 use super::socket::{self, Deadline, Family};
 use super::Report;
-use crate::model::{Host, Outcome, Probe};
+use crate::model::{Outcome, Probe};
 
 /// P_CONTROL_HARD_RESET_CLIENT_V2 as picomon sent it.
 pub const HARD_RESET: &[u8] = b"\x38\x01\x01\x01\x01\x01\x01\x01\x42";
@@ -22,16 +21,6 @@ pub struct OpenVpnProbe {
 }
 
 impl OpenVpnProbe {
-    pub const OPTIONS: &'static [&'static str] = &["port"];
-
-    pub fn new(h: &Host, family: Family, o: &Opts) -> RhaiResult<OpenVpnProbe> {
-        Ok(OpenVpnProbe {
-            addr: family.addr_of(h),
-            family,
-            port: o.port("port")?.unwrap_or(1194),
-        })
-    }
-
     fn exchange(&self, deadline: &Deadline) -> Result<usize, String> {
         let addrs = socket::resolve(&self.addr, self.port, self.family, deadline)?;
         let target = addrs[0];

@@ -7,13 +7,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use rhai::{Engine, Map};
-
-use super::opts::{err, Opts, RhaiResult};
 use super::socket::Deadline;
 use super::Report;
 use crate::health::Health;
-use crate::model::{CheckDef, Outcome, Probe, Status};
+use crate::model::{Outcome, Probe, Status};
 
 /// The most of a health answer read.
 const BODY_LIMIT: u64 = 64 * 1024;
@@ -30,37 +27,6 @@ pub struct PeerProbe {
 }
 
 impl PeerProbe {
-    pub const OPTIONS: &'static [&'static str] = &["ca_file", "timeout"];
-
-    pub fn new(url: &str, o: &Opts) -> RhaiResult<PeerProbe> {
-        let url = url.trim_end_matches('/');
-        if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() < 10 {
-            return Err(err(format!(
-                "peer: {url:?} is not the URL of a picomon listener; write e.g. \
-                 peer(\"http://mon1:9464\") (its config.listen)"
-            )));
-        }
-        let ca_file = o.string("ca_file", "\"/etc/picomon/ca.pem\"")?;
-        if let Some(ca) = &ca_file {
-            // Read now, so a wrong file is an error at the line of peer().
-            crate::net::http::tls_config(Some(ca.as_ref()), None).map_err(err)?;
-        }
-        // Seconds, or a duration as text ("5s").
-        let timeout = match o.raw("timeout").and_then(|v| v.clone().into_string().ok()) {
-            Some(text) => Some(Duration::from_secs(
-                crate::duration::parse("peer(): option `timeout`", &text).map_err(err)?,
-            )),
-            None => o
-                .float("timeout", 0.001, 3600.0, "5")?
-                .map(Duration::from_secs_f64),
-        };
-        Ok(PeerProbe {
-            url: url.to_string(),
-            ca_file: ca_file.map(PathBuf::from),
-            timeout,
-        })
-    }
-
     fn health_url(&self) -> String {
         format!("{}{}", self.url, "/api/v1/health")
     }
@@ -175,16 +141,4 @@ impl Probe for PeerProbe {
         ));
         out
     }
-}
-
-/// Registers `peer(url [, opts])`.
-pub fn register(engine: &mut Engine) {
-    fn peer(url: &str, map: Map) -> RhaiResult<CheckDef> {
-        let o = Opts::new("peer", map.clone(), PeerProbe::OPTIONS)?;
-        let p = PeerProbe::new(url, &o)?;
-        let url = p.url.clone();
-        Ok(super::def("peer", &url, "", &map, p))
-    }
-    engine.register_fn("peer", |url: &str| peer(url, Map::new()));
-    engine.register_fn("peer", peer);
 }

@@ -15,11 +15,10 @@ use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-use super::opts::{Opts, RhaiResult};
 use super::range::fmt_num;
 use super::socket::{self, Deadline, Family};
 use super::{perf, Report};
-use crate::model::{Host, Outcome, Perf, Probe, Status};
+use crate::model::{Outcome, Perf, Probe, Status};
 
 /// Which ICMP socket to use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,42 +66,6 @@ pub struct PingProbe {
     pub warning: Option<PingLimit>,
     pub critical: Option<PingLimit>,
     pub socket: SocketKind,
-}
-
-impl PingProbe {
-    pub const OPTIONS: &'static [&'static str] =
-        &["count", "interval", "warning", "critical", "socket"];
-
-    pub fn new(h: &Host, family: Family, o: &Opts) -> RhaiResult<PingProbe> {
-        let limit = |key: &str| -> RhaiResult<Option<PingLimit>> {
-            match o.string(key, "\"100,20%\"")? {
-                None => Ok(None),
-                Some(s) => PingLimit::parse(&s).map(Some).map_err(|e| o.bad(key, e)),
-            }
-        };
-        let socket = match o.string("socket", "\"dgram\"")?.as_deref() {
-            None | Some("auto") => SocketKind::Auto,
-            Some("dgram") => SocketKind::Dgram,
-            Some("raw") => SocketKind::Raw,
-            Some(other) => {
-                return Err(o.bad(
-                    "socket",
-                    format!("{other:?} is not one of \"auto\", \"dgram\", \"raw\""),
-                ))
-            }
-        };
-        Ok(PingProbe {
-            addr: family.addr_of(h),
-            family,
-            count: o.int("count", 1, 100, "3")?.unwrap_or(3) as u32,
-            interval: Duration::from_secs_f64(
-                o.float("interval", 0.01, 60.0, "0.5")?.unwrap_or(0.5),
-            ),
-            warning: limit("warning")?,
-            critical: limit("critical")?,
-            socket,
-        })
-    }
 }
 
 /// Opens the ICMP socket of `kind`; the error says how to allow it.

@@ -10,8 +10,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::opts::{Opts, RhaiResult};
-use super::range::{fmt_num, Range, Thresholds};
+use super::range::{fmt_num, Thresholds};
 use super::socket::Deadline;
 use super::{perf, Report};
 use crate::model::{Outcome, Perf, Probe, Status};
@@ -23,8 +22,8 @@ pub const RESOURCES: [&str; 3] = ["cpu", "memory", "io"];
 /// on a healthy machine and hurt at once; IO stalls are common while disks
 /// are busy. CPU has none: a machine that keeps every CPU busy is working,
 /// not broken (set `cpu` where waiting for CPU matters, e.g. under a quota).
-const DEFAULT_WARNING: [Option<f64>; 3] = [None, Some(10.0), Some(40.0)];
-const DEFAULT_CRITICAL: [Option<f64>; 3] = [None, Some(30.0), Some(80.0)];
+pub const DEFAULT_WARNING: [Option<f64>; 3] = [None, Some(10.0), Some(40.0)];
+pub const DEFAULT_CRITICAL: [Option<f64>; 3] = [None, Some(30.0), Some(80.0)];
 
 /// The kernel options a message names when there is no PSI to read.
 const NO_PSI: &str = "PSI needs a kernel built with CONFIG_PSI=y, and booted with psi=1 where CONFIG_PSI_DEFAULT_DISABLED=y";
@@ -63,61 +62,6 @@ pub struct PressureProbe {
 }
 
 impl PressureProbe {
-    pub const OPTIONS: &'static [&'static str] =
-        &["resources", "avg", "warning", "critical", "cgroup"];
-
-    pub fn new(o: &Opts) -> RhaiResult<PressureProbe> {
-        let resources = match o.strings("resources", "[\"cpu\", \"memory\"]")? {
-            None => vec![0, 1, 2],
-            Some(names) => names
-                .iter()
-                .map(|n| {
-                    RESOURCES
-                        .iter()
-                        .position(|r| *r == n.as_str())
-                        .ok_or_else(|| {
-                            o.bad(
-                                "resources",
-                                format!("{n:?} is not one of \"cpu\", \"memory\", \"io\""),
-                            )
-                        })
-                })
-                .collect::<RhaiResult<Vec<_>>>()?,
-        };
-        if resources.is_empty() {
-            return Err(o.bad("resources", "name at least one of cpu, memory, io"));
-        }
-        let avg = match o.int("avg", 10, 300, "60")? {
-            None | Some(60) => 1,
-            Some(10) => 0,
-            Some(300) => 2,
-            Some(n) => return Err(o.bad("avg", format!("{n} is not 10, 60 or 300 (seconds)"))),
-        };
-        let w = limits(o, "warning", DEFAULT_WARNING)?;
-        let c = limits(o, "critical", DEFAULT_CRITICAL)?;
-        let limits = [0, 1, 2].map(|i| Thresholds {
-            warning: w[i].clone(),
-            critical: c[i].clone(),
-        });
-        let scope = match o.string("cgroup", "\"self\"")? {
-            None => Scope::Auto,
-            Some(s) if s == "self" => Scope::Own,
-            Some(s) if s.starts_with('/') && !s.split('/').any(|p| p == "..") => Scope::Cgroup(s),
-            Some(s) => {
-                return Err(o.bad(
-                    "cgroup",
-                    format!("{s:?} is neither \"self\" nor a cgroup path like \"/system.slice/nginx.service\""),
-                ))
-            }
-        };
-        Ok(PressureProbe {
-            resources,
-            avg,
-            limits,
-            scope,
-        })
-    }
-
     /// Reads and rates every chosen resource.
     fn measure(&self, dir: &Source) -> Result<(Status, String, Vec<Perf>), String> {
         let mut status = Status::Ok;
@@ -164,30 +108,6 @@ fn percent(mut p: Perf) -> Perf {
         *max = "100".into();
     }
     p
-}
-
-/// `warning`/`critical`: one Nagios range for every resource, or a map
-/// `#{ cpu: ..., memory: ..., io: ... }`; resources a map leaves out get no
-/// limit. Not given: the defaults.
-fn limits(o: &Opts, key: &str, defaults: [Option<f64>; 3]) -> RhaiResult<[Option<Range>; 3]> {
-    let Some(v) = o.raw(key) else {
-        return Ok(defaults.map(|d| d.map(Range::upper)));
-    };
-    if let Some(map) = v.read_lock::<rhai::Map>() {
-        let mut out: [Option<Range>; 3] = [None, None, None];
-        for (k, x) in map.iter() {
-            let i = RESOURCES
-                .iter()
-                .position(|r| *r == k.as_str())
-                .ok_or_else(|| o.bad(key, format!("`{k}` is not one of cpu, memory, io")))?;
-            let mut one = rhai::Map::new();
-            one.insert(key.into(), x.clone());
-            out[i] = Opts::new(o.probe(), one, &[key])?.range(key)?;
-        }
-        return Ok(out);
-    }
-    let r = o.range(key)?;
-    Ok([r.clone(), r.clone(), r])
 }
 
 /// Parses a PSI file: `some avg10=.. avg60=.. avg300=.. total=..` and,

@@ -9,12 +9,11 @@ use std::time::Duration;
 
 use regex_lite::Regex;
 
-use super::opts::{Opts, RhaiResult};
 use super::range::Thresholds;
 use super::socket::{self, Deadline, Family, Link};
 use super::tls::{self, TlsOptions};
 use super::Report;
-use crate::model::{Host, Outcome, Probe};
+use crate::model::{Outcome, Probe};
 
 /// A reply longer than this is not an SMTP server talking.
 const REPLY_LIMIT: usize = 64 * 1024;
@@ -37,83 +36,6 @@ pub struct SmtpProbe {
 }
 
 impl SmtpProbe {
-    pub const OPTIONS: &'static [&'static str] = &[
-        "port",
-        "helo",
-        "starttls",
-        "sni",
-        "ca_file",
-        "verify",
-        "from_addr",
-        "command",
-        "response",
-        "warning",
-        "critical",
-    ];
-
-    pub fn new(h: &Host, family: Family, o: &Opts) -> RhaiResult<SmtpProbe> {
-        let starttls = o.bool("starttls")?.unwrap_or(false);
-        let sni = o.string("sni", "\"mail.example.org\"")?;
-        let tls_opts = TlsOptions::from_opts(o)?;
-        if !starttls {
-            if let Some(k) = sni.as_ref().map(|_| "sni").or(TlsOptions::given(o)) {
-                return Err(o.bad(
-                    k,
-                    "only means something with `starttls: true`; add it or drop this option",
-                ));
-            }
-        }
-        let from_addr = o.string("from_addr", "\"picomon@example.org\"")?;
-        if let Some(f) = &from_addr {
-            if f.contains(['\r', '\n', '<', '>']) || f.contains(char::is_whitespace) {
-                return Err(o.bad(
-                    "from_addr",
-                    format!("{f:?} is not a bare mail address (e.g. picomon@example.org)"),
-                ));
-            }
-        }
-        let command = o.string("command", "\"VRFY postmaster\"")?;
-        if command.as_ref().is_some_and(|c| c.contains(['\r', '\n'])) {
-            return Err(o.bad("command", "must be one line (picomon adds the line end)"));
-        }
-        let response = match o.string("response", "\"^250\"")? {
-            Some(r) => Some(
-                Regex::new(&r)
-                    .map_err(|e| o.bad("response", format!("bad regular expression: {e}")))?,
-            ),
-            None => None,
-        };
-        if response.is_some() && command.is_none() {
-            return Err(o.bad(
-                "response",
-                "is the expected reply to `command`; give a command too",
-            ));
-        }
-        let helo = match o.string("helo", "\"monitor.example.org\"")? {
-            Some(h) => h,
-            None => crate::host::this_host(),
-        };
-        Ok(SmtpProbe {
-            addr: family.addr_of(h),
-            family,
-            port: o.port("port")?.unwrap_or(25),
-            helo,
-            starttls: starttls.then(|| {
-                (
-                    sni.unwrap_or_else(|| socket::server_name(h, family)),
-                    tls_opts,
-                )
-            }),
-            from_addr,
-            command,
-            response,
-            time: Thresholds {
-                warning: o.range("warning")?,
-                critical: o.range("critical")?,
-            },
-        })
-    }
-
     fn session(&self, deadline: &Deadline) -> Result<String, String> {
         let addrs = socket::resolve(&self.addr, self.port, self.family, deadline)?;
         let sock = socket::connect(&addrs, deadline)?;

@@ -4,12 +4,11 @@
 
 use std::time::Duration;
 
-use super::opts::{check_port, Opts, RhaiResult};
 use super::range::{fmt_num, Thresholds};
 use super::socket::{self, Deadline, Family, Link};
 use super::tls::{self, TlsOptions};
 use super::Report;
-use crate::model::{Host, Outcome, Probe, Status};
+use crate::model::{Outcome, Probe, Status};
 
 /// How much of a reply `expect` looks at.
 const REPLY_LIMIT: usize = 64 * 1024;
@@ -28,51 +27,6 @@ pub struct TcpProbe {
 }
 
 impl TcpProbe {
-    pub const OPTIONS: &'static [&'static str] = &[
-        "send",
-        "expect",
-        "tls",
-        "sni",
-        "ca_file",
-        "verify",
-        "warning",
-        "critical",
-        "ip_version",
-    ];
-
-    pub fn new(h: &Host, port: i64, o: &Opts) -> RhaiResult<TcpProbe> {
-        let port = check_port(o.probe(), port)?;
-        let family = Family::from_version(o.ip_version("ip_version")?.unwrap_or(4));
-        let tls_on = o.bool("tls")?.unwrap_or(false);
-        let sni = o.string("sni", "\"www.example.org\"")?;
-        let tls_opts = TlsOptions::from_opts(o)?;
-        if !tls_on {
-            if let Some(k) = sni.as_ref().map(|_| "sni").or(TlsOptions::given(o)) {
-                return Err(o.bad(
-                    k,
-                    "only means something with `tls: true`; add it or drop this option",
-                ));
-            }
-        }
-        Ok(TcpProbe {
-            addr: family.addr_of(h),
-            port,
-            family,
-            send: o.string("send", "\"PING\\r\\n\"")?,
-            expect: o.string("expect", "\"+PONG\"")?,
-            tls: tls_on.then(|| {
-                (
-                    sni.unwrap_or_else(|| socket::server_name(h, family)),
-                    tls_opts,
-                )
-            }),
-            time: Thresholds {
-                warning: o.range("warning")?,
-                critical: o.range("critical")?,
-            },
-        })
-    }
-
     fn converse(&self, link: &mut dyn Link, deadline: &Deadline) -> Result<(), String> {
         if let Some(s) = &self.send {
             socket::send(link, s.as_bytes(), deadline)

@@ -28,12 +28,11 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
-use super::opts::{check_port, Opts, RhaiResult};
 use super::range::Range;
 use super::socket::{self, Deadline, Family};
 use super::{perf, Report};
 use crate::clock;
-use crate::model::{Host, Outcome, Perf, Probe, Status};
+use crate::model::{Outcome, Perf, Probe, Status};
 
 /// The system CA bundle Debian keeps up to date.
 const SYSTEM_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
@@ -46,29 +45,6 @@ pub struct TlsOptions {
     pub ca_file: Option<String>,
     /// `verify: false`: no chain or name check.
     pub no_verify: bool,
-}
-
-impl TlsOptions {
-    /// The probe options they come from.
-    pub const KEYS: &'static [&'static str] = &["ca_file", "verify"];
-
-    /// `ca_file` and `verify` of a probe's options.
-    pub fn from_opts(o: &Opts) -> RhaiResult<TlsOptions> {
-        let ca_file = o.string("ca_file", "\"/etc/picomon/ca.pem\"")?;
-        let no_verify = !o.bool("verify")?.unwrap_or(true);
-        if no_verify && ca_file.is_some() {
-            return Err(o.bad(
-                "verify",
-                "`verify: false` checks no certificate, so `ca_file` would mean nothing; drop one of them",
-            ));
-        }
-        Ok(TlsOptions { ca_file, no_verify })
-    }
-
-    /// True when any of [`Self::KEYS`] was given.
-    pub fn given(o: &Opts) -> Option<&'static str> {
-        Self::KEYS.iter().copied().find(|k| o.has(k))
-    }
 }
 
 /// How the server's certificate came to be trusted.
@@ -598,49 +574,6 @@ pub struct TlsCertProbe {
     pub tls: TlsOptions,
     pub warn_days: i64,
     pub crit_days: i64,
-}
-
-impl TlsCertProbe {
-    pub const OPTIONS: &'static [&'static str] = &[
-        "sni",
-        "ca_file",
-        "verify",
-        "cert_warning",
-        "cert_critical",
-        "ip_version",
-    ];
-
-    pub fn new(h: &Host, port: i64, o: &Opts) -> RhaiResult<TlsCertProbe> {
-        let port = check_port(o.probe(), port)?;
-        let family = Family::from_version(o.ip_version("ip_version")?.unwrap_or(4));
-        let (warn_days, crit_days) = cert_days(o)?;
-        Ok(TlsCertProbe {
-            addr: family.addr_of(h),
-            port,
-            family,
-            sni: o
-                .string("sni", "\"www.example.org\"")?
-                .unwrap_or_else(|| socket::server_name(h, family)),
-            tls: TlsOptions::from_opts(o)?,
-            warn_days,
-            crit_days,
-        })
-    }
-}
-
-/// `cert_warning` (default 14) and `cert_critical` (default 7) days.
-pub fn cert_days(o: &Opts) -> RhaiResult<(i64, i64)> {
-    let w = o.int("cert_warning", 0, 36_500, "14")?.unwrap_or(14);
-    let c = o.int("cert_critical", 0, 36_500, "7")?.unwrap_or(7);
-    if c > w {
-        return Err(o.bad(
-            "cert_critical",
-            format!(
-                "{c} days is more than cert_warning {w} days (critical must be the shorter time)"
-            ),
-        ));
-    }
-    Ok((w, c))
 }
 
 impl Probe for TlsCertProbe {

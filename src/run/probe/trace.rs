@@ -15,11 +15,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use super::opts::{Opts, RhaiResult};
 use super::range::fmt_num;
 use super::socket::{self, Deadline, Family};
 use super::{perf, Report};
-use crate::model::{Host, Outcome, Probe, Status};
+use crate::model::{Outcome, Probe, Status};
 
 /// The classic traceroute base port.
 const BASE_PORT: u16 = 33434;
@@ -38,31 +37,6 @@ pub struct TraceProbe {
     pub wait: Duration,
     /// Status of a changed route (`None`: routes may change).
     pub on_change: Option<Status>,
-}
-
-impl TraceProbe {
-    pub const OPTIONS: &'static [&'static str] = &["max_hops", "wait", "on_route_change"];
-
-    pub fn new(h: &Host, family: Family, o: &Opts) -> RhaiResult<TraceProbe> {
-        let on_change = match o.string("on_route_change", "\"warning\"")?.as_deref() {
-            None | Some("ignore") => None,
-            Some("warning") => Some(Status::Warning),
-            Some("critical") => Some(Status::Critical),
-            Some(x) => {
-                return Err(o.bad(
-                    "on_route_change",
-                    format!("{x:?} is not one of \"ignore\", \"warning\", \"critical\""),
-                ))
-            }
-        };
-        Ok(TraceProbe {
-            addr: family.addr_of(h),
-            family,
-            max_hops: o.int("max_hops", 1, 64, "30")?.unwrap_or(30) as u8,
-            wait: Duration::from_secs_f64(o.float("wait", 0.05, 30.0, "1")?.unwrap_or(1.0)),
-            on_change,
-        })
-    }
 }
 
 /// What an error-queue message told us.

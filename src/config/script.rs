@@ -9,6 +9,9 @@
 //! out") instead of occupying a worker. The only ways out of the sandbox are
 //! the helpers `http_get`, `tcp_connect`, `read_file` and `file_age`, each
 //! bounded by the deadline or a size limit.
+//!
+//! The one probe written in Rhai, so it lives in `config/`, where Rhai is
+//! spoken; the native probes in `crate::run::probe` know nothing of it.
 
 use std::io::Read;
 use std::net::TcpStream;
@@ -17,10 +20,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use rhai::{Dynamic, Engine, EvalAltResult, FnPtr, Map, Module, NativeCallContext, AST};
 
-use super::opts::{err, Opts, RhaiResult};
-use super::socket::{self, Deadline};
-use super::Report;
+use crate::config::options::{as_number, err, Opts, RhaiResult};
 use crate::model::{Outcome, Perf, Probe, Status};
+use crate::run::probe::socket::{self, Deadline};
+use crate::run::probe::Report;
 
 /// What `read_file` and `http_get` return at most.
 const READ_LIMIT: u64 = 1024 * 1024;
@@ -79,27 +82,23 @@ impl ScriptProbe {
     }
 }
 
-fn script_err(msg: String) -> Box<EvalAltResult> {
-    err(msg)
-}
-
 /// `http_get(url)` → `#{ status, body }`; a transport failure is an error.
 fn http_get(url: &str, deadline: &Deadline) -> Result<Map, Box<EvalAltResult>> {
     let left = deadline
         .left()
-        .map_err(|_| script_err(format!("http_get({url}): {}", deadline.timed_out())))?;
-    let tls = super::tls::http_tls(&Default::default()).map_err(script_err)?;
+        .map_err(|_| err(format!("http_get({url}): {}", deadline.timed_out())))?;
+    let tls = crate::run::probe::tls::http_tls(&Default::default()).map_err(err)?;
     let resp = crate::net::http::agent(left, tls, 5, None)
         .get(url)
         .call()
-        .map_err(|e| script_err(format!("http_get({url}): {e}")))?;
+        .map_err(|e| err(format!("http_get({url}): {e}")))?;
     let status = i64::from(resp.status().as_u16());
     let mut body = Vec::new();
     resp.into_body()
         .into_reader()
         .take(READ_LIMIT)
         .read_to_end(&mut body)
-        .map_err(|e| script_err(format!("http_get({url}): reading the body: {e}")))?;
+        .map_err(|e| err(format!("http_get({url}): reading the body: {e}")))?;
     let mut m = Map::new();
     m.insert("status".into(), Dynamic::from(status));
     m.insert(
@@ -125,11 +124,11 @@ fn tcp_connect(host: &str, port: i64, deadline: &Deadline) -> bool {
 
 /// `read_file(path)` → its text (at most 1 MiB, lossy UTF-8).
 fn read_file(path: &str) -> Result<String, Box<EvalAltResult>> {
-    let f = std::fs::File::open(path).map_err(|e| script_err(format!("read_file({path}): {e}")))?;
+    let f = std::fs::File::open(path).map_err(|e| err(format!("read_file({path}): {e}")))?;
     let mut buf = Vec::new();
     f.take(READ_LIMIT)
         .read_to_end(&mut buf)
-        .map_err(|e| script_err(format!("read_file({path}): {e}")))?;
+        .map_err(|e| err(format!("read_file({path}): {e}")))?;
     Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
@@ -137,7 +136,7 @@ fn read_file(path: &str) -> Result<String, Box<EvalAltResult>> {
 fn file_age(path: &str) -> Result<f64, Box<EvalAltResult>> {
     let m = std::fs::metadata(path)
         .and_then(|m| m.modified())
-        .map_err(|e| script_err(format!("file_age({path}): {e}")))?;
+        .map_err(|e| err(format!("file_age({path}): {e}")))?;
     Ok(SystemTime::now()
         .duration_since(m)
         .map(|d| d.as_secs_f64())
@@ -216,7 +215,7 @@ impl ScriptProbe {
         let data = m.get("data").map(to_json);
         if let Some(data) = m.get("data").and_then(|d| d.clone().try_cast::<Map>()) {
             for (k, v) in data {
-                match super::opts::as_number(&v) {
+                match as_number(&v) {
                     Some(n) => perfdata.push(Perf::Item {
                         label: k.to_string(),
                         value: n,

@@ -1,14 +1,17 @@
-//! Option maps of the probe constructors (`tcp(h, 443, #{ tls: true })`).
+//! Option maps of the config's constructors (`tcp(h, 443, #{ tls: true })`,
+//! `webhook(url, #{ timeout: 5 })`, `redis(url, #{ stream: "x" })`): the one
+//! reader of them, and the Rhai error type every config function returns.
 //!
 //! Every constructor checks its map up front, so a typo or a value of the
 //! wrong type is a config error at the line that wrote it, naming the option
-//! and the fix, instead of a probe that silently does something else.
+//! and the fix, instead of a probe, channel or output that silently does
+//! something else.
 
 use rhai::{Dynamic, EvalAltResult, Map, Position};
 
-use super::range::Range;
+use crate::run::probe::range::Range;
 
-/// What a constructor returns to Rhai on a bad argument.
+/// What a config function returns to Rhai on a bad argument.
 pub type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
 
 /// A runtime error for the config script; Rhai fills in the position.
@@ -22,6 +25,7 @@ pub fn err(msg: impl Into<String>) -> Box<EvalAltResult> {
 /// A checked option map of one constructor.
 #[derive(Debug)]
 pub struct Opts {
+    /// The constructor as messages name it (`tcp`, `webhook()`).
     probe: String,
     map: Map,
 }
