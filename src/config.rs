@@ -11,6 +11,7 @@
 
 mod alert_policy;
 mod builder;
+pub mod channels;
 mod checks;
 mod engine;
 mod error;
@@ -18,6 +19,7 @@ mod imports;
 mod keys;
 mod maintenance;
 pub mod options;
+pub mod outputs;
 pub mod probes;
 pub mod script;
 mod summary;

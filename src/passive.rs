@@ -44,7 +44,10 @@ pub use crate::net::http::ClientTls;
 pub use ingest::{pick_up_result_dir, send_stdin, SEND_FLUSH};
 pub use redis::{RedisDest, RedisUrl};
 pub use result::PassiveResult;
-pub use spec::{register, OutputKind, OutputSpec, DEFAULT_SPOOL_MAX_BYTES};
+pub use spec::{OutputKind, OutputSpec, DEFAULT_SPOOL_MAX_BYTES};
+// What the config checks an output's options against.
+pub use command_file::ATOMIC_LINE;
+pub use elasticsearch::index_problem as elasticsearch_index_problem;
 
 use sink::Sink;
 use spool::Spool;

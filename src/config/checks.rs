@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, NativeCallContext, Position};
+use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, NativeCallContext};
 
 use crate::model::{CheckDef, CheckKind, CheckSpec, Host};
 
@@ -42,12 +42,7 @@ pub const CHECK_OPTIONS: &[&str] = &[
 /// The options `host(name, #{ ... })` accepts.
 pub const HOST_OPTIONS: &[&str] = &["name", "ipv4", "ipv6", "depends_on"];
 
-type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
-
-/// An error for Rhai to place at the call that caused it.
-fn rt(msg: impl Into<String>) -> Box<EvalAltResult> {
-    EvalAltResult::ErrorRuntime(msg.into().into(), Position::NONE).into()
-}
+use super::options::{err as rt, RhaiResult};
 
 fn opt_str(s: &Option<String>) -> Dynamic {
     s.clone().map_or(Dynamic::UNIT, Dynamic::from)

@@ -190,8 +190,8 @@ pub fn build(path: &Path, shared: &Shared, printed: &Printed) -> Engine {
     super::maintenance::register(&mut engine, shared);
     super::imports::register(&mut engine, shared, path);
     super::probes::register(&mut engine);
-    crate::passive::register(&mut engine);
-    crate::notify::channel::spec::register(&mut engine);
+    super::outputs::register(&mut engine);
+    super::channels::register(&mut engine);
     engine
 }
 

@@ -18,7 +18,7 @@ mod yaml;
 
 use std::path::{Path, PathBuf};
 
-use rhai::{Dynamic, Engine, EvalAltResult, NativeCallContext, Position};
+use rhai::{Dynamic, Engine, NativeCallContext};
 
 use super::builder::{Builder, CheckOpts, Shared};
 use super::checks;
@@ -46,9 +46,7 @@ pub fn register(engine: &mut Engine, shared: &Shared, config: &Path) {
             let s = shared.clone();
             let base = base.clone();
             let run = move |ctx: &NativeCallContext, path: &Dynamic, opts: Option<&Dynamic>| {
-                import(&s, ctx, &base, name, path, opts, read).map_err(|e| -> Box<EvalAltResult> {
-                    EvalAltResult::ErrorRuntime(e.into(), Position::NONE).into()
-                })
+                import(&s, ctx, &base, name, path, opts, read).map_err(super::options::err)
             };
             if with_opts {
                 engine.register_fn(

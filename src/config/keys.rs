@@ -12,7 +12,7 @@
 //! to Rhai indexers, which is where an unknown key is caught with a message
 //! that names it and lists the known ones (picomon's typo protection).
 
-use rhai::{Dynamic, Engine, EvalAltResult, FuncRegistration, ImmutableString, Position, INT};
+use rhai::{Dynamic, Engine, EvalAltResult, FuncRegistration, ImmutableString, INT};
 
 use crate::notify::channel::spec::ChannelSpec;
 use crate::passive::OutputSpec;
@@ -585,10 +585,7 @@ pub struct EmailsObj(Shared);
 #[derive(Clone)]
 pub struct ReportObj(Shared);
 
-fn rt(msg: String) -> Box<EvalAltResult> {
-    // Position::NONE: Rhai fills in the position of the access.
-    EvalAltResult::ErrorRuntime(msg.into(), Position::NONE).into()
-}
+use super::options::err as rt;
 
 /// Registers the three objects and their key access.
 pub fn register(engine: &mut Engine) {
@@ -623,7 +620,7 @@ pub fn register(engine: &mut Engine) {
                         b.state_dir_at =
                             Some((pos.line().unwrap_or(0), pos.position().unwrap_or(1)));
                     }
-                    Ok(())
+                    Ok::<(), String>(())
                 })
                 .map_err(rt)
             },

@@ -3,7 +3,7 @@
 //! a silence the config declares. The window keys are `when`'s, parsed by
 //! `when`'s own rules; `end` is read like `start`.
 
-use rhai::{Dynamic, Engine, EvalAltResult, Map, NativeCallContext, Position};
+use rhai::{Dynamic, Engine, EvalAltResult, Map, NativeCallContext};
 
 use crate::alert::quiet::Maintenance;
 
@@ -18,8 +18,7 @@ pub fn register(engine: &mut Engine, shared: &Shared) {
         "maintenance",
         move |ctx: NativeCallContext, opts: Dynamic| -> Result<(), Box<EvalAltResult>> {
             let line = ctx.call_position().line().unwrap_or(0);
-            let m = parse(&opts, line)
-                .map_err(|e| EvalAltResult::ErrorRuntime(e.into(), Position::NONE))?;
+            let m = parse(&opts, line).map_err(super::options::err)?;
             s.with(|b| b.maintenance.push(m));
             Ok(())
         },

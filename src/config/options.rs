@@ -7,7 +7,13 @@
 //! and the fix, instead of a probe, channel or output that silently does
 //! something else.
 
-use rhai::{Dynamic, EvalAltResult, Map, Position};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rhai::{Array, Dynamic, EvalAltResult, Map, Position};
+
+use crate::duration::{option_seconds, Given};
+use crate::net::http::ClientTls;
 
 use crate::run::probe::range::Range;
 
@@ -31,7 +37,9 @@ pub struct Opts {
 }
 
 impl Opts {
-    /// Checks that every key of `map` is one of `allowed`.
+    /// Checks that every key of `map` is one of `allowed`. `probe` is the
+    /// constructor as messages name it: `tcp` for a probe, `webhook()` for
+    /// a channel or an output.
     pub fn new(probe: &str, map: Map, allowed: &[&str]) -> RhaiResult<Opts> {
         for key in map.keys() {
             if !allowed.contains(&key.as_str()) {
@@ -205,6 +213,123 @@ impl Opts {
     /// A TCP/UDP port number.
     pub fn port(&self, key: &str) -> RhaiResult<Option<u16>> {
         Ok(self.int(key, 1, 65535, "8080")?.map(|p| p as u16))
+    }
+
+    // The readers below word their errors as channels and outputs always
+    // have (`webhook(): option `name` must be a string, not i64`).
+
+    /// A string, without an example in the message.
+    pub fn text(&self, key: &str) -> RhaiResult<Option<String>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => v.clone().into_string().map(Some).map_err(|t| {
+                err(format!(
+                    "{}: option `{key}` must be a string, not {t}",
+                    self.probe
+                ))
+            }),
+        }
+    }
+
+    /// A path; `""` is the same as not giving it.
+    pub fn path(&self, key: &str) -> RhaiResult<Option<PathBuf>> {
+        Ok(self.text(key)?.filter(|s| !s.is_empty()).map(PathBuf::from))
+    }
+
+    /// A whole number in `min..=max`, `default` when not given.
+    pub fn count(&self, key: &str, default: i64, min: i64, max: i64) -> RhaiResult<i64> {
+        let Some(v) = self.get(key) else {
+            return Ok(default);
+        };
+        let n = v.as_int().map_err(|t| {
+            err(format!(
+                "{}: option `{key}` must be a whole number, not {t}",
+                self.probe
+            ))
+        })?;
+        if n < min || n > max {
+            return Err(err(format!(
+                "{}: option `{key}` = {n} is out of range ({min}..={max})",
+                self.probe
+            )));
+        }
+        Ok(n)
+    }
+
+    /// Seconds (a number, or a duration as text: `"5m"`) in `min..=max`,
+    /// `default` when not given.
+    pub fn seconds(&self, key: &str, default: f64, min: f64, max: f64) -> RhaiResult<Duration> {
+        let Some(v) = self.get(key) else {
+            return Ok(Duration::from_secs_f64(default));
+        };
+        let text = v.is_string().then(|| v.to_string());
+        let given = match (&text, as_number(v)) {
+            (Some(t), _) => Given::Text(t),
+            (None, Some(n)) => Given::Number(n),
+            (None, None) => Given::Other(v.type_name()),
+        };
+        let what = format!("{}: option `{key}`", self.probe);
+        option_seconds(&what, given, min, max).map_err(err)
+    }
+
+    /// A list of strings, or one string standing for a list of one; empty
+    /// when not given.
+    pub fn list(&self, key: &str) -> RhaiResult<Vec<String>> {
+        let Some(v) = self.get(key) else {
+            return Ok(Vec::new());
+        };
+        let items: Vec<Dynamic> = match v.read_lock::<Array>() {
+            Some(a) => a.to_vec(),
+            None => vec![v.clone()],
+        };
+        items
+            .into_iter()
+            .map(|x| {
+                x.into_string().map_err(|t| {
+                    err(format!(
+                        "{}: option `{key}` must be a list of strings, not one holding {t}",
+                        self.probe
+                    ))
+                })
+            })
+            .collect()
+    }
+
+    /// A map of one-line strings (`headers`, `labels`), in key order.
+    pub fn pairs(&self, key: &str) -> RhaiResult<Vec<(String, String)>> {
+        let Some(v) = self.get(key) else {
+            return Ok(Vec::new());
+        };
+        let Some(m) = v.read_lock::<Map>() else {
+            return Err(err(format!(
+                "{}: option `{key}` must be a map like #{{ team: \"ops\" }}",
+                self.probe
+            )));
+        };
+        let mut out = Vec::new();
+        for (k, x) in m.iter() {
+            let val = x.clone().into_string().map_err(|t| {
+                err(format!(
+                    "{}: option `{key}.{k}` must be a string, not {t}",
+                    self.probe
+                ))
+            })?;
+            if k.contains(['\r', '\n', ':']) || val.contains(['\r', '\n']) {
+                return Err(err(format!(
+                    "{}: option `{key}.{k}` must be one line (and its name without `:`)",
+                    self.probe
+                )));
+            }
+            out.push((k.to_string(), val));
+        }
+        Ok(out)
+    }
+
+    /// `client_cert` and `client_key`, both or neither.
+    pub fn client(&self) -> RhaiResult<Option<ClientTls>> {
+        // `pair` adds the `()` itself.
+        let func = self.probe.strip_suffix("()").unwrap_or(&self.probe);
+        ClientTls::pair(func, self.text("client_cert")?, self.text("client_key")?).map_err(err)
     }
 }
 

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use picomon::model::Status;
 use picomon::passive::{
-    pick_up_result_dir, register, send_stdin, OutputKind, OutputSpec, Outputs, PassiveResult,
+    pick_up_result_dir, send_stdin, OutputKind, OutputSpec, Outputs, PassiveResult,
     DEFAULT_SPOOL_MAX_BYTES,
 };
 use support::ports::{hold_port, reserve_port, Reserved};
@@ -522,7 +522,7 @@ fn result_dir_files_are_forwarded_then_removed_and_temp_files_left_alone() {
 #[test]
 fn rhai_constructors_build_specs_and_refuse_bad_options() {
     let mut engine = rhai::Engine::new();
-    register(&mut engine);
+    picomon::config::outputs::register(&mut engine);
     let specs: rhai::Array = engine
         .eval(
             r#"[

@@ -18,8 +18,7 @@ use std::time::Duration;
 
 use picomon::model::Status;
 use picomon::passive::{
-    register, OutputKind, OutputSpec, Outputs, PassiveResult, RedisDest, RedisUrl,
-    DEFAULT_SPOOL_MAX_BYTES,
+    OutputKind, OutputSpec, Outputs, PassiveResult, RedisDest, RedisUrl, DEFAULT_SPOOL_MAX_BYTES,
 };
 use serde_json::Value;
 use support::ports::{hold_port, reserve_port_on, Reserved};
@@ -492,7 +491,7 @@ fn rediss_talks_tls_checked_against_ca_file() {
 #[test]
 fn redis_constructor_checks_its_options() {
     let mut engine = rhai::Engine::new();
-    register(&mut engine);
+    picomon::config::outputs::register(&mut engine);
     let s: OutputSpec = engine
         .eval(r#"redis("redis://127.0.0.1:6380/2", #{ stream: "picomon", maxlen: 5000, secret_file: "/etc/picomon/redis.secret" })"#)
         .expect("valid");
@@ -754,7 +753,7 @@ fn elasticsearch_partial_failures_refused_documents_are_dropped_busy_ones_retrie
 #[test]
 fn elasticsearch_constructor_checks_its_options() {
     let mut engine = rhai::Engine::new();
-    register(&mut engine);
+    picomon::config::outputs::register(&mut engine);
     let s: OutputSpec = engine
         .eval(
             r#"elasticsearch("https://es.example.org:9200/", #{ index: "mon-%Y.%m", batch: 100,

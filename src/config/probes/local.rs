@@ -98,12 +98,14 @@ pub fn pressure(o: &Opts) -> RhaiResult<PressureProbe> {
         None => Scope::Auto,
         Some(s) if s == "self" => Scope::Own,
         Some(s) if s.starts_with('/') && !s.split('/').any(|p| p == "..") => Scope::Cgroup(s),
-        Some(s) => return Err(o.bad(
-            "cgroup",
-            format!(
+        Some(s) => {
+            return Err(o.bad(
+                "cgroup",
+                format!(
                 "{s:?} is neither \"self\" nor a cgroup path like \"/system.slice/nginx.service\""
             ),
-        )),
+            ))
+        }
     };
     Ok(PressureProbe {
         resources,
