@@ -11,130 +11,16 @@ use std::fs;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use support::ports::{reserve_port, Reserved};
+use support::rig::Rig;
 use support::smtp::{Mail, Smtp};
 use support::term::Terminal;
-use support::{picomon_bin, wait_until, Daemon, Sandbox};
+use support::{picomon_bin, wait_until, Sandbox};
 
 const LONG: Duration = Duration::from_secs(30);
-
-/// A sandbox whose config runs the settable test plugin as `flappy` on
-/// web1 (status from the file `status`, one line per run in `runs`) plus
-/// `extra`, mailing to 127.0.0.1:`port`.
-struct Rig {
-    sb: Sandbox,
-    port: u16,
-    /// Holds `port` until the test's server takes it over.
-    _held: Reserved,
-}
-
-impl Rig {
-    fn new(tick: f64, extra: &str) -> Rig {
-        let sb = Sandbox::new();
-        let (_held, port) = reserve_port();
-        let rig = Rig { sb, port, _held };
-        rig.write_config(tick, extra);
-        rig
-    }
-
-    fn write_config(&self, tick: f64, extra: &str) {
-        let plugin = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp/status-plugin.sh");
-        let d = self.dir().display().to_string();
-        let port = self.port;
-        self.sb.config(&format!(
-            r#"
-config.base_tick = {tick};
-config.state_dir = "{d}/state";
-config.emails.to = ["ops@example.org"];
-config.emails.addr_from = "picomon <picomon@example.org>";
-config.emails.smtp_host = "127.0.0.1:{port}";
-config.emails.smtp_retry_timeout = 1;
-config.emails.subject_tpl = "[picomon] {{state}}: {{check}} on {{dest}}";
-add(plugin("{plugin}", ["{d}/runs", "{d}/status"]), #{{ name: "flappy", target_name: "web1", retry: 0 }});
-{extra}
-"#,
-            plugin = plugin.display()
-        ));
-    }
-
-    fn dir(&self) -> &Path {
-        self.sb.dir.path()
-    }
-
-    fn state(&self) -> PathBuf {
-        self.dir().join("state")
-    }
-
-    fn config(&self) -> String {
-        self.dir().join("config.rhai").display().to_string()
-    }
-
-    fn set_status(&self, code: i32, text: &str) {
-        support::set_plugin_status(self.dir(), code, text);
-    }
-
-    fn runs(&self) -> usize {
-        support::count_lines(&self.dir().join("runs"))
-    }
-
-    fn wait_runs(&self, n: usize) {
-        let target = self.runs() + n;
-        wait_until(LONG, &format!("{n} more plugin runs"), || {
-            (self.runs() >= target).then_some(())
-        });
-    }
-
-    /// Starts the daemon and waits until its socket answers.
-    fn daemon(&self) -> Daemon {
-        let d = Daemon::start_anew(self.dir(), &["-c", &self.config()]);
-        wait_until(LONG, "the control socket", || {
-            // 0, or 1 with a check in PROBLEM; 3 while no daemon answers.
-            matches!(self.picomon(&["status"]).status.code(), Some(0 | 1)).then_some(())
-        });
-        d
-    }
-
-    fn server(&self) -> Smtp {
-        Smtp::start(self.dir(), self.port)
-    }
-
-    /// `picomon ARGS -c CONFIG`.
-    fn picomon(&self, args: &[&str]) -> Output {
-        let mut all: Vec<&str> = args.to_vec();
-        let cfg = self.config();
-        all.extend(["-c", &cfg]);
-        self.sb.run(&all)
-    }
-
-    fn status_json(&self) -> serde_json::Value {
-        let out = self.picomon(&["status", "--json"]);
-        assert!(matches!(out.status.code(), Some(0 | 1)), "{out:?}");
-        serde_json::from_slice(&out.stdout).expect("status --json is JSON")
-    }
-
-    /// The `flappy` entry of `status --json`.
-    fn flappy(&self) -> serde_json::Value {
-        let v = self.status_json();
-        v["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["name"] == "flappy")
-            .cloned()
-            .expect("flappy in status")
-    }
-
-    fn wait_phase(&self, phase: &str) -> serde_json::Value {
-        wait_until(LONG, &format!("flappy in phase {phase}"), || {
-            let c = self.flappy();
-            (c["phase"] == phase).then_some(c)
-        })
-    }
-}
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -147,7 +33,7 @@ fn status_json_shows_each_check_and_without_a_daemon_the_saved_state_and_exit_3(
         r#"add(plugin("check_dummy", ["0", "all fine"]), #{ name: "calm", target_name: "db1" });"#,
     );
     r.set_status(2, "CRITICAL - down hard");
-    let mut d = r.daemon();
+    let mut d = r.daemon_ready();
     let c = r.wait_phase("problem");
     assert_eq!(c["target"], "web1");
     assert_eq!(c["status"], "CRITICAL");
@@ -257,7 +143,7 @@ fn status_json_shows_each_check_and_without_a_daemon_the_saved_state_and_exit_3(
 #[test]
 fn reload_answers_with_the_config_error_then_with_what_changed() {
     let r = Rig::new(60.0, "");
-    let mut d = r.daemon();
+    let mut d = r.daemon_ready();
     let good = fs::read_to_string(r.config()).unwrap();
     fs::write(
         r.config(),
@@ -296,7 +182,7 @@ fn run_runs_one_check_now_and_prints_its_line() {
     // A tick of an hour: only `run` makes the second run.
     let r = Rig::new(3600.0, "");
     r.set_status(1, "WARNING - getting full");
-    let mut d = r.daemon();
+    let mut d = r.daemon_ready();
     // The plugin counts a run when it starts: wait for the first run's
     // result, or `run` could join that run instead of starting a second.
     wait_until(LONG, "the first run's result", || {
@@ -331,7 +217,7 @@ fn ask(stream: &UnixStream, line: &[u8]) -> serde_json::Value {
 #[test]
 fn garbage_and_a_10_mb_line_get_an_error_answer_and_the_daemon_carries_on() {
     let r = Rig::new(60.0, "");
-    let mut d = r.daemon();
+    let mut d = r.daemon_ready();
     let sock = r.state().join("control.sock");
     let mode = fs::metadata(&sock).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
@@ -370,7 +256,7 @@ fn garbage_and_a_10_mb_line_get_an_error_answer_and_the_daemon_carries_on() {
 #[test]
 fn silent_clients_hold_their_slots_two_seconds_at_most_and_never_delay_the_checks() {
     let r = Rig::new(0.3, "");
-    let mut d = r.daemon();
+    let mut d = r.daemon_ready();
     let sock = r.state().join("control.sock");
     // Sixteen clients that connect and say nothing hold every slot, so a
     // seventeenth is turned away (tried again should the sixteen be cut
@@ -436,7 +322,7 @@ fn twenty_clients_dripping_as_another_user_never_lock_root_out() {
         .unwrap()
         .expect("a group with gid 65534 (nogroup)");
     let r = Rig::new(0.5, &format!("config.control_group = \"{}\";", group.name));
-    let mut d = r.daemon();
+    let mut d = r.daemon_ready();
     fs::set_permissions(r.dir(), fs::Permissions::from_mode(0o755)).unwrap();
     fs::set_permissions(r.state(), fs::Permissions::from_mode(0o755)).unwrap();
     let sock = r.state().join("control.sock");
@@ -509,7 +395,7 @@ fn a_client_running_as_nobody_is_refused_even_when_the_file_mode_lets_it_connect
         "this test needs root (it runs the client as nobody)"
     );
     let r = Rig::new(60.0, "");
-    let mut d = r.daemon();
+    let mut d = r.daemon_ready();
     let state = r.state().display().to_string();
     // The socket's own mode (0600) already keeps nobody out.
     fs::set_permissions(r.dir(), fs::Permissions::from_mode(0o755)).unwrap();
@@ -540,7 +426,7 @@ fn members_of_the_control_group_are_served_through_a_0660_socket() {
         .unwrap()
         .expect("a group with gid 65534 (nogroup)");
     let r = Rig::new(60.0, &format!("config.control_group = \"{}\";", group.name));
-    let mut d = r.daemon();
+    let mut d = r.daemon_ready();
     let sock = r.state().join("control.sock");
     let meta = fs::metadata(&sock).unwrap();
     assert_eq!(meta.permissions().mode() & 0o777, 0o660);
@@ -564,7 +450,7 @@ fn an_ack_mails_into_the_thread_survives_a_restart_and_ends_at_recovery() {
     let r = Rig::new(0.3, "");
     let server = r.server();
     r.set_status(2, "CRITICAL - down");
-    let mut d = r.daemon();
+    let mut d = r.daemon_ready();
     let problem = server.wait_messages(1);
     assert_eq!(problem[0].subject(), "[picomon] CRITICAL: flappy on web1");
     // Acking a check that is not in PROBLEM says its phase.
@@ -586,14 +472,14 @@ fn an_ack_mails_into_the_thread_survives_a_restart_and_ends_at_recovery() {
         "{}",
         mails[1].body
     );
-    let c = r.flappy();
+    let c = r.check_json();
     assert_eq!(c["ack"]["by"], "root");
     assert_eq!(c["ack"]["comment"], "on it");
 
     // SIGKILL and restart: the ack is still there.
     d.kill();
-    let mut d = r.daemon();
-    assert_eq!(r.flappy()["ack"]["comment"], "on it");
+    let mut d = r.daemon_ready();
+    assert_eq!(r.check_json()["ack"]["comment"], "on it");
 
     r.set_status(0, "OK - back");
     let mails = server.wait_messages(3);
@@ -617,7 +503,7 @@ fn an_ack_mails_into_the_thread_survives_a_restart_and_ends_at_recovery() {
 fn a_silenced_problem_is_mailed_at_unsilence_and_one_that_recovered_is_not() {
     let r = Rig::new(0.3, "");
     let server = r.server();
-    let mut d = r.daemon();
+    let mut d = r.daemon_ready();
     let out = r.picomon(&["silence", "web1*", "--for", "1h", "-m", "deploy"]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert!(
@@ -639,7 +525,7 @@ fn a_silenced_problem_is_mailed_at_unsilence_and_one_that_recovered_is_not() {
     assert_eq!(c["silenced_by"], "1");
     // The silence survives a SIGKILL and restart.
     d.kill();
-    let mut d = r.daemon();
+    let mut d = r.daemon_ready();
     assert_eq!(r.status_json()["silences"][0]["id"], "1");
     r.wait_runs(3);
     assert!(server.received().is_empty(), "no mail while silenced");
@@ -723,7 +609,7 @@ fn a_reload_that_moves_state_dir_is_refused_and_the_waiting_problem_still_arrive
         },
     );
     r.set_status(2, "CRITICAL - down");
-    let mut d = r.daemon();
+    let mut d = r.daemon_ready();
     wait_until(LONG, "the Problem refused with 451", || {
         fs::read_to_string(&busy.log)
             .unwrap_or_default()
@@ -732,7 +618,11 @@ fn a_reload_that_moves_state_dir_is_refused_and_the_waiting_problem_still_arrive
     });
 
     let moved = r.dir().join("moved");
-    r.write_config(0.3, &format!("config.state_dir = \"{}\";", moved.display()));
+    r.write_config(
+        0.3,
+        "",
+        &format!("config.state_dir = \"{}\";", moved.display()),
+    );
     let line = line_of(&r.config(), "/moved\";");
     let out = r.picomon(&["reload"]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
@@ -750,7 +640,7 @@ fn a_reload_that_moves_state_dir_is_refused_and_the_waiting_problem_still_arrive
     d.signal(libc::SIGHUP);
     assert!(d.wait_stderr("state_dir cannot change while picomon runs", 2, LONG));
     assert!(d.wait_exit(Duration::from_millis(1)).is_none());
-    assert_eq!(r.flappy()["phase"], "problem");
+    assert_eq!(r.check_json()["phase"], "problem");
     for kept in ["lock", "control.sock"] {
         assert!(r.state().join(kept).exists(), "{kept} stays in the old dir");
     }
@@ -773,7 +663,7 @@ fn a_reload_that_moves_state_dir_is_refused_and_the_waiting_problem_still_arrive
 #[test]
 fn reload_after_a_syntax_error_at_the_last_line_answers_with_file_line_col() {
     let r = Rig::new(60.0, "");
-    let mut d = r.daemon();
+    let mut d = r.daemon_ready();
     let good = fs::read_to_string(r.config()).unwrap();
     // The daemon's state dir is set at the top; a syntax error stops the
     // whole script before it runs, so the CLI cannot learn it from the
@@ -805,7 +695,7 @@ fn reload_after_a_syntax_error_at_the_last_line_answers_with_file_line_col() {
 #[test]
 fn durations_above_one_hundred_years_are_refused_by_the_cli_and_the_daemon() {
     let r = Rig::new(60.0, "");
-    let d = r.daemon();
+    let d = r.daemon_ready();
     for long in ["18446744073709551615s", "9223372036854775807s", "36526d"] {
         let out = r.picomon(&["silence", "web1*", "--for", long]);
         assert_eq!(out.status.code(), Some(2), "{long}: {out:?}");
@@ -845,6 +735,7 @@ fn heartbeat_rig() -> Rig {
     fs::create_dir_all(r.dir().join("results")).unwrap();
     r.write_config(
         0.3,
+        "",
         &format!(
             r#"config.result_dir = "{d}/results";
 config.listen = "127.0.0.1:0";
@@ -891,7 +782,7 @@ fn picomon_first(r: &Rig, args: &[&str]) -> Output {
 fn heartbeat_pings_keep_it_ok_silence_is_one_problem_and_a_ping_one_recovery() {
     let r = heartbeat_rig();
     let server = r.server();
-    let mut d = r.daemon();
+    let mut d = r.daemon_ready();
     // Each ping is judged at once, so its answer says OK.
     for _ in 0..3 {
         let out = picomon_first(&r, &["ping", "backup"]);
@@ -1002,7 +893,7 @@ fn heartbeat_pings_keep_it_ok_silence_is_one_problem_and_a_ping_one_recovery() {
     let out = picomon_first(&r, &["ping", "backup", "-m", "before the restart"]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     d.kill();
-    let mut d = r.daemon();
+    let mut d = r.daemon_ready();
     let c = backup(&r);
     let output = c["output"].as_str().unwrap();
     assert!(
@@ -1120,7 +1011,7 @@ const WIDE: &str = r#"add(plugin("check_dummy", ["2", "CRITICAL - the peer refus
 #[test]
 fn status_on_an_80_column_terminal_fits_is_coloured_and_a_pipe_gets_whole_lines() {
     let r = Rig::new(0.3, WIDE);
-    let mut d = r.daemon();
+    let mut d = r.daemon_ready();
     wait_until(LONG, "the wide check in PROBLEM", || {
         let v = r.status_json();
         let wide = v["checks"]
@@ -1249,7 +1140,7 @@ fn bash_completes_check_names_from_the_config_and_silence_ids_from_the_daemon_or
     assert_eq!(complete("picomon sil"), ["silence", "silences"]);
 
     // Silence ids: the daemon's, then (stopped) the state dir's.
-    let mut d = r.daemon();
+    let mut d = r.daemon_ready();
     let out = r.picomon(&["silence", "web*", "-m", "deploy"]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert_eq!(complete(&format!("picomon -c {cfg} unsilence ")), ["1"]);

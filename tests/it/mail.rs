@@ -25,9 +25,10 @@ use picomon::notify::mail::{self, MailNotifier};
 use picomon::notify::{CheckView, Notice, Notifier};
 use support::certs::{Ca, Key};
 use support::mounts::{can_mount, Tmpfs};
-use support::ports::{reserve_port, reserve_port_on, Reserved};
+use support::ports::{reserve_port, reserve_port_on};
+use support::rig::{self, Rig, StatusCheck};
 use support::smtp::{Options, Smtp, Tls};
-use support::{Daemon, Sandbox};
+use support::Daemon;
 
 const DEADLINE: Duration = support::smtp::DEADLINE;
 const S: i64 = 1_000_000;
@@ -1312,92 +1313,42 @@ fn a_mail_refused_with_5xx_goes_to_failed_and_later_mail_still_arrives() {
 
 // ------------------------------------------- end to end: the real binary
 
-/// A sandbox with a config running the status-file plugin as "flappy on
-/// web1" every 0.3 s tick with retry 1, mailing through `port`.
-struct E2e {
-    sb: Sandbox,
-    port: u16,
-    /// Holds `port` until the test's server takes it over.
-    _held: Reserved,
+/// The end-to-end rig with `flappy` alerting after one retry, every 0.3 s
+/// tick, and `extra` after it.
+fn e2e(extra: &str) -> Rig {
+    Rig::with(
+        StatusCheck {
+            retry: 1,
+            ..rig::FLAPPY
+        },
+        0.3,
+        "",
+        extra,
+    )
 }
 
-impl E2e {
-    fn new(extra: &str) -> E2e {
-        let sb = Sandbox::new();
-        let (_held, port) = reserve_port();
-        let plugin = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp/status-plugin.sh");
-        let d = sb.dir.path().display().to_string();
-        let cfg = format!(
-            r#"
-config.base_tick = 0.3;
-config.state_dir = "{d}/state";
-config.emails.to = ["ops@example.org"];
-config.emails.addr_from = "picomon <picomon@example.org>";
-config.emails.smtp_host = "127.0.0.1:{port}";
-config.emails.smtp_retry_timeout = 1;
-config.emails.subject_tpl = "[picomon] {{state}}: {{check}} on {{dest}}";
-add(plugin("{plugin}", ["{d}/runs", "{d}/status"]), #{{ name: "flappy", target_name: "web1", retry: 1 }});
-{extra}
-"#,
-            plugin = plugin.display()
-        );
-        sb.config(&cfg);
-        E2e { sb, port, _held }
-    }
+/// The mails queued in the rig's outbox.
+fn outbox(t: &Rig) -> Vec<PathBuf> {
+    mail_files(&t.path("state/outbox"))
+}
 
-    fn path(&self) -> &Path {
-        self.sb.dir.path()
-    }
-
-    fn config(&self) -> String {
-        self.path().join("config.rhai").display().to_string()
-    }
-
-    fn set_status(&self, code: i32, text: &str) {
-        support::set_plugin_status(self.path(), code, text);
-    }
-
-    fn runs(&self) -> usize {
-        support::count_lines(&self.path().join("runs"))
-    }
-
-    /// Waits until the plugin ran `n` more times.
-    fn wait_runs(&self, n: usize) {
-        let target = self.runs() + n;
-        wait_for(&format!("{n} more plugin runs"), || {
-            (self.runs() >= target).then_some(())
-        });
-    }
-
-    fn daemon(&self) -> Daemon {
-        Daemon::start_anew(self.path(), &["-c", &self.config()])
-    }
-
-    fn server(&self) -> Smtp {
-        Smtp::start(self.path(), self.port)
-    }
-
-    fn outbox(&self) -> Vec<PathBuf> {
-        mail_files(&self.path().join("state/outbox"))
-    }
-
-    fn state_phase(&self) -> String {
-        fs::read_to_string(self.path().join("state/state"))
-            .ok()
-            .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
-            .and_then(|v| {
-                v["checks"]
-                    .as_object()
-                    .and_then(|m| m.values().next().cloned())
-            })
-            .and_then(|c| c["alert"]["phase"].as_str().map(String::from))
-            .unwrap_or_default()
-    }
+/// The check's phase in the state file ("" before the first save).
+fn state_phase(t: &Rig) -> String {
+    fs::read_to_string(t.path("state/state"))
+        .ok()
+        .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+        .and_then(|v| {
+            v["checks"]
+                .as_object()
+                .and_then(|m| m.values().next().cloned())
+        })
+        .and_then(|c| c["alert"]["phase"].as_str().map(String::from))
+        .unwrap_or_default()
 }
 
 #[test]
 fn e2e_problem_update_recovery_arrive_once_each_and_threaded() {
-    let t = E2e::new("");
+    let t = e2e("");
     let server = t.server();
     t.set_status(2, "CRITICAL - down");
     let mut d = t.daemon();
@@ -1450,11 +1401,11 @@ fn e2e_problem_update_recovery_arrive_once_each_and_threaded() {
 
 #[test]
 fn e2e_smtp_down_then_up_delivers_once_with_the_original_date() {
-    let t = E2e::new("");
+    let t = e2e("");
     t.set_status(2, "CRITICAL - down");
     let d = t.daemon();
     let files = wait_for("a mail in the outbox", || {
-        let f = t.outbox();
+        let f = outbox(&t);
         (!f.is_empty()).then_some(f)
     });
     let stored = fs::read_to_string(&files[0]).unwrap();
@@ -1477,22 +1428,22 @@ fn e2e_smtp_down_then_up_delivers_once_with_the_original_date() {
     let m = server.wait_messages(1);
     assert_eq!(m[0].one("Date"), date);
     assert_eq!(m[0].one("Subject"), "[picomon] CRITICAL: flappy on web1");
-    wait_for("an empty outbox", || t.outbox().is_empty().then_some(()));
+    wait_for("an empty outbox", || outbox(&t).is_empty().then_some(()));
     t.wait_runs(3);
     assert_eq!(server.received().len(), 1);
 }
 
 #[test]
 fn e2e_sigkill_with_mail_in_the_outbox_then_restart_mid_outage() {
-    let t = E2e::new("");
+    let t = e2e("");
     t.set_status(2, "CRITICAL - down");
     let mut d = t.daemon();
     let files = wait_for("a mail in the outbox and a PROBLEM state", || {
-        let f = t.outbox();
-        (!f.is_empty() && t.state_phase() == "Problem").then_some(f)
+        let f = outbox(&t);
+        (!f.is_empty() && state_phase(&t) == "Problem").then_some(f)
     });
     d.kill();
-    assert_eq!(t.outbox(), files, "the mail survives SIGKILL");
+    assert_eq!(outbox(&t), files, "the mail survives SIGKILL");
     let stored = fs::read_to_string(&files[0]).unwrap();
 
     let server = t.server();
@@ -1509,7 +1460,7 @@ fn e2e_sigkill_with_mail_in_the_outbox_then_restart_mid_outage() {
     // Still failing after the restart: still a PROBLEM, no second Problem.
     t.wait_runs(4);
     assert_eq!(server.received().len(), 1);
-    assert_eq!(t.state_phase(), "Problem");
+    assert_eq!(state_phase(&t), "Problem");
     t.set_status(0, "OK - back");
     let m = server.wait_messages(2);
     assert_eq!(m.len(), 2);
@@ -1524,16 +1475,16 @@ fn e2e_sigkill_with_mail_in_the_outbox_then_restart_mid_outage() {
         m[1].body
     );
     assert!(d.stop().success(), "{}", d.stderr());
-    assert_eq!(t.state_phase(), "Ok");
+    assert_eq!(state_phase(&t), "Ok");
 }
 
 #[test]
 fn e2e_sigkill_while_the_server_delays_quit_sends_the_mail_once() {
-    let t = E2e::new("");
+    let t = e2e("");
     // The server records the mail at the end of its data and answers QUIT
     // 6 s later: the daemon is killed in that wait.
     let server = Smtp::start_with(
-        t.path(),
+        t.dir(),
         t.port,
         &Options {
             extra: &["--quit-delay", "6"],
@@ -1549,9 +1500,9 @@ fn e2e_sigkill_while_the_server_delays_quit_sends_the_mail_once() {
     });
     d.kill();
     assert!(
-        t.outbox().is_empty(),
+        outbox(&t).is_empty(),
         "the accepted mail left the outbox before QUIT: {:?}",
-        t.outbox()
+        outbox(&t)
     );
     let mut d = t.daemon();
     // Still failing after the restart; several passes and ticks later the
@@ -1568,10 +1519,8 @@ fn e2e_forty_failures_in_one_tick_make_one_digest() {
     // A tick of 3 s, so the 40 runs of tick 0 end within it even on a
     // loaded machine: a run still going when the next tick comes has its
     // tick's transitions handed over without it (a second mail).
-    let t = E2e::new(
-        r#"config.base_tick = 3;
-for i in 0..40 { add(plugin("check_dummy", ["2", "down " + i]), #{ name: "c" + i, target_name: "web1", retry: 0 }); }"#,
-    );
+    let t = e2e(r#"config.base_tick = 3;
+for i in 0..40 { add(plugin("check_dummy", ["2", "down " + i]), #{ name: "c" + i, target_name: "web1", retry: 0 }); }"#);
     let server = t.server();
     t.set_status(0, "fine");
     let mut d = t.daemon();
@@ -1598,7 +1547,7 @@ for i in 0..40 { add(plugin("check_dummy", ["2", "down " + i]), #{ name: "c" + i
 
 #[test]
 fn e2e_reports_only_while_a_problem_exists() {
-    let t = E2e::new("config.emails.report.every = 1.5;");
+    let t = e2e("config.emails.report.every = 1.5;");
     let server = t.server();
     t.set_status(2, "CRITICAL - down");
     let mut d = t.daemon();
@@ -1629,7 +1578,7 @@ fn e2e_reports_only_while_a_problem_exists() {
 #[test]
 fn e2e_header_injection_through_a_real_plugin() {
     let plugin = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp/inject-plugin.sh");
-    let t = E2e::new(&format!(
+    let t = e2e(&format!(
         r#"add(plugin("{}", []), #{{ name: "evil", target_name: "web1", retry: 0 }});"#,
         plugin.display()
     ));
@@ -1649,14 +1598,14 @@ fn e2e_header_injection_through_a_real_plugin() {
 
 #[test]
 fn e2e_one_shot_mails_only_with_notify_and_test_mail_answers() {
-    let t = E2e::new("");
+    let t = e2e("");
     let server = t.server();
     t.set_status(2, "CRITICAL - down");
     let run = |args: &[&str]| t.sb.run(args);
     let out = run(&["-c", &t.config(), "-1"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        !t.path().join("state/outbox").exists(),
+        !t.dir().join("state/outbox").exists(),
         "plain -1 queued mail"
     );
     let out = run(&["-c", &t.config(), "-1", "--notify"]);
@@ -1668,7 +1617,7 @@ fn e2e_one_shot_mails_only_with_notify_and_test_mail_answers() {
     );
     let m = server.wait_messages(1);
     assert_eq!(m[0].one("Subject"), "[picomon] CRITICAL: flappy on web1");
-    assert!(t.outbox().is_empty());
+    assert!(outbox(&t).is_empty());
 
     let out = run(&["-c", &t.config(), "--test-mail"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -1695,25 +1644,23 @@ fn e2e_a_root_only_password_file_still_authenticates_after_dropping_to_nobody_an
     use std::os::unix::fs::PermissionsExt;
     // SAFETY: geteuid has no preconditions.
     assert_eq!(unsafe { libc::geteuid() }, 0, "--user needs root");
-    let t = E2e::new(
-        r#"
+    let t = e2e(r#"
 config.emails.smtp_tls = "starttls";
 config.emails.smtp_ca_file = "@DIR@/ca.pem";
 config.emails.smtp_user = "bob";
 config.emails.smtp_password_file = "@DIR@/smtp-password";
-"#,
-    );
+"#);
     // nobody runs the plugin (it writes `runs` here) and reads the config
     // and the CA; the password stays root's alone.
-    fs::set_permissions(t.path(), fs::Permissions::from_mode(0o777)).unwrap();
+    fs::set_permissions(t.dir(), fs::Permissions::from_mode(0o777)).unwrap();
     fs::set_permissions(t.config(), fs::Permissions::from_mode(0o644)).unwrap();
-    make_certs(t.path());
-    fs::set_permissions(t.path().join("ca.pem"), fs::Permissions::from_mode(0o644)).unwrap();
-    let pw = t.path().join("smtp-password");
+    make_certs(t.dir());
+    fs::set_permissions(t.dir().join("ca.pem"), fs::Permissions::from_mode(0o644)).unwrap();
+    let pw = t.dir().join("smtp-password");
     fs::write(&pw, "s3cret pass\n").unwrap();
     fs::set_permissions(&pw, fs::Permissions::from_mode(0o600)).unwrap();
     let server = Smtp::start_with(
-        t.path(),
+        t.dir(),
         t.port,
         &Options {
             auth: Some("bob:s3cret pass"),
@@ -1722,7 +1669,7 @@ config.emails.smtp_password_file = "@DIR@/smtp-password";
     );
     t.set_status(2, "CRITICAL - down");
     let config = t.config();
-    let mut d = Daemon::start_anew(t.path(), &["-c", &config, "--user", "nobody"]);
+    let mut d = Daemon::start_anew(t.dir(), &["-c", &config, "--user", "nobody"]);
     let p = server.wait_messages(1);
     assert_eq!(p[0].auth_user.as_deref(), Some("bob"));
     assert!(p[0].tls);
@@ -1748,7 +1695,7 @@ config.emails.smtp_password_file = "@DIR@/smtp-password";
 
 #[test]
 fn e2e_reload_keeps_the_mail_thread() {
-    let t = E2e::new("");
+    let t = e2e("");
     let server = t.server();
     t.set_status(2, "CRITICAL - down");
     let mut d = t.daemon();
@@ -1776,16 +1723,16 @@ fn e2e_reload_keeps_the_mail_thread() {
 
 #[test]
 fn e2e_corrupt_state_file_stops_start_up_naming_the_file() {
-    let t = E2e::new("");
-    fs::create_dir_all(t.path().join("state")).unwrap();
-    fs::write(t.path().join("state/state"), "{ not json").unwrap();
+    let t = e2e("");
+    fs::create_dir_all(t.dir().join("state")).unwrap();
+    fs::write(t.dir().join("state/state"), "{ not json").unwrap();
     let mut d = t.daemon();
     let mut child = d.child.take().unwrap();
     let status = wait_for("picomon to give up", || child.try_wait().ok().flatten());
     assert_eq!(status.code(), Some(1));
     let err = d.stderr();
     assert!(
-        err.contains(&format!("{}/state/state", t.path().display())),
+        err.contains(&format!("{}/state/state", t.dir().display())),
         "{err}"
     );
     assert!(
@@ -1812,8 +1759,8 @@ fn e2e_a_full_state_dir_still_mails_from_memory() {
     if !can_mount("e2e_a_full_state_dir_still_mails_from_memory") {
         return;
     }
-    let t = E2e::new("");
-    let fsys = Tmpfs::mount(&t.path().join("state"), "2m");
+    let t = e2e("");
+    let fsys = Tmpfs::mount(&t.dir().join("state"), "2m");
     t.set_status(0, "OK - fine");
     // No SMTP server yet: the Problem must wait in memory, shown by the dump.
     let mut d = t.daemon();
@@ -1831,7 +1778,7 @@ fn e2e_a_full_state_dir_still_mails_from_memory() {
             .then_some(())
     });
     assert!(
-        t.outbox().is_empty(),
+        outbox(&t).is_empty(),
         "the disk is full, yet a mail was written"
     );
     // The server comes; the disk is still full: sent from memory, and
@@ -1840,7 +1787,7 @@ fn e2e_a_full_state_dir_still_mails_from_memory() {
     server.wait_for(OPS, FLAPPY);
     let full = state_dir_problem();
     server.wait_for(OPS, &full);
-    assert!(t.outbox().is_empty());
+    assert!(outbox(&t).is_empty());
     // Space again, the check recovers.
     fs::remove_file(&fill).unwrap();
     t.set_status(0, "OK - back");
@@ -1851,12 +1798,12 @@ fn e2e_a_full_state_dir_still_mails_from_memory() {
     let status = d.stop();
     assert!(status.success(), "{}", d.stderr());
     // Stopped, with nothing owed: the counts are final.
-    assert!(t.outbox().is_empty(), "{:?}", t.outbox());
+    assert!(outbox(&t).is_empty(), "{:?}", outbox(&t));
     assert_eq!(server.count(OPS, FLAPPY), 1, "{:#?}", server.received());
     assert_eq!(server.count(OPS, &re), 1, "{:#?}", server.received());
     assert_eq!(server.count(OPS, &full), 1, "{:#?}", server.received());
     assert_eq!(server.count(OPS, &re_full), 1, "{:#?}", server.received());
-    assert!(mail_files(&t.path().join("state/outbox/failed")).is_empty());
+    assert!(mail_files(&t.dir().join("state/outbox/failed")).is_empty());
 }
 
 #[test]
@@ -1864,8 +1811,8 @@ fn e2e_a_read_only_state_dir_still_mails_from_memory() {
     if !can_mount("e2e_a_read_only_state_dir_still_mails_from_memory") {
         return;
     }
-    let t = E2e::new("");
-    let fsys = Tmpfs::mount(&t.path().join("state"), "2m");
+    let t = e2e("");
+    let fsys = Tmpfs::mount(&t.dir().join("state"), "2m");
     let server = t.server();
     t.set_status(0, "OK - fine");
     let mut d = t.daemon();
@@ -1887,7 +1834,7 @@ fn e2e_a_read_only_state_dir_still_mails_from_memory() {
     server.wait_for(OPS, &format!("Re: {read_only}"));
     let status = d.stop();
     assert!(status.success(), "{}", d.stderr());
-    assert!(t.outbox().is_empty(), "{:?}", t.outbox());
+    assert!(outbox(&t).is_empty(), "{:?}", outbox(&t));
     assert_eq!(server.count(OPS, FLAPPY), 1, "{:#?}", server.received());
     assert_eq!(server.count(OPS, &re), 1, "{:#?}", server.received());
     assert_eq!(server.count(OPS, &read_only), 1, "{:#?}", server.received());

@@ -12,94 +12,40 @@ use crate::support;
 
 use std::fs;
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use support::netns::{ip, Namespaces};
-use support::ports::{reserve_port, Reserved};
+use support::rig::{Rig, MARKER, OPS};
 use support::smtp::{Mail, Smtp};
 use support::wait::wait_until;
-use support::{Daemon, Sandbox};
 
 /// Generous: the machine may be very loaded.
 const WITHIN: Duration = Duration::from_secs(120);
 
-const OPS: &str = "ops@example.org";
 const LEAD: &str = "lead@example.org";
 
-/// A sandbox whose config mails `OPS` through a test server, with a
-/// "marker" check driven by a status file.
-struct Rig {
-    sb: Sandbox,
-    port: u16,
-    _held: Reserved,
+/// The end-to-end rig with `checks` before the `marker`, which runs at
+/// every tick.
+fn rig(base_tick: &str, checks: &str) -> Rig {
+    Rig::with(MARKER, base_tick, checks, "")
 }
 
-impl Rig {
-    fn new(base_tick: &str, checks: &str) -> Rig {
-        let sb = Sandbox::new();
-        let (_held, port) = reserve_port();
-        let plugin = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp/status-plugin.sh");
-        let d = sb.dir.path().display().to_string();
-        let cfg = format!(
-            r#"
-config.base_tick = {base_tick};
-config.state_dir = "{d}/state";
-config.emails.to = ["{OPS}"];
-config.emails.addr_from = "picomon <picomon@example.org>";
-config.emails.smtp_host = "127.0.0.1:{port}";
-config.emails.smtp_retry_timeout = 1;
-config.emails.subject_tpl = "[picomon] {{state}}: {{check}} on {{dest}}";
-{checks}
-add(plugin("{plugin}", ["{d}/marker-runs", "{d}/status"]), #{{ name: "marker", target_name: "here", retry: 0 }});
-"#,
-            plugin = plugin.display()
-        );
-        sb.config(&cfg);
-        Rig { sb, port, _held }
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.sb.path(rel)
-    }
-
-    fn daemon(&self) -> Daemon {
-        let cfg = self.path("config.rhai").display().to_string();
-        Daemon::start_anew(self.sb.dir.path(), &["-c", &cfg])
-    }
-
-    fn server(&self) -> Smtp {
-        Smtp::start(self.sb.dir.path(), self.port)
-    }
-
-    fn marker_runs(&self) -> usize {
-        support::count_lines(&self.path("marker-runs"))
-    }
-
-    /// Waits for `n` more ticks (the marker runs at every one).
-    fn wait_ticks(&self, n: usize) {
-        let target = self.marker_runs() + n;
-        wait_until(WITHIN, &format!("{n} more ticks"), || {
-            (self.marker_runs() >= target).then_some(())
-        });
-    }
-
-    /// Turns the marker CRITICAL and waits for its Problem: then every
-    /// mail queued before is in. Returns the mails before the marker.
-    fn all_mail(&self, server: &Smtp) -> Vec<Mail> {
-        support::set_plugin_status(self.sb.dir.path(), 2, "CRITICAL - marker");
-        let subject = "[picomon] CRITICAL: marker on here";
-        server.wait_for(OPS, subject);
-        let all = server.received();
-        // The marker's own thread (its escalation, say) is not counted.
-        let before: Vec<Mail> = all
-            .into_iter()
-            .filter(|m| !m.subject_decoded.contains("marker on here"))
-            .collect();
-        assert_eq!(server.count(OPS, subject), 1);
-        before
-    }
+/// Turns the marker CRITICAL and waits for its Problem: then every
+/// mail queued before is in. Returns the mails before the marker.
+fn all_mail(t: &Rig, server: &Smtp) -> Vec<Mail> {
+    t.set_status(2, "CRITICAL - marker");
+    let subject = "[picomon] CRITICAL: marker on here";
+    server.wait_for(OPS, subject);
+    let all = server.received();
+    // The marker's own thread (its escalation, say) is not counted.
+    let before: Vec<Mail> = all
+        .into_iter()
+        .filter(|m| !m.subject_decoded.contains("marker on here"))
+        .collect();
+    assert_eq!(server.count(OPS, subject), 1);
+    before
 }
 
 fn body_first_line(m: &Mail) -> &str {
@@ -261,7 +207,7 @@ fn a_router_down_is_one_problem_listing_the_unreachable_and_one_recovery() {
     let tag = std::process::id() % 100_000;
     let (net, router_link) = build_net(tag);
     let rtr = net.ns.names[0].clone();
-    let t = Rig::new(
+    let t = rig(
         "2",
         r#"
 let gw = host("gw", #{ ipv4: "10.202.0.2" });
@@ -274,7 +220,7 @@ add(tcp(srv2, 8000), #{ name: "web srv2", retry: 0, timeout: 1.5 });
     );
     let server = t.server();
     let mut d = t.daemon();
-    t.wait_ticks(2);
+    t.wait_runs(2);
     assert!(
         server.received().is_empty(),
         "{}",
@@ -285,12 +231,12 @@ add(tcp(srv2, 8000), #{ name: "web srv2", retry: 0, timeout: 1.5 });
     let problem = "[picomon] CRITICAL: router ping on gw";
     server.wait_for(OPS, problem);
     // Down for a few more ticks: nothing else.
-    t.wait_ticks(3);
+    t.wait_runs(3);
     ip(&format!("-n {rtr} link set {router_link} up"));
     server.wait_for(OPS, &format!("Re: {problem}"));
     // The dependents' next runs after the recovery: nothing from them.
-    t.wait_ticks(3);
-    let mails = t.all_mail(&server);
+    t.wait_runs(3);
+    let mails = all_mail(&t, &server);
     assert_eq!(mails.len(), 2, "{}", describe(&mails));
     let (p, r) = (&mails[0], &mails[1]);
     assert_eq!(p.subject_decoded, problem);
@@ -328,7 +274,7 @@ if [ "$n" -lt 40 ] && [ $((n % 2)) -eq 0 ]; then echo "CRITICAL - link down"; ex
 echo "OK - link up"
 exit 0
 "#;
-    let t = Rig::new(
+    let t = rig(
         "0.2",
         r#"add(plugin("@DIR@/toggle.sh", ["@DIR@/toggle-runs"]), #{ name: "link", target_name: "sw1", retry: 0 });"#,
     );
@@ -350,7 +296,7 @@ exit 0
     });
     let runs = support::count_lines(&toggles);
     assert!(runs >= 56, "it stops flapping after 16 steady runs: {runs}");
-    let mails = t.all_mail(&server);
+    let mails = all_mail(&t, &server);
     let firsts: Vec<&str> = mails.iter().map(body_first_line).collect();
     let flapping: Vec<&&str> = firsts
         .iter()
@@ -396,7 +342,7 @@ fn secs_after(line: &str, prefix: &str) -> u64 {
 fn reminders_and_the_escalated_recipient_are_counted_exactly() {
     let plugin = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp/status-plugin.sh");
     let sb_dir = "@DIR@";
-    let t = Rig::new(
+    let t = rig(
         "1",
         &format!(
             r#"
@@ -434,8 +380,8 @@ add(plugin("{}", ["{sb_dir}/db-runs", "{sb_dir}/db-status"]), #{{ name: "db", ta
             .any(|m| body_first_line(m).starts_with("OK: recovered after"))
             .then_some(())
     });
-    t.wait_ticks(2);
-    let mails = t.all_mail(&server);
+    t.wait_runs(2);
+    let mails = all_mail(&t, &server);
     let to_ops: Vec<&Mail> = mails
         .iter()
         .filter(|m| m.rcpt_tos.iter().any(|r| r == OPS))

@@ -1,7 +1,8 @@
 //! Shared helpers of the integration tests: temp dirs with a config, the
 //! real `picomon` binary as a child with captured output; and, in modules,
 //! polling with a deadline (`wait`), free ports (`ports`), processes and
-//! signals (`procs`), the test SMTP server (`smtp`), test certificates
+//! signals (`procs`), the test SMTP server (`smtp`), the end-to-end rig
+//! of a daemon mailing through it (`rig`), test certificates
 //! (`certs`), network namespaces (`netns`), the probe tests' peers and
 //! constructors (`probes`) and a real terminal (`term`, a tmux pane).
 #![allow(dead_code)]
@@ -12,6 +13,7 @@ pub mod netns;
 pub mod ports;
 pub mod probes;
 pub mod procs;
+pub mod rig;
 pub mod smtp;
 pub mod term;
 pub mod wait;
