@@ -8,7 +8,6 @@ use crate::support;
 
 use std::fs;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use support::*;
 
@@ -73,7 +72,6 @@ add(script("lookup", || {
 }), #{ timeout: 2 });
 "#,
     );
-    let started = Instant::now();
     let out = Command::new("ip")
         .args(["netns", "exec", &ns.name, "python3", "-c"])
         .arg(SILENT_DNS_THEN_EXEC)
@@ -81,14 +79,12 @@ add(script("lookup", || {
         .args(["-c", cfg.to_str().unwrap(), "-1"])
         .output()
         .expect("run picomon in the namespace");
-    let took = started.elapsed();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    // Without the bound the lookups would take the resolver's 30 s.
-    assert!(
-        took < Duration::from_secs(20),
-        "took {took:?}\n{stdout}\n{stderr}"
-    );
+    // Without the bound the lookups would wait for the resolver's 30 s and
+    // end with its error; each probe's own deadline says it gave up at the
+    // check's 2 s instead (how long the run took on the wall clock depends
+    // on the machine's load, so it is not asserted).
     for probe in ["tcp 80 on web1", "http4 on web1"] {
         let line = stdout
             .lines()
