@@ -33,8 +33,9 @@
 //!   the intake of `--send` and `config.result_dir`.
 //! - [`notify`]: what is sent: mail (compose, SMTP) and channels (webhook,
 //!   command, Alertmanager).
-//! - [`config`]: the Rhai engine, the functions a config may call,
-//!   validation.
+//! - [`config`]: the Rhai engine, the functions a config may call (probe,
+//!   channel and output constructors among them), validation; the only
+//!   module that speaks Rhai.
 //! - [`cli`]: command-line flags.
 //! - [`control`]: the control socket, its protocol, the CLI's clients.
 //! - [`web`]: the read-only HTTP listener.
