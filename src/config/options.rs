@@ -181,6 +181,25 @@ impl Opts {
         }
     }
 
+    /// One of the words in `choices`, as the value it stands for.
+    pub fn choice<T: Copy>(
+        &self,
+        key: &str,
+        example: &str,
+        choices: &[(&str, T)],
+    ) -> RhaiResult<Option<T>> {
+        let Some(word) = self.string(key, example)? else {
+            return Ok(None);
+        };
+        match choices.iter().find(|(w, _)| *w == word) {
+            Some((_, v)) => Ok(Some(*v)),
+            None => {
+                let words: Vec<String> = choices.iter().map(|(w, _)| format!("{w:?}")).collect();
+                Err(self.bad(key, format!("{word:?} is not one of {}", words.join(", "))))
+            }
+        }
+    }
+
     /// `ip_version: 4` or `6`.
     pub fn ip_version(&self, key: &str) -> RhaiResult<Option<u8>> {
         match self.int(key, 4, 6, "6")? {

@@ -423,17 +423,17 @@ pub fn ping(h: &Host, family: Family, o: &Opts) -> RhaiResult<PingProbe> {
             Some(s) => PingLimit::parse(&s).map(Some).map_err(|e| o.bad(key, e)),
         }
     };
-    let socket = match o.string("socket", "\"dgram\"")?.as_deref() {
-        None | Some("auto") => SocketKind::Auto,
-        Some("dgram") => SocketKind::Dgram,
-        Some("raw") => SocketKind::Raw,
-        Some(other) => {
-            return Err(o.bad(
-                "socket",
-                format!("{other:?} is not one of \"auto\", \"dgram\", \"raw\""),
-            ))
-        }
-    };
+    let socket = o
+        .choice(
+            "socket",
+            "\"dgram\"",
+            &[
+                ("auto", SocketKind::Auto),
+                ("dgram", SocketKind::Dgram),
+                ("raw", SocketKind::Raw),
+            ],
+        )?
+        .unwrap_or(SocketKind::Auto);
     Ok(PingProbe {
         addr: family.addr_of(h),
         family,
@@ -450,17 +450,17 @@ pub fn ping(h: &Host, family: Family, o: &Opts) -> RhaiResult<PingProbe> {
 pub const TRACE: &[&str] = &["max_hops", "wait", "on_route_change"];
 
 pub fn trace(h: &Host, family: Family, o: &Opts) -> RhaiResult<TraceProbe> {
-    let on_change = match o.string("on_route_change", "\"warning\"")?.as_deref() {
-        None | Some("ignore") => None,
-        Some("warning") => Some(Status::Warning),
-        Some("critical") => Some(Status::Critical),
-        Some(x) => {
-            return Err(o.bad(
-                "on_route_change",
-                format!("{x:?} is not one of \"ignore\", \"warning\", \"critical\""),
-            ))
-        }
-    };
+    let on_change = o
+        .choice(
+            "on_route_change",
+            "\"warning\"",
+            &[
+                ("ignore", None),
+                ("warning", Some(Status::Warning)),
+                ("critical", Some(Status::Critical)),
+            ],
+        )?
+        .flatten();
     Ok(TraceProbe {
         addr: family.addr_of(h),
         family,
