@@ -10,8 +10,7 @@ use crate::run::probe::load::{self, LoadProbe};
 use crate::run::probe::pressure::{self, PressureProbe, Scope, RESOURCES};
 use crate::run::probe::range::{Range, Thresholds};
 
-// `load([opts])`
-
+/// The options of `load([opts])`.
 pub const LOAD: &[&str] = &["warning", "critical", "per_cpu"];
 
 /// Limits given are taken as written (absolute unless `per_cpu`, as
@@ -57,8 +56,7 @@ fn load_limits(o: &Opts, key: &str) -> RhaiResult<Option<[f64; 3]>> {
     }
 }
 
-// `pressure([opts])`
-
+/// The options of `pressure([opts])`.
 pub const PRESSURE: &[&str] = &["resources", "avg", "warning", "critical", "cgroup"];
 
 pub fn pressure(o: &Opts) -> RhaiResult<PressureProbe> {
@@ -143,8 +141,7 @@ fn pressure_limits(
     Ok([r.clone(), r.clone(), r])
 }
 
-// `disk(path [, opts])`
-
+/// The options of `disk(path [, opts])`.
 pub const DISK: &[&str] = &["warning", "critical", "inode_warning", "inode_critical"];
 
 pub fn disk(path: &str, o: &Opts) -> RhaiResult<DiskProbe> {

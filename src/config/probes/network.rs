@@ -27,8 +27,7 @@ use crate::run::probe::tcp::TcpProbe;
 use crate::run::probe::tls::{TlsCertProbe, TlsOptions};
 use crate::run::probe::trace::TraceProbe;
 
-// `tcp(h, port [, opts])`
-
+/// The options of `tcp(h, port [, opts])`.
 pub const TCP: &[&str] = &[
     "send",
     "expect",
@@ -74,13 +73,11 @@ pub fn tcp(h: &Host, port: i64, o: &Opts) -> RhaiResult<TcpProbe> {
     })
 }
 
-// `tls_cert(h, port [, opts]), and the TLS options of tcp(), smtp4/6() and https4/6()`
-
-/// The probe options they come from.
-pub const TLS_KEYS: &[&str] = &["ca_file", "verify"];
+/// The TLS options of `tcp()`, `smtp4/6()`, `https4/6()` and `tls_cert()`.
+const TLS_KEYS: &[&str] = &["ca_file", "verify"];
 
 /// `ca_file` and `verify` of a probe's options.
-pub fn tls_options(o: &Opts) -> RhaiResult<TlsOptions> {
+fn tls_options(o: &Opts) -> RhaiResult<TlsOptions> {
     let ca_file = o.string("ca_file", "\"/etc/picomon/ca.pem\"")?;
     let no_verify = !o.bool("verify")?.unwrap_or(true);
     if no_verify && ca_file.is_some() {
@@ -93,7 +90,7 @@ pub fn tls_options(o: &Opts) -> RhaiResult<TlsOptions> {
 }
 
 /// True when any of [`TLS_KEYS`] was given.
-pub fn tls_given(o: &Opts) -> Option<&'static str> {
+fn tls_given(o: &Opts) -> Option<&'static str> {
     TLS_KEYS.iter().copied().find(|k| o.has(k))
 }
 
@@ -124,7 +121,7 @@ pub fn tls_cert(h: &Host, port: i64, o: &Opts) -> RhaiResult<TlsCertProbe> {
 }
 
 /// `cert_warning` (default 14) and `cert_critical` (default 7) days.
-pub fn cert_days(o: &Opts) -> RhaiResult<(i64, i64)> {
+fn cert_days(o: &Opts) -> RhaiResult<(i64, i64)> {
     let w = o.int("cert_warning", 0, 36_500, "14")?.unwrap_or(14);
     let c = o.int("cert_critical", 0, 36_500, "7")?.unwrap_or(7);
     if c > w {
@@ -138,8 +135,7 @@ pub fn cert_days(o: &Opts) -> RhaiResult<(i64, i64)> {
     Ok((w, c))
 }
 
-// `http4/6 and https4/6(h [, opts])`
-
+/// The options of `http4/6(h [, opts])` and `https4/6(h [, opts])`.
 pub const HTTP: &[&str] = &[
     "url",
     "vhost",
@@ -222,8 +218,7 @@ fn compile(o: &Opts, key: &str, re: &str) -> RhaiResult<Regex> {
     Regex::new(re).map_err(|e| o.bad(key, format!("bad regular expression: {e}")))
 }
 
-// `smtp4/6(h [, opts])`
-
+/// The options of `smtp4/6(h [, opts])`.
 pub const SMTP: &[&str] = &[
     "port",
     "helo",
@@ -301,8 +296,7 @@ pub fn smtp(h: &Host, family: Family, o: &Opts) -> RhaiResult<SmtpProbe> {
     })
 }
 
-// `jabber4/6(h [, opts])`
-
+/// The options of `jabber4/6(h [, opts])`.
 pub const JABBER: &[&str] = &["port", "domain"];
 
 pub fn jabber(h: &Host, family: Family, o: &Opts) -> RhaiResult<JabberProbe> {
@@ -316,8 +310,7 @@ pub fn jabber(h: &Host, family: Family, o: &Opts) -> RhaiResult<JabberProbe> {
     })
 }
 
-// `openvpn4/6(h [, opts])`
-
+/// The options of `openvpn4/6(h [, opts])`.
 pub const OPENVPN: &[&str] = &["port"];
 
 pub fn openvpn(h: &Host, family: Family, o: &Opts) -> RhaiResult<OpenVpnProbe> {
@@ -328,16 +321,15 @@ pub fn openvpn(h: &Host, family: Family, o: &Opts) -> RhaiResult<OpenVpnProbe> {
     })
 }
 
-// `dns4/6(h, #{ name, ... })`
-
 /// Parses a domain name as the user wrote it.
-pub fn parse_name(probe: &str, key: &str, s: &str) -> RhaiResult<Name> {
+fn parse_name(probe: &str, key: &str, s: &str) -> RhaiResult<Name> {
     let mut n = Name::from_ascii(s)
         .map_err(|e| err(format!("{probe}: {key} {s:?} is not a domain name: {e}")))?;
     n.set_fqdn(true);
     Ok(n)
 }
 
+/// The options of `dns4/6(h, #{ name, ... })`.
 pub const DNS: &[&str] = &[
     "name", "type", "expect", "port", "recurse", "warning", "critical",
 ];
@@ -376,8 +368,7 @@ pub fn dns(h: &Host, family: Family, o: &Opts) -> RhaiResult<DnsProbe> {
     })
 }
 
-// `dns_zone(zone [, opts])`
-
+/// The options of `dns_zone(zone [, opts])`.
 pub const DNS_ZONE: &[&str] = &["resolver", "port", "ip_version"];
 
 pub fn dns_zone(zone: &str, o: &Opts) -> RhaiResult<DnsZoneProbe> {
@@ -396,8 +387,7 @@ pub fn dns_zone(zone: &str, o: &Opts) -> RhaiResult<DnsZoneProbe> {
     })
 }
 
-// `mysql4/6(h [, opts])`
-
+/// The options of `mysql4/6(h [, opts])`.
 pub const MYSQL: &[&str] = &["port", "warning", "critical"];
 
 pub fn mysql(h: &Host, family: Family, o: &Opts) -> RhaiResult<MysqlProbe> {
@@ -412,8 +402,7 @@ pub fn mysql(h: &Host, family: Family, o: &Opts) -> RhaiResult<MysqlProbe> {
     })
 }
 
-// `ping4/6(h [, opts])`
-
+/// The options of `ping4/6(h [, opts])`.
 pub const PING: &[&str] = &["count", "interval", "warning", "critical", "socket"];
 
 pub fn ping(h: &Host, family: Family, o: &Opts) -> RhaiResult<PingProbe> {
@@ -445,8 +434,7 @@ pub fn ping(h: &Host, family: Family, o: &Opts) -> RhaiResult<PingProbe> {
     })
 }
 
-// `trace4/6(h [, opts])`
-
+/// The options of `trace4/6(h [, opts])`.
 pub const TRACE: &[&str] = &["max_hops", "wait", "on_route_change"];
 
 pub fn trace(h: &Host, family: Family, o: &Opts) -> RhaiResult<TraceProbe> {
@@ -470,8 +458,7 @@ pub fn trace(h: &Host, family: Family, o: &Opts) -> RhaiResult<TraceProbe> {
     })
 }
 
-// `peer(url [, opts])`
-
+/// The options of `peer(url [, opts])`.
 pub const PEER: &[&str] = &["ca_file", "timeout"];
 
 pub fn peer(url: &str, o: &Opts) -> RhaiResult<PeerProbe> {
