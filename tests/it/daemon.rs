@@ -390,14 +390,11 @@ add(plugin("@FIX@/daemon/hang", ["@DIR@/pids"]), #{ name: "hang", target_name: "
     })
     .expect("plugin did not start");
     assert_eq!(read(&pidfile).trim(), d.pid().to_string());
-    let t0 = Instant::now();
+    // The plugin's timeout is 600 s: an exit within the deadline means
+    // the daemon killed it rather than waiting for it.
     d.signal(libc::SIGTERM);
-    let status = d
-        .wait_exit(Duration::from_secs(10))
-        .expect("daemon did not exit");
-    let took = t0.elapsed();
+    let status = d.wait_exit(LONG).expect("daemon did not exit");
     assert_eq!(status.code(), Some(0), "{}", d.stderr());
-    assert!(took < Duration::from_secs(3), "took {took:?}");
     for pid in pids {
         assert!(
             wait_for(Duration::from_secs(5), || (!alive(pid)).then_some(())).is_some(),
