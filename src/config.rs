@@ -13,6 +13,7 @@ mod alert_policy;
 mod builder;
 pub mod channels;
 mod checks;
+mod contacts;
 mod engine;
 mod error;
 mod imports;
@@ -32,6 +33,7 @@ use std::time::Duration;
 use crate::model::{CheckSpec, Host};
 
 pub use checks::{CHECK_OPTIONS, HOST_OPTIONS};
+pub use contacts::CONTACT_KEYS;
 pub use engine::DEADLINE;
 pub use keys::{key_docs, KeyDoc, CONFIG_KEYS, EMAIL_KEYS, REPORT_KEYS};
 pub use summary::summary;
@@ -87,6 +89,8 @@ pub struct Config {
     /// `config.emails.escalate`.
     pub noise: crate::model::PolicyDefaults,
     pub emails: EmailConfig,
+    /// `contact(...)` and which checks pick which (`contacts: [...]`).
+    pub contacts: crate::model::ContactBook,
     pub hosts: Vec<Host>,
     pub checks: Vec<CheckSpec>,
 }
@@ -107,6 +111,7 @@ impl<'a> From<&'a Config> for MailSettings<'a> {
     fn from(cfg: &'a Config) -> Self {
         MailSettings {
             emails: &cfg.emails,
+            contacts: &cfg.contacts,
             config_path: &cfg.path,
             listen: cfg.listen,
         }
@@ -346,7 +351,14 @@ fn build_config(path: &Path, b: &builder::Builder) -> Result<Config, ConfigError
         col: 1,
         message,
     })?;
-    let checks = checks::finish(b, noise);
+    let mut checks = checks::finish(b, noise);
+    // `escalate` may name contacts: the daemon sees their addresses.
+    for c in &mut checks {
+        if let Some(steps) = c.noise.as_mut().and_then(|n| n.escalate.as_mut()) {
+            *steps = contacts::expand_escalate(&b.contacts, steps).into_boxed_slice();
+        }
+    }
+    let contacts = contacts::book(b, &checks);
     if !k.standby_for.is_empty()
         && !checks
             .iter()
@@ -427,8 +439,9 @@ fn build_config(path: &Path, b: &builder::Builder) -> Result<Config, ConfigError
                 &k.default_renotify_every.clone().into(),
             )
             .unwrap_or(0),
-            escalate: e.escalate.0.clone(),
+            escalate: contacts::expand_escalate(&b.contacts, &e.escalate.0),
         },
+        contacts,
         hosts: b.hosts.clone(),
         checks,
     })

@@ -4,10 +4,12 @@
 //! imports nothing of the crate but the clock.
 
 pub mod check;
+pub mod contact;
 pub mod heartbeat;
 pub mod plugin_output;
 pub mod policy;
 
 pub use check::*;
+pub use contact::{Contact, ContactBook, Period};
 pub use plugin_output::{parse_plugin_output, Perf};
 pub use policy::{AlertPolicy, Escalation, FlapSetting, PolicyDefaults};

@@ -9,6 +9,7 @@
 //! - [`channels`]: the channels as one notifier; [`fanout`]: mail + them.
 
 pub mod channel;
+pub mod contacts;
 pub mod fanout;
 pub mod mail;
 

@@ -117,11 +117,13 @@ pub fn escalate(what: &str, val: &Dynamic) -> Result<Vec<Escalation>, String> {
                 }
                 "to" => {
                     let w = format!("{what}.to");
+                    // A word without '@' names a contact (checked where the
+                    // step is given, against the contacts declared above).
                     to = v::string_list(&w, x)?;
                     for a in &to {
-                        if a.contains(['\r', '\n']) || !a.contains('@') {
+                        if a.contains(['\r', '\n']) || a.trim().is_empty() {
                             return Err(format!(
-                                "{w}: {a:?} is not a mail address (expected user@domain or \"Name <user@domain>\")"
+                                "{w}: {a:?} is not a mail address (expected user@domain or \"Name <user@domain>\") nor a contact's name"
                             ));
                         }
                     }

@@ -33,6 +33,9 @@ pub struct CheckOpts {
     /// `notify: ["ops-chat"]`: the channels of `config.notify` this check
     /// goes to (`None`: every channel whose filters take it).
     pub notify: Option<Vec<String>>,
+    /// `contacts: ["db team"]`: replaces the host's contacts (`None`:
+    /// the host's).
+    pub contacts: Option<Vec<String>>,
     /// `depends_on`, `flap`, `renotify_every`, `escalate`.
     pub noise: Option<Box<super::alert_policy::NoiseOpts>>,
 }
@@ -64,6 +67,10 @@ pub struct Builder {
     pub host_deps: HashMap<String, Vec<String>>,
     /// Line and column of the last `config.state_dir = ...` that ran.
     pub state_dir_at: Option<(usize, usize)>,
+    /// `contact(...)`, in config order.
+    pub contacts: Vec<crate::model::Contact>,
+    /// `host(name, #{ contacts })`: by host name.
+    pub host_contacts: HashMap<String, Vec<String>>,
 }
 
 impl Builder {
@@ -77,6 +84,8 @@ impl Builder {
             maintenance: Vec::new(),
             host_deps: HashMap::new(),
             state_dir_at: None,
+            contacts: Vec::new(),
+            host_contacts: HashMap::new(),
         }
     }
 }

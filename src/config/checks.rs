@@ -33,6 +33,7 @@ pub const CHECK_OPTIONS: &[&str] = &[
     "service_name",
     "max_instances",
     "notify",
+    "contacts",
     "depends_on",
     "flap",
     "renotify_every",
@@ -40,7 +41,7 @@ pub const CHECK_OPTIONS: &[&str] = &[
 ];
 
 /// The options `host(name, #{ ... })` accepts.
-pub const HOST_OPTIONS: &[&str] = &["name", "ipv4", "ipv6", "depends_on"];
+pub const HOST_OPTIONS: &[&str] = &["name", "ipv4", "ipv6", "depends_on", "contacts"];
 
 use super::options::{err as rt, RhaiResult};
 
@@ -70,21 +71,31 @@ pub fn register(engine: &mut Engine, shared: &Shared) {
     // host(name, #{ ipv4, ipv6 }).
     let s = shared.clone();
     engine.register_fn("host", move |arg: Dynamic| -> RhaiResult<Host> {
-        let (h, deps) = if arg.is_map() {
+        let (h, deps, contacts) = if arg.is_map() {
             let (opts, deps) = super::alert_policy::split_host_deps(&arg).map_err(rt)?;
-            (make_host(None, Some(&opts)).map_err(rt)?, deps)
+            let (opts, contacts) = super::contacts::split_host(&opts).map_err(rt)?;
+            (make_host(None, Some(&opts)).map_err(rt)?, deps, contacts)
         } else {
-            (make_host(Some(&arg), None).map_err(rt)?, None)
+            (make_host(Some(&arg), None).map_err(rt)?, None, None)
         };
-        s.with(|b| remember_host_with_deps(b, h, deps)).map_err(rt)
+        s.with(|b| {
+            super::contacts::remember_host(b, &h.name, contacts)?;
+            remember_host_with_deps(b, h, deps)
+        })
+        .map_err(rt)
     });
     let s = shared.clone();
     engine.register_fn(
         "host",
         move |name: Dynamic, opts: Dynamic| -> RhaiResult<Host> {
             let (opts, deps) = super::alert_policy::split_host_deps(&opts).map_err(rt)?;
+            let (opts, contacts) = super::contacts::split_host(&opts).map_err(rt)?;
             let h = make_host(Some(&name), Some(&opts)).map_err(rt)?;
-            s.with(|b| remember_host_with_deps(b, h, deps)).map_err(rt)
+            s.with(|b| {
+                super::contacts::remember_host(b, &h.name, contacts)?;
+                remember_host_with_deps(b, h, deps)
+            })
+            .map_err(rt)
         },
     );
 
@@ -516,6 +527,12 @@ fn insert(
     opts: &CheckOpts,
 ) -> Result<(), String> {
     shared.with(|b| {
+        if let Some(names) = &opts.contacts {
+            super::contacts::check_names(b, "contacts", names)?;
+        }
+        if let Some(steps) = opts.noise.as_ref().and_then(|n| n.escalate.as_ref()) {
+            super::contacts::check_escalate(b, "escalate", steps)?;
+        }
         for def in defs {
             push(b, def, opts.clone(), line)?;
         }
@@ -594,6 +611,7 @@ pub(super) fn parse_opts(o: &Dynamic) -> Result<CheckOpts, String> {
                 opts.max_instances = Some(v::whole(what, val, 1, 1000, "runs")? as u16)
             }
             "notify" => opts.notify = Some(v::string_list(what, val)?),
+            "contacts" => opts.contacts = Some(v::string_list(what, val)?),
             "depends_on" => {
                 noise(&mut opts).depends_on = super::alert_policy::depends_on(what, val)?
             }

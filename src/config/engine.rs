@@ -188,6 +188,7 @@ pub fn build(path: &Path, shared: &Shared, printed: &Printed) -> Engine {
     });
     checks::register(&mut engine, shared);
     super::maintenance::register(&mut engine, shared);
+    super::contacts::register(&mut engine, shared);
     super::imports::register(&mut engine, shared, path);
     super::probes::register(&mut engine);
     super::outputs::register(&mut engine);

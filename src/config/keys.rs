@@ -640,7 +640,15 @@ pub fn register(engine: &mut Engine) {
              key: ImmutableString,
              val: Dynamic|
              -> Result<(), Box<EvalAltResult>> {
-                e.0.with(|b| b.keys.emails.set(&key, &val)).map_err(rt)
+                e.0.with(|b| {
+                    b.keys.emails.set(&key, &val)?;
+                    if key == "escalate" {
+                        let steps = b.keys.emails.escalate.0.clone();
+                        super::contacts::check_escalate(b, "config.emails.escalate", &steps)?;
+                    }
+                    Ok(())
+                })
+                .map_err(rt)
             },
         );
     engine.register_indexer_get(

@@ -124,6 +124,70 @@ fn list(
     Ok(out)
 }
 
+/// `weekdays: "mon-fri"` as `when` reads it (0 = Monday); for contacts.
+pub fn weekdays(what: &str, v: &Dynamic) -> Result<Vec<u8>, String> {
+    list(what, v, 0, 6, true, weekday)
+}
+
+/// `hours` of a contact's period, as minutes of the day (`0..1440`): the
+/// `when` syntax (`"8-17"`: whole hours 8 to 17, up to 17:59) and ranges
+/// of times of day, end excluded (`"08:00-20:00"`, `"22:30-06:00"` wraps
+/// past midnight, `"00:00-24:00"` is the whole day), comma-separated and
+/// mixed as needed (`"7-8,17:30-19:00"`).
+pub fn day_minutes(what: &str, v: &Dynamic) -> Result<Vec<u16>, String> {
+    let text = if v.is_string() {
+        v.to_string()
+    } else if let Ok(i) = v.as_int() {
+        i.to_string()
+    } else {
+        return Err(format!(
+            "{what} must be a string like \"08:00-20:00\" or \"9-17\", not {}",
+            describe(v)
+        ));
+    };
+    let bad = |part: &str| {
+        format!(
+            "{what}: {part:?} is not an hour or a range of times; write e.g. \"08:00-20:00\", \"22:00-06:00\" or \"9-17\" (whole hours), several separated by commas"
+        )
+    };
+    // "HH:MM" (24:00 only as an end) as minutes of the day.
+    let time = |s: &str, end: bool| -> Option<u16> {
+        let (h, m) = s.trim().split_once(':')?;
+        let (h, m): (u16, u16) = (h.trim().parse().ok()?, m.trim().parse().ok()?);
+        let t = h.checked_mul(60)?.checked_add(m)?;
+        (m < 60 && (t < 1440 || (end && t == 1440))).then_some(t)
+    };
+    let mut out = Vec::new();
+    for part in text.split(',') {
+        let p = part.trim();
+        if !p.contains(':') {
+            let hours = list(what, &Dynamic::from(p.to_string()), 0, 23, true, number)
+                .map_err(|_| bad(p))?;
+            out.extend(
+                hours
+                    .into_iter()
+                    .flat_map(|h| u16::from(h) * 60..u16::from(h) * 60 + 60),
+            );
+            continue;
+        }
+        let (a, b) = p.split_once('-').ok_or_else(|| bad(p))?;
+        let (a, b) = (
+            time(a, false).ok_or_else(|| bad(p))?,
+            time(b, true).ok_or_else(|| bad(p))?,
+        );
+        if a < b {
+            out.extend(a..b);
+        } else {
+            // Past midnight ("22:00-06:00"); "08:00-08:00" is the whole day.
+            out.extend(a..1440);
+            out.extend(0..b);
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
 fn number(s: &str) -> Option<u8> {
     s.parse().ok()
 }
@@ -230,6 +294,33 @@ mod tests {
         assert_eq!(d("30-31,1").unwrap(), vec![1, 30, 31]);
         assert!(d("12-1").is_err());
         assert!(d("0").is_err());
+    }
+
+    #[test]
+    fn contact_hours_take_times_of_day_and_whole_hours() {
+        let d = |x| day_minutes("h", &s(x));
+        assert_eq!(d("08:00-20:00").unwrap(), (480..1200).collect::<Vec<u16>>());
+        assert_eq!(d("9-10").unwrap(), (540..660).collect::<Vec<u16>>());
+        let night = d("22:30-06:00").unwrap();
+        assert_eq!(night.len(), 90 + 360);
+        assert!(night.contains(&1439) && night.contains(&0) && !night.contains(&360));
+        assert_eq!(d("00:00-24:00").unwrap().len(), 1440);
+        assert_eq!(d("7,17:30-17:45").unwrap().len(), 60 + 15);
+        for bad in [
+            "8:00",
+            "25:00-26:00",
+            "08:60-09:00",
+            "24:00-01:00",
+            "",
+            "x-y",
+            "8:00-",
+        ] {
+            let e = d(bad).unwrap_err();
+            assert!(
+                e.contains("is not an hour or a range of times"),
+                "{bad}: {e}"
+            );
+        }
     }
 
     #[test]

@@ -49,6 +49,8 @@ pub struct EmailConfig {
 #[derive(Clone, Copy, Debug)]
 pub struct MailSettings<'a> {
     pub emails: &'a EmailConfig,
+    /// Who else gets a check's mail, and when.
+    pub contacts: &'a crate::model::ContactBook,
     pub config_path: &'a Path,
     /// `config.listen`: a Problem mail links to the status page there.
     pub listen: Option<std::net::SocketAddr>,

@@ -82,8 +82,11 @@ fn email_config(m: &MailSettings) -> EmailConfig {
 pub fn serve(req: &MailRequest) -> anyhow::Result<usize> {
     let e = email_config(&req.mail);
     let origin: &Path = &req.config;
+    let nobody = crate::model::ContactBook::default();
     let cfg = Emails {
         emails: &e,
+        // The watchdog's notice goes to config.emails.to only.
+        contacts: &nobody,
         config_path: origin,
         // The watchdog's notice links to no status page.
         listen: None,
