@@ -49,6 +49,16 @@ pub struct Notice {
     pub count: u32,
     /// The percent state change, for the flapping kinds.
     pub percent: Option<f32>,
+    /// Whether `config.emails.to` (and the channels no contact owns) get
+    /// it: false only for a Problem delivered late to a contact.
+    pub to_everyone: bool,
+    /// The check's contacts that get it (see [`contacts::who`]).
+    pub contacts: Vec<String>,
+    /// A Problem that waited for `contacts`' hours and goes out now.
+    pub delayed: bool,
+    /// Contacts whose waiting Problem ended with this notice: they get
+    /// no mail, only a line in their next report.
+    pub missed: Vec<String>,
 }
 
 impl Notice {
@@ -70,6 +80,10 @@ impl Notice {
             escalated_to: Vec::new(),
             count: 0,
             percent: None,
+            to_everyone: true,
+            contacts: Vec::new(),
+            delayed: false,
+            missed: Vec::new(),
         }
     }
 }

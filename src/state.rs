@@ -46,6 +46,10 @@ pub struct SavedCheck {
     /// Status changes of the last 21 runs and whether it flaps.
     #[serde(default, skip_serializing_if = "FlapHistory::is_empty")]
     pub flap: FlapHistory,
+    /// Contacts whose Problem of the current outage waits for their
+    /// hours: delivered when those open, after a restart too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waiting: Vec<String>,
 }
 
 /// Everything the daemon keeps across restarts, keyed by check identity.
@@ -75,6 +79,7 @@ pub fn save(state_dir: &Path, s: &SavedState) -> io::Result<()> {
                     held_by: c.held_by.as_deref(),
                     nag: c.nag.as_ref().map(std::borrow::Cow::Borrowed),
                     flap: c.flap,
+                    waiting: &c.waiting,
                 },
             )
         }),
@@ -96,6 +101,8 @@ pub struct SavedCheckRef<'a> {
     pub nag: Option<std::borrow::Cow<'a, Nag>>,
     #[serde(skip_serializing_if = "FlapHistory::is_empty")]
     pub flap: FlapHistory,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    pub waiting: &'a [String],
 }
 
 /// Saves the checks (identity, state) atomically as `state_dir/state`,
@@ -186,6 +193,7 @@ mod tests {
                     held: false,
                 }),
                 flap: FlapHistory::default(),
+                waiting: vec!["db team".into()],
             },
         );
         s

@@ -64,6 +64,9 @@ struct Extra {
     /// Recent run durations, for the status page: only while
     /// `config.listen` is set.
     recent: Option<crate::web::Recent>,
+    /// Contacts whose Problem of the current outage waits for their
+    /// hours (names).
+    waiting: Vec<String>,
 }
 
 impl Tracked {
@@ -469,6 +472,7 @@ impl<C: Clock> Daemon<C> {
                 t.memory = c.memory;
                 t.set_nag(c.nag.map(|n| n.as_wall(-offset)));
                 t.flap = c.flap;
+                t.set_waiting(c.waiting);
                 if let Some(p) = c.held_by {
                     held.insert(t.spec.id.clone(), p);
                 }
@@ -522,6 +526,7 @@ impl<C: Clock> Daemon<C> {
         self.quiet_housekeeping(at);
         self.note_maintenance(wall);
         self.nag(at);
+        self.release_waiting(at);
         // Runs of earlier ticks that never got a worker: the pool is too
         // small for the checks (runs queued within a tick are normal).
         let mut load = Overload {
@@ -847,6 +852,7 @@ impl<C: Clock> Daemon<C> {
             {
                 Gate::Mail => {
                     self.mailed(i, &mut n, now);
+                    self.address(i, &mut n, now);
                     mail.push(n);
                 }
                 Gate::Hold(why) => log::info!(
@@ -886,6 +892,7 @@ impl<C: Clock> Daemon<C> {
                     held_by: t.held_by().map(|p| all[p as usize].spec.id.as_str()),
                     nag: t.nag().map(|n| std::borrow::Cow::Owned(n.as_wall(offset))),
                     flap: t.flap,
+                    waiting: t.waiting(),
                 },
             )
         });
@@ -1054,6 +1061,7 @@ fn history_line(id: &str, tr: &crate::alert::Transition, output: &str) -> crate:
     }
 }
 
+mod contacts;
 mod control;
 mod heartbeat;
 mod policy;

@@ -24,7 +24,25 @@ pub fn make_notifier(cfg: &Config) -> anyhow::Result<Box<dyn Notifier>> {
 pub fn notify_once(cfg: &Config, notices: Vec<Notice>) -> anyhow::Result<()> {
     super::ensure_state_dir(cfg)?;
     let mut notifier = make_notifier(cfg)?;
-    notifier.transitions(notices, crate::clock::now_unix_micros());
+    let now = crate::clock::now_unix_micros();
+    // Contacts inside their hours are told; `-1` keeps nothing to tell
+    // the others later.
+    let at = crate::notify::contacts::LocalMinute::at(now);
+    let notices = notices
+        .into_iter()
+        .map(|mut n| {
+            let told = crate::notify::contacts::who(
+                &cfg.contacts,
+                &n.check_id,
+                n.transition.kind,
+                &[],
+                at,
+            );
+            n.contacts = told.now;
+            n
+        })
+        .collect();
+    notifier.transitions(notices, now);
     notifier.shutdown(Duration::from_secs(30));
     Ok(())
 }

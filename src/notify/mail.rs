@@ -25,6 +25,7 @@
 //! by a restarted daemon still says `Re: ` + the exact subject of the
 //! original mail, and a restart does not reset the report period.
 
+pub mod audience;
 pub mod compose;
 pub mod deliverer;
 pub mod outbox;
@@ -45,6 +46,7 @@ use crate::notify::{CheckList, CheckView, Notice, Notifier};
 use crate::queue::Courier;
 
 use crate::queue::Kind as MailKind;
+use audience::Group;
 use compose::Composer;
 use deliverer::Queues;
 
@@ -54,6 +56,9 @@ type MemoryQueue = crate::queue::MemoryQueue<outbox::Entry>;
 use outbox::{Entry, Outbox};
 pub use settings::MailSettings;
 use smtp::Smtp;
+
+/// Most outages kept per contact for its next report.
+const MISSED_MAX: usize = 100;
 
 /// The file (in `state_dir`) that remembers the Problem subject per open
 /// outage and the last report time.
@@ -73,6 +78,10 @@ struct Thread {
     /// them as well.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     escalated_to: Vec<String>,
+    /// The contacts (names) that got a mail of the thread: the ack mail
+    /// goes to them as well.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    contacts: Vec<String>,
 }
 
 impl Thread {
@@ -82,6 +91,7 @@ impl Thread {
             subject,
             root_id: None,
             escalated_to: Vec::new(),
+            contacts: Vec::new(),
         }
     }
 }
@@ -93,6 +103,10 @@ struct MailState {
     threads: BTreeMap<String, Thread>,
     #[serde(default)]
     last_report: Option<UnixMicros>,
+    /// By contact: outages that ended while their Problem waited for the
+    /// contact's hours, for its next report.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    missed: BTreeMap<String, Vec<String>>,
 }
 
 fn load_mail_state(state_dir: &Path) -> MailState {
@@ -132,6 +146,10 @@ impl Placed {
 /// sender thread deliver.
 pub struct MailNotifier {
     composer: Composer,
+    /// Who else gets a check's mail (see [`crate::notify::contacts`]).
+    contacts: crate::model::ContactBook,
+    /// Each contact's parsed `to` and `cc`, by position.
+    boxes: Vec<(Vec<lettre::message::Mailbox>, Vec<lettre::message::Mailbox>)>,
     /// The outbox, its memory fallback and the delivery thread.
     courier: Courier<Entry>,
     state_dir: PathBuf,
@@ -166,6 +184,13 @@ impl MailNotifier {
         let composer = Composer::new(e)
             .map_err(|m| anyhow!("{}: {m}", cfg.config_path.display()))?
             .with_status_page(cfg.listen);
+        let boxes = cfg
+            .contacts
+            .contacts
+            .iter()
+            .map(|c| Composer::contact_mailboxes(&c.name, &c.to, &c.cc))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|m| anyhow!("{}: {m}", cfg.config_path.display()))?;
         let smtp = Smtp::new(e).map_err(|m| anyhow!("{}: {m}", cfg.config_path.display()))?;
         let courier = Courier::start(
             "mail-sender",
@@ -177,6 +202,8 @@ impl MailNotifier {
         .context("cannot start the mail delivery thread")?;
         Ok(MailNotifier {
             composer,
+            contacts: cfg.contacts.clone(),
+            boxes,
             courier,
             state_dir: state_dir.to_path_buf(),
             saved: load_mail_state(state_dir),
@@ -300,6 +327,151 @@ impl MailNotifier {
         }
     }
 
+    /// Whether anyone at all is mailed: `config.emails.to` or a contact.
+    fn has_anyone(&self) -> bool {
+        self.composer.has_recipients()
+            || self
+                .boxes
+                .iter()
+                .any(|(to, cc)| !to.is_empty() || !cc.is_empty())
+    }
+
+    /// The groups a notice is mailed to: `config.emails.to` (unless it is
+    /// a contact's late Problem) and its contacts that have addresses.
+    fn groups_of(&self, n: &Notice) -> Vec<Group> {
+        let mut out = Vec::new();
+        if n.to_everyone && self.composer.has_recipients() {
+            out.push(Group::Everyone);
+        }
+        for name in &n.contacts {
+            let Some(i) = self.contacts.contacts.iter().position(|c| &c.name == name) else {
+                continue;
+            };
+            let (to, cc) = &self.boxes[i];
+            let g = Group::Contact(i as u16);
+            if (!to.is_empty() || !cc.is_empty()) && !out.contains(&g) {
+                out.push(g);
+            }
+        }
+        out
+    }
+
+    /// A composer writing to these groups at once (each address once).
+    fn composer_for(&self, groups: &[Group]) -> std::borrow::Cow<'_, Composer> {
+        if groups == [Group::Everyone] {
+            return std::borrow::Cow::Borrowed(&self.composer);
+        }
+        let (mut to, mut cc) = (Vec::new(), Vec::new());
+        let mut tag = String::new();
+        let add = |list: &mut Vec<_>, from: &[lettre::message::Mailbox]| {
+            for m in from {
+                if !list.contains(m) {
+                    list.push(m.clone());
+                }
+            }
+        };
+        for g in groups {
+            match *g {
+                Group::Everyone => add(&mut to, self.composer.recipients()),
+                Group::Contact(i) => {
+                    let (t, c) = &self.boxes[usize::from(i)];
+                    add(&mut to, t);
+                    add(&mut cc, c);
+                    tag.push_str(&self.contacts.contacts[usize::from(i)].name);
+                    tag.push('\n');
+                }
+            }
+        }
+        std::borrow::Cow::Owned(self.composer.addressed(to, cc, &tag))
+    }
+
+    /// Where a contact's late Problem goes: into the thread the others
+    /// got, which it does not change.
+    fn place_late(&self, n: &Notice) -> Placed {
+        let th = self
+            .saved
+            .threads
+            .get(&n.check_id)
+            .filter(|th| th.outage_start == n.transition.outage_start);
+        Placed {
+            start: n.transition.outage_start,
+            subject: th.map(|th| th.subject.clone()),
+            root: false,
+            root_id: th.and_then(|th| th.root_id.clone()),
+        }
+    }
+
+    /// The contacts a thread's mails went to, and the outages that ended
+    /// while a contact's Problem waited (for its next report).
+    fn note_contacts(&mut self, n: &Notice) {
+        if let Some(th) = self.saved.threads.get_mut(&n.check_id) {
+            for c in &n.contacts {
+                if !th.contacts.contains(c) {
+                    th.contacts.push(c.clone());
+                }
+            }
+        }
+        let t = &n.transition;
+        for m in &n.missed {
+            let line = format!(
+                "{} on {}: failing from {} to {} ({}), before your hours began; recovered",
+                n.name,
+                n.dest,
+                local_datetime(t.outage_start),
+                local_datetime(t.at),
+                crate::clock::hms(t.outage_micros())
+            );
+            let lines = self.saved.missed.entry(m.clone()).or_default();
+            // A bounded list: a flapping check must not grow it forever.
+            if lines.len() < MISSED_MAX {
+                lines.push(line);
+            }
+        }
+    }
+
+    /// Each contact's report, inside its hours: the checks that are its,
+    /// when one is in PROBLEM or an outage ended before its hours began.
+    fn contact_reports(&mut self, views: &[CheckView], notes: &[String], wall: UnixMicros) -> bool {
+        let at = crate::notify::contacts::LocalMinute::at(wall);
+        let mut reported = Vec::new();
+        for (i, c) in self.contacts.contacts.iter().enumerate() {
+            let (to, cc) = &self.boxes[i];
+            if (to.is_empty() && cc.is_empty()) || !crate::notify::contacts::is_open(c, at) {
+                continue;
+            }
+            let pos = i as u16;
+            let mine: Vec<CheckView> = views
+                .iter()
+                .filter(|v| {
+                    self.contacts
+                        .picks
+                        .get(&v.check_id)
+                        .is_some_and(|p| p.contains(&pos))
+                })
+                .cloned()
+                .collect();
+            let missed = self.saved.missed.get(&c.name).cloned().unwrap_or_default();
+            if missed.is_empty() && !mine.any_problem() {
+                continue;
+            }
+            let mut lines = notes.to_vec();
+            lines.extend(missed);
+            let entry = self
+                .composer_for(&[Group::Contact(pos)])
+                .report(&mine, &lines, wall);
+            if self.queue(entry, "report", MailKind::Report) {
+                reported.push(c.name.clone());
+            }
+        }
+        if !reported.is_empty() {
+            for name in &reported {
+                self.saved.missed.remove(name);
+            }
+            self.save_mail_state();
+        }
+        !reported.is_empty()
+    }
+
     /// Saves `state_dir/mail-state`, the report time as wall time.
     fn save_mail_state(&self) {
         let path = self.state_dir.join(MAIL_STATE_FILE);
@@ -333,27 +505,53 @@ impl Notifier for MailNotifier {
                 n.output.lines().next().unwrap_or("")
             );
         }
-        if !self.composer.has_recipients() {
-            log::debug!("config.emails.to is empty: no mail sent");
+        if !self.has_anyone() {
+            log::debug!("config.emails.to is empty and no contact has an address: no mail sent");
             return;
         }
-        let places: Vec<Placed> = batch.iter().map(|n| self.track_thread(n)).collect();
+        let places: Vec<Placed> = batch
+            .iter()
+            .map(|n| {
+                if n.delayed {
+                    self.place_late(n)
+                } else {
+                    self.track_thread(n)
+                }
+            })
+            .collect();
+        for n in &batch {
+            self.note_contacts(n);
+        }
+        let groups: Vec<Vec<Group>> = batch.iter().map(|n| self.groups_of(n)).collect();
+        let plan = audience::plan(&groups, |g| match g {
+            Group::Contact(i) if self.contacts.contacts[usize::from(i)].digest => 1,
+            _ => self.digest_over,
+        });
         let mut queued = false;
-        if batch.len() > self.digest_over {
-            // The threads the digest opens are its: their later mails
-            // reply to it (the Problem mails named in it were never sent).
-            let digest_id = self.composer.digest_id(now);
-            for (n, place) in batch.iter().zip(&places) {
-                if let (true, Some(th)) = (place.root, self.saved.threads.get_mut(&n.check_id)) {
-                    th.root_id = Some(digest_id.clone());
+        for (g, list) in &plan.digests {
+            if *g == Group::Everyone {
+                // The threads the digest opens are its: their later mails
+                // reply to it (the Problem mails named in it were never sent).
+                let digest_id = self.composer.digest_id(now);
+                for &i in list {
+                    let n = &batch[i];
+                    if let (true, Some(th)) =
+                        (places[i].root, self.saved.threads.get_mut(&n.check_id))
+                    {
+                        th.root_id = Some(digest_id.clone());
+                    }
                 }
             }
-            queued |= self.queue(self.composer.digest(&batch, now), "digest", MailKind::Alert);
-        } else {
-            for (n, place) in batch.iter().zip(&places) {
-                let entry = self.composer.transition_in(n, place.as_thread(), now);
-                queued |= self.queue(entry, n.transition.kind.as_str(), MailKind::Alert);
-            }
+            let notices: Vec<Notice> = list.iter().map(|&i| batch[i].clone()).collect();
+            let entry = self.composer_for(&[*g]).digest(&notices, now);
+            queued |= self.queue(entry, "digest", MailKind::Alert);
+        }
+        for (i, gs) in &plan.mails {
+            let n = &batch[*i];
+            let entry = self
+                .composer_for(gs)
+                .transition_in(n, places[*i].as_thread(), now);
+            queued |= self.queue(entry, n.transition.kind.as_str(), MailKind::Alert);
         }
         self.save_mail_state();
         if queued {
@@ -362,15 +560,33 @@ impl Notifier for MailNotifier {
     }
 
     fn acknowledged(&mut self, check: &CheckView, by: &str, comment: &str, now: UnixMicros) {
-        if !self.composer.has_recipients() {
-            return;
-        }
         let thread = self
             .saved
             .threads
             .get(&check.check_id)
             .filter(|th| Some(th.outage_start) == check.outage_start);
-        let entry = self.composer.acknowledgement(
+        // Everyone the thread went to: config.emails.to and the contacts
+        // that got its mails.
+        let mut n = Notice::new(
+            check.check_id.clone(),
+            check.name.clone(),
+            check.dest.clone(),
+            crate::alert::Transition {
+                kind: TransitionKind::Update,
+                status: check.status.unwrap_or(crate::model::Status::Unknown),
+                previous: None,
+                outage_start: check.outage_start.unwrap_or(now),
+                failed_runs: check.failed_runs,
+                at: now,
+            },
+            String::new(),
+        );
+        n.contacts = thread.map(|th| th.contacts.clone()).unwrap_or_default();
+        let groups = self.groups_of(&n);
+        if groups.is_empty() {
+            return;
+        }
+        let entry = self.composer_for(&groups).acknowledgement(
             check,
             compose::AckThread {
                 subject: thread.map(|th| th.subject.as_str()),
@@ -398,7 +614,7 @@ impl Notifier for MailNotifier {
             Some(_) => {}
         }
         let now = at.steady;
-        if self.report_every.is_zero() || !self.composer.has_recipients() {
+        if self.report_every.is_zero() || !self.has_anyone() {
             return;
         }
         if !checks.any_problem() {
@@ -409,12 +625,16 @@ impl Notifier for MailNotifier {
         match self.saved.last_report {
             None => self.set_last_report(Some(now)),
             Some(t) if now - t >= self.report_every.as_micros() as i64 => {
-                if self.queue(
-                    self.composer
-                        .report(&checks.views(), &checks.notes(), at.wall),
-                    "report",
-                    MailKind::Report,
-                ) {
+                // config.emails.to gets every check; each contact its own.
+                let (views, notes) = (checks.views(), checks.notes());
+                let mut queued = self.composer.has_recipients()
+                    && self.queue(
+                        self.composer.report(&views, &notes, at.wall),
+                        "report",
+                        MailKind::Report,
+                    );
+                queued |= self.contact_reports(&views, &notes, at.wall);
+                if queued {
                     self.courier.wake();
                 }
                 self.set_last_report(Some(now));

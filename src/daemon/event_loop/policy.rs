@@ -64,11 +64,20 @@ impl Tracked {
         }
     }
 
+    /// Contacts whose Problem of the current outage waits for their hours.
+    pub(super) fn waiting(&self) -> &[String] {
+        self.extra.as_ref().map_or(&[][..], |e| &e.waiting[..])
+    }
+
+    pub(super) fn set_waiting(&mut self, w: Vec<String>) {
+        self.edit_extra(|e| e.waiting = w);
+    }
+
     /// Changes the extra state; it is freed when nothing is left in it.
-    fn edit_extra(&mut self, f: impl FnOnce(&mut super::Extra)) {
+    pub(super) fn edit_extra(&mut self, f: impl FnOnce(&mut super::Extra)) {
         let mut e = self.extra.take().unwrap_or_default();
         f(&mut e);
-        if e.held_by.is_some() || e.nag.is_some() || e.recent.is_some() {
+        if e.held_by.is_some() || e.nag.is_some() || e.recent.is_some() || !e.waiting.is_empty() {
             self.extra = Some(e);
         }
     }
@@ -462,7 +471,7 @@ impl<C: Clock> Daemon<C> {
                 let mut n = t.notice(t.now_transition(TransitionKind::Escalation, now.wall));
                 n.count = reached.end as u32;
                 n.escalated_to = to.clone();
-                out.push(n);
+                out.push((i, n));
             }
             if let Some(k) = reminder {
                 log::warn!(
@@ -473,14 +482,19 @@ impl<C: Clock> Daemon<C> {
                 let mut n = t.notice(t.now_transition(TransitionKind::Reminder, now.wall));
                 n.count = k;
                 n.escalated_to = to;
-                out.push(n);
+                out.push((i, n));
             }
             if !reached.is_empty() || reminder.is_some() {
                 self.dirty = true;
             }
         }
         if !out.is_empty() {
-            self.notifier.transitions(out, now.wall);
+            let mut batch = Vec::with_capacity(out.len());
+            for (i, mut n) in out {
+                self.address(i, &mut n, now);
+                batch.push(n);
+            }
+            self.notifier.transitions(batch, now.wall);
         }
     }
 

@@ -321,6 +321,11 @@ fn first_line(n: &Notice) -> String {
     let since = local_datetime(t.outage_start);
     let outage = hms(t.outage_micros());
     match t.kind {
+        TransitionKind::Problem if n.delayed => format!(
+            "{} since {since}, for {outage} now ({} failed runs); \
+             held until your notification hours began",
+            t.status, t.failed_runs
+        ),
         TransitionKind::Problem => {
             format!("{} since {since} ({} failed runs)", t.status, t.failed_runs)
         }
@@ -392,6 +397,11 @@ fn unreachable_text(n: &Notice) -> String {
 pub struct Composer {
     from: Mailbox,
     to: Vec<Mailbox>,
+    /// `Cc` of every mail (a contact's `cc`).
+    cc: Vec<Mailbox>,
+    /// Set for a composer [`addressed`](Self::addressed) to some contacts:
+    /// their digests and reports get Message-IDs of their own.
+    tag: Option<String>,
     subject_tpl: String,
     subject_style: SubjectStyle,
     report_subject: String,
@@ -431,12 +441,61 @@ impl Composer {
         Ok(Composer {
             from,
             to,
+            cc: Vec::new(),
+            tag: None,
             subject_tpl: e.subject_tpl.clone(),
             subject_style: e.subject_style,
             report_subject: e.report_subject.clone(),
             host: hostname(),
             status_page: None,
         })
+    }
+
+    /// The same composer writing to `to` with `cc` in copy (a mail to
+    /// some of the contacts rather than to `config.emails.to`).
+    /// `tag` tells its digests and reports apart from the others'.
+    pub fn addressed(&self, to: Vec<Mailbox>, cc: Vec<Mailbox>, tag: &str) -> Composer {
+        Composer {
+            to,
+            cc,
+            tag: Some(format!("{:016x}", stable_hash(tag))),
+            ..self.clone()
+        }
+    }
+
+    /// The `To` of its mails.
+    pub fn recipients(&self) -> &[Mailbox] {
+        &self.to
+    }
+
+    /// `.TAG` for the Message-IDs of an addressed composer, else nothing.
+    fn tag(&self) -> String {
+        self.tag
+            .as_ref()
+            .map(|t| format!(".{t}"))
+            .unwrap_or_default()
+    }
+
+    /// The mailboxes `to` and `cc` of the contact `name`: an error names
+    /// the contact and the address that does not parse.
+    pub fn contact_mailboxes(
+        name: &str,
+        to: &[String],
+        cc: &[String],
+    ) -> Result<(Vec<Mailbox>, Vec<Mailbox>), String> {
+        let parse = |key: &str, list: &[String]| {
+            list.iter()
+                .map(|s| {
+                    s.parse::<Mailbox>().map_err(|err| {
+                        format!(
+                            "contact {name:?}: {key}: {s:?} is not a mail address ({err}); \
+                             write it as \"user@example.org\" or \"Name <user@example.org>\""
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()
+        };
+        Ok((parse("to", to)?, parse("cc", cc)?))
     }
 
     /// The same composer naming the status page of a listener on `listen`
@@ -448,7 +507,7 @@ impl Composer {
 
     /// The Message-ID of the digest composed at `now`.
     pub fn digest_id(&self, now: UnixMicros) -> String {
-        format!("<picomon.digest.{now}@{}>", self.host)
+        format!("<picomon.digest.{now}{}@{}>", self.tag(), self.host)
     }
 
     /// What to do about a check in PROBLEM, for the end of its mails: the
@@ -573,6 +632,20 @@ impl Composer {
             builder
                 .message_id(Some(problem_id))
                 .subject(problem_subject)
+        } else if n.delayed {
+            // The first mail of the thread its contacts get: the Problem's
+            // subject, a reply to the Problem the others got.
+            builder
+                .message_id(Some(format!(
+                    "<picomon.{:016x}.{}.late.{}@{}>",
+                    stable_hash(&n.check_id),
+                    thread.start,
+                    t.at,
+                    self.host
+                )))
+                .in_reply_to(root.clone())
+                .references(root)
+                .subject(problem_subject)
         } else {
             builder
                 .message_id(Some(format!(
@@ -599,7 +672,7 @@ impl Composer {
     ) -> lettre::message::MessageBuilder {
         for a in to {
             match a.parse::<Mailbox>() {
-                Ok(m) if !self.to.contains(&m) => b = b.cc(m),
+                Ok(m) if !self.to.contains(&m) && !self.cc.contains(&m) => b = b.cc(m),
                 Ok(_) => {}
                 Err(e) => log::error!(
                     "escalate: {a:?} is not a mail address ({e}); fix config.emails.escalate or the check's escalate"
@@ -685,7 +758,11 @@ impl Composer {
         let builder = self
             .builder(now)
             .subject(subject_line(&self.report_subject))
-            .message_id(Some(format!("<picomon.report.{now}@{}>", self.host)));
+            .message_id(Some(format!(
+                "<picomon.report.{now}{}@{}>",
+                self.tag(),
+                self.host
+            )));
         self.finish(builder, body, now)
     }
 
@@ -763,6 +840,9 @@ impl Composer {
             .header(ContentType::TEXT_PLAIN);
         for to in &self.to {
             b = b.to(to.clone());
+        }
+        for cc in self.cc.iter().filter(|c| !self.to.contains(c)) {
+            b = b.cc(cc.clone());
         }
         b
     }
