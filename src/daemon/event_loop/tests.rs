@@ -775,6 +775,7 @@ fn a_burst_of_sigusr1_gives_one_immediate_tick_not_one_per_signal() {
     assert!(r.d.dump().contains("overload: none"), "{}", r.d.dump());
 }
 
+mod contacts;
 mod heartbeat;
 mod history;
 mod policy;
