@@ -12,6 +12,7 @@ mod support;
 mod bench_smoke;
 mod channels;
 mod config;
+mod contacts;
 mod control;
 mod daemon;
 mod history;

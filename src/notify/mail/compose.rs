@@ -322,8 +322,8 @@ fn first_line(n: &Notice) -> String {
     let outage = hms(t.outage_micros());
     match t.kind {
         TransitionKind::Problem if n.delayed => format!(
-            "{} since {since}, for {outage} now ({} failed runs); \
-             held until your notification hours began",
+            "{} since {since} ({} failed runs)\n\
+             It waited for your notification hours to begin: it has lasted {outage} so far.",
             t.status, t.failed_runs
         ),
         TransitionKind::Problem => {
