@@ -36,7 +36,7 @@ pub use checks::{CHECK_OPTIONS, HOST_OPTIONS};
 pub use contacts::CONTACT_KEYS;
 pub use engine::DEADLINE;
 pub use keys::{key_docs, KeyDoc, CONFIG_KEYS, EMAIL_KEYS, REPORT_KEYS};
-pub use summary::summary;
+pub use summary::{contacts_table, summary};
 pub use when::WHEN_KEYS;
 
 pub use crate::notify::mail::settings::{EmailConfig, MailSettings, SmtpTls, SubjectStyle};
@@ -100,6 +100,7 @@ impl<'a> From<&'a Config> for crate::notify::channel::ChannelSettings<'a> {
         crate::notify::channel::ChannelSettings {
             notify: &cfg.notify,
             notify_picks: &cfg.notify_picks,
+            contacts: &cfg.contacts,
             digest_over: cfg.emails.digest_over,
             state_dir: &cfg.state_dir,
             config_path: &cfg.path,
@@ -234,6 +235,7 @@ pub fn load_str(path: &Path, source: &str) -> Result<Config, ConfigError> {
     ran?;
     let cfg = shared.with(|b| build_config(path, b))?;
     check_notify_picks(&cfg)?;
+    contacts::check_channels(&cfg)?;
     Ok(cfg)
 }
 

@@ -196,6 +196,7 @@ fn check_config(cli: &Cli) -> i32 {
                 "file": cfg.path,
                 "summary": config::summary(cfg),
                 "checks": cfg.checks.len(),
+                "contacts": contacts_json(cfg),
             }),
             Err(err) => {
                 let mut v = serde_json::json!({ "ok": false, "error": format!("{err:#}") });
@@ -214,6 +215,7 @@ fn check_config(cli: &Cli) -> i32 {
     match loaded {
         Ok(cfg) => {
             println!("{}", config::summary(&cfg));
+            print!("{}", config::contacts_table(&cfg));
             0
         }
         Err(err) => {
@@ -221,6 +223,33 @@ fn check_config(cli: &Cli) -> i32 {
             1
         }
     }
+}
+
+/// `--check-config --json`'s `contacts`: each contact with its hours,
+/// addresses, channels and the identities of its checks.
+fn contacts_json(cfg: &Config) -> serde_json::Value {
+    let book = &cfg.contacts;
+    book.contacts
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let checks: Vec<&str> = book
+                .picks
+                .iter()
+                .filter(|(_, p)| p.contains(&(i as u16)))
+                .map(|(id, _)| id.as_str())
+                .collect();
+            serde_json::json!({
+                "name": c.name,
+                "to": c.to,
+                "cc": c.cc,
+                "hours": c.period.as_ref().map(|p| p.text.clone()),
+                "notify": c.notify,
+                "digest": c.digest,
+                "checks": checks,
+            })
+        })
+        .collect()
 }
 
 /// Creates the state directory (and its parents) with a message that says

@@ -252,6 +252,37 @@ pub fn remember_host(
     Ok(())
 }
 
+/// Every channel a contact's `notify` names is in `config.notify` (known
+/// only once the script has run): an error at the `contact()` line.
+pub fn check_channels(cfg: &super::Config) -> Result<(), super::ConfigError> {
+    let names: Vec<String> = cfg
+        .notify
+        .iter()
+        .enumerate()
+        .map(|(i, c)| c.channel_name(i))
+        .collect();
+    for c in &cfg.contacts.contacts {
+        let Some(bad) = c.notify.iter().find(|n| !names.contains(n)) else {
+            continue;
+        };
+        let known: Vec<&str> = names.iter().map(String::as_str).collect();
+        let hint = v::did_you_mean(bad, &known)
+            .map(|k| format!("did you mean {k:?}? "))
+            .unwrap_or_default();
+        return Err(super::ConfigError {
+            file: cfg.path.clone(),
+            line: c.line,
+            col: 1,
+            message: format!(
+                "contact {:?}: notify names the channel {bad:?}, which config.notify does not have; {hint}(its channels: {}; name one with #{{ name: {bad:?} }})",
+                c.name,
+                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// The contacts of the config and which checks pick them: a check's own
 /// `contacts` when it names any (even none: `[]`), else its host's.
 pub fn book(b: &Builder, checks: &[CheckSpec]) -> ContactBook {
@@ -361,6 +392,45 @@ add(shell("x"), #{ escalate: [#{ after: 60, to: "on-cal" }] });"#);
         let e = err(r#"add(shell("x"), #{ contacts: ["late"] });
 contact("late", #{ to: "l@example.org" });"#);
         assert!(e.contains("none is declared"), "{e}");
+    }
+
+    #[test]
+    fn a_contact_s_channel_must_exist_and_the_table_says_who_gets_what() {
+        let e = err(
+            r#"config.notify = [webhook("http://127.0.0.1:9/", #{ name: "chat-db" })];
+contact("db team", #{ to: "db@example.org", notify: ["chat-bd"] });"#,
+        );
+        assert!(
+            e.starts_with("c.rhai:2:1: contact \"db team\": notify names the channel \"chat-bd\""),
+            "{e}"
+        );
+        assert!(e.contains("did you mean \"chat-db\"?"), "{e}");
+        let c = load_str(
+            Path::new("c.rhai"),
+            r#"config.emails.to = ["ops@example.org"];
+config.notify = [webhook("http://127.0.0.1:9/", #{ name: "chat-db" })];
+contact("db team", #{ to: "db@example.org", notify: ["chat-db"], hours: "8-19", weekdays: "mon-fri" });
+contact("on-call", #{ to: "oncall@example.org" });
+add(shell("true"), #{ name: "db", contacts: ["db team"], escalate: [#{ after: 60, to: "on-call" }] });
+add(shell("true"), #{ name: "web" });
+"#,
+        )
+        .unwrap();
+        let t = crate::config::contacts_table(&c);
+        let lines: Vec<&str> = t.lines().map(str::trim_end).collect();
+        assert_eq!(lines[0], "Who gets what:");
+        assert!(
+            lines[2].starts_with("  config.emails.to  always")
+                && lines[2].ends_with("all 2 checks"),
+            "{t}"
+        );
+        assert!(
+            lines[3].contains("8-19, mon-fri")
+                && lines[3].contains("db@example.org, channel chat-db")
+                && lines[3].contains("  db on "),
+            "{t}"
+        );
+        assert!(lines[4].ends_with("none; escalations"), "{t}");
     }
 
     #[test]

@@ -152,3 +152,86 @@ fn paragraph(c: &Config) -> String {
     }
     out
 }
+
+/// `--check-config`'s table of who gets what, when the config declares
+/// contacts (empty otherwise): `config.emails.to` and each contact, with
+/// its hours, addresses, channels and checks.
+pub fn contacts_table(c: &Config) -> String {
+    if c.contacts.is_empty() {
+        return String::new();
+    }
+    let mut rows: Vec<[String; 4]> = vec![[
+        "who".into(),
+        "hours".into(),
+        "mail and channels".into(),
+        "checks".into(),
+    ]];
+    rows.push([
+        "config.emails.to".into(),
+        "always".into(),
+        if c.emails.to.is_empty() {
+            "nobody".into()
+        } else {
+            c.emails.to.join(", ")
+        },
+        format!("all {}", plural(c.checks.len(), "check", "checks")),
+    ]);
+    for (i, k) in c.contacts.contacts.iter().enumerate() {
+        let mut reach: Vec<String> = k.to.clone();
+        reach.extend(k.cc.iter().map(|a| format!("cc {a}")));
+        reach.extend(k.notify.iter().map(|n| format!("channel {n}")));
+        if k.digest {
+            reach.push("as digests".into());
+        }
+        let titles: Vec<String> = c
+            .checks
+            .iter()
+            .filter(|ch| {
+                c.contacts
+                    .picks
+                    .get(&ch.id)
+                    .is_some_and(|p| p.contains(&(i as u16)))
+            })
+            .map(|ch| ch.title())
+            .collect();
+        let escalated = c.checks.iter().any(|ch| {
+            c.noise
+                .escalate(ch.noise.as_deref())
+                .iter()
+                .any(|s| k.addresses().any(|a| s.to.contains(a)))
+        });
+        let mut checks = if titles.is_empty() {
+            "none".to_string()
+        } else {
+            some_names(titles.iter().map(String::as_str))
+        };
+        if escalated {
+            checks.push_str("; escalations");
+        }
+        rows.push([
+            k.name.clone(),
+            k.period
+                .as_ref()
+                .map_or_else(|| "always".into(), |p| p.text.clone()),
+            reach.join(", "),
+            checks,
+        ]);
+    }
+    let width = |col: usize| {
+        rows.iter()
+            .map(|r| r[col].chars().count())
+            .max()
+            .unwrap_or(0)
+    };
+    let (w0, w1, w2) = (width(0), width(1), width(2));
+    let mut out = String::from("Who gets what:\n");
+    for r in &rows {
+        let line = format!("  {:w0$}  {:w1$}  {:w2$}  {}", r[0], r[1], r[2], r[3]);
+        out.push_str(&escape_control(line.trim_end()));
+        out.push('\n');
+    }
+    out.push_str(
+        "  (outside its hours a contact's Problems wait and go out once when they begin)\n",
+    );
+    out
+}

@@ -254,6 +254,11 @@ pub struct Channels {
     list: Vec<Channel>,
     /// `notify: [...]` of the checks that set it, by check identity.
     picks: BTreeMap<String, Vec<String>>,
+    /// Channel name -> the contacts whose `notify` names it. Such a
+    /// channel is theirs: it gets the notices they get, at their hours.
+    owners: BTreeMap<String, Vec<String>>,
+    /// Which checks the contacts have (for acks and repeats).
+    contacts: crate::model::ContactBook,
     /// `emails.digest_over`: more events in one tick make one chat digest.
     digest_over: usize,
 }
@@ -273,6 +278,8 @@ pub struct ChannelSettings<'a> {
     pub notify: &'a [ChannelSpec],
     /// Which checks picked which channels (`notify: [names]`).
     pub notify_picks: &'a BTreeMap<String, Vec<String>>,
+    /// The contacts, whose `notify` makes channels theirs.
+    pub contacts: &'a crate::model::ContactBook,
     /// `config.emails.digest_over`.
     pub digest_over: usize,
     pub state_dir: &'a std::path::Path,
@@ -294,27 +301,63 @@ impl Channels {
                 .map_err(|m| anyhow!("{}: {m}", cfg.config_path.display()))?;
             list.push(ch);
         }
+        let mut owners: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for c in &cfg.contacts.contacts {
+            for n in &c.notify {
+                owners.entry(n.clone()).or_default().push(c.name.clone());
+            }
+        }
         Ok(Some(Channels {
             list,
             picks: cfg.notify_picks.clone(),
+            owners,
+            contacts: cfg.contacts.clone(),
             digest_over: cfg.digest_over,
         }))
     }
 
+    /// Whether `ch` takes an event of `kind` about `who` that goes to
+    /// everyone (`everyone`) and to `contacts`. A channel no contact names
+    /// takes what goes to everyone, as its filters and the check's
+    /// `notify` say; a contact's channel takes what its contacts get (and
+    /// what a check picks it for by name).
+    fn wants(
+        &self,
+        ch: &Channel,
+        kind: &str,
+        who: Subject<'_>,
+        everyone: bool,
+        contacts: &[String],
+    ) -> bool {
+        let picks = self.picks.get(who.id);
+        match self.owners.get(&ch.name) {
+            None => everyone && ch.takes(kind, who, picks),
+            Some(owners) => {
+                ch.takes(kind, who, None)
+                    && (contacts.iter().any(|c| owners.contains(c))
+                        || (everyone && picks.is_some_and(|p| p.contains(&ch.name))))
+            }
+        }
+    }
+
     /// Queues the events of one tick on every channel that takes them,
-    /// then wakes those channels.
-    fn send(&mut self, events: &[Event], now: UnixMicros) {
-        for ch in &mut self.list {
+    /// then wakes those channels; `audience[i]` is who `events[i]` is for
+    /// (everyone? and which contacts).
+    fn send(&mut self, events: &[Event], audience: &[(bool, Vec<String>)], now: UnixMicros) {
+        let mut list = std::mem::take(&mut self.list);
+        for ch in &mut list {
             let taken: Vec<&Event> = events
                 .iter()
-                .filter(|e| {
+                .zip(audience)
+                .filter(|(e, (everyone, contacts))| {
                     let who = Subject {
                         id: &e.check_id,
                         name: &e.check,
                         dest: &e.target,
                     };
-                    ch.takes(&e.kind, who, self.picks.get(&e.check_id))
+                    self.wants(ch, &e.kind, who, *everyone, contacts)
                 })
+                .map(|(e, _)| e)
                 .collect();
             for to in 0..ch.couriers.len() {
                 let posts = ch.posts(&taken, now, self.digest_over, to);
@@ -329,6 +372,12 @@ impl Channels {
                 courier.wake();
             }
         }
+        self.list = list;
+    }
+
+    /// The names of the contacts of a check.
+    fn contacts_of(&self, check_id: &str) -> Vec<String> {
+        self.contacts.of(check_id).map(|c| c.name.clone()).collect()
     }
 
     /// An alert not posted again ends at its `endsAt`: every `repeat`, to
@@ -339,7 +388,8 @@ impl Channels {
         let now = at.wall;
         let mut views: Option<Vec<CheckView>> = None;
         let problem = crate::alert::TransitionKind::Problem.as_str();
-        for ch in &mut self.list {
+        let mut list = std::mem::take(&mut self.list);
+        for ch in &mut list {
             let Render::Alertmanager { repeat, last, .. } = &mut ch.render else {
                 continue;
             };
@@ -373,7 +423,7 @@ impl Channels {
                         name: &v.name,
                         dest: &v.dest,
                     };
-                    ch.takes(problem, who, self.picks.get(&v.check_id))
+                    self.wants(ch, problem, who, true, &self.contacts_of(&v.check_id))
                 })
                 .map(|v| Event {
                     kind: problem.into(),
@@ -399,13 +449,18 @@ impl Channels {
                 }
             }
         }
+        self.list = list;
     }
 }
 
 impl Notifier for Channels {
     fn transitions(&mut self, batch: Vec<Notice>, now: UnixMicros) {
         let events: Vec<Event> = batch.iter().map(Event::from_notice).collect();
-        self.send(&events, now);
+        let audience: Vec<(bool, Vec<String>)> = batch
+            .iter()
+            .map(|n| (n.to_everyone, n.contacts.clone()))
+            .collect();
+        self.send(&events, &audience, now);
     }
 
     fn tick(&mut self, now: crate::clock::Now, checks: &dyn CheckList) {
@@ -416,7 +471,12 @@ impl Notifier for Channels {
     }
 
     fn acknowledged(&mut self, check: &CheckView, by: &str, comment: &str, now: UnixMicros) {
-        self.send(&[Event::acknowledged(check, by, comment, now)], now);
+        let audience = [(true, self.contacts_of(&check.check_id))];
+        self.send(
+            &[Event::acknowledged(check, by, comment, now)],
+            &audience,
+            now,
+        );
     }
 
     fn status_lines(&self) -> Vec<String> {
