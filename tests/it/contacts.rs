@@ -192,3 +192,156 @@ add(@PLUGIN@, #{{ name: "marker", target_name: "db1", retry: 0, contacts: ["db t
     );
     assert_eq!(mails.len(), 3, "{mails:#?}");
 }
+
+// ------------------------------------------- the mail notifier on its own
+
+const S: i64 = 1_000_000;
+const T0: i64 = 1_800_000_000 * S;
+
+/// A notice of `kind` about the shell check `name` for `contacts`.
+fn notice(
+    name: &str,
+    kind: picomon::alert::TransitionKind,
+    contacts: &[&str],
+) -> picomon::notify::Notice {
+    use picomon::model::Status;
+    let mut n = picomon::notify::Notice::new(
+        name.into(),
+        name.into(),
+        "h1".into(),
+        picomon::alert::Transition {
+            kind,
+            status: Status::Critical,
+            previous: None,
+            outage_start: T0,
+            failed_runs: 1,
+            at: T0 + 60 * S,
+        },
+        format!("{name} down"),
+    );
+    n.contacts = contacts.iter().map(|c| c.to_string()).collect();
+    n
+}
+
+fn view(name: &str) -> picomon::notify::CheckView {
+    picomon::notify::CheckView {
+        check_id: name.into(),
+        name: name.into(),
+        dest: "h1".into(),
+        phase: picomon::alert::Phase::Problem,
+        status: Some(picomon::model::Status::Critical),
+        failed_runs: 1,
+        outage_start: Some(T0),
+        last_output: format!("{name} down"),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn digests_acks_and_reports_follow_the_contacts() {
+    use picomon::alert::TransitionKind::{Problem, Recovery};
+    use picomon::clock::Now;
+    use picomon::notify::Notifier;
+    let sb = Sandbox::new();
+    let (_held, port) = reserve_port();
+    let server = Smtp::start(sb.dir.path(), port);
+    let d = sb.dir.path().display().to_string();
+    let path = sb.config(&format!(
+        r#"
+config.state_dir = "{d}/state";
+config.emails.to = ["ops@example.org"];
+config.emails.addr_from = "picomon <picomon@example.org>";
+config.emails.smtp_host = "127.0.0.1:{port}";
+config.emails.digest_over = 2;
+config.emails.report.every = 3600;
+contact("db team", #{{ to: "db@example.org", digest: true }});
+contact("web team", #{{ to: "web@example.org" }});
+for n in ["db1", "db2", "db3"] {{ add(shell("true"), #{{ name: n, contacts: ["db team"] }}); }}
+add(shell("true"), #{{ name: "web1", contacts: ["web team"] }});
+"#
+    ));
+    let cfg = picomon::config::load(&path).expect("test config");
+    std::fs::create_dir_all(&cfg.state_dir).unwrap();
+    let mut n = picomon::notify::mail::MailNotifier::new(&cfg, &cfg.state_dir).unwrap();
+    // Three Problems in one tick: config.emails.to (over 2) and db team
+    // (digest: true, two of its own) get one digest each; web team its
+    // one Problem.
+    n.transitions(
+        vec![
+            notice("db1", Problem, &["db team"]),
+            notice("db2", Problem, &["db team"]),
+            notice("web1", Problem, &["web team"]),
+        ],
+        T0 + 60 * S,
+    );
+    let mails = server.wait_messages(3);
+    assert_eq!(
+        got(&mails, "ops@example.org"),
+        [
+            "[picomon] DIGEST: 3 changes (3 problems, 0 updates, 0 recoveries) on vm"
+                .replace("vm", &picomon::host::this_host())
+        ]
+    );
+    let db = got(&mails, "db@example.org");
+    assert_eq!(db.len(), 1);
+    assert!(db[0].contains("DIGEST: 2 changes"), "{db:?}");
+    assert_eq!(
+        got(&mails, "web@example.org"),
+        ["[picomon] CRITICAL: web1 on h1"]
+    );
+    // An outage that ended while db team's Problem waited: a line in its
+    // next report, no mail now.
+    let mut r = notice("db3", Recovery, &[]);
+    r.missed = vec!["db team".into()];
+    n.transitions(vec![r], T0 + 120 * S);
+    let mails = server.wait_messages(4);
+    assert_eq!(mails[3].rcpt_tos, ["ops@example.org"]);
+    // The ack goes where the thread went: config.emails.to and web team.
+    n.acknowledged(&view("web1"), "alice", "on it", T0 + 180 * S);
+    let mails = server.wait_messages(5);
+    assert_eq!(mails[4].rcpt_tos, ["ops@example.org", "web@example.org"]);
+    assert!(mails[4]
+        .body_decoded
+        .contains("Acknowledged by alice: on it"));
+    // Reports: everything to config.emails.to, each contact its own.
+    let views = vec![view("db1"), view("db2"), view("web1")];
+    n.tick(Now::at(T0 + 200 * S), &views);
+    n.tick(Now::at(T0 + 3800 * S), &views);
+    let mails = server.wait_messages(8);
+    let reports: Vec<&Mail> = mails
+        .iter()
+        .filter(|m| m.subject() == "[picomon] error report")
+        .collect();
+    assert_eq!(reports.len(), 3, "{mails:#?}");
+    let to = |a: &str| {
+        reports
+            .iter()
+            .find(|m| m.rcpt_tos == [a])
+            .unwrap_or_else(|| panic!("a report to {a}"))
+            .body_decoded
+            .clone()
+    };
+    let (all, db, web) = (
+        to("ops@example.org"),
+        to("db@example.org"),
+        to("web@example.org"),
+    );
+    assert!(
+        all.contains("db1 on h1") && all.contains("web1 on h1"),
+        "{all}"
+    );
+    assert!(db.contains("db1 on h1") && !db.contains("web1"), "{db}");
+    assert!(db.contains("db3 on h1: failing from "), "{db}");
+    assert!(db.contains("before your hours began; recovered"), "{db}");
+    assert!(web.contains("web1 on h1") && !web.contains("db1"), "{web}");
+    assert_eq!(
+        reports
+            .iter()
+            .map(|m| m.one("Message-ID"))
+            .collect::<std::collections::BTreeSet<_>>()
+            .len(),
+        3,
+        "each report has its own Message-ID"
+    );
+    n.shutdown(Duration::from_secs(5));
+}
