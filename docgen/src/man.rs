@@ -376,6 +376,18 @@ fn config_page() -> String {
              (local time; ranges may wrap, e.g. \"22-2\")."
         ),
     );
+    let contact_keys = picomon::config::CONTACT_KEYS.join(", ");
+    para(
+        &mut r,
+        &format!(
+            "contact(\"NAME\", #{{ {contact_keys} }}) declares who else is told: checks and \
+             hosts pick contacts with contacts: [\"NAME\", ...] (a check's own replace its \
+             host's), and escalate steps may name them. config.emails.to still gets every \
+             mail of every check. Outside a contact's hours and weekdays (local time, \
+             e.g. \"08:00-20:00\" and \"mon-fri\") its Problems wait and go out once when \
+             they begin. A contact is declared above the lines that name it."
+        ),
+    );
     para(
         &mut r,
         "Every check has an identity: its kind, target and arguments, or its name where given. \
