@@ -191,6 +191,22 @@ impl MailNotifier {
             .map(|c| Composer::contact_mailboxes(&c.name, &c.to, &c.cc))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|m| anyhow!("{}: {m}", cfg.config_path.display()))?;
+        if e.to.is_empty()
+            && boxes
+                .iter()
+                .any(|(to, cc)| !to.is_empty() || !cc.is_empty())
+        {
+            // Contacts are mailed even when config.emails.to is empty: the
+            // sender must then be right too.
+            if let Err(err) = e.addr_from.parse::<lettre::message::Mailbox>() {
+                return Err(anyhow!(
+                    "{}: config.emails.addr_from: {:?} is not a mail address ({err}); \
+                     write it as \"picomon <picomon@example.org>\"",
+                    cfg.config_path.display(),
+                    e.addr_from
+                ));
+            }
+        }
         let smtp = Smtp::new(e).map_err(|m| anyhow!("{}: {m}", cfg.config_path.display()))?;
         let courier = Courier::start(
             "mail-sender",
