@@ -108,7 +108,12 @@ fn paragraph(c: &Config) -> String {
     }
 
     let e = &c.emails;
-    if e.to.is_empty() {
+    let contacts_mailed = c
+        .contacts
+        .contacts
+        .iter()
+        .any(|k| k.addresses().next().is_some());
+    if e.to.is_empty() && !contacts_mailed {
         out.push_str("Mail: off (config.emails.to is empty).");
     } else {
         let tls = match e.smtp_tls {
@@ -126,9 +131,13 @@ fn paragraph(c: &Config) -> String {
         } else {
             format!("reports every {}", secs(e.report_every))
         };
+        let to = if e.to.is_empty() {
+            "the checks' contacts only".to_string()
+        } else {
+            e.to.join(", ")
+        };
         out.push_str(&format!(
-            "Mail to {} from {} via {} ({tls}, {auth}), {reports}, a digest above {}.",
-            e.to.join(", "),
+            "Mail to {to} from {} via {} ({tls}, {auth}), {reports}, a digest above {}.",
             e.addr_from,
             e.smtp_host.join(" then "),
             plural(e.digest_over, "transition", "transitions")

@@ -6,8 +6,9 @@ use crate::config::Config;
 use crate::notify::{Notice, Notifier};
 
 /// Builds the notifier the config asks for: mail (which only logs when
-/// `emails.to` is empty, but still delivers what an earlier process left in
-/// the outbox), and the channels of `config.notify` beside it.
+/// neither `emails.to` nor a contact has an address, but still delivers
+/// what an earlier process left in the outbox), and the channels of
+/// `config.notify` beside it.
 pub fn make_notifier(cfg: &Config) -> anyhow::Result<Box<dyn Notifier>> {
     let mail = Box::new(crate::notify::mail::MailNotifier::new(cfg, &cfg.state_dir)?);
     Ok(match crate::notify::channel::Channels::new(cfg)? {
