@@ -16,6 +16,9 @@ use super::value::{self as v, describe};
 /// The keys of a contact's map.
 pub const CONTACT_KEYS: &[&str] = &["to", "cc", "hours", "weekdays", "notify", "digest"];
 
+/// Most contacts a config may declare (they are numbered in 16 bits).
+pub const MAX_CONTACTS: usize = 10_000;
+
 const USAGE: &str = "contact(\"db team\", #{ to: [\"db@example.org\"], hours: \"08:00-20:00\", weekdays: \"mon-fri\" })";
 
 pub fn register(engine: &mut Engine, shared: &Shared) {
@@ -36,6 +39,11 @@ pub fn register(engine: &mut Engine, shared: &Shared) {
                     return Err(format!(
                         "contact {:?} is already declared at line {}; give each contact one contact() call",
                         c.name, old.line
+                    ));
+                }
+                if b.contacts.len() >= MAX_CONTACTS {
+                    return Err(format!(
+                        "more than {MAX_CONTACTS} contacts; put people in a contact's to and cc instead"
                     ));
                 }
                 let name = c.name.clone();

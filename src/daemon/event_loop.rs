@@ -944,6 +944,19 @@ impl<C: Clock> Daemon<C> {
         for m in &self.cfg.maintenance {
             out.push(format!("  {} {:?} (config)", m.id(), m.pattern));
         }
+        let waiting: Vec<String> = self
+            .checks
+            .iter()
+            .filter(|t| !t.waiting().is_empty())
+            .map(|t| format!("  {}: {}", t.spec.title(), t.waiting().join(", ")))
+            .collect();
+        if !waiting.is_empty() {
+            out.push(format!(
+                "Problems waiting for contacts' hours ({}):",
+                waiting.len()
+            ));
+            out.extend(waiting);
+        }
         out
     }
 

@@ -83,6 +83,11 @@ fn a_contact_outside_its_hours_gets_nothing_until_they_begin_then_one_mail() {
         r.all_at(t, Status::Critical);
         assert!(r.told().is_empty(), "at {t} s");
     }
+    let dump = r.d.dump();
+    assert!(
+        dump.contains("Problems waiting for contacts' hours (1):\n  db on "),
+        "{dump}"
+    );
     // The hours begin: one Problem, to db team alone.
     r.all_at(600, Status::Critical);
     assert_eq!(r.told(), ["late problem db -> [db team]"]);
