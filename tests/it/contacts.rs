@@ -345,3 +345,65 @@ add(shell("true"), #{{ name: "web1", contacts: ["web team"] }});
     );
     n.shutdown(Duration::from_secs(5));
 }
+
+/// `kind check` of each post the receiver accepted under `path`, sorted.
+fn posts(rx: &crate::channels::Receiver, path: &str) -> Vec<String> {
+    let mut v: Vec<String> = rx
+        .requests()
+        .iter()
+        .filter(|r| r["path"].as_str().unwrap_or("").starts_with(path))
+        .filter(|r| r["answer"].as_u64().unwrap_or(0) < 300)
+        .map(|r| {
+            let b: serde_json::Value =
+                serde_json::from_str(r["body"].as_str().unwrap()).expect("a JSON body");
+            format!(
+                "{} {}",
+                b["kind"].as_str().unwrap(),
+                b["check"].as_str().unwrap()
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn e2e_a_contact_s_channel_gets_its_checks_only_and_the_others_everything() {
+    let probe = Sandbox::new();
+    let rx = crate::channels::Receiver::start(probe.dir.path(), "receiver", 0, &[]);
+    let r = Rig::new(&format!(
+        r#"
+config.emails.to = [];
+config.notify = [webhook("{db}", #{{ name: "chat-db" }}), webhook("{ops}", #{{ name: "ops" }})];
+contact("db team", #{{ notify: ["chat-db"] }});
+add(plugin("check_dummy", ["2", "db down"]), #{{ name: "db", target_name: "db1", retry: 0, contacts: ["db team"] }});
+add(plugin("check_dummy", ["2", "web down"]), #{{ name: "web", target_name: "web1", retry: 0 }});
+add(@PLUGIN@, #{{ name: "marker", target_name: "db1", retry: 0, contacts: ["db team"] }});
+"#,
+        db = rx.url("/db"),
+        ops = rx.url("/ops"),
+    ));
+    let mut d = r.daemon();
+    let want = |path: &str, n: usize| {
+        support::wait_until(
+            Duration::from_secs(90),
+            &format!("{n} posts to {path}"),
+            || {
+                let p = posts(&rx, path);
+                (p.len() >= n).then_some(p)
+            },
+        )
+    };
+    want("/ops", 2);
+    want("/db", 1);
+    // The marker: a third outage, of db team's; nothing came before it.
+    r.set_status(2, "CRITICAL - marker");
+    want("/db", 2);
+    want("/ops", 3);
+    assert!(d.stop().success(), "{}", d.stderr());
+    assert_eq!(posts(&rx, "/db"), ["problem db", "problem marker"]);
+    assert_eq!(
+        posts(&rx, "/ops"),
+        ["problem db", "problem marker", "problem web"]
+    );
+}
