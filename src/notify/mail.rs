@@ -14,6 +14,8 @@
 //! ```
 //!
 //! - [`compose`]: Problem/Update/Recovery threads, digest, report, test mail.
+//! - [`audience`]: which mails one tick's notices become, for
+//!   `config.emails.to` and the checks' contacts.
 //! - [`outbox`]: a mail as an item of the shared queue, one file per mail
 //!   in `state_dir/outbox/`.
 //! - [`smtp`]: lettre + rustls; plain, STARTTLS, implicit TLS, AUTH.
@@ -216,13 +218,18 @@ impl MailNotifier {
             e.smtp_retry_timeout,
         )
         .context("cannot start the mail delivery thread")?;
+        let mut saved = load_mail_state(state_dir);
+        // A contact gone from the config gets no more reports.
+        saved
+            .missed
+            .retain(|name, _| cfg.contacts.get(name).is_some());
         Ok(MailNotifier {
             composer,
             contacts: cfg.contacts.clone(),
             boxes,
             courier,
             state_dir: state_dir.to_path_buf(),
-            saved: load_mail_state(state_dir),
+            saved,
             digest_over: e.digest_over,
             report_every: e.report_every,
             offset: None,
