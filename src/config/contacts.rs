@@ -6,11 +6,12 @@
 //! (with "did you mean"). A check's `contacts` replaces its host's.
 //! `hours` and `weekdays` read like `when`'s (see [`super::when`]).
 
-use rhai::{Dynamic, Engine, EvalAltResult, Map, NativeCallContext, Position};
+use rhai::{Dynamic, Engine, Map, NativeCallContext};
 
 use crate::model::{CheckSpec, Contact, ContactBook, Escalation, Period};
 
 use super::builder::{Builder, Shared};
+use super::options::{err, RhaiResult};
 use super::value::{self as v, describe};
 
 /// The keys of a contact's map.
@@ -28,12 +29,9 @@ pub fn register(engine: &mut Engine, shared: &Shared) {
         move |ctx: NativeCallContext,
               name: Dynamic,
               opts: Dynamic|
-              -> Result<String, Box<EvalAltResult>> {
+              -> RhaiResult<String> {
             let line = ctx.call_position().line().unwrap_or(0);
-            let rt = |e: String| -> Box<EvalAltResult> {
-                EvalAltResult::ErrorRuntime(e.into(), Position::NONE).into()
-            };
-            let c = parse(&name, &opts, line).map_err(rt)?;
+            let c = parse(&name, &opts, line).map_err(err)?;
             s.with(|b| {
                 if let Some(old) = b.contacts.iter().find(|o| o.name == c.name) {
                     return Err(format!(
@@ -50,7 +48,7 @@ pub fn register(engine: &mut Engine, shared: &Shared) {
                 b.contacts.push(c);
                 Ok(name)
             })
-            .map_err(rt)
+            .map_err(err)
         },
     );
 }

@@ -646,7 +646,7 @@ pub fn register(engine: &mut Engine) {
                         let steps = b.keys.emails.escalate.0.clone();
                         super::contacts::check_escalate(b, "config.emails.escalate", &steps)?;
                     }
-                    Ok(())
+                    Ok::<(), String>(())
                 })
                 .map_err(rt)
             },
