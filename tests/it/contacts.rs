@@ -1,65 +1,36 @@
-//! Contacts end to end: the real `picomon` binary, real plugins, a real
-//! SMTP server (tests/smtp/server.py, aiosmtpd) on loopback. Who gets which
-//! mail is read from the envelope recipients the server recorded.
+//! Contacts end to end: the real `picomon` binary (through the shared rig,
+//! tests/support/rig.rs), real plugins, a real SMTP server
+//! (tests/smtp/server.py, aiosmtpd) and a real webhook receiver on
+//! loopback; then the mail notifier on its own against the same server.
+//! Who gets which mail is read from the envelope recipients the server
+//! recorded.
 
 use crate::support;
 
-use std::path::Path;
 use std::time::Duration;
 
-use support::ports::{reserve_port, Reserved};
+use support::ports::reserve_port;
+use support::rig::{Rig, StatusCheck, OPS};
 use support::smtp::{Mail, Smtp};
-use support::{Daemon, Sandbox};
+use support::Sandbox;
 
-/// A sandbox whose config mails through `port`, with `body` after the
-/// mail settings; `@PLUGIN@` is the status-file plugin (its status set by
-/// [`support::set_plugin_status`]).
-struct Rig {
-    sb: Sandbox,
-    port: u16,
-    _held: Reserved,
+/// The status-file check of these tests: "marker on TARGET", mailed at
+/// once when the test sets it failing, after everything else it waits for.
+fn marker(target: &'static str) -> StatusCheck {
+    StatusCheck {
+        name: "marker",
+        target,
+        retry: 0,
+        runs: "runs",
+    }
 }
 
-impl Rig {
-    fn new(body: &str) -> Rig {
-        let sb = Sandbox::new();
-        let (_held, port) = reserve_port();
-        let plugin = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp/status-plugin.sh");
-        let d = sb.dir.path().display().to_string();
-        let head = format!(
-            r#"
-config.base_tick = 0.5;
-config.state_dir = "{d}/state";
-config.emails.to = ["ops@example.org"];
-config.emails.addr_from = "picomon <picomon@example.org>";
-config.emails.smtp_host = "127.0.0.1:{port}";
-config.emails.smtp_retry_timeout = 1;
-"#
-        );
-        let body = body.replace(
-            "@PLUGIN@",
-            &format!(
-                r#"plugin("{}", ["{d}/runs", "{d}/status"])"#,
-                plugin.display()
-            ),
-        );
-        sb.config(&(head + body.as_str()));
-        support::set_plugin_status(sb.dir.path(), 0, "OK - fine");
-        Rig { sb, port, _held }
-    }
-
-    fn daemon(&self) -> Daemon {
-        let config = self.sb.path("config.rhai").display().to_string();
-        Daemon::start_anew(self.sb.dir.path(), &["-c", &config])
-    }
-
-    fn server(&self) -> Smtp {
-        Smtp::start(self.sb.dir.path(), self.port)
-    }
-
-    fn set_status(&self, code: i32, text: &str) {
-        support::set_plugin_status(self.sb.dir.path(), code, text);
-    }
+/// A rig with `before` (contacts, hosts, other checks) above the marker
+/// check on `target`, which is OK until the test says otherwise.
+fn rig(target: &'static str, before: &str) -> Rig {
+    let r = Rig::with(marker(target), 0.5, before, "");
+    r.set_status(0, "OK - fine");
+    r
 }
 
 /// The subjects of the mails `rcpt` got, sorted.
@@ -75,22 +46,20 @@ fn got(mails: &[Mail], rcpt: &str) -> Vec<String> {
 
 #[test]
 fn e2e_each_contact_gets_exactly_its_own_problems_and_the_default_list_both() {
-    let r = Rig::new(
-        r#"
-contact("db team", #{ to: ["db@example.org"], cc: ["dba@example.org"] });
+    let r = rig(
+        "mon",
+        r#"contact("db team", #{ to: ["db@example.org"], cc: ["dba@example.org"] });
 contact("web team", #{ to: ["web@example.org"] });
 let db1 = host("db1", #{ ipv4: "192.0.2.1", contacts: ["db team"] });
 add(plugin("check_dummy", ["2", "db down"]), #{ name: "db", target_name: "db1", retry: 0 });
-add(plugin("check_dummy", ["2", "web down"]), #{ name: "web", target_name: "web1", retry: 0, contacts: ["web team"] });
-add(@PLUGIN@, #{ name: "marker", target_name: "mon", retry: 0 });
-"#,
+add(plugin("check_dummy", ["2", "web down"]), #{ name: "web", target_name: "web1", retry: 0, contacts: ["web team"] });"#,
     );
     let server = r.server();
     let mut d = r.daemon();
     server.wait_messages(2);
     // The marker: a third outage, mailed at once; nothing came before it.
     r.set_status(2, "CRITICAL - marker");
-    server.wait_for("ops@example.org", "[picomon] CRITICAL: marker on mon");
+    server.wait_for(OPS, "[picomon] CRITICAL: marker on mon");
     assert!(d.stop().success(), "{}", d.stderr());
     let mails = server.received();
     assert_eq!(mails.len(), 3, "one mail per Problem: {mails:#?}");
@@ -122,41 +91,49 @@ add(@PLUGIN@, #{ name: "marker", target_name: "mon", retry: 0 });
     assert_eq!(db.one("Cc"), "dba@example.org");
 }
 
-/// `HH:MM-HH:MM`, local time, beginning at the next whole minute that is
-/// at least 20 s away, for an hour; and when it begins (Unix seconds).
-fn hours_beginning_soon() -> (String, i64) {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let begin = (now + 20).div_euclid(60) * 60 + 60;
+/// `HH:MM-HH:MM`, local time, an hour from the first whole minute at
+/// least `ahead` seconds from now; and when it begins (Unix seconds).
+fn hours_from(ahead: i64) -> (String, i64) {
+    let begin = (now() + ahead + 59).div_euclid(60) * 60;
     let c = picomon::clock::local_civil(begin).unwrap();
     let m = u32::from(c.hour) * 60 + u32::from(c.minute);
     let hm = |m: u32| format!("{:02}:{:02}", (m / 60) % 24, m % 60);
     (format!("{}-{}", hm(m), hm(m + 60)), begin)
 }
 
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// db team at `hours`, the contact of every check on db1: "db", failing,
+/// and the marker.
+fn db_team_at(hours: &str) -> String {
+    format!(
+        r#"contact("db team", #{{ to: ["db@example.org"], hours: "{hours}" }});
+host("db1", #{{ ipv4: "192.0.2.1", contacts: ["db team"] }});
+add(plugin("check_dummy", ["2", "db down"]), #{{ name: "db", target_name: "db1", retry: 0 }});"#
+    )
+}
+
 #[test]
 fn e2e_a_contact_s_problem_waits_for_its_hours_and_then_arrives_once() {
-    let (hours, begin) = hours_beginning_soon();
-    let r = Rig::new(&format!(
-        r#"
-contact("db team", #{{ to: ["db@example.org"], hours: "{hours}" }});
-add(plugin("check_dummy", ["2", "db down"]), #{{ name: "db", target_name: "db1", retry: 0, contacts: ["db team"] }});
-add(@PLUGIN@, #{{ name: "marker", target_name: "db1", retry: 0, contacts: ["db team"] }});
-"#
-    ));
+    // Hours that begin in three hours: the Problem waits. Then, whatever
+    // the machine's load, a reload moves them to the next minute.
+    let r = rig("db1", &db_team_at(&hours_from(3 * 3600).0));
     let server = r.server();
     let mut d = r.daemon();
     let first = server.wait_messages(1);
-    let now = || {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64
-    };
-    assert_eq!(first[0].rcpt_tos, ["ops@example.org"], "before {hours}");
-    // The hours begin within two minutes: then one mail, to db team alone.
+    assert_eq!(first[0].rcpt_tos, [OPS]);
+    let (hours, begin) = hours_from(5);
+    r.write_config(0.5, &db_team_at(&hours), "");
+    d.signal(libc::SIGHUP);
+    support::wait_until(Duration::from_secs(60), "the reload", || {
+        d.stderr().contains("config reloaded").then_some(())
+    });
+    // Once they begin: one mail, to db team alone, in the thread.
     let late = support::wait_until(
         Duration::from_secs(240),
         "the waiting Problem once the hours begin",
@@ -371,18 +348,18 @@ fn posts(rx: &crate::channels::Receiver, path: &str) -> Vec<String> {
 fn e2e_a_contact_s_channel_gets_its_checks_only_and_the_others_everything() {
     let probe = Sandbox::new();
     let rx = crate::channels::Receiver::start(probe.dir.path(), "receiver", 0, &[]);
-    let r = Rig::new(&format!(
-        r#"
-config.emails.to = [];
-config.notify = [webhook("{db}", #{{ name: "chat-db" }}), webhook("{ops}", #{{ name: "ops" }})];
+    let r = rig(
+        "db1",
+        &format!(
+            r#"config.notify = [webhook("{db}", #{{ name: "chat-db" }}), webhook("{ops}", #{{ name: "ops" }})];
 contact("db team", #{{ notify: ["chat-db"] }});
-add(plugin("check_dummy", ["2", "db down"]), #{{ name: "db", target_name: "db1", retry: 0, contacts: ["db team"] }});
-add(plugin("check_dummy", ["2", "web down"]), #{{ name: "web", target_name: "web1", retry: 0 }});
-add(@PLUGIN@, #{{ name: "marker", target_name: "db1", retry: 0, contacts: ["db team"] }});
-"#,
-        db = rx.url("/db"),
-        ops = rx.url("/ops"),
-    ));
+host("db1", #{{ ipv4: "192.0.2.1", contacts: ["db team"] }});
+add(plugin("check_dummy", ["2", "db down"]), #{{ name: "db", target_name: "db1", retry: 0 }});
+add(plugin("check_dummy", ["2", "web down"]), #{{ name: "web", target_name: "web1", retry: 0 }});"#,
+            db = rx.url("/db"),
+            ops = rx.url("/ops"),
+        ),
+    );
     let mut d = r.daemon();
     let want = |path: &str, n: usize| {
         support::wait_until(
