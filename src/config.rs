@@ -337,7 +337,14 @@ pub fn same_state_dir(running: &Config, new: &Config) -> Result<(), ConfigError>
 /// The validated config from what the script built; what can only be
 /// checked once every check is known (dependencies) fails here, at the
 /// line of the `add()`.
-fn build_config(path: &Path, b: &builder::Builder) -> Result<Config, ConfigError> {
+fn build_config(path: &Path, b: &mut builder::Builder) -> Result<Config, ConfigError> {
+    checks::identities(b).map_err(|(i, message)| ConfigError {
+        file: path.to_path_buf(),
+        line: b.checks[i].line,
+        col: 1,
+        message,
+    })?;
+    let b = &*b;
     let k = &b.keys;
     let e = &k.emails;
     let noise = alert_policy::resolve(b).map_err(|(i, message)| ConfigError {

@@ -5,6 +5,7 @@
 
 pub mod check;
 pub mod heartbeat;
+pub mod identity;
 pub mod plugin_output;
 pub mod policy;
 

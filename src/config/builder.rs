@@ -42,7 +42,9 @@ pub struct CheckOpts {
 pub struct PendingCheck {
     pub def: CheckDef,
     pub opts: CheckOpts,
-    /// The unique id (`name`, else the definition's identity).
+    /// The unique id: see [`super::checks::identities`]. While the script
+    /// runs, a named check's is `NAME on TARGET`; once every check is
+    /// known, a name no other check has becomes the identity alone.
     pub id: String,
     /// Line of the `add()` call.
     pub line: usize,
@@ -54,7 +56,8 @@ pub struct Builder {
     pub keys: Keys,
     pub hosts: Vec<Host>,
     pub checks: Vec<PendingCheck>,
-    /// id -> index into `checks`, to reject a second check with one id.
+    /// id -> index into `checks`, to reject a second check with one id
+    /// (for named checks: a second one with its name on its target).
     pub ids: HashMap<String, usize>,
     /// This machine's name: the default `dest` of local checks.
     pub hostname: String,
