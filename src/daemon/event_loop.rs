@@ -474,6 +474,18 @@ impl<C: Clock> Daemon<C> {
                 }
             }
         }
+        // What no check claims is a check the config no longer has under
+        // that identity: removed, renamed, or a name now shared by several
+        // targets (each is then `NAME on TARGET`). An open outage says so.
+        for (id, c) in saved.checks {
+            if c.alert.phase != crate::alert::Phase::Ok {
+                log::warn!(
+                    "the saved outage of {id:?} is not carried over: no check of this config has \
+                     that identity now (renamed, removed, or a name several targets share, each \
+                     then NAME on TARGET); if it still fails, it starts a new outage"
+                );
+            }
+        }
         self.rehold(held);
     }
 
