@@ -20,6 +20,7 @@ mod keys;
 mod maintenance;
 pub mod options;
 pub mod outputs;
+pub mod preflight;
 pub mod probes;
 pub mod script;
 mod summary;
@@ -50,6 +51,9 @@ pub struct Config {
     /// Line and column of `config.state_dir = ...`; `(0, 0)` when the
     /// config leaves it at its default.
     pub state_dir_at: (usize, usize),
+    /// Line and column of each key the config sets, by full name
+    /// (`config.emails.smtp_password_file`); see [`preflight`].
+    pub key_at: std::collections::BTreeMap<String, (usize, usize)>,
     /// `config.history_days` and `config.history_max_mb`.
     pub history: crate::history::Limits,
     pub max_output: usize,
@@ -117,28 +121,49 @@ impl Config {
     /// Every secret file this config names: what [`crate::secret::keep`]
     /// reads before a privilege drop.
     pub fn secret_files(&self) -> Vec<PathBuf> {
+        let mut out: Vec<PathBuf> = self
+            .secret_files_by_key()
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// [`Config::secret_files`], each with the key that names it
+    /// (`config.notify` for a channel's, `config.outputs` for an output's).
+    pub fn secret_files_by_key(&self) -> Vec<(&'static str, PathBuf)> {
         let cfg = self;
         use crate::notify::channel::spec::ChannelKind;
         use crate::passive::OutputKind;
         let mut out = Vec::new();
         if !cfg.emails.smtp_password_file.is_empty() {
-            out.push(PathBuf::from(&cfg.emails.smtp_password_file));
+            out.push((
+                "config.emails.smtp_password_file",
+                PathBuf::from(&cfg.emails.smtp_password_file),
+            ));
         }
-        out.extend(cfg.ping_key_file.clone());
-        let mut http = |secret: Option<&PathBuf>, client: Option<&crate::net::http::ClientTls>| {
-            out.extend(secret.cloned());
-            out.extend(client.map(|c| c.key.clone()));
+        if let Some(p) = &cfg.ping_key_file {
+            out.push(("config.ping_key_file", p.clone()));
+        }
+        let mut http = |key: &'static str,
+                        secret: Option<&PathBuf>,
+                        client: Option<&crate::net::http::ClientTls>| {
+            out.extend(secret.map(|p| (key, p.clone())));
+            out.extend(client.map(|c| (key, c.key.clone())));
         };
         for ch in &cfg.notify {
             match &ch.kind {
                 ChannelKind::Webhook { http: h, .. }
                 | ChannelKind::Alertmanager { http: h, .. } => {
-                    http(h.secret_file.as_ref(), h.client.as_ref())
+                    http("config.notify", h.secret_file.as_ref(), h.client.as_ref())
                 }
                 ChannelKind::Command { .. } => {}
             }
         }
         for o in &cfg.outputs {
+            let key = "config.outputs";
             match &o.kind {
                 OutputKind::NscaWeb {
                     password_file,
@@ -150,20 +175,19 @@ impl Config {
                     client,
                     ..
                 } => http(
+                    key,
                     (!password_file.as_os_str().is_empty()).then_some(password_file),
                     client.as_ref(),
                 ),
-                OutputKind::Redis { secret_file, .. } => http(secret_file.as_ref(), None),
+                OutputKind::Redis { secret_file, .. } => http(key, secret_file.as_ref(), None),
                 OutputKind::Elasticsearch {
                     secret_file,
                     client,
                     ..
-                } => http(secret_file.as_ref(), client.as_ref()),
+                } => http(key, secret_file.as_ref(), client.as_ref()),
                 OutputKind::JsonLines { .. } | OutputKind::CommandFile { .. } => {}
             }
         }
-        out.sort();
-        out.dedup();
         out
     }
 
@@ -376,6 +400,7 @@ fn build_config(path: &Path, b: &mut builder::Builder) -> Result<Config, ConfigE
         workers: k.workers as usize,
         state_dir: PathBuf::from(&k.state_dir),
         state_dir_at: b.state_dir_at.unwrap_or((0, 0)),
+        key_at: b.key_at.clone(),
         history: crate::history::Limits {
             days: k.history_days as u32,
             max_bytes: (k.history_max_mb as u64) << 20,

@@ -67,6 +67,11 @@ pub struct Builder {
     pub host_deps: HashMap<String, Vec<String>>,
     /// Line and column of the last `config.state_dir = ...` that ran.
     pub state_dir_at: Option<(usize, usize)>,
+    /// Line and column of the last assignment of each key that ran, by
+    /// full name (`config.emails.smtp_host`): what `--check-config` points
+    /// at when it finds a fault only the machine can tell (a file that is
+    /// missing, a port in use).
+    pub key_at: std::collections::BTreeMap<String, (usize, usize)>,
 }
 
 impl Builder {
@@ -80,6 +85,7 @@ impl Builder {
             maintenance: Vec::new(),
             host_deps: HashMap::new(),
             state_dir_at: None,
+            key_at: Default::default(),
         }
     }
 }
