@@ -378,21 +378,34 @@ fn build_config(path: &Path, b: &mut builder::Builder) -> Result<Config, ConfigE
         message,
     })?;
     let checks = checks::finish(b, noise);
-    if !k.standby_for.is_empty()
-        && !checks
+    if !k.standby_for.is_empty() {
+        let known: Vec<crate::model::identity::Known> = checks
             .iter()
-            .any(|c| c.name == k.standby_for || c.id == k.standby_for)
-    {
-        return Err(ConfigError {
-            file: path.to_path_buf(),
-            line: 0,
-            col: 0,
-            message: format!(
-                "config.standby_for = {:?} names no check; give the name of a check, usually \
-                 add(peer(\"http://mon1:9464\"), #{{ name: {:?} }})",
-                k.standby_for, k.standby_for
-            ),
-        });
+            .map(crate::model::identity::Known::from)
+            .collect();
+        if let Err(e) = crate::model::identity::find(&known, &k.standby_for) {
+            let (line, col) = b
+                .key_at
+                .get("config.standby_for")
+                .copied()
+                .unwrap_or((0, 0));
+            return Err(ConfigError {
+                file: path.to_path_buf(),
+                line,
+                col,
+                message: format!(
+                    "config.standby_for: {}",
+                    e.message(
+                        &k.standby_for,
+                        &format!(
+                            "give the name of a check, usually add(peer(\"http://mon1:9464\"), \
+                             #{{ name: {:?} }})",
+                            k.standby_for
+                        )
+                    )
+                ),
+            });
+        }
     }
     Ok(Config {
         path: path.to_path_buf(),

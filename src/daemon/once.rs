@@ -409,11 +409,7 @@ fn find_check<'a>(cfg: &'a Config, what: &str) -> anyhow::Result<&'a CheckSpec> 
     let known: Vec<crate::model::identity::Known> = cfg
         .checks
         .iter()
-        .map(|c| crate::model::identity::Known {
-            id: &c.id,
-            name: &c.name,
-            dest: &c.dest,
-        })
+        .map(crate::model::identity::Known::from)
         .collect();
     match crate::model::identity::find(&known, what) {
         Ok(i) => Ok(&cfg.checks[i]),

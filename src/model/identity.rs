@@ -14,6 +14,16 @@ pub struct Known<'a> {
     pub dest: &'a str,
 }
 
+impl<'a> From<&'a super::CheckSpec> for Known<'a> {
+    fn from(c: &'a super::CheckSpec) -> Self {
+        Known {
+            id: &c.id,
+            name: &c.name,
+            dest: &c.dest,
+        }
+    }
+}
+
 impl Known<'_> {
     /// `what` is `NAME on TARGET` or `NAME:TARGET` of this check.
     fn is_titled(&self, what: &str) -> bool {

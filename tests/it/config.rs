@@ -1255,8 +1255,25 @@ config.standby_for = "mon1";
     let e = err(
         "config.standby_for = \"mon1\";\nadd(peer(\"http://mon1:9464\"), #{ name: \"mon 1\" });",
     );
-    assert!(e.message.contains("names no check"), "{e}");
-    assert!(e.message.contains("add(peer("), "{e}");
+    assert_err(
+        &e,
+        1,
+        7,
+        &["config.standby_for: no check named \"mon1\"", "add(peer("],
+    );
+    // A name two targets share: say which.
+    let e = err("config.standby_for = \"mon\";\n\
+         add(peer(\"http://mon1:9464\"), #{ name: \"mon\", target_name: \"a\" });\n\
+         add(peer(\"http://mon2:9464\"), #{ name: \"mon\", target_name: \"b\" });");
+    assert_err(
+        &e,
+        1,
+        7,
+        &["2 checks are named \"mon\"", "\"mon on a\", \"mon on b\""],
+    );
+    ok("config.standby_for = \"mon on b\";\n\
+         add(peer(\"http://mon1:9464\"), #{ name: \"mon\", target_name: \"a\" });\n\
+         add(peer(\"http://mon2:9464\"), #{ name: \"mon\", target_name: \"b\" });");
 }
 
 #[test]

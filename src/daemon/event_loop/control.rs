@@ -148,11 +148,7 @@ impl<C: Clock> Daemon<C> {
         let known: Vec<crate::model::identity::Known> = self
             .checks
             .iter()
-            .map(|t| crate::model::identity::Known {
-                id: &t.spec.id,
-                name: &t.spec.name,
-                dest: &t.spec.dest,
-            })
+            .map(|t| crate::model::identity::Known::from(&*t.spec))
             .collect();
         crate::model::identity::find(&known, what)
             .map_err(|e| e.message(what, "`picomon status` lists names and identities"))
