@@ -18,7 +18,8 @@ use std::path::Path;
 use super::{Config, ConfigError};
 use crate::model::CheckKind;
 
-/// What [`check`] found: errors (exit 1) and warnings (printed, exit 0).
+/// What [`check`] found: errors (exit 1), in the order of their lines, and
+/// warnings (printed, exit 0).
 #[derive(Debug, Default)]
 pub struct Findings {
     pub errors: Vec<ConfigError>,
@@ -92,6 +93,7 @@ pub fn check(cfg: &Config) -> Findings {
             ));
         }
     }
+    f.errors.sort_by_key(|e| (e.line, e.col));
     f
 }
 

@@ -244,6 +244,29 @@ fn check_config_fails_for_what_start_or_the_first_run_would() {
         &["{status} is not a placeholder", "{state}, {check}, {dest}"],
     );
 
+    // Every fault is listed, on a line of its own; --json has them all.
+    let two = format!(
+        "{head}add(plugin(\"check_no_such_plugin\"));\nconfig.ping_key_file = \"@DIR@/no-such-key\";\n"
+    );
+    let (code, _, err) = check_config(&sb, &two);
+    assert_eq!((code, err.lines().count()), (Some(1), 2), "{err}");
+    let cfg = sb.config(&two);
+    let out = sb.run(&["-c", cfg.to_str().unwrap(), "--check-config", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(
+        (v["ok"].clone(), v["line"].clone()),
+        (false.into(), 2.into()),
+        "{v}"
+    );
+    let lines: Vec<&serde_json::Value> = v["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["line"])
+        .collect();
+    assert_eq!(lines, [2, 3], "{v}");
+
     // A plugin in config.plugin_dirs is found, as at run time.
     fs::create_dir_all(sb.path("plugins")).unwrap();
     fs::write(sb.path("plugins/check_here"), "#!/bin/sh\necho OK\n").unwrap();
