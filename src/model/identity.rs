@@ -51,7 +51,7 @@ impl NotFound {
         match self {
             NotFound::None => format!("no check named {what:?}; {hint}"),
             NotFound::Many(ids) => format!(
-                "{} checks are named {what:?} (one on each target); give one of them: {}",
+                "{} checks are named {what:?}; give one of them: {}",
                 ids.len(),
                 ids.iter()
                     .map(|i| format!("{i:?}"))
