@@ -1503,7 +1503,7 @@ add(shell("true"), #{ name: "web port", target_name: "web3" });"#,
     );
     assert!(
         d.stderr()
-            .contains("the saved outage of \"web port\" is not carried over"),
+            .contains("the open outage of \"web port\" is not carried over"),
         "{}",
         d.stderr()
     );
@@ -1522,6 +1522,40 @@ add(shell("true"), #{ name: "web port", target_name: "web3" });"#,
         ]
     );
     assert_eq!(saved["checks"]["flappy"]["alert"]["phase"], "Ok");
+}
+
+/// The cost of keeping a unique name as the identity: when a second target
+/// takes the name, the first check becomes `NAME on TARGET`, its open
+/// outage is dropped with a warning, and a new one opens while it fails.
+#[test]
+fn e2e_a_name_a_second_target_takes_starts_the_first_check_afresh() {
+    let t = E2e::new("");
+    let server = t.server();
+    t.set_status(2, "CRITICAL - down");
+    let mut d = t.daemon();
+    let first = server.wait_messages(1);
+    let mut cfg = fs::read_to_string(t.config()).unwrap();
+    cfg.push_str("add(shell(\"true\"), #{ name: \"flappy\", target_name: \"web9\" });\n");
+    fs::write(t.config(), cfg).unwrap();
+    let out = t.sb.run(&["-c", &t.config(), "reload"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        d.wait_stderr(
+            "the open outage of \"flappy\" is not carried over",
+            1,
+            DEADLINE
+        ),
+        "{}",
+        d.stderr()
+    );
+    let m = server.wait_messages(2);
+    assert_eq!(m[1].one("Subject"), "[picomon] CRITICAL: flappy on web1");
+    assert!(m[1].header("In-Reply-To").is_empty(), "a new thread");
+    assert_ne!(m[1].one("Message-ID"), first[0].one("Message-ID"));
+    t.set_status(0, "OK - back");
+    let m = server.wait_messages(3);
+    assert_eq!(m[2].one("In-Reply-To"), m[1].one("Message-ID"));
+    assert!(d.stop().success(), "{}", d.stderr());
 }
 
 #[test]
