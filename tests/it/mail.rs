@@ -1440,7 +1440,7 @@ fn e2e_smtp_down_then_up_delivers_once_with_the_original_date() {
 /// `NAME on TARGET` and starts afresh, with a warning.
 #[test]
 fn e2e_an_old_state_file_keeps_its_open_threads() {
-    let t = E2e::new(
+    let t = e2e(
         r#"add(shell("true"), #{ name: "web port", target_name: "web2" });
 add(shell("true"), #{ name: "web port", target_name: "web3" });"#,
     );
@@ -1454,7 +1454,7 @@ add(shell("true"), #{ name: "web port", target_name: "web3" });"#,
     }}"#
         )
     };
-    let state = t.path().join("state");
+    let state = t.path("state");
     fs::create_dir_all(&state).unwrap();
     fs::write(
         state.join("state"),
@@ -1529,7 +1529,7 @@ add(shell("true"), #{ name: "web port", target_name: "web3" });"#,
 /// outage is dropped with a warning, and a new one opens while it fails.
 #[test]
 fn e2e_a_name_a_second_target_takes_starts_the_first_check_afresh() {
-    let t = E2e::new("");
+    let t = e2e("");
     let server = t.server();
     t.set_status(2, "CRITICAL - down");
     let mut d = t.daemon();
@@ -1537,7 +1537,7 @@ fn e2e_a_name_a_second_target_takes_starts_the_first_check_afresh() {
     let mut cfg = fs::read_to_string(t.config()).unwrap();
     cfg.push_str("add(shell(\"true\"), #{ name: \"flappy\", target_name: \"web9\" });\n");
     fs::write(t.config(), cfg).unwrap();
-    let out = t.sb.run(&["-c", &t.config(), "reload"]);
+    let out = t.picomon(&["reload"]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert!(
         d.wait_stderr(
