@@ -89,7 +89,7 @@ _picomon() {
 
     case "${cmd}" in
         picomon)
-            opts="-c -1 -D -h -V --config --one --notify --outputs --debug --check-config --watchdog-mail --json --test-mail --send --state-dir --pid-file --user --only --help --version status ack silence silences unsilence run reload ping history __complete help"
+            opts="-c -1 -D -h -V --config --one --notify --outputs --debug --check-config --json --test-mail --send --state-dir --pid-file --user --only --help --version status ack silence silences unsilence run reload ping history help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -277,7 +277,7 @@ _picomon() {
             return 0
             ;;
         picomon__subcmd__help)
-            opts="status ack silence silences unsilence run reload ping history __complete help"
+            opts="status ack silence silences unsilence run reload ping history help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_picomon_global_optspecs
-    string join \n c/config= 1/one notify outputs D/debug check-config watchdog-mail json test-mail send state-dir= pid-file= user= only= h/help V/version
+    string join \n c/config= 1/one notify outputs D/debug check-config json test-mail send state-dir= pid-file= user= only= h/help V/version
 end
 
 function __fish_picomon_needs_command
@@ -34,14 +34,13 @@ complete -c picomon -n "__fish_picomon_needs_command" -l notify -d 'With -1: mai
 complete -c picomon -n "__fish_picomon_needs_command" -l outputs -d 'With -1: send every result through config.outputs (pcrunner\'s cron use)'
 complete -c picomon -n "__fish_picomon_needs_command" -s D -l debug -d 'Debug logging (RUST_LOG still wins where set)'
 complete -c picomon -n "__fish_picomon_needs_command" -l check-config -d 'Evaluate and validate the config, print a summary, exit'
-complete -c picomon -n "__fish_picomon_needs_command" -l watchdog-mail -d 'picomon-watchdog\'s mail: reads its request (settings, subject, body) on stdin, queues it and delivers the outbox; not for people'
 complete -c picomon -n "__fish_picomon_needs_command" -l json -d 'With -1 or --check-config: print one JSON document instead of text'
 complete -c picomon -n "__fish_picomon_needs_command" -l test-mail -d 'Send one test mail through the configured path and print the answer'
 complete -c picomon -n "__fish_picomon_needs_command" -l send -d 'Read passive result lines from stdin and forward them to the outputs'
 complete -c picomon -n "__fish_picomon_needs_command" -s h -l help -d 'Print help'
 complete -c picomon -n "__fish_picomon_needs_command" -s V -l version -d 'Print version'
 complete -c picomon -n "__fish_picomon_needs_command" -f -a "status" -d 'What every check is doing now, or one check in full; exit 0 when nothing is in PROBLEM, 1 when something is, 3 when no daemon answers'
-complete -c picomon -n "__fish_picomon_needs_command" -f -a "ack" -d '"I\'m on it": acknowledge a check in PROBLEM (by name or identity)'
+complete -c picomon -n "__fish_picomon_needs_command" -f -a "ack" -d '"I\'m on it": acknowledge a check in PROBLEM'
 complete -c picomon -n "__fish_picomon_needs_command" -f -a "silence" -d 'No mail for matching checks (a glob on name, identity or target)'
 complete -c picomon -n "__fish_picomon_needs_command" -f -a "silences" -d 'The silences in force'
 complete -c picomon -n "__fish_picomon_needs_command" -f -a "unsilence" -d 'End a silence now (its held Problems are mailed if still failing)'
@@ -49,7 +48,6 @@ complete -c picomon -n "__fish_picomon_needs_command" -f -a "run" -d 'Run one ch
 complete -c picomon -n "__fish_picomon_needs_command" -f -a "reload" -d 'Reload the config; prints what changed or the error that kept the old one'
 complete -c picomon -n "__fish_picomon_needs_command" -f -a "ping" -d 'Tell a heartbeat check "it ran" (exit 1 when not recorded); with `-- COMMAND ARGS...`: ping --start, run COMMAND, ping with its exit status and the tail of its output'
 complete -c picomon -n "__fish_picomon_needs_command" -f -a "history" -d 'The outages in the log (state_dir/history), newest first; needs no running daemon'
-complete -c picomon -n "__fish_picomon_needs_command" -f -a "__complete" -d 'For the shell completions: the check names (of the config found as every command finds it) or the silence ids, one a line'
 complete -c picomon -n "__fish_picomon_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c picomon -n "__fish_picomon_using_subcommand status" -s c -l config -d 'Config file; else $PICOMON_CONFIG, else ./config.rhai, else the only *.rhai in /etc/picomon (example.rhai aside)' -r -F
 complete -c picomon -n "__fish_picomon_using_subcommand status" -l state-dir -d 'Overrides config.state_dir (subcommands: where the daemon\'s socket is)' -r -f -a "(__fish_complete_directories)"
@@ -98,7 +96,7 @@ complete -c picomon -n "__fish_picomon_using_subcommand __complete" -s c -l conf
 complete -c picomon -n "__fish_picomon_using_subcommand __complete" -l state-dir -d 'Overrides config.state_dir (subcommands: where the daemon\'s socket is)' -r -f -a "(__fish_complete_directories)"
 complete -c picomon -n "__fish_picomon_using_subcommand __complete" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping history __complete help" -f -a "status" -d 'What every check is doing now, or one check in full; exit 0 when nothing is in PROBLEM, 1 when something is, 3 when no daemon answers'
-complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping history __complete help" -f -a "ack" -d '"I\'m on it": acknowledge a check in PROBLEM (by name or identity)'
+complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping history __complete help" -f -a "ack" -d '"I\'m on it": acknowledge a check in PROBLEM'
 complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping history __complete help" -f -a "silence" -d 'No mail for matching checks (a glob on name, identity or target)'
 complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping history __complete help" -f -a "silences" -d 'The silences in force'
 complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping history __complete help" -f -a "unsilence" -d 'End a silence now (its held Problems are mailed if still failing)'
@@ -106,7 +104,6 @@ complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_see
 complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping history __complete help" -f -a "reload" -d 'Reload the config; prints what changed or the error that kept the old one'
 complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping history __complete help" -f -a "ping" -d 'Tell a heartbeat check "it ran" (exit 1 when not recorded); with `-- COMMAND ARGS...`: ping --start, run COMMAND, ping with its exit status and the tail of its output'
 complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping history __complete help" -f -a "history" -d 'The outages in the log (state_dir/history), newest first; needs no running daemon'
-complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping history __complete help" -f -a "__complete" -d 'For the shell completions: the check names (of the config found as every command finds it) or the silence ids, one a line'
 complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping history __complete help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 
 # Check names and silence ids, from picomon itself (see picomon(1)).

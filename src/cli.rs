@@ -94,7 +94,7 @@ pub enum Command {
     /// What every check is doing now, or one check in full; exit 0 when
     /// nothing is in PROBLEM, 1 when something is, 3 when no daemon answers
     Status {
-        /// One check in full: its name (when only one check has it) or its identity
+        /// One check in full: 'NAME on TARGET', its identity, or a name only one check has
         #[arg(value_name = "CHECK")]
         check: Option<String>,
         /// JSON instead of the table ("daemon": false and the saved state when no daemon answers)
@@ -104,9 +104,9 @@ pub enum Command {
         #[arg(long)]
         problems: bool,
     },
-    /// "I'm on it": acknowledge a check in PROBLEM (by name or identity)
+    /// "I'm on it": acknowledge a check in PROBLEM
     Ack {
-        /// The check: its name (when only one check has it) or its identity
+        /// The check: 'NAME on TARGET' (as mails and `status` show it), its identity, or a name only one check has
         #[arg(value_name = "CHECK")]
         check: String,
         /// A comment for the check's mail thread
@@ -145,7 +145,7 @@ pub enum Command {
     },
     /// Run one check now in the daemon and print its result line (exit: its status code)
     Run {
-        /// The check: its name (when only one check has it) or its identity
+        /// The check: 'NAME on TARGET' (as mails and `status` show it), its identity, or a name only one check has
         #[arg(value_name = "CHECK")]
         check: String,
         /// Run it here, without a daemon, as a Nagios plugin: the summary,
@@ -161,7 +161,7 @@ pub enum Command {
     Reload,
     /// Tell a heartbeat check "it ran" (exit 1 when not recorded); with `-- COMMAND ARGS...`: ping --start, run COMMAND, ping with its exit status and the tail of its output
     Ping {
-        /// The heartbeat check: its name (when only one check has it) or its identity
+        /// The heartbeat check: 'NAME on TARGET', its identity, or a name only one check has
         #[arg(value_name = "CHECK")]
         check: String,
         /// The job failed

@@ -21,6 +21,7 @@ mod keys;
 mod maintenance;
 pub mod options;
 pub mod outputs;
+pub mod preflight;
 pub mod probes;
 pub mod script;
 mod summary;
@@ -52,6 +53,9 @@ pub struct Config {
     /// Line and column of `config.state_dir = ...`; `(0, 0)` when the
     /// config leaves it at its default.
     pub state_dir_at: (usize, usize),
+    /// Line and column of each key the config sets, by full name
+    /// (`config.emails.smtp_password_file`); see [`preflight`].
+    pub key_at: std::collections::BTreeMap<String, (usize, usize)>,
     /// `config.history_days` and `config.history_max_mb`.
     pub history: crate::history::Limits,
     pub max_output: usize,
@@ -123,28 +127,49 @@ impl Config {
     /// Every secret file this config names: what [`crate::secret::keep`]
     /// reads before a privilege drop.
     pub fn secret_files(&self) -> Vec<PathBuf> {
+        let mut out: Vec<PathBuf> = self
+            .secret_files_by_key()
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// [`Config::secret_files`], each with the key that names it
+    /// (`config.notify` for a channel's, `config.outputs` for an output's).
+    pub fn secret_files_by_key(&self) -> Vec<(&'static str, PathBuf)> {
         let cfg = self;
         use crate::notify::channel::spec::ChannelKind;
         use crate::passive::OutputKind;
         let mut out = Vec::new();
         if !cfg.emails.smtp_password_file.is_empty() {
-            out.push(PathBuf::from(&cfg.emails.smtp_password_file));
+            out.push((
+                "config.emails.smtp_password_file",
+                PathBuf::from(&cfg.emails.smtp_password_file),
+            ));
         }
-        out.extend(cfg.ping_key_file.clone());
-        let mut http = |secret: Option<&PathBuf>, client: Option<&crate::net::http::ClientTls>| {
-            out.extend(secret.cloned());
-            out.extend(client.map(|c| c.key.clone()));
+        if let Some(p) = &cfg.ping_key_file {
+            out.push(("config.ping_key_file", p.clone()));
+        }
+        let mut http = |key: &'static str,
+                        secret: Option<&PathBuf>,
+                        client: Option<&crate::net::http::ClientTls>| {
+            out.extend(secret.map(|p| (key, p.clone())));
+            out.extend(client.map(|c| (key, c.key.clone())));
         };
         for ch in &cfg.notify {
             match &ch.kind {
                 ChannelKind::Webhook { http: h, .. }
                 | ChannelKind::Alertmanager { http: h, .. } => {
-                    http(h.secret_file.as_ref(), h.client.as_ref())
+                    http("config.notify", h.secret_file.as_ref(), h.client.as_ref())
                 }
                 ChannelKind::Command { .. } => {}
             }
         }
         for o in &cfg.outputs {
+            let key = "config.outputs";
             match &o.kind {
                 OutputKind::NscaWeb {
                     password_file,
@@ -156,20 +181,19 @@ impl Config {
                     client,
                     ..
                 } => http(
+                    key,
                     (!password_file.as_os_str().is_empty()).then_some(password_file),
                     client.as_ref(),
                 ),
-                OutputKind::Redis { secret_file, .. } => http(secret_file.as_ref(), None),
+                OutputKind::Redis { secret_file, .. } => http(key, secret_file.as_ref(), None),
                 OutputKind::Elasticsearch {
                     secret_file,
                     client,
                     ..
-                } => http(secret_file.as_ref(), client.as_ref()),
+                } => http(key, secret_file.as_ref(), client.as_ref()),
                 OutputKind::JsonLines { .. } | OutputKind::CommandFile { .. } => {}
             }
         }
-        out.sort();
-        out.dedup();
         out
     }
 
@@ -344,7 +368,14 @@ pub fn same_state_dir(running: &Config, new: &Config) -> Result<(), ConfigError>
 /// The validated config from what the script built; what can only be
 /// checked once every check is known (dependencies) fails here, at the
 /// line of the `add()`.
-fn build_config(path: &Path, b: &builder::Builder) -> Result<Config, ConfigError> {
+fn build_config(path: &Path, b: &mut builder::Builder) -> Result<Config, ConfigError> {
+    checks::identities(b).map_err(|(i, message)| ConfigError {
+        file: path.to_path_buf(),
+        line: b.checks[i].line,
+        col: 1,
+        message,
+    })?;
+    let b = &*b;
     let k = &b.keys;
     let e = &k.emails;
     let noise = alert_policy::resolve(b).map_err(|(i, message)| ConfigError {
@@ -361,21 +392,34 @@ fn build_config(path: &Path, b: &builder::Builder) -> Result<Config, ConfigError
         }
     }
     let contacts = contacts::book(b, &checks);
-    if !k.standby_for.is_empty()
-        && !checks
+    if !k.standby_for.is_empty() {
+        let known: Vec<crate::model::identity::Known> = checks
             .iter()
-            .any(|c| c.name == k.standby_for || c.id == k.standby_for)
-    {
-        return Err(ConfigError {
-            file: path.to_path_buf(),
-            line: 0,
-            col: 0,
-            message: format!(
-                "config.standby_for = {:?} names no check; give the name of a check, usually \
-                 add(peer(\"http://mon1:9464\"), #{{ name: {:?} }})",
-                k.standby_for, k.standby_for
-            ),
-        });
+            .map(crate::model::identity::Known::from)
+            .collect();
+        if let Err(e) = crate::model::identity::find(&known, &k.standby_for) {
+            let (line, col) = b
+                .key_at
+                .get("config.standby_for")
+                .copied()
+                .unwrap_or((0, 0));
+            return Err(ConfigError {
+                file: path.to_path_buf(),
+                line,
+                col,
+                message: format!(
+                    "config.standby_for: {}",
+                    e.message(
+                        &k.standby_for,
+                        &format!(
+                            "give the name of a check, usually add(peer(\"http://mon1:9464\"), \
+                             #{{ name: {:?} }})",
+                            k.standby_for
+                        )
+                    )
+                ),
+            });
+        }
     }
     Ok(Config {
         path: path.to_path_buf(),
@@ -383,6 +427,7 @@ fn build_config(path: &Path, b: &builder::Builder) -> Result<Config, ConfigError
         workers: k.workers as usize,
         state_dir: PathBuf::from(&k.state_dir),
         state_dir_at: b.state_dir_at.unwrap_or((0, 0)),
+        key_at: b.key_at.clone(),
         history: crate::history::Limits {
             days: k.history_days as u32,
             max_bytes: (k.history_max_mb as u64) << 20,

@@ -185,35 +185,68 @@ fn only(cfg: &mut Config, pattern: &str) -> anyhow::Result<()> {
 }
 
 /// `--check-config`: the summary and 0, or `FILE:LINE:COL: message` and 1.
+/// Beyond the script, it looks at what the daemon would trip on at start
+/// or at a check's first run ([`config::preflight`]): each fault is one
+/// line, and a warning (a `listen` address in use) keeps the exit 0.
 /// With `--json`, on stdout either way: `{"ok": true, "file", "summary",
-/// "checks"}` or `{"ok": false, "error", "file", "line", "col", "message"}`.
+/// "checks", "warnings"}` or `{"ok": false, "error", "file", "line", "col",
+/// "message", "errors", "warnings"}` (`error` and its place: the first).
 fn check_config(cli: &Cli) -> i32 {
-    let loaded = load(cli);
+    let found = load(cli).map(|cfg| {
+        let f = config::preflight::check(&cfg);
+        (cfg, f)
+    });
+    let place = |e: &config::ConfigError| {
+        serde_json::json!({
+            "error": e.to_string(),
+            "file": e.file,
+            "line": e.line,
+            "col": e.col,
+            "message": e.message,
+        })
+    };
     if cli.json {
-        let v = match &loaded {
-            Ok(cfg) => serde_json::json!({
+        let v = match &found {
+            Ok((cfg, f)) if f.errors.is_empty() => serde_json::json!({
                 "ok": true,
                 "file": cfg.path,
                 "summary": config::summary(cfg),
                 "checks": cfg.checks.len(),
                 "contacts": contacts_json(cfg),
+                "warnings": f.warnings.iter().map(place).collect::<Vec<_>>(),
             }),
+            Ok((_, f)) => {
+                let mut v = place(&f.errors[0]);
+                v["ok"] = false.into();
+                v["errors"] = f.errors.iter().map(place).collect();
+                v["warnings"] = f.warnings.iter().map(place).collect();
+                v
+            }
             Err(err) => {
                 let mut v = serde_json::json!({ "ok": false, "error": format!("{err:#}") });
                 if let Some(e) = err.downcast_ref::<config::ConfigError>() {
-                    v["file"] = serde_json::json!(e.file);
-                    v["line"] = e.line.into();
-                    v["col"] = e.col.into();
-                    v["message"] = e.message.clone().into();
+                    v = place(e);
+                    v["ok"] = false.into();
+                    v["errors"] = vec![place(e)].into();
                 }
+                v["warnings"] = serde_json::json!([]);
                 v
             }
         };
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
-        return i32::from(loaded.is_err());
+        return i32::from(!matches!(&found, Ok((_, f)) if f.errors.is_empty()));
     }
-    match loaded {
-        Ok(cfg) => {
+    match found {
+        Ok((cfg, f)) => {
+            for w in &f.warnings {
+                eprintln!("{w}");
+            }
+            for e in &f.errors {
+                eprintln!("{e}");
+            }
+            if !f.errors.is_empty() {
+                return 1;
+            }
             println!("{}", config::summary(&cfg));
             print!("{}", config::contacts_table(&cfg));
             0

@@ -6,6 +6,7 @@
 pub mod check;
 pub mod contact;
 pub mod heartbeat;
+pub mod identity;
 pub mod plugin_output;
 pub mod policy;
 

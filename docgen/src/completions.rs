@@ -50,6 +50,7 @@ pub fn scripts() -> Vec<Output> {
             let mut out = Vec::new();
             generate(shell, &mut command(name), name, &mut out);
             let mut text = String::from_utf8(out).expect("completion scripts are UTF-8");
+            text = without_hidden(shell, text, &command(name));
             if name == "picomon" {
                 text = dynamic(shell, text);
             }
@@ -104,16 +105,19 @@ _picomon_dynamic() {
 /// Zsh: the functions clap's `_default` actions are replaced with.
 const ZSH: &str = r#"
 # Check names and silence ids, from picomon itself (see picomon(1)).
+# The words typed so far come from the line itself: inside a subcommand,
+# clap's functions have cut `words` down to the subcommand's own.
 _picomon_ask() {
-    local -a pass
+    local -a typed pass
     local i
-    for ((i = 2; i < CURRENT; i++)); do
-        case "${words[i]}" in
-            -c|--config|--state-dir) pass+=("${words[i]}" "${words[i+1]}") ;;
-            --config=*|--state-dir=*) pass+=("${words[i]}") ;;
+    typed=(${(z)LBUFFER})
+    for ((i = 2; i < $#typed; i++)); do
+        case "${typed[i]}" in
+            -c|--config|--state-dir) pass+=("${typed[i]}" "${(Q)typed[i+1]}") ;;
+            --config=*|--state-dir=*) pass+=("${(Q)typed[i]}") ;;
         esac
     done
-    "${words[1]}" __complete "$1" "${pass[@]}" 2>/dev/null
+    "${(Q)typed[1]}" __complete "$1" "${pass[@]}" 2>/dev/null
 }
 _picomon_checks() {
     local -a checks
@@ -148,6 +152,76 @@ complete -c picomon -n "__fish_seen_subcommand_from status ack run silence ping"
 complete -c picomon -n "__fish_seen_subcommand_from unsilence" -f -a "(__fish_picomon_ask silences)"
 complete -c picomon -l only -x -a "(__fish_picomon_ask checks)"
 "#;
+
+/// `text`, clap's script for `shell`, without what `cmd` hides
+/// (`--watchdog-mail`, `__complete`: for picomon's own use, never to be
+/// offered to a person). clap's generators list hidden flags and
+/// subcommands along with the rest; they are taken out of what each script
+/// offers (bash: the `opts` lists; zsh: the `_arguments` and `_describe`
+/// lines; fish: the `complete` lines and the option list). Where they only
+/// appear in a condition or a case for the subcommand itself, nothing is
+/// offered and the line stays.
+fn without_hidden(shell: Shell, text: String, cmd: &clap::Command) -> String {
+    let flags: Vec<String> = cmd
+        .get_arguments()
+        .filter(|a| a.is_hide_set())
+        .filter_map(|a| a.get_long().map(str::to_string))
+        .collect();
+    let subs: Vec<String> = cmd
+        .get_subcommands()
+        .filter(|c| c.is_hide_set())
+        .map(|c| c.get_name().to_string())
+        .collect();
+    if flags.is_empty() && subs.is_empty() {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        let line = match shell {
+            Shell::Bash if trimmed.starts_with("opts=\"") => {
+                let words: Vec<&str> = trimmed["opts=\"".len()..]
+                    .trim_end_matches('"')
+                    .split(' ')
+                    .filter(|w| {
+                        !flags.iter().any(|f| *w == format!("--{f}"))
+                            && !subs.iter().any(|s| w == s)
+                    })
+                    .collect();
+                let indent = &line[..line.len() - trimmed.len()];
+                format!("{indent}opts=\"{}\"", words.join(" "))
+            }
+            Shell::Zsh
+                if flags
+                    .iter()
+                    .any(|f| trimmed.starts_with(&format!("'--{f}[")))
+                    || subs.iter().any(|s| trimmed.starts_with(&format!("'{s}:"))) =>
+            {
+                continue
+            }
+            Shell::Fish
+                if trimmed.starts_with("complete ")
+                    && (flags.iter().any(|f| trimmed.contains(&format!(" -l {f} ")))
+                        || subs
+                            .iter()
+                            .any(|s| trimmed.contains(&format!("-a \"{s}\"")))) =>
+            {
+                continue
+            }
+            Shell::Fish if trimmed.starts_with("string join ") => {
+                let mut l = line.to_string();
+                for f in &flags {
+                    l = l.replace(&format!(" {f} "), " ");
+                }
+                l
+            }
+            _ => line.to_string(),
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
 
 /// `text`, clap's script for `shell`, with the check names and silence ids
 /// wired in.

@@ -21,14 +21,13 @@ pub struct DepError {
 }
 
 /// What a check is known by, for resolving names.
-#[derive(Clone, Copy, Debug)]
-pub struct Named<'a> {
-    pub id: &'a str,
-    pub name: &'a str,
-}
+pub use crate::model::identity::Known as Named;
+use crate::model::identity::NotFound;
 
-/// Resolves one check's `depends_on` names: an identity first, else a name
-/// that only one check has. Duplicates are dropped.
+/// Resolves one check's `depends_on` names as `picomon ack` finds a check
+/// ([`crate::model::identity::find`]); a name several checks share means
+/// the one on the dependent's own target when there is one (`depends_on:
+/// ["router ping"]` in a loop over hosts). Duplicates are dropped.
 pub fn resolve(
     checks: &[Named],
     me: usize,
@@ -38,33 +37,25 @@ pub fn resolve(
     let err = |message| DepError { check: me, message };
     let mut out: Vec<u32> = Vec::with_capacity(wanted.len());
     for w in wanted {
-        let i = match checks.iter().position(|c| c.id == w) {
-            Some(i) => i,
-            None => {
-                let named: Vec<usize> =
-                    (0..checks.len()).filter(|&i| checks[i].name == w).collect();
-                match named.as_slice() {
+        let i = match crate::model::identity::find(checks, w) {
+            Ok(i) => i,
+            Err(NotFound::None) => {
+                let known: Vec<&str> = checks.iter().map(|c| c.id).collect();
+                let hint = suggest(w, &known)
+                    .map(|s| format!("did you mean {s:?}? "))
+                    .unwrap_or_default();
+                return Err(err(format!(
+                    "depends_on: no check is named {w:?}; {hint}give the name or identity of \
+                     a check this config adds (`picomon --check-config` lists them)"
+                )));
+            }
+            Err(e @ NotFound::Many(_)) => {
+                let near: Vec<usize> = (0..checks.len())
+                    .filter(|&i| checks[i].name == w && checks[i].dest == checks[me].dest)
+                    .collect();
+                match near.as_slice() {
                     [i] => *i,
-                    [] => {
-                        let known: Vec<&str> = checks.iter().map(|c| c.id).collect();
-                        let hint = suggest(w, &known)
-                            .map(|s| format!("did you mean {s:?}? "))
-                            .unwrap_or_default();
-                        return Err(err(format!(
-                            "depends_on: no check is named {w:?}; {hint}give the name or identity of \
-                             a check this config adds (`picomon --check-config` lists them)"
-                        )));
-                    }
-                    many => {
-                        return Err(err(format!(
-                            "depends_on: {} checks are named {w:?}; give one identity: {}",
-                            many.len(),
-                            many.iter()
-                                .map(|&i| format!("{:?}", checks[i].id))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        )))
-                    }
+                    _ => return Err(err(format!("depends_on: {}", e.message(w, "")))),
                 }
             }
         };
@@ -129,7 +120,9 @@ mod tests {
     use super::*;
 
     fn named(list: &[(&'static str, &'static str)]) -> Vec<Named<'static>> {
-        list.iter().map(|&(id, name)| Named { id, name }).collect()
+        list.iter()
+            .map(|&(id, name)| Named { id, name, dest: "" })
+            .collect()
     }
 
     fn no_hint(_: &str, _: &[&str]) -> Option<String> {

@@ -197,6 +197,7 @@ pub fn resolve(b: &Builder) -> Result<Vec<Option<Box<AlertPolicy>>>, (usize, Str
         .map(|p| deps::Named {
             id: &p.id,
             name: p.opts.name.as_deref().unwrap_or(&p.def.label),
+            dest: p.opts.target_name.as_deref().unwrap_or(&p.def.dest),
         })
         .collect();
     let suggest = |w: &str, known: &[&str]| v::did_you_mean(w, known).map(str::to_string);

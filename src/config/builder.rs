@@ -45,7 +45,9 @@ pub struct CheckOpts {
 pub struct PendingCheck {
     pub def: CheckDef,
     pub opts: CheckOpts,
-    /// The unique id (`name`, else the definition's identity).
+    /// The unique id: see [`super::checks::identities`]. While the script
+    /// runs, a named check's is `NAME on TARGET`; once every check is
+    /// known, a name no other check has becomes the identity alone.
     pub id: String,
     /// Line of the `add()` call.
     pub line: usize,
@@ -57,7 +59,8 @@ pub struct Builder {
     pub keys: Keys,
     pub hosts: Vec<Host>,
     pub checks: Vec<PendingCheck>,
-    /// id -> index into `checks`, to reject a second check with one id.
+    /// id -> index into `checks`, to reject a second check with one id
+    /// (for named checks: a second one with its name on its target).
     pub ids: HashMap<String, usize>,
     /// This machine's name: the default `dest` of local checks.
     pub hostname: String,
@@ -71,6 +74,11 @@ pub struct Builder {
     pub contacts: Vec<crate::model::Contact>,
     /// `host(name, #{ contacts })`: by host name.
     pub host_contacts: HashMap<String, Vec<String>>,
+    /// Line and column of the last assignment of each key that ran, by
+    /// full name (`config.emails.smtp_host`): what `--check-config` points
+    /// at when it finds a fault only the machine can tell (a file that is
+    /// missing, a port in use).
+    pub key_at: std::collections::BTreeMap<String, (usize, usize)>,
 }
 
 impl Builder {
@@ -86,6 +94,7 @@ impl Builder {
             state_dir_at: None,
             contacts: Vec::new(),
             host_contacts: HashMap::new(),
+            key_at: Default::default(),
         }
     }
 }

@@ -6,6 +6,7 @@
 //! a wrong argument gets a message about picomon rather than Rhai's "function
 //! not found".
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -548,19 +549,28 @@ pub(super) fn push(
     opts: CheckOpts,
     line: usize,
 ) -> Result<(), String> {
-    // The identity: kind, target and arguments, or the name. A `target_name` is
-    // the check's target where the definition has none of its own (a
-    // plugin's host is in its arguments).
+    // The identity: kind, target and arguments, or the name on its target.
+    // A `target_name` is the check's target where the definition has none
+    // of its own (a plugin's host is in its arguments).
+    let target = opts.target_name.as_deref().unwrap_or(&def.dest);
     let id = match (&opts.name, &opts.target_name) {
-        (Some(name), _) => name.clone(),
+        (Some(name), _) => format!("{name} on {target}"),
         (None, Some(target)) => format!("{} on {target}", def.identity),
         (None, None) => def.identity.clone(),
     };
     if let Some(&i) = b.ids.get(&id) {
         let first = b.checks[i].line;
-        return Err(format!(
-            "a check with identity `{id}` was already added at line {first}; give one of them a distinct name: add(..., #{{ name: \"...\" }})"
-        ));
+        return Err(match &opts.name {
+            Some(name) => format!(
+                "a check named `{name}` on `{target}` was already added at line {first} (and again at \
+                 line {line}): a name must be unique per target; give one of them a distinct name: \
+                 add(..., #{{ name: \"...\" }})"
+            ),
+            None => format!(
+                "a check with identity `{id}` was already added at line {first}; give one of them \
+                 a distinct name: add(..., #{{ name: \"...\" }})"
+            ),
+        });
     }
     b.ids.insert(id.clone(), b.checks.len());
     b.checks.push(PendingCheck {
@@ -569,6 +579,50 @@ pub(super) fn push(
         id,
         line,
     });
+    Ok(())
+}
+
+/// The checks' final identities, once every check is known. A check's
+/// identity is its name on its target: a named check whose name no other
+/// check has keeps the name alone as its identity (what it was before
+/// names were per target, so the state, threads and history of existing
+/// configs carry over unchanged); checks that share a name are each
+/// `NAME on TARGET`. An unnamed check's identity is its kind, target and
+/// arguments. Two checks left with one identity (a check named `web on
+/// db1` next to `web` on `db1`) are an error at the later one's line.
+pub(super) fn identities(b: &mut Builder) -> Result<(), (usize, String)> {
+    let mut uses: HashMap<&str, usize> = HashMap::new();
+    for p in &b.checks {
+        if let Some(name) = &p.opts.name {
+            *uses.entry(name).or_default() += 1;
+        }
+    }
+    let lone: Vec<Option<String>> = b
+        .checks
+        .iter()
+        .map(|p| p.opts.name.clone().filter(|n| uses[n.as_str()] == 1))
+        .collect();
+    for (p, lone) in b.checks.iter_mut().zip(lone) {
+        if let Some(name) = lone {
+            p.id = name;
+        }
+    }
+    let mut ids = HashMap::with_capacity(b.checks.len());
+    for (i, p) in b.checks.iter().enumerate() {
+        if let Some(&first) = ids.get(&p.id) {
+            let first: &PendingCheck = &b.checks[first];
+            return Err((
+                i,
+                format!(
+                    "two checks have the identity `{}` (lines {} and {}); give one of them a distinct name: \
+                     add(..., #{{ name: \"...\" }})",
+                    p.id, first.line, p.line
+                ),
+            ));
+        }
+        ids.insert(p.id.clone(), i);
+    }
+    b.ids = ids;
     Ok(())
 }
 

@@ -349,7 +349,7 @@ keys! {
         smtp_retry_timeout: f64 = 60.0, |what, val, _| v::seconds(what, val, 1.0, false);
         /// The subject template, in Python's format syntax.
         subject_tpl: String = "[picomon] {state}: {check} on {dest}".into(),
-            |what, val, _| v::non_empty(what, val);
+            |what, val, _| subject_template(what, val);
         /// `thread`: "Re: " + the Problem subject; `state`: each mail renders `subject_tpl` with its own state.
         subject_style: String = "thread".into(), |what, val, _| v::choice(what, val, SUBJECT_STYLES);
         /// The periodic error report.
@@ -445,9 +445,38 @@ fn servers(what: &str, val: &Dynamic) -> Result<Vec<String>, String> {
         ));
     }
     for h in &hosts {
+        if let Some((scheme, rest)) = h.split_once("://") {
+            return Err(format!(
+                "{what}: {h:?} has a scheme ({scheme}://); write host[:port] only, e.g. {rest:?}, \
+                 and say how to connect in config.emails.smtp_tls (\"none\", \"starttls\" or \"tls\")"
+            ));
+        }
         check_host_port(what, h)?;
     }
     Ok(hosts)
+}
+
+/// `config.emails.subject_tpl`: every `{placeholder}` must be one picomon
+/// fills in; a typo would otherwise reach every subject as
+/// `<no substitution>`.
+fn subject_template(what: &str, val: &Dynamic) -> Result<String, String> {
+    let tpl = v::non_empty(what, val)?;
+    use crate::notify::mail::compose::{unknown_fields, SUBJECT_FIELDS};
+    if let Some(bad) = unknown_fields(&tpl).first() {
+        let hint = v::did_you_mean(bad, SUBJECT_FIELDS)
+            .map(|s| format!("did you mean {{{s}}}? "))
+            .unwrap_or_default();
+        return Err(format!(
+            "{what}: {{{bad}}} is not a placeholder picomon fills in; {hint}the known ones are {} \
+             (write {{{{ and }}}} for a literal brace)",
+            SUBJECT_FIELDS
+                .iter()
+                .map(|f| format!("{{{f}}}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    Ok(tpl)
 }
 /// `config.outputs = [json_lines("-"), ...]` (one output alone is fine
 /// too). Two outputs may not share a spool folder: their results would mix.
@@ -587,6 +616,12 @@ pub struct ReportObj(Shared);
 
 use super::options::err as rt;
 
+/// Line and column of the assignment being run.
+fn set_at(ctx: &rhai::NativeCallContext) -> (usize, usize) {
+    let pos = ctx.call_position();
+    (pos.line().unwrap_or(0), pos.position().unwrap_or(1))
+}
+
 /// Registers the three objects and their key access.
 pub fn register(engine: &mut Engine) {
     engine
@@ -615,11 +650,11 @@ pub fn register(engine: &mut Engine) {
              -> Result<(), Box<EvalAltResult>> {
                 c.0.with(|b| {
                     b.keys.set(&key, &val)?;
+                    let at = set_at(&ctx);
                     if key == "state_dir" {
-                        let pos = ctx.call_position();
-                        b.state_dir_at =
-                            Some((pos.line().unwrap_or(0), pos.position().unwrap_or(1)));
+                        b.state_dir_at = Some(at);
                     }
+                    b.key_at.insert(format!("config.{key}"), at);
                     Ok::<(), String>(())
                 })
                 .map_err(rt)
@@ -636,12 +671,15 @@ pub fn register(engine: &mut Engine) {
         .with_purity(true)
         .register_into_engine(
             engine,
-            |e: &mut EmailsObj,
+            |ctx: rhai::NativeCallContext,
+             e: &mut EmailsObj,
              key: ImmutableString,
              val: Dynamic|
              -> Result<(), Box<EvalAltResult>> {
                 e.0.with(|b| {
                     b.keys.emails.set(&key, &val)?;
+                    b.key_at
+                        .insert(format!("config.emails.{key}"), set_at(&ctx));
                     if key == "escalate" {
                         let steps = b.keys.emails.escalate.0.clone();
                         super::contacts::check_escalate(b, "config.emails.escalate", &steps)?;
@@ -662,12 +700,18 @@ pub fn register(engine: &mut Engine) {
         .with_purity(true)
         .register_into_engine(
             engine,
-            |r: &mut ReportObj,
+            |ctx: rhai::NativeCallContext,
+             r: &mut ReportObj,
              key: ImmutableString,
              val: Dynamic|
              -> Result<(), Box<EvalAltResult>> {
-                r.0.with(|b| b.keys.emails.report.set(&key, &val))
-                    .map_err(rt)
+                r.0.with(|b| {
+                    b.keys.emails.report.set(&key, &val)?;
+                    b.key_at
+                        .insert(format!("config.emails.report.{key}"), set_at(&ctx));
+                    Ok::<(), String>(())
+                })
+                .map_err(rt)
             },
         );
     engine.register_fn("to_string", |_: &mut ConfigObj| "config".to_string());

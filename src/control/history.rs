@@ -9,7 +9,8 @@ use crate::history::outages::Builder;
 use crate::history::{journal, Outage};
 
 /// Prints the outages of the checks `check` names (a name, an identity or
-/// a glob; all without it) that ended within `since_secs` or are ongoing.
+/// a glob, matched against the identity and, for a name several targets
+/// share, `NAME on *`; all without it) that ended within `since_secs` or are ongoing.
 pub fn run(
     state_dir: &Path,
     check: Option<&str>,
@@ -33,7 +34,13 @@ pub fn read(
     since_secs: u64,
     now: crate::clock::UnixMicros,
 ) -> anyhow::Result<Vec<Outage>> {
-    let keep = |id: &str| check.is_none_or(|c| crate::alert::quiet::glob_match(c, id));
+    // A name several targets share is in each identity as `NAME on TARGET`.
+    let keep = |id: &str| {
+        check.is_none_or(|c| {
+            crate::alert::quiet::glob_match(c, id)
+                || crate::alert::quiet::glob_match(&format!("{c} on *"), id)
+        })
+    };
     let mut outages = Builder::default();
     journal::read(state_dir, None, |r| {
         if keep(&r.check) {
@@ -157,12 +164,32 @@ mod tests {
                 "WARNING",
                 T0 + 100 * MIN,
             ),
+            line(
+                T0 + 101 * MIN,
+                Kind::Problem,
+                "web port on db1",
+                "CRITICAL",
+                T0 + 101 * MIN,
+            ),
+            line(
+                T0 + 102 * MIN,
+                Kind::Problem,
+                "web port on db2",
+                "CRITICAL",
+                T0 + 102 * MIN,
+            ),
         ] {
             j.write(&r).unwrap();
         }
         let now = T0 + 120 * MIN;
         let all = read(tmp.path(), None, 86_400, now).unwrap();
-        assert_eq!(all.len(), 3);
+        assert_eq!(all.len(), 5);
+        // A name several targets share: each target's, or one by its identity.
+        let port = read(tmp.path(), Some("web port"), 86_400, now).unwrap();
+        assert_eq!(port.len(), 2);
+        let one = read(tmp.path(), Some("web port on db2"), 86_400, now).unwrap();
+        assert_eq!(one.len(), 1);
+        assert_eq!(read(tmp.path(), Some("web"), 86_400, now).unwrap().len(), 1);
         let router = read(tmp.path(), Some("router"), 86_400, now).unwrap();
         assert_eq!(router.len(), 2);
         assert!(router[0].ongoing && router[0].duration == 21.0 * 60.0);

@@ -440,6 +440,11 @@ impl<C: Clock> Daemon<C> {
                 None => Tracked::new(spec),
             })
             .collect();
+        for (id, t) in &old {
+            if t.alert.phase != Phase::Ok {
+                warn_outage_dropped(id);
+            }
+        }
         // Collected in place, the list keeps the specs' buffer and its
         // spare capacity: give the spare back.
         self.checks.shrink_to_fit();
@@ -476,6 +481,11 @@ impl<C: Clock> Daemon<C> {
                 if let Some(p) = c.held_by {
                     held.insert(t.spec.id.clone(), p);
                 }
+            }
+        }
+        for (id, c) in saved.checks {
+            if c.alert.phase != Phase::Ok {
+                warn_outage_dropped(&id);
             }
         }
         self.rehold(held);
@@ -1079,5 +1089,17 @@ mod control;
 mod heartbeat;
 mod policy;
 mod standby;
+/// An open outage of a check the config no longer has under that identity
+/// (at start, from the state file; at a reload, from the running config):
+/// removed, renamed, or a name a second target now shares (each is then
+/// `NAME on TARGET`). It ends without a Recovery; said once at WARN.
+fn warn_outage_dropped(id: &str) {
+    log::warn!(
+        "the open outage of {id:?} is not carried over: no check of this config has that \
+         identity now (renamed, removed, or a name several targets share, each then NAME on \
+         TARGET); if the check still fails, it starts a new outage"
+    );
+}
+
 #[cfg(test)]
 mod tests;

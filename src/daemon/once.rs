@@ -404,25 +404,18 @@ fn signal_name(sig: i32) -> String {
         .unwrap_or_else(|_| format!("signal {sig}"))
 }
 
-/// The check `what` names: its identity, or a name only one check has.
+/// The check `what` names (see [`crate::model::identity`]).
 fn find_check<'a>(cfg: &'a Config, what: &str) -> anyhow::Result<&'a CheckSpec> {
-    if let Some(c) = cfg.checks.iter().find(|c| c.id == what) {
-        return Ok(c);
-    }
-    let named: Vec<&CheckSpec> = cfg.checks.iter().filter(|c| c.name == what).collect();
-    match named.as_slice() {
-        [c] => Ok(c),
-        [] => anyhow::bail!(
-            "no check named {what:?} in the config; `picomon --check-config` lists names and identities"
-        ),
-        many => anyhow::bail!(
-            "{} checks are named {what:?}; give one identity: {}",
-            many.len(),
-            many.iter()
-                .map(|c| format!("{:?}", c.id))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+    let known: Vec<crate::model::identity::Known> = cfg
+        .checks
+        .iter()
+        .map(crate::model::identity::Known::from)
+        .collect();
+    match crate::model::identity::find(&known, what) {
+        Ok(i) => Ok(&cfg.checks[i]),
+        Err(e) => Err(anyhow::anyhow!(
+            e.message(what, "`picomon --check-config` lists names and identities")
+        )),
     }
 }
 

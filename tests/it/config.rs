@@ -405,13 +405,83 @@ add(plugin("check_dummy", ["0"]), #{ target_name: "web1" });"#,
         1,
         &["identity `plugin:check_dummy 0 on web1`", "line 1"],
     );
-    // One name for two different checks collides too.
+    // One name for two different checks on one target collides too: both
+    // run on this machine.
     let e =
         err("add(shell(\"true\"), #{ name: \"x\" });\nadd(shell(\"false\"), #{ name: \"x\" });");
-    assert_err(&e, 2, 1, &["identity `x`", "line 1"]);
+    assert_err(
+        &e,
+        2,
+        1,
+        &[
+            &format!("a check named `x` on `{}`", hostname()),
+            "already added at line 1 (and again at line 2)",
+            "unique per target",
+        ],
+    );
     // A name tells two identical checks apart.
     let c = ok("add(shell(\"true\"));\nadd(shell(\"true\"), #{ name: \"again\" });");
     assert_eq!(ids(&c), vec!["shell:true", "again"]);
+}
+
+#[test]
+fn a_name_is_unique_per_target_so_a_loop_over_hosts_can_reuse_it() {
+    let mut src = String::from("let hosts = [];\nfor i in 1..=20 { hosts.push(host(`web${i}`, #{ ipv4: \"127.0.0.1\" })); }\n");
+    src.push_str("for h in hosts { add(tcp(h, 80), #{ name: \"web port\" }); }\n");
+    src.push_str(
+        "add(shell(\"true\"), #{ name: \"disk\", depends_on: [\"web port on web7\"] });\n",
+    );
+    src.push_str("add(tcp(hosts[2], 22), #{ name: \"ssh\", depends_on: [\"web port\"] });\n");
+    let c = ok(&src);
+    assert_eq!(c.checks.len(), 22);
+    // Shared: each one is NAME on TARGET.
+    for i in 1..=20 {
+        let ch = check(&c, &format!("web port on web{i}"));
+        assert_eq!((ch.name.as_str(), ch.line), ("web port", 3));
+    }
+    // A name no other check has stays the identity, as before.
+    let disk = check(&c, "disk");
+    let deps = &disk.noise.as_ref().unwrap().depends_on;
+    assert_eq!(c.checks[deps[0] as usize].id, "web port on web7");
+    // A shared name in depends_on means the one on the same target.
+    let ssh = check(&c, "ssh");
+    let deps = &ssh.noise.as_ref().unwrap().depends_on;
+    assert_eq!(c.checks[deps[0] as usize].id, "web port on web3");
+
+    // The same host twice in the loop is a true duplicate: both lines and
+    // the target are named.
+    let e = err("let h = host(\"web1\", #{ ipv4: \"127.0.0.1\" });\nfor x in [h, h] {\n  add(tcp(x, 80), #{ name: \"web port\" });\n}");
+    assert_err(
+        &e,
+        3,
+        3,
+        &["a check named `web port` on `web1` was already added at line 3"],
+    );
+    // A shared name in depends_on from elsewhere is ambiguous: the error
+    // lists the candidates.
+    let e = err(
+        "add(tcp(host(\"a\", #{ ipv4: \"127.0.0.1\" }), 80), #{ name: \"web\" });\n\
+         add(tcp(host(\"b\", #{ ipv4: \"127.0.0.1\" }), 80), #{ name: \"web\" });\n\
+         add(shell(\"true\"), #{ depends_on: [\"web\"] });",
+    );
+    assert_err(
+        &e,
+        3,
+        1,
+        &["2 checks are named \"web\"", "\"web on a\", \"web on b\""],
+    );
+    // A name that reads like another check's identity on its target.
+    let e = err(
+        "add(tcp(host(\"a\", #{ ipv4: \"127.0.0.1\" }), 80), #{ name: \"web on a\" });\n\
+         add(tcp(host(\"a\", #{ ipv4: \"127.0.0.1\" }), 81), #{ name: \"web\" });\n\
+         add(tcp(host(\"b\", #{ ipv4: \"127.0.0.1\" }), 81), #{ name: \"web\" });",
+    );
+    assert_err(
+        &e,
+        2,
+        1,
+        &["two checks have the identity `web on a` (lines 1 and 2)"],
+    );
 }
 
 #[test]
@@ -1185,8 +1255,25 @@ config.standby_for = "mon1";
     let e = err(
         "config.standby_for = \"mon1\";\nadd(peer(\"http://mon1:9464\"), #{ name: \"mon 1\" });",
     );
-    assert!(e.message.contains("names no check"), "{e}");
-    assert!(e.message.contains("add(peer("), "{e}");
+    assert_err(
+        &e,
+        1,
+        7,
+        &["config.standby_for: no check named \"mon1\"", "add(peer("],
+    );
+    // A name two targets share: say which.
+    let e = err("config.standby_for = \"mon\";\n\
+         add(peer(\"http://mon1:9464\"), #{ name: \"mon\", target_name: \"a\" });\n\
+         add(peer(\"http://mon2:9464\"), #{ name: \"mon\", target_name: \"b\" });");
+    assert_err(
+        &e,
+        1,
+        7,
+        &["2 checks are named \"mon\"", "\"mon on a\", \"mon on b\""],
+    );
+    ok("config.standby_for = \"mon on b\";\n\
+         add(peer(\"http://mon1:9464\"), #{ name: \"mon\", target_name: \"a\" });\n\
+         add(peer(\"http://mon2:9464\"), #{ name: \"mon\", target_name: \"b\" });");
 }
 
 #[test]

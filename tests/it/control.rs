@@ -1138,6 +1138,11 @@ fn bash_completes_check_names_from_the_config_and_silence_ids_from_the_daemon_or
     assert!(complete(&format!("picomon -c {cfg} ack --st")).contains(&"--sticky".to_string()));
     // Subcommands as before.
     assert_eq!(complete("picomon sil"), ["silence", "silences"]);
+    // What picomon keeps for itself is never offered.
+    assert!(complete("picomon --").contains(&"--check-config".to_string()));
+    assert!(!complete("picomon --").contains(&"--watchdog-mail".to_string()));
+    assert!(complete("picomon __").is_empty());
+    assert!(!complete("picomon ").contains(&"__complete".to_string()));
 
     // Silence ids: the daemon's, then (stopped) the state dir's.
     let mut d = r.daemon_ready();
@@ -1162,4 +1167,87 @@ fn bash_completes_check_names_from_the_config_and_silence_ids_from_the_daemon_or
         term.screen(false).contains("ack flappy").then_some(())
     });
     term.keys(&["C-c"]);
+}
+
+/// The config the zsh and fish tests complete from: two checks, one whose
+/// name has a space.
+fn completion_rig() -> Rig {
+    Rig::new(
+        60.0,
+        r#"add(plugin("check_dummy", ["0", "fine"]), #{ name: "web port", target_name: "db1" });"#,
+    )
+}
+
+#[test]
+fn fish_completes_check_names_from_the_config_and_never_offers_hidden_ones() {
+    let r = completion_rig();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("completions/picomon.fish");
+    let bin = picomon_bin();
+    let cfg = r.config();
+    let complete = |line: &str| {
+        let mut got = support::term::fish_complete(&script, line, bin.parent());
+        got.sort();
+        got
+    };
+    for sub in ["status", "ack", "run", "silence"] {
+        assert_eq!(
+            complete(&format!("picomon -c {cfg} {sub} ")),
+            ["flappy", "web port"],
+            "{sub}"
+        );
+    }
+    assert_eq!(complete(&format!("picomon -c {cfg} ack fl")), ["flappy"]);
+    assert_eq!(
+        complete(&format!("picomon -c {cfg} -1 --only w")),
+        ["web port"]
+    );
+    assert!(complete("picomon --").contains(&"--check-config".to_string()));
+    assert!(!complete("picomon --").contains(&"--watchdog-mail".to_string()));
+    assert!(complete("picomon ").contains(&"status".to_string()));
+    assert!(!complete("picomon ").contains(&"__complete".to_string()));
+    assert!(complete("picomon __").is_empty());
+}
+
+#[test]
+fn zsh_completes_check_names_at_a_prompt_and_never_offers_hidden_ones() {
+    let r = completion_rig();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("completions/_picomon");
+    let bin = picomon_bin();
+    let cfg = r.config();
+    let term = Terminal::start_shell(r.dir(), 200, &[], &["zsh", "-f"]);
+    // PATH is set in the shell: Debian's /etc/zsh/zshenv sets its own.
+    term.keys(&[
+        "-l",
+        &format!(
+            "path=({} $path); autoload -U compinit && compinit -u && source {}",
+            bin.parent().unwrap().display(),
+            script.display()
+        ),
+    ]);
+    term.keys(&["Enter"]);
+    // Each line: TAB, then a marker typed after it; what TAB inserted sits
+    // between the typed text and the marker (zsh reads the marker only
+    // once the completion is done).
+    let tab = |typed: &str, want: &str| {
+        term.keys(&["-l", typed]);
+        term.keys(&["Tab"]);
+        term.keys(&["-l", "#END"]);
+        wait_until(
+            LONG,
+            &format!("TAB after {typed:?} to give {want:?}"),
+            || {
+                term.screen(false)
+                    .contains(&format!("{want}#END"))
+                    .then_some(())
+            },
+        );
+        term.keys(&["C-u"]);
+    };
+    tab(&format!("picomon -c {cfg} ack fl"), "ack flappy ");
+    tab(&format!("picomon -c {cfg} ack web"), "ack web\\ port ");
+    tab(&format!("picomon -c {cfg} -1 --only fl"), "--only flappy ");
+    tab("picomon --check-c", "--check-config ");
+    // Hidden: TAB inserts nothing.
+    tab("picomon --watch", "picomon --watch");
+    tab("picomon __compl", "picomon __compl");
 }

@@ -159,6 +159,142 @@ fn check_config_prints_a_summary_or_the_position_of_the_error() {
     assert!(stderr.contains("tto"), "{stderr}");
 }
 
+/// Runs `--check-config` on `text` (`@DIR@`: the sandbox); returns the
+/// exit code, stdout and stderr.
+fn check_config(sb: &Sandbox, text: &str) -> (Option<i32>, String, String) {
+    let cfg = sb.config(text);
+    let out = sb.run(&["-c", cfg.to_str().unwrap(), "--check-config"]);
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// What would stop the daemon at start, or fail a check's first run, fails
+/// `--check-config` too, at the line that names it and with the fix.
+#[test]
+fn check_config_fails_for_what_start_or_the_first_run_would() {
+    let sb = Sandbox::new();
+    let file = sb.path("config.rhai").display().to_string();
+    let head = "config.state_dir = \"@DIR@/state\";\n";
+    let fails = |text: &str, line: usize, parts: &[&str]| {
+        let (code, _, err) = check_config(&sb, &format!("{head}{text}"));
+        assert_eq!(code, Some(1), "{text}: {err}");
+        assert!(err.starts_with(&format!("{file}:{line}:")), "{text}: {err}");
+        for p in parts {
+            assert!(err.contains(p), "{text}: {err} lacks {p:?}");
+        }
+    };
+    // The password file start-up reads, and every other secret file.
+    fails(
+        "config.emails.to = [\"ops@example.org\"];\nconfig.emails.smtp_user = \"mon\";\n\
+         config.emails.smtp_password_file = \"@DIR@/no-such-password\";\n",
+        4,
+        &[
+            "config.emails.smtp_password_file: cannot read",
+            "no-such-password",
+            "create it",
+        ],
+    );
+    fails(
+        "config.emails.to = [\"ops@example.org\"];\nconfig.emails.smtp_user = \"mon\";\n",
+        3,
+        &["smtp_password_file is not set"],
+    );
+    fails(
+        "config.ping_key_file = \"@DIR@/no-such-key\";\n",
+        2,
+        &["config.ping_key_file: cannot read", "no-such-key"],
+    );
+    // Plugins, found as at run time.
+    fails(
+        "add(plugin(\"check_no_such_plugin\"), #{ name: \"gone\" });\n",
+        2,
+        &[
+            "\"check_no_such_plugin\" is in none of config.plugin_dirs",
+            "PATH",
+            "full path",
+        ],
+    );
+    fs::write(sb.path("not-executable"), "#!/bin/sh\necho OK\n").unwrap();
+    fails(
+        "add(plugin(\"@DIR@/not-executable\"));\n",
+        2,
+        &["cannot be run", "chmod +x"],
+    );
+    fails(
+        "\nadd(plugin(\"@DIR@/missing/check_x\"));\n",
+        3,
+        &["No such file", "install it or fix the path"],
+    );
+    // Refused where they are set, so the daemon refuses them too.
+    fails(
+        "config.emails.smtp_host = \"smtp://mail.example.org:587\";\n",
+        2,
+        &[
+            "has a scheme (smtp://)",
+            "\"mail.example.org:587\"",
+            "config.emails.smtp_tls",
+        ],
+    );
+    fails(
+        "config.emails.subject_tpl = \"[picomon] {status}: {check}\";\n",
+        2,
+        &["{status} is not a placeholder", "{state}, {check}, {dest}"],
+    );
+
+    // Every fault is listed, on a line of its own; --json has them all.
+    let two = format!(
+        "{head}add(plugin(\"check_no_such_plugin\"));\nconfig.ping_key_file = \"@DIR@/no-such-key\";\n"
+    );
+    let (code, _, err) = check_config(&sb, &two);
+    assert_eq!((code, err.lines().count()), (Some(1), 2), "{err}");
+    let cfg = sb.config(&two);
+    let out = sb.run(&["-c", cfg.to_str().unwrap(), "--check-config", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(
+        (v["ok"].clone(), v["line"].clone()),
+        (false.into(), 2.into()),
+        "{v}"
+    );
+    let lines: Vec<&serde_json::Value> = v["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["line"])
+        .collect();
+    assert_eq!(lines, [2, 3], "{v}");
+
+    // A plugin in config.plugin_dirs is found, as at run time.
+    fs::create_dir_all(sb.path("plugins")).unwrap();
+    fs::write(sb.path("plugins/check_here"), "#!/bin/sh\necho OK\n").unwrap();
+    fs::set_permissions(
+        sb.path("plugins/check_here"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let (code, out, err) = check_config(
+        &sb,
+        &format!("{head}config.plugin_dirs = [\"@DIR@/plugins\"];\nadd(plugin(\"check_here\"));\n"),
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("1 check"), "{out}");
+
+    // A listen address in use is a warning: exit 0, said on stderr.
+    let held = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = held.local_addr().unwrap();
+    let (code, out, err) = check_config(&sb, &format!("{head}config.listen = \"{addr}\";\n"));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.starts_with(&format!("{file}:2:")) && err.contains("warning: config.listen"),
+        "{err}"
+    );
+    assert!(!out.is_empty(), "the summary still follows");
+    drop(held);
+}
+
 #[test]
 fn a_bad_config_fails_start_up_with_exit_1_and_the_position() {
     let sb = Sandbox::new();

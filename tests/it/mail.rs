@@ -1433,6 +1433,131 @@ fn e2e_smtp_down_then_up_delivers_once_with_the_original_date() {
     assert_eq!(server.received().len(), 1);
 }
 
+/// A state directory as picomon wrote it before names were per target:
+/// every check keyed by its name alone. The open outage of a check whose
+/// name is still unique carries over (its Recovery replies to the Problem
+/// mail sent then); one whose name several targets now share is each
+/// `NAME on TARGET` and starts afresh, with a warning.
+#[test]
+fn e2e_an_old_state_file_keeps_its_open_threads() {
+    let t = e2e(
+        r#"add(shell("true"), #{ name: "web port", target_name: "web2" });
+add(shell("true"), #{ name: "web port", target_name: "web3" });"#,
+    );
+    let start: i64 = 1_765_000_000 * S;
+    let outage = |name: &str| {
+        format!(
+            r#""{name}": {{
+      "alert": {{ "phase": "Problem", "failed_runs": 2, "outage_start": {start}, "last_status": "Critical" }},
+      "last_output": "CRITICAL - down",
+      "last_run": {start}
+    }}"#
+        )
+    };
+    let state = t.path("state");
+    fs::create_dir_all(&state).unwrap();
+    fs::write(
+        state.join("state"),
+        format!(
+            "{{\n  \"checks\": {{\n    {},\n    {}\n  }}\n}}\n",
+            outage("flappy"),
+            outage("web port")
+        ),
+    )
+    .unwrap();
+    let thread = |name: &str, dest: &str| {
+        format!(
+            r#""{name}": {{ "outage_start": {start}, "subject": "[picomon] CRITICAL: {name} on {dest}" }}"#
+        )
+    };
+    fs::write(
+        state.join(mail::MAIL_STATE_FILE),
+        format!(
+            "{{ \"threads\": {{ {}, {} }}, \"last_report\": null }}",
+            thread("flappy", "web1"),
+            thread("web port", "web2")
+        ),
+    )
+    .unwrap();
+    let server = t.server();
+    t.set_status(0, "OK - back");
+    let mut d = t.daemon();
+    let m = server.wait_messages(1);
+    t.wait_runs(3);
+    let m2 = server.received();
+    assert_eq!(m2.len(), 1, "only the Recovery: {m2:#?}");
+    let root = format!(
+        "<picomon.{:016x}.{start}@{}>",
+        mail::compose::stable_hash("flappy"),
+        picomon::host::this_host()
+    );
+    assert_eq!(m[0].one("In-Reply-To"), root);
+    assert_eq!(
+        m[0].one("Subject"),
+        "Re: [picomon] CRITICAL: flappy on web1"
+    );
+    assert!(
+        m[0].body.starts_with("OK: recovered after "),
+        "{}",
+        m[0].body
+    );
+    assert!(
+        d.stderr()
+            .contains("the open outage of \"web port\" is not carried over"),
+        "{}",
+        d.stderr()
+    );
+    assert!(d.stop().success(), "{}", d.stderr());
+    let saved: serde_json::Value =
+        serde_json::from_slice(&fs::read(state.join("state")).unwrap()).unwrap();
+    let ids: Vec<&String> = saved["checks"].as_object().unwrap().keys().collect();
+    // (`picomon:` is the daemon's own check of its state directory.)
+    assert_eq!(
+        ids,
+        [
+            "flappy",
+            "picomon:state_dir",
+            "web port on web2",
+            "web port on web3"
+        ]
+    );
+    assert_eq!(saved["checks"]["flappy"]["alert"]["phase"], "Ok");
+}
+
+/// The cost of keeping a unique name as the identity: when a second target
+/// takes the name, the first check becomes `NAME on TARGET`, its open
+/// outage is dropped with a warning, and a new one opens while it fails.
+#[test]
+fn e2e_a_name_a_second_target_takes_starts_the_first_check_afresh() {
+    let t = e2e("");
+    let server = t.server();
+    t.set_status(2, "CRITICAL - down");
+    let mut d = t.daemon();
+    let first = server.wait_messages(1);
+    let mut cfg = fs::read_to_string(t.config()).unwrap();
+    cfg.push_str("add(shell(\"true\"), #{ name: \"flappy\", target_name: \"web9\" });\n");
+    fs::write(t.config(), cfg).unwrap();
+    let out = t.picomon(&["reload"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        d.wait_stderr(
+            "the open outage of \"flappy\" is not carried over",
+            1,
+            DEADLINE
+        ),
+        "{}",
+        d.stderr()
+    );
+    let m = server.wait_messages(2);
+    assert_eq!(m[1].one("Subject"), "[picomon] CRITICAL: flappy on web1");
+    assert!(m[1].header("In-Reply-To").is_empty(), "a new thread");
+    assert_ne!(m[1].one("Message-ID"), first[0].one("Message-ID"));
+    t.set_status(0, "OK - back");
+    let m = server.wait_messages(3);
+    assert_eq!(m[2].one("In-Reply-To"), m[1].one("Message-ID"));
+    assert!(d.stop().success(), "{}", d.stderr());
+}
+
 #[test]
 fn e2e_sigkill_with_mail_in_the_outbox_then_restart_mid_outage() {
     let t = e2e("");

@@ -16,8 +16,13 @@ pub struct Terminal {
 }
 
 impl Terminal {
-    /// Starts the session; `env` is set in it (tmux's `-e`).
+    /// Starts the session with bash; `env` is set in it (tmux's `-e`).
     pub fn start(dir: &Path, cols: u16, env: &[(&str, &str)]) -> Terminal {
+        Terminal::start_shell(dir, cols, env, &["bash", "--norc", "--noprofile"])
+    }
+
+    /// [`Terminal::start`] with another shell (its argv).
+    pub fn start_shell(dir: &Path, cols: u16, env: &[(&str, &str)], shell: &[&str]) -> Terminal {
         let socket = dir.join("tmux.sock");
         let mut cmd = Command::new("tmux");
         cmd.arg("-S").arg(&socket).args([
@@ -33,7 +38,7 @@ impl Terminal {
         for (k, v) in env {
             cmd.args(["-e", &format!("{k}={v}")]);
         }
-        cmd.args(["bash", "--norc", "--noprofile"]);
+        cmd.args(shell);
         cmd.env_remove("TMUX");
         let out = cmd.output().expect("run tmux");
         assert!(out.status.success(), "tmux new-session: {out:?}");
@@ -128,12 +133,7 @@ pub fn bash_complete(script: &Path, line: &str, path_first: Option<&Path>) -> Ve
     cmd.args(["--norc", "--noprofile", "-c", prog])
         .env("SCRIPT", script)
         .env("LINE", line);
-    if let Some(dir) = path_first {
-        let path = std::env::var_os("PATH").unwrap_or_default();
-        let mut dirs = vec![dir.to_path_buf()];
-        dirs.extend(std::env::split_paths(&path));
-        cmd.env("PATH", std::env::join_paths(dirs).expect("a PATH"));
-    }
+    path_in_front(&mut cmd, path_first);
     let out = cmd.output().expect("run bash");
     assert!(out.status.success(), "completing {line:?}: {out:?}");
     String::from_utf8_lossy(&out.stdout)
@@ -141,4 +141,32 @@ pub fn bash_complete(script: &Path, line: &str, path_first: Option<&Path>) -> Ve
         .map(|l| l.trim_end().to_string())
         .filter(|l| !l.is_empty())
         .collect()
+}
+
+/// What fish offers for `line` with the completion `script` loaded
+/// (`complete -C`, as on TAB): the candidates without their descriptions.
+/// `path_first` as for [`bash_complete`].
+pub fn fish_complete(script: &Path, line: &str, path_first: Option<&Path>) -> Vec<String> {
+    let mut cmd = Command::new("fish");
+    cmd.args(["--no-config", "-c", "source $SCRIPT; complete -C $LINE"])
+        .env("SCRIPT", script)
+        .env("LINE", line);
+    path_in_front(&mut cmd, path_first);
+    let out = cmd.output().expect("run fish");
+    assert!(out.status.success(), "completing {line:?}: {out:?}");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split('\t').next().unwrap_or("").to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+/// Puts `dir` (if any) in front of `cmd`'s PATH.
+fn path_in_front(cmd: &mut Command, dir: Option<&Path>) {
+    if let Some(dir) = dir {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let mut dirs = vec![dir.to_path_buf()];
+        dirs.extend(std::env::split_paths(&path));
+        cmd.env("PATH", std::env::join_paths(dirs).expect("a PATH"));
+    }
 }

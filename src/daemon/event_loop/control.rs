@@ -140,36 +140,18 @@ impl<C: Clock> Daemon<C> {
         std::mem::take(&mut self.answers)
     }
 
-    /// A check by identity, else by name (which must then be unique).
+    /// The check `what` names (see [`crate::model::identity`]).
     pub(super) fn find(&self, what: &str) -> Result<usize, String> {
         if let Some(&i) = self.index.get(what) {
             return Ok(i);
         }
-        // A bare name, or `NAME on TARGET` as mails and `status` show it.
-        let named: Vec<usize> = (0..self.checks.len())
-            .filter(|&i| {
-                let s = &self.checks[i].spec;
-                s.name == what
-                    || what
-                        .strip_prefix(s.name.as_str())
-                        .and_then(|r| r.strip_prefix(" on "))
-                        == Some(s.dest.as_str())
-            })
+        let known: Vec<crate::model::identity::Known> = self
+            .checks
+            .iter()
+            .map(|t| crate::model::identity::Known::from(&*t.spec))
             .collect();
-        match named.as_slice() {
-            [i] => Ok(*i),
-            [] => Err(format!(
-                "no check named {what:?}; `picomon status` lists names and identities"
-            )),
-            many => Err(format!(
-                "{} checks are named {what:?}; give one identity: {}",
-                many.len(),
-                many.iter()
-                    .map(|&i| format!("{:?}", self.checks[i].spec.id))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )),
-        }
+        crate::model::identity::find(&known, what)
+            .map_err(|e| e.message(what, "`picomon status` lists names and identities"))
     }
 
     /// `picomon run`: starts the check now (or joins its run in progress);

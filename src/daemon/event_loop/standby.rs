@@ -70,9 +70,12 @@ impl<C: Clock> Daemon<C> {
     pub(super) fn index_standby(&mut self) {
         let want = self.cfg.standby_for.clone();
         self.standby.primary = want.and_then(|w| {
-            self.checks
+            let known: Vec<crate::model::identity::Known> = self
+                .checks
                 .iter()
-                .position(|t| t.spec.name == w || t.spec.id == w)
+                .map(|t| crate::model::identity::Known::from(&*t.spec))
+                .collect();
+            crate::model::identity::find(&known, &w).ok()
         });
         let index = &self.index;
         self.standby.owned.retain(|id| index.contains_key(id));

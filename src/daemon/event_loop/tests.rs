@@ -780,3 +780,39 @@ mod heartbeat;
 mod history;
 mod policy;
 mod standby;
+
+#[test]
+fn a_name_two_targets_share_is_acked_as_name_on_target() {
+    let mut r = rig(r#"
+config.base_tick = 60;
+add(shell("false"), #{ name: "web port", target_name: "a", retry: 0 });
+add(shell("false"), #{ name: "web port", target_name: "b", retry: 0 });
+"#);
+    r.at(0);
+    r.started();
+    for id in ["web port on a", "web port on b"] {
+        r.d.on_result(id, Outcome::new(Status::Critical, "down"));
+    }
+    r.at(60 * SEC);
+    r.started();
+    let ack = |check: &str| Request::Ack {
+        check: check.into(),
+        comment: "on it".into(),
+        for_secs: None,
+        sticky: false,
+    };
+    let answer = ask(&mut r, ack("web port")).unwrap();
+    assert_eq!(
+        answer.error.as_deref(),
+        Some("2 checks are named \"web port\"; give one of them: \"web port on a\", \"web port on b\"")
+    );
+    assert!(ask(&mut r, ack("web port on b")).unwrap().error.is_none());
+    assert!(ask(&mut r, ack("web port:a")).unwrap().error.is_none());
+    assert_eq!(
+        *r.notes.acks.lock().unwrap(),
+        vec![
+            "web port alice: on it".to_string(),
+            "web port alice: on it".to_string()
+        ]
+    );
+}

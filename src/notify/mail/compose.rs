@@ -154,6 +154,33 @@ pub fn body_safe(s: &str) -> String {
 /// typo shows in the subject instead of failing the mail); a brace that
 /// opens nothing is kept as it is. The result is header-safe.
 pub fn render_subject(tpl: &str, state: &str, check: &str, dest: &str) -> String {
+    expand(tpl, |name| match name {
+        "state" => Some(state),
+        "check" => Some(check),
+        "dest" => Some(dest),
+        _ => None,
+    })
+}
+
+/// The placeholders of [`render_subject`].
+pub const SUBJECT_FIELDS: &[&str] = &["state", "check", "dest"];
+
+/// The `{names}` of `tpl` that [`render_subject`] does not fill in, in
+/// order: what the config refuses.
+pub fn unknown_fields(tpl: &str) -> Vec<String> {
+    let mut bad = Vec::new();
+    expand(tpl, |name| {
+        if !SUBJECT_FIELDS.contains(&name) {
+            bad.push(name.to_string());
+        }
+        Some("")
+    });
+    bad
+}
+
+/// `tpl` with each `{name[:spec]}` replaced by what `value` gives for the
+/// name (`<no substitution>` for `None`); see [`render_subject`].
+fn expand<'v>(tpl: &str, mut value: impl FnMut(&str) -> Option<&'v str>) -> String {
     let mut out = String::new();
     let mut rest = tpl;
     while let Some(at) = rest.find(['{', '}']) {
@@ -179,12 +206,7 @@ pub fn render_subject(tpl: &str, state: &str, check: &str, dest: &str) -> String
         let (name, spec) = field.split_once(':').unwrap_or((field, ""));
         // `!s`, `!r`, `!a` conversions change nothing for these strings.
         let name = name.split_once('!').map_or(name, |(n, _)| n);
-        let value = match name.trim() {
-            "state" => state,
-            "check" => check,
-            "dest" => dest,
-            _ => "<no substitution>",
-        };
+        let value = value(name.trim()).unwrap_or("<no substitution>");
         out.push_str(&format_spec(value, spec));
     }
     out.push_str(rest);
