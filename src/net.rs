@@ -2,4 +2,5 @@
 //! probes, notification channels and passive outputs.
 
 pub mod http;
+pub mod resolve;
 pub mod tls;

@@ -88,16 +88,14 @@ fn http_get(url: &str, deadline: &Deadline) -> Result<Map, Box<EvalAltResult>> {
         .left()
         .map_err(|_| err(format!("http_get({url}): {}", deadline.timed_out())))?;
     let tls = crate::run::probe::tls::http_tls(&Default::default()).map_err(err)?;
-    let resp = crate::net::http::agent(left, tls, 5, None)
+    let resp = crate::net::http::Client::new(left, Some(tls))
+        .redirects(5)
         .get(url)
         .call()
         .map_err(|e| err(format!("http_get({url}): {e}")))?;
-    let status = i64::from(resp.status().as_u16());
-    let mut body = Vec::new();
-    resp.into_body()
-        .into_reader()
-        .take(READ_LIMIT)
-        .read_to_end(&mut body)
+    let status = i64::from(resp.status());
+    let body = resp
+        .into_prefix(READ_LIMIT)
         .map_err(|e| err(format!("http_get({url}): reading the body: {e}")))?;
     let mut m = Map::new();
     m.insert("status".into(), Dynamic::from(status));

@@ -164,8 +164,10 @@ fn ping(url: &str, body: Option<&str>, timeout: Duration) {
             .send(b),
     };
     match sent {
-        Ok(r) if r.status().is_success() => log::debug!("heartbeat {shown}: {}", r.status()),
-        Ok(r) => log::warn!("heartbeat {shown}: answered HTTP {}", r.status().as_u16()),
+        Ok(r) if (200..300).contains(&r.status()) => {
+            log::debug!("heartbeat {shown}: {} {}", r.status(), r.reason())
+        }
+        Ok(r) => log::warn!("heartbeat {shown}: answered HTTP {}", r.status()),
         Err(e) => log::warn!("heartbeat {shown}: not sent: {e}"),
     }
 }

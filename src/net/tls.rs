@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::CertificateDer;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 /// The certificates of a PEM file of CA certificates (`what` names the
 /// setting in messages); an unreadable file, bad PEM or a file without
@@ -24,8 +24,7 @@ pub fn pem_certs(what: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>
     Ok(certs)
 }
 
-/// A rustls client config for a TLS connection of picomon's own (not
-/// through ureq): it trusts exactly the certificates of `ca` (a server
+/// A rustls client config for a TLS connection of picomon's own: it trusts exactly the certificates of `ca` (a server
 /// with its own CA), or else the public web roots. The file is read now,
 /// so a wrong path is an error at start.
 pub fn client_config(ca: Option<&Path>) -> Result<std::sync::Arc<rustls::ClientConfig>, String> {
@@ -40,11 +39,26 @@ pub fn client_config(ca: Option<&Path>) -> Result<std::sync::Arc<rustls::ClientC
         }
         None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
     }
+    config(roots, None)
+}
+
+/// A rustls client config trusting `roots` and showing `client` (a chain
+/// and its key) when the server asks: TLS 1.2 and 1.3 with ring, as every
+/// client of picomon's own connects.
+pub fn config(
+    roots: rustls::RootCertStore,
+    client: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
+) -> Result<std::sync::Arc<rustls::ClientConfig>, String> {
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let cfg = rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS set-up: {e}"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .with_root_certificates(roots);
+    let cfg = match client {
+        Some((chain, key)) => builder
+            .with_client_auth_cert(chain, key)
+            .map_err(|e| format!("client_cert and client_key do not go together: {e}"))?,
+        None => builder.with_no_client_auth(),
+    };
     Ok(std::sync::Arc::new(cfg))
 }

@@ -115,7 +115,7 @@ pub struct Elasticsearch {
     headers: Vec<(String, String)>,
     auth: Option<String>,
     batch: usize,
-    agent: ureq::Agent,
+    agent: http::Client,
 }
 
 impl Elasticsearch {
@@ -127,7 +127,7 @@ impl Elasticsearch {
         headers: Vec<(String, String)>,
         auth: Option<String>,
         batch: usize,
-        agent: ureq::Agent,
+        agent: http::Client,
     ) -> Elasticsearch {
         Elasticsearch {
             endpoint: format!("{}/_bulk", url.trim_end_matches('/')),
@@ -258,7 +258,7 @@ impl Sink for Elasticsearch {
         let resp = req
             .send(self.body(batch))
             .map_err(|e| DeliveryError::none(http::describe(&self.endpoint, e)))?;
-        let status = resp.status().as_u16();
+        let status = resp.status();
         if status == 413 {
             return Err(DeliveryError::none(format!(
                 "{} (lower the output's `batch`, or raise http.max_content_length)",
@@ -268,14 +268,9 @@ impl Sink for Elasticsearch {
         if status != 200 {
             return Err(DeliveryError::none(http::refusal(&self.endpoint, resp)));
         }
-        let text = resp
-            .into_body()
-            .into_with_config()
-            .limit(64 << 20)
-            .read_to_string()
-            .map_err(|e| {
-                DeliveryError::none(format!("{}: cannot read the answer: {e}", self.endpoint))
-            })?;
+        let text = resp.into_text(64 << 20).map_err(|e| {
+            DeliveryError::none(format!("{}: cannot read the answer: {e}", self.endpoint))
+        })?;
         let answer: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
         let Some(items) = items(&answer, batch.len()) else {
             return Err(DeliveryError::none(format!(

@@ -15,14 +15,14 @@ use crate::net::http;
 pub struct Icinga2Api {
     pub endpoint: String,
     pub auth: Option<String>,
-    pub agent: ureq::Agent,
+    pub agent: http::Client,
     pub check_source: String,
 }
 
 impl Icinga2Api {
     /// `auth` is the `Authorization` header (`None`: the client
     /// certificate of `agent` authenticates).
-    pub fn new(url: &str, auth: Option<String>, agent: ureq::Agent) -> Icinga2Api {
+    pub fn new(url: &str, auth: Option<String>, agent: http::Client) -> Icinga2Api {
         let check_source = crate::host::this_host();
         Icinga2Api {
             endpoint: format!(
@@ -108,7 +108,7 @@ impl Sink for Icinga2Api {
                 message,
             };
             let resp = sent.map_err(|e| failed(http::describe(&self.endpoint, e)))?;
-            match resp.status().as_u16() {
+            match resp.status() {
                 200..=299 => {}
                 code @ (400 | 404) => {
                     log::error!(

@@ -13,7 +13,7 @@ pub struct NscaWeb {
     pub password: String,
     pub lines_per_post: usize,
     pub max_line_size: usize,
-    pub agent: ureq::Agent,
+    pub agent: http::Client,
 }
 
 impl NscaWeb {
@@ -23,7 +23,7 @@ impl NscaWeb {
         password: String,
         lines_per_post: usize,
         max_line_size: usize,
-        agent: ureq::Agent,
+        agent: http::Client,
     ) -> NscaWeb {
         NscaWeb {
             url: url.to_string(),
@@ -50,7 +50,7 @@ impl Sink for NscaWeb {
         let resp = self
             .agent
             .post(&self.url)
-            .send_form([
+            .send_form(&[
                 ("username", self.user.as_str()),
                 ("password", self.password.as_str()),
                 ("input", input.as_str()),

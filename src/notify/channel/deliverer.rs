@@ -49,7 +49,7 @@ pub struct Http {
     /// Configured headers and the bearer token: secret.
     secret_headers: Vec<(String, String)>,
     timeout: Duration,
-    agent: ureq::Agent,
+    agent: crate::net::http::Client,
 }
 
 impl Http {
@@ -147,10 +147,7 @@ impl Deliverer for Http {
                 path_segment(&post.id)
             )),
         };
-        let mut req = req
-            .config()
-            .timeout_global(Some(timeout.min(self.timeout)))
-            .build();
+        let mut req = req.timeout(timeout.min(self.timeout));
         for (k, v) in post.headers.iter().chain(&self.secret_headers) {
             req = req.header(k.as_str(), v.as_str());
         }
@@ -159,7 +156,7 @@ impl Deliverer for Http {
             let e = e.to_string().replace(&self.url, &self.shown);
             format!("cannot reach {}: {e}", self.shown)
         })?;
-        let code = resp.status().as_u16();
+        let code = resp.status();
         if (200..300).contains(&code) {
             return Ok(Settled {
                 delivered: vec![self.name.clone()],

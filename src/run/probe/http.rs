@@ -1,24 +1,17 @@
 //! `http4/http6/https4/https6(h, opts)`: GET `url` on the host's v4 or v6
 //! address, with `vhost` as Host header and TLS server name, as
-//! `check_http -I addr -H vhost --sni` does. The request is ureq's; for https
-//! a handshake of our own first reads the certificate, so its days left and
-//! any name or chain problem are reported with the reason, and the request
-//! then goes over ureq with the very same rustls set-up ([`ProbeTls`]), so
-//! `ca_file` (a CA, or the server's own certificate) and `verify: false`
-//! mean the same for both connections.
+//! `check_http -I addr -H vhost --sni` does. For https a handshake of our
+//! own first reads the certificate, so its days left and any name or chain
+//! problem are reported with the reason, and the request then goes through
+//! picomon's HTTP client ([`crate::net::http`]) with the very same rustls
+//! set-up, so `ca_file` (a CA, or the server's own certificate) and
+//! `verify: false` mean the same for both connections.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use regex_lite::Regex;
-use rustls::pki_types::ServerName;
-use rustls::{ClientConfig, ClientConnection, StreamOwned};
-use ureq::unversioned::transport::{
-    Buffers, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout, TcpConnector,
-    Transport, TransportAdapter,
-};
 
 use super::range::{fmt_num, Range, Thresholds};
 use super::socket::{self, Deadline, Family};
@@ -121,105 +114,6 @@ impl HttpProbe {
     }
 }
 
-/// An agent for an https probe: TCP to `addrs`, then TLS with the probe's
-/// own rustls set-up `tls`.
-fn https_agent(left: Duration, tls: Arc<ClientConfig>, addrs: Vec<SocketAddr>) -> ureq::Agent {
-    let config = crate::net::http::agent_config(left, ureq::tls::TlsConfig::default(), 0);
-    let connector = ().chain(TcpConnector::default()).chain(ProbeTls(tls));
-    ureq::Agent::with_parts(config, connector, crate::net::http::Fixed(addrs))
-}
-
-/// ureq's TLS step done with a rustls config of ours: ureq's own TLS can
-/// only be given roots or no verification at all, not a verifier that
-/// trusts the exact certificate of `ca_file`.
-#[derive(Debug)]
-struct ProbeTls(Arc<ClientConfig>);
-
-impl<In: Transport> Connector<In> for ProbeTls {
-    type Out = Either<In, ProbeTlsTransport>;
-
-    fn connect(
-        &self,
-        details: &ConnectionDetails,
-        chained: Option<In>,
-    ) -> Result<Option<Self::Out>, ureq::Error> {
-        let Some(transport) = chained else {
-            return Ok(None);
-        };
-        if !details.needs_tls() || transport.is_tls() {
-            return Ok(Some(Either::A(transport)));
-        }
-        let host = details.uri.host().unwrap_or_default();
-        let name = ServerName::try_from(host.trim_start_matches('[').trim_end_matches(']'))
-            .map_err(|_| ureq::Error::Tls("not a valid TLS server name"))?
-            .to_owned();
-        let mut conn = ClientConnection::new(self.0.clone(), name)?;
-        let mut sock = TransportAdapter::new(transport.boxed(), details.current_time.clone());
-        sock.set_timeout(details.timeout);
-        conn.complete_io(&mut sock)?;
-        Ok(Some(Either::B(ProbeTlsTransport {
-            buffers: LazyBuffers::new(
-                details.config.input_buffer_size(),
-                details.config.output_buffer_size(),
-            ),
-            stream: StreamOwned::new(conn, sock),
-        })))
-    }
-}
-
-/// The TLS transport [`ProbeTls`] makes.
-struct ProbeTlsTransport {
-    buffers: LazyBuffers,
-    stream: StreamOwned<ClientConnection, TransportAdapter>,
-}
-
-impl std::fmt::Debug for ProbeTlsTransport {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ProbeTlsTransport")
-    }
-}
-
-impl Transport for ProbeTlsTransport {
-    fn buffers(&mut self) -> &mut dyn Buffers {
-        &mut self.buffers
-    }
-
-    fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
-        self.stream.get_mut().set_timeout(timeout);
-        let output = &self.buffers.output()[..amount];
-        self.stream.write_all(output)?;
-        Ok(())
-    }
-
-    fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
-        self.stream.get_mut().set_timeout(timeout);
-        let input = self.buffers.input_append_buf();
-        let n = self.stream.read(input)?;
-        self.buffers.input_appended(n);
-        Ok(n > 0)
-    }
-
-    fn is_open(&mut self) -> bool {
-        self.stream.get_mut().get_mut().is_open()
-    }
-
-    fn is_tls(&self) -> bool {
-        true
-    }
-}
-
-/// True when a request failed for lack of time.
-pub(super) fn is_timeout(e: &ureq::Error) -> bool {
-    match e {
-        ureq::Error::Timeout(_) => true,
-        ureq::Error::Io(io) => matches!(
-            io.kind(),
-            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
-        ),
-        _ => false,
-    }
-}
-
 impl Probe for HttpProbe {
     fn run(&self, timeout: Duration) -> Outcome {
         let deadline = Deadline::after(timeout);
@@ -252,27 +146,19 @@ impl Probe for HttpProbe {
             Err(_) => return fail(deadline.timed_out()),
         };
         let started = deadline.elapsed();
-        let agent = match tls_cfg {
-            Some(cfg) => https_agent(left, cfg, addrs),
-            None => crate::net::http::agent(left, ureq::tls::TlsConfig::default(), 0, Some(addrs)),
-        };
-        let resp = match agent.get(&self.url()).call() {
+        let client = crate::net::http::Client::new(left, tls_cfg).connect_to(addrs);
+        let resp = match client.get(&self.url()).call() {
             Ok(resp) => resp,
-            Err(e) if is_timeout(&e) => {
+            Err(e) if e.is_timeout() => {
                 return fail(format!("{}: {}", self.url(), deadline.timed_out()))
             }
             Err(e) => return fail(format!("{}: {e}", self.url())),
         };
-        let code = resp.status().as_u16();
-        let line = format!(
-            "{:?} {} {}",
-            resp.version(),
-            code,
-            resp.status().canonical_reason().unwrap_or_default()
-        );
+        let code = resp.status();
+        let line = format!("{} {} {}", resp.version(), code, resp.reason());
         let server = server_header(&resp);
         let mut body = Vec::new();
-        let mut reader = resp.into_body().into_reader().take(BODY_LIMIT);
+        let mut reader = resp.into_reader().take(BODY_LIMIT);
         if let Err(e) = reader.read_to_end(&mut body) {
             return fail(deadline.describe("reading the body", &e));
         }
@@ -333,7 +219,7 @@ impl Probe for HttpProbe {
 
 /// The `Server` header (what connvitals' port scan showed), printable and
 /// cut at 100 characters; `None` when the server does not say.
-fn server_header<B>(resp: &ureq::http::Response<B>) -> Option<String> {
-    let value = resp.headers().get("server")?;
+fn server_header(resp: &crate::net::http::Response) -> Option<String> {
+    let value = resp.header("server")?;
     Some(socket::printable(value.as_bytes(), 100)).filter(|s| !s.is_empty())
 }

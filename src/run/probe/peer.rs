@@ -32,20 +32,17 @@ impl PeerProbe {
     }
 
     /// The identities of the checks whose outage the peer announced.
-    fn announced(&self, agent: &ureq::Agent) -> Result<Vec<String>, String> {
+    fn announced(&self, agent: &crate::net::http::Client) -> Result<Vec<String>, String> {
         let url = format!("{}/api/v1/checks", self.url);
         let resp = agent
             .get(&url)
             .call()
             .map_err(|e| crate::net::http::describe(&url, e))?;
-        if resp.status().as_u16() != 200 {
+        if resp.status() != 200 {
             return Err(crate::net::http::refusal(&url, resp));
         }
         let body = resp
-            .into_body()
-            .into_with_config()
-            .limit(CHECKS_LIMIT)
-            .read_to_string()
+            .into_text(CHECKS_LIMIT)
             .map_err(|e| format!("{url}: cannot read the answer: {e}"))?;
         let v: serde_json::Value =
             serde_json::from_str(&body).map_err(|e| format!("{url}: not JSON: {e}"))?;
@@ -60,21 +57,18 @@ impl PeerProbe {
     }
 
     /// The peer's health, or why it could not be had.
-    fn fetch(&self, agent: &ureq::Agent) -> Result<Health, String> {
+    fn fetch(&self, agent: &crate::net::http::Client) -> Result<Health, String> {
         let url = self.health_url();
         let resp = agent
             .get(&url)
             .call()
             .map_err(|e| crate::net::http::describe(&url, e))?;
-        let code = resp.status().as_u16();
+        let code = resp.status();
         if code != 200 && code != 503 {
             return Err(crate::net::http::refusal(&url, resp));
         }
         let body = resp
-            .into_body()
-            .into_with_config()
-            .limit(BODY_LIMIT)
-            .read_to_string()
+            .into_text(BODY_LIMIT)
             .map_err(|e| format!("{url}: cannot read the answer: {e}"))?;
         serde_json::from_str(&body).map_err(|e| {
             format!(

@@ -5,7 +5,7 @@
 //! probe as a whole never outlives its `timeout`, however many steps it has.
 
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
+use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
 /// Which address family a probe uses.
@@ -232,33 +232,7 @@ pub fn resolve(
 /// given up on ends by itself when the resolver gives up. An address
 /// written as such is returned as it is.
 pub fn lookup(name: &str, port: u16, deadline: &Deadline) -> Result<Vec<SocketAddr>, String> {
-    if let Ok(ip) = name.parse::<IpAddr>() {
-        return Ok(vec![SocketAddr::new(ip, port)]);
-    }
-    let no_answer = || {
-        format!(
-            "cannot resolve {name}: no answer from the resolver within {} s",
-            deadline.timeout.as_secs_f64()
-        )
-    };
-    let left = deadline.left().map_err(|_| no_answer())?;
-    let (tx, rx) = crossbeam_channel::bounded(1);
-    let owned = name.to_string();
-    std::thread::Builder::new()
-        .name("resolve".into())
-        .spawn(move || {
-            let found = (owned.as_str(), port)
-                .to_socket_addrs()
-                .map(|a| a.collect::<Vec<_>>());
-            // The probe may have stopped waiting; then nobody listens.
-            let _ = tx.send(found);
-        })
-        .map_err(|e| format!("cannot resolve {name}: {e}"))?;
-    match rx.recv_timeout(left) {
-        Ok(Ok(addrs)) => Ok(addrs),
-        Ok(Err(e)) => Err(format!("cannot resolve {name}: {e}")),
-        Err(_) => Err(no_answer()),
-    }
+    crate::net::resolve::lookup(name, port, deadline.end, deadline.timeout)
 }
 
 /// Connects to the first address that answers, within the deadline, and

@@ -97,35 +97,16 @@ fn roots(extra: &[CertificateDer<'static>]) -> RootCertStore {
     store
 }
 
-/// The system trust for ureq's own TLS (scripts' `http_get`): the system
-/// bundle plus `ca_file`. ureq takes roots as certificates, and the
-/// built-in Mozilla roots are not certificates, so without a system bundle
-/// a `ca_file` replaces them there. The `https*` probes do not use it:
-/// their requests go through [`client_config`], the same trust as their
-/// own handshake.
-pub fn http_tls(opts: &TlsOptions) -> Result<ureq::tls::TlsConfig, String> {
-    use ureq::tls::{Certificate, RootCerts, TlsConfig};
-    static SYSTEM: OnceLock<Arc<Vec<Certificate<'static>>>> = OnceLock::new();
-    let system = SYSTEM.get_or_init(|| {
-        Arc::new(
-            system_roots()
-                .iter()
-                .map(|c| Certificate::from_der(c.as_ref()).to_owned())
-                .collect(),
-        )
-    });
-    let roots = match &opts.ca_file {
-        Some(path) => {
-            let mut certs = Vec::clone(system);
-            for c in ca_file_certs(path)? {
-                certs.push(Certificate::from_der(c.as_ref()).to_owned());
-            }
-            RootCerts::Specific(Arc::new(certs))
-        }
-        None if system.is_empty() => RootCerts::WebPki,
-        None => RootCerts::Specific(system.clone()),
+/// The system trust for a plain HTTP request (scripts' `http_get`): the
+/// anchors of [`roots`] (the system bundle, else the built-in roots) plus
+/// `ca_file`. The `https*` probes do not use it: their requests go through
+/// [`client_config`], the same trust as their own handshake.
+pub fn http_tls(opts: &TlsOptions) -> Result<Arc<ClientConfig>, String> {
+    let extra = match &opts.ca_file {
+        Some(path) => ca_file_certs(path)?,
+        None => Vec::new(),
     };
-    Ok(TlsConfig::builder().root_certs(roots).build())
+    crate::net::tls::config(roots(&extra), None)
 }
 
 /// Verifies like webpki, or trusts the certificate given in `ca_file`
