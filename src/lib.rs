@@ -62,5 +62,6 @@ pub mod queue;
 pub mod run;
 pub mod schedule;
 pub mod secret;
+pub mod sort;
 pub mod state;
 pub mod web;

@@ -60,7 +60,7 @@ impl Search {
                     .collect()
             })
             .unwrap_or_default();
-        found.sort();
+        crate::sort::ascending(&mut found);
         if let [only] = found.as_slice() {
             return Ok(only.clone());
         }

@@ -824,7 +824,7 @@ impl<C: Clock> Daemon<C> {
             return;
         }
         let mut batch = std::mem::take(&mut self.pending);
-        batch.sort_by_key(|(i, _)| *i);
+        crate::sort::by_key(&mut batch, |(i, _)| *i);
         let batch = self.resolve_deps(batch);
         let now = self.now();
         self.standby_drop_down_peers();

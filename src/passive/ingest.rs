@@ -132,7 +132,7 @@ pub fn pick_up_result_dir(dir: &Path, outputs: &Outputs) -> anyhow::Result<Vec<P
             (!is_in_progress(&name)).then(|| (name, e.path()))
         })
         .collect();
-    files.sort();
+    crate::sort::ascending(&mut files);
     let mut forwarded = Vec::new();
     for (name, path) in files {
         let bytes = match fs::read(&path) {

@@ -95,7 +95,7 @@ impl Spool {
             let len = entry.metadata()?.len();
             segs.push((id, len));
         }
-        segs.sort_unstable();
+        crate::sort::ascending(&mut segs);
         Ok(segs)
     }
 

@@ -196,7 +196,7 @@ impl<I: Item> Queue<I> {
                 composed,
             });
         }
-        out.sort_by(|a, b| a.path.cmp(&b.path));
+        crate::sort::by(&mut out, |a, b| a.path.cmp(&b.path));
         Ok(out)
     }
 }

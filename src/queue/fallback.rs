@@ -152,7 +152,7 @@ impl<I: Item> MemoryQueue<I> {
             .filter(|m| !m.in_flight)
             .map(|m| (m.id, m.entry.composed()))
             .collect();
-        v.sort_by_key(|&(id, t)| (t, id));
+        crate::sort::by_key(&mut v, |&(id, t)| (t, id));
         v
     }
 
@@ -216,7 +216,9 @@ impl<I: Item> MemoryQueue<I> {
         let mut written = 0;
         let mut i = 0;
         let mut order: Vec<usize> = (0..g.mails.len()).collect();
-        order.sort_by_key(|&k| (g.mails[k].entry.composed(), g.mails[k].id));
+        crate::sort::by_key(&mut order, |&k| {
+            (g.mails[k].entry.composed(), g.mails[k].id)
+        });
         let mut done = Vec::new();
         let mut error = None;
         while i < order.len() {

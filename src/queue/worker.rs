@@ -119,7 +119,7 @@ pub fn pass(
             .map(|(id, t)| (t, Source::Memory(id))),
     );
     // Stable: files by name, memory by id, within the same time.
-    items.sort_by_key(|(t, _)| *t);
+    crate::sort::by_key(&mut items, |(t, _)| *t);
     holds.retain(|k, _| items.iter().any(|(_, s)| s == k));
     for (composed, src) in items {
         if stop() {

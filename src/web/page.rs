@@ -247,10 +247,10 @@ fn by_target(checks: &[CheckStatus]) -> Vec<(&str, Vec<usize>)> {
     }
     let key = |i: &usize| (rank(&checks[*i]), std::cmp::Reverse(severity(&checks[*i])));
     for (_, rows) in &mut groups {
-        rows.sort_by_key(|i| (key(i), *i));
+        crate::sort::by_key(rows, |i| (key(i), *i));
     }
     // Stable: targets of the same rank keep their order.
-    groups.sort_by_key(|(_, rows)| rows.first().map(key));
+    crate::sort::by_key(&mut groups, |(_, rows)| rows.first().map(key));
     groups
 }
 

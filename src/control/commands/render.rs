@@ -67,7 +67,7 @@ pub fn render_table(r: &StatusReport, problems_only: bool, style: Style) -> Stri
         .iter()
         .filter(|c| !problems_only || c.phase != "ok")
         .collect();
-    rows.sort_by_key(|c| match c.phase.as_str() {
+    crate::sort::by_key(&mut rows, |c| match c.phase.as_str() {
         "problem" => 0,
         "retrying" => 1,
         "unreachable" => 2,

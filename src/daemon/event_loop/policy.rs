@@ -330,7 +330,7 @@ impl<C: Clock> Daemon<C> {
         // Dependents that fail after their parent's Problem: an Update in
         // its thread.
         newly_held.retain(|(p, _)| !listed.contains(p));
-        newly_held.sort();
+        crate::sort::ascending(&mut newly_held);
         for group in newly_held.chunk_by(|a, b| a.0 == b.0) {
             let p = group[0].0;
             let t = &self.checks[p];
@@ -344,7 +344,7 @@ impl<C: Clock> Daemon<C> {
                 .collect();
             out.push((p, n));
         }
-        out.sort_by_key(|(i, _)| *i);
+        crate::sort::by_key(&mut out, |(i, _)| *i);
         out
     }
 
@@ -543,7 +543,7 @@ impl<C: Clock> Daemon<C> {
                 pairs.extend(n.depends_on.iter().map(|&p| (p, c as u32)));
             }
         }
-        pairs.sort_unstable();
+        crate::sort::ascending(&mut pairs);
         pairs.shrink_to_fit();
         self.dependents = pairs;
     }

@@ -70,7 +70,7 @@ impl DnsZoneProbe {
                 self.zone
             ));
         }
-        servers.sort_by(|a, b| a.0.cmp(&b.0));
+        crate::sort::by(&mut servers, |a, b| a.0.cmp(&b.0));
         servers.dedup_by(|a, b| a.0 == b.0);
         for (name, addrs) in &mut servers {
             addrs.extend(glue(&msg, name));
