@@ -18,12 +18,15 @@
 //!   this machine's name, socket I/O to one deadline (the listeners), and
 //!   the plain types every stage shares (status, outcome, check).
 //! - [`duration`]: the one range of every duration, and its human form.
+//! - [`sort`]: the one sort routine for picomon's own lists (one copy of
+//!   the standard sort, not one per element type).
 //! - [`health`]: whether this picomon can tell anyone: the rule and the
 //!   board behind `/api/v1/health`, the outward heartbeat and `peer()`.
 //! - [`schedule`]: tick arithmetic and due checks (pure).
 //! - [`alert`]: the OK / RETRYING / PROBLEM machine and the pure decisions
 //!   about what is announced.
-//! - [`net`]: the HTTP and TLS clients shared by probes, channels, outputs.
+//! - [`net`]: picomon's HTTP/1.1 client, TLS set-ups and bounded name
+//!   lookups, shared by probes, channels, outputs.
 //! - [`run`]: carrying out one run: the plugin runner and the native probes.
 //! - [`queue`]: the one durable queue mail and every channel send from.
 //! - [`state`]: the persisted state file.
