@@ -103,6 +103,9 @@ pub enum Command {
         /// Only checks that are failing (retrying or in PROBLEM)
         #[arg(long)]
         problems: bool,
+        /// Only checks whose name, identity, target or "NAME on TARGET" matches this glob (`*`, `?`)
+        #[arg(long, value_name = "PATTERN", conflicts_with = "check")]
+        only: Option<String>,
     },
     /// "I'm on it": acknowledge a check in PROBLEM
     Ack {

@@ -279,7 +279,7 @@ fn check_notify_picks(cfg: &Config) -> Result<(), ConfigError> {
         let line = cfg
             .checks
             .iter()
-            .find(|c| &c.id == id)
+            .find(|c| *c.id == **id)
             .map_or(0, |c| c.line);
         return Err(ConfigError {
             file: cfg.path.clone(),

@@ -7,8 +7,9 @@
 //!  scripts (JSON)  ─┘  (SO_PEERCRED)       └─ the rest: a Call handed to
 //!                                              the loop (Submit), answer back
 //! ```
-//! The loop never waits for a client: it publishes a [`StatusReport`] after
-//! each batch of events and answers [`Call`]s between results.
+//! The loop never waits for a client: while clients read, it publishes a
+//! [`Snapshot`] after each batch of events (at most every 100 ms) that the
+//! readers share, and answers [`Call`]s between results.
 
 pub mod client;
 pub mod commands;
@@ -20,7 +21,7 @@ pub mod server;
 pub mod wrap;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 pub use protocol::{Request, Response, StatusReport};
@@ -34,28 +35,43 @@ pub type SubmitFn = dyn Fn(Call) + Send + Sync;
 /// The socket's file name in `state_dir`.
 pub const SOCKET_FILE: &str = "control.sock";
 
-/// Where the loop publishes its status for the server.
+/// Where the loop publishes its status for the readers: the control
+/// server and the HTTP listener.
 pub type Published = Arc<Board>;
 
-/// How long after the last `status` request the loop keeps publishing.
-/// Nobody asking, it publishes nothing and the snapshot's memory is given
-/// back; the first request after that asks the loop itself.
+/// How long after the last read the loop keeps publishing. Nobody
+/// reading, it publishes nothing and the snapshot's memory is given back;
+/// the first read after that waits for the loop to publish once.
 pub const KEEP_PUBLISHING: Duration = Duration::from_secs(60);
 
-/// The last status the loop published, read by the server without the
-/// loop, and when a client last asked for it.
-#[derive(Debug)]
+/// The last status the loop published, read without the loop: readers
+/// share one immutable snapshot (an `Arc`) until the loop publishes the
+/// next, so a request costs the loop nothing and copies nothing.
 pub struct Board {
     snapshot: Mutex<Option<Arc<Snapshot>>>,
+    /// Signalled when a snapshot is put.
+    put: Condvar,
+    /// Asks the loop to publish (set by the daemon; wakes its inbox).
+    poke: OnceLock<Box<dyn Fn() + Send + Sync>>,
     epoch: Instant,
     /// Milliseconds after `epoch` of the last request, plus one (0 = never).
     asked: AtomicU64,
+}
+
+impl std::fmt::Debug for Board {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Board")
+            .field("holds_one", &self.holds_one())
+            .finish()
+    }
 }
 
 impl Default for Board {
     fn default() -> Self {
         Board {
             snapshot: Mutex::new(None),
+            put: Condvar::new(),
+            poke: OnceLock::new(),
             epoch: Instant::now(),
             asked: AtomicU64::new(0),
         }
@@ -63,11 +79,33 @@ impl Default for Board {
 }
 
 impl Board {
-    /// The server's read: the snapshot, if one is kept, noting the request.
+    /// How a reader that finds no snapshot asks the loop for one (the
+    /// daemon pushes an event into the loop's inbox). Set once.
+    pub fn set_poke(&self, poke: Box<dyn Fn() + Send + Sync>) {
+        let _ = self.poke.set(poke);
+    }
+
+    /// The snapshot, if one is kept, noting the request.
     pub fn read(&self) -> Option<Arc<Snapshot>> {
         let now = self.epoch.elapsed().as_millis() as u64 + 1;
         self.asked.store(now, Ordering::Relaxed);
         self.lock().clone()
+    }
+
+    /// A reader's snapshot: the one kept, or (nobody read for a while) the
+    /// one the loop publishes when poked, waiting at most `timeout` for it.
+    pub fn wait(&self, timeout: Duration) -> Option<Arc<Snapshot>> {
+        if let Some(s) = self.read() {
+            return Some(s);
+        }
+        if let Some(poke) = self.poke.get() {
+            poke();
+        }
+        let (guard, _) = self
+            .put
+            .wait_timeout_while(self.lock(), timeout, |s| s.is_none())
+            .unwrap_or_else(|e| e.into_inner());
+        guard.clone()
     }
 
     /// Whether a client asked within [`KEEP_PUBLISHING`].
@@ -78,9 +116,14 @@ impl Board {
                 < KEEP_PUBLISHING.as_millis() as u64
     }
 
-    /// The loop's write; `None` drops the snapshot.
+    /// The loop's write; `None` drops the snapshot (readers holding it
+    /// keep theirs until they are done).
     pub fn put(&self, s: Option<Snapshot>) {
+        let fresh = s.is_some();
         *self.lock() = s.map(Arc::new);
+        if fresh {
+            self.put.notify_all();
+        }
     }
 
     pub fn holds_one(&self) -> bool {
@@ -92,32 +135,43 @@ impl Board {
     }
 }
 
-/// A published status and, made by the first client that asks for it,
-/// its answer line: many `status` requests between two publications
-/// serialise it once.
-#[derive(Debug)]
+/// What the loop publishes: the status of `picomon status --json` plus
+/// the counters only `/metrics` and the status page show. Immutable once
+/// published; what readers render from it is made once and shared.
+#[derive(Clone, Debug, Default)]
 pub struct Snapshot {
     pub report: StatusReport,
-    answer: std::sync::OnceLock<Vec<u8>>,
+    /// Recent run durations in seconds, oldest first, one list per check in
+    /// the order of `report.checks` (empty lists until runs were seen, and
+    /// while the HTTP listener is off).
+    pub recent: Vec<Vec<f32>>,
+    /// Transitions since start, by kind (`problem`, `update`, ...).
+    pub transitions: Vec<(&'static str, u64)>,
+    /// Due runs skipped because the check's previous run still went on.
+    pub runs_skipped: u64,
+    /// Bytes waiting in each passive output's spool.
+    pub spool_bytes: Vec<(String, u64)>,
+    /// Notifications waiting per channel (`mail`, ...).
+    pub pending: Vec<(String, usize)>,
+    /// How often the status page reloads itself.
+    pub refresh: Duration,
+    /// The listener's `/metrics` body, rendered by the first scrape of this
+    /// snapshot and served to every later one as is.
+    metrics: OnceLock<Arc<[u8]>>,
 }
 
 impl Snapshot {
     pub fn new(report: StatusReport) -> Snapshot {
         Snapshot {
             report,
-            answer: std::sync::OnceLock::new(),
+            ..Snapshot::default()
         }
     }
 
-    /// `{"status":{...}}` and a newline.
-    pub fn answer_line(&self) -> &[u8] {
-        self.answer.get_or_init(|| {
-            let mut line = b"{\"status\":".to_vec();
-            // A report of plain strings and numbers always serialises.
-            let _ = serde_json::to_writer(&mut line, &self.report);
-            line.extend_from_slice(b"}\n");
-            line
-        })
+    /// The `/metrics` body of this snapshot: made by `render` the first
+    /// time, shared afterwards.
+    pub fn metrics_body(&self, render: impl FnOnce(&Snapshot) -> Vec<u8>) -> Arc<[u8]> {
+        Arc::clone(self.metrics.get_or_init(|| Arc::from(render(self))))
     }
 }
 
@@ -142,17 +196,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_cached_status_line_reads_back_as_the_report() {
-        let report = StatusReport {
-            at: 42,
-            ..StatusReport::default()
-        };
-        let snap = Snapshot::new(report.clone());
-        let line = snap.answer_line();
-        assert!(line.ends_with(b"}\n"));
-        let back: Response = serde_json::from_slice(line).unwrap();
-        assert_eq!(back.status, Some(report));
-        assert!(std::ptr::eq(line, snap.answer_line()), "made once");
+    fn the_metrics_body_is_rendered_once_per_snapshot() {
+        let snap = Snapshot::new(StatusReport::default());
+        let mut renders = 0;
+        let a = snap.metrics_body(|_| {
+            renders += 1;
+            b"x 1\n".to_vec()
+        });
+        let b = snap.metrics_body(|_| unreachable!("rendered again"));
+        assert_eq!(renders, 1);
+        assert!(Arc::ptr_eq(&a, &b), "shared, not copied");
+    }
+
+    #[test]
+    fn a_reader_finding_nothing_pokes_the_loop_and_gets_what_it_publishes() {
+        let b = Arc::new(Board::default());
+        let board = Arc::clone(&b);
+        // The "loop": publishes when poked, from another thread.
+        b.set_poke(Box::new(move || {
+            let board = Arc::clone(&board);
+            std::thread::spawn(move || board.put(Some(Snapshot::new(StatusReport::default()))));
+        }));
+        let got = b.wait(Duration::from_secs(600));
+        assert!(got.is_some());
+        // Kept: the next read takes the same one without a poke.
+        assert!(Arc::ptr_eq(&got.unwrap(), &b.read().unwrap()));
     }
 
     #[test]
@@ -163,6 +231,7 @@ mod tests {
         assert!(b.wanted());
         b.put(Some(Snapshot::new(StatusReport::default())));
         assert!(b.holds_one() && b.read().is_some());
+        assert!(b.wait(Duration::ZERO).is_some());
         b.put(None);
         assert!(!b.holds_one());
     }

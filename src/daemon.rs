@@ -317,7 +317,7 @@ fn send(cfg: &Config) -> anyhow::Result<i32> {
             return false;
         };
         let request = crate::control::Request::Ping {
-            check: check.id.clone(),
+            check: check.id.to_string(),
             start: false,
             fail: false,
             exit: None,

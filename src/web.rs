@@ -8,12 +8,13 @@
 //!  GET|POST /ping/KEY/CHECK[/start|/fail|/N]  a heartbeat's ping, with
 //!                       the key of config.ping_key_file (ping.rs)
 //! ```
-//! `server.rs` accepts and answers; for each request it asks the loop for a
-//! [`Snapshot`] through [`Ask`] (the daemon puts it in the loop's inbox) and
-//! renders it on its own thread. GET and HEAD only, but for the keyed
+//! `server.rs` accepts and answers; each request reads the [`Snapshot`]
+//! the loop published (shared with the control socket, never copied per
+//! request) and renders it on its own thread; `/metrics` is rendered once
+//! per snapshot. Only the keyed `/ping/` asks the loop, through [`Ask`]
+//! (the daemon puts it in the loop's inbox). GET and HEAD only, but for
 //! `/ping/` (which records a ping and nothing else); a snapshot holds
-//! what `picomon status` shows, never a
-//! password, token or secret file.
+//! what `picomon status` shows, never a password, token or secret file.
 
 mod health;
 pub mod metrics;
@@ -25,7 +26,8 @@ mod snapshot;
 
 pub use proc_stats::ProcessStats;
 pub use server::{start, Listener, MAX_CLIENTS, MAX_CONNECTIONS, MAX_HEAD};
-pub use snapshot::{Recent, Snapshot, RECENT};
+pub use crate::control::Snapshot;
+pub use snapshot::{Recent, RECENT};
 
 /// How the listener asks the loop: the loop answers on the channel in the
 /// [`Question`]. A function, so the listener knows nothing of the daemon
@@ -36,8 +38,6 @@ pub type AskFn = dyn Fn(Question) + Send + Sync;
 /// What the listener asks the loop.
 #[derive(Debug)]
 pub enum Question {
-    /// What it shows: the loop sends a [`Snapshot`].
-    Snapshot(crossbeam_channel::Sender<Box<Snapshot>>),
     /// A ping from `/ping/KEY/CHECK`: the loop checks the key and records it.
     Ping(PingQuestion),
 }

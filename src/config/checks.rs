@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, NativeCallContext};
@@ -716,6 +717,7 @@ fn parse_env(what: &str, val: &Dynamic) -> Result<Vec<(String, String)>, String>
 pub fn finish(b: &Builder, noise: Vec<Option<Box<crate::model::AlertPolicy>>>) -> Vec<CheckSpec> {
     let k = &b.keys;
     let plugin_dirs: Vec<PathBuf> = k.plugin_dirs.iter().map(PathBuf::from).collect();
+    let mut strings = crate::model::Interner::default();
     b.checks
         .iter()
         .zip(noise)
@@ -734,9 +736,9 @@ pub fn finish(b: &Builder, noise: Vec<Option<Box<crate::model::AlertPolicy>>>) -
                 other => other.clone(),
             };
             CheckSpec {
-                id: p.id.clone(),
-                name: o.name.clone().unwrap_or_else(|| p.def.label.clone()),
-                dest: o.target_name.clone().unwrap_or_else(|| p.def.dest.clone()),
+                id: Arc::from(p.id.as_str()),
+                name: strings.get(o.name.as_deref().unwrap_or(&p.def.label)),
+                dest: strings.get(o.target_name.as_deref().unwrap_or(&p.def.dest)),
                 kind,
                 every,
                 error_every,

@@ -310,7 +310,7 @@ pub fn book(b: &Builder, checks: &[CheckSpec]) -> ContactBook {
         let mut list: Vec<u16> = names.iter().filter_map(position).collect();
         list.dedup();
         if !list.is_empty() {
-            picks.insert(spec.id.clone(), list);
+            picks.insert(spec.id.to_string(), list);
         }
     }
     ContactBook {

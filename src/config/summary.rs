@@ -198,7 +198,7 @@ pub fn contacts_table(c: &Config) -> String {
             .filter(|ch| {
                 c.contacts
                     .picks
-                    .get(&ch.id)
+                    .get(&*ch.id)
                     .is_some_and(|p| p.contains(&(i as u16)))
             })
             .map(|ch| ch.title())

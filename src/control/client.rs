@@ -1,6 +1,8 @@
 //! The CLI's side of `control.sock`: one request, one answer.
 
 use std::io::{BufRead, BufReader, Read, Write};
+
+use serde::Deserialize;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -51,15 +53,18 @@ pub fn call(
     // A refused client is answered and closed before its request is
     // read: the answer is still there to read when the write fails.
     let written = (&stream).write_all(&line);
-    let mut answer = String::new();
-    // Answers are large (the status of every check) but bounded.
-    let read = BufReader::new(&stream)
-        .take(MAX_ANSWER)
-        .read_line(&mut answer);
-    if answer.trim().is_empty() {
+    // Answers are large (the status of every check) but bounded; read as
+    // they are parsed, never held whole as text.
+    let mut answer = BufReader::with_capacity(64 * 1024, (&stream).take(MAX_ANSWER));
+    let empty = answer
+        .fill_buf()
+        .map(|b| b.iter().all(u8::is_ascii_whitespace))
+        .unwrap_or(true);
+    if empty {
+        let read = answer.fill_buf().map(|_| ());
         written.and(read).map_err(io)?;
         return Err(ClientError::Garbled(path, "no answer".into()));
     }
-    serde_json::from_str(answer.trim())
-        .map_err(|e| ClientError::Garbled(path.clone(), e.to_string()))
+    let mut de = serde_json::Deserializer::from_reader(answer);
+    Response::deserialize(&mut de).map_err(|e| ClientError::Garbled(path.clone(), e.to_string()))
 }

@@ -5,6 +5,7 @@
 //! (`status`) a check is in PROBLEM, 3 no daemon runs on that state dir
 //! (`status` then shows the saved state).
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -39,7 +40,12 @@ pub fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<i32> {
         Command::Status {
             check: Some(check), ..
         } => Request::Check { check },
-        Command::Status { check: None, .. } => Request::Status,
+        Command::Status {
+            check: None,
+            only,
+            problems,
+            ..
+        } => Request::Status { only, problems },
         Command::Ack {
             check,
             message,
@@ -139,12 +145,15 @@ pub fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<i32> {
             problem_code([&detail.status])
         }
         Command::Status { json, problems, .. } => {
+            // Filtered by the daemon already.
             let report = answer.status.unwrap_or_default();
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             if *json {
-                println!("{}", from_daemon_json(&report)?);
+                write_daemon_json(&mut out, &report)?;
             } else {
-                print!("{}", render_table(&report, *problems, style));
+                out.write_all(render_table(&report, *problems, style).as_bytes())?;
             }
+            out.flush()?;
             problem_code(&report.checks)
         }
         Command::Silences { json } => {
@@ -173,17 +182,32 @@ pub fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<i32> {
 /// `status --json`: the daemon's answer, marked `"daemon": true` (first,
 /// the rest in the answer's order) so a script tells it from the saved
 /// state printed when no daemon answers.
+#[derive(serde::Serialize)]
+struct FromDaemon<'a, T> {
+    daemon: bool,
+    #[serde(flatten)]
+    answer: &'a T,
+}
+
 fn from_daemon_json(answer: &impl serde::Serialize) -> serde_json::Result<String> {
-    #[derive(serde::Serialize)]
-    struct FromDaemon<'a, T> {
-        daemon: bool,
-        #[serde(flatten)]
-        answer: &'a T,
-    }
     serde_json::to_string_pretty(&FromDaemon {
         daemon: true,
         answer,
     })
+}
+
+/// [`from_daemon_json`] written out as it is made, and a newline: the
+/// status of many checks is never one string in memory.
+fn write_daemon_json(out: &mut impl Write, answer: &impl serde::Serialize) -> anyhow::Result<()> {
+    serde_json::to_writer_pretty(
+        &mut *out,
+        &FromDaemon {
+            daemon: true,
+            answer,
+        },
+    )?;
+    out.write_all(b"\n")?;
+    Ok(())
 }
 
 /// `status`'s exit code: 1 when a check is in PROBLEM (as Nagios' and

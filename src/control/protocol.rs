@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! {"cmd":"status"}
+//! {"cmd":"status","only":"web*","problems":true}
 //! {"cmd":"check","check":"http on web1"}
 //! {"cmd":"reload"}
 //! {"cmd":"run","check":"http"}
@@ -34,7 +35,15 @@ fn default_silence() -> u64 {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Request {
-    Status,
+    /// Every check's line, or those matching `only` (a glob on the name,
+    /// identity, target or `NAME on TARGET`) and, with `problems`, only
+    /// those not OK.
+    Status {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        only: Option<String>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        problems: bool,
+    },
     /// One check in full (`picomon status CHECK`).
     Check {
         check: String,
@@ -81,10 +90,16 @@ pub enum Request {
 }
 
 impl Request {
+    /// `{"cmd":"status"}`: every check.
+    pub const ALL: Request = Request::Status {
+        only: None,
+        problems: false,
+    };
+
     /// The command's name, for the log.
     pub fn name(&self) -> &'static str {
         match self {
-            Request::Status => "status",
+            Request::Status { .. } => "status",
             Request::Check { .. } => "check",
             Request::Reload => "reload",
             Request::Run { .. } => "run",
@@ -185,6 +200,56 @@ impl Response {
     }
 }
 
+/// Which checks a `status` answer lists.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Filter<'a> {
+    /// A glob on the name, identity, target or `NAME on TARGET`.
+    pub only: Option<&'a str>,
+    /// Only checks not OK (retrying, unreachable or in PROBLEM).
+    pub problems: bool,
+}
+
+impl Filter<'_> {
+    pub fn keeps(&self, c: &CheckStatus) -> bool {
+        (!self.problems || c.phase != "ok")
+            && self.only.is_none_or(|p| {
+                crate::alert::quiet::Subject {
+                    id: &c.id,
+                    name: &c.name,
+                    dest: &c.target,
+                }
+                .matches(p)
+            })
+    }
+}
+
+/// A report with only the checks a [`Filter`] keeps, serialised as a
+/// [`StatusReport`] straight from the one it borrows.
+pub struct Filtered<'a> {
+    pub report: &'a StatusReport,
+    pub filter: Filter<'a>,
+}
+
+impl Serialize for Filtered<'_> {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        struct Checks<'b>(&'b Filtered<'b>);
+        impl Serialize for Checks<'_> {
+            fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+                let f = self.0.filter;
+                ser.collect_seq(self.0.report.checks.iter().filter(|c| f.keeps(c)))
+            }
+        }
+        let r = self.report;
+        let mut st = ser.serialize_struct("StatusReport", 4)?;
+        st.serialize_field("checks", &Checks(self))?;
+        st.serialize_field("outbox", &r.outbox)?;
+        st.serialize_field("silences", &r.silences)?;
+        st.serialize_field("at", &r.at)?;
+        st.end()
+    }
+}
+
 /// What `status` shows (and `status --json` prints).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct StatusReport {
@@ -275,7 +340,17 @@ mod tests {
             }
         );
         let r: Request = serde_json::from_str(r#"{"cmd":"status"}"#).unwrap();
-        assert_eq!(r, Request::Status);
+        assert_eq!(r, Request::ALL);
+        assert_eq!(serde_json::to_string(&r).unwrap(), r#"{"cmd":"status"}"#);
+        let r: Request =
+            serde_json::from_str(r#"{"cmd":"status","only":"web*","problems":true}"#).unwrap();
+        assert_eq!(
+            r,
+            Request::Status {
+                only: Some("web*".into()),
+                problems: true
+            }
+        );
         for bad in [
             r#"{"cmd":"rm -rf"}"#,
             r#"{"cmd":"run"}"#,
@@ -286,6 +361,55 @@ mod tests {
         ] {
             assert!(serde_json::from_str::<Request>(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_filtered_report_reads_back_as_the_report_with_only_its_checks() {
+        let line = |name: &str, target: &str, phase: &str| CheckStatus {
+            id: format!("{name} on {target}"),
+            name: name.into(),
+            target: target.into(),
+            phase: phase.into(),
+            ..CheckStatus::default()
+        };
+        let report = StatusReport {
+            checks: vec![
+                line("http", "web1", "ok"),
+                line("http", "web2", "problem"),
+                line("disk", "db1", "retrying"),
+            ],
+            at: 7,
+            ..StatusReport::default()
+        };
+        let read = |filter: Filter| -> StatusReport {
+            let text = serde_json::to_string(&Filtered {
+                report: &report,
+                filter,
+            })
+            .unwrap();
+            serde_json::from_str(&text).unwrap()
+        };
+        assert_eq!(read(Filter::default()), report, "no filter: all of it");
+        let names = |r: StatusReport| r.checks.into_iter().map(|c| c.id).collect::<Vec<_>>();
+        let only = |p| Filter {
+            only: Some(p),
+            problems: false,
+        };
+        assert_eq!(names(read(only("web*"))), ["http on web1", "http on web2"]);
+        assert_eq!(names(read(only("http on web2"))), ["http on web2"]);
+        assert_eq!(names(read(only("nothing"))), Vec::<String>::new());
+        let problems = Filter {
+            only: None,
+            problems: true,
+        };
+        assert_eq!(names(read(problems)), ["http on web2", "disk on db1"]);
+        let both = Filter {
+            only: Some("web*"),
+            problems: true,
+        };
+        let r = read(both);
+        assert_eq!(r.at, 7);
+        assert_eq!(names(r), ["http on web2"]);
     }
 
     #[test]

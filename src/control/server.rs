@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use nix::unistd::{Group, Uid, User};
 
-use super::protocol::{Request, Response, MAX_LINE};
+use super::protocol::{Filter, Filtered, Request, Response, StatusReport, MAX_LINE};
 use super::{Call, Published, Submit, SubmitFn, SOCKET_FILE};
 use crate::deadline::Deadline;
 
@@ -46,6 +46,9 @@ const WRITE_DEADLINE: Duration = Duration::from_secs(10);
 /// How long a request may wait for the loop (a `run` lasts as long as its
 /// check; the check's own timeout ends it first).
 const LOOP_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+/// How long `status` waits for the loop to publish when nobody read for a
+/// while (else the published status is there already).
+const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Who may connect.
 #[derive(Clone, Debug)]
@@ -343,19 +346,21 @@ fn serve(
             continue;
         }
         let response = match serde_json::from_str::<Request>(text.trim()) {
-            Ok(Request::Status) => match published.read() {
+            Ok(Request::Status { only, problems }) => match published.wait(SNAPSHOT_TIMEOUT) {
                 Some(snapshot) => {
                     log_read(user, "status", &mut read_logged);
-                    if !write_all_within(&stream, snapshot.answer_line()) {
+                    let filter = Filter {
+                        only: only.as_deref(),
+                        problems,
+                    };
+                    if !write_status(&stream, &snapshot.report, filter) {
                         return;
                     }
                     first = false;
                     reader.get_mut().until = Instant::now() + NEXT_LINE;
                     continue;
                 }
-                // Nobody asked for a while: the loop answers this one and
-                // publishes again from now on.
-                None => handle(Request::Status, user, submit, published, &mut read_logged),
+                None => Response::error("the daemon did not publish its status in time"),
             },
             Ok(request) => handle(request, user, submit, published, &mut read_logged),
             Err(e) => Response::error(format!(
@@ -386,7 +391,7 @@ fn handle(
     published: &Published,
     read_logged: &mut bool,
 ) -> Response {
-    if matches!(request, Request::Status | Request::Silences) {
+    if matches!(request, Request::Status { .. } | Request::Silences) {
         log_read(user, request.name(), read_logged);
     } else {
         log::info!(
@@ -425,6 +430,18 @@ fn answer(stream: &UnixStream, r: &Response) -> bool {
     let mut bytes = serde_json::to_vec(r).unwrap_or_else(|_| br#"{"error":"internal"}"#.to_vec());
     bytes.push(b'\n');
     write_all_within(stream, &bytes)
+}
+
+/// Writes `{"status":{...}}` and a newline within [`WRITE_DEADLINE`] in
+/// all, serialised as it is written: however many checks, no copy of the
+/// whole answer is held. False when the client is gone or too slow.
+fn write_status(stream: &UnixStream, report: &StatusReport, filter: Filter) -> bool {
+    let out = Deadline::new(stream, Instant::now() + WRITE_DEADLINE);
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
+    out.write_all(b"{\"status\":").is_ok()
+        && serde_json::to_writer(&mut out, &Filtered { report, filter }).is_ok()
+        && out.write_all(b"}\n").is_ok()
+        && out.flush().is_ok()
 }
 
 /// Writes `bytes` within [`WRITE_DEADLINE`] in all.

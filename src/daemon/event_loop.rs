@@ -39,7 +39,9 @@ struct Tracked {
     spec: Arc<CheckSpec>,
     alert: AlertState,
     sched: CheckSchedule,
-    last_output: String,
+    /// Exactly as long as the output (the status the loop publishes
+    /// shares it when it is one line).
+    last_output: Arc<str>,
     last_run: Option<UnixMicros>,
     /// Milliseconds the last run took (at least 1), packed with `flap` in
     /// one word.
@@ -75,7 +77,7 @@ impl Tracked {
             spec: Arc::new(spec),
             alert: AlertState::default(),
             sched: CheckSchedule::default(),
-            last_output: String::new(),
+            last_output: Arc::from(""),
             last_run: None,
             took_ms: None,
             flap: crate::alert::flap::FlapHistory::default(),
@@ -94,16 +96,16 @@ impl Tracked {
 
     fn view(&self) -> CheckView {
         CheckView {
-            check_id: self.spec.id.clone(),
-            name: self.spec.name.clone(),
-            dest: self.spec.dest.clone(),
+            check_id: self.spec.id.to_string(),
+            name: self.spec.name.to_string(),
+            dest: self.spec.dest.to_string(),
             phase: self.alert.phase,
             status: self.alert.last_status,
             failed_runs: self.alert.failed_runs,
             retry: self.spec.retry,
             outage_start: self.alert.outage_start,
             last_run: self.last_run,
-            last_output: self.last_output.clone(),
+            last_output: self.last_output.to_string(),
             ack: None,
             silenced_by: None,
             unreachable_by: None,
@@ -220,7 +222,7 @@ pub struct Daemon<C: Clock> {
     /// The config without its checks (the daemon keeps them once, below).
     cfg: Config,
     checks: Vec<Tracked>,
-    index: HashMap<String, usize>,
+    index: HashMap<Arc<str>, usize>,
     clock: C,
     /// The scale durations are measured on (see [`Timeline`]).
     timeline: Timeline,
@@ -416,7 +418,7 @@ impl<C: Clock> Daemon<C> {
                 ack: self
                     .quiet
                     .acks
-                    .get(&t.spec.id)
+                    .get(&*t.spec.id)
                     .map(|a| format!("{}: {}", a.by, a.comment)),
                 ..t.view()
             })
@@ -425,11 +427,11 @@ impl<C: Clock> Daemon<C> {
 
     /// Replaces the checks, keeping the state of those whose identity is
     /// unchanged.
-    fn install(&mut self, specs: Vec<CheckSpec>, mut old: HashMap<String, Tracked>) {
+    fn install(&mut self, specs: Vec<CheckSpec>, mut old: HashMap<Arc<str>, Tracked>) {
         let listening = self.cfg.listen.is_some();
         self.checks = specs
             .into_iter()
-            .map(|spec| match old.remove(&spec.id) {
+            .map(|spec| match old.remove(&*spec.id) {
                 Some(mut t) => {
                     t.spec = Arc::new(spec);
                     if !listening {
@@ -459,7 +461,7 @@ impl<C: Clock> Daemon<C> {
         self.index_standby();
         let wall = self.clock.wall();
         self.history
-            .set_checks(self.checks.iter().map(|t| t.spec.id.as_str()), wall);
+            .set_checks(self.checks.iter().map(|t| t.spec.id.as_ref()), wall);
     }
 
     /// After a restart: checks whose identity is unchanged get back their
@@ -470,16 +472,16 @@ impl<C: Clock> Daemon<C> {
         let offset = self.now().offset();
         let mut held = HashMap::new();
         for t in &mut self.checks {
-            if let Some(c) = saved.checks.remove(&t.spec.id) {
+            if let Some(c) = saved.checks.remove(&*t.spec.id) {
                 t.alert = c.alert;
-                t.last_output = c.last_output;
+                t.last_output = c.last_output.into();
                 t.last_run = c.last_run;
                 t.memory = c.memory;
                 t.set_nag(c.nag.map(|n| n.as_wall(-offset)));
                 t.flap = c.flap;
                 t.set_waiting(c.waiting);
                 if let Some(p) = c.held_by {
-                    held.insert(t.spec.id.clone(), p);
+                    held.insert(t.spec.id.to_string(), p);
                 }
             }
         }
@@ -643,7 +645,7 @@ impl<C: Clock> Daemon<C> {
         );
         for id in released {
             self.quiet_dirty = true;
-            let Some(&i) = self.index.get(&id) else {
+            let Some(&i) = self.index.get(id.as_str()) else {
                 continue;
             };
             let t = &self.checks[i];
@@ -745,7 +747,7 @@ impl<C: Clock> Daemon<C> {
             outcome.summary,
             outcome.duration.as_secs_f64()
         );
-        t.last_output = outcome.full_text();
+        t.last_output = outcome.full_text().into();
         t.last_run = Some(now);
         t.took_ms = std::num::NonZeroU32::new(
             u32::try_from(outcome.duration.as_millis())
@@ -768,7 +770,7 @@ impl<C: Clock> Daemon<C> {
         }
         // picomon's own health is for its mail, not for the monitoring it
         // feeds (which has no service of that name).
-        if !self.cfg.outputs.is_empty() && t.spec.id != super::selfcheck::ID {
+        if !self.cfg.outputs.is_empty() && &*t.spec.id != super::selfcheck::ID {
             self.outputs
                 .submit(&PassiveResult::for_check(&t.spec, &outcome, now));
         }
@@ -893,13 +895,13 @@ impl<C: Clock> Daemon<C> {
         let offset = self.now().offset();
         let checks = self.checks.iter().map(|t| {
             (
-                t.spec.id.as_str(),
+                t.spec.id.as_ref(),
                 crate::state::SavedCheckRef {
                     alert: &t.alert,
                     last_output: &t.last_output,
                     last_run: t.last_run,
                     memory: t.memory.as_deref(),
-                    held_by: t.held_by().map(|p| all[p as usize].spec.id.as_str()),
+                    held_by: t.held_by().map(|p| all[p as usize].spec.id.as_ref()),
                     nag: t.nag().map(|n| std::borrow::Cow::Owned(n.as_wall(offset))),
                     flap: t.flap,
                     waiting: t.waiting(),
@@ -980,14 +982,14 @@ impl<C: Clock> Daemon<C> {
         // Pending transitions name positions in the old check list.
         self.flush();
         let held = self.held_ids();
-        let old: HashMap<String, Tracked> = std::mem::take(&mut self.checks)
+        let old: HashMap<Arc<str>, Tracked> = std::mem::take(&mut self.checks)
             .into_iter()
             .map(|t| (t.spec.id.clone(), t))
             .collect();
         let kept = cfg
             .checks
             .iter()
-            .filter(|c| old.contains_key(&c.id))
+            .filter(|c| old.contains_key(&*c.id))
             .count();
         if cfg.workers != self.cfg.workers {
             self.exec.set_workers(cfg.workers);

@@ -1,4 +1,4 @@
-//! The loop's inbox: run results, signals and readers' requests in one
+//! The loop's inbox: run results, signals and clients' requests in one
 //! queue ([`Event`]).
 //!
 //! A mutex-protected queue and a condition variable rather than a channel:
@@ -17,14 +17,15 @@ use crate::model::Outcome;
 #[derive(Debug)]
 pub enum Event {
     Result {
-        id: String,
+        id: std::sync::Arc<str>,
         outcome: Outcome,
     },
     Signal(i32),
     /// A control socket request the loop answers.
     Control(crate::control::Call),
-    /// The HTTP listener asks for what it shows.
-    Snapshot(crossbeam_channel::Sender<Box<crate::web::Snapshot>>),
+    /// A reader found no published status (nobody read for a while):
+    /// publish one now.
+    Publish,
     /// A ping that came over HTTP, with its key.
     Ping(crate::web::PingQuestion),
 }

@@ -105,16 +105,16 @@ impl Tally {
             }));
         }
         // picomon's own health is not a service of the monitoring fed.
-        if to_outputs && spec.id != super::selfcheck::ID {
+        if to_outputs && &*spec.id != super::selfcheck::ID {
             self.results
                 .push(PassiveResult::for_check(spec, &out, now_unix_micros()));
         }
         if out.status != Status::Ok {
             let now = now_unix_micros();
             self.notices.push(Notice::new(
-                spec.id.clone(),
-                spec.name.clone(),
-                spec.dest.clone(),
+                spec.id.to_string(),
+                spec.name.to_string(),
+                spec.dest.to_string(),
                 Transition {
                     kind: TransitionKind::Problem,
                     status: out.status,

@@ -37,6 +37,10 @@ pub fn run(cli: Cli, cfg: Config) -> anyhow::Result<i32> {
     // After the privilege drop (done before `run`): the socket belongs to
     // the daemon's user.
     let published: Published = Arc::default();
+    {
+        let inbox = Arc::clone(&inbox);
+        published.set_poke(Box::new(move || inbox.push(Event::Publish)));
+    }
     let _server = crate::control::server::start(
         &d.cfg().state_dir,
         d.cfg().control_group.as_deref(),
@@ -47,7 +51,7 @@ pub fn run(cli: Cli, cfg: Config) -> anyhow::Result<i32> {
         Arc::clone(&published),
     )?;
     let mut http = Http::default();
-    http.follow(d.cfg().listen, &inbox)?;
+    http.follow(d.cfg().listen, &inbox, &published)?;
     let mut beat = super::beat::Heartbeat::default();
     beat.follow(&d.cfg().heartbeat, d.cfg().heartbeat_every);
     super::allocator::trim_heap();
@@ -113,10 +117,7 @@ fn drive(
                     publisher.force = true;
                     control(d, cli, call, published)
                 }
-                Event::Snapshot(reply) => {
-                    // A reader gone meanwhile is no error.
-                    let _ = reply.send(Box::new(d.http_snapshot()));
-                }
+                Event::Publish => publisher.force = true,
                 Event::Ping(q) => {
                     publisher.force = true;
                     let _ = q.reply.send(d.http_ping(&q.key, &q.check, q.ping));
@@ -128,7 +129,7 @@ fn drive(
             }
         }
         // A reload may have changed config.listen.
-        if let Err(e) = http.follow(d.cfg().listen, inbox) {
+        if let Err(e) = http.follow(d.cfg().listen, inbox, published) {
             log::error!("reload: {e:#}; no HTTP listener until the next reload");
         }
         beat.follow(&d.cfg().heartbeat, d.cfg().heartbeat_every);
@@ -157,6 +158,7 @@ impl Http {
         &mut self,
         want: Option<std::net::SocketAddr>,
         inbox: &Arc<Inbox<Event>>,
+        published: &Published,
     ) -> anyhow::Result<()> {
         if want == self.wanted {
             return Ok(());
@@ -168,11 +170,10 @@ impl Http {
             let inbox = Arc::clone(inbox);
             let ask: crate::web::Ask = Arc::new(move |q| {
                 inbox.push(match q {
-                    crate::web::Question::Snapshot(reply) => Event::Snapshot(reply),
                     crate::web::Question::Ping(p) => Event::Ping(p),
                 })
             });
-            self.running = Some(crate::web::start(addr, ask)?);
+            self.running = Some(crate::web::start(addr, ask, Arc::clone(published))?);
         }
         Ok(())
     }
@@ -182,10 +183,12 @@ impl Http {
 /// every check after each result would cost the loop more than the runs.
 const PUBLISH_EVERY: Duration = Duration::from_millis(100);
 
-/// When the loop publishes the status for the control server: while a
-/// client asked within [`crate::control::KEEP_PUBLISHING`], after a batch
-/// of events, at most every [`PUBLISH_EVERY`] (a batch in between is
-/// published when that time comes), and at once after a control request.
+/// When the loop publishes the status for its readers (the control
+/// server, the HTTP listener): while one read within
+/// [`crate::control::KEEP_PUBLISHING`], after a batch of events, at most
+/// every [`PUBLISH_EVERY`] (a batch in between is published when that
+/// time comes), and at once after a control request or when a reader
+/// found none.
 #[derive(Default)]
 struct Publisher {
     last: Option<std::time::Instant>,
@@ -214,7 +217,10 @@ impl Publisher {
                 self.due = Some(last + PUBLISH_EVERY);
             }
             _ => {
-                board.put(Some(crate::control::Snapshot::new(d.status_report())));
+                // The old one goes first: two at once would double the
+                // memory of a large daemon for a moment.
+                board.put(None);
+                board.put(Some(d.snapshot()));
                 self.last = Some(now);
                 self.due = None;
                 self.force = false;
@@ -239,7 +245,8 @@ fn control(d: &mut Daemon<SystemClock>, cli: &Cli, call: Call, published: &Publi
     };
     // After the status is published, like the loop's own answers.
     if published.wanted() {
-        published.put(Some(crate::control::Snapshot::new(d.status_report())));
+        published.put(None);
+        published.put(Some(d.snapshot()));
     }
     call.answer(answer);
 }

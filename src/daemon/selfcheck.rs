@@ -29,9 +29,9 @@ const PROBE_BYTES: usize = 4096;
 /// longest timeout a config may not need (the write is local).
 pub fn spec(cfg: &Config) -> CheckSpec {
     CheckSpec {
-        id: ID.to_string(),
-        name: NAME.to_string(),
-        dest: crate::notify::mail::compose::hostname(),
+        id: ID.into(),
+        name: NAME.into(),
+        dest: crate::notify::mail::compose::hostname().into(),
         kind: CheckKind::Probe(Arc::new(StateDirProbe {
             dir: cfg.state_dir.clone(),
         })),

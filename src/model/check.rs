@@ -215,11 +215,15 @@ pub struct When {
 #[derive(Clone, Debug)]
 pub struct CheckSpec {
     /// Unique identity: `name` when given, else the definition's identity.
-    pub id: String,
-    /// Display name: `name` when given, else the definition's label.
-    pub name: String,
-    /// `{dest}`: `target_name` when given, else the definition's dest.
-    pub dest: String,
+    /// Shared, as `name` and `dest`: the status the loop publishes and
+    /// the runs point at these strings rather than copy them.
+    pub id: Arc<str>,
+    /// Display name: `name` when given, else the definition's label;
+    /// checks with the same name share one string.
+    pub name: Arc<str>,
+    /// `{dest}`: `target_name` when given, else the definition's dest;
+    /// checks with the same target share one string.
+    pub dest: Arc<str>,
     pub kind: CheckKind,
     /// Ticks between runs while OK (>= 1).
     pub every: u64,
@@ -263,3 +267,21 @@ impl CheckSpec {
 }
 
 pub use picomon_common::escape_control;
+
+/// Hands out one shared string per distinct text: 100,000 checks against
+/// 100 hosts keep 100 target strings, not 100,000. Used while a config's
+/// checks are built, then dropped (the strings live on in the checks).
+#[derive(Debug, Default)]
+pub struct Interner(std::collections::HashSet<Arc<str>>);
+
+impl Interner {
+    /// The shared copy of `text`, made on first sight.
+    pub fn get(&mut self, text: &str) -> Arc<str> {
+        if let Some(s) = self.0.get(text) {
+            return Arc::clone(s);
+        }
+        let s: Arc<str> = Arc::from(text);
+        self.0.insert(Arc::clone(&s));
+        s
+    }
+}

@@ -83,8 +83,8 @@ impl PassiveResult {
     pub fn is_ping_for(&self, check: &CheckSpec) -> bool {
         let name = self.service.as_deref().unwrap_or(&self.host);
         matches!(check.kind, crate::model::CheckKind::Heartbeat(_))
-            && (check.name == name
-                || check.id == name
+            && (*check.name == *name
+                || *check.id == *name
                 || check.service_name.as_deref() == Some(name))
     }
 

@@ -87,7 +87,7 @@ fn forced_panic(spec: &CheckSpec) -> bool {
     static NAME: OnceLock<Option<String>> = OnceLock::new();
     NAME.get_or_init(|| std::env::var("PICOMON_TEST_PANIC").ok())
         .as_deref()
-        .is_some_and(|n| n == spec.name)
+        .is_some_and(|n| n == &*spec.name)
 }
 
 #[cfg(not(feature = "test-hooks"))]

@@ -18,7 +18,7 @@ fn render(h: &crate::health::Health) -> Reply {
     Reply {
         code: if h.ok { 200 } else { 503 },
         content_type: "application/json",
-        body,
+        body: body.into(),
         extra: "",
     }
 }
@@ -38,14 +38,14 @@ mod tests {
         };
         let ok = render(&judge(&f, Some(Duration::from_secs(1)), 0));
         assert_eq!(ok.code, 200);
-        let body: serde_json::Value = serde_json::from_slice(&ok.body).unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&ok.body.to_vec()).unwrap();
         assert_eq!(body["ok"], true);
         for key in ["version", "last_tick_age", "mail", "problems"] {
             assert!(body.get(key).is_some(), "{key} missing: {body}");
         }
         let late = render(&judge(&f, Some(Duration::from_secs(60)), 0));
         assert_eq!(late.code, 503);
-        let body: serde_json::Value = serde_json::from_slice(&late.body).unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&late.body.to_vec()).unwrap();
         assert_eq!(body["ok"], false);
         assert!(body["reason"].as_str().unwrap().contains("stuck"), "{body}");
     }

@@ -23,6 +23,14 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// The whole `/metrics` page.
 pub fn render(s: &Snapshot, process: &ProcessStats) -> String {
+    let mut out = render_checks(s);
+    out.push_str(&render_process(process));
+    out
+}
+
+/// The families of the loop's snapshot: what changes only when the loop
+/// publishes, so the listener renders it once per snapshot.
+pub fn render_checks(s: &Snapshot) -> String {
     let checks = &s.report.checks;
     // About 60 bytes per sample, 4 samples per check.
     let mut out = String::with_capacity(1024 + checks.len() * 300);
@@ -149,6 +157,12 @@ pub fn render(s: &Snapshot, process: &ProcessStats) -> String {
         "",
         s.runs_skipped as f64,
     );
+    out
+}
+
+/// The process' own families, read for each scrape.
+pub fn render_process(process: &ProcessStats) -> String {
+    let mut out = String::with_capacity(1024);
     process_families(&mut out, process);
     out
 }

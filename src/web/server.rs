@@ -6,8 +6,7 @@
 //!  accept thread ──> connection thread (at most MAX_CONNECTIONS at once)
 //!                      read the head: 8 KiB, 5 s in all
 //!                      take an answering slot (at most MAX_CLIENTS)
-//!                      ask(reply) ─> the loop's inbox ─> loop
-//!                      <─ Snapshot (copied by the loop, rendered here)
+//!                      read the snapshot the loop published (shared)
 //!                      write the answer (10 s in all), give the slot back
 //!                      close: what the client still sends is read away
 //!                      for at most 1 s
@@ -18,8 +17,11 @@
 //! that trickle their head or linger after the answer never keep Prometheus
 //! out. The accept thread never waits for a client: beyond
 //! [`MAX_CONNECTIONS`] it writes a short 503 without blocking and closes.
-//! Nothing here shares a lock with the loop: it asks through the loop's
-//! inbox, as the control socket does.
+//! Nothing here waits for the loop: readers share the snapshot it
+//! published last (`/metrics` rendered once per snapshot, the JSON written
+//! out as it is serialised); only when nobody read for a while does the
+//! first request wait for the loop to publish. `/ping/` alone asks the
+//! loop, through its inbox.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -34,7 +36,8 @@ use anyhow::Context;
 use crate::deadline::Deadline;
 
 use super::proc_stats::ProcessStats;
-use super::{metrics, page, Ask, AskFn, Question, Snapshot};
+use super::{metrics, page, Ask, AskFn, Snapshot};
+use crate::control::Published;
 
 /// Requests answered at once (asking the loop, rendering, writing); a
 /// whole request beyond these gets a 503.
@@ -54,7 +57,8 @@ const WRITE_DEADLINE: Duration = Duration::from_secs(10);
 /// reset that loses the answer.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(1);
 const DRAIN_MAX: usize = 64 * 1024;
-/// How long a request waits for the loop.
+/// How long a request waits for the loop (a snapshot after nobody read
+/// for a while, a ping).
 pub(super) const LOOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The running listener; dropping it stops accepting and frees the port.
@@ -83,7 +87,7 @@ impl Drop for Listener {
 }
 
 /// Binds `addr` and starts accepting.
-pub fn start(addr: SocketAddr, ask: Ask) -> anyhow::Result<Listener> {
+pub fn start(addr: SocketAddr, ask: Ask, published: Published) -> anyhow::Result<Listener> {
     let socket = TcpListener::bind(addr).with_context(|| {
         format!(
             "config.listen {addr}: cannot listen there (port in use by another program, \
@@ -98,7 +102,7 @@ pub fn start(addr: SocketAddr, ask: Ask) -> anyhow::Result<Listener> {
         let stopping = Arc::clone(&stopping);
         std::thread::Builder::new()
             .name("http".into())
-            .spawn(move || accept_loop(&socket, &stopping, &ask))
+            .spawn(move || accept_loop(&socket, &stopping, &ask, &published))
             .context("cannot start the http thread")?
     };
     if local.ip().is_loopback() {
@@ -118,7 +122,7 @@ pub fn start(addr: SocketAddr, ask: Ask) -> anyhow::Result<Listener> {
     })
 }
 
-fn accept_loop(socket: &TcpListener, stopping: &AtomicBool, ask: &Ask) {
+fn accept_loop(socket: &TcpListener, stopping: &AtomicBool, ask: &Ask, published: &Published) {
     let connections = Arc::new(AtomicUsize::new(0));
     let answering = Arc::new(AtomicUsize::new(0));
     loop {
@@ -127,7 +131,7 @@ fn accept_loop(socket: &TcpListener, stopping: &AtomicBool, ask: &Ask) {
             return;
         }
         match conn {
-            Ok((stream, peer)) => admit(stream, peer, &connections, &answering, ask),
+            Ok((stream, peer)) => admit(stream, peer, &connections, &answering, ask, published),
             Err(e) => {
                 log::warn!("http: accept failed: {e}");
                 std::thread::sleep(Duration::from_millis(100));
@@ -162,6 +166,7 @@ fn admit(
     connections: &Arc<AtomicUsize>,
     answering: &Arc<AtomicUsize>,
     ask: &Ask,
+    published: &Published,
 ) {
     let accepted = Instant::now();
     let Some(connection) = Slot::take(connections, MAX_CONNECTIONS) else {
@@ -171,10 +176,11 @@ fn admit(
     };
     let answering = Arc::clone(answering);
     let ask = Arc::clone(ask);
+    let published = Arc::clone(published);
     let spawned = std::thread::Builder::new()
         .name("http-client".into())
         .spawn(move || {
-            serve(&stream, peer, accepted, &answering, &*ask);
+            serve(&stream, peer, accepted, &answering, &*ask, &published);
             drop(connection);
         });
     if let Err(e) = spawned {
@@ -202,8 +208,59 @@ fn refuse_at_once(mut stream: &TcpStream) {
 pub(crate) struct Reply {
     pub code: u16,
     pub content_type: &'static str,
-    pub body: Vec<u8>,
+    pub body: Body,
     pub extra: &'static str,
+}
+
+/// An answer's body.
+#[derive(Debug)]
+pub(crate) enum Body {
+    Bytes(Vec<u8>),
+    /// Rendered once per snapshot and shared by the requests, then a
+    /// small tail made for this one (`/metrics`: the checks' families,
+    /// then the process' own).
+    Shared(Arc<[u8]>, Vec<u8>),
+    /// `/api/v1/checks`: the snapshot's report, serialised as it is
+    /// written (no copy of the whole text is ever held).
+    Report(Arc<Snapshot>),
+}
+
+impl From<Vec<u8>> for Body {
+    fn from(b: Vec<u8>) -> Body {
+        Body::Bytes(b)
+    }
+}
+
+impl Body {
+    /// The length, when known before writing (a streamed body ends with
+    /// the connection instead).
+    fn len(&self) -> Option<usize> {
+        match self {
+            Body::Bytes(b) => Some(b.len()),
+            Body::Shared(b, tail) => Some(b.len() + tail.len()),
+            Body::Report(_) => None,
+        }
+    }
+
+    fn write_to(&self, out: &mut impl Write) -> std::io::Result<()> {
+        match self {
+            Body::Bytes(b) => out.write_all(b),
+            Body::Shared(b, tail) => out.write_all(b).and_then(|()| out.write_all(tail)),
+            Body::Report(s) => {
+                // Exactly what `picomon status --json` prints.
+                serde_json::to_writer_pretty(&mut *out, &s.report)?;
+                out.write_all(b"\n")
+            }
+        }
+    }
+
+    /// The whole body, for tests.
+    #[cfg(test)]
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut v = Vec::new();
+        self.write_to(&mut v).unwrap();
+        v
+    }
 }
 
 impl Reply {
@@ -211,7 +268,7 @@ impl Reply {
         Reply {
             code,
             content_type: "text/plain; charset=utf-8",
-            body: body.as_bytes().to_vec(),
+            body: body.as_bytes().to_vec().into(),
             extra: "",
         }
     }
@@ -232,6 +289,7 @@ fn serve(
     accepted: Instant,
     answering: &Arc<AtomicUsize>,
     ask: &AskFn,
+    published: &Published,
 ) {
     let (head, rest) = match read_head_and_rest(Deadline::new(stream, accepted + HEAD_DEADLINE)) {
         Ok(h) => h,
@@ -267,12 +325,15 @@ fn serve(
     };
     let (reply, shown) = match ping {
         Some(p) => super::ping::answer(p, ask),
-        None => (route(&method, &path, || fetch(ask)), path),
+        None => (route(&method, &path, || fetch(published)), path),
     };
     log::debug!(
         "http: {peer}: {method} {shown}: {} ({} bytes)",
         reply.code,
-        reply.body.len()
+        reply
+            .body
+            .len()
+            .map_or_else(|| "streamed".to_string(), |n| n.to_string())
     );
     send(stream, &reply, method == "HEAD");
     // Given back before the close: a client that has read to the end
@@ -281,12 +342,12 @@ fn serve(
     close(stream);
 }
 
-/// The answer to `method path`; `snapshot` asks the loop (only for a
-/// page that needs it).
+/// The answer to `method path`; `snapshot` reads the published one (only
+/// for a page that needs it).
 pub(crate) fn route(
     method: &str,
     path: &str,
-    snapshot: impl FnOnce() -> Result<Box<Snapshot>, Reply>,
+    snapshot: impl FnOnce() -> Result<Arc<Snapshot>, Reply>,
 ) -> Reply {
     if method != "GET" && method != "HEAD" {
         return Reply {
@@ -312,43 +373,34 @@ pub(crate) fn route(
         "/metrics" => Reply {
             code: 200,
             content_type: metrics::CONTENT_TYPE,
-            body: metrics::render(&snap, &ProcessStats::read()).into_bytes(),
+            body: Body::Shared(
+                snap.metrics_body(|s| metrics::render_checks(s).into_bytes()),
+                metrics::render_process(&ProcessStats::read()).into_bytes(),
+            ),
             extra: "",
         },
-        "/api/v1/checks" => {
-            // Exactly what `picomon status --json` prints.
-            let mut body = serde_json::to_vec_pretty(&snap.report).unwrap_or_default();
-            body.push(b'\n');
-            Reply {
-                code: 200,
-                content_type: "application/json",
-                body,
-                extra: "",
-            }
-        }
+        "/api/v1/checks" => Reply {
+            code: 200,
+            content_type: "application/json",
+            body: Body::Report(snap),
+            extra: "",
+        },
         _ => Reply {
             code: 200,
             content_type: "text/html; charset=utf-8",
-            body: page::render(&snap).into_bytes(),
+            body: page::render(&snap).into_bytes().into(),
             // The page needs nothing from anywhere: no script, no fetch.
             extra: "Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'; img-src data:\r\n",
         },
     }
 }
 
-/// Asks the loop for a snapshot through its inbox.
-fn fetch(ask: &AskFn) -> Result<Box<Snapshot>, Reply> {
-    let (tx, rx) = crossbeam_channel::bounded(1);
-    ask(Question::Snapshot(tx));
-    match rx.recv_timeout(LOOP_TIMEOUT) {
-        Ok(s) => Ok(s),
-        Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
-            Err(Reply::text(503, "the daemon did not answer in time\n"))
-        }
-        Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
-            Err(Reply::text(503, "the daemon is stopping\n"))
-        }
-    }
+/// The snapshot the loop published; after a while without readers, the
+/// one it publishes when asked.
+fn fetch(published: &Published) -> Result<Arc<Snapshot>, Reply> {
+    published
+        .wait(LOOP_TIMEOUT)
+        .ok_or_else(|| Reply::text(503, "the daemon did not answer in time\n"))
 }
 
 /// [`read_head_and_rest`] without the rest.
@@ -431,29 +483,49 @@ fn reason(code: u16) -> &'static str {
     }
 }
 
-/// The answer's bytes: its head, and its body unless `head_only`.
+/// The answer's head; a small body (an error) is appended unless
+/// `head_only`. A body of unknown length has no Content-Length: it ends
+/// with the connection (every answer is `Connection: close`).
 fn head_bytes(r: &Reply, head_only: bool) -> Vec<u8> {
+    let length = r
+        .body
+        .len()
+        .map(|n| format!("Content-Length: {n}\r\n"))
+        .unwrap_or_default();
     let mut out = format!(
-        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n\
+        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\n{length}\
          Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n{}{}Connection: close\r\n\r\n",
         r.code,
         reason(r.code),
         r.content_type,
-        r.body.len(),
         r.extra,
         if r.code == 503 { "Retry-After: 1\r\n" } else { "" },
     )
     .into_bytes();
-    if !head_only {
-        out.extend_from_slice(&r.body);
+    if let (false, Body::Bytes(b)) = (head_only, &r.body) {
+        out.extend_from_slice(b);
     }
     out
 }
 
-/// Writes the answer within [`WRITE_DEADLINE`] in all.
+/// Writes the answer within [`WRITE_DEADLINE`] in all: the head, then a
+/// large body straight from where it is kept (a shared rendering, or
+/// serialised through a small buffer as it goes).
 fn send(stream: &TcpStream, r: &Reply, head_only: bool) {
-    let _ =
-        Deadline::new(stream, Instant::now() + WRITE_DEADLINE).write_all(&head_bytes(r, head_only));
+    let mut out = Deadline::new(stream, Instant::now() + WRITE_DEADLINE);
+    if out.write_all(&head_bytes(r, head_only)).is_err() || head_only {
+        return;
+    }
+    match &r.body {
+        Body::Bytes(_) => {}
+        Body::Shared(b, tail) => {
+            let _ = out.write_all(b).and_then(|()| out.write_all(tail));
+        }
+        body => {
+            let mut buffered = std::io::BufWriter::with_capacity(64 * 1024, out);
+            let _ = body.write_to(&mut buffered).and_then(|()| buffered.flush());
+        }
+    }
 }
 
 /// Closes: the write side first, then whatever the client still sends is
@@ -581,10 +653,26 @@ mod tests {
     fn the_checks_json_is_that_of_status_json() {
         let mut s = Snapshot::default();
         s.report.at = 42;
-        let r = route("GET", "/api/v1/checks?x=1", || Ok(Box::new(s.clone())));
+        let r = route("GET", "/api/v1/checks?x=1", || Ok(Arc::new(s.clone())));
         assert_eq!(r.code, 200);
+        assert_eq!(r.body.len(), None, "streamed");
         let mut want = serde_json::to_string_pretty(&s.report).unwrap();
         want.push('\n');
-        assert_eq!(String::from_utf8(r.body).unwrap(), want);
+        assert_eq!(String::from_utf8(r.body.to_vec()).unwrap(), want);
+    }
+
+    #[test]
+    fn metrics_are_rendered_once_per_snapshot_and_shared() {
+        let s = Arc::new(Snapshot::default());
+        let body = |r: Reply| match r.body {
+            Body::Shared(b, _) => b,
+            other => panic!("not shared: {other:?}"),
+        };
+        let a = body(route("GET", "/metrics", || Ok(Arc::clone(&s))));
+        let b = body(route("GET", "/metrics", || Ok(Arc::clone(&s))));
+        assert!(Arc::ptr_eq(&a, &b), "the second scrape rendered again");
+        assert!(std::str::from_utf8(&a)
+            .unwrap()
+            .contains("picomon_runs_skipped_total 0"));
     }
 }

@@ -1,30 +1,8 @@
-//! What the loop hands the HTTP listener per request: the status of
-//! `picomon status --json` plus the counters only `/metrics` and the status
-//! page show. The listener renders it on its own thread; the loop only
-//! copies.
+//! The run durations the status page draws, kept per check by the loop.
+//! What the listener shows is the loop's published
+//! [`crate::control::Snapshot`], read without asking the loop.
 
 use std::time::Duration;
-
-use crate::control::protocol::StatusReport;
-
-/// One answer of the loop to [`super::Question::Snapshot`].
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Snapshot {
-    pub report: StatusReport,
-    /// Recent run durations in seconds, oldest first, one list per check in
-    /// the order of `report.checks` (empty lists until runs were seen).
-    pub recent: Vec<Vec<f32>>,
-    /// Transitions since start, by kind (`problem`, `update`, ...).
-    pub transitions: Vec<(&'static str, u64)>,
-    /// Due runs skipped because the check's previous run still went on.
-    pub runs_skipped: u64,
-    /// Bytes waiting in each passive output's spool.
-    pub spool_bytes: Vec<(String, u64)>,
-    /// Notifications waiting per channel (`mail`, ...).
-    pub pending: Vec<(String, usize)>,
-    /// How often the status page reloads itself.
-    pub refresh: Duration,
-}
 
 /// Durations kept per check for the status page's sparkline.
 pub const RECENT: usize = 30;

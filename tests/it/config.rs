@@ -65,12 +65,12 @@ fn fixture(name: &str) -> PathBuf {
 fn check<'a>(c: &'a Config, id: &str) -> &'a CheckSpec {
     c.checks
         .iter()
-        .find(|ch| ch.id == id)
+        .find(|ch| &*ch.id == id)
         .unwrap_or_else(|| panic!("no check {id:?} in {:?}", ids(c)))
 }
 
 fn ids(c: &Config) -> Vec<&str> {
-    c.checks.iter().map(|ch| ch.id.as_str()).collect()
+    c.checks.iter().map(|ch| ch.id.as_ref()).collect()
 }
 
 // ---------------------------------------------------------------- keys
@@ -393,8 +393,8 @@ fn two_checks_with_one_identity_name_both_lines() {
         r#"add(plugin("check_dummy", ["0"]), #{ target_name: "web1" });
 add(plugin("check_dummy", ["0"]), #{ target_name: "web2" });"#,
     );
-    assert_eq!(check(&c, "plugin:check_dummy 0 on web1").dest, "web1");
-    assert_eq!(check(&c, "plugin:check_dummy 0 on web2").dest, "web2");
+    assert_eq!(&*check(&c, "plugin:check_dummy 0 on web1").dest, "web1");
+    assert_eq!(&*check(&c, "plugin:check_dummy 0 on web2").dest, "web2");
     let e = err(
         r#"add(plugin("check_dummy", ["0"]), #{ target_name: "web1" });
 add(plugin("check_dummy", ["0"]), #{ target_name: "web1" });"#,
@@ -437,16 +437,16 @@ fn a_name_is_unique_per_target_so_a_loop_over_hosts_can_reuse_it() {
     // Shared: each one is NAME on TARGET.
     for i in 1..=20 {
         let ch = check(&c, &format!("web port on web{i}"));
-        assert_eq!((ch.name.as_str(), ch.line), ("web port", 3));
+        assert_eq!((ch.name.as_ref(), ch.line), ("web port", 3));
     }
     // A name no other check has stays the identity, as before.
     let disk = check(&c, "disk");
     let deps = &disk.noise.as_ref().unwrap().depends_on;
-    assert_eq!(c.checks[deps[0] as usize].id, "web port on web7");
+    assert_eq!(&*c.checks[deps[0] as usize].id, "web port on web7");
     // A shared name in depends_on means the one on the same target.
     let ssh = check(&c, "ssh");
     let deps = &ssh.noise.as_ref().unwrap().depends_on;
-    assert_eq!(c.checks[deps[0] as usize].id, "web port on web3");
+    assert_eq!(&*c.checks[deps[0] as usize].id, "web port on web3");
 
     // The same host twice in the loop is a true duplicate: both lines and
     // the target are named.
@@ -537,8 +537,8 @@ fn missing_file_says_which_and_how_to_fix() {
 fn plugin_check_resolves_and_has_identity_label_dest() {
     let c = ok(r#"add(plugin("check_dummy", ["-w", 10, "a b"]));"#);
     let ch = check(&c, "plugin:check_dummy -w 10 'a b'");
-    assert_eq!(ch.name, "check_dummy");
-    assert_eq!(ch.dest, hostname());
+    assert_eq!(&*ch.name, "check_dummy");
+    assert_eq!(&*ch.dest, hostname());
     assert_eq!(ch.line, 1);
     match &ch.kind {
         CheckKind::Plugin { program, args } => {
@@ -566,7 +566,7 @@ fn plugin_dirs_set_after_plugin_still_apply() {
     };
     assert_eq!(program("plugin:check_mine"), prog);
     assert_eq!(program("plugin:/bin/true"), Path::new("/bin/true"));
-    assert_eq!(check(&c, "plugin:/bin/true").name, "true");
+    assert_eq!(&*check(&c, "plugin:/bin/true").name, "true");
     // Not found: kept as given, the run will say it cannot run it.
     assert_eq!(
         program("plugin:check_nowhere_at_all"),
@@ -578,7 +578,7 @@ fn plugin_dirs_set_after_plugin_still_apply() {
 fn shell_check_is_explicit() {
     let c = ok("add(shell(\"test -d / && echo fine\"), #{ target_name: \"box\" });");
     let ch = check(&c, "shell:test -d / && echo fine on box");
-    assert_eq!((ch.name.as_str(), ch.dest.as_str()), ("shell", "box"));
+    assert_eq!((ch.name.as_ref(), ch.dest.as_ref()), ("shell", "box"));
     assert!(
         matches!(&ch.kind, CheckKind::Shell { command } if command == "test -d / && echo fine")
     );
@@ -656,7 +656,7 @@ add(plugin("check_dummy", ["0"]), #{
 add(shell("true"), #{ passive: "service" });
 "#);
     let ch = check(&c, "root fs");
-    assert_eq!((ch.name.as_str(), ch.dest.as_str()), ("root fs", "db1"));
+    assert_eq!((ch.name.as_ref(), ch.dest.as_ref()), ("root fs", "db1"));
     let mut env = ch.env.clone();
     env.sort();
     assert_eq!(
@@ -772,7 +772,7 @@ if py.name != "web" || py.ipv4 != "127.0.0.1" { throw "name in the map"; }
     assert_eq!(c.hosts[0].ipv4.as_deref(), Some("192.0.2.10"));
     assert_eq!(c.hosts[0].ipv6.as_deref(), Some("2001:db8::10"));
     assert_eq!(c.hosts[1].ipv4, None);
-    assert_eq!(check(&c, "shell:ping db1 on db1").dest, "db1");
+    assert_eq!(&*check(&c, "shell:ping db1 on db1").dest, "db1");
 
     let e = err("let h = host(\"web1\", #{ ipv4: \"2001:db8::1\" });");
     assert_err(&e, 1, 9, &["\"2001:db8::1\" is not an IPv4 address"]);
@@ -800,9 +800,9 @@ fn spec_example_with_plugins_loads() {
         &c,
         "plugin:check_ping -4 -H 192.0.2.10 -w 100,20% -c 500,60% on web1",
     );
-    assert_eq!((ping.every, ping.retry, ping.dest.as_str()), (1, 2, "web1"));
+    assert_eq!((ping.every, ping.retry, ping.dest.as_ref()), (1, 2, "web1"));
     let disk = check(&c, "root fs");
-    assert_eq!((disk.every, disk.name.as_str()), (10, "root fs"));
+    assert_eq!((disk.every, disk.name.as_ref()), (10, "root fs"));
     assert_eq!(disk.line, 22);
     let ping6 = check(
         &c,
@@ -1235,7 +1235,7 @@ config.standby_for = "mon1";
     assert_eq!(c.heartbeat, ["https://hc-ping.com/uuid"]);
     assert_eq!(c.heartbeat_every, std::time::Duration::from_secs(30));
     assert_eq!(c.standby_for.as_deref(), Some("mon1"));
-    assert_eq!(c.checks[0].dest, "http://mon1:9464");
+    assert_eq!(&*c.checks[0].dest, "http://mon1:9464");
 
     let e = err("config.heartbeat = [\"hc-ping.com/uuid\"];");
     assert_err(
@@ -1457,10 +1457,10 @@ add(disk("/var"));
 "#);
     let here = picomon::host::this_host();
     for spec in &c.checks {
-        assert_eq!(spec.dest, here, "{}", spec.name);
+        assert_eq!(&*spec.dest, here, "{}", spec.name);
     }
     // The identity of a native local check is what it was, so a state
     // file written before still finds its check.
     let unnamed = c.checks.last().unwrap();
-    assert_eq!(unnamed.id, "disk:localhost:/var");
+    assert_eq!(&*unnamed.id, "disk:localhost:/var");
 }

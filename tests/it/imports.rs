@@ -22,7 +22,7 @@ fn load(dir: &Path, src: &str) -> Result<Config, String> {
 fn check<'a>(cfg: &'a Config, name: &str) -> &'a picomon::model::CheckSpec {
     cfg.checks
         .iter()
-        .find(|c| c.name == name)
+        .find(|c| &*c.name == name)
         .unwrap_or_else(|| panic!("no check {name}"))
 }
 
@@ -201,7 +201,7 @@ fn pcrunner_yaml_and_text_give_the_same_checks_and_errors_name_file_and_line() {
             .iter()
             .map(|c| match &c.kind {
                 CheckKind::Plugin { program, args } => (
-                    c.name.clone(),
+                    c.name.to_string(),
                     format!("{} {}", program.display(), args.join(" ")),
                     c.passive_host,
                 ),
@@ -263,7 +263,7 @@ fn massive_passive_checks_directory_imports_and_runs() {
     assert_eq!(first.max_instances, 3);
     assert_eq!(first.env, [("TESTERTEST".to_string(), "moep!".to_string())]);
     assert_eq!(first.host_name.as_deref(), Some("this.is.a.hostname"));
-    assert_eq!(first.dest, "this.is.a.hostname");
+    assert_eq!(&*first.dest, "this.is.a.hostname");
     assert!(!first.passive_host);
     let office = check(&c, "Office hours check");
     let when = office.when.as_deref().expect("a when window");

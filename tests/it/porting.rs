@@ -28,7 +28,7 @@ fn load(src: &str) -> Result<Config, String> {
 fn names(c: &Config) -> Vec<(String, String)> {
     c.checks
         .iter()
-        .map(|c| (c.name.clone(), c.dest.clone()))
+        .map(|c| (c.name.to_string(), c.dest.to_string()))
         .collect()
 }
 
@@ -84,11 +84,11 @@ add([smtp4, smtp6], a, #{ probe: #{ port: 2525, smtp6: #{ port: 26 } } });
     assert!(c.checks[..4].iter().all(|c| c.every == 2));
     // A constructor's own map goes to it alone; other keys to every one,
     // the constructor's own winning.
-    assert_eq!(c.checks[0].id, "ping4:a:count=2");
-    assert_eq!(c.checks[2].id, "http4:a:a/status");
-    assert_eq!(c.checks[4].id, "dns_zone:example.net:ip_version=4");
-    assert_eq!(c.checks[6].id, "smtp4:a:port=2525");
-    assert_eq!(c.checks[7].id, "smtp6:a:port=26");
+    assert_eq!(&*c.checks[0].id, "ping4:a:count=2");
+    assert_eq!(&*c.checks[2].id, "http4:a:a/status");
+    assert_eq!(&*c.checks[4].id, "dns_zone:example.net:ip_version=4");
+    assert_eq!(&*c.checks[6].id, "smtp4:a:port=2525");
+    assert_eq!(&*c.checks[7].id, "smtp6:a:port=26");
 }
 
 #[test]
@@ -101,8 +101,8 @@ add([ping4], [a, b], #{ name: "reach" });
 "#,
     )
     .unwrap();
-    assert_eq!(c.checks[0].name, "reach (ping4 on a)");
-    assert_eq!(c.checks[1].name, "reach (ping4 on b)");
+    assert_eq!(&*c.checks[0].name, "reach (ping4 on a)");
+    assert_eq!(&*c.checks[1].name, "reach (ping4 on b)");
 
     let e = load(r#"let a = host("a"); add([ping4, 5], [a], #{});"#).unwrap_err();
     assert!(e.contains("item 1 is an integer, not a constructor"), "{e}");
@@ -133,9 +133,9 @@ add(ping6(v6only));
     .unwrap();
     let hosts: Vec<&str> = c.hosts.iter().map(|h| h.name.as_str()).collect();
     assert_eq!(hosts, ["Strange IPs", "127.0.0.1/::1", "2001:db8::beef"]);
-    assert_eq!(c.checks[0].dest, "Strange IPs");
+    assert_eq!(&*c.checks[0].dest, "Strange IPs");
     // The display name cannot be a Host header: the address is used.
-    assert_eq!(c.checks[0].id, "http4:Strange IPs:127.0.0.2/");
+    assert_eq!(&*c.checks[0].id, "http4:Strange IPs:127.0.0.2/");
     let e = load(r#"host(#{});"#).unwrap_err();
     assert!(e.contains("without a name needs an address"), "{e}");
     let e = load("host(\"a\\nb\");").unwrap_err();
@@ -209,7 +209,7 @@ add(smtp4(w, #{ from_addr: "a@example.org", command: "RCPT TO:<b@example.com>", 
 "#,
     )
     .unwrap();
-    let n: Vec<&str> = c.checks.iter().map(|c| c.name.as_str()).collect();
+    let n: Vec<&str> = c.checks.iter().map(|c| c.name.as_ref()).collect();
     assert_eq!(
         n,
         [

@@ -27,7 +27,7 @@ add(script("always fine", || #{ status: "OK", output: "fine" }));
 "#,
     )
     .unwrap();
-    let ids: Vec<&str> = cfg.checks.iter().map(|c| c.id.as_str()).collect();
+    let ids: Vec<&str> = cfg.checks.iter().map(|c| c.id.as_ref()).collect();
     assert_eq!(
         ids,
         [
@@ -46,14 +46,14 @@ add(script("always fine", || #{ status: "OK", output: "fine" }));
         };
         let o = p.run(Duration::from_secs(20));
         // nothing listens on port 9 of ::1
-        let want = if c.id == "discard v6" {
+        let want = if &*c.id == "discard v6" {
             Status::Critical
         } else {
             Status::Ok
         };
         assert_eq!(o.status, want, "{}: {o:?}", c.id);
     }
-    assert_eq!(cfg.checks[6].name, "always fine");
+    assert_eq!(&*cfg.checks[6].name, "always fine");
 }
 
 #[test]

@@ -28,7 +28,7 @@ impl<C: Clock> Daemon<C> {
     pub fn control(&mut self, call: Call) {
         let now = self.now();
         let answer = match &call.request {
-            Request::Status => Response {
+            Request::Status { .. } => Response {
                 status: Some(self.status_report()),
                 ..Response::default()
             },
@@ -160,7 +160,7 @@ impl<C: Clock> Daemon<C> {
         if self.is_beat(i) {
             // Nothing to run: judged now, from its pings.
             let id = self.checks[i].spec.id.clone();
-            self.waiting.entry(id).or_default().push(call);
+            self.waiting.entry(id.to_string()).or_default().push(call);
             self.judge_beat(i);
             return;
         }
@@ -175,7 +175,7 @@ impl<C: Clock> Daemon<C> {
                 max_output: self.cfg.max_output,
             });
         }
-        self.waiting.entry(id).or_default().push(call);
+        self.waiting.entry(id.to_string()).or_default().push(call);
     }
 
     fn ack(
@@ -226,25 +226,28 @@ impl<C: Clock> Daemon<C> {
         Response::message(format!("acknowledged: {}", self.checks[i].spec.title()))
     }
 
-    /// What the HTTP listener shows: the status and the counters of
-    /// `/metrics`. Reads the spools and the outbox (once per request).
-    pub fn http_snapshot(&self) -> crate::web::Snapshot {
-        crate::web::Snapshot {
-            report: self.status_report(),
-            recent: self
+    /// What the loop publishes for its readers (`status`, the HTTP
+    /// listener): the status and the counters of `/metrics`. Reads the
+    /// spools (once per publication).
+    pub fn snapshot(&self) -> crate::control::Snapshot {
+        let mut s = crate::control::Snapshot::new(self.status_report());
+        // Only while the listener is on are durations kept; else no list.
+        if self.cfg.listen.is_some() {
+            s.recent = self
                 .checks
                 .iter()
                 .map(|t| t.recent().map(|r| r.values()).unwrap_or_default())
-                .collect(),
-            transitions: self.transitions_total.clone(),
-            runs_skipped: self.overload.skipped_total,
-            spool_bytes: self.outputs.spool_bytes(),
-            pending: self.notifier.pending(),
-            refresh: self.cfg.base_tick.clamp(
-                std::time::Duration::from_secs(5),
-                std::time::Duration::from_secs(60),
-            ),
+                .collect();
         }
+        s.transitions = self.transitions_total.clone();
+        s.runs_skipped = self.overload.skipped_total;
+        s.spool_bytes = self.outputs.spool_bytes();
+        s.pending = self.notifier.pending();
+        s.refresh = self.cfg.base_tick.clamp(
+            std::time::Duration::from_secs(5),
+            std::time::Duration::from_secs(60),
+        );
+        s
     }
 
     /// `picomon status CHECK`: check `i` in full.
@@ -299,9 +302,9 @@ impl<C: Clock> Daemon<C> {
         let (t, v) = (&self.checks[i], self.noise_view(i));
         proto::CheckStatus {
             announced: self.announced(i),
-            id: t.spec.id.clone(),
-            name: t.spec.name.clone(),
-            target: t.spec.dest.clone(),
+            id: t.spec.id.to_string(),
+            name: t.spec.name.to_string(),
+            target: t.spec.dest.to_string(),
             phase: match (t.alert.phase, &v.unreachable_by) {
                 (Phase::Ok, _) => "ok",
                 (_, Some(_)) => "unreachable",
@@ -319,7 +322,7 @@ impl<C: Clock> Daemon<C> {
             last_run: t.last_run.map(proto::unix_secs),
             duration: t.took_ms.map(|ms| f64::from(ms.get()) / 1000.0),
             output: t.last_output.lines().next().unwrap_or("").to_string(),
-            ack: self.quiet.acks.get(&t.spec.id).map(|a| proto::AckView {
+            ack: self.quiet.acks.get(&*t.spec.id).map(|a| proto::AckView {
                 by: a.by.clone(),
                 comment: a.comment.clone(),
                 until: a.until.map(|u| proto::unix_secs(now.to_wall(u))),

@@ -85,11 +85,11 @@ impl Tracked {
     /// A notice about this check.
     pub(super) fn notice(&self, transition: Transition) -> Notice {
         Notice::new(
-            self.spec.id.clone(),
-            self.spec.name.clone(),
-            self.spec.dest.clone(),
+            self.spec.id.to_string(),
+            self.spec.name.to_string(),
+            self.spec.dest.to_string(),
             transition,
-            self.last_output.clone(),
+            self.last_output.to_string(),
         )
     }
 
@@ -432,8 +432,8 @@ impl<C: Clock> Daemon<C> {
             if steps.is_empty() && every == 0 {
                 continue;
             }
-            let quiet = self.quiet.acks.contains_key(&t.spec.id)
-                || self.quiet.held.contains(&t.spec.id)
+            let quiet = self.quiet.acks.contains_key(&*t.spec.id)
+                || self.quiet.held.contains(&*t.spec.id)
                 || self
                     .quiet
                     .silenced_by(t.subject(), now, &self.cfg.maintenance)
@@ -505,7 +505,7 @@ impl<C: Clock> Daemon<C> {
             .iter()
             .filter_map(|t| {
                 let p = t.held_by()? as usize;
-                Some((t.spec.id.clone(), self.checks.get(p)?.spec.id.clone()))
+                Some((t.spec.id.to_string(), self.checks.get(p)?.spec.id.to_string()))
             })
             .collect()
     }
@@ -516,10 +516,10 @@ impl<C: Clock> Daemon<C> {
     pub(super) fn rehold(&mut self, held: HashMap<String, String>) {
         let now = self.clock.wall();
         for (child, parent) in held {
-            let Some(&c) = self.index.get(&child) else {
+            let Some(&c) = self.index.get(child.as_str()) else {
                 continue;
             };
-            match self.index.get(&parent) {
+            match self.index.get(parent.as_str()) {
                 Some(&p) => self.checks[c].set_held_by(Some(p as u32)),
                 None => {
                     let t = &mut self.checks[c];

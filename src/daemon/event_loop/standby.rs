@@ -78,10 +78,10 @@ impl<C: Clock> Daemon<C> {
             crate::model::identity::find(&known, &w).ok()
         });
         let index = &self.index;
-        self.standby.owned.retain(|id| index.contains_key(id));
+        self.standby.owned.retain(|id| index.contains_key(id.as_str()));
         self.standby
             .left_to_peer
-            .retain(|id, _| index.contains_key(id));
+            .retain(|id, _| index.contains_key(id.as_str()));
     }
 
     /// Whether this picomon announces check `i`'s current outage (the
@@ -91,8 +91,8 @@ impl<C: Clock> Daemon<C> {
         let s = &self.standby;
         t.alert.phase == Phase::Problem
             && Some(i) != s.primary
-            && !s.left_to_peer.contains_key(&t.spec.id)
-            && (s.primary.is_none() || s.owned.contains(&t.spec.id))
+            && !s.left_to_peer.contains_key(&*t.spec.id)
+            && (s.primary.is_none() || s.owned.contains(&*t.spec.id))
     }
 
     /// A `peer()` result of check `i`: the outages the peer announced are
@@ -124,7 +124,7 @@ impl<C: Clock> Daemon<C> {
             );
             self.standby
                 .left_to_peer
-                .insert(id.to_string(), peer.clone());
+                .insert(id.to_string(), peer.to_string());
         }
     }
 
@@ -147,11 +147,11 @@ impl<C: Clock> Daemon<C> {
                 if i == p || t.alert.phase != Phase::Problem {
                     continue;
                 }
-                if let Some(peer) = self.standby.left_to_peer.get(&t.spec.id) {
+                if let Some(peer) = self.standby.left_to_peer.get(&*t.spec.id) {
                     lines.push(format!("  {} (announced by {peer})", t.spec.title()));
                     continue;
                 }
-                self.standby.dirty |= self.standby.owned.insert(t.spec.id.clone());
+                self.standby.dirty |= self.standby.owned.insert(t.spec.id.to_string());
                 lines.push(format!(
                     "  {}: {}",
                     t.spec.title(),
@@ -177,7 +177,7 @@ impl<C: Clock> Daemon<C> {
                 .note(&format!("taking over from {primary}"), &body, now);
         } else {
             for id in &self.standby.owned {
-                if let Some(&i) = self.index.get(id) {
+                if let Some(&i) = self.index.get(id.as_str()) {
                     lines.push(format!("  {}", self.checks[i].spec.title()));
                 }
             }
@@ -200,7 +200,7 @@ impl<C: Clock> Daemon<C> {
     /// Whether notice `n` of check `i` is held by the standby or a peer's
     /// claim; notes the threads a standby owns.
     pub(super) fn standby_gate(&mut self, i: usize, n: &Notice) -> Option<String> {
-        let id = &self.checks[i].spec.id;
+        let id: &str = &self.checks[i].spec.id;
         let s = &mut self.standby;
         let ends = matches!(
             n.transition.kind,
@@ -220,7 +220,7 @@ impl<C: Clock> Daemon<C> {
             return Some(format!("standing by for {}", self.checks[p].spec.name));
         }
         if n.transition.opens_outage() {
-            s.dirty |= s.owned.insert(id.clone());
+            s.dirty |= s.owned.insert(id.to_string());
         } else if ends {
             s.dirty |= s.owned.remove(id);
         }
@@ -232,7 +232,7 @@ impl<C: Clock> Daemon<C> {
     pub(super) fn standby_drop_down_peers(&mut self) {
         let (checks, index) = (&self.checks, &self.index);
         let down =
-            |id: &String| index.get(id).map(|&i| checks[i].alert.phase) == Some(Phase::Problem);
+            |id: &String| index.get(id.as_str()).map(|&i| checks[i].alert.phase) == Some(Phase::Problem);
         self.standby.left_to_peer.retain(|id, peer| {
             if down(peer) {
                 log::info!(
@@ -249,7 +249,7 @@ impl<C: Clock> Daemon<C> {
         let (checks, index) = (&self.checks, &self.index);
         let failing = |id: &String| {
             index
-                .get(id)
+                .get(id.as_str())
                 .is_some_and(|&i| checks[i].alert.phase != Phase::Ok)
         };
         self.standby.left_to_peer.retain(|id, _| failing(id));
@@ -295,7 +295,7 @@ impl<C: Clock> Daemon<C> {
                 let index = &self.index;
                 self.standby.owned = owned
                     .into_iter()
-                    .filter(|id| index.contains_key(id))
+                    .filter(|id| index.contains_key(id.as_str()))
                     .collect();
             }
             Err(e) => log::error!(
@@ -309,7 +309,7 @@ impl<C: Clock> Daemon<C> {
     /// left to a peer): no reminder, acknowledgement or report about it.
     pub(super) fn standby_quiet(&self, i: usize) -> bool {
         let s = &self.standby;
-        let id = &self.checks[i].spec.id;
+        let id: &str = &self.checks[i].spec.id;
         s.left_to_peer.contains_key(id)
             || match s.primary {
                 None => false,

@@ -110,7 +110,7 @@ impl Rig {
         self.exec
             .take()
             .into_iter()
-            .map(|r| r.spec.name.clone())
+            .map(|r| r.spec.name.to_string())
             .collect()
     }
 
@@ -461,7 +461,7 @@ fn status_of(r: &Rig, name: &str) -> proto::CheckStatus {
     r.d.status_report()
         .checks
         .into_iter()
-        .find(|c| c.name == name)
+        .find(|c| &*c.name == name)
         .unwrap()
 }
 
@@ -705,7 +705,7 @@ fn the_http_snapshot_counts_transitions_and_keeps_durations_only_while_listening
         "a",
         Outcome::new(Status::Ok, "up").with_duration(Duration::from_millis(500)),
     );
-    let snap = r.d.http_snapshot();
+    let snap = r.d.snapshot();
     assert_eq!(snap.report, r.d.status_report());
     let a = snap
         .report
@@ -730,7 +730,7 @@ fn the_http_snapshot_counts_transitions_and_keeps_durations_only_while_listening
             outputs: None,
         },
     );
-    let snap = r.d.http_snapshot();
+    let snap = r.d.snapshot();
     assert!(snap.recent.iter().all(Vec::is_empty), "{:?}", snap.recent);
 }
 #[test]
