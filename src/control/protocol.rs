@@ -15,6 +15,9 @@
 //! ```
 //! An answer with `error` set failed; `message` is the line for a person.
 
+use std::borrow::Cow;
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::alert::quiet::Silence;
@@ -260,16 +263,18 @@ pub struct StatusReport {
     pub at: i64,
 }
 
-/// One check's line.
+/// One check's line. The loop's strings are shared, not copied: the
+/// identity, name and target are the check's own, the output the last
+/// one kept (when it is one line), the phase and status constants.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct CheckStatus {
-    pub id: String,
-    pub name: String,
-    pub target: String,
+    pub id: Arc<str>,
+    pub name: Arc<str>,
+    pub target: Arc<str>,
     /// `ok`, `retrying` or `problem`.
-    pub phase: String,
+    pub phase: Cow<'static, str>,
     /// `OK`, `WARNING`, `CRITICAL`, `UNKNOWN`, or null before the first run.
-    pub status: Option<String>,
+    pub status: Option<Cow<'static, str>>,
     pub failed_runs: u32,
     /// Failed runs that make a Problem (retry + 1).
     pub max_runs: u32,
@@ -280,7 +285,7 @@ pub struct CheckStatus {
     /// Seconds the last run took.
     pub duration: Option<f64>,
     /// The first line of the last output.
-    pub output: String,
+    pub output: Arc<str>,
     pub ack: Option<AckView>,
     pub silenced_by: Option<String>,
     /// Phase `unreachable`: the failing check ("name on target") it
@@ -366,10 +371,10 @@ mod tests {
     #[test]
     fn a_filtered_report_reads_back_as_the_report_with_only_its_checks() {
         let line = |name: &str, target: &str, phase: &str| CheckStatus {
-            id: format!("{name} on {target}"),
+            id: format!("{name} on {target}").into(),
             name: name.into(),
             target: target.into(),
-            phase: phase.into(),
+            phase: phase.to_string().into(),
             ..CheckStatus::default()
         };
         let report = StatusReport {
@@ -390,7 +395,12 @@ mod tests {
             serde_json::from_str(&text).unwrap()
         };
         assert_eq!(read(Filter::default()), report, "no filter: all of it");
-        let names = |r: StatusReport| r.checks.into_iter().map(|c| c.id).collect::<Vec<_>>();
+        let names = |r: StatusReport| {
+            r.checks
+                .into_iter()
+                .map(|c| c.id.to_string())
+                .collect::<Vec<_>>()
+        };
         let only = |p| Filter {
             only: Some(p),
             problems: false,

@@ -333,17 +333,17 @@ mod tests {
 
     fn check(name: &str, target: &str, status: Option<&str>, phase: &str) -> CheckStatus {
         CheckStatus {
-            id: format!("plugin:{name} on {target}"),
+            id: format!("plugin:{name} on {target}").into(),
             name: name.into(),
             target: target.into(),
-            phase: phase.into(),
-            status: status.map(str::to_string),
+            phase: phase.to_string().into(),
+            status: status.map(|s| s.to_string().into()),
             failed_runs: 0,
             max_runs: 2,
             since: None,
             last_run: status.map(|_| 1_700_000_000),
             duration: status.map(|_| 0.25),
-            output: String::new(),
+            output: "".into(),
             ..CheckStatus::default()
         }
     }

@@ -97,7 +97,7 @@ fn muted(c: &CheckStatus) -> bool {
 /// Where a row goes in its table, and its table on the page: 0 in
 /// PROBLEM and not muted, 1 retrying, 2 muted problems, 3 the rest.
 fn rank(c: &CheckStatus) -> u8 {
-    match c.phase.as_str() {
+    match &*c.phase {
         "problem" | "unreachable" if !muted(c) => 0,
         "retrying" => 1,
         "problem" | "unreachable" => 2,
@@ -109,7 +109,7 @@ fn rank(c: &CheckStatus) -> u8 {
 fn row(out: &mut String, c: &CheckStatus, recent: &[f32], now: i64) {
     let class = SEVERITY_CLASS[severity(c)];
     let status = c.status.as_deref().unwrap_or("PENDING");
-    let phase = match c.phase.as_str() {
+    let phase = match &*c.phase {
         "retrying" => format!("RETRYING {}/{}", c.failed_runs, c.max_runs),
         p => p.to_uppercase(),
     };
@@ -172,7 +172,7 @@ fn row(out: &mut String, c: &CheckStatus, recent: &[f32], now: i64) {
     }
     let (text, perf) = match c.output.split_once('|') {
         Some((t, p)) => (t.trim_end(), p.trim()),
-        None => (c.output.as_str(), ""),
+        None => (&*c.output, ""),
     };
     let _ = writeln!(
         out,
@@ -402,17 +402,17 @@ mod tests {
 
     fn check(name: &str, target: &str, status: Option<&str>, phase: &str) -> CheckStatus {
         CheckStatus {
-            id: format!("id of {name}"),
+            id: format!("id of {name}").into(),
             name: name.into(),
             target: target.into(),
-            phase: phase.into(),
-            status: status.map(str::to_string),
+            phase: phase.to_string().into(),
+            status: status.map(|s| s.to_string().into()),
             failed_runs: u32::from(phase != "ok"),
             max_runs: 2,
             since: (phase != "ok").then_some(1_000),
             last_run: status.map(|_| 1_100),
             duration: status.map(|_| 0.05),
-            output: format!("{name} says <b>hi</b> & \"bye\""),
+            output: format!("{name} says <b>hi</b> & \"bye\"").into(),
             ..CheckStatus::default()
         }
     }

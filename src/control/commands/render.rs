@@ -26,7 +26,7 @@ fn without_perfdata(output: &str) -> &str {
 
 /// `OK`, `RETRYING k/n`, `PROBLEM`, `UNREACHABLE`.
 fn phase_word(c: &CheckStatus) -> String {
-    match c.phase.as_str() {
+    match &*c.phase {
         "problem" => "PROBLEM".to_string(),
         "retrying" => format!("RETRYING {}/{}", c.failed_runs, c.max_runs),
         "unreachable" => "UNREACHABLE".to_string(),
@@ -67,7 +67,7 @@ pub fn render_table(r: &StatusReport, problems_only: bool, style: Style) -> Stri
         .iter()
         .filter(|c| !problems_only || c.phase != "ok")
         .collect();
-    crate::sort::by_key(&mut rows, |c| match c.phase.as_str() {
+    crate::sort::by_key(&mut rows, |c| match &*c.phase {
         "problem" => 0,
         "retrying" => 1,
         "unreachable" => 2,
@@ -77,10 +77,10 @@ pub fn render_table(r: &StatusReport, problems_only: bool, style: Style) -> Stri
         .iter()
         .map(|c| {
             [
-                c.name.clone(),
-                c.target.clone(),
+                c.name.to_string(),
+                c.target.to_string(),
                 phase_word(c),
-                c.status.clone().unwrap_or_else(|| "-".into()),
+                c.status.as_deref().unwrap_or("-").to_string(),
                 c.since
                     .map(|s| hms((now - s) * 1_000_000))
                     .unwrap_or_else(|| "-".into()),
@@ -171,8 +171,8 @@ pub fn render_detail(d: &CheckDetail, now: i64, style: Style) -> String {
     let c = &d.status;
     let mut rows: Vec<(&str, String)> = Vec::new();
     let ago = |t: i64| hms((now - t).max(0) * 1_000_000);
-    rows.push(("identity", c.id.clone()));
-    let status = c.status.clone().unwrap_or_else(|| "-".into());
+    rows.push(("identity", c.id.to_string()));
+    let status = c.status.as_deref().unwrap_or("-").to_string();
     rows.push((
         "status",
         format!(
@@ -303,17 +303,17 @@ pub(super) mod tests {
 
     pub(in super::super) fn check(name: &str, phase: &str, status: &str) -> CheckStatus {
         CheckStatus {
-            id: format!("{name} id"),
+            id: format!("{name} id").into(),
             name: name.into(),
             target: "web1".into(),
-            phase: phase.into(),
-            status: Some(status.into()),
+            phase: phase.to_string().into(),
+            status: Some(status.to_string().into()),
             failed_runs: if phase == "ok" { 0 } else { 1 },
             max_runs: 2,
             since: (phase != "ok").then_some(1_000),
             last_run: Some(1_090),
             duration: Some(0.25),
-            output: format!("{name} says {status}"),
+            output: format!("{name} says {status}").into(),
             ..CheckStatus::default()
         }
     }

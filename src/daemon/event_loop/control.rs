@@ -22,6 +22,14 @@ fn phase_text(t: &Tracked) -> String {
     }
 }
 
+/// The first line of `output`, sharing it when it is all one line.
+fn first_line(output: &Arc<str>) -> Arc<str> {
+    match output.split_once('\n') {
+        None => Arc::clone(output),
+        Some((first, _)) => Arc::from(first),
+    }
+}
+
 impl<C: Clock> Daemon<C> {
     /// A control request the loop answers (`reload` is the runner's: it
     /// reads the config). The answer waits in [`Daemon::take_answers`].
@@ -302,9 +310,9 @@ impl<C: Clock> Daemon<C> {
         let (t, v) = (&self.checks[i], self.noise_view(i));
         proto::CheckStatus {
             announced: self.announced(i),
-            id: t.spec.id.to_string(),
-            name: t.spec.name.to_string(),
-            target: t.spec.dest.to_string(),
+            id: Arc::clone(&t.spec.id),
+            name: Arc::clone(&t.spec.name),
+            target: Arc::clone(&t.spec.dest),
             phase: match (t.alert.phase, &v.unreachable_by) {
                 (Phase::Ok, _) => "ok",
                 (_, Some(_)) => "unreachable",
@@ -315,13 +323,13 @@ impl<C: Clock> Daemon<C> {
             unreachable_by: v.unreachable_by,
             flap_percent: v.flap_percent,
             flapping: v.flapping,
-            status: t.alert.last_status.map(|s| s.as_str().to_string()),
+            status: t.alert.last_status.map(|s| s.as_str().into()),
             failed_runs: t.alert.failed_runs,
             max_runs: t.spec.retry + 1,
             since: t.alert.outage_start.map(proto::unix_secs),
             last_run: t.last_run.map(proto::unix_secs),
             duration: t.took_ms.map(|ms| f64::from(ms.get()) / 1000.0),
-            output: t.last_output.lines().next().unwrap_or("").to_string(),
+            output: first_line(&t.last_output),
             ack: self.quiet.acks.get(&*t.spec.id).map(|a| proto::AckView {
                 by: a.by.clone(),
                 comment: a.comment.clone(),

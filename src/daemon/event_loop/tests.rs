@@ -711,7 +711,7 @@ fn the_http_snapshot_counts_transitions_and_keeps_durations_only_while_listening
         .report
         .checks
         .iter()
-        .position(|c| c.name == "a")
+        .position(|c| &*c.name == "a")
         .unwrap();
     assert_eq!(snap.recent[a], vec![0.25, 0.5]);
     assert_eq!(

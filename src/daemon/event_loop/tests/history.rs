@@ -91,7 +91,7 @@ fn a_restart_reads_the_figures_back_and_a_new_check_starts_at_100() {
         report
             .checks
             .iter()
-            .find(|c| c.name == n)
+            .find(|c| &*c.name == n)
             .unwrap()
             .availability
     };
