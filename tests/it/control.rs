@@ -253,6 +253,101 @@ fn garbage_and_a_10_mb_line_get_an_error_answer_and_the_daemon_carries_on() {
     assert!(d.stop().success(), "{}", d.stderr());
 }
 
+/// The names in a `status --json` answer, and whether the daemon gave it.
+fn json_names(out: &Output) -> (Vec<String>, bool) {
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status --json is JSON");
+    let names = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_string())
+        .collect();
+    (names, v["daemon"] == true)
+}
+
+#[test]
+fn status_only_and_problems_list_just_the_checks_asked_for() {
+    let r = Rig::new(
+        0.3,
+        r#"add(plugin("check_dummy", ["0", "all fine"]), #{ name: "calm", target_name: "db1" });
+add(plugin("check_dummy", ["0", "all fine"]), #{ name: "quiet", target_name: "db2" });"#,
+    );
+    r.set_status(2, "CRITICAL - down hard");
+    let mut d = r.daemon();
+    r.wait_phase("problem");
+    let names = |args: &[&str]| json_names(&r.picomon(args));
+    let (all, from_daemon) = names(&["status", "--json"]);
+    assert!(from_daemon);
+    assert!(all.len() >= 3, "{all:?}");
+    assert_eq!(names(&["status", "--json", "--problems"]).0, ["flappy"]);
+    assert_eq!(names(&["status", "--json", "--only", "calm"]).0, ["calm"]);
+    // A glob on the target, and on "NAME on TARGET".
+    assert_eq!(
+        names(&["status", "--json", "--only", "db*"]).0,
+        ["calm", "quiet"]
+    );
+    assert_eq!(
+        names(&["status", "--json", "--only", "q* on db2"]).0,
+        ["quiet"]
+    );
+    assert_eq!(
+        names(&["status", "--json", "--only", "db*", "--problems"]).0,
+        Vec::<String>::new()
+    );
+    // The exit code counts the checks shown: none of these is in PROBLEM.
+    let out = r.picomon(&["status", "--only", "db*"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let table = text(&out.stdout);
+    assert!(
+        table.contains("calm") && table.contains("quiet") && !table.contains("flappy"),
+        "{table}"
+    );
+    assert!(d.stop().success(), "{}", d.stderr());
+}
+
+#[test]
+fn status_and_the_http_pages_are_answered_while_the_loop_is_busy() {
+    let r = Rig::new(0.3, r#"config.listen = "127.0.0.1:0";"#);
+    let mut d = r.daemon();
+    let port = support::listening_port(&d, 1);
+    // A first read: the loop publishes its status from now on.
+    assert!(json_names(&r.picomon(&["status", "--json"])).0.contains(&"flappy".to_string()));
+    // The next config reads checks from a FIFO: reloading it keeps the
+    // loop in the read until the test writes, so whatever is answered
+    // meanwhile is answered without the loop.
+    let fifo = r.dir().join("commands.fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    r.write_config(
+        0.3,
+        &format!(
+            "config.listen = \"127.0.0.1:{port}\";\npcrunner_commands(\"{}\");",
+            fifo.display()
+        ),
+    );
+    d.signal(libc::SIGHUP);
+    // Opening the FIFO for writing returns once the loop opened it to read.
+    let mut writer = fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    let state = r.state().display().to_string();
+    let out = r.sb.run(&["status", "--json", "--state-dir", &state]);
+    let (names, from_daemon) = json_names(&out);
+    assert!(from_daemon && names.contains(&"flappy".to_string()), "{out:?}");
+    let out = r.sb.run(&["status", "--state-dir", &state, "--only", "flappy"]);
+    assert!(text(&out.stdout).contains("flappy"), "{out:?}");
+    for path in ["/metrics", "/api/v1/checks"] {
+        let answer = crate::http::get(port, path);
+        let body = text(&answer.body);
+        assert_eq!(answer.code, 200, "{path}: {}", answer.head);
+        assert!(body.contains("flappy"), "{path}: {body}");
+    }
+    // Released, the loop finishes the reload and runs the checks again.
+    writer.write_all(b"").unwrap();
+    drop(writer);
+    r.wait_runs(2);
+    assert!(d.stop().success(), "{}", d.stderr());
+}
+
 #[test]
 fn silent_clients_hold_their_slots_two_seconds_at_most_and_never_delay_the_checks() {
     let r = Rig::new(0.3, "");

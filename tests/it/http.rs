@@ -57,8 +57,8 @@ add(plugin("{plugin}", ["{d}/runs", "{d}/status"]), #{{ name: "flappy", target_n
 /// An answer: status code, head (lower-cased header names) and body.
 pub(crate) struct Answer {
     pub(crate) code: u16,
-    head: String,
-    body: Vec<u8>,
+    pub(crate) head: String,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Answer {
