@@ -110,10 +110,17 @@ impl Board {
 
     /// Whether a client asked within [`KEEP_PUBLISHING`].
     pub fn wanted(&self) -> bool {
-        let asked = self.asked.load(Ordering::Relaxed);
-        asked > 0
-            && self.epoch.elapsed().as_millis() as u64 + 1 - asked
-                < KEEP_PUBLISHING.as_millis() as u64
+        self.unwanted_at().is_some_and(|at| Instant::now() < at)
+    }
+
+    /// When the snapshot stops being wanted unless someone reads it
+    /// again: the loop wakes then to drop it, so an idle daemon does not
+    /// keep it for the rest of a long tick.
+    pub fn unwanted_at(&self) -> Option<Instant> {
+        match self.asked.load(Ordering::Relaxed) {
+            0 => None,
+            asked => Some(self.epoch + Duration::from_millis(asked - 1) + KEEP_PUBLISHING),
+        }
     }
 
     /// The loop's write; `None` drops the snapshot (readers holding it

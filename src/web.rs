@@ -24,9 +24,9 @@ mod proc_stats;
 mod server;
 mod snapshot;
 
+pub use crate::control::Snapshot;
 pub use proc_stats::ProcessStats;
 pub use server::{start, Listener, MAX_CLIENTS, MAX_CONNECTIONS, MAX_HEAD};
-pub use crate::control::Snapshot;
 pub use snapshot::{Recent, RECENT};
 
 /// How the listener asks the loop: the loop answers on the channel in the

@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 
-from . import config_eval, control, idle, memory, metrics, peers, probes, throughput, tick, timeout
+from . import config_eval, control, idle, large, memory, metrics, peers, probes, throughput, tick, timeout
 from .procs import BenchError
 from .table import ERROR, ROW_IDS, SKIPPED, Table
 
@@ -43,6 +43,7 @@ FULL = dict(
     metrics_checks=10000,
     metrics_requests=20,
     eval=10000,
+    large=(100, 10000, 100000),
     settle=1.0,
 )
 SMOKE = dict(
@@ -66,10 +67,11 @@ SMOKE = dict(
     metrics_checks=100,
     metrics_requests=3,
     eval=100,
+    large=(100, 1000, 10000),
     settle=0.5,
 )
 
-SECTIONS = ("1", "2", "3", "4", "5", "6", "7", "8", "9")
+SECTIONS = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "10")
 
 
 class Ctx:
@@ -161,6 +163,9 @@ def main(argv):
             cr=sizes["ctl_rate"],
             nm=sizes["metrics_checks"],
             ne=sizes["eval"],
+            l1=sizes["large"][0],
+            l2=sizes["large"][1],
+            l3=sizes["large"][2],
         )
     )
     started = datetime.datetime.now(datetime.timezone.utc)
@@ -212,6 +217,9 @@ def main(argv):
     if wants("9.1", "9.2"):
         ctx.log(f"9. config evaluation, {sizes['eval']} checks")
         config_eval.measure(ctx, table, sizes["eval"])
+    if wants("10.1", "10.2", "10.3", "10.4", "10.5", "10.6", "10.7", "10.8"):
+        ctx.log(f"10. the large end: {', '.join(str(n) for n in sizes['large'])} tcp checks")
+        large.measure(ctx, table)
     for rid in ROW_IDS:
         if rid not in table.rows and not wants(rid):
             table.set(rid, "not run (--only)", "", SKIPPED)

@@ -49,6 +49,14 @@ ROWS = [
     ("8.1", "GET /metrics with {nm} checks: the whole answer, loopback"),
     ("9.1", "config evaluation, {ne} checks: picomon --check-config"),
     ("9.2", "an endless loop in the config: picomon --check-config gives up after"),
+    ("10.1", "idle daemon memory, {l1} tcp checks"),
+    ("10.2", "idle daemon memory, {l2} tcp checks"),
+    ("10.3", "idle daemon memory, {l3} tcp checks"),
+    ("10.4", "{l3} tcp checks: private memory after 100 GET /metrics and 10 status --json / before"),
+    ("10.5", "{l3} tcp checks: picomon --check-config peak"),
+    ("10.6", "{l3} tcp checks: GET /metrics, the whole answer, loopback"),
+    ("10.7", "{l3} tcp checks: picomon status --json, wall"),
+    ("10.8", "{l3} tcp checks: config load pinned to one CPU beside 4 busy loops"),
 ]
 ROW_IDS = [r[0] for r in ROWS]
 

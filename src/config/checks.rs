@@ -712,12 +712,30 @@ fn parse_env(what: &str, val: &Dynamic) -> Result<Vec<(String, String)>, String>
         .collect()
 }
 
+/// One probe object per distinct probe: 100,000 `tcp(lo, 80)` checks run
+/// the same spec, so they share it (a probe is immutable data and keeps
+/// nothing between runs). Two probes are the same when their `Debug`
+/// texts are: every probe derives it over all its fields.
+#[derive(Default)]
+struct ProbeSet(std::collections::HashMap<String, Arc<dyn crate::model::Probe>>);
+
+impl ProbeSet {
+    fn get(&mut self, probe: &Arc<dyn crate::model::Probe>) -> Arc<dyn crate::model::Probe> {
+        Arc::clone(
+            self.0
+                .entry(format!("{probe:?}"))
+                .or_insert_with(|| Arc::clone(probe)),
+        )
+    }
+}
+
 /// Fills in defaults and resolves plugin names: the checks as the daemon
 /// runs them. `noise` is each check's resolved [`super::alert_policy::resolve`].
 pub fn finish(b: &Builder, noise: Vec<Option<Box<crate::model::AlertPolicy>>>) -> Vec<CheckSpec> {
     let k = &b.keys;
     let plugin_dirs: Vec<PathBuf> = k.plugin_dirs.iter().map(PathBuf::from).collect();
     let mut strings = crate::model::Interner::default();
+    let mut probes = ProbeSet::default();
     b.checks
         .iter()
         .zip(noise)
@@ -733,6 +751,7 @@ pub fn finish(b: &Builder, noise: Vec<Option<Box<crate::model::AlertPolicy>>>) -
                     program: crate::run::plugin::resolve(&program.to_string_lossy(), &plugin_dirs),
                     args: args.clone(),
                 },
+                CheckKind::Probe(probe) => CheckKind::Probe(probes.get(probe)),
                 other => other.clone(),
             };
             CheckSpec {
@@ -761,6 +780,26 @@ pub fn finish(b: &Builder, noise: Vec<Option<Box<crate::model::AlertPolicy>>>) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_same_probe_is_kept_once_and_shared() {
+        let cfg = crate::config::load_str(
+            std::path::Path::new("t.rhai"),
+            r#"let lo = host("lo", #{ ipv4: "127.0.0.1" });
+add(tcp(lo, 80), #{ name: "a" });
+add(tcp(lo, 80), #{ name: "b" });
+add(tcp(lo, 81), #{ name: "c" });"#,
+        )
+        .unwrap();
+        let probe = |i: usize| match &cfg.checks[i].kind {
+            CheckKind::Probe(p) => Arc::clone(p),
+            other => panic!("{other:?}"),
+        };
+        assert!(Arc::ptr_eq(&probe(0), &probe(1)));
+        assert!(!Arc::ptr_eq(&probe(0), &probe(2)));
+        // Same target: one string.
+        assert!(Arc::ptr_eq(&cfg.checks[0].dest, &cfg.checks[2].dest));
+    }
 
     #[test]
     fn identity_quotes_ambiguous_args() {

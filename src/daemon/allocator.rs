@@ -5,16 +5,21 @@
 //! spec; once the daemon has taken the checks, most of that is freed, but
 //! glibc's allocator keeps the freed pages in its arenas. [`trim_heap`]
 //! gives them back with `malloc_trim(0)`. The daemon calls it after
-//! start-up and after a reload, and once more when the first tick after
-//! each has run every check at once (10,000 results at once, freed once
-//! handled): the only times it frees that much at once. A later tick's
-//! runs are spread by `every` and reuse what the last one freed, so
-//! trimming every tick would only move pages back and forth.
+//! start-up and after a reload, and when the runs of a tick are done if
+//! the tick was the first after either (every check at once) or started
+//! [`BURST`] runs or more: their results, outputs and queue entries were
+//! allocated at once and are freed once handled. Measured with 100,000
+//! `tcp` checks, glibc kept 30 MiB of such freed heap from tick 2 on when
+//! only the first tick was trimmed. A tick of fewer runs reuses what the
+//! last one freed, so trimming it would only move pages back and forth.
 //!
 //! The executable's own code pages are left alone: they are shared page
 //! cache that the kernel reclaims under memory pressure anyway, so dropping
 //! them from the process would lower its RSS figure but no memory the
 //! machine really has to keep for it.
+
+/// Runs in one tick from which its end returns the freed heap.
+pub const BURST: usize = 1000;
 
 /// Sets glibc's trim threshold to its documented default, 128 KiB, which
 /// also fixes it there: left alone, glibc raises the threshold (and the

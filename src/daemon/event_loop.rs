@@ -241,7 +241,8 @@ pub struct Daemon<C: Clock> {
     /// started (for the debug line when they are all done).
     tick_started: (u64, MonoMicros, usize),
     /// Set by start-up and reload: the first tick after them runs every
-    /// check at once, and what it frees is returned when it is done.
+    /// check at once, and what it frees is returned when it is done (as
+    /// after any tick of [`super::allocator::BURST`] runs or more).
     trim_after_tick: bool,
     dirty: bool,
     overload: OverloadLog,
@@ -813,7 +814,8 @@ impl<C: Clock> Daemon<C> {
             );
             self.flush();
             self.save_if_dirty();
-            if std::mem::take(&mut self.trim_after_tick) {
+            // A burst of results was allocated and freed: give it back.
+            if std::mem::take(&mut self.trim_after_tick) || n >= super::allocator::BURST {
                 super::allocator::trim_heap();
             }
         }

@@ -77,13 +77,29 @@ impl<T> Inbox<T> {
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
-        q.drain(..).collect()
+        take_all(&mut q)
     }
 
     /// Everything queued, without waiting.
     pub fn take(&self) -> Vec<T> {
-        self.lock().drain(..).collect()
+        take_all(&mut self.lock())
     }
+}
+
+/// Queue entries kept allocated between batches; a burst beyond them
+/// (a tick's results) is given back once taken.
+const KEEP: usize = 256;
+
+/// Empties `q` into a vector of exactly its length, and shrinks the queue
+/// back to [`KEEP`] entries after a burst: a tick of 100,000 results would
+/// otherwise keep room for as many until the daemon stops.
+fn take_all<T>(q: &mut VecDeque<T>) -> Vec<T> {
+    let mut all = Vec::with_capacity(q.len());
+    all.extend(q.drain(..));
+    if q.capacity() > KEEP {
+        q.shrink_to(KEEP);
+    }
+    all
 }
 
 #[cfg(test)]
@@ -102,6 +118,23 @@ mod tests {
         assert!(inbox
             .wait_until(Instant::now() + Duration::from_millis(1))
             .is_empty());
+    }
+
+    #[test]
+    fn the_queue_gives_a_burst_back_once_taken() {
+        let inbox = Inbox::default();
+        for i in 0..100_000 {
+            inbox.push(i);
+        }
+        assert!(inbox.lock().capacity() >= 100_000);
+        let all = inbox.take();
+        assert_eq!(all.len(), 100_000);
+        assert_eq!(all.capacity(), 100_000, "sized exactly");
+        assert!(
+            inbox.lock().capacity() <= 2 * KEEP,
+            "{}",
+            inbox.lock().capacity()
+        );
     }
 
     #[test]

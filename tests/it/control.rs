@@ -312,7 +312,9 @@ fn status_and_the_http_pages_are_answered_while_the_loop_is_busy() {
     let mut d = r.daemon();
     let port = support::listening_port(&d, 1);
     // A first read: the loop publishes its status from now on.
-    assert!(json_names(&r.picomon(&["status", "--json"])).0.contains(&"flappy".to_string()));
+    assert!(json_names(&r.picomon(&["status", "--json"]))
+        .0
+        .contains(&"flappy".to_string()));
     // The next config reads checks from a FIFO: reloading it keeps the
     // loop in the read until the test writes, so whatever is answered
     // meanwhile is answered without the loop.
@@ -332,8 +334,12 @@ fn status_and_the_http_pages_are_answered_while_the_loop_is_busy() {
     let state = r.state().display().to_string();
     let out = r.sb.run(&["status", "--json", "--state-dir", &state]);
     let (names, from_daemon) = json_names(&out);
-    assert!(from_daemon && names.contains(&"flappy".to_string()), "{out:?}");
-    let out = r.sb.run(&["status", "--state-dir", &state, "--only", "flappy"]);
+    assert!(
+        from_daemon && names.contains(&"flappy".to_string()),
+        "{out:?}"
+    );
+    let out =
+        r.sb.run(&["status", "--state-dir", &state, "--only", "flappy"]);
     assert!(text(&out.stdout).contains("flappy"), "{out:?}");
     for path in ["/metrics", "/api/v1/checks"] {
         let answer = crate::http::get(port, path);

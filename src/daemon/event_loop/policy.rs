@@ -505,7 +505,10 @@ impl<C: Clock> Daemon<C> {
             .iter()
             .filter_map(|t| {
                 let p = t.held_by()? as usize;
-                Some((t.spec.id.to_string(), self.checks.get(p)?.spec.id.to_string()))
+                Some((
+                    t.spec.id.to_string(),
+                    self.checks.get(p)?.spec.id.to_string(),
+                ))
             })
             .collect()
     }

@@ -78,7 +78,9 @@ impl<C: Clock> Daemon<C> {
             crate::model::identity::find(&known, &w).ok()
         });
         let index = &self.index;
-        self.standby.owned.retain(|id| index.contains_key(id.as_str()));
+        self.standby
+            .owned
+            .retain(|id| index.contains_key(id.as_str()));
         self.standby
             .left_to_peer
             .retain(|id, _| index.contains_key(id.as_str()));
@@ -231,8 +233,9 @@ impl<C: Clock> Daemon<C> {
     /// lapse: its outages are announced here. Before a batch is gated.
     pub(super) fn standby_drop_down_peers(&mut self) {
         let (checks, index) = (&self.checks, &self.index);
-        let down =
-            |id: &String| index.get(id.as_str()).map(|&i| checks[i].alert.phase) == Some(Phase::Problem);
+        let down = |id: &String| {
+            index.get(id.as_str()).map(|&i| checks[i].alert.phase) == Some(Phase::Problem)
+        };
         self.standby.left_to_peer.retain(|id, peer| {
             if down(peer) {
                 log::info!(
