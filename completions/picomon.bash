@@ -779,12 +779,16 @@ _picomon() {
             return 0
             ;;
         picomon__subcmd__status)
-            opts="-c -h --json --problems --config --state-dir --help"
+            opts="-c -h --json --problems --only --config --state-dir --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --only)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     local oldifs
                     if [ -n "${IFS+x}" ]; then

@@ -49,6 +49,7 @@ complete -c picomon -n "__fish_picomon_needs_command" -f -a "reload" -d 'Reload 
 complete -c picomon -n "__fish_picomon_needs_command" -f -a "ping" -d 'Tell a heartbeat check "it ran" (exit 1 when not recorded); with `-- COMMAND ARGS...`: ping --start, run COMMAND, ping with its exit status and the tail of its output'
 complete -c picomon -n "__fish_picomon_needs_command" -f -a "history" -d 'The outages in the log (state_dir/history), newest first; needs no running daemon'
 complete -c picomon -n "__fish_picomon_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c picomon -n "__fish_picomon_using_subcommand status" -l only -d 'Only checks whose name, identity, target or "NAME on TARGET" matches this glob (`*`, `?`)' -r
 complete -c picomon -n "__fish_picomon_using_subcommand status" -s c -l config -d 'Config file; else $PICOMON_CONFIG, else ./config.rhai, else the only *.rhai in /etc/picomon (example.rhai aside)' -r -F
 complete -c picomon -n "__fish_picomon_using_subcommand status" -l state-dir -d 'Overrides config.state_dir (subcommands: where the daemon\'s socket is)' -r -f -a "(__fish_complete_directories)"
 complete -c picomon -n "__fish_picomon_using_subcommand status" -l json -d 'JSON instead of the table ("daemon": false and the saved state when no daemon answers)'
