@@ -236,6 +236,10 @@ pub struct Daemon<C: Clock> {
     outputs: Outputs,
     /// Transitions since the last hand-over, with the check's position.
     pending: Vec<(usize, Notice)>,
+    /// Hand-overs of transitions so far: the runner publishes the status
+    /// at once after a batch that had one, so a reader that saw the mail
+    /// sees its cause.
+    flushes: u64,
     running: usize,
     /// The last tick: its number, when it started and how many runs it
     /// started (for the debug line when they are all done).
@@ -318,6 +322,7 @@ impl<C: Clock> Daemon<C> {
             notifier,
             outputs,
             pending: Vec::new(),
+            flushes: 0,
             running: 0,
             tick_started: (0, 0, 0),
             trim_after_tick: true,
@@ -396,6 +401,11 @@ impl<C: Clock> Daemon<C> {
     /// What the health rule judges, as of the last tick.
     pub fn health_facts(&self) -> &crate::health::Facts {
         &self.health
+    }
+
+    /// How many batches of transitions were handed to the notifier.
+    pub fn flushes(&self) -> u64 {
+        self.flushes
     }
 
     /// Runs in progress.
@@ -827,6 +837,7 @@ impl<C: Clock> Daemon<C> {
         if self.pending.is_empty() {
             return;
         }
+        self.flushes += 1;
         let mut batch = std::mem::take(&mut self.pending);
         crate::sort::by_key(&mut batch, |(i, _)| *i);
         let batch = self.resolve_deps(batch);

@@ -104,6 +104,7 @@ fn drive(
         }
         let events = inbox.wait_until(deadline);
         let woke = !events.is_empty();
+        let flushes = d.flushes();
         for event in events {
             match event {
                 Event::Result { id, outcome } => d.on_result(&id, outcome),
@@ -142,6 +143,9 @@ fn drive(
         if ticked {
             crate::health::board().publish(std::time::Instant::now(), d.health_facts().clone());
         }
+        // Transitions went to the notifier: publish now, not after the
+        // usual pause, so `status` read after the mail shows its cause.
+        publisher.force |= d.flushes() != flushes;
         publisher.after_batch(d, published, woke || ticked);
         for (call, answer) in d.take_answers() {
             call.answer(answer);

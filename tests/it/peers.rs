@@ -435,7 +435,10 @@ fn a_standby_takes_over_when_the_network_to_its_primary_is_cut() {
     wait_until(LONG, "the takeover mail", || {
         (count("[B] PICOMON: taking over from mon1") == 1).then_some(())
     });
-    assert_eq!(b.check("mon1")["status"], "CRITICAL");
+    // The status B publishes right after it handed the mail over.
+    wait_until(LONG, "B to show mon1 CRITICAL", || {
+        (b.check("mon1")["status"] == "CRITICAL").then_some(())
+    });
 
     // What fails now is told by B, once; A's mail cannot get out.
     set_plugin_status(shared.dir.path(), 2, "down");
