@@ -36,10 +36,20 @@ impl<C: Clock> Daemon<C> {
     pub fn control(&mut self, call: Call) {
         let now = self.now();
         let answer = match &call.request {
-            Request::Status { .. } => Response {
-                status: Some(self.status_report()),
-                ..Response::default()
-            },
+            // The server answers from the published status; a caller
+            // handing the loop the request itself gets the same answer.
+            Request::Status { only, problems } => {
+                let mut report = self.status_report();
+                let filter = proto::Filter {
+                    only: only.as_deref(),
+                    problems: *problems,
+                };
+                report.checks.retain(|c| filter.keeps(c));
+                Response {
+                    status: Some(report),
+                    ..Response::default()
+                }
+            }
             Request::Check { check } => match self.find(check) {
                 Err(e) => Response::error(e),
                 Ok(i) => Response {
