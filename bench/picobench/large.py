@@ -54,10 +54,21 @@ def config(ctx, tag, ports, n, listen=False):
     return configs.write(os.path.join(ctx.work, tag + ".rhai"), text), state
 
 
+TIME = "/usr/bin/time"
+
+
 def run_peak(argv, workdir, tag, timeout, preexec=None):
-    """Runs argv to its end: (wall s, CPU s, peak RSS KiB, exit code, stderr)."""
+    """Runs argv to its end: (wall s, CPU s, peak RSS KiB, exit code, stderr).
+
+    The peak is what GNU time reports for its own child when it is
+    installed: Linux keeps the larger of the old and the new peak across
+    exec, so wait4's ru_maxrss of a child of this (large) Python process
+    would report Python's size for any small program."""
     out_path = os.path.join(workdir, tag + ".out")
     err_path = os.path.join(workdir, tag + ".err")
+    peak_path = os.path.join(workdir, tag + ".peak")
+    if os.access(TIME, os.X_OK):
+        argv = [TIME, "-f", "%M", "-o", peak_path] + argv
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         start = time.monotonic()
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, preexec_fn=preexec)
@@ -74,7 +85,11 @@ def run_peak(argv, workdir, tag, timeout, preexec=None):
         wall = time.monotonic() - start
     with open(err_path, errors="replace") as f:
         text = f.read()
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, os.waitstatus_to_exitcode(status), text
+    peak = usage.ru_maxrss
+    if argv[0] == TIME:
+        with open(peak_path) as f:
+            peak = int(f.read().split()[-1])
+    return wall, usage.ru_utime + usage.ru_stime, peak, os.waitstatus_to_exitcode(status), text
 
 
 def idle_private(ctx, d, n):
