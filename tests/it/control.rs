@@ -323,6 +323,7 @@ fn status_and_the_http_pages_are_answered_while_the_loop_is_busy() {
     assert!(made.success());
     r.write_config(
         0.3,
+        "",
         &format!(
             "config.listen = \"127.0.0.1:{port}\";\npcrunner_commands(\"{}\");",
             fifo.display()
