@@ -274,7 +274,7 @@ fn status_only_and_problems_list_just_the_checks_asked_for() {
 add(plugin("check_dummy", ["0", "all fine"]), #{ name: "quiet", target_name: "db2" });"#,
     );
     r.set_status(2, "CRITICAL - down hard");
-    let mut d = r.daemon();
+    let mut d = r.daemon_ready();
     r.wait_phase("problem");
     let names = |args: &[&str]| json_names(&r.picomon(args));
     let (all, from_daemon) = names(&["status", "--json"]);
@@ -309,7 +309,7 @@ add(plugin("check_dummy", ["0", "all fine"]), #{ name: "quiet", target_name: "db
 #[test]
 fn status_and_the_http_pages_are_answered_while_the_loop_is_busy() {
     let r = Rig::new(0.3, r#"config.listen = "127.0.0.1:0";"#);
-    let mut d = r.daemon();
+    let mut d = r.daemon_ready();
     let port = support::listening_port(&d, 1);
     // A first read: the loop publishes its status from now on.
     assert!(json_names(&r.picomon(&["status", "--json"]))
