@@ -452,6 +452,7 @@ fn silence(r: &mut Rig, pattern: &str, secs: u64) -> Response {
             pattern: pattern.into(),
             for_secs: secs,
             comment: "deploy".into(),
+            mail_from: None,
         },
     )
     .unwrap()
@@ -544,6 +545,7 @@ fn an_ack_goes_to_the_thread_and_ends_at_the_next_status_change() {
         comment: "on it".into(),
         for_secs: None,
         sticky,
+        mail_from: None,
     };
     r.end("a", Status::Ok);
     let answer = ask(&mut r, ack(false)).unwrap();
@@ -577,6 +579,7 @@ fn an_ack_goes_to_the_thread_and_ends_at_the_next_status_change() {
             comment: "on it".into(),
             for_secs: None,
             sticky: true,
+            mail_from: None,
         },
     )
     .unwrap();
@@ -673,6 +676,7 @@ fn a_report_lists_an_acknowledged_problem_apart() {
             comment: "on it".into(),
             for_secs: Some(60),
             sticky: false,
+            mail_from: None,
         },
     );
     let text = report(&r);
