@@ -117,9 +117,16 @@ pub fn automated_address(addr: &str) -> bool {
     matches!(
         local.as_str(),
         "mailer-daemon" | "postmaster" | "root" | "nobody" | "listserv" | "majordomo"
-    ) || ["noreply", "no-reply", "no_reply", "donotreply", "do-not-reply", "do_not_reply"]
-        .iter()
-        .any(|n| local.contains(n))
+    ) || [
+        "noreply",
+        "no-reply",
+        "no_reply",
+        "donotreply",
+        "do-not-reply",
+        "do_not_reply",
+    ]
+    .iter()
+    .any(|n| local.contains(n))
         || local.starts_with("owner-")
         || local.starts_with("bounce")
         || local.ends_with("-request")

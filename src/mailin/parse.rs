@@ -83,10 +83,7 @@ pub fn headers(head: &[u8]) -> Result<Vec<(String, String)>, String> {
         }
         if line.starts_with([' ', '\t']) {
             let Some(last) = out.last_mut() else {
-                return Err(format!(
-                    "header line {} continues no field",
-                    n + 1
-                ));
+                return Err(format!("header line {} continues no field", n + 1));
             };
             last.1.push(' ');
             last.1.push_str(line.trim());
@@ -141,7 +138,12 @@ fn header_of<'a>(headers: &'a [(String, String)], name: &str) -> &'a str {
 /// ASCII either way).
 fn body_text(headers: &[(String, String)], body: &[u8], depth: usize) -> String {
     let ctype = header_of(headers, "Content-Type");
-    let main = ctype.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let main = ctype
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     if main.starts_with("multipart/") {
         let Some(boundary) = param(ctype, "boundary").filter(|b| !b.is_empty()) else {
             return String::new();
@@ -180,7 +182,9 @@ fn body_text(headers: &[(String, String)], body: &[u8], depth: usize) -> String 
         }
         _ => body.to_vec(),
     };
-    let charset = param(ctype, "charset").unwrap_or_default().to_ascii_lowercase();
+    let charset = param(ctype, "charset")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     match String::from_utf8(bytes) {
         Ok(s) => s,
         Err(e) if charset.is_empty() || charset.contains("utf") => {
@@ -364,10 +368,11 @@ pub fn command(text: &str) -> Result<Command, NoCommand> {
     };
     match word.as_str() {
         "ack" => {
-            let (first, after) = rest
-                .split_once(char::is_whitespace)
-                .unwrap_or((rest, ""));
-            if first.trim_end_matches([':', ',', '.', '!']).eq_ignore_ascii_case("sticky") {
+            let (first, after) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+            if first
+                .trim_end_matches([':', ',', '.', '!'])
+                .eq_ignore_ascii_case("sticky")
+            {
                 Ok(Command::Ack {
                     sticky: true,
                     message: comment(after),
@@ -380,13 +385,9 @@ pub fn command(text: &str) -> Result<Command, NoCommand> {
             }
         }
         "unack" if rest.is_empty() => Ok(Command::Unack),
-        "unack" => Err(NoCommand::Bad(
-            "`unack` takes nothing after it".to_string(),
-        )),
+        "unack" => Err(NoCommand::Bad("`unack` takes nothing after it".to_string())),
         "silence" => {
-            let (dur, after) = rest
-                .split_once(char::is_whitespace)
-                .unwrap_or((rest, ""));
+            let (dur, after) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
             if dur.is_empty() {
                 return Err(NoCommand::Bad(
                     "`silence` needs a duration, as in `silence 2h`".into(),
@@ -478,9 +479,15 @@ mod tests {
                 message: m.into(),
             })
         };
-        assert_eq!(command("\n\nack on it\n\nOn Mon, picomon wrote:\n> PROBLEM"), ack(false, "on it"));
+        assert_eq!(
+            command("\n\nack on it\n\nOn Mon, picomon wrote:\n> PROBLEM"),
+            ack(false, "on it")
+        );
         assert_eq!(command("Ack: looking\n"), ack(false, "looking"));
-        assert_eq!(command("ACK sticky disk swap tonight"), ack(true, "disk swap tonight"));
+        assert_eq!(
+            command("ACK sticky disk swap tonight"),
+            ack(true, "disk swap tonight")
+        );
         assert_eq!(command("ack"), ack(false, ""));
         assert_eq!(
             command("silence 2h deploy\n> ack"),
@@ -499,10 +506,7 @@ mod tests {
             command("On Mon, Dec 7, picomon wrote:\n> x\nack"),
             Err(NoCommand::Missing(String::new()))
         );
-        assert_eq!(
-            command("Hi,\nack"),
-            Err(NoCommand::Missing("Hi,".into()))
-        );
+        assert_eq!(command("Hi,\nack"), Err(NoCommand::Missing("Hi,".into())));
         assert!(matches!(command("silence"), Err(NoCommand::Bad(_))));
         assert!(matches!(command("silence soon"), Err(NoCommand::Bad(_))));
         assert!(matches!(command("unack please"), Err(NoCommand::Bad(_))));

@@ -808,7 +808,10 @@ pub fn send_or_queue<'a>(
     });
     let why = match sent {
         Ok(d) if d.refused.is_empty() => {
-            return Ok(QueuedMail::SentDirectly(format!("{}: {}", d.server, d.answer)))
+            return Ok(QueuedMail::SentDirectly(format!(
+                "{}: {}",
+                d.server, d.answer
+            )))
         }
         Ok(d) => format!("refused: {}", d.refusals()),
         Err(e) => e,

@@ -95,9 +95,7 @@ impl<C: Clock> Daemon<C> {
                 let until = now
                     .steady
                     .saturating_add((*for_secs as i64).saturating_mul(1_000_000));
-                let id = self
-                    .quiet
-                    .silence(pattern, &by, comment, now.steady, until);
+                let id = self.quiet.silence(pattern, &by, comment, now.steady, until);
                 self.quiet_dirty = true;
                 self.save_quiet_if_dirty();
                 let n = self

@@ -330,9 +330,7 @@ pub fn parse_thread_id(id: &str) -> Option<ThreadRef> {
     let token = rest
         .last()
         .and_then(|p| p.strip_prefix(TOKEN_MARK))
-        .filter(|t| {
-            t.len() == super::token::TOKEN_HEX && t.bytes().all(|b| b.is_ascii_hexdigit())
-        })
+        .filter(|t| t.len() == super::token::TOKEN_HEX && t.bytes().all(|b| b.is_ascii_hexdigit()))
         .map(str::to_string);
     let kind_parts = rest.len() - usize::from(token.is_some());
     // Nothing, or KIND.AT (an update, reminder, ack mail, ...).
@@ -649,10 +647,7 @@ impl Composer {
     }
 
     /// Adds `Reply-To: emails.reply_to` to a thread mail.
-    fn with_reply_to(
-        &self,
-        b: lettre::message::MessageBuilder,
-    ) -> lettre::message::MessageBuilder {
+    fn with_reply_to(&self, b: lettre::message::MessageBuilder) -> lettre::message::MessageBuilder {
         match &self.reply_to {
             Some(r) => b.reply_to(r.clone()),
             None => b,
@@ -1171,6 +1166,76 @@ pub(crate) mod tests {
         head.split("\r\n")
             .filter_map(|l| l.strip_prefix(&format!("{name}: ")))
             .collect()
+    }
+
+    #[test]
+    fn thread_mails_invite_replies_and_carry_the_thread_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "0123456789abcdef-test-secret\n").unwrap();
+        let mut e = email_config();
+        e.reply_to = "picomon-in@example.org".into();
+        e.ack_secret_file = secret.display().to_string();
+        let c = Composer::new(&e).unwrap();
+        let key = ThreadKey::read(&secret).unwrap();
+        let p = notice(TransitionKind::Problem, Status::Critical, "down");
+        let u = notice(TransitionKind::Update, Status::Critical, "still down");
+        for (n, root) in [(&p, true), (&u, false)] {
+            let thread = InThread {
+                start: n.transition.outage_start,
+                subject: None,
+                root,
+                root_id: None,
+            };
+            let m = unfolded(&c.transition_in(n, thread, 5).unwrap());
+            assert_eq!(header(&m, "Reply-To"), vec!["picomon-in@example.org"]);
+            assert!(
+                m.contains(
+                    "Reply with `ack`, `ack sticky` or `silence 2h` to picomon-in@example.org"
+                ),
+                "{m}"
+            );
+            let r = parse_thread_id(header(&m, "Message-ID")[0]).unwrap();
+            assert_eq!(r.check_hash, stable_hash(&n.check_id));
+            assert_eq!(r.start, n.transition.outage_start);
+            assert!(key.verify(&n.check_id, r.start, r.token.as_deref().unwrap()));
+            if !root {
+                let parent = parse_thread_id(header(&m, "In-Reply-To")[0]).unwrap();
+                assert_eq!(parent.token, r.token);
+            }
+        }
+        // Without the settings: no Reply-To, no invitation, no token.
+        let plain = Composer::new(&email_config()).unwrap();
+        let m = unfolded(&plain.transition(&p, None, 5).unwrap());
+        assert!(header(&m, "Reply-To").is_empty());
+        assert!(!m.contains("Reply with"));
+        let r = parse_thread_id(header(&m, "Message-ID")[0]).unwrap();
+        assert_eq!(r.token, None);
+        // An unreadable secret is an error that names the setting.
+        e.ack_secret_file = "/nonexistent/secret".into();
+        assert!(Composer::new(&e)
+            .unwrap_err()
+            .contains("config.emails.ack_secret_file /nonexistent/secret"));
+    }
+
+    #[test]
+    fn only_thread_ids_are_read_as_threads() {
+        let r = parse_thread_id("<picomon.00000000000000ff.17.update.18@host1>").unwrap();
+        assert_eq!(
+            (r.check_hash, r.start, r.token, r.host.as_str()),
+            (255, 17, None, "host1")
+        );
+        for other in [
+            "<picomon.digest.17@host1>",
+            "<picomon.report.17@host1>",
+            "<picomon.00ff.17@host1>",
+            "<picomon.00000000000000ff.x@host1>",
+            "<picomon.00000000000000ff.17.update@host1>",
+            "<someone.00000000000000ff.17@host1>",
+            "<picomon.00000000000000ff.17>",
+        ] {
+            assert_eq!(parse_thread_id(other), None, "{other}");
+        }
     }
 
     #[test]

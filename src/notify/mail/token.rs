@@ -82,7 +82,10 @@ impl ThreadKey {
     /// The token of the thread of `check_id`'s outage that started at
     /// `start`: [`TOKEN_HEX`] lowercase hex digits.
     pub fn token(&self, check_id: &str, start: UnixMicros) -> String {
-        let mac = hmac_sha256(&self.0, format!("picomon-thread\n{check_id}\n{start}").as_bytes());
+        let mac = hmac_sha256(
+            &self.0,
+            format!("picomon-thread\n{check_id}\n{start}").as_bytes(),
+        );
         mac[..TOKEN_HEX / 2]
             .iter()
             .map(|b| format!("{b:02x}"))
@@ -141,7 +144,9 @@ mod tests {
         assert!(!k.verify("http on web1", 5, &t[1..]));
         let other = ThreadKey::from_text("another secret of enough length").unwrap();
         assert!(!other.verify("http on web1", 5, &t));
-        assert!(ThreadKey::from_text("short").unwrap_err().contains("at least 16"));
+        assert!(ThreadKey::from_text("short")
+            .unwrap_err()
+            .contains("at least 16"));
         assert_eq!(format!("{k:?}"), "ThreadKey(..)");
     }
 }
