@@ -253,14 +253,15 @@ pub fn handle(
         Outcome::Done { line, confirm } => {
             log::info!("mail-in: {line}");
             if let (Some(text), Some(to)) = (confirm, answer_to) {
-                answer(cfg, &m, &to, &format!("{text}\n"));
+                // A contact's own command: confirmed every time.
+                answer(cfg, &m, &to, &format!("{text}\n"), false);
             }
             0
         }
         Outcome::Refused(why) => {
             log::info!("mail-in: nothing done: {why}");
             match answer_to {
-                Some(to) => answer(cfg, &m, &to, &refusal_text(&why)),
+                Some(to) => answer(cfg, &m, &to, &refusal_text(&why), true),
                 None => log::info!("mail-in: no sender to answer"),
             }
             0
@@ -424,6 +425,14 @@ fn decide(
             ));
         }
     }
+    if matches!(command, Command::Silence { .. }) && id.contains(['*', '?']) {
+        // The identity is the silence's pattern: a glob character in it
+        // could silence other checks too.
+        return Outcome::Refused(format!(
+            "the identity of {title} has `*` or `?`, which a silence would read as a pattern; \
+             silence it with `picomon silence` on the monitoring host"
+        ));
+    }
     let mail_from = Some(from.clone());
     let (request, confirm) = match command {
         Command::Ack { sticky, message } => (
@@ -473,8 +482,9 @@ fn decide(
 }
 
 /// Sends `body` to `to` in reply to `m`, unless `to` looks automated, is
-/// picomon's own address, or was answered within [`ANSWER_EVERY`].
-fn answer(cfg: &Config, m: &Message, to: &str, body: &str) {
+/// picomon's own address, or (when `limited`) was answered within
+/// [`ANSWER_EVERY`].
+fn answer(cfg: &Config, m: &Message, to: &str, body: &str, limited: bool) {
     let own: Vec<String> = [&cfg.emails.addr_from, &cfg.emails.reply_to]
         .iter()
         .flat_map(|a| parse::addresses(a))
@@ -484,7 +494,10 @@ fn answer(cfg: &Config, m: &Message, to: &str, body: &str) {
         return;
     }
     let now = crate::clock::now_unix_micros();
-    match note_answer(&cfg.state_dir, to, now) {
+    match limited
+        .then(|| note_answer(&cfg.state_dir, to, now))
+        .unwrap_or(Ok(true))
+    {
         Ok(true) => {}
         Ok(false) => {
             log::info!(

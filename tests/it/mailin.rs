@@ -201,6 +201,34 @@ config.emails.ack_secret_file = "@DIR@/ack-secret";
     assert!(answers(&msgs, ops)
         .iter()
         .all(|m| m.one("Auto-Submitted") == "auto-generated"));
+
+    // `unack` and `silence` are confirmed to the contact, each time.
+    let confirmations = |n: usize| {
+        crate::support::wait_until(crate::support::smtp::DEADLINE, "the confirmation", || {
+            let c: Vec<Mail> = answers(&server.received(), ops)
+                .into_iter()
+                .filter(|m| m.one("Auto-Submitted") == "auto-replied")
+                .cloned()
+                .collect();
+            (c.len() >= n).then_some(c)
+        })
+    };
+    send(ops, &reply(ops, &root, "", "unack"));
+    let c = confirmations(1);
+    assert!(
+        c[0].body_decoded.contains("acknowledgement ended"),
+        "{c:#?}"
+    );
+    assert_eq!(ack_of(&t), None);
+    send(ops, &reply(ops, &root, "", "Silence 2h deploy"));
+    let c = confirmations(2);
+    assert!(c[1].body_decoded.contains("silence"), "{c:#?}");
+    let out = t.sb.run(&["-c", &config, "silences"]);
+    let silences = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        silences.contains("by ops@example.org by mail") && silences.contains("deploy"),
+        "{silences}"
+    );
     drop(pf);
     assert!(d.stop().success(), "{}", d.stderr());
 }
