@@ -494,10 +494,12 @@ fn answer(cfg: &Config, m: &Message, to: &str, body: &str, limited: bool) {
         return;
     }
     let now = crate::clock::now_unix_micros();
-    match limited
-        .then(|| note_answer(&cfg.state_dir, to, now))
-        .unwrap_or(Ok(true))
-    {
+    let due = if limited {
+        note_answer(&cfg.state_dir, to, now)
+    } else {
+        Ok(true)
+    };
+    match due {
         Ok(true) => {}
         Ok(false) => {
             log::info!(
