@@ -95,11 +95,13 @@ config.emails.ack_secret_file = "@DIR@/ack-secret";
     let mail_in = format!("|{} -c {config} mail-in", picomon_bin().display());
     let pf = Postfix::start(&t.path("postfix"), port, &[("picomon", &mail_in)]);
     let to = format!("picomon@{DOMAIN}");
-    let mut sent = 0;
-    let mut send = |from: &str, msg: &[u8]| {
+    // Deliveries so far, and those deferred (a daemon that was down).
+    let sent = std::cell::Cell::new(0);
+    let deferred = std::cell::Cell::new(0);
+    let send = |from: &str, msg: &[u8]| {
         pf.send(from, &to, msg);
-        sent += 1;
-        pf.wait_delivered(sent);
+        sent.set(sent.get() + 1);
+        pf.wait_delivered(sent.get(), deferred.get());
     };
 
     // A stranger: one explanation, nothing changes; the same again: no
@@ -178,10 +180,37 @@ config.emails.ack_secret_file = "@DIR@/ack-secret";
     assert_eq!(ack_of(&t), None, "{msgs:#?}");
 
     // A contact's reply acks the check; the thread's ack mail says who,
-    // by mail.
+    // by mail. Sent while the daemon is down, mail-in exits 75: postfix
+    // keeps the reply and delivers it again once the daemon is back.
+    assert!(d.stop().success(), "{}", d.stderr());
     let ops = "ops@example.org";
     let before = server.received().len();
-    send(ops, &reply(&format!("Ops <{ops}>"), &root, "", "ack on it"));
+    pf.send(
+        ops,
+        &to,
+        &reply(&format!("Ops <{ops}>"), &root, "", "ack on it"),
+    );
+    crate::support::wait_until(
+        crate::support::smtp::DEADLINE,
+        "a deferred delivery",
+        || (pf.deferred() >= 1).then_some(()),
+    );
+    assert!(
+        pf.log().contains("no picomon daemon is running"),
+        "{}",
+        pf.log()
+    );
+    assert_eq!(ack_of(&t), None);
+    deferred.set(pf.deferred());
+    let mut d = Daemon::start_anew(t.path(), &["-c", &config, "--user", "nobody"]);
+    sent.set(sent.get() + 1);
+    // Retried every second or so: more deferrals until the daemon listens.
+    crate::support::wait_until(
+        crate::support::smtp::DEADLINE,
+        "the retried delivery",
+        || (pf.delivered() >= sent.get()).then_some(()),
+    );
+    deferred.set(pf.deferred());
     let (by, comment) =
         crate::support::wait_until(WITHIN, "the ack", || ack_of(&t));
     assert_eq!(
