@@ -133,10 +133,21 @@ fn header_of<'a>(headers: &'a [(String, String)], name: &str) -> &'a str {
 
 /// The text of a body: for `multipart/*`, its first text/plain part (one
 /// nested multipart deep, as mail clients send `alternative` inside
-/// `mixed`); else the body itself when it is text. Transfer encodings are
-/// undone; charsets other than UTF-8 are read as Latin-1 (commands are
-/// ASCII either way).
+/// `mixed`), else its first text/html part as text ([`html_text`]); a
+/// single-part body when it is text. Transfer encodings are undone;
+/// charsets other than UTF-8 are read as Latin-1 (commands are ASCII
+/// either way).
 fn body_text(headers: &[(String, String)], body: &[u8], depth: usize) -> String {
+    let plain = text_of(headers, body, depth, "text/plain");
+    if plain.trim().is_empty() {
+        return html_text(&text_of(headers, body, depth, "text/html"));
+    }
+    plain
+}
+
+/// The text of the first part of type `want` (or an untyped single part,
+/// for text/plain).
+fn text_of(headers: &[(String, String)], body: &[u8], depth: usize, want: &str) -> String {
     let ctype = header_of(headers, "Content-Type");
     let main = ctype
         .split(';')
@@ -156,14 +167,14 @@ fn body_text(headers: &[(String, String)], body: &[u8], depth: usize) -> String 
             let Ok(h) = headers_of_part(head) else {
                 continue;
             };
-            let text = body_text(&h, part_body, depth + 1);
+            let text = text_of(&h, part_body, depth + 1, want);
             if !text.trim().is_empty() {
                 return text;
             }
         }
         return String::new();
     }
-    if !(main.is_empty() || main == "text/plain") {
+    if !(main == want || (main.is_empty() && want == "text/plain")) {
         return String::new();
     }
     let cte = header_of(headers, "Content-Transfer-Encoding").to_ascii_lowercase();
@@ -192,6 +203,40 @@ fn body_text(headers: &[(String, String)], body: &[u8], depth: usize) -> String 
         }
         Err(e) => e.into_bytes().iter().map(|&b| char::from(b)).collect(),
     }
+}
+
+/// The text of an HTML reply (a client that sends no text part): tags
+/// removed, block ends and `<br>` as line ends, a quote (`<blockquote>`)
+/// marked with `>`, the common entities read.
+pub fn html_text(html: &str) -> String {
+    let mut out = String::new();
+    let mut rest = html;
+    while let Some(open) = rest.find('<') {
+        out.push_str(&rest[..open]);
+        let Some(len) = rest[open..].find('>') else {
+            rest = "";
+            break;
+        };
+        let tag = rest[open + 1..open + len].trim().to_ascii_lowercase();
+        let name = tag
+            .trim_start_matches('/')
+            .split(|c: char| c.is_whitespace() || c == '/')
+            .next()
+            .unwrap_or("");
+        match name {
+            "br" | "p" | "div" | "tr" | "li" => out.push('\n'),
+            "blockquote" if !tag.starts_with('/') => out.push_str("\n> "),
+            _ => {}
+        }
+        rest = &rest[open + len + 1..];
+    }
+    out.push_str(rest);
+    out.replace("&nbsp;", " ")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
 }
 
 /// A part's own headers (a part with bad headers is skipped).
@@ -538,7 +583,22 @@ mod tests {
         );
         let b64 = b"Content-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\nYWNrIG9u\r\nIGl0\r\n";
         assert_eq!(message(b64).unwrap().text, "ack on it");
-        let html = b"Content-Type: text/html\r\n\r\nack";
-        assert_eq!(message(html).unwrap().text, "");
+        // A client that sends HTML only: the text of its first lines.
+        let html = b"Content-Type: text/html\r\n\r\n<html><body><div>ack&nbsp;on it<br></div>\
+            <div class=\"gmail_quote\">On Mon, picomon wrote:<blockquote>ack</blockquote></div></body></html>";
+        assert_eq!(
+            command(&message(html).unwrap().text),
+            Ok(Command::Ack {
+                sticky: false,
+                message: "on it".into()
+            })
+        );
+        let quoted_first = b"Content-Type: text/html\r\n\r\n<blockquote>ack</blockquote>";
+        assert_eq!(
+            command(&message(quoted_first).unwrap().text),
+            Err(NoCommand::Missing(String::new()))
+        );
+        let image = b"Content-Type: image/png\r\n\r\nack";
+        assert_eq!(message(image).unwrap().text, "");
     }
 }
