@@ -121,7 +121,7 @@ pub enum Command {
     },
     /// End a check's acknowledgement: its mails go out again
     Unack {
-        /// The check: its name (when only one check has it) or its identity
+        /// The check: 'NAME on TARGET' (as mails and `status` show it), its identity, or a name only one check has
         #[arg(value_name = "CHECK")]
         check: String,
     },

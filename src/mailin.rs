@@ -60,16 +60,23 @@ const DAEMON_TIMEOUT: Duration = Duration::from_secs(60);
 const DRAIN_MAX: u64 = 256 << 20;
 
 /// The addresses that may act on `check` by replying, besides
-/// `config.emails.ack_from`: the recipients of its thread
-/// (`config.emails.to` and the addresses it escalates to). The one place
-/// that says who a check's contacts are for mail-in.
+/// `config.emails.ack_from`: the recipients of its thread (its contacts'
+/// `to` and `cc`, `config.emails.to`, and whom its `escalate` steps add:
+/// a contact's addresses for a contact's name).
 pub fn contact_addresses(cfg: &Config, check: &CheckSpec) -> Vec<String> {
-    let escalate = cfg.noise.escalate(check.noise.as_deref());
-    cfg.emails
-        .to
+    let escalated = cfg
+        .noise
+        .escalate(check.noise.as_deref())
         .iter()
-        .chain(escalate.iter().flat_map(|e| e.to.iter()))
-        .flat_map(|a| parse::addresses(a))
+        .flat_map(|e| e.to.iter())
+        .flat_map(|to| match cfg.contacts.get(to) {
+            Some(c) => c.addresses().cloned().collect(),
+            None => vec![to.clone()],
+        });
+    crate::notify::contacts::addresses_of(&cfg.contacts, &cfg.emails.to, &check.id)
+        .into_iter()
+        .chain(escalated)
+        .flat_map(|a| parse::addresses(&a))
         .collect()
 }
 
@@ -569,6 +576,37 @@ fn note_answer(state_dir: &Path, to: &str, now: i64) -> std::io::Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_check_s_contacts_are_its_thread_s_recipients() {
+        let cfg = crate::config::load_str(
+            Path::new("mon.rhai"),
+            r#"
+config.emails.to = ["Ops <Ops@Example.org>"];
+contact("db team", #{ to: ["db@example.org"], cc: ["dba@example.org"] });
+contact("on-call", #{ to: ["oncall@example.org"] });
+add(shell("true"), #{ name: "db", contacts: ["db team"],
+    escalate: [#{ after: "30m", to: ["on-call", "lead@example.org"] }] });
+add(shell("true"), #{ name: "web" });
+"#,
+        )
+        .unwrap();
+        let of = |name: &str| {
+            let check = cfg.checks.iter().find(|c| c.name == name).unwrap();
+            contact_addresses(&cfg, check)
+        };
+        assert_eq!(
+            of("db"),
+            vec![
+                "db@example.org",
+                "dba@example.org",
+                "ops@example.org",
+                "oncall@example.org",
+                "lead@example.org"
+            ]
+        );
+        assert_eq!(of("web"), vec!["ops@example.org"]);
+    }
 
     #[test]
     fn senders_are_contacts_or_in_ack_from() {

@@ -852,6 +852,7 @@ add(shell("false"), #{ name: "web port", target_name: "b", retry: 0 });
         comment: "on it".into(),
         for_secs: None,
         sticky: false,
+        mail_from: None,
     };
     let answer = ask(&mut r, ack("web port")).unwrap();
     assert_eq!(
