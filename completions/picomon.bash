@@ -28,6 +28,9 @@ _picomon() {
             picomon,history)
                 cmd="picomon__subcmd__history"
                 ;;
+            picomon,mail-in)
+                cmd="picomon__subcmd__mail__subcmd__in"
+                ;;
             picomon,ping)
                 cmd="picomon__subcmd__ping"
                 ;;
@@ -46,6 +49,9 @@ _picomon() {
             picomon,status)
                 cmd="picomon__subcmd__status"
                 ;;
+            picomon,unack)
+                cmd="picomon__subcmd__unack"
+                ;;
             picomon,unsilence)
                 cmd="picomon__subcmd__unsilence"
                 ;;
@@ -60,6 +66,9 @@ _picomon() {
                 ;;
             picomon__subcmd__help,history)
                 cmd="picomon__subcmd__help__subcmd__history"
+                ;;
+            picomon__subcmd__help,mail-in)
+                cmd="picomon__subcmd__help__subcmd__mail__subcmd__in"
                 ;;
             picomon__subcmd__help,ping)
                 cmd="picomon__subcmd__help__subcmd__ping"
@@ -79,6 +88,9 @@ _picomon() {
             picomon__subcmd__help,status)
                 cmd="picomon__subcmd__help__subcmd__status"
                 ;;
+            picomon__subcmd__help,unack)
+                cmd="picomon__subcmd__help__subcmd__unack"
+                ;;
             picomon__subcmd__help,unsilence)
                 cmd="picomon__subcmd__help__subcmd__unsilence"
                 ;;
@@ -89,7 +101,7 @@ _picomon() {
 
     case "${cmd}" in
         picomon)
-            opts="-c -1 -D -h -V --config --one --notify --outputs --debug --check-config --json --test-mail --send --state-dir --pid-file --user --only --help --version status ack silence silences unsilence run reload ping history help"
+            opts="-c -1 -D -h -V --config --one --notify --outputs --debug --check-config --json --test-mail --send --state-dir --pid-file --user --only --help --version status ack unack mail-in silence silences unsilence run reload ping history help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -277,7 +289,7 @@ _picomon() {
             return 0
             ;;
         picomon__subcmd__help)
-            opts="status ack silence silences unsilence run reload ping history help"
+            opts="status ack unack mail-in silence silences unsilence run reload ping history help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -333,6 +345,20 @@ _picomon() {
             return 0
             ;;
         picomon__subcmd__help__subcmd__history)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        picomon__subcmd__help__subcmd__mail__subcmd__in)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -430,6 +456,20 @@ _picomon() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        picomon__subcmd__help__subcmd__unack)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         picomon__subcmd__help__subcmd__unsilence)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -455,6 +495,57 @@ _picomon() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
+                -c)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=()
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o plusdirs
+                    fi
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        picomon__subcmd__mail__subcmd__in)
+            opts="-c -h --config --state-dir --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --config)
                     local oldifs
                     if [ -n "${IFS+x}" ]; then
@@ -833,6 +924,57 @@ _picomon() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        picomon__subcmd__unack)
+            opts="-c -h --config --state-dir --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
+                -c)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=()
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o plusdirs
+                    fi
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         picomon__subcmd__unsilence)
             opts="-c -h --config --state-dir --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -909,7 +1051,7 @@ _picomon_dynamic() {
         case "$prev" in
             -c|--config|--state-dir|-m|--message|--for|--status|--pid-file|--user) ;;
             *) case "$sub" in
-                   status|ack|run|silence|ping) what=checks ;;
+                   status|ack|unack|run|silence|ping) what=checks ;;
                    unsilence) what=silences ;;
                esac ;;
         esac

@@ -41,6 +41,8 @@ complete -c picomon -n "__fish_picomon_needs_command" -s h -l help -d 'Print hel
 complete -c picomon -n "__fish_picomon_needs_command" -s V -l version -d 'Print version'
 complete -c picomon -n "__fish_picomon_needs_command" -f -a "status" -d 'What every check is doing now, or one check in full; exit 0 when nothing is in PROBLEM, 1 when something is, 3 when no daemon answers'
 complete -c picomon -n "__fish_picomon_needs_command" -f -a "ack" -d '"I\'m on it": acknowledge a check in PROBLEM'
+complete -c picomon -n "__fish_picomon_needs_command" -f -a "unack" -d 'End a check\'s acknowledgement: its mails go out again'
+complete -c picomon -n "__fish_picomon_needs_command" -f -a "mail-in" -d 'Read one mail on stdin (an MTA alias pipes replies to alerts here) and apply the command on its first line: ack, ack sticky, silence DURATION, unack; exit 75 when the daemon cannot be reached'
 complete -c picomon -n "__fish_picomon_needs_command" -f -a "silence" -d 'No mail for matching checks (a glob on name, identity or target)'
 complete -c picomon -n "__fish_picomon_needs_command" -f -a "silences" -d 'The silences in force'
 complete -c picomon -n "__fish_picomon_needs_command" -f -a "unsilence" -d 'End a silence now (its held Problems are mailed if still failing)'
@@ -61,6 +63,12 @@ complete -c picomon -n "__fish_picomon_using_subcommand ack" -s c -l config -d '
 complete -c picomon -n "__fish_picomon_using_subcommand ack" -l state-dir -d 'Overrides config.state_dir (subcommands: where the daemon\'s socket is)' -r -f -a "(__fish_complete_directories)"
 complete -c picomon -n "__fish_picomon_using_subcommand ack" -l sticky -d 'Keep the ack through status changes, until recovery'
 complete -c picomon -n "__fish_picomon_using_subcommand ack" -s h -l help -d 'Print help'
+complete -c picomon -n "__fish_picomon_using_subcommand unack" -s c -l config -d 'Config file; else $PICOMON_CONFIG, else ./config.rhai, else the only *.rhai in /etc/picomon (example.rhai aside)' -r -F
+complete -c picomon -n "__fish_picomon_using_subcommand unack" -l state-dir -d 'Overrides config.state_dir (subcommands: where the daemon\'s socket is)' -r -f -a "(__fish_complete_directories)"
+complete -c picomon -n "__fish_picomon_using_subcommand unack" -s h -l help -d 'Print help'
+complete -c picomon -n "__fish_picomon_using_subcommand mail-in" -s c -l config -d 'Config file; else $PICOMON_CONFIG, else ./config.rhai, else the only *.rhai in /etc/picomon (example.rhai aside)' -r -F
+complete -c picomon -n "__fish_picomon_using_subcommand mail-in" -l state-dir -d 'Overrides config.state_dir (subcommands: where the daemon\'s socket is)' -r -f -a "(__fish_complete_directories)"
+complete -c picomon -n "__fish_picomon_using_subcommand mail-in" -s h -l help -d 'Print help'
 complete -c picomon -n "__fish_picomon_using_subcommand silence" -l for -d 'How long (90s, 30m, 2h, 1d; at most 100 years)' -r
 complete -c picomon -n "__fish_picomon_using_subcommand silence" -s m -l message -d 'Why: shown by `picomon silences` and logged with the caller\'s name' -r
 complete -c picomon -n "__fish_picomon_using_subcommand silence" -s c -l config -d 'Config file; else $PICOMON_CONFIG, else ./config.rhai, else the only *.rhai in /etc/picomon (example.rhai aside)' -r -F
@@ -96,16 +104,18 @@ complete -c picomon -n "__fish_picomon_using_subcommand history" -s h -l help -d
 complete -c picomon -n "__fish_picomon_using_subcommand __complete" -s c -l config -d 'Config file; else $PICOMON_CONFIG, else ./config.rhai, else the only *.rhai in /etc/picomon (example.rhai aside)' -r -F
 complete -c picomon -n "__fish_picomon_using_subcommand __complete" -l state-dir -d 'Overrides config.state_dir (subcommands: where the daemon\'s socket is)' -r -f -a "(__fish_complete_directories)"
 complete -c picomon -n "__fish_picomon_using_subcommand __complete" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping history __complete help" -f -a "status" -d 'What every check is doing now, or one check in full; exit 0 when nothing is in PROBLEM, 1 when something is, 3 when no daemon answers'
-complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping history __complete help" -f -a "ack" -d '"I\'m on it": acknowledge a check in PROBLEM'
-complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping history __complete help" -f -a "silence" -d 'No mail for matching checks (a glob on name, identity or target)'
-complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping history __complete help" -f -a "silences" -d 'The silences in force'
-complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping history __complete help" -f -a "unsilence" -d 'End a silence now (its held Problems are mailed if still failing)'
-complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping history __complete help" -f -a "run" -d 'Run one check now in the daemon and print its result line (exit: its status code)'
-complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping history __complete help" -f -a "reload" -d 'Reload the config; prints what changed or the error that kept the old one'
-complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping history __complete help" -f -a "ping" -d 'Tell a heartbeat check "it ran" (exit 1 when not recorded); with `-- COMMAND ARGS...`: ping --start, run COMMAND, ping with its exit status and the tail of its output'
-complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping history __complete help" -f -a "history" -d 'The outages in the log (state_dir/history), newest first; needs no running daemon'
-complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack silence silences unsilence run reload ping history __complete help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack unack mail-in silence silences unsilence run reload ping history __complete help" -f -a "status" -d 'What every check is doing now, or one check in full; exit 0 when nothing is in PROBLEM, 1 when something is, 3 when no daemon answers'
+complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack unack mail-in silence silences unsilence run reload ping history __complete help" -f -a "ack" -d '"I\'m on it": acknowledge a check in PROBLEM'
+complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack unack mail-in silence silences unsilence run reload ping history __complete help" -f -a "unack" -d 'End a check\'s acknowledgement: its mails go out again'
+complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack unack mail-in silence silences unsilence run reload ping history __complete help" -f -a "mail-in" -d 'Read one mail on stdin (an MTA alias pipes replies to alerts here) and apply the command on its first line: ack, ack sticky, silence DURATION, unack; exit 75 when the daemon cannot be reached'
+complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack unack mail-in silence silences unsilence run reload ping history __complete help" -f -a "silence" -d 'No mail for matching checks (a glob on name, identity or target)'
+complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack unack mail-in silence silences unsilence run reload ping history __complete help" -f -a "silences" -d 'The silences in force'
+complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack unack mail-in silence silences unsilence run reload ping history __complete help" -f -a "unsilence" -d 'End a silence now (its held Problems are mailed if still failing)'
+complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack unack mail-in silence silences unsilence run reload ping history __complete help" -f -a "run" -d 'Run one check now in the daemon and print its result line (exit: its status code)'
+complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack unack mail-in silence silences unsilence run reload ping history __complete help" -f -a "reload" -d 'Reload the config; prints what changed or the error that kept the old one'
+complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack unack mail-in silence silences unsilence run reload ping history __complete help" -f -a "ping" -d 'Tell a heartbeat check "it ran" (exit 1 when not recorded); with `-- COMMAND ARGS...`: ping --start, run COMMAND, ping with its exit status and the tail of its output'
+complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack unack mail-in silence silences unsilence run reload ping history __complete help" -f -a "history" -d 'The outages in the log (state_dir/history), newest first; needs no running daemon'
+complete -c picomon -n "__fish_picomon_using_subcommand help; and not __fish_seen_subcommand_from status ack unack mail-in silence silences unsilence run reload ping history __complete help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 
 # Check names and silence ids, from picomon itself (see picomon(1)).
 function __fish_picomon_ask
@@ -121,6 +131,6 @@ function __fish_picomon_ask
     end
     $tokens[1] __complete $argv[1] $pass 2>/dev/null
 end
-complete -c picomon -n "__fish_seen_subcommand_from status ack run silence ping" -f -a "(__fish_picomon_ask checks)"
+complete -c picomon -n "__fish_seen_subcommand_from status ack unack run silence ping" -f -a "(__fish_picomon_ask checks)"
 complete -c picomon -n "__fish_seen_subcommand_from unsilence" -f -a "(__fish_picomon_ask silences)"
 complete -c picomon -l only -x -a "(__fish_picomon_ask checks)"

@@ -122,6 +122,14 @@ pub enum Command {
         #[arg(long)]
         sticky: bool,
     },
+    /// End a check's acknowledgement: its mails go out again
+    Unack {
+        /// The check: 'NAME on TARGET' (as mails and `status` show it), its identity, or a name only one check has
+        #[arg(value_name = "CHECK")]
+        check: String,
+    },
+    /// Read one mail on stdin (an MTA alias pipes replies to alerts here) and apply the command on its first line: ack, ack sticky, silence DURATION, unack; exit 75 when the daemon cannot be reached
+    MailIn,
     /// No mail for matching checks (a glob on name, identity or target)
     Silence {
         /// A glob (* any text, ? one character) matched against each check's name, identity and target: "web1", "disk*", "db?"

@@ -153,6 +153,12 @@ impl Config {
         if let Some(p) = &cfg.ping_key_file {
             out.push(("config.ping_key_file", p.clone()));
         }
+        if !cfg.emails.ack_secret_file.is_empty() {
+            out.push((
+                "config.emails.ack_secret_file",
+                PathBuf::from(&cfg.emails.ack_secret_file),
+            ));
+        }
         let mut http = |key: &'static str,
                         secret: Option<&PathBuf>,
                         client: Option<&crate::net::http::ClientTls>| {
@@ -478,6 +484,9 @@ fn build_config(path: &Path, b: &mut builder::Builder) -> Result<Config, ConfigE
             report_subject: e.report.subject.clone(),
             watchdog_subject: e.watchdog_subject.clone(),
             digest_over: e.digest_over as usize,
+            reply_to: e.reply_to.clone(),
+            ack_from: e.ack_from.clone(),
+            ack_secret_file: e.ack_secret_file.clone(),
         },
         noise: crate::model::PolicyDefaults {
             flap: k.default_flap.0,

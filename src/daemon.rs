@@ -47,6 +47,10 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
             return once::nagios_json(cfg, check, *nagios_json_base64);
         }
     }
+    if cli.command == Some(crate::cli::Command::MailIn) {
+        // As the daemon runs it: the checks picomon adds itself too.
+        return Ok(crate::mailin::main(load_to_run(&cli)));
+    }
     if let Some(cmd) = &cli.command {
         return crate::control::commands::run(&cli, cmd);
     }

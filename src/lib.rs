@@ -41,6 +41,8 @@
 //!   module that speaks Rhai.
 //! - [`cli`]: command-line flags.
 //! - [`control`]: the control socket, its protocol, the CLI's clients.
+//! - [`mailin`]: `picomon mail-in`, replies to alert mails turned into
+//!   control requests.
 //! - [`web`]: the read-only HTTP listener.
 //! - [`daemon`]: the loop and the process around it; the only module that
 //!   knows every other.
@@ -57,6 +59,7 @@ pub mod fs;
 pub mod health;
 pub mod history;
 pub mod host;
+pub mod mailin;
 pub mod model;
 pub mod net;
 pub mod notify;

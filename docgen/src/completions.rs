@@ -85,7 +85,7 @@ _picomon_dynamic() {
         case "$prev" in
             -c|--config|--state-dir|-m|--message|--for|--status|--pid-file|--user) ;;
             *) case "$sub" in
-                   status|ack|run|silence|ping) what=checks ;;
+                   status|ack|unack|run|silence|ping) what=checks ;;
                    unsilence) what=silences ;;
                esac ;;
         esac
@@ -148,7 +148,7 @@ function __fish_picomon_ask
     end
     $tokens[1] __complete $argv[1] $pass 2>/dev/null
 end
-complete -c picomon -n "__fish_seen_subcommand_from status ack run silence ping" -f -a "(__fish_picomon_ask checks)"
+complete -c picomon -n "__fish_seen_subcommand_from status ack unack run silence ping" -f -a "(__fish_picomon_ask checks)"
 complete -c picomon -n "__fish_seen_subcommand_from unsilence" -f -a "(__fish_picomon_ask silences)"
 complete -c picomon -l only -x -a "(__fish_picomon_ask checks)"
 "#;

@@ -362,6 +362,12 @@ keys! {
         /// Steps `#{ after, to }`: an unacknowledged outage's thread also goes to `to` after `after`.
         escalate: EscalateKey = EscalateKey::default(),
             |what, val, _| super::alert_policy::escalate(what, val).map(EscalateKey);
+        /// The address replies to alerts go to (an alias that pipes to `picomon mail-in`): thread mails get `Reply-To` and say how to answer; "" = none.
+        reply_to: String = String::new(), |what, val, _| address_or_empty(what, val);
+        /// Who besides a check's contacts may act on it by replying: addresses, or `@domain` for a whole domain.
+        ack_from: Vec<String> = Vec::new(), |what, val, _| senders(what, val);
+        /// A file whose first line is the secret of the thread tokens: replies must carry their thread's token to act; "" = no token.
+        ack_secret_file: String = String::new(), |what, val, _| absolute_or_empty(what, val);
     }
 }
 
@@ -434,6 +440,29 @@ fn address(what: &str, val: &Dynamic) -> Result<String, String> {
     let from = v::non_empty(what, val)?;
     check_address(what, &from)?;
     Ok(from)
+}
+
+/// `config.emails.reply_to`: one mail address, or "" for none.
+fn address_or_empty(what: &str, val: &Dynamic) -> Result<String, String> {
+    let addr = v::string(what, val)?;
+    if !addr.is_empty() {
+        check_address(what, &addr)?;
+    }
+    Ok(addr)
+}
+
+/// `config.emails.ack_from`: addresses, or `@domain`.
+fn senders(what: &str, val: &Dynamic) -> Result<Vec<String>, String> {
+    let list = v::string_list(what, val)?;
+    for s in &list {
+        check_address(what, s)?;
+        if s.contains(char::is_whitespace) || s.contains(['<', '>']) || s.ends_with('@') {
+            return Err(format!(
+                "{what}: {s:?} must be a bare address (\"ann@example.org\") or a domain (\"@example.org\")"
+            ));
+        }
+    }
+    Ok(list)
 }
 
 /// `config.emails.smtp_host`: at least one `host[:port]`.

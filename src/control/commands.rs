@@ -56,6 +56,11 @@ pub fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<i32> {
             comment: message,
             for_secs,
             sticky,
+            mail_from: None,
+        },
+        Command::Unack { check } => Request::Unack {
+            check,
+            mail_from: None,
         },
         Command::Silence {
             pattern,
@@ -65,6 +70,7 @@ pub fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<i32> {
             pattern,
             for_secs,
             comment: message,
+            mail_from: None,
         },
         Command::Silences { .. } => Request::Silences,
         Command::Unsilence { id } => Request::Unsilence { id },
@@ -93,6 +99,7 @@ pub fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<i32> {
             nagios: None,
             message,
         },
+        Command::MailIn => unreachable!("picomon mail-in is not a control command"),
         Command::Complete { .. } => unreachable!("answered above"),
         Command::History { .. } => unreachable!("read from the state dir above"),
     };

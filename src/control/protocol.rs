@@ -11,6 +11,7 @@
 //! {"cmd":"silence","pattern":"web1*","for_secs":3600,"comment":"deploy"}
 //! {"cmd":"silences"}
 //! {"cmd":"unsilence","id":"3"}
+//! {"cmd":"unack","check":"http"}
 //! {"cmd":"ping","check":"nightly backup","exit":1,"message":"disk full"}
 //! ```
 //! An answer with `error` set failed; `message` is the line for a person.
@@ -63,6 +64,17 @@ pub enum Request {
         for_secs: Option<u64>,
         #[serde(default)]
         sticky: bool,
+        /// `picomon mail-in`: the address whose reply this is; the ack is
+        /// then "ADDRESS by mail" instead of the caller's user name.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mail_from: Option<String>,
+    },
+    /// Ends a check's acknowledgement.
+    Unack {
+        check: String,
+        /// As [`Request::Ack`]'s.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mail_from: Option<String>,
     },
     Silence {
         pattern: String,
@@ -70,6 +82,9 @@ pub enum Request {
         for_secs: u64,
         #[serde(default)]
         comment: String,
+        /// As [`Request::Ack`]'s.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mail_from: Option<String>,
     },
     Silences,
     Unsilence {
@@ -107,11 +122,21 @@ impl Request {
             Request::Reload => "reload",
             Request::Run { .. } => "run",
             Request::Ack { .. } => "ack",
+            Request::Unack { .. } => "unack",
             Request::Silence { .. } => "silence",
             Request::Silences => "silences",
             Request::Unsilence { .. } => "unsilence",
             Request::Ping { .. } => "ping",
         }
+    }
+}
+
+/// Who did it, for the record and the ack mail: the caller's user name,
+/// or "ADDRESS by mail" for a request `picomon mail-in` made.
+pub fn actor(user: &str, mail_from: Option<&str>) -> String {
+    match mail_from {
+        Some(addr) => format!("{addr} by mail"),
+        None => user.to_string(),
     }
 }
 
@@ -341,7 +366,8 @@ mod tests {
             Request::Silence {
                 pattern: "web1*".into(),
                 for_secs: 3600,
-                comment: String::new()
+                comment: String::new(),
+                mail_from: None,
             }
         );
         let r: Request = serde_json::from_str(r#"{"cmd":"status"}"#).unwrap();

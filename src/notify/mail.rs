@@ -33,6 +33,7 @@ pub mod deliverer;
 pub mod outbox;
 pub mod settings;
 pub mod smtp;
+pub mod token;
 pub mod watchdog;
 
 use std::collections::BTreeMap;
@@ -790,6 +791,36 @@ pub(crate) fn deliver_outbox_with(
         )),
         None => Ok(res.delivered),
     }
+}
+
+/// Sends one composed mail at once (`picomon mail-in`'s answer); when
+/// that fails it goes to the outbox, which the daemon's next delivery pass
+/// sends. An error says why it is neither sent nor queued.
+pub fn send_or_queue<'a>(
+    cfg: impl Into<MailSettings<'a>>,
+    state_dir: &Path,
+    entry: &Entry,
+) -> anyhow::Result<QueuedMail> {
+    let cfg = cfg.into();
+    let sent = Smtp::new(cfg.emails).and_then(|smtp| {
+        smtp.send(entry, deliverer::SEND_TIMEOUT)
+            .map_err(|e| e.to_string())
+    });
+    let why = match sent {
+        Ok(d) if d.refused.is_empty() => {
+            return Ok(QueuedMail::SentDirectly(format!(
+                "{}: {}",
+                d.server, d.answer
+            )))
+        }
+        Ok(d) => format!("refused: {}", d.refusals()),
+        Err(e) => e,
+    };
+    log::warn!("cannot send the mail at once ({why}); it waits in the outbox");
+    Outbox::at(state_dir)
+        .push(entry)
+        .map(QueuedMail::InOutbox)
+        .map_err(|e| anyhow!("{why}; and it cannot be queued: {e}"))
 }
 
 /// Where [`queue_mail`] put a mail.

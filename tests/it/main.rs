@@ -19,6 +19,7 @@ mod history;
 mod http;
 mod imports;
 mod mail;
+mod mailin;
 mod noise;
 mod outputs;
 mod outputs_servers;

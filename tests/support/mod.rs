@@ -11,6 +11,7 @@ pub mod certs;
 pub mod mounts;
 pub mod netns;
 pub mod ports;
+pub mod postfix;
 pub mod probes;
 pub mod procs;
 pub mod rig;

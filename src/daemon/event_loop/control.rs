@@ -74,12 +74,26 @@ impl<C: Clock> Daemon<C> {
                 comment,
                 for_secs,
                 sticky,
+                mail_from,
             } => match for_secs
                 .map_or(Ok(0), |s| crate::duration::checked_secs("for_secs", s))
                 .and_then(|_| self.find(check))
             {
                 Err(e) => Response::error(e),
-                Ok(i) => self.ack(i, &call.user, comment, *for_secs, *sticky, now),
+                Ok(i) => {
+                    let by = proto::actor(&call.user, mail_from.as_deref());
+                    if mail_from.is_some() {
+                        log::info!("ack by mail passed on by {}", call.user);
+                    }
+                    self.ack(i, &by, comment, *for_secs, *sticky, now)
+                }
+            },
+            Request::Unack { check, mail_from } => match self.find(check) {
+                Err(e) => Response::error(e),
+                Ok(i) => {
+                    let by = proto::actor(&call.user, mail_from.as_deref());
+                    self.unack(i, &by)
+                }
             },
             Request::Silence { for_secs, .. }
                 if crate::duration::checked_secs("for_secs", *for_secs).is_err() =>
@@ -91,15 +105,15 @@ impl<C: Clock> Daemon<C> {
                 pattern,
                 for_secs,
                 comment,
+                mail_from,
             } => {
+                let by = proto::actor(&call.user, mail_from.as_deref());
                 // Counted on the timeline: "for 2h" is two hours of
                 // monotonic time, whatever the wall clock does.
                 let until = now
                     .steady
                     .saturating_add((*for_secs as i64).saturating_mul(1_000_000));
-                let id = self
-                    .quiet
-                    .silence(pattern, &call.user, comment, now.steady, until);
+                let id = self.quiet.silence(pattern, &by, comment, now.steady, until);
                 self.quiet_dirty = true;
                 self.save_quiet_if_dirty();
                 let n = self
@@ -107,9 +121,9 @@ impl<C: Clock> Daemon<C> {
                     .iter()
                     .filter(|t| t.subject().matches(pattern))
                     .count();
-                log::info!("silence {id} {pattern:?} by {}: {comment}", call.user);
+                log::info!("silence {id} {pattern:?} by {by}: {comment}");
                 self.history.record(crate::history::Record {
-                    by: Some(call.user.clone()),
+                    by: Some(by),
                     ..crate::history::Record::new(now.wall, crate::history::Kind::Silence, "")
                         .with_text(&format!("{id} {pattern} for {for_secs}s: {comment}"))
                 });
@@ -242,6 +256,25 @@ impl<C: Clock> Daemon<C> {
         self.quiet_dirty = true;
         self.save_quiet_if_dirty();
         Response::message(format!("acknowledged: {}", self.checks[i].spec.title()))
+    }
+
+    /// Ends the acknowledgement of check `i`: its Updates and reminders
+    /// are mailed again.
+    fn unack(&mut self, i: usize, by: &str) -> Response {
+        let t = &self.checks[i];
+        if self.quiet.acks.remove(&*t.spec.id).is_none() {
+            return Response::error(format!(
+                "{} is not acknowledged: there is nothing to end",
+                t.spec.title()
+            ));
+        }
+        log::info!("{}: acknowledgement ended by {by}", t.spec.title());
+        self.quiet_dirty = true;
+        self.save_quiet_if_dirty();
+        Response::message(format!(
+            "acknowledgement ended: {}",
+            self.checks[i].spec.title()
+        ))
     }
 
     /// What the loop publishes for its readers (`status`, the HTTP

@@ -452,6 +452,7 @@ fn silence(r: &mut Rig, pattern: &str, secs: u64) -> Response {
             pattern: pattern.into(),
             for_secs: secs,
             comment: "deploy".into(),
+            mail_from: None,
         },
     )
     .unwrap()
@@ -535,6 +536,54 @@ fn a_silence_expires_at_a_tick_and_a_recovered_check_mails_nothing() {
 }
 
 #[test]
+fn an_ack_by_mail_names_the_sender_and_unack_ends_it() {
+    let mut r = rig(ONE);
+    r.at(0);
+    r.started();
+    r.end("a", Status::Critical);
+    r.notes.take();
+    let unack = || Request::Unack {
+        check: "a".into(),
+        mail_from: Some("ops@example.org".into()),
+    };
+    assert_eq!(
+        ask(&mut r, unack()).unwrap().error.as_deref(),
+        Some("a on web1 is not acknowledged: there is nothing to end")
+    );
+    let answer = ask(
+        &mut r,
+        Request::Ack {
+            check: "a".into(),
+            comment: "on it".into(),
+            for_secs: None,
+            sticky: true,
+            mail_from: Some("ops@example.org".into()),
+        },
+    )
+    .unwrap();
+    assert!(answer.error.is_none(), "{answer:?}");
+    assert_eq!(
+        *r.notes.acks.lock().unwrap(),
+        vec!["a ops@example.org by mail: on it".to_string()]
+    );
+    assert_eq!(
+        status_of(&r, "a").ack.unwrap().by,
+        "ops@example.org by mail"
+    );
+    // Ended: the next Update is mailed again, though the ack was sticky.
+    let answer = ask(&mut r, unack()).unwrap();
+    assert_eq!(
+        answer.message.as_deref(),
+        Some("acknowledgement ended: a on web1")
+    );
+    assert!(status_of(&r, "a").ack.is_none());
+    r.at(60 * SEC);
+    r.started();
+    r.end("a", Status::Warning);
+    assert_eq!(r.notes.take(), vec![vec!["update a".to_string()]]);
+}
+
+#[test]
 fn an_ack_goes_to_the_thread_and_ends_at_the_next_status_change() {
     let mut r = rig(ONE);
     r.at(0);
@@ -544,6 +593,7 @@ fn an_ack_goes_to_the_thread_and_ends_at_the_next_status_change() {
         comment: "on it".into(),
         for_secs: None,
         sticky,
+        mail_from: None,
     };
     r.end("a", Status::Ok);
     let answer = ask(&mut r, ack(false)).unwrap();
@@ -577,6 +627,7 @@ fn an_ack_goes_to_the_thread_and_ends_at_the_next_status_change() {
             comment: "on it".into(),
             for_secs: None,
             sticky: true,
+            mail_from: None,
         },
     )
     .unwrap();
@@ -673,6 +724,7 @@ fn a_report_lists_an_acknowledged_problem_apart() {
             comment: "on it".into(),
             for_secs: Some(60),
             sticky: false,
+            mail_from: None,
         },
     );
     let text = report(&r);
@@ -800,6 +852,7 @@ add(shell("false"), #{ name: "web port", target_name: "b", retry: 0 });
         comment: "on it".into(),
         for_secs: None,
         sticky: false,
+        mail_from: None,
     };
     let answer = ask(&mut r, ack("web port")).unwrap();
     assert_eq!(

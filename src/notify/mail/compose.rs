@@ -23,6 +23,7 @@ use lettre::message::Mailbox;
 use lettre::Message;
 
 use super::settings::{EmailConfig, SubjectStyle};
+use super::token::{ThreadKey, TOKEN_MARK};
 use crate::alert::{Phase, TransitionKind};
 use crate::clock::{hms, local_datetime, UnixMicros};
 use crate::notify::{CheckView, Notice};
@@ -30,19 +31,20 @@ use crate::notify::{CheckView, Notice};
 use super::outbox::Entry;
 
 /// `Auto-Submitted: auto-generated` (RFC 3834), so vacation responders and
-/// ticket systems do not answer picomon.
+/// ticket systems do not answer picomon; `auto-replied` on the answers of
+/// `picomon mail-in`.
 #[derive(Clone, Debug)]
-struct AutoSubmitted;
+struct AutoSubmitted(&'static str);
 
 impl Header for AutoSubmitted {
     fn name() -> HeaderName {
         HeaderName::new_from_ascii_str("Auto-Submitted")
     }
     fn parse(_s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        Ok(AutoSubmitted)
+        Ok(AutoSubmitted("auto-generated"))
     }
     fn display(&self) -> HeaderValue {
-        HeaderValue::new(Self::name(), "auto-generated".into())
+        HeaderValue::new(Self::name(), self.0.into())
     }
 }
 
@@ -294,6 +296,58 @@ fn system_time(at: UnixMicros) -> SystemTime {
     UNIX_EPOCH + Duration::from_micros(at.max(0) as u64)
 }
 
+/// What a thread mail's Message-ID names (see [`Composer::problem_id`]):
+/// `<picomon.HASH.START[.KIND.AT][.kTOKEN]@HOST>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ThreadRef {
+    /// [`stable_hash`] of the check's identity.
+    pub check_hash: u64,
+    /// The thread's start (the outage's).
+    pub start: UnixMicros,
+    /// The thread token, when the mail had one.
+    pub token: Option<String>,
+    /// The machine whose picomon sent it.
+    pub host: String,
+}
+
+/// Reads a picomon thread mail's Message-ID (with or without `<>`);
+/// `None` for any other id (a digest's, a report's, someone else's).
+pub fn parse_thread_id(id: &str) -> Option<ThreadRef> {
+    let id = id.trim();
+    let id = id
+        .strip_prefix('<')
+        .and_then(|i| i.strip_suffix('>'))
+        .unwrap_or(id);
+    let (local, host) = id.split_once('@')?;
+    let mut parts = local.split('.');
+    if parts.next()? != "picomon" {
+        return None;
+    }
+    let hash = parts.next().filter(|h| h.len() == 16)?;
+    let check_hash = u64::from_str_radix(hash, 16).ok()?;
+    let start = parts.next()?.parse::<UnixMicros>().ok()?;
+    let rest: Vec<&str> = parts.collect();
+    let token = rest
+        .last()
+        .and_then(|p| p.strip_prefix(TOKEN_MARK))
+        .filter(|t| t.len() == super::token::TOKEN_HEX && t.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(str::to_string);
+    let kind_parts = rest.len() - usize::from(token.is_some());
+    // Nothing, or KIND.AT (an update, reminder, ack mail, ...).
+    if !(kind_parts == 0 || (kind_parts == 2 && rest[1].parse::<UnixMicros>().is_ok())) {
+        return None;
+    }
+    if host.is_empty() || host.contains(['<', '>', ' ']) {
+        return None;
+    }
+    Some(ThreadRef {
+        check_hash,
+        start,
+        token,
+        host: host.to_string(),
+    })
+}
+
 /// Where a mail goes in its check's thread.
 #[derive(Clone, Copy, Debug)]
 pub struct InThread<'a> {
@@ -430,6 +484,10 @@ pub struct Composer {
     host: String,
     /// The status page's URL (`config.listen`), named in Problem mails.
     status_page: Option<String>,
+    /// `emails.reply_to`: the `Reply-To` of thread mails.
+    reply_to: Option<Mailbox>,
+    /// `emails.ack_secret_file`: the key of the thread tokens.
+    key: Option<ThreadKey>,
 }
 
 impl Composer {
@@ -460,6 +518,14 @@ impl Composer {
             e.to.iter()
                 .map(|t| parse("to", t))
                 .collect::<Result<Vec<_>, _>>()?;
+        let reply_to = match e.reply_to.as_str() {
+            "" => None,
+            r => Some(parse("reply_to", r)?),
+        };
+        let key = match e.ack_secret_file.as_str() {
+            "" => None,
+            path => Some(ThreadKey::read(std::path::Path::new(path))?),
+        };
         Ok(Composer {
             from,
             to,
@@ -470,6 +536,8 @@ impl Composer {
             report_subject: e.report_subject.clone(),
             host: hostname(),
             status_page: None,
+            reply_to,
+            key,
         })
     }
 
@@ -542,6 +610,13 @@ impl Composer {
         if let Some(url) = &self.status_page {
             out.push_str(&format!("  status page: {url}\n"));
         }
+        if let Some(r) = &self.reply_to {
+            out.push_str(&format!(
+                "\nReply with `ack`, `ack sticky` or `silence 2h` to {} \
+                 (on the first line; a message may follow, as in `ack on it`).\n",
+                r.email
+            ));
+        }
         body_safe(&out)
     }
 
@@ -554,11 +629,29 @@ impl Composer {
     /// started at `outage_start`: the root of its thread.
     pub fn problem_id(&self, check_id: &str, outage_start: UnixMicros) -> String {
         format!(
-            "<picomon.{:016x}.{}@{}>",
+            "<picomon.{:016x}.{}{}@{}>",
             stable_hash(check_id),
             outage_start,
+            self.token_part(check_id, outage_start),
             self.host
         )
+    }
+
+    /// `.k` + the thread token as the last part of a thread mail's
+    /// Message-ID (before the `@`), when `emails.ack_secret_file` is set.
+    fn token_part(&self, check_id: &str, start: UnixMicros) -> String {
+        self.key
+            .as_ref()
+            .map(|k| format!(".{TOKEN_MARK}{}", k.token(check_id, start)))
+            .unwrap_or_default()
+    }
+
+    /// Adds `Reply-To: emails.reply_to` to a thread mail.
+    fn with_reply_to(&self, b: lettre::message::MessageBuilder) -> lettre::message::MessageBuilder {
+        match &self.reply_to {
+            Some(r) => b.reply_to(r.clone()),
+            None => b,
+        }
     }
 
     /// The subject of the Problem mail of a notice.
@@ -649,7 +742,7 @@ impl Composer {
             body_safe(&n.check_id),
             self.host
         );
-        let builder = self.cc(self.builder(now), &n.escalated_to);
+        let builder = self.with_reply_to(self.cc(self.builder(now), &n.escalated_to));
         let builder = if thread.root {
             builder
                 .message_id(Some(problem_id))
@@ -671,11 +764,12 @@ impl Composer {
         } else {
             builder
                 .message_id(Some(format!(
-                    "<picomon.{:016x}.{}.{}.{}@{}>",
+                    "<picomon.{:016x}.{}.{}.{}{}@{}>",
                     stable_hash(&n.check_id),
                     thread.start,
                     t.kind.as_str(),
                     t.at,
+                    self.token_part(&n.check_id, thread.start),
                     self.host
                 )))
                 .in_reply_to(root.clone())
@@ -817,10 +911,11 @@ impl Composer {
             self.host
         );
         let builder = self
-            .cc(self.builder(now), thread.escalated_to)
+            .with_reply_to(self.cc(self.builder(now), thread.escalated_to))
             .message_id(Some(format!(
-                "<picomon.{:016x}.{start}.ack.{now}@{}>",
+                "<picomon.{:016x}.{start}.ack.{now}{}@{}>",
                 stable_hash(&c.check_id),
+                self.token_part(&c.check_id, start),
                 self.host
             )))
             .in_reply_to(root.clone())
@@ -842,6 +937,41 @@ impl Composer {
         self.finish(builder, body_safe(body), now)
     }
 
+    /// `picomon mail-in`'s answer to a reply it did not act on (or a
+    /// confirmation): to `to` alone, `Auto-Submitted: auto-replied`
+    /// (RFC 3834), in reply to `in_reply_to` (the reply's Message-ID).
+    pub fn answer(
+        &self,
+        to: &str,
+        subject: &str,
+        in_reply_to: Option<&str>,
+        body: &str,
+        now: UnixMicros,
+    ) -> Result<Entry, String> {
+        let to: Mailbox = to
+            .parse()
+            .map_err(|e| format!("cannot answer {to:?}: not a mail address ({e})"))?;
+        let mut b = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .date(system_time(now))
+            .header(AutoSubmitted("auto-replied"))
+            .header(MIME_VERSION_1_0)
+            .header(ContentType::TEXT_PLAIN)
+            .subject(subject_line(subject))
+            .message_id(Some(format!(
+                "<picomon.answer.{now}.{:016x}@{}>",
+                stable_hash(body),
+                self.host
+            )));
+        if let Some(id) = in_reply_to.map(header_safe).filter(|id| {
+            id.starts_with('<') && id.ends_with('>') && !id.contains(char::is_whitespace)
+        }) {
+            b = b.in_reply_to(id.clone()).references(id);
+        }
+        self.finish(b, body_safe(body), now)
+    }
+
     /// The subject of a mail about picomon itself: `subject_tpl` with
     /// state `PICOMON` and `what` as the check.
     pub fn note_subject(&self, what: &str) -> String {
@@ -857,7 +987,7 @@ impl Composer {
         let mut b = Message::builder()
             .from(self.from.clone())
             .date(system_time(now))
-            .header(AutoSubmitted)
+            .header(AutoSubmitted("auto-generated"))
             .header(MIME_VERSION_1_0)
             .header(ContentType::TEXT_PLAIN);
         for to in &self.to {
@@ -999,6 +1129,9 @@ pub(crate) mod tests {
             report_subject: "[picomon] error report".into(),
             watchdog_subject: "[picomon] daemon stopped".into(),
             digest_over: 5,
+            reply_to: String::new(),
+            ack_from: Vec::new(),
+            ack_secret_file: String::new(),
         }
     }
 
@@ -1033,6 +1166,76 @@ pub(crate) mod tests {
         head.split("\r\n")
             .filter_map(|l| l.strip_prefix(&format!("{name}: ")))
             .collect()
+    }
+
+    #[test]
+    fn thread_mails_invite_replies_and_carry_the_thread_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "0123456789abcdef-test-secret\n").unwrap();
+        let mut e = email_config();
+        e.reply_to = "picomon-in@example.org".into();
+        e.ack_secret_file = secret.display().to_string();
+        let c = Composer::new(&e).unwrap();
+        let key = ThreadKey::read(&secret).unwrap();
+        let p = notice(TransitionKind::Problem, Status::Critical, "down");
+        let u = notice(TransitionKind::Update, Status::Critical, "still down");
+        for (n, root) in [(&p, true), (&u, false)] {
+            let thread = InThread {
+                start: n.transition.outage_start,
+                subject: None,
+                root,
+                root_id: None,
+            };
+            let m = unfolded(&c.transition_in(n, thread, 5).unwrap());
+            assert_eq!(header(&m, "Reply-To"), vec!["picomon-in@example.org"]);
+            assert!(
+                m.contains(
+                    "Reply with `ack`, `ack sticky` or `silence 2h` to picomon-in@example.org"
+                ),
+                "{m}"
+            );
+            let r = parse_thread_id(header(&m, "Message-ID")[0]).unwrap();
+            assert_eq!(r.check_hash, stable_hash(&n.check_id));
+            assert_eq!(r.start, n.transition.outage_start);
+            assert!(key.verify(&n.check_id, r.start, r.token.as_deref().unwrap()));
+            if !root {
+                let parent = parse_thread_id(header(&m, "In-Reply-To")[0]).unwrap();
+                assert_eq!(parent.token, r.token);
+            }
+        }
+        // Without the settings: no Reply-To, no invitation, no token.
+        let plain = Composer::new(&email_config()).unwrap();
+        let m = unfolded(&plain.transition(&p, None, 5).unwrap());
+        assert!(header(&m, "Reply-To").is_empty());
+        assert!(!m.contains("Reply with"));
+        let r = parse_thread_id(header(&m, "Message-ID")[0]).unwrap();
+        assert_eq!(r.token, None);
+        // An unreadable secret is an error that names the setting.
+        e.ack_secret_file = "/nonexistent/secret".into();
+        assert!(Composer::new(&e)
+            .unwrap_err()
+            .contains("config.emails.ack_secret_file /nonexistent/secret"));
+    }
+
+    #[test]
+    fn only_thread_ids_are_read_as_threads() {
+        let r = parse_thread_id("<picomon.00000000000000ff.17.update.18@host1>").unwrap();
+        assert_eq!(
+            (r.check_hash, r.start, r.token, r.host.as_str()),
+            (255, 17, None, "host1")
+        );
+        for other in [
+            "<picomon.digest.17@host1>",
+            "<picomon.report.17@host1>",
+            "<picomon.00ff.17@host1>",
+            "<picomon.00000000000000ff.x@host1>",
+            "<picomon.00000000000000ff.17.update@host1>",
+            "<someone.00000000000000ff.17@host1>",
+            "<picomon.00000000000000ff.17>",
+        ] {
+            assert_eq!(parse_thread_id(other), None, "{other}");
+        }
     }
 
     #[test]

@@ -43,6 +43,13 @@ pub struct EmailConfig {
     pub report_subject: String,
     pub watchdog_subject: String,
     pub digest_over: usize,
+    /// Where replies to alerts go (`picomon mail-in`); "" = nowhere.
+    pub reply_to: String,
+    /// Who besides a check's contacts may act by replying: addresses or
+    /// `@domain`.
+    pub ack_from: Vec<String>,
+    /// The secret of the thread tokens; "" = no token.
+    pub ack_secret_file: String,
 }
 
 /// The mail settings of one config, and its file for messages.

@@ -73,6 +73,10 @@ fn email_config(m: &MailSettings) -> EmailConfig {
         report_subject: String::new(),
         watchdog_subject: m.watchdog_subject.clone(),
         digest_over: usize::MAX,
+        // The watchdog's notices are about picomon, not a check's thread.
+        reply_to: String::new(),
+        ack_from: Vec::new(),
+        ack_secret_file: String::new(),
     }
 }
 
@@ -124,6 +128,9 @@ mod tests {
             report_subject: String::new(),
             watchdog_subject: "[picomon] gone".into(),
             digest_over: usize::MAX,
+            reply_to: String::new(),
+            ack_from: Vec::new(),
+            ack_secret_file: String::new(),
         };
         assert_eq!(email_config(&settings(&e)), e);
     }

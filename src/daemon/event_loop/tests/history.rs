@@ -31,6 +31,7 @@ fn transitions_acks_and_maintenance_go_to_the_log_and_make_the_availability() {
             comment: "on it".into(),
             for_secs: None,
             sticky: false,
+            mail_from: None,
         },
     );
     r.at(120 * SEC);

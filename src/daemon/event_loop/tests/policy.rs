@@ -410,6 +410,7 @@ fn an_acknowledged_problem_gets_no_reminder_and_no_escalation() {
             comment: "on it".into(),
             for_secs: Some(7),
             sticky: false,
+            mail_from: None,
         },
     )
     .unwrap();
@@ -618,6 +619,7 @@ fn an_ack_lasts_its_time_of_monotonic_time() {
             comment: "on it".into(),
             for_secs: Some(7),
             sticky: false,
+            mail_from: None,
         },
     )
     .unwrap();
