@@ -199,8 +199,11 @@ pub enum Command {
         #[arg(long, value_name = "DURATION", value_parser = since, default_value = "30d")]
         since: u64,
         /// JSON instead of the table
-        #[arg(long)]
+        #[arg(long, conflicts_with = "csv")]
         json: bool,
+        /// Availability per check over --since instead (worst first: availability, outages, downtime, longest, mean time to recovery), as CSV: the availability mail's attachment
+        #[arg(long)]
+        csv: bool,
     },
     /// For the shell completions: the check names (of the config found as
     /// every command finds it) or the silence ids, one a line

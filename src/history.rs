@@ -22,6 +22,7 @@ pub mod availability;
 pub mod journal;
 pub mod outages;
 pub mod recorder;
+pub mod report;
 
 use serde::{Deserialize, Serialize};
 

@@ -33,7 +33,16 @@ pub fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<i32> {
         return Ok(0);
     }
     let state_dir = state_dir(cli)?;
-    if let Command::History { check, since, json } = cmd {
+    if let Command::History {
+        check,
+        since,
+        json,
+        csv,
+    } = cmd
+    {
+        if *csv {
+            return super::history::csv(&state_dir, check.as_deref(), *since);
+        }
         return super::history::run(&state_dir, check.as_deref(), *since, *json);
     }
     let request = match cmd.clone() {

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::clock::{hms, local_datetime, now_unix_micros};
 use crate::history::outages::Builder;
-use crate::history::{journal, Outage};
+use crate::history::{journal, report, Outage};
 
 /// Prints the outages of the checks `check` names (a name, an identity or
 /// a glob, matched against the identity and, for a name several targets
@@ -24,6 +24,22 @@ pub fn run(
     } else {
         print!("{}", render(&list, since_secs, now));
     }
+    Ok(0)
+}
+
+/// Prints the availability report of the checks `check` names over the
+/// last `since_secs`, as CSV (the availability mail's attachment).
+pub fn csv(state_dir: &Path, check: Option<&str>, since_secs: u64) -> anyhow::Result<i32> {
+    let now = now_unix_micros();
+    let from = now.saturating_sub(i64::try_from(since_secs).unwrap_or(i64::MAX / 2) * 1_000_000);
+    let keep = |id: &str| check.is_none_or(|c| crate::alert::quiet::glob_match(c, id));
+    let rows = report::read(state_dir, keep, from, now).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot read the outage log in {}: {e}",
+            state_dir.join(crate::history::DIR).display()
+        )
+    })?;
+    print!("{}", report::csv(&rows, from, now));
     Ok(0)
 }
 

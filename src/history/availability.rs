@@ -48,9 +48,20 @@ pub struct Summary {
     maintenance: Option<UnixMicros>,
     down: Vec<(UnixMicros, UnixMicros)>,
     maint: Vec<(UnixMicros, UnixMicros)>,
+    /// How far back it keeps what ended ([`KEEP`] when 0).
+    keep: i64,
 }
 
 impl Summary {
+    /// A summary that answers for windows up to `window` microseconds
+    /// (a report's), not only the last 30 days.
+    pub fn keeping(window: i64) -> Summary {
+        Summary {
+            keep: window.max(KEEP),
+            ..Summary::default()
+        }
+    }
+
     pub fn first_seen(&self) -> Option<UnixMicros> {
         self.first_seen
     }
@@ -128,7 +139,8 @@ impl Summary {
             }
             _ => {}
         }
-        self.forget_before(r.at - KEEP);
+        let keep = if self.keep > 0 { self.keep } else { KEEP };
+        self.forget_before(r.at.saturating_sub(keep));
     }
 
     /// Drops what ended before `t`.
