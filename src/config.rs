@@ -487,6 +487,7 @@ fn build_config(path: &Path, b: &mut builder::Builder) -> Result<Config, ConfigE
             reply_to: e.reply_to.clone(),
             ack_from: e.ack_from.clone(),
             ack_secret_file: e.ack_secret_file.clone(),
+            availability: e.availability.0,
         },
         noise: crate::model::PolicyDefaults {
             flap: k.default_flap.0,

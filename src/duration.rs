@@ -17,6 +17,17 @@ pub const MAX_SECS: u64 = 3_155_760_000;
 /// [`MAX_SECS`] as the messages write it.
 pub const MAX_TEXT: &str = "100 years (3155760000 s)";
 
+/// `30d`, `2h`, `90s`: a duration as a user would have written it, in
+/// its largest whole unit.
+pub fn format(secs: u64) -> String {
+    match secs {
+        s if s > 0 && s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s > 0 && s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s > 0 && s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
 /// `secs` seconds of `what` (e.g. `config.base_tick`, `--for`), or the
 /// message that refuses it: not a number, negative, or above [`MAX_SECS`].
 /// Every duration picomon reads goes through here.

@@ -151,9 +151,124 @@ pub fn window_allows(when: &When, at: UnixMicros) -> bool {
     allows(when, LocalTime::from_unix_micros(at))
 }
 
+/// A local time of day, every day or on one weekday: when a periodic mail
+/// (the availability mail) goes out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DayTime {
+    /// 0 = Monday .. 6 = Sunday; `None`: every day.
+    pub weekday: Option<u8>,
+    pub hour: u8,
+    pub minute: u8,
+}
+
+/// The first moment at or after `earliest` whose local time is `at` (in
+/// a clock change's gap, the moment the C library makes of it).
+pub fn next_at(at: DayTime, earliest: UnixMicros) -> UnixMicros {
+    let unix = earliest.div_euclid(1_000_000);
+    let c = clock::local_civil(unix).unwrap_or_else(|| clock::utc_civil(unix));
+    let today = clock::days_from_civil(c.year, c.month, c.day);
+    for d in 0..=8 {
+        let day = today + d;
+        let weekday = (day + 3).rem_euclid(7) as u8;
+        if at.weekday.is_some_and(|w| w != weekday) {
+            continue;
+        }
+        let (y, m, dd) = clock::civil_from_days(day);
+        if let Some(t) = clock::local_to_unix(y, m, dd, at.hour, at.minute, 0) {
+            if t * 1_000_000 >= earliest {
+                return t * 1_000_000;
+            }
+        }
+    }
+    earliest + 7 * 86_400_000_000
+}
+
+/// When a periodic mail of period `every` (microseconds) sent at `at`
+/// (if given) is first due, for a daemon that has no due time yet at
+/// `now`: the next `at`, or one period from now.
+pub fn first_due(every: i64, at: Option<DayTime>, now: UnixMicros) -> UnixMicros {
+    at.map_or(now + every, |a| next_at(a, now))
+}
+
+/// When it is due again after the one due at `due` went out at `now`: a
+/// period later (at the first `at` from half a period, at most 12 hours,
+/// before that, so a clock change does not skip a week); never a catch-up
+/// burst after a long stop: once that time has passed, the next from now.
+pub fn following_due(
+    every: i64,
+    at: Option<DayTime>,
+    due: UnixMicros,
+    now: UnixMicros,
+) -> UnixMicros {
+    let slack = (every / 2).min(12 * 3_600_000_000);
+    let step = |from: UnixMicros| at.map_or(from + every, |a| next_at(a, from + every - slack));
+    let next = step(due);
+    if next > now {
+        next
+    } else {
+        at.map_or(now + every, |a| next_at(a, now + 1))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_weekly_mail_goes_out_on_its_weekday_at_its_time_and_never_in_a_burst() {
+        const H: i64 = 3_600_000_000;
+        let local = |y, m, d, h, min| clock::local_to_unix(y, m, d, h, min, 0).unwrap() * 1_000_000;
+        let monday8 = DayTime {
+            weekday: Some(0),
+            hour: 8,
+            minute: 0,
+        };
+        // 2026-12-02 is a Wednesday.
+        let wed = local(2026, 12, 2, 15, 30);
+        let week = 7 * 24 * H;
+        let first = first_due(week, Some(monday8), wed);
+        assert_eq!(first, local(2026, 12, 7, 8, 0));
+        let sent = first + 20_000_000;
+        assert_eq!(
+            following_due(week, Some(monday8), first, sent),
+            local(2026, 12, 14, 8, 0)
+        );
+        // Stopped for three weeks: one mail, then the next Monday.
+        let back = local(2027, 1, 1, 9, 0);
+        assert_eq!(
+            following_due(week, Some(monday8), first, back),
+            local(2027, 1, 4, 8, 0)
+        );
+        // Every day at 08:00, and on the minute itself.
+        let daily = DayTime {
+            weekday: None,
+            hour: 8,
+            minute: 0,
+        };
+        assert_eq!(
+            next_at(daily, local(2026, 12, 7, 8, 0)),
+            local(2026, 12, 7, 8, 0)
+        );
+        assert_eq!(
+            following_due(
+                24 * H,
+                Some(daily),
+                local(2026, 12, 7, 8, 0),
+                local(2026, 12, 7, 8, 1)
+            ),
+            local(2026, 12, 8, 8, 0)
+        );
+        // No time of day: a period after the last, or after now when late.
+        assert_eq!(first_due(30_000_000, None, 1_000), 30_001_000);
+        assert_eq!(
+            following_due(30_000_000, None, 30_001_000, 30_500_000),
+            60_001_000
+        );
+        assert_eq!(
+            following_due(30_000_000, None, 30_001_000, 90_000_000),
+            120_000_000
+        );
+    }
 
     const S: u64 = 1_000_000;
 

@@ -15,8 +15,10 @@
 use rhai::{Dynamic, Engine, EvalAltResult, FuncRegistration, ImmutableString, INT};
 
 use crate::notify::channel::spec::ChannelSpec;
+use crate::notify::mail::settings::AvailabilityMail;
 use crate::passive::OutputSpec;
 use crate::run::probe::range::fmt_num;
+use crate::schedule::DayTime;
 
 use super::builder::Shared;
 use super::value::{self as v, to_array, to_float};
@@ -191,6 +193,123 @@ impl KeyValue for EscalateKey {
     fn readme(&self) -> Option<String> {
         Some(if self.0.is_empty() { "[]" } else { "[...]" }.into())
     }
+}
+
+/// `config.emails.availability`: `#{ every, at }`, or `#{}` for none.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct AvailabilityKey(pub Option<AvailabilityMail>);
+
+const WEEKDAY_NAMES: [&str; 7] = [
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+];
+
+impl KeyValue for AvailabilityKey {
+    fn to_dynamic(&self) -> Option<Dynamic> {
+        let mut m = rhai::Map::new();
+        if let Some(a) = self.0 {
+            m.insert("every".into(), (a.every as INT).into());
+            if let Some(at) = a.at {
+                m.insert("at".into(), day_time_text(at).into());
+            }
+        }
+        Some(Dynamic::from_map(m))
+    }
+    fn readme(&self) -> Option<String> {
+        Some(match self.0 {
+            None => "#{}".into(),
+            Some(_) => "#{ ... }".into(),
+        })
+    }
+}
+
+/// `"monday 08:00"`, `"08:00"`.
+fn day_time_text(at: DayTime) -> String {
+    let time = format!("{:02}:{:02}", at.hour, at.minute);
+    match at.weekday {
+        Some(w) => format!("{} {time}", WEEKDAY_NAMES[w as usize]),
+        None => time,
+    }
+}
+
+/// `config.emails.availability`: `every` a duration (any, so a test can
+/// use seconds), `at` an optional local `"[WEEKDAY ]HH:MM"`.
+fn availability(what: &str, val: &Dynamic) -> Result<Option<AvailabilityMail>, String> {
+    const USAGE: &str =
+        "#{ every: \"7d\", at: \"monday 08:00\" } (at is optional), or #{} for none";
+    let Some(map) = val.read_lock::<rhai::Map>() else {
+        return Err(format!(
+            "{what} must be a map like {USAGE}, not {}",
+            v::describe(val)
+        ));
+    };
+    if map.is_empty() {
+        return Ok(None);
+    }
+    let mut every = None;
+    let mut at = None;
+    for (key, x) in map.iter() {
+        let name = format!("{what}.{key}");
+        match key.as_str() {
+            "every" => every = Some(v::seconds(&name, x, 0.0, true)?.ceil() as u64),
+            "at" => at = Some(day_time(&name, x)?),
+            other => {
+                return Err(v::unknown(
+                    "key",
+                    &name,
+                    other,
+                    &format!("{what}."),
+                    &["every", "at"],
+                ))
+            }
+        }
+    }
+    let every = every.ok_or_else(|| format!("{what} needs every: write {USAGE}"))?;
+    Ok(Some(AvailabilityMail { every, at }))
+}
+
+/// `"monday 08:00"`, `"mon 8:00"`, `"08:00"` (every day).
+fn day_time(what: &str, val: &Dynamic) -> Result<DayTime, String> {
+    let bad = || {
+        format!(
+            "{what} must be a local time like \"08:00\" or a weekday and a time like \"monday 08:00\", not {val}"
+        )
+    };
+    if !val.is_string() {
+        return Err(bad());
+    }
+    let text = val.to_string().to_ascii_lowercase();
+    let mut words = text.split_whitespace().rev();
+    let time = words.next().ok_or_else(bad)?;
+    let weekday = match words.next() {
+        None => None,
+        Some(w) => Some(
+            (0..7u8)
+                .find(|&i| {
+                    let full = WEEKDAY_NAMES[i as usize];
+                    w == full || w == &full[..3]
+                })
+                .ok_or_else(bad)?,
+        ),
+    };
+    if words.next().is_some() {
+        return Err(bad());
+    }
+    let (h, m) = time.split_once(':').ok_or_else(bad)?;
+    let (hour, minute): (u8, u8) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+    if hour > 23 || minute > 59 || m.len() != 2 {
+        return Err(bad());
+    }
+    Ok(DayTime {
+        weekday,
+        hour,
+        minute,
+    })
 }
 
 /// Declares a struct of keys: each key once, as
@@ -368,6 +487,9 @@ keys! {
         ack_from: Vec<String> = Vec::new(), |what, val, _| senders(what, val);
         /// A file whose first line is the secret of the thread tokens: replies must carry their thread's token to act; "" = no token.
         ack_secret_file: String = String::new(), |what, val, _| absolute_or_empty(what, val);
+        /// `#{ every: "7d", at: "monday 08:00" }`: a mail of each check's availability over the period, with a CSV; `#{}` = none.
+        availability: AvailabilityKey = AvailabilityKey::default(),
+            |what, val, _| availability(what, val).map(AvailabilityKey);
     }
 }
 
@@ -753,6 +875,57 @@ pub fn register(engine: &mut Engine) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn availability_takes_a_period_and_a_local_weekday_and_time() {
+        let map = |every: &str, at: Option<&str>| {
+            let mut m = rhai::Map::new();
+            m.insert("every".into(), every.into());
+            if let Some(a) = at {
+                m.insert("at".into(), a.into());
+            }
+            Dynamic::from_map(m)
+        };
+        let got = availability("a", &map("7d", Some("Monday 08:00"))).unwrap();
+        let at = DayTime {
+            weekday: Some(0),
+            hour: 8,
+            minute: 0,
+        };
+        assert_eq!(
+            got,
+            Some(AvailabilityMail {
+                every: 7 * 86_400,
+                at: Some(at)
+            })
+        );
+        assert_eq!(day_time_text(at), "monday 08:00");
+        let got = availability("a", &map("30", Some("sun 23:59")))
+            .unwrap()
+            .unwrap();
+        assert_eq!((got.every, got.at.unwrap().weekday), (30, Some(6)));
+        assert_eq!(
+            availability("a", &map("1h", None)).unwrap().unwrap().at,
+            None
+        );
+        assert_eq!(
+            availability("a", &Dynamic::from_map(rhai::Map::new())).unwrap(),
+            None
+        );
+        for bad in [
+            "8",
+            "monday",
+            "25:00",
+            "8:5",
+            "someday 08:00",
+            "mon tue 08:00",
+        ] {
+            let e = availability("a", &map("7d", Some(bad))).unwrap_err();
+            assert!(e.contains("\"monday 08:00\""), "{bad}: {e}");
+        }
+        let e = availability("a", &map("soon", None)).unwrap_err();
+        assert!(e.starts_with("a.every"), "{e}");
+    }
 
     #[test]
     fn host_port_forms() {

@@ -82,7 +82,7 @@ fn render(list: &[Outage], since_secs: u64, now: crate::clock::UnixMicros) -> St
     if list.is_empty() {
         return format!(
             "no outages in the last {} (as of {})\n",
-            span(since_secs),
+            crate::duration::format(since_secs),
             local_datetime(now)
         );
     }
@@ -133,16 +133,6 @@ fn render(list: &[Outage], since_secs: u64, now: crate::clock::UnixMicros) -> St
         out.push('\n');
     }
     out
-}
-
-/// `30d`, `2h`, `90s`: a `--since` as the user would have written it.
-fn span(secs: u64) -> String {
-    match secs {
-        s if s > 0 && s % 86_400 == 0 => format!("{}d", s / 86_400),
-        s if s > 0 && s % 3600 == 0 => format!("{}h", s / 3600),
-        s if s > 0 && s % 60 == 0 => format!("{}m", s / 60),
-        s => format!("{s}s"),
-    }
 }
 
 #[cfg(test)]

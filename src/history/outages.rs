@@ -30,6 +30,13 @@ pub struct Outage {
     start_micros: UnixMicros,
 }
 
+impl Outage {
+    /// Its first failed run, in Unix microseconds (`start` is in seconds).
+    pub fn start_micros(&self) -> UnixMicros {
+        self.start_micros
+    }
+}
+
 /// Who acknowledged an outage.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutageAck {

@@ -77,7 +77,6 @@ fn feed(
 
 /// The rows, worst first.
 fn finish(per: PerCheck, from: UnixMicros, to: UnixMicros) -> Vec<Row> {
-    let (from_s, to_s) = (from as f64 / 1e6, to as f64 / 1e6);
     let mut out: Vec<Row> = per
         .into_iter()
         .filter(|(_, (s, _))| s.first_seen().is_some_and(|f| f < to))
@@ -85,12 +84,13 @@ fn finish(per: PerCheck, from: UnixMicros, to: UnixMicros) -> Vec<Row> {
             let mut all: Vec<Outage> = b
                 .finish(to)
                 .into_iter()
-                .filter(|o| o.end.is_none_or(|e| e as f64 >= from_s))
+                .filter(|o| o.start_micros() + (o.duration * 1e6) as i64 >= from)
                 .collect();
+            // Microseconds inside the window (an ongoing one lasts to `to`).
             let inside = |o: &Outage| {
-                let start = o.start as f64;
-                let end = o.end.map_or(to_s, |e| e as f64);
-                (end.min(to_s) - start.max(from_s)).max(0.0)
+                let start = o.start_micros();
+                let end = start + (o.duration * 1e6).round() as i64;
+                (end.min(to) - start.max(from)).max(0)
             };
             let recovered: Vec<f64> = all
                 .iter()
@@ -100,8 +100,8 @@ fn finish(per: PerCheck, from: UnixMicros, to: UnixMicros) -> Vec<Row> {
             let row = Row {
                 availability: s.percent(to, to - from),
                 outages: all.len(),
-                downtime: all.iter().map(inside).sum(),
-                longest: all.iter().map(inside).fold(0.0, f64::max),
+                downtime: all.iter().map(inside).sum::<i64>() as f64 / 1e6,
+                longest: all.iter().map(inside).max().unwrap_or(0) as f64 / 1e6,
                 mttr: (!recovered.is_empty())
                     .then(|| recovered.iter().sum::<f64>() / recovered.len() as f64),
                 worst: Vec::new(),
@@ -162,9 +162,9 @@ pub fn csv(rows: &[Row], from: UnixMicros, to: UnixMicros) -> String {
             r.check.clone(),
             r.availability.map_or(String::new(), |p| format!("{p:.4}")),
             r.outages.to_string(),
-            format!("{:.0}", r.downtime),
-            format!("{:.0}", r.longest),
-            r.mttr.map_or(String::new(), |m| format!("{m:.0}")),
+            format!("{:.1}", r.downtime),
+            format!("{:.1}", r.longest),
+            r.mttr.map_or(String::new(), |m| format!("{m:.1}")),
             from.clone(),
             to.clone(),
         ];
@@ -339,9 +339,12 @@ mod tests {
         let lines: Vec<_> = csv.split("\r\n").collect();
         assert_eq!(lines[0], CSV_HEADER);
         let db: Vec<_> = lines[1].split(',').collect();
-        assert_eq!(&db[..6], ["db", "90.0000", "1", "3600", "3600", ""]);
+        assert_eq!(&db[..6], ["db", "90.0000", "1", "3600.0", "3600.0", ""]);
         let web: Vec<_> = lines[2].split(',').collect();
-        assert_eq!(&web[..6], ["web", "96.5000", "6", "1260", "360", "210"]);
+        assert_eq!(
+            &web[..6],
+            ["web", "96.5000", "6", "1260.0", "360.0", "210.0"]
+        );
         assert_eq!(lines.len(), 5, "three rows and the final CRLF: {csv}");
         let text = text(&rows, T0, T0 + 10 * HOUR);
         assert!(text.contains("Longest outages of web:"), "{text}");

@@ -110,6 +110,10 @@ struct MailState {
     /// contact's hours, for its next report.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     missed: BTreeMap<String, Vec<String>>,
+    /// When the next availability mail is due (wall time): kept so a
+    /// restart neither skips it nor sends it twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    next_availability: Option<UnixMicros>,
 }
 
 fn load_mail_state(state_dir: &Path) -> MailState {
@@ -159,6 +163,7 @@ pub struct MailNotifier {
     saved: MailState,
     digest_over: usize,
     report_every: Duration,
+    availability: Option<settings::AvailabilityMail>,
     /// The wall clock's offset from the daemon's timeline at the last tick
     /// ([`crate::clock::Now::offset`]); `None` before the first, while
     /// `saved.last_report` is still the wall time read from the file.
@@ -233,6 +238,7 @@ impl MailNotifier {
             saved,
             digest_over: e.digest_over,
             report_every: e.report_every,
+            availability: e.availability,
             offset: None,
         })
     }
@@ -496,6 +502,66 @@ impl MailNotifier {
         !reported.is_empty()
     }
 
+    /// Queues the availability mail when it is due at `wall` (local
+    /// times of day are the wall clock's), over the period before it, for
+    /// the config's checks; then saves when the next one is due. Queued
+    /// before that is saved: a crash in between sends it twice (with the
+    /// same Message-ID), never not at all.
+    fn availability_mail(&mut self, wall: UnixMicros, checks: &dyn CheckList) {
+        let Some(a) = self.availability else {
+            return;
+        };
+        if !self.composer.has_recipients() {
+            return;
+        }
+        let every = i64::try_from(a.every)
+            .unwrap_or(i64::MAX / 4)
+            .saturating_mul(1_000_000);
+        let first = crate::schedule::first_due(every, a.at, wall);
+        let due = match self.saved.next_availability {
+            // A shorter period or another time since: no longer wait.
+            Some(due) if due <= first => due,
+            _ => {
+                self.saved.next_availability = Some(first);
+                self.save_mail_state();
+                return;
+            }
+        };
+        if wall < due {
+            return;
+        }
+        let from = wall - every;
+        let ids: std::collections::HashSet<String> =
+            checks.views().into_iter().map(|v| v.check_id).collect();
+        let rows = match crate::history::report::read(
+            &self.state_dir,
+            |id| ids.contains(id),
+            from,
+            wall,
+        ) {
+            Ok(rows) => rows,
+            Err(e) => {
+                // Tried again next tick: a fault delays it.
+                log::error!("availability mail: cannot read the outage log: {e}");
+                return;
+            }
+        };
+        let period = crate::duration::format(a.every);
+        let entry = self.composer.availability(
+            &period,
+            &crate::history::report::text(&rows, from, wall),
+            &crate::history::report::csv(&rows, from, wall),
+            &crate::clock::local_datetime(wall)[..10],
+            due,
+            wall,
+        );
+        if self.queue(entry, "availability", MailKind::Report) {
+            self.courier.wake();
+        }
+        self.saved.next_availability = Some(crate::schedule::following_due(every, a.at, due, wall));
+        self.save_mail_state();
+    }
+
     /// Saves `state_dir/mail-state`, the report time as wall time.
     fn save_mail_state(&self) {
         let path = self.state_dir.join(MAIL_STATE_FILE);
@@ -637,6 +703,7 @@ impl Notifier for MailNotifier {
             Some(seen) if (offset - seen).abs() > crate::clock::STEP => self.save_mail_state(),
             Some(_) => {}
         }
+        self.availability_mail(at.wall, checks);
         let now = at.steady;
         if self.report_every.is_zero() || !self.has_anyone() {
             return;

@@ -4,7 +4,8 @@
 //! durations, `status --json` (and `/api/v1/checks`, `/metrics`) shows
 //! the check's availability below 100 and 100 for a check that never
 //! failed, and after a SIGKILL and a torn last line the log still reads,
-//! with and without a daemon.
+//! with and without a daemon. The availability mail of a scripted outage
+//! says what `history` says, in its text and its CSV attachment.
 
 use crate::support;
 
@@ -30,6 +31,11 @@ struct Rig {
 impl Rig {
     /// `flappy` answers from the file `status`; `steady` is always OK.
     fn new() -> Rig {
+        Rig::with("")
+    }
+
+    /// The same, with more config lines.
+    fn with(extra: &str) -> Rig {
         let sb = Sandbox::new();
         let (_held, port) = reserve_port();
         let plugin = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp/status-plugin.sh");
@@ -45,6 +51,7 @@ config.emails.smtp_retry_timeout = 1;
 config.listen = "127.0.0.1:0";
 add(plugin("{p}", ["{d}/runs", "{d}/status"]), #{{ name: "flappy", target_name: "web1", retry: 0 }});
 add(plugin("{p}", ["{d}/steady-runs", "{d}/no-such-file"]), #{{ name: "steady", target_name: "web1" }});
+{extra}
 "#,
             p = plugin.display()
         ));
@@ -193,4 +200,155 @@ fn two_outages_are_listed_with_their_durations_and_lower_the_availability() {
     });
     assert_eq!(list[0]["ongoing"], true);
     assert!(list[0]["end"].is_null());
+}
+
+/// Every how many seconds the availability mail goes out in the test.
+const EVERY: i64 = 20;
+
+/// `<picomon.availability.DUE@host>`: the due time it names.
+fn due_of(m: &support::smtp::Mail) -> i64 {
+    let id = m.one("Message-ID");
+    let rest = id.strip_prefix("<picomon.availability.").expect(id);
+    rest.split('@').next().unwrap().parse().expect(id)
+}
+
+#[test]
+fn the_availability_mail_tells_the_outage_in_its_text_and_csv_and_a_restart_keeps_its_time() {
+    let r = Rig::with(&format!(
+        "config.emails.availability = #{{ every: {EVERY} }};"
+    ));
+    let smtp = Smtp::start(r.sb.dir.path(), r.port);
+    let mut d = r.daemon();
+    support::set_plugin_status(r.sb.dir.path(), 2, "CRITICAL - scripted outage");
+    r.wait_phase("problem");
+    let runs = support::count_lines(&r.sb.path("runs"));
+    r.sb.wait_lines("runs", runs + 1, LONG);
+    support::set_plugin_status(r.sb.dir.path(), 0, "OK - fine");
+    r.wait_phase("ok");
+    let outage = r.history("flappy").remove(0);
+    let duration = outage["duration"].as_f64().unwrap();
+    let is_availability = |m: &support::smtp::Mail| m.subject_decoded.contains("AVAILABILITY");
+    // Periods overlap by a tick: one of them holds the whole outage (a
+    // loaded machine may put the first ones before it).
+    let (mail, row) = wait_until(
+        Duration::from_secs(5 * 60),
+        "an availability mail with the outage",
+        || {
+            smtp.received()
+                .into_iter()
+                .filter(is_availability)
+                .find_map(|m| {
+                    let rows = m.part("text/csv").csv_rows.clone().expect("the CSV parses");
+                    let row = rows.iter().find(|r| r[0] == "flappy")?.clone();
+                    // The log's ends are whole microseconds; the CSV's tenths.
+                    let whole = (row[3].parse::<f64>().unwrap() - duration).abs() <= 0.1;
+                    (row[2] == "1" && whole).then_some((m, row))
+                })
+        },
+    );
+    let subject = format!("[picomon] AVAILABILITY: the last {EVERY}s on ");
+    assert!(
+        mail.subject_decoded.starts_with(&subject),
+        "{}",
+        mail.subject_decoded
+    );
+    assert!(
+        mail.one("Content-Type").starts_with("multipart/mixed"),
+        "{mail:#?}"
+    );
+    let csv = mail.part("text/csv");
+    let rows = csv.csv_rows.as_ref().unwrap();
+    assert_eq!(
+        rows[0][..6],
+        [
+            "check",
+            "availability_percent",
+            "outages",
+            "downtime_seconds",
+            "longest_seconds",
+            "mttr_seconds"
+        ]
+    );
+    assert!(
+        csv.filename
+            .as_deref()
+            .is_some_and(|f| f.starts_with("availability-") && f.ends_with(".csv")),
+        "{csv:?}"
+    );
+    // Worst first: flappy, then the others (steady, picomon's own) at
+    // 100 % with no outage.
+    assert_eq!(rows[1][0], "flappy", "{rows:?}");
+    let steady = rows.iter().find(|r| r[0] == "steady").expect("steady");
+    assert_eq!(steady[..5], ["steady", "100.0000", "0", "0.0", "0.0"]);
+    let availability: f64 = row[1].parse().unwrap();
+    let counted = EVERY as f64;
+    let expected = 100.0 * (counted - duration) / counted;
+    // Whole seconds in the log's ends: within a second of the outage.
+    assert!(
+        (availability - expected).abs() <= 0.01,
+        "{row:?} vs {duration}"
+    );
+    for field in [3, 4, 5] {
+        let secs: f64 = row[field].parse().unwrap();
+        assert!((secs - duration).abs() <= 0.1, "{row:?} vs {duration}");
+    }
+    let text = &mail.part("text/plain").text;
+    assert!(text.contains("Longest outages of flappy:"), "{text}");
+    assert!(
+        text.contains("CRITICAL  CRITICAL - scripted outage"),
+        "{text}"
+    );
+    assert!(text.contains(&format!("{availability:.2}%")), "{text}");
+    // The same table on demand.
+    let out = r.picomon(&["history", "--csv", "--since", "1h"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let on_demand = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        on_demand.starts_with("check,availability_percent,outages,"),
+        "{on_demand}"
+    );
+    assert!(
+        on_demand.contains("\r\nflappy,") && on_demand.contains(",1,"),
+        "{on_demand}"
+    );
+
+    // Killed and started again: the next due time was kept, so the next
+    // mail is a new one (never the same due time twice), a period on.
+    let before = smtp
+        .received()
+        .into_iter()
+        .filter(is_availability)
+        .map(|m| due_of(&m))
+        .max()
+        .unwrap();
+    d.kill();
+    let _d = r.daemon();
+    let after = wait_until(
+        Duration::from_secs(5 * 60),
+        "the next availability mail",
+        || {
+            let dues: Vec<i64> = smtp
+                .received()
+                .into_iter()
+                .filter(is_availability)
+                .map(|m| due_of(&m))
+                .collect();
+            dues.into_iter().find(|&d| d > before)
+        },
+    );
+    let dues: Vec<i64> = smtp
+        .received()
+        .into_iter()
+        .filter(is_availability)
+        .map(|m| due_of(&m))
+        .collect();
+    let mut unique = dues.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        dues.len(),
+        "a due time mailed twice: {dues:?}"
+    );
+    assert!(after >= before + EVERY * 1_000_000, "{before} then {after}");
 }

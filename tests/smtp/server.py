@@ -30,7 +30,9 @@ the test holds reserved (tests/support/ports.rs).
 
 import argparse
 import asyncio
+import csv
 import email
+import io
 import email.header
 import email.policy
 import itertools
@@ -79,6 +81,10 @@ class Recorder:
             "subject_decoded": str(email.header.make_header(
                 email.header.decode_header(subject))),
             "body_decoded": payload.decode("utf-8", "replace"),
+            # A multipart mail's leaves; a text/csv one also as the rows
+            # Python's csv module reads from it.
+            "parts": [part_record(p) for p in msg.walk() if not p.is_multipart()]
+            if msg.is_multipart() else [],
             "mail_from": envelope.mail_from,
             "rcpt_tos": list(envelope.rcpt_tos),
             "data": envelope.original_content.decode("utf-8", "replace"),
@@ -98,6 +104,15 @@ class Recorder:
             print("answering QUIT in %g s" % self.quit_delay, file=sys.stderr, flush=True)
             await asyncio.sleep(self.quit_delay)
         return "221 Bye"
+
+
+def part_record(part):
+    text = (part.get_payload(decode=True) or b"").decode("utf-8", "replace")
+    record = {"type": part.get_content_type(), "filename": part.get_filename(),
+              "text": text}
+    if part.get_content_type() == "text/csv":
+        record["csv_rows"] = list(csv.reader(io.StringIO(text, newline="")))
+    return record
 
 
 def tls_context(cert, key):

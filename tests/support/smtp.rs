@@ -226,6 +226,20 @@ pub struct Mail {
     pub subject_decoded: String,
     /// The body as a reader sees it (quoted-printable decoded).
     pub body_decoded: String,
+    /// A multipart mail's leaves, in order (none for a plain mail).
+    pub parts: Vec<MailPart>,
+}
+
+/// One leaf of a multipart mail, as Python's email package reads it.
+#[derive(Clone, Debug)]
+pub struct MailPart {
+    /// `text/plain`, `text/csv`, ...
+    pub content_type: String,
+    pub filename: Option<String>,
+    /// Decoded.
+    pub text: String,
+    /// A `text/csv` part's rows as Python's csv module reads them.
+    pub csv_rows: Option<Vec<Vec<String>>>,
 }
 
 impl Mail {
@@ -269,7 +283,19 @@ impl Mail {
             body: body.to_string(),
             subject_decoded: v["subject_decoded"].as_str().unwrap_or("").to_string(),
             body_decoded: v["body_decoded"].as_str().unwrap_or("").to_string(),
+            parts: v["parts"]
+                .as_array()
+                .map(|a| a.iter().map(MailPart::read).collect())
+                .unwrap_or_default(),
         }
+    }
+
+    /// The part of this content type, which must be there.
+    pub fn part(&self, content_type: &str) -> &MailPart {
+        self.parts
+            .iter()
+            .find(|p| p.content_type == content_type)
+            .unwrap_or_else(|| panic!("no {content_type} part in {:#?}", self.parts))
     }
 
     /// Every value of header `name`.
@@ -291,5 +317,25 @@ impl Mail {
     /// The first Subject, or "" without one.
     pub fn subject(&self) -> &str {
         self.header("Subject").first().copied().unwrap_or("")
+    }
+}
+
+impl MailPart {
+    fn read(v: &serde_json::Value) -> MailPart {
+        let strings = |row: &serde_json::Value| -> Vec<String> {
+            row.as_array()
+                .expect("a CSV row")
+                .iter()
+                .map(|f| f.as_str().expect("a CSV field").to_string())
+                .collect()
+        };
+        MailPart {
+            content_type: v["type"].as_str().expect("part type").to_string(),
+            filename: v["filename"].as_str().map(String::from),
+            text: v["text"].as_str().unwrap_or("").to_string(),
+            csv_rows: v["csv_rows"]
+                .as_array()
+                .map(|rows| rows.iter().map(strings).collect()),
+        }
     }
 }

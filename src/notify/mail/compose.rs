@@ -882,6 +882,48 @@ impl Composer {
         self.finish(builder, body, now)
     }
 
+    /// The availability mail: the report's text, and its CSV attached
+    /// (`multipart/mixed`: the text, then `availability-FROM.csv` as
+    /// `text/csv`). `due` names it: the same due time gives the same
+    /// Message-ID, so a mail queued again after a crash is recognisably
+    /// the same one.
+    pub fn availability(
+        &self,
+        period: &str,
+        text: &str,
+        csv: &str,
+        file_date: &str,
+        due: UnixMicros,
+        now: UnixMicros,
+    ) -> Result<Entry, String> {
+        use lettre::message::{Attachment, MultiPart, SinglePart};
+        let subject = render_subject(
+            &self.subject_tpl,
+            "AVAILABILITY",
+            &format!("the last {period}"),
+            &self.host,
+        );
+        let body = format!("{}\n-- \npicomon on {}\n", body_safe(text), self.host);
+        let csv_type = ContentType::parse("text/csv; charset=utf-8")
+            .map_err(|e| format!("cannot build the mail: {e}"))?;
+        let parts = MultiPart::mixed()
+            .singlepart(SinglePart::plain(body))
+            .singlepart(
+                Attachment::new(format!("availability-{file_date}.csv"))
+                    .body(csv.to_string(), csv_type),
+            );
+        let mut b = self
+            .envelope(now)
+            .subject(subject_line(&subject))
+            .message_id(Some(format!("<picomon.availability.{due}@{}>", self.host)));
+        // What the plain mails' builder adds; multipart sets its own type.
+        b = b.header(AutoSubmitted("auto-generated"));
+        let msg = b
+            .multipart(parts)
+            .map_err(|e| format!("cannot build the mail: {e}"))?;
+        Ok(self.entry(msg, now))
+    }
+
     /// "Acknowledged by USER: COMMENT": a reply in the check's thread, to
     /// everyone the thread goes to (escalated addresses as `Cc`).
     pub fn acknowledgement(
@@ -983,13 +1025,11 @@ impl Composer {
         render_subject(&self.subject_tpl, "TEST", "test mail", &self.host)
     }
 
-    fn builder(&self, now: UnixMicros) -> lettre::message::MessageBuilder {
+    /// From, To and Date: what every mail has.
+    fn envelope(&self, now: UnixMicros) -> lettre::message::MessageBuilder {
         let mut b = Message::builder()
             .from(self.from.clone())
-            .date(system_time(now))
-            .header(AutoSubmitted("auto-generated"))
-            .header(MIME_VERSION_1_0)
-            .header(ContentType::TEXT_PLAIN);
+            .date(system_time(now));
         for to in &self.to {
             b = b.to(to.clone());
         }
@@ -997,6 +1037,14 @@ impl Composer {
             b = b.cc(cc.clone());
         }
         b
+    }
+
+    /// A plain-text mail's headers.
+    fn builder(&self, now: UnixMicros) -> lettre::message::MessageBuilder {
+        self.envelope(now)
+            .header(AutoSubmitted("auto-generated"))
+            .header(MIME_VERSION_1_0)
+            .header(ContentType::TEXT_PLAIN)
     }
 
     fn finish(
@@ -1008,14 +1056,19 @@ impl Composer {
         let msg = b
             .body(body)
             .map_err(|e| format!("cannot build the mail: {e}"))?;
+        Ok(self.entry(msg, now))
+    }
+
+    /// The outbox entry of a built message.
+    fn entry(&self, msg: Message, now: UnixMicros) -> Entry {
         let env = msg.envelope();
-        Ok(Entry {
+        Entry {
             from: env.from().map(|a| a.to_string()).unwrap_or_default(),
             to: env.to().iter().map(|a| a.to_string()).collect(),
             composed: now,
             message: fold_long_header_lines(&msg.formatted()),
             ..Entry::default()
-        })
+        }
     }
 }
 
@@ -1132,6 +1185,7 @@ pub(crate) mod tests {
             reply_to: String::new(),
             ack_from: Vec::new(),
             ack_secret_file: String::new(),
+            availability: None,
         }
     }
 

@@ -50,6 +50,19 @@ pub struct EmailConfig {
     pub ack_from: Vec<String>,
     /// The secret of the thread tokens; "" = no token.
     pub ack_secret_file: String,
+    /// `config.emails.availability`; `None`: no availability mail.
+    pub availability: Option<AvailabilityMail>,
+}
+
+/// `config.emails.availability = #{ every, at }`: the periodic mail of
+/// each check's availability.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AvailabilityMail {
+    /// Seconds: the period a mail covers, and between two mails.
+    pub every: u64,
+    /// The local time (and weekday) it goes out; `None`: `every` after
+    /// the last one.
+    pub at: Option<crate::schedule::DayTime>,
 }
 
 /// The mail settings of one config, and its file for messages.

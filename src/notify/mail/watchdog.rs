@@ -77,6 +77,7 @@ fn email_config(m: &MailSettings) -> EmailConfig {
         reply_to: String::new(),
         ack_from: Vec::new(),
         ack_secret_file: String::new(),
+        availability: None,
     }
 }
 
@@ -131,6 +132,7 @@ mod tests {
             reply_to: String::new(),
             ack_from: Vec::new(),
             ack_secret_file: String::new(),
+            availability: None,
         };
         assert_eq!(email_config(&settings(&e)), e);
     }
