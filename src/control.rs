@@ -152,6 +152,10 @@ pub struct Snapshot {
     /// the order of `report.checks` (empty lists until runs were seen, and
     /// while the HTTP listener is off).
     pub recent: Vec<Vec<f32>>,
+    /// The last [`crate::web::DAYS`] local days per check (oldest first),
+    /// in the order of `report.checks`, while the HTTP listener is on: the
+    /// status page's bar.
+    pub days: Vec<Vec<crate::history::availability::Day>>,
     /// Transitions since start, by kind (`problem`, `update`, ...).
     pub transitions: Vec<(&'static str, u64)>,
     /// Due runs skipped because the check's previous run still went on.

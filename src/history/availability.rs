@@ -37,6 +37,19 @@ impl Availability {
     }
 }
 
+/// One local calendar day of a check, for the status page's bar.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Day {
+    /// Its local midnight (Unix microseconds).
+    pub start: UnixMicros,
+    /// Percent not in an outage; `None` when nothing of it is counted
+    /// (before the check existed, or all maintenance).
+    pub percent: Option<f64>,
+    /// The worst status of its outages: 0 none, 1 WARNING, 2 UNKNOWN,
+    /// 3 CRITICAL.
+    pub worst: u8,
+}
+
 /// What one check's availability is computed from: its open outage and
 /// maintenance, and those that ended in the last 30 days.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -46,7 +59,8 @@ pub struct Summary {
     /// The worst status of the open outage.
     worst: Option<String>,
     maintenance: Option<UnixMicros>,
-    down: Vec<(UnixMicros, UnixMicros)>,
+    /// Outages that ended: start, end, the rank of their worst status.
+    down: Vec<(UnixMicros, UnixMicros, u8)>,
     maint: Vec<(UnixMicros, UnixMicros)>,
     /// How far back it keeps what ended ([`KEEP`] when 0).
     keep: i64,
@@ -114,21 +128,11 @@ impl Summary {
             Kind::FlappingStart if r.outage.is_some() => {
                 self.outage.get_or_insert(r.outage.unwrap_or(r.at));
             }
-            Kind::FlappingStart if ok => {
-                self.worst = None;
-                if let Some(s) = self.outage.take() {
-                    self.down.push((s, r.at));
-                }
-            }
+            Kind::FlappingStart if ok => self.close(r.at),
             Kind::FlappingStop if !ok => {
                 self.outage.get_or_insert(r.outage.unwrap_or(r.at));
             }
-            Kind::Recovery | Kind::FlappingStop => {
-                self.worst = None;
-                if let Some(s) = self.outage.take() {
-                    self.down.push((s, r.at));
-                }
-            }
+            Kind::Recovery | Kind::FlappingStop => self.close(r.at),
             Kind::MaintenanceStart => {
                 self.maintenance.get_or_insert(r.at);
             }
@@ -143,28 +147,48 @@ impl Summary {
         self.forget_before(r.at.saturating_sub(keep));
     }
 
+    /// The open outage ended at `at`.
+    fn close(&mut self, at: UnixMicros) {
+        let worst = self.worst.take().map_or(0, |w| rank(&w));
+        if let Some(s) = self.outage.take() {
+            self.down.push((s, at, worst));
+        }
+    }
+
     /// Drops what ended before `t`.
     fn forget_before(&mut self, t: UnixMicros) {
-        self.down.retain(|&(_, end)| end >= t);
+        self.down.retain(|&(_, end, _)| end >= t);
         self.maint.retain(|&(_, end)| end >= t);
     }
 
     /// Percent of the counted part of the last `window` microseconds not
     /// in an outage; `None` when nothing of it is counted.
     pub fn percent(&self, now: UnixMicros, window: i64) -> Option<f64> {
-        let from = (now - window).max(self.first_seen?);
-        if from >= now {
+        self.percent_in(now - window, now, now)
+    }
+
+    /// Percent of the counted part of `from..to` not in an outage, as
+    /// known at `now` (an open outage lasts until `now`).
+    pub fn percent_in(&self, from: UnixMicros, to: UnixMicros, now: UnixMicros) -> Option<f64> {
+        let from = from.max(self.first_seen?);
+        let to = to.min(now);
+        if from >= to {
             return None;
         }
         let open = |s: Option<UnixMicros>| s.map(|s| (s, now));
-        let down: Vec<_> = self.down.iter().copied().chain(open(self.outage)).collect();
+        let down: Vec<_> = self
+            .down
+            .iter()
+            .map(|&(s, e, _)| (s, e))
+            .chain(open(self.outage))
+            .collect();
         let maint: Vec<_> = self
             .maint
             .iter()
             .copied()
             .chain(open(self.maintenance))
             .collect();
-        let clip = |(s, e): (i64, i64)| (s.max(from), e.min(now));
+        let clip = |(s, e): (i64, i64)| (s.max(from), e.min(to));
         let len = |(s, e): (i64, i64)| (e - s).max(0);
         let sum = |v: &[(i64, i64)]| v.iter().map(|&x| len(clip(x))).sum::<i64>();
         // Each list's intervals are apart, so the overlaps add up.
@@ -173,12 +197,48 @@ impl Summary {
             .flat_map(|&a| maint.iter().map(move |&b| (a.0.max(b.0), a.1.min(b.1))))
             .map(|x| len(clip(x)))
             .sum();
-        let counted = (now - from) - sum(&maint);
+        let counted = (to - from) - sum(&maint);
         if counted <= 0 {
             return None;
         }
         let downtime = (sum(&down) - both).clamp(0, counted);
         Some(100.0 * (counted - downtime) as f64 / counted as f64)
+    }
+
+    /// The last `n` local calendar days up to `now`, oldest first (today
+    /// until `now`): each one's availability and the worst status of the
+    /// outages in it, for the status page's bar.
+    pub fn days(&self, now: UnixMicros, n: usize) -> Vec<Day> {
+        let secs = now.div_euclid(1_000_000);
+        let c = crate::clock::local_civil(secs).unwrap_or_else(|| crate::clock::utc_civil(secs));
+        let today = crate::clock::days_from_civil(c.year, c.month, c.day);
+        let midnight = |day: i64| {
+            let (y, m, d) = crate::clock::civil_from_days(day);
+            crate::clock::local_to_unix(y, m, d, 0, 0, 0).unwrap_or(day * 86_400) * 1_000_000
+        };
+        let open = self
+            .outage
+            .map(|s| (s, now, self.worst.as_deref().map_or(0, rank)));
+        (0..n as i64)
+            .rev()
+            .map(|back| {
+                let (start, end) = (midnight(today - back), midnight(today - back + 1));
+                let worst = self
+                    .down
+                    .iter()
+                    .copied()
+                    .chain(open)
+                    .filter(|&(s, e, _)| s < end.min(now) && e > start)
+                    .map(|(_, _, w)| w.max(1))
+                    .max()
+                    .unwrap_or(0);
+                Day {
+                    start,
+                    percent: self.percent_in(start, end, now),
+                    worst,
+                }
+            })
+            .collect()
     }
 
     /// The three windows at `now`.
@@ -312,6 +372,41 @@ mod tests {
         let day = s.availability(T0 + 10 * HOUR).day.unwrap();
         assert!((day - 40.0).abs() < 1e-9, "{day}");
         assert_eq!(s.worst(), Some("WARNING"));
+    }
+
+    #[test]
+    fn each_day_of_the_bar_has_its_worst_status_and_its_availability() {
+        use crate::clock::local_to_unix;
+        let at = |d, h| local_to_unix(2026, 3, d, h, 0, 0).unwrap() * 1_000_000;
+        let problem = |t, status| line(t, Kind::Problem, status, Some(t));
+        let s = fed(&[
+            Record::new(at(10, 12), Kind::Seen, "web"),
+            // The 11th: WARNING 06:00-12:00, then CRITICAL from 18:00 on
+            // into the 12th until 06:00.
+            problem(at(11, 6), "WARNING"),
+            line(at(11, 12), Kind::Recovery, "OK", Some(at(11, 6))),
+            problem(at(11, 18), "CRITICAL"),
+            line(at(12, 6), Kind::Recovery, "OK", Some(at(11, 18))),
+            // The 13th: UNKNOWN from 12:00, still.
+            problem(at(13, 12), "UNKNOWN"),
+        ]);
+        let days = s.days(at(13, 18), 5);
+        let got: Vec<_> = days
+            .iter()
+            .map(|d| (d.worst, d.percent.map(|p| (p * 100.0).round() / 100.0)))
+            .collect();
+        // The 13th until 18:00: 6 h of 18 down.
+        assert_eq!(
+            got,
+            [
+                (0, None),
+                (0, Some(100.0)),
+                (3, Some(50.0)),
+                (3, Some(75.0)),
+                (2, Some(66.67)),
+            ]
+        );
+        assert_eq!(days[4].start, at(13, 0));
     }
 
     #[test]

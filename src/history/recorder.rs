@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use super::availability::Day;
 use super::availability::KEEP;
 use super::journal::{self, Journal, Limits};
 use super::{Availability, Kind, Record, Summary};
@@ -116,6 +117,15 @@ impl Recorder {
         self.summaries
             .get(id)
             .map(|s| s.availability(now))
+            .unwrap_or_default()
+    }
+
+    /// A check's last `n` local days, oldest first (none for a check the
+    /// log does not know).
+    pub fn days(&self, id: &str, now: UnixMicros, n: usize) -> Vec<Day> {
+        self.summaries
+            .get(id)
+            .map(|s| s.days(now, n))
             .unwrap_or_default()
     }
 

@@ -2,8 +2,10 @@
 //! no script, no request of its own: the listener's Content-Security-Policy
 //! forbids them), checks grouped by target, each row coloured by its last
 //! status, with its phase, since when it fails, its last run, an SVG
-//! sparkline of its recent durations and the first line of its output
-//! (perfdata in its tooltip). It reloads itself (`<meta http-equiv="refresh">`).
+//! sparkline of its recent durations, a bar of its last 30 days (each day
+//! coloured by the worst status of its outages, its date and availability
+//! in the block's `title`) and the first line of its output (perfdata in
+//! its tooltip). It reloads itself (`<meta http-equiv="refresh">`).
 //!
 //! Made for an incident and for a phone: targets and rows in PROBLEM come
 //! first (then muted problems, retrying, the rest in config order);
@@ -16,6 +18,7 @@
 use std::fmt::Write;
 
 use crate::control::protocol::CheckStatus;
+use crate::history::availability::Day;
 
 use super::Snapshot;
 
@@ -72,7 +75,7 @@ pub fn render(s: &Snapshot) -> String {
             out,
             "<section class=\"target\"><h2><span class=\"dot {}\"></span><span class=\"tname\">{}</span> <small>{} check{}</small></h2>\n\
              <table><thead><tr><th class=\"state\">state</th><th class=\"name\">check</th><th class=\"since\">since</th>\
-             <th class=\"last\">last run</th><th class=\"dur\">duration</th><th class=\"out\">output</th></tr></thead><tbody>\n",
+             <th class=\"last\">last run</th><th class=\"dur\">duration</th><th class=\"days\">last 30 days</th><th class=\"out\">output</th></tr></thead><tbody>\n",
             SEVERITY_CLASS[worst],
             esc(if target.is_empty() { "(no target)" } else { target }),
             rows.len(),
@@ -80,7 +83,8 @@ pub fn render(s: &Snapshot) -> String {
         );
         for i in rows {
             let recent = s.recent.get(i).map(Vec::as_slice).unwrap_or(&[]);
-            row(&mut out, &r.checks[i], recent, r.at);
+            let days = s.days.get(i).map(Vec::as_slice).unwrap_or(&[]);
+            row(&mut out, &r.checks[i], recent, days, r.at);
         }
         out.push_str("</tbody></table></section>\n");
     }
@@ -106,7 +110,7 @@ fn rank(c: &CheckStatus) -> u8 {
 }
 
 /// One check's row.
-fn row(out: &mut String, c: &CheckStatus, recent: &[f32], now: i64) {
+fn row(out: &mut String, c: &CheckStatus, recent: &[f32], days: &[Day], now: i64) {
     let class = SEVERITY_CLASS[severity(c)];
     let status = c.status.as_deref().unwrap_or("PENDING");
     let phase = match &*c.phase {
@@ -170,13 +174,15 @@ fn row(out: &mut String, c: &CheckStatus, recent: &[f32], now: i64) {
     if let Some(d) = c.duration {
         let _ = write!(out, "<span>{}</span>", seconds(d));
     }
+    out.push_str("</div></td>");
+    day_bar(out, days);
     let (text, perf) = match c.output.split_once('|') {
         Some((t, p)) => (t.trim_end(), p.trim()),
         None => (&*c.output, ""),
     };
     let _ = writeln!(
         out,
-        "</div></td><td class=\"out\" title=\"{}\">{}</td></tr>",
+        "<td class=\"out\" title=\"{}\">{}</td></tr>",
         esc(if perf.is_empty() { text } else { perf }),
         esc(text)
     );
@@ -197,6 +203,42 @@ fn time_cell(out: &mut String, at: Option<i64>, now: i64, class: &str) {
             );
         }
     }
+}
+
+/// The bar of the last days: one block a day, oldest left, coloured by
+/// the worst status of its outages (grey before the check existed), its
+/// date and availability in its `title` (a hover, no script).
+fn day_bar(out: &mut String, days: &[Day]) {
+    out.push_str("<td class=\"days\">");
+    if !days.is_empty() {
+        let _ = write!(
+            out,
+            "<div class=\"bar\" role=\"img\" aria-label=\"availability of the last {} days\">",
+            days.len()
+        );
+        for d in days {
+            let class = match (d.percent, d.worst) {
+                (None, _) => "none",
+                (_, 3) => "critical",
+                (_, 2) => "unknown",
+                (_, 1) => "warning",
+                _ => "ok",
+            };
+            let date = crate::clock::local_datetime(d.start);
+            let date = date.get(..10).unwrap_or(&date);
+            let what = match d.percent {
+                None => "not counted".to_string(),
+                Some(p) if class == "ok" => format!("{p:.2}%"),
+                Some(p) => format!("{p:.2}%, worst {}", class.to_uppercase()),
+            };
+            let _ = write!(
+                out,
+                "<span class=\"day {class}\" title=\"{date}: {what}\"></span>"
+            );
+        }
+        out.push_str("</div>");
+    }
+    out.push_str("</td>");
 }
 
 /// An inline SVG polyline of the durations (oldest left), scaled to the
@@ -360,7 +402,10 @@ h2 .tname{overflow-wrap:anywhere}h2 small{color:var(--muted);font-weight:400}\
 .dot.unknown{background:var(--unknown)}\
 table{width:100%;border-collapse:collapse;table-layout:fixed}\
 th{text-align:left;font-weight:600;color:var(--muted);font-size:12px;padding:6px 10px}\
-th.state{width:124px}th.name{width:22%}th.since,th.last{width:84px}th.dur{width:204px}\
+th.state{width:124px}th.name{width:22%}th.since,th.last{width:84px}th.dur{width:204px}th.days{width:158px}\
+.bar{display:flex;gap:1px;height:20px;align-items:stretch}\
+.day{flex:1 1 0;min-width:3px;border-radius:1px;background:var(--ok)}.day.warning{background:var(--warning)}\
+.day.critical{background:var(--critical)}.day.unknown{background:var(--unknown)}.day.none{background:var(--line)}\
 td{padding:7px 10px;border-top:1px solid var(--line);vertical-align:top}\
 td.since,td.last,td.dur{white-space:nowrap}\
 tr.check{border-left:4px solid var(--pending)}tr.ok{border-left-color:var(--ok)}\
@@ -387,13 +432,14 @@ tr.critical .spark{color:var(--critical)}tr.unknown .spark{color:var(--unknown)}
 header{padding:12px 12px 6px}main{padding:6px 8px 16px;gap:10px}\
 thead{display:none}table,tbody{display:block}\
 tr.check{display:grid;grid-template-columns:108px minmax(0,1fr) auto auto;\
-grid-template-areas:'state name since last' 'out out out out' 'dur dur dur dur';border-top:1px solid var(--line)}\
+grid-template-areas:'state name since last' 'out out out out' 'dur dur dur dur' 'days days days days';border-top:1px solid var(--line)}\
+td.days{grid-area:days;padding-top:0;max-width:320px}\
 td{border:0;padding:4px 8px}td.state{grid-area:state}td.name{grid-area:name}td.since{grid-area:since}\
 td.last{grid-area:last}td.out{grid-area:out;padding-top:0}td.dur{grid-area:dur;padding-top:0}\
 td.since::before{content:'since '}td.last::before{content:'run '}td.none{display:none}}\
 @media (max-width:599px){\
 td.last,td.dur{display:none}\
-tr.check{grid-template-columns:100px minmax(0,1fr) auto;grid-template-areas:'state name since' 'out out out'}}";
+tr.check{grid-template-columns:100px minmax(0,1fr) auto;grid-template-areas:'state name since' 'out out out' 'days days days'}}";
 
 #[cfg(test)]
 mod tests {

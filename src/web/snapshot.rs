@@ -4,6 +4,9 @@
 
 use std::time::Duration;
 
+/// Days in the status page's availability bar.
+pub const DAYS: usize = 30;
+
 /// Durations kept per check for the status page's sparkline.
 pub const RECENT: usize = 30;
 

@@ -1058,3 +1058,132 @@ add(heartbeat(#{{ period: "1h" }}), #{{ name: "nightly backup", retry: 0 }});"#,
     assert_eq!(get(port, "/ping/wrong-key/nightly%20backup").code, 404);
     assert!(d.stderr().contains("running as nobody"), "{}", d.stderr());
 }
+
+/// The row of check `name` in a dumped page, and its day blocks as
+/// (class, title).
+fn day_blocks(dom: &str, name: &str) -> Vec<(String, String)> {
+    let row = dom
+        .lines()
+        .find(|l| l.contains("<tr class=\"check") && l.contains(&format!(">{name}<")))
+        .unwrap_or_else(|| panic!("no row for {name} in\n{dom}"));
+    row.split("<span class=\"day ")
+        .skip(1)
+        .map(|s| {
+            let (class, rest) = s.split_once('"').unwrap();
+            let title = rest.split("title=\"").nth(1).unwrap().split('"').next();
+            (class.to_string(), title.unwrap().to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn the_page_shows_thirty_days_coloured_by_their_worst_state_with_the_percentage_on_hover() {
+    use picomon::clock::{civil_from_days, days_from_civil, local_civil, local_to_unix};
+    let sb = sandbox(0.3, "127.0.0.1:0", "");
+    support::set_plugin_status(sb.dir.path(), 0, "HTTP OK: 200 in 0.012 s");
+    let mut d = sb.spawn(&["-c", "config.rhai"]);
+    let port = listening_port(&d, 1);
+    let checks = checks_when_run(port, &sb, 1);
+    let id = checks["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "flappy")
+        .and_then(|c| c["id"].as_str())
+        .expect("flappy's id")
+        .to_string();
+    d.kill();
+
+    // The log as 40 days of a daemon would have left it: seen 40 days
+    // ago, CRITICAL 06:00-12:00 three days ago, WARNING 06:00-07:00 ten
+    // days ago (local days, as the bar's).
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let c = local_civil(now).unwrap();
+    let today = days_from_civil(c.year, c.month, c.day);
+    let at = |back: i64, hour: u8| {
+        let (y, m, dd) = civil_from_days(today - back);
+        local_to_unix(y, m, dd, hour, 0, 0).unwrap() * 1_000_000
+    };
+    let date = |back: i64| {
+        let (y, m, dd) = civil_from_days(today - back);
+        format!("{y:04}-{m:02}-{dd:02}")
+    };
+    let line = |at: i64, kind: &str, status: &str, outage: i64| {
+        serde_json::json!({"at": at, "kind": kind, "check": id, "status": status,
+            "outage": outage, "text": format!("{status} - scripted")})
+        .to_string()
+    };
+    let lines = [
+        serde_json::json!({"at": at(40, 0), "kind": "seen", "check": id, "since": at(40, 0)})
+            .to_string(),
+        line(at(10, 6) + 1_000_000, "problem", "WARNING", at(10, 6)),
+        line(at(10, 7), "recovery", "OK", at(10, 6)),
+        line(at(3, 6) + 1_000_000, "problem", "CRITICAL", at(3, 6)),
+        line(at(3, 12), "recovery", "OK", at(3, 6)),
+    ];
+    let month = fs::read_dir(sb.path("state/history"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .expect("a month file");
+    let mut f = fs::OpenOptions::new().append(true).open(&month).unwrap();
+    f.write_all(format!("{}\n", lines.join("\n")).as_bytes())
+        .unwrap();
+    drop(f);
+
+    let d = support::Daemon::start(
+        sb.dir.path(),
+        &["-c", "config.rhai"],
+        sb.path("again.out"),
+        sb.path("again.err"),
+    );
+    let port = listening_port(&d, 1);
+    checks_when_run(port, &sb, 2);
+    let url = format!("http://127.0.0.1:{port}/");
+    let dom = chromium(sb.dir.path(), &["--dump-dom"], &url);
+    let days = day_blocks(&dom, "flappy");
+    assert_eq!(days.len(), 30, "{days:?}");
+    let day = |back: usize| &days[29 - back];
+    assert_eq!(
+        day(3),
+        &(
+            "critical".to_string(),
+            format!("{}: 75.00%, worst CRITICAL", date(3))
+        )
+    );
+    assert_eq!(
+        day(10),
+        &(
+            "warning".to_string(),
+            format!("{}: 95.83%, worst WARNING", date(10))
+        )
+    );
+    for back in (0..30).filter(|b| ![3, 10].contains(b)) {
+        assert_eq!(day(back).0, "ok", "{back} days ago: {days:?}");
+        assert!(day(back).1.starts_with(&date(back as i64)), "{days:?}");
+    }
+    assert_eq!(day(5).1, format!("{}: 100.00%", date(5)));
+    // No script on the page for it: the title is the hover.
+    assert!(!dom.contains("<script"), "{dom}");
+
+    let shot = artefact_dir().join("http-status-page-30-days.png");
+    let _ = fs::remove_file(&shot);
+    chromium(
+        sb.dir.path(),
+        &[
+            &format!("--screenshot={}", shot.display()),
+            "--window-size=1280,600",
+        ],
+        &url,
+    );
+    let png = fs::read(&shot).unwrap_or_default();
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "no screenshot at {}: {}",
+        shot.display(),
+        support::read(&sb.path("chromium.err"))
+    );
+}

@@ -289,6 +289,12 @@ impl<C: Clock> Daemon<C> {
                 .iter()
                 .map(|t| t.recent().map(|r| r.values()).unwrap_or_default())
                 .collect();
+            let now = self.now().wall;
+            s.days = self
+                .checks
+                .iter()
+                .map(|t| self.history.days(&t.spec.id, now, crate::web::DAYS))
+                .collect();
         }
         s.transitions = self.transitions_total.clone();
         s.runs_skipped = self.overload.skipped_total;
