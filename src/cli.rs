@@ -205,6 +205,18 @@ pub enum Command {
         #[arg(long)]
         csv: bool,
     },
+    /// Run this config's loop on a simulated clock over a story and print every mail it would send (time, recipients, Cc, subject, thread); nothing runs, nothing is sent
+    Simulate {
+        /// The story, one event a line: TIME CHECK STATUS [OUTPUT], TIME ack CHECK [MESSAGE], TIME silence PATTERN FOR [MESSAGE], TIME unsilence ID (times like 0s, 20s, 2m, 1h30m; # comments)
+        #[arg(value_name = "TIMELINE")]
+        timeline: std::path::PathBuf,
+        /// JSON instead of the table
+        #[arg(long)]
+        json: bool,
+        /// Simulate this long (default: an hour after the last event)
+        #[arg(long, value_name = "DURATION", value_parser = since)]
+        until: Option<u64>,
+    },
     /// For the shell completions: the check names (of the config found as
     /// every command finds it) or the silence ids, one a line
     #[command(name = "__complete", hide = true)]

@@ -12,6 +12,7 @@ mod notifiers;
 mod once;
 mod runner;
 pub mod selfcheck;
+pub mod simulate;
 mod startup;
 
 use anyhow::Context;
@@ -50,6 +51,14 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
     if cli.command == Some(crate::cli::Command::MailIn) {
         // As the daemon runs it: the checks picomon adds itself too.
         return Ok(crate::mailin::main(load_to_run(&cli)));
+    }
+    if let Some(crate::cli::Command::Simulate {
+        timeline,
+        json,
+        until,
+    }) = &cli.command
+    {
+        return simulate::run(load(&cli)?, timeline, *json, *until);
     }
     if let Some(cmd) = &cli.command {
         return crate::control::commands::run(&cli, cmd);

@@ -111,6 +111,7 @@ pub fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<i32> {
         Command::MailIn => unreachable!("picomon mail-in is not a control command"),
         Command::Complete { .. } => unreachable!("answered above"),
         Command::History { .. } => unreachable!("read from the state dir above"),
+        Command::Simulate { .. } => unreachable!("run by the daemon module, without a daemon"),
     };
     let answer = match client::call(&state_dir, &request, ANSWER_TIMEOUT) {
         Ok(a) => a,

@@ -67,6 +67,9 @@ const MISSED_MAX: usize = 100;
 /// outage and the last report time.
 pub const MAIL_STATE_FILE: &str = "mail-state";
 
+/// The mails a capturing notifier composed, oldest first.
+pub type Captured = std::sync::Arc<std::sync::Mutex<Vec<Entry>>>;
+
 /// The open thread of one check's outage.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct Thread {
@@ -164,6 +167,8 @@ pub struct MailNotifier {
     digest_over: usize,
     report_every: Duration,
     availability: Option<settings::AvailabilityMail>,
+    /// `picomon simulate`: composed mails go here instead of the outbox.
+    capture: Option<Captured>,
     /// The wall clock's offset from the daemon's timeline at the last tick
     /// ([`crate::clock::Now::offset`]); `None` before the first, while
     /// `saved.last_report` is still the wall time read from the file.
@@ -239,8 +244,23 @@ impl MailNotifier {
             digest_over: e.digest_over,
             report_every: e.report_every,
             availability: e.availability,
+            capture: None,
             offset: None,
         })
+    }
+
+    /// A notifier that composes every mail as the daemon's would and keeps
+    /// it in the list it returns, never in an outbox: what `picomon
+    /// simulate` shows. `state_dir` holds its thread state (a scratch
+    /// folder); its delivery thread finds nothing to send there.
+    pub fn capturing<'a>(
+        cfg: impl Into<MailSettings<'a>>,
+        state_dir: &Path,
+    ) -> anyhow::Result<(MailNotifier, Captured)> {
+        let mut n = MailNotifier::new(cfg, state_dir)?;
+        let captured = Captured::default();
+        n.capture = Some(captured.clone());
+        Ok((n, captured))
     }
 
     /// When the last report was queued, or when the current report period
@@ -277,6 +297,12 @@ impl MailNotifier {
     /// be written (it is sent from there and written later).
     fn queue(&self, entry: Result<Entry, String>, what: &str, kind: MailKind) -> bool {
         match entry {
+            Ok(e) if self.capture.is_some() => {
+                if let Some(c) = &self.capture {
+                    c.lock().unwrap_or_else(|p| p.into_inner()).push(e);
+                }
+                false
+            }
             Ok(e) => {
                 self.courier.push(e, kind, what);
                 true

@@ -172,8 +172,13 @@ impl<C: Clock> Daemon<C> {
         std::mem::take(&mut self.answers)
     }
 
+    /// The identity of check `i` (from [`Daemon::find`]).
+    pub(crate) fn check_id(&self, i: usize) -> &str {
+        &self.checks[i].spec.id
+    }
+
     /// The check `what` names (see [`crate::model::identity`]).
-    pub(super) fn find(&self, what: &str) -> Result<usize, String> {
+    pub(crate) fn find(&self, what: &str) -> Result<usize, String> {
         if let Some(&i) = self.index.get(what) {
             return Ok(i);
         }

@@ -132,18 +132,27 @@ impl Entry {
 
     /// The `Subject:` of the message (for logs), or "".
     pub fn subject(&self) -> String {
+        self.header("Subject")
+    }
+
+    /// The first header `name` (unfolded), or "".
+    pub fn header(&self, name: &str) -> String {
         let text = String::from_utf8_lossy(&self.message);
         let head = text.split("\r\n\r\n").next().unwrap_or("");
         let mut out = String::new();
         let mut lines = head.split("\r\n");
         while let Some(l) = lines.next() {
-            if let Some(v) = l.strip_prefix("Subject: ") {
+            let value = l
+                .split_once(':')
+                .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.trim_start());
+            if let Some(v) = value {
                 out.push_str(v);
                 for cont in lines.by_ref() {
                     match cont.strip_prefix(' ').or_else(|| cont.strip_prefix('\t')) {
                         Some(c) => {
                             out.push(' ');
-                            out.push_str(c);
+                            out.push_str(c.trim_start());
                         }
                         None => break,
                     }
