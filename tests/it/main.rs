@@ -36,3 +36,4 @@ mod probes_resolver;
 mod probes_services;
 mod probes_trace;
 mod probes_web;
+mod simulate;
