@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 
-from . import config_eval, control, idle, large, memory, metrics, peers, probes, throughput, tick, timeout
+from . import config_eval, control, history, idle, large, memory, metrics, peers, probes, throughput, tick, timeout
 from .procs import BenchError
 from .table import ERROR, ROW_IDS, SKIPPED, Table
 
@@ -71,7 +71,7 @@ SMOKE = dict(
     settle=0.5,
 )
 
-SECTIONS = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "10")
+SECTIONS = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11")
 
 
 class Ctx:
@@ -220,6 +220,9 @@ def main(argv):
     if wants("10.1", "10.2", "10.3", "10.4", "10.5", "10.6", "10.7", "10.8"):
         ctx.log(f"10. the large end: {', '.join(str(n) for n in sizes['large'])} tcp checks")
         large.measure(ctx, table)
+    if wants("11.1", "11.2", "11.3"):
+        ctx.log("11. outage log and simulate")
+        history.measure(ctx, table)
     for rid in ROW_IDS:
         if rid not in table.rows and not wants(rid):
             table.set(rid, "not run (--only)", "", SKIPPED)

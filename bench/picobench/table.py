@@ -57,6 +57,9 @@ ROWS = [
     ("10.6", "{l3} tcp checks: GET /metrics, the whole answer, loopback"),
     ("10.7", "{l3} tcp checks: picomon status --json, wall"),
     ("10.8", "{l3} tcp checks: config load pinned to one CPU beside 4 busy loops"),
+    ("11.1", "outage log: a year of a check failing every hour, on disk"),
+    ("11.2", "outage log: idle daemon memory with that year in the state dir / without"),
+    ("11.3", "picomon simulate: a day of simulated time, 100 checks, 60 s base_tick"),
 ]
 ROW_IDS = [r[0] for r in ROWS]
 

@@ -240,8 +240,15 @@ impl Scratch {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
-        let dir =
-            std::env::temp_dir().join(format!("picomon-simulate-{}-{nanos}", std::process::id()));
+        // In memory where there is such a folder: the loop syncs its state
+        // and log as it goes, and a simulated day is many thousand syncs.
+        let shm = Path::new("/dev/shm");
+        let base = if shm.is_dir() {
+            shm.to_path_buf()
+        } else {
+            std::env::temp_dir()
+        };
+        let dir = base.join(format!("picomon-simulate-{}-{nanos}", std::process::id()));
         crate::fs::create_private_dir(&dir)?;
         Ok(Scratch(dir))
     }
@@ -410,6 +417,9 @@ pub fn run(cfg: Config, timeline: &Path, json: bool, until: Option<u64>) -> anyh
     let text = std::fs::read_to_string(timeline)
         .map_err(|e| anyhow::anyhow!("cannot read the timeline {file}: {e}"))?;
     let events = parse(&file, &text).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if cfg.emails.to.is_empty() {
+        eprintln!("picomon: config.emails.to is empty: the loop would send no mail");
+    }
     // The loop logs every transition; the story is on stdout.
     log::set_max_level(log::LevelFilter::Error);
     let sent = simulate(cfg, &file, &events, until, crate::clock::now_unix_micros())?;
