@@ -37,7 +37,10 @@ fn split(list: &str) -> Vec<String> {
 
 /// Each mail with its thread's subject in place of ids (which carry the
 /// times, different on the two sides).
-fn told(mails: &[(String, Vec<String>, Vec<String>, String, Option<String>)]) -> Vec<Told> {
+/// A mail as read: subject, To, Cc, Message-ID, In-Reply-To.
+type Read = (String, Vec<String>, Vec<String>, String, Option<String>);
+
+fn told(mails: &[Read]) -> Vec<Told> {
     let subject_of: HashMap<&str, &str> = mails
         .iter()
         .map(|(s, _, _, id, _)| (id.as_str(), s.as_str()))
