@@ -215,12 +215,31 @@ pub struct Sent {
     /// `H:MM:SS` from the start.
     pub time: String,
     pub channel: String,
+    /// What the mail is: `problem` (a thread's first), `update`,
+    /// `recovery`, `reminder`, `escalation`, `ack`, `digest`, `report`, ...
+    pub kind: String,
     pub to: Vec<String>,
     pub cc: Vec<String>,
     pub subject: String,
     pub message_id: String,
     /// The mail it replies to (its thread); `null` for a thread's first.
     pub in_reply_to: Option<String>,
+}
+
+/// The kind of mail a picomon Message-ID names (see the composer).
+fn kind_of(message_id: &str) -> String {
+    let inner = message_id
+        .trim_matches(|c| c == '<' || c == '>')
+        .strip_prefix("picomon.")
+        .and_then(|s| s.split('@').next())
+        .unwrap_or("");
+    let parts: Vec<&str> = inner.split('.').collect();
+    match parts.as_slice() {
+        [k, ..] if ["digest", "report", "availability", "note"].contains(k) => k.to_string(),
+        [_, _] => "problem".into(),
+        [_, _, kind, _] => kind.replace('_', " "),
+        _ => "mail".into(),
+    }
 }
 
 fn addresses(header: &str) -> Vec<String> {
@@ -323,14 +342,16 @@ pub fn simulate(
         let mails = std::mem::take(&mut *captured.lock().unwrap_or_else(|p| p.into_inner()));
         for m in mails {
             let reply = m.header("In-Reply-To");
+            let message_id = m.header("Message-ID");
             sent.push(Sent {
+                kind: kind_of(&message_id),
                 at: t as f64 / 1e6,
                 time: hms(t as i64),
                 channel: "mail".into(),
                 to: addresses(&m.header("To")),
                 cc: addresses(&m.header("Cc")),
                 subject: m.subject(),
-                message_id: m.header("Message-ID"),
+                message_id,
                 in_reply_to: (!reply.is_empty()).then_some(reply),
             });
         }
@@ -397,8 +418,9 @@ pub fn render(sent: &[Sent]) -> String {
     }
     let mut out = String::new();
     for s in sent {
-        out.push_str(&format!("{:>9}  {}  {}\n", s.time, s.channel, s.subject));
-        let pad = " ".repeat(11 + s.channel.len() + 2);
+        let head = format!("{:>9}  {} {:<12} ", s.time, s.channel, s.kind);
+        out.push_str(&format!("{head}{}\n", s.subject));
+        let pad = " ".repeat(head.len());
         out.push_str(&format!("{pad}to: {}\n", s.to.join(", ")));
         if !s.cc.is_empty() {
             out.push_str(&format!("{pad}cc: {}\n", s.cc.join(", ")));
@@ -575,6 +597,18 @@ add(shell("true"), #{ name: "db", target_name: "lan", retry: 0 });
         assert_eq!(sent[5].in_reply_to.as_ref(), Some(&sent[4].message_id));
         assert!(sent[0].in_reply_to.is_none());
         assert!(sent.iter().all(|s| s.to == ["ops@example.org"]));
+        let kinds: Vec<_> = sent.iter().map(|s| s.kind.as_str()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "problem",
+                "update",
+                "escalation",
+                "recovery",
+                "problem",
+                "ack"
+            ]
+        );
         let text = render(&sent);
         assert!(text.contains("cc: boss@example.org"), "{text}");
         // A check the config does not have is named with its line.
