@@ -4,6 +4,7 @@
 //! ```text
 //!  TIMELINE --parse--> events (time, what) ----------------------.
 //!  config --> Daemon<ManualClock> + ManualExecutor + MailNotifier::capturing
+//!             (+ Channels::capturing: every channel's post, formatted)
 //!             each step: the clock to the next tick or event; events applied
 //!             (a check's scripted status, ack/silence/unsilence as control
 //!             requests); tick; every run started ends at once with its
@@ -224,6 +225,10 @@ pub struct Sent {
     pub message_id: String,
     /// The mail it replies to (its thread); `null` for a thread's first.
     pub in_reply_to: Option<String>,
+    /// A channel's post as its receiver would get it (JSON, text); mails
+    /// have none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
 }
 
 /// The kind of mail a picomon Message-ID names (see the composer).
@@ -292,17 +297,27 @@ pub fn simulate(
     cfg.state_dir = scratch.0.clone();
     cfg.listen = None;
     cfg.outputs.clear();
-    cfg.notify.clear();
     cfg.heartbeat.clear();
     let clock = ManualClock::new(start_wall);
     let exec = ManualExecutor::default();
     let (mail, captured) = crate::notify::mail::MailNotifier::capturing(&cfg, &scratch.0)?;
+    let channels = crate::notify::channel::Channels::capturing(&cfg)?;
+    let (notifier, posts): (Box<dyn crate::notify::Notifier>, _) = match channels {
+        None => (Box::new(mail), None),
+        Some((channels, posts)) => (
+            Box::new(crate::notify::fanout::FanOut(vec![
+                Box::new(mail),
+                Box::new(channels),
+            ])),
+            Some(posts),
+        ),
+    };
     let outputs = Outputs::start(&[], &scratch.0)?;
     let mut d = Daemon::new(
         cfg,
         clock.clone(),
         Box::new(exec.clone()),
-        Box::new(mail),
+        notifier,
         outputs,
     );
     // Every check the story names must be one of the config's.
@@ -353,6 +368,25 @@ pub fn simulate(
                 subject: m.subject(),
                 message_id,
                 in_reply_to: (!reply.is_empty()).then_some(reply),
+                body: None,
+            });
+        }
+        let channel_posts = posts
+            .as_ref()
+            .map(|p| std::mem::take(&mut *p.lock().unwrap_or_else(|e| e.into_inner())))
+            .unwrap_or_default();
+        for (receiver, p) in channel_posts {
+            sent.push(Sent {
+                at: t as f64 / 1e6,
+                time: hms(t as i64),
+                channel: receiver,
+                kind: p.about.split(':').next().unwrap_or("").to_string(),
+                to: Vec::new(),
+                cc: Vec::new(),
+                subject: p.about.clone(),
+                message_id: p.id.clone(),
+                in_reply_to: None,
+                body: Some(String::from_utf8_lossy(&p.body).into_owned()),
             });
         }
     }
@@ -421,9 +455,17 @@ pub fn render(sent: &[Sent]) -> String {
         let head = format!("{:>9}  {} {:<12} ", s.time, s.channel, s.kind);
         out.push_str(&format!("{head}{}\n", s.subject));
         let pad = " ".repeat(head.len());
-        out.push_str(&format!("{pad}to: {}\n", s.to.join(", ")));
+        if !s.to.is_empty() {
+            out.push_str(&format!("{pad}to: {}\n", s.to.join(", ")));
+        }
         if !s.cc.is_empty() {
             out.push_str(&format!("{pad}cc: {}\n", s.cc.join(", ")));
+        }
+        if let Some(body) = &s.body {
+            for line in body.lines() {
+                out.push_str(&format!("{pad}{line}\n"));
+            }
+            continue;
         }
         match &s.in_reply_to {
             Some(r) => out.push_str(&format!("{pad}in-reply-to: {r}\n")),
@@ -555,6 +597,25 @@ add(shell("true"), #{ name: "db", target_name: "lan", retry: 0 });
         let cfg = crate::config::load_str(Path::new("sim.rhai"), CONFIG).unwrap();
         let events = parse("story", story).unwrap();
         simulate(cfg, "story", &events, until, 1_800_000_000_000_000).unwrap()
+    }
+
+    #[test]
+    fn a_channel_post_is_shown_as_its_receiver_would_get_it() {
+        let script = format!(
+            "{CONFIG}config.notify = [webhook(\"http://127.0.0.1:9/hook\", #{{ name: \"chat\", format: \"slack\" }})];\n"
+        );
+        let cfg = crate::config::load_str(Path::new("sim.rhai"), &script).unwrap();
+        let events = parse("story", "0s db CRITICAL disk full\n4m db OK\n").unwrap();
+        let sent = simulate(cfg, "story", &events, Some(600), 1_800_000_000_000_000).unwrap();
+        let chat: Vec<_> = sent.iter().filter(|s| s.channel == "chat").collect();
+        let kinds: Vec<_> = chat.iter().map(|s| s.kind.as_str()).collect();
+        assert_eq!(kinds, ["problem", "recovery"], "{sent:#?}");
+        let body: serde_json::Value =
+            serde_json::from_str(chat[0].body.as_deref().unwrap()).expect("slack JSON");
+        assert!(body.to_string().contains("disk full"), "{body}");
+        // The mails beside it, as without the channel.
+        assert_eq!(sent.iter().filter(|s| s.channel == "mail").count(), 2);
+        assert!(render(&sent).contains("  0:00:00  chat problem"));
     }
 
     #[test]

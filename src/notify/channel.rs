@@ -261,7 +261,14 @@ pub struct Channels {
     contacts: crate::model::ContactBook,
     /// `emails.digest_over`: more events in one tick make one chat digest.
     digest_over: usize,
+    /// `picomon simulate`: posts go here (with the receiver's name)
+    /// instead of the queues.
+    capture: Option<CapturedPosts>,
 }
+
+/// The posts a capturing [`Channels`] made, with the receiver each was
+/// for, oldest first.
+pub type CapturedPosts = Arc<std::sync::Mutex<Vec<(String, Post)>>>;
 
 impl std::fmt::Debug for Channels {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -313,6 +320,7 @@ impl Channels {
             owners,
             contacts: cfg.contacts.clone(),
             digest_over: cfg.digest_over,
+            capture: None,
         }))
     }
 
@@ -340,6 +348,38 @@ impl Channels {
         }
     }
 
+    /// Channels that format every post as the daemon's would and keep it
+    /// in the list returned, never in a queue: what `picomon simulate`
+    /// shows (`state_dir` is a scratch folder; nothing is delivered from it).
+    pub fn capturing<'a>(
+        cfg: impl Into<ChannelSettings<'a>>,
+    ) -> anyhow::Result<Option<(Channels, CapturedPosts)>> {
+        Ok(Channels::new(cfg)?.map(|mut c| {
+            let captured = CapturedPosts::default();
+            c.capture = Some(captured.clone());
+            (c, captured)
+        }))
+    }
+
+    /// Hands `p` to receiver `to` of channel `ch`: its queue, or the
+    /// capture. True when queued.
+    fn push(
+        capture: &Option<CapturedPosts>,
+        ch: &Channel,
+        to: usize,
+        p: Post,
+        kind: Kind,
+        what: &str,
+    ) -> bool {
+        if let Some(c) = capture {
+            let name = ch.couriers[to].0.clone();
+            c.lock().unwrap_or_else(|e| e.into_inner()).push((name, p));
+            return false;
+        }
+        ch.couriers[to].1.push(p, kind, what);
+        true
+    }
+
     /// Queues the events of one tick on every channel that takes them,
     /// then wakes those channels; `audience[i]` is who `events[i]` is for
     /// (everyone? and which contacts).
@@ -364,12 +404,14 @@ impl Channels {
                 if posts.is_empty() {
                     continue;
                 }
-                let courier = &ch.couriers[to].1;
+                let mut queued = false;
                 for p in posts {
                     let what = p.about.split(':').next().unwrap_or("").to_string();
-                    courier.push(p, Kind::Alert, &what);
+                    queued |= Channels::push(&self.capture, ch, to, p, Kind::Alert, &what);
                 }
-                courier.wake();
+                if queued {
+                    ch.couriers[to].1.wake();
+                }
             }
         }
         self.list = list;
@@ -443,9 +485,9 @@ impl Channels {
             for to in idle {
                 for mut p in ch.posts(&taken, now, usize::MAX, to) {
                     p.about = format!("repeat of {} alerts in PROBLEM", taken.len());
-                    let courier = &ch.couriers[to].1;
-                    courier.push(p, Kind::Report, "repeat");
-                    courier.wake();
+                    if Channels::push(&self.capture, ch, to, p, Kind::Report, "repeat") {
+                        ch.couriers[to].1.wake();
+                    }
                 }
             }
         }
