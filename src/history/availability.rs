@@ -37,6 +37,22 @@ impl Availability {
     }
 }
 
+/// The local midnights of the last `n - 1` days and of tomorrow, oldest
+/// first: neighbours are the `[start, end)` of those days.
+pub fn day_starts(now: UnixMicros, n: usize) -> Vec<UnixMicros> {
+    let secs = now.div_euclid(1_000_000);
+    let c = crate::clock::local_civil(secs).unwrap_or_else(|| crate::clock::utc_civil(secs));
+    let tomorrow = crate::clock::days_from_civil(c.year, c.month, c.day) + 1;
+    (0..n as i64)
+        .rev()
+        .map(|back| {
+            let day = tomorrow - back;
+            let (y, m, d) = crate::clock::civil_from_days(day);
+            crate::clock::local_to_unix(y, m, d, 0, 0, 0).unwrap_or(day * 86_400) * 1_000_000
+        })
+        .collect()
+}
+
 /// One local calendar day of a check, for the status page's bar.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Day {
@@ -209,20 +225,13 @@ impl Summary {
     /// until `now`): each one's availability and the worst status of the
     /// outages in it, for the status page's bar.
     pub fn days(&self, now: UnixMicros, n: usize) -> Vec<Day> {
-        let secs = now.div_euclid(1_000_000);
-        let c = crate::clock::local_civil(secs).unwrap_or_else(|| crate::clock::utc_civil(secs));
-        let today = crate::clock::days_from_civil(c.year, c.month, c.day);
-        let midnight = |day: i64| {
-            let (y, m, d) = crate::clock::civil_from_days(day);
-            crate::clock::local_to_unix(y, m, d, 0, 0, 0).unwrap_or(day * 86_400) * 1_000_000
-        };
         let open = self
             .outage
             .map(|s| (s, now, self.worst.as_deref().map_or(0, rank)));
-        (0..n as i64)
-            .rev()
-            .map(|back| {
-                let (start, end) = (midnight(today - back), midnight(today - back + 1));
+        day_starts(now, n + 1)
+            .windows(2)
+            .map(|w| {
+                let (start, end) = (w[0], w[1]);
                 let worst = self
                     .down
                     .iter()

@@ -18,7 +18,9 @@
 use std::fmt::Write;
 
 use crate::control::protocol::CheckStatus;
-use crate::history::availability::Day;
+use crate::history::availability::day_starts;
+
+use super::snapshot::{DayMark, DAYS};
 
 use super::Snapshot;
 
@@ -110,7 +112,7 @@ fn rank(c: &CheckStatus) -> u8 {
 }
 
 /// One check's row.
-fn row(out: &mut String, c: &CheckStatus, recent: &[f32], days: &[Day], now: i64) {
+fn row(out: &mut String, c: &CheckStatus, recent: &[f32], days: &[DayMark], now: i64) {
     let class = SEVERITY_CLASS[severity(c)];
     let status = c.status.as_deref().unwrap_or("PENDING");
     let phase = match &*c.phase {
@@ -175,7 +177,7 @@ fn row(out: &mut String, c: &CheckStatus, recent: &[f32], days: &[Day], now: i64
         let _ = write!(out, "<span>{}</span>", seconds(d));
     }
     out.push_str("</div></td>");
-    day_bar(out, days);
+    day_bar(out, days, now);
     let (text, perf) = match c.output.split_once('|') {
         Some((t, p)) => (t.trim_end(), p.trim()),
         None => (&*c.output, ""),
@@ -208,25 +210,29 @@ fn time_cell(out: &mut String, at: Option<i64>, now: i64, class: &str) {
 /// The bar of the last days: one block a day, oldest left, coloured by
 /// the worst status of its outages (grey before the check existed), its
 /// date and availability in its `title` (a hover, no script).
-fn day_bar(out: &mut String, days: &[Day]) {
+fn day_bar(out: &mut String, days: &[DayMark], now: i64) {
     out.push_str("<td class=\"days\">");
-    if !days.is_empty() {
+    let whole = [DayMark::WHOLE; DAYS];
+    // None: every day whole (see `DayMark::of_days`).
+    let days = if days.is_empty() { &whole[..] } else { days };
+    let starts = day_starts(now * 1_000_000, days.len() + 1);
+    {
         let _ = write!(
             out,
             "<div class=\"bar\" role=\"img\" aria-label=\"availability of the last {} days\">",
             days.len()
         );
-        for d in days {
-            let class = match (d.percent, d.worst) {
+        for (d, &start) in days.iter().zip(&starts) {
+            let class = match (d.percent(), d.worst) {
                 (None, _) => "none",
                 (_, 3) => "critical",
                 (_, 2) => "unknown",
                 (_, 1) => "warning",
                 _ => "ok",
             };
-            let date = crate::clock::local_datetime(d.start);
+            let date = crate::clock::local_datetime(start);
             let date = date.get(..10).unwrap_or(&date);
-            let what = match d.percent {
+            let what = match d.percent() {
                 None => "not counted".to_string(),
                 Some(p) if class == "ok" => format!("{p:.2}%"),
                 Some(p) => format!("{p:.2}%, worst {}", class.to_uppercase()),
@@ -570,6 +576,37 @@ mod tests {
         assert_eq!(ago(2 * 86_400 + 4 * 3600), "2d 4h");
         assert_eq!(seconds(0.012), "12 ms");
         assert_eq!(seconds(1.5), "1.50 s");
+    }
+
+    #[test]
+    fn the_day_bar_has_thirty_blocks_and_says_each_day_on_hover() {
+        use crate::history::availability::Day;
+        // Whole days are not copied: no marks, thirty green blocks.
+        let html = page(vec![check("web", "web1", Some("OK"), "ok")]);
+        assert_eq!(html.matches("<span class=\"day ok\" title=\"").count(), 30);
+        assert!(html.contains(": 100.00%\"></span></div>"), "{html}");
+        let day = |percent, worst| Day {
+            start: 0,
+            percent,
+            worst,
+        };
+        let mut days = vec![day(None, 0); 28];
+        days.push(day(Some(75.0), 3));
+        days.push(day(Some(100.0), 0));
+        let marks = DayMark::of_days(&days);
+        assert_eq!(marks.len(), 30);
+        assert!(DayMark::of_days(&[day(Some(100.0), 0); 30]).is_empty());
+        let mut s = Snapshot::default();
+        s.report.at = 1_200;
+        s.report.checks = vec![check("web", "web1", Some("OK"), "ok")];
+        s.days = vec![marks];
+        let html = render(&s);
+        assert_eq!(html.matches("<span class=\"day none\"").count(), 28);
+        assert!(
+            html.contains(": 75.00%, worst CRITICAL\"></span>"),
+            "{html}"
+        );
+        assert!(!html.contains("<script"));
     }
 
     #[test]

@@ -298,7 +298,10 @@ impl<C: Clock> Daemon<C> {
             s.days = self
                 .checks
                 .iter()
-                .map(|t| self.history.days(&t.spec.id, now, crate::web::DAYS))
+                .map(|t| {
+                    let days = self.history.days(&t.spec.id, now, crate::web::DAYS);
+                    crate::web::DayMark::of_days(&days)
+                })
                 .collect();
         }
         s.transitions = self.transitions_total.clone();
