@@ -161,6 +161,27 @@ pub struct DayTime {
     pub minute: u8,
 }
 
+/// The weekdays as `DayTime` writes them, Monday first.
+pub const WEEKDAY_NAMES: [&str; 7] = [
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+];
+
+/// `monday 08:00`, `08:00`: as the config writes it.
+impl std::fmt::Display for DayTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(w) = self.weekday {
+            write!(f, "{} ", WEEKDAY_NAMES[usize::from(w) % 7])?;
+        }
+        write!(f, "{:02}:{:02}", self.hour, self.minute)
+    }
+}
+
 /// The first moment at or after `earliest` whose local time is `at` (in
 /// a clock change's gap, the moment the C library makes of it).
 pub fn next_at(at: DayTime, earliest: UnixMicros) -> UnixMicros {
@@ -188,6 +209,23 @@ pub fn next_at(at: DayTime, earliest: UnixMicros) -> UnixMicros {
 /// `now`: the next `at`, or one period from now.
 pub fn first_due(every: i64, at: Option<DayTime>, now: UnixMicros) -> UnixMicros {
     at.map_or(now + every, |a| next_at(a, now))
+}
+
+/// The due time to keep at `now`: the saved one, unless there is none or
+/// it lies further than a period (and the week an `at` may add) away, as
+/// after the config shortened the period; then the first from now.
+pub fn kept_due(
+    saved: Option<UnixMicros>,
+    every: i64,
+    at: Option<DayTime>,
+    now: UnixMicros,
+) -> UnixMicros {
+    let week = 7 * 86_400_000_000;
+    let latest = now + every + if at.is_some() { week } else { 0 };
+    match saved {
+        Some(due) if due <= latest => due,
+        _ => first_due(every, at, now),
+    }
 }
 
 /// When it is due again after the one due at `due` went out at `now`: a
@@ -258,6 +296,15 @@ mod tests {
             ),
             local(2026, 12, 8, 8, 0)
         );
+        // Every other Monday stays so; a period shortened since is not waited for.
+        let fortnight = following_due(2 * week, Some(monday8), first, sent);
+        assert_eq!(fortnight, local(2026, 12, 21, 8, 0));
+        assert_eq!(
+            kept_due(Some(fortnight), 2 * week, Some(monday8), sent),
+            fortnight
+        );
+        assert_eq!(kept_due(Some(fortnight), H, None, sent), sent + H);
+        assert_eq!(kept_due(None, week, Some(monday8), wed), first);
         // No time of day: a period after the last, or after now when late.
         assert_eq!(first_due(30_000_000, None, 1_000), 30_001_000);
         assert_eq!(

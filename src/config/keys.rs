@@ -18,7 +18,7 @@ use crate::notify::channel::spec::ChannelSpec;
 use crate::notify::mail::settings::AvailabilityMail;
 use crate::passive::OutputSpec;
 use crate::run::probe::range::fmt_num;
-use crate::schedule::DayTime;
+use crate::schedule::{DayTime, WEEKDAY_NAMES};
 
 use super::builder::Shared;
 use super::value::{self as v, to_array, to_float};
@@ -199,23 +199,13 @@ impl KeyValue for EscalateKey {
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct AvailabilityKey(pub Option<AvailabilityMail>);
 
-const WEEKDAY_NAMES: [&str; 7] = [
-    "monday",
-    "tuesday",
-    "wednesday",
-    "thursday",
-    "friday",
-    "saturday",
-    "sunday",
-];
-
 impl KeyValue for AvailabilityKey {
     fn to_dynamic(&self) -> Option<Dynamic> {
         let mut m = rhai::Map::new();
         if let Some(a) = self.0 {
             m.insert("every".into(), (a.every as INT).into());
             if let Some(at) = a.at {
-                m.insert("at".into(), day_time_text(at).into());
+                m.insert("at".into(), at.to_string().into());
             }
         }
         Some(Dynamic::from_map(m))
@@ -225,15 +215,6 @@ impl KeyValue for AvailabilityKey {
             None => "#{}".into(),
             Some(_) => "#{ ... }".into(),
         })
-    }
-}
-
-/// `"monday 08:00"`, `"08:00"`.
-fn day_time_text(at: DayTime) -> String {
-    let time = format!("{:02}:{:02}", at.hour, at.minute);
-    match at.weekday {
-        Some(w) => format!("{} {time}", WEEKDAY_NAMES[w as usize]),
-        None => time,
     }
 }
 
@@ -899,7 +880,7 @@ mod tests {
                 at: Some(at)
             })
         );
-        assert_eq!(day_time_text(at), "monday 08:00");
+        assert_eq!(at.to_string(), "monday 08:00");
         let got = availability("a", &map("30", Some("sun 23:59")))
             .unwrap()
             .unwrap();

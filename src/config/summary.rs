@@ -131,6 +131,14 @@ fn paragraph(c: &Config) -> String {
         } else {
             format!("reports every {}", secs(e.report_every))
         };
+        let reports = match e.availability {
+            None => reports,
+            Some(a) => format!(
+                "{reports}, an availability mail every {}{}",
+                crate::duration::format(a.every),
+                a.at.map_or(String::new(), |at| format!(" ({at})"))
+            ),
+        };
         let to = if e.to.is_empty() {
             "the checks' contacts only".to_string()
         } else {
@@ -243,4 +251,24 @@ pub fn contacts_table(c: &Config) -> String {
         "  (outside its hours a contact's Problems wait and go out once when they begin)\n",
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_summary_names_the_availability_mail() {
+        let cfg = crate::config::load_str(
+            std::path::Path::new("t.rhai"),
+            r#"
+config.emails.to = ["ops@example.org"];
+config.emails.availability = #{ every: "7d", at: "Mon 08:00" };
+"#,
+        )
+        .unwrap();
+        let text = super::summary(&cfg);
+        assert!(
+            text.contains("no reports, an availability mail every 7d (monday 08:00)"),
+            "{text}"
+        );
+    }
 }

@@ -543,16 +543,11 @@ impl MailNotifier {
         let every = i64::try_from(a.every)
             .unwrap_or(i64::MAX / 4)
             .saturating_mul(1_000_000);
-        let first = crate::schedule::first_due(every, a.at, wall);
-        let due = match self.saved.next_availability {
-            // A shorter period or another time since: no longer wait.
-            Some(due) if due <= first => due,
-            _ => {
-                self.saved.next_availability = Some(first);
-                self.save_mail_state();
-                return;
-            }
-        };
+        let due = crate::schedule::kept_due(self.saved.next_availability, every, a.at, wall);
+        if self.saved.next_availability != Some(due) {
+            self.saved.next_availability = Some(due);
+            self.save_mail_state();
+        }
         if wall < due {
             return;
         }
