@@ -225,10 +225,16 @@ impl Summary {
     /// until `now`): each one's availability and the worst status of the
     /// outages in it, for the status page's bar.
     pub fn days(&self, now: UnixMicros, n: usize) -> Vec<Day> {
+        self.days_of(&day_starts(now, n + 1), now)
+    }
+
+    /// [`Summary::days`] for the days `starts` (from [`day_starts`]),
+    /// worked out once for every check.
+    pub fn days_of(&self, starts: &[UnixMicros], now: UnixMicros) -> Vec<Day> {
         let open = self
             .outage
             .map(|s| (s, now, self.worst.as_deref().map_or(0, rank)));
-        day_starts(now, n + 1)
+        starts
             .windows(2)
             .map(|w| {
                 let (start, end) = (w[0], w[1]);

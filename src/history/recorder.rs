@@ -120,12 +120,13 @@ impl Recorder {
             .unwrap_or_default()
     }
 
-    /// A check's last `n` local days, oldest first (none for a check the
-    /// log does not know).
-    pub fn days(&self, id: &str, now: UnixMicros, n: usize) -> Vec<Day> {
+    /// A check's local days `starts` (from
+    /// [`super::availability::day_starts`]), oldest first (none for a
+    /// check the log does not know).
+    pub fn days(&self, id: &str, starts: &[UnixMicros], now: UnixMicros) -> Vec<Day> {
         self.summaries
             .get(id)
-            .map(|s| s.days(now, n))
+            .map(|s| s.days_of(starts, now))
             .unwrap_or_default()
     }
 

@@ -67,6 +67,8 @@ pub fn render(s: &Snapshot) -> String {
     if r.checks.is_empty() {
         out.push_str("<p class=\"empty\">No checks configured.</p>\n");
     }
+    // The bar's days, once for every row (each midnight is a mktime).
+    let starts = day_starts(r.at * 1_000_000, DAYS + 1);
     for (target, rows) in by_target(&r.checks) {
         let worst = rows
             .iter()
@@ -86,7 +88,7 @@ pub fn render(s: &Snapshot) -> String {
         for i in rows {
             let recent = s.recent.get(i).map(Vec::as_slice).unwrap_or(&[]);
             let days = s.days.get(i).map(Vec::as_slice).unwrap_or(&[]);
-            row(&mut out, &r.checks[i], recent, days, r.at);
+            row(&mut out, &r.checks[i], recent, (days, &starts), r.at);
         }
         out.push_str("</tbody></table></section>\n");
     }
@@ -112,7 +114,7 @@ fn rank(c: &CheckStatus) -> u8 {
 }
 
 /// One check's row.
-fn row(out: &mut String, c: &CheckStatus, recent: &[f32], days: &[DayMark], now: i64) {
+fn row(out: &mut String, c: &CheckStatus, recent: &[f32], days: (&[DayMark], &[i64]), now: i64) {
     let class = SEVERITY_CLASS[severity(c)];
     let status = c.status.as_deref().unwrap_or("PENDING");
     let phase = match &*c.phase {
@@ -177,7 +179,7 @@ fn row(out: &mut String, c: &CheckStatus, recent: &[f32], days: &[DayMark], now:
         let _ = write!(out, "<span>{}</span>", seconds(d));
     }
     out.push_str("</div></td>");
-    day_bar(out, days, now);
+    day_bar(out, days.0, days.1);
     let (text, perf) = match c.output.split_once('|') {
         Some((t, p)) => (t.trim_end(), p.trim()),
         None => (&*c.output, ""),
@@ -210,19 +212,18 @@ fn time_cell(out: &mut String, at: Option<i64>, now: i64, class: &str) {
 /// The bar of the last days: one block a day, oldest left, coloured by
 /// the worst status of its outages (grey before the check existed), its
 /// date and availability in its `title` (a hover, no script).
-fn day_bar(out: &mut String, days: &[DayMark], now: i64) {
+fn day_bar(out: &mut String, days: &[DayMark], starts: &[i64]) {
     out.push_str("<td class=\"days\">");
     let whole = [DayMark::WHOLE; DAYS];
     // None: every day whole (see `DayMark::of_days`).
     let days = if days.is_empty() { &whole[..] } else { days };
-    let starts = day_starts(now * 1_000_000, days.len() + 1);
     {
         let _ = write!(
             out,
             "<div class=\"bar\" role=\"img\" aria-label=\"availability of the last {} days\">",
             days.len()
         );
-        for (d, &start) in days.iter().zip(&starts) {
+        for (d, &start) in days.iter().zip(starts) {
             let class = match (d.percent(), d.worst) {
                 (None, _) => "none",
                 (_, 3) => "critical",

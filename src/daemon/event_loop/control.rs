@@ -295,11 +295,13 @@ impl<C: Clock> Daemon<C> {
                 .map(|t| t.recent().map(|r| r.values()).unwrap_or_default())
                 .collect();
             let now = self.now().wall;
+            // The local midnights once: each is a mktime.
+            let starts = crate::history::availability::day_starts(now, crate::web::DAYS + 1);
             s.days = self
                 .checks
                 .iter()
                 .map(|t| {
-                    let days = self.history.days(&t.spec.id, now, crate::web::DAYS);
+                    let days = self.history.days(&t.spec.id, &starts, now);
                     crate::web::DayMark::of_days(&days)
                 })
                 .collect();
