@@ -204,7 +204,7 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Event>, String> {
             action,
         });
     }
-    out.sort_by_key(|e| e.at);
+    crate::sort::by_key(&mut out, |e| e.at);
     Ok(out)
 }
 

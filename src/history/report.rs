@@ -107,12 +107,12 @@ fn finish(per: PerCheck, from: UnixMicros, to: UnixMicros) -> Vec<Row> {
                 worst: Vec::new(),
                 check,
             };
-            all.sort_by(|a, b| b.duration.total_cmp(&a.duration));
+            crate::sort::by(&mut all, |a, b| b.duration.total_cmp(&a.duration));
             all.truncate(LONGEST);
             Row { worst: all, ..row }
         })
         .collect();
-    out.sort_by(|a, b| {
+    crate::sort::by(&mut out, |a, b| {
         let avail = |r: &Row| r.availability.unwrap_or(f64::INFINITY);
         avail(a)
             .total_cmp(&avail(b))
