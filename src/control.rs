@@ -156,7 +156,7 @@ pub struct Snapshot {
     /// in the order of `report.checks`, while the HTTP listener is on: the
     /// status page's bar. Empty for a check whose every day was whole (the
     /// most of them): nothing to copy.
-    pub days: Vec<Vec<crate::web::DayMark>>,
+    pub days: Vec<Vec<crate::history::availability::DayMark>>,
     /// Transitions since start, by kind (`problem`, `update`, ...).
     pub transitions: Vec<(&'static str, u64)>,
     /// Due runs skipped because the check's previous run still went on.

@@ -27,7 +27,7 @@ mod snapshot;
 pub use crate::control::Snapshot;
 pub use proc_stats::ProcessStats;
 pub use server::{start, Listener, MAX_CLIENTS, MAX_CONNECTIONS, MAX_HEAD};
-pub use snapshot::{DayMark, Recent, DAYS, RECENT};
+pub use snapshot::{Recent, DAYS, RECENT};
 
 /// How the listener asks the loop: the loop answers on the channel in the
 /// [`Question`]. A function, so the listener knows nothing of the daemon

@@ -18,9 +18,9 @@
 use std::fmt::Write;
 
 use crate::control::protocol::CheckStatus;
-use crate::history::availability::day_starts;
+use crate::history::availability::{day_starts, DayMark};
 
-use super::snapshot::{DayMark, DAYS};
+use super::snapshot::DAYS;
 
 use super::Snapshot;
 

@@ -7,49 +7,6 @@ use std::time::Duration;
 /// Days in the status page's availability bar.
 pub const DAYS: usize = 30;
 
-/// One day of a check's bar in four bytes: a snapshot of 10,000 checks
-/// holds at most 1.2 MB of them, and none for the checks with 30 whole
-/// days.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DayMark {
-    /// Hundredths of a percent; `u16::MAX`: nothing of the day counted.
-    basis_points: u16,
-    /// As [`crate::history::availability::Day::worst`].
-    pub worst: u8,
-}
-
-impl DayMark {
-    /// A whole day: 100 %, no outage.
-    pub const WHOLE: DayMark = DayMark {
-        basis_points: 10_000,
-        worst: 0,
-    };
-
-    pub fn of(d: &crate::history::availability::Day) -> DayMark {
-        DayMark {
-            basis_points: d.percent.map_or(u16::MAX, |p| {
-                (p * 100.0).round().clamp(0.0, 10_000.0) as u16
-            }),
-            worst: d.worst,
-        }
-    }
-
-    /// Percent, `None` when nothing of the day was counted.
-    pub fn percent(&self) -> Option<f64> {
-        (self.basis_points != u16::MAX).then(|| f64::from(self.basis_points) / 100.0)
-    }
-
-    /// The marks of `days`, none when every day is [`DayMark::WHOLE`].
-    pub fn of_days(days: &[crate::history::availability::Day]) -> Vec<DayMark> {
-        let marks: Vec<DayMark> = days.iter().map(DayMark::of).collect();
-        if marks.iter().all(|m| *m == DayMark::WHOLE) {
-            Vec::new()
-        } else {
-            marks
-        }
-    }
-}
-
 /// Durations kept per check for the status page's sparkline.
 pub const RECENT: usize = 30;
 

@@ -302,7 +302,7 @@ impl<C: Clock> Daemon<C> {
                 .iter()
                 .map(|t| {
                     let days = self.history.days(&t.spec.id, &starts, now);
-                    crate::web::DayMark::of_days(&days)
+                    crate::history::availability::DayMark::of_days(&days)
                 })
                 .collect();
         }
