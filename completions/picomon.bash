@@ -46,6 +46,9 @@ _picomon() {
             picomon,silences)
                 cmd="picomon__subcmd__silences"
                 ;;
+            picomon,simulate)
+                cmd="picomon__subcmd__simulate"
+                ;;
             picomon,status)
                 cmd="picomon__subcmd__status"
                 ;;
@@ -85,6 +88,9 @@ _picomon() {
             picomon__subcmd__help,silences)
                 cmd="picomon__subcmd__help__subcmd__silences"
                 ;;
+            picomon__subcmd__help,simulate)
+                cmd="picomon__subcmd__help__subcmd__simulate"
+                ;;
             picomon__subcmd__help,status)
                 cmd="picomon__subcmd__help__subcmd__status"
                 ;;
@@ -101,7 +107,7 @@ _picomon() {
 
     case "${cmd}" in
         picomon)
-            opts="-c -1 -D -h -V --config --one --notify --outputs --debug --check-config --json --test-mail --send --state-dir --pid-file --user --only --help --version status ack unack mail-in silence silences unsilence run reload ping history help"
+            opts="-c -1 -D -h -V --config --one --notify --outputs --debug --check-config --json --test-mail --send --state-dir --pid-file --user --only --help --version status ack unack mail-in silence silences unsilence run reload ping history simulate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -289,7 +295,7 @@ _picomon() {
             return 0
             ;;
         picomon__subcmd__help)
-            opts="status ack unack mail-in silence silences unsilence run reload ping history help"
+            opts="status ack unack mail-in silence silences unsilence run reload ping history simulate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -442,6 +448,20 @@ _picomon() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        picomon__subcmd__help__subcmd__simulate)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         picomon__subcmd__help__subcmd__status)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -485,7 +505,7 @@ _picomon() {
             return 0
             ;;
         picomon__subcmd__history)
-            opts="-c -h --since --json --config --state-dir --help"
+            opts="-c -h --since --json --csv --config --state-dir --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -825,6 +845,61 @@ _picomon() {
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
+                -c)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=()
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o plusdirs
+                    fi
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        picomon__subcmd__simulate)
+            opts="-c -h --json --until --config --state-dir --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --until)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     local oldifs
                     if [ -n "${IFS+x}" ]; then
