@@ -238,7 +238,11 @@ fn kind_of(message_id: &str) -> String {
         .strip_prefix("picomon.")
         .and_then(|s| s.split('@').next())
         .unwrap_or("");
-    let parts: Vec<&str> = inner.split('.').collect();
+    let mut parts: Vec<&str> = inner.split('.').collect();
+    // A thread token (`emails.ack_secret_file`) ends a thread mail's id.
+    if matches!(parts.len(), 3 | 5) && parts.last().is_some_and(|p| p.parse::<i64>().is_err()) {
+        parts.pop();
+    }
     match parts.as_slice() {
         [k, ..] if ["digest", "report", "availability", "note"].contains(k) => k.to_string(),
         [_, _] => "problem".into(),
@@ -558,6 +562,26 @@ mod tests {
             }
         );
         assert_eq!(events[6].action, Action::Unsilence { id: "1".into() });
+    }
+
+    #[test]
+    fn a_mail_kind_is_read_from_its_message_id_with_or_without_a_token() {
+        for (id, kind) in [
+            ("<picomon.a0dba500590b7544.1800@mon1>", "problem"),
+            ("<picomon.a0dba500590b7544.1800.kAbC12@mon1>", "problem"),
+            (
+                "<picomon.a0dba500590b7544.1800.recovery.1900@mon1>",
+                "recovery",
+            ),
+            (
+                "<picomon.a0dba500590b7544.1800.update.1900.kAbC12@mon1>",
+                "update",
+            ),
+            ("<picomon.digest.1800@mon1>", "digest"),
+            ("<picomon.availability.1800@mon1>", "availability"),
+        ] {
+            assert_eq!(kind_of(id), kind, "{id}");
+        }
     }
 
     #[test]
