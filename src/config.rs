@@ -269,15 +269,19 @@ pub fn load_str(path: &Path, source: &str) -> Result<Config, ConfigError> {
     Ok(cfg)
 }
 
-/// Every channel a check picks with `notify: [...]` must be in
-/// `config.notify`: a typo would silently send its alerts nowhere.
-fn check_notify_picks(cfg: &Config) -> Result<(), ConfigError> {
-    let names: Vec<String> = cfg
-        .notify
+/// The names `notify: [...]` may pick: each channel of `config.notify`.
+fn channel_names(cfg: &Config) -> Vec<String> {
+    cfg.notify
         .iter()
         .enumerate()
         .map(|(i, c)| c.channel_name(i))
-        .collect();
+        .collect()
+}
+
+/// Every channel a check picks with `notify: [...]` must be in
+/// `config.notify`: a typo would silently send its alerts nowhere.
+fn check_notify_picks(cfg: &Config) -> Result<(), ConfigError> {
+    let names = channel_names(cfg);
     for (id, picks) in &cfg.notify_picks {
         let Some(bad) = picks.iter().find(|p| !names.contains(p)) else {
             continue;

@@ -261,12 +261,7 @@ pub fn remember_host(
 /// Every channel a contact's `notify` names is in `config.notify` (known
 /// only once the script has run): an error at the `contact()` line.
 pub fn check_channels(cfg: &super::Config) -> Result<(), super::ConfigError> {
-    let names: Vec<String> = cfg
-        .notify
-        .iter()
-        .enumerate()
-        .map(|(i, c)| c.channel_name(i))
-        .collect();
+    let names = super::channel_names(cfg);
     for c in &cfg.contacts.contacts {
         let Some(bad) = c.notify.iter().find(|n| !names.contains(n)) else {
             continue;

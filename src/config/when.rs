@@ -208,15 +208,7 @@ fn month(s: &str) -> Option<u8> {
 /// `mon`, `Monday`, `TUE`...; 0 = Monday.
 fn weekday(s: &str) -> Option<u8> {
     let lower = s.to_ascii_lowercase();
-    let full = [
-        "monday",
-        "tuesday",
-        "wednesday",
-        "thursday",
-        "friday",
-        "saturday",
-        "sunday",
-    ];
+    let full = crate::schedule::WEEKDAY_NAMES;
     (0..7u8).find(|&i| lower == WEEKDAYS[i as usize] || lower == full[i as usize])
 }
 

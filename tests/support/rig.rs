@@ -1,7 +1,7 @@
 //! The end-to-end rig: a sandbox whose config runs the real daemon with
 //! one check driven by a status file (tests/smtp/status-plugin.sh) and
 //! mails `ops@example.org` through a test SMTP server on a held port. The
-//! control, mail and noise tests each start the daemon with it, set the
+//! control, mail, noise, history and mail-in tests each start the daemon with it, set the
 //! check's status, and wait for runs, phases and mails.
 
 use std::fmt::Display;
