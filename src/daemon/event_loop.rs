@@ -472,7 +472,7 @@ impl<C: Clock> Daemon<C> {
         self.index_standby();
         let wall = self.clock.wall();
         self.history
-            .set_checks(self.checks.iter().map(|t| t.spec.id.as_ref()), wall);
+            .set_checks(self.checks.iter().map(|t| &t.spec.id), wall);
     }
 
     /// After a restart: checks whose identity is unchanged get back their

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::outages::rank;
 use super::{Kind, Record};
 use crate::clock::UnixMicros;
+use crate::model::Status;
 
 const HOUR: i64 = 3_600_000_000;
 /// The longest window: what a summary keeps.
@@ -111,13 +112,31 @@ impl DayMark {
 
 /// What one check's availability is computed from: its open outage and
 /// maintenance, and those that ended in the last 30 days.
-#[derive(Clone, Debug, Default, PartialEq)]
+///
+/// Kept for every check of the config, so it is small at rest: times are
+/// [`NEVER`] rather than `Option`, the worst status is a [`Status`], and
+/// what ended lives in a box a check that never failed or was never in
+/// maintenance does not have (40 bytes in all).
+#[derive(Clone, Debug, PartialEq)]
 pub struct Summary {
-    first_seen: Option<UnixMicros>,
-    outage: Option<UnixMicros>,
+    first_seen: UnixMicros,
+    outage: UnixMicros,
     /// The worst status of the open outage.
-    worst: Option<String>,
-    maintenance: Option<UnixMicros>,
+    worst: Option<Status>,
+    maintenance: UnixMicros,
+    ended: Option<Box<Ended>>,
+}
+
+/// "Not at all" for [`Summary`]'s times: no line is that old.
+const NEVER: UnixMicros = UnixMicros::MIN;
+
+fn when(t: UnixMicros) -> Option<UnixMicros> {
+    (t != NEVER).then_some(t)
+}
+
+/// What ended, and how far back it is kept.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Ended {
     /// Outages that ended: start, end, the rank of their worst status.
     down: Vec<(UnixMicros, UnixMicros, u8)>,
     maint: Vec<(UnixMicros, UnixMicros)>,
@@ -125,38 +144,85 @@ pub struct Summary {
     keep: i64,
 }
 
+impl Ended {
+    /// Drops what ended before `t`.
+    fn forget_before(&mut self, t: UnixMicros) {
+        self.down.retain(|&(_, end, _)| end >= t);
+        self.maint.retain(|&(_, end)| end >= t);
+    }
+}
+
+impl Default for Summary {
+    fn default() -> Summary {
+        Summary {
+            first_seen: NEVER,
+            outage: NEVER,
+            worst: None,
+            maintenance: NEVER,
+            ended: None,
+        }
+    }
+}
+
+/// A status as the log spells it; `None` for anything else.
+fn status_named(s: &str) -> Option<Status> {
+    [
+        Status::Ok,
+        Status::Warning,
+        Status::Critical,
+        Status::Unknown,
+    ]
+    .into_iter()
+    .find(|st| st.as_str() == s)
+}
+
 impl Summary {
     /// A summary that answers for windows up to `window` microseconds
     /// (a report's), not only the last 30 days.
     pub fn keeping(window: i64) -> Summary {
         Summary {
-            keep: window.max(KEEP),
+            ended: Some(Box::new(Ended {
+                keep: window.max(KEEP),
+                ..Ended::default()
+            })),
             ..Summary::default()
         }
     }
 
     pub fn first_seen(&self) -> Option<UnixMicros> {
-        self.first_seen
+        when(self.first_seen)
     }
 
     /// The first failed run of the outage it is in.
     pub fn outage(&self) -> Option<UnixMicros> {
-        self.outage
+        when(self.outage)
     }
 
     /// The worst status of the outage it is in.
-    pub fn worst(&self) -> Option<&str> {
-        self.worst.as_deref()
+    pub fn worst(&self) -> Option<&'static str> {
+        self.worst.map(Status::as_str)
     }
 
     pub fn in_maintenance(&self) -> bool {
-        self.maintenance.is_some()
+        self.maintenance != NEVER
+    }
+
+    fn down(&self) -> &[(UnixMicros, UnixMicros, u8)] {
+        self.ended.as_deref().map_or(&[], |e| &e.down)
+    }
+
+    fn maint(&self) -> &[(UnixMicros, UnixMicros)] {
+        self.ended.as_deref().map_or(&[], |e| &e.maint)
+    }
+
+    fn ended(&mut self) -> &mut Ended {
+        self.ended.get_or_insert_with(Box::default)
     }
 
     /// One of the check's lines, in the order they were written.
     pub fn apply(&mut self, r: &Record) {
         let seen = r.since.unwrap_or(r.at);
-        self.first_seen = Some(self.first_seen.map_or(seen, |f| f.min(seen)));
+        self.first_seen = self.first_seen().map_or(seen, |f| f.min(seen));
         let ok = r.status.as_deref() == Some("OK");
         let failing = match r.kind {
             Kind::Seen => r.outage.is_some(),
@@ -166,58 +232,66 @@ impl Summary {
             _ => false,
         };
         if let Some(s) = r.status.as_deref().filter(|_| failing) {
-            if self.worst.as_deref().is_none_or(|w| rank(s) > rank(w)) {
-                self.worst = Some(s.to_string());
+            if let Some(s) = status_named(s) {
+                if self
+                    .worst
+                    .is_none_or(|w| rank(s.as_str()) > rank(w.as_str()))
+                {
+                    self.worst = Some(s);
+                }
             }
         }
+        let start_outage = |this: &mut Summary, at: UnixMicros| {
+            if this.outage == NEVER {
+                this.outage = at;
+            }
+        };
         match r.kind {
             Kind::Seen => {
                 if let Some(s) = r.outage {
-                    self.outage.get_or_insert(s);
+                    start_outage(self, s);
                 }
-                if r.maintenance {
-                    self.maintenance.get_or_insert(r.at);
+                if r.maintenance && self.maintenance == NEVER {
+                    self.maintenance = r.at;
                 }
             }
             Kind::Problem | Kind::Unreachable | Kind::Update => {
-                self.outage.get_or_insert(r.outage.unwrap_or(r.at));
+                start_outage(self, r.outage.unwrap_or(r.at));
             }
             // Flapping stands for the transitions until it stops: the span
             // counts as the state it started in.
             Kind::FlappingStart if r.outage.is_some() => {
-                self.outage.get_or_insert(r.outage.unwrap_or(r.at));
+                start_outage(self, r.outage.unwrap_or(r.at));
             }
             Kind::FlappingStart if ok => self.close(r.at),
             Kind::FlappingStop if !ok => {
-                self.outage.get_or_insert(r.outage.unwrap_or(r.at));
+                start_outage(self, r.outage.unwrap_or(r.at));
             }
             Kind::Recovery | Kind::FlappingStop => self.close(r.at),
             Kind::MaintenanceStart => {
-                self.maintenance.get_or_insert(r.at);
+                if self.maintenance == NEVER {
+                    self.maintenance = r.at;
+                }
             }
             Kind::MaintenanceEnd => {
-                if let Some(s) = self.maintenance.take() {
-                    self.maint.push((s, r.at));
+                if let Some(s) = when(std::mem::replace(&mut self.maintenance, NEVER)) {
+                    self.ended().maint.push((s, r.at));
                 }
             }
             _ => {}
         }
-        let keep = if self.keep > 0 { self.keep } else { KEEP };
-        self.forget_before(r.at.saturating_sub(keep));
+        if let Some(e) = self.ended.as_deref_mut() {
+            let keep = if e.keep > 0 { e.keep } else { KEEP };
+            e.forget_before(r.at.saturating_sub(keep));
+        }
     }
 
     /// The open outage ended at `at`.
     fn close(&mut self, at: UnixMicros) {
-        let worst = self.worst.take().map_or(0, |w| rank(&w));
-        if let Some(s) = self.outage.take() {
-            self.down.push((s, at, worst));
+        let worst = self.worst.take().map_or(0, |w| rank(w.as_str()));
+        if let Some(s) = when(std::mem::replace(&mut self.outage, NEVER)) {
+            self.ended().down.push((s, at, worst));
         }
-    }
-
-    /// Drops what ended before `t`.
-    fn forget_before(&mut self, t: UnixMicros) {
-        self.down.retain(|&(_, end, _)| end >= t);
-        self.maint.retain(|&(_, end)| end >= t);
     }
 
     /// Percent of the counted part of the last `window` microseconds not
@@ -229,23 +303,23 @@ impl Summary {
     /// Percent of the counted part of `from..to` not in an outage, as
     /// known at `now` (an open outage lasts until `now`).
     pub fn percent_in(&self, from: UnixMicros, to: UnixMicros, now: UnixMicros) -> Option<f64> {
-        let from = from.max(self.first_seen?);
+        let from = from.max(self.first_seen()?);
         let to = to.min(now);
         if from >= to {
             return None;
         }
         let open = |s: Option<UnixMicros>| s.map(|s| (s, now));
         let down: Vec<_> = self
-            .down
+            .down()
             .iter()
             .map(|&(s, e, _)| (s, e))
-            .chain(open(self.outage))
+            .chain(open(self.outage()))
             .collect();
         let maint: Vec<_> = self
-            .maint
+            .maint()
             .iter()
             .copied()
-            .chain(open(self.maintenance))
+            .chain(open(when(self.maintenance)))
             .collect();
         let clip = |(s, e): (i64, i64)| (s.max(from), e.min(to));
         let len = |(s, e): (i64, i64)| (e - s).max(0);
@@ -275,14 +349,14 @@ impl Summary {
     /// worked out once for every check.
     pub fn days_of(&self, starts: &[UnixMicros], now: UnixMicros) -> Vec<Day> {
         let open = self
-            .outage
-            .map(|s| (s, now, self.worst.as_deref().map_or(0, rank)));
+            .outage()
+            .map(|s| (s, now, self.worst().map_or(0, rank)));
         starts
             .windows(2)
             .map(|w| {
                 let (start, end) = (w[0], w[1]);
                 let worst = self
-                    .down
+                    .down()
                     .iter()
                     .copied()
                     .chain(open)
@@ -329,6 +403,17 @@ mod tests {
             s.apply(l);
         }
         s
+    }
+
+    /// Every check of the config has one, failed or not.
+    #[test]
+    fn a_summary_at_rest_is_five_words() {
+        assert_eq!(std::mem::size_of::<Summary>(), 40);
+        assert!(Summary::default().ended.is_none());
+        let mut s = Summary::default();
+        s.apply(&Record::new(T0, Kind::Seen, "web"));
+        s.apply(&line(T0 + HOUR, Kind::Recovery, "OK", None));
+        assert!(s.ended.is_none(), "nothing ended: nothing boxed");
     }
 
     #[test]
@@ -484,7 +569,7 @@ mod tests {
         let mut s = s;
         s.apply(&line(T0 + 2 * HOUR, Kind::Recovery, "OK", Some(T0 + HOUR)));
         s.apply(&Record::new(T0 + 40 * 24 * HOUR, Kind::Ack, "web"));
-        assert!(s.down.is_empty());
+        assert!(s.down().is_empty());
         assert_eq!(s.availability(T0 + 40 * 24 * HOUR).month, Some(100.0));
     }
 }

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use super::availability::Day;
 use super::availability::KEEP;
@@ -15,8 +16,9 @@ use crate::clock::UnixMicros;
 #[derive(Debug)]
 pub struct Recorder {
     journal: Journal,
-    /// By check identity: only the checks of the config.
-    summaries: HashMap<String, Summary>,
+    /// By check identity: only the checks of the config, keyed by the
+    /// identity the config's check holds (no copy of it per check).
+    summaries: HashMap<Arc<str>, Summary>,
     /// An error was logged; said again only once writing works again.
     failing: bool,
 }
@@ -26,12 +28,19 @@ impl Recorder {
     /// say of each check is read (a failure to read is logged: the figures
     /// then start now).
     pub fn open(state_dir: &Path, limits: Limits, now: UnixMicros) -> Recorder {
-        let mut summaries: HashMap<String, Summary> = HashMap::new();
+        let mut summaries: HashMap<Arc<str>, Summary> = HashMap::new();
         // A day more: the month files start at UTC midnight.
         let from = journal::month_of(now - KEEP - 86_400_000_000);
         if let Err(e) = journal::read(state_dir, Some(&from), |r| {
             if !r.check.is_empty() {
-                summaries.entry(r.check.clone()).or_default().apply(&r);
+                match summaries.get_mut(r.check.as_str()) {
+                    Some(s) => s.apply(&r),
+                    None => {
+                        let mut s = Summary::default();
+                        s.apply(&r);
+                        summaries.insert(r.check.as_str().into(), s);
+                    }
+                }
             }
         }) {
             log::error!(
@@ -48,20 +57,21 @@ impl Recorder {
 
     /// The config's checks: the new ones are seen now, the others'
     /// summaries dropped (their lines stay in the log).
-    pub fn set_checks<'a>(&mut self, ids: impl Iterator<Item = &'a str>, now: UnixMicros) {
-        let mut kept: HashMap<String, Summary> = HashMap::with_capacity(self.summaries.len());
+    pub fn set_checks<'a>(&mut self, ids: impl Iterator<Item = &'a Arc<str>>, now: UnixMicros) {
+        let ids = ids.into_iter();
+        let mut kept: HashMap<Arc<str>, Summary> = HashMap::with_capacity(ids.size_hint().0);
         let mut new = Vec::new();
         for id in ids {
-            match self.summaries.remove(id) {
+            match self.summaries.remove(id.as_ref()) {
                 Some(s) if s.first_seen().is_some() => {
-                    kept.insert(id.to_string(), s);
+                    kept.insert(Arc::clone(id), s);
                 }
-                _ => new.push(id.to_string()),
+                _ => new.push(Arc::clone(id)),
             }
         }
         self.summaries = kept;
         for id in new {
-            self.summaries.insert(id.clone(), Summary::default());
+            self.summaries.insert(Arc::clone(&id), Summary::default());
             self.record(Record::new(now, Kind::Seen, &id));
         }
     }
@@ -70,7 +80,7 @@ impl Recorder {
     /// check) and updates its check's summary. A failure is logged, never
     /// an error: the log must not stop an alert.
     pub fn record(&mut self, r: Record) {
-        if let Some(s) = self.summaries.get_mut(&r.check) {
+        if let Some(s) = self.summaries.get_mut(r.check.as_str()) {
             s.apply(&r);
         }
         let result = (|| {
@@ -78,7 +88,7 @@ impl Recorder {
                 let mut seen: Vec<_> = self.summaries.iter().collect();
                 seen.sort_by(|a, b| a.0.cmp(b.0));
                 for (id, s) in seen {
-                    if id == &r.check && r.kind == Kind::Seen {
+                    if **id == *r.check && r.kind == Kind::Seen {
                         continue;
                     }
                     let line = Record {
@@ -143,6 +153,10 @@ mod tests {
     const T0: i64 = 1_773_576_000_000_000;
     const HOUR: i64 = 3_600_000_000;
 
+    fn ids(names: &[&str]) -> Vec<Arc<str>> {
+        names.iter().map(|&n| Arc::from(n)).collect()
+    }
+
     fn problem(at: i64, check: &str) -> Record {
         Record {
             status: Some("CRITICAL".into()),
@@ -155,7 +169,7 @@ mod tests {
     fn summaries_survive_a_restart_and_a_new_month_starts_with_seen_lines() {
         let tmp = tempfile::tempdir().unwrap();
         let mut r = Recorder::open(tmp.path(), Limits::default(), T0);
-        r.set_checks(["web", "db"].into_iter(), T0);
+        r.set_checks(ids(&["web", "db"]).iter(), T0);
         r.record(problem(T0 + HOUR, "web"));
         r.sync();
         let day = r.availability("web", T0 + 2 * HOUR).day.unwrap();
@@ -164,7 +178,7 @@ mod tests {
         drop(r);
         // Restarted: the same figures from the file; "db" left the config.
         let mut r = Recorder::open(tmp.path(), Limits::default(), T0 + 2 * HOUR);
-        r.set_checks(["web"].into_iter(), T0 + 2 * HOUR);
+        r.set_checks(ids(&["web"]).iter(), T0 + 2 * HOUR);
         assert_eq!(r.availability("web", T0 + 2 * HOUR).day, Some(50.0));
         assert_eq!(r.availability("db", T0 + 2 * HOUR).day, None);
         // April: the new file says web is seen since T0 and down.

@@ -907,10 +907,13 @@ fn a_check_at_rest_costs_what_it_did_and_no_more() {
         .with_duration(Duration::from_millis(1));
         r.d.on_result(&run.spec.id, outcome);
     }
-    // 899 bytes when pinned (1,264 before the strings were shared and the
-    // probes kept once): the spec and its Arc 272, the loop's state 128,
-    // the outage log's summary about 300, the index, the identity and
-    // name, the last output. Some slack for the allocator's rounding.
+    // 716 bytes when pinned (905 while the outage log's summary owned a
+    // copy of the identity and took 120 bytes; 1,264 before the strings
+    // were shared and the probes kept once): the spec and its Arc 272,
+    // the loop's state 128, the outage log's summary and its map slot
+    // about 110, the index, the identity and name, the last output. Some
+    // slack for the allocator's rounding.
     let per_check = (heap_in_use() - before) / N;
-    assert!(per_check <= 950, "{per_check} bytes per check at rest");
+    eprintln!("{per_check} bytes per check at rest");
+    assert!(per_check <= 750, "{per_check} bytes per check at rest");
 }
