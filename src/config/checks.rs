@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, NativeCallContext};
 
-use crate::model::{CheckDef, CheckKind, CheckSpec, Host};
+use crate::model::{CheckDef, CheckKind, CheckSpec, Extras, Host};
 
 use super::builder::{Builder, CheckOpts, PendingCheck, Shared};
 use super::value::{self as v, describe, unknown};
@@ -763,13 +763,16 @@ pub fn finish(b: &Builder, noise: Vec<Option<Box<crate::model::AlertPolicy>>>) -
                 error_every,
                 retry: o.retry.unwrap_or(k.default_retry as u32),
                 timeout: Duration::from_secs_f64(o.timeout.unwrap_or(k.default_timeout)),
-                env: o.env.clone(),
-                cwd: o.cwd.as_ref().map(PathBuf::from),
+                extras: Extras {
+                    env: o.env.clone(),
+                    cwd: o.cwd.as_ref().map(PathBuf::from),
+                    host_name: o.host_name.clone(),
+                    service_name: o.service_name.clone(),
+                }
+                .boxed(),
                 when: o.when.clone().map(Box::new),
                 passive_host: o.passive_host,
                 max_instances: o.max_instances.unwrap_or(1),
-                host_name: o.host_name.clone(),
-                service_name: o.service_name.clone(),
                 line: p.line,
                 noise,
             }

@@ -6,7 +6,7 @@
 //! as an [`Outcome`] with a status and a message.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -232,8 +232,9 @@ pub struct CheckSpec {
     /// Extra failed runs before a failure is announced.
     pub retry: u32,
     pub timeout: Duration,
-    pub env: Vec<(String, String)>,
-    pub cwd: Option<PathBuf>,
+    /// `env`, `cwd`, `host_name`, `service_name`; `None` when the check
+    /// sets none of them (boxed for the same reason as `when`).
+    pub extras: Option<Box<Extras>>,
     /// Boxed: few checks have one, and every check would carry its size.
     pub when: Option<Box<When>>,
     /// `passive: "host"`: passive outputs report this check as a host
@@ -241,10 +242,6 @@ pub struct CheckSpec {
     pub passive_host: bool,
     /// How many runs of this check may go at once (`max_instances`, >= 1).
     pub max_instances: u16,
-    /// The host name passive outputs report (default: `dest`).
-    pub host_name: Option<String>,
-    /// The service name passive outputs report (default: `name`).
-    pub service_name: Option<String>,
     /// The config file line that added the check (for messages).
     pub line: usize,
     /// Dependencies, flap thresholds, reminders, escalation; `None` when
@@ -252,7 +249,47 @@ pub struct CheckSpec {
     pub noise: Option<Box<crate::model::AlertPolicy>>,
 }
 
+/// The options of a check that few checks set.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Extras {
+    pub env: Vec<(String, String)>,
+    pub cwd: Option<PathBuf>,
+    /// The host name passive outputs report (default: `dest`).
+    pub host_name: Option<String>,
+    /// The service name passive outputs report (default: `name`).
+    pub service_name: Option<String>,
+}
+
+impl Extras {
+    /// `self` boxed, or `None` when it sets nothing.
+    pub fn boxed(self) -> Option<Box<Extras>> {
+        (self != Extras::default()).then(|| Box::new(self))
+    }
+}
+
 impl CheckSpec {
+    /// Environment variables the plugin runs with, besides picomon's.
+    pub fn env(&self) -> &[(String, String)] {
+        self.extras.as_deref().map_or(&[], |e| &e.env)
+    }
+
+    /// The directory the plugin runs in (default `/`).
+    pub fn cwd(&self) -> Option<&Path> {
+        self.extras.as_deref().and_then(|e| e.cwd.as_deref())
+    }
+
+    /// The host name passive outputs report (default: `dest`).
+    pub fn host_name(&self) -> Option<&str> {
+        self.extras.as_deref().and_then(|e| e.host_name.as_deref())
+    }
+
+    /// The service name passive outputs report (default: `name`).
+    pub fn service_name(&self) -> Option<&str> {
+        self.extras
+            .as_deref()
+            .and_then(|e| e.service_name.as_deref())
+    }
+
     /// `check on dest`, as printed by `-1`, the logs and `--check-config`;
     /// control characters are escaped (see [`escape_control`]).
     pub fn title(&self) -> String {

@@ -71,9 +71,8 @@ impl PassiveResult {
     /// `dest` (its host, or `target_name`) as host and its name as service;
     /// a `passive: "host"` check sends a host result.
     pub fn for_check(check: &CheckSpec, outcome: &Outcome, time: UnixMicros) -> PassiveResult {
-        let host = check.host_name.as_deref().unwrap_or(&check.dest);
-        let service =
-            (!check.passive_host).then(|| check.service_name.as_deref().unwrap_or(&check.name));
+        let host = check.host_name().unwrap_or(&check.dest);
+        let service = (!check.passive_host).then(|| check.service_name().unwrap_or(&check.name));
         PassiveResult::from_outcome(time, host, service, outcome)
     }
 
@@ -83,9 +82,7 @@ impl PassiveResult {
     pub fn is_ping_for(&self, check: &CheckSpec) -> bool {
         let name = self.service.as_deref().unwrap_or(&self.host);
         matches!(check.kind, crate::model::CheckKind::Heartbeat(_))
-            && (*check.name == *name
-                || *check.id == *name
-                || check.service_name.as_deref() == Some(name))
+            && (*check.name == *name || *check.id == *name || check.service_name() == Some(name))
     }
 
     /// The return code the server expects. A service takes the plugin's
@@ -370,13 +367,10 @@ mod tests {
             error_every: 1,
             retry: 0,
             timeout: Duration::from_secs(1),
-            env: Vec::new(),
-            cwd: None,
+            extras: None,
             when: None,
             passive_host: false,
             max_instances: 1,
-            host_name: None,
-            service_name: None,
             line: 1,
             noise: None,
         };
@@ -387,8 +381,11 @@ mod tests {
         assert_eq!(r.service.as_deref(), Some("root fs"));
         assert_eq!(r.output, "DISK WARNING\n/: 85%");
         assert_eq!(r.time, 5_000_000);
-        spec.host_name = Some("web1.example.org".into());
-        spec.service_name = Some("Disk /".into());
+        spec.extras = Some(Box::new(crate::model::Extras {
+            host_name: Some("web1.example.org".into()),
+            service_name: Some("Disk /".into()),
+            ..Default::default()
+        }));
         let r = PassiveResult::for_check(&spec, &outcome, 5_000_000);
         assert_eq!(r.host, "web1.example.org");
         assert_eq!(r.service.as_deref(), Some("Disk /"));

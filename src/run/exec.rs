@@ -67,8 +67,8 @@ fn run(spec: &CheckSpec, env: RunEnv<'_>) -> Outcome {
     let cmd = PluginCommand {
         program,
         args,
-        env: &spec.env,
-        cwd: spec.cwd.as_deref(),
+        env: spec.env(),
+        cwd: spec.cwd(),
         timeout: spec.timeout,
         max_output: env.max_output,
     };

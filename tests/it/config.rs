@@ -657,7 +657,7 @@ add(shell("true"), #{ passive: "service" });
 "#);
     let ch = check(&c, "root fs");
     assert_eq!((ch.name.as_ref(), ch.dest.as_ref()), ("root fs", "db1"));
-    let mut env = ch.env.clone();
+    let mut env = ch.env().to_vec();
     env.sort();
     assert_eq!(
         env,
@@ -666,7 +666,7 @@ add(shell("true"), #{ passive: "service" });
             ("LANG".to_string(), "C".to_string())
         ]
     );
-    assert_eq!(ch.cwd.as_deref(), Some(Path::new("/tmp")));
+    assert_eq!(ch.cwd(), Some(Path::new("/tmp")));
     assert!(ch.passive_host);
     assert!(!check(&c, "shell:true").passive_host);
     assert_eq!(ch.title(), "root fs on db1");

@@ -261,8 +261,11 @@ fn massive_passive_checks_directory_imports_and_runs() {
     let first = check(&c, "First passive check");
     assert_eq!(first.every, 5);
     assert_eq!(first.max_instances, 3);
-    assert_eq!(first.env, [("TESTERTEST".to_string(), "moep!".to_string())]);
-    assert_eq!(first.host_name.as_deref(), Some("this.is.a.hostname"));
+    assert_eq!(
+        first.env(),
+        [("TESTERTEST".to_string(), "moep!".to_string())]
+    );
+    assert_eq!(first.host_name(), Some("this.is.a.hostname"));
     assert_eq!(&*first.dest, "this.is.a.hostname");
     assert!(!first.passive_host);
     let office = check(&c, "Office hours check");
