@@ -134,6 +134,13 @@ fn when(t: UnixMicros) -> Option<UnixMicros> {
     (t != NEVER).then_some(t)
 }
 
+/// `*slot = at` unless it is set already (what `get_or_insert` did).
+fn set_once(slot: &mut UnixMicros, at: UnixMicros) {
+    if *slot == NEVER {
+        *slot = at;
+    }
+}
+
 /// What ended, and how far back it is kept.
 #[derive(Clone, Debug, Default, PartialEq)]
 struct Ended {
@@ -241,38 +248,29 @@ impl Summary {
                 }
             }
         }
-        let start_outage = |this: &mut Summary, at: UnixMicros| {
-            if this.outage == NEVER {
-                this.outage = at;
-            }
-        };
         match r.kind {
             Kind::Seen => {
                 if let Some(s) = r.outage {
-                    start_outage(self, s);
+                    set_once(&mut self.outage, s);
                 }
-                if r.maintenance && self.maintenance == NEVER {
-                    self.maintenance = r.at;
+                if r.maintenance {
+                    set_once(&mut self.maintenance, r.at);
                 }
             }
             Kind::Problem | Kind::Unreachable | Kind::Update => {
-                start_outage(self, r.outage.unwrap_or(r.at));
+                set_once(&mut self.outage, r.outage.unwrap_or(r.at));
             }
             // Flapping stands for the transitions until it stops: the span
             // counts as the state it started in.
             Kind::FlappingStart if r.outage.is_some() => {
-                start_outage(self, r.outage.unwrap_or(r.at));
+                set_once(&mut self.outage, r.outage.unwrap_or(r.at));
             }
             Kind::FlappingStart if ok => self.close(r.at),
             Kind::FlappingStop if !ok => {
-                start_outage(self, r.outage.unwrap_or(r.at));
+                set_once(&mut self.outage, r.outage.unwrap_or(r.at));
             }
             Kind::Recovery | Kind::FlappingStop => self.close(r.at),
-            Kind::MaintenanceStart => {
-                if self.maintenance == NEVER {
-                    self.maintenance = r.at;
-                }
-            }
+            Kind::MaintenanceStart => set_once(&mut self.maintenance, r.at),
             Kind::MaintenanceEnd => {
                 if let Some(s) = when(std::mem::replace(&mut self.maintenance, NEVER)) {
                     self.ended().maint.push((s, r.at));
