@@ -146,11 +146,9 @@ fn status_of(v: &Dynamic) -> Option<Status> {
         return Status::from_code(i32::try_from(i).ok()?);
     }
     match v.to_string().to_ascii_uppercase().as_str() {
-        "OK" => Some(Status::Ok),
-        "WARNING" | "WARN" => Some(Status::Warning),
-        "CRITICAL" | "CRIT" => Some(Status::Critical),
-        "UNKNOWN" => Some(Status::Unknown),
-        _ => None,
+        "WARN" => Some(Status::Warning),
+        "CRIT" => Some(Status::Critical),
+        name => Status::from_name(name),
     }
 }
 

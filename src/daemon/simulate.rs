@@ -90,13 +90,7 @@ fn word<'a>(line: &'a str, rest: &'a str) -> Option<(String, usize, &'a str)> {
 }
 
 fn status_of(word: &str) -> Option<Status> {
-    match word.to_ascii_uppercase().as_str() {
-        "OK" => Some(Status::Ok),
-        "WARNING" => Some(Status::Warning),
-        "CRITICAL" => Some(Status::Critical),
-        "UNKNOWN" => Some(Status::Unknown),
-        _ => None,
-    }
+    Status::from_name(&word.to_ascii_uppercase())
 }
 
 /// Parses a timeline; an error names `file:LINE:COL`, what is wrong and

@@ -171,18 +171,6 @@ impl Default for Summary {
     }
 }
 
-/// A status as the log spells it; `None` for anything else.
-fn status_named(s: &str) -> Option<Status> {
-    [
-        Status::Ok,
-        Status::Warning,
-        Status::Critical,
-        Status::Unknown,
-    ]
-    .into_iter()
-    .find(|st| st.as_str() == s)
-}
-
 impl Summary {
     /// A summary that answers for windows up to `window` microseconds
     /// (a report's), not only the last 30 days.
@@ -239,7 +227,7 @@ impl Summary {
             _ => false,
         };
         if let Some(s) = r.status.as_deref().filter(|_| failing) {
-            if let Some(s) = status_named(s) {
+            if let Some(s) = Status::from_name(s) {
                 if self
                     .worst
                     .is_none_or(|w| rank(s.as_str()) > rank(w.as_str()))

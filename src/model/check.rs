@@ -39,6 +39,20 @@ impl Status {
         self as i32
     }
 
+    /// The status [`Status::as_str`] spells `name` (`"CRITICAL"`); `None`
+    /// for anything else. The one reader of status names: the outage log,
+    /// channel payloads, timelines and scripts all come through here.
+    pub fn from_name(name: &str) -> Option<Status> {
+        [
+            Status::Ok,
+            Status::Warning,
+            Status::Critical,
+            Status::Unknown,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Ok => "OK",

@@ -17,6 +17,7 @@ use std::fmt::Write;
 
 use super::proc_stats::ProcessStats;
 use super::Snapshot;
+use crate::model::Status;
 
 /// The `Content-Type` of the text format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -217,13 +218,7 @@ fn process_families(out: &mut String, p: &ProcessStats) {
 
 /// `OK` .. `UNKNOWN` as the plugin exit codes.
 fn status_code(status: &str) -> Option<u8> {
-    match status {
-        "OK" => Some(0),
-        "WARNING" => Some(1),
-        "CRITICAL" => Some(2),
-        "UNKNOWN" => Some(3),
-        _ => None,
-    }
+    Status::from_name(status).map(|s| s.code() as u8)
 }
 
 /// `check="..",target=".."` of every check, unique (see the module

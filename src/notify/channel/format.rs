@@ -224,7 +224,7 @@ impl Event {
     /// command's stdin), for its environment.
     pub fn from_json(v: &Value) -> Option<Event> {
         let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-        let status = |k: &str| v.get(k).and_then(Value::as_str).and_then(parse_status);
+        let status = |k: &str| v.get(k).and_then(Value::as_str).and_then(Status::from_name);
         let secs = |k: &str| v.get(k).and_then(Value::as_i64).unwrap_or(0) * 1_000_000;
         Some(Event {
             kind: s("kind"),
@@ -290,17 +290,6 @@ pub fn env_of(v: &Value) -> Vec<(String, String)> {
         out.push(("PICOMON_TITLE".into(), e.title().replace('\0', " ")));
     }
     out
-}
-
-fn parse_status(s: &str) -> Option<Status> {
-    [
-        Status::Ok,
-        Status::Warning,
-        Status::Critical,
-        Status::Unknown,
-    ]
-    .into_iter()
-    .find(|st| st.as_str() == s)
 }
 
 /// `2026-11-29T21:00:00Z` (UTC, whole seconds).
