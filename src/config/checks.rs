@@ -715,7 +715,8 @@ fn parse_env(what: &str, val: &Dynamic) -> Result<Vec<(String, String)>, String>
 /// One probe object per distinct probe: 100,000 `tcp(lo, 80)` checks run
 /// the same spec, so they share it (a probe is immutable data and keeps
 /// nothing between runs). Two probes are the same when their `Debug`
-/// texts are: every probe derives it over all its fields.
+/// texts are: every probe derives it over all its fields (a test keeps
+/// hand-written `Debug` out of the probe modules).
 #[derive(Default)]
 struct ProbeSet(std::collections::HashMap<String, Arc<dyn crate::model::Probe>>);
 
@@ -783,6 +784,27 @@ pub fn finish(b: &Builder, noise: Vec<Option<Box<crate::model::AlertPolicy>>>) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// [`ProbeSet`] tells probes apart by their `Debug` text: a probe
+    /// type (or a type it holds) with a hand-written `Debug` that leaves a
+    /// field out would make two different probes one. Every type under
+    /// `run/probe/` and `net/` that a probe holds derives it.
+    #[test]
+    fn no_probe_type_writes_its_own_debug() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = vec![root.join("run/probe.rs"), root.join("net/tls.rs")];
+        for entry in std::fs::read_dir(root.join("run/probe")).unwrap() {
+            files.push(entry.unwrap().path());
+        }
+        for f in files {
+            let text = std::fs::read_to_string(&f).unwrap();
+            assert!(
+                !text.contains("Debug for"),
+                "{}: a hand-written Debug; ProbeSet would share probes that differ",
+                f.display()
+            );
+        }
+    }
 
     #[test]
     fn the_same_probe_is_kept_once_and_shared() {
