@@ -18,6 +18,7 @@ pub mod history;
 pub mod protocol;
 pub mod record;
 pub mod server;
+pub mod snapshot;
 pub mod wrap;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,6 +26,7 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 pub use protocol::{Request, Response, StatusReport};
+pub use snapshot::Snapshot;
 
 /// How a server hands a [`Call`] to the loop (the daemon pushes it into its
 /// inbox). A function rather than the inbox itself, so the servers know
@@ -142,51 +144,6 @@ impl Board {
     }
 }
 
-/// What the loop publishes: the status of `picomon status --json` plus
-/// the counters only `/metrics` and the status page show. Immutable once
-/// published; what readers render from it is made once and shared.
-#[derive(Clone, Debug, Default)]
-pub struct Snapshot {
-    pub report: StatusReport,
-    /// Recent run durations in seconds, oldest first, one list per check in
-    /// the order of `report.checks` (empty lists until runs were seen, and
-    /// while the HTTP listener is off).
-    pub recent: Vec<Vec<f32>>,
-    /// The last [`crate::web::DAYS`] local days per check (oldest first),
-    /// in the order of `report.checks`, while the HTTP listener is on: the
-    /// status page's bar. Empty for a check whose every day was whole (the
-    /// most of them): nothing to copy.
-    pub days: Vec<Vec<crate::history::availability::DayMark>>,
-    /// Transitions since start, by kind (`problem`, `update`, ...).
-    pub transitions: Vec<(&'static str, u64)>,
-    /// Due runs skipped because the check's previous run still went on.
-    pub runs_skipped: u64,
-    /// Bytes waiting in each passive output's spool.
-    pub spool_bytes: Vec<(String, u64)>,
-    /// Notifications waiting per channel (`mail`, ...).
-    pub pending: Vec<(String, usize)>,
-    /// How often the status page reloads itself.
-    pub refresh: Duration,
-    /// The listener's `/metrics` body, rendered by the first scrape of this
-    /// snapshot and served to every later one as is.
-    metrics: OnceLock<Arc<[u8]>>,
-}
-
-impl Snapshot {
-    pub fn new(report: StatusReport) -> Snapshot {
-        Snapshot {
-            report,
-            ..Snapshot::default()
-        }
-    }
-
-    /// The `/metrics` body of this snapshot: made by `render` the first
-    /// time, shared afterwards.
-    pub fn metrics_body(&self, render: impl FnOnce(&Snapshot) -> Vec<u8>) -> Arc<[u8]> {
-        Arc::clone(self.metrics.get_or_init(|| Arc::from(render(self))))
-    }
-}
-
 /// A request the loop answers.
 #[derive(Debug)]
 pub struct Call {
@@ -209,7 +166,7 @@ mod tests {
 
     #[test]
     fn the_metrics_body_is_rendered_once_per_snapshot() {
-        let snap = Snapshot::new(StatusReport::default());
+        let snap = Snapshot::default();
         let mut renders = 0;
         let a = snap.metrics_body(|_| {
             renders += 1;
@@ -227,7 +184,7 @@ mod tests {
         // The "loop": publishes when poked, from another thread.
         b.set_poke(Box::new(move || {
             let board = Arc::clone(&board);
-            std::thread::spawn(move || board.put(Some(Snapshot::new(StatusReport::default()))));
+            std::thread::spawn(move || board.put(Some(Snapshot::default())));
         }));
         let got = b.wait(Duration::from_secs(600));
         assert!(got.is_some());
@@ -241,7 +198,7 @@ mod tests {
         assert!(!b.wanted());
         assert!(b.read().is_none());
         assert!(b.wanted());
-        b.put(Some(Snapshot::new(StatusReport::default())));
+        b.put(Some(Snapshot::default()));
         assert!(b.holds_one() && b.read().is_some());
         assert!(b.wait(Duration::ZERO).is_some());
         b.put(None);

@@ -7,7 +7,7 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::protocol::{Request, Response};
+use super::protocol::{DocumentHead, Request, Response};
 use super::SOCKET_FILE;
 
 /// Why there was no answer.
@@ -37,6 +37,67 @@ pub fn call(
     request: &Request,
     timeout: Duration,
 ) -> Result<Response, ClientError> {
+    let (path, stream, written) = send(state_dir, request, timeout)?;
+    // Answers are large (the status of every check) but bounded; read as
+    // they are parsed, never held whole as text.
+    let mut answer = BufReader::with_capacity(64 * 1024, (&stream).take(MAX_ANSWER));
+    let empty = answer
+        .fill_buf()
+        .map(|b| b.iter().all(u8::is_ascii_whitespace))
+        .unwrap_or(true);
+    if empty {
+        let read = answer.fill_buf().map(|_| ());
+        written
+            .and(read)
+            .map_err(|e| ClientError::Io(path.clone(), e))?;
+        return Err(ClientError::Garbled(path, "no answer".into()));
+    }
+    let mut de = serde_json::Deserializer::from_reader(answer);
+    Response::deserialize(&mut de).map_err(|e| ClientError::Garbled(path.clone(), e.to_string()))
+}
+
+/// What follows the head of a document answer, up to the end of the
+/// connection.
+pub type Rest = BufReader<UnixStream>;
+
+/// The longest head line taken (an error's text, at most).
+const MAX_HEAD: u64 = 1 << 20;
+
+/// Sends a `status` with `document` and reads the head line: the head and
+/// the rest to read, or the answer when it is not a document (an error).
+pub fn call_document(
+    state_dir: &Path,
+    request: &Request,
+    timeout: Duration,
+) -> Result<Result<(DocumentHead, Rest), Response>, ClientError> {
+    let (path, stream, written) = send(state_dir, request, timeout)?;
+    let mut rest = BufReader::with_capacity(64 * 1024, stream);
+    let mut line = Vec::new();
+    let read = (&mut rest).take(MAX_HEAD).read_until(b'\n', &mut line);
+    if line.iter().all(u8::is_ascii_whitespace) {
+        written
+            .and(read.map(|_| ()))
+            .map_err(|e| ClientError::Io(path.clone(), e))?;
+        return Err(ClientError::Garbled(path, "no answer".into()));
+    }
+    read.map_err(|e| ClientError::Io(path.clone(), e))?;
+    let answer: Response =
+        serde_json::from_slice(&line).map_err(|e| ClientError::Garbled(path, e.to_string()))?;
+    Ok(match answer.document {
+        Some(head) if answer.error.is_none() => Ok((head, rest)),
+        _ => Err(answer),
+    })
+}
+
+/// Connects and writes the request line; the write's result comes back
+/// beside the stream: a refused client is answered and closed before its
+/// request is read, and the answer is still there to read when the write
+/// failed.
+fn send(
+    state_dir: &Path,
+    request: &Request,
+    timeout: Duration,
+) -> Result<(PathBuf, UnixStream, std::io::Result<()>), ClientError> {
     let path = socket_path(state_dir);
     let stream = UnixStream::connect(&path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
@@ -50,21 +111,6 @@ pub fn call(
     stream.set_write_timeout(Some(timeout)).map_err(io)?;
     let mut line = serde_json::to_vec(request).map_err(|e| io(std::io::Error::other(e)))?;
     line.push(b'\n');
-    // A refused client is answered and closed before its request is
-    // read: the answer is still there to read when the write fails.
     let written = (&stream).write_all(&line);
-    // Answers are large (the status of every check) but bounded; read as
-    // they are parsed, never held whole as text.
-    let mut answer = BufReader::with_capacity(64 * 1024, (&stream).take(MAX_ANSWER));
-    let empty = answer
-        .fill_buf()
-        .map(|b| b.iter().all(u8::is_ascii_whitespace))
-        .unwrap_or(true);
-    if empty {
-        let read = answer.fill_buf().map(|_| ());
-        written.and(read).map_err(io)?;
-        return Err(ClientError::Garbled(path, "no answer".into()));
-    }
-    let mut de = serde_json::Deserializer::from_reader(answer);
-    Response::deserialize(&mut de).map_err(|e| ClientError::Garbled(path.clone(), e.to_string()))
+    Ok((path, stream, written))
 }

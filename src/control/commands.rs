@@ -7,8 +7,11 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+
+use anyhow::Context;
 use std::time::Duration;
 
+mod pretty;
 mod render;
 
 use super::client::{self, ClientError};
@@ -53,8 +56,13 @@ pub fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<i32> {
             check: None,
             only,
             problems,
-            ..
-        } => Request::Status { only, problems },
+            json,
+        } => Request::Status {
+            only,
+            problems,
+            // Printed as the daemon writes it.
+            document: json,
+        },
         Command::Ack {
             check,
             message,
@@ -113,7 +121,7 @@ pub fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<i32> {
         Command::History { .. } => unreachable!("read from the state dir above"),
         Command::Simulate { .. } => unreachable!("run by the daemon module, without a daemon"),
     };
-    let answer = match client::call(&state_dir, &request, ANSWER_TIMEOUT) {
+    let answer = match call(&state_dir, &request) {
         Ok(a) => a,
         Err(ClientError::NoDaemon(path, e)) => {
             if let Some(code) = (*cmd == Command::Reload)
@@ -136,6 +144,10 @@ pub fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<i32> {
             return Ok(NO_DAEMON);
         }
         Err(e) => return Err(e.into()),
+    };
+    let answer = match answer {
+        Answer::Document(head, rest) => return print_document(head, rest),
+        Answer::Whole(a) => *a,
     };
     if let Some(err) = &answer.error {
         eprintln!("picomon: {err}");
@@ -194,6 +206,100 @@ pub fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<i32> {
             0
         }
     })
+}
+
+/// What the daemon answered: one line, or (`status --json`) the head of
+/// a document and the connection it comes on.
+enum Answer {
+    Whole(Box<super::protocol::Response>),
+    Document(super::protocol::DocumentHead, client::Rest),
+}
+
+/// Sends `request`; a `status` with `document` that a daemon from before
+/// documents refuses is asked again without.
+fn call(state_dir: &std::path::Path, request: &Request) -> Result<Answer, ClientError> {
+    let Request::Status {
+        only,
+        problems,
+        document: true,
+    } = request
+    else {
+        return client::call(state_dir, request, ANSWER_TIMEOUT)
+            .map(|a| Answer::Whole(Box::new(a)));
+    };
+    match client::call_document(state_dir, request, ANSWER_TIMEOUT)? {
+        Ok((head, rest)) => Ok(Answer::Document(head, rest)),
+        Err(refused)
+            if refused
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains("`document`")) =>
+        {
+            let plain = Request::Status {
+                only: only.clone(),
+                problems: *problems,
+                document: false,
+            };
+            client::call(state_dir, &plain, ANSWER_TIMEOUT).map(|a| Answer::Whole(Box::new(a)))
+        }
+        Err(answer) => Ok(Answer::Whole(Box::new(answer))),
+    }
+}
+
+/// `status --json`: the document the daemon writes, indented as it comes
+/// (see [`pretty`]) and a line feed; the exit code from its head. A
+/// thread reads the socket as fast as the daemon writes, whatever pace
+/// stdout keeps (a pager, a slow pipe), so the daemon is never held by the
+/// reader of our output; the pieces wait in memory meanwhile.
+fn print_document(head: super::protocol::DocumentHead, rest: client::Rest) -> anyhow::Result<i32> {
+    copy_document(rest, &mut std::io::stdout().lock())?;
+    Ok(i32::from(head.problem))
+}
+
+/// The document on `rest`, indented, and a line feed, to `out`; an error
+/// when `rest` ends before the document does.
+fn copy_document(
+    mut rest: impl std::io::Read + Send + 'static,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    const PIECE: usize = 64 * 1024;
+    let (tx, rx) = std::sync::mpsc::channel::<std::io::Result<Vec<u8>>>();
+    // Not joined: it ends when the daemon closes, which it does after the
+    // document, or with the process.
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; PIECE];
+        loop {
+            let piece = match rest.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => Ok(buf[..n].to_vec()),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => Err(e),
+            };
+            let failed = piece.is_err();
+            if tx.send(piece).is_err() || failed {
+                break;
+            }
+        }
+    });
+    let mut pretty = pretty::Pretty::default();
+    let mut text = Vec::with_capacity(2 * PIECE);
+    for piece in rx {
+        let piece = piece.context("reading the daemon's answer")?;
+        let ended = pretty.feed(&piece, &mut text).is_some();
+        if ended {
+            text.push(b'\n');
+        }
+        out.write_all(&text)?;
+        text.clear();
+        if ended {
+            out.flush()?;
+            return Ok(());
+        }
+    }
+    out.flush()?;
+    anyhow::bail!(
+        "the daemon's answer ended before the status did (the daemon stopped, or its write deadline passed)"
+    )
 }
 
 /// `status --json`: the daemon's answer, marked `"daemon": true` (first,
@@ -378,6 +484,105 @@ mod tests {
             ..cli
         };
         assert_eq!(state_dir(&given).unwrap(), PathBuf::from("/x"));
+    }
+
+    /// A daemon on a socket in a temp dir that answers each connection
+    /// with the next of `answers` (read its request line first) and
+    /// closes; the request lines it read.
+    fn daemon(answers: Vec<Vec<u8>>) -> (tempfile::TempDir, std::thread::JoinHandle<Vec<String>>) {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().unwrap();
+        let listener =
+            std::os::unix::net::UnixListener::bind(client::socket_path(dir.path())).unwrap();
+        let served = std::thread::spawn(move || {
+            let mut asked = Vec::new();
+            for answer in answers {
+                let (stream, _) = listener.accept().unwrap();
+                let mut line = String::new();
+                std::io::BufReader::new(&stream)
+                    .read_line(&mut line)
+                    .unwrap();
+                asked.push(line.trim_end().to_string());
+                (&stream).write_all(&answer).unwrap();
+            }
+            asked
+        });
+        (dir, served)
+    }
+
+    fn status_json(document: bool) -> Request {
+        Request::Status {
+            only: Some("web*".into()),
+            problems: false,
+            document,
+        }
+    }
+
+    #[test]
+    fn status_json_is_the_daemon_s_document_indented_as_it_comes() {
+        let doc = serde_json::json!({
+            "daemon": true,
+            "checks": [{"id": "web, \"1\"", "phase": "problem", "ack": null, "availability": {}}],
+            "outbox": {"lines": []},
+            "silences": [],
+            "at": 7
+        });
+        let mut answer = b"{\"document\":{\"problem\":true}}\n".to_vec();
+        answer.extend(serde_json::to_vec(&doc).unwrap());
+        answer.push(b'\n');
+        let (dir, served) = daemon(vec![answer]);
+        let Answer::Document(head, rest) = call(dir.path(), &status_json(true)).unwrap() else {
+            panic!("not a document");
+        };
+        assert!(head.problem);
+        let mut out = Vec::new();
+        copy_document(rest, &mut out).unwrap();
+        let want = serde_json::to_string_pretty(&doc).unwrap() + "\n";
+        assert_eq!(String::from_utf8(out).unwrap(), want);
+        assert_eq!(
+            served.join().unwrap(),
+            [r#"{"cmd":"status","only":"web*","document":true}"#]
+        );
+    }
+
+    #[test]
+    fn a_document_cut_short_is_an_error() {
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        (&theirs)
+            .write_all(br#"{"daemon":true,"checks":[{"id""#)
+            .unwrap();
+        drop(theirs);
+        let mut out = Vec::new();
+        let e = copy_document(ours, &mut out).unwrap_err();
+        assert!(e.to_string().contains("ended before the status did"), "{e}");
+    }
+
+    #[test]
+    fn a_daemon_from_before_documents_is_asked_again_without() {
+        let refused = br#"{"error":"not a request: unknown field `document`, expected one of `only`, `problems` at line 1 column 40; send e.g. {\"cmd\":\"status\"}"}"#;
+        let mut refused = refused.to_vec();
+        refused.push(b'\n');
+        let plain =
+            b"{\"status\":{\"checks\":[],\"outbox\":{\"lines\":[]},\"silences\":[],\"at\":7}}\n";
+        let (dir, served) = daemon(vec![refused, plain.to_vec()]);
+        let Answer::Whole(answer) = call(dir.path(), &status_json(true)).unwrap() else {
+            panic!("a document from a daemon without them");
+        };
+        assert_eq!(answer.status.unwrap().at, 7);
+        assert_eq!(
+            served.join().unwrap(),
+            [
+                r#"{"cmd":"status","only":"web*","document":true}"#,
+                r#"{"cmd":"status","only":"web*"}"#
+            ]
+        );
+        // Any other refusal is the answer.
+        let busy = b"{\"error\":\"busy: too many control clients at once; try again\"}\n";
+        let (dir, _) = daemon(vec![busy.to_vec()]);
+        let Answer::Whole(answer) = call(dir.path(), &status_json(true)).unwrap() else {
+            panic!("a document from a busy daemon");
+        };
+        assert!(answer.error.unwrap().starts_with("busy"));
     }
 
     #[test]

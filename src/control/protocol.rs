@@ -4,6 +4,7 @@
 //! ```text
 //! {"cmd":"status"}
 //! {"cmd":"status","only":"web*","problems":true}
+//! {"cmd":"status","document":true}
 //! {"cmd":"check","check":"http on web1"}
 //! {"cmd":"reload"}
 //! {"cmd":"run","check":"http"}
@@ -15,6 +16,12 @@
 //! {"cmd":"ping","check":"nightly backup","exit":1,"message":"disk full"}
 //! ```
 //! An answer with `error` set failed; `message` is the line for a person.
+//! A `status` with `document` is answered in two lines, then the daemon
+//! closes the connection: a head, `{"document":{"problem":false}}`
+//! (`problem`: a check listed is in PROBLEM), then the very JSON
+//! `picomon status --json` prints, `"daemon": true` first, on one line
+//! (compact): the CLI passes it through as it comes, without reading it
+//! into structures.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -47,6 +54,10 @@ pub enum Request {
         only: Option<String>,
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         problems: bool,
+        /// Answered as [`DocumentHead`] and the document (see the module
+        /// comment).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        document: bool,
     },
     /// One check in full (`picomon status CHECK`).
     Check {
@@ -112,6 +123,7 @@ impl Request {
     pub const ALL: Request = Request::Status {
         only: None,
         problems: false,
+        document: false,
     };
 
     /// The command's name, for the log.
@@ -186,6 +198,16 @@ pub struct Response {
     /// `check`: the one check asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub check: Option<CheckDetail>,
+    /// `status` with `document`: the document follows on the next line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document: Option<DocumentHead>,
+}
+
+/// The head of a `status` answered as a document.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocumentHead {
+    /// A check in the document is in PROBLEM (`status`'s exit code 1).
+    pub problem: bool,
 }
 
 /// One check in full: its status line plus what the table leaves out.
@@ -239,42 +261,19 @@ pub struct Filter<'a> {
 
 impl Filter<'_> {
     pub fn keeps(&self, c: &CheckStatus) -> bool {
-        (!self.problems || c.phase != "ok")
-            && self.only.is_none_or(|p| {
-                crate::alert::quiet::Subject {
-                    id: &c.id,
-                    name: &c.name,
-                    dest: &c.target,
-                }
-                .matches(p)
-            })
+        self.admits(
+            c.phase == "ok",
+            crate::alert::quiet::Subject {
+                id: &c.id,
+                name: &c.name,
+                dest: &c.target,
+            },
+        )
     }
-}
 
-/// A report with only the checks a [`Filter`] keeps, serialised as a
-/// [`StatusReport`] straight from the one it borrows.
-pub struct Filtered<'a> {
-    pub report: &'a StatusReport,
-    pub filter: Filter<'a>,
-}
-
-impl Serialize for Filtered<'_> {
-    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeStruct;
-        struct Checks<'b>(&'b Filtered<'b>);
-        impl Serialize for Checks<'_> {
-            fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
-                let f = self.0.filter;
-                ser.collect_seq(self.0.report.checks.iter().filter(|c| f.keeps(c)))
-            }
-        }
-        let r = self.report;
-        let mut st = ser.serialize_struct("StatusReport", 4)?;
-        st.serialize_field("checks", &Checks(self))?;
-        st.serialize_field("outbox", &r.outbox)?;
-        st.serialize_field("silences", &r.silences)?;
-        st.serialize_field("at", &r.at)?;
-        st.end()
+    /// Whether a check `ok` (or not) and named so is kept.
+    pub fn admits(&self, ok: bool, subject: crate::alert::quiet::Subject) -> bool {
+        (!self.problems || !ok) && self.only.is_none_or(|p| subject.matches(p))
     }
 }
 
@@ -379,7 +378,17 @@ mod tests {
             r,
             Request::Status {
                 only: Some("web*".into()),
-                problems: true
+                problems: true,
+                document: false,
+            }
+        );
+        let r: Request = serde_json::from_str(r#"{"cmd":"status","document":true}"#).unwrap();
+        assert_eq!(
+            r,
+            Request::Status {
+                only: None,
+                problems: false,
+                document: true,
             }
         );
         for bad in [
@@ -392,60 +401,6 @@ mod tests {
         ] {
             assert!(serde_json::from_str::<Request>(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn a_filtered_report_reads_back_as_the_report_with_only_its_checks() {
-        let line = |name: &str, target: &str, phase: &str| CheckStatus {
-            id: format!("{name} on {target}").into(),
-            name: name.into(),
-            target: target.into(),
-            phase: phase.to_string().into(),
-            ..CheckStatus::default()
-        };
-        let report = StatusReport {
-            checks: vec![
-                line("http", "web1", "ok"),
-                line("http", "web2", "problem"),
-                line("disk", "db1", "retrying"),
-            ],
-            at: 7,
-            ..StatusReport::default()
-        };
-        let read = |filter: Filter| -> StatusReport {
-            let text = serde_json::to_string(&Filtered {
-                report: &report,
-                filter,
-            })
-            .unwrap();
-            serde_json::from_str(&text).unwrap()
-        };
-        assert_eq!(read(Filter::default()), report, "no filter: all of it");
-        let names = |r: StatusReport| {
-            r.checks
-                .into_iter()
-                .map(|c| c.id.to_string())
-                .collect::<Vec<_>>()
-        };
-        let only = |p| Filter {
-            only: Some(p),
-            problems: false,
-        };
-        assert_eq!(names(read(only("web*"))), ["http on web1", "http on web2"]);
-        assert_eq!(names(read(only("http on web2"))), ["http on web2"]);
-        assert_eq!(names(read(only("nothing"))), Vec::<String>::new());
-        let problems = Filter {
-            only: None,
-            problems: true,
-        };
-        assert_eq!(names(read(problems)), ["http on web2", "disk on db1"]);
-        let both = Filter {
-            only: Some("web*"),
-            problems: true,
-        };
-        let r = read(both);
-        assert_eq!(r.at, 7);
-        assert_eq!(names(r), ["http on web2"]);
     }
 
     #[test]

@@ -26,8 +26,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use nix::unistd::{Group, Uid, User};
 
-use super::protocol::{Filter, Filtered, Request, Response, StatusReport, MAX_LINE};
-use super::{Call, Published, Submit, SubmitFn, SOCKET_FILE};
+use super::protocol::{DocumentHead, Filter, Request, Response, MAX_LINE};
+use super::snapshot::ReportJson;
+use super::{Call, Published, Snapshot, Submit, SubmitFn, SOCKET_FILE};
 use crate::deadline::Deadline;
 
 /// Clients served at once; more are told to come back.
@@ -346,14 +347,20 @@ fn serve(
             continue;
         }
         let response = match serde_json::from_str::<Request>(text.trim()) {
-            Ok(Request::Status { only, problems }) => match published.wait(SNAPSHOT_TIMEOUT) {
+            Ok(Request::Status {
+                only,
+                problems,
+                document,
+            }) => match published.wait(SNAPSHOT_TIMEOUT) {
                 Some(snapshot) => {
                     log_read(user, "status", &mut read_logged);
                     let filter = Filter {
                         only: only.as_deref(),
                         problems,
                     };
-                    if !write_status(&stream, &snapshot.report, filter) {
+                    // A document ends the connection: its reader copies
+                    // what comes up to the end.
+                    if !write_status(&stream, &snapshot, filter, document) || document {
                         return;
                     }
                     first = false;
@@ -401,7 +408,7 @@ fn handle(
     }
     match request {
         Request::Silences if published.read().is_some() => Response {
-            silences: published.read().map(|s| s.report.silences.clone()),
+            silences: published.read().map(|s| s.silences.clone()),
             ..Response::default()
         },
         request => {
@@ -432,15 +439,36 @@ fn answer(stream: &UnixStream, r: &Response) -> bool {
     write_all_within(stream, &bytes)
 }
 
-/// Writes `{"status":{...}}` and a newline within [`WRITE_DEADLINE`] in
-/// all, serialised as it is written: however many checks, no copy of the
-/// whole answer is held. False when the client is gone or too slow.
-fn write_status(stream: &UnixStream, report: &StatusReport, filter: Filter) -> bool {
+/// Writes `{"status":{...}}` and a newline, or (`document`) the head
+/// line and the document `picomon status --json` prints, within
+/// [`WRITE_DEADLINE`] in all. Serialised from the snapshot's lines as it
+/// is written: however many checks, no copy of the answer nor of any
+/// check's status is made. False when the client is gone or too slow.
+fn write_status(stream: &UnixStream, snapshot: &Snapshot, filter: Filter, document: bool) -> bool {
     let out = Deadline::new(stream, Instant::now() + WRITE_DEADLINE);
-    let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
-    out.write_all(b"{\"status\":").is_ok()
-        && serde_json::to_writer(&mut out, &Filtered { report, filter }).is_ok()
-        && out.write_all(b"}\n").is_ok()
+    let mut out = std::io::BufWriter::with_capacity(256 * 1024, out);
+    let report = ReportJson {
+        snapshot,
+        filter,
+        daemon: document,
+    };
+    let head = if document {
+        let head = Response {
+            document: Some(DocumentHead {
+                problem: snapshot.any_problem(filter),
+            }),
+            ..Response::default()
+        };
+        serde_json::to_writer(&mut out, &head)
+            .map_err(std::io::Error::from)
+            .and_then(|()| out.write_all(b"\n"))
+    } else {
+        out.write_all(b"{\"status\":")
+    };
+    let tail: &[u8] = if document { b"\n" } else { b"}\n" };
+    head.is_ok()
+        && serde_json::to_writer(&mut out, &report).is_ok()
+        && out.write_all(tail).is_ok()
         && out.flush().is_ok()
 }
 

@@ -17,7 +17,7 @@ use std::fmt::Write;
 
 use super::proc_stats::ProcessStats;
 use super::Snapshot;
-use crate::model::Status;
+use crate::control::snapshot::LinePhase;
 
 /// The `Content-Type` of the text format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -32,7 +32,7 @@ pub fn render(s: &Snapshot, process: &ProcessStats) -> String {
 /// The families of the loop's snapshot: what changes only when the loop
 /// publishes, so the listener renders it once per snapshot.
 pub fn render_checks(s: &Snapshot) -> String {
-    let checks = &s.report.checks;
+    let checks = &s.checks;
     // About 60 bytes per sample, 4 samples per check.
     let mut out = String::with_capacity(1024 + checks.len() * 300);
     let labels = CheckLabels::of(s);
@@ -43,8 +43,8 @@ pub fn render_checks(s: &Snapshot) -> String {
         "The status of the check's last run: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
     );
     for (c, l) in checks.iter().zip(labels.iter()) {
-        if let Some(code) = c.status.as_deref().and_then(status_code) {
-            sample(&mut out, "picomon_check_status", l, code as f64);
+        if let Some(status) = c.status() {
+            sample(&mut out, "picomon_check_status", l, status.code() as f64);
         }
     }
     family(
@@ -54,7 +54,11 @@ pub fn render_checks(s: &Snapshot) -> String {
         "1 while the check is in PROBLEM (its failure was announced), else 0.",
     );
     for (c, l) in checks.iter().zip(labels.iter()) {
-        let problem = if c.phase == "problem" { 1.0 } else { 0.0 };
+        let problem = if c.phase() == LinePhase::Problem {
+            1.0
+        } else {
+            0.0
+        };
         sample(&mut out, "picomon_check_problem", l, problem);
     }
     family(
@@ -64,7 +68,7 @@ pub fn render_checks(s: &Snapshot) -> String {
         "How long the check's last run took.",
     );
     for (c, l) in checks.iter().zip(labels.iter()) {
-        if let Some(d) = c.duration {
+        if let Some(d) = c.duration() {
             sample(&mut out, "picomon_check_duration_seconds", l, d);
         }
     }
@@ -75,7 +79,7 @@ pub fn render_checks(s: &Snapshot) -> String {
         "When the check's last run ended (Unix time).",
     );
     for (c, l) in checks.iter().zip(labels.iter()) {
-        if let Some(at) = c.last_run {
+        if let Some(at) = c.last_run() {
             sample(
                 &mut out,
                 "picomon_check_last_run_timestamp_seconds",
@@ -92,7 +96,7 @@ pub fn render_checks(s: &Snapshot) -> String {
          check was first seen and maintenance windows are not counted.",
     );
     for (c, l) in checks.iter().zip(labels.iter()) {
-        for (window, value) in c.availability.windows() {
+        for (window, value) in c.availability().windows() {
             if let Some(percent) = value {
                 let labels = format!("{l},window=\"{window}\"");
                 sample(
@@ -216,11 +220,6 @@ fn process_families(out: &mut String, p: &ProcessStats) {
     }
 }
 
-/// `OK` .. `UNKNOWN` as the plugin exit codes.
-fn status_code(status: &str) -> Option<u8> {
-    Status::from_name(status).map(|s| s.code() as u8)
-}
-
 /// `check="..",target=".."` of every check, unique (see the module
 /// comment), in one buffer: rendered once, written four times.
 struct CheckLabels {
@@ -231,20 +230,20 @@ struct CheckLabels {
 
 impl CheckLabels {
     fn of(s: &Snapshot) -> CheckLabels {
-        let checks = &s.report.checks;
+        let checks = &s.checks;
         let mut seen: HashSet<(&str, &str)> = HashSet::with_capacity(checks.len());
         let mut text = String::with_capacity(checks.len() * 48);
         let mut ends = Vec::with_capacity(checks.len());
         for c in checks {
-            let check = if seen.insert((&c.name, &c.target)) {
-                &c.name
+            let check = if seen.insert((c.name(), c.target())) {
+                c.name()
             } else {
-                &c.id
+                c.id()
             };
             text.push_str("check=\"");
             escape_label_value(check, &mut text);
             text.push_str("\",target=\"");
-            escape_label_value(&c.target, &mut text);
+            escape_label_value(c.target(), &mut text);
             text.push('"');
             ends.push(text.len());
         }
@@ -344,8 +343,7 @@ mod tests {
     }
 
     fn snapshot(checks: Vec<CheckStatus>) -> Snapshot {
-        let mut s = Snapshot::default();
-        s.report.checks = checks;
+        let mut s = crate::control::snapshot::of_statuses(&checks);
         s.transitions = vec![("problem", 2), ("update", 0), ("recovery", 1)];
         s.pending = vec![("mail".into(), 3)];
         s.spool_bytes = vec![("central".into(), 1234)];

@@ -17,8 +17,9 @@
 
 use std::fmt::Write;
 
-use crate::control::protocol::CheckStatus;
+use crate::control::snapshot::{CheckLine, LinePhase};
 use crate::history::availability::{day_starts, DayMark};
+use crate::model::Status;
 
 use super::snapshot::DAYS;
 
@@ -26,9 +27,9 @@ use super::Snapshot;
 
 /// The page for `s`.
 pub fn render(s: &Snapshot) -> String {
-    let r = &s.report;
-    let mut out = String::with_capacity(4096 + r.checks.len() * 700);
-    let counts = Counts::of(&r.checks);
+    let checks = &s.checks;
+    let mut out = String::with_capacity(4096 + checks.len() * 700);
+    let counts = Counts::of(checks);
     let _ = write!(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
@@ -60,19 +61,19 @@ pub fn render(s: &Snapshot) -> String {
     let _ = write!(
         out,
         "<span class=\"at\">{} checks · as of {} · reloads every {} s</span></p></header>\n<main>\n",
-        r.checks.len(),
-        crate::clock::local_datetime(r.at * 1_000_000),
+        checks.len(),
+        crate::clock::local_datetime(s.at * 1_000_000),
         s.refresh.as_secs().max(1),
     );
-    if r.checks.is_empty() {
+    if checks.is_empty() {
         out.push_str("<p class=\"empty\">No checks configured.</p>\n");
     }
     // The bar's days, once for every row (each midnight is a mktime).
-    let starts = day_starts(r.at * 1_000_000, DAYS + 1);
-    for (target, rows) in by_target(&r.checks) {
+    let starts = day_starts(s.at * 1_000_000, DAYS + 1);
+    for (target, rows) in by_target(checks) {
         let worst = rows
             .iter()
-            .map(|&i| severity(&r.checks[i]))
+            .map(|&i| severity(&checks[i]))
             .max()
             .unwrap_or(0);
         let _ = write!(
@@ -86,9 +87,8 @@ pub fn render(s: &Snapshot) -> String {
             if rows.len() == 1 { "" } else { "s" },
         );
         for i in rows {
-            let recent = s.recent.get(i).map(Vec::as_slice).unwrap_or(&[]);
-            let days = s.days.get(i).map(Vec::as_slice).unwrap_or(&[]);
-            row(&mut out, &r.checks[i], recent, (days, &starts), r.at);
+            let c = &checks[i];
+            row(&mut out, c, &s.recent_of(i), (&c.days(), &starts), s.at);
         }
         out.push_str("</tbody></table></section>\n");
     }
@@ -98,34 +98,35 @@ pub fn render(s: &Snapshot) -> String {
 
 /// Whether a check in PROBLEM needs nobody now: acknowledged, silenced,
 /// or UNREACHABLE because a check it depends on fails.
-fn muted(c: &CheckStatus) -> bool {
-    c.ack.is_some() || c.silenced_by.is_some() || c.unreachable_by.is_some()
+fn muted(c: &CheckLine) -> bool {
+    c.ack().is_some() || c.silenced_by().is_some() || c.unreachable_by().is_some()
 }
 
 /// Where a row goes in its table, and its table on the page: 0 in
 /// PROBLEM and not muted, 1 retrying, 2 muted problems, 3 the rest.
-fn rank(c: &CheckStatus) -> u8 {
-    match &*c.phase {
-        "problem" | "unreachable" if !muted(c) => 0,
-        "retrying" => 1,
-        "problem" | "unreachable" => 2,
-        _ => 3,
+fn rank(c: &CheckLine) -> u8 {
+    match c.phase() {
+        LinePhase::Problem | LinePhase::Unreachable if !muted(c) => 0,
+        LinePhase::Retrying => 1,
+        LinePhase::Problem | LinePhase::Unreachable => 2,
+        LinePhase::Ok => 3,
     }
 }
 
 /// One check's row.
-fn row(out: &mut String, c: &CheckStatus, recent: &[f32], days: (&[DayMark], &[i64]), now: i64) {
+fn row(out: &mut String, c: &CheckLine, recent: &[f32], days: (&[DayMark], &[i64]), now: i64) {
     let class = SEVERITY_CLASS[severity(c)];
-    let status = c.status.as_deref().unwrap_or("PENDING");
-    let phase = match &*c.phase {
-        "retrying" => format!("RETRYING {}/{}", c.failed_runs, c.max_runs),
-        p => p.to_uppercase(),
+    let status = c.status().map_or("PENDING", Status::as_str);
+    let phase = match c.phase() {
+        LinePhase::Retrying => format!("RETRYING {}/{}", c.failed_runs(), c.max_runs()),
+        p => p.as_str().to_uppercase(),
     };
+    let ok = c.phase() == LinePhase::Ok;
     let mut classes = format!("check {class}");
-    if c.phase != "ok" && muted(c) {
+    if !ok && muted(c) {
         classes.push_str(" muted");
     }
-    if c.flapping {
+    if c.flapping() {
         classes.push_str(" flapping");
     }
     let _ = write!(
@@ -133,26 +134,26 @@ fn row(out: &mut String, c: &CheckStatus, recent: &[f32], days: (&[DayMark], &[i
         "<tr class=\"{classes}\" data-status=\"{}\" data-phase=\"{}\">\
          <td class=\"state\"><span class=\"badge {class}\">{}</span>",
         esc(status),
-        esc(&c.phase),
+        esc(c.phase().as_str()),
         esc(status),
     );
-    if c.phase != "ok" {
+    if !ok {
         let _ = write!(out, " <span class=\"phase\">{}</span>", esc(&phase));
     }
     let _ = write!(
         out,
         "</td><td class=\"name\" title=\"{}\"><span class=\"cname\">{}</span>",
-        esc(&c.id),
-        esc(&c.name)
+        esc(c.id()),
+        esc(c.name())
     );
-    if c.flapping {
+    if c.flapping() {
         let _ = write!(
             out,
             " <span class=\"tag flap\">FLAPPING {:.0}%</span>",
-            c.flap_percent.unwrap_or(0.0)
+            c.flap_percent().unwrap_or(0.0)
         );
     }
-    if let Some(a) = &c.ack {
+    if let Some(a) = c.ack() {
         let _ = write!(
             out,
             "<div class=\"note\">ACKED by {}: {}</div>",
@@ -160,10 +161,10 @@ fn row(out: &mut String, c: &CheckStatus, recent: &[f32], days: (&[DayMark], &[i
             esc(&a.comment)
         );
     }
-    if let Some(by) = &c.silenced_by {
+    if let Some(by) = c.silenced_by() {
         let _ = write!(out, "<div class=\"note\">SILENCED by {}</div>", esc(by));
     }
-    if let Some(by) = &c.unreachable_by {
+    if let Some(by) = c.unreachable_by() {
         let _ = write!(
             out,
             "<div class=\"note\">UNREACHABLE: {} fails</div>",
@@ -171,18 +172,18 @@ fn row(out: &mut String, c: &CheckStatus, recent: &[f32], days: (&[DayMark], &[i
         );
     }
     out.push_str("</td>");
-    time_cell(out, c.since, now, "since");
-    time_cell(out, c.last_run, now, "last");
+    time_cell(out, c.since(), now, "since");
+    time_cell(out, c.last_run(), now, "last");
     out.push_str("<td class=\"dur\"><div class=\"dur\">");
     sparkline(out, recent);
-    if let Some(d) = c.duration {
+    if let Some(d) = c.duration() {
         let _ = write!(out, "<span>{}</span>", seconds(d));
     }
     out.push_str("</div></td>");
     day_bar(out, days.0, days.1);
-    let (text, perf) = match c.output.split_once('|') {
+    let (text, perf) = match c.output().split_once('|') {
         Some((t, p)) => (t.trim_end(), p.trim()),
-        None => (&*c.output, ""),
+        None => (c.output(), ""),
     };
     let _ = writeln!(
         out,
@@ -284,12 +285,12 @@ fn sparkline(out: &mut String, v: &[f32]) {
 /// Row indices by target: targets with a row in PROBLEM first, then in
 /// the order of their first check; in each, rows by [`rank`], then the
 /// worse status first, then in config order.
-fn by_target(checks: &[CheckStatus]) -> Vec<(&str, Vec<usize>)> {
+fn by_target(checks: &[CheckLine]) -> Vec<(&str, Vec<usize>)> {
     let mut groups: Vec<(&str, Vec<usize>)> = Vec::new();
     let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     for (i, c) in checks.iter().enumerate() {
-        let g = *index.entry(&c.target).or_insert_with(|| {
-            groups.push((&c.target, Vec::new()));
+        let g = *index.entry(c.target()).or_insert_with(|| {
+            groups.push((c.target(), Vec::new()));
             groups.len() - 1
         });
         groups[g].1.push(i);
@@ -304,13 +305,13 @@ fn by_target(checks: &[CheckStatus]) -> Vec<(&str, Vec<usize>)> {
 }
 
 /// 0 not run yet, 1 OK, 2 WARNING, 3 UNKNOWN, 4 CRITICAL.
-fn severity(c: &CheckStatus) -> usize {
-    match c.status.as_deref() {
+fn severity(c: &CheckLine) -> usize {
+    match c.status() {
         None => 0,
-        Some("OK") => 1,
-        Some("WARNING") => 2,
-        Some("UNKNOWN") => 3,
-        Some(_) => 4,
+        Some(Status::Ok) => 1,
+        Some(Status::Warning) => 2,
+        Some(Status::Unknown) => 3,
+        Some(Status::Critical) => 4,
     }
 }
 
@@ -328,17 +329,19 @@ struct Counts {
 }
 
 impl Counts {
-    fn of(checks: &[CheckStatus]) -> Counts {
-        let n = |f: &dyn Fn(&CheckStatus) -> bool| checks.iter().filter(|c| f(c)).count();
+    fn of(checks: &[CheckLine]) -> Counts {
+        let n = |f: &dyn Fn(&CheckLine) -> bool| checks.iter().filter(|c| f(c)).count();
         Counts {
-            ok: n(&|c| c.status.as_deref() == Some("OK")),
-            retrying: n(&|c| c.phase == "retrying"),
-            problem: n(&|c| c.phase == "problem"),
-            pending: n(&|c| c.status.is_none()),
-            unreachable: n(&|c| c.unreachable_by.is_some() || c.phase == "unreachable"),
-            flapping: n(&|c| c.flapping),
-            acked: n(&|c| c.ack.is_some()),
-            silenced: n(&|c| c.silenced_by.is_some()),
+            ok: n(&|c| c.status() == Some(Status::Ok)),
+            retrying: n(&|c| c.phase() == LinePhase::Retrying),
+            problem: n(&|c| c.phase() == LinePhase::Problem),
+            pending: n(&|c| c.status().is_none()),
+            unreachable: n(&|c| {
+                c.unreachable_by().is_some() || c.phase() == LinePhase::Unreachable
+            }),
+            flapping: n(&|c| c.flapping()),
+            acked: n(&|c| c.ack().is_some()),
+            silenced: n(&|c| c.silenced_by().is_some()),
         }
     }
 
@@ -451,7 +454,8 @@ tr.check{grid-template-columns:100px minmax(0,1fr) auto;grid-template-areas:'sta
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::control::protocol::AckView;
+    use crate::control::protocol::{AckView, CheckStatus};
+    use crate::control::snapshot::of_statuses;
 
     fn check(name: &str, target: &str, status: Option<&str>, phase: &str) -> CheckStatus {
         CheckStatus {
@@ -471,10 +475,13 @@ mod tests {
     }
 
     fn page(checks: Vec<CheckStatus>) -> String {
-        let mut s = Snapshot::default();
-        s.report.at = 1_200;
-        s.recent = vec![vec![0.1, 0.3, 0.2]; checks.len()];
-        s.report.checks = checks;
+        let mut s = of_statuses(&checks);
+        s.at = 1_200;
+        let mut ring = None;
+        for ms in [100, 300, 200] {
+            crate::web::Recent::record(&mut ring, true, std::time::Duration::from_millis(ms));
+        }
+        s.recent = vec![ring.unwrap(); checks.len()];
         s.refresh = std::time::Duration::from_secs(30);
         render(&s)
     }
@@ -597,10 +604,10 @@ mod tests {
         let marks = DayMark::of_days(&days);
         assert_eq!(marks.len(), 30);
         assert!(DayMark::of_days(&[day(Some(100.0), 0); 30]).is_empty());
-        let mut s = Snapshot::default();
-        s.report.at = 1_200;
-        s.report.checks = vec![check("web", "web1", Some("OK"), "ok")];
-        s.days = vec![marks];
+        let mut s = of_statuses(&[]);
+        s.at = 1_200;
+        let c = check("web", "web1", Some("OK"), "ok");
+        s.checks = vec![crate::control::snapshot::line_of(&c).with_days(marks)];
         let html = render(&s);
         assert_eq!(html.matches("<span class=\"day none\"").count(), 28);
         assert!(

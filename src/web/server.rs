@@ -247,8 +247,13 @@ impl Body {
             Body::Bytes(b) => out.write_all(b),
             Body::Shared(b, tail) => out.write_all(b).and_then(|()| out.write_all(tail)),
             Body::Report(s) => {
-                // Exactly what `picomon status --json` prints.
-                serde_json::to_writer_pretty(&mut *out, &s.report)?;
+                // What `picomon status --json` prints, but `"daemon"`.
+                let report = crate::control::snapshot::ReportJson {
+                    snapshot: s,
+                    filter: crate::control::protocol::Filter::default(),
+                    daemon: false,
+                };
+                serde_json::to_writer_pretty(&mut *out, &report)?;
                 out.write_all(b"\n")
             }
         }
@@ -651,12 +656,21 @@ mod tests {
 
     #[test]
     fn the_checks_json_is_that_of_status_json() {
-        let mut s = Snapshot::default();
-        s.report.at = 42;
+        let mut s =
+            crate::control::snapshot::of_statuses(&[crate::control::protocol::CheckStatus {
+                id: "web on web1".into(),
+                name: "web".into(),
+                target: "web1".into(),
+                phase: "problem".into(),
+                status: Some("CRITICAL".into()),
+                duration: Some(0.25),
+                ..Default::default()
+            }]);
+        s.at = 42;
         let r = route("GET", "/api/v1/checks?x=1", || Ok(Arc::new(s.clone())));
         assert_eq!(r.code, 200);
         assert_eq!(r.body.len(), None, "streamed");
-        let mut want = serde_json::to_string_pretty(&s.report).unwrap();
+        let mut want = serde_json::to_string_pretty(&s.report()).unwrap();
         want.push('\n');
         assert_eq!(String::from_utf8(r.body.to_vec()).unwrap(), want);
     }

@@ -91,9 +91,20 @@ fn status_json_shows_each_check_and_without_a_daemon_the_saved_state_and_exit_3(
     let out = r.picomon(&["status", "nope"]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(text(&out.stderr).contains("no check named"), "{out:?}");
-    let v: serde_json::Value =
-        serde_json::from_slice(&r.picomon(&["status", "--json"]).stdout).unwrap();
+    let out = r.picomon(&["status", "--json"]);
+    // A check in PROBLEM: exit 1 for the JSON too, which is pretty-printed
+    // as it always was.
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let printed = text(&out.stdout);
+    assert!(
+        printed.starts_with("{\n  \"daemon\": true,\n  \"checks\": [\n    {\n      \"id\": \"")
+            && printed.ends_with("\n}\n"),
+        "{printed}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&printed).unwrap();
     assert_eq!(v["daemon"], true, "{v}");
+    let out = r.picomon(&["status", "--json", "--only", "calm"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
     // Recovered: exit 0.
     r.set_status(0, "OK - back");
     r.wait_phase("ok");

@@ -8,6 +8,7 @@ use crate::alert::quiet::Ack;
 use crate::alert::Phase;
 use crate::clock::{Clock, Now};
 use crate::control::protocol::{self as proto, Request, Response};
+use crate::control::snapshot::{CheckLine, Line, LinePhase};
 use crate::control::Call;
 use crate::daemon::executor::Run;
 
@@ -38,7 +39,7 @@ impl<C: Clock> Daemon<C> {
         let answer = match &call.request {
             // The server answers from the published status; a caller
             // handing the loop the request itself gets the same answer.
-            Request::Status { only, problems } => {
+            Request::Status { only, problems, .. } => {
                 let mut report = self.status_report();
                 let filter = proto::Filter {
                     only: only.as_deref(),
@@ -283,27 +284,41 @@ impl<C: Clock> Daemon<C> {
     }
 
     /// What the loop publishes for its readers (`status`, the HTTP
-    /// listener): the status and the counters of `/metrics`. Reads the
-    /// spools (once per publication).
+    /// listener): every check's line and the counters of `/metrics`.
+    /// Reads the spools (once per publication).
     pub fn snapshot(&self) -> crate::control::Snapshot {
-        let mut s = crate::control::Snapshot::new(self.status_report());
-        // Only while the listener is on are durations kept; else no list.
-        if self.cfg.listen.is_some() {
+        let now = self.now();
+        let listen = self.cfg.listen.is_some();
+        // The local midnights once: each is a mktime.
+        let starts = if listen {
+            crate::history::availability::day_starts(now.wall, crate::web::DAYS + 1)
+        } else {
+            Vec::new()
+        };
+        let checks = (0..self.checks.len())
+            .map(|i| {
+                let mut line = self.line(i, now);
+                // Only while the listener is on are the days worked out.
+                if listen {
+                    let t = &self.checks[i];
+                    let days = self.history.days(&t.spec.id, &starts, now.wall);
+                    line.days = crate::history::availability::DayMark::of_days(&days);
+                }
+                CheckLine::pack(line)
+            })
+            .collect();
+        let mut s = crate::control::Snapshot::new(checks);
+        s.outbox = proto::Outbox {
+            lines: self.outbox_lines.clone(),
+        };
+        s.silences = self.quiet.as_wall(now.offset()).silences;
+        s.at = proto::unix_secs(now.wall);
+        // Only while the listener is on are durations kept; else none.
+        if listen {
             s.recent = self
                 .checks
                 .iter()
-                .map(|t| t.recent().map(|r| r.values()).unwrap_or_default())
-                .collect();
-            let now = self.now().wall;
-            // The local midnights once: each is a mktime.
-            let starts = crate::history::availability::day_starts(now, crate::web::DAYS + 1);
-            s.days = self
-                .checks
-                .iter()
-                .map(|t| {
-                    let days = self.history.days(&t.spec.id, &starts, now);
-                    crate::history::availability::DayMark::of_days(&days)
-                })
+                .map(|t| t.recent().copied().unwrap_or_default())
                 .collect();
         }
         s.transitions = self.transitions_total.clone();
@@ -348,7 +363,8 @@ impl<C: Clock> Daemon<C> {
         }
     }
 
-    /// What `picomon status` shows; published for the control server.
+    /// What `picomon status` shows (the loop's own answer; readers get
+    /// the published [`crate::control::Snapshot`]).
     pub fn status_report(&self) -> proto::StatusReport {
         let now = self.now();
         let checks = (0..self.checks.len())
@@ -366,28 +382,28 @@ impl<C: Clock> Daemon<C> {
 
     /// Check `i`'s line of the status.
     fn check_status(&self, i: usize, now: Now) -> proto::CheckStatus {
+        CheckLine::pack(self.line(i, now)).to_status()
+    }
+
+    /// Check `i`'s line, wide (without the status page's days).
+    fn line(&self, i: usize, now: Now) -> Line {
         let (t, v) = (&self.checks[i], self.noise_view(i));
-        proto::CheckStatus {
+        Line {
             announced: self.announced(i),
-            id: Arc::clone(&t.spec.id),
-            name: Arc::clone(&t.spec.name),
-            target: Arc::clone(&t.spec.dest),
             phase: match (t.alert.phase, &v.unreachable_by) {
-                (Phase::Ok, _) => "ok",
-                (_, Some(_)) => "unreachable",
-                (Phase::Retrying, None) => "retrying",
-                (Phase::Problem, None) => "problem",
-            }
-            .into(),
+                (Phase::Ok, _) => LinePhase::Ok,
+                (_, Some(_)) => LinePhase::Unreachable,
+                (Phase::Retrying, None) => LinePhase::Retrying,
+                (Phase::Problem, None) => LinePhase::Problem,
+            },
             unreachable_by: v.unreachable_by,
             flap_percent: v.flap_percent,
             flapping: v.flapping,
-            status: t.alert.last_status.map(|s| s.as_str().into()),
+            status: t.alert.last_status,
             failed_runs: t.alert.failed_runs,
-            max_runs: t.spec.retry + 1,
             since: t.alert.outage_start.map(proto::unix_secs),
             last_run: t.last_run.map(proto::unix_secs),
-            duration: t.took_ms.map(|ms| f64::from(ms.get()) / 1000.0),
+            took_ms: t.took_ms,
             output: first_line(&t.last_output),
             ack: self.quiet.acks.get(&*t.spec.id).map(|a| proto::AckView {
                 by: a.by.clone(),
@@ -398,6 +414,7 @@ impl<C: Clock> Daemon<C> {
                 .quiet
                 .silenced_by(t.subject(), now, &self.cfg.maintenance),
             availability: self.history.availability(&t.spec.id, now.wall),
+            ..Line::new(Arc::clone(&t.spec))
         }
     }
 }

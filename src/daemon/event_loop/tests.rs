@@ -758,14 +758,10 @@ fn the_http_snapshot_counts_transitions_and_keeps_durations_only_while_listening
         Outcome::new(Status::Ok, "up").with_duration(Duration::from_millis(500)),
     );
     let snap = r.d.snapshot();
-    assert_eq!(snap.report, r.d.status_report());
-    let a = snap
-        .report
-        .checks
-        .iter()
-        .position(|c| &*c.name == "a")
-        .unwrap();
-    assert_eq!(snap.recent[a], vec![0.25, 0.5]);
+    assert_eq!(snap.report(), r.d.status_report());
+    let a = snap.checks.iter().position(|c| c.name() == "a").unwrap();
+    // A byte a run: within 4 %.
+    assert_eq!(snap.recent_of(a), vec![0.256, 0.512]);
     assert_eq!(
         snap.transitions,
         vec![("problem", 1), ("update", 0), ("recovery", 1)]
@@ -783,7 +779,7 @@ fn the_http_snapshot_counts_transitions_and_keeps_durations_only_while_listening
         },
     );
     let snap = r.d.snapshot();
-    assert!(snap.recent.iter().all(Vec::is_empty), "{:?}", snap.recent);
+    assert!(snap.recent.is_empty(), "{:?}", snap.recent);
 }
 #[test]
 fn a_burst_of_sigusr1_gives_one_immediate_tick_not_one_per_signal() {
@@ -831,6 +827,7 @@ mod contacts;
 mod heartbeat;
 mod history;
 mod policy;
+mod snapshot;
 mod standby;
 
 #[test]
