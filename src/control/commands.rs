@@ -11,11 +11,10 @@ use std::path::PathBuf;
 use anyhow::Context;
 use std::time::Duration;
 
-mod pretty;
 mod render;
 
 use super::client::{self, ClientError};
-use super::protocol::{CheckStatus, Request};
+use super::protocol::{CheckStatus, Request, DOCUMENT_END};
 use crate::cli::term::Style;
 use crate::cli::{Cli, Command};
 use crate::clock::{hms, now_unix_micros};
@@ -246,23 +245,23 @@ fn call(state_dir: &std::path::Path, request: &Request) -> Result<Answer, Client
     }
 }
 
-/// `status --json`: the document the daemon writes, indented as it comes
-/// (see [`pretty`]) and a line feed; the exit code from its head. A
-/// thread reads the socket as fast as the daemon writes, whatever pace
-/// stdout keeps (a pager, a slow pipe), so the daemon is never held by the
-/// reader of our output; the pieces wait in memory meanwhile.
+/// `status --json`: the text the daemon writes, copied out as it comes;
+/// the exit code from its head. A thread reads the socket as fast as the
+/// daemon writes, whatever pace stdout keeps (a pager, a slow pipe), so
+/// the daemon is never held by the reader of our output; the pieces wait
+/// in memory meanwhile.
 fn print_document(head: super::protocol::DocumentHead, rest: client::Rest) -> anyhow::Result<i32> {
     copy_document(rest, &mut std::io::stdout().lock())?;
     Ok(i32::from(head.problem))
 }
 
-/// The document on `rest`, indented, and a line feed, to `out`; an error
-/// when `rest` ends before the document does.
+/// The text on `rest` up to [`DOCUMENT_END`], to `out`; an error when
+/// `rest` ends otherwise (cut short).
 fn copy_document(
     mut rest: impl std::io::Read + Send + 'static,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    const PIECE: usize = 64 * 1024;
+    const PIECE: usize = 256 * 1024;
     let (tx, rx) = std::sync::mpsc::channel::<std::io::Result<Vec<u8>>>();
     // Not joined: it ends when the daemon closes, which it does after the
     // document, or with the process.
@@ -281,25 +280,44 @@ fn copy_document(
             }
         }
     });
-    let mut pretty = pretty::Pretty::default();
-    let mut text = Vec::with_capacity(2 * PIECE);
+    let mut held = HeldBack::default();
     for piece in rx {
-        let piece = piece.context("reading the daemon's answer")?;
-        let ended = pretty.feed(&piece, &mut text).is_some();
-        if ended {
-            text.push(b'\n');
-        }
-        out.write_all(&text)?;
-        text.clear();
-        if ended {
-            out.flush()?;
-            return Ok(());
-        }
+        held.pass(&piece.context("reading the daemon's answer")?, out)?;
     }
     out.flush()?;
-    anyhow::bail!(
+    anyhow::ensure!(
+        held.ended(),
         "the daemon's answer ended before the status did (the daemon stopped, or its write deadline passed)"
-    )
+    );
+    Ok(())
+}
+
+/// Passes bytes on but the last few, which may be [`DOCUMENT_END`].
+#[derive(Default)]
+struct HeldBack(Vec<u8>);
+
+impl HeldBack {
+    fn pass(&mut self, piece: &[u8], out: &mut impl Write) -> std::io::Result<()> {
+        let keep = DOCUMENT_END.len();
+        if piece.len() >= keep {
+            let (on, last) = piece.split_at(piece.len() - keep);
+            out.write_all(&self.0)?;
+            out.write_all(on)?;
+            self.0.clear();
+            self.0.extend_from_slice(last);
+        } else {
+            self.0.extend_from_slice(piece);
+            let on = self.0.len().saturating_sub(keep);
+            out.write_all(&self.0[..on])?;
+            self.0.drain(..on);
+        }
+        Ok(())
+    }
+
+    /// Whether what was held back is the end of a document.
+    fn ended(&self) -> bool {
+        self.0 == DOCUMENT_END
+    }
 }
 
 /// `status --json`: the daemon's answer, marked `"daemon": true` (first,
@@ -519,17 +537,11 @@ mod tests {
     }
 
     #[test]
-    fn status_json_is_the_daemon_s_document_indented_as_it_comes() {
-        let doc = serde_json::json!({
-            "daemon": true,
-            "checks": [{"id": "web, \"1\"", "phase": "problem", "ack": null, "availability": {}}],
-            "outbox": {"lines": []},
-            "silences": [],
-            "at": 7
-        });
+    fn status_json_is_the_daemon_s_text_copied_out_as_it_comes() {
+        let text = b"{\n  \"daemon\": true,\n  \"checks\": []\n}\n";
         let mut answer = b"{\"document\":{\"problem\":true}}\n".to_vec();
-        answer.extend(serde_json::to_vec(&doc).unwrap());
-        answer.push(b'\n');
+        answer.extend_from_slice(text);
+        answer.extend_from_slice(DOCUMENT_END);
         let (dir, served) = daemon(vec![answer]);
         let Answer::Document(head, rest) = call(dir.path(), &status_json(true)).unwrap() else {
             panic!("not a document");
@@ -537,8 +549,7 @@ mod tests {
         assert!(head.problem);
         let mut out = Vec::new();
         copy_document(rest, &mut out).unwrap();
-        let want = serde_json::to_string_pretty(&doc).unwrap() + "\n";
-        assert_eq!(String::from_utf8(out).unwrap(), want);
+        assert_eq!(out, text);
         assert_eq!(
             served.join().unwrap(),
             [r#"{"cmd":"status","only":"web*","document":true}"#]
@@ -546,11 +557,20 @@ mod tests {
     }
 
     #[test]
-    fn a_document_cut_short_is_an_error() {
+    fn the_end_line_is_held_back_however_the_text_comes_and_missing_it_is_an_error() {
+        let mut whole = b"{\n  \"at\": 7\n}\n".to_vec();
+        let text = whole.clone();
+        whole.extend_from_slice(DOCUMENT_END);
+        for piece in 1..=whole.len() {
+            let (mut held, mut out) = (HeldBack::default(), Vec::new());
+            for p in whole.chunks(piece) {
+                held.pass(p, &mut out).unwrap();
+            }
+            assert!(held.ended(), "in pieces of {piece}");
+            assert_eq!(out, text, "in pieces of {piece}");
+        }
         let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
-        (&theirs)
-            .write_all(br#"{"daemon":true,"checks":[{"id""#)
-            .unwrap();
+        (&theirs).write_all(&whole[..whole.len() - 1]).unwrap();
         drop(theirs);
         let mut out = Vec::new();
         let e = copy_document(ours, &mut out).unwrap_err();

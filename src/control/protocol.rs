@@ -16,12 +16,13 @@
 //! {"cmd":"ping","check":"nightly backup","exit":1,"message":"disk full"}
 //! ```
 //! An answer with `error` set failed; `message` is the line for a person.
-//! A `status` with `document` is answered in two lines, then the daemon
-//! closes the connection: a head, `{"document":{"problem":false}}`
-//! (`problem`: a check listed is in PROBLEM), then the very JSON
-//! `picomon status --json` prints, `"daemon": true` first, on one line
-//! (compact): the CLI passes it through as it comes, without reading it
-//! into structures.
+//! A `status` with `document` is answered with a head line,
+//! `{"document":{"problem":false}}` (`problem`: a check listed is in
+//! PROBLEM), then the very text `picomon status --json` prints (the JSON,
+//! `"daemon": true` first, pretty-printed over many lines, and a line
+//! feed), then the line [`DOCUMENT_END`]; then the daemon closes the
+//! connection. The CLI copies the text out as it comes, without reading it
+//! into structures; a text cut short lacks the last line.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -202,6 +203,9 @@ pub struct Response {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub document: Option<DocumentHead>,
 }
+
+/// The line after a document: a text cut short does not end with it.
+pub const DOCUMENT_END: &[u8] = b"{\"end\":true}\n";
 
 /// The head of a `status` answered as a document.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use nix::unistd::{Group, Uid, User};
 
-use super::protocol::{DocumentHead, Filter, Request, Response, MAX_LINE};
-use super::snapshot::ReportJson;
+use super::protocol::{DocumentHead, Filter, Request, Response, DOCUMENT_END, MAX_LINE};
+use super::snapshot::json;
 use super::{Call, Published, Snapshot, Submit, SubmitFn, SOCKET_FILE};
 use crate::deadline::Deadline;
 
@@ -440,36 +440,35 @@ fn answer(stream: &UnixStream, r: &Response) -> bool {
 }
 
 /// Writes `{"status":{...}}` and a newline, or (`document`) the head
-/// line and the document `picomon status --json` prints, within
-/// [`WRITE_DEADLINE`] in all. Serialised from the snapshot's lines as it
-/// is written: however many checks, no copy of the answer nor of any
-/// check's status is made. False when the client is gone or too slow.
+/// line, the text `picomon status --json` prints and [`DOCUMENT_END`],
+/// within [`WRITE_DEADLINE`] in all. Written from the snapshot's lines as
+/// it goes (see [`json`]): however many checks, no copy of the answer nor
+/// of any check's status is made. False when the client is gone or too
+/// slow.
 fn write_status(stream: &UnixStream, snapshot: &Snapshot, filter: Filter, document: bool) -> bool {
-    let out = Deadline::new(stream, Instant::now() + WRITE_DEADLINE);
-    let mut out = std::io::BufWriter::with_capacity(256 * 1024, out);
-    let report = ReportJson {
-        snapshot,
-        filter,
+    let mut out = Deadline::new(stream, Instant::now() + WRITE_DEADLINE);
+    let shape = json::Shape {
         daemon: document,
+        pretty: document,
     };
-    let head = if document {
+    let (head, tail) = if document {
         let head = Response {
             document: Some(DocumentHead {
                 problem: snapshot.any_problem(filter),
             }),
             ..Response::default()
         };
-        serde_json::to_writer(&mut out, &head)
-            .map_err(std::io::Error::from)
-            .and_then(|()| out.write_all(b"\n"))
+        let mut head = serde_json::to_vec(&head).unwrap_or_default();
+        head.push(b'\n');
+        let mut tail = b"\n".to_vec();
+        tail.extend_from_slice(DOCUMENT_END);
+        (head, tail)
     } else {
-        out.write_all(b"{\"status\":")
+        (b"{\"status\":".to_vec(), b"}\n".to_vec())
     };
-    let tail: &[u8] = if document { b"\n" } else { b"}\n" };
-    head.is_ok()
-        && serde_json::to_writer(&mut out, &report).is_ok()
-        && out.write_all(tail).is_ok()
-        && out.flush().is_ok()
+    out.write_all(&head).is_ok()
+        && json::write(&mut out, snapshot, filter, shape).is_ok()
+        && out.write_all(&tail).is_ok()
 }
 
 /// Writes `bytes` within [`WRITE_DEADLINE`] in all.

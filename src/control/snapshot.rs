@@ -12,18 +12,17 @@
 //! are a byte each, its times plain integers; what few checks have (an
 //! ack, a silence, a failing parent, an availability other than 100 %,
 //! days with outages) lives in one box most lines do not allocate. The
-//! JSON is written straight from the lines, with the fields and the order
-//! of [`CheckStatus`]: a reader never holds a copy of every check's status.
+//! JSON is written straight from the lines ([`json`]), with the fields and
+//! the order of [`CheckStatus`]: a reader never holds a copy of every
+//! check's status.
 
+pub mod json;
 pub mod recent;
 
 use std::borrow::Cow;
 use std::num::NonZeroU32;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
-
-use serde::ser::SerializeStruct;
-use serde::{Serialize, Serializer};
 
 use super::protocol::{AckView, CheckStatus, Filter, Outbox, StatusReport};
 use crate::alert::quiet::{Silence, Subject};
@@ -464,79 +463,6 @@ impl Filter<'_> {
     }
 }
 
-/// A line as JSON: exactly what its [`CheckStatus`] serialises to, written
-/// from the line without making one.
-struct LineJson<'a>(&'a CheckLine);
-
-impl Serialize for LineJson<'_> {
-    fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
-        let l = self.0;
-        let unreachable = l.unreachable_by();
-        let mut st =
-            ser.serialize_struct("CheckStatus", 17 + usize::from(unreachable.is_some()))?;
-        st.serialize_field("id", l.id())?;
-        st.serialize_field("name", l.name())?;
-        st.serialize_field("target", l.target())?;
-        st.serialize_field("phase", l.phase.as_str())?;
-        st.serialize_field("status", &l.status.map(Status::as_str))?;
-        st.serialize_field("failed_runs", &l.failed_runs)?;
-        st.serialize_field("max_runs", &l.max_runs())?;
-        st.serialize_field("since", &l.since())?;
-        st.serialize_field("last_run", &l.last_run())?;
-        st.serialize_field("duration", &l.duration())?;
-        st.serialize_field("output", l.output())?;
-        st.serialize_field("ack", &l.ack())?;
-        st.serialize_field("silenced_by", &l.silenced_by())?;
-        match unreachable {
-            Some(by) => st.serialize_field("unreachable_by", by)?,
-            None => st.skip_field("unreachable_by")?,
-        }
-        st.serialize_field("flap_percent", &l.flap_percent())?;
-        st.serialize_field("flapping", &l.flapping())?;
-        st.serialize_field("announced", &l.announced())?;
-        st.serialize_field("availability", &l.availability())?;
-        st.end()
-    }
-}
-
-/// The status of the checks a [`Filter`] keeps, serialised as a
-/// [`StatusReport`] straight from the snapshot; with `daemon`, as
-/// `picomon status --json` prints it (`"daemon": true` first).
-pub struct ReportJson<'a> {
-    pub snapshot: &'a Snapshot,
-    pub filter: Filter<'a>,
-    pub daemon: bool,
-}
-
-impl Serialize for ReportJson<'_> {
-    fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
-        struct Checks<'b>(&'b ReportJson<'b>);
-        impl Serialize for Checks<'_> {
-            fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
-                let f = self.0.filter;
-                ser.collect_seq(
-                    self.0
-                        .snapshot
-                        .checks
-                        .iter()
-                        .filter(|l| f.keeps_line(l))
-                        .map(LineJson),
-                )
-            }
-        }
-        let s = self.snapshot;
-        let mut st = ser.serialize_struct("StatusReport", 4 + usize::from(self.daemon))?;
-        if self.daemon {
-            st.serialize_field("daemon", &true)?;
-        }
-        st.serialize_field("checks", &Checks(self))?;
-        st.serialize_field("outbox", &s.outbox)?;
-        st.serialize_field("silences", &s.silences)?;
-        st.serialize_field("at", &s.at)?;
-        st.end()
-    }
-}
-
 /// A line for tests of the readers: the spec a [`CheckStatus`] implies.
 #[cfg(test)]
 pub(crate) fn line_of(c: &CheckStatus) -> CheckLine {
@@ -676,23 +602,14 @@ mod tests {
     }
 
     #[test]
-    fn a_line_is_written_as_its_check_status_is() {
+    fn a_line_packs_and_unpacks_to_its_check_status() {
         for c in assorted() {
-            let line = line_of(&c);
-            assert_eq!(line.to_status(), c);
-            assert_eq!(
-                serde_json::to_string(&LineJson(&line)).unwrap(),
-                serde_json::to_string(&c).unwrap()
-            );
-            assert_eq!(
-                serde_json::to_string_pretty(&LineJson(&line)).unwrap(),
-                serde_json::to_string_pretty(&c).unwrap()
-            );
+            assert_eq!(line_of(&c).to_status(), c);
         }
     }
 
-    #[test]
-    fn the_report_is_written_as_the_status_report_and_filtered_as_asked() {
+    /// A snapshot of [`assorted`] lines, with an outbox line and a silence.
+    pub(super) fn assorted_snapshot() -> Snapshot {
         let mut s = of_statuses(&assorted());
         s.at = 7;
         s.outbox.lines = vec!["1 mail waits".into()];
@@ -704,27 +621,16 @@ mod tests {
             start: 1,
             until: 2,
         }];
-        let report = s.report();
-        let json = |filter, daemon| {
-            serde_json::to_string(&ReportJson {
-                snapshot: &s,
-                filter,
-                daemon,
-            })
-            .unwrap()
-        };
-        assert_eq!(
-            json(Filter::default(), false),
-            serde_json::to_string(&report).unwrap()
-        );
-        let printed = json(Filter::default(), true);
-        assert!(printed.starts_with("{\"daemon\":true,\"checks\":[{\"id\":\"new on web1\""));
-        assert_eq!(
-            printed.replacen("\"daemon\":true,", "", 1),
-            json(Filter::default(), false)
-        );
+        s
+    }
+
+    #[test]
+    fn the_report_is_filtered_as_asked() {
+        let s = assorted_snapshot();
         let names = |filter| -> Vec<String> {
-            let r: StatusReport = serde_json::from_str(&json(filter, false)).unwrap();
+            let mut text = Vec::new();
+            json::write(&mut text, &s, filter, json::Shape::default()).unwrap();
+            let r: StatusReport = serde_json::from_slice(&text).unwrap();
             assert_eq!(r.at, 7);
             r.checks.into_iter().map(|c| c.id.to_string()).collect()
         };

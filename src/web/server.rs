@@ -248,12 +248,12 @@ impl Body {
             Body::Shared(b, tail) => out.write_all(b).and_then(|()| out.write_all(tail)),
             Body::Report(s) => {
                 // What `picomon status --json` prints, but `"daemon"`.
-                let report = crate::control::snapshot::ReportJson {
-                    snapshot: s,
-                    filter: crate::control::protocol::Filter::default(),
+                let shape = crate::control::snapshot::json::Shape {
                     daemon: false,
+                    pretty: true,
                 };
-                serde_json::to_writer_pretty(&mut *out, &report)?;
+                let all = crate::control::protocol::Filter::default();
+                crate::control::snapshot::json::write(&mut *out, s, all, shape)?;
                 out.write_all(b"\n")
             }
         }

@@ -3,7 +3,8 @@
 
 use super::*;
 use crate::control::protocol::Filter;
-use crate::control::snapshot::{CheckLine, Recent, ReportJson};
+use crate::control::snapshot::json::{self, Shape};
+use crate::control::snapshot::{CheckLine, Recent};
 
 #[test]
 fn the_published_status_is_written_as_the_loop_s_own_answer() {
@@ -39,12 +40,9 @@ add(shell("true"), #{ name: "c" });
     let phases: Vec<&str> = snap.checks.iter().map(|c| c.phase().as_str()).collect();
     assert_eq!(phases, ["problem", "unreachable", "ok"]);
     let written = |filter| {
-        serde_json::to_string(&ReportJson {
-            snapshot: &snap,
-            filter,
-            daemon: false,
-        })
-        .unwrap()
+        let mut out = Vec::new();
+        json::write(&mut out, &snap, filter, Shape::default()).unwrap();
+        String::from_utf8(out).unwrap()
     };
     assert_eq!(
         written(Filter::default()),
