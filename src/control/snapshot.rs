@@ -580,6 +580,8 @@ mod tests {
         quiet.status = Some("WARNING".into());
         quiet.failed_runs = 1;
         quiet.silenced_by = Some("3".into());
+        quiet.flap_percent = Some(-0.0);
+        quiet.duration = Some(1.0);
         quiet.ack = Some(AckView {
             by: "bob".into(),
             comment: String::new(),
