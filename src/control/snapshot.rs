@@ -317,6 +317,11 @@ impl CheckLine {
         &self.spec
     }
 
+    /// Where the spec is, without reading it.
+    pub(crate) fn spec_ptr(&self) -> *const CheckSpec {
+        Arc::as_ptr(&self.spec)
+    }
+
     pub fn id(&self) -> &str {
         &self.spec.id
     }
