@@ -222,7 +222,7 @@ pub struct Daemon<C: Clock> {
     /// The config without its checks (the daemon keeps them once, below).
     cfg: Config,
     checks: Vec<Tracked>,
-    index: HashMap<Arc<str>, usize>,
+    index: index::Index,
     clock: C,
     /// The scale durations are measured on (see [`Timeline`]).
     timeline: Timeline,
@@ -314,7 +314,7 @@ impl<C: Clock> Daemon<C> {
             ticker: Ticker::new(clock.mono(), tick_micros(&cfg)),
             next_tick: 0,
             checks: Vec::new(),
-            index: HashMap::new(),
+            index: index::Index::default(),
             timeline: Timeline::start(&clock),
             offset_seen: 0,
             clock,
@@ -348,6 +348,11 @@ impl<C: Clock> Daemon<C> {
         };
         d.install(specs, HashMap::new());
         d
+    }
+
+    /// The position of the check whose identity is `id`.
+    fn position(&self, id: &str) -> Option<usize> {
+        self.index.get(&self.checks, id)
     }
 
     pub fn cfg(&self) -> &Config {
@@ -461,12 +466,7 @@ impl<C: Clock> Daemon<C> {
         // Collected in place, the list keeps the specs' buffer and its
         // spare capacity: give the spare back.
         self.checks.shrink_to_fit();
-        self.index = self
-            .checks
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.spec.id.clone(), i))
-            .collect();
+        self.index = index::Index::of(&self.checks);
         self.running = self.checks.iter().map(|t| t.sched.runs()).sum();
         self.index_dependents();
         self.index_standby();
@@ -507,8 +507,9 @@ impl<C: Clock> Daemon<C> {
     /// After a restart: the acks and silences kept in `state_dir/quiet`.
     pub fn restore_quiet(&mut self, q: Quiet) {
         self.quiet = q.as_wall(-self.now().offset());
-        let index = &self.index;
-        self.quiet.retain_checks(|id| index.contains_key(id));
+        let (checks, index) = (&self.checks, &self.index);
+        self.quiet
+            .retain_checks(|id| index.get(checks, id).is_some());
     }
 
     /// Runs the due checks of the tick whose time has come (or, `forced`,
@@ -656,7 +657,7 @@ impl<C: Clock> Daemon<C> {
         );
         for id in released {
             self.quiet_dirty = true;
-            let Some(&i) = self.index.get(id.as_str()) else {
+            let Some(i) = self.position(id.as_str()) else {
                 continue;
             };
             let t = &self.checks[i];
@@ -682,16 +683,16 @@ impl<C: Clock> Daemon<C> {
     /// Maintenance windows that began or ended for a check since the last
     /// tick, into the log (availability leaves them out).
     fn note_maintenance(&mut self, wall: UnixMicros) {
-        for t in &self.checks {
+        for (i, t) in self.checks.iter().enumerate() {
             let now = Quiet::in_maintenance(t.subject(), wall, &self.cfg.maintenance);
-            if now != self.history.in_maintenance(&t.spec.id) {
+            if now != self.history.in_maintenance(i) {
                 let kind = if now {
                     crate::history::Kind::MaintenanceStart
                 } else {
                     crate::history::Kind::MaintenanceEnd
                 };
                 self.history
-                    .record(crate::history::Record::new(wall, kind, &t.spec.id));
+                    .record(Some(i), crate::history::Record::new(wall, kind, &t.spec.id));
             }
         }
     }
@@ -727,7 +728,7 @@ impl<C: Clock> Daemon<C> {
 
     /// The outcome of a run.
     pub fn on_result(&mut self, id: &str, outcome: Outcome) {
-        let Some(&i) = self.index.get(id) else {
+        let Some(i) = self.position(id) else {
             log::debug!("result for removed check {id} dropped");
             for call in self.waiting.remove(id).unwrap_or_default() {
                 self.answers.push((
@@ -851,7 +852,7 @@ impl<C: Clock> Daemon<C> {
                 TransitionKind::Reminder | TransitionKind::Escalation
             ) {
                 let line = history_line(&n.check_id, &n.transition, &n.output);
-                self.history.record(line);
+                self.history.record(Some(i), line);
             }
             if let Some(why) = self.standby_gate(i, &n) {
                 log::info!(
@@ -1027,8 +1028,9 @@ impl<C: Clock> Daemon<C> {
         self.immediate.left = 0;
         self.install(specs, old);
         self.rehold(held);
-        let index = &self.index;
-        self.quiet.retain_checks(|id| index.contains_key(id));
+        let (checks, index) = (&self.checks, &self.index);
+        self.quiet
+            .retain_checks(|id| index.get(checks, id).is_some());
         self.quiet_dirty = true;
         self.save_quiet_if_dirty();
         if tick_changed {
@@ -1102,6 +1104,7 @@ fn history_line(id: &str, tr: &crate::alert::Transition, output: &str) -> crate:
 mod contacts;
 mod control;
 mod heartbeat;
+mod index;
 mod policy;
 mod standby;
 /// An open outage of a check the config no longer has under that identity

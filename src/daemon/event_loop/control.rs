@@ -122,11 +122,14 @@ impl<C: Clock> Daemon<C> {
                     .filter(|t| t.subject().matches(pattern))
                     .count();
                 log::info!("silence {id} {pattern:?} by {by}: {comment}");
-                self.history.record(crate::history::Record {
-                    by: Some(by),
-                    ..crate::history::Record::new(now.wall, crate::history::Kind::Silence, "")
-                        .with_text(&format!("{id} {pattern} for {for_secs}s: {comment}"))
-                });
+                self.history.record(
+                    None,
+                    crate::history::Record {
+                        by: Some(by),
+                        ..crate::history::Record::new(now.wall, crate::history::Kind::Silence, "")
+                            .with_text(&format!("{id} {pattern} for {for_secs}s: {comment}"))
+                    },
+                );
                 Response::message(format!(
                     "silence {id}: {pattern:?} ({n} checks match now) until {}",
                     crate::clock::local_datetime(now.to_wall(until))
@@ -151,11 +154,18 @@ impl<C: Clock> Daemon<C> {
                 Some(x) => {
                     self.quiet_dirty = true;
                     log::info!("silence {id} {:?} ended by {}", x.pattern, call.user);
-                    self.history.record(crate::history::Record {
-                        by: Some(call.user.clone()),
-                        ..crate::history::Record::new(now.wall, crate::history::Kind::Unsilence, "")
+                    self.history.record(
+                        None,
+                        crate::history::Record {
+                            by: Some(call.user.clone()),
+                            ..crate::history::Record::new(
+                                now.wall,
+                                crate::history::Kind::Unsilence,
+                                "",
+                            )
                             .with_text(&format!("{id} {}", x.pattern))
-                    });
+                        },
+                    );
                     // Held Problems go out now, not at the next tick.
                     self.quiet_housekeeping(now);
                     Response::message(format!("silence {id} ({:?}) ended", x.pattern))
@@ -179,7 +189,7 @@ impl<C: Clock> Daemon<C> {
 
     /// The check `what` names (see [`crate::model::identity`]).
     pub(crate) fn find(&self, what: &str) -> Result<usize, String> {
-        if let Some(&i) = self.index.get(what) {
+        if let Some(i) = self.position(what) {
             return Ok(i);
         }
         let known: Vec<crate::model::identity::Known> = self
@@ -252,7 +262,7 @@ impl<C: Clock> Daemon<C> {
             ..crate::history::Record::new(now.wall, crate::history::Kind::Ack, &t.spec.id)
                 .with_text(comment)
         };
-        self.history.record(line);
+        self.history.record(Some(i), line);
         let t = &self.checks[i];
         let view = t.view();
         if !self.standby_quiet(i) {
@@ -297,11 +307,9 @@ impl<C: Clock> Daemon<C> {
             let now = self.now().wall;
             // The local midnights once: each is a mktime.
             let starts = crate::history::availability::day_starts(now, crate::web::DAYS + 1);
-            s.days = self
-                .checks
-                .iter()
-                .map(|t| {
-                    let days = self.history.days(&t.spec.id, &starts, now);
+            s.days = (0..self.checks.len())
+                .map(|i| {
+                    let days = self.history.days(i, &starts, now);
                     crate::history::availability::DayMark::of_days(&days)
                 })
                 .collect();
@@ -397,7 +405,7 @@ impl<C: Clock> Daemon<C> {
             silenced_by: self
                 .quiet
                 .silenced_by(t.subject(), now, &self.cfg.maintenance),
-            availability: self.history.availability(&t.spec.id, now.wall),
+            availability: self.history.availability(i, now.wall),
         }
     }
 }
