@@ -290,7 +290,7 @@ fn check_notify_picks(cfg: &Config) -> Result<(), ConfigError> {
             .checks
             .iter()
             .find(|c| *c.id == **id)
-            .map_or(0, |c| c.line);
+            .map_or(0, |c| c.line as usize);
         return Err(ConfigError {
             file: cfg.path.clone(),
             line,

@@ -461,8 +461,8 @@ pub(super) fn make_plugin(
     }
     Ok(CheckDef {
         kind: CheckKind::Plugin {
-            program: PathBuf::from(&name),
-            args,
+            program: PathBuf::from(&name).into_boxed_path(),
+            args: args.into_boxed_slice(),
         },
         identity,
         label,
@@ -749,19 +749,28 @@ pub fn finish(b: &Builder, noise: Vec<Option<Box<crate::model::AlertPolicy>>>) -
             };
             let kind = match &p.def.kind {
                 CheckKind::Plugin { program, args } => CheckKind::Plugin {
-                    program: crate::run::plugin::resolve(&program.to_string_lossy(), &plugin_dirs),
+                    program: crate::run::plugin::resolve(&program.to_string_lossy(), &plugin_dirs)
+                        .into_boxed_path(),
                     args: args.clone(),
                 },
                 CheckKind::Probe(probe) => CheckKind::Probe(probes.get(probe)),
                 other => other.clone(),
             };
+            let name = strings.get(o.name.as_deref().unwrap_or(&p.def.label));
+            // A named check's identity is mostly its name: one string.
+            let id = if *name == *p.id {
+                Arc::clone(&name)
+            } else {
+                Arc::from(p.id.as_str())
+            };
             CheckSpec {
-                id: Arc::from(p.id.as_str()),
-                name: strings.get(o.name.as_deref().unwrap_or(&p.def.label)),
+                id,
+                name,
                 dest: strings.get(o.target_name.as_deref().unwrap_or(&p.def.dest)),
                 kind,
-                every,
-                error_every,
+                // Both at most 10^9 (keys and options say so).
+                every: every as u32,
+                error_every: error_every as u32,
                 retry: o.retry.unwrap_or(k.default_retry as u32),
                 timeout: Duration::from_secs_f64(o.timeout.unwrap_or(k.default_timeout)),
                 extras: Extras {
@@ -769,12 +778,12 @@ pub fn finish(b: &Builder, noise: Vec<Option<Box<crate::model::AlertPolicy>>>) -
                     cwd: o.cwd.as_ref().map(PathBuf::from),
                     host_name: o.host_name.clone(),
                     service_name: o.service_name.clone(),
+                    when: o.when.clone(),
                 }
                 .boxed(),
-                when: o.when.clone().map(Box::new),
                 passive_host: o.passive_host,
                 max_instances: o.max_instances.unwrap_or(1),
-                line: p.line,
+                line: u32::try_from(p.line).unwrap_or(u32::MAX),
                 noise,
             }
         })

@@ -218,7 +218,7 @@ impl<C: Clock> Daemon<C> {
             self.running += 1;
             self.exec.start(Run {
                 spec: Arc::clone(&t.spec),
-                memory: t.memory.clone(),
+                memory: t.memory.as_deref().map(str::to_string),
                 max_output: self.cfg.max_output,
             });
         }
@@ -394,7 +394,7 @@ impl<C: Clock> Daemon<C> {
             failed_runs: t.alert.failed_runs,
             max_runs: t.spec.retry + 1,
             since: t.alert.outage_start.map(proto::unix_secs),
-            last_run: t.last_run.map(proto::unix_secs),
+            last_run: t.last_run().map(proto::unix_secs),
             duration: t.took_ms.map(|ms| f64::from(ms.get()) / 1000.0),
             output: first_line(&t.last_output),
             ack: self.quiet.acks.get(&*t.spec.id).map(|a| proto::AckView {

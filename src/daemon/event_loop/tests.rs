@@ -884,8 +884,8 @@ fn heap_in_use() -> usize {
 #[test]
 fn a_check_at_rest_costs_what_it_did_and_no_more() {
     use std::mem::size_of;
-    assert_eq!(size_of::<super::Tracked>(), 128);
-    assert_eq!(size_of::<CheckSpec>(), 168);
+    assert_eq!(size_of::<super::Tracked>(), 104);
+    assert_eq!(size_of::<CheckSpec>(), 144);
     const N: usize = 10_000;
     let mut script = String::from("let lo = host(\"lo\", #{ ipv4: \"127.0.0.1\" });\n");
     for i in 0..N {
