@@ -529,7 +529,7 @@ fn insert(
     opts: &CheckOpts,
 ) -> Result<(), String> {
     shared.with(|b| {
-        if let Some(names) = &opts.contacts {
+        if let Some(names) = &opts.more().contacts {
             super::contacts::check_names(b, "contacts", names)?;
         }
         if let Some(steps) = opts.noise.as_ref().and_then(|n| n.escalate.as_ref()) {
@@ -646,7 +646,7 @@ pub(super) fn parse_opts(o: &Dynamic) -> Result<CheckOpts, String> {
             "timeout" => opts.timeout = Some(v::seconds(what, val, 0.0, true)?),
             "name" => opts.name = Some(v::non_empty(what, val)?),
             "target_name" => opts.target_name = Some(v::non_empty(what, val)?),
-            "env" => opts.env = parse_env(what, val)?,
+            "env" => opts.more_mut().env = parse_env(what, val)?,
             "cwd" => {
                 let cwd = v::non_empty(what, val)?;
                 if !cwd.starts_with('/') {
@@ -654,19 +654,19 @@ pub(super) fn parse_opts(o: &Dynamic) -> Result<CheckOpts, String> {
                         "{what} must be an absolute path (checks run in \"/\"), not {cwd:?}"
                     ));
                 }
-                opts.cwd = Some(cwd);
+                opts.more_mut().cwd = Some(cwd);
             }
-            "when" => opts.when = Some(when::parse(val)?),
+            "when" => opts.more_mut().when = Some(when::parse(val)?),
             "passive" => {
                 opts.passive_host = v::choice(what, val, &["host", "service"])? == "host";
             }
-            "host_name" => opts.host_name = Some(v::non_empty(what, val)?),
-            "service_name" => opts.service_name = Some(v::non_empty(what, val)?),
+            "host_name" => opts.more_mut().host_name = Some(v::non_empty(what, val)?),
+            "service_name" => opts.more_mut().service_name = Some(v::non_empty(what, val)?),
             "max_instances" => {
                 opts.max_instances = Some(v::whole(what, val, 1, 1000, "runs")? as u16)
             }
-            "notify" => opts.notify = Some(v::string_list(what, val)?),
-            "contacts" => opts.contacts = Some(v::string_list(what, val)?),
+            "notify" => opts.more_mut().notify = Some(v::string_list(what, val)?),
+            "contacts" => opts.more_mut().contacts = Some(v::string_list(what, val)?),
             "depends_on" => {
                 noise(&mut opts).depends_on = super::alert_policy::depends_on(what, val)?
             }
@@ -774,11 +774,11 @@ pub fn finish(b: &Builder, noise: Vec<Option<Box<crate::model::AlertPolicy>>>) -
                 retry: o.retry.unwrap_or(k.default_retry as u32),
                 timeout: Duration::from_secs_f64(o.timeout.unwrap_or(k.default_timeout)),
                 extras: Extras {
-                    env: o.env.clone(),
-                    cwd: o.cwd.as_ref().map(PathBuf::from),
-                    host_name: o.host_name.clone(),
-                    service_name: o.service_name.clone(),
-                    when: o.when.clone(),
+                    env: o.more().env.clone(),
+                    cwd: o.more().cwd.as_ref().map(PathBuf::from),
+                    host_name: o.more().host_name.clone(),
+                    service_name: o.more().service_name.clone(),
+                    when: o.more().when.clone(),
                 }
                 .boxed(),
                 passive_host: o.passive_host,
