@@ -340,7 +340,7 @@ fn evaluate(path: &Path, source: &str) -> (builder::Shared, Result<(), ConfigErr
 /// The size of the pieces a large config is compiled and run in (see
 /// [`pieces`]): their compiled form, about 26 times their text, is what
 /// the evaluation keeps besides what the script built.
-const PIECE: usize = 256 * 1024;
+const PIECE: usize = 64 * 1024;
 
 /// Compiles and runs the pieces of a config one after the other, in one
 /// scope; the CPU-time deadline counts their runs together.
