@@ -339,7 +339,10 @@ fn evaluate(path: &Path, source: &str) -> (builder::Shared, Result<(), ConfigErr
 
 /// The size of the pieces a large config is compiled and run in (see
 /// [`pieces`]): their compiled form, about 26 times their text, is what
-/// the evaluation keeps besides what the script built.
+/// the evaluation keeps besides what the script built. Measured with
+/// 100,000 `add()` lines (`--check-config`, peak RSS): 117 MiB with
+/// pieces of 256 KiB, 109 MiB with 64 KiB, 244 MiB whole; a config under
+/// two pieces (1,500 such lines) is compiled whole, as before.
 const PIECE: usize = 64 * 1024;
 
 /// Compiles and runs the pieces of a config one after the other, in one
