@@ -112,6 +112,8 @@ pub struct Builder {
     /// at when it finds a fault only the machine can tell (a file that is
     /// missing, a port in use).
     pub key_at: std::collections::BTreeMap<String, (usize, usize)>,
+    /// One of each probe the checks use (see [`super::checks::ProbeSet`]).
+    pub probes: super::checks::ProbeSet,
 }
 
 impl Builder {
@@ -128,6 +130,7 @@ impl Builder {
             contacts: Vec::new(),
             host_contacts: HashMap::new(),
             key_at: Default::default(),
+            probes: Default::default(),
         }
     }
 }

@@ -546,10 +546,14 @@ fn insert(
 /// of other tools' files add).
 pub(super) fn push(
     b: &mut Builder,
-    def: CheckDef,
+    mut def: CheckDef,
     opts: CheckOpts,
     line: usize,
 ) -> Result<(), String> {
+    // Kept once from the start: 100,000 `tcp(lo, 80)` are one probe.
+    if let CheckKind::Probe(probe) = &mut def.kind {
+        *probe = b.probes.get(probe);
+    }
     // The identity: kind, target and arguments, or the name on its target.
     // A `target_name` is the check's target where the definition has none
     // of its own (a plugin's host is in its arguments).
@@ -717,11 +721,14 @@ fn parse_env(what: &str, val: &Dynamic) -> Result<Vec<(String, String)>, String>
 /// nothing between runs). Two probes are the same when their `Debug`
 /// texts are: every probe derives it over all its fields (a test keeps
 /// hand-written `Debug` out of the probe modules).
-#[derive(Default)]
-struct ProbeSet(std::collections::HashMap<String, Arc<dyn crate::model::Probe>>);
+#[derive(Debug, Default)]
+pub(super) struct ProbeSet(std::collections::HashMap<String, Arc<dyn crate::model::Probe>>);
 
 impl ProbeSet {
-    fn get(&mut self, probe: &Arc<dyn crate::model::Probe>) -> Arc<dyn crate::model::Probe> {
+    pub(super) fn get(
+        &mut self,
+        probe: &Arc<dyn crate::model::Probe>,
+    ) -> Arc<dyn crate::model::Probe> {
         Arc::clone(
             self.0
                 .entry(format!("{probe:?}"))
@@ -736,7 +743,6 @@ pub fn finish(b: &Builder, noise: Vec<Option<Box<crate::model::AlertPolicy>>>) -
     let k = &b.keys;
     let plugin_dirs: Vec<PathBuf> = k.plugin_dirs.iter().map(PathBuf::from).collect();
     let mut strings = crate::model::Interner::default();
-    let mut probes = ProbeSet::default();
     b.checks
         .iter()
         .zip(noise)
@@ -753,7 +759,7 @@ pub fn finish(b: &Builder, noise: Vec<Option<Box<crate::model::AlertPolicy>>>) -
                         .into_boxed_path(),
                     args: args.clone(),
                 },
-                CheckKind::Probe(probe) => CheckKind::Probe(probes.get(probe)),
+                // Shared already (see `push`).
                 other => other.clone(),
             };
             let name = strings.get(o.name.as_deref().unwrap_or(&p.def.label));
