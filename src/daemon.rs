@@ -147,20 +147,14 @@ fn apply_verb_level(cli: &Cli, cfg: &Config) {
 /// Loads the config named on the command line and applies command-line
 /// overrides.
 pub fn load(cli: &Cli) -> anyhow::Result<Config> {
-    // Evaluated on a thread of its own, so the engine's many small
-    // allocations go to that thread's malloc arena, not between the checks
-    // the daemon keeps; the config is then copied out, and the arena, wholly
-    // free, goes back to the system at the next `trim_heap`. (Evaluated on
-    // this thread, a 10,000-line config left megabytes of half-used pages.)
+    // Evaluated on this thread, and kept as evaluated: the engine's
+    // garbage is freed into the arena the daemon goes on allocating from,
+    // which reuses it. Evaluated on a thread of its own and copied out, its
+    // arena, left to the threads started later, stayed resident in part
+    // (measured idle, 10,000 `tcp` checks: 9.4 MiB private against 7.2;
+    // 100,000: 81 MiB against 66).
     let file = cli.config_file()?;
-    let evaluated = std::thread::scope(|s| {
-        s.spawn(|| config::load(&file))
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-    });
-    let evaluated = evaluated.map_err(anyhow::Error::new)?;
-    let mut cfg = Config::clone(&evaluated);
-    drop(evaluated);
+    let mut cfg = config::load(&file)?;
     if let Some(dir) = &cli.state_dir {
         cfg.state_dir = dir.clone();
     }

@@ -43,8 +43,8 @@ impl Ticker {
 /// Scheduling state of one check.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CheckSchedule {
-    /// The tick of the last started run.
-    pub last_tick: Option<u64>,
+    /// The tick of the last started run, plus one: one word.
+    last: Option<std::num::NonZeroU64>,
     /// A run is in progress.
     pub running: bool,
     /// Runs in progress besides the first (`max_instances` > 1); in the
@@ -65,7 +65,7 @@ impl CheckSchedule {
     /// Whether the check runs at tick `k`. `interval` is `every` while OK,
     /// `error_every` while failing; `max_instances` runs may go at once.
     pub fn decide(&self, k: u64, interval: u64, max_instances: u16) -> Decision {
-        let due = match self.last_tick {
+        let due = match self.last_tick() {
             None => true,
             Some(last) => k >= last.saturating_add(interval.max(1)),
         };
@@ -78,6 +78,15 @@ impl CheckSchedule {
         }
     }
 
+    /// The tick of the last started run.
+    pub fn last_tick(&self) -> Option<u64> {
+        self.last.map(|n| n.get() - 1)
+    }
+
+    pub fn set_last_tick(&mut self, k: Option<u64>) {
+        self.last = k.and_then(|k| std::num::NonZeroU64::new(k.saturating_add(1)));
+    }
+
     /// The runs in progress.
     pub fn runs(&self) -> usize {
         usize::from(self.running) + usize::from(self.overlapping)
@@ -85,7 +94,7 @@ impl CheckSchedule {
 
     /// Records that a run starts at tick `k`.
     pub fn start(&mut self, k: u64) {
-        self.last_tick = Some(k);
+        self.set_last_tick(Some(k));
         if self.running {
             self.overlapping += 1;
         }
@@ -486,8 +495,8 @@ mod tests {
         assert_eq!(s.decide(3, 1, 1), Decision::Run);
         assert_eq!(
             std::mem::size_of::<CheckSchedule>(),
-            std::mem::size_of::<(Option<u64>, bool)>(),
-            "the count fits in the padding"
+            16,
+            "the tick in one word, the count in the padding"
         );
     }
 
@@ -509,6 +518,6 @@ mod tests {
             }
         }
         assert_eq!(other_runs, 100);
-        assert_eq!(hung.last_tick, Some(0));
+        assert_eq!(hung.last_tick(), Some(0));
     }
 }

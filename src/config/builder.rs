@@ -12,7 +12,9 @@ use crate::model::{CheckDef, Host, When};
 
 use super::keys::Keys;
 
-/// The per-check options as written in `add(def, #{ ... })`.
+/// The per-check options as written in `add(def, #{ ... })`. Every
+/// check added is kept until the script ends: what few checks set is in
+/// [`MoreOpts`], boxed (100,000 checks once kept 568 bytes each here).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct CheckOpts {
     pub every: Option<u64>,
@@ -22,22 +24,53 @@ pub struct CheckOpts {
     pub timeout: Option<f64>,
     pub name: Option<String>,
     pub target_name: Option<String>,
+    pub passive_host: bool,
+    /// Runs of the check that may overlap (default 1).
+    pub max_instances: Option<u16>,
+    /// `env`, `cwd`, `when`, `host_name`, `service_name`, `notify`,
+    /// `contacts`: `None` when none of them is given.
+    pub more: Option<Box<MoreOpts>>,
+    /// `depends_on`, `flap`, `renotify_every`, `escalate`.
+    pub noise: Option<Box<super::alert_policy::NoiseOpts>>,
+}
+
+/// The options of `add()` that few checks set.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MoreOpts {
     pub env: Vec<(String, String)>,
     pub cwd: Option<String>,
     pub when: Option<When>,
-    pub passive_host: bool,
     pub host_name: Option<String>,
     pub service_name: Option<String>,
-    /// Runs of the check that may overlap (default 1).
-    pub max_instances: Option<u16>,
     /// `notify: ["ops-chat"]`: the channels of `config.notify` this check
     /// goes to (`None`: every channel whose filters take it).
     pub notify: Option<Vec<String>>,
     /// `contacts: ["db team"]`: replaces the host's contacts (`None`:
     /// the host's).
     pub contacts: Option<Vec<String>>,
-    /// `depends_on`, `flap`, `renotify_every`, `escalate`.
-    pub noise: Option<Box<super::alert_policy::NoiseOpts>>,
+}
+
+/// What a check without [`MoreOpts`] reads.
+static NO_MORE: MoreOpts = MoreOpts {
+    env: Vec::new(),
+    cwd: None,
+    when: None,
+    host_name: None,
+    service_name: None,
+    notify: None,
+    contacts: None,
+};
+
+impl CheckOpts {
+    /// The rarely set options (all unset when none was given).
+    pub fn more(&self) -> &MoreOpts {
+        self.more.as_deref().unwrap_or(&NO_MORE)
+    }
+
+    /// The rarely set options, to set one.
+    pub fn more_mut(&mut self) -> &mut MoreOpts {
+        self.more.get_or_insert_with(Box::default)
+    }
 }
 
 /// A check as `add()` recorded it.
@@ -79,6 +112,8 @@ pub struct Builder {
     /// at when it finds a fault only the machine can tell (a file that is
     /// missing, a port in use).
     pub key_at: std::collections::BTreeMap<String, (usize, usize)>,
+    /// One of each probe the checks use (see [`super::checks::ProbeSet`]).
+    pub probes: super::checks::ProbeSet,
 }
 
 impl Builder {
@@ -95,6 +130,7 @@ impl Builder {
             contacts: Vec::new(),
             host_contacts: HashMap::new(),
             key_at: Default::default(),
+            probes: Default::default(),
         }
     }
 }

@@ -461,8 +461,8 @@ pub(super) fn make_plugin(
     }
     Ok(CheckDef {
         kind: CheckKind::Plugin {
-            program: PathBuf::from(&name),
-            args,
+            program: PathBuf::from(&name).into_boxed_path(),
+            args: args.into_boxed_slice(),
         },
         identity,
         label,
@@ -529,7 +529,7 @@ fn insert(
     opts: &CheckOpts,
 ) -> Result<(), String> {
     shared.with(|b| {
-        if let Some(names) = &opts.contacts {
+        if let Some(names) = &opts.more().contacts {
             super::contacts::check_names(b, "contacts", names)?;
         }
         if let Some(steps) = opts.noise.as_ref().and_then(|n| n.escalate.as_ref()) {
@@ -546,10 +546,14 @@ fn insert(
 /// of other tools' files add).
 pub(super) fn push(
     b: &mut Builder,
-    def: CheckDef,
+    mut def: CheckDef,
     opts: CheckOpts,
     line: usize,
 ) -> Result<(), String> {
+    // Kept once from the start: 100,000 `tcp(lo, 80)` are one probe.
+    if let CheckKind::Probe(probe) = &mut def.kind {
+        *probe = b.probes.get(probe);
+    }
     // The identity: kind, target and arguments, or the name on its target.
     // A `target_name` is the check's target where the definition has none
     // of its own (a plugin's host is in its arguments).
@@ -646,7 +650,7 @@ pub(super) fn parse_opts(o: &Dynamic) -> Result<CheckOpts, String> {
             "timeout" => opts.timeout = Some(v::seconds(what, val, 0.0, true)?),
             "name" => opts.name = Some(v::non_empty(what, val)?),
             "target_name" => opts.target_name = Some(v::non_empty(what, val)?),
-            "env" => opts.env = parse_env(what, val)?,
+            "env" => opts.more_mut().env = parse_env(what, val)?,
             "cwd" => {
                 let cwd = v::non_empty(what, val)?;
                 if !cwd.starts_with('/') {
@@ -654,19 +658,19 @@ pub(super) fn parse_opts(o: &Dynamic) -> Result<CheckOpts, String> {
                         "{what} must be an absolute path (checks run in \"/\"), not {cwd:?}"
                     ));
                 }
-                opts.cwd = Some(cwd);
+                opts.more_mut().cwd = Some(cwd);
             }
-            "when" => opts.when = Some(when::parse(val)?),
+            "when" => opts.more_mut().when = Some(when::parse(val)?),
             "passive" => {
                 opts.passive_host = v::choice(what, val, &["host", "service"])? == "host";
             }
-            "host_name" => opts.host_name = Some(v::non_empty(what, val)?),
-            "service_name" => opts.service_name = Some(v::non_empty(what, val)?),
+            "host_name" => opts.more_mut().host_name = Some(v::non_empty(what, val)?),
+            "service_name" => opts.more_mut().service_name = Some(v::non_empty(what, val)?),
             "max_instances" => {
                 opts.max_instances = Some(v::whole(what, val, 1, 1000, "runs")? as u16)
             }
-            "notify" => opts.notify = Some(v::string_list(what, val)?),
-            "contacts" => opts.contacts = Some(v::string_list(what, val)?),
+            "notify" => opts.more_mut().notify = Some(v::string_list(what, val)?),
+            "contacts" => opts.more_mut().contacts = Some(v::string_list(what, val)?),
             "depends_on" => {
                 noise(&mut opts).depends_on = super::alert_policy::depends_on(what, val)?
             }
@@ -717,11 +721,14 @@ fn parse_env(what: &str, val: &Dynamic) -> Result<Vec<(String, String)>, String>
 /// nothing between runs). Two probes are the same when their `Debug`
 /// texts are: every probe derives it over all its fields (a test keeps
 /// hand-written `Debug` out of the probe modules).
-#[derive(Default)]
-struct ProbeSet(std::collections::HashMap<String, Arc<dyn crate::model::Probe>>);
+#[derive(Debug, Default)]
+pub(super) struct ProbeSet(std::collections::HashMap<String, Arc<dyn crate::model::Probe>>);
 
 impl ProbeSet {
-    fn get(&mut self, probe: &Arc<dyn crate::model::Probe>) -> Arc<dyn crate::model::Probe> {
+    pub(super) fn get(
+        &mut self,
+        probe: &Arc<dyn crate::model::Probe>,
+    ) -> Arc<dyn crate::model::Probe> {
         Arc::clone(
             self.0
                 .entry(format!("{probe:?}"))
@@ -736,7 +743,6 @@ pub fn finish(b: &Builder, noise: Vec<Option<Box<crate::model::AlertPolicy>>>) -
     let k = &b.keys;
     let plugin_dirs: Vec<PathBuf> = k.plugin_dirs.iter().map(PathBuf::from).collect();
     let mut strings = crate::model::Interner::default();
-    let mut probes = ProbeSet::default();
     b.checks
         .iter()
         .zip(noise)
@@ -749,32 +755,41 @@ pub fn finish(b: &Builder, noise: Vec<Option<Box<crate::model::AlertPolicy>>>) -
             };
             let kind = match &p.def.kind {
                 CheckKind::Plugin { program, args } => CheckKind::Plugin {
-                    program: crate::run::plugin::resolve(&program.to_string_lossy(), &plugin_dirs),
+                    program: crate::run::plugin::resolve(&program.to_string_lossy(), &plugin_dirs)
+                        .into_boxed_path(),
                     args: args.clone(),
                 },
-                CheckKind::Probe(probe) => CheckKind::Probe(probes.get(probe)),
+                // Shared already (see `push`).
                 other => other.clone(),
             };
+            let name = strings.get(o.name.as_deref().unwrap_or(&p.def.label));
+            // A named check's identity is mostly its name: one string.
+            let id = if *name == *p.id {
+                Arc::clone(&name)
+            } else {
+                Arc::from(p.id.as_str())
+            };
             CheckSpec {
-                id: Arc::from(p.id.as_str()),
-                name: strings.get(o.name.as_deref().unwrap_or(&p.def.label)),
+                id,
+                name,
                 dest: strings.get(o.target_name.as_deref().unwrap_or(&p.def.dest)),
                 kind,
-                every,
-                error_every,
+                // Both at most 10^9 (keys and options say so).
+                every: every as u32,
+                error_every: error_every as u32,
                 retry: o.retry.unwrap_or(k.default_retry as u32),
                 timeout: Duration::from_secs_f64(o.timeout.unwrap_or(k.default_timeout)),
                 extras: Extras {
-                    env: o.env.clone(),
-                    cwd: o.cwd.as_ref().map(PathBuf::from),
-                    host_name: o.host_name.clone(),
-                    service_name: o.service_name.clone(),
+                    env: o.more().env.clone(),
+                    cwd: o.more().cwd.as_ref().map(PathBuf::from),
+                    host_name: o.more().host_name.clone(),
+                    service_name: o.more().service_name.clone(),
+                    when: o.more().when.clone(),
                 }
                 .boxed(),
-                when: o.when.clone().map(Box::new),
                 passive_host: o.passive_host,
                 max_instances: o.max_instances.unwrap_or(1),
-                line: p.line,
+                line: u32::try_from(p.line).unwrap_or(u32::MAX),
                 noise,
             }
         })

@@ -298,6 +298,7 @@ pub fn book(b: &Builder, checks: &[CheckSpec]) -> ContactBook {
         let dest = p.opts.target_name.as_deref().unwrap_or(&p.def.dest);
         let names = p
             .opts
+            .more()
             .contacts
             .as_ref()
             .or_else(|| b.host_contacts.get(dest));

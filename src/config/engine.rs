@@ -233,17 +233,20 @@ pub fn function_names(engine: &Engine) -> Vec<String> {
     names
 }
 
-/// Starts the CPU-time deadline: call right before running the script, on
-/// the thread that runs it, so compiling it does not count.
-pub fn arm_deadline(engine: &mut Engine) {
+/// Starts the CPU-time deadline, `used` of it gone already (earlier
+/// pieces of the config): call right before running the script, on the
+/// thread that runs it, so compiling it does not count. Returns when it
+/// started, on that thread's CPU clock.
+pub fn arm_deadline(engine: &mut Engine, used: Duration) -> Duration {
     let started = crate::clock::thread_cpu_time();
     engine.on_progress(move |ops| {
         if ops % CLOCK_EVERY == 0
-            && crate::clock::thread_cpu_time().saturating_sub(started) > DEADLINE
+            && crate::clock::thread_cpu_time().saturating_sub(started) + used > DEADLINE
         {
             Some(Dynamic::from(DEADLINE_TOKEN.to_string()))
         } else {
             None
         }
     });
+    started
 }

@@ -107,11 +107,14 @@ fn merge(common: &CheckOpts, own: CheckOpts) -> CheckOpts {
     o.every = own.every.or(o.every);
     o.name = own.name.or(o.name);
     o.target_name = own.target_name.or(o.target_name);
-    o.host_name = own.host_name.or(o.host_name);
-    o.when = own.when.or(o.when);
     o.max_instances = own.max_instances.or(o.max_instances);
     o.passive_host = own.passive_host || o.passive_host;
-    o.env.extend(own.env);
+    if let Some(own) = own.more {
+        let more = o.more_mut();
+        more.host_name = own.host_name.or(more.host_name.take());
+        more.when = own.when.or(more.when.take());
+        more.env.extend(own.env);
+    }
     o
 }
 

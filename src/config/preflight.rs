@@ -74,7 +74,7 @@ pub fn check(cfg: &Config) -> Findings {
             if let Some(why) = not_runnable(program, &cfg.plugin_dirs) {
                 f.errors.push(ConfigError {
                     file: cfg.path.clone(),
-                    line: c.line,
+                    line: c.line as usize,
                     col: 1,
                     message: format!("check {:?}: {why}", c.title()),
                 });

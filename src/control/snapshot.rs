@@ -483,7 +483,6 @@ pub(crate) fn line_of(c: &CheckStatus) -> CheckLine {
         retry: c.max_runs.saturating_sub(1),
         timeout: Duration::from_secs(10),
         extras: None,
-        when: None,
         passive_host: false,
         max_instances: 1,
         line: 0,

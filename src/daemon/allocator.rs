@@ -25,8 +25,8 @@ pub const BURST: usize = 1000;
 /// also fixes it there: left alone, glibc raises the threshold (and the
 /// mmap threshold with it) after the first large block is freed, and then
 /// keeps the top of an arena resident, freed but never given back, up to
-/// that size. The config's evaluation thread peaks at megabytes in an arena
-/// of its own; with the fixed threshold a free gives the top back at once.
+/// that size. The config's evaluation peaks at megabytes; with the fixed
+/// threshold a free gives the top back at once.
 /// Measured with 10,000 checks (`bench/run`, row 3.3): 10.5 MiB private
 /// instead of 11.3 to 12.9, depending on how the arena happened to be laid
 /// out. Called once, before the config is read.

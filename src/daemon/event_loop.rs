@@ -42,18 +42,22 @@ struct Tracked {
     /// Exactly as long as the output (the status the loop publishes
     /// shares it when it is one line).
     last_output: Arc<str>,
-    last_run: Option<UnixMicros>,
+    /// When the last run ended ([`NEVER`]: not yet): one word.
+    last_run: UnixMicros,
     /// Milliseconds the last run took (at least 1), packed with `flap` in
     /// one word.
     took_ms: Option<std::num::NonZeroU32>,
     /// Status changes of the last 21 runs, and whether it flaps.
     flap: crate::alert::flap::FlapHistory,
     /// What the check's probe remembered after its last run.
-    memory: Option<String>,
+    memory: Option<Box<str>>,
     /// What few checks need at a time (held dependents, reminders):
     /// one pointer for all, `None` for most.
     extra: Option<Box<Extra>>,
 }
+
+/// "Not yet" for [`Tracked::last_run`].
+const NEVER: UnixMicros = UnixMicros::MIN;
 
 /// The part of a check's state only some checks have.
 #[derive(Debug, Default)]
@@ -78,12 +82,17 @@ impl Tracked {
             alert: AlertState::default(),
             sched: CheckSchedule::default(),
             last_output: Arc::from(""),
-            last_run: None,
+            last_run: NEVER,
             took_ms: None,
             flap: crate::alert::flap::FlapHistory::default(),
             memory: None,
             extra: None,
         }
+    }
+
+    /// When the last run ended.
+    fn last_run(&self) -> Option<UnixMicros> {
+        (self.last_run != NEVER).then_some(self.last_run)
     }
 
     fn subject(&self) -> Subject<'_> {
@@ -104,7 +113,7 @@ impl Tracked {
             failed_runs: self.alert.failed_runs,
             retry: self.spec.retry,
             outage_start: self.alert.outage_start,
-            last_run: self.last_run,
+            last_run: self.last_run(),
             last_output: self.last_output.to_string(),
             ack: None,
             silenced_by: None,
@@ -116,11 +125,11 @@ impl Tracked {
 
     /// Ticks until the next run: `error_every` while failing.
     fn interval(&self) -> u64 {
-        if self.alert.is_failing() {
+        u64::from(if self.alert.is_failing() {
             self.spec.error_every
         } else {
             self.spec.every
-        }
+        })
     }
 }
 
@@ -222,7 +231,7 @@ pub struct Daemon<C: Clock> {
     /// The config without its checks (the daemon keeps them once, below).
     cfg: Config,
     checks: Vec<Tracked>,
-    index: HashMap<Arc<str>, usize>,
+    index: index::Index,
     clock: C,
     /// The scale durations are measured on (see [`Timeline`]).
     timeline: Timeline,
@@ -272,6 +281,32 @@ pub struct Daemon<C: Clock> {
     /// The outage log (`state_dir/history`) and each check's summary of
     /// it, for availability.
     history: crate::history::Recorder,
+    /// The outputs of the runs of this tick, shared by the checks that
+    /// said the same.
+    said: Said,
+}
+
+/// The outputs the runs of one tick said, so checks that say the same
+/// (100 `tcp` checks of one port, every `heartbeat`) keep one string: at
+/// most [`Said::KEEP`] of them, forgotten when the tick's runs are done.
+#[derive(Default)]
+struct Said(std::collections::HashSet<Arc<str>>);
+
+impl Said {
+    const KEEP: usize = 1024;
+
+    /// `text` as a shared string: one said before in this tick, or a new
+    /// one of exactly its length.
+    fn share(&mut self, text: String) -> Arc<str> {
+        if let Some(s) = self.0.get(text.as_str()) {
+            return Arc::clone(s);
+        }
+        let s: Arc<str> = Arc::from(text);
+        if self.0.len() < Self::KEEP {
+            self.0.insert(Arc::clone(&s));
+        }
+        s
+    }
 }
 
 /// What a reload did, for `picomon reload`.
@@ -314,7 +349,7 @@ impl<C: Clock> Daemon<C> {
             ticker: Ticker::new(clock.mono(), tick_micros(&cfg)),
             next_tick: 0,
             checks: Vec::new(),
-            index: HashMap::new(),
+            index: index::Index::default(),
             timeline: Timeline::start(&clock),
             offset_seen: 0,
             clock,
@@ -344,10 +379,16 @@ impl<C: Clock> Daemon<C> {
             dependents: Vec::new(),
             immediate: Immediate::default(),
             standby: standby::Standby::default(),
+            said: Said::default(),
             cfg,
         };
         d.install(specs, HashMap::new());
         d
+    }
+
+    /// The position of the check whose identity is `id`.
+    fn position(&self, id: &str) -> Option<usize> {
+        self.index.get(&self.checks, id)
     }
 
     pub fn cfg(&self) -> &Config {
@@ -461,12 +502,7 @@ impl<C: Clock> Daemon<C> {
         // Collected in place, the list keeps the specs' buffer and its
         // spare capacity: give the spare back.
         self.checks.shrink_to_fit();
-        self.index = self
-            .checks
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.spec.id.clone(), i))
-            .collect();
+        self.index = index::Index::of(&self.checks);
         self.running = self.checks.iter().map(|t| t.sched.runs()).sum();
         self.index_dependents();
         self.index_standby();
@@ -486,8 +522,8 @@ impl<C: Clock> Daemon<C> {
             if let Some(c) = saved.checks.remove(&*t.spec.id) {
                 t.alert = c.alert;
                 t.last_output = c.last_output.into();
-                t.last_run = c.last_run;
-                t.memory = c.memory;
+                t.last_run = c.last_run.unwrap_or(NEVER);
+                t.memory = c.memory.map(String::into_boxed_str);
                 t.set_nag(c.nag.map(|n| n.as_wall(-offset)));
                 t.flap = c.flap;
                 t.set_waiting(c.waiting);
@@ -507,8 +543,9 @@ impl<C: Clock> Daemon<C> {
     /// After a restart: the acks and silences kept in `state_dir/quiet`.
     pub fn restore_quiet(&mut self, q: Quiet) {
         self.quiet = q.as_wall(-self.now().offset());
-        let index = &self.index;
-        self.quiet.retain_checks(|id| index.contains_key(id));
+        let (checks, index) = (&self.checks, &self.index);
+        self.quiet
+            .retain_checks(|id| index.get(checks, id).is_some());
     }
 
     /// Runs the due checks of the tick whose time has come (or, `forced`,
@@ -560,7 +597,7 @@ impl<C: Clock> Daemon<C> {
         let mut beats = Vec::new();
         for i in 0..self.checks.len() {
             let t = &mut self.checks[i];
-            if let Some(when) = &t.spec.when {
+            if let Some(when) = t.spec.when() {
                 if !crate::schedule::window_allows(when, wall) {
                     continue;
                 }
@@ -582,7 +619,7 @@ impl<C: Clock> Daemon<C> {
                     started += 1;
                     self.exec.start(Run {
                         spec: Arc::clone(&t.spec),
-                        memory: t.memory.clone(),
+                        memory: t.memory.as_deref().map(str::to_string),
                         max_output: self.cfg.max_output,
                     });
                 }
@@ -656,7 +693,7 @@ impl<C: Clock> Daemon<C> {
         );
         for id in released {
             self.quiet_dirty = true;
-            let Some(&i) = self.index.get(id.as_str()) else {
+            let Some(i) = self.position(id.as_str()) else {
                 continue;
             };
             let t = &self.checks[i];
@@ -682,16 +719,16 @@ impl<C: Clock> Daemon<C> {
     /// Maintenance windows that began or ended for a check since the last
     /// tick, into the log (availability leaves them out).
     fn note_maintenance(&mut self, wall: UnixMicros) {
-        for t in &self.checks {
+        for (i, t) in self.checks.iter().enumerate() {
             let now = Quiet::in_maintenance(t.subject(), wall, &self.cfg.maintenance);
-            if now != self.history.in_maintenance(&t.spec.id) {
+            if now != self.history.in_maintenance(i) {
                 let kind = if now {
                     crate::history::Kind::MaintenanceStart
                 } else {
                     crate::history::Kind::MaintenanceEnd
                 };
                 self.history
-                    .record(crate::history::Record::new(wall, kind, &t.spec.id));
+                    .record(Some(i), crate::history::Record::new(wall, kind, &t.spec.id));
             }
         }
     }
@@ -727,7 +764,7 @@ impl<C: Clock> Daemon<C> {
 
     /// The outcome of a run.
     pub fn on_result(&mut self, id: &str, outcome: Outcome) {
-        let Some(&i) = self.index.get(id) else {
+        let Some(i) = self.position(id) else {
             log::debug!("result for removed check {id} dropped");
             for call in self.waiting.remove(id).unwrap_or_default() {
                 self.answers.push((
@@ -745,7 +782,7 @@ impl<C: Clock> Daemon<C> {
         let t = &mut self.checks[i];
         if t.sched.running {
             let im = &mut self.immediate;
-            if im.left > 0 && im.tick.is_some() && t.sched.last_tick == im.tick {
+            if im.left > 0 && im.tick.is_some() && t.sched.last_tick() == im.tick {
                 im.left -= 1;
             }
             t.sched.finish();
@@ -758,8 +795,11 @@ impl<C: Clock> Daemon<C> {
             outcome.summary,
             outcome.duration.as_secs_f64()
         );
-        t.last_output = outcome.full_text().into();
-        t.last_run = Some(now);
+        let text = outcome.full_text();
+        if *t.last_output != *text {
+            t.last_output = self.said.share(text);
+        }
+        t.last_run = now;
         t.took_ms = std::num::NonZeroU32::new(
             u32::try_from(outcome.duration.as_millis())
                 .unwrap_or(u32::MAX)
@@ -811,8 +851,8 @@ impl<C: Clock> Daemon<C> {
         self.announce(i, tr, status_changed, now);
         let t = &mut self.checks[i];
         let mut changed = t.alert != before;
-        if outcome.memory.is_some() && outcome.memory != t.memory {
-            t.memory = outcome.memory;
+        if let Some(m) = outcome.memory.filter(|m| t.memory.as_deref() != Some(m)) {
+            t.memory = Some(m.into_boxed_str());
             changed = true;
         }
         self.dirty |= changed;
@@ -824,6 +864,7 @@ impl<C: Clock> Daemon<C> {
             );
             self.flush();
             self.save_if_dirty();
+            self.said = Said::default();
             // A burst of results was allocated and freed: give it back.
             if std::mem::take(&mut self.trim_after_tick) || n >= super::allocator::BURST {
                 super::allocator::trim_heap();
@@ -851,7 +892,7 @@ impl<C: Clock> Daemon<C> {
                 TransitionKind::Reminder | TransitionKind::Escalation
             ) {
                 let line = history_line(&n.check_id, &n.transition, &n.output);
-                self.history.record(line);
+                self.history.record(Some(i), line);
             }
             if let Some(why) = self.standby_gate(i, &n) {
                 log::info!(
@@ -912,7 +953,7 @@ impl<C: Clock> Daemon<C> {
                 crate::state::SavedCheckRef {
                     alert: &t.alert,
                     last_output: &t.last_output,
-                    last_run: t.last_run,
+                    last_run: t.last_run(),
                     memory: t.memory.as_deref(),
                     held_by: t.held_by().map(|p| all[p as usize].spec.id.as_ref()),
                     nag: t.nag().map(|n| std::borrow::Cow::Owned(n.as_wall(offset))),
@@ -1027,8 +1068,9 @@ impl<C: Clock> Daemon<C> {
         self.immediate.left = 0;
         self.install(specs, old);
         self.rehold(held);
-        let index = &self.index;
-        self.quiet.retain_checks(|id| index.contains_key(id));
+        let (checks, index) = (&self.checks, &self.index);
+        self.quiet
+            .retain_checks(|id| index.get(checks, id).is_some());
         self.quiet_dirty = true;
         self.save_quiet_if_dirty();
         if tick_changed {
@@ -1037,8 +1079,8 @@ impl<C: Clock> Daemon<C> {
             self.ticker = Ticker::new(self.clock.mono(), tick_micros(&self.cfg));
             self.next_tick = 1;
             for t in &mut self.checks {
-                if t.sched.last_tick.is_some() {
-                    t.sched.last_tick = Some(0);
+                if t.sched.last_tick().is_some() {
+                    t.sched.set_last_tick(Some(0));
                 }
             }
         }
@@ -1102,6 +1144,7 @@ fn history_line(id: &str, tr: &crate::alert::Transition, output: &str) -> crate:
 mod contacts;
 mod control;
 mod heartbeat;
+mod index;
 mod policy;
 mod standby;
 /// An open outage of a check the config no longer has under that identity

@@ -40,7 +40,6 @@ pub fn spec(cfg: &Config) -> CheckSpec {
         retry: 1,
         timeout: Duration::from_secs(10),
         extras: None,
-        when: None,
         passive_host: false,
         max_instances: 1,
         line: 0,

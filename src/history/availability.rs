@@ -171,6 +171,81 @@ impl Default for Summary {
     }
 }
 
+/// A [`Summary`] as the loop keeps it for each check: two words. Most
+/// checks at rest never failed and were never in maintenance within
+/// [`KEEP`]: their summary is only when they were first seen, kept
+/// inline; the others' whole summary is boxed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Compact {
+    first_seen: UnixMicros,
+    more: Option<Box<Summary>>,
+}
+
+impl Default for Compact {
+    fn default() -> Compact {
+        Compact {
+            first_seen: NEVER,
+            more: None,
+        }
+    }
+}
+
+impl Compact {
+    /// The summary it stands for (made on the spot, without a heap
+    /// allocation, for a check that has only been seen).
+    pub fn get(&self) -> std::borrow::Cow<'_, Summary> {
+        match &self.more {
+            Some(s) => std::borrow::Cow::Borrowed(&**s),
+            None => std::borrow::Cow::Owned(Summary {
+                first_seen: self.first_seen,
+                ..Summary::default()
+            }),
+        }
+    }
+
+    /// [`Summary::apply`]; the box is made when the line opens an
+    /// outage or a maintenance window, and given up once nothing of them
+    /// is kept.
+    pub fn apply(&mut self, r: &Record) {
+        let mut s = match self.more.take() {
+            Some(s) => s,
+            None if !Summary::could_box(r) => {
+                let seen = r.since.unwrap_or(r.at);
+                self.first_seen = when(self.first_seen).map_or(seen, |f| f.min(seen));
+                return;
+            }
+            None => Box::new(self.get().into_owned()),
+        };
+        s.apply(r);
+        if s.is_plain() {
+            self.first_seen = s.first_seen;
+        } else {
+            self.more = Some(s);
+        }
+    }
+
+    pub fn into_summary(self) -> Summary {
+        match self.more {
+            Some(s) => *s,
+            None => self.get().into_owned(),
+        }
+    }
+
+    pub fn from_summary(s: Summary) -> Compact {
+        if s.is_plain() {
+            Compact {
+                first_seen: s.first_seen,
+                more: None,
+            }
+        } else {
+            Compact {
+                first_seen: s.first_seen,
+                more: Some(Box::new(s)),
+            }
+        }
+    }
+}
+
 impl Summary {
     /// A summary that answers for windows up to `window` microseconds
     /// (a report's), not only the last 30 days.
@@ -181,6 +256,30 @@ impl Summary {
                 ..Ended::default()
             })),
             ..Summary::default()
+        }
+    }
+
+    /// Only when first seen: nothing open, nothing ended kept.
+    fn is_plain(&self) -> bool {
+        self.outage == NEVER
+            && self.worst.is_none()
+            && self.maintenance == NEVER
+            && self.ended.is_none()
+    }
+
+    /// Whether `r` may set more than when the check was first seen (on a
+    /// summary that has nothing else): an outage, its worst status, a
+    /// maintenance window.
+    fn could_box(r: &Record) -> bool {
+        match r.kind {
+            Kind::Seen => r.outage.is_some() || r.maintenance,
+            Kind::Problem
+            | Kind::Unreachable
+            | Kind::Update
+            | Kind::FlappingStart
+            | Kind::FlappingStop
+            | Kind::MaintenanceStart => true,
+            _ => false,
         }
     }
 
@@ -400,6 +499,32 @@ mod tests {
         s.apply(&Record::new(T0, Kind::Seen, "web"));
         s.apply(&line(T0 + HOUR, Kind::Recovery, "OK", None));
         assert!(s.ended.is_none(), "nothing ended: nothing boxed");
+    }
+
+    /// What the loop keeps per check: two words until it fails, and the
+    /// same figures as the whole summary either way.
+    #[test]
+    fn a_compact_summary_boxes_only_what_failed() {
+        assert_eq!(std::mem::size_of::<Compact>(), 16);
+        let lines = [
+            Record::new(T0, Kind::Seen, "web"),
+            Record::new(T0 + HOUR, Kind::Ack, "web"),
+            line(
+                T0 + 2 * HOUR,
+                Kind::Problem,
+                "CRITICAL",
+                Some(T0 + 2 * HOUR),
+            ),
+            line(T0 + 3 * HOUR, Kind::Recovery, "OK", Some(T0 + 2 * HOUR)),
+        ];
+        let mut c = Compact::default();
+        for (i, l) in lines.iter().enumerate() {
+            c.apply(l);
+            assert_eq!(*c.get(), fed(&lines[..=i]), "after line {i}");
+            assert_eq!(c.more.is_some(), i >= 2, "after line {i}");
+        }
+        assert_eq!(c.clone().into_summary(), fed(&lines));
+        assert_eq!(Compact::from_summary(fed(&lines[..2])).more, None);
     }
 
     #[test]

@@ -182,7 +182,10 @@ pub enum CheckKind {
     /// A program run as argv. `program` is the resolved path when the
     /// plugin was found at config time, else the name as given (the run
     /// then reports "cannot run ...").
-    Plugin { program: PathBuf, args: Vec<String> },
+    Plugin {
+        program: Box<Path>,
+        args: Box<[String]>,
+    },
     /// `shell("...")`: the explicit way to ask for `/bin/sh -c`.
     Shell { command: String },
     /// A native probe.
@@ -239,25 +242,24 @@ pub struct CheckSpec {
     /// checks with the same target share one string.
     pub dest: Arc<str>,
     pub kind: CheckKind,
-    /// Ticks between runs while OK (>= 1).
-    pub every: u64,
-    /// Ticks between runs while failing (>= 1).
-    pub error_every: u64,
+    /// Ticks between runs while OK (1 to 10^9).
+    pub every: u32,
+    /// Ticks between runs while failing (1 to 10^9).
+    pub error_every: u32,
     /// Extra failed runs before a failure is announced.
     pub retry: u32,
     pub timeout: Duration,
-    /// `env`, `cwd`, `host_name`, `service_name`; `None` when the check
-    /// sets none of them (boxed for the same reason as `when`).
+    /// `env`, `cwd`, `host_name`, `service_name`, `when`; `None` when
+    /// the check sets none of them: few checks do, and every check would
+    /// carry their size.
     pub extras: Option<Box<Extras>>,
-    /// Boxed: few checks have one, and every check would carry its size.
-    pub when: Option<Box<When>>,
     /// `passive: "host"`: passive outputs report this check as a host
     /// result rather than a service result.
     pub passive_host: bool,
     /// How many runs of this check may go at once (`max_instances`, >= 1).
     pub max_instances: u16,
     /// The config file line that added the check (for messages).
-    pub line: usize,
+    pub line: u32,
     /// Dependencies, flap thresholds, reminders, escalation; `None` when
     /// the check sets none of them.
     pub noise: Option<Box<crate::model::AlertPolicy>>,
@@ -272,6 +274,8 @@ pub struct Extras {
     pub host_name: Option<String>,
     /// The service name passive outputs report (default: `name`).
     pub service_name: Option<String>,
+    /// When the check may run.
+    pub when: Option<When>,
 }
 
 impl Extras {
@@ -285,6 +289,11 @@ impl CheckSpec {
     /// Environment variables the plugin runs with, besides picomon's.
     pub fn env(&self) -> &[(String, String)] {
         self.extras.as_deref().map_or(&[], |e| &e.env)
+    }
+
+    /// When the check may run (`None`: always).
+    pub fn when(&self) -> Option<&When> {
+        self.extras.as_deref().and_then(|e| e.when.as_ref())
     }
 
     /// The directory the plugin runs in (default `/`).

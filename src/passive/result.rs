@@ -368,7 +368,6 @@ mod tests {
             retry: 0,
             timeout: Duration::from_secs(1),
             extras: None,
-            when: None,
             passive_host: false,
             max_instances: 1,
             line: 1,

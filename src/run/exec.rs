@@ -58,7 +58,7 @@ fn run(spec: &CheckSpec, env: RunEnv<'_>) -> Outcome {
             beat.watch(now);
             return crate::model::heartbeat::judge(hb, &beat, now);
         }
-        CheckKind::Plugin { program, args } => (program.as_path(), args.as_slice()),
+        CheckKind::Plugin { program, args } => (&**program, &**args),
         CheckKind::Shell { command } => {
             shell_args = plugin::shell_args(command);
             (plugin::shell_program(), &shell_args[..])

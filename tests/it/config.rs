@@ -542,9 +542,9 @@ fn plugin_check_resolves_and_has_identity_label_dest() {
     assert_eq!(ch.line, 1);
     match &ch.kind {
         CheckKind::Plugin { program, args } => {
-            assert_eq!(program, Path::new("/usr/lib/nagios/plugins/check_dummy"));
+            assert_eq!(&**program, Path::new("/usr/lib/nagios/plugins/check_dummy"));
             assert!(program.is_file());
-            assert_eq!(args, &["-w", "10", "a b"]);
+            assert_eq!(&**args, &["-w", "10", "a b"]);
         }
         other => panic!("not a plugin: {other:?}"),
     }
@@ -561,7 +561,7 @@ fn plugin_dirs_set_after_plugin_still_apply() {
     );
     let c = ok(&src);
     let program = |id: &str| match &check(&c, id).kind {
-        CheckKind::Plugin { program, .. } => program.clone(),
+        CheckKind::Plugin { program, .. } => program.to_path_buf(),
         other => panic!("not a plugin: {other:?}"),
     };
     assert_eq!(program("plugin:check_mine"), prog);
@@ -709,7 +709,7 @@ add(shell("noon"), #{ when: #{ hours: 12 } });
     let mut days: Vec<u8> = (1..=12).collect();
     days.extend(24..=30);
     assert_eq!(
-        check(&c, "shell:office").when.as_deref(),
+        check(&c, "shell:office").when(),
         Some(&When {
             hours: (9..=17).collect(),
             weekdays: vec![0, 1, 2, 3, 4],
@@ -719,7 +719,7 @@ add(shell("noon"), #{ when: #{ hours: 12 } });
         })
     );
     assert_eq!(
-        check(&c, "shell:night").when.as_deref(),
+        check(&c, "shell:night").when(),
         Some(&When {
             hours: vec![0, 1, 2, 22, 23],
             weekdays: vec![5, 6],
@@ -729,10 +729,7 @@ add(shell("noon"), #{ when: #{ hours: 12 } });
         })
     );
     assert_eq!(
-        check(&c, "shell:noon")
-            .when
-            .as_ref()
-            .map(|w| w.hours.clone()),
+        check(&c, "shell:noon").when().map(|w| w.hours.clone()),
         Some(vec![12])
     );
 
@@ -809,7 +806,7 @@ fn spec_example_with_plugins_loads() {
         "plugin:check_ping -6 -H 2001:db8::10 -w 100,20% -c 500,60% on web1",
     );
     assert_eq!(ping6.line, 23);
-    assert!(check(&c, "root exists").when.is_some());
+    assert!(check(&c, "root exists").when().is_some());
 
     let text = config::summary(&c);
     for part in [
@@ -879,7 +876,7 @@ fn fixture_dummy_declares_four_statuses() {
         let CheckKind::Plugin { program, args } = &ch.kind else {
             panic!("not a plugin: {ch:?}");
         };
-        let status = Command::new(program)
+        let status = Command::new(&**program)
             .args(args)
             .status()
             .unwrap_or_else(|e| panic!("run {}: {e}", program.display()));

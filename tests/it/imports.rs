@@ -269,7 +269,7 @@ fn massive_passive_checks_directory_imports_and_runs() {
     assert_eq!(&*first.dest, "this.is.a.hostname");
     assert!(!first.passive_host);
     let office = check(&c, "Office hours check");
-    let when = office.when.as_deref().expect("a when window");
+    let when = office.when().expect("a when window");
     assert_eq!(when.hours, (9..=17).collect::<Vec<u8>>());
     assert_eq!(when.minutes, [0]);
     assert_eq!(when.days.len(), 19);

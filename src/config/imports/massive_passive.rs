@@ -123,7 +123,7 @@ fn read_one(path: &Path, b: &Builder) -> Result<Imported, String> {
         Some(Value::Object(cron)) => {
             let (when, every) = cron_window(cron, b.keys.base_tick)
                 .map_err(|e| format!("{}: {e}", at("interval")))?;
-            opts.when = Some(when);
+            opts.more_mut().when = Some(when);
             opts.every = Some(every);
         }
         Some(v) => {
@@ -159,7 +159,7 @@ fn read_one(path: &Path, b: &Builder) -> Result<Imported, String> {
                     at("env")
                 ));
             }
-            opts.env.push((k.clone(), value));
+            opts.more_mut().env.push((k.clone(), value));
         }
     }
     match string("check_type")?.as_deref() {
@@ -174,7 +174,7 @@ fn read_one(path: &Path, b: &Builder) -> Result<Imported, String> {
     }
     if let Some(host) = string("check_hostname")? {
         opts.target_name = Some(host.clone());
-        opts.host_name = Some(host);
+        opts.more_mut().host_name = Some(host);
     }
     if let Some(v) = map.get("max_instances") {
         let n = v

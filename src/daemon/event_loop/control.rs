@@ -123,11 +123,14 @@ impl<C: Clock> Daemon<C> {
                     .filter(|t| t.subject().matches(pattern))
                     .count();
                 log::info!("silence {id} {pattern:?} by {by}: {comment}");
-                self.history.record(crate::history::Record {
-                    by: Some(by),
-                    ..crate::history::Record::new(now.wall, crate::history::Kind::Silence, "")
-                        .with_text(&format!("{id} {pattern} for {for_secs}s: {comment}"))
-                });
+                self.history.record(
+                    None,
+                    crate::history::Record {
+                        by: Some(by),
+                        ..crate::history::Record::new(now.wall, crate::history::Kind::Silence, "")
+                            .with_text(&format!("{id} {pattern} for {for_secs}s: {comment}"))
+                    },
+                );
                 Response::message(format!(
                     "silence {id}: {pattern:?} ({n} checks match now) until {}",
                     crate::clock::local_datetime(now.to_wall(until))
@@ -152,11 +155,18 @@ impl<C: Clock> Daemon<C> {
                 Some(x) => {
                     self.quiet_dirty = true;
                     log::info!("silence {id} {:?} ended by {}", x.pattern, call.user);
-                    self.history.record(crate::history::Record {
-                        by: Some(call.user.clone()),
-                        ..crate::history::Record::new(now.wall, crate::history::Kind::Unsilence, "")
+                    self.history.record(
+                        None,
+                        crate::history::Record {
+                            by: Some(call.user.clone()),
+                            ..crate::history::Record::new(
+                                now.wall,
+                                crate::history::Kind::Unsilence,
+                                "",
+                            )
                             .with_text(&format!("{id} {}", x.pattern))
-                    });
+                        },
+                    );
                     // Held Problems go out now, not at the next tick.
                     self.quiet_housekeeping(now);
                     Response::message(format!("silence {id} ({:?}) ended", x.pattern))
@@ -180,7 +190,7 @@ impl<C: Clock> Daemon<C> {
 
     /// The check `what` names (see [`crate::model::identity`]).
     pub(crate) fn find(&self, what: &str) -> Result<usize, String> {
-        if let Some(&i) = self.index.get(what) {
+        if let Some(i) = self.position(what) {
             return Ok(i);
         }
         let known: Vec<crate::model::identity::Known> = self
@@ -209,7 +219,7 @@ impl<C: Clock> Daemon<C> {
             self.running += 1;
             self.exec.start(Run {
                 spec: Arc::clone(&t.spec),
-                memory: t.memory.clone(),
+                memory: t.memory.as_deref().map(str::to_string),
                 max_output: self.cfg.max_output,
             });
         }
@@ -253,7 +263,7 @@ impl<C: Clock> Daemon<C> {
             ..crate::history::Record::new(now.wall, crate::history::Kind::Ack, &t.spec.id)
                 .with_text(comment)
         };
-        self.history.record(line);
+        self.history.record(Some(i), line);
         let t = &self.checks[i];
         let view = t.view();
         if !self.standby_quiet(i) {
@@ -300,8 +310,7 @@ impl<C: Clock> Daemon<C> {
                 let mut line = self.line(i, now);
                 // Only while the listener is on are the days worked out.
                 if listen {
-                    let t = &self.checks[i];
-                    let days = self.history.days(&t.spec.id, &starts, now.wall);
+                    let days = self.history.days(i, &starts, now.wall);
                     line.days = crate::history::availability::DayMark::of_days(&days);
                 }
                 CheckLine::pack(line)
@@ -402,7 +411,7 @@ impl<C: Clock> Daemon<C> {
             status: t.alert.last_status,
             failed_runs: t.alert.failed_runs,
             since: t.alert.outage_start.map(proto::unix_secs),
-            last_run: t.last_run.map(proto::unix_secs),
+            last_run: t.last_run().map(proto::unix_secs),
             took_ms: t.took_ms,
             output: first_line(&t.last_output),
             ack: self.quiet.acks.get(&*t.spec.id).map(|a| proto::AckView {
@@ -413,7 +422,7 @@ impl<C: Clock> Daemon<C> {
             silenced_by: self
                 .quiet
                 .silenced_by(t.subject(), now, &self.cfg.maintenance),
-            availability: self.history.availability(&t.spec.id, now.wall),
+            availability: self.history.availability(i, now.wall),
             ..Line::new(Arc::clone(&t.spec))
         }
     }

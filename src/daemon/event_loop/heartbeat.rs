@@ -29,7 +29,7 @@ impl<C: Clock> Daemon<C> {
             // "No ping since" counts from the first time it is watched,
             // across restarts.
             beat.watch(now);
-            t.memory = Some(beat.to_memory());
+            t.memory = Some(beat.to_memory().into_boxed_str());
             self.dirty = true;
         }
         let outcome = judge(hb, &beat, now);
@@ -52,7 +52,7 @@ impl<C: Clock> Daemon<C> {
         let t = &mut self.checks[i];
         let mut beat = Beat::from_memory(t.memory.as_deref());
         beat.record(ping, now);
-        t.memory = Some(beat.to_memory());
+        t.memory = Some(beat.to_memory().into_boxed_str());
         self.dirty = true;
         log::info!("{}: {kind} ping", t.spec.title());
         self.judge_beat(i);

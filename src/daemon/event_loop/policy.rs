@@ -181,7 +181,7 @@ impl<C: Clock> Daemon<C> {
                 // start and the stop stand for them: a check flapping for
                 // a year stays a few lines.
                 let line = super::history_line(&t.spec.id, x, &t.last_output);
-                self.history.record(line);
+                self.history.record(Some(i), line);
             }
         }
         if t.alert.phase == Phase::Ok && tr.is_none() {
@@ -205,7 +205,7 @@ impl<C: Clock> Daemon<C> {
                 // The outage it flaps in, if any: the span counts as that.
                 line.outage =
                     (t.alert.phase == Phase::Problem).then_some(n.transition.outage_start);
-                self.history.record(line);
+                self.history.record(Some(i), line);
                 n.count = changes;
                 n.percent = Some(percent as f32);
                 self.pending.push((i, n));
@@ -221,8 +221,10 @@ impl<C: Clock> Daemon<C> {
                     x.outage_start = now;
                 }
                 let mut n = t.notice(x);
-                self.history
-                    .record(super::history_line(&t.spec.id, &n.transition, &n.output));
+                self.history.record(
+                    Some(i),
+                    super::history_line(&t.spec.id, &n.transition, &n.output),
+                );
                 n.percent = Some(percent as f32);
                 self.pending.push((i, n));
             }
@@ -301,7 +303,7 @@ impl<C: Clock> Daemon<C> {
                 self.checks[i].set_held_by(Some(p as u32));
                 let mut line = super::history_line(&n.check_id, &n.transition, &n.output);
                 line.kind = crate::history::Kind::Unreachable;
-                self.history.record(line);
+                self.history.record(Some(i), line);
                 self.dirty = true;
                 newly_held.push((p, i));
                 continue;
@@ -519,11 +521,11 @@ impl<C: Clock> Daemon<C> {
     pub(super) fn rehold(&mut self, held: HashMap<String, String>) {
         let now = self.clock.wall();
         for (child, parent) in held {
-            let Some(&c) = self.index.get(child.as_str()) else {
+            let Some(c) = self.position(child.as_str()) else {
                 continue;
             };
-            match self.index.get(parent.as_str()) {
-                Some(&p) => self.checks[c].set_held_by(Some(p as u32)),
+            match self.position(parent.as_str()) {
+                Some(p) => self.checks[c].set_held_by(Some(p as u32)),
                 None => {
                     let t = &mut self.checks[c];
                     t.set_held_by(None);

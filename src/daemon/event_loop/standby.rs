@@ -77,13 +77,13 @@ impl<C: Clock> Daemon<C> {
                 .collect();
             crate::model::identity::find(&known, &w).ok()
         });
-        let index = &self.index;
+        let (checks, index) = (&self.checks, &self.index);
         self.standby
             .owned
-            .retain(|id| index.contains_key(id.as_str()));
+            .retain(|id| index.get(checks, id.as_str()).is_some());
         self.standby
             .left_to_peer
-            .retain(|id, _| index.contains_key(id.as_str()));
+            .retain(|id, _| index.get(checks, id.as_str()).is_some());
     }
 
     /// Whether this picomon announces check `i`'s current outage (the
@@ -110,7 +110,7 @@ impl<C: Clock> Daemon<C> {
         };
         let peer = self.checks[i].spec.id.clone();
         for id in list.iter().filter_map(|v| v.as_str()) {
-            let Some(&j) = self.index.get(id) else {
+            let Some(j) = self.position(id) else {
                 continue;
             };
             let t = &self.checks[j];
@@ -179,7 +179,7 @@ impl<C: Clock> Daemon<C> {
                 .note(&format!("taking over from {primary}"), &body, now);
         } else {
             for id in &self.standby.owned {
-                if let Some(&i) = self.index.get(id.as_str()) {
+                if let Some(i) = self.position(id.as_str()) {
                     lines.push(format!("  {}", self.checks[i].spec.title()));
                 }
             }
@@ -234,7 +234,10 @@ impl<C: Clock> Daemon<C> {
     pub(super) fn standby_drop_down_peers(&mut self) {
         let (checks, index) = (&self.checks, &self.index);
         let down = |id: &String| {
-            index.get(id.as_str()).map(|&i| checks[i].alert.phase) == Some(Phase::Problem)
+            index
+                .get(checks, id.as_str())
+                .map(|i| checks[i].alert.phase)
+                == Some(Phase::Problem)
         };
         self.standby.left_to_peer.retain(|id, peer| {
             if down(peer) {
@@ -252,8 +255,8 @@ impl<C: Clock> Daemon<C> {
         let (checks, index) = (&self.checks, &self.index);
         let failing = |id: &String| {
             index
-                .get(id.as_str())
-                .is_some_and(|&i| checks[i].alert.phase != Phase::Ok)
+                .get(checks, id.as_str())
+                .is_some_and(|i| checks[i].alert.phase != Phase::Ok)
         };
         self.standby.left_to_peer.retain(|id, _| failing(id));
         let before = self.standby.owned.len();
@@ -295,10 +298,10 @@ impl<C: Clock> Daemon<C> {
                     Saved::Owned(owned) => (false, owned),
                 };
                 self.standby.active = active && self.standby.primary.is_some();
-                let index = &self.index;
+                let (checks, index) = (&self.checks, &self.index);
                 self.standby.owned = owned
                     .into_iter()
-                    .filter(|id| index.contains_key(id.as_str()))
+                    .filter(|id| index.get(checks, id.as_str()).is_some())
                     .collect();
             }
             Err(e) => log::error!(
