@@ -151,7 +151,7 @@ pub fn escalate(what: &str, val: &Dynamic) -> Result<Vec<Escalation>, String> {
         }
         out.push(Escalation { after, to });
     }
-    out.sort_by_key(|e| e.after);
+    crate::sort::by_key(&mut out, |e| e.after);
     Ok(out)
 }
 

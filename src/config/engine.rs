@@ -228,7 +228,7 @@ pub fn function_names(engine: &Engine) -> Vec<String> {
         },
         true,
     );
-    names.sort();
+    crate::sort::ascending(&mut names);
     names.dedup();
     names
 }

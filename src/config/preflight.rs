@@ -93,7 +93,7 @@ pub fn check(cfg: &Config) -> Findings {
             ));
         }
     }
-    f.errors.sort_by_key(|e| (e.line, e.col));
+    crate::sort::by_key(&mut f.errors, |e| (e.line, e.col));
     f
 }
 
