@@ -55,6 +55,20 @@ impl Default for SystemClock {
     }
 }
 
+/// The clock the daemon's loop runs on: the system clock in the daemon,
+/// a [`ManualClock`] in `picomon simulate`. One type for both, so the
+/// executable holds one copy of the loop instead of one per clock.
+pub type SharedClock = Arc<dyn Clock>;
+
+impl<T: Clock + ?Sized> Clock for Arc<T> {
+    fn mono(&self) -> MonoMicros {
+        (**self).mono()
+    }
+    fn wall(&self) -> UnixMicros {
+        (**self).wall()
+    }
+}
+
 impl Clock for SystemClock {
     fn mono(&self) -> MonoMicros {
         self.origin.elapsed().as_micros() as u64

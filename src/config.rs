@@ -133,7 +133,7 @@ impl Config {
             .into_iter()
             .map(|(_, p)| p)
             .collect();
-        out.sort();
+        crate::sort::ascending(&mut out);
         out.dedup();
         out
     }

@@ -1,6 +1,8 @@
-//! The HTTP and TLS client pieces shared by whoever talks HTTP(S) out:
-//! probes, notification channels and passive outputs.
+//! The client pieces shared by whoever talks to the network: probes,
+//! notification channels and passive outputs. HTTP and TLS, name lookups
+//! bounded in time, and the DNS messages of the DNS probes.
 
+pub mod dns;
 pub mod http;
 pub mod resolve;
 pub mod tls;

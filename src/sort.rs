@@ -90,6 +90,47 @@ mod tests {
         assert_eq!(v, [(2, "a"), (2, "c"), (1, "b"), (1, "d"), (0, "e")]);
     }
 
+    /// Each call of the standard sort outside this file is one more copy
+    /// of it in the executable: picomon's code (its tests aside) sorts
+    /// here.
+    #[test]
+    fn picomon_sorts_only_here() {
+        fn walk(dir: &std::path::Path, files: &mut Vec<std::path::PathBuf>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    walk(&path, files);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    files.push(path);
+                }
+            }
+        }
+        let mut files = Vec::new();
+        walk(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut files,
+        );
+        let calls = [
+            ".sort()",
+            ".sort_by(",
+            ".sort_by_key(",
+            ".sort_unstable",
+            ".sort_by_cached_key(",
+        ];
+        for f in files.iter().filter(|f| !f.ends_with("src/sort.rs")) {
+            let text = std::fs::read_to_string(f).unwrap();
+            let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+            for (n, line) in code.lines().enumerate() {
+                assert!(
+                    !calls.iter().any(|c| line.contains(c)),
+                    "{}:{}: the standard sort; use crate::sort",
+                    f.display(),
+                    n + 1
+                );
+            }
+        }
+    }
+
     #[test]
     fn owned_values_move_without_copies() {
         let mut v: Vec<String> = ["pear", "apple", "fig", "apple"]

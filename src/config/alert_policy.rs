@@ -126,6 +126,9 @@ pub fn escalate(what: &str, val: &Dynamic) -> Result<Vec<Escalation>, String> {
                                 "{w}: {a:?} is not a mail address (expected user@domain or \"Name <user@domain>\") nor a contact's name"
                             ));
                         }
+                        if a.contains('@') {
+                            super::keys::ascii_domain(&w, a)?;
+                        }
                     }
                 }
                 other => {
@@ -151,7 +154,7 @@ pub fn escalate(what: &str, val: &Dynamic) -> Result<Vec<Escalation>, String> {
         }
         out.push(Escalation { after, to });
     }
-    out.sort_by_key(|e| e.after);
+    crate::sort::by_key(&mut out, |e| e.after);
     Ok(out)
 }
 

@@ -61,7 +61,7 @@ fn address(what: &str, a: &str) -> Result<(), String> {
             "{what}: {a:?} is not a mail address (expected user@domain or \"Name <user@domain>\")"
         ));
     }
-    Ok(())
+    super::keys::ascii_domain(what, a)
 }
 
 /// Reads one `contact(name, #{ ... })`.

@@ -34,6 +34,29 @@ pub const MAX_ARRAY: usize = 100_000;
 /// Most entries a map may hold.
 pub const MAX_MAP: usize = 10_000;
 
+rhai::def_package! {
+    /// Rhai's standard library as a config and a `script()` check use it:
+    /// `Engine::new`'s, without the byte arrays (blobs) and bit fields
+    /// neither has a use for (0.06 MB of the executable); time is left out
+    /// by the `no_time` feature.
+    pub ConfigPackage(lib):
+        rhai::packages::CorePackage,
+        rhai::packages::LogicPackage,
+        rhai::packages::BasicMathPackage,
+        rhai::packages::BasicArrayPackage,
+        rhai::packages::BasicMapPackage,
+        rhai::packages::MoreStringPackage
+    {}
+}
+
+/// An engine with [`ConfigPackage`] and no `print` or `debug` of its own.
+pub fn bare() -> Engine {
+    use rhai::packages::Package;
+    let mut engine = Engine::new_raw();
+    ConfigPackage::new().register_into_engine(&mut engine);
+    engine
+}
+
 /// Bytes of `print()` and `debug()` text logged per run of the config; the
 /// rest is counted and reported in one line at the end ([`Printed::finish`]),
 /// so a `print()` in a loop cannot fill the disk with log.
@@ -107,7 +130,7 @@ impl Printed {
 /// function a config may call bound to `shared`; what it prints is counted
 /// in `printed`.
 pub fn build(path: &Path, shared: &Shared, printed: &Printed) -> Engine {
-    let mut engine = Engine::new();
+    let mut engine = bare();
     engine
         .set_max_operations(MAX_OPERATIONS)
         .set_max_call_levels(32)
@@ -228,7 +251,7 @@ pub fn function_names(engine: &Engine) -> Vec<String> {
         },
         true,
     );
-    names.sort();
+    crate::sort::ascending(&mut names);
     names.dedup();
     names
 }

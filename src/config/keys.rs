@@ -676,7 +676,25 @@ fn check_address(what: &str, s: &str) -> Result<(), String> {
             "{what}: {s:?} is not a mail address (expected user@domain or \"Name <user@domain>\")"
         ));
     }
-    Ok(())
+    ascii_domain(what, s)
+}
+
+/// The domain of a mail address (or of `@domain`) must be ASCII: picomon
+/// does not convert a domain to its IDNA form, and its SMTP client does
+/// not offer a server UTF-8 addresses (SMTPUTF8).
+pub(super) fn ascii_domain(what: &str, s: &str) -> Result<(), String> {
+    let addr = match s.rsplit_once('<') {
+        Some((_, inner)) => inner.trim_end().trim_end_matches('>'),
+        None => s,
+    };
+    let domain = addr.rsplit_once('@').map_or("", |(_, d)| d.trim());
+    if domain.is_ascii() {
+        return Ok(());
+    }
+    Err(format!(
+        "{what}: {s:?}: the domain {domain:?} is not ASCII; write it in its IDNA \
+         (xn--) form, as `idn2 {domain}` prints it"
+    ))
 }
 
 /// `host[:port]`, `[v6]:port` or a bare IPv6 address; the port must be a
@@ -856,6 +874,26 @@ pub fn register(engine: &mut Engine) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mail_domain_must_be_ascii() {
+        for ok in [
+            "ann@example.org",
+            "Änne <ann@example.org>",
+            "@example.org",
+            "ann@xn--bcher-kva.de",
+        ] {
+            assert_eq!(ascii_domain("k", ok), Ok(()), "{ok}");
+        }
+        let e = ascii_domain("config.emails.to", "ann@bücher.de").unwrap_err();
+        assert_eq!(
+            e,
+            "config.emails.to: \"ann@bücher.de\": the domain \"bücher.de\" is not ASCII; \
+             write it in its IDNA (xn--) form, as `idn2 bücher.de` prints it"
+        );
+        assert!(ascii_domain("k", "Ann <ann@bücher.de>").is_err());
+        assert!(ascii_domain("k", "@bücher.de").is_err());
+    }
 
     #[test]
     fn availability_takes_a_period_and_a_local_weekday_and_time() {

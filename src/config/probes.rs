@@ -27,6 +27,11 @@ fn opts_text(map: &Map) -> String {
 
 /// A check definition around a probe.
 fn def(label: &str, dest: &str, target: &str, map: &Map, probe: impl Probe + 'static) -> CheckDef {
+    // The rest once, not once per probe type.
+    shared_def(label, dest, target, map, Arc::new(probe))
+}
+
+fn shared_def(label: &str, dest: &str, target: &str, map: &Map, probe: Arc<dyn Probe>) -> CheckDef {
     let mut identity = format!("{label}:{dest}");
     if !target.is_empty() {
         identity.push(':');
@@ -37,7 +42,7 @@ fn def(label: &str, dest: &str, target: &str, map: &Map, probe: impl Probe + 'st
         identity.push_str(&opts_text(map));
     }
     CheckDef {
-        kind: CheckKind::Probe(Arc::new(probe)),
+        kind: CheckKind::Probe(probe),
         identity,
         label: label.to_string(),
         dest: dest.to_string(),

@@ -61,7 +61,13 @@ impl ScriptProbe {
     }
 
     fn engine(&self, deadline: Deadline) -> Engine {
-        let mut e = Engine::new();
+        let mut e = super::engine::bare();
+        // Where `Engine::new` prints: the daemon's standard output.
+        e.on_print(|s| println!("{s}"));
+        e.on_debug(|s, _, pos| match pos.is_none() {
+            true => println!("{s}"),
+            false => println!("{pos:?} | {s}"),
+        });
         e.set_max_operations(self.max_operations)
             .set_max_call_levels(32)
             .set_max_expr_depths(64, 32)

@@ -119,7 +119,7 @@ fn list(
             }
         }
     }
-    out.sort_unstable();
+    crate::sort::ascending(&mut out);
     out.dedup();
     Ok(out)
 }
@@ -183,7 +183,7 @@ pub fn day_minutes(what: &str, v: &Dynamic) -> Result<Vec<u16>, String> {
             out.extend(0..b);
         }
     }
-    out.sort_unstable();
+    crate::sort::ascending(&mut out);
     out.dedup();
     Ok(out)
 }

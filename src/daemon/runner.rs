@@ -8,7 +8,7 @@ use std::time::Duration;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 
 use crate::cli::Cli;
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{Clock, SharedClock, SystemClock};
 use crate::config::Config;
 
 use crate::passive::Outputs;
@@ -30,7 +30,9 @@ pub fn run(cli: Cli, cfg: Config) -> anyhow::Result<i32> {
     let notifier = super::notifiers::make_notifier(&cfg)?;
     let outputs = Outputs::start(&cfg.outputs, &cfg.state_dir)?;
     let exec = PoolExecutor::new(cfg.workers, Arc::clone(&inbox));
-    let mut d = Daemon::new(cfg, SystemClock::new(), Box::new(exec), notifier, outputs);
+    let clock = Arc::new(SystemClock::new());
+    let shared: SharedClock = clock.clone();
+    let mut d = Daemon::new(cfg, shared, Box::new(exec), notifier, outputs);
     d.restore(saved);
     d.restore_quiet(crate::alert::quiet::load(&d.cfg().state_dir)?);
     d.restore_standby();
@@ -62,7 +64,9 @@ pub fn run(cli: Cli, cfg: Config) -> anyhow::Result<i32> {
         d.cfg().base_tick.as_secs_f64(),
         d.cfg().path.display()
     );
-    drive(&mut d, &inbox, &cli, &published, &mut http, &mut beat);
+    drive(
+        &mut d, &clock, &inbox, &cli, &published, &mut http, &mut beat,
+    );
     drop(beat);
     drop(http);
     d.shutdown();
@@ -85,7 +89,8 @@ fn forward_signals(inbox: Arc<Inbox<Event>>) -> anyhow::Result<()> {
 /// Until SIGTERM or SIGINT: sleep until the next tick or an event, take
 /// everything that arrived, then run the tick if it is due.
 fn drive(
-    d: &mut Daemon<SystemClock>,
+    d: &mut Daemon<SharedClock>,
+    clock: &SystemClock,
     inbox: &Arc<Inbox<Event>>,
     cli: &Cli,
     published: &Published,
@@ -94,7 +99,7 @@ fn drive(
 ) {
     let mut publisher = Publisher::default();
     loop {
-        let mut deadline = d.clock().instant(d.next_tick_at());
+        let mut deadline = clock.instant(d.next_tick_at());
         if let Some(at) = publisher.due {
             deadline = deadline.min(at);
         }
@@ -138,7 +143,7 @@ fn drive(
             log::error!("reload: {e:#}; no HTTP listener until the next reload");
         }
         beat.follow(&d.cfg().heartbeat, d.cfg().heartbeat_every);
-        let ticked = d.next_tick_at() <= d.clock().mono();
+        let ticked = d.next_tick_at() <= clock.mono();
         d.tick(false);
         if ticked {
             crate::health::board().publish(std::time::Instant::now(), d.health_facts().clone());
@@ -212,7 +217,7 @@ struct Publisher {
 }
 
 impl Publisher {
-    fn after_batch(&mut self, d: &Daemon<SystemClock>, board: &Published, changed: bool) {
+    fn after_batch(&mut self, d: &Daemon<SharedClock>, board: &Published, changed: bool) {
         if !board.wanted() {
             if board.holds_one() {
                 board.put(None);
@@ -249,7 +254,7 @@ impl Publisher {
 
 /// A control request: `reload` reads the config here; the rest is the
 /// loop's.
-fn control(d: &mut Daemon<SystemClock>, cli: &Cli, call: Call, published: &Published) {
+fn control(d: &mut Daemon<SharedClock>, cli: &Cli, call: Call, published: &Published) {
     if call.request != Request::Reload {
         d.control(call);
         return;
@@ -279,7 +284,7 @@ fn print_dump(text: &str) {
 /// SIGHUP and `picomon reload`: a broken config keeps the old one running
 /// (the error is `FILE:LINE:COL: message`); a valid one is swapped in,
 /// unchanged checks keep their state.
-fn reload(d: &mut Daemon<SystemClock>, cli: &Cli) -> Result<Reloaded, String> {
+fn reload(d: &mut Daemon<SharedClock>, cli: &Cli) -> Result<Reloaded, String> {
     let cfg = match super::load_to_run(cli).and_then(|cfg| {
         crate::config::same_state_dir(d.cfg(), &cfg)?;
         Ok(cfg)

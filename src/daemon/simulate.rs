@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!  TIMELINE --parse--> events (time, what) ----------------------.
-//!  config --> Daemon<ManualClock> + ManualExecutor + MailNotifier::capturing
+//!  config --> Daemon (on a ManualClock) + ManualExecutor + MailNotifier::capturing
 //!             (+ Channels::capturing: every channel's post, formatted)
 //!             each step: the clock to the next tick or event; events applied
 //!             (a check's scripted status, ack/silence/unsilence as control
@@ -25,10 +25,11 @@
 //! like `0s`, `20s`, `2m`, `1h30m`; a CHECK with spaces in double quotes.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::clock::{hms, Clock, ManualClock};
+use crate::clock::{hms, Clock, ManualClock, SharedClock};
 use crate::config::Config;
 use crate::control::protocol::Request;
 use crate::control::Call;
@@ -311,13 +312,10 @@ pub fn simulate(
         ),
     };
     let outputs = Outputs::start(&[], &scratch.0)?;
-    let mut d = Daemon::new(
-        cfg,
-        clock.clone(),
-        Box::new(exec.clone()),
-        notifier,
-        outputs,
-    );
+    // The daemon's own clock type (one copy of the loop): this one is
+    // moved by hand, through `clock`.
+    let shared: SharedClock = Arc::new(clock.clone());
+    let mut d = Daemon::new(cfg, shared, Box::new(exec.clone()), notifier, outputs);
     // Every check the story names must be one of the config's.
     for e in events {
         if let Action::Status { check, .. } | Action::Ack { check, .. } = &e.action {

@@ -63,7 +63,7 @@ pub fn files(state_dir: &Path) -> io::Result<Vec<(PathBuf, u64)>> {
             out.push((e.path(), e.metadata()?.len()));
         }
     }
-    out.sort();
+    crate::sort::ascending(&mut out);
     Ok(out)
 }
 

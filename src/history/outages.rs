@@ -153,7 +153,7 @@ impl Builder {
             o.duration = (now - o.start_micros).max(0) as f64 / 1e6;
             all.push(o);
         }
-        all.sort_by(|a, b| {
+        crate::sort::by(&mut all, |a, b| {
             b.start_micros
                 .cmp(&a.start_micros)
                 .then_with(|| a.check.cmp(&b.check))

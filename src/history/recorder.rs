@@ -104,7 +104,7 @@ impl Recorder {
         let result = (|| {
             if self.journal.open_for(r.at)? {
                 let mut seen: Vec<&(Arc<str>, Compact)> = self.checks.iter().collect();
-                seen.sort_by(|a, b| a.0.cmp(&b.0));
+                crate::sort::by(&mut seen, |a, b| a.0.cmp(&b.0));
                 for (id, s) in seen {
                     if **id == *r.check && r.kind == Kind::Seen {
                         continue;

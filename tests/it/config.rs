@@ -1068,6 +1068,42 @@ fn the_readme_first_config_passes_check_config() {
     assert!(stdout.contains("site on web1"), "{stdout}");
 }
 
+/// A mail domain outside ASCII is refused where it is set, with its
+/// xn-- form as the fix: picomon sends domains as they are written.
+#[test]
+fn check_config_names_a_mail_domain_outside_ascii_and_the_fix() {
+    let sb = crate::support::Sandbox::new();
+    let file = sb.path("main.rhai");
+    for (line, key) in [
+        (
+            r#"config.emails.to = ["ops@bücher.example"];"#,
+            "config.emails.to",
+        ),
+        (
+            r#"contact("ops", #{ to: ["Ops <ops@bücher.example>"] });"#,
+            "contact \"ops\": to",
+        ),
+    ] {
+        std::fs::write(&file, format!("{line}\n")).unwrap();
+        let out = sb.run(&["-c", file.to_str().unwrap(), "--check-config"]);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.status.success(), "{text}");
+        for part in [
+            "main.rhai:1:",
+            key,
+            "the domain \"bücher.example\" is not ASCII",
+            "xn--",
+            "idn2 bücher.example",
+        ] {
+            assert!(text.contains(part), "{part:?} missing: {text}");
+        }
+    }
+}
+
 #[test]
 fn readme_key_tables_match_the_declared_keys() {
     // The key tables live in the guide, the mail settings with the mail.

@@ -156,6 +156,16 @@ fn debian_package_installs_works_and_purges_without_a_trace() {
         depends.split(',').all(|d| d.trim().starts_with("libc6")),
         "depends on more than libc: {depends}"
     );
+    // dpkg-shlibdeps sees the glibc versions of imported symbols only; the
+    // packed relocations' GLIBC_ABI_DT_RELR (glibc 2.36, build.rs) has none,
+    // and Cargo.toml names it.
+    let needs = ok(Command::new("objdump").arg("-p").arg(picomon_bin()));
+    if needs.contains("GLIBC_ABI_DT_RELR") {
+        assert!(
+            depends.contains("libc6 (>= 2.36)"),
+            "picomon needs GLIBC_ABI_DT_RELR, the package does not ask for glibc 2.36: {depends}"
+        );
+    }
     assert!(
         control.contains("Recommends: monitoring-plugins"),
         "{control}"

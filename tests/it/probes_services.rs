@@ -396,6 +396,11 @@ fn dns_zone_bad_options() {
     );
     let e = eval_def(&h, r#"dns_zone("example.test", #{ ip_version: 5 })"#).unwrap_err();
     assert!(e.contains("neither 4 nor 6"), "{e}");
+    let e = eval_def(&h, r#"dns_zone("exa mple.test")"#).unwrap_err();
+    assert!(
+        e.contains("is not a domain name") && e.contains("\"exa mple\""),
+        "{e}"
+    );
     let d = def(&h, r#"dns_zone("example.test")"#);
     assert_eq!(d.identity, "dns_zone:example.test");
 }

@@ -70,7 +70,7 @@ pub(super) fn read(dir: &Path, b: &Builder) -> Result<Vec<Imported>, String> {
             !name.starts_with('.') && !name.ends_with('~')
         })
         .collect();
-    files.sort();
+    crate::sort::ascending(&mut files);
     files.iter().map(|f| read_one(f, b)).collect()
 }
 

@@ -4,14 +4,13 @@
 //! write it.
 
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
 
-use hickory_proto::rr::{Name, RecordType};
 use regex_lite::Regex;
 
 use crate::config::options::{check_port, err, Opts, RhaiResult};
 use crate::model::{Host, Status};
+use crate::net::dns::{Name, RecordType};
 use crate::run::probe::dns::DnsProbe;
 use crate::run::probe::dns_zone::{parse_server, DnsZoneProbe};
 use crate::run::probe::http::{Expect, HttpProbe};
@@ -323,10 +322,7 @@ pub fn openvpn(h: &Host, family: Family, o: &Opts) -> RhaiResult<OpenVpnProbe> {
 
 /// Parses a domain name as the user wrote it.
 fn parse_name(probe: &str, key: &str, s: &str) -> RhaiResult<Name> {
-    let mut n = Name::from_ascii(s)
-        .map_err(|e| err(format!("{probe}: {key} {s:?} is not a domain name: {e}")))?;
-    n.set_fqdn(true);
-    Ok(n)
+    Name::parse(s).map_err(|e| err(format!("{probe}: {key} {s:?} is not a domain name: {e}")))
 }
 
 /// The options of `dns4/6(h, #{ name, ... })`.
@@ -343,15 +339,12 @@ pub fn dns(h: &Host, family: Family, o: &Opts) -> RhaiResult<DnsProbe> {
     })?;
     let rtype = match o.string("type", "\"AAAA\"")? {
         None => RecordType::A,
-        Some(t) => RecordType::from_str(&t.to_ascii_uppercase())
-            .ok()
-            .filter(|r| !matches!(r, RecordType::Unknown(_)))
-            .ok_or_else(|| {
-                o.bad(
-                    "type",
-                    format!("{t:?} is not a DNS record type (A, AAAA, MX, NS, SOA, TXT, ...)"),
-                )
-            })?,
+        Some(t) => RecordType::parse(&t).ok_or_else(|| {
+            o.bad(
+                "type",
+                format!("{t:?} is not a DNS record type (A, AAAA, MX, NS, SOA, TXT, ...)"),
+            )
+        })?,
     };
     Ok(DnsProbe {
         addr: family.addr_of(h),

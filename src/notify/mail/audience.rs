@@ -27,7 +27,7 @@ pub struct Plan {
 /// `digest_over(g)`: more notices than this for `g` make one digest.
 pub fn plan(groups_of: &[Vec<Group>], digest_over: impl Fn(Group) -> usize) -> Plan {
     let mut all: Vec<Group> = groups_of.iter().flatten().copied().collect();
-    all.sort();
+    crate::sort::ascending(&mut all);
     all.dedup();
     let mut out = Plan::default();
     let mut digested = Vec::new();

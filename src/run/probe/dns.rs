@@ -1,15 +1,14 @@
 //! `dns4/dns6(h, opts)`: ask the host's DNS server for `name` (`type` A by
 //! default); NOERROR is required, `expect` an answer. Messages are built and
-//! parsed with hickory-proto and sent on a plain std UDP socket: no async
-//! runtime for one question. [`query`] is shared with `dns_zone`.
+//! read by `net::dns` and sent on a plain std UDP socket (TCP when the
+//! answer is truncated). [`query`] is shared with `dns_zone`.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
-use hickory_proto::rr::{Name, RecordType};
+use crate::net::dns::{self, Message, Name, Rcode, RecordType};
 
 use super::range::Thresholds;
 use super::socket::{self, Deadline, Family};
@@ -24,7 +23,7 @@ fn query_id() -> u16 {
 }
 
 /// Asks `server` one question over UDP within the deadline; the answer
-/// must carry our id and question. Errors are ready for a message.
+/// must carry our id. Errors are ready for a message.
 pub fn query(
     server: SocketAddr,
     name: &Name,
@@ -33,21 +32,16 @@ pub fn query(
     deadline: &Deadline,
 ) -> Result<Message, String> {
     let id = query_id();
-    let mut msg = Message::new(id, MessageType::Query, OpCode::Query);
-    msg.metadata.recursion_desired = recursion;
-    msg.add_query(Query::query(name.clone(), rtype));
-    let bytes = msg
-        .to_vec()
-        .map_err(|e| format!("cannot encode the query: {e}"))?;
+    let bytes = dns::query(id, name, rtype, recursion);
     let sock = socket::udp_send(server, &bytes)?;
     let mut buf = vec![0u8; 4096];
     loop {
         let n = socket::udp_recv(&sock, &mut buf, server, "no DNS server there", deadline)?;
-        let Ok(answer) = Message::from_vec(&buf[..n]) else {
+        let Ok(answer) = Message::parse(&buf[..n]) else {
             continue; // garbage or a stray datagram: keep waiting
         };
-        if answer.metadata.id == id && answer.metadata.message_type == MessageType::Response {
-            if answer.metadata.truncation {
+        if answer.id == id && answer.response {
+            if answer.truncated {
                 return query_tcp(server, &bytes, id, deadline);
             }
             return Ok(answer);
@@ -77,14 +71,14 @@ fn query_tcp(
     }
     let len = usize::from(u16::from_be_bytes([got[0], got[1]]));
     let answer =
-        Message::from_vec(&got[2..2 + len]).map_err(|e| format!("{what}: bad answer: {e}"))?;
-    if answer.metadata.id != id {
+        Message::parse(&got[2..2 + len]).map_err(|e| format!("{what}: bad answer: {e}"))?;
+    if answer.id != id {
         return Err(format!("{what}: answer to another question"));
     }
     Ok(answer)
 }
 
-/// The answer records of `msg` as `TYPE data` texts.
+/// The data of the answer records of `msg`, as in a zone file.
 pub fn answer_texts(msg: &Message) -> Vec<String> {
     msg.answers.iter().map(|r| r.data.to_string()).collect()
 }
@@ -105,10 +99,10 @@ impl DnsProbe {
     fn ask(&self, deadline: &Deadline) -> Result<(Status, String), String> {
         let server = socket::resolve(&self.addr, self.port, self.family, deadline)?[0];
         let msg = query(server, &self.name, self.rtype, self.recurse, deadline)?;
-        if msg.metadata.response_code != ResponseCode::NoError {
+        if msg.rcode != Rcode::NO_ERROR {
             return Err(format!(
                 "{} {} at {server}: {}",
-                self.name, self.rtype, msg.metadata.response_code
+                self.name, self.rtype, msg.rcode
             ));
         }
         let answers = answer_texts(&msg);

@@ -8,14 +8,12 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use hickory_proto::op::{Message, ResponseCode};
-use hickory_proto::rr::{Name, RData, RecordType};
-
 use super::dns::query;
 use super::range::fmt_num;
 use super::socket::Deadline;
 use super::{perf, Report};
 use crate::model::{Outcome, Probe, Status};
+use crate::net::dns::{Message, Name, RData, Rcode, RecordType};
 
 #[derive(Debug)]
 pub struct DnsZoneProbe {
@@ -50,17 +48,14 @@ impl DnsZoneProbe {
     ) -> Result<Vec<(Name, Vec<IpAddr>)>, String> {
         let msg = query(resolver, &self.zone, RecordType::NS, true, deadline)
             .map_err(|e| format!("NS of {}: {e}", self.zone))?;
-        if msg.metadata.response_code != ResponseCode::NoError {
-            return Err(format!(
-                "NS of {} at {resolver}: {}",
-                self.zone, msg.metadata.response_code
-            ));
+        if msg.rcode != Rcode::NO_ERROR {
+            return Err(format!("NS of {} at {resolver}: {}", self.zone, msg.rcode));
         }
         let mut servers: Vec<(Name, Vec<IpAddr>)> = msg
             .answers
             .iter()
             .filter_map(|r| match &r.data {
-                RData::NS(ns) => Some((ns.0.clone(), Vec::new())),
+                RData::Ns(ns) => Some((ns.clone(), Vec::new())),
                 _ => None,
             })
             .collect();
@@ -92,8 +87,8 @@ fn glue(msg: &Message, name: &Name) -> Vec<IpAddr> {
         .chain(&msg.answers)
         .filter(|r| &r.name == name)
         .filter_map(|r| match &r.data {
-            RData::A(a) => Some(IpAddr::V4(a.0)),
-            RData::AAAA(a) => Some(IpAddr::V6(a.0)),
+            RData::A(a) => Some(IpAddr::V4(*a)),
+            RData::Aaaa(a) => Some(IpAddr::V6(*a)),
             _ => None,
         })
         .collect()
@@ -114,16 +109,16 @@ fn lookup(
 /// One server's answer: its SOA serial, or why there is none.
 fn ask_soa(zone: &Name, server: SocketAddr, deadline: &Deadline) -> Result<u32, String> {
     let msg = query(server, zone, RecordType::SOA, false, deadline)?;
-    if msg.metadata.response_code != ResponseCode::NoError {
-        return Err(format!("answered {}", msg.metadata.response_code));
+    if msg.rcode != Rcode::NO_ERROR {
+        return Err(format!("answered {}", msg.rcode));
     }
-    if !msg.metadata.authoritative {
+    if !msg.authoritative {
         return Err("answered, but not authoritatively (lame delegation)".into());
     }
     msg.answers
         .iter()
         .find_map(|r| match &r.data {
-            RData::SOA(soa) => Some(soa.serial),
+            RData::Soa(soa) => Some(soa.serial),
             _ => None,
         })
         .ok_or_else(|| "answered without an SOA record".into())
