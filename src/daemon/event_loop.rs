@@ -51,6 +51,10 @@ struct Tracked {
     flap: crate::alert::flap::FlapHistory,
     /// What the check's probe remembered after its last run.
     memory: Option<Box<str>>,
+    /// Its last run durations for the status page, while `config.listen`
+    /// is set: boxed on its own, so that a listener does not make every
+    /// check allocate `extra`.
+    recent: Option<Box<crate::web::Recent>>,
     /// What few checks need at a time (held dependents, reminders):
     /// one pointer for all, `None` for most.
     extra: Option<Box<Extra>>,
@@ -67,9 +71,6 @@ struct Extra {
     /// Reminders and escalation of the current outage (in PROBLEM, for
     /// checks that have either).
     nag: Option<crate::alert::remind::Nag>,
-    /// Recent run durations, for the status page: only while
-    /// `config.listen` is set.
-    recent: Option<crate::web::Recent>,
     /// Contacts whose Problem of the current outage waits for their
     /// hours (names).
     waiting: Vec<String>,
@@ -86,6 +87,7 @@ impl Tracked {
             took_ms: None,
             flap: crate::alert::flap::FlapHistory::default(),
             memory: None,
+            recent: None,
             extra: None,
         }
     }

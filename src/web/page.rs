@@ -481,7 +481,7 @@ mod tests {
         for ms in [100, 300, 200] {
             crate::web::Recent::record(&mut ring, true, std::time::Duration::from_millis(ms));
         }
-        s.recent = vec![ring.unwrap(); checks.len()];
+        s.recent = vec![*ring.unwrap(); checks.len()];
         s.refresh = std::time::Duration::from_secs(30);
         render(&s)
     }

@@ -22,8 +22,8 @@ const FLOOR_SECS: f64 = 0.001;
 const STEPS_PER_DOUBLING: f64 = 10.0;
 
 /// A check's last [`RECENT`] run durations, a byte each. Kept only while
-/// `config.listen` is set, in the part of a check's state that most checks
-/// do not allocate.
+/// `config.listen` is set, boxed beside the check's state: a pointer when
+/// the listener is off.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Recent {
     codes: [u8; RECENT],
@@ -34,12 +34,12 @@ pub struct Recent {
 impl Recent {
     /// Notes a run's duration in `slot`: creates the ring when `keep`,
     /// drops it when not.
-    pub fn record(slot: &mut Option<Recent>, keep: bool, d: Duration) {
+    pub fn record(slot: &mut Option<Box<Recent>>, keep: bool, d: Duration) {
         if !keep {
             *slot = None;
             return;
         }
-        slot.get_or_insert_with(Recent::default).push(d);
+        slot.get_or_insert_with(Box::default).push(d);
     }
 
     fn push(&mut self, d: Duration) {

@@ -53,15 +53,13 @@ impl Tracked {
 
     /// The durations of its last runs, while `config.listen` is set.
     pub(super) fn recent(&self) -> Option<&crate::web::Recent> {
-        self.extra.as_ref().and_then(|e| e.recent.as_ref())
+        self.recent.as_deref()
     }
 
     /// Notes a run's duration for the status page when `keep` (the
     /// listener is on); forgets them when not.
     pub(super) fn record_duration(&mut self, keep: bool, d: std::time::Duration) {
-        if keep || self.recent().is_some() {
-            self.edit_extra(|e| crate::web::Recent::record(&mut e.recent, keep, d));
-        }
+        crate::web::Recent::record(&mut self.recent, keep, d);
     }
 
     /// Contacts whose Problem of the current outage waits for their hours.
@@ -77,7 +75,7 @@ impl Tracked {
     pub(super) fn edit_extra(&mut self, f: impl FnOnce(&mut super::Extra)) {
         let mut e = self.extra.take().unwrap_or_default();
         f(&mut e);
-        if e.held_by.is_some() || e.nag.is_some() || e.recent.is_some() || !e.waiting.is_empty() {
+        if e.held_by.is_some() || e.nag.is_some() || !e.waiting.is_empty() {
             self.extra = Some(e);
         }
     }
