@@ -165,8 +165,10 @@ def daemon_rows(ctx, table, ls, n):
         "10.4",
         f"{mib(after['private'])} MiB private {KEEP_S + 5} s after, {mib(idle['private'])} before "
         f"({grew * 100:+.1f} %); {mib(held['private'])} MiB right after (the readers' snapshot kept)",
-        "within 5 % of before",
-        PASS if abs(grew) <= 0.05 else MISS,
+        "at most 5 % above before",
+        # Less than before is no miss: what the readers allocated was given
+        # back, and with it what start-up had left (see BENCHMARKS.md).
+        PASS if grew <= 0.05 else MISS,
     )
     mid = median(scrapes)
     table.set(
