@@ -501,11 +501,16 @@ fn build_config(path: &Path, b: &mut builder::Builder) -> Result<Config, ConfigE
         },
         outputs: k.outputs.clone(),
         notify: k.notify.clone(),
-        notify_picks: b
-            .checks
-            .iter()
-            .filter_map(|p| Some((p.id.clone(), p.opts.more().notify.clone()?)))
-            .collect(),
+        // Inserted one by one: collecting into a map builds a sort of its own.
+        notify_picks: {
+            let mut picks = std::collections::BTreeMap::new();
+            for p in &b.checks {
+                if let Some(notify) = &p.opts.more().notify {
+                    picks.insert(p.id.clone(), notify.clone());
+                }
+            }
+            picks
+        },
         result_dir: (!k.result_dir.is_empty()).then(|| PathBuf::from(&k.result_dir)),
         control_group: (!k.control_group.is_empty()).then(|| k.control_group.clone()),
         // Validated when set.

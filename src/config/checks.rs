@@ -243,11 +243,11 @@ fn add_bulk(
         })?,
     };
     let names: Vec<&str> = ctors.iter().map(|c| c.fn_name()).collect();
-    let common: Map = probe
-        .iter()
-        .filter(|(k, _)| !names.contains(&k.as_str()))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    // Inserted one by one: collecting into a map builds a sort of its own.
+    let mut common = Map::new();
+    for (k, v) in probe.iter().filter(|(k, _)| !names.contains(&k.as_str())) {
+        common.insert(k.clone(), v.clone());
+    }
     let mut defs = Vec::new();
     for ctor in &ctors {
         let mut own = common.clone();

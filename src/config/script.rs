@@ -179,7 +179,13 @@ fn to_json(v: &Dynamic) -> serde_json::Value {
         return Value::Array(a.iter().map(to_json).collect());
     }
     if let Some(m) = v.read_lock::<Map>() {
-        return Value::Object(m.iter().map(|(k, x)| (k.to_string(), to_json(x))).collect());
+        // Inserted one by one: collecting into a map builds a sort of its
+        // own for the entries (several KiB).
+        let mut object = serde_json::Map::new();
+        for (k, x) in m.iter() {
+            object.insert(k.to_string(), to_json(x));
+        }
+        return Value::Object(object);
     }
     Value::String(v.to_string())
 }

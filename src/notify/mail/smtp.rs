@@ -279,6 +279,7 @@ impl Smtp {
             SmtpError::from_lettre(server, stage, e, self.tls)
         };
         let params = || {
+            crate::net::tls::install_default();
             let mut b = TlsParameters::builder(server.host.clone());
             for r in &self.roots {
                 b = b.add_root_certificate(r.clone());

@@ -202,7 +202,7 @@ fn is_ca_as_end_entity(e: &rustls::Error) -> bool {
 }
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    Arc::new(crate::net::tls::provider())
 }
 
 /// A client config whose verifier follows `opts` and records what it saw.
