@@ -8,8 +8,11 @@
 //! brackets, braces, strings and comments), so top-level variables carry
 //! over in the run's scope and positions stay true (a piece is compiled
 //! after as many empty lines as precede it). A script that defines
-//! functions (callable before their definition), returns, or uses a
-//! backtick or raw string is not cut: the whole is compiled at once.
+//! functions (callable before their definition), returns, has a `|`
+//! (a closure lives in the compiled piece that made it: one kept in a
+//! variable would be lost with its piece; `||` and `|` are refused alike),
+//! or uses a backtick or raw string is not cut: the whole is compiled at
+//! once.
 
 /// The pieces of `source`, each at least `size` bytes but the last;
 /// `None` when it is to be compiled whole (it is smaller than two
@@ -37,7 +40,7 @@ pub fn cut(source: &str, size: usize) -> Option<Vec<&str>> {
                 i = quote_end(bytes, i)?;
                 continue;
             }
-            b'`' => return None,
+            b'`' | b'|' => return None,
             b'#' if matches!(bytes.get(i + 1), Some(b'"' | b'#')) => return None,
             b'(' | b'[' | b'{' => depth += 1,
             b')' | b']' | b'}' => {
@@ -158,6 +161,8 @@ mod tests {
         for bad in [
             "fn f() { 1 }",
             "return;",
+            "let f = |x| x + 1;",
+            "let t = a || b;",
             "let s = `x ${a}`;",
             "let r = #\"raw\"#;",
             "let open = [1,",
@@ -180,8 +185,9 @@ mod run_tests {
     /// defines is there in the last, and positions are the file's.
     #[test]
     fn a_large_config_runs_in_pieces_as_it_would_whole() {
-        let mut src =
-            String::from("let lo = host(\"lo\", #{ ipv4: \"127.0.0.1\" });\nlet n = 0;\n");
+        let mut src = String::from(
+            "let lo = host(\"lo\", #{ ipv4: \"127.0.0.1\" });\nlet n = 0;\nlet next = 1;\n",
+        );
         let count = 12_000;
         for i in 0..count {
             src.push_str(&format!(
@@ -191,16 +197,41 @@ mod run_tests {
         }
         assert!(super::cut(&src, super::super::PIECE).is_some_and(|p| p.len() >= 2));
         let path = Path::new("big.rhai");
-        let tail = "if n != 12000 { throw \"lost count\" }\nconfig.workers = 3;\n";
+        let tail = "if n != 12000 { throw \"lost count\" }\nconfig.workers = next + 2;\n";
         let cfg = crate::config::load_str(path, &format!("{src}{tail}")).unwrap();
         assert_eq!(cfg.checks.len(), count);
         assert_eq!(cfg.workers, 3);
         let last = cfg.checks.last().unwrap();
         assert_eq!(&*last.id, "check number 11999");
-        assert_eq!(last.line as usize, count + 2);
+        assert_eq!(last.line as usize, count + 3);
         let e = crate::config::load_str(path, &format!("{src}let x = nohost;\n")).unwrap_err();
-        assert_eq!((e.line, e.col), (count + 3, 9), "{e}");
+        assert_eq!((e.line, e.col), (count + 4, 9), "{e}");
         let e = crate::config::load_str(path, &format!("{src}let x = (;\n")).unwrap_err();
-        assert_eq!(e.line, count + 3, "{e}");
+        assert_eq!(e.line, count + 4, "{e}");
+    }
+}
+
+#[cfg(test)]
+mod closure_tests {
+    use std::path::Path;
+
+    /// A closure kept in a variable is called far below where it was
+    /// made: such a config is compiled whole, and loads.
+    #[test]
+    fn a_closure_kept_in_a_variable_survives_a_large_config() {
+        let mut src = String::from(
+            "let lo = host(\"lo\", #{ ipv4: \"127.0.0.1\" });\nlet next = |x| x + 1;\n",
+        );
+        for i in 0..12_000 {
+            src.push_str(&format!(
+                "add(tcp(lo, {}), #{{ name: \"check number {i}\" }});\n",
+                9000 + i % 100
+            ));
+        }
+        src.push_str("config.workers = next.call(2);\n");
+        assert!(src.len() >= 2 * super::super::PIECE);
+        let cfg = crate::config::load_str(Path::new("big.rhai"), &src).unwrap();
+        assert_eq!(cfg.workers, 3);
+        assert_eq!(cfg.checks.len(), 12_000);
     }
 }
