@@ -208,7 +208,7 @@ impl Config {
     pub fn max_timeout(&self) -> Duration {
         self.checks
             .iter()
-            .map(|c| c.timeout)
+            .map(|c| c.timeout())
             .max()
             .unwrap_or(Duration::ZERO)
     }

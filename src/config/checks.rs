@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, NativeCallContext};
 
-use crate::model::{CheckDef, CheckKind, CheckSpec, Extras, Host};
+use crate::model::{Argv, CheckDef, CheckKind, CheckSpec, Extras, Host};
 
 use super::builder::{Builder, CheckOpts, PendingCheck, Shared};
 use super::value::{self as v, describe, unknown};
@@ -119,7 +119,9 @@ pub fn register(engine: &mut Engine, shared: &Shared) {
         let command = v::non_empty("shell(command)", &cmd).map_err(rt)?;
         Ok(CheckDef {
             identity: format!("shell:{command}"),
-            kind: CheckKind::Shell { command },
+            kind: CheckKind::Shell {
+                command: command.into(),
+            },
             label: "shell".into(),
             dest: s.with(|b| b.hostname.clone()),
         })
@@ -460,10 +462,10 @@ pub(super) fn make_plugin(
         identity.push_str(&quote_arg(a));
     }
     Ok(CheckDef {
-        kind: CheckKind::Plugin {
+        kind: CheckKind::Plugin(Box::new(Argv {
             program: PathBuf::from(&name).into_boxed_path(),
             args: args.into_boxed_slice(),
-        },
+        })),
         identity,
         label,
         dest: hostname,
@@ -754,11 +756,14 @@ pub fn finish(b: &Builder, noise: Vec<Option<Box<crate::model::AlertPolicy>>>) -
                 n => n as u64,
             };
             let kind = match &p.def.kind {
-                CheckKind::Plugin { program, args } => CheckKind::Plugin {
-                    program: crate::run::plugin::resolve(&program.to_string_lossy(), &plugin_dirs)
-                        .into_boxed_path(),
-                    args: args.clone(),
-                },
+                CheckKind::Plugin(argv) => CheckKind::Plugin(Box::new(Argv {
+                    program: crate::run::plugin::resolve(
+                        &argv.program.to_string_lossy(),
+                        &plugin_dirs,
+                    )
+                    .into_boxed_path(),
+                    args: argv.args.clone(),
+                })),
                 // Shared already (see `push`).
                 other => other.clone(),
             };
@@ -778,7 +783,9 @@ pub fn finish(b: &Builder, noise: Vec<Option<Box<crate::model::AlertPolicy>>>) -
                 every: every as u32,
                 error_every: error_every as u32,
                 retry: o.retry.unwrap_or(k.default_retry as u32),
-                timeout: Duration::from_secs_f64(o.timeout.unwrap_or(k.default_timeout)),
+                timeout_ms: CheckSpec::timeout_ms(Duration::from_secs_f64(
+                    o.timeout.unwrap_or(k.default_timeout),
+                )),
                 extras: Extras {
                     env: o.more().env.clone(),
                     cwd: o.more().cwd.as_ref().map(PathBuf::from),

@@ -74,7 +74,8 @@ pub fn check(cfg: &Config) -> Findings {
     // (10,000 checks of one plugin were 20,000 system calls).
     let mut looked: HashMap<&Path, Option<String>> = HashMap::new();
     for c in &cfg.checks {
-        if let CheckKind::Plugin { program, .. } = &c.kind {
+        if let CheckKind::Plugin(argv) = &c.kind {
+            let program = &argv.program;
             let why = looked
                 .entry(&**program)
                 .or_insert_with(|| not_runnable(program, &cfg.plugin_dirs));

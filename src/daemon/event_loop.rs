@@ -51,10 +51,6 @@ struct Tracked {
     flap: crate::alert::flap::FlapHistory,
     /// What the check's probe remembered after its last run.
     memory: Option<Box<str>>,
-    /// Its last run durations for the status page, while `config.listen`
-    /// is set: boxed on its own, so that a listener does not make every
-    /// check allocate `extra`.
-    recent: Option<Box<crate::web::Recent>>,
     /// What few checks need at a time (held dependents, reminders):
     /// one pointer for all, `None` for most.
     extra: Option<Box<Extra>>,
@@ -87,7 +83,6 @@ impl Tracked {
             took_ms: None,
             flap: crate::alert::flap::FlapHistory::default(),
             memory: None,
-            recent: None,
             extra: None,
         }
     }
@@ -233,6 +228,11 @@ pub struct Daemon<C: Clock> {
     /// The config without its checks (the daemon keeps them once, below).
     cfg: Config,
     checks: Vec<Tracked>,
+    /// The last run durations of each check for the status page, in the
+    /// order of `checks`, while `config.listen` is set; empty without a
+    /// listener. One allocation for all (a ring each would cost its
+    /// allocator's overhead and a pointer more per check).
+    recent: Vec<crate::web::Recent>,
     index: index::Index,
     clock: C,
     /// The scale durations are measured on (see [`Timeline`]).
@@ -351,6 +351,7 @@ impl<C: Clock> Daemon<C> {
             ticker: Ticker::new(clock.mono(), tick_micros(&cfg)),
             next_tick: 0,
             checks: Vec::new(),
+            recent: Vec::new(),
             index: index::Index::default(),
             timeline: Timeline::start(&clock),
             offset_seen: 0,
@@ -384,7 +385,7 @@ impl<C: Clock> Daemon<C> {
             said: Said::default(),
             cfg,
         };
-        d.install(specs, HashMap::new());
+        d.install(specs, HashMap::new(), HashMap::new());
         d
     }
 
@@ -481,16 +482,25 @@ impl<C: Clock> Daemon<C> {
 
     /// Replaces the checks, keeping the state of those whose identity is
     /// unchanged.
-    fn install(&mut self, specs: Vec<CheckSpec>, mut old: HashMap<Arc<str>, Tracked>) {
-        let listening = self.cfg.listen.is_some();
+    fn install(
+        &mut self,
+        specs: Vec<CheckSpec>,
+        mut old: HashMap<Arc<str>, Tracked>,
+        mut old_recent: HashMap<Arc<str>, crate::web::Recent>,
+    ) {
+        self.recent = Vec::new();
+        if self.cfg.listen.is_some() {
+            self.recent = specs
+                .iter()
+                .map(|s| old_recent.remove(&*s.id).unwrap_or_default())
+                .collect();
+        }
+        drop(old_recent);
         self.checks = specs
             .into_iter()
             .map(|spec| match old.remove(&*spec.id) {
                 Some(mut t) => {
                     t.spec = Arc::new(spec);
-                    if !listening {
-                        t.record_duration(false, std::time::Duration::ZERO);
-                    }
                     t
                 }
                 None => Tracked::new(spec),
@@ -780,7 +790,6 @@ impl<C: Clock> Daemon<C> {
             return;
         };
         let now = self.clock.wall();
-        let listening = self.cfg.listen.is_some();
         let t = &mut self.checks[i];
         if t.sched.running {
             let im = &mut self.immediate;
@@ -807,7 +816,9 @@ impl<C: Clock> Daemon<C> {
                 .unwrap_or(u32::MAX)
                 .max(1),
         );
-        t.record_duration(listening, outcome.duration);
+        if let Some(r) = self.recent.get_mut(i) {
+            r.push(outcome.duration);
+        }
         if let Some(calls) = self.waiting.remove(id) {
             let line = super::once::result_line(outcome.status, &t.spec.title(), &outcome.summary);
             for call in calls {
@@ -1038,6 +1049,12 @@ impl<C: Clock> Daemon<C> {
         // Pending transitions name positions in the old check list.
         self.flush();
         let held = self.held_ids();
+        let old_recent: HashMap<Arc<str>, crate::web::Recent> = self
+            .checks
+            .iter()
+            .zip(std::mem::take(&mut self.recent))
+            .map(|(t, r)| (t.spec.id.clone(), r))
+            .collect();
         let old: HashMap<Arc<str>, Tracked> = std::mem::take(&mut self.checks)
             .into_iter()
             .map(|t| (t.spec.id.clone(), t))
@@ -1068,7 +1085,7 @@ impl<C: Clock> Daemon<C> {
         self.cfg = cfg;
         // Runs of the old checks are no longer told apart.
         self.immediate.left = 0;
-        self.install(specs, old);
+        self.install(specs, old, old_recent);
         self.rehold(held);
         let (checks, index) = (&self.checks, &self.index);
         self.quiet

@@ -38,7 +38,7 @@ pub fn spec(cfg: &Config) -> CheckSpec {
         every: 1,
         error_every: 1,
         retry: 1,
-        timeout: Duration::from_secs(10),
+        timeout_ms: 10_000,
         extras: None,
         passive_host: false,
         max_instances: 1,

@@ -179,20 +179,25 @@ pub trait Probe: Send + Sync + fmt::Debug {
 /// How a check is carried out.
 #[derive(Clone, Debug)]
 pub enum CheckKind {
-    /// A program run as argv. `program` is the resolved path when the
-    /// plugin was found at config time, else the name as given (the run
-    /// then reports "cannot run ...").
-    Plugin {
-        program: Box<Path>,
-        args: Box<[String]>,
-    },
+    /// A program run as argv (boxed: every check carries the size of the
+    /// largest kind).
+    Plugin(Box<Argv>),
     /// `shell("...")`: the explicit way to ask for `/bin/sh -c`.
-    Shell { command: String },
+    Shell { command: Box<str> },
     /// A native probe.
     Probe(Arc<dyn Probe>),
     /// `heartbeat(...)`: runs nothing; the loop judges the pings it got
     /// ([`super::heartbeat::judge`]).
     Heartbeat(super::heartbeat::Heartbeat),
+}
+
+/// A plugin's program and arguments.
+#[derive(Clone, Debug)]
+pub struct Argv {
+    /// The resolved path when the plugin was found at config time, else
+    /// the name as given (the run then reports "cannot run ...").
+    pub program: Box<Path>,
+    pub args: Box<[String]>,
 }
 
 /// What a constructor (`plugin()`, `ping4()`, ...) returns to the config
@@ -248,7 +253,8 @@ pub struct CheckSpec {
     pub error_every: u32,
     /// Extra failed runs before a failure is announced.
     pub retry: u32,
-    pub timeout: Duration,
+    /// How long a run may take, in milliseconds (see [`CheckSpec::timeout`]).
+    pub timeout_ms: u32,
     /// `env`, `cwd`, `host_name`, `service_name`, `when`; `None` when
     /// the check sets none of them: few checks do, and every check would
     /// carry their size.
@@ -286,6 +292,17 @@ impl Extras {
 }
 
 impl CheckSpec {
+    /// How long a run may take.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(u64::from(self.timeout_ms))
+    }
+
+    /// `timeout` as kept in a spec: whole milliseconds, rounded up (a run
+    /// gets at least what was asked), at most 49 days.
+    pub fn timeout_ms(timeout: Duration) -> u32 {
+        u32::try_from(timeout.as_micros().div_ceil(1000)).unwrap_or(u32::MAX)
+    }
+
     /// Environment variables the plugin runs with, besides picomon's.
     pub fn env(&self) -> &[(String, String)] {
         self.extras.as_deref().map_or(&[], |e| &e.env)

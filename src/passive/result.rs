@@ -366,7 +366,7 @@ mod tests {
             every: 1,
             error_every: 1,
             retry: 0,
-            timeout: Duration::from_secs(1),
+            timeout_ms: 1_000,
             extras: None,
             passive_host: false,
             max_instances: 1,

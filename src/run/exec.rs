@@ -47,7 +47,7 @@ fn run(spec: &CheckSpec, env: RunEnv<'_>) -> Outcome {
     let shell_args;
     let (program, args): (&Path, &[String]) = match &spec.kind {
         CheckKind::Probe(probe) => {
-            let out = probe.run_remembering(spec.timeout, env.memory);
+            let out = probe.run_remembering(spec.timeout(), env.memory);
             return out.with_duration(started.elapsed());
         }
         // The daemon judges its heartbeats itself (a ping may come in
@@ -58,7 +58,7 @@ fn run(spec: &CheckSpec, env: RunEnv<'_>) -> Outcome {
             beat.watch(now);
             return crate::model::heartbeat::judge(hb, &beat, now);
         }
-        CheckKind::Plugin { program, args } => (&**program, &**args),
+        CheckKind::Plugin(argv) => (&*argv.program, &*argv.args),
         CheckKind::Shell { command } => {
             shell_args = plugin::shell_args(command);
             (plugin::shell_program(), &shell_args[..])
@@ -69,7 +69,7 @@ fn run(spec: &CheckSpec, env: RunEnv<'_>) -> Outcome {
         args,
         env: spec.env(),
         cwd: spec.cwd(),
-        timeout: spec.timeout,
+        timeout: spec.timeout(),
         max_output: env.max_output,
     };
     plugin::run(&cmd, env.groups)

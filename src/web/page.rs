@@ -477,11 +477,11 @@ mod tests {
     fn page(checks: Vec<CheckStatus>) -> String {
         let mut s = of_statuses(&checks);
         s.at = 1_200;
-        let mut ring = None;
+        let mut ring = crate::web::Recent::default();
         for ms in [100, 300, 200] {
-            crate::web::Recent::record(&mut ring, true, std::time::Duration::from_millis(ms));
+            ring.push(std::time::Duration::from_millis(ms));
         }
-        s.recent = vec![*ring.unwrap(); checks.len()];
+        s.recent = vec![ring; checks.len()];
         s.refresh = std::time::Duration::from_secs(30);
         render(&s)
     }

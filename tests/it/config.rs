@@ -271,7 +271,7 @@ fn every_duration_key_takes_seconds_or_a_duration_string() {
         cfg.emails.smtp_retry_timeout,
         std::time::Duration::from_secs(120)
     );
-    assert_eq!(cfg.checks[0].timeout, std::time::Duration::from_secs(45));
+    assert_eq!(cfg.checks[0].timeout(), std::time::Duration::from_secs(45));
 }
 
 #[test]
@@ -541,7 +541,8 @@ fn plugin_check_resolves_and_has_identity_label_dest() {
     assert_eq!(&*ch.dest, hostname());
     assert_eq!(ch.line, 1);
     match &ch.kind {
-        CheckKind::Plugin { program, args } => {
+        CheckKind::Plugin(argv) => {
+            let (program, args) = (&argv.program, &argv.args);
             assert_eq!(&**program, Path::new("/usr/lib/nagios/plugins/check_dummy"));
             assert!(program.is_file());
             assert_eq!(&**args, &["-w", "10", "a b"]);
@@ -561,7 +562,7 @@ fn plugin_dirs_set_after_plugin_still_apply() {
     );
     let c = ok(&src);
     let program = |id: &str| match &check(&c, id).kind {
-        CheckKind::Plugin { program, .. } => program.to_path_buf(),
+        CheckKind::Plugin(argv) => argv.program.to_path_buf(),
         other => panic!("not a plugin: {other:?}"),
     };
     assert_eq!(program("plugin:check_mine"), prog);
@@ -580,7 +581,7 @@ fn shell_check_is_explicit() {
     let ch = check(&c, "shell:test -d / && echo fine on box");
     assert_eq!((ch.name.as_ref(), ch.dest.as_ref()), ("shell", "box"));
     assert!(
-        matches!(&ch.kind, CheckKind::Shell { command } if command == "test -d / && echo fine")
+        matches!(&ch.kind, CheckKind::Shell { command } if &**command == "test -d / && echo fine")
     );
 }
 
@@ -598,14 +599,14 @@ add([shell("e")]);
     );
     let a = check(&c, "shell:a");
     assert_eq!((a.every, a.error_every, a.retry), (1, 1, 1));
-    assert_eq!(a.timeout, Duration::from_secs(10));
+    assert_eq!(a.timeout(), Duration::from_secs(10));
     assert_eq!(a.line, 2);
     let b = check(&c, "shell:b");
     assert_eq!((b.every, b.error_every, b.retry, b.line), (3, 3, 0, 3));
     for id in ["shell:c", "shell:d"] {
         let x = check(&c, id);
         assert_eq!(
-            (x.every, x.timeout, x.line),
+            (x.every, x.timeout(), x.line),
             (5, Duration::from_millis(500), 4)
         );
     }
@@ -631,14 +632,14 @@ add(shell("late"));
     for id in ["shell:early", "shell:late"] {
         let x = check(&c, id);
         assert_eq!(
-            (x.every, x.error_every, x.retry, x.timeout),
+            (x.every, x.error_every, x.retry, x.timeout()),
             (5, 2, 0, Duration::from_millis(1500)),
             "{id}"
         );
     }
     let own = check(&c, "shell:own");
     assert_eq!(
-        (own.every, own.error_every, own.retry, own.timeout),
+        (own.every, own.error_every, own.retry, own.timeout()),
         (7, 7, 4, Duration::from_secs(3))
     );
     // error_every -1 follows `every` when only the default is given.
@@ -873,9 +874,10 @@ fn fixture_dummy_declares_four_statuses() {
     assert_eq!(c.base_tick, Duration::from_secs(1));
     let mut seen = Vec::new();
     for ch in &c.checks {
-        let CheckKind::Plugin { program, args } = &ch.kind else {
+        let CheckKind::Plugin(argv) = &ch.kind else {
             panic!("not a plugin: {ch:?}");
         };
+        let (program, args) = (&argv.program, &argv.args);
         let status = Command::new(&**program)
             .args(args)
             .status()

@@ -200,9 +200,9 @@ fn pcrunner_yaml_and_text_give_the_same_checks_and_errors_name_file_and_line() {
         c.checks
             .iter()
             .map(|c| match &c.kind {
-                CheckKind::Plugin { program, args } => (
+                CheckKind::Plugin(argv) => (
                     c.name.to_string(),
-                    format!("{} {}", program.display(), args.join(" ")),
+                    format!("{} {}", argv.program.display(), argv.args.join(" ")),
                     c.passive_host,
                 ),
                 other => panic!("{other:?}"),

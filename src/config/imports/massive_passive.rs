@@ -190,7 +190,9 @@ fn read_one(path: &Path, b: &Builder) -> Result<Imported, String> {
     }
     let def = CheckDef {
         identity: format!("shell:{command}"),
-        kind: CheckKind::Shell { command },
+        kind: CheckKind::Shell {
+            command: command.into(),
+        },
         label: "shell".into(),
         dest: b.hostname.clone(),
     };

@@ -22,8 +22,7 @@ const FLOOR_SECS: f64 = 0.001;
 const STEPS_PER_DOUBLING: f64 = 10.0;
 
 /// A check's last [`RECENT`] run durations, a byte each. Kept only while
-/// `config.listen` is set, boxed beside the check's state: a pointer when
-/// the listener is off.
+/// `config.listen` is set, in one list beside the checks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Recent {
     codes: [u8; RECENT],
@@ -32,17 +31,8 @@ pub struct Recent {
 }
 
 impl Recent {
-    /// Notes a run's duration in `slot`: creates the ring when `keep`,
-    /// drops it when not.
-    pub fn record(slot: &mut Option<Box<Recent>>, keep: bool, d: Duration) {
-        if !keep {
-            *slot = None;
-            return;
-        }
-        slot.get_or_insert_with(Box::default).push(d);
-    }
-
-    fn push(&mut self, d: Duration) {
+    /// Notes a run's duration.
+    pub fn push(&mut self, d: Duration) {
         self.codes[self.next as usize] = encode(d.as_secs_f64());
         self.next = ((self.next as usize + 1) % RECENT) as u8;
         self.len = (self.len as usize + 1).min(RECENT) as u8;
@@ -91,24 +81,22 @@ mod tests {
 
     #[test]
     fn the_ring_keeps_the_last_durations_oldest_first() {
-        let mut slot = None;
+        let mut ring = Recent::default();
         for i in 0..(RECENT + 5) {
-            Recent::record(&mut slot, true, Duration::from_secs(i as u64 + 1));
+            ring.push(Duration::from_secs(i as u64 + 1));
         }
-        let v = slot.as_ref().unwrap().values();
+        let v = ring.values();
         assert_eq!(v.len(), RECENT);
         assert_eq!(v[0], 6.21, "6 s, within a step");
         assert_eq!(*v.last().unwrap(), 35.1);
-        Recent::record(&mut slot, false, Duration::ZERO);
-        assert!(slot.is_none(), "dropped when the listener is off");
     }
 
     #[test]
     fn a_young_ring_holds_only_what_was_seen() {
-        let mut slot = None;
-        Recent::record(&mut slot, true, Duration::from_millis(250));
-        Recent::record(&mut slot, true, Duration::from_millis(500));
-        assert_eq!(slot.unwrap().values(), vec![0.256, 0.512]);
+        let mut ring = Recent::default();
+        ring.push(Duration::from_millis(250));
+        ring.push(Duration::from_millis(500));
+        assert_eq!(ring.values(), vec![0.256, 0.512]);
         assert!(Recent::default().is_empty() && Recent::default().values().is_empty());
     }
 

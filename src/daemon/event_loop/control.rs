@@ -324,11 +324,7 @@ impl<C: Clock> Daemon<C> {
         s.at = proto::unix_secs(now.wall);
         // Only while the listener is on are durations kept; else none.
         if listen {
-            s.recent = self
-                .checks
-                .iter()
-                .map(|t| t.recent().copied().unwrap_or_default())
-                .collect();
+            s.recent = self.recent.clone();
         }
         s.transitions = self.transitions_total.clone();
         s.runs_skipped = self.overload.skipped_total;
@@ -368,7 +364,7 @@ impl<C: Clock> Daemon<C> {
                 .outage_start
                 .filter(|_| t.alert.phase == Phase::Problem)
                 .map(|since| crate::notify::thread_id(&t.spec.id, since)),
-            recent_durations: t.recent().map(|r| r.values()).unwrap_or_default(),
+            recent_durations: self.recent.get(i).map(|r| r.values()).unwrap_or_default(),
         }
     }
 

@@ -51,17 +51,6 @@ impl Tracked {
         self.edit_extra(|e| e.nag = nag);
     }
 
-    /// The durations of its last runs, while `config.listen` is set.
-    pub(super) fn recent(&self) -> Option<&crate::web::Recent> {
-        self.recent.as_deref()
-    }
-
-    /// Notes a run's duration for the status page when `keep` (the
-    /// listener is on); forgets them when not.
-    pub(super) fn record_duration(&mut self, keep: bool, d: std::time::Duration) {
-        crate::web::Recent::record(&mut self.recent, keep, d);
-    }
-
     /// Contacts whose Problem of the current outage waits for their hours.
     pub(super) fn waiting(&self) -> &[String] {
         self.extra.as_ref().map_or(&[][..], |e| &e.waiting[..])
