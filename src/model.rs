@@ -7,10 +7,12 @@ pub mod check;
 pub mod contact;
 pub mod heartbeat;
 pub mod identity;
+pub mod output_text;
 pub mod plugin_output;
 pub mod policy;
 
 pub use check::*;
 pub use contact::{Contact, ContactBook, Period};
+pub use output_text::OutputText;
 pub use plugin_output::{parse_plugin_output, Perf};
 pub use policy::{AlertPolicy, Escalation, FlapSetting, PolicyDefaults};

@@ -73,7 +73,7 @@ pub fn save(state_dir: &Path, s: &SavedState) -> io::Result<()> {
                 id.as_str(),
                 SavedCheckRef {
                     alert: &c.alert,
-                    last_output: &c.last_output,
+                    last_output: std::borrow::Cow::Borrowed(&c.last_output),
                     last_run: c.last_run,
                     memory: c.memory.as_deref(),
                     held_by: c.held_by.as_deref(),
@@ -91,7 +91,7 @@ pub fn save(state_dir: &Path, s: &SavedState) -> io::Result<()> {
 #[derive(Serialize)]
 pub struct SavedCheckRef<'a> {
     pub alert: &'a AlertState,
-    pub last_output: &'a str,
+    pub last_output: std::borrow::Cow<'a, str>,
     pub last_run: Option<UnixMicros>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub memory: Option<&'a str>,

@@ -41,7 +41,7 @@ struct Tracked {
     sched: CheckSchedule,
     /// Exactly as long as the output (the status the loop publishes
     /// shares it when it is one line).
-    last_output: Arc<str>,
+    last_output: crate::model::OutputText,
     /// When the last run ended ([`NEVER`]: not yet): one word.
     last_run: UnixMicros,
     /// Milliseconds the last run took (at least 1), packed with `flap` in
@@ -78,7 +78,7 @@ impl Tracked {
             spec: Arc::new(spec),
             alert: AlertState::default(),
             sched: CheckSchedule::default(),
-            last_output: Arc::from(""),
+            last_output: crate::model::OutputText::default(),
             last_run: NEVER,
             took_ms: None,
             flap: crate::alert::flap::FlapHistory::default(),
@@ -299,8 +299,8 @@ impl Said {
 
     /// `text` as a shared string: one said before in this tick, or a new
     /// one of exactly its length.
-    fn share(&mut self, text: String) -> Arc<str> {
-        if let Some(s) = self.0.get(text.as_str()) {
+    fn share(&mut self, text: &str) -> Arc<str> {
+        if let Some(s) = self.0.get(text) {
             return Arc::clone(s);
         }
         let s: Arc<str> = Arc::from(text);
@@ -533,7 +533,8 @@ impl<C: Clock> Daemon<C> {
         for t in &mut self.checks {
             if let Some(c) = saved.checks.remove(&*t.spec.id) {
                 t.alert = c.alert;
-                t.last_output = c.last_output.into();
+                t.last_output =
+                    crate::model::OutputText::default().replaced(&c.last_output, |h| Arc::from(h));
                 t.last_run = c.last_run.unwrap_or(NEVER);
                 t.memory = c.memory.map(String::into_boxed_str);
                 t.set_nag(c.nag.map(|n| n.as_wall(-offset)));
@@ -807,8 +808,8 @@ impl<C: Clock> Daemon<C> {
             outcome.duration.as_secs_f64()
         );
         let text = outcome.full_text();
-        if *t.last_output != *text {
-            t.last_output = self.said.share(text);
+        if !t.last_output.is(&text) {
+            t.last_output = t.last_output.replaced(&text, |head| self.said.share(head));
         }
         t.last_run = now;
         t.took_ms = std::num::NonZeroU32::new(
@@ -965,7 +966,7 @@ impl<C: Clock> Daemon<C> {
                 t.spec.id.as_ref(),
                 crate::state::SavedCheckRef {
                     alert: &t.alert,
-                    last_output: &t.last_output,
+                    last_output: t.last_output.text(),
                     last_run: t.last_run(),
                     memory: t.memory.as_deref(),
                     held_by: t.held_by().map(|p| all[p as usize].spec.id.as_ref()),

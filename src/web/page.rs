@@ -181,9 +181,10 @@ fn row(out: &mut String, c: &CheckLine, recent: &[f32], days: (&[DayMark], &[i64
     }
     out.push_str("</div></td>");
     day_bar(out, days.0, days.1);
-    let (text, perf) = match c.output().split_once('|') {
+    let output = c.output().text();
+    let (text, perf) = match output.split_once('|') {
         Some((t, p)) => (t.trim_end(), p.trim()),
-        None => (c.output(), ""),
+        None => (&*output, ""),
     };
     let _ = writeln!(
         out,

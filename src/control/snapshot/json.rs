@@ -54,7 +54,7 @@ pub fn write(
         // it is there when its line is written.
         if let Some(ahead) = checks.get(i + 8) {
             prefetch(ahead.spec_ptr());
-            prefetch(ahead.output().as_ptr());
+            prefetch(ahead.output().parts().0.as_ptr());
         }
         if let Some(ahead) = checks.get(i + 4) {
             prefetch(ahead.id().as_ptr());
@@ -202,7 +202,12 @@ impl Json {
             None => self.put(b"null"),
         }
         self.put(OUTPUT[p]);
-        self.str_body(l.output());
+        let (head, tail) = l.output().parts();
+        self.str_body(head);
+        if let Some(tail) = tail {
+            self.str_body(crate::model::output_text::BAR);
+            self.str_body(tail);
+        }
         self.put(ACK[p]);
         match l.ack() {
             None => self.put(b"null"),

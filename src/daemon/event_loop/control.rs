@@ -24,13 +24,6 @@ fn phase_text(t: &Tracked) -> String {
 }
 
 /// The first line of `output`, sharing it when it is all one line.
-fn first_line(output: &Arc<str>) -> Arc<str> {
-    match output.split_once('\n') {
-        None => Arc::clone(output),
-        Some((first, _)) => Arc::from(first),
-    }
-}
-
 impl<C: Clock> Daemon<C> {
     /// A control request the loop answers (`reload` is the runner's: it
     /// reads the config). The answer waits in [`Daemon::take_answers`].
@@ -409,7 +402,7 @@ impl<C: Clock> Daemon<C> {
             since: t.alert.outage_start.map(proto::unix_secs),
             last_run: t.last_run().map(proto::unix_secs),
             took_ms: t.took_ms,
-            output: first_line(&t.last_output),
+            output: t.last_output.first_line_only(),
             ack: self.quiet.acks.get(&*t.spec.id).map(|a| proto::AckView {
                 by: a.by.clone(),
                 comment: a.comment.clone(),

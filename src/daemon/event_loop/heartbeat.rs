@@ -60,7 +60,7 @@ impl<C: Clock> Daemon<C> {
         Ok(format!(
             "{kind} recorded: {}: {}",
             t.spec.title(),
-            t.last_output.lines().next().unwrap_or("")
+            t.last_output.first_line()
         ))
     }
 

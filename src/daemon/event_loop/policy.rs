@@ -167,7 +167,7 @@ impl<C: Clock> Daemon<C> {
                 // dependencies decide that later). While it flaps the
                 // start and the stop stand for them: a check flapping for
                 // a year stays a few lines.
-                let line = super::history_line(&t.spec.id, x, &t.last_output);
+                let line = super::history_line(&t.spec.id, x, &t.last_output.text());
                 self.history.record(Some(i), line);
             }
         }

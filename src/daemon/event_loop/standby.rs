@@ -157,10 +157,10 @@ impl<C: Clock> Daemon<C> {
                 lines.push(format!(
                     "  {}: {}",
                     t.spec.title(),
-                    t.last_output.lines().next().unwrap_or("")
+                    t.last_output.first_line()
                 ));
             }
-            let why = self.checks[p].last_output.lines().next().unwrap_or("");
+            let why = self.checks[p].last_output.first_line();
             let body = format!(
                 "{primary} is in PROBLEM ({why}).\nThis picomon announces from now on, until \
                  {primary} is OK again.\n\nIn PROBLEM now ({}):\n{}\n",

@@ -59,12 +59,12 @@ add(shell("true"), #{ name: "c" });
 }
 
 /// The published status of 10,000 `tcp` checks that each ran once, with
-/// the listener on: a 64-byte line and a 32-byte ring per check, the
+/// the listener on: an 80-byte line and a 32-byte ring per check, the
 /// strings shared with the loop, nothing boxed for a check at rest.
 #[test]
 fn a_published_check_costs_its_line_and_its_ring() {
     use std::mem::size_of;
-    assert_eq!(size_of::<CheckLine>(), 64);
+    assert_eq!(size_of::<CheckLine>(), 80);
     assert_eq!(size_of::<Recent>(), 32);
     const N: usize = 10_000;
     let mut script = String::from(
@@ -92,11 +92,13 @@ fn a_published_check_costs_its_line_and_its_ring() {
     assert_eq!(snap.recent.len(), N);
     let per_check = (heap_in_use() - before) / N;
     eprintln!("{per_check} bytes per check published");
-    // 96 when pinned; about 650 by their sizes while the snapshot held a
+    // 112 when pinned (96 while a line kept its output as one shared
+    // string, before the loop kept a short performance part inline);
+    // about 650 by their sizes while the snapshot held a
     // copy of each check's status in the protocol's types (344 bytes),
     // its durations as a list of 30 f32 and, for a check younger than
     // the bar, its 30 days.
-    assert!(per_check <= 100, "{per_check} bytes per check published");
+    assert!(per_check <= 116, "{per_check} bytes per check published");
     drop(snap);
     // Making it left nothing behind.
     let left = heap_in_use().saturating_sub(before) / N;
