@@ -203,11 +203,12 @@ impl Json {
         }
         self.put(OUTPUT[p]);
         let (head, tail) = l.output().parts();
-        self.str_body(head);
+        self.escaped(head);
         if let Some(tail) = tail {
-            self.str_body(crate::model::output_text::BAR);
-            self.str_body(tail);
+            self.escaped(crate::model::output_text::BAR);
+            self.escaped(tail);
         }
+        self.put(b"\"");
         self.put(ACK[p]);
         match l.ack() {
             None => self.put(b"null"),
@@ -292,10 +293,15 @@ impl Json {
         self.str_body(s);
     }
 
-    /// A string's text, escaped as serde_json does (`"`, `\` and the
-    /// control characters; `\b \t \n \f \r` short, the others `\u00xx`),
-    /// and its closing quote.
+    /// A string's text and its closing quote.
     fn str_body(&mut self, s: &str) {
+        self.escaped(s);
+        self.buf.push(b'"');
+    }
+
+    /// Text inside a string, escaped as serde_json does (`"`, `\` and the
+    /// control characters; `\b \t \n \f \r` short, the others `\u00xx`).
+    fn escaped(&mut self, s: &str) {
         let bytes = s.as_bytes();
         let needs = |b: u8| b < 0x20 || b == b'"' || b == b'\\';
         match bytes.iter().position(|&b| needs(b)) {
@@ -328,7 +334,6 @@ impl Json {
                 }
             }
         }
-        self.buf.push(b'"');
     }
 
     fn opt_str(&mut self, s: Option<&str>) {
