@@ -93,7 +93,8 @@ pub struct Builder {
     pub hosts: Vec<Host>,
     pub checks: Vec<PendingCheck>,
     /// id -> index into `checks`, to reject a second check with one id
-    /// (for named checks: a second one with its name on its target).
+    /// (for named checks: a second one with its name on its target)
+    /// while the script runs; emptied once the final identities are set.
     pub ids: HashMap<String, usize>,
     /// This machine's name: the default `dest` of local checks.
     pub hostname: String,

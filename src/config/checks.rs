@@ -563,7 +563,7 @@ pub(super) fn push(
     let id = match (&opts.name, &opts.target_name) {
         (Some(name), _) => format!("{name} on {target}"),
         (None, Some(target)) => format!("{} on {target}", def.identity),
-        (None, None) => def.identity.clone(),
+        (None, None) => std::mem::take(&mut def.identity),
     };
     if let Some(&i) = b.ids.get(&id) {
         let first = b.checks[i].line;
@@ -580,6 +580,17 @@ pub(super) fn push(
         });
     }
     b.ids.insert(id.clone(), b.checks.len());
+    // Nothing reads a pending check's definition identity again (the id
+    // says it), nor its label when it has a name, nor its target when it
+    // has a `target_name`: not kept (with 100,000 checks, a string each of
+    // the config's peak).
+    def.identity = String::new();
+    if opts.name.is_some() {
+        def.label = String::new();
+    }
+    if opts.target_name.is_some() {
+        def.dest = String::new();
+    }
     b.checks.push(PendingCheck {
         def,
         opts,
@@ -598,6 +609,9 @@ pub(super) fn push(
 /// arguments. Two checks left with one identity (a check named `web on
 /// db1` next to `web` on `db1`) are an error at the later one's line.
 pub(super) fn identities(b: &mut Builder) -> Result<(), (usize, String)> {
+    // What `add()` looked identities up in while the script ran: not
+    // needed any more, and with 100,000 checks megabytes of the peak.
+    b.ids = HashMap::new();
     let mut uses: HashMap<&str, usize> = HashMap::new();
     for p in &b.checks {
         if let Some(name) = &p.opts.name {
@@ -614,9 +628,9 @@ pub(super) fn identities(b: &mut Builder) -> Result<(), (usize, String)> {
             p.id = name;
         }
     }
-    let mut ids = HashMap::with_capacity(b.checks.len());
+    let mut ids: HashMap<&str, usize> = HashMap::with_capacity(b.checks.len());
     for (i, p) in b.checks.iter().enumerate() {
-        if let Some(&first) = ids.get(&p.id) {
+        if let Some(&first) = ids.get(p.id.as_str()) {
             let first: &PendingCheck = &b.checks[first];
             return Err((
                 i,
@@ -627,9 +641,8 @@ pub(super) fn identities(b: &mut Builder) -> Result<(), (usize, String)> {
                 ),
             ));
         }
-        ids.insert(p.id.clone(), i);
+        ids.insert(&p.id, i);
     }
-    b.ids = ids;
     Ok(())
 }
 
