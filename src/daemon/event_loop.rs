@@ -496,8 +496,10 @@ impl<C: Clock> Daemon<C> {
                 .collect();
         }
         drop(old_recent);
+        let mut strings = crate::model::Interner::default();
         self.checks = specs
             .into_iter()
+            .map(|spec| spec.with_own_strings(&mut strings))
             .map(|spec| match old.remove(&*spec.id) {
                 Some(mut t) => {
                     t.spec = Arc::new(spec);

@@ -292,6 +292,24 @@ impl Extras {
 }
 
 impl CheckSpec {
+    /// The spec with fresh copies of its strings, shared through
+    /// `strings` as they were (a check whose identity is its name keeps
+    /// one string). The daemon copies them when it takes the checks, once
+    /// the config's evaluation is freed: made while the script ran, they
+    /// sit among what the script freed, and a few strings keep each page
+    /// of that heap resident; made now, they lie together with the specs.
+    pub fn with_own_strings(mut self, strings: &mut Interner) -> CheckSpec {
+        let same = Arc::ptr_eq(&self.id, &self.name);
+        self.name = strings.get(&self.name);
+        self.id = if same {
+            Arc::clone(&self.name)
+        } else {
+            Arc::from(&*self.id)
+        };
+        self.dest = strings.get(&self.dest);
+        self
+    }
+
     /// How long a run may take.
     pub fn timeout(&self) -> Duration {
         Duration::from_millis(u64::from(self.timeout_ms))
