@@ -39,7 +39,8 @@ struct Tracked {
     spec: Arc<CheckSpec>,
     alert: AlertState,
     sched: CheckSchedule,
-    /// Exactly as long as the output (the status the loop publishes
+    /// Its text shared with the checks that said the same before ` | `,
+    /// a short performance part inline (the status the loop publishes
     /// shares it when it is one line).
     last_output: crate::model::OutputText,
     /// When the last run ended ([`NEVER`]: not yet): one word.

@@ -23,7 +23,6 @@ fn phase_text(t: &Tracked) -> String {
     }
 }
 
-/// The first line of `output`, sharing it when it is all one line.
 impl<C: Clock> Daemon<C> {
     /// A control request the loop answers (`reload` is the runner's: it
     /// reads the config). The answer waits in [`Daemon::take_answers`].
